@@ -1,0 +1,1 @@
+"""Database layer: models, engine factory, migrations and query functions."""

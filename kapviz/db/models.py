@@ -1,0 +1,227 @@
+"""The clinic data model (SQLAlchemy 2.x): one table per clinic concept of DOMAIN.md.
+
+Natural keys from the import template (`patient_id`, `session_id`, `course_id`) are the
+primary keys, so that an import is an upsert and an export writes the same ids back.
+Constraints keep rows that break DOMAIN.md's ranges and enumerations out of the database;
+indexes follow the filters the pages run (site, date, phase/status, instrument).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kapviz.domain import ACTIONS, DRUGS, PHASES, ROUTES, SEVERITIES, SEXES, STATUSES
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TimestampMixin:
+    """`updated_at` lets the live pages ask cheaply whether anything changed."""
+
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime, server_default=func.current_timestamp(), index=True
+    )
+
+
+class Site(TimestampMixin, Base):
+    __tablename__ = "sites"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+
+
+class Clinician(TimestampMixin, Base):
+    __tablename__ = "clinicians"
+    code: Mapped[str] = mapped_column(String(120), primary_key=True)
+
+
+class Patient(TimestampMixin, Base):
+    """A pseudonymous patient: never a name or an EHR record number."""
+
+    __tablename__ = "patients"
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(ForeignKey("sites.name"), index=True)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    indication: Mapped[str | None] = mapped_column(String(80), index=True)
+    enrolled_on: Mapped[date | None] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint(_one_of("sex", SEXES), name="sex"),
+        CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year"),
+    )
+
+
+class Course(TimestampMixin, Base):
+    """One treatment episode of one patient; outcomes are computed per course."""
+
+    __tablename__ = "courses"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"), index=True)
+
+
+class Session(TimestampMixin, Base):
+    """A scheduled contact in one phase of a course; only completed ones count."""
+
+    __tablename__ = "sessions"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.course_id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    phase: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+    clinician: Mapped[str | None] = mapped_column(ForeignKey("clinicians.code"))
+    eligible: Mapped[bool | None] = mapped_column(Boolean)
+    ineligible_reason: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (
+        CheckConstraint(_one_of("phase", PHASES), name="phase"),
+        CheckConstraint(_one_of("status", STATUSES), name="status"),
+        CheckConstraint(
+            "phase = 'intake' OR (eligible IS NULL AND ineligible_reason IS NULL)",
+            name="eligibility_on_intake_only",
+        ),
+        Index("ix_sessions_patient_started", "patient_id", "started_at"),
+        Index("ix_sessions_course_started", "course_id", "started_at"),
+        Index("ix_sessions_phase_status_started", "phase", "status", "started_at"),
+    )
+
+
+class Dosing(TimestampMixin, Base):
+    """Dosing details of a dosing session (dose in mg; mg/kg derived when weight is known)."""
+
+    __tablename__ = "dosings"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    route: Mapped[str] = mapped_column(String(16), index=True)
+    drug: Mapped[str] = mapped_column(String(16), default="ketamine")
+    dose_mg: Mapped[float] = mapped_column(Float)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+    duration_min: Mapped[int | None] = mapped_column(Integer)
+    monitoring_min: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint(_one_of("route", ROUTES), name="route"),
+        CheckConstraint(_one_of("drug", DRUGS), name="drug"),
+        CheckConstraint("dose_mg > 0", name="dose_positive"),
+        CheckConstraint("weight_kg IS NULL OR weight_kg > 0", name="weight_positive"),
+        CheckConstraint("duration_min IS NULL OR duration_min >= 0", name="duration"),
+        CheckConstraint("monitoring_min IS NULL OR monitoring_min >= 0", name="monitoring"),
+    )
+
+
+class Assessment(TimestampMixin, Base):
+    """One administration of an instrument; `items` holds item scores as JSON text.
+
+    `course_id` is resolved on write by DOMAIN.md §3 (the session's course, else the
+    latest course begun on or before the date). `suicide_item` copies PHQ-9 item 9 so
+    that the suicidality flag is one indexed column, not a JSON search.
+    """
+
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
+    course_id: Mapped[str | None] = mapped_column(ForeignKey("courses.course_id"))
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.session_id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    administered_at: Mapped[datetime] = mapped_column(DateTime)
+    total: Mapped[int] = mapped_column(SmallInteger)
+    items: Mapped[str | None] = mapped_column(Text)
+    suicide_item: Mapped[int | None] = mapped_column(SmallInteger)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "instrument", "administered_at", name="natural_key"),
+        CheckConstraint("total >= 0", name="total_nonnegative"),
+        CheckConstraint("suicide_item IS NULL OR suicide_item BETWEEN 0 AND 3", name="item9"),
+        Index("ix_assessments_course_instrument", "course_id", "instrument", "administered_at"),
+        Index("ix_assessments_instrument_at", "instrument", "administered_at"),
+    )
+
+
+class SideEffect(TimestampMixin, Base):
+    """One recorded side effect; `seq` orders a session's records (natural key with it)."""
+
+    __tablename__ = "side_effects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    term: Mapped[str] = mapped_column(String(40), index=True)
+    verbatim: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    ctcae_grade: Mapped[int | None] = mapped_column(SmallInteger)
+    serious: Mapped[bool] = mapped_column(Boolean, default=False)
+    onset_min: Mapped[int | None] = mapped_column(Integer)
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    action: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="natural_key"),
+        CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+        CheckConstraint("ctcae_grade IS NULL OR ctcae_grade BETWEEN 1 AND 5", name="ctcae"),
+        CheckConstraint(f"action IS NULL OR {_one_of('action', ACTIONS)}", name="action"),
+    )
+
+
+class VitalSign(TimestampMixin, Base):
+    """A set of vital signs at a time relative to the dose (negative = before)."""
+
+    __tablename__ = "vitals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
+    minutes_from_dose: Mapped[int] = mapped_column(Integer)
+    systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    heart_rate: Mapped[int | None] = mapped_column(SmallInteger)
+    spo2: Mapped[int | None] = mapped_column(SmallInteger)
+    __table_args__ = (
+        UniqueConstraint("session_id", "minutes_from_dose", name="natural_key"),
+        CheckConstraint("systolic IS NULL OR systolic BETWEEN 50 AND 300", name="systolic"),
+        CheckConstraint("diastolic IS NULL OR diastolic BETWEEN 20 AND 200", name="diastolic"),
+        CheckConstraint(
+            "systolic IS NULL OR diastolic IS NULL OR systolic > diastolic", name="sys_gt_dia"
+        ),
+        CheckConstraint("heart_rate IS NULL OR heart_rate BETWEEN 20 AND 250", name="heart_rate"),
+        CheckConstraint("spo2 IS NULL OR spo2 BETWEEN 50 AND 100", name="spo2"),
+    )
+
+
+class ImportRun(Base):
+    """What each import added and changed, for the Data page's 'last import'."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    source: Mapped[str] = mapped_column(String(400))
+    kind: Mapped[str] = mapped_column(String(16))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    user: Mapped[str | None] = mapped_column(String(120))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,51 @@
+"""Clinic vocabulary shared by every layer: the enumerations of DOMAIN.md §1 and §4.
+
+One place for each list so that the database constraints, the importer's validation and
+the filters all agree.
+"""
+
+from __future__ import annotations
+
+PHASES: tuple[str, ...] = ("intake", "preparation", "dosing", "integration", "follow_up")
+"""Session phases in course order (DOMAIN.md §1)."""
+
+PHASE_LABELS: dict[str, str] = {
+    "intake": "Intake",
+    "preparation": "Preparation",
+    "dosing": "Dosing",
+    "integration": "Integration",
+    "follow_up": "Follow-up",
+}
+
+STATUSES: tuple[str, ...] = ("completed", "cancelled", "no_show")
+"""Session statuses; only completed sessions count in any denominator."""
+
+ROUTES: tuple[str, ...] = ("iv", "im", "sublingual", "oral", "intranasal")
+ROUTE_LABELS: dict[str, str] = {
+    "iv": "IV",
+    "im": "IM",
+    "sublingual": "Sublingual",
+    "oral": "Oral",
+    "intranasal": "Intranasal",
+}
+WEIGHT_BASED_ROUTES: frozenset[str] = frozenset({"iv", "im"})
+"""Routes dosed by body weight: dose bands in mg/kg; other routes in mg."""
+
+DRUGS: tuple[str, ...] = ("ketamine", "esketamine")
+
+SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
+
+SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
+"""Side-effect severity, mildest first; CTCAE 1 → mild, 2 → moderate, 3–5 → severe."""
+
+ACTIONS: tuple[str, ...] = (
+    "none",
+    "observation",
+    "medication_given",
+    "dose_reduced",
+    "session_stopped",
+    "treatment_discontinued",
+)
+
+INDICATIONS: tuple[str, ...] = ("MDD", "TRD", "PTSD", "GAD", "bipolar depression", "other")
+"""Usual indications; the template accepts other free-text values too."""
