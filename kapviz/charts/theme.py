@@ -1,0 +1,92 @@
+"""The one plotly theme of kapviz: palette, phase colours, severity colours, layout.
+
+Colours are Okabe–Ito (phases, categories; safe for colour-vision deficiency) and a
+sequential orange–red ramp for severity, so that "worse" always reads as "redder".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
+TEXT_COLOR = "#31333F"
+GRID_COLOR = "#E6E9EF"
+
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#CC79A7",  # purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",
+)
+"""Categorical colourway (Okabe & Ito 2008), in the order traces take them."""
+
+PHASE_COLORS: dict[str, str] = {
+    "intake": "#8C8C8C",
+    "preparation": "#56B4E9",
+    "dosing": "#E69F00",
+    "integration": "#009E73",
+    "follow_up": "#CC79A7",
+}
+"""One colour per session phase (kapviz.domain.PHASES), used for bands and markers."""
+
+SEVERITY_COLORS: dict[str, str] = {
+    "mild": "#FDD49E",
+    "moderate": "#FC8D59",
+    "severe": "#D7301F",
+}
+"""Side-effect and symptom severity, mildest first (kapviz.domain.SEVERITIES)."""
+
+
+def base_layout() -> dict[str, Any]:
+    """Layout settings every kapviz figure shares (a fresh dict each call)."""
+    axis = {
+        "showgrid": True,
+        "gridcolor": GRID_COLOR,
+        "zeroline": False,
+        "linecolor": "#B8BCC6",
+        "ticks": "outside",
+        "tickcolor": "#B8BCC6",
+        "title": {"standoff": 8},
+        "automargin": True,
+    }
+    return {
+        "template": "plotly_white",
+        "colorway": list(PALETTE),
+        "font": {"family": FONT_FAMILY, "size": 13, "color": TEXT_COLOR},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "hoverlabel": {"font": {"family": FONT_FAMILY, "size": 12}},
+        "hovermode": "closest",
+        "legend": {
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "xanchor": "left",
+            "x": 0,
+            "bgcolor": "rgba(255,255,255,0.6)",
+        },
+        "xaxis": dict(axis),
+        "yaxis": dict(axis),
+    }
+
+
+def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
+    """Give `fig` the kapviz look (in place, on a figure the caller just built); returns it."""
+    fig.update_layout(**base_layout())
+    fig.update_xaxes(**_axis_defaults())
+    fig.update_yaxes(**_axis_defaults())
+    if title is not None:
+        fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}})
+    return fig
+
+
+def _axis_defaults() -> dict[str, Any]:
+    """Axis look applied to every subplot's axes, not only the first."""
+    return {k: v for k, v in base_layout()["xaxis"].items() if k != "title"}
