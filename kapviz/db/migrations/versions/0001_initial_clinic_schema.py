@@ -2,14 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:34:22.306887
+Create Date: 2026-11-27 00:41:47.004493
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -192,7 +191,9 @@ def upgrade() -> None:
             ["session_id"], ["sessions.session_id"], name=op.f("fk_assessments_session_id_sessions")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assessments")),
-        sa.UniqueConstraint("patient_id", "instrument", "administered_at", name="natural_key"),
+        sa.UniqueConstraint(
+            "patient_id", "instrument", "administered_at", name=op.f("uq_assessments_natural_key")
+        ),
     )
     with op.batch_alter_table("assessments", schema=None) as batch_op:
         batch_op.create_index(
@@ -285,7 +286,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_side_effects")),
-        sa.UniqueConstraint("session_id", "seq", name="natural_key"),
+        sa.UniqueConstraint("session_id", "seq", name=op.f("uq_side_effects_natural_key")),
     )
     with op.batch_alter_table("side_effects", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_side_effects_term"), ["term"], unique=False)
@@ -329,7 +330,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vitals")),
-        sa.UniqueConstraint("session_id", "minutes_from_dose", name="natural_key"),
+        sa.UniqueConstraint("session_id", "minutes_from_dose", name=op.f("uq_vitals_natural_key")),
     )
     with op.batch_alter_table("vitals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_vitals_updated_at"), ["updated_at"], unique=False)

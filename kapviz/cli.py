@@ -1,0 +1,119 @@
+"""The `python -m kapviz` command line: demo, upgrade, summary, import, export.
+
+Command names, flags and the `summary --json` keys are a public interface that clinics
+script against: keep them stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from kapviz.config import load_settings
+from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
+
+
+def _db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy database URL (default: KAPVIZ_DATABASE_URL, secrets.toml, "
+        "else the embedded sqlite:///data/kapviz.db)",
+    )
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """The URL a command works on: --db, else the configured one."""
+    return args.db or load_settings().database_url
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from kapviz.demo import generate_clinic
+
+    engine = make_engine(database_url(args))
+    try:
+        stats = generate_clinic(engine, patients=args.patients, seed=args.seed)
+    except ValueError as exc:
+        print(f"kapviz demo: {exc}", file=sys.stderr)
+        return 2
+    print(stats.describe() if hasattr(stats, "describe") else stats)
+    return 0
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    engine = make_engine(database_url(args))
+    revision = upgrade(engine)
+    print(f"schema at revision {revision}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from kapviz.summary import build_summary, format_summary
+
+    engine = make_engine(database_url(args))
+    upgrade(engine)
+    summary = build_summary(engine)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=False, default=str))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kapviz",
+        description="kapviz: analytics for ketamine-assisted psychotherapy programs.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="fill an empty database with a synthetic demo clinic",
+        description="Create the schema and fill an EMPTY database with a seeded, clearly "
+        "synthetic demo clinic (ids DEMO-…). Refuses a database that already has patients.",
+    )
+    demo.add_argument("--patients", type=int, default=300, help="number of patients (300)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    _db_argument(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+    up = sub.add_parser(
+        "upgrade",
+        help="create or migrate the database schema",
+        description="Bring the database to the current schema (create when empty, "
+        "migrate otherwise). Never drops data.",
+    )
+    _db_argument(up)
+    up.set_defaults(func=_cmd_upgrade)
+
+    summary = sub.add_parser(
+        "summary",
+        help="print what the database holds",
+        description="Counts of patients, courses and completed sessions per phase, outcome "
+        "rates per instrument, side-effect rates and safety counts.",
+    )
+    _db_argument(summary)
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.set_defaults(func=_cmd_summary)
+
+    from kapviz.io.commands import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)

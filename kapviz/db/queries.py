@@ -1,0 +1,322 @@
+"""Query functions: narrow, typed frames for the pages, with the filters applied in SQL.
+
+Every function takes a Connection (the caller owns its lifecycle) and returns a new
+pandas frame in the column contract the metrics expect. Filters become WHERE clauses on
+indexed columns so that only the rows a page needs leave the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Select, and_, exists, func, null, select
+
+from kapviz.db.models import (
+    Assessment,
+    Course,
+    Dosing,
+    ImportRun,
+    Patient,
+    Session,
+    SideEffect,
+    VitalSign,
+)
+from kapviz.filters import Filters
+
+SESSION_COLUMNS = [
+    "session_id",
+    "patient_id",
+    "course_id",
+    "site",
+    "indication",
+    "started_at",
+    "phase",
+    "status",
+    "clinician",
+    "eligible",
+    "ineligible_reason",
+    "route",
+    "drug",
+    "dose_mg",
+    "weight_kg",
+    "dose_mg_per_kg",
+    "duration_min",
+    "monitoring_min",
+]
+
+
+def _course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
+    """SELECT of the course ids the filters keep, or None when everything is kept."""
+    if filters.is_empty and patient_id is None:
+        return None
+    conditions = []
+    if filters.sites:
+        conditions.append(Patient.site.in_(filters.sites))
+    if filters.indications:
+        conditions.append(Patient.indication.in_(filters.indications))
+    if patient_id is not None:
+        conditions.append(Course.patient_id == patient_id)
+    if filters.routes:
+        dosed = (
+            select(Session.session_id)
+            .join(Dosing, Dosing.session_id == Session.session_id)
+            .where(Session.course_id == Course.course_id, Dosing.route.in_(filters.routes))
+        )
+        conditions.append(exists(dosed))
+    if filters.start or filters.end:
+        window = [Session.course_id == Course.course_id]
+        if filters.start_at:
+            window.append(Session.started_at >= filters.start_at)
+        if filters.end_before:
+            window.append(Session.started_at < filters.end_before)
+        conditions.append(exists(select(Session.session_id).where(*window)))
+    return (
+        select(Course.course_id)
+        .join(Patient, Patient.patient_id == Course.patient_id)
+        .where(and_(*conditions))
+    )
+
+
+def _frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame:
+    rows = conn.execute(stmt).all()
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def sessions(
+    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Sessions of the courses in scope, with patient attributes and dosing details."""
+    stmt = (
+        select(
+            Session.session_id,
+            Session.patient_id,
+            Session.course_id,
+            Patient.site,
+            Patient.indication,
+            Session.started_at,
+            Session.phase,
+            Session.status,
+            Session.clinician,
+            Session.eligible,
+            Session.ineligible_reason,
+            Dosing.route,
+            Dosing.drug,
+            Dosing.dose_mg,
+            Dosing.weight_kg,
+            Dosing.dose_mg_per_kg,
+            Dosing.duration_min,
+            Dosing.monitoring_min,
+        )
+        .join(Patient, Patient.patient_id == Session.patient_id)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .order_by(Session.patient_id, Session.started_at, Session.session_id)
+    )
+    scope = _course_scope(filters, patient_id)
+    if scope is not None:
+        stmt = stmt.where(Session.course_id.in_(scope))
+    frame = _frame(conn, stmt, SESSION_COLUMNS)
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    for col in ("dose_mg", "weight_kg", "dose_mg_per_kg", "duration_min", "monitoring_min"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+ASSESSMENT_COLUMNS = [
+    "id",
+    "patient_id",
+    "course_id",
+    "session_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "items",
+    "suicide_item",
+]
+
+
+def assessments(
+    conn: Connection,
+    filters: Filters = Filters(),
+    *,
+    instruments: Sequence[str] | None = None,
+    patient_id: str | None = None,
+    with_items: bool = False,
+) -> pd.DataFrame:
+    """Assessments of the patients in scope; item lists are parsed only when asked for."""
+    stmt = select(
+        Assessment.id,
+        Assessment.patient_id,
+        Assessment.course_id,
+        Assessment.session_id,
+        Assessment.instrument,
+        Assessment.administered_at,
+        Assessment.total,
+        Assessment.items if with_items else null().label("items"),
+        Assessment.suicide_item,
+    )
+    scope = _course_scope(filters, patient_id)
+    if scope is not None:
+        stmt = stmt.where(Assessment.course_id.in_(scope))
+    if instruments:
+        stmt = stmt.where(Assessment.instrument.in_(list(instruments)))
+    stmt = stmt.order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
+    frame = _frame(conn, stmt, ASSESSMENT_COLUMNS)
+    frame["administered_at"] = pd.to_datetime(frame["administered_at"])
+    frame["total"] = frame["total"].astype("int64")
+    frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
+    if with_items:
+        frame["items"] = [json.loads(v) if isinstance(v, str) else None for v in frame["items"]]
+    return frame
+
+
+def side_effects(
+    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Side-effect records of the sessions in scope (all statuses; metrics pick completed)."""
+    columns = [
+        "session_id",
+        "seq",
+        "term",
+        "verbatim",
+        "severity",
+        "ctcae_grade",
+        "serious",
+        "onset_min",
+        "resolved",
+        "action",
+    ]
+    stmt = select(*[getattr(SideEffect, c) for c in columns]).order_by(
+        SideEffect.session_id, SideEffect.seq
+    )
+    scope = _course_scope(filters, patient_id)
+    if scope is not None:
+        stmt = stmt.join(Session, Session.session_id == SideEffect.session_id).where(
+            Session.course_id.in_(scope)
+        )
+    frame = _frame(conn, stmt, columns)
+    frame["serious"] = frame["serious"].astype(bool)
+    frame["ctcae_grade"] = pd.to_numeric(frame["ctcae_grade"]).astype("Int64")
+    frame["onset_min"] = pd.to_numeric(frame["onset_min"]).astype("Int64")
+    return frame
+
+
+def vitals(
+    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Vital-sign readings of the sessions in scope, minutes relative to the dose."""
+    columns = ["session_id", "minutes_from_dose", "systolic", "diastolic", "heart_rate", "spo2"]
+    stmt = select(*[getattr(VitalSign, c) for c in columns]).order_by(
+        VitalSign.session_id, VitalSign.minutes_from_dose
+    )
+    scope = _course_scope(filters, patient_id)
+    if scope is not None:
+        stmt = stmt.join(Session, Session.session_id == VitalSign.session_id).where(
+            Session.course_id.in_(scope)
+        )
+    frame = _frame(conn, stmt, columns)
+    for col in columns[1:]:
+        frame[col] = pd.to_numeric(frame[col]).astype("Int64")
+    return frame
+
+
+def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:
+    """Patients matching the site and indication filters (referred = has a patient record)."""
+    columns = ["patient_id", "site", "sex", "birth_year", "indication", "enrolled_on"]
+    stmt = select(*[getattr(Patient, c) for c in columns]).order_by(Patient.patient_id)
+    if filters.sites:
+        stmt = stmt.where(Patient.site.in_(filters.sites))
+    if filters.indications:
+        stmt = stmt.where(Patient.indication.in_(filters.indications))
+    return _frame(conn, stmt, columns)
+
+
+def filter_options(conn: Connection) -> dict[str, list[str]]:
+    """Distinct values for the filter widgets (small: sites, indications, routes)."""
+    sites = conn.execute(select(Patient.site).distinct().order_by(Patient.site)).scalars().all()
+    indications = (
+        conn.execute(
+            select(Patient.indication)
+            .where(Patient.indication.is_not(None))
+            .distinct()
+            .order_by(Patient.indication)
+        )
+        .scalars()
+        .all()
+    )
+    routes = conn.execute(select(Dosing.route).distinct().order_by(Dosing.route)).scalars().all()
+    return {"sites": list(sites), "indications": list(indications), "routes": list(routes)}
+
+
+def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
+    """Pseudonymous ids of the patients in scope, for the case picker."""
+    stmt = select(Patient.patient_id).order_by(Patient.patient_id)
+    if filters.sites:
+        stmt = stmt.where(Patient.site.in_(filters.sites))
+    if filters.indications:
+        stmt = stmt.where(Patient.indication.in_(filters.indications))
+    return list(conn.execute(stmt).scalars().all())
+
+
+def data_version(conn: Connection) -> tuple:
+    """A cheap fingerprint of the data: changes when rows are added, changed or removed.
+
+    Index-only lookups (max of indexed columns, counts of the small tables) so that a
+    live page can ask every refresh without reading data.
+    """
+    parts = [
+        select(func.max(t.updated_at)).scalar_subquery()
+        for t in (Patient, Course, Session, Dosing, Assessment, SideEffect, VitalSign)
+    ]
+    parts += [
+        select(func.max(Assessment.id)).scalar_subquery(),
+        select(func.max(SideEffect.id)).scalar_subquery(),
+        select(func.max(VitalSign.id)).scalar_subquery(),
+        select(func.count()).select_from(Patient).scalar_subquery(),
+        select(func.count()).select_from(Session).scalar_subquery(),
+        select(func.max(ImportRun.id)).scalar_subquery(),
+    ]
+    row = conn.execute(select(*parts)).one()
+    return tuple(str(v) for v in row)
+
+
+def newest_record_at(conn: Connection) -> datetime | None:
+    """When the newest session or assessment in the data took place ("data as of")."""
+    s = conn.execute(select(func.max(Session.started_at))).scalar()
+    a = conn.execute(select(func.max(Assessment.administered_at))).scalar()
+    values = [pd.Timestamp(v).to_pydatetime() for v in (s, a) if v is not None]
+    return max(values) if values else None
+
+
+def is_demo_data(conn: Connection) -> bool:
+    """True while the data shown came from the synthetic demo generator only."""
+    kinds = conn.execute(select(ImportRun.is_demo).distinct()).scalars().all()
+    return bool(kinds) and all(kinds)
+
+
+def phase_counts(conn: Connection) -> dict[str, int]:
+    """Completed sessions per phase (the summary's `sessions` object)."""
+    rows = conn.execute(
+        select(Session.phase, func.count())
+        .where(Session.status == "completed")
+        .group_by(Session.phase)
+    ).all()
+    return {phase: int(n) for phase, n in rows}
+
+
+def table_counts(conn: Connection) -> dict[str, int]:
+    """Row counts per table, for the summary and the data-quality panel."""
+    out = {}
+    for name, model in (
+        ("patients", Patient),
+        ("courses", Course),
+        ("sessions", Session),
+        ("dosings", Dosing),
+        ("assessments", Assessment),
+        ("side_effects", SideEffect),
+        ("vitals", VitalSign),
+    ):
+        out[name] = int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+    return out

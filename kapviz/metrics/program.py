@@ -1,0 +1,83 @@
+"""Program-level figures a clinical director follows: activity, volume and the funnel."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
+
+
+def completed(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Only completed sessions count in any denominator (DOMAIN.md §1)."""
+    return sessions[sessions["status"] == "completed"]
+
+
+def active_patients(sessions: pd.DataFrame, *, now: datetime, days: int = 30) -> int:
+    """Patients with a completed session in the `days` before `now` (inclusive of now)."""
+    done = completed(sessions)
+    recent = done[(done["started_at"] > now - timedelta(days=days)) & (done["started_at"] <= now)]
+    return int(recent["patient_id"].nunique())
+
+
+def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: datetime) -> int:
+    """Completed dosing sessions with start in [start, end)."""
+    done = completed(sessions)
+    mask = (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
+    return int(mask.sum())
+
+
+def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Referred → intake completed → eligible → first dose → course completed, in patients.
+
+    Course completed: a completed integration or follow-up session after the course's last
+    completed dosing session (DOMAIN.md §1). Each step counts patients, so a patient with
+    two courses counts once; `lost` is the share of the previous step that did not reach
+    this one.
+    """
+    done = completed(sessions)
+    referred = set(patients["patient_id"])
+    intake = done[done["phase"] == "intake"]
+    intake_done = set(intake["patient_id"]) & referred
+    eligible = set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"])
+    eligible &= intake_done
+    dosing = done[done["phase"] == "dosing"]
+    dosed = set(dosing["patient_id"]) & eligible
+    last_dose = dosing.groupby("course_id")["started_at"].max()
+    after = done[done["phase"].isin(["integration", "follow_up"])]
+    after = after[after["course_id"].isin(last_dose.index)]
+    finished_courses = after[after["started_at"] > after["course_id"].map(last_dose)][
+        "course_id"
+    ].unique()
+    finished = set(done.loc[done["course_id"].isin(finished_courses), "patient_id"]) & dosed
+    counts = [len(referred), len(intake_done), len(eligible), len(dosed), len(finished)]
+    frame = pd.DataFrame({"step": list(FUNNEL_STEPS), "patients": counts})
+    previous = frame["patients"].shift(1)
+    frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)
+    return frame
+
+
+def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Why patients were found not eligible at intake, most common first."""
+    intake = completed(sessions)
+    intake = intake[(intake["phase"] == "intake") & (intake["eligible"] == False)]  # noqa: E712
+    reasons = intake["ineligible_reason"].fillna("not recorded")
+    counts = reasons.value_counts().rename_axis("reason").reset_index(name="patients")
+    return counts
+
+
+def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Completed dosing sessions per calendar month and route."""
+    done = completed(sessions)
+    dosing = done[done["phase"] == "dosing"]
+    if dosing.empty:
+        return pd.DataFrame(columns=["month", "route", "sessions"])
+    month = dosing["started_at"].dt.to_period("M").dt.to_timestamp()
+    out = (
+        dosing.assign(month=month, route=dosing["route"].fillna("unknown"))
+        .groupby(["month", "route"], as_index=False)
+        .size()
+        .rename(columns={"size": "sessions"})
+    )
+    return out

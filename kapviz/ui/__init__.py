@@ -1,0 +1,1 @@
+"""Streamlit glue: cached loaders, global filters, shared widgets. The only streamlit layer."""

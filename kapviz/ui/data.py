@@ -1,0 +1,154 @@
+"""Cached loaders: the frames a page needs for the current filters.
+
+Raw frames are cached as shared resources keyed on (database URL, filters, data version):
+they are read-only by convention (metrics never mutate inputs), so a warm rerun costs no
+copy. The data version is a cheap fingerprint query asked at most every few seconds, so
+rows written by anyone show up without a restart and unchanged data is never reloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from kapviz.db import queries
+from kapviz.filters import Filters
+from kapviz.ui.db import database_url, engine_for
+
+VERSION_TTL_SECONDS = 2
+FRAME_TTL_SECONDS = 3600
+MAX_FRAMES = 24
+
+
+@st.cache_data(ttl=VERSION_TTL_SECONDS, show_spinner=False)
+def _version(url: str) -> tuple:
+    with engine_for(url).connect() as conn:
+        return queries.data_version(conn)
+
+
+def version() -> tuple:
+    """Fingerprint of the data now (refreshed every few seconds)."""
+    return _version(database_url())
+
+
+def _load(fn, url: str, filters: Filters, **kwargs) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return fn(conn, filters, **kwargs)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _sessions(url: str, filters: Filters, data_version: tuple, patient_id: str | None):
+    return _load(queries.sessions, url, filters, patient_id=patient_id)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _assessments(
+    url: str,
+    filters: Filters,
+    data_version: tuple,
+    patient_id: str | None,
+    with_items: bool,
+    instruments: tuple[str, ...] | None,
+):
+    return _load(
+        queries.assessments,
+        url,
+        filters,
+        patient_id=patient_id,
+        with_items=with_items,
+        instruments=instruments,
+    )
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _side_effects(url: str, filters: Filters, data_version: tuple, patient_id: str | None):
+    return _load(queries.side_effects, url, filters, patient_id=patient_id)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _vitals(url: str, filters: Filters, data_version: tuple, patient_id: str | None):
+    return _load(queries.vitals, url, filters, patient_id=patient_id)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _patients(url: str, filters: Filters, data_version: tuple):
+    with engine_for(url).connect() as conn:
+        return queries.patients(conn, filters)
+
+
+def sessions(filters: Filters, *, patient_id: str | None = None) -> pd.DataFrame:
+    """Sessions in scope (read-only)."""
+    return _sessions(database_url(), filters, version(), patient_id)
+
+
+def assessments(
+    filters: Filters,
+    *,
+    instruments: Sequence[str] | None = None,
+    patient_id: str | None = None,
+    with_items: bool = False,
+) -> pd.DataFrame:
+    """Assessments in scope (read-only); item lists only when asked for."""
+    wanted = tuple(instruments) if instruments else None
+    return _assessments(database_url(), filters, version(), patient_id, with_items, wanted)
+
+
+def side_effects(filters: Filters, *, patient_id: str | None = None) -> pd.DataFrame:
+    """Side-effect records in scope (read-only)."""
+    return _side_effects(database_url(), filters, version(), patient_id)
+
+
+def vitals(filters: Filters, *, patient_id: str | None = None) -> pd.DataFrame:
+    """Vital signs in scope (read-only)."""
+    return _vitals(database_url(), filters, version(), patient_id)
+
+
+def patients(filters: Filters) -> pd.DataFrame:
+    """Patient records matching the site/indication filters (read-only)."""
+    return _patients(database_url(), filters, version())
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _filter_options(url: str, data_version: tuple) -> dict[str, list[str]]:
+    with engine_for(url).connect() as conn:
+        return queries.filter_options(conn)
+
+
+def filter_options() -> dict[str, list[str]]:
+    return _filter_options(database_url(), version())
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _patient_ids(url: str, filters: Filters, data_version: tuple) -> list[str]:
+    with engine_for(url).connect() as conn:
+        return queries.patient_ids(conn, filters)
+
+
+def patient_ids(filters: Filters) -> list[str]:
+    return _patient_ids(database_url(), filters, version())
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _facts(url: str, data_version: tuple) -> dict:
+    with engine_for(url).connect() as conn:
+        return {
+            "is_demo": queries.is_demo_data(conn),
+            "newest_record_at": queries.newest_record_at(conn),
+            "counts": queries.table_counts(conn),
+        }
+
+
+def is_demo() -> bool:
+    """True while the synthetic demo clinic is the data shown."""
+    return _facts(database_url(), version())["is_demo"]
+
+
+def newest_record_at() -> datetime | None:
+    return _facts(database_url(), version())["newest_record_at"]
+
+
+def table_counts() -> dict[str, int]:
+    return _facts(database_url(), version())["counts"]

@@ -1,0 +1,50 @@
+"""The app's database: one cached engine per URL, brought to the current schema on start.
+
+On the embedded default database an empty file is filled with the synthetic demo clinic
+on first start, so a fresh clone shows a working dashboard with no setup.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+from sqlalchemy import Engine, func, select
+
+from kapviz.config import Settings, load_settings
+from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
+from kapviz.db.models import Patient
+
+log = logging.getLogger(__name__)
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    """Settings read once per server process (environment, secrets.toml, defaults)."""
+    return load_settings()
+
+
+def database_url() -> str:
+    return settings().database_url
+
+
+@st.cache_resource(show_spinner="Preparing the database…")
+def engine_for(url: str) -> Engine:
+    """Engine for `url`, migrated; the embedded default gets the demo clinic when empty."""
+    engine = make_engine(url)
+    upgrade(engine)
+    cfg = settings()
+    if url == cfg.database_url and cfg.is_embedded_default:
+        with engine.connect() as conn:
+            has_patients = conn.execute(select(func.count()).select_from(Patient)).scalar_one()
+        if not has_patients:
+            from kapviz.demo import generate_clinic
+
+            log.info("empty embedded database: generating the demo clinic")
+            generate_clinic(engine, patients=cfg.demo_patients, seed=cfg.demo_seed)
+    return engine
+
+
+def engine() -> Engine:
+    return engine_for(database_url())
