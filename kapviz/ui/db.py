@@ -7,6 +7,7 @@ on first start, so a fresh clone shows a working dashboard with no setup.
 from __future__ import annotations
 
 import logging
+import os
 
 import streamlit as st
 from sqlalchemy import Engine, func, select
@@ -20,9 +21,14 @@ log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
+def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
+    return load_settings(dict(env))
+
+
 def settings() -> Settings:
-    """Settings read once per server process (environment, secrets.toml, defaults)."""
-    return load_settings()
+    """Settings in force, re-read only when a KAPVIZ_* variable changes."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("KAPVIZ_")))
+    return _settings(env)
 
 
 def database_url() -> str:

@@ -1,0 +1,46 @@
+"""Page tests: AppTest against the tiny hand-written clinic (tests/clinic.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from kapviz.db.engine import make_engine
+from tests.clinic import build_clinic
+
+ROOT = Path(__file__).resolve().parents[2]
+RECENT_ANCHOR = date.today() - timedelta(days=20)
+"""Anchor that puts the clinic's sessions in the last weeks, so 'active' tiles count."""
+
+
+@pytest.fixture
+def clinic_url(tmp_path, monkeypatch) -> Iterator[str]:
+    """A SQLite file with the tiny clinic (anchored 20 days ago), set as the app's database."""
+    url = f"sqlite:///{tmp_path}/clinic.db"
+    build_clinic(make_engine(url), RECENT_ANCHOR)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield url
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def run_page(clinic_url) -> Callable[..., AppTest]:
+    """Run a page file on the clinic; query params may be passed as keyword arguments."""
+
+    def run(path: str, **query: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return run
