@@ -1,0 +1,69 @@
+"""Program figures on the hand-written clinic: activity, volume, funnel, reasons."""
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from kapviz.db import queries
+from kapviz.db.engine import make_engine
+from kapviz.metrics import program
+from tests.clinic import ANCHOR, build_clinic
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('clinic')}/c.db"
+    engine = make_engine(url)
+    build_clinic(engine)
+    with engine.connect() as conn:
+        return queries.patients(conn), queries.sessions(conn)
+
+
+def test_funnel_counts_and_losses(frames):
+    """5 referred → 4 intakes → 3 eligible → 3 dosed → 2 completed (P1 and P2)."""
+    patients, sessions = frames
+    funnel = program.treatment_funnel(patients, sessions)
+    assert funnel["patients"].tolist() == [5, 4, 3, 3, 2]
+    expected_lost = [None, 1 / 5, 1 / 4, 0.0, 1 / 3]
+    for got, want in zip(funnel["lost"], expected_lost, strict=True):
+        assert (pd.isna(got) and want is None) or got == pytest.approx(want)
+
+
+def test_ineligibility_reasons(frames):
+    """P3's reason is the only one."""
+    _, sessions = frames
+    reasons = program.ineligibility_reasons(sessions)
+    assert reasons.to_dict("records") == [{"reason": "uncontrolled hypertension", "patients": 1}]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Day 46 at 09:00 is P1's follow-up; P4's last dose is day 44.
+        (datetime(2026, 2, 20, 9, 0), 2),
+        # 30 days after P1's follow-up (day 76 09:00): that session is exactly 30 days old.
+        (datetime(2026, 3, 22, 9, 0), 0),
+        (datetime(2026, 3, 22, 8, 59), 1),
+    ],
+)
+def test_active_patients_window(frames, now, expected):
+    """Active = a completed session in the 30 days before now (strictly after now − 30 d)."""
+    _, sessions = frames
+    assert ANCHOR == datetime(2026, 1, 5).date()
+    assert program.active_patients(sessions, now=now) == expected
+
+
+def test_dosing_volume(frames):
+    """9 completed dosing sessions overall; the cancelled one is not counted."""
+    _, sessions = frames
+    total = program.dosing_sessions_between(
+        sessions, datetime(2025, 1, 1), datetime(2027, 1, 1)
+    )
+    assert total == 9
+    monthly = program.monthly_dosing_by_route(sessions)
+    assert monthly.groupby("route")["sessions"].sum().to_dict() == {
+        "im": 3,
+        "iv": 4,
+        "sublingual": 2,
+    }

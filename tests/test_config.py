@@ -1,0 +1,54 @@
+"""Settings: every setting documented, KAPVIZ_* variables and secrets.toml honoured."""
+
+from dataclasses import fields
+
+import pytest
+
+from kapviz.config import DEFAULT_DATABASE_URL, SETTINGS_HELP, Settings, load_settings
+
+
+def test_every_setting_is_documented():
+    """A setting without help text is a setting nobody can find."""
+    assert {f.name for f in fields(Settings)} == set(SETTINGS_HELP)
+
+
+def test_defaults_follow_domain(tmp_path):
+    """Defaults are DOMAIN.md's numbers and the embedded SQLite database."""
+    s = load_settings({}, secrets_path=tmp_path / "none.toml")
+    assert s.database_url == DEFAULT_DATABASE_URL and s.is_embedded_default
+    assert (s.baseline_window_days, s.bp_excursion_systolic, s.bp_excursion_diastolic) == (
+        30,
+        180,
+        110,
+    )
+    assert (s.bp_rise_systolic, s.bp_rise_diastolic, s.sedation_moaas_max) == (40, 25, 3)
+    assert (s.esketamine_min_monitoring_min, s.small_cell_threshold, s.refresh_seconds) == (
+        120,
+        11,
+        60,
+    )
+
+
+def test_environment_overrides(tmp_path):
+    """KAPVIZ_DATABASE_URL and numeric KAPVIZ_* variables override the defaults."""
+    s = load_settings(
+        {"KAPVIZ_DATABASE_URL": "sqlite:///x.db", "KAPVIZ_REFRESH_SECONDS": "15"},
+        secrets_path=tmp_path / "none.toml",
+    )
+    assert s.database_url == "sqlite:///x.db" and not s.is_embedded_default
+    assert s.refresh_seconds == 15
+
+
+def test_secrets_file_url(tmp_path):
+    """`[connections.kapviz] url` in secrets.toml is used when no variable is set."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[connections.kapviz]\nurl = "postgresql+psycopg://u@h/db"\n')
+    assert load_settings({}, secrets_path=secrets).database_url == "postgresql+psycopg://u@h/db"
+    env = {"KAPVIZ_DATABASE_URL": "sqlite:///env.db"}
+    assert load_settings(env, secrets_path=secrets).database_url == "sqlite:///env.db"
+
+
+def test_bad_number_is_named(tmp_path):
+    """A non-numeric setting fails with the variable's name and value."""
+    with pytest.raises(ValueError, match="KAPVIZ_REFRESH_SECONDS='soon'"):
+        load_settings({"KAPVIZ_REFRESH_SECONDS": "soon"}, secrets_path=tmp_path / "n.toml")
