@@ -52,3 +52,12 @@ def test_bad_number_is_named(tmp_path):
     """A non-numeric setting fails with the variable's name and value."""
     with pytest.raises(ValueError, match="KAPVIZ_REFRESH_SECONDS='soon'"):
         load_settings({"KAPVIZ_REFRESH_SECONDS": "soon"}, secrets_path=tmp_path / "n.toml")
+
+
+def test_settings_doc_lists_every_setting():
+    """docs/settings.md names every setting's environment variable."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
+    for f in fields(Settings):
+        assert f"`KAPVIZ_{f.name.upper()}`" in doc, f.name
