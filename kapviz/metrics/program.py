@@ -81,3 +81,58 @@ def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
         .rename(columns={"size": "sessions"})
     )
     return out
+
+
+def measurement_completion(
+    sessions: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    instrument: str = "PHQ-9",
+    window_days: int = 7,
+) -> tuple[int, int]:
+    """(measured, dosing sessions): completed dosing sessions in [start, end) with a score.
+
+    A session is measured when the same patient has a score of `instrument` administered
+    in the `window_days` before the session's start (up to and including the start).
+    """
+    done = completed(sessions)
+    dosing = done[
+        (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
+    ][["session_id", "patient_id", "started_at"]]
+    if dosing.empty:
+        return (0, 0)
+    scores = assessments.loc[
+        assessments["instrument"] == instrument, ["patient_id", "administered_at"]
+    ]
+    pairs = dosing.merge(scores, on="patient_id", how="inner")
+    lower = pairs["started_at"] - timedelta(days=window_days)
+    inside = (pairs["administered_at"] >= lower) & (pairs["administered_at"] <= pairs["started_at"])
+    measured = pairs.loc[inside, "session_id"].nunique()
+    return (int(measured), int(len(dosing)))
+
+
+def funnel_plot_limits(
+    overall_rate: float, volumes: pd.Series | list[int], *, z: float = 1.959963984540054
+) -> pd.DataFrame:
+    """Binomial control limits around the overall rate for each volume (funnel plot).
+
+    Limits p ± z·√(p(1−p)/n), clipped to [0, 1]: a site outside them differs from the
+    program by more than chance at that volume (Spiegelhalter 2005).
+    """
+    n = pd.Series(volumes, dtype="float64")
+    half = z * (overall_rate * (1 - overall_rate) / n.where(n > 0)) ** 0.5
+    return pd.DataFrame(
+        {
+            "n": n,
+            "lower": (overall_rate - half).clip(lower=0.0),
+            "upper": (overall_rate + half).clip(upper=1.0),
+        }
+    )
+
+
+def period_bounds(now: datetime, *, days: int) -> tuple[datetime, datetime, datetime]:
+    """(previous start, current start, now): two consecutive windows of `days` ending now."""
+    current_start = now - timedelta(days=days)
+    return (current_start - timedelta(days=days), current_start, now)
