@@ -67,3 +67,35 @@ def test_dosing_volume(frames):
         "iv": 4,
         "sublingual": 2,
     }
+
+
+def test_measurement_completion(frames):
+    """6 of 9 completed dosing sessions have a PHQ-9 in the 7 days before (hand-checked).
+
+    P1 doses 1–4 yes (day 7 08:00 before 09:00; day 14 at the same minute counts);
+    P2 doses 1–2 yes (day 5), dose 3 no (9 days); P4 dose 1 no (40 days), dose 2 no
+    (score at 11:00 after the 09:00 dose).
+    """
+    _, sessions = frames
+    assessments = frames_assessments()
+    assert program.measurement_completion(
+        sessions, assessments, start=datetime(2025, 1, 1), end=datetime(2027, 1, 1)
+    ) == (6, 9)
+
+
+def frames_assessments():
+    from tests.clinic import clinic_rows
+
+    rows = pd.DataFrame(clinic_rows()["assessments"])
+    return rows.assign(administered_at=pd.to_datetime(rows["administered_at"]))
+
+
+@pytest.mark.parametrize(
+    ("rate", "n", "lower", "upper"),
+    [(0.5, 100, 0.402, 0.598), (0.1, 4, 0.0, 0.394), (0.9, 9, 0.704, 1.0)],
+)
+def test_funnel_plot_limits(rate, n, lower, upper):
+    """p ± 1.96·√(p(1−p)/n), clipped to [0, 1]: 0.5 at n=100 → 0.402–0.598."""
+    limits = program.funnel_plot_limits(rate, [n]).iloc[0]
+    assert limits["lower"] == pytest.approx(lower, abs=1e-3)
+    assert limits["upper"] == pytest.approx(upper, abs=1e-3)
