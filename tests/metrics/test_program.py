@@ -50,16 +50,14 @@ def test_ineligibility_reasons(frames):
 def test_active_patients_window(frames, now, expected):
     """Active = a completed session in the 30 days before now (strictly after now − 30 d)."""
     _, sessions = frames
-    assert ANCHOR == datetime(2026, 1, 5).date()
+    assert datetime(2026, 1, 5).date() == ANCHOR
     assert program.active_patients(sessions, now=now) == expected
 
 
 def test_dosing_volume(frames):
     """9 completed dosing sessions overall; the cancelled one is not counted."""
     _, sessions = frames
-    total = program.dosing_sessions_between(
-        sessions, datetime(2025, 1, 1), datetime(2027, 1, 1)
-    )
+    total = program.dosing_sessions_between(sessions, datetime(2025, 1, 1), datetime(2027, 1, 1))
     assert total == 9
     monthly = program.monthly_dosing_by_route(sessions)
     assert monthly.groupby("route")["sessions"].sum().to_dict() == {
