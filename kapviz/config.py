@@ -51,8 +51,8 @@ SETTINGS_HELP: dict[str, str] = {
     "alert_lookback_days": "BP excursions and serious events this recent raise an alert.",
     "bp_review_systolic": "Pre-dose systolic (mmHg) at or above which BP needs review.",
     "bp_review_diastolic": "Pre-dose diastolic (mmHg) at or above which BP needs review.",
-    "bp_excursion_systolic": "Any dosing-session systolic (mmHg) at or above this is an excursion.",
-    "bp_excursion_diastolic": "Any dosing-session diastolic (mmHg) at or above this is an excursion.",
+    "bp_excursion_systolic": "Any dosing-session systolic (mmHg) at or above this: excursion.",
+    "bp_excursion_diastolic": "Any dosing-session diastolic (mmHg) at or above this: excursion.",
     "bp_rise_systolic": "A systolic rise over pre-dose greater than this (mmHg) is flagged.",
     "bp_rise_diastolic": "A diastolic rise over pre-dose greater than this (mmHg) is flagged.",
     "sedation_moaas_max": "MOAA/S at or below this is flagged as sedation (0 = unresponsive).",
@@ -87,7 +87,5 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
         try:
             values[field.name] = int(raw)
         except ValueError as exc:
-            raise ValueError(
-                f"KAPVIZ_{field.name.upper()}={raw!r} is not a whole number"
-            ) from exc
+            raise ValueError(f"KAPVIZ_{field.name.upper()}={raw!r} is not a whole number") from exc
     return replace(Settings(), **values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from kapviz.filters import Filters
-from kapviz.ui import data, filters, widgets
+from kapviz.ui import data, filters, nav, widgets
 from kapviz.ui.db import engine
 
 
@@ -27,6 +27,7 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
             icon=":material/database_off:",
         )
         st.stop()
+    nav.menu()
     is_demo = data.is_demo()
     if is_demo:
         with st.sidebar:
