@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from kapviz.metrics.stats import wilson_columns
+
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
 
 
@@ -136,3 +138,62 @@ def period_bounds(now: datetime, *, days: int) -> tuple[datetime, datetime, date
     """(previous start, current start, now): two consecutive windows of `days` ending now."""
     current_start = now - timedelta(days=days)
     return (current_start - timedelta(days=days), current_start, now)
+
+
+def _evaluable(outcomes: pd.DataFrame, instrument: str) -> pd.DataFrame:
+    rows = outcomes[(outcomes["instrument"] == instrument) & outcomes["evaluable"].astype(bool)]
+    return rows
+
+
+def outcome_window(
+    outcomes: pd.DataFrame, *, instrument: str = "PHQ-9", start: datetime, end: datetime
+) -> dict[str, int]:
+    """Responders and remitters among courses whose endpoint falls in [start, end).
+
+    Denominators follow DOMAIN.md §3: response counts evaluable courses with a defined
+    response (percent rule: baseline > 0); remission excludes courses whose baseline was
+    already in remission.
+    """
+    rows = _evaluable(outcomes, instrument)
+    rows = rows[(rows["endpoint_at"] >= start) & (rows["endpoint_at"] < end)]
+    response = rows["is_response"].dropna().astype(bool)
+    remission = rows.loc[~rows["baseline_in_remission"].astype(bool), "is_remission"]
+    return {
+        "responders": int(response.sum()),
+        "response_n": int(len(response)),
+        "remitters": int(remission.astype(bool).sum()),
+        "remission_n": int(len(remission)),
+    }
+
+
+def monthly_response(outcomes: pd.DataFrame, *, instrument: str = "PHQ-9") -> pd.DataFrame:
+    """Response rate by month of the course's endpoint, with 95% Wilson intervals."""
+    rows = _evaluable(outcomes, instrument)
+    rows = rows[rows["is_response"].notna()]
+    columns = ["month", "responders", "n", "rate", "ci_low", "ci_high"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    month = pd.to_datetime(rows["endpoint_at"]).dt.to_period("M").dt.to_timestamp()
+    grouped = (
+        rows.assign(month=month, responders=rows["is_response"].astype(bool).astype(int))
+        .groupby("month", as_index=False)
+        .agg(responders=("responders", "sum"), n=("responders", "size"))
+    )
+    return wilson_columns(grouped, successes="responders", n="n")[columns]
+
+
+def site_response(
+    outcomes: pd.DataFrame, sessions: pd.DataFrame, *, instrument: str = "PHQ-9"
+) -> tuple[pd.DataFrame, float]:
+    """Per-site response rate and volume, plus the program rate (for the funnel plot)."""
+    rows = _evaluable(outcomes, instrument)
+    rows = rows[rows["is_response"].notna()]
+    site_of = sessions.drop_duplicates("course_id").set_index("course_id")["site"]
+    rows = rows.assign(site=rows["course_id"].map(site_of), k=rows["is_response"].astype(int))
+    sites = rows.groupby("site", as_index=False).agg(responders=("k", "sum"), n=("k", "size"))
+    overall = float(sites["responders"].sum() / sites["n"].sum()) if len(sites) else float("nan")
+    sites["rate"] = sites["responders"] / sites["n"]
+    limits = funnel_plot_limits(overall, sites["n"])
+    sites["lower"] = limits["lower"].to_numpy()
+    sites["upper"] = limits["upper"].to_numpy()
+    return sites, overall

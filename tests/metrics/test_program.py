@@ -97,3 +97,49 @@ def test_funnel_plot_limits(rate, n, lower, upper):
     limits = program.funnel_plot_limits(rate, [n]).iloc[0]
     assert limits["lower"] == pytest.approx(lower, abs=1e-3)
     assert limits["upper"] == pytest.approx(upper, abs=1e-3)
+
+
+def _outcomes():
+    """Five PHQ-9 courses and one GAD-7: endpoints in Jan and Feb 2026."""
+    return pd.DataFrame(
+        {
+            "course_id": ["A", "B", "C", "D", "E", "F"],
+            "instrument": ["PHQ-9"] * 5 + ["GAD-7"],
+            "evaluable": [True, True, True, True, False, True],
+            "endpoint_at": pd.to_datetime(
+                ["2026-01-10", "2026-01-20", "2026-02-05", "2026-02-25", None, "2026-01-15"]
+            ),
+            # C had baseline 0: response undefined; D's baseline was already in remission.
+            "is_response": pd.array([True, False, None, True, None, True], dtype="boolean"),
+            "is_remission": [True, False, True, True, False, True],
+            "baseline_in_remission": [False, False, False, True, False, False],
+        }
+    )
+
+
+def test_outcome_window_denominators():
+    """Jan–Feb: response 2/3 (C undefined), remission 2/3 (D already in remission)."""
+    got = program.outcome_window(_outcomes(), start=datetime(2026, 1, 1), end=datetime(2026, 3, 1))
+    assert got == {"responders": 2, "response_n": 3, "remitters": 2, "remission_n": 3}
+    feb = program.outcome_window(_outcomes(), start=datetime(2026, 2, 1), end=datetime(2026, 3, 1))
+    assert feb == {"responders": 1, "response_n": 1, "remitters": 1, "remission_n": 1}
+
+
+def test_monthly_response_with_wilson():
+    """January 1/2 (Wilson 0.095–0.905), February 1/1."""
+    monthly = program.monthly_response(_outcomes())
+    assert monthly["month"].dt.strftime("%Y-%m").tolist() == ["2026-01", "2026-02"]
+    assert monthly["responders"].tolist() == [1, 1] and monthly["n"].tolist() == [2, 1]
+    assert monthly["ci_low"].iloc[0] == pytest.approx(0.0945, abs=1e-4)
+    assert monthly["ci_high"].iloc[0] == pytest.approx(0.9055, abs=1e-4)
+
+
+def test_site_response():
+    """Sites from the sessions frame; program rate 2/3 over both sites (C undefined)."""
+    sessions = pd.DataFrame({"course_id": ["A", "B", "C", "D"], "site": ["N", "N", "S", "S"]})
+    sites, overall = program.site_response(_outcomes(), sessions)
+    assert overall == pytest.approx(2 / 3)
+    assert sites[["site", "responders", "n"]].to_dict("records") == [
+        {"site": "N", "responders": 1, "n": 2},
+        {"site": "S", "responders": 1, "n": 1},
+    ]
