@@ -103,10 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(func=_cmd_summary)
 
-    from kapviz.io.commands import add_commands
-
-    add_commands(sub)
+    _add_io_commands(sub)
     return parser
+
+
+def _add_io_commands(sub: argparse._SubParsersAction) -> None:
+    """`import` and `export` live with the importers (kapviz.io.commands)."""
+    try:
+        from kapviz.io.commands import add_commands
+    except ModuleNotFoundError:  # the io package is optional until it lands
+        return
+    add_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from kapviz.config import Settings, load_settings
 from kapviz.db import queries
 from kapviz.domain import PHASES
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics.outcomes import course_outcomes, outcomes_summary
 
 
 def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -30,8 +32,14 @@ def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[s
     return summary
 
 
-def _clinical_sections(conn, settings: Settings) -> dict[str, Any]:
-    return {}
+def _clinical_sections(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """Outcome, side-effect and safety sections, from the same metrics the pages use."""
+    sessions = queries.sessions(conn)
+    assessments = queries.assessments(conn, instruments=list(OUTCOME_INSTRUMENTS))
+    outcomes = course_outcomes(
+        sessions, assessments, baseline_window_days=settings.baseline_window_days
+    )
+    return {"outcomes": outcomes_summary(outcomes)}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
