@@ -1,0 +1,313 @@
+"""Symptom trajectories on the two time axes of DOMAIN.md §3, with attrition.
+
+- Session axis: intake → preparation → dose 1…n → integration → follow-up. A score tied
+  to a session takes that session's phase; an untied one takes its phase from its date:
+  on or before the first dose → preparation (the baseline rule treats a score at the dose
+  time as pre-dose); through the calendar day of the last completed dosing session →
+  dosing; later → integration, or follow-up after the calendar day of the course's last
+  completed integration session. A dosing-phase score is placed at dose *k*, the number
+  of completed dosing sessions started on or before it (its session's start when tied).
+- Days axis: days since the first dose, binned — the baseline window (−30…0 d), weekly
+  to week 8, then 4-weekly to week 52, then one open bin. Earlier scores are left out.
+
+Each course contributes one value per point (the mean of its scores there), so repeated
+scores do not narrow the intervals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from kapviz.domain import PHASE_LABELS, ROUTE_LABELS, WEIGHT_BASED_ROUTES
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics.outcomes import completed_doses, course_scores
+from kapviz.metrics.stats import mean_ci
+
+AXES = ("session", "days")
+MAX_DOSES = 10
+"""Dose points drawn one by one; later (maintenance) doses pool into "Dose 11+"."""
+
+WEEKLY_UNTIL_DAYS = 56
+FOUR_WEEKLY_UNTIL_DAYS = 364
+
+POINT_COLUMNS = [
+    "id",
+    "patient_id",
+    "course_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "phase",
+    "dose_number",
+    "point",
+    "point_order",
+    "days",
+    "day_bin",
+    "day_order",
+    "day_x",
+]
+
+TABLE_COLUMNS = [
+    "instrument",
+    "point",
+    "order",
+    "x",
+    "phase",
+    "courses",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "median",
+    "q1",
+    "q3",
+]
+
+
+def day_bins(*, baseline_window_days: int = 30) -> pd.DataFrame:
+    """Bins of the days axis: label, order, lower (exclusive), upper (inclusive), x (mid)."""
+    rows = [(f"Baseline (−{baseline_window_days}–0 d)", -baseline_window_days - 1e-9, 0.0)]
+    for week in range(1, WEEKLY_UNTIL_DAYS // 7 + 1):
+        rows.append((f"Week {week}", 7.0 * (week - 1), 7.0 * week))
+    for start in range(WEEKLY_UNTIL_DAYS, FOUR_WEEKLY_UNTIL_DAYS, 28):
+        rows.append((f"Weeks {start // 7 + 1}–{(start + 28) // 7}", float(start), start + 28.0))
+    rows.append((f"After week {FOUR_WEEKLY_UNTIL_DAYS // 7}", FOUR_WEEKLY_UNTIL_DAYS, math.inf))
+    bins = pd.DataFrame.from_records(rows, columns=["label", "lower", "upper"])
+    bins.insert(1, "order", range(len(bins)))
+    upper = bins["upper"].where(np.isfinite(bins["upper"]), bins["lower"] + 28)
+    bins["x"] = (bins["lower"].clip(lower=-baseline_window_days) + upper) / 2
+    return bins
+
+
+def session_points(*, max_doses: int = MAX_DOSES) -> pd.DataFrame:
+    """Points of the session axis in course order: label, order, phase."""
+    rows = [("Intake", "intake"), ("Preparation", "preparation")]
+    rows += [(f"Dose {k}", "dosing") for k in range(1, max_doses + 1)]
+    rows += [(f"Dose {max_doses + 1}+", "dosing")]
+    rows += [("Integration", "integration"), (PHASE_LABELS["follow_up"], "follow_up")]
+    frame = pd.DataFrame.from_records(rows, columns=["label", "phase"])
+    frame.insert(1, "order", range(len(frame)))
+    return frame
+
+
+def _day_end(ts: pd.Series) -> pd.Series:
+    """Start of the calendar day after each timestamp (the end of that day)."""
+    return ts.dt.normalize() + pd.Timedelta(days=1)
+
+
+def trajectory_points(
+    sessions: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    baseline_window_days: int = 30,
+    max_doses: int = MAX_DOSES,
+) -> pd.DataFrame:
+    """Every outcome score with its phase, session-axis point and days-axis bin."""
+    scores = course_scores(assessments, sessions)
+    doses = completed_doses(sessions)
+    per_course = pd.DataFrame(
+        {
+            "first_dose": doses.groupby("course_id")["started_at"].min(),
+            "last_dose_end": _day_end(doses.groupby("course_id")["started_at"].max()),
+        }
+    )
+    done = sessions[(sessions["status"] == "completed") & (sessions["phase"] == "integration")]
+    last_int = done.groupby("course_id")["started_at"].max()
+    per_course = per_course.join(_day_end(last_int).rename("last_integration_end"), how="outer")
+    ctx = per_course.reindex(scores["course_id"])
+    first = pd.Series(ctx["first_dose"].to_numpy(), index=scores.index)
+    last_dose_end = pd.Series(ctx["last_dose_end"].to_numpy(), index=scores.index)
+    last_int_end = pd.Series(ctx["last_integration_end"].to_numpy(), index=scores.index)
+
+    session_info = sessions.set_index("session_id")[["phase", "started_at"]]
+    tied = session_info.reindex(scores["session_id"])
+    tied_phase = pd.Series(tied["phase"].to_numpy(), index=scores.index, dtype=object)
+    tied_start = pd.Series(tied["started_at"].to_numpy(), index=scores.index)
+    at = scores["administered_at"]
+    by_date = np.select(
+        [
+            first.isna() | (at <= first),
+            at < last_dose_end,
+            last_int_end.notna() & (at >= last_int_end),
+        ],
+        ["preparation", "dosing", "follow_up"],
+        default="integration",
+    )
+    phase = tied_phase.where(tied_phase.notna(), pd.Series(by_date, index=scores.index))
+
+    points = scores.copy()
+    points["phase"] = phase.astype(object)
+    ref = tied_start.where(tied_phase.eq("dosing"), at)
+    points["dose_number"] = _dose_numbers(points, ref, doses)
+    labels = session_points(max_doses=max_doses)
+    label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
+    label_of_phase["follow_up"] = len(labels) - 1
+    order = points["phase"].map(label_of_phase)
+    dosing = points["phase"].eq("dosing")
+    # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
+    dose_point = points["dose_number"].clip(lower=1, upper=max_doses + 1)
+    order = order.where(~dosing, 1 + dose_point)
+    points["point_order"] = order.astype("Int64")
+    points["point"] = points["point_order"].map(labels["label"]).astype(object)
+
+    points["days"] = ((at - first) / pd.Timedelta(days=1)).astype("float64")
+    bins = day_bins(baseline_window_days=baseline_window_days)
+    edges = [*bins["lower"], math.inf]
+    idx = pd.cut(points["days"], bins=edges, right=True, labels=False)
+    points["day_order"] = pd.array(idx, dtype="Int64")
+    points["day_bin"] = points["day_order"].map(bins["label"]).astype(object)
+    points["day_x"] = points["day_order"].map(bins["x"]).astype("float64")
+    return points[POINT_COLUMNS].reset_index(drop=True)
+
+
+def _dose_numbers(points: pd.DataFrame, ref: pd.Series, doses: pd.DataFrame) -> pd.Series:
+    """Completed dosing sessions of the course started on or before `ref` (0 before any)."""
+    left = pd.DataFrame({"course_id": points["course_id"], "at": ref, "_row": points.index})
+    left = left.dropna(subset=["at"]).sort_values("at")
+    if left.empty or doses.empty:
+        return pd.Series(pd.NA, index=points.index, dtype="Int64")
+    left["at"] = left["at"].astype(doses["started_at"].dtype)
+    matched = pd.merge_asof(
+        left,
+        doses.rename(columns={"started_at": "at"}).sort_values("at"),
+        on="at",
+        by="course_id",
+        direction="backward",
+    )
+    numbers = pd.Series(matched["dose_number"].to_numpy(), index=matched["_row"].to_numpy())
+    return numbers.reindex(points.index).fillna(0).astype("Int64")
+
+
+def _axis_columns(axis: str) -> tuple[str, str, str]:
+    if axis == "session":
+        return "point", "point_order", "point_order"
+    if axis == "days":
+        return "day_bin", "day_order", "day_x"
+    raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
+
+
+def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
+    """One value per course × instrument × point: the mean of the course's scores there."""
+    label, order, x = _axis_columns(axis)
+    placed = points[points[order].notna()]
+    keys = ["instrument", "patient_id", "course_id", order]
+    grouped = placed.groupby(keys, sort=True, dropna=False)
+    values = grouped.agg(
+        point=(label, "first"), x=(x, "first"), phase=("phase", "first"), total=("total", "mean")
+    )
+    values = values.reset_index().rename(columns={order: "order"})
+    values["order"] = values["order"].astype("int64")
+    values["x"] = values["x"].astype("float64")
+    cols = ["instrument", "patient_id", "course_id", "point", "order", "x", "phase", "total"]
+    return values[cols]
+
+
+def trajectory_table(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
+    """Per instrument and point: courses, mean with 95% CI, median and IQR of the totals."""
+    values = course_values(points, axis=axis)
+    records = []
+    for (instrument, order), part in values.groupby(["instrument", "order"], sort=False):
+        totals = part["total"]
+        mean, low, high = mean_ci(totals)
+        records.append(
+            {
+                "instrument": instrument,
+                "point": part["point"].iloc[0],
+                "order": int(order),
+                "x": float(part["x"].iloc[0]),
+                "phase": part["phase"].iloc[0] if axis == "session" else None,
+                "courses": int(totals.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "median": float(totals.median()),
+                "q1": float(totals.quantile(0.25)),
+                "q3": float(totals.quantile(0.75)),
+            }
+        )
+    table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
+    return _sorted_by_instrument(table).reset_index(drop=True)
+
+
+def _sorted_by_instrument(frame: pd.DataFrame) -> pd.DataFrame:
+    rank = {name: i for i, name in enumerate(OUTCOME_INSTRUMENTS)}
+    return (
+        frame.assign(_rank=frame["instrument"].map(rank))
+        .sort_values(["_rank", "order"], kind="stable")
+        .drop(columns="_rank")
+    )
+
+
+def attrition(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
+    """Courses contributing at each point, and their share of all courses with a score."""
+    values = course_values(points, axis=axis)
+    total = values.groupby("instrument")["course_id"].nunique()
+    counts = values.groupby(["instrument", "order"], as_index=False).agg(
+        point=("point", "first"), courses=("course_id", "nunique")
+    )
+    counts["share"] = counts["courses"] / counts["instrument"].map(total).astype("float64")
+    counts = counts[["instrument", "point", "order", "courses", "share"]]
+    return _sorted_by_instrument(counts).reset_index(drop=True)
+
+
+def course_lines(
+    points: pd.DataFrame,
+    *,
+    axis: str = "session",
+    instrument: str,
+    max_courses: int = 500,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """Per-course values of one instrument for a spaghetti layer, and the course count.
+
+    More than `max_courses` courses are thinned to a seeded random sample of that size
+    (readability and browser performance); the second value is how many there were.
+    """
+    values = course_values(points[points["instrument"] == instrument], axis=axis)
+    courses = values["course_id"].drop_duplicates()
+    total = int(courses.size)
+    if total > max_courses:
+        keep = courses.sample(n=max_courses, random_state=seed)
+        values = values[values["course_id"].isin(set(keep))]
+    return values.sort_values(["course_id", "order"], kind="stable").reset_index(drop=True), total
+
+
+DOSE_BANDS_MG_PER_KG = (0.5, 0.75)
+"""IV/IM display bands: < 0.5, 0.5–<0.75, ≥ 0.75 mg/kg (0.5 mg/kg is the usual IV dose)."""
+DOSE_BANDS_MG = (56.0, 84.0, 200.0)
+"""Fixed-dose display bands (mg): esketamine 56/84 mg, lozenges up to ~300 mg."""
+
+
+def _band(value: float, edges: tuple[float, ...], unit: str) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if value < edges[0]:
+        return f"< {edges[0]:g} {unit}"
+    for low, high in zip(edges, edges[1:], strict=False):
+        if value < high:
+            return f"{low:g}–<{high:g} {unit}"
+    return f"≥ {edges[-1]:g} {unit}"
+
+
+def course_attributes(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per course: site, indication, route and dose band of its first completed dose."""
+    done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
+    first = done.sort_values("started_at", kind="stable").drop_duplicates("course_id")
+    base = sessions.drop_duplicates("course_id")[["course_id", "patient_id", "site", "indication"]]
+    out = base.merge(
+        first[["course_id", "route", "dose_mg", "dose_mg_per_kg"]], on="course_id", how="left"
+    )
+    bands = []
+    for route, mg, mgkg in out[["route", "dose_mg", "dose_mg_per_kg"]].itertuples(index=False):
+        if route in WEIGHT_BASED_ROUTES and pd.notna(mgkg):
+            bands.append(_band(float(mgkg), DOSE_BANDS_MG_PER_KG, "mg/kg"))
+        elif pd.notna(mg):
+            bands.append(_band(float(mg), DOSE_BANDS_MG, "mg"))
+        else:
+            bands.append(None)
+    out["dose_band"] = pd.Series(bands, index=out.index, dtype=object)
+    out["route"] = out["route"].map(lambda r: ROUTE_LABELS.get(r, r) if isinstance(r, str) else r)
+    cols = ["course_id", "patient_id", "site", "indication", "route", "dose_band"]
+    return out[cols].astype(object).reset_index(drop=True)
