@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS, SEVERITIES
+from kapviz.instruments import Instrument
 
 PHASE_SYMBOLS = {
     "intake": "square",
@@ -206,4 +207,122 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=360)
     fig.update_xaxes(title_text="Date", type="category", showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False)
+    return fig
+
+
+BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
+"""Severity band fills from the mildest to the most severe (quiet: data stays on top)."""
+
+
+def patient_trajectory(
+    points: pd.DataFrame,
+    band: pd.DataFrame,
+    *,
+    instrument: Instrument,
+    baseline_at: pd.Timestamp | None = None,
+    endpoint_at: pd.Timestamp | None = None,
+    cohort_courses: int = 0,
+) -> go.Figure:
+    """One course's scores on the phase-ordered axis, over severity bands and the cohort.
+
+    `points` are the course's scores (point, point_order, phase, administered_at, total);
+    `band` is the similar-baseline cohort's trajectory table (order, point, median, q1, q3).
+    """
+    fig = go.Figure()
+    axis = (
+        pd.concat(
+            [
+                points[["point_order", "point", "phase"]].rename(columns={"point_order": "order"}),
+                band[["order", "point", "phase"]] if len(band) else None,
+            ]
+        )
+        .drop_duplicates("order")
+        .sort_values("order")
+    )
+    for i, b in enumerate(instrument.bands):
+        fig.add_hrect(
+            y0=b.low - 0.5,
+            y1=b.high + 0.5,
+            fillcolor=BAND_SHADES[min(i, len(BAND_SHADES) - 1)],
+            line_width=0,
+            layer="below",
+            annotation_text=b.label,
+            annotation_position="right",
+            annotation_font={"size": 10, "color": "#7a7f8a"},
+        )
+    for phase, part in axis.groupby("phase", sort=False):
+        fig.add_vrect(
+            x0=part["order"].min() - 0.45,
+            x1=part["order"].max() + 0.45,
+            fillcolor=PHASE_COLORS.get(phase, "#ddd"),
+            opacity=0.10,
+            line_width=0,
+            layer="below",
+            annotation_text=PHASE_LABELS.get(phase, phase),
+            annotation_position="top left",
+            annotation_font={"size": 11},
+        )
+    if len(band):
+        fig.add_scatter(
+            x=pd.concat([band["order"], band["order"][::-1]]),
+            y=pd.concat([band["q3"], band["q1"][::-1]]),
+            fill="toself",
+            fillcolor="rgba(120,130,150,0.18)",
+            line={"width": 0},
+            name=f"Similar-baseline cohort IQR ({cohort_courses} courses)",
+            hoverinfo="skip",
+        )
+        fig.add_scatter(
+            x=band["order"],
+            y=band["median"],
+            mode="lines",
+            line={"color": "#7a8294", "dash": "dash"},
+            name="Cohort median",
+            customdata=band[["courses"]].to_numpy(),
+            hovertemplate="Cohort median %{y:.1f} (%{customdata[0]} courses)<extra></extra>",
+        )
+    ordered = points.sort_values("administered_at")
+    fig.add_scatter(
+        x=ordered["point_order"],
+        y=ordered["total"],
+        mode="lines+markers",
+        name="This course",
+        line={"color": PALETTE[0], "width": 3},
+        marker={"size": 9},
+        customdata=ordered["administered_at"].dt.strftime("%Y-%m-%d").to_numpy(),
+        hovertemplate="%{customdata}: %{y}<extra></extra>",
+    )
+    for when, label, symbol in (
+        (baseline_at, "Baseline", "circle-open"),
+        (endpoint_at, "Endpoint", "diamond-open"),
+    ):
+        if when is None or pd.isna(when):
+            continue
+        hit = ordered[ordered["administered_at"] == when]
+        if hit.empty:
+            continue
+        fig.add_scatter(
+            x=hit["point_order"].iloc[:1],
+            y=hit["total"].iloc[:1],
+            mode="markers+text",
+            name=label,
+            text=[label],
+            textposition="bottom center",
+            marker={"symbol": symbol, "size": 20, "color": "#31333F", "line": {"width": 2}},
+            hovertemplate=f"{label}: %{{y}}<extra></extra>",
+        )
+    apply_theme(fig, title=f"{instrument.id} through the course")
+    fig.update_layout(height=420, margin={"r": 130})
+    fig.update_xaxes(
+        title_text="Course phase (preparation → dosing sessions → integration → follow-up)",
+        tickmode="array",
+        tickvals=axis["order"].tolist(),
+        ticktext=axis["point"].tolist(),
+        showgrid=False,
+    )
+    fig.update_yaxes(
+        title_text=f"{instrument.id} total ({instrument.total_min}–{instrument.total_max}, "
+        "higher = worse)",
+        range=[instrument.total_min - 0.5, instrument.total_max + 0.5],
+    )
     return fig

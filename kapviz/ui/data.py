@@ -16,7 +16,10 @@ import streamlit as st
 
 from kapviz.db import queries
 from kapviz.filters import Filters
-from kapviz.ui.db import database_url, engine_for
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.trajectories import trajectory_points as _trajectory_points
+from kapviz.ui.db import database_url, engine_for, settings
 
 VERSION_TTL_SECONDS = 2
 FRAME_TTL_SECONDS = 3600
@@ -152,3 +155,35 @@ def newest_record_at() -> datetime | None:
 
 def table_counts() -> dict[str, int]:
     return _facts(database_url(), version())["counts"]
+
+
+# Derived frames shared by several pages (Overview, Trajectories, Case explorer): computed
+# once per filters × data version, cached like the raw frames (read-only).
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _outcomes(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
+    scores = _assessments(url, filters, data_version, None, False, OUTCOME_INSTRUMENTS)
+    return course_outcomes(
+        _sessions(url, filters, data_version, None), scores, baseline_window_days=window_days
+    )
+
+
+def outcomes(filters: Filters) -> pd.DataFrame:
+    """Per course × outcome instrument: baseline, endpoint and verdicts (read-only)."""
+    window = settings().baseline_window_days
+    return _outcomes(database_url(), filters, version(), window)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
+    scores = _assessments(url, filters, data_version, None, False, OUTCOME_INSTRUMENTS)
+    return _trajectory_points(
+        _sessions(url, filters, data_version, None), scores, baseline_window_days=window_days
+    )
+
+
+def trajectory_points(filters: Filters) -> pd.DataFrame:
+    """Every outcome score placed on both time axes (read-only)."""
+    window = settings().baseline_window_days
+    return _points(database_url(), filters, version(), window)
