@@ -126,3 +126,17 @@ def dose_side_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.
     rows = rows.assign(rank=rows["severity"].map(SEVERITY_RANK))
     top = rows.sort_values("rank").groupby(["course_id", "dose_number", "term"]).tail(1)
     return top.sort_values(["course_id", "dose_number", "term"])[columns].reset_index(drop=True)
+
+
+def phq9_item_rows(assessments: pd.DataFrame) -> pd.DataFrame:
+    """Item-level PHQ-9 administrations as columns item_1 … item_9, oldest first."""
+    rows = assessments[
+        (assessments["instrument"] == "PHQ-9")
+        & assessments["items"].map(lambda v: isinstance(v, list) and len(v) == 9)
+    ]
+    columns = ["administered_at", *[f"item_{i}" for i in range(1, 10)]]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    items = pd.DataFrame(rows["items"].tolist(), index=rows.index, columns=columns[1:])
+    out = pd.concat([rows[["administered_at"]], items], axis=1)
+    return out.sort_values("administered_at").reset_index(drop=True)
