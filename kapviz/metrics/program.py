@@ -197,3 +197,76 @@ def site_response(
     sites["lower"] = limits["lower"].to_numpy()
     sites["upper"] = limits["upper"].to_numpy()
     return sites, overall
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 of the week containing `now`."""
+    return datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
+
+
+def month_start(now: datetime) -> datetime:
+    return datetime.combine(now.date().replace(day=1), datetime.min.time())
+
+
+def _previous_month_start(now: datetime) -> datetime:
+    first = month_start(now)
+    return month_start(first - timedelta(days=1))
+
+
+def director_kpis(
+    sessions: pd.DataFrame,
+    assessments: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    now: datetime,
+) -> dict[str, dict]:
+    """The Overview tiles, each with its value, the previous period's value and a note.
+
+    Periods: active patients — last 30 days vs the 30 before; dosing — this week / month so
+    far vs the same span of the previous week / month; response and remission — courses
+    whose endpoint fell in the last 90 days vs the 90 before; measurement completion —
+    dosing sessions of the last 30 days vs the 30 before.
+    """
+    prev30, cur30, _ = period_bounds(now, days=30)
+    prev90, cur90, _ = period_bounds(now, days=90)
+    wk, mo = week_start(now), month_start(now)
+    last_wk = wk - timedelta(days=7)
+    last_mo = _previous_month_start(now)
+    same_span_last_month = last_mo + (now - mo)
+    kpis: dict[str, dict] = {
+        "active_patients": {
+            "value": active_patients(sessions, now=now),
+            "previous": active_patients(sessions, now=cur30),
+        },
+        "dosing_week": {
+            "value": dosing_sessions_between(sessions, wk, now),
+            "previous": dosing_sessions_between(sessions, last_wk, last_wk + (now - wk)),
+        },
+        "dosing_month": {
+            "value": dosing_sessions_between(sessions, mo, now),
+            "previous": dosing_sessions_between(sessions, last_mo, same_span_last_month),
+        },
+    }
+    current = outcome_window(outcomes, start=cur90, end=now)
+    before = outcome_window(outcomes, start=prev90, end=cur90)
+    for key, k, n in (
+        ("response", "responders", "response_n"),
+        ("remission", "remitters", "remission_n"),
+    ):
+        kpis[key] = {
+            "value": current[k] / current[n] if current[n] else None,
+            "previous": before[k] / before[n] if before[n] else None,
+            "numerator": current[k],
+            "denominator": current[n],
+        }
+    measured, total = measurement_completion(sessions, assessments, start=cur30, end=now)
+    measured_before, total_before = measurement_completion(
+        sessions, assessments, start=prev30, end=cur30
+    )
+    kpis["measurement_completion"] = {
+        "value": measured / total if total else None,
+        "previous": measured_before / total_before if total_before else None,
+        "numerator": measured,
+        "denominator": total,
+    }
+    return kpis

@@ -8,6 +8,7 @@ import pytest
 from kapviz.db import queries
 from kapviz.db.engine import make_engine
 from kapviz.metrics import program
+from kapviz.metrics.outcomes import course_outcomes
 from tests.clinic import ANCHOR, build_clinic
 
 
@@ -85,7 +86,9 @@ def frames_assessments():
     from tests.clinic import clinic_rows
 
     rows = pd.DataFrame(clinic_rows()["assessments"])
-    return rows.assign(administered_at=pd.to_datetime(rows["administered_at"]))
+    return rows.assign(
+        id=range(1, len(rows) + 1), administered_at=pd.to_datetime(rows["administered_at"])
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,3 +146,30 @@ def test_site_response():
         {"site": "N", "responders": 1, "n": 2},
         {"site": "S", "responders": 1, "n": 1},
     ]
+
+
+def test_director_kpis_on_clinic(frames):
+    """Tiles at Saturday 2026-02-21 12:00, every value counted by hand from tests/clinic.py.
+
+    Active: P1 (follow-up 02-20) and P4 (doses 02-14, 02-18); before: all four with courses.
+    Week: P4 dose 2 (Wed) vs P4 dose 1 (Sat 09:00 of last week, within the same span).
+    Month: P4's two doses vs 1–21 Jan 12:00: P1 doses 1–3 and P2 doses 1–3 (cancelled not).
+    Response/remission (endpoints in last 90 days): P1 and P2 respond, P2 remits.
+    Measurement: P4's two doses unmeasured (0/2); before: P1 4/4 + P2 2/3 = 6/7.
+    """
+    patients, sessions = frames
+    outcomes = course_outcomes(sessions, frames_assessments())
+    kpis = program.director_kpis(
+        sessions, frames_assessments(), outcomes, now=datetime(2026, 2, 21, 12, 0)
+    )
+    assert kpis["active_patients"] == {"value": 2, "previous": 4}
+    assert kpis["dosing_week"] == {"value": 1, "previous": 1}
+    assert kpis["dosing_month"] == {"value": 2, "previous": 6}
+    assert kpis["response"] == {"value": 1.0, "previous": None, "numerator": 2, "denominator": 2}
+    assert kpis["remission"] == {"value": 0.5, "previous": None, "numerator": 1, "denominator": 2}
+    assert kpis["measurement_completion"] == {
+        "value": 0.0,
+        "previous": 6 / 7,
+        "numerator": 0,
+        "denominator": 2,
+    }

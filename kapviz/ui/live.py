@@ -1,0 +1,61 @@
+"""Live pages: refresh interval, kiosk mode and the freshness line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from kapviz.ui import data
+from kapviz.ui.db import settings
+
+KIOSK_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+header[data-testid="stHeader"] { display: none !important; }
+.block-container { max-width: 100%; padding: 1rem 2rem; }
+html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
+[data-testid="stMetricValue"] { font-size: 3rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
+</style>
+"""
+
+
+def is_kiosk() -> bool:
+    """`?kiosk=1`: a wall screen — larger type, no sidebar, the same live refresh."""
+    return st.query_params.get("kiosk", "") in ("1", "true", "yes")
+
+
+def apply_kiosk() -> None:
+    if is_kiosk():
+        st.html(KIOSK_CSS)
+
+
+def refresh_seconds() -> int:
+    """The live interval: this session's choice, else KAPVIZ_REFRESH_SECONDS (default 60)."""
+    return int(st.session_state.get("refresh_seconds") or settings().refresh_seconds)
+
+
+def refresh_control() -> None:
+    """Let a director change the interval for this browser session."""
+    with st.sidebar.expander("Live refresh", icon=":material/autorenew:"):
+        st.number_input(
+            "Refresh every (seconds)",
+            min_value=5,
+            max_value=3600,
+            value=settings().refresh_seconds,
+            step=5,
+            key="refresh_seconds",
+            help="Default from KAPVIZ_REFRESH_SECONDS. The page reloads its numbers on "
+            "this interval without losing filters; unchanged data is not recomputed.",
+        )
+
+
+def freshness_line() -> None:
+    """"Data as of" the newest record and "refreshed at" now."""
+    newest = data.newest_record_at()
+    newest_text = newest.strftime("%Y-%m-%d %H:%M") if newest else "no records yet"
+    st.caption(
+        f":material/schedule: Data as of **{newest_text}** (newest session or score) · "
+        f"refreshed at **{datetime.now():%H:%M:%S}** · every {refresh_seconds()} s"
+    )
