@@ -94,7 +94,7 @@ def session_points(*, max_doses: int = MAX_DOSES) -> pd.DataFrame:
 
 def _day_end(ts: pd.Series) -> pd.Series:
     """Start of the calendar day after each timestamp (the end of that day)."""
-    return ts.dt.normalize() + pd.Timedelta(days=1)
+    return pd.to_datetime(ts).dt.normalize() + pd.Timedelta(days=1)
 
 
 def trajectory_points(

@@ -1,0 +1,118 @@
+"""The mixed-model trajectory: recovers a known slope, says when data are too few."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kapviz.metrics.model import MAX_COURSES, MIN_PATIENTS, fit_trajectory_model
+from kapviz.metrics.trajectories import trajectory_points
+
+
+def synthetic(
+    n_patients: int, *, seed: int = 1, slope: float = -1.0, noise: float = 1.5
+) -> pd.DataFrame:
+    """Trajectory points of a seeded cohort: PHQ-9 = 18 + slope·weeks + patient effects.
+
+    Each patient: one course, doses on days 0, 3, 7, 10, integration day 14; scores on
+    days −3, 0.1, 3.1, 7.1, 14, 28, 56 (phases from the dates), patient random intercept
+    SD 2 and slope SD 0.2 per week.
+    """
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-01-05 09:00")
+    sess, scores = [], []
+    for i in range(n_patients):
+        pid, course = f"P{i}", f"P{i}-C1"
+        for k, day in enumerate((0, 3, 7, 10), start=1):
+            sess.append(
+                (f"{pid}-D{k}", pid, course, start + pd.Timedelta(days=day), "dosing", "completed")
+            )
+        sess.append(
+            (f"{pid}-I", pid, course, start + pd.Timedelta(days=14), "integration", "completed")
+        )
+        b0, b1 = rng.normal(0, 2), rng.normal(0, 0.2)
+        for day in (-3, 0.1, 3.1, 7.1, 14, 28, 56):
+            value = 18 + b0 + (slope + b1) * max(day, 0) / 7 + rng.normal(0, noise)
+            total = int(np.clip(round(value), 0, 27))
+            scores.append((pid, course, None, "PHQ-9", start + pd.Timedelta(days=day), total))
+    sessions = pd.DataFrame.from_records(
+        sess, columns=["session_id", "patient_id", "course_id", "started_at", "phase", "status"]
+    )
+    frame = pd.DataFrame.from_records(
+        scores,
+        columns=["patient_id", "course_id", "session_id", "instrument", "administered_at", "total"],
+    )
+    frame.insert(0, "id", range(1, len(frame) + 1))
+    return trajectory_points(sessions, frame)
+
+
+def test_recovers_known_slope() -> None:
+    """On 200 patients with slope −1/week the fitted weekly slope is within ±0.2."""
+    model = fit_trajectory_model(synthetic(200), instrument="PHQ-9")
+    assert model.ok, model.reason
+    assert model.random_slope
+    assert model.params["weeks"] == pytest.approx(-1.0, abs=0.2)
+    assert model.n_patients == 200
+    assert model.sampled_from is None
+    band = model.days_band
+    assert list(band.columns) == ["point", "order", "x", "mean", "ci_low", "ci_high"]
+    assert (band["ci_low"] < band["mean"]).all() and (band["mean"] < band["ci_high"]).all()
+    # Baseline bin ≈ 18; week 8 (day 56) ≈ 18 − 8.
+    assert band.iloc[0]["mean"] == pytest.approx(18, abs=1.0)
+    assert band.set_index("point").loc["Week 8", "mean"] == pytest.approx(10, abs=1.5)
+    assert "200 courses" in model.note
+
+
+@pytest.mark.parametrize(
+    ("n_patients", "reason_part"),
+    [(0, "0 patients"), (3, "3 patients"), (MIN_PATIENTS - 1, f"{MIN_PATIENTS - 1} patients")],
+)
+def test_too_little_data_says_so(n_patients: int, reason_part: str) -> None:
+    """Below the minimum the result is not ok and names the shortfall in words."""
+    model = fit_trajectory_model(synthetic(n_patients), instrument="PHQ-9")
+    assert not model.ok
+    assert reason_part in model.reason
+    assert model.days_band.empty
+    assert model.note.startswith("No model-based trajectory: too little data")
+
+
+def test_other_instrument_has_no_data() -> None:
+    """An instrument without scores is 'too little data', not an exception."""
+    model = fit_trajectory_model(synthetic(20), instrument="GAD-7")
+    assert not model.ok and "0 patients" in model.reason
+
+
+def test_large_cohort_is_sampled_and_fast() -> None:
+    """Above max_courses a seeded sample is fitted (and said so) in under 2 s."""
+    points = synthetic(400, seed=3)
+    model = fit_trajectory_model(points, instrument="PHQ-9", max_courses=150, seed=5)
+    assert model.ok, model.reason
+    assert model.n_courses == 150
+    assert model.sampled_from == 400
+    assert "sample of the 400 courses" in model.note
+    again = fit_trajectory_model(points, instrument="PHQ-9", max_courses=150, seed=5)
+    assert again.params == model.params
+    assert model.fit_seconds < 2.0
+
+
+def test_default_sample_fits_in_two_seconds() -> None:
+    """At the default cap (MAX_COURSES) the fit itself stays under 2 s."""
+    model = fit_trajectory_model(synthetic(MAX_COURSES + 50, seed=4), instrument="PHQ-9")
+    assert model.ok, model.reason
+    assert model.sampled_from == MAX_COURSES + 50
+    assert model.fit_seconds < 2.0
+
+
+def test_session_band_follows_phase_axis() -> None:
+    """The session-axis band has one point per observed phase point, in course order."""
+    model = fit_trajectory_model(synthetic(60), instrument="PHQ-9")
+    assert model.ok, model.reason
+    assert list(model.session_band["point"]) == [
+        "Preparation",
+        "Dose 1",
+        "Dose 2",
+        "Dose 3",
+        "Integration",
+        "Follow-up",
+    ]
