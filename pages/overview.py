@@ -1,44 +1,77 @@
-"""Overview: the program's state on one screen for a clinical director."""
-
-from datetime import datetime, timedelta
+"""Overview: the program's state on one screen for a clinical director, refreshing itself."""
 
 import streamlit as st
 
+from kapviz.charts import program as program_charts
 from kapviz.metrics import program
-from kapviz.ui import data, page, widgets
+from kapviz.ui import data, live, overview, page, widgets
 
-filters = page.setup("Overview", "The program at a glance.")
-sessions = data.sessions(filters)
+filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
+live.apply_kiosk()
+live.refresh_control()
+if not live.is_kiosk():
+    widgets.share_link("overview")
+
+
+@st.fragment(run_every=live.refresh_seconds())
+def kpi_tiles() -> None:
+    """Small and cheap: numbers only, recomputed only when the data version changes."""
+    overview.tiles(overview.kpis(filters, live.now()))
+    live.freshness_line()
+
+
+kpi_tiles()
+
 patients = data.patients(filters)
+sessions = data.sessions(filters)
 if patients.empty:
     widgets.empty_state("No patients match these filters.", hint="Clear a filter in the sidebar.")
     st.stop()
 
-now = datetime.now()
-week_start = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time())
-month_start = datetime.combine(now.date().replace(day=1), datetime.min.time())
-tiles = st.columns(4)
-tiles[0].metric("Patients", f"{len(patients):,}")
-tiles[1].metric(
-    "Active patients",
-    f"{program.active_patients(sessions, now=now):,}",
-    help="A completed session in the last 30 days.",
-)
-tiles[2].metric(
-    "Dosing sessions this week", program.dosing_sessions_between(sessions, week_start, now)
-)
-tiles[3].metric(
-    "Dosing sessions this month", program.dosing_sessions_between(sessions, month_start, now)
-)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(
+        program_charts.treatment_funnel(program.treatment_funnel(patients, sessions)),
+        theme=None,
+        key="funnel",
+    )
+    reasons = program.ineligibility_reasons(sessions)
+    if not reasons.empty:
+        st.caption(
+            "Not eligible at intake: "
+            + ", ".join(f"{r.reason} ({r.patients})" for r in reasons.itertuples())
+        )
+with right:
+    st.plotly_chart(
+        program_charts.monthly_dosing(program.monthly_dosing_by_route(sessions)),
+        theme=None,
+        key="volume",
+    )
 
-st.subheader("Treatment funnel")
-funnel = program.treatment_funnel(patients, sessions)
-st.dataframe(
-    funnel,
-    hide_index=True,
-    column_config={
-        "step": "Step",
-        "patients": st.column_config.NumberColumn("Patients", format="%d"),
-        "lost": st.column_config.NumberColumn("Lost from previous step", format="percent"),
-    },
-)
+outcomes = data.outcomes(filters)
+left, right = st.columns(2)
+with left:
+    monthly = program.monthly_response(outcomes)
+    if monthly.empty:
+        widgets.empty_state("No evaluable PHQ-9 courses yet for a monthly response rate.")
+    else:
+        st.plotly_chart(
+            program_charts.monthly_rate(
+                monthly, title="PHQ-9 response rate by month of endpoint", y_title="Responders"
+            ),
+            theme=None,
+            key="response-trend",
+        )
+with right:
+    sites, overall = program.site_response(outcomes, sessions)
+    if len(sites) >= 2:
+        grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
+        st.plotly_chart(
+            program_charts.site_funnel_plot(
+                sites, grid, overall_rate=overall, what="PHQ-9 response rate"
+            ),
+            theme=None,
+            key="site-funnel",
+        )
+    else:
+        st.caption("Site comparison needs at least two sites with evaluable courses.")

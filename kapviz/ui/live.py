@@ -21,6 +21,11 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
 """
 
 
+def now() -> datetime:
+    """The clock of this session (tests pin it with session_state["clock"])."""
+    return st.session_state.get("clock") or datetime.now()
+
+
 def is_kiosk() -> bool:
     """`?kiosk=1`: a wall screen — larger type, no sidebar, the same live refresh."""
     return st.query_params.get("kiosk", "") in ("1", "true", "yes")
@@ -52,10 +57,10 @@ def refresh_control() -> None:
 
 
 def freshness_line() -> None:
-    """"Data as of" the newest record and "refreshed at" now."""
+    """ "Data as of" the newest record and "refreshed at" now."""
     newest = data.newest_record_at()
     newest_text = newest.strftime("%Y-%m-%d %H:%M") if newest else "no records yet"
     st.caption(
         f":material/schedule: Data as of **{newest_text}** (newest session or score) · "
-        f"refreshed at **{datetime.now():%H:%M:%S}** · every {refresh_seconds()} s"
+        f"refreshed at **{now():%H:%M:%S}** · every {refresh_seconds()} s"
     )

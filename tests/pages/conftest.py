@@ -19,10 +19,16 @@ RECENT_ANCHOR = date.today() - timedelta(days=20)
 
 
 @pytest.fixture
-def clinic_url(tmp_path, monkeypatch) -> Iterator[str]:
-    """A SQLite file with the tiny clinic (anchored 20 days ago), set as the app's database."""
+def clinic_anchor() -> date:
+    """Day 0 of the clinic; override in a module to pin dates (default: 20 days ago)."""
+    return RECENT_ANCHOR
+
+
+@pytest.fixture
+def clinic_url(tmp_path, monkeypatch, clinic_anchor) -> Iterator[str]:
+    """A SQLite file with the tiny clinic, set as the app's database."""
     url = f"sqlite:///{tmp_path}/clinic.db"
-    build_clinic(make_engine(url), RECENT_ANCHOR)
+    build_clinic(make_engine(url), clinic_anchor)
     monkeypatch.setenv("KAPVIZ_DATABASE_URL", url)
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -35,10 +41,12 @@ def clinic_url(tmp_path, monkeypatch) -> Iterator[str]:
 def run_page(clinic_url) -> Callable[..., AppTest]:
     """Run a page file on the clinic; query params may be passed as keyword arguments."""
 
-    def run(path: str, **query: str) -> AppTest:
+    def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
         at = AppTest.from_file(str(ROOT / path), default_timeout=60)
         for key, value in query.items():
             at.query_params[key] = value
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return at

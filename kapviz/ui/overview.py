@@ -1,0 +1,107 @@
+"""Overview glue: KPI tiles cached per filters × data version × minute."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from kapviz.filters import Filters
+from kapviz.metrics import program
+from kapviz.ui import data
+from kapviz.ui.db import database_url
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def _kpis(url: str, filters: Filters, data_version: tuple, minute: datetime) -> dict:
+    return program.director_kpis(
+        data.sessions(filters),
+        data.assessments(filters, instruments=["PHQ-9"]),
+        data.outcomes(filters),
+        now=minute,
+    )
+
+
+TILES: tuple[tuple[str, str, bool, str], ...] = (
+    (
+        "active_patients",
+        "Active patients",
+        False,
+        "Patients with a completed session in the last 30 days; delta vs the 30 days before.",
+    ),
+    (
+        "dosing_week",
+        "Dosing sessions this week",
+        False,
+        "Completed dosing sessions since Monday; delta vs the same span of last week.",
+    ),
+    (
+        "dosing_month",
+        "Dosing sessions this month",
+        False,
+        "Completed dosing sessions since the 1st; delta vs the same span of last month.",
+    ),
+    (
+        "response",
+        "PHQ-9 response (90 days)",
+        True,
+        "Courses whose endpoint fell in the last 90 days with a ≥50% PHQ-9 fall from "
+        "baseline; delta vs the 90 days before.",
+    ),
+    (
+        "remission",
+        "PHQ-9 remission (90 days)",
+        True,
+        "Endpoint PHQ-9 below 5, among courses not already in remission at baseline.",
+    ),
+    (
+        "measurement_completion",
+        "Measurement completion (30 days)",
+        True,
+        "Completed dosing sessions with a PHQ-9 in the 7 days before.",
+    ),
+)
+"""(kpi key, label, shown as percent, help) of every tile, in reading order."""
+
+
+def tiles(kpi_values: dict, *, per_row: int = 3) -> None:
+    """Draw every tile in rows of `per_row`."""
+    for start in range(0, len(TILES), per_row):
+        columns = st.columns(per_row)
+        for column, (key, label, percent, help_text) in zip(
+            columns, TILES[start : start + per_row], strict=False
+        ):
+            tile(column, label, kpi_values[key], percent=percent, help=help_text)
+
+
+def kpis(filters: Filters, now: datetime) -> dict:
+    """Tiles for `now` (to the minute): a refresh with unchanged data is a cache hit."""
+    return _kpis(database_url(), filters, data.version(), now.replace(second=0, microsecond=0))
+
+
+def _delta(value: float | None, previous: float | None, *, percent: bool) -> str | None:
+    if value is None or previous is None:
+        return None
+    diff = value - previous
+    return f"{diff * 100:+.0f} pts" if percent else f"{diff:+,.0f}"
+
+
+def tile(column, label: str, kpi: dict, *, percent: bool = False, help: str) -> None:
+    """One st.metric with its delta against the previous period and its denominator."""
+    value = kpi["value"]
+    if value is None:
+        shown = "—"
+    elif percent:
+        shown = f"{value:.0%}"
+    else:
+        shown = f"{value:,}"
+    if "denominator" in kpi:
+        help = f"{help} Now: {kpi['numerator']} of {kpi['denominator']}."
+    column.metric(
+        label,
+        shown,
+        delta=_delta(value, kpi["previous"], percent=percent),
+        delta_color="normal",
+        help=help,
+        border=True,
+    )

@@ -1,0 +1,49 @@
+"""Overview tiles on the hand-written clinic, clock pinned to Saturday 2026-02-21 12:00.
+
+Expected values are counted by hand in tests/metrics/test_program.py::test_director_kpis.
+"""
+
+from datetime import date, datetime
+
+import pytest
+
+from tests.clinic import ANCHOR
+
+CLOCK = datetime(2026, 2, 21, 12, 0)
+
+
+@pytest.fixture
+def clinic_anchor() -> date:
+    return ANCHOR
+
+
+def _tiles(at) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def test_tiles_values_and_deltas(run_page):
+    """Each tile shows the hand-counted value and the delta against the previous period."""
+    at = run_page("pages/overview.py", state={"clock": CLOCK})
+    tiles = _tiles(at)
+    assert tiles["Active patients"] == ("2", "-2")
+    assert tiles["Dosing sessions this week"] == ("1", "+0")
+    assert tiles["Dosing sessions this month"] == ("2", "-4")
+    assert tiles["PHQ-9 response (90 days)"][0] == "100%"
+    assert tiles["PHQ-9 remission (90 days)"][0] == "50%"
+    assert tiles["Measurement completion (30 days)"] == ("0%", "-86 pts")
+
+
+def test_tiles_follow_site_filter(run_page):
+    """?site=South keeps P3–P5: one active patient (P4), no evaluable PHQ-9 course."""
+    at = run_page("pages/overview.py", state={"clock": CLOCK}, site="South")
+    tiles = _tiles(at)
+    assert tiles["Active patients"][0] == "1"
+    assert tiles["PHQ-9 response (90 days)"][0] == "—"
+
+
+def test_freshness_line(run_page):
+    """'Data as of' names the newest record (P1's follow-up, day 46 at 09:00)."""
+    at = run_page("pages/overview.py", state={"clock": CLOCK})
+    captions = " ".join(c.value for c in at.caption)
+    assert "Data as of **2026-02-20 09:00**" in captions
+    assert "refreshed at **12:00:00**" in captions
