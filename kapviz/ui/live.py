@@ -46,7 +46,7 @@ def refresh_control() -> None:
     with st.sidebar.expander("Live refresh", icon=":material/autorenew:"):
         st.number_input(
             "Refresh every (seconds)",
-            min_value=5,
+            min_value=1,
             max_value=3600,
             value=settings().refresh_seconds,
             step=5,
