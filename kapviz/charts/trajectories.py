@@ -1,0 +1,410 @@
+"""Trajectory charts: cohort mean ± 95% CI through the course, spaghetti, model band,
+small multiples and the per-course waterfall of percent change.
+
+Inputs are the frames of `kapviz.metrics.trajectories` / `model` / `outcomes`; nothing is
+computed here beyond placing points on the axis.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from kapviz import instruments
+from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
+from kapviz.domain import PHASE_LABELS, PHASES
+
+SESSION_AXIS_TITLE = "Course phase: intake → preparation → dose 1…n → integration → follow-up"
+DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
+MEAN_COLOR = PALETTE[0]
+MODEL_COLOR = PALETTE[5]
+LINE_COLOR = "rgba(90, 100, 120, 0.22)"
+
+
+def score_axis_title(instrument_id: str) -> str:
+    """Y-axis title naming the scale, e.g. "PHQ-9 total (0–27, higher = worse)"."""
+    inst = instruments.get(instrument_id)
+    direction = "higher = worse" if inst.higher_is_worse else "higher = better"
+    return f"{inst.id} total ({inst.total_min}–{inst.total_max}, {direction})"
+
+
+def _positions(orders: list[pd.Series]) -> dict[int, int]:
+    """Session-axis order → plotted position, skipping points no frame uses (no gaps)."""
+    present = sorted({int(o) for s in orders for o in s.dropna()})
+    return {order: i for i, order in enumerate(present)}
+
+
+def _x(frame: pd.DataFrame, axis: str, positions: dict[int, int]) -> np.ndarray:
+    if axis == "session":
+        return frame["order"].map(positions).to_numpy(dtype=float)
+    return frame["x"].to_numpy(dtype=float)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha:.3f})"
+
+
+def _severity_bands(fig: go.Figure, instrument_id: str, **subplot) -> None:
+    """Shade the instrument's severity bands, lightest for the mildest band."""
+    inst = instruments.get(instrument_id)
+    n = len(inst.bands)
+    for i, band in enumerate(inst.bands):
+        alpha = 0.02 + 0.07 * (i / (n - 1) if n > 1 else 1.0)
+        fig.add_hrect(
+            y0=band.low - 0.5 if band.low > inst.total_min else inst.total_min,
+            y1=band.high + 0.5 if band.high < inst.total_max else inst.total_max,
+            fillcolor=_rgba(SEVERITY_COLORS["severe"], alpha),
+            line_width=0,
+            layer="below",
+            annotation_text=band.label,
+            annotation_position="top right",
+            annotation_font={"size": 10, "color": "#7A7F8A"},
+            **subplot,
+        )
+
+
+def _phase_bands(
+    fig: go.Figure, axis: str, positions: dict[int, int], phase_of: dict[int, str], **subplot
+) -> None:
+    """Shade each phase's stretch of the axis in its colour (days axis: the baseline window)."""
+    if axis == "days":
+        fig.add_vrect(
+            x0=-30,
+            x1=0,
+            fillcolor=_rgba(PHASE_COLORS["preparation"], 0.12),
+            line_width=0,
+            layer="below",
+            annotation_text="baseline window",
+            annotation_position="top left",
+            annotation_font={"size": 10},
+            **subplot,
+        )
+        fig.add_vline(x=0, line={"color": PHASE_COLORS["dosing"], "dash": "dot"}, **subplot)
+        return
+    for phase in PHASES:
+        spots = [pos for order, pos in positions.items() if phase_of.get(order) == phase]
+        if not spots:
+            continue
+        fig.add_vrect(
+            x0=min(spots) - 0.5,
+            x1=max(spots) + 0.5,
+            fillcolor=_rgba(PHASE_COLORS[phase], 0.11),
+            line_width=0,
+            layer="below",
+            annotation_text=PHASE_LABELS[phase],
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": PHASE_COLORS[phase]},
+            **subplot,
+        )
+
+
+def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
+    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR."""
+    custom = np.column_stack(
+        [
+            table["point"].astype(str),
+            table["courses"],
+            table["ci_low"].round(1),
+            table["ci_high"].round(1),
+            table["median"],
+            table["q1"],
+            table["q3"],
+        ]
+    )
+    ci_x = np.concatenate([x, x[::-1]])
+    ci_y = np.concatenate([table["ci_high"].to_numpy(float), table["ci_low"].to_numpy(float)[::-1]])
+    keep = ~np.isnan(ci_y)
+    band = go.Scatter(
+        x=ci_x[keep],
+        y=ci_y[keep],
+        mode="lines",
+        fill="toself",
+        fillcolor=_rgba(color, 0.18),
+        line={"width": 0},
+        hoverinfo="skip",
+        name=f"{name} 95% CI",
+        legendgroup=name,
+        showlegend=False,
+    )
+    line = go.Scatter(
+        x=x,
+        y=table["mean"].to_numpy(float),
+        mode="lines+markers",
+        line={"color": color, "width": 3},
+        marker={"size": 7, "color": color},
+        name=name,
+        legendgroup=name,
+        showlegend=show,
+        customdata=custom,
+        hovertemplate=(
+            "<b>%{customdata[0]}</b><br>mean %{y:.1f} (95% CI %{customdata[2]}–%{customdata[3]})"
+            "<br>median %{customdata[4]} (IQR %{customdata[5]}–%{customdata[6]})"
+            "<br>courses: %{customdata[1]}<extra></extra>"
+        ),
+    )
+    return band, line
+
+
+def _spaghetti_trace(
+    lines: pd.DataFrame, axis: str, positions: dict[int, int], courses_total: int
+) -> go.Scatter:
+    """All course lines as ONE trace, courses separated by None gaps (fast to draw)."""
+    shown = int(lines["course_id"].nunique())
+    x_all = _x(lines, axis, positions)
+    xs: list = []
+    ys: list = []
+    custom: list = []
+    course = lines["course_id"].to_numpy()
+    patient = lines["patient_id"].to_numpy()
+    totals = lines["total"].to_numpy(dtype=float)
+    for i in range(len(lines)):
+        if i and course[i] != course[i - 1]:
+            xs.append(None)
+            ys.append(None)
+            custom.append([None, None])
+        xs.append(float(x_all[i]))
+        ys.append(round(float(totals[i]), 2))
+        custom.append([patient[i], course[i]])
+    if shown < courses_total:
+        label = f"Individual courses ({shown:,} of {courses_total:,}, random sample)"
+    else:
+        label = f"Individual courses ({shown:,})"
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines+markers",
+        line={"color": LINE_COLOR, "width": 1},
+        marker={"size": 3, "color": LINE_COLOR},
+        connectgaps=False,
+        name=label,
+        customdata=custom,
+        hovertemplate=(
+            "patient %{customdata[0]} · course %{customdata[1]}<br>total %{y}"
+            "<br>click to open in the Case explorer<extra></extra>"
+        ),
+    )
+
+
+def _band_traces(band: pd.DataFrame, x: np.ndarray) -> tuple[go.Scatter, go.Scatter]:
+    """Model-based mean (dashed) with its 95% confidence band."""
+    ci_x = np.concatenate([x, x[::-1]])
+    ci_y = np.concatenate([band["ci_high"].to_numpy(float), band["ci_low"].to_numpy(float)[::-1]])
+    area = go.Scatter(
+        x=ci_x,
+        y=ci_y,
+        mode="lines",
+        fill="toself",
+        fillcolor=_rgba(MODEL_COLOR, 0.15),
+        line={"width": 0},
+        hoverinfo="skip",
+        name="Mixed model 95% CI",
+        legendgroup="model",
+        showlegend=False,
+    )
+    line = go.Scatter(
+        x=x,
+        y=band["mean"].to_numpy(float),
+        mode="lines",
+        line={"color": MODEL_COLOR, "width": 2, "dash": "dash"},
+        name="Mixed model (95% CI)",
+        legendgroup="model",
+        customdata=np.column_stack(
+            [band["point"].astype(str), band["ci_low"].round(1), band["ci_high"].round(1)]
+        ),
+        hovertemplate=(
+            "<b>%{customdata[0]}</b><br>model mean %{y:.1f}"
+            " (95% CI %{customdata[1]}–%{customdata[2]})<extra></extra>"
+        ),
+    )
+    return area, line
+
+
+def _session_ticks(fig: go.Figure, positions: dict[int, int], labels: dict[int, str], **kw):
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(positions.values()),
+        ticktext=[labels.get(order, str(order)) for order in positions],
+        **kw,
+    )
+
+
+def score_trajectory(
+    table: pd.DataFrame,
+    *,
+    instrument: str,
+    axis: str = "session",
+    lines: pd.DataFrame | None = None,
+    courses_total: int | None = None,
+    model_band: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Cohort mean ± 95% CI of one instrument with phase and severity bands.
+
+    Optional layers: `lines` (per-course values from `course_lines`, drawn as one trace;
+    `courses_total` is how many courses there were before sampling) and `model_band`
+    (the mixed model's mean and CI on the same axis).
+    """
+    table = table[table["instrument"] == instrument].sort_values("order")
+    frames = [table["order"]]
+    if lines is not None and not lines.empty:
+        frames.append(lines["order"])
+    if model_band is not None and not model_band.empty:
+        frames.append(model_band["order"])
+    positions = _positions(frames) if axis == "session" else {}
+    labels = dict(zip(table["order"], table["point"], strict=True))
+    if lines is not None:
+        labels.update(dict(zip(lines["order"], lines["point"], strict=True)))
+    if model_band is not None:
+        labels.update(dict(zip(model_band["order"], model_band["point"], strict=True)))
+
+    fig = go.Figure()
+    if lines is not None and not lines.empty:
+        total = courses_total if courses_total is not None else lines["course_id"].nunique()
+        fig.add_trace(_spaghetti_trace(lines, axis, positions, int(total)))
+    if model_band is not None and not model_band.empty:
+        band = model_band.sort_values("order")
+        for trace in _band_traces(band, _x(band, axis, positions)):
+            fig.add_trace(trace)
+    for trace in _mean_traces(
+        table, _x(table, axis, positions), name="Cohort mean (95% CI)", color=MEAN_COLOR, show=True
+    ):
+        fig.add_trace(trace)
+
+    inst = instruments.get(instrument)
+    _severity_bands(fig, instrument)
+    phase_of = dict(zip(table["order"], table["phase"], strict=True))
+    if lines is not None and "phase" in lines:
+        phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
+    _phase_bands(fig, axis, positions, phase_of)
+    apply_theme(fig, title=title)
+    fig.update_yaxes(
+        title_text=score_axis_title(instrument), range=[inst.total_min, inst.total_max]
+    )
+    if axis == "session":
+        fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
+        _session_ticks(fig, positions, labels)
+    else:
+        fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
+    fig.update_layout(clickmode="event+select", height=480)
+    return fig
+
+
+def spaghetti(
+    lines: pd.DataFrame, *, instrument: str, courses_total: int, axis: str = "session"
+) -> go.Figure:
+    """Individual course lines only (one trace with gaps), clickable to open the case."""
+    positions = _positions([lines["order"]]) if axis == "session" else {}
+    fig = go.Figure(_spaghetti_trace(lines, axis, positions, courses_total))
+    apply_theme(fig)
+    fig.update_yaxes(title_text=score_axis_title(instrument))
+    if axis == "session":
+        fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
+        _session_ticks(fig, positions, dict(zip(lines["order"], lines["point"], strict=True)))
+    else:
+        fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
+    return fig
+
+
+def small_multiples(
+    table: pd.DataFrame,
+    *,
+    instrument: str,
+    by: str,
+    axis: str = "session",
+    columns: int = 3,
+) -> go.Figure:
+    """One panel per group (column `group` of a trajectory table computed per group)."""
+    table = table[table["instrument"] == instrument]
+    groups = table["group"].drop_duplicates().tolist()
+    if not groups:
+        groups = ["(no data)"]
+    cols = max(1, min(columns, len(groups)))
+    rows = math.ceil(len(groups) / cols)
+    titles = [f"{by}: {g}" for g in groups]
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        shared_yaxes=True,
+        subplot_titles=titles,
+        horizontal_spacing=0.05,
+        vertical_spacing=0.16 if rows > 1 else 0.1,
+    )
+    positions = _positions([table["order"]]) if axis == "session" else {}
+    labels = dict(zip(table["order"], table["point"], strict=True))
+    inst = instruments.get(instrument)
+    for i, group in enumerate(groups):
+        part = table[table["group"] == group].sort_values("order")
+        row, col = i // cols + 1, i % cols + 1
+        x = _x(part, axis, positions)
+        for trace in _mean_traces(
+            part, x, name="Cohort mean (95% CI)", color=MEAN_COLOR, show=(i == 0)
+        ):
+            fig.add_trace(trace, row=row, col=col)
+        if axis == "session":
+            _session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
+    apply_theme(fig)
+    fig.update_yaxes(range=[inst.total_min, inst.total_max])
+    fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
+    x_title = "Course phase" if axis == "session" else "Days since first dose"
+    fig.update_xaxes(title_text=x_title, row=rows)
+    fig.update_layout(height=320 * rows + 80, showlegend=False)
+    return fig
+
+
+def waterfall(outcomes: pd.DataFrame, *, instrument: str) -> go.Figure:
+    """Percent change per evaluable course, worst to best; responders in the mean colour.
+
+    Courses with baseline 0 have no percent change and are left out (said in the title).
+    """
+    inst = instruments.get(instrument)
+    part = outcomes[(outcomes["instrument"] == instrument) & outcomes["evaluable"].astype(bool)]
+    missing = int(part["pct_change"].isna().sum())
+    part = part[part["pct_change"].notna()].sort_values(
+        ["pct_change", "course_id"], ascending=[False, True], kind="stable"
+    )
+    responder = part["is_response"].eq(True).fillna(False).to_numpy()
+    colors = np.where(responder, MEAN_COLOR, "#B8BCC6")
+    fig = go.Figure(
+        go.Bar(
+            x=np.arange(1, len(part) + 1),
+            y=(part["pct_change"] * 100).round(1).to_numpy(),
+            marker={"color": colors.tolist(), "line": {"width": 0}},
+            customdata=np.column_stack(
+                [
+                    part["patient_id"].astype(str),
+                    part["course_id"].astype(str),
+                    part["baseline"].astype("float64"),
+                    part["endpoint"].astype("float64"),
+                    np.where(responder, "responder", "non-responder"),
+                ]
+            )
+            if len(part)
+            else None,
+            hovertemplate=(
+                "patient %{customdata[0]} · course %{customdata[1]}<br>"
+                "%{customdata[2]:.0f} → %{customdata[3]:.0f}: %{y:+.1f}%<br>"
+                "%{customdata[4]}<extra></extra>"
+            ),
+            name="Courses",
+        )
+    )
+    if inst.response_kind == "percent" and inst.response_threshold is not None:
+        fig.add_hline(
+            y=-100 * inst.response_threshold,
+            line={"color": MEAN_COLOR, "dash": "dash"},
+            annotation_text=f"response: ≥{inst.response_threshold:.0%} reduction",
+            annotation_position="bottom right",
+        )
+    fig.add_hline(y=0, line={"color": "#7A7F8A", "width": 1})
+    note = f" · {missing} with baseline 0 not shown" if missing else ""
+    apply_theme(fig, title=f"{instrument}: change from baseline per course (n = {len(part)}){note}")
+    fig.update_yaxes(title_text=f"{instrument} change from baseline (%, negative = better)")
+    fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")
+    fig.update_layout(bargap=0.05, clickmode="event+select", dragmode="select", height=380)
+    return fig

@@ -1,0 +1,184 @@
+"""Trajectory charts: traces, axis titles and hover fields read from fig.to_dict()."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kapviz.charts import trajectories as ch
+from kapviz.charts.theme import PHASE_COLORS
+
+
+def values(field: object) -> list:
+    """A figure-dict array as a list: plotly 7 stores numpy data as {"dtype", "bdata"}."""
+    if isinstance(field, dict) and "bdata" in field:
+        raw = np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"])
+        return raw.reshape(field["shape"]).tolist() if "shape" in field else raw.tolist()
+    return list(field)
+
+
+def table(instrument: str = "PHQ-9") -> pd.DataFrame:
+    """A session-axis trajectory table: preparation, dose 1, dose 3, follow-up."""
+    return pd.DataFrame(
+        {
+            "instrument": [instrument] * 4,
+            "point": ["Preparation", "Dose 1", "Dose 3", "Follow-up"],
+            "order": [1, 2, 4, 14],
+            "x": [1.0, 2.0, 4.0, 14.0],
+            "phase": ["preparation", "dosing", "dosing", "follow_up"],
+            "courses": [10, 9, 7, 5],
+            "mean": [18.0, 16.0, 12.0, 9.0],
+            "ci_low": [16.0, 14.0, 10.0, 6.0],
+            "ci_high": [20.0, 18.0, 14.0, 12.0],
+            "median": [18.0, 16.0, 12.0, 9.0],
+            "q1": [15.0, 14.0, 10.0, 7.0],
+            "q3": [20.0, 18.0, 14.0, 11.0],
+        }
+    )
+
+
+def lines() -> pd.DataFrame:
+    """Two courses' values on the session axis."""
+    return pd.DataFrame(
+        {
+            "instrument": ["PHQ-9"] * 5,
+            "patient_id": ["P1", "P1", "P1", "P2", "P2"],
+            "course_id": ["P1-C1", "P1-C1", "P1-C1", "P2-C1", "P2-C1"],
+            "point": ["Preparation", "Dose 1", "Follow-up", "Preparation", "Dose 3"],
+            "order": [1, 2, 14, 1, 4],
+            "x": [1.0, 2.0, 14.0, 1.0, 4.0],
+            "phase": ["preparation", "dosing", "follow_up", "preparation", "dosing"],
+            "total": [20.0, 15.0, 6.0, 17.0, 13.0],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("instrument", "title"),
+    [
+        ("PHQ-9", "PHQ-9 total (0–27, higher = worse)"),
+        ("GAD-7", "GAD-7 total (0–21, higher = worse)"),
+        ("PCL-5", "PCL-5 total (0–80, higher = worse)"),
+        ("MADRS", "MADRS total (0–60, higher = worse)"),
+    ],
+)
+def test_score_axis_title(instrument: str, title: str) -> None:
+    """The y axis names the scale's range and direction."""
+    assert ch.score_axis_title(instrument) == title
+
+
+def test_score_trajectory_session_axis() -> None:
+    """Spaghetti (one trace with gaps), CI band and mean; phase bands; labelled axes."""
+    fig = ch.score_trajectory(table(), instrument="PHQ-9", lines=lines(), courses_total=40)
+    d = fig.to_dict()
+    names = [t["name"] for t in d["data"]]
+    assert names == [
+        "Individual courses (2 of 40, random sample)",
+        "Cohort mean (95% CI) 95% CI",
+        "Cohort mean (95% CI)",
+    ]
+    spaghetti = d["data"][0]
+    # P1 at positions 0, 1, 3; gap; P2 at 0, 2 (absent dose points take no space).
+    assert values(spaghetti["x"]) == [0.0, 1.0, 3.0, None, 0.0, 2.0]
+    assert values(spaghetti["y"]) == [20.0, 15.0, 6.0, None, 17.0, 13.0]
+    assert [list(c) for c in spaghetti["customdata"]][0] == ["P1", "P1-C1"]
+    assert "Case explorer" in spaghetti["hovertemplate"]
+    mean = d["data"][2]
+    assert values(mean["y"]) == [18.0, 16.0, 12.0, 9.0]
+    assert "courses: %{customdata[1]}" in mean["hovertemplate"]
+    assert "IQR" in mean["hovertemplate"]
+    layout = d["layout"]
+    assert layout["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+    assert layout["xaxis"]["title"]["text"].startswith("Course phase: intake → preparation")
+    assert list(layout["xaxis"]["ticktext"]) == ["Preparation", "Dose 1", "Dose 3", "Follow-up"]
+    phase_fills = [s["fillcolor"] for s in layout["shapes"] if s.get("yref") == "y domain"]
+    assert len(phase_fills) == 3  # preparation, dosing, follow-up
+    labels = [a["text"] for a in layout["annotations"]]
+    for text in ("Preparation", "Dosing", "Follow-up", "minimal", "severe"):
+        assert text in labels
+    assert PHASE_COLORS["dosing"] in {a["font"].get("color") for a in layout["annotations"]}
+
+
+def test_score_trajectory_with_model_band_on_days_axis() -> None:
+    """Days axis: model mean and band beside the raw mean, baseline window shaded."""
+    days = table().assign(
+        point=["Baseline (−30–0 d)", "Week 1", "Week 2", "Week 6"],
+        order=[0, 1, 2, 6],
+        x=[-15.0, 3.5, 10.5, 38.5],
+        phase=None,
+    )
+    band = days[["point", "order", "x"]].assign(
+        mean=[17.5, 15.5, 13.0, 9.5], ci_low=[17.0, 15.0, 12.0, 8.5], ci_high=[18, 16, 14, 10.5]
+    )
+    fig = ch.score_trajectory(days, instrument="PHQ-9", axis="days", model_band=band)
+    d = fig.to_dict()
+    assert [t["name"] for t in d["data"]][:2] == ["Mixed model 95% CI", "Mixed model (95% CI)"]
+    assert values(d["data"][1]["x"]) == [-15.0, 3.5, 10.5, 38.5]
+    assert d["data"][1]["line"]["dash"] == "dash"
+    assert d["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
+    assert "baseline window" in [a["text"] for a in d["layout"]["annotations"]]
+
+
+def test_spaghetti_without_sampling_says_count() -> None:
+    """When every course is drawn the legend gives the count without 'sample'."""
+    fig = ch.spaghetti(lines(), instrument="PHQ-9", courses_total=2)
+    d = fig.to_dict()
+    assert len(d["data"]) == 1
+    assert d["data"][0]["name"] == "Individual courses (2)"
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+
+
+def test_small_multiples_one_panel_per_group() -> None:
+    """One subplot per group, titled with the grouping; y axis titled once."""
+    grouped = pd.concat([table().assign(group="North"), table().assign(group="South")])
+    fig = ch.small_multiples(grouped, instrument="PHQ-9", by="Site")
+    d = fig.to_dict()
+    titles = [a["text"] for a in d["layout"]["annotations"]]
+    assert titles[:2] == ["Site: North", "Site: South"]
+    assert len(d["data"]) == 4  # band + mean per panel
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+    assert {t["xaxis"] for t in d["data"]} == {"x", "x2"}
+
+
+def outcomes() -> pd.DataFrame:
+    """Four evaluable PHQ-9 courses, one with baseline 0, one not evaluable."""
+    return pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C", "D", "E"],
+            "course_id": ["A-C1", "B-C1", "C-C1", "D-C1", "E-C1"],
+            "instrument": ["PHQ-9"] * 5,
+            "baseline": pd.array([20, 10, 0, 12, 15], dtype="Int64"),
+            "endpoint": pd.array([8, 12, 3, 6, pd.NA], dtype="Int64"),
+            "pct_change": [-0.6, 0.2, None, -0.5, None],
+            "evaluable": [True, True, True, True, False],
+            "is_response": pd.array([True, False, pd.NA, True, pd.NA], dtype="boolean"),
+        }
+    )
+
+
+def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
+    """Bars sorted by percent change, responders coloured, −50% response line drawn."""
+    fig = ch.waterfall(outcomes(), instrument="PHQ-9")
+    d = fig.to_dict()
+    bar = d["data"][0]
+    assert values(bar["y"]) == [20.0, -50.0, -60.0]
+    assert [c[1] for c in bar["customdata"]] == ["B-C1", "D-C1", "A-C1"]
+    assert bar["marker"]["color"][0] != bar["marker"]["color"][1]
+    assert "1 with baseline 0 not shown" in d["layout"]["title"]["text"]
+    assert any(s.get("y0") == -50.0 for s in d["layout"]["shapes"])
+    assert d["layout"]["yaxis"]["title"]["text"].startswith("PHQ-9 change from baseline (%")
+
+
+def test_waterfall_points_rule_has_no_percent_line() -> None:
+    """PCL-5 response is a 10-point rule: no −50% reference line."""
+    fig = ch.waterfall(outcomes().assign(instrument="PCL-5"), instrument="PCL-5")
+    assert all(s.get("y0") != -50.0 for s in fig.to_dict()["layout"]["shapes"])
+
+
+def test_waterfall_empty() -> None:
+    """No evaluable course: an empty bar trace, still titled."""
+    fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
+    assert "n = 0" in fig.to_dict()["layout"]["title"]["text"]
