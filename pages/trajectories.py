@@ -1,14 +1,120 @@
-"""Trajectories: symptom scores of the cohort across the phases of the course."""
+"""Trajectories: how symptom scores move through preparation, dosing and integration."""
 
 import streamlit as st
 
+from kapviz import instruments
+from kapviz.charts import trajectories as charts
 from kapviz.ui import data, page, widgets
+from kapviz.ui import trajectories as view
 
-filters = page.setup("Trajectories", "Symptom scores through preparation, dosing and integration.")
-scores = data.assessments(filters, instruments=["PHQ-9", "GAD-7", "PCL-5"])
-if scores.empty:
-    widgets.empty_state("No symptom scores match these filters.")
+filters = page.setup(
+    "Trajectories",
+    "Symptom scores of the cohort through the course, with outcome rates per DOMAIN rules.",
+)
+window = view.settings().baseline_window_days
+outcomes = data.outcomes(filters)
+available = [i for i in instruments.OUTCOME_INSTRUMENTS if i in set(outcomes["instrument"])]
+if not available:
+    widgets.empty_state(
+        "No symptom scores match these filters.", hint="Widen the filters in the sidebar."
+    )
     st.stop()
-summary = scores.groupby("instrument")["total"].agg(["count", "mean"]).reset_index()
-summary.columns = ["Instrument", "Scores", "Mean total"]
-st.dataframe(summary, hide_index=True)
+
+left, mid, right = st.columns([3, 2, 2])
+chosen = left.multiselect(
+    "Instruments", available, default=available[:1], key="traj_instrument", bind="query-params"
+)
+axis_label = mid.segmented_control(
+    "Time axis",
+    ["Course phase", "Days since first dose"],
+    default="Course phase",
+    key="traj_axis",
+    bind="query-params",
+)
+axis = "days" if axis_label == "Days since first dose" else "session"
+with right:
+    show_lines = st.toggle("Individual courses", value=True, key="traj_lines")
+    show_model = st.toggle("Model-based trajectory", value=True, key="traj_model")
+if not chosen:
+    widgets.empty_state("Choose at least one instrument.")
+    st.stop()
+
+rates = view.rates(filters)
+for instrument in chosen:
+    st.subheader(instruments.get(instrument).name)
+    view.outcome_tiles(rates[rates["instrument"] == instrument].iloc[0], window_days=window)
+
+    v = view.view(filters, instrument, axis)
+    fitted = view.model(filters, instrument) if show_model else None
+    band = None
+    if fitted is not None and fitted.ok:
+        band = fitted.days_band if axis == "days" else fitted.session_band
+    fig = charts.score_trajectory(
+        v.table,
+        instrument=instrument,
+        axis=axis,
+        lines=v.lines if show_lines else None,
+        courses_total=v.courses_total,
+        model_band=band,
+    )
+    event = st.plotly_chart(
+        fig, theme=None, key=f"traj_chart_{instrument}", on_select="rerun", selection_mode="points"
+    )
+    picked = view.selected_customdata(fig, event, trace_prefix="Individual courses")
+    if picked:
+        st.switch_page("pages/case_explorer.py", query_params={"patient": picked[0][0]})
+    notes = [fitted.note] if fitted is not None else []
+    if show_lines:
+        notes.append("Click a point of a course line to open that case in the Case explorer.")
+    st.caption(" ".join(notes))
+    with st.expander("Points, attrition and the numbers behind the chart"):
+        st.dataframe(
+            v.table.drop(columns=["instrument", "order", "x"]),
+            hide_index=True,
+            column_config={
+                "courses": st.column_config.NumberColumn("Courses", help="Contributing here"),
+                "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
+                "ci_low": st.column_config.NumberColumn("95% CI low", format="%.1f"),
+                "ci_high": st.column_config.NumberColumn("95% CI high", format="%.1f"),
+            },
+        )
+
+    by = st.segmented_control(
+        "Compare by", list(view.GROUPINGS), default="None", key=f"traj_by_{instrument}"
+    )
+    column = view.GROUPINGS.get(by or "None")
+    if column:
+        grouped = view.grouped_table(filters, instrument, axis, column)
+        st.plotly_chart(
+            charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis),
+            theme=None,
+            key=f"traj_multiples_{instrument}",
+        )
+
+    mine = outcomes[outcomes["instrument"] == instrument]
+    wf = charts.waterfall(mine, instrument=instrument)
+    wf_event = st.plotly_chart(
+        wf,
+        theme=None,
+        key=f"traj_waterfall_{instrument}",
+        on_select="rerun",
+        selection_mode=("points", "box"),
+    )
+    selected = {c[1] for c in view.selected_customdata(wf, wf_event, trace_prefix="Courses")}
+    table = mine[mine["course_id"].isin(selected)] if selected else mine
+    st.caption(
+        f"{len(selected)} courses selected on the waterfall (select bars to filter)."
+        if selected
+        else "All courses; select bars on the waterfall to filter this table."
+    )
+    st.dataframe(
+        table.drop(columns=["instrument"]),
+        hide_index=True,
+        key=f"traj_table_{instrument}",
+        column_config={
+            "pct_change": st.column_config.NumberColumn("Change %", format="percent"),
+            "time_to_response_days": st.column_config.NumberColumn(
+                "Days to response", format="%.0f"
+            ),
+        },
+    )

@@ -81,6 +81,10 @@ def _design(weeks: np.ndarray, phases: pd.Series, levels: list[str]) -> np.ndarr
     return np.column_stack(cols)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _fail(instrument: str, reason: str, **extra) -> TrajectoryModel:
     return TrajectoryModel(ok=False, instrument=instrument, reason=reason, **extra)
 
@@ -111,8 +115,8 @@ def fit_trajectory_model(
     if counts["n_patients"] < MIN_PATIENTS:
         return _fail(
             instrument,
-            f"too little data — {counts['n_patients']} patients with {instrument} scores "
-            f"from the baseline window on (at least {MIN_PATIENTS} needed).",
+            f"too little data — {_plural(counts['n_patients'], 'patient')} with {instrument} "
+            f"scores from the baseline window on (at least {MIN_PATIENTS} needed).",
             **counts,
         )
     if counts["n_scores"] < MIN_SCORES or repeated < MIN_REPEATED_PATIENTS:

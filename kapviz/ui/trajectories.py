@@ -1,0 +1,190 @@
+"""Trajectories page glue: cached derived views, outcome tiles and chart selections.
+
+Everything heavy (tables, course lines, the mixed model, rates) is cached per filters ×
+data version × instrument × axis, on top of the shared outcome and point frames of
+`kapviz.ui.data`, so a warm rerun only redraws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from kapviz.filters import Filters
+from kapviz.metrics import model as model_metrics
+from kapviz.metrics import outcomes as outcome_metrics
+from kapviz.metrics import trajectories as tr
+from kapviz.ui import data
+from kapviz.ui.db import database_url, settings
+
+TTL = 3600
+MAX_LINES = 500
+"""Spaghetti layer: at most this many courses (seeded sample), for readability and speed."""
+
+GROUPINGS: dict[str, str | None] = {
+    "None": None,
+    "Site": "site",
+    "Route": "route",
+    "Indication": "indication",
+    "Dose band": "dose_band",
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """What the trajectory chart of one instrument on one axis needs."""
+
+    table: pd.DataFrame
+    attrition: pd.DataFrame
+    lines: pd.DataFrame
+    courses_total: int
+
+
+def _key(filters: Filters) -> tuple:
+    return (database_url(), filters, data.version(), settings().baseline_window_days)
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def _view(key: tuple, instrument: str, axis: str) -> View:
+    points = data.trajectory_points(key[1])
+    mine = points[points["instrument"] == instrument]
+    lines, total = tr.course_lines(mine, axis=axis, instrument=instrument, max_courses=MAX_LINES)
+    return View(
+        table=tr.trajectory_table(mine, axis=axis),
+        attrition=tr.attrition(mine, axis=axis),
+        lines=lines,
+        courses_total=total,
+    )
+
+
+def view(filters: Filters, instrument: str, axis: str) -> View:
+    """Trajectory table, attrition and (sampled) course lines of one instrument."""
+    return _view(_key(filters), instrument, axis)
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")
+def _model(key: tuple, instrument: str) -> model_metrics.TrajectoryModel:
+    points = data.trajectory_points(key[1])
+    return model_metrics.fit_trajectory_model(points, instrument=instrument)
+
+
+def model(filters: Filters, instrument: str) -> model_metrics.TrajectoryModel:
+    """The mixed-model average trajectory (fitted once per filters and data version)."""
+    return _model(_key(filters), instrument)
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def _rates(key: tuple) -> pd.DataFrame:
+    return outcome_metrics.outcome_rates(data.outcomes(key[1]))
+
+
+def rates(filters: Filters) -> pd.DataFrame:
+    """Cohort rates per instrument with denominators and Wilson CIs."""
+    return _rates(_key(filters))
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
+    points = data.trajectory_points(key[1])
+    mine = points[points["instrument"] == instrument]
+    groups = tr.course_attributes(data.sessions(key[1])).set_index("course_id")[column]
+    labelled = mine.assign(group=mine["course_id"].map(groups).fillna("unknown"))
+    frames = [
+        tr.trajectory_table(part, axis=axis).assign(group=str(name))
+        for name, part in labelled.groupby("group", sort=True)
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:
+    """Trajectory table per group of courses (site, route, indication or dose band)."""
+    return _grouped(_key(filters), instrument, axis, column)
+
+
+def _pct(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.0%}"
+
+
+TILES = (
+    ("response", "Response"),
+    ("remission", "Remission"),
+    ("reliable_improvement", "Reliable improvement"),
+    ("reliable_deterioration", "Reliable deterioration"),
+)
+
+
+def outcome_tiles(row: pd.Series, *, window_days: int) -> None:
+    """Four rate tiles with their denominators, 95% CIs and who was left out and why."""
+    columns = st.columns(len(TILES))
+    for column, (measure, label) in zip(columns, TILES, strict=True):
+        n, k = int(row[f"{measure}_denominator"]), int(row[f"{measure}_n"])
+        rate = row[f"{measure}_rate"]
+        ci = (
+            f"95% CI {_pct(row[f'{measure}_ci_low'])}–{_pct(row[f'{measure}_ci_high'])}"
+            if n
+            else "no denominator"
+        )
+        column.metric(
+            f"{row['instrument']} {label.lower()}",
+            _pct(rate),
+            border=True,
+            help=_tile_help(measure),
+        )
+        column.caption(f"{k} of {n} courses · {ci}")
+    st.caption(_left_out(row, window_days=window_days))
+
+
+def _tile_help(measure: str) -> str:
+    return {
+        "response": "Registry response rule on evaluable courses (percent rules: baseline > 0).",
+        "remission": "Endpoint in remission, among evaluable courses not already in remission "
+        "at baseline.",
+        "reliable_improvement": "Change ≤ −Jacobson–Truax threshold, all evaluable courses.",
+        "reliable_deterioration": "Change ≥ +Jacobson–Truax threshold, all evaluable courses.",
+    }[measure]
+
+
+def _left_out(row: pd.Series, *, window_days: int) -> str:
+    """Sentence on evaluable and not-evaluable courses, with reasons."""
+    text = f"**{int(row['evaluable'])}** evaluable of {int(row['courses'])} courses with scores."
+    reasons = [
+        (int(row["not_evaluable_no_dose"]), outcome_metrics.REASON_NO_DOSE),
+        (int(row["not_evaluable_no_baseline"]), outcome_metrics.reason_no_baseline(window_days)),
+        (int(row["not_evaluable_no_endpoint"]), outcome_metrics.REASON_NO_ENDPOINT),
+    ]
+    parts = [f"{n} {why}" for n, why in reasons if n]
+    if parts:
+        text += f" Not evaluable: {int(row['not_evaluable'])} ({'; '.join(parts)})."
+    if int(row["response_undefined"]):
+        text += f" {int(row['response_undefined'])} with baseline 0 have no percent response."
+    if int(row["remission_excluded"]):
+        text += (
+            f" {int(row['remission_excluded'])} already in remission at baseline are left out "
+            "of the remission rate."
+        )
+    return text
+
+
+def selected_customdata(fig: go.Figure, event: Any, *, trace_prefix: str) -> list[list]:
+    """customdata of the selected points on traces whose name starts with `trace_prefix`."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    out = []
+    for p in points:
+        curve, index = p.get("curve_number"), p.get("point_index")
+        if curve is None or index is None or curve >= len(fig.data):
+            continue
+        trace = fig.data[curve]
+        if not (trace.name or "").startswith(trace_prefix) or trace.customdata is None:
+            continue
+        value = trace.customdata[index]
+        if value is not None and value[0] is not None:
+            out.append(list(value))
+    return out

@@ -1,0 +1,104 @@
+"""Trajectories page on the hand-written clinic (tests/clinic.py): tiles, captions, charts.
+
+Hand-computed from the clinic's docstring: PHQ-9 courses P1 (18 → 8), P2 (10 → 4) are
+evaluable, P4 has no baseline within 30 days; PCL-5 only P2 (50 → 41).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from tests.clinic import ANCHOR
+
+
+@pytest.fixture
+def clinic_anchor() -> date:
+    return ANCHOR
+
+
+def _tiles(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_phq9_tiles_denominators_and_reasons(run_page):
+    """PHQ-9: response 2/2, remission 1/2, reliable 2/2 and 0/2; P4 not evaluable, why."""
+    at = run_page("pages/trajectories.py")
+    tiles = _tiles(at)
+    assert tiles == {
+        "PHQ-9 response": "100%",
+        "PHQ-9 remission": "50%",
+        "PHQ-9 reliable improvement": "100%",
+        "PHQ-9 reliable deterioration": "0%",
+    }
+    captions = _captions(at)
+    assert "2 of 2 courses · 95% CI 34%–100%" in captions
+    assert "1 of 2 courses · 95% CI 9%–91%" in captions
+    assert "0 of 2 courses · 95% CI 0%–66%" in captions
+    assert (
+        "**2** evaluable of 3 courses with scores. Not evaluable: 1 "
+        "(1 no baseline within 30 days before first dose)." in captions
+    )
+    assert "No model-based trajectory: too little data — 3 patients" in captions
+
+
+def test_instrument_choice_from_url(run_page):
+    """?traj_instrument=PCL-5: P2 only, 9 points is no response but reliable improvement."""
+    at = run_page("pages/trajectories.py", traj_instrument="PCL-5")
+    tiles = _tiles(at)
+    assert tiles["PCL-5 response"] == "0%"
+    assert tiles["PCL-5 reliable improvement"] == "100%"
+    assert "PHQ-9 response" not in tiles
+    assert "**1** evaluable of 1 courses with scores." in _captions(at)
+
+
+def test_trajectory_chart_on_phase_axis(run_page):
+    """The chart shows the phase axis, the PHQ-9 scale and one spaghetti trace of 3 courses."""
+    at = run_page("pages/trajectories.py")
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name") for t in fig["data"]]
+    assert names[0] == "Individual courses (3)"
+    assert "Cohort mean (95% CI)" in names
+    assert fig["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+    assert fig["layout"]["xaxis"]["ticktext"] == [
+        "Intake",
+        "Preparation",
+        "Dose 2",
+        "Dose 3",
+        "Follow-up",
+    ]
+
+
+def test_days_axis_and_small_multiples(run_page):
+    """Days axis from the URL; comparing by site draws one panel per site with scores."""
+    at = run_page("pages/trajectories.py", traj_axis="Days since first dose")
+    at.segmented_control(key="traj_by_PHQ-9").set_value("Site").run()
+    assert not at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert charts[0]["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
+    assert panels[:2] == ["Site: North", "Site: South"]
+
+
+def test_waterfall_and_course_table(run_page):
+    """The waterfall has the two evaluable courses; the table lists all three PHQ-9 courses."""
+    at = run_page("pages/trajectories.py")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    waterfall = next(c for c in charts if c["data"][0].get("type") == "bar")
+    assert "n = 2" in waterfall["layout"]["title"]["text"]
+    table = at.dataframe[-1].value
+    assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
+
+
+def test_site_filter_without_scores(run_page):
+    """?site=South keeps only P4 (not evaluable): rates show a dash, reason named."""
+    at = run_page("pages/trajectories.py", site="South")
+    tiles = _tiles(at)
+    assert tiles["PHQ-9 response"] == "—"
+    assert "0 of 0 courses · no denominator" in _captions(at)
