@@ -70,12 +70,22 @@ _FLAG_OF_MEASURE = {
 ReliableParams = Mapping[str, tuple[float, float]]
 
 
+DATETIME_DTYPE = "datetime64[us]"
+"""One datetime resolution for every frame here, so that as-of merges line up (pandas 3
+infers µs from Python datetimes but ns from some constructors)."""
+
+
+def as_datetime(values: pd.Series) -> pd.Series:
+    """`values` as naive clinic-local datetimes at one resolution (DATETIME_DTYPE)."""
+    return pd.to_datetime(values).astype(DATETIME_DTYPE)
+
+
 def completed_doses(sessions: pd.DataFrame) -> pd.DataFrame:
     """Completed dosing sessions, one row each: course_id, started_at, dose_number (1…n)."""
     mask = (sessions["phase"] == "dosing") & (sessions["status"] == "completed")
     doses = sessions.loc[mask & sessions["course_id"].notna(), ["course_id", "started_at"]]
     doses = doses.astype({"course_id": object})
-    doses["started_at"] = pd.to_datetime(doses["started_at"])
+    doses["started_at"] = as_datetime(doses["started_at"])
     doses = doses.sort_values(["course_id", "started_at"], kind="stable").reset_index(drop=True)
     doses["dose_number"] = doses.groupby("course_id").cumcount() + 1
     return doses
@@ -95,7 +105,9 @@ def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataF
     """
     cols = ["id", "patient_id", "course_id", "session_id", "instrument", "administered_at"]
     scores = assessments[[*cols, "total"]].copy()
-    scores["instrument"] = scores["instrument"].map(instruments.normalize)
+    # Normalise each distinct spelling once, not once per row (300k rows on a big clinic).
+    names = {name: instruments.normalize(name) for name in scores["instrument"].unique()}
+    scores["instrument"] = scores["instrument"].map(names).astype(object)
     scores = scores[scores["instrument"].isin(instruments.OUTCOME_INSTRUMENTS)]
     missing = scores["course_id"].isna()
     if missing.any() and not sessions.empty:
@@ -103,7 +115,7 @@ def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataF
         scores.loc[missing, "course_id"] = fallback
     scores = scores[scores["course_id"].notna()]
     scores["course_id"] = scores["course_id"].astype(object)
-    scores["administered_at"] = pd.to_datetime(scores["administered_at"])
+    scores["administered_at"] = as_datetime(scores["administered_at"])
     scores["total"] = scores["total"].astype("int64")
     return scores.sort_values(
         ["course_id", "instrument", "administered_at", "id"], kind="stable"
@@ -162,11 +174,13 @@ def _time_to_response(post: pd.DataFrame, rows: pd.DataFrame, doses: pd.DataFram
         return empty
     scored["baseline"] = scored["baseline"].astype("int64")
     pairs = scored[["instrument", "baseline", "total"]].drop_duplicates()
-    verdict = {
-        (i, b, e): instruments.get(i).is_response(b, e) for i, b, e in pairs.itertuples(index=False)
-    }
-    keys = zip(scored["instrument"], scored["baseline"], scored["total"], strict=True)
-    scored = scored[[verdict[k] is True for k in keys]]
+    pairs["_responds"] = [
+        instruments.get(i).is_response(b, e) is True for i, b, e in pairs.itertuples(index=False)
+    ]
+    scored = scored.merge(pairs, on=["instrument", "baseline", "total"], how="left")
+    scored = scored[scored["_responds"]].sort_values(
+        ["course_id", "instrument", "administered_at", "id"], kind="stable"
+    )
     if scored.empty:
         return empty
     first = scored.drop_duplicates(["course_id", "instrument"], keep="first")
