@@ -470,3 +470,23 @@ def test_verdicts_agree_with_registry(instrument_id: str) -> None:
         improvement = inst.is_reliable_improvement(b, e)
         got = None if row.reliable_improvement is pd.NA else bool(row.reliable_improvement)
         assert got == improvement
+
+
+@pytest.mark.parametrize(
+    ("session_unit", "score_unit"), [("ns", "us"), ("us", "ns"), ("s", "ms"), ("us", "us")]
+)
+def test_mixed_datetime_resolutions(session_unit: str, score_unit: str) -> None:
+    """Frames from different sources (µs from the database, ns from pandas) still line up."""
+    sessions = standard_sessions()
+    sessions["started_at"] = sessions["started_at"].astype(f"datetime64[{session_unit}]")
+    scores = scores_frame(
+        [
+            ("P1", "P1-C1", None, "PHQ-9", "2026-03-09 09:00", 20),
+            ("P1", "P1-C1", None, "PHQ-9", "2026-03-20 09:00", 8),
+        ]
+    )
+    scores["administered_at"] = scores["administered_at"].astype(f"datetime64[{score_unit}]")
+    row = course_outcomes(sessions, scores).iloc[0]
+    assert row["baseline"] == 20
+    assert row["time_to_response_days"] == pytest.approx(10.0)
+    assert row["time_to_response_doses"] == 3
