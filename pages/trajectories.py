@@ -108,13 +108,9 @@ for instrument in chosen:
         else "All courses; select bars on the waterfall to filter this table."
     )
     st.dataframe(
-        table.drop(columns=["instrument"]),
+        table,
         hide_index=True,
         key=f"traj_table_{instrument}",
-        column_config={
-            "pct_change": st.column_config.NumberColumn("Change %", format="percent"),
-            "time_to_response_days": st.column_config.NumberColumn(
-                "Days to response", format="%.0f"
-            ),
-        },
+        column_order=view.COURSE_TABLE_COLUMNS,
+        column_config=view.course_table_config(),
     )

@@ -403,8 +403,14 @@ def waterfall(outcomes: pd.DataFrame, *, instrument: str) -> go.Figure:
         )
     fig.add_hline(y=0, line={"color": "#7A7F8A", "width": 1})
     note = f" · {missing} with baseline 0 not shown" if missing else ""
-    apply_theme(fig, title=f"{instrument}: change from baseline per course (n = {len(part)}){note}")
-    fig.update_yaxes(title_text=f"{instrument} change from baseline (%, negative = better)")
+    apply_theme(
+        fig,
+        title=f"{instrument}: % change from baseline per course, negative = better "
+        f"(n = {len(part)}){note}",
+    )
+    fig.update_yaxes(title_text=f"{instrument} change (%)")
     fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")
-    fig.update_layout(bargap=0.05, clickmode="event+select", dragmode="select", height=380)
+    fig.update_layout(
+        bargap=0.05, clickmode="event+select", dragmode="select", height=380, margin={"t": 70}
+    )
     return fig

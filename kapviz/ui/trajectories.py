@@ -170,6 +170,49 @@ def _left_out(row: pd.Series, *, window_days: int) -> str:
     return text
 
 
+COURSE_TABLE_COLUMNS = [
+    "patient_id",
+    "course_id",
+    "first_dose_at",
+    "baseline",
+    "endpoint",
+    "change",
+    "pct_change",
+    "is_response",
+    "is_remission",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "time_to_response_days",
+    "time_to_response_doses",
+    "not_evaluable_reason",
+    "baseline_at",
+    "endpoint_at",
+]
+
+
+def course_table_config() -> dict[str, Any]:
+    """Readable headers for the per-course outcome table."""
+    col = st.column_config
+    return {
+        "patient_id": "Patient",
+        "course_id": "Course",
+        "first_dose_at": col.DatetimeColumn("First dose", format="YYYY-MM-DD HH:mm"),
+        "baseline": col.NumberColumn("Baseline"),
+        "endpoint": col.NumberColumn("Endpoint"),
+        "change": col.NumberColumn("Change", format="%+d"),
+        "pct_change": col.NumberColumn("Change %", format="percent"),
+        "is_response": col.CheckboxColumn("Response"),
+        "is_remission": col.CheckboxColumn("Remission"),
+        "reliable_improvement": col.CheckboxColumn("Reliable improvement"),
+        "reliable_deterioration": col.CheckboxColumn("Reliable deterioration"),
+        "time_to_response_days": col.NumberColumn("Days to response", format="%.0f"),
+        "time_to_response_doses": col.NumberColumn("Doses to response"),
+        "not_evaluable_reason": "Not evaluable because",
+        "baseline_at": col.DatetimeColumn("Baseline at", format="YYYY-MM-DD HH:mm"),
+        "endpoint_at": col.DatetimeColumn("Endpoint at", format="YYYY-MM-DD HH:mm"),
+    }
+
+
 def selected_customdata(fig: go.Figure, event: Any, *, trace_prefix: str) -> list[list]:
     """customdata of the selected points on traces whose name starts with `trace_prefix`."""
     try:

@@ -169,7 +169,8 @@ def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
     assert bar["marker"]["color"][0] != bar["marker"]["color"][1]
     assert "1 with baseline 0 not shown" in d["layout"]["title"]["text"]
     assert any(s.get("y0") == -50.0 for s in d["layout"]["shapes"])
-    assert d["layout"]["yaxis"]["title"]["text"].startswith("PHQ-9 change from baseline (%")
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change (%)"
+    assert "negative = better" in d["layout"]["title"]["text"]
 
 
 def test_waterfall_points_rule_has_no_percent_line() -> None:
