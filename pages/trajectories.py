@@ -3,7 +3,6 @@
 import streamlit as st
 
 from kapviz import instruments
-from kapviz.charts import trajectories as charts
 from kapviz.ui import data, page, widgets
 from kapviz.ui import trajectories as view
 
@@ -46,16 +45,8 @@ for instrument in chosen:
 
     v = view.view(filters, instrument, axis)
     fitted = view.model(filters, instrument) if show_model else None
-    band = None
-    if fitted is not None and fitted.ok:
-        band = fitted.days_band if axis == "days" else fitted.session_band
-    fig = charts.score_trajectory(
-        v.table,
-        instrument=instrument,
-        axis=axis,
-        lines=v.lines if show_lines else None,
-        courses_total=v.courses_total,
-        model_band=band,
+    fig = view.trajectory_figure(
+        filters, instrument, axis, show_lines=show_lines, show_model=show_model
     )
     event = st.plotly_chart(
         fig, theme=None, key=f"traj_chart_{instrument}", on_select="rerun", selection_mode="points"
@@ -69,30 +60,33 @@ for instrument in chosen:
     st.caption(" ".join(notes))
     with st.expander("Points, attrition and the numbers behind the chart"):
         st.dataframe(
-            v.table.drop(columns=["instrument", "order", "x"]),
+            view.points_table(v),
             hide_index=True,
             column_config={
                 "courses": st.column_config.NumberColumn("Courses", help="Contributing here"),
+                "share": st.column_config.NumberColumn(
+                    "Retained", format="percent", help="Share of courses with any score"
+                ),
                 "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.1f"),
                 "ci_high": st.column_config.NumberColumn("95% CI high", format="%.1f"),
             },
         )
+        if fitted is not None and fitted.warnings:
+            st.caption("Model fit messages: " + "; ".join(fitted.warnings))
 
     by = st.segmented_control(
         "Compare by", list(view.GROUPINGS), default="None", key=f"traj_by_{instrument}"
     )
-    column = view.GROUPINGS.get(by or "None")
-    if column:
-        grouped = view.grouped_table(filters, instrument, axis, column)
+    if view.GROUPINGS.get(by or "None"):
         st.plotly_chart(
-            charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis),
+            view.multiples_figure(filters, instrument, axis, by),
             theme=None,
             key=f"traj_multiples_{instrument}",
         )
 
     mine = outcomes[outcomes["instrument"] == instrument]
-    wf = charts.waterfall(mine, instrument=instrument)
+    wf = view.waterfall_figure(filters, instrument)
     wf_event = st.plotly_chart(
         wf,
         theme=None,
@@ -102,11 +96,15 @@ for instrument in chosen:
     )
     selected = {c[1] for c in view.selected_customdata(wf, wf_event, trace_prefix="Courses")}
     table = mine[mine["course_id"].isin(selected)] if selected else mine
-    st.caption(
-        f"{len(selected)} courses selected on the waterfall (select bars to filter)."
-        if selected
-        else "All courses; select bars on the waterfall to filter this table."
-    )
+    if selected:
+        st.caption(f"{len(selected)} courses selected on the waterfall.")
+    else:
+        shown = min(len(table), view.MAX_TABLE_ROWS)
+        st.caption(
+            f"Showing {shown:,} of {len(table):,} courses; select bars on the waterfall to "
+            "filter this table."
+        )
+        table = table.head(view.MAX_TABLE_ROWS)
     st.dataframe(
         table,
         hide_index=True,

@@ -1,8 +1,9 @@
 """Trajectories page glue: cached derived views, outcome tiles and chart selections.
 
-Everything heavy (tables, course lines, the mixed model, rates) is cached per filters ×
-data version × instrument × axis, on top of the shared outcome and point frames of
-`kapviz.ui.data`, so a warm rerun only redraws.
+Everything heavy (tables, course lines, the mixed model, rates and the figures themselves)
+is cached per filters × data version × instrument × axis, on top of the shared outcome and
+point frames of `kapviz.ui.data`, so a warm rerun only sends what is already built. Cached
+objects are shared and read-only by convention (as in `kapviz.ui.data`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kapviz.charts import trajectories as charts
 from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
@@ -49,7 +51,7 @@ def _key(filters: Filters) -> tuple:
     return (database_url(), filters, data.version(), settings().baseline_window_days)
 
 
-@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _view(key: tuple, instrument: str, axis: str) -> View:
     points = data.trajectory_points(key[1])
     mine = points[points["instrument"] == instrument]
@@ -62,12 +64,19 @@ def _view(key: tuple, instrument: str, axis: str) -> View:
     )
 
 
+def points_table(v: View) -> pd.DataFrame:
+    """Per point: courses contributing (attrition), retained share, mean, CI, median, IQR."""
+    table = v.table.merge(v.attrition[["order", "share"]], on="order", how="left")
+    cols = ["point", "phase", "courses", "share", "mean", "ci_low", "ci_high"]
+    return table[[*cols, "median", "q1", "q3"]]
+
+
 def view(filters: Filters, instrument: str, axis: str) -> View:
     """Trajectory table, attrition and (sampled) course lines of one instrument."""
     return _view(_key(filters), instrument, axis)
 
 
-@st.cache_data(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")
 def _model(key: tuple, instrument: str) -> model_metrics.TrajectoryModel:
     points = data.trajectory_points(key[1])
     return model_metrics.fit_trajectory_model(points, instrument=instrument)
@@ -78,7 +87,7 @@ def model(filters: Filters, instrument: str) -> model_metrics.TrajectoryModel:
     return _model(_key(filters), instrument)
 
 
-@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _rates(key: tuple) -> pd.DataFrame:
     return outcome_metrics.outcome_rates(data.outcomes(key[1]))
 
@@ -88,7 +97,7 @@ def rates(filters: Filters) -> pd.DataFrame:
     return _rates(_key(filters))
 
 
-@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
     points = data.trajectory_points(key[1])
     mine = points[points["instrument"] == instrument]
@@ -104,6 +113,59 @@ def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFram
 def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:
     """Trajectory table per group of courses (site, route, indication or dose band)."""
     return _grouped(_key(filters), instrument, axis, column)
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _trajectory_figure(
+    key: tuple, instrument: str, axis: str, show_lines: bool, show_model: bool
+) -> go.Figure:
+    v = _view(key, instrument, axis)
+    band = None
+    if show_model:
+        fitted = _model(key, instrument)
+        if fitted.ok:
+            band = fitted.days_band if axis == "days" else fitted.session_band
+    return charts.score_trajectory(
+        v.table,
+        instrument=instrument,
+        axis=axis,
+        lines=v.lines if show_lines else None,
+        courses_total=v.courses_total,
+        model_band=band,
+    )
+
+
+def trajectory_figure(
+    filters: Filters, instrument: str, axis: str, *, show_lines: bool, show_model: bool
+) -> go.Figure:
+    """The cohort trajectory figure (cached; do not modify the returned figure)."""
+    return _trajectory_figure(_key(filters), instrument, axis, show_lines, show_model)
+
+
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
+def _waterfall_figure(key: tuple, instrument: str) -> go.Figure:
+    outcomes = data.outcomes(key[1])
+    return charts.waterfall(outcomes[outcomes["instrument"] == instrument], instrument=instrument)
+
+
+def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
+    """Percent change per course (cached; do not modify the returned figure)."""
+    return _waterfall_figure(_key(filters), instrument)
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _multiples_figure(key: tuple, instrument: str, axis: str, by: str) -> go.Figure:
+    grouped = _grouped(key, instrument, axis, GROUPINGS[by])
+    return charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis)
+
+
+def multiples_figure(filters: Filters, instrument: str, axis: str, by: str) -> go.Figure:
+    """Small multiples by site, route, indication or dose band (cached)."""
+    return _multiples_figure(_key(filters), instrument, axis, by)
+
+
+MAX_TABLE_ROWS = 1000
+"""Course rows sent to the browser when nothing is selected (20,000 would slow reruns)."""
 
 
 def _pct(value: float) -> str:

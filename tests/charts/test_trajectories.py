@@ -160,13 +160,16 @@ def outcomes() -> pd.DataFrame:
 
 
 def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
-    """Bars sorted by percent change, responders coloured, −50% response line drawn."""
+    """Bars sorted by percent change, responders a separate colour, −50% line drawn."""
     fig = ch.waterfall(outcomes(), instrument="PHQ-9")
     d = fig.to_dict()
-    bar = d["data"][0]
-    assert values(bar["y"]) == [20.0, -50.0, -60.0]
-    assert [c[1] for c in bar["customdata"]] == ["B-C1", "D-C1", "A-C1"]
-    assert bar["marker"]["color"][0] != bar["marker"]["color"][1]
+    non, resp = d["data"]
+    assert (non["name"], resp["name"]) == ("Courses: non-responders", "Courses: responders")
+    assert values(non["x"]) == [1] and values(non["y"]) == [20.0]
+    assert values(resp["x"]) == [2, 3] and values(resp["y"]) == [-50.0, -60.0]
+    assert [c[1] for c in resp["customdata"]] == ["D-C1", "A-C1"]
+    assert non["marker"]["color"] != resp["marker"]["color"]
+    assert "patient %{customdata[0]}" in resp["hovertemplate"]
     assert "1 with baseline 0 not shown" in d["layout"]["title"]["text"]
     assert any(s.get("y0") == -50.0 for s in d["layout"]["shapes"])
     assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change (%)"

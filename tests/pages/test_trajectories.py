@@ -90,7 +90,7 @@ def test_waterfall_and_course_table(run_page):
     """The waterfall has the two evaluable courses; the table lists all three PHQ-9 courses."""
     at = run_page("pages/trajectories.py")
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    waterfall = next(c for c in charts if c["data"][0].get("type") == "bar")
+    waterfall = next(c for c in charts if c["data"] and c["data"][0].get("type") == "bar")
     assert "n = 2" in waterfall["layout"]["title"]["text"]
     table = at.dataframe[-1].value
     assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
