@@ -1,0 +1,528 @@
+"""The synthetic demo clinic: seeded, realistic, clearly labelled as not real patients.
+
+Every id starts with `DEMO-`, sites are "Demo Clinic …", clinicians are codes; no names
+anywhere. Course shapes, doses, score trajectories, side-effect frequencies and blood
+pressure curves follow DOMAIN.md §1–4 so that every page has plausible numbers to show.
+Same seed and same `today` → identical rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Engine, func, insert, select
+
+from kapviz.db.bulk import bulk_insert
+from kapviz.db.migrate import upgrade
+from kapviz.db.models import (
+    Assessment,
+    Clinician,
+    Course,
+    Dosing,
+    ImportRun,
+    Patient,
+    Session,
+    SideEffect,
+    Site,
+    VitalSign,
+)
+from kapviz.vocabulary import REFERENCE_RATES, SYNONYMS
+
+log = logging.getLogger(__name__)
+
+SITE_NAMES = (
+    "North", "South", "East", "West", "Harbour", "Valley", "Riverside", "Hillside",
+    "Lakeside", "Parkview", "Meadow", "Bridgeport", "Old Town", "Seaview", "Highland",
+    "Greenfield", "Stonebridge", "Ashford", "Brookside", "Cedar", "Elm Street", "Fairview",
+    "Glenwood", "Hawthorn", "Ironbridge", "Juniper", "Kingsway", "Larchmont", "Millbrook",
+    "Northgate", "Oakwood", "Pinecrest", "Queensway", "Rosewood", "Southgate", "Thornbury",
+    "Upton", "Victoria", "Westbrook", "Yarrow", "Ambleside", "Birchwood", "Clearwater",
+    "Dunmore", "Eastgate", "Foxhill", "Granger", "Holloway", "Ivybridge", "Kestrel",
+)  # fmt: skip
+
+INDICATIONS = (("TRD", 0.45), ("MDD", 0.2), ("PTSD", 0.15), ("GAD", 0.08),
+               ("bipolar depression", 0.07), ("other", 0.05))  # fmt: skip
+INELIGIBLE_REASONS = (("uncontrolled hypertension", 0.35), ("psychosis history", 0.25),
+                      ("active substance misuse", 0.25), ("pregnancy", 0.15))  # fmt: skip
+ROUTE_MIXES = (
+    {"iv": 0.6, "im": 0.1, "sublingual": 0.15, "intranasal": 0.15},
+    {"iv": 0.2, "im": 0.3, "sublingual": 0.3, "oral": 0.1, "intranasal": 0.1},
+    {"sublingual": 0.5, "oral": 0.2, "iv": 0.1, "intranasal": 0.2},
+    {"intranasal": 0.6, "iv": 0.3, "im": 0.1},
+)
+HOURS = (8, 9, 10, 11, 13, 14, 15, 16)
+
+# Per-dose probability of each effect at dose 1 (before tolerance and dose scaling), set so
+# that per-patient rates over a course land near the esketamine label (DOMAIN.md §4).
+EXTRA_EFFECTS = {"fatigue": 8, "euphoria": 5, "blurred vision": 4, "insomnia": 3,
+                 "tachycardia": 3, "confusion": 2}  # fmt: skip
+TOLERANCE = 0.8
+"""Each further dose multiplies the chance of a side effect by this (tolerance)."""
+COURSE_EXPOSURE = sum(TOLERANCE**k for k in range(6))
+
+
+def _synonyms() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for text, term in SYNONYMS.items():
+        out.setdefault(term, []).append(text)
+    return out
+
+
+@dataclass
+class DemoStats:
+    """What `generate_clinic` wrote, and how long it took."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    seed: int = 0
+
+    def describe(self) -> str:
+        rows = ", ".join(f"{n:,} {t}" for t, n in self.counts.items())
+        return f"synthetic demo clinic (seed {self.seed}): {rows} in {self.seconds:.1f} s"
+
+
+def _pick(rng: random.Random, weighted) -> str:
+    items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
+    return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+class _Clinic:
+    """Builds the rows of one demo clinic with one random stream."""
+
+    def __init__(self, patients: int, seed: int, today: date):
+        self.rng = random.Random(seed)
+        self.n = patients
+        self.today = today
+        self.now = datetime.combine(today, datetime.min.time()) + timedelta(hours=17)
+        n_sites = int(_clip(patients // 400, 3, 50))
+        self.sites = [f"Demo Clinic {SITE_NAMES[i]}" for i in range(n_sites)]
+        self.site_mix = {s: ROUTE_MIXES[i % len(ROUTE_MIXES)] for i, s in enumerate(self.sites)}
+        self.clinicians = {
+            s: [f"DEMO-CL-{i + 1:02d}{chr(65 + k)}" for k in range(4)]
+            for i, s in enumerate(self.sites)
+        }
+        self.synonyms = _synonyms()
+        per_patient = {r.term: r.esketamine_pct for r in REFERENCE_RATES} | EXTRA_EFFECTS
+        self.effect_p = {
+            term: -math.log(1 - pct / 100) / COURSE_EXPOSURE for term, pct in per_patient.items()
+        }
+        self.rows: dict[str, list[tuple]] = {
+            k: []
+            for k in (
+                "patients",
+                "courses",
+                "sessions",
+                "dosings",
+                "assessments",
+                "side_effects",
+                "vitals",
+            )  # fmt: skip
+        }
+        self.session_seq = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def at(self, day: date, hour: int | None = None) -> datetime:
+        hour = hour if hour is not None else self.rng.choice(HOURS)
+        return datetime.combine(day, datetime.min.time()) + timedelta(
+            hours=hour, minutes=self.rng.choice((0, 0, 15, 30, 45))
+        )
+
+    def status(self) -> str:
+        u = self.rng.random()
+        return "cancelled" if u < 0.05 else "no_show" if u < 0.08 else "completed"
+
+    def session(self, pid, cid, when, phase, status="completed", clinician=None, **intake):
+        self.session_seq += 1
+        sid = f"DEMO-S{self.session_seq:07d}"
+        self.rows["sessions"].append(
+            (sid, pid, cid, when, phase, status, clinician,
+             intake.get("eligible"), intake.get("reason"))
+        )  # fmt: skip
+        return sid
+
+    def score(self, pid, cid, sid, instrument, when, total, items=None):
+        if when > self.now:
+            return  # nothing is recorded in the future
+        suicide = items[8] if items is not None and instrument == "PHQ-9" else None
+        self.rows["assessments"].append(
+            (pid, cid, sid, instrument, when, int(total),
+             json.dumps(items) if items is not None else None, suicide)
+        )  # fmt: skip
+
+    def phq9_items(self, total: int, item9: int) -> list[int]:
+        """Spread a PHQ-9 total over the items (each 0–3), with item 9 fixed."""
+        items = [0] * 8 + [item9]
+        remaining = max(0, total - item9)
+        slots = list(range(8))
+        while remaining and slots:
+            k = self.rng.choice(slots)
+            items[k] += 1
+            remaining -= 1
+            if items[k] == 3:
+                slots.remove(k)
+        if remaining:  # only when total > 24 + item9: the rest goes to item 9
+            items[8] = min(3, items[8] + remaining)
+        return items
+
+    # -- one patient -------------------------------------------------------------------------
+    def patient(self, i: int) -> None:
+        rng = self.rng
+        pid = f"DEMO-{i + 1:05d}"
+        site = self.sites[i % len(self.sites)] if rng.random() < 0.5 else rng.choice(self.sites)
+        indication = _pick(rng, INDICATIONS)
+        enrolled = self.today - timedelta(days=rng.randint(3, 545))
+        age = int(_clip(rng.gauss(43, 13), 18, 80))
+        sex = _pick(rng, {"female": 0.58, "male": 0.38, "other": 0.02, "unknown": 0.02})
+        self.rows["patients"].append((pid, site, sex, self.today.year - age, indication, enrolled))
+        profile = {
+            "phq_base": _clip(rng.gauss(17.5, 3.5), 10, 25),
+            "gad_base": _clip(rng.gauss(13, 4), 6, 21),
+            "pcl_base": _clip(rng.gauss(50, 11), 28, 80),
+            "improvement": self.improvement(),
+            "tau": rng.uniform(6, 16),
+            "item9": rng.random() < 0.03,
+            "ptsd": indication == "PTSD",
+            "sys": _clip(rng.gauss(122, 10), 95, 145),  # uncontrolled BP is excluded
+            "dia": _clip(rng.gauss(77, 7), 55, 92),
+            "hr": rng.gauss(74, 9),
+            "weight": _clip(rng.gauss(78, 16), 45, 150),
+        }
+        start = datetime.combine(enrolled, datetime.min.time())
+        ended = self.course(pid, f"{pid}-C1", site, start, profile, first=True)
+        if ended and rng.random() < 0.2:
+            again = ended + timedelta(days=rng.randint(90, 200))
+            if again.date() <= self.today:
+                profile["improvement"] = self.improvement()
+                self.course(pid, f"{pid}-C2", site, again, profile, first=False)
+
+    def improvement(self) -> float:
+        """Share of the baseline lost by the end of the course (negative = worse)."""
+        u = self.rng.random()
+        if u < 0.27:
+            return self.rng.uniform(0.78, 0.97)  # remitters
+        if u < 0.52:
+            return self.rng.uniform(0.52, 0.72)  # responders
+        if u < 0.82:
+            return self.rng.uniform(0.1, 0.45)  # partial
+        if u < 0.91:
+            return self.rng.uniform(-0.05, 0.1)  # no change
+        return self.rng.uniform(-0.35, -0.12)  # worse
+
+    def trajectory(self, base: float, profile: dict, days: float, top: int) -> int:
+        """Score `days` after the first dose: exponential approach to the course's end level."""
+        shift = (
+            0.0 if days <= 0 else profile["improvement"] * (1 - math.exp(-days / profile["tau"]))
+        )
+        return int(round(_clip(base * (1 - shift) + self.rng.gauss(0, 1.6), 0, top)))
+
+    def outcome_scores(self, pid, cid, sid, when, profile, first_dose, *, pcl=False):
+        days = (when - first_dose).total_seconds() / 86400 if first_dose else -1
+        phq = self.trajectory(profile["phq_base"], profile, days, 27)
+        item9 = 0
+        if profile["item9"] and self.rng.random() < 0.5:
+            item9 = self.rng.choice((1, 1, 2))
+        items = None
+        if item9 or self.rng.random() < 0.4:
+            # Above 24 a PHQ-9 needs item 9 > 0: keep the unflagged patients' item sets below.
+            phq = max(phq, item9) if item9 else min(phq, 24)
+            items = self.phq9_items(phq, item9)
+        self.score(pid, cid, sid, "PHQ-9", when, phq, items)
+        self.score(pid, cid, sid, "GAD-7", when + timedelta(minutes=5),
+                   self.trajectory(profile["gad_base"], profile, days, 21))  # fmt: skip
+        if pcl and profile["ptsd"]:
+            self.score(pid, cid, sid, "PCL-5", when + timedelta(minutes=10),
+                       self.trajectory(profile["pcl_base"], profile, days, 80))  # fmt: skip
+
+    # -- one course --------------------------------------------------------------------------
+    def course(self, pid, cid, site, start, profile, *, first: bool) -> datetime | None:
+        """Generate a course from `start`; returns its last session time (None if it stopped)."""
+        rng = self.rng
+        clinician = rng.choice(self.clinicians[site])
+        self.rows["courses"].append((cid, pid))
+        day = start.date() + timedelta(days=rng.randint(0, 5))
+        if day > self.today:
+            day = self.today
+        # Intake: the suitability assessment, first in every first course.
+        if first:
+            eligible = rng.random() >= 0.12
+            when = self.at(day)
+            reason = None if eligible else _pick(rng, INELIGIBLE_REASONS)
+            sid = self.session(
+                pid, cid, when, "intake", "completed", clinician, eligible=eligible, reason=reason
+            )
+            self.outcome_scores(pid, cid, sid, when + timedelta(minutes=20), profile, None,
+                                pcl=True)  # fmt: skip
+            if not eligible:
+                return None
+        route = _pick(rng, self.site_mix[site])
+        drug = "esketamine" if route == "intranasal" else "ketamine"
+        # Preparation: 1–3 sessions a few days apart.
+        for _ in range(rng.randint(1, 3) if first else 1):
+            day += timedelta(days=rng.randint(2, 6))
+            if day > self.today:
+                return None
+            when = self.at(day)
+            status = self.status()
+            sid = self.session(pid, cid, when, "preparation", status, clinician)
+            if status == "completed" and rng.random() < 0.7:
+                self.outcome_scores(
+                    pid, cid, sid, when + timedelta(minutes=30), profile, None, pcl=True
+                )
+        # Dosing schedule by route (DOMAIN.md §1).
+        if route == "intranasal":
+            gaps = [3, 4] * 4 + [7] * 4
+        elif route in ("iv", "im"):
+            gaps = [rng.choice((3, 4)) for _ in range(6)]
+        else:
+            gaps = [rng.choice((3, 4, 7)) for _ in range(6)]
+        if not first:
+            gaps = gaps[:4]
+        n_doses = len(gaps)
+        if rng.random() < 0.15:
+            n_doses = rng.randint(1, 3)  # dropout
+        first_dose: datetime | None = None
+        completed_doses = 0
+        last = None
+        day += timedelta(days=rng.randint(2, 8))
+        for k in range(n_doses):
+            if day > self.today:
+                return None
+            when = self.at(day, rng.choice((9, 10, 11, 13)))
+            status = self.status()
+            sid = self.session(pid, cid, when, "dosing", status, clinician)
+            dose_mg, mg_kg, weight = self.dose(route, completed_doses, profile)
+            duration = 40 if route == "iv" else None
+            monitoring = self.monitoring(route)
+            self.rows["dosings"].append(
+                (sid, route, drug, dose_mg, weight, mg_kg, duration, monitoring)
+            )
+            if status == "completed":
+                completed_doses += 1
+                first_dose = first_dose or when
+                if rng.random() < 0.9:
+                    self.outcome_scores(pid, cid, sid, when - timedelta(minutes=30), profile,
+                                        first_dose)  # fmt: skip
+                self.dose_session(pid, cid, sid, when, route, completed_doses, dose_mg, mg_kg,
+                                  profile)  # fmt: skip
+                last = when
+                # Integration after dose 1 and 2, then after every second dose.
+                if completed_doses in (1, 2) or completed_doses % 2 == 0:
+                    iday = day + timedelta(days=rng.choice((1, 1, 2)))
+                    if iday <= self.today:
+                        iwhen = self.at(iday)
+                        istatus = self.status()
+                        isid = self.session(pid, cid, iwhen, "integration", istatus, clinician)
+                        if istatus == "completed":
+                            last = iwhen
+                            if rng.random() < 0.85:
+                                tied = rng.random() < 0.85
+                                # Untied: a home questionnaire the next day, off the hour.
+                                taken = iwhen if tied else iwhen + timedelta(hours=20, minutes=7)
+                                self.outcome_scores(
+                                    pid, cid, isid if tied else None, taken, profile, first_dose
+                                )
+            if k < len(gaps):
+                day += timedelta(days=gaps[k])
+        if first_dose is None or completed_doses < n_doses:
+            return None
+        # Follow-up check-ins two and six weeks after the last dose, for most.
+        for weeks in (2, 6):
+            if rng.random() < 0.75:
+                fday = last.date() + timedelta(days=7 * weeks + rng.randint(-2, 3))
+                if fday > self.today:
+                    break
+                fwhen = self.at(fday)
+                fstatus = self.status()
+                fsid = self.session(pid, cid, fwhen, "follow_up", fstatus, clinician)
+                if fstatus == "completed":
+                    last = fwhen
+                    self.outcome_scores(pid, cid, fsid, fwhen + timedelta(minutes=10), profile,
+                                        first_dose, pcl=True)  # fmt: skip
+        return last
+
+    def dose(
+        self, route: str, given: int, profile: dict
+    ) -> tuple[float, float | None, float | None]:
+        """(dose mg, mg/kg, weight kg) for the next dose of a route, titrated over the course."""
+        rng = self.rng
+        weight = round(profile["weight"], 1)
+        if route == "iv":
+            mg_kg = min(
+                0.75,
+                rng.choice((0.5, 0.5, 0.5, 0.4, 0.6)) + 0.05 * min(given, 3) * (rng.random() < 0.3),
+            )
+        elif route == "im":
+            mg_kg = rng.choice((0.5, 0.6, 0.75, 0.75, 1.0))
+        elif route == "intranasal":
+            dose = 56.0 if given < 2 else rng.choice((56.0, 84.0, 84.0))
+            return dose, round(dose / weight, 3), weight if rng.random() < 0.5 else None
+        else:
+            dose = float(min(300, 100 + 50 * min(given, 3) + rng.choice((0, 0, 50))))
+            return dose, None, None
+        dose = math.floor(mg_kg * weight * 10) / 10  # never above the prescribed mg/kg
+        return dose, round(dose / weight, 3), weight
+
+    def monitoring(self, route: str) -> int:
+        if route == "intranasal":
+            return (
+                self.rng.choice((90, 105, 110))
+                if self.rng.random() < 0.04
+                else self.rng.choice((120, 120, 135, 150))
+            )
+        return self.rng.choice((60, 90, 120))
+
+    def dose_session(self, pid, cid, sid, when, route, number, dose_mg, mg_kg, profile) -> None:
+        """CADSS, MOAA/S, side effects and vitals of one completed dosing session."""
+        rng = self.rng
+        strength = (
+            (mg_kg / 0.5) if mg_kg else (dose_mg / 150 if route != "intranasal" else dose_mg / 70)
+        )
+        strength = _clip(strength, 0.4, 2.0)
+        decline = TOLERANCE ** (number - 1)
+        cadss = _clip(rng.gauss(18 * strength * (0.85 ** (number - 1)), 6), 0, 92)
+        self.score(pid, cid, sid, "CADSS", when + timedelta(minutes=40), round(cadss))
+        u = rng.random()
+        moaas = (
+            0
+            if u < 0.001
+            else 2
+            if u < 0.02
+            else 3
+            if u < 0.09 * strength
+            else 4
+            if u < 0.35
+            else 5
+        )
+        self.score(pid, cid, sid, "MOAA/S", when + timedelta(minutes=41), moaas)
+        seq = 0
+        for term, p in self.effect_p.items():
+            if rng.random() < p * decline * (0.6 + 0.4 * strength):
+                seq += 1
+                self.effect(sid, seq, term, strength)
+        for term in ("urinary symptoms", "cognitive impairment"):
+            if rng.random() < 0.004 * number * strength:
+                seq += 1
+                self.effect(sid, seq, term, strength)
+        self.vitals(sid, route, profile, strength)
+
+    def effect(self, sid, seq, term, strength) -> None:
+        rng = self.rng
+        u = rng.random() / min(1.5, strength)
+        severity = "severe" if u < 0.04 else "moderate" if u < 0.27 else "mild"
+        grade = {"mild": 1, "moderate": 2, "severe": 3}[severity] if rng.random() < 0.2 else None
+        serious = severity == "severe" and rng.random() < 0.08
+        verbatim = (
+            rng.choice(self.synonyms[term])
+            if term in self.synonyms and rng.random() < 0.15
+            else term
+        )
+        treatable = term in ("nausea", "vomiting", "anxiety", "hypertension")
+        if severity == "severe" and rng.random() < 0.3:
+            action = "session_stopped"
+        elif treatable and rng.random() < 0.4:
+            action = "medication_given"
+        else:
+            action = rng.choice(("none", "observation", "observation"))
+        self.rows["side_effects"].append(
+            (sid, seq, term, verbatim, severity, grade, serious, rng.randint(5, 60),
+             rng.random() < 0.96, action)
+        )  # fmt: skip
+
+    def vitals(self, sid, route, profile, strength) -> None:
+        rng = self.rng
+        times = (
+            (-10, 15, 30, 45, 60, 90, 120) if route in ("iv", "im") else (-10, 20, 40, 60, 90, 120)
+        )
+        rise = max(0.0, rng.gauss(16, 6)) * (0.7 + 0.3 * strength)
+        if rng.random() < 0.01:
+            rise += rng.uniform(45, 70)  # a severe excursion (~1% of infusions)
+        for t in times:
+            g = 0.0 if t <= 0 else (t / 40) * math.exp(1 - t / 40)
+            sys_ = _clip(profile["sys"] + rise * g + rng.gauss(0, 4), 85, 240)
+            dia = _clip(profile["dia"] + 0.68 * rise * g + rng.gauss(0, 3), 45, 150)
+            dia = min(dia, sys_ - 15)
+            hr = _clip(profile["hr"] + 6 * g + rng.gauss(0, 4), 40, 150)
+            spo2 = _clip(round(rng.gauss(97.5, 1.2)), 88, 100)
+            self.rows["vitals"].append((sid, t, round(sys_), round(dia), round(hr), int(spo2)))
+
+    def build(self) -> dict[str, list[tuple]]:
+        for i in range(self.n):
+            self.patient(i)
+        return self.rows
+
+
+COLUMNS = {
+    "patients": ("patient_id", "site", "sex", "birth_year", "indication", "enrolled_on"),
+    "courses": ("course_id", "patient_id"),
+    "sessions": ("session_id", "patient_id", "course_id", "started_at", "phase", "status",
+                 "clinician", "eligible", "ineligible_reason"),
+    "dosings": ("session_id", "route", "drug", "dose_mg", "weight_kg", "dose_mg_per_kg",
+                "duration_min", "monitoring_min"),
+    "assessments": ("patient_id", "course_id", "session_id", "instrument", "administered_at",
+                    "total", "items", "suicide_item"),
+    "side_effects": ("session_id", "seq", "term", "verbatim", "severity", "ctcae_grade",
+                     "serious", "onset_min", "resolved", "action"),
+    "vitals": ("session_id", "minutes_from_dose", "systolic", "diastolic", "heart_rate", "spo2"),
+}  # fmt: skip
+TABLES = {
+    "patients": Patient, "courses": Course, "sessions": Session, "dosings": Dosing,
+    "assessments": Assessment, "side_effects": SideEffect, "vitals": VitalSign,
+}  # fmt: skip
+
+
+def build_clinic(patients: int, seed: int, today: date | None = None) -> dict[str, list[tuple]]:
+    """The demo clinic's rows per table (tuples in `COLUMNS` order), without a database."""
+    if patients < 1:
+        raise ValueError("the demo clinic needs at least one patient")
+    clinic = _Clinic(patients, seed, today or date.today())
+    rows = clinic.build()
+    rows["sites"] = [(s,) for s in clinic.sites]
+    rows["clinicians"] = [(c,) for cs in clinic.clinicians.values() for c in cs]
+    return rows
+
+
+def generate_clinic(
+    engine: Engine, *, patients: int, seed: int, today: date | None = None
+) -> DemoStats:
+    """Create the schema and fill an EMPTY database with the demo clinic, in one transaction."""
+    started = time.perf_counter()
+    upgrade(engine)
+    with engine.connect() as conn:
+        existing = conn.execute(select(func.count()).select_from(Patient)).scalar_one()
+    if existing:
+        raise ValueError(
+            f"the database already holds {existing} patients; the demo clinic is only "
+            "written into an empty database"
+        )
+    rows = build_clinic(patients, seed, today)
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        bulk_insert(conn, Site.__table__, ("name",), rows["sites"])
+        bulk_insert(conn, Clinician.__table__, ("code",), rows["clinicians"])
+        for name, model in TABLES.items():
+            counts[name] = bulk_insert(conn, model.__table__, COLUMNS[name], rows[name])
+        conn.execute(
+            insert(ImportRun),
+            [
+                {
+                    "source": f"synthetic demo clinic (seed {seed}, {patients} patients)",
+                    "kind": "demo",
+                    "added": sum(counts.values()),
+                    "updated": 0,
+                    "is_demo": True,
+                }
+            ],
+        )
+    stats = DemoStats(counts=counts, seconds=time.perf_counter() - started, seed=seed)
+    log.info(stats.describe())
+    return stats

@@ -1,0 +1,147 @@
+"""The demo clinic: deterministic, clearly synthetic, realistic in shape and frequencies."""
+
+from collections import Counter
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from kapviz.db.engine import make_engine
+from kapviz.db.models import Assessment, Patient, Session, VitalSign
+from kapviz.demo import COLUMNS, build_clinic, generate_clinic
+from kapviz.metrics.outcomes import course_outcomes
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.fixture(scope="module")
+def clinic() -> dict[str, pd.DataFrame]:
+    rows = build_clinic(600, 11, TODAY)
+    return {name: pd.DataFrame(rows[name], columns=list(cols)) for name, cols in COLUMNS.items()}
+
+
+def test_deterministic():
+    """Same seed and day give identical rows; another seed gives different ones."""
+    assert build_clinic(50, 3, TODAY) == build_clinic(50, 3, TODAY)
+    assert build_clinic(50, 3, TODAY)["sessions"] != build_clinic(50, 4, TODAY)["sessions"]
+
+
+def test_clearly_synthetic(clinic):
+    """Every id says DEMO, every site says Demo Clinic."""
+    assert clinic["patients"]["patient_id"].str.startswith("DEMO-").all()
+    assert clinic["patients"]["site"].str.startswith("Demo Clinic ").all()
+    assert clinic["sessions"]["session_id"].str.startswith("DEMO-S").all()
+
+
+def test_nothing_in_the_future_and_18_months(clinic):
+    """All sessions and scores fall in the last ~18 months up to today; some are recent."""
+    end = datetime(2026, 11, 27, 23, 59)
+    started = clinic["sessions"]["started_at"]
+    assert started.max() <= end and clinic["assessments"]["administered_at"].max() <= end
+    assert (pd.Timestamp(end) - started.min()).days <= 560
+    assert (started >= pd.Timestamp("2026-10-28")).sum() > 100
+
+
+def test_course_shapes(clinic):
+    """Intake first; ineligible patients never dosed; cancelled sessions have no records."""
+    s = clinic["sessions"]
+    first = s.sort_values("started_at").groupby("course_id").first()
+    assert (first.loc[first.index.str.endswith("-C1"), "phase"] == "intake").all()
+    intake = s[s["phase"] == "intake"]
+    ineligible = set(intake.loc[intake["eligible"] == False, "patient_id"])  # noqa: E712
+    assert 0.06 < len(ineligible) / len(intake) < 0.2
+    assert not set(s.loc[s["phase"] == "dosing", "patient_id"]) & ineligible
+    missed = set(s.loc[s["status"] != "completed", "session_id"])
+    assert 0.04 < len(missed) / len(s) < 0.12
+    for table in ("assessments", "side_effects", "vitals"):
+        assert not set(clinic[table]["session_id"].dropna()) & missed
+    assert (s.groupby("patient_id")["course_id"].nunique() > 1).sum() > 5
+
+
+def test_doses_plausible(clinic):
+    """Doses by route within DOMAIN.md ranges; esketamine only intranasal 56/84 mg."""
+    d = clinic["dosings"]
+    iv = d[d["route"] == "iv"]
+    assert iv["dose_mg_per_kg"].between(0.1, 0.75).all()
+    assert set(d.loc[d["route"] == "intranasal", "dose_mg"]) <= {56.0, 84.0}
+    assert (d.loc[d["drug"] == "esketamine", "route"] == "intranasal").all()
+    assert d.loc[d["route"].isin(["sublingual", "oral"]), "dose_mg"].between(25, 300).all()
+    assert set(d["route"]) == {"iv", "im", "sublingual", "oral", "intranasal"}
+
+
+def test_outcome_mix(clinic):
+    """About half respond and a quarter remit on PHQ-9, and some get worse."""
+    sessions = clinic["sessions"].merge(clinic["dosings"], on="session_id", how="left")
+    scores = clinic["assessments"].assign(id=range(len(clinic["assessments"])))
+    outcomes = course_outcomes(sessions, scores)
+    phq = outcomes[(outcomes["instrument"] == "PHQ-9") & outcomes["evaluable"]]
+    assert 0.38 < phq["is_response"].astype(float).mean() < 0.6
+    remission = phq.loc[~phq["baseline_in_remission"], "is_remission"].astype(float).mean()
+    assert 0.15 < remission < 0.35
+    assert (phq["change"] > 0).mean() > 0.05
+
+
+def test_items_and_suicidality(clinic):
+    """Item-level PHQ-9s sum to their totals; a few patients have item 9 > 0."""
+    a = clinic["assessments"]
+    items = a[a["items"].notna()]
+    assert 0.3 < len(items) / (a["instrument"] == "PHQ-9").sum() < 0.55
+    sums = items["items"].map(lambda s: sum(map(int, s.strip("[]").split(","))))
+    assert (sums == items["total"]).all()
+    flagged = a.loc[a["suicide_item"].fillna(0) > 0, "patient_id"].nunique()
+    assert 0.005 < flagged / len(clinic["patients"]) < 0.06
+
+
+@pytest.mark.parametrize(
+    ("term", "reference"),
+    [("dissociation", 0.41), ("dizziness", 0.29), ("nausea", 0.28), ("hypertension", 0.10)],
+)
+def test_side_effect_patient_rates_near_label(clinic, term, reference):
+    """Per-patient rates among dosed patients fall within ±0.12 of the label figures."""
+    s = clinic["sessions"]
+    dosed = s[(s["phase"] == "dosing") & (s["status"] == "completed")]
+    effects = clinic["side_effects"].merge(dosed[["session_id", "patient_id"]], on="session_id")
+    rate = (
+        effects.loc[effects["term"] == term, "patient_id"].nunique() / dosed["patient_id"].nunique()
+    )
+    assert abs(rate - reference) < 0.12
+
+
+def test_side_effects_decline_over_doses(clinic):
+    """Tolerance: fewer records per session at dose 5 than at dose 1."""
+    s = clinic["sessions"]
+    dosed = s[(s["phase"] == "dosing") & (s["status"] == "completed")].sort_values("started_at")
+    dosed = dosed.assign(n=dosed.groupby("course_id").cumcount() + 1)
+    per = clinic["side_effects"].groupby("session_id").size()
+    dosed = dosed.assign(records=dosed["session_id"].map(per).fillna(0))
+    by_dose = dosed.groupby("n")["records"].mean()
+    assert by_dose[5] < by_dose[1]
+
+
+def test_vitals_rise_and_rare_excursions(clinic):
+    """Mean systolic rise at ~40 min is 10–25 mmHg; excursions in 0.2–3% of sessions."""
+    v = clinic["vitals"]
+    pre = v[v["minutes_from_dose"] == -10].set_index("session_id")["systolic"]
+    peak = v[v["minutes_from_dose"].isin([40, 45])].set_index("session_id")["systolic"]
+    rise = (peak - pre.reindex(peak.index)).mean()
+    assert 10 < rise < 25
+    excursion = v[(v["systolic"] >= 180) | (v["diastolic"] >= 110)]["session_id"].nunique()
+    assert 0.002 < excursion / v["session_id"].nunique() < 0.03
+    assert (v["systolic"] > v["diastolic"]).all()
+    counts = Counter(v["session_id"])
+    assert min(counts.values()) >= 6
+
+
+def test_generate_into_database(db_url):
+    """Rows land in the database on both backends; a second run refuses to write."""
+    engine = make_engine(db_url)
+    stats = generate_clinic(engine, patients=40, seed=5, today=TODAY)
+    rows = build_clinic(40, 5, TODAY)
+    with engine.connect() as conn:
+        for model, name in ((Patient, "patients"), (Session, "sessions"),
+                            (Assessment, "assessments"), (VitalSign, "vitals")):  # fmt: skip
+            count = conn.execute(select(func.count()).select_from(model)).scalar_one()
+            assert count == len(rows[name]) == stats.counts[name]
+    with pytest.raises(ValueError, match="already holds 40 patients"):
+        generate_clinic(engine, patients=40, seed=5, today=TODAY)
