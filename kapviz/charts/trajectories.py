@@ -70,12 +70,18 @@ def _severity_bands(fig: go.Figure, instrument_id: str, **subplot) -> None:
 
 
 def _phase_bands(
-    fig: go.Figure, axis: str, positions: dict[int, int], phase_of: dict[int, str], **subplot
+    fig: go.Figure,
+    axis: str,
+    positions: dict[int, int],
+    phase_of: dict[int, str],
+    *,
+    baseline_window_days: int,
+    **subplot,
 ) -> None:
     """Shade each phase's stretch of the axis in its colour (days axis: the baseline window)."""
     if axis == "days":
         fig.add_vrect(
-            x0=-30,
+            x0=-baseline_window_days,
             x1=0,
             fillcolor=_rgba(PHASE_COLORS["preparation"], 0.12),
             line_width=0,
@@ -243,12 +249,14 @@ def score_trajectory(
     courses_total: int | None = None,
     model_band: pd.DataFrame | None = None,
     title: str | None = None,
+    baseline_window_days: int = 30,
 ) -> go.Figure:
     """Cohort mean ± 95% CI of one instrument with phase and severity bands.
 
     Optional layers: `lines` (per-course values from `course_lines`, drawn as one trace;
     `courses_total` is how many courses there were before sampling) and `model_band`
-    (the mixed model's mean and CI on the same axis).
+    (the mixed model's mean and CI on the same axis). `baseline_window_days` (Settings)
+    sets the shaded baseline window of the days axis.
     """
     table = table[table["instrument"] == instrument].sort_values("order")
     frames = [table["order"]]
@@ -281,7 +289,7 @@ def score_trajectory(
     phase_of = dict(zip(table["order"], table["phase"], strict=True))
     if lines is not None and "phase" in lines:
         phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
-    _phase_bands(fig, axis, positions, phase_of)
+    _phase_bands(fig, axis, positions, phase_of, baseline_window_days=baseline_window_days)
     apply_theme(fig, title=title)
     fig.update_yaxes(
         title_text=score_axis_title(instrument), range=[inst.total_min, inst.total_max]

@@ -132,6 +132,7 @@ def _trajectory_figure(
         lines=v.lines if show_lines else None,
         courses_total=v.courses_total,
         model_band=band,
+        baseline_window_days=key[3],
     )
 
 

@@ -113,8 +113,12 @@ def test_score_trajectory_with_model_band_on_days_axis() -> None:
     band = days[["point", "order", "x"]].assign(
         mean=[17.5, 15.5, 13.0, 9.5], ci_low=[17.0, 15.0, 12.0, 8.5], ci_high=[18, 16, 14, 10.5]
     )
-    fig = ch.score_trajectory(days, instrument="PHQ-9", axis="days", model_band=band)
+    fig = ch.score_trajectory(
+        days, instrument="PHQ-9", axis="days", model_band=band, baseline_window_days=21
+    )
     d = fig.to_dict()
+    window = [s for s in d["layout"]["shapes"] if s.get("yref") == "y domain"][0]
+    assert (window["x0"], window["x1"]) == (-21, 0)
     assert [t["name"] for t in d["data"]][:2] == ["Mixed model 95% CI", "Mixed model (95% CI)"]
     assert values(d["data"][1]["x"]) == [-15.0, 3.5, 10.5, 38.5]
     assert d["data"][1]["line"]["dash"] == "dash"
