@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from kapviz import instruments
@@ -490,3 +492,44 @@ def test_mixed_datetime_resolutions(session_unit: str, score_unit: str) -> None:
     assert row["baseline"] == 20
     assert row["time_to_response_days"] == pytest.approx(10.0)
     assert row["time_to_response_doses"] == 3
+
+
+score_days = st.lists(
+    st.tuples(st.integers(min_value=-60 * 24, max_value=90 * 24), st.integers(0, 27)),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scores=score_days, cancelled_first=st.booleans(), window=st.sampled_from([7, 30]))
+def test_outcome_invariants(
+    scores: list[tuple[int, int]], cancelled_first: bool, window: int
+) -> None:
+    """For any PHQ-9 scores (hours from the first planned dose) the §3 rules hold."""
+    sessions = standard_sessions(first_status="cancelled" if cancelled_first else "completed")
+    base = T(FIRST_DOSE)
+    rows = [
+        ("P1", "P1-C1", None, "PHQ-9", str(base + pd.Timedelta(hours=h)), total)
+        for h, total in scores
+    ]
+    row = course_outcomes(sessions, scores_frame(rows), baseline_window_days=window).iloc[0]
+    first = row["first_dose_at"]
+    assert first == (T("2026-03-13 09:00") if cancelled_first else base)
+    times = [base + pd.Timedelta(hours=h) for h, _ in scores]
+    in_window = [t for t in times if first - pd.Timedelta(days=window) <= t <= first]
+    after = [t for t in times if t > first]
+    assert row["evaluable"] == bool(in_window and after)
+    if in_window:
+        assert row["baseline_at"] == max(in_window)
+    if after:
+        assert row["endpoint_at"] == max(after)
+    if row["evaluable"]:
+        assert row["change"] == row["endpoint"] - row["baseline"]
+        if not pd.isna(row["time_to_response_days"]):
+            assert 0 < row["time_to_response_days"] <= (max(after) - first).days + 1
+    else:
+        assert row["not_evaluable_reason"] in (reason_no_baseline(window), REASON_NO_ENDPOINT)
+    rates = outcome_rates(course_outcomes(sessions, scores_frame(rows))).iloc[0]
+    for measure in ("response", "remission", "reliable_improvement"):
+        assert 0 <= rates[f"{measure}_n"] <= rates[f"{measure}_denominator"] <= 1
