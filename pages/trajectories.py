@@ -97,7 +97,10 @@ for instrument in chosen:
     selected = {c[1] for c in view.selected_customdata(wf, wf_event, trace_prefix="Courses")}
     table = mine[mine["course_id"].isin(selected)] if selected else mine
     if selected:
-        st.caption(f"{len(selected)} courses selected on the waterfall.")
+        st.caption(
+            f"{len(selected)} course{'' if len(selected) == 1 else 's'} selected on the "
+            "waterfall; clear the selection to see all."
+        )
     else:
         shown = min(len(table), view.MAX_TABLE_ROWS)
         st.caption(

@@ -102,3 +102,11 @@ def test_site_filter_without_scores(run_page):
     tiles = _tiles(at)
     assert tiles["PHQ-9 response"] == "—"
     assert "0 of 0 courses · no denominator" in _captions(at)
+
+
+def test_waterfall_selection_filters_course_table(run_page):
+    """Selecting P1's bar (responders trace, first bar: −55.6%) leaves only P1 in the table."""
+    selection = {"points": [{"curve_number": 1, "point_index": 0}], "box": [], "lasso": []}
+    at = run_page("pages/trajectories.py", state={"traj_waterfall_PHQ-9": {"selection": selection}})
+    assert list(at.dataframe[-1].value["course_id"]) == ["P1-C1"]
+    assert "1 course selected on the waterfall" in _captions(at)
