@@ -1,0 +1,118 @@
+"""`python -m kapviz import` and `export`: the command-line face of kapviz.io."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
+from kapviz.io.export import export_template
+from kapviz.io.tables import ImportBatch
+from kapviz.io.template import TemplateError, read_template
+from kapviz.io.validate import ExistingKeys, validate
+from kapviz.io.write import write_batch
+
+EXIT_PROBLEMS = 2
+
+
+def detect_format(path: Path, *, redcap_mapping: str | None = None) -> str:
+    """Which importer reads `path`: template, fhir or redcap."""
+    if redcap_mapping:
+        return "redcap"
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".ndjson") or (
+        path.is_dir() and any(path.glob("*.json")) and not any(path.glob("*.csv"))
+    ):
+        return "fhir"
+    return "template"
+
+
+def read_batch(path: Path, fmt: str, args: argparse.Namespace) -> ImportBatch:
+    """Read any supported input as a template batch."""
+    if fmt == "template":
+        return read_template(path)
+    if fmt == "fhir":
+        from kapviz.io.fhir import read_fhir
+
+        return read_fhir(path).batch
+    from kapviz.io.redcap import read_redcap
+
+    return read_redcap(path, args.redcap_mapping)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from kapviz.cli import database_url
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"kapviz import: {path} does not exist", file=sys.stderr)
+        return EXIT_PROBLEMS
+    fmt = detect_format(path, redcap_mapping=args.redcap_mapping)
+    try:
+        batch = read_batch(path, fmt, args)
+    except (TemplateError, ValueError) as exc:
+        print(f"kapviz import: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    engine = make_engine(database_url(args))
+    upgrade(engine)
+    with engine.connect() as conn:
+        existing = ExistingKeys.load(conn)
+    validated = validate(batch, existing=existing)
+    for warning in validated.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if validated.problems:
+        print(f"{len(validated.problems)} problems found; nothing was written:", file=sys.stderr)
+        for problem in validated.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        result = write_batch(engine, validated, source=str(path), kind=fmt, dry_run=args.dry_run)
+    except SQLAlchemyError as exc:
+        print(f"kapviz import: the database refused the data; nothing was written.\n  {exc.orig}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_PROBLEMS
+    print(("dry run, nothing written: " if args.dry_run else "imported: ") + str(path))
+    for line in result.summary_lines():
+        print(f"  {line}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from kapviz.cli import database_url
+
+    engine = make_engine(database_url(args))
+    upgrade(engine)
+    written = export_template(engine, args.out, format=args.format)
+    for path in written:
+        print(path)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `import` and `export` on the main parser's subcommands."""
+    imp = sub.add_parser(
+        "import",
+        help="import clinic data (template CSV/Excel, FHIR R4, REDCap)",
+        description="Validate everything first; write nothing unless everything is valid "
+        "(one transaction). Every problem is listed with file, row, column, value and what "
+        "was expected; exit status 2 when there are problems. Importing the same files "
+        "again changes nothing.",
+    )
+    imp.add_argument("path", help="template folder, template .csv, .xlsx, FHIR .json/.ndjson")
+    imp.add_argument("--db", metavar="URL", help="database URL (default: the configured one)")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    imp.add_argument("--redcap-mapping", metavar="FILE", help="REDCap mapping (TOML)")
+    imp.set_defaults(func=_cmd_import)
+    exp = sub.add_parser(
+        "export",
+        help="export the database in the kapviz template",
+        description="Write the kapviz template back: a folder of CSV files or one workbook.",
+    )
+    exp.add_argument("out", help="output folder (csv) or .xlsx file")
+    exp.add_argument("--db", metavar="URL", help="database URL (default: the configured one)")
+    exp.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    exp.set_defaults(func=_cmd_export)

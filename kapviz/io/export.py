@@ -1,0 +1,134 @@
+"""Export the database in the kapviz template; export → import → export is identical."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
+from kapviz.io.tables import TEMPLATE_FILES, column_names
+
+
+def _text(value) -> str:
+    """The template's spelling of a value: ISO dates, true/false, integers without '.0'."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float) and value != value:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M" if value.second == 0 else "%Y-%m-%dT%H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return format(value, ".10g")
+    return str(value)
+
+
+def template_frames(
+    engine: Engine, *, patient_ids: Iterable[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The database as template tables of strings (optionally limited to some patients)."""
+    wanted = sorted(set(patient_ids)) if patient_ids is not None else None
+
+    def rows(stmt, patient_column):
+        if wanted is not None:
+            stmt = stmt.where(patient_column.in_(wanted))
+        with engine.connect() as conn:
+            return conn.execute(stmt).all()
+
+    frames: dict[str, pd.DataFrame] = {}
+    p = rows(
+        select(Patient.patient_id, Patient.site, Patient.sex, Patient.birth_year,
+               Patient.indication, Patient.enrolled_on).order_by(Patient.patient_id),
+        Patient.patient_id,
+    )  # fmt: skip
+    frames["patients"] = pd.DataFrame(p, columns=column_names("patients"))
+    s = rows(
+        select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at,
+               Session.phase, Session.eligible, Session.ineligible_reason, Session.status,
+               Session.clinician, Dosing.route, Dosing.drug, Dosing.dose_mg, Dosing.weight_kg,
+               Dosing.duration_min, Dosing.monitoring_min)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .order_by(Session.session_id),
+        Session.patient_id,
+    )  # fmt: skip
+    frames["sessions"] = pd.DataFrame(s, columns=column_names("sessions"))
+    a = rows(
+        select(Assessment.patient_id, Assessment.session_id, Assessment.administered_at,
+               Assessment.instrument, Assessment.total, Assessment.items)
+        .order_by(Assessment.patient_id, Assessment.administered_at, Assessment.instrument),
+        Assessment.patient_id,
+    )  # fmt: skip
+    assessments = pd.DataFrame(
+        a, columns=["patient_id", "session_id", "administered_at", "instrument", "total", "items"]
+    )
+    lists = [json.loads(v) if isinstance(v, str) else None for v in assessments["items"]]
+    width = max((len(v) for v in lists if v), default=0)
+    for k in range(width):
+        assessments[f"item_{k + 1}"] = [v[k] if v and k < len(v) else None for v in lists]
+    frames["assessments"] = assessments.drop(columns="items")
+    e = rows(
+        select(SideEffect.session_id, SideEffect.verbatim, SideEffect.term, SideEffect.severity,
+               SideEffect.ctcae_grade, SideEffect.serious, SideEffect.onset_min,
+               SideEffect.resolved, SideEffect.action)
+        .join(Session, Session.session_id == SideEffect.session_id)
+        .order_by(SideEffect.session_id, SideEffect.seq),
+        Session.patient_id,
+    )  # fmt: skip
+    effects = pd.DataFrame(
+        e, columns=["session_id", "verbatim", "term", "severity", "ctcae_grade", "serious",
+                    "onset_min", "resolved", "action"],
+    )  # fmt: skip
+    effects["effect"] = effects["verbatim"].where(effects["verbatim"].notna(), effects["term"])
+    # A CTCAE grade is exported as the grade, which re-imports to the same severity and grade.
+    effects["severity"] = [
+        str(int(g)) if pd.notna(g) else s
+        for s, g in zip(effects["severity"], effects["ctcae_grade"], strict=True)
+    ]
+    frames["side_effects"] = effects[column_names("side_effects")]
+    v = rows(
+        select(VitalSign.session_id, VitalSign.minutes_from_dose, VitalSign.systolic,
+               VitalSign.diastolic, VitalSign.heart_rate, VitalSign.spo2)
+        .join(Session, Session.session_id == VitalSign.session_id)
+        .order_by(VitalSign.session_id, VitalSign.minutes_from_dose),
+        Session.patient_id,
+    )  # fmt: skip
+    frames["vitals"] = pd.DataFrame(v, columns=column_names("vitals"))
+    return {name: frame.map(_text).astype(str) for name, frame in frames.items()}
+
+
+def export_template(
+    engine: Engine,
+    out: str | Path,
+    *,
+    format: str = "csv",
+    patient_ids: Iterable[str] | None = None,
+) -> list[Path]:
+    """Write the template: a folder of CSVs, or one .xlsx (OUT is the folder or file)."""
+    frames = template_frames(engine, patient_ids=patient_ids)
+    out = Path(out)
+    if format == "csv":
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in TEMPLATE_FILES:
+            target = out / f"{name}.csv"
+            frames[name].to_csv(target, index=False, lineterminator="\n")
+            written.append(target)
+        return written
+    if format == "xlsx":
+        target = out if out.suffix.lower() == ".xlsx" else out / "kapviz-export.xlsx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(target, engine="openpyxl") as writer:
+            for name in TEMPLATE_FILES:
+                frames[name].to_excel(writer, sheet_name=name, index=False)
+        return [target]
+    raise ValueError(f"unknown export format {format!r} (csv or xlsx)")
