@@ -104,10 +104,15 @@ def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFram
     groups = tr.course_attributes(data.sessions(key[1])).set_index("course_id")[column]
     labelled = mine.assign(group=mine["course_id"].map(groups).fillna("unknown"))
     frames = [
-        tr.trajectory_table(part, axis=axis).assign(group=str(name))
+        tr.trajectory_table(part, axis=axis).assign(group=f"{name} ({_courses(part)})")
         for name, part in labelled.groupby("group", sort=True)
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _courses(part: pd.DataFrame) -> str:
+    n = part["course_id"].nunique()
+    return f"{n:,} course" if n == 1 else f"{n:,} courses"
 
 
 def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:

@@ -83,7 +83,7 @@ def test_days_axis_and_small_multiples(run_page):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
     panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
-    assert panels[:2] == ["Site: North", "Site: South"]
+    assert panels[:2] == ["Site: North (2 courses)", "Site: South (1 course)"]
 
 
 def test_waterfall_and_course_table(run_page):
