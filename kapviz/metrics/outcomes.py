@@ -16,6 +16,7 @@ per distinct (baseline, endpoint) pair so that the registry stays the one source
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -316,7 +317,9 @@ def outcome_rates(outcomes: pd.DataFrame) -> pd.DataFrame:
     Columns: instrument, courses, evaluable, not_evaluable, one `not_evaluable_<reason>`
     count per reason (no_dose, no_baseline, no_endpoint), baseline_mean, endpoint_mean,
     mean_change, response_undefined (evaluable, baseline 0 on a percent rule),
-    remission_excluded (baseline already in remission), and for each of response,
+    remission_excluded (baseline already in remission), responded_ever (courses with any
+    responding post-dose score) with the median days and doses to that first response
+    (among them), and for each of response,
     remission, reliable_improvement, reliable_deterioration: `<m>_n`, `<m>_denominator`,
     `<m>_rate`, `<m>_ci_low`, `<m>_ci_high` (rate and CI NaN when the denominator is 0).
     """
@@ -346,6 +349,9 @@ def _rate_columns() -> list[str]:
         "mean_change",
         "response_undefined",
         "remission_excluded",
+        "responded_ever",
+        "median_days_to_response",
+        "median_doses_to_response",
     ]
     for m in RATE_MEASURES:
         cols += [f"{m}_n", f"{m}_denominator", f"{m}_rate", f"{m}_ci_low", f"{m}_ci_high"]
@@ -360,6 +366,8 @@ def _mean(values: pd.Series) -> float:
 def _rates_of(instrument_id: str, part: pd.DataFrame) -> dict[str, Any]:
     ev = part["evaluable"].astype(bool)
     reasons = part["not_evaluable_reason"].fillna("")
+    days = part["time_to_response_days"].astype("float64")
+    doses = part["time_to_response_doses"].astype("Float64").astype("float64")
     record: dict[str, Any] = {
         "instrument": instrument_id,
         "courses": int(len(part)),
@@ -373,6 +381,9 @@ def _rates_of(instrument_id: str, part: pd.DataFrame) -> dict[str, Any]:
         "mean_change": _mean(part.loc[ev, "change"]),
         "response_undefined": int((ev & part["is_response"].isna()).sum()),
         "remission_excluded": int((ev & part["baseline_in_remission"].eq(True)).sum()),
+        "responded_ever": int(days.notna().sum()),
+        "median_days_to_response": float(days.median()) if days.notna().any() else math.nan,
+        "median_doses_to_response": float(doses.median()) if doses.notna().any() else math.nan,
     }
     for measure, in_denominator in _denominators(part).items():
         flag = part[_FLAG_OF_MEASURE[measure]]

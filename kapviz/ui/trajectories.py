@@ -204,7 +204,19 @@ def outcome_tiles(row: pd.Series, *, window_days: int) -> None:
             help=_tile_help(measure),
         )
         column.caption(f"{k} of {n} courses · {ci}")
-    st.caption(_left_out(row, window_days=window_days))
+    st.caption(_left_out(row, window_days=window_days) + _first_response(row))
+
+
+def _first_response(row: pd.Series) -> str:
+    """Sentence on time to first response (days and completed dosing sessions)."""
+    n = int(row["responded_ever"])
+    if not n:
+        return ""
+    return (
+        f" First response (any post-dose score meeting the rule) in {n} courses: median "
+        f"{row['median_days_to_response']:.3g} days and "
+        f"{row['median_doses_to_response']:g} dosing sessions after the first dose."
+    )
 
 
 def _tile_help(measure: str) -> str:

@@ -391,6 +391,9 @@ def test_outcome_rates_denominators() -> None:
         "mean_change": (-12 - 1 + 7 - 10) / 4,
         "response_undefined": 1,
         "remission_excluded": 2,  # B (3) and C (0) started in remission
+        "responded_ever": 2,  # A and D, at the 04-01 score: 22 days, 1 dose
+        "median_days_to_response": 22.0,
+        "median_doses_to_response": 1.0,
         "response_n": 2,  # A, D of A, B, D (C undefined)
         "response_denominator": 3,
         "remission_n": 1,  # D of A, D

@@ -46,6 +46,8 @@ def test_phq9_tiles_denominators_and_reasons(run_page):
         "(1 no baseline within 30 days before first dose)." in captions
     )
     assert "No model-based trajectory: too little data — 3 patients" in captions
+    # P1 responded at day 46 (39 days, 4 doses), P2 at day 30 (23 days, 3 doses).
+    assert "in 2 courses: median 31 days and 3.5 dosing sessions" in captions
 
 
 def test_instrument_choice_from_url(run_page):
