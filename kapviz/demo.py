@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
 from kapviz.db.bulk import bulk_insert
@@ -32,6 +32,7 @@ from kapviz.db.models import (
     Site,
     VitalSign,
 )
+from kapviz.instruments import get as instrument
 from kapviz.vocabulary import REFERENCE_RATES, SYNONYMS
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,61 @@ class DemoStats:
         return f"synthetic demo clinic (seed {self.seed}): {rows} in {self.seconds:.1f} s"
 
 
-def _pick(rng: random.Random, weighted) -> str:
+TOP = {name: instrument(name).total_max for name in ("PHQ-9", "GAD-7", "PCL-5", "CADSS")}
+"""Highest possible totals, from the registry: generated scores are clipped to them."""
+
+
+class _Rng:
+    """Scalar draws from `numpy.random.default_rng(seed)`, fetched in blocks for speed.
+
+    The generator walks patient by patient through branching course shapes, so it needs
+    one number at a time; numpy's per-call overhead is paid once per block instead.
+    """
+
+    BLOCK = 1 << 16
+
+    def __init__(self, seed: int):
+        self._gen = np.random.default_rng(seed)
+        self._u: list[float] = []
+        self._n: list[float] = []
+
+    def random(self) -> float:
+        """Uniform on [0, 1)."""
+        if not self._u:
+            self._u = self._gen.random(self.BLOCK).tolist()
+        return self._u.pop()
+
+    def gauss(self, mu: float, sigma: float) -> float:
+        """Normal with mean `mu` and standard deviation `sigma`."""
+        if not self._n:
+            self._n = self._gen.standard_normal(self.BLOCK).tolist()
+        return mu + sigma * self._n.pop()
+
+    def uniform(self, low: float, high: float) -> float:
+        """Uniform on [low, high)."""
+        return low + (high - low) * self.random()
+
+    def randint(self, low: int, high: int) -> int:
+        """Integer in [low, high], both ends included."""
+        return low + int(self.random() * (high - low + 1))
+
+    def choice(self, options):
+        """One element of a sequence, equally likely."""
+        return options[int(self.random() * len(options))]
+
+    def weighted(self, options, weights):
+        """One element of `options` drawn with the given (unnormalised) weights."""
+        u = self.random() * sum(weights)
+        for option, w in zip(options, weights, strict=True):
+            u -= w
+            if u < 0:
+                return option
+        return options[-1]
+
+
+def _pick(rng: _Rng, weighted) -> str:
     items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
-    return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
+    return rng.weighted([k for k, _ in items], [w for _, w in items])
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -100,7 +153,7 @@ class _Clinic:
     """Builds the rows of one demo clinic with one random stream."""
 
     def __init__(self, patients: int, seed: int, today: date):
-        self.rng = random.Random(seed)
+        self.rng = _Rng(seed)
         self.n = patients
         self.today = today
         self.now = datetime.combine(today, datetime.min.time()) + timedelta(hours=17)
@@ -227,7 +280,7 @@ class _Clinic:
 
     def outcome_scores(self, pid, cid, sid, when, profile, first_dose, *, pcl=False):
         days = (when - first_dose).total_seconds() / 86400 if first_dose else -1
-        phq = self.trajectory(profile["phq_base"], profile, days, 27)
+        phq = self.trajectory(profile["phq_base"], profile, days, TOP["PHQ-9"])
         item9 = 0
         if profile["item9"] and self.rng.random() < 0.5:
             item9 = self.rng.choice((1, 1, 2))
@@ -237,11 +290,11 @@ class _Clinic:
             phq = max(phq, item9) if item9 else min(phq, 24)
             items = self.phq9_items(phq, item9)
         self.score(pid, cid, sid, "PHQ-9", when, phq, items)
-        self.score(pid, cid, sid, "GAD-7", when + timedelta(minutes=5),
-                   self.trajectory(profile["gad_base"], profile, days, 21))  # fmt: skip
+        gad = self.trajectory(profile["gad_base"], profile, days, TOP["GAD-7"])
+        self.score(pid, cid, sid, "GAD-7", when + timedelta(minutes=5), gad)
         if pcl and profile["ptsd"]:
-            self.score(pid, cid, sid, "PCL-5", when + timedelta(minutes=10),
-                       self.trajectory(profile["pcl_base"], profile, days, 80))  # fmt: skip
+            pcl5 = self.trajectory(profile["pcl_base"], profile, days, TOP["PCL-5"])
+            self.score(pid, cid, sid, "PCL-5", when + timedelta(minutes=10), pcl5)
 
     # -- one course --------------------------------------------------------------------------
     def course(self, pid, cid, site, start, profile, *, first: bool) -> datetime | None:
@@ -389,7 +442,7 @@ class _Clinic:
         )
         strength = _clip(strength, 0.4, 2.0)
         decline = TOLERANCE ** (number - 1)
-        cadss = _clip(rng.gauss(18 * strength * (0.85 ** (number - 1)), 6), 0, 92)
+        cadss = _clip(rng.gauss(18 * strength * (0.85 ** (number - 1)), 6), 0, TOP["CADSS"])
         self.score(pid, cid, sid, "CADSS", when + timedelta(minutes=40), round(cadss))
         u = rng.random()
         moaas = (
