@@ -281,7 +281,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
     for pos, i in enumerate(names.index):
         inst_id = ids[i]
         total = totals[i]
-        if inst_id is None:
+        if not isinstance(inst_id, str):
             final_total.append(None), final_items.append(None), item9.append(None)
             continue
         inst = instruments.get(inst_id)
@@ -427,13 +427,19 @@ def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> Val
         frames["sessions"], frames["dosings"] = sessions, dosings
         if len(sessions):
             fresh = sessions[["session_id", "patient_id", "course_id", "started_at"]]
+            # Duplicate or blank ids are already reported; keep one row per id downstream.
+            fresh = fresh[fresh["session_id"] != ""].drop_duplicates("session_id")
             keep = ~all_sessions["session_id"].isin(fresh["session_id"])
             all_sessions = pd.concat([all_sessions[keep], fresh], ignore_index=True)
             all_sessions = all_sessions[all_sessions["started_at"].notna()]
+            # A duplicated id is reported above; keep one row so that lookups stay defined.
+            all_sessions = all_sessions.drop_duplicates("session_id", keep="first")
     if "assessments" in batch.tables:
         frames["assessments"] = _assessments(batch, problems, known_patients, all_sessions)
     if "side_effects" in batch.tables:
         frames["side_effects"] = _side_effects(batch, problems, all_sessions)
     if "vitals" in batch.tables:
         frames["vitals"] = _vitals(batch, problems, all_sessions)
+    order = {batch.source_names.get(f, f): i for i, f in enumerate(batch.tables)}
+    problems.sort(key=lambda p: (order.get(p.file, 99), p.row or 0))
     return ValidatedBatch(frames=frames, problems=problems, warnings=list(batch.warnings))
