@@ -1,0 +1,280 @@
+"""Side-effect rates (DOMAIN.md §4): per effect, per subgroup, and against cumulative dose.
+
+Only records on completed dosing sessions count, and only completed dosing sessions are in a
+denominator. A recurring effect counts once per session and once per patient, at its
+highest severity (CTCAE grade 3–5 is severe whatever the severity word says).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kapviz.domain import SEVERITIES, WEIGHT_BASED_ROUTES
+from kapviz.metrics.stats import wilson_columns
+from kapviz.vocabulary import CTCAE_SEVERITY, LONG_TERM_TERMS, SEVERITY_RANK
+
+GROUPINGS: tuple[str, ...] = ("route", "drug", "dose_band", "session_number", "site")
+"""Subgroups `effect_rates_by` splits dosing sessions into."""
+
+DOSE_BAND_EDGES_MG_PER_KG: tuple[float, ...] = (0.5, 0.75, 1.0)
+"""Band edges for IV/IM doses (mg/kg): 0.5 is the usual IV dose, 0.75 the top of its range."""
+
+DOSE_BAND_EDGES_MG: tuple[float, ...] = (50, 75, 100, 200, 300)
+"""Band edges for fixed doses (mg): esketamine 56/84 mg fall apart, lozenges 25–300 mg."""
+
+CUMULATIVE_DOSE_EDGES_MG: tuple[float, ...] = (250, 500, 1000, 2000, 4000)
+"""Band edges of a patient's cumulative dose (mg of drug, all routes, all courses)."""
+
+UNKNOWN_BAND = "unknown"
+
+_SESSION_FRAME = ["session_id", "patient_id", "course_id", "started_at"]
+
+
+def dosing_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Completed dosing sessions only: the one denominator of every safety rate."""
+    mask = (sessions["phase"] == "dosing") & (sessions["status"] == "completed")
+    return sessions.loc[mask].reset_index(drop=True)
+
+
+def severity_rank(side_effects: pd.DataFrame) -> pd.Series:
+    """Rank 1 mild, 2 moderate, 3 severe per record: the higher of word and CTCAE grade."""
+    word = side_effects["severity"].map(SEVERITY_RANK).astype("float64").fillna(0)
+    grades = pd.to_numeric(side_effects["ctcae_grade"], errors="coerce").astype("float64")
+    by_grade = {g: SEVERITY_RANK[s] for g, s in CTCAE_SEVERITY.items()}
+    grade = grades.map(by_grade).astype("float64").fillna(0)
+    return np.maximum(word, grade).astype("int64")
+
+
+def session_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
+    """One row per completed dosing session × effect term, at the highest severity.
+
+    Columns: session_id, patient_id, course_id, started_at, term, severity, severity_rank,
+    serious (any record serious), records (records merged into the row).
+    """
+    doses = dosing_sessions(sessions)[_SESSION_FRAME]
+    records = side_effects[["session_id", "term", "serious"]].copy()
+    records["severity_rank"] = severity_rank(side_effects).to_numpy()
+    records = records[records["session_id"].isin(doses["session_id"])]
+    grouped = records.groupby(["session_id", "term"], sort=True, as_index=False).agg(
+        severity_rank=("severity_rank", "max"),
+        serious=("serious", "any"),
+        records=("term", "size"),
+    )
+    names = {rank: name for name, rank in SEVERITY_RANK.items()}
+    grouped["severity"] = grouped["severity_rank"].map(names).astype(object)
+    out = doses.merge(grouped, on="session_id", how="inner")
+    cols = [*_SESSION_FRAME, "term", "severity", "severity_rank", "serious", "records"]
+    out = out[cols].astype({"term": object, "serious": bool})
+    return out.sort_values(["session_id", "term"], kind="stable").reset_index(drop=True)
+
+
+def effect_rates(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
+    """Per effect term: session and patient rates (fractions) with 95% Wilson intervals.
+
+    Columns: term, sessions, dosing_sessions, session_rate, session_ci_low, session_ci_high,
+    patients, patients_dosed, patient_rate, patient_ci_low, patient_ci_high, severe_sessions,
+    mild, moderate, severe (sessions by the effect's highest severity in that session).
+    Sorted by sessions with the effect, most common first.
+    """
+    doses = dosing_sessions(sessions)
+    n_sessions = len(doses)
+    n_patients = doses["patient_id"].nunique()
+    rows = session_effects(sessions, side_effects)
+    if rows.empty:
+        return _empty_rates()
+    mix = (
+        pd.crosstab(rows["term"], rows["severity"])
+        .reindex(columns=list(SEVERITIES), fill_value=0)
+        .astype("int64")
+    )
+    mix.columns.name = None
+    counts = rows.groupby("term").agg(
+        sessions=("session_id", "nunique"), patients=("patient_id", "nunique")
+    )
+    table = counts.join(mix).reset_index()
+    table["dosing_sessions"] = n_sessions
+    table["patients_dosed"] = n_patients
+    table["severe_sessions"] = table["severe"]
+    table = wilson_columns(table, successes="sessions", n="dosing_sessions", prefix="session_")
+    table = wilson_columns(table, successes="patients", n="patients_dosed", prefix="patient_")
+    table = table.sort_values(["sessions", "term"], ascending=[False, True], kind="stable")
+    table["term"] = table["term"].astype(object)
+    return table[RATE_COLUMNS].reset_index(drop=True)
+
+
+RATE_COLUMNS = [
+    "term",
+    "sessions",
+    "dosing_sessions",
+    "session_rate",
+    "session_ci_low",
+    "session_ci_high",
+    "patients",
+    "patients_dosed",
+    "patient_rate",
+    "patient_ci_low",
+    "patient_ci_high",
+    "severe_sessions",
+    *SEVERITIES,
+]
+
+
+def _empty_rates() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="int64") for c in RATE_COLUMNS})
+    frame["term"] = frame["term"].astype(object)
+    for col in [c for c in RATE_COLUMNS if "rate" in c or "_ci_" in c]:
+        frame[col] = frame[col].astype("float64")
+    return frame
+
+
+def _band_labels(edges: tuple[float, ...], unit: str) -> list[str]:
+    fmt = [f"{e:g}" for e in edges]
+    labels = [f"<{fmt[0]} {unit}"]
+    labels += [f"{lo}–<{hi} {unit}" for lo, hi in zip(fmt, fmt[1:], strict=False)]
+    return [*labels, f"≥{fmt[-1]} {unit}"]
+
+
+def _band(values: pd.Series, edges: tuple[float, ...], unit: str) -> pd.Series:
+    labels = _band_labels(edges, unit)
+    idx = np.searchsorted(np.asarray(edges, dtype=float), values.to_numpy(float), side="right")
+    out = pd.Series([labels[i] for i in idx], index=values.index, dtype=object)
+    return out.where(values.notna(), UNKNOWN_BAND)
+
+
+def dose_band_order() -> list[str]:
+    """Every dose band label in display order (mg/kg bands, then mg bands, then unknown)."""
+    return [
+        *_band_labels(DOSE_BAND_EDGES_MG_PER_KG, "mg/kg"),
+        *_band_labels(DOSE_BAND_EDGES_MG, "mg"),
+        UNKNOWN_BAND,
+    ]
+
+
+def dose_band(sessions: pd.DataFrame) -> pd.Series:
+    """Dose band label per session: mg/kg for IV and IM, mg otherwise; "unknown" if missing."""
+    weight_based = sessions["route"].isin(WEIGHT_BASED_ROUTES)
+    per_kg = pd.to_numeric(sessions["dose_mg_per_kg"], errors="coerce").astype("float64")
+    mg = pd.to_numeric(sessions["dose_mg"], errors="coerce").astype("float64")
+    by_kg = _band(per_kg, DOSE_BAND_EDGES_MG_PER_KG, "mg/kg")
+    by_mg = _band(mg, DOSE_BAND_EDGES_MG, "mg")
+    out = by_kg.where(weight_based, by_mg)
+    return out.where(sessions["route"].notna() | mg.notna(), UNKNOWN_BAND).rename("dose_band")
+
+
+def session_numbers(sessions: pd.DataFrame) -> pd.DataFrame:
+    """session_id, course_id, session_number: the n-th completed dosing session of its course."""
+    doses = dosing_sessions(sessions)
+    doses = doses.loc[doses["course_id"].notna(), ["session_id", "course_id", "started_at"]]
+    doses = doses.assign(started_at=pd.to_datetime(doses["started_at"]))
+    doses = doses.astype({"course_id": object, "session_id": object})
+    doses = doses.sort_values(["course_id", "started_at", "session_id"], kind="stable")
+    out = doses[["session_id", "course_id"]].reset_index(drop=True)
+    out["session_number"] = (out.groupby("course_id").cumcount() + 1).astype("int64")
+    return out
+
+
+def _grouping(sessions: pd.DataFrame, by: str) -> pd.Series:
+    doses = dosing_sessions(sessions)
+    if by == "dose_band":
+        return pd.Series(dose_band(doses).to_numpy(), index=doses["session_id"], name=by)
+    if by == "session_number":
+        numbers = session_numbers(sessions).set_index("session_id")["session_number"]
+        return numbers.reindex(doses["session_id"]).rename(by)
+    return pd.Series(doses[by].to_numpy(), index=doses["session_id"], name=by)
+
+
+def effect_rates_by(sessions: pd.DataFrame, side_effects: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """Session rate of each effect within each subgroup of completed dosing sessions.
+
+    `by` is one of GROUPINGS. Every subgroup × observed term appears (zero counts too).
+    Columns: <by>, term, sessions, dosing_sessions, rate, ci_low, ci_high.
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot split side-effect rates by {by!r}; use one of {GROUPINGS}")
+    group = _grouping(sessions, by).dropna()
+    sizes = group.groupby(group).size().rename("dosing_sessions")
+    rows = session_effects(sessions, side_effects)
+    rows = rows.assign(**{by: rows["session_id"].map(group)}).dropna(subset=[by])
+    hits = rows.groupby([by, "term"]).size().rename("sessions")
+    terms = sorted(rows["term"].unique())
+    grid = pd.MultiIndex.from_product([sizes.index, terms], names=[by, "term"])
+    table = hits.reindex(grid, fill_value=0).astype("int64").reset_index()
+    table = table.merge(sizes.reset_index(), on=by, how="left")
+    table = wilson_columns(table, successes="sessions", n="dosing_sessions")
+    table["term"] = table["term"].astype(object)
+    cols = [by, "term", "sessions", "dosing_sessions", "rate", "ci_low", "ci_high"]
+    return table[cols].reset_index(drop=True)
+
+
+def cumulative_doses(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per completed dosing session: the patient's cumulative dose (mg) including it.
+
+    Cumulative over all the patient's courses, in mg of drug as recorded (no correction for
+    bioavailability); a session without a recorded dose adds nothing.
+    Columns: session_id, patient_id, started_at, dose_mg, cumulative_mg.
+    """
+    doses = dosing_sessions(sessions)[["session_id", "patient_id", "started_at", "dose_mg"]]
+    doses = doses.sort_values(["patient_id", "started_at", "session_id"], kind="stable")
+    doses = doses.astype({"dose_mg": "float64"})
+    doses["cumulative_mg"] = doses["dose_mg"].fillna(0.0).groupby(doses["patient_id"]).cumsum()
+    return doses.reset_index(drop=True)
+
+
+def cumulative_dose_order() -> list[str]:
+    """Cumulative dose band labels in display order."""
+    return _band_labels(CUMULATIVE_DOSE_EDGES_MG, "mg")
+
+
+def long_term_vs_cumulative_dose(
+    sessions: pd.DataFrame, side_effects: pd.DataFrame
+) -> pd.DataFrame:
+    """Session rate of urinary and cognitive complaints by the patient's cumulative dose band.
+
+    Columns: cumulative_band (ordered like `cumulative_dose_order()`), term, sessions,
+    dosing_sessions, rate, ci_low, ci_high. Every band with dosing sessions × long-term term.
+    """
+    doses = cumulative_doses(sessions)
+    doses["cumulative_band"] = _band(doses["cumulative_mg"], CUMULATIVE_DOSE_EDGES_MG, "mg")
+    sizes = doses.groupby("cumulative_band").size().rename("dosing_sessions")
+    rows = session_effects(sessions, side_effects)
+    rows = rows[rows["term"].isin(LONG_TERM_TERMS)]
+    band = doses.set_index("session_id")["cumulative_band"]
+    rows = rows.assign(cumulative_band=rows["session_id"].map(band))
+    hits = rows.groupby(["cumulative_band", "term"]).size().rename("sessions")
+    order = [b for b in cumulative_dose_order() if b in sizes.index]
+    grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=hits.index.names)
+    table = hits.reindex(grid, fill_value=0).astype("int64").reset_index()
+    table = table.merge(sizes.reset_index(), on="cumulative_band", how="left")
+    table = wilson_columns(table, successes="sessions", n="dosing_sessions")
+    table = table.astype({"cumulative_band": object, "term": object})
+    cols = ["cumulative_band", "term", "sessions", "dosing_sessions", "rate", "ci_low", "ci_high"]
+    return table[cols]
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def side_effects_summary(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> dict:
+    """The `side_effects` object of `summary --json`: counts and unrounded 0–1 rates per term."""
+    doses = dosing_sessions(sessions)
+    rates = effect_rates(sessions, side_effects)
+    return {
+        "dosing_sessions": int(len(doses)),
+        "patients_dosed": int(doses["patient_id"].nunique()),
+        "effects": {
+            row.term: {
+                "sessions": int(row.sessions),
+                "session_rate": _number(row.session_rate),
+                "patients": int(row.patients),
+                "patient_rate": _number(row.patient_rate),
+                "severe_sessions": int(row.severe_sessions),
+            }
+            for row in rates.itertuples(index=False)
+        },
+    }
