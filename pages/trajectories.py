@@ -5,12 +5,13 @@ import streamlit as st
 from kapviz import instruments
 from kapviz.ui import data, page, widgets
 from kapviz.ui import trajectories as view
+from kapviz.ui.db import settings
 
 filters = page.setup(
     "Trajectories",
     "Symptom scores of the cohort through the course, with outcome rates per DOMAIN rules.",
 )
-window = view.settings().baseline_window_days
+window = settings().baseline_window_days
 outcomes = data.outcomes(filters)
 available = [i for i in instruments.OUTCOME_INSTRUMENTS if i in set(outcomes["instrument"])]
 if not available:
