@@ -1,11 +1,71 @@
-"""Data: what the database holds, and the way in and out (import and export)."""
+"""Data: what the database holds, how good it is, and the way in and out."""
 
 import streamlit as st
 
-from kapviz.ui import data, page
+from kapviz.filters import Filters
+from kapviz.io import bundle
+from kapviz.metrics import quality
+from kapviz.ui import data, imports, page
+from kapviz.ui.db import engine
+from kapviz.ui.nav import case_url
 
-page.setup("Data", "What the database holds.", with_filters=False)
+page.setup("Data", "Import clinic data, download the template or an export, check quality.",
+           with_filters=False)  # fmt: skip
 counts = data.table_counts()
 cols = st.columns(len(counts))
 for col, (table, n) in zip(cols, counts.items(), strict=True):
     col.metric(table.replace("_", " ").capitalize(), f"{n:,}")
+
+history = data.import_history()
+if len(history):
+    last = history.iloc[0]
+    st.caption(
+        f"Last import: **{last['kind']}** from `{last['source']}` at {last['finished_at']} — "
+        f"{last['added']:,} rows added, {last['updated']:,} updated."
+    )
+
+tab_import, tab_download, tab_quality = st.tabs(["Import", "Download", "Data quality"])
+with tab_import:
+    imports.upload_and_check()
+with tab_download:
+    st.markdown("**Empty template** — one CSV per table and an Excel workbook with instructions.")
+    st.download_button(
+        "Download the empty template (.zip)",
+        bundle.empty_template_zip(),
+        file_name="kapviz-template.zip",
+        mime="application/zip",
+        icon=":material/download:",
+    )
+    st.markdown("**Full export** — the whole database in the template (re-importable).")
+    fmt = st.segmented_control("Format", ["csv", "xlsx"], default="csv", key="data_export_fmt")
+    if st.button("Prepare the export", key="data_export_go"):
+        st.session_state["data_export"] = (fmt, bundle.export_zip(engine(), format=fmt or "csv"))
+    prepared = st.session_state.get("data_export")
+    if prepared:
+        st.download_button(
+            f"Download the export ({prepared[0]}, .zip)",
+            prepared[1],
+            file_name=f"kapviz-export-{prepared[0]}.zip",
+            mime="application/zip",
+            icon=":material/download:",
+        )
+with tab_quality:
+    missing = quality.dosing_without_predose(
+        data.sessions(Filters()), data.assessments(Filters(), instruments=["PHQ-9"])
+    )
+    st.metric("Dosing sessions without a PHQ-9 in the 7 days before", f"{len(missing):,}")
+    if len(missing):
+        table = missing.head(200).assign(link=lambda f: f["patient_id"].map(case_url))
+        st.dataframe(
+            table[["started_at", "patient_id", "session_id", "site", "link"]],
+            hide_index=True,
+            column_config={
+                "started_at": st.column_config.DatetimeColumn(
+                    "Dosing session", format="YYYY-MM-DD HH:mm"
+                ),
+                "link": st.column_config.LinkColumn("Case", display_text="open case"),
+            },
+        )
+    mapping = quality.term_mapping(data.side_effects(Filters()))
+    st.markdown("**Side-effect wordings mapped to preferred terms** (review the synonyms)")
+    st.dataframe(mapping, hide_index=True)

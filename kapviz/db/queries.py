@@ -320,3 +320,21 @@ def table_counts(conn: Connection) -> dict[str, int]:
     ):
         out[name] = int(conn.execute(select(func.count()).select_from(model)).scalar_one())
     return out
+
+
+def import_history(conn: Connection, *, limit: int = 10) -> pd.DataFrame:
+    """The latest imports (demo generation included), newest first."""
+    stmt = (
+        select(
+            ImportRun.finished_at,
+            ImportRun.kind,
+            ImportRun.source,
+            ImportRun.added,
+            ImportRun.updated,
+            ImportRun.user,
+        )
+        .order_by(ImportRun.id.desc())
+        .limit(limit)
+    )
+    columns = ["finished_at", "kind", "source", "added", "updated", "user"]
+    return _frame(conn, stmt, columns)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.stats import wilson_columns
 
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
@@ -92,7 +93,7 @@ def measurement_completion(
     start: datetime,
     end: datetime,
     instrument: str = "PHQ-9",
-    window_days: int = 7,
+    window_days: int = PRE_DOSE_WINDOW_DAYS,
 ) -> tuple[int, int]:
     """(measured, dosing sessions): completed dosing sessions in [start, end) with a score.
 
@@ -100,19 +101,13 @@ def measurement_completion(
     in the `window_days` before the session's start (up to and including the start).
     """
     done = completed(sessions)
-    dosing = done[
+    window = done[
         (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    ][["session_id", "patient_id", "started_at"]]
-    if dosing.empty:
-        return (0, 0)
-    scores = assessments.loc[
-        assessments["instrument"] == instrument, ["patient_id", "administered_at"]
     ]
-    pairs = dosing.merge(scores, on="patient_id", how="inner")
-    lower = pairs["started_at"] - timedelta(days=window_days)
-    inside = (pairs["administered_at"] >= lower) & (pairs["administered_at"] <= pairs["started_at"])
-    measured = pairs.loc[inside, "session_id"].nunique()
-    return (int(measured), int(len(dosing)))
+    missing = dosing_without_predose(
+        window, assessments, instrument=instrument, window_days=window_days
+    )
+    return (int(len(window) - len(missing)), int(len(window)))
 
 
 def funnel_plot_limits(

@@ -187,3 +187,14 @@ def trajectory_points(filters: Filters) -> pd.DataFrame:
     """Every outcome score placed on both time axes (read-only)."""
     window = settings().baseline_window_days
     return _points(database_url(), filters, version(), window)
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _import_history(url: str, data_version: tuple) -> pd.DataFrame:
+    with engine_for(url).connect() as conn:
+        return queries.import_history(conn)
+
+
+def import_history() -> pd.DataFrame:
+    """The latest imports, newest first."""
+    return _import_history(database_url(), version())

@@ -8,6 +8,7 @@ without app.py and the automatic menu would then list raw file names (STACK-NOTE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -51,3 +52,10 @@ def menu() -> None:
 def url_path(page: PageSpec) -> str:
     """The URL path of a page ("" for the default page), as st.Page derives it."""
     return "" if page.default else page.path.removeprefix("pages/").removesuffix(".py")
+
+
+def case_url(patient_id: str, course_id: str | None = None) -> str:
+    """Deep link into the Case explorer (`?patient=<id>`, optionally `&course=<id>`)."""
+    case = next(p for p in PAGES if p.path.endswith("case_explorer.py"))
+    query = f"?patient={quote(patient_id)}" + (f"&course={quote(course_id)}" if course_id else "")
+    return f"/{url_path(case)}{query}"

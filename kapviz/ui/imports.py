@@ -1,0 +1,120 @@
+"""The Data page's import flow: upload → dry-run report → confirm → write with progress."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from kapviz.io.commands import detect_format
+from kapviz.io.report import problem_groups, problems_frame
+from kapviz.io.tables import ImportBatch
+from kapviz.io.template import TemplateError, read_template
+from kapviz.io.validate import ExistingKeys, ValidatedBatch, validate
+from kapviz.io.write import write_batch
+from kapviz.ui.db import engine
+
+UPLOAD_TYPES = ["csv", "xlsx", "json", "ndjson", "toml"]
+MAX_UPLOAD_MB = 200
+
+
+def _read_uploads(files) -> tuple[ImportBatch, str, str]:
+    """Save the uploads in a temporary folder and read them with the right importer."""
+    tmp = Path(tempfile.mkdtemp(prefix="kapviz-upload-"))
+    mapping = None
+    for f in files:
+        if f.size > MAX_UPLOAD_MB * 1024 * 1024:
+            raise TemplateError(f"{f.name}: larger than {MAX_UPLOAD_MB} MB")
+        target = tmp / Path(f.name).name
+        target.write_bytes(f.getvalue())
+        if target.suffix == ".toml":
+            mapping = str(target)
+    names = ", ".join(f.name for f in files)
+    data_files = [p for p in tmp.iterdir() if p.suffix != ".toml"]
+    single = len(data_files) == 1
+    is_file_format = single and data_files[0].suffix in (".xlsx", ".json", ".ndjson")
+    path = data_files[0] if is_file_format or (mapping and single) else tmp
+    fmt = detect_format(path, redcap_mapping=mapping)
+    if fmt == "template":
+        return read_template(path), fmt, names
+    if fmt == "fhir":
+        from kapviz.io.fhir import read_fhir
+
+        return read_fhir(path).batch, fmt, names
+    from kapviz.io.redcap import read_redcap
+
+    return read_redcap(path, mapping), fmt, names
+
+
+def upload_and_check() -> None:
+    """Upload files, show the dry-run report, and import on confirmation."""
+    files = st.file_uploader(
+        "Template CSV files, an Excel workbook, FHIR bundles (.json/.ndjson), or a REDCap "
+        "export (.csv) with its mapping (.toml)",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key="data_upload",
+    )
+    if not files:
+        st.caption(
+            "Nothing is written until you confirm: files are checked first, every problem "
+            "is listed, and the import runs in one transaction."
+        )
+        return
+    try:
+        batch, fmt, names = _read_uploads(files)
+    except (TemplateError, ValueError) as exc:
+        st.error(f"These files cannot be read: {exc}", icon=":material/error:")
+        return
+    eng = engine()
+    with eng.connect() as conn:
+        validated = validate(batch, existing=ExistingKeys.load(conn))
+    for warning in validated.warnings:
+        st.warning(warning, icon=":material/warning:")
+    if validated.problems:
+        _show_problems(validated)
+        return
+    preview = write_batch(eng, validated, source=names, kind=fmt, dry_run=True)
+    st.success(
+        f"{names}: no problems found. This import would add {preview.added:,} and update "
+        f"{preview.updated:,} rows.",
+        icon=":material/task_alt:",
+    )
+    st.dataframe(
+        [{"table": n, "added": t.added, "updated": t.updated, "unchanged": t.unchanged,
+          "removed": t.removed} for n, t in preview.tables.items()],
+        hide_index=True,
+    )  # fmt: skip
+    if st.button("Import now", type="primary", icon=":material/upload:", key="data_confirm"):
+        _write(validated, names, fmt)
+
+
+def _show_problems(validated: ValidatedBatch) -> None:
+    st.error(
+        f"{len(validated.problems)} problems found — nothing was written. Fix them in the "
+        "files and upload again.",
+        icon=":material/error:",
+    )
+    st.markdown("**Problems by file and column**")
+    st.dataframe(problem_groups(validated.problems), hide_index=True)
+    with st.expander("Every problem"):
+        st.dataframe(problems_frame(validated.problems), hide_index=True)
+
+
+def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
+    bar = st.progress(0.0, text="Importing…")
+    result = write_batch(
+        engine(),
+        validated,
+        source=names,
+        kind=fmt,
+        user=st.session_state.get("user_name"),
+        progress=lambda share: bar.progress(share, text=f"Importing… {share:.0%}"),
+    )
+    bar.progress(1.0, text="Done")
+    st.success(
+        f"Imported {names}: {result.added:,} rows added, {result.updated:,} updated.",
+        icon=":material/task_alt:",
+    )
+    st.cache_data.clear()
