@@ -1,0 +1,189 @@
+"""Page benchmark: cold and warm runs of every page on the demo clinic, SQLite and PostgreSQL.
+
+    python benchmarks/bench_pages.py --patients 20000            # both backends
+    python benchmarks/bench_pages.py --patients 1000 5000 --backend sqlite
+
+For each backend and size it builds the demo clinic (timing the generator), then runs each
+page in a fresh Python process with AppTest: a cold run (empty caches), the median of five
+warm reruns, the time spent in SQL during the cold run, and the process's peak memory.
+Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGES = [
+    "pages/overview.py",
+    "pages/trajectories.py",
+    "pages/safety.py",
+    "pages/case_explorer.py",
+    "pages/data.py",
+]
+TARGETS = {"warm": 0.3, "cold": 3.0, "cold_over_sql": 2.0, "rss_mb": 600}
+
+
+def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
+    """Run one page cold then warm (in this process) and return the figures."""
+    import streamlit as st
+    from sqlalchemy import Engine, event
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["KAPVIZ_DATABASE_URL"] = url
+    sql = {"seconds": 0.0, "queries": 0}
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        conn.info["kapviz_t0"] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _stop(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        sql["seconds"] += time.perf_counter() - conn.info.pop("kapviz_t0", time.perf_counter())
+        sql["queries"] += 1
+
+    def run() -> float:
+        at = AppTest.from_file(str(ROOT / page), default_timeout=600)
+        for key, value in query.items():
+            at.query_params[key] = value
+        t0 = time.perf_counter()
+        at.run()
+        elapsed = time.perf_counter() - t0
+        if at.exception:
+            raise RuntimeError(f"{page}: {at.exception[0].value}")
+        return elapsed
+
+    # Warm the interpreter (imports, AppTest machinery) on the engine alone, then clear caches.
+    from kapviz.ui.db import engine_for
+
+    engine_for(url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    sql.update(seconds=0.0, queries=0)
+    cold = run()
+    sql_cold, queries = sql["seconds"], sql["queries"]
+    warm = statistics.median(run() for _ in range(5))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "page": page,
+        "cold": cold,
+        "warm": warm,
+        "sql": sql_cold,
+        "queries": queries,
+        "rss_mb": rss_mb,
+    }
+
+
+def first_patient(url: str) -> str:
+    from sqlalchemy import select
+
+    from kapviz.db.engine import make_engine
+    from kapviz.db.models import Session
+
+    with make_engine(url).connect() as conn:
+        return conn.execute(
+            select(Session.patient_id).where(Session.phase == "dosing").limit(1)
+        ).scalar_one()
+
+
+def build(url: str, patients: int, seed: int) -> float:
+    from kapviz.db.engine import make_engine
+    from kapviz.demo import generate_clinic
+
+    t0 = time.perf_counter()
+    generate_clinic(make_engine(url), patients=patients, seed=seed)
+    return time.perf_counter() - t0
+
+
+def bench_backend(backend: str, patients: int, seed: int, stack: ExitStack, work: Path) -> dict:
+    if backend == "sqlite":
+        path = work / f"bench-{patients}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        from tests import pg
+
+        server = stack.enter_context(pg.postgres_server())
+        url = pg.create_database(server)
+    generator = build(url, patients, seed)
+    query = {"patient": first_patient(url)}
+    rows = []
+    for page in PAGES:
+        cmd = [sys.executable, __file__, "--measure", page, "--db", url, "--query", json.dumps(
+            query if page.endswith("case_explorer.py") else {}
+        )]  # fmt: skip
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"backend": backend, "patients": patients, "generator": generator, "pages": rows}
+
+
+def print_table(results: list[dict]) -> None:
+    header = (
+        f"{'backend':<11}{'patients':>9}  {'page':<26}{'cold s':>8}{'warm s':>8}"
+        f"{'sql s':>8}{'cold/sql':>9}{'queries':>8}{'peak MB':>9}  ok"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        for row in result["pages"]:
+            ratio = row["cold"] / row["sql"] if row["sql"] > 0 else float("inf")
+            ok = (
+                row["warm"] <= TARGETS["warm"]
+                and row["cold"] <= TARGETS["cold"]
+                and row["rss_mb"] <= TARGETS["rss_mb"]
+            )
+            print(
+                f"{result['backend']:<11}{result['patients']:>9}  {row['page']:<26}"
+                f"{row['cold']:>8.2f}{row['warm']:>8.3f}{row['sql']:>8.2f}{ratio:>9.1f}"
+                f"{row['queries']:>8}{row['rss_mb']:>9.0f}  {'yes' if ok else 'NO'}"
+            )
+        print(
+            f"{result['backend']:<11}{result['patients']:>9}  demo generator: "
+            f"{result['generator']:.1f} s"
+        )
+    print(
+        f"targets: warm ≤ {TARGETS['warm']} s, cold ≤ {TARGETS['cold']} s, "
+        f"cold ≤ {TARGETS['cold_over_sql']}× SQL, peak ≤ {TARGETS['rss_mb']} MB"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, nargs="+", default=[20000])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--query", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure_page(args.measure, args.db, json.loads(args.query))))
+        return 0
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    results = []
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="kapviz-bench-") as tmp:
+        for patients in args.patients:
+            for backend in backends:
+                results.append(bench_backend(backend, patients, args.seed, stack, Path(tmp)))
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Throwaway PostgreSQL servers and databases for tests and benchmarks.
+
+`postgres_server()` runs a private server from the Debian binaries on a free port of
+127.0.0.1 (trust auth, durability off) and removes it afterwards; `create_database()` makes
+a fresh empty database on it and `drop_database()` removes one.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+BIN_GLOB = "/usr/lib/postgresql/*/bin"
+INSTALL_HINT = (
+    "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin; "
+    "install them with `apt-get install postgresql` (Debian/Ubuntu)"
+)
+# Durability is pointless for a database that lives for one test session.
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "fsync": "off",
+    "full_page_writes": "off",
+    "synchronous_commit": "off",
+    "max_connections": "200",
+}
+INITDB_OPTIONS = ("-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+
+
+class PostgresUnavailable(RuntimeError):
+    """The PostgreSQL server binaries are not installed on this machine."""
+
+
+def find_bindir() -> Path | None:
+    """Directory holding initdb, pg_ctl and postgres; the newest installed major version."""
+    found = [Path(d) for d in glob.glob(BIN_GLOB) if (Path(d) / "postgres").exists()]
+    found = [d for d in found if (d / "initdb").exists() and (d / "pg_ctl").exists()]
+    if not found:
+        return None
+    return max(found, key=lambda d: int(re.sub(r"\D", "", d.parent.name) or 0))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd: list[str], *, as_postgres: bool, cwd: Path, timeout: float) -> None:
+    # initdb and postgres refuse to run as root: run them as the `postgres` system user.
+    prefix = ["runuser", "-u", "postgres", "--"] if as_postgres else []
+    result = subprocess.run(
+        prefix + cmd,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd[:2])} failed with exit status {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+
+
+@contextmanager
+def postgres_server(*, start_attempts: int = 3) -> Iterator[str]:
+    """Run a private PostgreSQL server; yield its URL (database `postgres`, user `postgres`)."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise PostgresUnavailable(INSTALL_HINT)
+    as_root = os.geteuid() == 0
+    root = Path(tempfile.mkdtemp(prefix="kapviz-pg-"))
+    data, logfile = root / "data", root / "server.log"
+
+    def pg(tool: str, *args: str, timeout: float = 90) -> None:
+        _run([str(bindir / tool), *args], as_postgres=as_root, cwd=root, timeout=timeout)
+
+    try:
+        if as_root:
+            shutil.chown(root, user="postgres", group="postgres")
+        t0 = time.perf_counter()
+        pg("initdb", "-D", str(data), *INITDB_OPTIONS)
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# kapviz test server\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
+            # The socket lives in the temp dir, away from the system server's /run/postgresql.
+            conf.write(f"unix_socket_directories = '{root}'\n")
+        for attempt in range(1, start_attempts + 1):
+            port = free_port()
+            try:
+                # -w waits until the server accepts connections.
+                pg("pg_ctl", "start", "-D", str(data), "-l", str(logfile), "-w", "-t", "60",
+                   "-o", f"-p {port}")  # fmt: skip
+                break
+            except RuntimeError:
+                # Another process may have taken the port between free_port() and bind.
+                if attempt == start_attempts:
+                    tail = logfile.read_text(errors="replace")[-3000:] if logfile.exists() else ""
+                    raise RuntimeError(f"PostgreSQL did not start; server log:\n{tail}") from None
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _wait_until_ready(url)
+        log.info("PostgreSQL on port %d ready in %.2f s", port, time.perf_counter() - t0)
+        yield url
+    finally:
+        if (data / "postmaster.pid").exists():
+            try:
+                pg("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                log.exception("could not stop the test PostgreSQL server in %s", data)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_until_ready(url: str, *, timeout: float = 30) -> None:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                return
+            except sa.exc.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def _admin_execute(server_url: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction block.
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def create_database(server_url: str) -> str:
+    """Create an empty database `t_<uuid hex>` on the server; return its URL."""
+    name = f"t_{uuid.uuid4().hex}"
+    _admin_execute(server_url, f'CREATE DATABASE "{name}"')
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, database_url: str) -> None:
+    """Drop the database named by `database_url`, closing any connections still open to it."""
+    name = sa.make_url(database_url).database
+    if not name or not re.fullmatch(r"t_[0-9a-f]{32}", name):
+        raise ValueError(f"refusing to drop {name!r}: not a database made by create_database()")
+    _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
