@@ -1,0 +1,341 @@
+"""Safety charts: side-effect frequency with Wilson CIs, severity mix, effect × dose number,
+blood pressure over minutes from dose, the monthly u-chart and long-term complaints.
+
+Inputs are the frames of `kapviz.metrics.side_effects`, `vitals` and `safety`; rates arrive
+as fractions 0–1 and are drawn as percentages. Nothing is computed here beyond placing
+points on the axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, apply_theme
+from kapviz.config import Settings
+from kapviz.domain import SEVERITIES
+from kapviz.vocabulary import REFERENCE_RATES
+
+REFERENCE_NAME = "Esketamine label trial figures (TRD, short-term pooled)"
+"""Legend name of the reference markers: they are trial figures, not this clinic's."""
+
+REFERENCE_COLOR = "#000000"
+BAR_COLOR = PALETTE[0]
+MEASURE_COLORS: dict[str, str] = {"systolic": PALETTE[5], "diastolic": PALETTE[0]}
+MINUTES_AXIS_TITLE = "Minutes from dose"
+BP_AXIS_TITLE = "Blood pressure (mmHg)"
+U_AXIS_TITLE = "Adverse events per 100 dosing sessions"
+OUT_OF_LIMITS_COLOR = "#D7301F"
+
+RATE_KINDS: dict[str, str] = {"patient": "patients", "session": "dosing sessions"}
+"""Which rate `side_effect_frequency` draws → the denominator it names."""
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha:.3f})"
+
+
+def _pct(values: pd.Series) -> np.ndarray:
+    """Fractions 0–1 as percentages (floats, NaN kept)."""
+    return values.astype("float64").to_numpy() * 100.0
+
+
+def side_effect_frequency(
+    rates: pd.DataFrame, *, kind: str = "patient", reference: bool = True, top: int | None = None
+) -> go.Figure:
+    """Horizontal bars of % of patients (or dosing sessions) per effect with 95% Wilson CIs.
+
+    `rates` is `effect_rates(...)`. With `reference` and `kind="patient"`, black markers show
+    the esketamine label's % of patients (REFERENCE_RATES) for the effects it lists; the
+    label counts patients, so no markers are drawn against session rates.
+    """
+    if kind not in RATE_KINDS:
+        raise ValueError(f"kind must be one of {sorted(RATE_KINDS)}, not {kind!r}")
+    table = rates.sort_values(f"{kind}s", ascending=False, kind="stable")
+    if top is not None:
+        table = table.head(top)
+    table = table.iloc[::-1]  # plotly draws the first category at the bottom
+    rate = _pct(table[f"{kind}_rate"])
+    low = _pct(table[f"{kind}_ci_low"])
+    high = _pct(table[f"{kind}_ci_high"])
+    denominator = RATE_KINDS[kind]
+    total = "patients_dosed" if kind == "patient" else "dosing_sessions"
+    fig = go.Figure(
+        go.Bar(
+            x=rate,
+            y=table["term"].tolist(),
+            orientation="h",
+            name=f"This clinic: % of {denominator}",
+            marker_color=BAR_COLOR,
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": high - rate,
+                "arrayminus": rate - low,
+                "color": "#555555",
+                "thickness": 1.2,
+            },
+            customdata=np.column_stack([table[f"{kind}s"], table[total], low, high]),
+            hovertemplate=(
+                "%{y}: %{x:.1f}% (%{customdata[0]} of %{customdata[1]})"
+                "<br>95% CI %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>"
+            ),
+        )
+    )
+    if reference and kind == "patient":
+        by_term = {row.term: row for row in REFERENCE_RATES}
+        shown = [t for t in table["term"] if t in by_term]
+        if shown:
+            fig.add_trace(
+                go.Scatter(
+                    x=[by_term[t].esketamine_pct for t in shown],
+                    y=shown,
+                    mode="markers",
+                    name=REFERENCE_NAME,
+                    marker={"symbol": "line-ns-open", "size": 16, "color": REFERENCE_COLOR},
+                    customdata=[by_term[t].placebo_pct for t in shown],
+                    hovertemplate=(
+                        "%{y}: %{x:g}% of patients on esketamine, %{customdata:g}% on placebo"
+                        "<br>(label trial figures, TRD short-term pooled)<extra></extra>"
+                    ),
+                )
+            )
+    apply_theme(fig, title=f"Side effects: % of {denominator} with ≥1 record (95% CI)")
+    fig.update_xaxes(title_text=f"% of {denominator}", rangemode="tozero", ticksuffix="%")
+    fig.update_yaxes(title_text=None, showgrid=False)
+    fig.update_layout(height=max(260, 60 + 26 * len(table)))
+    return fig
+
+
+def severity_stack(rates: pd.DataFrame, *, top: int | None = None) -> go.Figure:
+    """Stacked horizontal bars: sessions with each effect by its highest severity that session.
+
+    `rates` is `effect_rates(...)` (columns term, mild, moderate, severe).
+    """
+    table = rates.sort_values("sessions", ascending=False, kind="stable")
+    if top is not None:
+        table = table.head(top)
+    table = table.iloc[::-1]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=table[severity].to_numpy(),
+                y=table["term"].tolist(),
+                orientation="h",
+                name=severity,
+                marker_color=SEVERITY_COLORS[severity],
+                hovertemplate=f"%{{y}}: %{{x}} sessions {severity}<extra></extra>",
+            )
+            for severity in SEVERITIES
+        ]
+    )
+    apply_theme(fig, title="Severity: sessions by the effect's highest severity")
+    fig.update_layout(barmode="stack", height=max(260, 60 + 26 * len(table)))
+    fig.update_xaxes(title_text="Dosing sessions", rangemode="tozero")
+    fig.update_yaxes(title_text=None, showgrid=False)
+    return fig
+
+
+def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = None) -> go.Figure:
+    """Heatmap of % of dosing sessions with each effect (rows) by dose number (columns).
+
+    `by_number` is `effect_rates_by(..., by="session_number")`; hover names the denominator.
+    """
+    table = by_number
+    if max_number is not None:
+        table = table[table["session_number"] <= max_number]
+    z = table.pivot(index="term", columns="session_number", values="rate") * 100.0
+    n = table.pivot(index="term", columns="session_number", values="dosing_sessions")
+    order = table.groupby("term")["sessions"].sum().sort_values(kind="stable").index
+    z, n = z.reindex(order), n.reindex(order)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.to_numpy(),
+            x=[int(c) for c in z.columns],
+            y=list(z.index),
+            customdata=n.to_numpy(),
+            colorscale=[[0.0, "#FFF7EC"], [0.5, SEVERITY_COLORS["moderate"]], [1.0, "#7F0000"]],
+            zmin=0,
+            colorbar={"title": {"text": "% of sessions"}, "ticksuffix": "%"},
+            hovertemplate=("%{y}, dose %{x}: %{z:.1f}% of %{customdata} sessions<extra></extra>"),
+        )
+    )
+    apply_theme(fig, title="Tolerance: side effects by dose number within the course")
+    fig.update_xaxes(title_text="Dose number in course (completed dosing sessions)", dtick=1)
+    fig.update_yaxes(title_text=None, showgrid=False)
+    fig.update_layout(height=max(260, 80 + 24 * len(z)))
+    return fig
+
+
+def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Figure:
+    """Median blood pressure with its interquartile band over minutes from dose.
+
+    `curve` is `vitals.bp_curve(...)` (minute, measure, n, median, q1, q3). With `settings`,
+    dotted lines mark the excursion thresholds.
+    """
+    fig = go.Figure()
+    for measure in ("systolic", "diastolic"):
+        part = curve[curve["measure"] == measure].sort_values("minute")
+        if part.empty:
+            continue
+        color = MEASURE_COLORS[measure]
+        x = part["minute"].to_numpy()
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([part["q3"].to_numpy(), part["q1"].to_numpy()[::-1]]),
+                fill="toself",
+                fillcolor=_rgba(color, 0.18),
+                line={"width": 0},
+                name=f"{measure.capitalize()} IQR",
+                hoverinfo="skip",
+                legendgroup=measure,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["median"].to_numpy(),
+                mode="lines+markers",
+                line={"color": color, "width": 2},
+                marker={"size": 5},
+                name=f"{measure.capitalize()} median",
+                customdata=np.column_stack(
+                    [part["q1"].to_numpy(), part["q3"].to_numpy(), part["n"].to_numpy()]
+                ),
+                hovertemplate=(
+                    f"{measure} %{{x}} min: median %{{y:.0f}} mmHg"
+                    "<br>IQR %{customdata[0]:.0f}–%{customdata[1]:.0f}, "
+                    "%{customdata[2]} readings<extra></extra>"
+                ),
+                legendgroup=measure,
+            )
+        )
+    if settings is not None:
+        for measure, value in (
+            ("systolic", settings.bp_excursion_systolic),
+            ("diastolic", settings.bp_excursion_diastolic),
+        ):
+            fig.add_hline(
+                y=value,
+                line={"color": MEASURE_COLORS[measure], "dash": "dot", "width": 1},
+                annotation_text=f"{measure} excursion ≥{value}",
+                annotation_position="top left",
+            )
+    apply_theme(fig, title="Blood pressure over the session (median and IQR)")
+    fig.update_xaxes(title_text=MINUTES_AXIS_TITLE)
+    fig.update_yaxes(title_text=BP_AXIS_TITLE)
+    fig.add_vline(x=0, line={"color": "#8C8C8C", "dash": "dash", "width": 1})
+    return fig
+
+
+U_CHART_COLUMNS = ("month", "events", "sessions", "u", "centre", "ucl", "lcl", "out_of_limits")
+"""Columns `u_chart` reads: per month, rates per 100 dosing sessions and limits."""
+
+
+def u_chart(table: pd.DataFrame) -> go.Figure:
+    """Monthly adverse events per 100 dosing sessions: points, centre line, 3-sigma step limits.
+
+    `table` has U_CHART_COLUMNS (u, centre, ucl, lcl per 100 sessions; out_of_limits bool).
+    Points outside the limits are drawn red and larger.
+    """
+    table = table.sort_values("month", kind="stable")
+    month = pd.to_datetime(table["month"])
+    out = table["out_of_limits"].astype(bool).to_numpy()
+    custom = np.column_stack([table["events"].to_numpy(), table["sessions"].to_numpy()])
+    hover = (
+        "%{x|%b %Y}: %{y:.1f} per 100 sessions"
+        "<br>%{customdata[0]} events in %{customdata[1]} sessions<extra></extra>"
+    )
+    fig = go.Figure()
+    for name, y, dash in (
+        ("Upper limit (3σ)", table["ucl"], "dash"),
+        ("Lower limit (3σ)", table["lcl"], "dash"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=month,
+                y=y.to_numpy(dtype=float),
+                mode="lines",
+                line={"shape": "hvh", "color": "#8C8C8C", "dash": dash, "width": 1},
+                name=name,
+                hoverinfo="skip",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=month,
+            y=table["centre"].to_numpy(dtype=float),
+            mode="lines",
+            line={"color": "#31333F", "width": 1.5},
+            name="Centre line (ū)",
+            hovertemplate="ū = %{y:.2f} per 100 sessions<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=month,
+            y=table["u"].to_numpy(dtype=float),
+            mode="lines+markers",
+            line={"color": BAR_COLOR, "width": 1.5},
+            marker={"size": 7, "color": BAR_COLOR},
+            name="Events per 100 sessions",
+            customdata=custom,
+            hovertemplate=hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=month[out],
+            y=table["u"].to_numpy(dtype=float)[out],
+            mode="markers",
+            marker={"size": 12, "color": OUT_OF_LIMITS_COLOR, "symbol": "circle-open-dot"},
+            name="Outside the limits",
+            customdata=custom[out],
+            hovertemplate=hover,
+        )
+    )
+    apply_theme(fig, title="Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
+    fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
+    fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
+    return fig
+
+
+def long_term_vs_cumulative_dose(table: pd.DataFrame) -> go.Figure:
+    """Grouped bars: % of dosing sessions with urinary or cognitive complaints by cumulative dose.
+
+    `table` is `side_effects.long_term_vs_cumulative_dose(...)`, bands already in order.
+    """
+    fig = go.Figure()
+    for i, (term, part) in enumerate(table.groupby("term", sort=False)):
+        rate = _pct(part["rate"])
+        fig.add_trace(
+            go.Bar(
+                x=part["cumulative_band"].tolist(),
+                y=rate,
+                name=term,
+                marker_color=PALETTE[(i + 3) % len(PALETTE)],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": _pct(part["ci_high"]) - rate,
+                    "arrayminus": rate - _pct(part["ci_low"]),
+                    "thickness": 1.2,
+                },
+                customdata=np.column_stack(
+                    [part["sessions"].to_numpy(), part["dosing_sessions"].to_numpy()]
+                ),
+                hovertemplate=(
+                    f"{term}, %{{x}}: %{{y:.1f}}% "
+                    "(%{customdata[0]} of %{customdata[1]} sessions)<extra></extra>"
+                ),
+            )
+        )
+    apply_theme(fig, title="Long-term risks: bladder and cognitive complaints by cumulative dose")
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="Patient's cumulative dose before and including the session")
+    fig.update_yaxes(title_text="% of dosing sessions", rangemode="tozero", ticksuffix="%")
+    return fig

@@ -1,0 +1,181 @@
+"""Safety charts: traces, values, axis titles and labels read from fig.to_dict()."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kapviz.charts import safety as ch
+from kapviz.charts.theme import SEVERITY_COLORS
+from kapviz.config import Settings
+from kapviz.metrics.side_effects import (
+    effect_rates,
+    effect_rates_by,
+    long_term_vs_cumulative_dose,
+)
+from kapviz.metrics.stats import wilson_interval
+from tests.metrics.safety_data import EFFECTS, SESSIONS, N, effects_frame
+
+
+def values(field: object) -> list:
+    """A figure-dict array as a list: plotly 7 stores numpy data as {"dtype", "bdata"}."""
+    if isinstance(field, dict) and "bdata" in field:
+        raw = np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"])
+        if "shape" in field:
+            shape = field["shape"]
+            dims = [int(d) for d in shape.split(",")] if isinstance(shape, str) else shape
+            return raw.reshape(dims).tolist()
+        return raw.tolist()
+    return list(field)
+
+
+def _traces(fig) -> dict[str, dict]:
+    return {t.get("name"): t for t in fig.to_dict()["data"]}
+
+
+RATES = effect_rates(SESSIONS, EFFECTS)
+
+
+def test_frequency_bars_patient_rates_with_wilson_errors():
+    """Bars are % of patients, most common on top, error bars reach the Wilson limits."""
+    fig = ch.side_effect_frequency(RATES, kind="patient")
+    bar = _traces(fig)["This clinic: % of patients"]
+    # dizziness 2/2 and nausea 2/2 patients; reversed so the first row is drawn on top.
+    assert bar["y"] == ["dizziness", "nausea"]
+    assert values(bar["x"]) == pytest.approx([100.0, 100.0])
+    low, _ = wilson_interval(2, 2)
+    assert values(bar["error_x"]["arrayminus"]) == pytest.approx([100 - low * 100] * 2)
+    assert values(bar["error_x"]["array"]) == pytest.approx([0.0, 0.0])
+    layout = fig.to_dict()["layout"]
+    assert layout["xaxis"]["title"]["text"] == "% of patients"
+
+
+def test_frequency_session_rates_have_no_reference_markers():
+    """Session rates: 3/3 nausea, 2/3 dizziness; the label counts patients, so no markers."""
+    fig = ch.side_effect_frequency(RATES, kind="session")
+    traces = _traces(fig)
+    bar = traces["This clinic: % of dosing sessions"]
+    assert bar["y"] == ["dizziness", "nausea"]
+    assert values(bar["x"]) == pytest.approx([200 / 3, 100.0])
+    low, high = wilson_interval(2, 3)
+    assert values(bar["error_x"]["arrayminus"])[0] == pytest.approx(200 / 3 - low * 100)
+    assert values(bar["error_x"]["array"])[0] == pytest.approx(high * 100 - 200 / 3)
+    assert ch.REFERENCE_NAME not in traces
+
+
+def test_frequency_reference_markers_labelled_as_trial_figures():
+    """Label markers: dizziness 29%, nausea 28% of patients, named as esketamine trial figures."""
+    fig = ch.side_effect_frequency(RATES, kind="patient", reference=True)
+    ref = _traces(fig)[ch.REFERENCE_NAME]
+    assert ref["name"] == "Esketamine label trial figures (TRD, short-term pooled)"
+    assert ref["y"] == ["dizziness", "nausea"]
+    assert values(ref["x"]) == [29, 28]
+    assert ch.REFERENCE_NAME not in _traces(ch.side_effect_frequency(RATES, reference=False))
+
+
+def test_frequency_top_and_bad_kind():
+    """`top` keeps the most common effects; an unknown rate kind is an error."""
+    fig = ch.side_effect_frequency(RATES, kind="session", top=1)
+    assert _traces(fig)["This clinic: % of dosing sessions"]["y"] == ["nausea"]
+    with pytest.raises(ValueError, match="kind"):
+        ch.side_effect_frequency(RATES, kind="record")
+
+
+def test_severity_stack_counts_and_colours():
+    """One stacked trace per severity; nausea 1/1/1 and dizziness 0/1/1 sessions."""
+    fig = ch.severity_stack(RATES)
+    traces = _traces(fig)
+    assert list(traces) == ["mild", "moderate", "severe"]
+    assert fig.to_dict()["layout"]["barmode"] == "stack"
+    expected = {"mild": [0, 1], "moderate": [1, 1], "severe": [1, 1]}
+    for severity, counts in expected.items():
+        assert traces[severity]["y"] == ["dizziness", "nausea"]
+        assert values(traces[severity]["x"]) == counts
+        assert traces[severity]["marker"]["color"] == SEVERITY_COLORS[severity]
+
+
+def test_heatmap_effect_by_dose_number():
+    """z is % of sessions per dose number: dose 1 both 100%, dose 2 nausea 100% dizziness 0%."""
+    fig = ch.effect_session_heatmap(effect_rates_by(SESSIONS, EFFECTS, by="session_number"))
+    heat = fig.to_dict()["data"][0]
+    assert values(heat["x"]) == [1, 2]
+    # rows sorted by total sessions ascending so the most common is on top: dizziness 2, nausea 3
+    assert values(heat["y"]) == ["dizziness", "nausea"]
+    assert values(heat["z"]) == [[100.0, 0.0], [100.0, 100.0]]
+    assert values(heat["customdata"]) == [[2, 1], [2, 1]]
+
+
+CURVE = pd.DataFrame(
+    {
+        "minute": [-10, 0, 40, -10, 0, 40],
+        "measure": ["systolic"] * 3 + ["diastolic"] * 3,
+        "n": [4, 4, 3, 4, 4, 3],
+        "median": [128.0, 130.0, 146.0, 80.0, 81.0, 91.0],
+        "q1": [120.0, 122.0, 138.0, 75.0, 76.0, 85.0],
+        "q3": [135.0, 137.0, 155.0, 85.0, 86.0, 97.0],
+    }
+)
+
+
+def test_bp_curve_median_iqr_and_axes():
+    """Median line and closed IQR polygon per measure; axes named with units."""
+    fig = ch.bp_curve(CURVE, settings=Settings())
+    traces = _traces(fig)
+    median = traces["Systolic median"]
+    assert values(median["x"]) == [-10, 0, 40]
+    assert values(median["y"]) == [128.0, 130.0, 146.0]
+    band = traces["Systolic IQR"]
+    assert values(band["x"]) == [-10, 0, 40, 40, 0, -10]
+    assert values(band["y"]) == [135.0, 137.0, 155.0, 138.0, 122.0, 120.0]
+    assert values(traces["Diastolic median"]["y"]) == [80.0, 81.0, 91.0]
+    layout = fig.to_dict()["layout"]
+    assert layout["xaxis"]["title"]["text"] == "Minutes from dose"
+    assert layout["yaxis"]["title"]["text"] == "Blood pressure (mmHg)"
+    lines = [s["y0"] for s in layout["shapes"] if s.get("y0") == s.get("y1")]
+    assert sorted(lines) == [110, 180]
+
+
+U_TABLE = pd.DataFrame(
+    {
+        "month": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]),
+        "events": [2, 12, 1],
+        "sessions": [20, 20, 40],
+        "u": [10.0, 60.0, 2.5],
+        "centre": [18.75] * 3,
+        "ucl": [47.8, 47.8, 39.3],
+        "lcl": [0.0, 0.0, 0.0],
+        "out_of_limits": [False, True, False],
+    }
+)
+
+
+def test_u_chart_lines_and_marked_points():
+    """Centre line, step limits and the one point above its UCL marked separately."""
+    fig = ch.u_chart(U_TABLE)
+    traces = _traces(fig)
+    assert values(traces["Events per 100 sessions"]["y"]) == [10.0, 60.0, 2.5]
+    assert values(traces["Centre line (ū)"]["y"]) == [18.75] * 3
+    assert traces["Upper limit (3σ)"]["line"]["shape"] == "hvh"
+    assert values(traces["Upper limit (3σ)"]["y"]) == [47.8, 47.8, 39.3]
+    assert values(traces["Lower limit (3σ)"]["y"]) == [0.0, 0.0, 0.0]
+    marked = traces["Outside the limits"]
+    assert values(marked["y"]) == [60.0]
+    assert marked["marker"]["color"] == ch.OUT_OF_LIMITS_COLOR
+    assert fig.to_dict()["layout"]["yaxis"]["title"]["text"] == ch.U_AXIS_TITLE
+
+
+def test_long_term_bars_by_band():
+    """One bar trace per long-term term with % of sessions per cumulative band."""
+    effects = effects_frame([("A-D2", 1, "urinary symptoms", "mild", N, False)])
+    table = long_term_vs_cumulative_dose(SESSIONS, effects)
+    fig = ch.long_term_vs_cumulative_dose(table)
+    traces = _traces(fig)
+    assert list(traces) == ["urinary symptoms", "cognitive impairment"]
+    # A-D2 is the third session overall but A's second: 70 mg cumulative, all in "<250 mg".
+    assert traces["urinary symptoms"]["x"] == ["<250 mg"]
+    assert values(traces["urinary symptoms"]["y"]) == pytest.approx([100 / 3])
+    assert values(traces["cognitive impairment"]["y"]) == [0.0]
+    assert fig.to_dict()["layout"]["barmode"] == "group"
