@@ -58,6 +58,12 @@ ROUTE_MIXES = (
     {"intranasal": 0.6, "iv": 0.3, "im": 0.1},
 )
 HOURS = (8, 9, 10, 11, 13, 14, 15, 16)
+SEVERE_BP_SHARE = 0.01
+"""Share of dosing sessions with a severe blood-pressure excursion (DOMAIN.md §4)."""
+VITAL_TIMES_IV = (-10, 10, 20, 30, 40, 60, 80, 100, 120)
+"""Minutes from the start of an IV or IM dose at which vitals are taken (pre-dose first)."""
+VITAL_TIMES_OTHER = (-10, 20, 40, 60, 80, 100, 120)
+"""The same for sublingual, oral and intranasal doses."""
 
 # Per-dose probability of each effect at dose 1 (before tolerance and dose scaling), set so
 # that per-patient rates over a course land near the esketamine label (DOMAIN.md §4).
@@ -149,6 +155,21 @@ def _clip(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
+@dataclass
+class _CourseState:
+    """What the generator tracks while it walks through one course."""
+
+    pid: str
+    cid: str
+    clinician: str
+    route: str
+    drug: str
+    profile: dict
+    doses: int = 0
+    first_dose: datetime | None = None
+    last: datetime | None = None
+
+
 class _Clinic:
     """Builds the rows of one demo clinic with one random stream."""
 
@@ -182,6 +203,8 @@ class _Clinic:
             )  # fmt: skip
         }
         self.session_seq = 0
+        self.vital_sessions: list[tuple] = []
+        self.vital_gen = np.random.default_rng([seed, 1])  # vitals: their own stream
 
     # -- helpers ---------------------------------------------------------------------------
     def at(self, day: date, hour: int | None = None) -> datetime:
@@ -252,8 +275,8 @@ class _Clinic:
         }
         start = datetime.combine(enrolled, datetime.min.time())
         ended = self.course(pid, f"{pid}-C1", site, start, profile, first=True)
-        if ended and rng.random() < 0.2:
-            again = ended + timedelta(days=rng.randint(90, 200))
+        if ended and rng.random() < 0.3:
+            again = ended + timedelta(days=rng.randint(60, 180))
             if again.date() <= self.today:
                 profile["improvement"] = self.improvement()
                 self.course(pid, f"{pid}-C2", site, again, profile, first=False)
@@ -343,65 +366,82 @@ class _Clinic:
         n_doses = len(gaps)
         if rng.random() < 0.15:
             n_doses = rng.randint(1, 3)  # dropout
-        first_dose: datetime | None = None
-        completed_doses = 0
-        last = None
+        dropped = n_doses < len(gaps)
+        course = _CourseState(pid, cid, clinician, route, drug, profile)
         day += timedelta(days=rng.randint(2, 8))
         for k in range(n_doses):
             if day > self.today:
                 return None
-            when = self.at(day, rng.choice((9, 10, 11, 13)))
-            status = self.status()
-            sid = self.session(pid, cid, when, "dosing", status, clinician)
-            dose_mg, mg_kg, weight = self.dose(route, completed_doses, profile)
-            duration = 40 if route == "iv" else None
-            monitoring = self.monitoring(route)
-            self.rows["dosings"].append(
-                (sid, route, drug, dose_mg, weight, mg_kg, duration, monitoring)
-            )
-            if status == "completed":
-                completed_doses += 1
-                first_dose = first_dose or when
-                if rng.random() < 0.9:
-                    self.outcome_scores(pid, cid, sid, when - timedelta(minutes=30), profile,
-                                        first_dose)  # fmt: skip
-                self.dose_session(pid, cid, sid, when, route, completed_doses, dose_mg, mg_kg,
-                                  profile)  # fmt: skip
-                last = when
-                # Integration after dose 1 and 2, then after every second dose.
-                if completed_doses in (1, 2) or completed_doses % 2 == 0:
-                    iday = day + timedelta(days=rng.choice((1, 1, 2)))
-                    if iday <= self.today:
-                        iwhen = self.at(iday)
-                        istatus = self.status()
-                        isid = self.session(pid, cid, iwhen, "integration", istatus, clinician)
-                        if istatus == "completed":
-                            last = iwhen
-                            if rng.random() < 0.85:
-                                tied = rng.random() < 0.85
-                                # Untied: a home questionnaire the next day, off the hour.
-                                taken = iwhen if tied else iwhen + timedelta(hours=20, minutes=7)
-                                self.outcome_scores(
-                                    pid, cid, isid if tied else None, taken, profile, first_dose
-                                )
+            self.dosing_visit(course, day, integrate_every=2)
             if k < len(gaps):
                 day += timedelta(days=gaps[k])
-        if first_dose is None or completed_doses < n_doses:
+        if course.first_dose is None or dropped:
             return None
-        # Follow-up check-ins two and six weeks after the last dose, for most.
-        for weeks in (2, 6):
-            if rng.random() < 0.75:
-                fday = last.date() + timedelta(days=7 * weeks + rng.randint(-2, 3))
+        after_course = course.last
+        # Maintenance: some go on with booster doses every 2–4 weeks for a few months.
+        if rng.random() < 0.5:
+            day = course.last.date() + timedelta(days=rng.randint(14, 28))
+            for _ in range(rng.randint(3, 10)):
+                if day > self.today:
+                    break
+                self.dosing_visit(course, day, integrate_every=2)
+                day += timedelta(days=rng.randint(14, 28))
+        # Follow-up check-ins two and six weeks after the course, then monthly for some.
+        for weeks in (2, 6, 10, 14, 18, 22, 26):
+            if rng.random() < (0.75 if weeks <= 6 else 0.6):
+                fday = after_course.date() + timedelta(days=7 * weeks + rng.randint(-2, 3))
                 if fday > self.today:
                     break
                 fwhen = self.at(fday)
                 fstatus = self.status()
                 fsid = self.session(pid, cid, fwhen, "follow_up", fstatus, clinician)
                 if fstatus == "completed":
-                    last = fwhen
+                    course.last = max(course.last, fwhen)
                     self.outcome_scores(pid, cid, fsid, fwhen + timedelta(minutes=10), profile,
-                                        first_dose, pcl=True)  # fmt: skip
-        return last
+                                        course.first_dose, pcl=True)  # fmt: skip
+        return course.last
+
+    def dosing_visit(self, course: _CourseState, day: date, *, integrate_every: int) -> None:
+        """One scheduled dose on `day` and, when it took place, its integration session."""
+        rng = self.rng
+        pid, cid, clinician, profile = course.pid, course.cid, course.clinician, course.profile
+        when = self.at(day, rng.choice((9, 10, 11, 13)))
+        status = self.status()
+        sid = self.session(pid, cid, when, "dosing", status, clinician)
+        dose_mg, mg_kg, weight = self.dose(course.route, course.doses, profile)
+        duration = 40 if course.route == "iv" else None
+        monitoring = self.monitoring(course.route)
+        self.rows["dosings"].append(
+            (sid, course.route, course.drug, dose_mg, weight, mg_kg, duration, monitoring)
+        )
+        if status != "completed":
+            return
+        course.doses += 1
+        course.first_dose = course.first_dose or when
+        if rng.random() < 0.9:
+            self.outcome_scores(pid, cid, sid, when - timedelta(minutes=30), profile,
+                                course.first_dose)  # fmt: skip
+        self.dose_session(pid, cid, sid, when, course.route, course.doses, dose_mg, mg_kg,
+                          profile)  # fmt: skip
+        course.last = max(course.last or when, when)
+        # Integration after dose 1 and 2, then after every second dose.
+        if not (course.doses in (1, 2) or course.doses % integrate_every == 0):
+            return
+        iday = day + timedelta(days=rng.choice((1, 1, 2)))
+        if iday > self.today:
+            return
+        iwhen = self.at(iday)
+        istatus = self.status()
+        isid = self.session(pid, cid, iwhen, "integration", istatus, clinician)
+        if istatus != "completed":
+            return
+        course.last = iwhen
+        if rng.random() < 0.85:
+            tied = rng.random() < 0.85
+            # Untied: a home questionnaire the next day, off the hour.
+            taken = iwhen if tied else iwhen + timedelta(hours=20, minutes=7)
+            self.outcome_scores(pid, cid, isid if tied else None, taken, profile,
+                                course.first_dose)  # fmt: skip
 
     def dose(
         self, route: str, given: int, profile: dict
@@ -492,25 +532,65 @@ class _Clinic:
         )  # fmt: skip
 
     def vitals(self, sid, route, profile, strength) -> None:
-        rng = self.rng
-        times = (
-            (-10, 15, 30, 45, 60, 90, 120) if route in ("iv", "im") else (-10, 20, 40, 60, 90, 120)
+        """Note one dosing session's vitals; `build` draws all readings at once (numpy)."""
+        self.vital_sessions.append(
+            (sid, route in ("iv", "im"), profile["sys"], profile["dia"], profile["hr"], strength)
         )
-        rise = max(0.0, rng.gauss(16, 6)) * (0.7 + 0.3 * strength)
-        if rng.random() < 0.01:
-            rise += rng.uniform(45, 70)  # a severe excursion (~1% of infusions)
-        for t in times:
-            g = 0.0 if t <= 0 else (t / 40) * math.exp(1 - t / 40)
-            sys_ = _clip(profile["sys"] + rise * g + rng.gauss(0, 4), 85, 240)
-            dia = _clip(profile["dia"] + 0.68 * rise * g + rng.gauss(0, 3), 45, 150)
-            dia = min(dia, sys_ - 15)
-            hr = _clip(profile["hr"] + 6 * g + rng.gauss(0, 4), 40, 150)
-            spo2 = _clip(round(rng.gauss(97.5, 1.2)), 88, 100)
-            self.rows["vitals"].append((sid, t, round(sys_), round(dia), round(hr), int(spo2)))
+
+    def vital_rows(self) -> list[tuple]:
+        """Readings of every noted session: pre-dose, then every 10–20 min up to 120 min.
+
+        Blood pressure rises by ~+16/+11 mmHg on average (more with a stronger dose), peaking
+        ~40 min after the start; a severe excursion (>=180 systolic or >=110 diastolic) in
+        ~1% of sessions, as in the Yale chart review; the other sessions stay below those lines.
+        """
+        if not self.vital_sessions:
+            return []
+        sid, ivim, base_sys, base_dia, base_hr, strength = map(
+            list, zip(*self.vital_sessions, strict=True)
+        )
+        ivim = np.array(ivim)
+        n = len(sid)
+        gen = self.vital_gen
+        rise = np.maximum(0.0, gen.normal(16, 6, n)) * (0.7 + 0.3 * np.array(strength))
+        severe = gen.random(n) < SEVERE_BP_SHARE
+        rise = rise + severe * gen.uniform(45, 70, n)
+        per = np.where(ivim, len(VITAL_TIMES_IV), len(VITAL_TIMES_OTHER))
+        first = np.repeat(np.cumsum(per) - per, per)
+        k = np.arange(per.sum()) - first
+        row = np.repeat(np.arange(n), per)
+        iv_times, other_times = np.array(VITAL_TIMES_IV), np.array(VITAL_TIMES_OTHER)
+        t = np.where(
+            ivim[row],
+            iv_times[np.minimum(k, len(iv_times) - 1)],
+            other_times[np.minimum(k, len(other_times) - 1)],
+        )
+        g = np.where(t <= 0, 0.0, (t / 40) * np.exp(1 - t / 40))
+        m = len(t)
+        top_sys = np.where(severe, 240, 178)[row]
+        top_dia = np.where(severe, 150, 108)[row]
+        sys_ = np.clip(np.array(base_sys)[row] + rise[row] * g + gen.normal(0, 4, m), 85, top_sys)
+        dia = np.array(base_dia)[row] + 0.68 * rise[row] * g + gen.normal(0, 3, m)
+        dia = np.minimum(np.clip(dia, 45, top_dia), sys_ - 15)
+        hr = np.clip(np.array(base_hr)[row] + 6 * g + gen.normal(0, 4, m), 40, 150)
+        spo2 = np.clip(np.round(gen.normal(97.5, 1.2, m)), 88, 100)
+        sids = np.array(sid, dtype=object)[row]
+        return list(
+            zip(
+                sids.tolist(),
+                t.tolist(),
+                np.round(sys_).astype(int).tolist(),
+                np.round(dia).astype(int).tolist(),
+                np.round(hr).astype(int).tolist(),
+                spo2.astype(int).tolist(),
+                strict=True,
+            )
+        )
 
     def build(self) -> dict[str, list[tuple]]:
         for i in range(self.n):
             self.patient(i)
+        self.rows["vitals"] = self.vital_rows()
         return self.rows
 
 
