@@ -232,20 +232,20 @@ def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Fig
     return fig
 
 
-U_CHART_COLUMNS = ("month", "events", "sessions", "u", "centre", "ucl", "lcl", "out_of_limits")
-"""Columns `u_chart` reads: per month, rates per 100 dosing sessions and limits."""
+U_CHART_COLUMNS = ("month", "events", "dosing_sessions", "rate", "centre", "ucl", "lcl", "is_out")
+"""Columns `u_chart` reads (`kapviz.metrics.safety.u_chart`): rates and limits per 100 sessions."""
 
 
 def u_chart(table: pd.DataFrame) -> go.Figure:
     """Monthly adverse events per 100 dosing sessions: points, centre line, 3-sigma step limits.
 
-    `table` has U_CHART_COLUMNS (u, centre, ucl, lcl per 100 sessions; out_of_limits bool).
+    `table` has U_CHART_COLUMNS (rate, centre, ucl, lcl per 100 sessions; is_out bool).
     Points outside the limits are drawn red and larger.
     """
     table = table.sort_values("month", kind="stable")
     month = pd.to_datetime(table["month"])
-    out = table["out_of_limits"].astype(bool).to_numpy()
-    custom = np.column_stack([table["events"].to_numpy(), table["sessions"].to_numpy()])
+    out = table["is_out"].astype(bool).to_numpy()
+    custom = np.column_stack([table["events"].to_numpy(), table["dosing_sessions"].to_numpy()])
     hover = (
         "%{x|%b %Y}: %{y:.1f} per 100 sessions"
         "<br>%{customdata[0]} events in %{customdata[1]} sessions<extra></extra>"
@@ -278,7 +278,7 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=month,
-            y=table["u"].to_numpy(dtype=float),
+            y=table["rate"].to_numpy(dtype=float),
             mode="lines+markers",
             line={"color": BAR_COLOR, "width": 1.5},
             marker={"size": 7, "color": BAR_COLOR},
@@ -290,7 +290,7 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=month[out],
-            y=table["u"].to_numpy(dtype=float)[out],
+            y=table["rate"].to_numpy(dtype=float)[out],
             mode="markers",
             marker={"size": 12, "color": OUT_OF_LIMITS_COLOR, "symbol": "circle-open-dot"},
             name="Outside the limits",

@@ -11,6 +11,7 @@ import pytest
 from kapviz.charts import safety as ch
 from kapviz.charts.theme import SEVERITY_COLORS
 from kapviz.config import Settings
+from kapviz.metrics.safety import u_chart as u_chart_table
 from kapviz.metrics.side_effects import (
     effect_rates,
     effect_rates_by,
@@ -142,12 +143,12 @@ U_TABLE = pd.DataFrame(
     {
         "month": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]),
         "events": [2, 12, 1],
-        "sessions": [20, 20, 40],
-        "u": [10.0, 60.0, 2.5],
+        "dosing_sessions": [20, 20, 40],
+        "rate": [10.0, 60.0, 2.5],
         "centre": [18.75] * 3,
         "ucl": [47.8, 47.8, 39.3],
         "lcl": [0.0, 0.0, 0.0],
-        "out_of_limits": [False, True, False],
+        "is_out": [False, True, False],
     }
 )
 
@@ -179,3 +180,11 @@ def test_long_term_bars_by_band():
     assert values(traces["urinary symptoms"]["y"]) == pytest.approx([100 / 3])
     assert values(traces["cognitive impairment"]["y"]) == [0.0]
     assert fig.to_dict()["layout"]["barmode"] == "group"
+
+
+def test_u_chart_reads_the_metric_frame():
+    """The metric's frame plots as is: March, 5 session × effect events in 3 sessions → 166.7."""
+    fig = ch.u_chart(u_chart_table(SESSIONS, EFFECTS))
+    point = _traces(fig)["Events per 100 sessions"]
+    assert values(point["y"]) == pytest.approx([500 / 3])
+    assert values(point["customdata"]) == [[5, 3]]
