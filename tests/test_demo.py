@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from kapviz.db.engine import make_engine
-from kapviz.db.models import Assessment, Patient, Session, VitalSign
-from kapviz.demo import COLUMNS, build_clinic, generate_clinic
+from kapviz.db.models import Clinician, ImportRun, Site
+from kapviz.demo import COLUMNS, TABLES, build_clinic, generate_clinic
+from kapviz.instruments import get as instrument
 from kapviz.metrics.outcomes import course_outcomes
 
 TODAY = date(2026, 11, 27)
@@ -134,14 +135,72 @@ def test_vitals_rise_and_rare_excursions(clinic):
 
 
 def test_generate_into_database(db_url):
-    """Rows land in the database on both backends; a second run refuses to write."""
+    """Every table holds exactly the built rows on both backends; a second run refuses."""
     engine = make_engine(db_url)
     stats = generate_clinic(engine, patients=40, seed=5, today=TODAY)
     rows = build_clinic(40, 5, TODAY)
+    tables = dict(TABLES, sites=Site, clinicians=Clinician)
     with engine.connect() as conn:
-        for model, name in ((Patient, "patients"), (Session, "sessions"),
-                            (Assessment, "assessments"), (VitalSign, "vitals")):  # fmt: skip
+        for name, model in tables.items():
             count = conn.execute(select(func.count()).select_from(model)).scalar_one()
-            assert count == len(rows[name]) == stats.counts[name]
+            assert count == len(rows[name]), name
+        run = conn.execute(select(ImportRun.kind, ImportRun.is_demo, ImportRun.source)).one()
+    assert {name: stats.counts[name] for name in TABLES} == {n: len(rows[n]) for n in TABLES}
+    assert tuple(run) == ("demo", True, "synthetic demo clinic (seed 5, 40 patients)")
     with pytest.raises(ValueError, match="already holds 40 patients"):
         generate_clinic(engine, patients=40, seed=5, today=TODAY)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["PHQ-9", "GAD-7", "PCL-5", "CADSS", "MOAA/S"])
+def test_scores_within_registry_ranges(clinic, name):
+    """Every generated total lies within the registry's range for its instrument."""
+    totals = clinic["assessments"].loc[clinic["assessments"]["instrument"] == name, "total"]
+    assert len(totals) > 0
+    assert totals.between(instrument(name).total_min, instrument(name).total_max).all()
+
+
+def test_only_outcome_and_safety_instruments(clinic):
+    """PCL-5 only for PTSD patients; CADSS and MOAA/S only at completed dosing sessions."""
+    a, s = clinic["assessments"], clinic["sessions"]
+    ptsd = set(clinic["patients"].loc[clinic["patients"]["indication"] == "PTSD", "patient_id"])
+    assert set(a.loc[a["instrument"] == "PCL-5", "patient_id"]) <= ptsd
+    dosed = set(s.loc[(s["phase"] == "dosing") & (s["status"] == "completed"), "session_id"])
+    safety = a[a["instrument"].isin(["CADSS", "MOAA/S"])]
+    assert set(safety["session_id"]) == dosed
+
+
+def test_sedation_and_dissociation_shapes(clinic):
+    """MOAA/S mostly 4–5, ~10% at or below 3, 0 very rare; CADSS falls from dose 1 to 5."""
+    a, s = clinic["assessments"], clinic["sessions"]
+    moaas = a.loc[a["instrument"] == "MOAA/S", "total"]
+    assert (moaas >= 4).mean() > 0.8
+    assert 0.04 < (moaas <= 3).mean() < 0.2
+    assert (moaas == 0).mean() < 0.01
+    dosed = s[(s["phase"] == "dosing") & (s["status"] == "completed")].sort_values("started_at")
+    number = dosed.set_index("session_id").groupby("course_id").cumcount() + 1
+    cadss = a[a["instrument"] == "CADSS"].assign(n=lambda f: f["session_id"].map(number))
+    by_dose = cadss.groupby("n")["total"].mean()
+    assert by_dose[1] > by_dose[5]
+
+
+def test_dosing_fields_consistent(clinic):
+    """IV/IM weighed, mg/kg = dose/weight; IM ~0.5–1 mg/kg; IV 40 min; few short REMS watches."""
+    d = clinic["dosings"]
+    weighed = d[d["route"].isin(["iv", "im"])]
+    assert weighed["weight_kg"].notna().all()
+    ratio = (weighed["dose_mg"] / weighed["weight_kg"]).round(3)
+    assert (ratio - weighed["dose_mg_per_kg"]).abs().max() < 0.002
+    # Doses are rounded down to 0.1 mg, so 0.5 mg/kg may come out as 0.499.
+    assert d.loc[d["route"] == "im", "dose_mg_per_kg"].between(0.49, 1.0).all()
+    assert (d.loc[d["route"] == "iv", "duration_min"] == 40).all()
+    esk = d.loc[d["drug"] == "esketamine", "monitoring_min"]
+    assert 0.005 < (esk < 120).mean() < 0.1
+
+
+def test_sites_and_clinicians_scale():
+    """max(3, patients // 400) sites capped at 50, each with synthetic clinician codes."""
+    for patients, sites in ((10, 3), (1_600, 4)):
+        rows = build_clinic(patients, 1, TODAY)
+        assert len(rows["sites"]) == sites
+        assert all(code.startswith("DEMO-CL-") for (code,) in rows["clinicians"])
