@@ -17,6 +17,7 @@ from kapviz import instruments
 from kapviz.config import SETTINGS_HELP, Settings
 from kapviz.metrics.side_effects import (
     dosing_sessions,
+    is_member,
     session_effects,
     session_numbers,
     severity_rank,
@@ -364,7 +365,7 @@ def safety_summary(
     """
     bp = session_vitals(sessions, vitals, settings=settings)
     doses = dosing_sessions(sessions)["session_id"]
-    on_doses = side_effects[side_effects["session_id"].isin(doses)]
+    on_doses = side_effects[is_member(side_effects["session_id"], doses)]
     return {
         "bp_excursion_sessions": int(bp["is_excursion"].sum()),
         "suicidality_flag_patients": suicidality_flag_patients(assessments),

@@ -34,6 +34,14 @@ UNKNOWN_BAND = "unknown"
 _SESSION_FRAME = ["session_id", "patient_id", "course_id", "started_at"]
 
 
+def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Boolean mask of `values` found in `keys` (hash lookup; Arrow-string isin is slow)."""
+    return (
+        pd.Index(pd.unique(keys.to_numpy(dtype=object))).get_indexer(values.to_numpy(dtype=object))
+        >= 0
+    )
+
+
 def dosing_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
     """Completed dosing sessions only: the one denominator of every safety rate."""
     mask = (sessions["phase"] == "dosing") & (sessions["status"] == "completed")
@@ -58,7 +66,7 @@ def session_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.Da
     doses = dosing_sessions(sessions)[_SESSION_FRAME]
     records = side_effects[["session_id", "term", "serious"]].copy()
     records["severity_rank"] = severity_rank(side_effects).to_numpy()
-    records = records[records["session_id"].isin(doses["session_id"])]
+    records = records[is_member(records["session_id"], doses["session_id"])]
     grouped = records.groupby(["session_id", "term"], sort=True, as_index=False).agg(
         severity_rank=("severity_rank", "max"),
         serious=("serious", "any"),

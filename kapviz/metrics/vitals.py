@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from kapviz.config import Settings
-from kapviz.metrics.side_effects import dosing_sessions
+from kapviz.metrics.side_effects import dosing_sessions, is_member
 
 SESSION_VITALS_COLUMNS = [
     "session_id",
@@ -58,7 +58,7 @@ def session_vitals(
     """
     doses = dosing_sessions(sessions)
     base = doses[["session_id", "patient_id", "course_id", "started_at", "route", "drug"]]
-    readings = _readings(vitals[vitals["session_id"].isin(base["session_id"])])
+    readings = _readings(vitals[is_member(vitals["session_id"], base["session_id"])])
     by_session = readings.groupby("session_id", sort=False)
     stats = pd.DataFrame(
         {
@@ -108,7 +108,8 @@ def bp_curve(
     if bin_minutes <= 0:
         raise ValueError(f"bin_minutes must be positive, not {bin_minutes}")
     if sessions is not None:
-        vitals = vitals[vitals["session_id"].isin(dosing_sessions(sessions)["session_id"])]
+        doses = dosing_sessions(sessions)["session_id"]
+        vitals = vitals[is_member(vitals["session_id"], doses)]
     readings = _readings(vitals)
     minute = np.floor(readings["minutes_from_dose"] / bin_minutes) * bin_minutes
     long = readings.assign(minute=minute).melt(
