@@ -1,0 +1,571 @@
+"""FHIR R4 → the kapviz template: Bundles, folders, single resources and NDJSON bulk exports.
+
+The converter only translates; the template's validation and transactional writer do the
+rest, so a FHIR import obeys the same rules (docs/fhir.md documents every mapping). Rows of
+the produced batch carry the *record number* (1-based position of the resource in read
+order) so that each problem names the FHIR resource it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from kapviz import instruments
+from kapviz.domain import PHASES
+from kapviz.io.rejections import Rejection, validate_skipping_invalid
+from kapviz.io.tables import ImportBatch, Problem, column_names
+from kapviz.io.validate import ExistingKeys, ValidatedBatch, parse_datetime, validate
+from kapviz.vocabulary import normalize_term
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SITE = "FHIR import"
+COUNTED_STATUSES = frozenset({"final", "amended", "corrected"})
+"""Observation statuses that count (others are skipped and counted)."""
+QR_STATUSES = frozenset({"completed", "amended"})
+ENCOUNTER_STATUS = {"finished": "completed", "cancelled": "cancelled"}
+PHASE_SYSTEM = "urn:kapviz:phase"
+PHASE_WORDS = {p: p for p in PHASES} | {"follow-up": "follow_up", "followup": "follow_up",
+                                         "prep": "preparation", "dose": "dosing"}  # fmt: skip
+LOINC_ANSWERS = {"LA6568-5": 0, "LA6569-3": 1, "LA6570-1": 2, "LA6571-9": 3}
+"""LOINC answer codes of the PHQ-9/GAD-7 frequency scale → item score."""
+ORDINAL_URLS = ("ordinalValue", "itemWeight")
+VITALS_LOINC = {"8480-6": "systolic", "8462-4": "diastolic", "8867-4": "heart_rate",
+                "59408-5": "spo2"}  # fmt: skip
+BP_PANEL = "85354-9"
+WEIGHT_LOINC = "29463-7"
+WEIGHT_UNITS_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237}
+DOSE_UNITS_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
+ROUTE_SNOMED = {"47625008": "iv", "78421000": "im", "37839007": "sublingual",
+                "26643006": "oral", "46713006": "intranasal"}  # fmt: skip
+ROUTE_WORDS = {"intravenous": "iv", "iv": "iv", "intramuscular": "im", "im": "im",
+               "sublingual": "sublingual", "oral": "oral", "intranasal": "intranasal",
+               "nasal": "intranasal"}  # fmt: skip
+KETAMINE_RXNORM = "6130"
+"""RxNorm ingredient ketamine; esketamine is recognised by name (code or display text)."""
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A resource that was not imported, and why (resource type and id name it)."""
+
+    resource_type: str
+    id: str
+    reason: str
+    record: int | None = None
+
+
+@dataclass
+class FhirReadResult:
+    """The template batch, what was skipped by rule, what was invalid, and the record list."""
+
+    batch: ImportBatch
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    rejected: list[SkippedRecord] = field(default_factory=list)
+    records: list[tuple[str, str]] = field(default_factory=list)
+    """(resource_type, id) of record number k at index k − 1."""
+
+    def describe(self, record: int) -> tuple[str, str]:
+        """(resource_type, id) of a record number."""
+        return self.records[record - 1] if 0 < record <= len(self.records) else ("", "")
+
+    def skipped_counts(self) -> Counter:
+        """How many records were skipped per (resource type, reason)."""
+        return Counter((s.resource_type, s.reason) for s in self.skipped)
+
+
+class _Invalid(ValueError):
+    """A record whose content cannot be read (non-numeric value, wrong unit)."""
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _resources_of(data: dict) -> list[tuple[dict, str | None]]:
+    if data.get("resourceType") == "Bundle":
+        return [(e["resource"], e.get("fullUrl")) for e in data.get("entry", []) if "resource" in e]
+    return [(data, None)]
+
+
+def _load(path: Path) -> list[tuple[dict, str | None]]:
+    """Every resource in a file or folder, in read order, with its fullUrl when bundled."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
+        return [r for p in files for r in _load(p)]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        if path.suffix.lower() == ".ndjson":
+            found = []
+            for line in text.splitlines():
+                if line.strip():
+                    found += _resources_of(json.loads(line))
+            return found
+        return _resources_of(json.loads(text))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name}: not readable FHIR JSON ({exc})") from exc
+
+
+def _ref_id(ref: dict | None, urls: dict[str, str]) -> str | None:
+    """The id a Reference points at ("Patient/123", an absolute URL or a bundle urn:uuid)."""
+    text = (ref or {}).get("reference")
+    if not text:
+        return None
+    if text in urls:
+        return urls[text]
+    return text.rstrip("/").split("/")[-1]
+
+
+def _codings(concept: dict | None) -> list[dict]:
+    return list((concept or {}).get("coding") or [])
+
+
+def _words(concepts: list[dict]) -> list[str]:
+    out = []
+    for concept in concepts:
+        for c in _codings(concept):
+            out += [c.get("code") or "", c.get("display") or ""]
+        out.append(concept.get("text") or "")
+    return [w.strip() for w in out if w and w.strip()]
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError as exc:
+        raise _Invalid(f"value {text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise _Invalid(f"value {text!r} is not a number")
+    return value
+
+
+def _ordinal(element: dict) -> float | None:
+    for ext in element.get("extension") or []:
+        if str(ext.get("url", "")).endswith(ORDINAL_URLS):
+            for key in ("valueDecimal", "valueInteger"):
+                if key in ext:
+                    return _number(ext[key])
+    return None
+
+
+def _value(element: dict, *, units: dict[str, float] | None = None) -> float | None:
+    """A numeric value[x] (Integer, Decimal, Quantity, numeric String, or a scored answer)."""
+    for key in ("valueInteger", "valueDecimal"):
+        if key in element:
+            return _number(element[key])
+    if "valueString" in element:
+        return _number(element["valueString"])
+    if "valueQuantity" in element:
+        q = element["valueQuantity"]
+        if "value" not in q:
+            raise _Invalid("valueQuantity has no value")
+        unit = q.get("code") or q.get("unit")
+        if units is not None:
+            if unit not in units:
+                raise _Invalid(f"unit {unit!r} is not one of {', '.join(units)}")
+            return _number(q["value"]) * units[unit]
+        return _number(q["value"])
+    for key in ("valueCoding", "valueCodeableConcept"):
+        if key in element:
+            coding = element[key]
+            ordinal = _ordinal(coding)
+            for c in [coding, *_codings(coding)]:
+                ordinal = ordinal if ordinal is not None else _ordinal(c)
+                if c.get("code") in LOINC_ANSWERS and ordinal is None:
+                    ordinal = float(LOINC_ANSWERS[c["code"]])
+            if ordinal is None:
+                raise _Invalid(f"answer {coding.get('code') or coding.get('text')!r} has no score")
+            return ordinal
+    return None
+
+
+def _text(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _when(resource: dict, *keys: str) -> datetime | None:
+    for key in keys:
+        raw = resource.get(key)
+        if isinstance(raw, dict):
+            raw = raw.get("start")
+        if raw:
+            return parse_datetime(str(raw))
+    return None
+
+
+def _phase(encounter: dict) -> str | None:
+    concepts = list(encounter.get("type") or []) + [encounter.get("serviceType") or {}]
+    for concept in concepts:
+        for c in _codings(concept):
+            if c.get("system") == PHASE_SYSTEM and c.get("code"):
+                return PHASE_WORDS.get(c["code"].strip().lower().replace(" ", "_"))
+    for word in _words(concepts):
+        key = word.lower().replace(" ", "_")
+        if key in PHASE_WORDS:
+            return PHASE_WORDS[key]
+    return None
+
+
+# --- conversion ----------------------------------------------------------------------------
+
+
+class _Converter:
+    """Turns resources into template rows, in the order the template needs them."""
+
+    def __init__(self, *, default_site: str):
+        self.default_site = default_site
+        self.result = FhirReadResult(batch=ImportBatch())
+        self.urls: dict[str, str] = {}
+        self.patients: dict[str, tuple[int, dict]] = {}
+        self.referenced: dict[str, int] = {}
+        self.sessions: dict[str, tuple[int, dict]] = {}
+        self.dropped_encounters: set[str] = set()
+        self.dose_start: dict[str, datetime] = {}
+        self.assessments: dict[tuple, tuple[int, dict]] = {}
+        self.vitals: dict[tuple, tuple[int, dict]] = {}
+        self.effects: list[tuple[int, dict]] = []
+        self.weights: list[tuple[int, str, datetime, float]] = []
+
+    def skip(self, k: int, rtype: str, rid: str, reason: str) -> None:
+        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k))
+
+    def reject(self, k: int, rtype: str, rid: str, reason: str) -> None:
+        self.result.rejected.append(SkippedRecord(rtype, rid, reason, k))
+
+    def run(self, items: list[tuple[dict, str | None]]) -> FhirReadResult:
+        records = []
+        for k, (res, url) in enumerate(items, start=1):
+            rtype = str(res.get("resourceType", ""))
+            rid = str(res.get("id") or (url or "").split(":")[-1] or f"record-{k}")
+            records.append((k, rtype, rid, res))
+            self.result.records.append((rtype, rid))
+            if url:
+                self.urls[url] = rid
+        order = ["Patient", "Encounter", "MedicationAdministration", "Observation",
+                 "QuestionnaireResponse", "AdverseEvent"]  # fmt: skip
+        for rtype in order:
+            for k, t, rid, res in records:
+                if t == rtype:
+                    try:
+                        getattr(self, f"_{rtype}")(k, rid, res)
+                    except _Invalid as exc:
+                        self.reject(k, rtype, rid, str(exc))
+        for k, t, rid, _ in records:
+            if t not in order:
+                self.skip(k, t or "(no resourceType)", rid, "resource type not used by kapviz")
+        self._apply_weights()
+        return self._finish()
+
+    def _patient_of(self, k: int, res: dict) -> str | None:
+        pid = _ref_id(res.get("subject") or res.get("patient"), self.urls)
+        if pid and pid not in self.patients:
+            self.referenced.setdefault(pid, k)
+        return pid
+
+    def _session_of(self, res: dict) -> tuple[str | None, bool]:
+        """(session id, usable): unusable when it names an encounter that was skipped."""
+        ref = res.get("encounter") or res.get("context")
+        sid = _ref_id(ref, self.urls)
+        return sid, sid not in self.dropped_encounters
+
+    def _Patient(self, k: int, rid: str, res: dict) -> None:
+        # Pseudonymous: only the resource id, sex, birth year and site are read — never
+        # name, identifier, address, telecom or the full birth date.
+        birth = str(res.get("birthDate") or "")[:4]
+        site = (res.get("managingOrganization") or {}).get("display") or self.default_site
+        sex = res.get("gender") or ""
+        self.patients[rid] = (k, {"patient_id": rid, "site": site, "sex": sex,
+                                  "birth_year": birth if birth.isdigit() else ""})  # fmt: skip
+
+    def _Encounter(self, k: int, rid: str, res: dict) -> None:
+        status = res.get("status", "")
+        if status not in ENCOUNTER_STATUS:
+            self.dropped_encounters.add(rid)
+            return self.skip(k, "Encounter", rid, f"status {status or '(none)'} is not imported")
+        phase = _phase(res)
+        if phase is None:
+            # A ketamine MedicationAdministration on it tells the phase (see _Medication…).
+            phase = ""
+        start = _when(res, "period")
+        self.sessions[rid] = (k, {
+            "session_id": rid, "patient_id": self._patient_of(k, res) or "",
+            "course_id": _ref_id((res.get("episodeOfCare") or [None])[0], self.urls) or "",
+            "started_at": start.isoformat() if start else "", "phase": phase,
+            "status": ENCOUNTER_STATUS[status],
+        })  # fmt: skip
+
+    def _MedicationAdministration(self, k: int, rid: str, res: dict) -> None:
+        words = " ".join(_words([res.get("medicationCodeableConcept") or {}])).lower()
+        codes = {c.get("code") for c in _codings(res.get("medicationCodeableConcept"))}
+        drug = "esketamine" if "esketamine" in words else (
+            "ketamine" if "ketamine" in words or KETAMINE_RXNORM in codes else None)  # fmt: skip
+        if drug is None:
+            return self.skip(k, "MedicationAdministration", rid, "not ketamine or esketamine")
+        if res.get("status") not in ("completed", None):
+            return self.skip(k, "MedicationAdministration", rid,
+                             f"status {res.get('status')} is not imported")  # fmt: skip
+        sid, usable = self._session_of(res)
+        if not sid or not usable or sid not in self.sessions:
+            why = "its encounter was skipped" if sid and not usable else (
+                "no encounter in this import to attach the dose to")  # fmt: skip
+            return self.skip(k, "MedicationAdministration", rid, why)
+        dosage = res.get("dosage") or {}
+        route = None
+        for c in _codings(dosage.get("route")):
+            route = route or ROUTE_SNOMED.get(c.get("code")) or ROUTE_WORDS.get(
+                str(c.get("display", "")).lower())  # fmt: skip
+        route = route or ROUTE_WORDS.get(str((dosage.get("route") or {}).get("text", "")).lower())
+        dose = ""
+        if "dose" in dosage:
+            dose = _text(_value({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG))
+        start = _when(res, "effectivePeriod", "effectiveDateTime")
+        end = parse_datetime(str((res.get("effectivePeriod") or {}).get("end") or "")) or None
+        row = self.sessions[sid][1]
+        if start:
+            self.dose_start[sid] = start
+        duration = int((end - start).total_seconds() // 60) if start and end else None
+        row.update({"route": route or "", "drug": drug, "dose_mg": dose,
+                    "duration_min": "" if duration is None else str(duration)})  # fmt: skip
+        if not row["phase"]:
+            row["phase"] = "dosing"
+
+    def _Observation(self, k: int, rid: str, res: dict) -> None:
+        codes = [c.get("code") for c in _codings(res.get("code")) if c.get("code")]
+        code = next((c for c in codes if c in VITALS_LOINC or c in (BP_PANEL, WEIGHT_LOINC)),
+                    None)  # fmt: skip
+        inst_part = None
+        for c in codes:
+            try:
+                inst_part = instruments.by_loinc(c)
+                code = c
+                break
+            except instruments.UnknownInstrument:
+                continue
+        if code is None:
+            return self.skip(k, "Observation", rid, f"code {', '.join(codes) or '(none)'} "
+                             "is not used by kapviz")  # fmt: skip
+        if res.get("status") not in COUNTED_STATUSES:
+            return self.skip(k, "Observation", rid,
+                             f"status {res.get('status') or '(none)'} does not count")  # fmt: skip
+        pid = self._patient_of(k, res)
+        when = _when(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
+        if inst_part is not None:
+            return self._score(k, rid, res, pid, when, *inst_part)
+        if code == WEIGHT_LOINC:
+            value = _value(res, units=WEIGHT_UNITS_KG)
+            if value is not None and pid and when:
+                self.weights.append((k, pid, when, value))
+            return None
+        self._vital(k, rid, res, code, when)
+
+    def _score(self, k, rid, res, pid, when, inst, part) -> None:
+        key = (pid, inst.id, when)
+        if part == "panel":
+            parts = []
+            for comp in res.get("component") or []:
+                for c in _codings(comp.get("code")):
+                    try:
+                        found, sub = instruments.by_loinc(c.get("code", ""))
+                    except instruments.UnknownInstrument:
+                        continue
+                    if found.id == inst.id and sub != "panel":
+                        parts.append((sub, _value(comp)))
+            if not parts:
+                reason = ("a panel: its scores are read from its members" if res.get("hasMember")
+                          else f"{inst.id} panel code {inst.loinc_panel} carries no item or "
+                          f"total (the total is {inst.loinc_total})")  # fmt: skip
+                return self.skip(k, "Observation", rid, reason)
+        else:
+            value = _value(res)
+            if value is None:
+                raise _Invalid("no value")
+            parts = [(part, value)]
+        first, row = self.assessments.setdefault(key, (k, {
+            "patient_id": pid or "", "administered_at": when.isoformat() if when else "",
+            "instrument": inst.id, "session_id": ""}))  # fmt: skip
+        sid, usable = self._session_of(res)
+        if sid and usable:
+            row["session_id"] = row["session_id"] or sid
+        for name, value in parts:
+            row[name] = _text(value)
+
+    def _vital(self, k, rid, res, code, when) -> None:
+        sid, usable = self._session_of(res)
+        if not sid or not usable or sid not in self.sessions:
+            return self.skip(k, "Observation", rid, "a vital sign needs the encounter of a "
+                             "session in this import")  # fmt: skip
+        start = self.dose_start.get(sid) or parse_datetime(self.sessions[sid][1]["started_at"])
+        if when is None or start is None:
+            raise _Invalid("no effective time or no dose/encounter start to relate it to")
+        minute = math.floor((when - start).total_seconds() / 60)
+        values = {}
+        if code == BP_PANEL:
+            for comp in res.get("component") or []:
+                for c in _codings(comp.get("code")):
+                    if c.get("code") in VITALS_LOINC:
+                        values[VITALS_LOINC[c["code"]]] = _value(comp)
+        else:
+            values[VITALS_LOINC[code]] = _value(res)
+        _, row = self.vitals.setdefault((sid, minute), (k, {
+            "session_id": sid, "minutes_from_dose": str(minute)}))  # fmt: skip
+        row.update({name: _text(v) for name, v in values.items() if v is not None})
+
+    def _QuestionnaireResponse(self, k: int, rid: str, res: dict) -> None:
+        if res.get("status") not in QR_STATUSES:
+            return self.skip(k, "QuestionnaireResponse", rid,
+                             f"status {res.get('status') or '(none)'} does not count")  # fmt: skip
+        inst = instruments.get("PHQ-9")
+        found = {}
+        stack = list(res.get("item") or [])
+        while stack:
+            item = stack.pop(0)
+            stack += item.get("item") or []
+            code = str(item.get("linkId", "")).strip("/").split("/")[-1]
+            for c in _codings({"coding": item.get("code") or []}):
+                code = c.get("code") if c.get("code") in inst.loinc_items else code
+            if code in inst.loinc_items or code == inst.loinc_total:
+                answers = item.get("answer") or []
+                if answers:
+                    name = "total" if code == inst.loinc_total else (
+                        f"item_{inst.loinc_items.index(code) + 1}")  # fmt: skip
+                    found[name] = _value(answers[0])
+        if not found:
+            return self.skip(k, "QuestionnaireResponse", rid, "not a PHQ-9 questionnaire")
+        pid = self._patient_of(k, res)
+        when = _when(res, "authored")
+        _, row = self.assessments.setdefault((pid, inst.id, when), (k, {
+            "patient_id": pid or "", "administered_at": when.isoformat() if when else "",
+            "instrument": inst.id, "session_id": ""}))  # fmt: skip
+        sid, usable = self._session_of(res)
+        if sid and usable:
+            row["session_id"] = row["session_id"] or sid
+        for name, value in found.items():
+            row.setdefault(name, _text(value))
+
+    def _AdverseEvent(self, k: int, rid: str, res: dict) -> None:
+        if res.get("actuality", "actual") != "actual":
+            return self.skip(k, "AdverseEvent", rid, "a potential event, not an actual one")
+        sid, usable = self._session_of(res)
+        if not sid or not usable or sid not in self.sessions:
+            return self.skip(k, "AdverseEvent", rid, "a side effect needs the encounter of a "
+                             "session in this import")  # fmt: skip
+        words = _words([res.get("event") or {}])
+        effect = next((w for w in words if normalize_term(w)), words[0] if words else "")
+        severity = ""
+        for w in _words([res.get("severity") or {}]):
+            severity = severity or (w.lower() if w.lower() in ("mild", "moderate", "severe")
+                                    else "")  # fmt: skip
+        for ext in res.get("extension") or []:
+            if "severity" in str(ext.get("url", "")).lower() or "grade" in str(ext.get("url")):
+                raw = ext.get("valueInteger", ext.get("valueCode", ext.get("valueString")))
+                severity = severity or ("" if raw is None else str(raw))
+        serious = [w.lower() for w in _words([res.get("seriousness") or {}])]
+        onset = ""
+        when, start = _when(res, "date"), self.dose_start.get(sid)
+        if when and start:
+            onset = str(math.floor((when - start).total_seconds() / 60))
+        self.effects.append((k, {
+            "session_id": sid, "effect": effect, "severity": severity,
+            "serious": "true" if "serious" in serious else "false" if serious else "",
+            "onset_min": onset}))  # fmt: skip
+
+    def _apply_weights(self) -> None:
+        used = set()
+        for k, pid, when, kg in self.weights:
+            for _, row in self.sessions.values():
+                same_day = row["started_at"][:10] == when.date().isoformat()
+                dosing = row["patient_id"] == pid and row.get("phase") == "dosing"
+                if dosing and same_day and not row.get("weight_kg"):
+                    row["weight_kg"] = _text(round(kg, 2))
+                    used.add(k)
+        for k, _, _, _ in self.weights:
+            if k not in used:
+                rtype, rid = self.result.describe(k)
+                self.skip(k, rtype, rid, "body weight used only for a dosing session that day "
+                          "without one")  # fmt: skip
+
+    def _finish(self) -> FhirReadResult:
+        removed = set()
+        for k, row in list(self.sessions.values()):
+            if not row["phase"]:
+                rtype, rid = self.result.describe(k)
+                self.skip(k, rtype, rid, "phase cannot be told (no phase code in type or "
+                          "serviceType, no ketamine administration)")  # fmt: skip
+                removed.add(row["session_id"])
+                del self.sessions[row["session_id"]]
+        for _, row in self.assessments.values():
+            # A score on an encounter skipped by rule stays, untied from the session.
+            if row["session_id"] in self.dropped_encounters | removed:
+                row["session_id"] = ""
+        for store in (self.vitals, dict(enumerate(self.effects))):
+            for key, (k, row) in list(store.items()):
+                if row["session_id"] in removed:
+                    rtype, rid = self.result.describe(k)
+                    self.skip(k, rtype, rid, "its encounter was skipped")
+                    store.pop(key)
+                    if store is not self.vitals:
+                        self.effects.remove((k, row))
+        for pid, k in self.referenced.items():
+            if pid not in self.patients:
+                self.patients[pid] = (k, {"patient_id": pid, "site": self.default_site})
+                self.result.batch.warnings.append(
+                    f"patient {pid}: referenced but no Patient resource; added with site "
+                    f"{self.default_site!r}"
+                )
+        batch = self.result.batch
+        for file, rows in (
+            ("patients", self.patients.values()),
+            ("sessions", self.sessions.values()),
+            ("assessments", self.assessments.values()),
+            ("side_effects", self.effects),
+            ("vitals", self.vitals.values()),
+        ):
+            rows = list(rows)
+            if not rows and file != "patients":
+                continue
+            frame = pd.DataFrame([r for _, r in rows], columns=column_names(file), dtype=object)
+            batch.add(file, frame.fillna(""), name=f"FHIR {file}", rows=[k for k, _ in rows])
+        return self.result
+
+
+def read_fhir(path: str | Path, *, default_site: str = DEFAULT_SITE) -> FhirReadResult:
+    """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists."""
+    items = _load(Path(path))
+    result = _Converter(default_site=default_site).run(items)
+    log.info("FHIR: %d records, %d skipped, %d rejected", len(items), len(result.skipped),
+             len(result.rejected))  # fmt: skip
+    return result
+
+
+def validate_fhir(
+    result: FhirReadResult, *, existing: ExistingKeys | None = None, skip_invalid: bool = False
+) -> tuple[ValidatedBatch, list[Rejection]]:
+    """Validate a FHIR batch: invalid records are problems, or rejections with skip_invalid."""
+    pre = [Rejection(r.record, r.resource_type, r.id, r.reason) for r in result.rejected]
+    if skip_invalid:
+        validated, rest = validate_skipping_invalid(
+            result.batch, existing=existing, describe=lambda _file, row: result.describe(row)
+        )
+        return validated, pre + rest
+    validated = validate(result.batch, existing=existing)
+    named = [
+        replace(p, expected=f"{p.expected} ({'/'.join(result.describe(p.row))})")
+        if p.row is not None
+        else p
+        for p in validated.problems
+    ]
+    invalid = [
+        Problem("FHIR records", r.record, None, None, f"{r.reason} ({r.resource_type}/{r.id})")
+        for r in result.rejected
+    ]
+    validated.problems = invalid + named
+    return validated, []
