@@ -25,7 +25,9 @@ def detect_format(path: Path, *, redcap_mapping: str | None = None) -> str:
         return "redcap"
     suffix = path.suffix.lower()
     if suffix in (".json", ".ndjson") or (
-        path.is_dir() and any(path.glob("*.json")) and not any(path.glob("*.csv"))
+        path.is_dir()
+        and (any(path.glob("*.json")) or any(path.glob("*.ndjson")))
+        and not any(path.glob("*.csv"))
     ):
         return "fhir"
     return "template"
@@ -52,8 +54,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"kapviz import: {path} does not exist", file=sys.stderr)
         return EXIT_PROBLEMS
     fmt = detect_format(path, redcap_mapping=args.redcap_mapping)
+    fhir = None
     try:
-        batch = read_batch(path, fmt, args)
+        if fmt == "fhir":
+            from kapviz.io.fhir import read_fhir
+
+            fhir = read_fhir(path)
+            batch = fhir.batch
+        else:
+            batch = read_batch(path, fmt, args)
     except (TemplateError, ValueError) as exc:
         print(f"kapviz import: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -61,7 +70,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     upgrade(engine)
     with engine.connect() as conn:
         existing = ExistingKeys.load(conn)
-    validated = validate(batch, existing=existing)
+    validated, rejections = _validate(batch, fhir, existing, args)
     for warning in validated.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if validated.problems:
@@ -78,7 +87,34 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(("dry run, nothing written: " if args.dry_run else "imported: ") + str(path))
     for line in result.summary_lines():
         print(f"  {line}")
+    _report_skipped(fhir, rejections, args)
     return 0
+
+
+def _validate(batch, fhir, existing, args):
+    """Validation, with FHIR's invalid records and --skip-invalid taken into account."""
+    if fhir is not None:
+        from kapviz.io.fhir import validate_fhir
+
+        return validate_fhir(fhir, existing=existing, skip_invalid=args.skip_invalid)
+    if args.skip_invalid:
+        from kapviz.io.rejections import validate_skipping_invalid
+
+        return validate_skipping_invalid(batch, existing=existing)
+    return validate(batch, existing=existing), []
+
+
+def _report_skipped(fhir, rejections, args) -> None:
+    """Counts of records skipped by rule, and the rejection report when asked for."""
+    if fhir is not None:
+        for (rtype, reason), n in sorted(fhir.skipped_counts().items()):
+            print(f"  skipped {n} {rtype}: {reason}")
+    if rejections:
+        print(f"  rejected {len(rejections)} invalid records (--skip-invalid)")
+    if args.rejections:
+        from kapviz.io.rejections import write_rejections
+
+        print(f"  rejection report: {write_rejections(args.rejections, rejections)}")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -106,6 +142,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--db", metavar="URL", help="database URL (default: the configured one)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--redcap-mapping", metavar="FILE", help="REDCap mapping (TOML)")
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid records; list the invalid ones (see --rejections)",
+    )
+    imp.add_argument(
+        "--rejections",
+        metavar="FILE",
+        help="write the rejected records (record, resource_type, id, reason) as CSV",
+    )
     imp.set_defaults(func=_cmd_import)
     exp = sub.add_parser(
         "export",
