@@ -188,3 +188,19 @@ def test_u_chart_reads_the_metric_frame():
     point = _traces(fig)["Events per 100 sessions"]
     assert values(point["y"]) == pytest.approx([500 / 3])
     assert values(point["customdata"]) == [[5, 3]]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda e: ch.side_effect_frequency(effect_rates(SESSIONS, e)),
+        lambda e: ch.severity_stack(effect_rates(SESSIONS, e)),
+        lambda e: ch.effect_session_heatmap(effect_rates_by(SESSIONS, e, by="session_number")),
+        lambda e: ch.long_term_vs_cumulative_dose(long_term_vs_cumulative_dose(SESSIONS, e)),
+        lambda e: ch.u_chart(u_chart_table(SESSIONS.iloc[0:0], e)),
+    ],
+    ids=["frequency", "severity", "heatmap", "long_term", "u_chart"],
+)
+def test_charts_build_from_empty_metrics(build):
+    """No side effects (or no dosing sessions): every chart still builds a valid figure."""
+    assert "data" in build(EFFECTS.iloc[0:0]).to_dict()
