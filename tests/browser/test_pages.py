@@ -55,5 +55,5 @@ def test_deep_link_as_first_request(app_url, page, path):
     assert "Trajectories" in menu
     assert "case explorer" not in menu and "app" not in menu.split()
     if "patient=P1" in path:
-        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30000)
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
     wait_for_app(page)
