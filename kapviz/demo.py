@@ -90,6 +90,7 @@ class DemoStats:
     seed: int = 0
 
     def describe(self) -> str:
+        """One log line: rows per table and seconds."""
         rows = ", ".join(f"{n:,} {t}" for t, n in self.counts.items())
         return f"synthetic demo clinic (seed {self.seed}): {rows} in {self.seconds:.1f} s"
 
@@ -147,6 +148,7 @@ class _Rng:
 
 
 def _pick(rng: _Rng, weighted) -> str:
+    """One key of a {key: weight} mapping or (key, weight) pairs, drawn by weight."""
     items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
     return rng.weighted([k for k, _ in items], [w for _, w in items])
 
@@ -461,6 +463,8 @@ class _Clinic:
             return dose, round(dose / weight, 3), weight if rng.random() < 0.5 else None
         else:
             dose = float(min(300, 100 + 50 * min(given, 3) + rng.choice((0, 0, 50))))
+            if rng.random() < 0.5:  # weight often recorded for fixed doses too
+                return dose, round(dose / weight, 3), weight
             return dose, None, None
         dose = math.floor(mg_kg * weight * 10) / 10  # never above the prescribed mg/kg
         return dose, round(dose / weight, 3), weight
