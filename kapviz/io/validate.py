@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -259,85 +260,96 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
     c.required("patient_id", pid)
     for i in pid.index[(pid != "") & ~pid.isin(known_patients)]:
         c.add(i, "patient_id", pid[i], "a patient_id that exists in patients")
-    owner = all_sessions.set_index("session_id")["patient_id"] if len(all_sessions) else None
-    for i in sid.index[sid != ""]:
-        if owner is None or sid[i] not in owner.index:
-            c.add(i, "session_id", sid[i], "a session_id that exists in sessions")
-        elif owner[sid[i]] != pid[i]:
-            c.add(i, "session_id", sid[i], f"a session of patient {pid[i]} "
-                  f"(this one belongs to {owner[sid[i]]})")  # fmt: skip
+    if len(all_sessions):
+        owner = all_sessions.drop_duplicates("session_id").set_index("session_id")["patient_id"]
+        owners = sid.map(owner)
+    else:
+        owners = pd.Series([None] * len(sid), index=sid.index, dtype=object)
+    tied = sid != ""
+    for i in sid.index[tied & owners.isna()]:
+        c.add(i, "session_id", sid[i], "a session_id that exists in sessions")
+    for i in sid.index[tied & owners.notna() & (owners != pid)]:
+        c.add(i, "session_id", sid[i], f"a session of patient {pid[i]} "
+              f"(this one belongs to {owners[i]})")  # fmt: skip
     when = c.datetimes("administered_at")
     c.required("administered_at", c.raw("administered_at"))
     names = c.raw("instrument")
-    ids = names.map(lambda v: instruments.normalize(v) if v else None)
+    lookup = {v: instruments.normalize(v) for v in names.unique() if v}
+    ids = names.map(lambda v: lookup.get(v))
     known = ", ".join(instruments.REGISTRY)
     for i in names.index[(names != "") & ids.isna()]:
         c.add(i, "instrument", names[i], f"a known instrument ({known})")
     c.required("instrument", names)
-    totals = c.integers("total")
-    item_cols = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
-    items = {col: c.integers(col) for col in item_cols if col in c.frame}
-    final_total, final_items, item9 = [], [], []
-    for pos, i in enumerate(names.index):
-        inst_id = ids[i]
-        total = totals[i]
-        if not isinstance(inst_id, str):
-            final_total.append(None), final_items.append(None), item9.append(None)
-            continue
+    given_total = c.integers("total").to_numpy(dtype="float64", na_value=np.nan)
+    n = len(names)
+    matrix = np.full((n, MAX_ITEMS), np.nan)
+    for k in range(1, MAX_ITEMS + 1):
+        if f"item_{k}" in c.frame:
+            matrix[:, k - 1] = c.integers(f"item_{k}").to_numpy(dtype="float64", na_value=np.nan)
+    final_total = np.full(n, np.nan)
+    final_items: list[str | None] = [None] * n
+    item9 = np.full(n, np.nan)
+    index = names.index
+    for inst_id in sorted({v for v in ids if isinstance(v, str)}):
         inst = instruments.get(inst_id)
-        given = [items[f"item_{k}"][i] if f"item_{k}" in items else pd.NA
-                 for k in range(1, inst.n_items + 1)]  # fmt: skip
-        extra = [col for col in items if int(col[5:]) > inst.n_items and pd.notna(items[col][i])]
-        for col in extra:
-            c.add(i, col, c.raw(col)[i], f"no value ({inst.id} has {inst.n_items} items)")
-        present = [v for v in given if pd.notna(v)]
-        item_list = None
-        if len(present) == inst.n_items:
-            for k, v in enumerate(given, start=1):
-                if not inst.item_min <= v <= inst.item_max:
-                    c.add(
-                        i, f"item_{k}", v, f"{inst.id} item score {inst.item_min}–{inst.item_max}"
-                    )
+        pos = np.flatnonzero((ids == inst_id).to_numpy())
+        items = matrix[pos, : inst.n_items]
+        for r, col in zip(*np.nonzero(~np.isnan(matrix[pos, inst.n_items :])), strict=True):
+            i = index[pos[r]]
+            name = f"item_{inst.n_items + 1 + col}"
+            c.add(i, name, c.raw(name)[i], f"no value ({inst.id} has {inst.n_items} items)")
+        present = (~np.isnan(items)).sum(axis=1)
+        full = present == inst.n_items
+        for r in np.flatnonzero((present > 0) & ~full):
+            c.add(index[pos[r]], f"item_{present[r] + 1}", "",
+                  f"all {inst.n_items} {inst.id} items, or none")  # fmt: skip
+        out_of = full[:, None] & ((items < inst.item_min) | (items > inst.item_max))
+        for r, col in zip(*np.nonzero(out_of), strict=True):
+            c.add(index[pos[r]], f"item_{col + 1}", int(items[r, col]),
+                  f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
+        total = given_total[pos].copy()
+        scorable = np.flatnonzero(full & ~out_of.any(axis=1))
+        plain_sum = inst.scorer is instruments._sum_items  # noqa: SLF001 - skip per-row calls
+        sums = items[scorable].sum(axis=1).astype(int).tolist()
+        for r, values, summed in zip(
+            scorable, items[scorable].astype(int).tolist(), sums, strict=True
+        ):
             try:
-                computed = inst.score([int(v) for v in given])
-                item_list = [int(v) for v in given]
+                computed = summed if plain_sum else inst.score(values)
             except ValueError:
-                computed = None
-            if computed is not None and pd.notna(total) and int(total) != computed:
-                c.add(i, "total", total, f"{computed}, the total of the {inst.id} items given")
-            total = computed if computed is not None else total
-        elif present:
-            c.add(i, f"item_{len(present) + 1}" if len(present) < inst.n_items else "total",
-                  "", f"all {inst.n_items} {inst.id} items, or none")  # fmt: skip
-        if pd.isna(total):
-            if not present:
-                c.add(i, "total", "", f"a {inst.id} total (or all {inst.n_items} items)")
-            final_total.append(None), final_items.append(None), item9.append(None)
-            continue
-        if not inst.total_min <= int(total) <= inst.total_max:
-            c.add(i, "total", total, f"a {inst.id} total from {inst.total_min} to {inst.total_max}")
-        final_total.append(int(total))
-        final_items.append(json.dumps(item_list) if item_list else None)
-        item9.append(item_list[8] if item_list and inst.id == "PHQ-9" else None)
-        del pos
+                continue
+            if not np.isnan(total[r]) and int(total[r]) != computed:
+                c.add(index[pos[r]], "total", int(total[r]),
+                      f"{computed}, the total of the {inst.id} items given")  # fmt: skip
+            total[r] = computed
+            final_items[pos[r]] = json.dumps(values)
+            if inst.id == "PHQ-9":
+                item9[pos[r]] = values[8]
+        for r in np.flatnonzero(np.isnan(total) & (present == 0)):
+            c.add(index[pos[r]], "total", "", f"a {inst.id} total (or all {inst.n_items} items)")
+        bad = ~np.isnan(total) & ((total < inst.total_min) | (total > inst.total_max))
+        for r in np.flatnonzero(bad):
+            c.add(index[pos[r]], "total", int(total[r]),
+                  f"a {inst.id} total from {inst.total_min} to {inst.total_max}")  # fmt: skip
+        final_total[pos] = total
     out = pd.DataFrame(
         {
             "patient_id": pid,
             "session_id": sid.replace("", None),
             "instrument": ids,
             "administered_at": when,
-            "total": pd.array(final_total, dtype="Int64"),
+            "total": pd.array(final_total, dtype="Float64").astype("Int64"),
             "items": final_items,
-            "suicide_item": pd.array(item9, dtype="Int64"),
+            "suicide_item": pd.array(item9, dtype="Float64").astype("Int64"),
         },
-        index=names.index,
+        index=index,
     )
     c.duplicates(["patient_id", "instrument", "administered_at"], out, "patient, instrument "
                  "and time")  # fmt: skip
-    if len(all_sessions):
-        out["course_id"] = assign_courses(out, all_sessions)
-    else:
-        out["course_id"] = None
+    out["course_id"] = None
+    placeable = out["administered_at"].notna() & out["patient_id"].ne("")
+    if len(all_sessions) and placeable.any():
+        out.loc[placeable, "course_id"] = assign_courses(out[placeable], all_sessions)
     return out
 
 

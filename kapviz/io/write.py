@@ -10,11 +10,11 @@ files twice changes nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
 
@@ -87,75 +87,101 @@ class ImportResult:
         return lines
 
 
-def _python(value):
-    """A DB-API friendly Python value (no pandas NA, numpy scalars or Timestamps)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
-
-
-def _canonical(value) -> str:
-    """A string that is equal for equal values, whatever their Python or numpy type."""
-    value = _python(value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float)):
-        return f"{float(value):.6g}"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+def _python_column(values: pd.Series) -> list:
+    """A column as DB-API friendly Python values (None, int, float, str, datetime, date)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.to_numpy(dtype="datetime64[us]").astype(object).tolist()
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        out = numbers.astype(object)
+        out[np.isnan(numbers)] = None
+        return out.tolist()
+    return values.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple]:
-    return [tuple(_python(v) for v in row) for row in frame[list(columns)].itertuples(index=False)]
+    """Rows of `frame` as tuples of Python values, built column by column (fast)."""
+    return list(zip(*(_python_column(frame[c]) for c in columns), strict=True))
+
+
+def _comparable(values: pd.Series, like: pd.Series) -> pd.Series:
+    """`values` (as read from the DB) in the dtype family of `like` (the batch column)."""
+    if pd.api.types.is_datetime64_any_dtype(like.dtype):
+        return pd.to_datetime(values).astype("datetime64[us]")
+    if pd.api.types.is_numeric_dtype(like.dtype) or pd.api.types.is_bool_dtype(like.dtype):
+        return pd.to_numeric(values.astype(object).replace({True: 1, False: 0}), errors="coerce")
+    return values.astype(object).where(values.notna(), None)
+
+
+def _differs(new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Element-wise: do the batch value and the stored value differ (missing = missing)?"""
+    old = _comparable(old, new)
+    if pd.api.types.is_datetime64_any_dtype(new.dtype):
+        a, b = new.astype("datetime64[us]"), old
+        return ((a != b) & ~(a.isna() & b.isna())).to_numpy()
+    if pd.api.types.is_numeric_dtype(new.dtype) or pd.api.types.is_bool_dtype(new.dtype):
+        a = pd.to_numeric(new.astype(object).replace({True: 1, False: 0}), errors="coerce")
+        x = a.to_numpy(dtype="float64", na_value=np.nan)
+        y = old.to_numpy(dtype="float64", na_value=np.nan)
+        same = np.isclose(x, y, rtol=1e-9, atol=1e-9) | (np.isnan(x) & np.isnan(y))
+        return ~same
+    a = new.astype(object).where(new.notna(), None).to_numpy()
+    b = old.to_numpy(dtype=object)
+    return np.asarray(a != b, dtype=bool)
+
+
+def _key_frame(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Key columns in one canonical dtype each (strings, datetime64[us], int64) for merging."""
+    out = {}
+    for k in keys:
+        col = frame[k]
+        if pd.api.types.is_datetime64_any_dtype(col.dtype) or k == "administered_at":
+            out[k] = pd.to_datetime(col).astype("datetime64[us]")
+        elif k in ("seq", "minutes_from_dose"):
+            out[k] = pd.to_numeric(col).astype("int64")
+        else:
+            out[k] = col.astype(object).astype(str)
+    return pd.DataFrame(out, index=frame.index)
 
 
 def _existing(conn: Connection, model, keys: tuple[str, ...], cols: tuple[str, ...],
-              frame: pd.DataFrame) -> dict[tuple, tuple]:  # fmt: skip
-    """Existing rows for the batch's keys: canonical key → canonical values."""
+              frame: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """The stored rows for the batch's first-key values, columns keys + cols."""
     first = keys[0]
-    wanted = sorted({_python(v) for v in frame[first]})
-    found: dict[tuple, tuple] = {}
+    wanted = sorted(set(_python_column(frame[first])) - {None})
+    rows: list = []
     table = model.__table__
     for start in range(0, len(wanted), 5000):
         chunk = wanted[start : start + 5000]
         stmt = select(*[table.c[c] for c in keys + cols]).where(table.c[first].in_(chunk))
-        for row in conn.execute(stmt):
-            key = tuple(_canonical(v) for v in row[: len(keys)])
-            found[key] = tuple(_canonical(v) for v in row[len(keys) :])
-    return found
+        rows += conn.execute(stmt).all()
+    names = list(keys + cols)
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
+    return pd.DataFrame({c: list(v) for c, v in zip(names, zip(*rows, strict=True), strict=True)})
 
 
 def _upsert(conn, name: str, frame: pd.DataFrame, counts: TableCounts, *, dry_run: bool) -> None:
     model, keys, cols = SPECS[name]
     if frame.empty:
         return
-    existing = _existing(conn, model, keys, cols, frame)
-    new_rows, changed = [], []
-    for row in _records(frame, keys + cols):
-        key = tuple(_canonical(v) for v in row[: len(keys)])
-        if key not in existing:
-            new_rows.append(row)
-        elif existing[key] != tuple(_canonical(v) for v in row[len(keys) :]):
-            changed.append(row)
-        else:
-            counts.unchanged += 1
-    counts.added += len(new_rows)
-    counts.updated += len(changed)
+    frame = frame.reset_index(drop=True)
+    stored = _existing(conn, model, keys, cols, frame)
+    stored = pd.concat([_key_frame(stored, keys), stored[list(cols)]], axis=1)
+    stored = stored.drop_duplicates(list(keys)).rename(columns={c: f"{c}__db" for c in cols})
+    merged = _key_frame(frame, keys).merge(stored, on=list(keys), how="left", indicator=True)
+    is_new = (merged["_merge"] == "left_only").to_numpy()
+    changed = np.zeros(len(frame), dtype=bool)
+    for c in cols:
+        changed |= _differs(frame[c], merged[f"{c}__db"].set_axis(frame.index))
+    changed &= ~is_new
+    counts.added += int(is_new.sum())
+    counts.updated += int(changed.sum())
+    counts.unchanged += int((~is_new & ~changed).sum())
     if dry_run:
         return
-    bulk_insert(conn, model.__table__, keys + cols, new_rows)
-    if changed:
+    bulk_insert(conn, model.__table__, keys + cols, _records(frame[is_new], keys + cols))
+    if changed.any():
         table = model.__table__
         stmt = (
             update(table)
@@ -165,7 +191,7 @@ def _upsert(conn, name: str, frame: pd.DataFrame, counts: TableCounts, *, dry_ru
         params = [
             {f"k_{k}": v for k, v in zip(keys, row[: len(keys)], strict=True)}
             | {f"v_{c}": v for c, v in zip(cols, row[len(keys) :], strict=True)}
-            for row in changed
+            for row in _records(frame[changed], keys + cols)
         ]
         conn.execute(stmt, params)
 
