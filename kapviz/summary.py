@@ -15,6 +15,8 @@ from kapviz.db import queries
 from kapviz.domain import PHASES
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import course_outcomes, outcomes_summary
+from kapviz.metrics.safety import safety_summary
+from kapviz.metrics.side_effects import side_effects_summary
 
 
 def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -35,11 +37,17 @@ def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[s
 def _clinical_sections(conn: Connection, settings: Settings) -> dict[str, Any]:
     """Outcome, side-effect and safety sections, from the same metrics the pages use."""
     sessions = queries.sessions(conn)
-    assessments = queries.assessments(conn, instruments=list(OUTCOME_INSTRUMENTS))
+    assessments = queries.assessments(conn, instruments=[*OUTCOME_INSTRUMENTS, "MOAA/S"])
     outcomes = course_outcomes(
         sessions, assessments, baseline_window_days=settings.baseline_window_days
     )
-    return {"outcomes": outcomes_summary(outcomes)}
+    side_effects = queries.side_effects(conn)
+    vitals = queries.vitals(conn)
+    return {
+        "outcomes": outcomes_summary(outcomes),
+        "side_effects": side_effects_summary(sessions, side_effects),
+        "safety": safety_summary(sessions, side_effects, vitals, assessments, settings=settings),
+    }
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -33,6 +33,25 @@ def test_summary_json_on_clinic(db_url, capsys):
     pcl = summary["outcomes"]["PCL-5"]
     assert (pcl["response_rate"], pcl["reliable_improvement_rate"]) == (0.0, 1.0)
     assert "MADRS" not in summary["outcomes"]
+    # Side effects on the 9 completed dosing sessions of 3 dosed patients (P2's dizziness
+    # on a cancelled session does not count); P1 dose 1's two dissociation records count
+    # once, at severe.
+    effects = summary["side_effects"]
+    assert (effects["dosing_sessions"], effects["patients_dosed"]) == (9, 3)
+    assert effects["effects"]["dissociation"] == {
+        "sessions": 2,
+        "session_rate": 2 / 9,
+        "patients": 1,
+        "patient_rate": 1 / 3,
+        "severe_sessions": 1,
+    }
+    assert set(effects["effects"]) == {"dissociation", "nausea"}
+    # 182 mmHg on P1 dose 1 (P2's 170/109 is not an excursion); P2 had item 9 = 1.
+    assert summary["safety"] == {
+        "bp_excursion_sessions": 1,
+        "suicidality_flag_patients": 1,
+        "serious_events": 0,
+    }
 
 
 def test_summary_text(db_url, capsys):
