@@ -1,13 +1,203 @@
-"""Safety: side effects and vital signs across dosing sessions."""
+"""Safety: who needs attention, which side effects are common or severe, blood pressure."""
 
 import streamlit as st
 
-from kapviz.ui import data, page, widgets
+from kapviz.ui import page, widgets
+from kapviz.ui import safety as view
 
-filters = page.setup("Safety", "Side effects and vital signs across dosing sessions.")
-effects = data.side_effects(filters)
-if effects.empty:
-    widgets.empty_state("No side effects recorded for these filters.")
+filters = page.setup(
+    "Safety",
+    "Side effects, vital signs and alerts across completed dosing sessions (DOMAIN.md §4).",
+)
+v = view.view(filters)
+if v.dosing_sessions == 0:
+    widgets.empty_state(
+        "No completed dosing sessions match these filters.",
+        hint="Widen the filters in the sidebar.",
+    )
     st.stop()
-counts = effects.groupby("term").size().sort_values(ascending=False).reset_index(name="Records")
-st.dataframe(counts.rename(columns={"term": "Side effect"}), hide_index=True)
+
+t = view.tiles(filters)
+cols = st.columns(6)
+cols[0].metric("Dosing sessions", f"{t.dosing_sessions:,}", help="Completed dosing sessions")
+cols[1].metric("Patients dosed", f"{t.patients_dosed:,}")
+cols[2].metric(
+    "Adverse events per 100 sessions",
+    f"{100 * t.events / t.dosing_sessions:.1f}",
+    help="An event is one side effect recorded on one session, counted once.",
+)
+cols[3].metric("BP excursion sessions", f"{t.excursion_sessions:,}")
+cols[4].metric("Serious events", f"{t.serious_events:,}")
+cols[5].metric("Patients needing attention", f"{t.attention_patients:,}")
+
+# --- Alerts worklist --------------------------------------------------------------------
+st.subheader("Alerts: patients who need attention now")
+alerts = view.alerts(filters)
+lookback = view.lookback_days()
+if alerts.empty:
+    st.success("No open alerts.", icon=":material/check_circle:")
+else:
+    st.dataframe(
+        alerts,
+        hide_index=True,
+        key="safety_alerts",
+        column_order=[
+            "severity_rank",
+            "reason",
+            "patient_id",
+            "course_id",
+            "date",
+            "detail",
+            "link",
+        ],
+        column_config={
+            "severity_rank": st.column_config.NumberColumn("Priority", help="1 is most urgent"),
+            "reason": st.column_config.TextColumn("Reason"),
+            "patient_id": st.column_config.TextColumn("Patient"),
+            "course_id": st.column_config.TextColumn("Course"),
+            "date": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD"),
+            "detail": st.column_config.TextColumn("Detail"),
+            "link": st.column_config.LinkColumn("Case", display_text="open case"),
+        },
+    )
+st.caption(
+    f"Item 9 > 0 on a patient's latest PHQ-9 (any date); serious events, BP excursions, "
+    f"severe effects and urinary or cognitive complaints in the last {lookback} days. "
+    "Alerts ignore the date filter."
+)
+with st.expander("Thresholds in force"):
+    st.dataframe(view.thresholds(), hide_index=True, key="safety_thresholds")
+
+# --- Side-effect frequency and severity ------------------------------------------------
+st.subheader("Side effects")
+if v.rates.empty:
+    widgets.empty_state("No side effects recorded on these dosing sessions.")
+else:
+    left, right = st.columns([3, 2])
+    with left:
+        kind_label = st.segmented_control(
+            "Rate", ["Patients", "Sessions"], default="Patients", key="safety_rate_kind"
+        )
+        kind = "session" if kind_label == "Sessions" else "patient"
+        reference = st.toggle(
+            "Esketamine label trial figures (TRD, short-term pooled)",
+            value=True,
+            key="safety_reference",
+            disabled=kind != "patient",
+            help="Trial reference markers compare % of patients only.",
+        )
+        option = f"{kind}|{'ref' if reference else 'none'}"
+        st.plotly_chart(view.figure(filters, "frequency", option), theme=None, key="safety_freq")
+    with right:
+        st.plotly_chart(view.figure(filters, "severity"), theme=None, key="safety_severity")
+    st.plotly_chart(
+        view.figure(filters, "heatmap", str(view.heatmap_max_number(filters))),
+        theme=None,
+        key="safety_heatmap",
+    )
+    by = st.segmented_control(
+        "Compare session rates by",
+        list(view.GROUPINGS),
+        default="Route",
+        key="safety_by",
+    )
+    st.dataframe(
+        view.rates_by(filters, by or "Route"),
+        hide_index=True,
+        key="safety_rates_by",
+        column_config={"Side effect": st.column_config.TextColumn(pinned=True)},
+    )
+    st.caption("% of completed dosing sessions in each group with ≥1 record of the effect.")
+    st.plotly_chart(view.figure(filters, "long_term"), theme=None, key="safety_long_term")
+
+# --- Blood pressure -------------------------------------------------------------------
+st.subheader("Blood pressure")
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(view.figure(filters, "bp"), theme=None, key="safety_bp")
+with right:
+    st.metric("Sessions with an excursion", f"{t.excursion_sessions:,}")
+    st.metric("Sessions with a large rise", f"{t.rise_sessions:,}")
+    st.metric("Sessions needing pre-dose review", f"{t.predose_review_sessions:,}")
+flagged = view.excursions(filters)
+if not flagged.empty:
+    st.dataframe(
+        flagged,
+        hide_index=True,
+        key="safety_excursions",
+        column_order=[
+            "started_at",
+            "patient_id",
+            "route",
+            "pre_systolic",
+            "pre_diastolic",
+            "max_systolic",
+            "max_diastolic",
+            "rise_systolic",
+            "rise_diastolic",
+            "is_excursion",
+            "is_rise",
+            "needs_predose_review",
+            "link",
+        ],  # fmt: skip
+        column_config={
+            "started_at": st.column_config.DatetimeColumn("Session", format="YYYY-MM-DD HH:mm"),
+            "patient_id": "Patient",
+            "route": "Route",
+            "pre_systolic": st.column_config.NumberColumn("Pre SBP", format="%d"),
+            "pre_diastolic": st.column_config.NumberColumn("Pre DBP", format="%d"),
+            "max_systolic": st.column_config.NumberColumn("Max SBP", format="%d"),
+            "max_diastolic": st.column_config.NumberColumn("Max DBP", format="%d"),
+            "rise_systolic": st.column_config.NumberColumn("Rise SBP", format="%+d"),
+            "rise_diastolic": st.column_config.NumberColumn("Rise DBP", format="%+d"),
+            "is_excursion": st.column_config.CheckboxColumn("Excursion"),
+            "is_rise": st.column_config.CheckboxColumn("Large rise"),
+            "needs_predose_review": st.column_config.CheckboxColumn("Pre-dose review"),
+            "link": st.column_config.LinkColumn("Case", display_text="open case"),
+        },
+    )
+
+# --- Adverse events over time ------------------------------------------------------------
+st.subheader("Adverse events over time")
+st.plotly_chart(view.figure(filters, "u"), theme=None, key="safety_u")
+out = int(v.u["is_out"].sum())
+st.caption(
+    "u-chart: centre line = all events ÷ all sessions; limits ±3σ for each month's sessions. "
+    + (f"{out} month(s) outside the limits." if out else "No month outside the limits.")
+)
+
+# --- Sedation, dissociation, monitoring -----------------------------------------------------
+st.subheader("Sedation, dissociation and monitoring")
+cols = st.columns(4)
+sed = v.sedation
+cols[0].metric(
+    "MOAA/S sedation flags",
+    f"{int(sed['is_sedation'].sum()):,} of {len(sed):,}",
+    help="MOAA/S at or below the sedation threshold during a dosing session",
+)
+cols[1].metric(
+    "Loss of consciousness (MOAA/S 0)", f"{int(sed['is_loss_of_consciousness'].sum()):,}"
+)
+mon = v.monitoring
+cols[2].metric(
+    "Esketamine monitoring too short",
+    f"{int(mon['is_short'].sum()):,} of {len(mon):,}",
+    help="Observation shorter than the REMS minimum",
+)
+cols[3].metric("Esketamine monitoring not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
+if not v.cadss.empty:
+    st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
+    st.dataframe(
+        v.cadss,
+        hide_index=True,
+        key="safety_cadss",
+        column_config={
+            "session_number": st.column_config.NumberColumn("Dose number"),
+            "n": st.column_config.NumberColumn("Scores"),
+            "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
+            "ci_low": st.column_config.NumberColumn("95% CI low", format="%.1f"),
+            "ci_high": st.column_config.NumberColumn("95% CI high", format="%.1f"),
+            "median": st.column_config.NumberColumn("Median", format="%.1f"),
+        },
+    )
+widgets.filters_caption(filters)

@@ -1,0 +1,269 @@
+"""Safety page glue: every table and figure of the page, cached per filters × data version.
+
+The frames come from `kapviz.ui.data`; the metrics of `kapviz.metrics.side_effects`,
+`vitals` and `safety` run once per filters × data version × thresholds (and, for the alerts
+worklist, per day), so a warm rerun only sends what is already built. Cached objects are
+shared and read-only by convention (as in `kapviz.ui.data`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from kapviz.charts import safety as charts
+from kapviz.config import Settings
+from kapviz.filters import Filters
+from kapviz.metrics import safety, side_effects, vitals
+from kapviz.ui import data, live
+from kapviz.ui.db import database_url, settings
+from kapviz.ui.nav import case_url
+
+TTL = 3600
+SCALES = ("PHQ-9", "CADSS", "MOAA/S")
+"""Assessments the page needs: item 9 for alerts, dissociation and sedation scales."""
+
+GROUPINGS: dict[str, str] = {
+    "Route": "route",
+    "Drug": "drug",
+    "Dose band": "dose_band",
+    "Site": "site",
+}
+"""Subgroup choices of the rates table (dose number has its own heatmap)."""
+
+EXCURSION_TABLE_MAX = 500
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Headline numbers of the page."""
+
+    dosing_sessions: int
+    patients_dosed: int
+    events: int
+    excursion_sessions: int
+    rise_sessions: int
+    predose_review_sessions: int
+    serious_events: int
+    attention_patients: int
+
+
+def _thresholds(cfg: Settings) -> tuple:
+    return tuple((f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name != "database_url")
+
+
+def _key(filters: Filters) -> tuple:
+    return (database_url(), filters, data.version(), _thresholds(settings()))
+
+
+def _in_range(sessions: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """Sessions inside the filter's date range: events over time count only those."""
+    started = sessions["started_at"]
+    keep = pd.Series(True, index=sessions.index)
+    if filters.start_at is not None:
+        keep &= started >= pd.Timestamp(filters.start_at)
+    if filters.end_before is not None:
+        keep &= started < pd.Timestamp(filters.end_before)
+    return sessions.loc[keep]
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The raw frames of the page (sessions already limited to the date range)."""
+
+    sessions: pd.DataFrame
+    side_effects: pd.DataFrame
+    vitals: pd.DataFrame
+    scales: pd.DataFrame
+
+
+def _frames(key: tuple) -> Frames:
+    filters = key[1]
+    return Frames(
+        sessions=_in_range(data.sessions(filters), filters),
+        side_effects=data.side_effects(filters),
+        vitals=data.vitals(filters),
+        scales=data.assessments(filters, instruments=list(SCALES)),
+    )
+
+
+@dataclass(frozen=True)
+class SafetyView:
+    """Every metric table of the page."""
+
+    rates: pd.DataFrame
+    by_number: pd.DataFrame
+    session_vitals: pd.DataFrame
+    curve: pd.DataFrame
+    u: pd.DataFrame
+    long_term: pd.DataFrame
+    sedation: pd.DataFrame
+    cadss: pd.DataFrame
+    monitoring: pd.DataFrame
+    summary: dict
+    dosing_sessions: int
+    patients_dosed: int
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner="Computing safety figures…")
+def _view(key: tuple) -> SafetyView:
+    f = _frames(key)
+    cfg = settings()
+    doses = side_effects.dosing_sessions(f.sessions)
+    return SafetyView(
+        rates=side_effects.effect_rates(f.sessions, f.side_effects),
+        by_number=side_effects.effect_rates_by(f.sessions, f.side_effects, by="session_number"),
+        session_vitals=vitals.session_vitals(f.sessions, f.vitals, settings=cfg),
+        curve=vitals.bp_curve(f.vitals, sessions=f.sessions),
+        u=safety.u_chart(f.sessions, f.side_effects),
+        long_term=side_effects.long_term_vs_cumulative_dose(f.sessions, f.side_effects),
+        sedation=_on_sessions(safety.sedation_flags(f.scales, settings=cfg), f.sessions),
+        cadss=safety.cadss_by_session_number(f.sessions, f.scales),
+        monitoring=safety.monitoring_flags(f.sessions, settings=cfg),
+        summary=safety.safety_summary(f.sessions, f.side_effects, f.vitals, f.scales, settings=cfg),
+        dosing_sessions=len(doses),
+        patients_dosed=int(doses["patient_id"].nunique()),
+    )
+
+
+def _on_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Scores taken during a completed dosing session in scope."""
+    doses = side_effects.dosing_sessions(sessions)["session_id"]
+    return scores[side_effects.is_member(scores["session_id"], doses)]
+
+
+def view(filters: Filters) -> SafetyView:
+    """The page's metric tables for these filters (cached, read-only)."""
+    return _view(_key(filters))
+
+
+def today_end(today: date | None = None) -> datetime:
+    """'Now' of the alerts worklist: the end of today, so the window is whole days."""
+    return datetime.combine(today or date.today(), time.max)
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _alerts(key: tuple, now: datetime) -> pd.DataFrame:
+    filters = key[1]
+    table = safety.alerts(
+        data.sessions(filters),
+        data.side_effects(filters),
+        data.vitals(filters),
+        data.assessments(filters, instruments=list(SCALES)),
+        settings=settings(),
+        now=now,
+    )
+    links = [case_url(p, c) for p, c in zip(table["patient_id"], table["course_id"], strict=True)]
+    return table.assign(link=links)
+
+
+def alerts(filters: Filters) -> pd.DataFrame:
+    """Alerts worklist as of today (all dates of the data, whatever the date filter)."""
+    return _alerts(_key(filters), today_end(live.now().date()))
+
+
+def tiles(filters: Filters) -> Tiles:
+    """Headline numbers for these filters."""
+    v = view(filters)
+    bp = v.session_vitals
+    return Tiles(
+        dosing_sessions=v.dosing_sessions,
+        patients_dosed=v.patients_dosed,
+        events=int(v.u["events"].sum()) if not v.u.empty else 0,
+        excursion_sessions=int(bp["is_excursion"].sum()),
+        rise_sessions=int(bp["is_rise"].sum()),
+        predose_review_sessions=int(bp["needs_predose_review"].sum()),
+        serious_events=int(v.summary["serious_events"]),
+        attention_patients=int(alerts(filters)["patient_id"].nunique()),
+    )
+
+
+def rates_by(filters: Filters, label: str) -> pd.DataFrame:
+    """Session rates (%) per effect × subgroup, one column per subgroup with its n."""
+    return _rates_by(_key(filters), GROUPINGS[label])
+
+
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
+def _rates_by(key: tuple, by: str) -> pd.DataFrame:
+    f = _frames(key)
+    table = side_effects.effect_rates_by(f.sessions, f.side_effects, by=by)
+    if table.empty:
+        return pd.DataFrame()
+    table = table.assign(
+        column=[f"{g} (n={n:,})" for g, n in zip(table[by], table["dosing_sessions"], strict=True)]
+    )
+    wide = table.pivot(index="term", columns="column", values="rate") * 100
+    order = table.groupby("term")["sessions"].sum().sort_values(ascending=False).index
+    return wide.reindex(order).rename_axis(index="Side effect", columns=None).reset_index()
+
+
+def excursions(filters: Filters) -> pd.DataFrame:
+    """Flagged dosing sessions (excursion, rise or pre-dose review), newest first, linked."""
+    return _excursions(_key(filters))
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _excursions(key: tuple) -> pd.DataFrame:
+    bp = _view(key).session_vitals
+    flagged = bp[bp["is_excursion"] | bp["is_rise"] | bp["needs_predose_review"]]
+    flagged = flagged.sort_values(
+        ["is_excursion", "is_rise", "started_at"], ascending=False, kind="stable"
+    ).head(EXCURSION_TABLE_MAX)
+    links = [
+        case_url(p, c) for p, c in zip(flagged["patient_id"], flagged["course_id"], strict=True)
+    ]
+    return flagged.assign(link=links)
+
+
+# --- Figures (cached: built once per view) ----------------------------------------------
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _figure(key: tuple, name: str, option: str) -> go.Figure:
+    v = _view(key)
+    if name == "frequency":
+        kind, reference = option.split("|")
+        return charts.side_effect_frequency(v.rates, kind=kind, reference=reference == "ref")
+    if name == "severity":
+        return charts.severity_stack(v.rates)
+    if name == "heatmap":
+        return charts.effect_session_heatmap(v.by_number, max_number=int(option))
+    if name == "bp":
+        return charts.bp_curve(v.curve, settings=settings())
+    if name == "u":
+        return charts.u_chart(v.u)
+    if name == "long_term":
+        return charts.long_term_vs_cumulative_dose(v.long_term)
+    raise ValueError(f"unknown safety figure {name!r}")
+
+
+def figure(filters: Filters, name: str, option: str = "") -> go.Figure:
+    """A cached figure of the page: frequency, severity, heatmap, bp, u, long_term."""
+    return _figure(_key(filters), name, option)
+
+
+MIN_SESSIONS_PER_DOSE_NUMBER = 10
+"""The heatmap stops at the last dose number with at least this many sessions."""
+
+
+def heatmap_max_number(filters: Filters) -> int:
+    """Last dose number worth a heatmap column (enough sessions to read a rate)."""
+    sizes = view(filters).by_number.groupby("session_number")["dosing_sessions"].first()
+    if sizes.empty:
+        return 1
+    enough = sizes[sizes >= min(MIN_SESSIONS_PER_DOSE_NUMBER, int(sizes.iloc[0]))]
+    return int(enough.index.max())
+
+
+def lookback_days() -> int:
+    """Days back the alerts worklist looks for events (Settings.alert_lookback_days)."""
+    return settings().alert_lookback_days
+
+
+def thresholds() -> pd.DataFrame:
+    """The thresholds in force, for the page to show."""
+    return safety.thresholds_in_force(settings())
