@@ -3,7 +3,8 @@
 import streamlit as st
 
 from kapviz.charts import program as program_charts
-from kapviz.metrics import program
+from kapviz.charts import safety as safety_charts
+from kapviz.metrics import program, safety
 from kapviz.ui import data, live, overview, page, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
@@ -49,6 +50,19 @@ with right:
     )
 
 outcomes = data.outcomes(filters)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(
+        safety_charts.u_chart(safety.u_chart(sessions, data.side_effects(filters))),
+        theme=None,
+        key="ae-u-chart",
+    )
+with right:
+    st.caption(
+        "Adverse events per 100 dosing sessions by month, with 3-sigma control limits "
+        "computed from the data (u-chart): a point outside the limits is more than month-"
+        "to-month noise. Details on the Safety page."
+    )
 left, right = st.columns(2)
 with left:
     monthly = program.monthly_response(outcomes)

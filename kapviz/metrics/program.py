@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from kapviz.config import Settings
+from kapviz.metrics import safety
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.stats import wilson_columns
 
@@ -265,3 +267,48 @@ def director_kpis(
         "denominator": total,
     }
     return kpis
+
+
+def safety_kpis(
+    sessions: pd.DataFrame,
+    side_effects: pd.DataFrame,
+    vitals: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> dict[str, dict]:
+    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and open alerts.
+
+    Both come from the Safety metrics, so the Overview and the Safety page always agree.
+    """
+    prev30, cur30, _ = period_bounds(now, days=30)
+    events, doses = safety.adverse_event_rate(sessions, side_effects, start=cur30, end=now)
+    events_before, doses_before = safety.adverse_event_rate(
+        sessions, side_effects, start=prev30, end=cur30
+    )
+    open_now = safety.alerts(
+        sessions, side_effects, vitals, assessments, settings=settings, now=now
+    )
+    # As things stood 30 days ago: only what had happened by then.
+    past = sessions[sessions["started_at"] <= cur30]
+    open_before = safety.alerts(
+        past,
+        side_effects[side_effects["session_id"].isin(past["session_id"])],
+        vitals[vitals["session_id"].isin(past["session_id"])],
+        assessments[assessments["administered_at"] <= cur30],
+        settings=settings,
+        now=cur30,
+    )
+    return {
+        "adverse_events": {
+            "value": 100 * events / doses if doses else None,
+            "previous": 100 * events_before / doses_before if doses_before else None,
+            "numerator": events,
+            "denominator": doses,
+        },
+        "open_alerts": {
+            "value": int(open_now["patient_id"].nunique()),
+            "previous": int(open_before["patient_id"].nunique()),
+        },
+    }

@@ -9,17 +9,23 @@ import streamlit as st
 from kapviz.filters import Filters
 from kapviz.metrics import program
 from kapviz.ui import data
-from kapviz.ui.db import database_url
+from kapviz.ui.db import database_url, settings
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, minute: datetime) -> dict:
-    return program.director_kpis(
-        data.sessions(filters),
-        data.assessments(filters, instruments=["PHQ-9"]),
-        data.outcomes(filters),
+    sessions = data.sessions(filters)
+    phq9 = data.assessments(filters, instruments=["PHQ-9"])
+    kpis = program.director_kpis(sessions, phq9, data.outcomes(filters), now=minute)
+    kpis |= program.safety_kpis(
+        sessions,
+        data.side_effects(filters),
+        data.vitals(filters),
+        phq9,
+        settings=settings(),
         now=minute,
     )
+    return kpis
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (
@@ -60,18 +66,41 @@ TILES: tuple[tuple[str, str, bool, str], ...] = (
         True,
         "Completed dosing sessions with a PHQ-9 in the 7 days before.",
     ),
+    (
+        "adverse_events",
+        "Adverse events per 100 dosing sessions (30 days)",
+        False,
+        "Side-effect terms recorded per completed dosing session (a term counts once per "
+        "session), ×100; delta vs the 30 days before. Lower is better.",
+    ),
+    (
+        "open_alerts",
+        "Patients needing attention",
+        False,
+        "Patients on the Safety page's alerts worklist now (item 9 > 0 on the latest PHQ-9, "
+        "or a serious event, BP excursion, severe, urinary or cognitive effect in the last "
+        "14 days); delta vs 30 days ago.",
+    ),
 )
+LOWER_IS_BETTER = {"adverse_events", "open_alerts"}
 """(kpi key, label, shown as percent, help) of every tile, in reading order."""
 
 
-def tiles(kpi_values: dict, *, per_row: int = 3) -> None:
+def tiles(kpi_values: dict, *, per_row: int = 4) -> None:
     """Draw every tile in rows of `per_row`."""
     for start in range(0, len(TILES), per_row):
         columns = st.columns(per_row)
         for column, (key, label, percent, help_text) in zip(
             columns, TILES[start : start + per_row], strict=False
         ):
-            tile(column, label, kpi_values[key], percent=percent, help=help_text)
+            tile(
+                column,
+                label,
+                kpi_values[key],
+                percent=percent,
+                help=help_text,
+                inverse=key in LOWER_IS_BETTER,
+            )
 
 
 def kpis(filters: Filters, now: datetime) -> dict:
@@ -83,16 +112,22 @@ def _delta(value: float | None, previous: float | None, *, percent: bool) -> str
     if value is None or previous is None:
         return None
     diff = value - previous
-    return f"{diff * 100:+.0f} pts" if percent else f"{diff:+,.0f}"
+    if percent:
+        return f"{diff * 100:+.0f} pts"
+    return f"{diff:+.1f}" if isinstance(value, float) else f"{diff:+,.0f}"
 
 
-def tile(column, label: str, kpi: dict, *, percent: bool = False, help: str) -> None:
+def tile(
+    column, label: str, kpi: dict, *, percent: bool = False, help: str, inverse: bool = False
+) -> None:
     """One st.metric with its delta against the previous period and its denominator."""
     value = kpi["value"]
     if value is None:
         shown = "—"
     elif percent:
         shown = f"{value:.0%}"
+    elif isinstance(value, float):
+        shown = f"{value:.1f}"
     else:
         shown = f"{value:,}"
     if "denominator" in kpi:
@@ -101,7 +136,7 @@ def tile(column, label: str, kpi: dict, *, percent: bool = False, help: str) -> 
         label,
         shown,
         delta=_delta(value, kpi["previous"], percent=percent),
-        delta_color="normal",
+        delta_color="inverse" if inverse else "normal",
         help=help,
         border=True,
     )

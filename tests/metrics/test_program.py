@@ -173,3 +173,30 @@ def test_director_kpis_on_clinic(frames):
         "numerator": 0,
         "denominator": 2,
     }
+
+
+def test_safety_kpis_on_clinic(tmp_path):
+    """At 2026-02-21 12:00: no events on P4's two recent doses; 4 events on the 7 doses of
+    the 30 days before (P1 dose 1 dissociation + nausea, dose 2 dissociation, P2 dose 1
+    nausea) = 57.1 per 100. Open alerts: P2 (item 9 = 1 on the latest PHQ-9); 30 days
+    earlier only P1 (BP excursion and severe dissociation on 12 Jan) — P2's positive
+    PHQ-9 had not happened yet.
+    """
+    from kapviz.config import Settings
+    from kapviz.db import queries
+    from tests.clinic import build_clinic
+
+    engine = make_engine(f"sqlite:///{tmp_path}/c.db")
+    build_clinic(engine)
+    with engine.connect() as conn:
+        kpis = program.safety_kpis(
+            queries.sessions(conn),
+            queries.side_effects(conn),
+            queries.vitals(conn),
+            queries.assessments(conn, with_items=True),
+            settings=Settings(),
+            now=datetime(2026, 2, 21, 12, 0),
+        )
+    assert kpis["adverse_events"]["value"] == 0.0
+    assert kpis["adverse_events"]["previous"] == pytest.approx(400 / 7)
+    assert kpis["open_alerts"] == {"value": 1, "previous": 1}

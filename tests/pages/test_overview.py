@@ -31,6 +31,9 @@ def test_tiles_values_and_deltas(run_page):
     assert tiles["PHQ-9 response (90 days)"][0] == "100%"
     assert tiles["PHQ-9 remission (90 days)"][0] == "50%"
     assert tiles["Measurement completion (30 days)"] == ("0%", "-86 pts")
+    # Safety tiles: hand-counted in tests/metrics/test_program.py::test_safety_kpis_on_clinic.
+    assert tiles["Adverse events per 100 dosing sessions (30 days)"] == ("0.0", "-57.1")
+    assert tiles["Patients needing attention"] == ("1", "+0")
 
 
 def test_tiles_follow_site_filter(run_page):
