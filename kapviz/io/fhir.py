@@ -479,12 +479,14 @@ class _Converter:
             "onset_min": onset}))  # fmt: skip
 
     def _apply_weights(self) -> None:
+        dosing: dict[tuple[str, str], list[dict]] = {}
+        for _, row in self.sessions.values():
+            if row.get("phase") == "dosing":
+                dosing.setdefault((row["patient_id"], row["started_at"][:10]), []).append(row)
         used = set()
         for k, pid, when, kg in self.weights:
-            for _, row in self.sessions.values():
-                same_day = row["started_at"][:10] == when.date().isoformat()
-                dosing = row["patient_id"] == pid and row.get("phase") == "dosing"
-                if dosing and same_day and not row.get("weight_kg"):
+            for row in dosing.get((pid, when.date().isoformat()), []):
+                if not row.get("weight_kg"):
                     row["weight_kg"] = _text(round(kg, 2))
                     used.add(k)
         for k, _, _, _ in self.weights:
