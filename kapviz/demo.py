@@ -71,7 +71,10 @@ EXTRA_EFFECTS = {"fatigue": 8, "euphoria": 5, "blurred vision": 4, "insomnia": 3
                  "tachycardia": 3, "confusion": 2}  # fmt: skip
 TOLERANCE = 0.8
 """Each further dose multiplies the chance of a side effect by this (tolerance)."""
-COURSE_EXPOSURE = sum(TOLERANCE**k for k in range(6))
+DOSE_STRENGTH_FACTOR = 1.25
+"""Mean per-dose multiplier from dose strength, longer esketamine series and boosters
+(measured on the generated clinic), divided out so per-patient rates match the label."""
+COURSE_EXPOSURE = sum(TOLERANCE**k for k in range(6)) * DOSE_STRENGTH_FACTOR
 
 
 def _synonyms() -> dict[str, list[str]]:

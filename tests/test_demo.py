@@ -96,17 +96,27 @@ def test_items_and_suicidality(clinic):
 
 @pytest.mark.parametrize(
     ("term", "reference"),
-    [("dissociation", 0.41), ("dizziness", 0.29), ("nausea", 0.28), ("hypertension", 0.10)],
+    [
+        ("dissociation", 0.41),
+        ("dizziness", 0.29),
+        ("nausea", 0.28),
+        ("sedation", 0.23),
+        ("vertigo", 0.23),
+        ("headache", 0.20),
+        ("hypertension", 0.10),
+        ("vomiting", 0.09),
+        ("feeling drunk", 0.05),
+    ],
 )
 def test_side_effect_patient_rates_near_label(clinic, term, reference):
-    """Per-patient rates among dosed patients fall within ±0.12 of the label figures."""
+    """Per-patient rates among dosed patients fall within ±0.08 of the DOMAIN §4 label figures."""
     s = clinic["sessions"]
     dosed = s[(s["phase"] == "dosing") & (s["status"] == "completed")]
     effects = clinic["side_effects"].merge(dosed[["session_id", "patient_id"]], on="session_id")
     rate = (
         effects.loc[effects["term"] == term, "patient_id"].nunique() / dosed["patient_id"].nunique()
     )
-    assert abs(rate - reference) < 0.12
+    assert abs(rate - reference) < 0.08
 
 
 def test_side_effects_decline_over_doses(clinic):
