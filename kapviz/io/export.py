@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -43,7 +44,14 @@ def template_frames(
         if wanted is not None:
             stmt = stmt.where(patient_column.in_(wanted))
         with engine.connect() as conn:
-            return conn.execute(stmt).all()
+            result = conn.execute(stmt)
+            names = list(result.keys())
+            rows = result.all()
+        return pd.DataFrame(
+            {n: list(v) for n, v in zip(names, zip(*rows, strict=True), strict=True)}
+            if rows
+            else {n: [] for n in names}
+        )
 
     frames: dict[str, pd.DataFrame] = {}
     p = rows(
@@ -51,7 +59,7 @@ def template_frames(
                Patient.indication, Patient.enrolled_on).order_by(Patient.patient_id),
         Patient.patient_id,
     )  # fmt: skip
-    frames["patients"] = pd.DataFrame(p, columns=column_names("patients"))
+    frames["patients"] = p.set_axis(column_names("patients"), axis=1)
     s = rows(
         select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at,
                Session.phase, Session.eligible, Session.ineligible_reason, Session.status,
@@ -61,20 +69,20 @@ def template_frames(
         .order_by(Session.session_id),
         Session.patient_id,
     )  # fmt: skip
-    frames["sessions"] = pd.DataFrame(s, columns=column_names("sessions"))
+    frames["sessions"] = s.set_axis(column_names("sessions"), axis=1)
     a = rows(
         select(Assessment.patient_id, Assessment.session_id, Assessment.administered_at,
                Assessment.instrument, Assessment.total, Assessment.items)
         .order_by(Assessment.patient_id, Assessment.administered_at, Assessment.instrument),
         Assessment.patient_id,
     )  # fmt: skip
-    assessments = pd.DataFrame(
-        a, columns=["patient_id", "session_id", "administered_at", "instrument", "total", "items"]
+    assessments = a.set_axis(
+        ["patient_id", "session_id", "administered_at", "instrument", "total", "items"], axis=1
     )
-    lists = [json.loads(v) if isinstance(v, str) else None for v in assessments["items"]]
-    width = max((len(v) for v in lists if v), default=0)
-    for k in range(width):
-        assessments[f"item_{k + 1}"] = [v[k] if v and k < len(v) else None for v in lists]
+    lists = [json.loads(v) if isinstance(v, str) else [] for v in assessments["items"]]
+    matrix = pd.DataFrame(lists, index=assessments.index) if any(lists) else pd.DataFrame()
+    for k in matrix.columns:
+        assessments[f"item_{k + 1}"] = matrix[k]
     frames["assessments"] = assessments.drop(columns="items")
     e = rows(
         select(SideEffect.session_id, SideEffect.verbatim, SideEffect.term, SideEffect.severity,
@@ -84,9 +92,9 @@ def template_frames(
         .order_by(SideEffect.session_id, SideEffect.seq),
         Session.patient_id,
     )  # fmt: skip
-    effects = pd.DataFrame(
-        e, columns=["session_id", "verbatim", "term", "severity", "ctcae_grade", "serious",
-                    "onset_min", "resolved", "action"],
+    effects = e.set_axis(
+        ["session_id", "verbatim", "term", "severity", "ctcae_grade", "serious", "onset_min",
+         "resolved", "action"], axis=1,
     )  # fmt: skip
     effects["effect"] = effects["verbatim"].where(effects["verbatim"].notna(), effects["term"])
     # A CTCAE grade is exported as the grade, which re-imports to the same severity and grade.
@@ -102,8 +110,35 @@ def template_frames(
         .order_by(VitalSign.session_id, VitalSign.minutes_from_dose),
         Session.patient_id,
     )  # fmt: skip
-    frames["vitals"] = pd.DataFrame(v, columns=column_names("vitals"))
-    return {name: frame.map(_text).astype(str) for name, frame in frames.items()}
+    frames["vitals"] = v.set_axis(column_names("vitals"), axis=1)
+    return {name: _texts(name, frame) for name, frame in frames.items()}
+
+
+KINDS = {c.name: c.kind for columns in TEMPLATE_FILES.values() for c in columns}
+
+
+def _texts(file: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column in the template's spelling, converted column by column (vectorised)."""
+    out = {}
+    for name in frame.columns:
+        values, kind = frame[name], KINDS.get(name, "text")
+        present = values.notna().to_numpy()
+        if kind in ("int", "nonnegative_int", "birth_year"):
+            numbers = pd.to_numeric(values.astype(object), errors="coerce")
+            text = numbers.astype("Int64").astype(str).to_numpy(dtype=object)
+        elif kind == "datetime":
+            stamps = pd.to_datetime(values)
+            minutes = stamps.dt.strftime("%Y-%m-%dT%H:%M")
+            seconds = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S")
+            text = np.where(stamps.dt.second.fillna(0).to_numpy() == 0, minutes, seconds)
+        elif kind in ("bool", "date", "positive"):
+            text = np.array([_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
+        else:
+            text = values.to_numpy(dtype=object)
+        text = np.asarray(text, dtype=object)
+        text[~present] = ""
+        out[name] = pd.Series(text, index=frame.index, dtype=object).astype(str)
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
 def export_template(
