@@ -27,6 +27,8 @@ MINUTES_AXIS_TITLE = "Minutes from dose"
 BP_AXIS_TITLE = "Blood pressure (mmHg)"
 U_AXIS_TITLE = "Adverse events per 100 dosing sessions"
 OUT_OF_LIMITS_COLOR = "#D7301F"
+LEGEND_TOP_MARGIN = 95
+"""Top margin (px) that fits the title above a one-row horizontal legend."""
 
 RATE_KINDS: dict[str, str] = {"patient": "patients", "session": "dosing sessions"}
 """Which rate `side_effect_frequency` draws → the denominator it names."""
@@ -36,6 +38,17 @@ def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r}, {g}, {b}, {alpha:.3f})"
+
+
+def _themed(fig: go.Figure, title: str) -> go.Figure:
+    """Apply the theme with room above the plot for both the title and the legend."""
+    apply_theme(fig, title=title)
+    fig.update_layout(
+        margin={"t": LEGEND_TOP_MARGIN},
+        title={"yref": "container", "y": 0.99, "yanchor": "top"},
+        legend={"y": 1.01},
+    )
+    return fig
 
 
 def _pct(values: pd.Series) -> np.ndarray:
@@ -95,7 +108,12 @@ def side_effect_frequency(
                     y=shown,
                     mode="markers",
                     name=REFERENCE_NAME,
-                    marker={"symbol": "line-ns-open", "size": 16, "color": REFERENCE_COLOR},
+                    marker={
+                        "symbol": "line-ns-open",
+                        "size": 18,
+                        "color": REFERENCE_COLOR,
+                        "line": {"width": 2.5, "color": REFERENCE_COLOR},
+                    },
                     customdata=[by_term[t].placebo_pct for t in shown],
                     hovertemplate=(
                         "%{y}: %{x:g}% of patients on esketamine, %{customdata:g}% on placebo"
@@ -103,7 +121,7 @@ def side_effect_frequency(
                     ),
                 )
             )
-    apply_theme(fig, title=f"Side effects: % of {denominator} with ≥1 record (95% CI)")
+    _themed(fig, f"Side effects: % of {denominator} with ≥1 record (95% CI)")
     fig.update_xaxes(title_text=f"% of {denominator}", rangemode="tozero", ticksuffix="%")
     fig.update_yaxes(title_text=None, showgrid=False)
     fig.update_layout(height=max(260, 60 + 26 * len(table)))
@@ -132,7 +150,7 @@ def severity_stack(rates: pd.DataFrame, *, top: int | None = None) -> go.Figure:
             for severity in SEVERITIES
         ]
     )
-    apply_theme(fig, title="Severity: sessions by the effect's highest severity")
+    _themed(fig, "Severity: sessions by the effect's highest severity")
     fig.update_layout(barmode="stack", height=max(260, 60 + 26 * len(table)))
     fig.update_xaxes(title_text="Dosing sessions", rangemode="tozero")
     fig.update_yaxes(title_text=None, showgrid=False)
@@ -163,7 +181,7 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
             hovertemplate=("%{y}, dose %{x}: %{z:.1f}% of %{customdata} sessions<extra></extra>"),
         )
     )
-    apply_theme(fig, title="Tolerance: side effects by dose number within the course")
+    _themed(fig, "Tolerance: side effects by dose number within the course")
     fig.update_xaxes(title_text="Dose number in course (completed dosing sessions)", dtick=1)
     fig.update_yaxes(title_text=None, showgrid=False)
     fig.update_layout(height=max(260, 80 + 24 * len(z)))
@@ -187,6 +205,7 @@ def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Fig
             go.Scatter(
                 x=np.concatenate([x, x[::-1]]),
                 y=np.concatenate([part["q3"].to_numpy(), part["q1"].to_numpy()[::-1]]),
+                mode="lines",
                 fill="toself",
                 fillcolor=_rgba(color, 0.18),
                 line={"width": 0},
@@ -225,7 +244,7 @@ def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Fig
                 annotation_text=f"{measure} excursion ≥{value}",
                 annotation_position="top left",
             )
-    apply_theme(fig, title="Blood pressure over the session (median and IQR)")
+    _themed(fig, "Blood pressure over the session (median and IQR)")
     fig.update_xaxes(title_text=MINUTES_AXIS_TITLE)
     fig.update_yaxes(title_text=BP_AXIS_TITLE)
     fig.add_vline(x=0, line={"color": "#8C8C8C", "dash": "dash", "width": 1})
@@ -298,17 +317,22 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
             hovertemplate=hover,
         )
     )
-    apply_theme(fig, title="Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
+    _themed(fig, "Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
     return fig
 
 
-def long_term_vs_cumulative_dose(table: pd.DataFrame) -> go.Figure:
+def long_term_vs_cumulative_dose(table: pd.DataFrame, *, min_sessions: int = 0) -> go.Figure:
     """Grouped bars: % of dosing sessions with urinary or cognitive complaints by cumulative dose.
 
     `table` is `side_effects.long_term_vs_cumulative_dose(...)`, bands already in order.
+    Bands with fewer than `min_sessions` dosing sessions are left out (their intervals would
+    span most of the axis) and named in a note under the chart.
     """
+    sparse = table["dosing_sessions"] < min_sessions
+    hidden = list(dict.fromkeys(table.loc[sparse, "cumulative_band"]))
+    table = table[~sparse]
     fig = go.Figure()
     for i, (term, part) in enumerate(table.groupby("term", sort=False)):
         rate = _pct(part["rate"])
@@ -334,8 +358,20 @@ def long_term_vs_cumulative_dose(table: pd.DataFrame) -> go.Figure:
                 ),
             )
         )
-    apply_theme(fig, title="Long-term risks: bladder and cognitive complaints by cumulative dose")
+    _themed(fig, "Long-term risks: bladder and cognitive complaints by cumulative dose")
     fig.update_layout(barmode="group")
+    if hidden:
+        fig.add_annotation(
+            text=f"Not shown (< {min_sessions} sessions): {', '.join(hidden)}",
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=1,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 11, "color": "#6B7080"},
+        )
     fig.update_xaxes(title_text="Patient's cumulative dose before and including the session")
     fig.update_yaxes(title_text="% of dosing sessions", rangemode="tozero", ticksuffix="%")
     return fig

@@ -204,3 +204,13 @@ def test_u_chart_reads_the_metric_frame():
 def test_charts_build_from_empty_metrics(build):
     """No side effects (or no dosing sessions): every chart still builds a valid figure."""
     assert "data" in build(EFFECTS.iloc[0:0]).to_dict()
+
+
+def test_long_term_hides_sparse_bands_and_names_them():
+    """min_sessions=3 drops the "<250 mg" band (3 sessions stay) — 4 does — and says so."""
+    table = long_term_vs_cumulative_dose(SESSIONS, EFFECTS)
+    kept = ch.long_term_vs_cumulative_dose(table, min_sessions=3)
+    assert _traces(kept)["urinary symptoms"]["x"] == ["<250 mg"]
+    dropped = ch.long_term_vs_cumulative_dose(table, min_sessions=4).to_dict()
+    assert all(t["x"] == [] or values(t["x"]) == [] for t in dropped["data"])
+    assert dropped["layout"]["annotations"][0]["text"] == "Not shown (< 4 sessions): <250 mg"
