@@ -22,13 +22,15 @@ cols = st.columns(6)
 cols[0].metric("Dosing sessions", f"{t.dosing_sessions:,}", help="Completed dosing sessions")
 cols[1].metric("Patients dosed", f"{t.patients_dosed:,}")
 cols[2].metric(
-    "Adverse events per 100 sessions",
+    "Events / 100 sessions",
     f"{100 * t.events / t.dosing_sessions:.1f}",
     help="An event is one side effect recorded on one session, counted once.",
 )
-cols[3].metric("BP excursion sessions", f"{t.excursion_sessions:,}")
+cols[3].metric("BP excursions", f"{t.excursion_sessions:,}")
 cols[4].metric("Serious events", f"{t.serious_events:,}")
-cols[5].metric("Patients needing attention", f"{t.attention_patients:,}")
+cols[5].metric(
+    "Need attention", f"{t.attention_patients:,}", help="Patients on the alerts worklist"
+)
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")
@@ -101,11 +103,15 @@ else:
         default="Route",
         key="safety_by",
     )
+    by_group = view.rates_by(filters, by or "Route")
     st.dataframe(
-        view.rates_by(filters, by or "Route"),
+        by_group,
         hide_index=True,
         key="safety_rates_by",
-        column_config={"Side effect": st.column_config.TextColumn(pinned=True)},
+        column_config={
+            "Side effect": st.column_config.TextColumn(pinned=True),
+            **{c: st.column_config.NumberColumn(format="%.1f%%") for c in by_group.columns[1:]},
+        },
     )
     st.caption("% of completed dosing sessions in each group with ≥1 record of the effect.")
     st.plotly_chart(view.figure(filters, "long_term"), theme=None, key="safety_long_term")
@@ -169,22 +175,23 @@ st.caption(
 # --- Sedation, dissociation, monitoring -----------------------------------------------------
 st.subheader("Sedation, dissociation and monitoring")
 cols = st.columns(4)
-sed = v.sedation
+sed, mon = v.sedation, v.monitoring
 cols[0].metric(
-    "MOAA/S sedation flags",
-    f"{int(sed['is_sedation'].sum()):,} of {len(sed):,}",
+    "Sedation flags (MOAA/S)",
+    f"{int(sed['is_sedation'].sum()):,}",
     help="MOAA/S at or below the sedation threshold during a dosing session",
 )
-cols[1].metric(
-    "Loss of consciousness (MOAA/S 0)", f"{int(sed['is_loss_of_consciousness'].sum()):,}"
-)
-mon = v.monitoring
+cols[1].metric("Loss of consciousness", f"{int(sed['is_loss_of_consciousness'].sum()):,}")
 cols[2].metric(
-    "Esketamine monitoring too short",
-    f"{int(mon['is_short'].sum()):,} of {len(mon):,}",
+    "Esketamine: short monitoring",
+    f"{int(mon['is_short'].sum()):,}",
     help="Observation shorter than the REMS minimum",
 )
-cols[3].metric("Esketamine monitoring not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
+cols[3].metric("Esketamine: not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
+st.caption(
+    f"Of {len(sed):,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
+    f"and {len(mon):,} completed esketamine sessions."
+)
 if not v.cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
     st.dataframe(
