@@ -230,6 +230,7 @@ class _Converter:
         self.sessions: dict[str, tuple[int, dict]] = {}
         self.dropped_encounters: set[str] = set()
         self.dose_start: dict[str, datetime] = {}
+        self.dose_end: dict[str, datetime] = {}
         self.assessments: dict[tuple, tuple[int, dict]] = {}
         self.vitals: dict[tuple, tuple[int, dict]] = {}
         self.effects: list[tuple[int, dict]] = []
@@ -267,6 +268,9 @@ class _Converter:
 
     def _patient_of(self, k: int, res: dict) -> str | None:
         pid = _ref_id(res.get("subject") or res.get("patient"), self.urls)
+        sid = _ref_id(res.get("encounter") or res.get("context"), self.urls)
+        if pid is None and sid in self.sessions:
+            pid = self.sessions[sid][1]["patient_id"] or None  # the encounter's patient
         if pid and pid not in self.patients:
             self.referenced.setdefault(pid, k)
         return pid
@@ -324,16 +328,25 @@ class _Converter:
             route = route or ROUTE_SNOMED.get(c.get("code")) or ROUTE_WORDS.get(
                 str(c.get("display", "")).lower())  # fmt: skip
         route = route or ROUTE_WORDS.get(str((dosage.get("route") or {}).get("text", "")).lower())
-        dose = ""
+        dose = None
         if "dose" in dosage:
-            dose = _text(_value({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG))
+            dose = _value({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG)
         start = _when(res, "effectivePeriod", "effectiveDateTime")
         end = parse_datetime(str((res.get("effectivePeriod") or {}).get("end") or "")) or None
         row = self.sessions[sid][1]
-        if start:
-            self.dose_start[sid] = start
-        duration = int((end - start).total_seconds() // 60) if start and end else None
-        row.update({"route": route or "", "drug": drug, "dose_mg": dose,
+        # Several administrations in one session (e.g. one per esketamine device) add up:
+        # the dose is their sum, the dose time the earliest start, the duration to the last end.
+        first = self.dose_start.get(sid)
+        if start and (first is None or start < first):
+            self.dose_start[sid] = first = start
+        if end:
+            self.dose_end[sid] = max(end, self.dose_end.get(sid, end))
+        last = self.dose_end.get(sid)
+        duration = int((last - first).total_seconds() // 60) if first and last else None
+        if dose is not None and row.get("dose_mg"):
+            dose += float(row["dose_mg"])
+        row.update({"route": row.get("route") or route or "", "drug": drug,
+                    "dose_mg": _text(dose) if dose is not None else row.get("dose_mg", ""),
                     "duration_min": "" if duration is None else str(duration)})  # fmt: skip
         if not row["phase"]:
             row["phase"] = "dosing"

@@ -304,3 +304,61 @@ def test_us_core_examples(db_url, tmp_path, capsys):
     text_dump = json.dumps(dump(db_url), default=str)
     for secret in ("Shaw", "Amy", "1032702", "555-555-5555", "1987-02-20"):
         assert secret not in text_dump
+
+
+def test_device_administrations_add_up(tmp_path):
+    """Two 28 mg esketamine devices make one 56 mg dose; the first start is the dose time."""
+    enc = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "subject": {"reference": "Patient/p"},
+        "period": {"start": "2026-03-02T09:00:00"},
+    }
+
+    def device(i, start, end):
+        return {
+            "resourceType": "MedicationAdministration",
+            "id": f"d{i}",
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "SPRAVATO (esketamine) 28 mg"},
+            "context": {"reference": "Encounter/e1"},
+            "effectivePeriod": {"start": start, "end": end},
+            "dosage": {"route": {"text": "nasal"}, "dose": {"value": 28, "code": "mg"}},
+        }
+
+    hr = {
+        "resourceType": "Observation",
+        "id": "hr",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "encounter": {"reference": "Encounter/e1"},
+        "effectiveDateTime": "2026-03-02T10:05:00",
+        "valueInteger": 80,
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": r}
+            for r in (
+                enc,
+                device(2, "2026-03-02T09:10:00", "2026-03-02T09:11:00"),
+                device(1, "2026-03-02T09:05:00", "2026-03-02T09:06:00"),
+                hr,
+            )
+        ],
+    }
+    (tmp_path / "b.json").write_text(json.dumps(bundle))
+    batch = read_fhir(tmp_path / "b.json").batch
+    session = batch.tables["sessions"].iloc[0]
+    assert (
+        session["phase"],
+        session["drug"],
+        session["route"],
+        session["dose_mg"],
+        session["duration_min"],
+    ) == ("dosing", "esketamine", "intranasal", "56", "6")
+    assert batch.tables["vitals"][
+        ["session_id", "minutes_from_dose", "heart_rate"]
+    ].values.tolist() == [["e1", "60", "80"]]
