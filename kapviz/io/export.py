@@ -80,7 +80,9 @@ def template_frames(
         ["patient_id", "session_id", "administered_at", "instrument", "total", "items"], axis=1
     )
     lists = [json.loads(v) if isinstance(v, str) else [] for v in assessments["items"]]
-    matrix = pd.DataFrame(lists, index=assessments.index) if any(lists) else pd.DataFrame()
+    width = max(map(len, lists), default=0)
+    padded = [v + [None] * (width - len(v)) for v in lists]
+    matrix = pd.DataFrame(padded, index=assessments.index) if width else pd.DataFrame()
     for k in matrix.columns:
         assessments[f"item_{k + 1}"] = matrix[k]
     frames["assessments"] = assessments.drop(columns="items")
