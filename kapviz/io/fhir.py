@@ -8,7 +8,6 @@ order) so that each problem names the FHIR resource it came from.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
@@ -19,7 +18,28 @@ from pathlib import Path
 import pandas as pd
 
 from kapviz import instruments
-from kapviz.domain import PHASES
+from kapviz.io.fhir_elements import (
+    BP_PANEL,
+    COUNTED_STATUSES,
+    DOSE_UNITS_MG,
+    ENCOUNTER_STATUS,
+    KETAMINE_RXNORM,
+    QR_STATUSES,
+    ROUTE_SNOMED,
+    ROUTE_WORDS,
+    VITALS_LOINC,
+    WEIGHT_LOINC,
+    WEIGHT_UNITS_KG,
+    InvalidRecord,
+    as_text,
+    codings,
+    load_resources,
+    phase_of,
+    ref_id,
+    text_words,
+    value_of,
+    when_of,
+)
 from kapviz.io.rejections import Rejection, validate_skipping_invalid
 from kapviz.io.tables import ImportBatch, Problem, column_names
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, parse_datetime, validate
@@ -28,29 +48,6 @@ from kapviz.vocabulary import normalize_term
 log = logging.getLogger(__name__)
 
 DEFAULT_SITE = "FHIR import"
-COUNTED_STATUSES = frozenset({"final", "amended", "corrected"})
-"""Observation statuses that count (others are skipped and counted)."""
-QR_STATUSES = frozenset({"completed", "amended"})
-ENCOUNTER_STATUS = {"finished": "completed", "cancelled": "cancelled"}
-PHASE_SYSTEM = "urn:kapviz:phase"
-PHASE_WORDS = {p: p for p in PHASES} | {"follow-up": "follow_up", "followup": "follow_up",
-                                         "prep": "preparation", "dose": "dosing"}  # fmt: skip
-LOINC_ANSWERS = {"LA6568-5": 0, "LA6569-3": 1, "LA6570-1": 2, "LA6571-9": 3}
-"""LOINC answer codes of the PHQ-9/GAD-7 frequency scale → item score."""
-ORDINAL_URLS = ("ordinalValue", "itemWeight")
-VITALS_LOINC = {"8480-6": "systolic", "8462-4": "diastolic", "8867-4": "heart_rate",
-                "59408-5": "spo2"}  # fmt: skip
-BP_PANEL = "85354-9"
-WEIGHT_LOINC = "29463-7"
-WEIGHT_UNITS_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237}
-DOSE_UNITS_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
-ROUTE_SNOMED = {"47625008": "iv", "78421000": "im", "37839007": "sublingual",
-                "26643006": "oral", "46713006": "intranasal"}  # fmt: skip
-ROUTE_WORDS = {"intravenous": "iv", "iv": "iv", "intramuscular": "im", "im": "im",
-               "sublingual": "sublingual", "oral": "oral", "intranasal": "intranasal",
-               "nasal": "intranasal"}  # fmt: skip
-KETAMINE_RXNORM = "6130"
-"""RxNorm ingredient ketamine; esketamine is recognised by name (code or display text)."""
 
 
 @dataclass(frozen=True)
@@ -80,142 +77,6 @@ class FhirReadResult:
     def skipped_counts(self) -> Counter:
         """How many records were skipped per (resource type, reason)."""
         return Counter((s.resource_type, s.reason) for s in self.skipped)
-
-
-class _Invalid(ValueError):
-    """A record whose content cannot be read (non-numeric value, wrong unit)."""
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def _resources_of(data: dict) -> list[tuple[dict, str | None]]:
-    if data.get("resourceType") == "Bundle":
-        return [(e["resource"], e.get("fullUrl")) for e in data.get("entry", []) if "resource" in e]
-    return [(data, None)]
-
-
-def _load(path: Path) -> list[tuple[dict, str | None]]:
-    """Every resource in a file or folder, in read order, with its fullUrl when bundled."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
-        return [r for p in files for r in _load(p)]
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        if path.suffix.lower() == ".ndjson":
-            found = []
-            for line in text.splitlines():
-                if line.strip():
-                    found += _resources_of(json.loads(line))
-            return found
-        return _resources_of(json.loads(text))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path.name}: not readable FHIR JSON ({exc})") from exc
-
-
-def _ref_id(ref: dict | None, urls: dict[str, str]) -> str | None:
-    """The id a Reference points at ("Patient/123", an absolute URL or a bundle urn:uuid)."""
-    text = (ref or {}).get("reference")
-    if not text:
-        return None
-    if text in urls:
-        return urls[text]
-    return text.rstrip("/").split("/")[-1]
-
-
-def _codings(concept: dict | None) -> list[dict]:
-    return list((concept or {}).get("coding") or [])
-
-
-def _words(concepts: list[dict]) -> list[str]:
-    out = []
-    for concept in concepts:
-        for c in _codings(concept):
-            out += [c.get("code") or "", c.get("display") or ""]
-        out.append(concept.get("text") or "")
-    return [w.strip() for w in out if w and w.strip()]
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError as exc:
-        raise _Invalid(f"value {text!r} is not a number") from exc
-    if not math.isfinite(value):
-        raise _Invalid(f"value {text!r} is not a number")
-    return value
-
-
-def _ordinal(element: dict) -> float | None:
-    for ext in element.get("extension") or []:
-        if str(ext.get("url", "")).endswith(ORDINAL_URLS):
-            for key in ("valueDecimal", "valueInteger"):
-                if key in ext:
-                    return _number(ext[key])
-    return None
-
-
-def _value(element: dict, *, units: dict[str, float] | None = None) -> float | None:
-    """A numeric value[x] (Integer, Decimal, Quantity, numeric String, or a scored answer)."""
-    for key in ("valueInteger", "valueDecimal"):
-        if key in element:
-            return _number(element[key])
-    if "valueString" in element:
-        return _number(element["valueString"])
-    if "valueQuantity" in element:
-        q = element["valueQuantity"]
-        if "value" not in q:
-            raise _Invalid("valueQuantity has no value")
-        unit = q.get("code") or q.get("unit")
-        if units is not None:
-            if unit not in units:
-                raise _Invalid(f"unit {unit!r} is not one of {', '.join(units)}")
-            return _number(q["value"]) * units[unit]
-        return _number(q["value"])
-    for key in ("valueCoding", "valueCodeableConcept"):
-        if key in element:
-            coding = element[key]
-            ordinal = _ordinal(coding)
-            for c in [coding, *_codings(coding)]:
-                ordinal = ordinal if ordinal is not None else _ordinal(c)
-                if c.get("code") in LOINC_ANSWERS and ordinal is None:
-                    ordinal = float(LOINC_ANSWERS[c["code"]])
-            if ordinal is None:
-                raise _Invalid(f"answer {coding.get('code') or coding.get('text')!r} has no score")
-            return ordinal
-    return None
-
-
-def _text(value: float | None) -> str:
-    if value is None:
-        return ""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _when(resource: dict, *keys: str) -> datetime | None:
-    for key in keys:
-        raw = resource.get(key)
-        if isinstance(raw, dict):
-            raw = raw.get("start")
-        if raw:
-            return parse_datetime(str(raw))
-    return None
-
-
-def _phase(encounter: dict) -> str | None:
-    concepts = list(encounter.get("type") or []) + [encounter.get("serviceType") or {}]
-    for concept in concepts:
-        for c in _codings(concept):
-            if c.get("system") == PHASE_SYSTEM and c.get("code"):
-                return PHASE_WORDS.get(c["code"].strip().lower().replace(" ", "_"))
-    for word in _words(concepts):
-        key = word.lower().replace(" ", "_")
-        if key in PHASE_WORDS:
-            return PHASE_WORDS[key]
-    return None
-
-
-# --- conversion ----------------------------------------------------------------------------
 
 
 class _Converter:
@@ -258,7 +119,7 @@ class _Converter:
                 if t == rtype:
                     try:
                         getattr(self, f"_{rtype}")(k, rid, res)
-                    except _Invalid as exc:
+                    except InvalidRecord as exc:
                         self.reject(k, rtype, rid, str(exc))
         for k, t, rid, _ in records:
             if t not in order:
@@ -267,8 +128,8 @@ class _Converter:
         return self._finish()
 
     def _patient_of(self, k: int, res: dict) -> str | None:
-        pid = _ref_id(res.get("subject") or res.get("patient"), self.urls)
-        sid = _ref_id(res.get("encounter") or res.get("context"), self.urls)
+        pid = ref_id(res.get("subject") or res.get("patient"), self.urls)
+        sid = ref_id(res.get("encounter") or res.get("context"), self.urls)
         if pid is None and sid in self.sessions:
             pid = self.sessions[sid][1]["patient_id"] or None  # the encounter's patient
         if pid and pid not in self.patients:
@@ -278,7 +139,7 @@ class _Converter:
     def _session_of(self, res: dict) -> tuple[str | None, bool]:
         """(session id, usable): unusable when it names an encounter that was skipped."""
         ref = res.get("encounter") or res.get("context")
-        sid = _ref_id(ref, self.urls)
+        sid = ref_id(ref, self.urls)
         return sid, sid not in self.dropped_encounters
 
     def _Patient(self, k: int, rid: str, res: dict) -> None:
@@ -295,21 +156,21 @@ class _Converter:
         if status not in ENCOUNTER_STATUS:
             self.dropped_encounters.add(rid)
             return self.skip(k, "Encounter", rid, f"status {status or '(none)'} is not imported")
-        phase = _phase(res)
+        phase = phase_of(res)
         if phase is None:
             # A ketamine MedicationAdministration on it tells the phase (see _Medication…).
             phase = ""
-        start = _when(res, "period")
+        start = when_of(res, "period")
         self.sessions[rid] = (k, {
             "session_id": rid, "patient_id": self._patient_of(k, res) or "",
-            "course_id": _ref_id((res.get("episodeOfCare") or [None])[0], self.urls) or "",
+            "course_id": ref_id((res.get("episodeOfCare") or [None])[0], self.urls) or "",
             "started_at": start.isoformat() if start else "", "phase": phase,
             "status": ENCOUNTER_STATUS[status],
         })  # fmt: skip
 
     def _MedicationAdministration(self, k: int, rid: str, res: dict) -> None:
-        words = " ".join(_words([res.get("medicationCodeableConcept") or {}])).lower()
-        codes = {c.get("code") for c in _codings(res.get("medicationCodeableConcept"))}
+        words = " ".join(text_words([res.get("medicationCodeableConcept") or {}])).lower()
+        codes = {c.get("code") for c in codings(res.get("medicationCodeableConcept"))}
         drug = "esketamine" if "esketamine" in words else (
             "ketamine" if "ketamine" in words or KETAMINE_RXNORM in codes else None)  # fmt: skip
         if drug is None:
@@ -324,14 +185,14 @@ class _Converter:
             return self.skip(k, "MedicationAdministration", rid, why)
         dosage = res.get("dosage") or {}
         route = None
-        for c in _codings(dosage.get("route")):
+        for c in codings(dosage.get("route")):
             route = route or ROUTE_SNOMED.get(c.get("code")) or ROUTE_WORDS.get(
                 str(c.get("display", "")).lower())  # fmt: skip
         route = route or ROUTE_WORDS.get(str((dosage.get("route") or {}).get("text", "")).lower())
         dose = None
         if "dose" in dosage:
-            dose = _value({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG)
-        start = _when(res, "effectivePeriod", "effectiveDateTime")
+            dose = value_of({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG)
+        start = when_of(res, "effectivePeriod", "effectiveDateTime")
         end = parse_datetime(str((res.get("effectivePeriod") or {}).get("end") or "")) or None
         row = self.sessions[sid][1]
         # Several administrations in one session (e.g. one per esketamine device) add up:
@@ -346,13 +207,13 @@ class _Converter:
         if dose is not None and row.get("dose_mg"):
             dose += float(row["dose_mg"])
         row.update({"route": row.get("route") or route or "", "drug": drug,
-                    "dose_mg": _text(dose) if dose is not None else row.get("dose_mg", ""),
+                    "dose_mg": as_text(dose) if dose is not None else row.get("dose_mg", ""),
                     "duration_min": "" if duration is None else str(duration)})  # fmt: skip
         if not row["phase"]:
             row["phase"] = "dosing"
 
     def _Observation(self, k: int, rid: str, res: dict) -> None:
-        codes = [c.get("code") for c in _codings(res.get("code")) if c.get("code")]
+        codes = [c.get("code") for c in codings(res.get("code")) if c.get("code")]
         code = next((c for c in codes if c in VITALS_LOINC or c in (BP_PANEL, WEIGHT_LOINC)),
                     None)  # fmt: skip
         inst_part = None
@@ -370,11 +231,11 @@ class _Converter:
             return self.skip(k, "Observation", rid,
                              f"status {res.get('status') or '(none)'} does not count")  # fmt: skip
         pid = self._patient_of(k, res)
-        when = _when(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
+        when = when_of(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
         if inst_part is not None:
             return self._score(k, rid, res, pid, when, *inst_part)
         if code == WEIGHT_LOINC:
-            value = _value(res, units=WEIGHT_UNITS_KG)
+            value = value_of(res, units=WEIGHT_UNITS_KG)
             if value is not None and pid and when:
                 self.weights.append((k, pid, when, value))
             return None
@@ -385,22 +246,22 @@ class _Converter:
         if part == "panel":
             parts = []
             for comp in res.get("component") or []:
-                for c in _codings(comp.get("code")):
+                for c in codings(comp.get("code")):
                     try:
                         found, sub = instruments.by_loinc(c.get("code", ""))
                     except instruments.UnknownInstrument:
                         continue
                     if found.id == inst.id and sub != "panel":
-                        parts.append((sub, _value(comp)))
+                        parts.append((sub, value_of(comp)))
             if not parts:
                 reason = ("a panel: its scores are read from its members" if res.get("hasMember")
                           else f"{inst.id} panel code {inst.loinc_panel} carries no item or "
                           f"total (the total is {inst.loinc_total})")  # fmt: skip
                 return self.skip(k, "Observation", rid, reason)
         else:
-            value = _value(res)
+            value = value_of(res)
             if value is None:
-                raise _Invalid("no value")
+                raise InvalidRecord("no value")
             parts = [(part, value)]
         first, row = self.assessments.setdefault(key, (k, {
             "patient_id": pid or "", "administered_at": when.isoformat() if when else "",
@@ -409,7 +270,7 @@ class _Converter:
         if sid and usable:
             row["session_id"] = row["session_id"] or sid
         for name, value in parts:
-            row[name] = _text(value)
+            row[name] = as_text(value)
 
     def _vital(self, k, rid, res, code, when) -> None:
         sid, usable = self._session_of(res)
@@ -418,19 +279,19 @@ class _Converter:
                              "session in this import")  # fmt: skip
         start = self.dose_start.get(sid) or parse_datetime(self.sessions[sid][1]["started_at"])
         if when is None or start is None:
-            raise _Invalid("no effective time or no dose/encounter start to relate it to")
+            raise InvalidRecord("no effective time or no dose/encounter start to relate it to")
         minute = math.floor((when - start).total_seconds() / 60)
         values = {}
         if code == BP_PANEL:
             for comp in res.get("component") or []:
-                for c in _codings(comp.get("code")):
+                for c in codings(comp.get("code")):
                     if c.get("code") in VITALS_LOINC:
-                        values[VITALS_LOINC[c["code"]]] = _value(comp)
+                        values[VITALS_LOINC[c["code"]]] = value_of(comp)
         else:
-            values[VITALS_LOINC[code]] = _value(res)
+            values[VITALS_LOINC[code]] = value_of(res)
         _, row = self.vitals.setdefault((sid, minute), (k, {
             "session_id": sid, "minutes_from_dose": str(minute)}))  # fmt: skip
-        row.update({name: _text(v) for name, v in values.items() if v is not None})
+        row.update({name: as_text(v) for name, v in values.items() if v is not None})
 
     def _QuestionnaireResponse(self, k: int, rid: str, res: dict) -> None:
         if res.get("status") not in QR_STATUSES:
@@ -443,18 +304,18 @@ class _Converter:
             item = stack.pop(0)
             stack += item.get("item") or []
             code = str(item.get("linkId", "")).strip("/").split("/")[-1]
-            for c in _codings({"coding": item.get("code") or []}):
+            for c in codings({"coding": item.get("code") or []}):
                 code = c.get("code") if c.get("code") in inst.loinc_items else code
             if code in inst.loinc_items or code == inst.loinc_total:
                 answers = item.get("answer") or []
                 if answers:
                     name = "total" if code == inst.loinc_total else (
                         f"item_{inst.loinc_items.index(code) + 1}")  # fmt: skip
-                    found[name] = _value(answers[0])
+                    found[name] = value_of(answers[0])
         if not found:
             return self.skip(k, "QuestionnaireResponse", rid, "not a PHQ-9 questionnaire")
         pid = self._patient_of(k, res)
-        when = _when(res, "authored")
+        when = when_of(res, "authored")
         _, row = self.assessments.setdefault((pid, inst.id, when), (k, {
             "patient_id": pid or "", "administered_at": when.isoformat() if when else "",
             "instrument": inst.id, "session_id": ""}))  # fmt: skip
@@ -462,7 +323,7 @@ class _Converter:
         if sid and usable:
             row["session_id"] = row["session_id"] or sid
         for name, value in found.items():
-            row.setdefault(name, _text(value))
+            row.setdefault(name, as_text(value))
 
     def _AdverseEvent(self, k: int, rid: str, res: dict) -> None:
         if res.get("actuality", "actual") != "actual":
@@ -471,19 +332,19 @@ class _Converter:
         if not sid or not usable or sid not in self.sessions:
             return self.skip(k, "AdverseEvent", rid, "a side effect needs the encounter of a "
                              "session in this import")  # fmt: skip
-        words = _words([res.get("event") or {}])
+        words = text_words([res.get("event") or {}])
         effect = next((w for w in words if normalize_term(w)), words[0] if words else "")
         severity = ""
-        for w in _words([res.get("severity") or {}]):
+        for w in text_words([res.get("severity") or {}]):
             severity = severity or (w.lower() if w.lower() in ("mild", "moderate", "severe")
                                     else "")  # fmt: skip
         for ext in res.get("extension") or []:
             if "severity" in str(ext.get("url", "")).lower() or "grade" in str(ext.get("url")):
                 raw = ext.get("valueInteger", ext.get("valueCode", ext.get("valueString")))
                 severity = severity or ("" if raw is None else str(raw))
-        serious = [w.lower() for w in _words([res.get("seriousness") or {}])]
+        serious = [w.lower() for w in text_words([res.get("seriousness") or {}])]
         onset = ""
-        when, start = _when(res, "date"), self.dose_start.get(sid)
+        when, start = when_of(res, "date"), self.dose_start.get(sid)
         if when and start:
             onset = str(math.floor((when - start).total_seconds() / 60))
         self.effects.append((k, {
@@ -500,7 +361,7 @@ class _Converter:
         for k, pid, when, kg in self.weights:
             for row in dosing.get((pid, when.date().isoformat()), []):
                 if not row.get("weight_kg"):
-                    row["weight_kg"] = _text(round(kg, 2))
+                    row["weight_kg"] = as_text(round(kg, 2))
                     used.add(k)
         for k, _, _, _ in self.weights:
             if k not in used:
@@ -554,7 +415,7 @@ class _Converter:
 
 def read_fhir(path: str | Path, *, default_site: str = DEFAULT_SITE) -> FhirReadResult:
     """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists."""
-    items = _load(Path(path))
+    items = load_resources(Path(path))
     result = _Converter(default_site=default_site).run(items)
     log.info("FHIR: %d records, %d skipped, %d rejected", len(items), len(result.skipped),
              len(result.rejected))  # fmt: skip

@@ -15,7 +15,6 @@ from kapviz.cli import main
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import Assessment
-from kapviz.io import fhir
 from kapviz.io.fhir import SkippedRecord, read_fhir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
@@ -188,70 +187,6 @@ def test_no_name_or_identifier_is_stored(db_url):
     text_dump = json.dumps(dump(db_url), default=str)
     for secret in SECRETS:
         assert secret not in text_dump
-
-
-@pytest.mark.parametrize(
-    ("element", "expected"),
-    [
-        ({"valueInteger": 7}, 7),
-        ({"valueDecimal": 12.0}, 12),
-        ({"valueString": " 12 "}, 12),
-        ({"valueQuantity": {"value": 16, "code": "{score}"}}, 16),
-        ({"valueCodeableConcept": {"coding": [{"code": "LA6571-9"}]}}, 3),
-        ({"valueCoding": {"code": "LA6568-5"}}, 0),
-        ({"valueCoding": {"code": "x", "extension": [
-            {"url": "http://hl7.org/fhir/StructureDefinition/itemWeight", "valueDecimal": 2}]}},
-         2),
-        ({}, None),
-    ],
-)  # fmt: skip
-def test_values(element, expected):
-    """Every accepted value[x] shape gives the number kapviz stores."""
-    assert fhir._value(element) == expected
-
-
-@pytest.mark.parametrize(
-    ("element", "units", "expected"),
-    [
-        ({"valueQuantity": {"value": 0.06, "code": "g"}}, fhir.DOSE_UNITS_MG, 60),
-        ({"valueQuantity": {"value": 154, "code": "[lb_av]"}}, fhir.WEIGHT_UNITS_KG, 69.85),
-    ],
-)
-def test_unit_conversion(element, units, expected):
-    """Doses convert to mg and weights to kg."""
-    assert round(fhir._value(element, units=units), 2) == expected
-
-
-@pytest.mark.parametrize(
-    "element",
-    [
-        {"valueString": "twelve"},
-        {"valueQuantity": {"value": 5, "code": "mL"}},
-        {"valueCoding": {"code": "LA6573-5"}},
-        {"valueDecimal": "NaN"},
-    ],
-)
-def test_invalid_values(element):
-    """A non-numeric value, a wrong unit or an unscored answer makes the record invalid."""
-    with pytest.raises(fhir._Invalid):
-        fhir._value(element, units=fhir.DOSE_UNITS_MG if "valueQuantity" in element else None)
-
-
-@pytest.mark.parametrize(
-    ("encounter", "phase"),
-    [
-        ({"type": [{"coding": [{"system": "urn:kapviz:phase", "code": "follow_up"}]}]},
-         "follow_up"),
-        ({"type": [{"text": "FOLLOW-UP"}]}, "follow_up"),
-        ({"type": [{"coding": [{"code": "Integration"}]}]}, "integration"),
-        ({"serviceType": {"text": "preparation"}}, "preparation"),
-        ({"type": [{"text": "Consultation"}]}, None),
-        ({}, None),
-    ],
-)  # fmt: skip
-def test_phase_detection(encounter, phase):
-    """The phase comes from the kapviz code system, or from a phase word in type/serviceType."""
-    assert fhir._phase(encounter) == phase
 
 
 def test_single_resource_and_ndjson(tmp_path):
