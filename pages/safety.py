@@ -22,9 +22,10 @@ cols = st.columns(6)
 cols[0].metric("Dosing sessions", f"{t.dosing_sessions:,}", help="Completed dosing sessions")
 cols[1].metric("Patients dosed", f"{t.patients_dosed:,}")
 cols[2].metric(
-    "Events / 100 sessions",
+    "Events per 100",
     f"{100 * t.events / t.dosing_sessions:.1f}",
-    help="An event is one side effect recorded on one session, counted once.",
+    help="Adverse events per 100 completed dosing sessions; an event is one side effect "
+    "recorded on one session, counted once.",
 )
 cols[3].metric("BP excursions", f"{t.excursion_sessions:,}")
 cols[4].metric("Serious events", f"{t.serious_events:,}")

@@ -61,7 +61,7 @@ def test_tiles_hand_counted(run_page):
     tiles = _tiles(at)
     assert tiles["Dosing sessions"] == "9"
     assert tiles["Patients dosed"] == "3"
-    assert tiles["Events / 100 sessions"] == "44.4"
+    assert tiles["Events per 100"] == "44.4"
     assert tiles["BP excursions"] == "1"
     assert tiles["Serious events"] == "0"
     assert tiles["Need attention"] == "2"
@@ -142,5 +142,5 @@ def test_site_filter_leaves_no_dosing(run_page):
     at = run_page("pages/safety.py", state={"clock": CLOCK}, site="South")
     tiles = _tiles(at)
     assert tiles["Dosing sessions"] == "2"
-    assert tiles["Events / 100 sessions"] == "0.0"
+    assert tiles["Events per 100"] == "0.0"
     assert any("No side effects recorded" in i.value for i in at.info)
