@@ -107,7 +107,8 @@ class _Converter:
         records = []
         for k, (res, url) in enumerate(items, start=1):
             rtype = str(res.get("resourceType", ""))
-            rid = str(res.get("id") or (url or "").split(":")[-1] or f"record-{k}")
+            tail = (url or "").rstrip("/").split("/")[-1].split(":")[-1]
+            rid = str(res.get("id") or tail or f"record-{k}")
             records.append((k, rtype, rid, res))
             self.result.records.append((rtype, rid))
             if url:
@@ -121,6 +122,10 @@ class _Converter:
                         getattr(self, f"_{rtype}")(k, rid, res)
                     except InvalidRecord as exc:
                         self.reject(k, rtype, rid, str(exc))
+                    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                        # Malformed JSON shapes (a string where an object belongs, …).
+                        self.reject(k, rtype, rid, f"malformed {rtype} ({type(exc).__name__}: "
+                                    f"{exc})")  # fmt: skip
         for k, t, rid, _ in records:
             if t not in order:
                 self.skip(k, t or "(no resourceType)", rid, "resource type not used by kapviz")

@@ -45,8 +45,16 @@ class InvalidRecord(ValueError):
 
 def resources_of(data: dict) -> list[tuple[dict, str | None]]:
     """A Bundle's entry resources (with fullUrl), or the resource itself."""
+    if not isinstance(data, dict):
+        raise ValueError(f"not a FHIR resource or Bundle: {str(data)[:60]!r}")
     if data.get("resourceType") == "Bundle":
-        return [(e["resource"], e.get("fullUrl")) for e in data.get("entry", []) if "resource" in e]
+        entries = data.get("entry") or []
+        entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        return [
+            (e["resource"], e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None)
+            for e in entries
+            if isinstance(e.get("resource"), dict)
+        ]
     return [(data, None)]
 
 

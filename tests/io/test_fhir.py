@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from kapviz.cli import main
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import Assessment
-from kapviz.io.fhir import SkippedRecord, read_fhir
+from kapviz.io.fhir import SkippedRecord, read_fhir, validate_fhir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 CLINIC = FIXTURES / "clinic"
@@ -297,3 +299,47 @@ def test_device_administrations_add_up(tmp_path):
     assert batch.tables["vitals"][
         ["session_id", "minutes_from_dose", "heart_rate"]
     ].values.tolist() == [["e1", "60", "80"]]
+
+
+def _leaves(node, path=()):
+    """Every (path, value) leaf of a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*path, i))
+    else:
+        yield path, node
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(),
+                 st.text(max_size=8), st.lists(st.integers(), max_size=2),
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(data=st.data())
+def test_corrupted_bundles_never_crash(tmp_path, data):
+    """Any leaf of a fixture replaced by junk: read and validation report, never crash."""
+    name = data.draw(st.sampled_from(["1_collection.json", "2_searchset.json",
+                                      "3_transaction.json"]))  # fmt: skip
+    doc = json.loads((CLINIC / name).read_text())
+    leaves = list(_leaves(doc))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path, _old = data.draw(st.sampled_from(leaves))
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = data.draw(JUNK)
+    target = tmp_path / "corrupt.json"
+    target.write_text(json.dumps(doc))
+    try:
+        result = read_fhir(target)
+    except ValueError:
+        return
+    validated, _ = validate_fhir(result)
+    validated_skip, _ = validate_fhir(result, skip_invalid=True)
+    assert validated_skip.problems == [] or all(p.row is None for p in validated_skip.problems)
+    assert isinstance(validated.problems, list)
