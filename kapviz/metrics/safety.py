@@ -364,10 +364,15 @@ def safety_summary(
     same record scope as the side-effect rates; each record counts).
     """
     bp = session_vitals(sessions, vitals, settings=settings)
-    doses = dosing_sessions(sessions)["session_id"]
-    on_doses = side_effects[is_member(side_effects["session_id"], doses)]
     return {
         "bp_excursion_sessions": int(bp["is_excursion"].sum()),
         "suicidality_flag_patients": suicidality_flag_patients(assessments),
-        "serious_events": int(on_doses["serious"].astype(bool).sum()),
+        "serious_events": serious_events(sessions, side_effects),
     }
+
+
+def serious_events(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> int:
+    """Side-effect records marked serious (SAE) on completed dosing sessions; each counts."""
+    doses = dosing_sessions(sessions)["session_id"]
+    on_doses = side_effects[is_member(side_effects["session_id"], doses)]
+    return int(on_doses["serious"].astype(bool).sum())

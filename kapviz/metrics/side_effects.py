@@ -36,10 +36,7 @@ _SESSION_FRAME = ["session_id", "patient_id", "course_id", "started_at"]
 
 def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Boolean mask of `values` found in `keys` (hash lookup; Arrow-string isin is slow)."""
-    return (
-        pd.Index(pd.unique(keys.to_numpy(dtype=object))).get_indexer(values.to_numpy(dtype=object))
-        >= 0
-    )
+    return pd.Index(pd.unique(keys)).get_indexer(values) >= 0
 
 
 def dosing_sessions(sessions: pd.DataFrame) -> pd.DataFrame:

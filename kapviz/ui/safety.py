@@ -104,7 +104,7 @@ class SafetyView:
     sedation: pd.DataFrame
     cadss: pd.DataFrame
     monitoring: pd.DataFrame
-    summary: dict
+    serious_events: int
     dosing_sessions: int
     patients_dosed: int
 
@@ -124,7 +124,7 @@ def _view(key: tuple) -> SafetyView:
         sedation=_on_sessions(safety.sedation_flags(f.scales, settings=cfg), f.sessions),
         cadss=safety.cadss_by_session_number(f.sessions, f.scales),
         monitoring=safety.monitoring_flags(f.sessions, settings=cfg),
-        summary=safety.safety_summary(f.sessions, f.side_effects, f.vitals, f.scales, settings=cfg),
+        serious_events=safety.serious_events(f.sessions, f.side_effects),
         dosing_sessions=len(doses),
         patients_dosed=int(doses["patient_id"].nunique()),
     )
@@ -177,7 +177,7 @@ def tiles(filters: Filters) -> Tiles:
         excursion_sessions=int(bp["is_excursion"].sum()),
         rise_sessions=int(bp["is_rise"].sum()),
         predose_review_sessions=int(bp["needs_predose_review"].sum()),
-        serious_events=int(v.summary["serious_events"]),
+        serious_events=v.serious_events,
         attention_patients=int(alerts(filters)["patient_id"].nunique()),
     )
 
