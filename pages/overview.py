@@ -52,19 +52,6 @@ with right:
 outcomes = data.outcomes(filters)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
-        safety_charts.u_chart(safety.u_chart(sessions, data.side_effects(filters))),
-        theme=None,
-        key="ae-u-chart",
-    )
-with right:
-    st.caption(
-        "Adverse events per 100 dosing sessions by month, with 3-sigma control limits "
-        "computed from the data (u-chart): a point outside the limits is more than month-"
-        "to-month noise. Details on the Safety page."
-    )
-left, right = st.columns(2)
-with left:
     monthly = program.monthly_response(outcomes)
     if monthly.empty:
         widgets.empty_state("No evaluable PHQ-9 courses yet for a monthly response rate.")
@@ -77,6 +64,13 @@ with left:
             key="response-trend",
         )
 with right:
+    st.plotly_chart(
+        safety_charts.u_chart(safety.u_chart(sessions, data.side_effects(filters))),
+        theme=None,
+        key="ae-u-chart",
+    )
+left, right = st.columns(2)
+with left:
     sites, overall = program.site_response(outcomes, sessions)
     if len(sites) >= 2:
         grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
@@ -89,3 +83,12 @@ with right:
         )
     else:
         st.caption("Site comparison needs at least two sites with evaluable courses.")
+with right:
+    st.markdown(
+        "**Reading the trends.** Response counts courses whose PHQ-9 fell by at least half "
+        "from baseline, by the month of their endpoint (bars: 95% Wilson intervals). The "
+        "adverse-event chart is a u-chart: points outside the 3-sigma limits are more than "
+        "month-to-month noise. In the site comparison, a site outside the dashed 95% limits "
+        "differs from the program by more than chance at its volume; small sites get wide "
+        "limits, so they are not judged on noise."
+    )

@@ -107,7 +107,8 @@ def site_funnel_plot(
         y=sites["rate"],
         mode="markers+text",
         text=sites["site"],
-        textposition="top center",
+        # Alternate label sides so that sites of similar volume and rate stay readable.
+        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(sites))],
         name="Sites",
         marker={
             "size": 10,

@@ -83,7 +83,21 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
     fig.update_xaxes(**_axis_defaults())
     fig.update_yaxes(**_axis_defaults())
     if title is not None:
-        fig.update_layout(title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 16}})
+        # The title sits at the top of the figure and the legend just above the plot, so
+        # the top margin holds both without overlap.
+        fig.update_layout(
+            title={
+                "text": title,
+                "x": 0,
+                "xanchor": "left",
+                "yref": "container",
+                "y": 0.985,
+                "yanchor": "top",
+                "font": {"size": 16},
+            },
+            margin={"t": 96},
+            legend={"y": 1.02},
+        )
     return fig
 
 

@@ -49,29 +49,30 @@ TILES: tuple[tuple[str, str, bool, str], ...] = (
     ),
     (
         "response",
-        "PHQ-9 response (90 days)",
+        "PHQ-9 response (90 d)",
         True,
         "Courses whose endpoint fell in the last 90 days with a ≥50% PHQ-9 fall from "
         "baseline; delta vs the 90 days before.",
     ),
     (
         "remission",
-        "PHQ-9 remission (90 days)",
+        "PHQ-9 remission (90 d)",
         True,
         "Endpoint PHQ-9 below 5, among courses not already in remission at baseline.",
     ),
     (
         "measurement_completion",
-        "Measurement completion (30 days)",
+        "Measured before dose (30 d)",
         True,
-        "Completed dosing sessions with a PHQ-9 in the 7 days before.",
+        "Measurement completion: completed dosing sessions in the last 30 days with a PHQ-9 "
+        "in the 7 days before; delta vs the 30 days before.",
     ),
     (
         "adverse_events",
-        "Adverse events per 100 dosing sessions (30 days)",
+        "Adverse events / 100 doses (30 d)",
         False,
-        "Side-effect terms recorded per completed dosing session (a term counts once per "
-        "session), ×100; delta vs the 30 days before. Lower is better.",
+        "Adverse events per 100 completed dosing sessions in the last 30 days (a side-effect "
+        "term counts once per session); delta vs the 30 days before. Lower is better.",
     ),
     (
         "open_alerts",

@@ -29,9 +29,6 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
         st.stop()
     nav.menu()
     is_demo = data.is_demo()
-    if is_demo:
-        with st.sidebar:
-            widgets.demo_badge()
     current = filters.sidebar() if with_filters else Filters()
     widgets.page_header(title, caption, is_demo=is_demo)
     return current

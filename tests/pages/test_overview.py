@@ -28,11 +28,11 @@ def test_tiles_values_and_deltas(run_page):
     assert tiles["Active patients"] == ("2", "-2")
     assert tiles["Dosing sessions this week"] == ("1", "+0")
     assert tiles["Dosing sessions this month"] == ("2", "-4")
-    assert tiles["PHQ-9 response (90 days)"][0] == "100%"
-    assert tiles["PHQ-9 remission (90 days)"][0] == "50%"
-    assert tiles["Measurement completion (30 days)"] == ("0%", "-86 pts")
+    assert tiles["PHQ-9 response (90 d)"][0] == "100%"
+    assert tiles["PHQ-9 remission (90 d)"][0] == "50%"
+    assert tiles["Measured before dose (30 d)"] == ("0%", "-86 pts")
     # Safety tiles: hand-counted in tests/metrics/test_program.py::test_safety_kpis_on_clinic.
-    assert tiles["Adverse events per 100 dosing sessions (30 days)"] == ("0.0", "-57.1")
+    assert tiles["Adverse events / 100 doses (30 d)"] == ("0.0", "-57.1")
     assert tiles["Patients needing attention"] == ("1", "+0")
 
 
@@ -41,7 +41,7 @@ def test_tiles_follow_site_filter(run_page):
     at = run_page("pages/overview.py", state={"clock": CLOCK}, site="South")
     tiles = _tiles(at)
     assert tiles["Active patients"][0] == "1"
-    assert tiles["PHQ-9 response (90 days)"][0] == "—"
+    assert tiles["PHQ-9 response (90 d)"][0] == "—"
 
 
 def test_freshness_line(run_page):
