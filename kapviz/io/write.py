@@ -16,7 +16,19 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from kapviz.db.bulk import bulk_insert
 from kapviz.db.migrate import upgrade
@@ -104,6 +116,37 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple]:
     return list(zip(*(_python_column(frame[c]) for c in columns), strict=True))
 
 
+def _sqlite_column(values: pd.Series, sql_type) -> list:
+    """A column in SQLAlchemy's SQLite storage format (its DateTime/Date/Boolean spelling)."""
+    if isinstance(sql_type, DateTime):
+        stamps = pd.to_datetime(values)
+        text = stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object, na_value=None)
+        text[stamps.isna().to_numpy()] = None
+        return text.tolist()
+    if isinstance(sql_type, Date):
+        return [None if v is None else v.isoformat() for v in _python_column(values)]
+    if isinstance(sql_type, Boolean):
+        return [None if v is None else int(bool(v)) for v in _python_column(values)]
+    return _python_column(values)
+
+
+def _insert(conn: Connection, table, columns: tuple[str, ...], frame: pd.DataFrame) -> None:
+    """Bulk insert: plain DB-API executemany on SQLite (no per-row SQLAlchemy work), else COPY."""
+    if frame.empty:
+        return
+    if conn.dialect.name != "sqlite":
+        bulk_insert(conn, table, columns, _records(frame, columns))
+        return
+    rows = list(zip(*(_sqlite_column(frame[c], table.c[c].type) for c in columns), strict=True))
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+    finally:
+        cursor.close()
+
+
 def _comparable(values: pd.Series, like: pd.Series) -> pd.Series:
     """`values` (as read from the DB) in the dtype family of `like` (the batch column)."""
     if pd.api.types.is_datetime64_any_dtype(like.dtype):
@@ -180,7 +223,7 @@ def _upsert(conn, name: str, frame: pd.DataFrame, counts: TableCounts, *, dry_ru
     counts.unchanged += int((~is_new & ~changed).sum())
     if dry_run:
         return
-    bulk_insert(conn, model.__table__, keys + cols, _records(frame[is_new], keys + cols))
+    _insert(conn, model.__table__, keys + cols, frame[is_new])
     if changed.any():
         table = model.__table__
         stmt = (
