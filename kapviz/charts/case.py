@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS, SEVERITIES
@@ -134,16 +135,26 @@ def side_effect_strip(effects: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def session_vitals(per_session: pd.DataFrame) -> go.Figure:
-    """Blood pressure per dosing session: pre-dose, peak and last systolic/diastolic (mmHg)."""
+def session_vitals(
+    per_session: pd.DataFrame,
+    *,
+    excursion_systolic: float | None = None,
+    excursion_diastolic: float | None = None,
+) -> go.Figure:
+    """Blood pressure per dosing session: pre-dose, peak and last systolic/diastolic (mmHg).
+
+    `per_session` has dose_number and pre/peak/last _systolic/_diastolic columns (one course);
+    the excursion thresholds, when given, are drawn as dotted lines.
+    """
     fig = go.Figure()
     x = [f"Dose {int(n)}" for n in per_session["dose_number"]]
-    for column, name, color, dash in (
-        ("pre_systolic", "Systolic pre-dose", PALETTE[0], "dot"),
-        ("peak_systolic", "Systolic peak", PALETTE[5], "solid"),
-        ("last_systolic", "Systolic last", PALETTE[0], "solid"),
-        ("pre_diastolic", "Diastolic pre-dose", PALETTE[2], "dot"),
-        ("peak_diastolic", "Diastolic peak", PALETTE[1], "solid"),
+    for column, name, color, dash, symbol in (
+        ("pre_systolic", "Systolic pre-dose", PALETTE[0], "dot", "circle-open"),
+        ("peak_systolic", "Systolic peak", PALETTE[5], "solid", "triangle-up"),
+        ("last_systolic", "Systolic last", PALETTE[0], "solid", "circle"),
+        ("pre_diastolic", "Diastolic pre-dose", PALETTE[2], "dot", "circle-open"),
+        ("peak_diastolic", "Diastolic peak", PALETTE[1], "solid", "triangle-up"),
+        ("last_diastolic", "Diastolic last", PALETTE[2], "solid", "circle"),
     ):
         if column in per_session:
             fig.add_scatter(
@@ -152,12 +163,138 @@ def session_vitals(per_session: pd.DataFrame) -> go.Figure:
                 name=name,
                 mode="lines+markers",
                 line={"color": color, "dash": dash},
+                marker={"symbol": symbol, "size": 9},
                 hovertemplate=f"{name}: %{{y}} mmHg<extra>%{{x}}</extra>",
             )
-    apply_theme(fig, title="Blood pressure per dosing session")
-    fig.update_layout(height=320)
-    fig.update_xaxes(title_text="Dosing session")
+    for value, label in (
+        (excursion_systolic, "systolic excursion"),
+        (excursion_diastolic, "diastolic excursion"),
+    ):
+        if value is not None:
+            fig.add_hline(
+                y=value,
+                line={"color": "#D7301F", "dash": "dot", "width": 1},
+                annotation_text=f"{label} ≥ {value:g}",
+                annotation_position="top left",
+                annotation_font={"size": 10, "color": "#D7301F"},
+            )
+    apply_theme(fig, title="Blood pressure per dosing session (mmHg)")
+    fig.update_layout(height=380)
+    fig.update_xaxes(title_text="Dosing session", type="category")
     fig.update_yaxes(title_text="Blood pressure (mmHg)")
+    return fig
+
+
+def sedation_dissociation(per_session: pd.DataFrame, *, sedation_max: int) -> go.Figure:
+    """Lowest MOAA/S (0–5, lower = deeper sedation) and CADSS (0–92) per dosing session.
+
+    `per_session` has dose_number, moaas, is_sedation, cadss; sedated sessions (MOAA/S ≤
+    `sedation_max`) are drawn in red.
+    """
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Sedation: lowest MOAA/S", "Dissociation: CADSS"),
+        horizontal_spacing=0.12,
+    )
+    x = [f"Dose {int(n)}" for n in per_session["dose_number"]]
+    colors = ["#D7301F" if flag else PALETTE[0] for flag in per_session["is_sedation"]]
+    fig.add_scatter(
+        x=x,
+        y=per_session["moaas"],
+        mode="lines+markers",
+        name="MOAA/S",
+        marker={"size": 11, "color": colors},
+        line={"color": "#9aa3b5"},
+        connectgaps=False,
+        hovertemplate="MOAA/S %{y} at %{x}<extra></extra>",
+        row=1,
+        col=1,
+    )
+    fig.add_hline(
+        y=sedation_max,
+        line={"color": "#D7301F", "dash": "dot", "width": 1},
+        annotation_text=f"sedation ≤ {sedation_max}",
+        annotation_position="bottom left",
+        annotation_font={"size": 10, "color": "#D7301F"},
+        row=1,
+        col=1,
+    )
+    fig.add_bar(
+        x=x,
+        y=per_session["cadss"],
+        name="CADSS",
+        marker={"color": PALETTE[3]},
+        hovertemplate="CADSS %{y} at %{x}<extra></extra>",
+        row=1,
+        col=2,
+    )
+    apply_theme(fig, title="Sedation and dissociation per dosing session")
+    fig.update_layout(height=340, showlegend=False)
+    fig.update_xaxes(type="category", title_text="Dosing session")
+    fig.update_yaxes(
+        title_text="MOAA/S (5 alert … 0 unresponsive)", range=[-0.3, 5.3], row=1, col=1
+    )
+    fig.update_yaxes(title_text="CADSS total (0–92)", rangemode="tozero", row=1, col=2)
+    return fig
+
+
+def compare_trajectories(
+    points: pd.DataFrame, *, instrument: Instrument, axis: pd.DataFrame
+) -> go.Figure:
+    """Small multiples, one panel per case, of one instrument on the phase-ordered axis.
+
+    `points` come from `compare_points` (patient_id, course_id, point_order, total, …);
+    `axis` is the session axis (label, order, phase). Every panel has the same x and y range.
+    """
+    cases = list(dict.fromkeys(points["patient_id"]))
+    titles = [f"{p} · {points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases]
+    fig = make_subplots(
+        rows=1,
+        cols=max(1, len(cases)),
+        shared_yaxes=True,
+        subplot_titles=titles or None,
+        horizontal_spacing=0.03,
+    )
+    used = axis[axis["order"].isin(points["point_order"].dropna().astype(int))]
+    for i, patient in enumerate(cases, start=1):
+        part = points[points["patient_id"] == patient].sort_values("administered_at")
+        for b_i, b in enumerate(instrument.bands):
+            fig.add_hrect(
+                y0=b.low - 0.5,
+                y1=b.high + 0.5,
+                fillcolor=BAND_SHADES[min(b_i, len(BAND_SHADES) - 1)],
+                line_width=0,
+                layer="below",
+                row=1,
+                col=i,
+            )
+        fig.add_scatter(
+            x=part["point_order"].astype(float),
+            y=part["total"],
+            mode="lines+markers",
+            name=patient,
+            line={"color": PALETTE[(i - 1) % len(PALETTE)], "width": 3},
+            marker={"size": 8},
+            customdata=part["administered_at"].dt.strftime("%Y-%m-%d").to_numpy(),
+            hovertemplate=f"{patient} %{{customdata}}: %{{y}}<extra></extra>",
+            row=1,
+            col=i,
+        )
+    apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
+    fig.update_layout(height=420, showlegend=False)
+    low = (used["order"].min() if len(used) else 0) - 0.5
+    high = (used["order"].max() if len(used) else 1) + 0.5
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=used["order"].tolist(),
+        ticktext=used["label"].tolist(),
+        tickangle=-45,
+        range=[low, high],
+        showgrid=False,
+    )
+    fig.update_yaxes(range=[instrument.total_min - 0.5, instrument.total_max + 0.5])
+    fig.update_yaxes(title_text=f"{instrument.id} total (higher = worse)", row=1, col=1)
     return fig
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
 from kapviz import instruments
+from kapviz.config import Settings
+from kapviz.domain import ROUTE_LABELS
 from kapviz.metrics.outcomes import completed_doses
+from kapviz.metrics.safety import alerts, sedation_flags
+from kapviz.metrics.side_effects import dosing_sessions, session_numbers
 from kapviz.metrics.trajectories import trajectory_table
+from kapviz.metrics.vitals import session_vitals
 from kapviz.vocabulary import SEVERITY_RANK
 
 SIMILAR_BASELINE_POINTS = 3
@@ -140,3 +147,143 @@ def phq9_item_rows(assessments: pd.DataFrame) -> pd.DataFrame:
     items = pd.DataFrame(rows["items"].tolist(), index=rows.index, columns=columns[1:])
     out = pd.concat([rows[["administered_at"]], items], axis=1)
     return out.sort_values("administered_at").reset_index(drop=True)
+
+
+def _dose_numbers(sessions: pd.DataFrame) -> pd.DataFrame:
+    """session_id → dose_number (n-th completed dosing session of its course)."""
+    numbers = session_numbers(sessions)
+    return numbers.rename(columns={"session_number": "dose_number"})[["session_id", "dose_number"]]
+
+
+DOSE_VITALS_COLUMNS = [
+    "course_id",
+    "session_id",
+    "started_at",
+    "dose_number",
+    "readings",
+    "pre_systolic",
+    "pre_diastolic",
+    "peak_systolic",
+    "peak_diastolic",
+    "last_systolic",
+    "last_diastolic",
+    "is_excursion",
+    "is_rise",
+    "needs_predose_review",
+]
+
+
+def dose_vitals(
+    sessions: pd.DataFrame, vitals: pd.DataFrame, *, settings: Settings
+) -> pd.DataFrame:
+    """Blood pressure (mmHg) per completed dosing session: pre-dose, peak, last, with flags."""
+    table = session_vitals(sessions, vitals, settings=settings)
+    out = table.merge(_dose_numbers(sessions), on="session_id", how="inner")
+    out = out.sort_values(["course_id", "dose_number"], kind="stable")
+    return out[DOSE_VITALS_COLUMNS].reset_index(drop=True)
+
+
+def dose_sedation(
+    sessions: pd.DataFrame, assessments: pd.DataFrame, *, settings: Settings
+) -> pd.DataFrame:
+    """Per completed dosing session: lowest MOAA/S (0–5) with its sedation flag, highest CADSS.
+
+    Columns: course_id, session_id, started_at, dose_number, moaas, is_sedation, cadss.
+    Sessions without a score have NaN there (and is_sedation False).
+    """
+    doses = dosing_sessions(sessions)[["session_id", "course_id", "started_at"]]
+    doses = doses.merge(_dose_numbers(sessions), on="session_id", how="inner")
+    moaas = sedation_flags(assessments, settings=settings)
+    lowest = moaas.groupby("session_id")["moaas"].min().rename("moaas")
+    names = {n: instruments.normalize(n) for n in assessments["instrument"].unique()}
+    cadss_rows = assessments[assessments["instrument"].map(names) == "CADSS"]
+    highest = cadss_rows.groupby("session_id")["total"].max().rename("cadss")
+    out = doses.join(lowest, on="session_id").join(highest, on="session_id")
+    out["moaas"] = out["moaas"].astype("float64")
+    out["cadss"] = out["cadss"].astype("float64")
+    out["is_sedation"] = (out["moaas"] <= settings.sedation_moaas_max).fillna(False).astype(bool)
+    out = out.sort_values(["course_id", "dose_number"], kind="stable").reset_index(drop=True)
+    cols = ["course_id", "session_id", "started_at", "dose_number", "moaas", "is_sedation"]
+    return out[[*cols, "cadss"]]
+
+
+def case_alerts(
+    sessions: pd.DataFrame,
+    side_effects: pd.DataFrame,
+    vitals: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    patient_id: str,
+    settings: Settings,
+    now: datetime,
+) -> pd.DataFrame:
+    """This patient's rows of the alerts worklist as of `now` (reason, detail, date, course)."""
+    table = alerts(
+        sessions[sessions["patient_id"] == patient_id],
+        side_effects,
+        vitals,
+        assessments[assessments["patient_id"] == patient_id],
+        settings=settings,
+        now=now,
+    )
+    mine = table[table["patient_id"] == patient_id]
+    return mine[["course_id", "reason", "detail", "date"]].reset_index(drop=True)
+
+
+def _span(values: pd.Series, unit: str, *, fmt: str = "g") -> str:
+    """'; 35 mg each' or '; 35–70 mg' ('' when unknown)."""
+    values = values.dropna()
+    if values.empty:
+        return ""
+    low, high = format(values.min(), fmt), format(values.max(), fmt)
+    return f"; {low} {unit} each" if low == high else f"; {low}–{high} {unit}"
+
+
+def course_facts(sessions: pd.DataFrame, *, course_id: str) -> list[tuple[str, str]]:
+    """Headline facts of one course in words (no site or clinician): sessions, doses, dates."""
+    rows = sessions[sessions["course_id"] == course_id].sort_values("started_at")
+    done = rows[rows["status"] == "completed"]
+    missed = rows["status"].ne("completed").sum()
+    doses = done[done["phase"] == "dosing"]
+    facts = [
+        (
+            "Sessions",
+            f"{len(done)} completed"
+            + (f", {missed} cancelled or no-show" if missed else "")
+            + f" ({rows['started_at'].min():%Y-%m-%d} to {rows['started_at'].max():%Y-%m-%d})",
+        )
+    ]
+    if doses.empty:
+        facts.append(("Dosing sessions", "none completed"))
+        return facts
+    routes = ", ".join(
+        sorted({ROUTE_LABELS.get(r, str(r)) for r in doses["route"].dropna().unique()})
+    )
+    detail = _span(doses["dose_mg"], "mg") + _span(doses["dose_mg_per_kg"], "mg/kg", fmt=".2g")
+    facts.append(("Dosing sessions", f"{len(doses)} completed, {routes}{detail}"))
+    return facts
+
+
+MAX_COMPARE = 4
+"""Cases shown side by side at most (small multiples stay readable on one screen)."""
+
+
+def compare_points(
+    points: pd.DataFrame, *, patient_ids: list[str], instrument: str = "PHQ-9"
+) -> pd.DataFrame:
+    """Scores of each patient's latest course with `instrument` scores, in the given order.
+
+    Returns the trajectory points (patient_id, course_id, point_order, point, phase,
+    administered_at, total) of at most MAX_COMPARE patients; patients without scores drop out.
+    """
+    wanted = list(dict.fromkeys(patient_ids))[:MAX_COMPARE]
+    rows = points[(points["instrument"] == instrument) & points["patient_id"].isin(wanted)]
+    first = rows.groupby("course_id")["administered_at"].min().rename("course_start")
+    rows = rows.join(first, on="course_id")
+    latest = rows.sort_values("course_start").groupby("patient_id")["course_id"].last()
+    rows = rows[rows["course_id"].isin(latest)]
+    rank = {p: i for i, p in enumerate(wanted)}
+    rows = rows.assign(rank=rows["patient_id"].map(rank))
+    rows = rows.sort_values(["rank", "administered_at"], kind="stable")
+    cols = ["patient_id", "course_id", "point_order", "point", "phase", "administered_at", "total"]
+    return rows[cols].reset_index(drop=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from kapviz.filters import Filters
+from kapviz.metrics.case import MAX_COMPARE
+from kapviz.report.case import CaseSummary, case_summary_html
+from kapviz.report.pdf import html_to_pdf
 from kapviz.ui import data
 
 PRESENTATION_CSS = """
@@ -68,3 +72,97 @@ def presentation_mode() -> bool:
     if on:
         st.html(PRESENTATION_CSS)
     return bool(on)
+
+
+def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
+    """Up to MAX_COMPARE patient ids to compare (the current case first), bound to `?compare=`."""
+    ids = data.patient_ids(filters)
+    chosen = st.multiselect(
+        "Cases to compare (pseudonymous ids)",
+        ids,
+        default=[patient_id] if patient_id in ids else None,
+        key="compare",
+        bind="query-params",
+        max_selections=MAX_COMPARE,
+        placeholder="Type ids…",
+        help=f"Up to {MAX_COMPARE} cases side by side on the same axes.",
+    )
+    return list(chosen)
+
+
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Side effects as printed in the summary: dose, effect, highest severity."""
+    return effects.rename(
+        columns={"dose_number": "Dose", "term": "Effect", "severity": "Severity"}
+    )[["Dose", "Effect", "Severity"]]
+
+
+def vitals_table(per_dose: pd.DataFrame) -> pd.DataFrame:
+    """BP per dosing session as 'systolic/diastolic' strings (mmHg) with the flags in words."""
+
+    def bp(prefix: str) -> pd.Series:
+        sys, dia = per_dose[f"{prefix}_systolic"], per_dose[f"{prefix}_diastolic"]
+        return pd.Series(
+            ["—" if pd.isna(s) else f"{s:.0f}/{d:.0f}" for s, d in zip(sys, dia, strict=True)],
+            index=per_dose.index,
+        )
+
+    flags = [
+        ", ".join(
+            word
+            for word, on in (
+                ("excursion", row.is_excursion),
+                ("rise", row.is_rise),
+                ("pre-dose review", row.needs_predose_review),
+            )
+            if on
+        )
+        for row in per_dose.itertuples()
+    ]
+    return pd.DataFrame(
+        {
+            "Dose": per_dose["dose_number"],
+            "Date": per_dose["started_at"].dt.strftime("%Y-%m-%d"),
+            "Pre-dose": bp("pre"),
+            "Peak": bp("peak"),
+            "Last": bp("last"),
+            "Flags": flags,
+        }
+    )
+
+
+def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alerts as printed: reason, detail, date, course."""
+    return pd.DataFrame(
+        {
+            "Reason": alerts["reason"],
+            "Detail": alerts["detail"],
+            "Date": alerts["date"].dt.strftime("%Y-%m-%d"),
+            "Course": alerts["course_id"],
+        }
+    )
+
+
+def export_buttons(summary: CaseSummary) -> None:
+    """HTML and PDF downloads of the one-page summary (the PDF is printed only on click)."""
+    document = case_summary_html(summary)
+    stem = f"case-{summary.patient_id}-{summary.course_id}"
+    left, right = st.columns(2)
+    left.download_button(
+        "Case summary (HTML)",
+        document,
+        file_name=f"{stem}.html",
+        mime="text/html",
+        icon=":material/download:",
+        on_click="ignore",
+        key="export-html",
+    )
+    right.download_button(
+        "Case summary (PDF)",
+        lambda: html_to_pdf(document, figures=len(summary.figures)),
+        file_name=f"{stem}.pdf",
+        mime="application/pdf",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+        key="export-pdf",
+    )
