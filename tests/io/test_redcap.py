@@ -239,3 +239,12 @@ def test_real_longitudinal_export(tmp_path, sqlite_url, capsys):
         )
     for secret in ("Zharko", "Lenox", "555-1212", "1983-09-23"):
         assert secret not in dump
+
+
+def test_dry_run_writes_nothing(sqlite_url, capsys):
+    """--dry-run reports what would be added and leaves the database empty."""
+    assert import_kap(sqlite_url, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "dry run, nothing written" in out
+    assert "sessions: 7 added, 0 updated, 0 unchanged (would be)" in out
+    assert rows(sqlite_url, Patient.patient_id) == []
