@@ -1,5 +1,6 @@
 """Case explorer: one patient's whole course on one screen, for supervision meetings."""
 
+import pandas as pd
 import streamlit as st
 
 from kapviz import instruments
@@ -58,7 +59,7 @@ with tabs[0]:
                 baseline=outcome["baseline"],
                 exclude_course=course_id,
             )
-            if outcome["baseline"] == outcome["baseline"]
+            if pd.notna(outcome["baseline"])
             else (points.iloc[0:0], 0)
         )
         fig = case_charts.patient_trajectory(
