@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from kapviz.io.commands import detect_format
+from kapviz.io.fhir import FhirReadResult, read_fhir, validate_fhir
 from kapviz.io.report import problem_groups, problems_frame
 from kapviz.io.tables import ImportBatch
 from kapviz.io.template import TemplateError, read_template
@@ -19,7 +20,7 @@ UPLOAD_TYPES = ["csv", "xlsx", "json", "ndjson", "toml"]
 MAX_UPLOAD_MB = 200
 
 
-def _read_uploads(files) -> tuple[ImportBatch, str, str]:
+def _read_uploads(files) -> tuple[ImportBatch | FhirReadResult, str, str]:
     """Save the uploads in a temporary folder and read them with the right importer."""
     tmp = Path(tempfile.mkdtemp(prefix="kapviz-upload-"))
     mapping = None
@@ -39,9 +40,7 @@ def _read_uploads(files) -> tuple[ImportBatch, str, str]:
     if fmt == "template":
         return read_template(path), fmt, names
     if fmt == "fhir":
-        from kapviz.io.fhir import read_fhir
-
-        return read_fhir(path).batch, fmt, names
+        return read_fhir(path), fmt, names
     from kapviz.io.redcap import read_redcap
 
     return read_redcap(path, mapping), fmt, names
@@ -69,7 +68,12 @@ def upload_and_check() -> None:
         return
     eng = engine()
     with eng.connect() as conn:
-        validated = validate(batch, existing=ExistingKeys.load(conn))
+        existing = ExistingKeys.load(conn)
+    if isinstance(batch, FhirReadResult):
+        # Invalid FHIR records are problems here too: nothing is dropped silently.
+        validated, _ = validate_fhir(batch, existing=existing)
+    else:
+        validated = validate(batch, existing=existing)
     for warning in validated.warnings:
         st.warning(warning, icon=":material/warning:")
     if validated.problems:
