@@ -84,10 +84,9 @@ def monitoring_flags(sessions: pd.DataFrame, *, settings: Settings) -> pd.DataFr
     Columns: session_id, patient_id, course_id, started_at, monitoring_min, is_short
     (recorded and < settings.esketamine_min_monitoring_min), is_unrecorded.
     """
-    doses = dosing_sessions(sessions)
-    doses = doses[doses["drug"] == "esketamine"]
     cols = ["session_id", "patient_id", "course_id", "started_at", "monitoring_min"]
-    out = doses[cols].copy()
+    doses = dosing_sessions(sessions, columns=[*cols, "drug"])
+    out = doses.loc[(doses["drug"] == "esketamine").to_numpy(), cols]
     minutes = out["monitoring_min"].astype("float64")
     out["is_short"] = (minutes < settings.esketamine_min_monitoring_min).fillna(False)
     out["is_unrecorded"] = minutes.isna()
@@ -101,7 +100,8 @@ def adverse_event_rate(
     sessions: pd.DataFrame, side_effects: pd.DataFrame, *, start: datetime, end: datetime
 ) -> tuple[int, int]:
     """(adverse events, completed dosing sessions) for sessions started in [start, end)."""
-    doses = dosing_sessions(sessions)
+    cols = ["session_id", "patient_id", "course_id", "started_at", "phase", "status"]
+    doses = dosing_sessions(sessions, columns=cols)
     started = pd.to_datetime(doses["started_at"])
     in_window = doses.loc[(started >= pd.Timestamp(start)) & (started < pd.Timestamp(end))]
     events = session_effects(in_window, side_effects)
@@ -117,7 +117,7 @@ def u_chart(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     u_i = events_i / n_i; centre ū = Σ events / Σ n; limits ū ± 3·√(ū / n_i) (lower floored
     at 0); rate, centre, ucl and lcl are then ×100. is_out marks months outside the limits.
     """
-    doses = dosing_sessions(sessions)
+    doses = dosing_sessions(sessions, columns=["session_id", "started_at"])
     if doses.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS})
     month = pd.to_datetime(doses["started_at"]).dt.to_period("M").dt.to_timestamp()
@@ -373,6 +373,6 @@ def safety_summary(
 
 def serious_events(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> int:
     """Side-effect records marked serious (SAE) on completed dosing sessions; each counts."""
-    doses = dosing_sessions(sessions)["session_id"]
+    doses = dosing_sessions(sessions, columns=["session_id"])["session_id"]
     on_doses = side_effects[is_member(side_effects["session_id"], doses)]
     return int(on_doses["serious"].astype(bool).sum())

@@ -8,6 +8,7 @@ highest severity (CTCAE grade 3–5 is severe whatever the severity word says).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,10 +40,17 @@ def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return pd.Index(pd.unique(keys)).get_indexer(values) >= 0
 
 
-def dosing_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions only: the one denominator of every safety rate."""
+def dosing_sessions(
+    sessions: pd.DataFrame, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Completed dosing sessions only: the one denominator of every safety rate.
+
+    `columns` picks columns before the rows are taken (copying every Arrow-string column
+    of a large clinic costs more than the rest of a metric).
+    """
     mask = (sessions["phase"] == "dosing") & (sessions["status"] == "completed")
-    return sessions.loc[mask].reset_index(drop=True)
+    picked = sessions.columns if columns is None else list(columns)
+    return sessions.loc[mask.to_numpy(), picked].reset_index(drop=True)
 
 
 def severity_rank(side_effects: pd.DataFrame) -> pd.Series:
@@ -60,7 +68,7 @@ def session_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.Da
     Columns: session_id, patient_id, course_id, started_at, term, severity, severity_rank,
     serious (any record serious), records (records merged into the row).
     """
-    doses = dosing_sessions(sessions)[_SESSION_FRAME]
+    doses = dosing_sessions(sessions, columns=_SESSION_FRAME)
     records = side_effects[["session_id", "term", "serious"]].copy()
     records["severity_rank"] = severity_rank(side_effects).to_numpy()
     records = records[is_member(records["session_id"], doses["session_id"])]
@@ -85,7 +93,7 @@ def effect_rates(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataF
     mild, moderate, severe (sessions by the effect's highest severity in that session).
     Sorted by sessions with the effect, most common first.
     """
-    doses = dosing_sessions(sessions)
+    doses = dosing_sessions(sessions, columns=["patient_id"])
     n_sessions = len(doses)
     n_patients = doses["patient_id"].nunique()
     rows = session_effects(sessions, side_effects)
@@ -183,7 +191,11 @@ def session_numbers(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _grouping(sessions: pd.DataFrame, by: str) -> pd.Series:
-    doses = dosing_sessions(sessions)
+    if by == "dose_band":
+        cols = ["session_id", "route", "dose_mg", "dose_mg_per_kg"]
+    else:
+        cols = ["session_id"] if by == "session_number" else ["session_id", by]
+    doses = dosing_sessions(sessions, columns=cols)
     if by == "dose_band":
         return pd.Series(dose_band(doses).to_numpy(), index=doses["session_id"], name=by)
     if by == "session_number":
@@ -222,7 +234,7 @@ def cumulative_doses(sessions: pd.DataFrame) -> pd.DataFrame:
     bioavailability); a session without a recorded dose adds nothing.
     Columns: session_id, patient_id, started_at, dose_mg, cumulative_mg.
     """
-    doses = dosing_sessions(sessions)[["session_id", "patient_id", "started_at", "dose_mg"]]
+    doses = dosing_sessions(sessions, columns=["session_id", "patient_id", "started_at", "dose_mg"])
     doses = doses.sort_values(["patient_id", "started_at", "session_id"], kind="stable")
     doses = doses.astype({"dose_mg": "float64"})
     doses["cumulative_mg"] = doses["dose_mg"].fillna(0.0).groupby(doses["patient_id"]).cumsum()
@@ -267,7 +279,7 @@ def _number(value: Any) -> float | None:
 
 def side_effects_summary(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> dict:
     """The `side_effects` object of `summary --json`: counts and unrounded 0–1 rates per term."""
-    doses = dosing_sessions(sessions)
+    doses = dosing_sessions(sessions, columns=["patient_id"])
     rates = effect_rates(sessions, side_effects)
     return {
         "dosing_sessions": int(len(doses)),

@@ -37,12 +37,29 @@ SESSION_VITALS_COLUMNS = [
 ]
 
 
-def _readings(vitals: pd.DataFrame) -> pd.DataFrame:
-    cols = ["session_id", "minutes_from_dose", "systolic", "diastolic"]
-    out = vitals[cols].astype(
-        {"minutes_from_dose": "float64", "systolic": "float64", "diastolic": "float64"}
+def _numbers(values: pd.Series) -> np.ndarray:
+    """A nullable numeric column as float64 with NaN for missing."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _readings(vitals: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """Readings with an integer session code, sorted by session and minute; the code's ids.
+
+    Sorting and grouping on integer codes rather than Arrow strings: a large clinic has
+    over a million readings.
+    """
+    codes, ids = pd.factorize(vitals["session_id"])
+    minutes = _numbers(vitals["minutes_from_dose"])
+    order = np.lexsort((minutes, codes))
+    frame = pd.DataFrame(
+        {
+            "code": codes[order],
+            "minutes_from_dose": minutes[order],
+            "systolic": _numbers(vitals["systolic"])[order],
+            "diastolic": _numbers(vitals["diastolic"])[order],
+        }
     )
-    return out.sort_values(["session_id", "minutes_from_dose"], kind="stable")
+    return frame, pd.Index(ids)
 
 
 def session_vitals(
@@ -56,10 +73,10 @@ def session_vitals(
     the rise thresholds; needs_predose_review: pre-dose at or above the review thresholds.
     Sessions without readings have readings 0, NaN values and False flags.
     """
-    doses = dosing_sessions(sessions)
-    base = doses[["session_id", "patient_id", "course_id", "started_at", "route", "drug"]]
-    readings = _readings(vitals[is_member(vitals["session_id"], base["session_id"])])
-    by_session = readings.groupby("session_id", sort=False)
+    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    base = dosing_sessions(sessions, columns=cols)
+    readings, ids = _readings(vitals[is_member(vitals["session_id"], base["session_id"])])
+    by_session = readings.groupby("code", sort=True)
     stats = pd.DataFrame(
         {
             "readings": by_session.size(),
@@ -67,17 +84,22 @@ def session_vitals(
             "max_diastolic": by_session["diastolic"].max(),
         }
     )
-    last = readings.drop_duplicates("session_id", keep="last").set_index("session_id")
+    last = readings.drop_duplicates("code", keep="last").set_index("code")
     stats["last_systolic"] = last["systolic"]
     stats["last_diastolic"] = last["diastolic"]
-    pre = readings[readings["minutes_from_dose"] <= 0].drop_duplicates("session_id", keep="last")
-    pre = pre.set_index("session_id")
+    pre = readings[readings["minutes_from_dose"] <= 0].drop_duplicates("code", keep="last")
+    pre = pre.set_index("code")
     stats["pre_systolic"] = pre["systolic"]
     stats["pre_diastolic"] = pre["diastolic"]
-    post = readings[readings["minutes_from_dose"] > 0].groupby("session_id")
+    post = readings[readings["minutes_from_dose"] > 0].groupby("code")
     stats["peak_systolic"] = post["systolic"].max()
     stats["peak_diastolic"] = post["diastolic"].max()
-    out = base.merge(stats, left_on="session_id", right_index=True, how="left")
+    stats = stats.reindex(range(len(ids)))
+    position = ids.get_indexer(base["session_id"])
+    position = np.where(position >= 0, position, len(ids))  # no readings → the NaN slot
+    out = base.copy()
+    for col in stats.columns:
+        out[col] = np.append(stats[col].to_numpy(dtype="float64"), np.nan)[position]
     out["readings"] = out["readings"].fillna(0).astype("int64")
     out["rise_systolic"] = out["peak_systolic"] - out["pre_systolic"]
     out["rise_diastolic"] = out["peak_diastolic"] - out["pre_diastolic"]
@@ -108,25 +130,25 @@ def bp_curve(
     if bin_minutes <= 0:
         raise ValueError(f"bin_minutes must be positive, not {bin_minutes}")
     if sessions is not None:
-        doses = dosing_sessions(sessions)["session_id"]
+        doses = dosing_sessions(sessions, columns=["session_id"])["session_id"]
         vitals = vitals[is_member(vitals["session_id"], doses)]
-    readings = _readings(vitals)
-    minute = np.floor(readings["minutes_from_dose"] / bin_minutes) * bin_minutes
-    long = readings.assign(minute=minute).melt(
-        id_vars=["minute"], value_vars=["systolic", "diastolic"], var_name="measure"
-    )
-    long = long.dropna(subset=["minute", "value"])
-    grouped = long.groupby(["minute", "measure"], sort=False)["value"]
-    out = pd.DataFrame(
-        {
-            "n": grouped.size(),
-            "median": grouped.median(),
-            "q1": grouped.quantile(0.25),
-            "q3": grouped.quantile(0.75),
-        }
-    ).reset_index()
-    out["measure"] = pd.Categorical(out["measure"], ["systolic", "diastolic"])
-    out = out.sort_values(["measure", "minute"], kind="stable").reset_index(drop=True)
-    out["measure"] = out["measure"].astype(object)
+    bins = np.floor(_numbers(vitals["minutes_from_dose"]) / bin_minutes) * bin_minutes
+    parts = []
+    for measure in ("systolic", "diastolic"):
+        values = _numbers(vitals[measure])
+        ok = ~np.isnan(bins) & ~np.isnan(values)
+        grouped = pd.Series(values[ok]).groupby(bins[ok], sort=True)
+        part = pd.DataFrame(
+            {
+                "n": grouped.size(),
+                "median": grouped.median(),
+                "q1": grouped.quantile(0.25),
+                "q3": grouped.quantile(0.75),
+            }
+        )
+        parts.append(part.rename_axis("minute").reset_index().assign(measure=measure))
+    out = pd.concat(parts, ignore_index=True)
     out["minute"] = out["minute"].astype("int64")
+    out["n"] = out["n"].astype("int64")
+    out["measure"] = out["measure"].astype(object)
     return out[["minute", "measure", "n", "median", "q1", "q3"]]

@@ -113,7 +113,7 @@ class SafetyView:
 def _view(key: tuple) -> SafetyView:
     f = _frames(key)
     cfg = settings()
-    doses = side_effects.dosing_sessions(f.sessions)
+    doses = side_effects.dosing_sessions(f.sessions, columns=["patient_id"])
     return SafetyView(
         rates=side_effects.effect_rates(f.sessions, f.side_effects),
         by_number=side_effects.effect_rates_by(f.sessions, f.side_effects, by="session_number"),
@@ -132,7 +132,7 @@ def _view(key: tuple) -> SafetyView:
 
 def _on_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     """Scores taken during a completed dosing session in scope."""
-    doses = side_effects.dosing_sessions(sessions)["session_id"]
+    doses = side_effects.dosing_sessions(sessions, columns=["session_id"])["session_id"]
     return scores[side_effects.is_member(scores["session_id"], doses)]
 
 
