@@ -1,0 +1,113 @@
+"""Case explorer on the hand-written clinic (tests/clinic.py): status, safety, compare, export."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import plotly.io as pio
+import pytest
+
+
+def _charts(at) -> dict:
+    """Plotly specs by their widget key suffix (timeline, scores-PHQ-9, vitals, …)."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        key = chart.proto.id.split("-", 2)[-1] if chart.proto.id.startswith("$$ID") else ""
+        out[key] = pio.from_json(chart.proto.spec, skip_invalid=True)
+    return out
+
+
+def _values(array) -> list:
+    """A trace's data array, decoding plotly's typed-array form ({dtype, bdata})."""
+    if isinstance(array, dict) and "bdata" in array:
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = array.get("shape")
+        if shape:
+            flat = flat.reshape([int(n) for n in str(shape).split(",")])
+        return flat.tolist()
+    return list(array)
+
+
+def test_deep_link_opens_course(run_page):
+    """`?patient=P2` opens P2's course, the cancelled session drawn apart from the others."""
+    at = run_page("pages/case_explorer.py", patient="P2")
+    assert at.selectbox(key="course").value == "P2-C1"
+    timeline = _charts(at)["timeline"]
+    names = [t.name for t in timeline.data]
+    assert "Cancelled / no-show" in names
+
+
+def test_status_numbers(run_page):
+    """P1's PHQ-9 status: response 18 → 8 (−55.6 %), no remission, reliable improvement."""
+    at = run_page("pages/case_explorer.py", patient="P1")
+    texts = [m.value for m in at.markdown]
+    assert any("**Response: yes**" in t and "18 → 8 (-55.6%)" in t for t in texts)
+    assert any("**Remission: no**" in t and "Endpoint 8" in t for t in texts)
+    assert any("**Reliable improvement: yes**" in t and "5.06" in t for t in texts)
+    assert set(_charts(at)) == {
+        "timeline",
+        "scores-PHQ-9",
+        "scores-GAD-7",
+        "phq9-items",
+        "effects",
+        "vitals",
+        "sedation",
+        "compare-chart",
+    }
+
+
+def test_safety_tab_numbers(run_page):
+    """P1 dose 1: BP 130/80 pre-dose, 182/95 peak, 140/85 last; excursion and severe alerts."""
+    at = run_page("pages/case_explorer.py", patient="P1")
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    alerts = tables[("Reason", "Detail", "Date", "Course")]
+    assert list(alerts["Reason"]) == ["BP excursion", "Severe side effect"]
+    assert list(alerts["Detail"]) == ["highest 182/95 mmHg", "dissociation"]
+    assert alerts["Date"].nunique() == 1 and list(alerts["Course"]) == ["P1-C1"] * 2
+    bp = tables[("Dose", "Date", "Pre-dose", "Peak", "Last", "Flags")]
+    first = bp.iloc[0]
+    assert (first["Dose"], first["Pre-dose"], first["Peak"], first["Last"]) == (
+        1,
+        "130/80",
+        "182/95",
+        "140/85",
+    )
+    assert first["Flags"] == "excursion, rise"  # 182 ≥ 180; rise 52 > 40
+    assert list(bp["Pre-dose"].iloc[1:]) == ["—", "—", "—"]
+    vitals = _charts(at)["vitals"]
+    peak = next(t for t in vitals.data if t.name == "Systolic peak")
+    assert _values(peak.y)[0] == 182
+    moaas, cadss = _charts(at)["sedation"].data
+    assert _values(moaas.y)[0] == 4 and _values(cadss.y)[0] == 20
+    strip = _charts(at)["effects"].data[0]
+    assert list(strip.y) == ["dissociation", "nausea"] and _values(strip.z)[0][0] == 3
+
+
+def test_compare_from_url(run_page):
+    """`?compare=` preselects the cases; one panel per case, all on one y range."""
+    at = run_page("pages/case_explorer.py", patient="P1", compare=["P1", "P2"])
+    assert at.multiselect(key="compare").value == ["P1", "P2"]
+    fig = _charts(at)["compare-chart"]
+    assert [t.name for t in fig.data] == ["P1", "P2"]
+    assert list(fig.layout.yaxis.range) == [-0.5, 27.5]
+    assert fig.layout.yaxis2.matches == "y"
+
+
+def test_presentation_mode_shows_only_the_id(run_page):
+    """Presenting: header with the pseudonymous id, no Compare tab, no site/clinician names."""
+    at = run_page("pages/case_explorer.py", patient="P1", present="true")
+    assert [h.value for h in at.header] == ["Case P1 · course P1-C1"]
+    assert [t.label for t in at.tabs] == ["Scores", "Safety"]
+    shown = " ".join(m.value for m in at.markdown) + " ".join(
+        c.proto.spec for c in at.get("plotly_chart")
+    )
+    for name in ("North", "South", "CL-N1", "CL-S1"):
+        assert name not in shown
+
+
+@pytest.mark.parametrize("label", ["Case summary (HTML)", "Case summary (PDF)"])
+def test_export_buttons(run_page, label):
+    """Both exports are offered on the case."""
+    at = run_page("pages/case_explorer.py", patient="P1")
+    assert label in [b.proto.label for b in at.get("download_button")]
