@@ -1,0 +1,137 @@
+"""Privacy of what leaves the app: small-cell suppression and spreadsheet-formula neutralising.
+
+Small cells: in aggregate tables, a count of 1 to threshold-1 patients can identify them, so
+it is shown as "<threshold" ("<11" by default, `Settings.small_cell_threshold`). Zero is shown
+(the usual public-health rule: a zero identifies nobody). When a row or column has exactly one
+suppressed cell, its total would give it away, so the next smallest cell of that row or column
+is suppressed as well (complementary suppression), until no row or column has exactly one.
+
+Formulas: a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return is run as a
+formula by spreadsheet programs (CSV injection); such text cells get a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from kapviz.config import Settings
+
+DEFAULT_THRESHOLD = Settings.small_cell_threshold
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def suppressed_label(threshold: int) -> str:
+    """What a suppressed cell shows: "<11" for the default threshold."""
+    return f"<{threshold}"
+
+
+def _primary(values: pd.DataFrame, threshold: int, suppress_zero: bool) -> pd.DataFrame:
+    low = 0 if suppress_zero else 1
+    return (values >= low) & (values < threshold)
+
+
+def _complete(values: pd.DataFrame, mask: pd.DataFrame) -> pd.DataFrame:
+    """Add complementary suppressions until no row or column has exactly one suppressed cell."""
+    vals = values.to_numpy(dtype=float, copy=True)
+    m = mask.to_numpy(dtype=bool, copy=True)
+    changed = True
+    while changed:
+        changed = False
+        for axis in (1, 0):  # rows, then columns
+            lines = m.shape[0] if axis == 1 else m.shape[1]
+            for i in range(lines):
+                line_mask = m[i, :] if axis == 1 else m[:, i]
+                if line_mask.sum() != 1:
+                    continue
+                line_vals = vals[i, :] if axis == 1 else vals[:, i]
+                candidates = [j for j in range(len(line_mask)) if not line_mask[j]]
+                if not candidates:
+                    continue
+                # The next smallest cell; ties go to the first in table order.
+                j = min(candidates, key=lambda k: (line_vals[k], k))
+                if axis == 1:
+                    m[i, j] = True
+                else:
+                    m[j, i] = True
+                changed = True
+    return pd.DataFrame(m, index=mask.index, columns=mask.columns)
+
+
+def suppression_mask(
+    counts: pd.DataFrame,
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+    columns: Sequence[str] | None = None,
+    suppress_zero: bool = False,
+) -> pd.DataFrame:
+    """Which count cells to hide (True), primary and complementary, over `columns` (default all).
+
+    Only cells in `columns` take part; rows and columns are the table's own, so the totals a
+    caller prints over those columns or rows reveal no hidden cell. A row or column whose only
+    other cells are already hidden cannot be protected further: do not print its total.
+    """
+    cols = list(counts.columns if columns is None else columns)
+    values = counts[cols].apply(pd.to_numeric, errors="raise").astype(float)
+    if values.isna().any().any():
+        raise ValueError("count cells must not be missing")
+    mask = _complete(values, _primary(values, threshold, suppress_zero))
+    full = pd.DataFrame(False, index=counts.index, columns=counts.columns)
+    full[cols] = mask
+    return full
+
+
+def suppress_small_cells(
+    counts: pd.DataFrame,
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+    columns: Sequence[str] | None = None,
+    suppress_zero: bool = False,
+) -> pd.DataFrame:
+    """A copy of `counts` with small and complementary cells shown as "<threshold" (object)."""
+    mask = suppression_mask(
+        counts, threshold=threshold, columns=columns, suppress_zero=suppress_zero
+    )
+    out = counts.copy()
+    label = suppressed_label(threshold)
+    for col in mask.columns[mask.any()]:
+        out[col] = out[col].astype(object).where(~mask[col], label)
+    return out
+
+
+def suppress_series(
+    counts: pd.Series,
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+    suppress_zero: bool = False,
+) -> pd.Series:
+    """One column of counts (its total may be shown): small cells and one complement hidden."""
+    frame = counts.to_frame(name="n")
+    out = suppress_small_cells(frame, threshold=threshold, suppress_zero=suppress_zero)
+    return out["n"].rename(counts.name)
+
+
+def _neutralise_value(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy safe to open in a spreadsheet: text cells and headers that would run as formulas
+    get a leading apostrophe; numbers, dates and booleans are left as they are."""
+    out = frame.copy()
+    for col in out.columns:
+        series = out[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            cats = series.cat.categories
+            if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
+                out[col] = series.cat.rename_categories([_neutralise_value(c) for c in cats])
+        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            values = [_neutralise_value(v) for v in series.tolist()]
+            out[col] = pd.Series(values, index=series.index, dtype=series.dtype, name=col)
+    renamed = [_neutralise_value(c) for c in out.columns]
+    if renamed != list(out.columns):
+        out.columns = renamed
+    return out
