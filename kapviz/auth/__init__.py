@@ -1,0 +1,1 @@
+"""Access control: local accounts, roles scoped to sites and patients, and the audit trail."""
