@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -39,6 +40,18 @@ SERVER_SETTINGS = {
     "max_connections": "200",
 }
 INITDB_OPTIONS = ("-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+
+
+# Cleans up after a test process that died without running its finalizers (SIGTERM from a
+# `timeout`, SIGKILL, a crashed xdist worker): it blocks on a pipe from that process, and EOF
+# means the process is gone. After a normal stop both steps are no-ops.
+WATCHDOG = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()
+*stop, root = sys.argv[1:]
+subprocess.run(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 class PostgresUnavailable(RuntimeError):
@@ -93,6 +106,18 @@ def postgres_server(*, start_attempts: int = 3) -> Iterator[str]:
     def pg(tool: str, *args: str, timeout: float = 90) -> None:
         _run([str(bindir / tool), *args], as_postgres=as_root, cwd=root, timeout=timeout)
 
+    stop = [str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"]
+    if as_root:
+        stop = ["runuser", "-u", "postgres", "--", *stop]
+    # Own session: a Ctrl-C in the terminal must not kill the watchdog before pytest cleans up.
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", WATCHDOG, *stop, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=root,
+        start_new_session=True,
+    )
     try:
         if as_root:
             shutil.chown(root, user="postgres", group="postgres")
@@ -126,6 +151,8 @@ def postgres_server(*, start_attempts: int = 3) -> Iterator[str]:
             except (RuntimeError, subprocess.TimeoutExpired):
                 log.exception("could not stop the test PostgreSQL server in %s", data)
         shutil.rmtree(root, ignore_errors=True)
+        watchdog.stdin.close()  # EOF: the watchdog finds nothing left to do and exits
+        watchdog.wait(timeout=30)
 
 
 def _wait_until_ready(url: str, *, timeout: float = 30) -> None:
