@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kapviz.domain import SEVERITIES, WEIGHT_BASED_ROUTES
 from kapviz.metrics.stats import wilson_columns
@@ -36,8 +38,17 @@ _SESSION_FRAME = ["session_id", "patient_id", "course_id", "started_at"]
 
 
 def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Boolean mask of `values` found in `keys` (hash lookup; Arrow-string isin is slow)."""
-    return pd.Index(pd.unique(keys)).get_indexer(values) >= 0
+    """Boolean mask of `values` found in `keys`, by Arrow's hash lookup.
+
+    pandas' isin on Arrow strings converts element by element (0.4 s for 8k session ids).
+    """
+    value_set = pa.array(keys, from_pandas=True).unique()
+    try:
+        found = pc.is_in(pa.array(values, from_pandas=True), value_set=value_set)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Mixed or empty (null-typed) columns: pandas' own hash lookup.
+        return pd.Index(pd.unique(keys)).get_indexer(values) >= 0
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def dosing_sessions(

@@ -272,3 +272,21 @@ def test_clinic_summary_from_database(db_url):
     }
     assert got["effects"]["nausea"]["patients"] == 2
     assert got["effects"]["nausea"]["severe_sessions"] == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "keys", "expected"),
+    [
+        (pd.Series(["a", "b", "c"], dtype="str"), pd.Series(["c", "a"], dtype="str"),
+         [True, False, True]),
+        (pd.Series(["a", "b"], dtype=object), pd.Series(["b"], dtype="str"), [False, True]),
+        (pd.Series(["a", None], dtype="str"), pd.Series(["a"], dtype="str"), [True, False]),
+        (pd.Series([], dtype="str"), pd.Series(["a"], dtype="str"), []),
+        (pd.Series(["a"], dtype="str"), pd.Series([], dtype=object), [False]),
+    ],
+)  # fmt: skip
+def test_is_member(values, keys, expected):
+    """Session membership for Arrow, object, missing and empty columns."""
+    from kapviz.metrics.side_effects import is_member
+
+    assert is_member(values, keys).tolist() == expected
