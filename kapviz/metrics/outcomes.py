@@ -210,6 +210,7 @@ def course_outcomes(
     *,
     baseline_window_days: int = 30,
     reliable_params: ReliableParams | None = None,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Baseline, endpoint, change and verdicts per course × outcome instrument.
 
@@ -217,9 +218,11 @@ def course_outcomes(
     ``{"PHQ-9": (5.5, 0.89)}``. Time to response counts from the first dose to the first
     post-dose score meeting the response rule (even when the endpoint no longer does), in
     days and in completed dosing sessions started on or before that score. Totals use the
-    instrument's own scale (e.g. PHQ-9 0–27, higher is worse).
+    instrument's own scale (e.g. PHQ-9 0–27, higher is worse). `scores`, when given, is
+    `course_scores(assessments, sessions)` computed once by the caller (a cache shares it with
+    `trajectory_points`); it is not modified.
     """
-    scores = course_scores(assessments, sessions)
+    scores = course_scores(assessments, sessions) if scores is None else scores.copy(deep=False)
     doses = completed_doses(sessions)
     first_dose = doses.groupby("course_id")["started_at"].min()
     # reindex, not map: pandas 3 map() fails when no course matches a datetime value.

@@ -103,9 +103,15 @@ def trajectory_points(
     *,
     baseline_window_days: int = 30,
     max_doses: int = MAX_DOSES,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every outcome score with its phase, session-axis point and days-axis bin."""
-    scores = course_scores(assessments, sessions)
+    """Every outcome score with its phase, session-axis point and days-axis bin.
+
+    `scores`, when given, is `course_scores(assessments, sessions)` computed once by the
+    caller (shared with `course_outcomes`); it is not modified.
+    """
+    if scores is None:
+        scores = course_scores(assessments, sessions)
     doses = completed_doses(sessions)
     per_course = pd.DataFrame(
         {

@@ -17,7 +17,7 @@ import streamlit as st
 from kapviz.db import queries
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.outcomes import course_outcomes, course_scores
 from kapviz.metrics.trajectories import trajectory_points as _trajectory_points
 from kapviz.ui.db import database_url, engine_for, settings
 
@@ -96,7 +96,18 @@ def assessments(
 ) -> pd.DataFrame:
     """Assessments in scope (read-only); item lists only when asked for."""
     wanted = tuple(instruments) if instruments else None
-    return _assessments(database_url(), filters, version(), patient_id, with_items, wanted)
+    url, data_version = database_url(), version()
+    if wanted and patient_id is None and not with_items and set(wanted) < set(OUTCOME_INSTRUMENTS):
+        return _subset(url, filters, data_version, wanted)
+    return _assessments(url, filters, data_version, patient_id, with_items, wanted)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _subset(url: str, filters: Filters, data_version: tuple, wanted: tuple[str, ...]):
+    # Rows of the (shared, cached) outcome-instrument frame, in the same order as the
+    # query would return them: one fewer large query on pages that also show outcomes.
+    frame = _outcome_assessments(url, filters, data_version)
+    return frame[frame["instrument"].isin(wanted)].reset_index(drop=True)
 
 
 def side_effects(filters: Filters, *, patient_id: str | None = None) -> pd.DataFrame:
@@ -161,11 +172,26 @@ def table_counts() -> dict[str, int]:
 # once per filters × data version, cached like the raw frames (read-only).
 
 
+def _outcome_assessments(url: str, filters: Filters, data_version: tuple) -> pd.DataFrame:
+    return _assessments(url, filters, data_version, None, False, tuple(OUTCOME_INSTRUMENTS))
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
+def _scores(url: str, filters: Filters, data_version: tuple) -> pd.DataFrame:
+    # course_scores once per filters × version, shared by outcomes and trajectory points.
+    return course_scores(
+        _outcome_assessments(url, filters, data_version),
+        _sessions(url, filters, data_version, None),
+    )
+
+
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _outcomes(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
-    scores = _assessments(url, filters, data_version, None, False, OUTCOME_INSTRUMENTS)
     return course_outcomes(
-        _sessions(url, filters, data_version, None), scores, baseline_window_days=window_days
+        _sessions(url, filters, data_version, None),
+        _outcome_assessments(url, filters, data_version),
+        baseline_window_days=window_days,
+        scores=_scores(url, filters, data_version),
     )
 
 
@@ -177,9 +203,11 @@ def outcomes(filters: Filters) -> pd.DataFrame:
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
-    scores = _assessments(url, filters, data_version, None, False, OUTCOME_INSTRUMENTS)
     return _trajectory_points(
-        _sessions(url, filters, data_version, None), scores, baseline_window_days=window_days
+        _sessions(url, filters, data_version, None),
+        _outcome_assessments(url, filters, data_version),
+        baseline_window_days=window_days,
+        scores=_scores(url, filters, data_version),
     )
 
 
