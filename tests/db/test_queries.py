@@ -2,11 +2,16 @@
 
 from datetime import date
 
+import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 from kapviz.db import queries
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics.outcomes import course_outcomes, course_scores
+from kapviz.metrics.trajectories import trajectory_points
 from tests.clinic import build_clinic
 
 
@@ -91,3 +96,51 @@ def test_counts_and_versions(clinic):
         "routes": ["im", "iv", "sublingual"],
     }
     assert queries.is_demo_data(clinic) is False
+
+
+def _from_records(conn, stmt, columns):
+    """The row-wise frame construction the query layer used before (reference)."""
+    return pd.DataFrame.from_records(conn.execute(stmt).all(), columns=list(columns))
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("sessions", lambda c: queries.sessions(c)),
+        ("sessions-none", lambda c: queries.sessions(c, Filters(sites=("Nowhere",)))),
+        ("assessments", lambda c: queries.assessments(c, with_items=True)),
+        ("side_effects", lambda c: queries.side_effects(c)),
+        ("vitals", lambda c: queries.vitals(c)),
+        ("patients", lambda c: queries.patients(c)),
+        ("imports", lambda c: queries.import_history(c)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_columnwise_frames_equal_row_wise(clinic, monkeypatch, name, call):
+    """Column-wise frame building (the fast path) gives the very frame, dtypes included."""
+    fast = call(clinic)
+    monkeypatch.setattr(queries, "_frame", _from_records)
+    assert_frame_equal(fast, call(clinic), check_exact=True)
+
+
+def test_shared_scores_change_no_number(clinic):
+    """Outcomes and trajectory points from one shared course_scores frame equal the unshared."""
+    sessions = queries.sessions(clinic)
+    scores_in = queries.assessments(clinic, instruments=OUTCOME_INSTRUMENTS)
+    shared = course_scores(scores_in, sessions)
+    before = shared.copy()
+    assert_frame_equal(
+        course_outcomes(sessions, scores_in, scores=shared), course_outcomes(sessions, scores_in)
+    )
+    assert_frame_equal(
+        trajectory_points(sessions, scores_in, scores=shared),
+        trajectory_points(sessions, scores_in),
+    )
+    assert_frame_equal(shared, before)
+
+
+def test_phq9_subset_of_outcome_frame(clinic):
+    """PHQ-9 rows cut from the outcome-instrument frame equal the PHQ-9 query (order too)."""
+    every = queries.assessments(clinic, instruments=OUTCOME_INSTRUMENTS)
+    cut = every[every["instrument"].isin(("PHQ-9",))].reset_index(drop=True)
+    assert_frame_equal(cut, queries.assessments(clinic, instruments=["PHQ-9"]))
