@@ -14,6 +14,8 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
 from kapviz import instruments
@@ -74,6 +76,22 @@ def parse_datetime(text: str) -> datetime | None:
     return value
 
 
+def _isin(values: pd.Series, known: set[str]) -> pd.Series:
+    """`values.isin(known)` through a hash table (arrow-string isin is slow on large sets)."""
+    return values.astype(object).isin(known)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Whole-number strings (already checked; "" = missing) as float64, parsed by Arrow."""
+    present = values.where(values != "")
+    try:
+        parsed = pc.cast(pa.array(present, from_pandas=True), pa.float64())
+        numbers = parsed.to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        numbers = pd.to_numeric(present, errors="coerce").to_numpy(dtype="float64")
+    return pd.Series(numbers, index=values.index, dtype="float64")
+
+
 class _Checker:
     """Parses one file's columns, recording a Problem for each bad cell."""
 
@@ -127,7 +145,7 @@ class _Checker:
         ok = values.str.match(INT_RE) | (values == "")
         for i in values.index[~ok]:
             self.add(i, column, values[i], "a whole number")
-        numbers = pd.to_numeric(values.where(ok & (values != "")), errors="coerce")
+        numbers = _numbers(values.where(ok & (values != ""), ""))
         if low is not None or high is not None:
             lo = low if low is not None else -(10**12)
             hi = high if high is not None else 10**12
@@ -154,7 +172,7 @@ class _Checker:
 
     def datetimes(self, column: str, *, date_only: bool = False) -> pd.Series:
         values = self.raw(column)
-        parsed = [parse_datetime(v) if v else None for v in values]
+        parsed = [parse_datetime(v) if v else None for v in values.to_numpy(dtype=object)]
         for i, (v, p) in enumerate(zip(values, parsed, strict=True)):
             if v and p is None:
                 self.add(values.index[i], column, v, "an ISO 8601 date (2026-03-14) or "
@@ -199,7 +217,7 @@ def _sessions(batch, problems, known_patients: set[str]) -> tuple[pd.DataFrame, 
     sid, pid = c.raw("session_id"), c.raw("patient_id")
     c.required("session_id", sid)
     c.required("patient_id", pid)
-    for i in pid.index[(pid != "") & ~pid.isin(known_patients)]:
+    for i in pid.index[(pid != "") & ~_isin(pid, known_patients)]:
         c.add(i, "patient_id", pid[i], "a patient_id that exists in patients")
     phase = c.enum("phase", PHASES)
     c.required("phase", c.raw("phase"))
@@ -258,7 +276,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
         return pd.DataFrame()
     pid, sid = c.raw("patient_id"), c.raw("session_id")
     c.required("patient_id", pid)
-    for i in pid.index[(pid != "") & ~pid.isin(known_patients)]:
+    for i in pid.index[(pid != "") & ~_isin(pid, known_patients)]:
         c.add(i, "patient_id", pid[i], "a patient_id that exists in patients")
     if len(all_sessions):
         owner = all_sessions.drop_duplicates("session_id").set_index("session_id")["patient_id"]
@@ -357,7 +375,7 @@ def _session_children(c: _Checker, all_sessions: pd.DataFrame) -> pd.Series:
     sid = c.raw("session_id")
     c.required("session_id", sid)
     known = set(all_sessions["session_id"]) if len(all_sessions) else set()
-    for i in sid.index[(sid != "") & ~sid.isin(known)]:
+    for i in sid.index[(sid != "") & ~_isin(sid, known)]:
         c.add(i, "session_id", sid[i], "a session_id that exists in sessions")
     return sid
 
