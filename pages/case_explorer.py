@@ -33,7 +33,9 @@ if presenting:
 figures = []
 timeline = case_charts.course_timeline(sessions)
 figures.append(timeline)
-st.plotly_chart(timeline, theme=None, key="timeline")
+case_ui.show_figure(timeline, key="timeline", presenting=presenting)
+facts = case.course_facts(sessions, course_id=course_id)
+st.markdown("  \n".join(f"**{label}:** {text}" for label, text in facts))
 
 outcomes = data.outcomes(filters)
 points = data.trajectory_points(filters)
@@ -71,10 +73,10 @@ with tabs[0]:
             cohort_courses=n_similar,
         )
         figures.append(fig)
-        st.plotly_chart(fig, theme=None, key=f"scores-{instrument.id}")
+        case_ui.show_figure(fig, key=f"scores-{instrument.id}", presenting=presenting)
     items = case.phq9_item_rows(data.assessments(filters, patient_id=patient_id, with_items=True))
     if not items.empty:
-        st.plotly_chart(case_charts.phq9_items(items), theme=None, key="phq9-items")
+        case_ui.show_figure(case_charts.phq9_items(items), key="phq9-items", presenting=presenting)
 
 assessments = data.assessments(filters, patient_id=patient_id)
 side_effects = data.side_effects(filters, patient_id=patient_id)
@@ -105,9 +107,9 @@ with tabs[1]:
     if effects.empty:
         st.caption("No side effects recorded in this course's dosing sessions.")
     else:
-        strip = case_charts.side_effect_strip(effects)
+        strip = case_charts.side_effect_strip(effects, doses=len(per_dose))
         figures.append(strip)
-        st.plotly_chart(strip, theme=None, key="effects")
+        case_ui.show_figure(strip, key="effects", presenting=presenting)
     st.subheader("Blood pressure")
     if per_dose["readings"].sum() == 0:
         st.caption("No vital signs recorded in this course's dosing sessions.")
@@ -118,16 +120,16 @@ with tabs[1]:
             excursion_diastolic=config.bp_excursion_diastolic,
         )
         figures.append(bp)
-        st.plotly_chart(bp, theme=None, key="vitals")
+        case_ui.show_figure(bp, key="vitals", presenting=presenting)
         st.dataframe(case_ui.vitals_table(per_dose), hide_index=True, key="vitals-table")
     st.subheader("Sedation and dissociation")
     if sedation[["moaas", "cadss"]].notna().sum().sum() == 0:
         st.caption("No MOAA/S or CADSS scores recorded in this course's dosing sessions.")
     else:
-        st.plotly_chart(
+        case_ui.show_figure(
             case_charts.sedation_dissociation(sedation, sedation_max=config.sedation_moaas_max),
-            theme=None,
             key="sedation",
+            presenting=presenting,
         )
 
 if not presenting:
@@ -150,7 +152,7 @@ summary = CaseSummary(
     patient_id=patient_id,
     course_id=course_id,
     generated_at=live.now(),
-    facts=case.course_facts(sessions, course_id=course_id),
+    facts=facts,
     statuses=statuses,
     figures=figures,
     side_effects=case_ui.effects_table(effects),

@@ -18,6 +18,9 @@ PHASE_SYMBOLS = {
     "follow_up": "star",
 }
 
+MIN_TIMELINE_SPAN = pd.Timedelta(days=14)
+"""A course shorter than this is drawn on a two-week axis (dates, not hours, as ticks)."""
+
 
 def _session_label(row: pd.Series) -> str:
     label = PHASE_LABELS.get(row["phase"], row["phase"])
@@ -91,17 +94,23 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
     apply_theme(fig, title="Course timeline")
     fig.update_layout(height=150 + 70 * len(courses))
     fig.update_xaxes(title_text="Date")
+    if len(frame):
+        first, last = frame["started_at"].min(), frame["started_at"].max()
+        if last - first < MIN_TIMELINE_SPAN:
+            middle = first + (last - first) / 2
+            fig.update_xaxes(range=[middle - MIN_TIMELINE_SPAN / 2, middle + MIN_TIMELINE_SPAN / 2])
     fig.update_yaxes(
         title_text="Course", categoryorder="array", categoryarray=courses, type="category"
     )
     return fig
 
 
-def side_effect_strip(effects: pd.DataFrame) -> go.Figure:
+def side_effect_strip(effects: pd.DataFrame, *, doses: int | None = None) -> go.Figure:
     """Side effects per dosing session as a strip coloured by the session's highest severity.
 
     `effects` has dose_number, term, severity (one row per session × term at its highest
-    severity); columns are dosing sessions 1…n, rows are effects.
+    severity); columns are dosing sessions 1…n (1…`doses` when given, so that sessions
+    without effects show as gaps), rows are effects.
     """
     levels = {s: i + 1 for i, s in enumerate(SEVERITIES)}
     fig = go.Figure()
@@ -109,6 +118,8 @@ def side_effect_strip(effects: pd.DataFrame) -> go.Figure:
         grid = effects.assign(level=effects["severity"].map(levels)).pivot_table(
             index="term", columns="dose_number", values="level", aggfunc="max"
         )
+        if doses is not None:
+            grid = grid.reindex(columns=range(1, max(doses, int(grid.columns.max())) + 1))
         text = grid.apply(lambda col: col.map(lambda v: SEVERITIES[int(v) - 1] if v == v else ""))
         scale = [
             [0.0, SEVERITY_COLORS["mild"]],
@@ -175,7 +186,7 @@ def session_vitals(
                 y=value,
                 line={"color": "#D7301F", "dash": "dot", "width": 1},
                 annotation_text=f"{label} ≥ {value:g}",
-                annotation_position="top left",
+                annotation_position="top right",
                 annotation_font={"size": 10, "color": "#D7301F"},
             )
     apply_theme(fig, title="Blood pressure per dosing session (mmHg)")
@@ -257,8 +268,14 @@ def compare_trajectories(
         horizontal_spacing=0.03,
     )
     used = axis[axis["order"].isin(points["point_order"].dropna().astype(int))]
+    # Only the points some case has, one slot each, so panels stay readable at a quarter width.
+    slot = {int(order): i for i, order in enumerate(used["order"])}
     for i, patient in enumerate(cases, start=1):
-        part = points[points["patient_id"] == patient].sort_values("administered_at")
+        part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
+        # The latest score at each point, in course order (integration visits between doses
+        # would otherwise make the line run back and forth in time order).
+        part = part.sort_values("administered_at").groupby("point_order", as_index=False).last()
+        part = part.sort_values("point_order")
         for b_i, b in enumerate(instrument.bands):
             fig.add_hrect(
                 y0=b.low - 0.5,
@@ -270,7 +287,7 @@ def compare_trajectories(
                 col=i,
             )
         fig.add_scatter(
-            x=part["point_order"].astype(float),
+            x=part["point_order"].astype(int).map(slot),
             y=part["total"],
             mode="lines+markers",
             name=patient,
@@ -283,14 +300,12 @@ def compare_trajectories(
         )
     apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
     fig.update_layout(height=420, showlegend=False)
-    low = (used["order"].min() if len(used) else 0) - 0.5
-    high = (used["order"].max() if len(used) else 1) + 0.5
     fig.update_xaxes(
         tickmode="array",
-        tickvals=used["order"].tolist(),
+        tickvals=list(range(len(used))),
         ticktext=used["label"].tolist(),
         tickangle=-45,
-        range=[low, high],
+        range=[-0.5, max(len(used), 1) - 0.5],
         showgrid=False,
     )
     fig.update_yaxes(range=[instrument.total_min - 0.5, instrument.total_max + 0.5])
@@ -388,6 +403,8 @@ def patient_trajectory(
             annotation_font={"size": 10, "color": "#7a7f8a"},
         )
     for phase, part in axis.groupby("phase", sort=False):
+        # One-point phases are named by their tick label; a label there would overlap.
+        wide = part["order"].nunique() > 1
         fig.add_vrect(
             x0=part["order"].min() - 0.45,
             x1=part["order"].max() + 0.45,
@@ -395,7 +412,7 @@ def patient_trajectory(
             opacity=0.10,
             line_width=0,
             layer="below",
-            annotation_text=PHASE_LABELS.get(phase, phase),
+            annotation_text=PHASE_LABELS.get(phase, phase) if wide else None,
             annotation_position="top left",
             annotation_font={"size": 11},
         )

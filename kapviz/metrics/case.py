@@ -177,6 +177,8 @@ def dose_vitals(
     sessions: pd.DataFrame, vitals: pd.DataFrame, *, settings: Settings
 ) -> pd.DataFrame:
     """Blood pressure (mmHg) per completed dosing session: pre-dose, peak, last, with flags."""
+    if dosing_sessions(sessions).empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DOSE_VITALS_COLUMNS})
     table = session_vitals(sessions, vitals, settings=settings)
     out = table.merge(_dose_numbers(sessions), on="session_id", how="inner")
     out = out.sort_values(["course_id", "dose_number"], kind="stable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.filters import Filters
@@ -17,7 +18,10 @@ PRESENTATION_CSS = """
 header[data-testid="stHeader"] { display: none !important; }
 .block-container { max-width: 1500px; padding-top: 1.2rem; }
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-h1 { font-size: 2.6rem !important; }
+h1 { display: none !important; }
+h2 { font-size: 2.4rem !important; }
+[data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
+button[data-baseweb="tab"] p { font-size: 1.3rem !important; }
 </style>
 """
 
@@ -48,6 +52,17 @@ def pick_case(filters: Filters) -> tuple[str | None, str | None]:
     return patient_id, course_id
 
 
+PRESENTATION_FONT_PX = 16
+"""Chart font size in presentation mode (readable from the back of a meeting room)."""
+
+
+def show_figure(fig, *, key: str, presenting: bool) -> None:
+    """A chart on the page; larger type in presentation mode (the figure is not changed)."""
+    if presenting:
+        fig = go.Figure(fig).update_layout(font={"size": PRESENTATION_FONT_PX})
+    st.plotly_chart(fig, theme=None, key=key)
+
+
 def verdict_icon(verdict: bool | None) -> str:
     return {True: ":material/check_circle:", False: ":material/cancel:"}.get(
         verdict, ":material/remove:"
@@ -57,8 +72,11 @@ def verdict_icon(verdict: bool | None) -> str:
 def status_block(lines: list) -> None:
     """Outcome verdicts with their rules in words."""
     for label, verdict, text in lines:
-        word = {True: "yes", False: "no"}.get(verdict, "—")
-        st.markdown(f"{verdict_icon(verdict)} **{label}: {word}** — {text}")
+        if verdict is None:
+            st.markdown(f"{verdict_icon(verdict)} **{label}:** {text}")
+        else:
+            word = "yes" if verdict else "no"
+            st.markdown(f"{verdict_icon(verdict)} **{label}: {word}** — {text}")
 
 
 def presentation_mode() -> bool:
