@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import kapviz.auth.models  # noqa: F401  (users and audit tables on Base.metadata)
 from kapviz.db.models import Base
 
 config = context.config
