@@ -1,8 +1,11 @@
 """Case charts: the figure dicts carry the traces, labels and highlights a supervisor needs."""
 
+import numpy as np
 import pandas as pd
 
+from kapviz import instruments
 from kapviz.charts import case
+from kapviz.metrics.trajectories import session_points
 
 
 def _sessions():
@@ -58,3 +61,73 @@ def test_phq9_items_outline_item9():
     shapes = fig["layout"]["shapes"]
     assert len(shapes) == 1 and shapes[0]["x0"] == 0.5 and shapes[0]["line"]["color"] == "#D7301F"
     assert fig["data"][0]["y"][8] == "9 Self-harm thoughts"
+
+
+def test_side_effect_strip_keeps_doses_without_effects():
+    """With `doses`, every dosing session is a column; one without effects stays empty."""
+    effects = pd.DataFrame(
+        {"dose_number": [1, 3], "term": ["nausea"] * 2, "severity": ["mild"] * 2}
+    )
+    heat = case.side_effect_strip(effects, doses=4).data[0]
+    assert list(heat.x) == ["Dose 1", "Dose 2", "Dose 3", "Dose 4"]
+    assert heat.z[0][0] == 1 and np.isnan(heat.z[0][1]) and np.isnan(heat.z[0][3])
+
+
+def test_session_vitals_lines_and_thresholds():
+    """Six BP lines per dose in mmHg; the excursion thresholds drawn as labelled lines."""
+    per_dose = pd.DataFrame(
+        {"dose_number": [1, 2]}
+        | {
+            f"{k}_{m}": [130.0, 120.0]
+            for k in ("pre", "peak", "last")
+            for m in ("systolic", "diastolic")
+        }
+    )
+    fig = case.session_vitals(per_dose, excursion_systolic=180, excursion_diastolic=110)
+    assert [t.name for t in fig.data] == [
+        "Systolic pre-dose",
+        "Systolic peak",
+        "Systolic last",
+        "Diastolic pre-dose",
+        "Diastolic peak",
+        "Diastolic last",
+    ]
+    assert list(fig.data[0].x) == ["Dose 1", "Dose 2"]
+    assert [s.y0 for s in fig.layout.shapes] == [180, 110]
+    assert fig.layout.yaxis.title.text == "Blood pressure (mmHg)"
+
+
+def test_sedation_dissociation_marks_sedated_doses():
+    """Sedated doses (MOAA/S ≤ 3) are red; CADSS is a bar per dose."""
+    per_dose = pd.DataFrame(
+        {"dose_number": [1, 2], "moaas": [2.0, 5.0], "is_sedation": [True, False],
+         "cadss": [30.0, np.nan]}
+    )  # fmt: skip
+    fig = case.sedation_dissociation(per_dose, sedation_max=3)
+    moaas, cadss = fig.data
+    assert list(moaas.marker.color) == ["#D7301F", case.PALETTE[0]]
+    assert cadss.type == "bar" and list(cadss.y)[0] == 30
+    assert fig.layout.shapes[0].y0 == 3
+
+
+def test_compare_shares_axes_and_slots():
+    """One panel per case, the same y range, x slots only for points some case has."""
+    points = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B"],
+            "course_id": ["A-C1", "A-C1", "A-C1", "B-C1"],
+            "point_order": [1, 2, 2, 14],
+            "administered_at": pd.to_datetime(
+                ["2026-01-01", "2026-01-05", "2026-01-06", "2026-03-01"]
+            ),
+            "total": [20, 15, 12, 5],
+        }
+    )
+    fig = case.compare_trajectories(
+        points, instrument=instruments.get("PHQ-9"), axis=session_points()
+    )
+    a, b = fig.data
+    assert list(a.x) == [0, 1] and list(a.y) == [20, 12]  # latest score at Dose 1
+    assert list(b.x) == [2]
+    assert list(fig.layout.xaxis.ticktext) == ["Preparation", "Dose 1", "Follow-up"]
+    assert fig.layout.yaxis2.matches == "y" and list(fig.layout.yaxis.range) == [-0.5, 27.5]
