@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import load_settings
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(func=_cmd_summary)
 
     _add_io_commands(sub)
+    add_user_commands(sub)
     return parser
 
 

@@ -1,0 +1,238 @@
+"""`python -m kapviz users add/remove/list/set-role/set-password/unlock`: local accounts.
+
+Passwords come from a hidden prompt (typed twice) or, for scripts, from the first line of
+standard input with `--password-stdin`; never from an argument, which would end up in the
+shell history and the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kapviz.auth import accounts
+from kapviz.auth.scope import ROLES
+from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
+
+EXIT_PROBLEMS = 2
+
+
+def _engine(args: argparse.Namespace):
+    from kapviz.cli import database_url
+
+    engine = make_engine(database_url(args))
+    upgrade(engine)
+    return engine
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """The new password: first line of stdin with --password-stdin, else a prompt typed twice."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password again: ")
+    if first != second:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _fail(message: object) -> int:
+    print(f"kapviz users: {message}", file=sys.stderr)
+    return EXIT_PROBLEMS
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    try:
+        password = read_password(args)
+        with _engine(args).begin() as conn:
+            name = accounts.add_user(
+                conn,
+                args.username,
+                password,
+                role=args.role,
+                display_name=args.name,
+                sites=tuple(args.site or ()),
+                clinician=args.clinician,
+            )
+    except (ValueError, SQLAlchemyError) as exc:
+        return _fail(exc)
+    print(f"added {name} ({args.role})")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    try:
+        with _engine(args).begin() as conn:
+            removed = accounts.remove_user(conn, args.username)
+    except ValueError as exc:
+        return _fail(exc)
+    if not removed:
+        return _fail(f"no user {args.username!r}")
+    print(f"removed {args.username.strip().lower()}")
+    return 0
+
+
+def _cmd_set_role(args: argparse.Namespace) -> int:
+    try:
+        with _engine(args).begin() as conn:
+            accounts.set_role(
+                conn,
+                args.username,
+                args.role,
+                sites=tuple(args.site or ()),
+                clinician=args.clinician,
+            )
+    except (ValueError, LookupError) as exc:
+        return _fail(exc.args[0] if exc.args else exc)
+    print(f"{args.username.strip().lower()} is now {args.role}")
+    return 0
+
+
+def _cmd_set_password(args: argparse.Namespace) -> int:
+    try:
+        password = read_password(args)
+        with _engine(args).begin() as conn:
+            accounts.set_password(conn, args.username, password)
+    except (ValueError, LookupError) as exc:
+        return _fail(exc.args[0] if exc.args else exc)
+    print(f"password of {args.username.strip().lower()} changed")
+    return 0
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    try:
+        with _engine(args).begin() as conn:
+            accounts.unlock(conn, args.username)
+    except (ValueError, LookupError) as exc:
+        return _fail(exc.args[0] if exc.args else exc)
+    print(f"unlocked {args.username.strip().lower()}")
+    return 0
+
+
+def _status(account: accounts.Account, now: datetime) -> str:
+    if account.locked_until is not None and account.locked_until > now:
+        return f"locked until {account.locked_until:%Y-%m-%d %H:%M}"
+    return "active"
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    with _engine(args).connect() as conn:
+        users = accounts.list_users(conn)
+    now = datetime.now()
+    if args.json:
+        rows = [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "role": u.role,
+                "sites": list(u.sites),
+                "clinician": u.clinician,
+                "status": _status(u, now),
+            }
+            for u in users
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not users:
+        print("no users")
+        return 0
+    header = ("username", "role", "scope", "name", "status")
+    lines = [header] + [
+        (
+            u.username,
+            u.role,
+            ", ".join(u.sites) or (u.clinician or "all sites"),
+            u.display_name or "",
+            _status(u, now),
+        )
+        for u in users
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def _db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy database URL (default: the configured one)",
+    )
+
+
+def _scope_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--site",
+        action="append",
+        metavar="SITE",
+        help="a site a supervisor may see (repeat for several; supervisors only)",
+    )
+    parser.add_argument(
+        "--clinician", metavar="CODE", help="the clinician code of a clinician (clinicians only)"
+    )
+
+
+def _password_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of a prompt",
+    )
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `users` and its subcommands on the main parser."""
+    users = sub.add_parser(
+        "users",
+        help="manage local accounts (sign-in without an identity provider)",
+        description="Local accounts: roles director, supervisor (assigned sites), clinician "
+        "(own patients, by clinician code) and analyst (aggregate pages only).",
+    )
+    cmds = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+
+    add = cmds.add_parser("add", help="create an account", description="Create an account.")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--name", metavar="TEXT", help="display name")
+    _scope_arguments(add)
+    _password_argument(add)
+    _db_argument(add)
+    add.set_defaults(func=_cmd_add)
+
+    remove = cmds.add_parser("remove", help="delete an account (its audit rows stay)")
+    remove.add_argument("username")
+    _db_argument(remove)
+    remove.set_defaults(func=_cmd_remove)
+
+    listing = cmds.add_parser("list", help="list accounts (no passwords or hashes)")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    _db_argument(listing)
+    listing.set_defaults(func=_cmd_list)
+
+    role = cmds.add_parser(
+        "set-role", help="change an account's role and scope (replaces sites and code)"
+    )
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    _scope_arguments(role)
+    _db_argument(role)
+    role.set_defaults(func=_cmd_set_role)
+
+    password = cmds.add_parser("set-password", help="set a new password (also unlocks)")
+    password.add_argument("username")
+    _password_argument(password)
+    _db_argument(password)
+    password.set_defaults(func=_cmd_set_password)
+
+    unlock = cmds.add_parser("unlock", help="lift a lock-out after failed sign-ins")
+    unlock.add_argument("username")
+    _db_argument(unlock)
+    unlock.set_defaults(func=_cmd_unlock)
