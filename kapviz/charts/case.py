@@ -404,7 +404,15 @@ def patient_trajectory(
         )
     for phase, part in axis.groupby("phase", sort=False):
         # One-point phases are named by their tick label; a label there would overlap.
-        wide = part["order"].nunique() > 1
+        label = (
+            {
+                "annotation_text": PHASE_LABELS.get(phase, phase),
+                "annotation_position": "top left",
+                "annotation_font": {"size": 11},
+            }
+            if part["order"].nunique() > 1
+            else {}
+        )
         fig.add_vrect(
             x0=part["order"].min() - 0.45,
             x1=part["order"].max() + 0.45,
@@ -412,9 +420,7 @@ def patient_trajectory(
             opacity=0.10,
             line_width=0,
             layer="below",
-            annotation_text=PHASE_LABELS.get(phase, phase) if wide else None,
-            annotation_position="top left",
-            annotation_font={"size": 11},
+            **label,
         )
     if len(band):
         fig.add_scatter(
@@ -423,7 +429,7 @@ def patient_trajectory(
             fill="toself",
             fillcolor="rgba(120,130,150,0.18)",
             line={"width": 0},
-            name=f"Similar-baseline cohort IQR ({cohort_courses} courses)",
+            name=f"Similar-baseline IQR ({cohort_courses} courses)",
             hoverinfo="skip",
         )
         fig.add_scatter(

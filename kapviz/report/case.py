@@ -19,6 +19,7 @@ FIGURE_WIDTH_PX = 360
 """Width of each figure in the two-column print grid (A4 at 96 dpi holds two)."""
 
 FIGURE_HEIGHT_PX = 250
+"""Height of each figure: legend (two entries a row), plot and axis titles."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,15 @@ def figure_divs(figures: Sequence[go.Figure]) -> list[str]:
         fig.update_layout(
             width=FIGURE_WIDTH_PX,
             height=FIGURE_HEIGHT_PX,
-            margin={"l": 50, "r": 20, "t": 60, "b": 45},
+            margin={"l": 50, "r": 20, "t": 78, "b": 40},
             title={"font": {"size": 12}},
             font={"size": 9},
-            legend={"font": {"size": 8}},
+            legend={
+                "font": {"size": 8},
+                "itemsizing": "constant",
+                "entrywidth": 0.5,
+                "entrywidthmode": "fraction",
+            },
         )
         divs.append(
             fig.to_html(
