@@ -7,7 +7,9 @@ import inspect
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import inspect as db_inspect
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kapviz.auth import audit
 from kapviz.auth.audit import AuditFilters, audit_frame, record
@@ -105,3 +107,35 @@ def test_module_offers_no_update_or_delete():
     assert not imported & {"update", "delete"}
     words = ("update", "delete", "remove", "purge", "truncate", "clear", "drop")
     assert not [n for n in dir(audit) if any(w in n.lower() for w in words)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET username = 'someone else'",
+        "DELETE FROM audit_events",
+    ],
+    ids=["update", "delete"],
+)
+def test_database_refuses_changes(engine, statement):
+    """Triggers make the table append-only in the database too, whoever runs the SQL."""
+    fill(engine)
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert len(audit_frame(conn)) == 4
+
+
+def test_downgrade_and_upgrade_again(engine):
+    """The migration can be undone (tables, triggers, function) and redone."""
+    from alembic import command
+
+    from kapviz.db.migrate import alembic_config, current_revision, upgrade
+
+    command.downgrade(alembic_config(engine), "0001")
+    assert "audit_events" not in db_inspect(engine).get_table_names()
+    upgrade(engine)
+    fill(engine)
+    assert current_revision(engine) is not None
+    with pytest.raises(DBAPIError), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events"))

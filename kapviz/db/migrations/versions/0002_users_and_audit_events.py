@@ -15,6 +15,23 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The audit trail is append-only in the database too: updates, deletes (and on PostgreSQL
+# truncation) of audit_events fail, whoever issues them.
+APPEND_ONLY_SQLITE = [
+    """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+    """CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+]
+APPEND_ONLY_POSTGRESQL = [
+    """CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$""",
+    """CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
+    """CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""",
+]
+
 
 def upgrade() -> None:
     op.create_table(
@@ -34,6 +51,11 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_at", ["at"], unique=False)
         batch_op.create_index("ix_audit_events_username_at", ["username", "at"], unique=False)
+    dialect = op.get_bind().dialect.name
+    for statement in {"sqlite": APPEND_ONLY_SQLITE, "postgresql": APPEND_ONLY_POSTGRESQL}.get(
+        dialect, []
+    ):
+        op.execute(statement)
 
     op.create_table(
         "users",
@@ -69,8 +91,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("users")
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_events_username_at")
-        batch_op.drop_index("ix_audit_events_at")
-
-    op.drop_table("audit_events")
+    op.drop_table("audit_events")  # its indexes and triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION audit_events_append_only()")
