@@ -152,3 +152,11 @@ def test_visible_sites(role, assigned, expected):
     """The site filter offers only the sites a viewer may see, in the database's order."""
     viewer = Viewer("u", role, sites=assigned)
     assert visible_sites(viewer, ("East", "North", "South")) == expected
+
+
+def test_page_keys_cover_the_navigation():
+    """Every page of the app's menu has a key here, so no page escapes the role table."""
+    from kapviz.ui.nav import PAGES
+
+    stems = {p.path.removeprefix("pages/").removesuffix(".py") for p in PAGES}
+    assert stems <= set(PAGE_KEYS)
