@@ -26,6 +26,12 @@ if not patient_id:
 
 config = settings()
 sessions = data.sessions(filters, patient_id=patient_id)
+if sessions.empty or course_id is None:
+    widgets.empty_state(
+        f"No sessions recorded for {patient_id} (within the filters).",
+        hint="Referred patients appear here once their intake session is recorded.",
+    )
+    st.stop()
 course_sessions = sessions[sessions["course_id"] == course_id]
 if presenting:
     st.header(f"Case {patient_id} · course {course_id}")

@@ -40,7 +40,9 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
     """
     fig = go.Figure()
     frame = sessions.sort_values("started_at").copy()
-    frame["label"] = frame.apply(_session_label, axis=1)
+    frame["label"] = pd.Series(
+        [_session_label(r) for _, r in frame.iterrows()], index=frame.index, dtype=object
+    )
     courses = list(dict.fromkeys(frame["course_id"]))
     for course in courses:
         done = frame[(frame["course_id"] == course) & (frame["status"] == "completed")]

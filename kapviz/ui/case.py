@@ -140,7 +140,7 @@ def vitals_table(per_dose: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Dose": per_dose["dose_number"],
-            "Date": per_dose["started_at"].dt.strftime("%Y-%m-%d"),
+            "Date": pd.to_datetime(per_dose["started_at"]).dt.strftime("%Y-%m-%d"),
             "Pre-dose": bp("pre"),
             "Peak": bp("peak"),
             "Last": bp("last"),
@@ -155,7 +155,7 @@ def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
         {
             "Reason": alerts["reason"],
             "Detail": alerts["detail"],
-            "Date": alerts["date"].dt.strftime("%Y-%m-%d"),
+            "Date": pd.to_datetime(alerts["date"]).dt.strftime("%Y-%m-%d"),
             "Course": alerts["course_id"],
         }
     )

@@ -111,3 +111,14 @@ def test_export_buttons(run_page, label):
     """Both exports are offered on the case."""
     at = run_page("pages/case_explorer.py", patient="P1")
     assert label in [b.proto.label for b in at.get("download_button")]
+
+
+@pytest.mark.parametrize("patient", ["P3", "P4", "P5"])
+def test_other_patients_render(run_page, patient):
+    """Ineligible after intake (P3), two doses then dropped out (P4), referred only (P5)."""
+    at = run_page("pages/case_explorer.py", patient=patient)
+    if patient == "P5":
+        assert any("No sessions recorded for P5" in i.value for i in at.info)
+        assert not at.get("plotly_chart")
+    else:
+        assert "timeline" in _charts(at)
