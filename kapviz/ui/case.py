@@ -59,7 +59,9 @@ PRESENTATION_FONT_PX = 16
 def show_figure(fig, *, key: str, presenting: bool) -> None:
     """A chart on the page; larger type in presentation mode (the figure is not changed)."""
     if presenting:
-        fig = go.Figure(fig).update_layout(font={"size": PRESENTATION_FONT_PX})
+        fig = go.Figure(fig).update_layout(
+            font={"size": PRESENTATION_FONT_PX}, title_font_size=PRESENTATION_FONT_PX + 6
+        )
     st.plotly_chart(fig, theme=None, key=key)
 
 
