@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 CHROMIUM = os.environ.get("KAPVIZ_CHROMIUM", "/usr/bin/chromium")
 """Chromium binary used to print (the system one; override with KAPVIZ_CHROMIUM)."""
@@ -28,7 +30,20 @@ PLOTS_READY = """n => {
 def html_to_pdf(
     document: str, *, figures: int = 0, executable_path: str = CHROMIUM, timeout_s: float = 60
 ) -> bytes:
-    """Print `document` to A4 PDF bytes once its `figures` plotly charts have drawn."""
+    """Print `document` to A4 PDF bytes once its `figures` plotly charts have drawn.
+
+    Playwright's sync API refuses to run in a thread with a running asyncio loop (as under
+    some servers and test runners), so in that case the printing runs in its own thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _print(document, figures, executable_path, timeout_s)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_print, document, figures, executable_path, timeout_s).result()
+
+
+def _print(document: str, figures: int, executable_path: str, timeout_s: float) -> bytes:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -103,3 +103,15 @@ def test_pdf_has_one_or_two_pages_with_the_case():
     assert "PHQ-9" in text
     assert "Response" in text and "yes" in text
     assert "Course timeline" in text  # a figure's title: the charts were drawn before printing
+
+
+def test_pdf_inside_a_running_event_loop():
+    """Printing works from code that runs inside an asyncio loop (it moves to a thread)."""
+    import asyncio
+
+    from kapviz.report.pdf import html_to_pdf
+
+    async def inside() -> bytes:
+        return html_to_pdf("<html><body><p>kapviz</p></body></html>")
+
+    assert asyncio.run(inside()).startswith(b"%PDF")
