@@ -31,7 +31,8 @@ def test_patient_deep_link_first_request(app_url, page):
     assert "4 completed, IV; 35 mg each" in text
     timeline = page.locator('[data-testid="stPlotlyChart"]').first
     assert "Dosing" in timeline.inner_text()
-    assert main.get_by_text("Case summary (PDF)").count() == 1
+    # The export buttons come last in the script run: wait for them, do not count early.
+    main.get_by_text("Case summary (PDF)").first.wait_for(timeout=30000)
 
 
 def test_safety_tab_and_presentation(app_url, page):

@@ -106,12 +106,21 @@ def test_pdf_has_one_or_two_pages_with_the_case():
 
 
 def test_pdf_inside_a_running_event_loop():
-    """Printing works from code that runs inside an asyncio loop (it moves to a thread)."""
+    """Printing works from code that runs inside an asyncio loop (it moves to a thread).
+
+    The loop runs in a thread of its own, because the browser tests' Playwright may
+    already run one in this worker's main thread.
+    """
     import asyncio
+    import threading
 
     from kapviz.report.pdf import html_to_pdf
 
     async def inside() -> bytes:
         return html_to_pdf("<html><body><p>kapviz</p></body></html>")
 
-    assert asyncio.run(inside()).startswith(b"%PDF")
+    result: dict[str, bytes] = {}
+    worker = threading.Thread(target=lambda: result.update(pdf=asyncio.run(inside())))
+    worker.start()
+    worker.join(timeout=120)
+    assert result["pdf"].startswith(b"%PDF")
