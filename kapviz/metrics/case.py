@@ -9,7 +9,6 @@ import pandas as pd
 from kapviz import instruments
 from kapviz.config import Settings
 from kapviz.domain import ROUTE_LABELS
-from kapviz.metrics.outcomes import completed_doses
 from kapviz.metrics.safety import alerts, sedation_flags
 from kapviz.metrics.side_effects import dosing_sessions, session_numbers
 from kapviz.metrics.trajectories import trajectory_table
@@ -122,11 +121,9 @@ def status_lines(outcome: pd.Series, *, sd: float | None = None, r: float | None
 
 def dose_side_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     """Per completed dosing session and effect: the highest severity, with the dose number."""
-    doses = completed_doses(sessions)
-    doses = doses.merge(
-        sessions[["session_id", "course_id", "started_at"]], on=["course_id", "started_at"]
-    )
-    rows = side_effects.merge(doses[["session_id", "course_id", "dose_number"]], on="session_id")
+    # Dose numbers come from the Safety metrics' numbering, so both pages agree.
+    doses = session_numbers(sessions).rename(columns={"session_number": "dose_number"})
+    rows = side_effects.merge(doses, on="session_id")
     columns = ["course_id", "dose_number", "term", "severity"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
