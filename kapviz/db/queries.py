@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, exists, func, null, select
+from sqlalchemy import Connection, Select, and_, exists, false, func, null, select
 
+from kapviz.auth.scope import matches_nothing
 from kapviz.db.models import (
     Assessment,
     Course,
@@ -50,13 +51,9 @@ SESSION_COLUMNS = [
 
 def _course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
     """SELECT of the course ids the filters keep, or None when everything is kept."""
-    if filters.is_empty and patient_id is None:
+    if filters.is_empty and patient_id is None and _clinician(filters) is None:
         return None
-    conditions = []
-    if filters.sites:
-        conditions.append(Patient.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(Patient.indication.in_(filters.indications))
+    conditions = _patient_conditions(filters)
     if patient_id is not None:
         conditions.append(Course.patient_id == patient_id)
     if filters.routes:
@@ -78,6 +75,34 @@ def _course_scope(filters: Filters, patient_id: str | None = None) -> Select | N
         .join(Patient, Patient.patient_id == Course.patient_id)
         .where(and_(*conditions))
     )
+
+
+def _clinician(filters: Filters) -> str | None:
+    """The one clinician whose patients a scoped viewer may see (auth.scope.ScopedFilters)."""
+    return getattr(filters, "clinician", None)
+
+
+def _patients_of(clinician: str) -> Select:
+    """Patients with at least one session by `clinician` ("own patients")."""
+    return select(Session.patient_id).where(Session.clinician == clinician).distinct()
+
+
+def _patient_conditions(filters: Filters) -> list:
+    """WHERE conditions on Patient for the patient-level filters and the viewer's scope.
+
+    A scope that leaves nothing (auth.scope's sentinels) becomes FALSE: the sentinel values
+    are never sent as parameters (PostgreSQL refuses their NUL character).
+    """
+    if matches_nothing(filters):
+        return [false()]
+    conditions = []
+    if filters.sites:
+        conditions.append(Patient.site.in_(filters.sites))
+    if filters.indications:
+        conditions.append(Patient.indication.in_(filters.indications))
+    if _clinician(filters) is not None:
+        conditions.append(Patient.patient_id.in_(_patients_of(_clinician(filters))))
+    return conditions
 
 
 def _frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame:
@@ -233,10 +258,7 @@ def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:
     """Patients matching the site and indication filters (referred = has a patient record)."""
     columns = ["patient_id", "site", "sex", "birth_year", "indication", "enrolled_on"]
     stmt = select(*[getattr(Patient, c) for c in columns]).order_by(Patient.patient_id)
-    if filters.sites:
-        stmt = stmt.where(Patient.site.in_(filters.sites))
-    if filters.indications:
-        stmt = stmt.where(Patient.indication.in_(filters.indications))
+    stmt = stmt.where(*_patient_conditions(filters))
     return _frame(conn, stmt, columns)
 
 
@@ -260,10 +282,7 @@ def filter_options(conn: Connection) -> dict[str, list[str]]:
 def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
     """Pseudonymous ids of the patients in scope, for the case picker."""
     stmt = select(Patient.patient_id).order_by(Patient.patient_id)
-    if filters.sites:
-        stmt = stmt.where(Patient.site.in_(filters.sites))
-    if filters.indications:
-        stmt = stmt.where(Patient.indication.in_(filters.indications))
+    stmt = stmt.where(*_patient_conditions(filters))
     return list(conn.execute(stmt).scalars().all())
 
 

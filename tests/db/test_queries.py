@@ -144,3 +144,22 @@ def test_phq9_subset_of_outcome_frame(clinic):
     every = queries.assessments(clinic, instruments=OUTCOME_INSTRUMENTS)
     cut = every[every["instrument"].isin(("PHQ-9",))].reset_index(drop=True)
     assert_frame_equal(cut, queries.assessments(clinic, instruments=["PHQ-9"]))
+
+
+@pytest.mark.parametrize(
+    ("clinician", "patients"),
+    [("CL-N1", {"P1", "P2"}), ("CL-S1", {"P3", "P4"}), ("\x00no-clinician", set())],
+    ids=["north", "south", "none"],
+)
+def test_clinician_scope_keeps_own_patients_only(clinic, clinician, patients):
+    """A clinician's scoped filters reach every query: sessions, scores, effects, patients."""
+    from kapviz.auth.scope import ScopedFilters
+
+    scoped = ScopedFilters(clinician=clinician)
+    assert set(queries.sessions(clinic, scoped)["patient_id"]) == patients
+    assert set(queries.assessments(clinic, scoped)["patient_id"]) <= patients
+    assert set(queries.patients(clinic, scoped)["patient_id"]) == patients
+    assert set(queries.patient_ids(clinic, scoped)) == patients
+    sessions_in_scope = set(queries.sessions(clinic, scoped)["session_id"])
+    assert set(queries.side_effects(clinic, scoped)["session_id"]) <= sessions_in_scope
+    assert set(queries.vitals(clinic, scoped)["session_id"]) <= sessions_in_scope
