@@ -1,0 +1,117 @@
+"""Fetch a SELECT's rows as columns through Arrow Database Connectivity (ADBC).
+
+Why: at network scale a page reads a few hundred thousand rows. Through the Python DB-API
+every value becomes a Python object and every SQLite timestamp is parsed by a regular
+expression, which costs 4–6 s per large frame; the ADBC drivers for SQLite and PostgreSQL
+(Apache Arrow's, written in C/C++) hand over whole Arrow columns instead. Measured on the
+20,000-patient demo clinic (SQLite): sessions 5.0 → 1.25 s, outcome scores 11.0 → 1.1 s,
+vital signs 3.4 → 0.66 s.
+
+The statement is compiled by SQLAlchemy with its values rendered as literals (SQLAlchemy
+quotes and escapes them), so the SQL is exactly what the engine's own dialect would run.
+ADBC opens its own connection and therefore reads committed data only; other dialects and
+in-memory SQLite databases fall back to the caller's SQLAlchemy connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, Select
+from sqlalchemy.engine import URL
+from sqlalchemy.types import Boolean, Date, DateTime, String
+
+
+def adbc_uri(url: URL) -> tuple[str, str] | None:
+    """(driver, connection string) for ADBC, or None when this URL must use SQLAlchemy."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None
+        return "sqlite", database
+    if backend == "postgresql":
+        return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return None
+
+
+@contextlib.contextmanager
+def _connect(driver: str, uri: str) -> Iterator:
+    if driver == "sqlite":
+        import adbc_driver_sqlite.dbapi as adbc
+    else:
+        import adbc_driver_postgresql.dbapi as adbc
+    conn = adbc.connect(uri)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def compile_literal(conn: Connection, stmt: Select) -> str:
+    """The statement's SQL for this connection's dialect, values inlined by SQLAlchemy."""
+    return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame | None:
+    """Rows of `stmt` as a frame via ADBC, typed like SQLAlchemy would; None if not possible."""
+    target = adbc_uri(conn.engine.url)
+    if target is None:
+        return None
+    sql = compile_literal(conn, stmt)
+    with _connect(*target) as adbc_conn:
+        cursor = adbc_conn.cursor()
+        try:
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+    frame = _widen(table).to_pandas()
+    frame.columns = list(columns)
+    for name, column in zip(columns, stmt.selected_columns, strict=True):
+        frame[name] = _as_sqlalchemy_would(frame[name], column.type)
+    return frame
+
+
+def _widen(table):  # noqa: ANN001, ANN202 - pyarrow Table in and out
+    """Integers as int64 (PostgreSQL sends int16/int32) and all-null columns as objects."""
+    import pyarrow as pa
+
+    columns = []
+    for column in table.columns:
+        if pa.types.is_integer(column.type):
+            column = column.cast(pa.int64())
+        elif pa.types.is_null(column.type):
+            column = pa.array([None] * len(column), type=pa.string())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:  # noqa: ANN001
+    """Match the Python types SQLAlchemy's result processing gives for this column type.
+
+    SQLite has no timestamp, date or boolean storage class: ADBC returns the stored text and
+    integers, which are converted here vectorised rather than value by value.
+    """
+    if isinstance(sa_type, DateTime):
+        if values.dtype.kind == "M":
+            return values
+        return pd.to_datetime(values, format="ISO8601")
+    if isinstance(sa_type, Date):
+        parsed = pd.to_datetime(values, format="ISO8601")
+        return pd.Series(
+            [None if pd.isna(v) else v.date() for v in parsed], index=values.index, dtype=object
+        )
+    if isinstance(sa_type, Boolean):
+        if values.dtype == bool:
+            return values
+        if not values.isna().any():
+            return values.astype(bool)
+        return pd.Series(
+            [None if pd.isna(v) else bool(v) for v in values], index=values.index, dtype=object
+        )
+    if isinstance(sa_type, String) and values.isna().all():
+        return pd.Series([None] * len(values), index=values.index, dtype=object)
+    return values
