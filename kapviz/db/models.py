@@ -164,6 +164,17 @@ class Assessment(TimestampMixin, Base):
         CheckConstraint("suicide_item IS NULL OR suicide_item BETWEEN 0 AND 3", name="item9"),
         Index("ix_assessments_course_instrument", "course_id", "instrument", "administered_at"),
         Index("ix_assessments_instrument_at", "instrument", "administered_at"),
+        # Covering index (migration 0003): the pages' score reads never touch the wide rows.
+        Index(
+            "ix_assessments_scores",
+            "instrument",
+            "course_id",
+            "patient_id",
+            "administered_at",
+            "total",
+            "suicide_item",
+            "session_id",
+        ),
     )
 
 

@@ -50,11 +50,11 @@ SESSION_COLUMNS = [
 ]
 
 
-def _course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
+def course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
     """SELECT of the course ids the filters keep, or None when everything is kept."""
     if filters.is_empty and patient_id is None and _clinician(filters) is None:
         return None
-    conditions = _patient_conditions(filters)
+    conditions = patient_conditions(filters)
     if patient_id is not None:
         conditions.append(Course.patient_id == patient_id)
     if filters.routes:
@@ -88,7 +88,7 @@ def _patients_of(clinician: str) -> Select:
     return select(Session.patient_id).where(Session.clinician == clinician).distinct()
 
 
-def _patient_conditions(filters: Filters) -> list:
+def patient_conditions(filters: Filters) -> list:
     """WHERE conditions on Patient for the patient-level filters and the viewer's scope.
 
     A scope that leaves nothing (auth.scope's sentinels) becomes FALSE: the sentinel values
@@ -106,7 +106,7 @@ def _patient_conditions(filters: Filters) -> list:
     return conditions
 
 
-def _frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame:
+def read_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame:
     """Rows of `stmt` as a frame: through Arrow (kapviz.db.arrow) where the backend allows,
     else built column by column from SQLAlchemy rows.
 
@@ -151,10 +151,10 @@ def sessions(
         .outerjoin(Dosing, Dosing.session_id == Session.session_id)
         .order_by(Session.patient_id, Session.started_at, Session.session_id)
     )
-    scope = _course_scope(filters, patient_id)
+    scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.where(Session.course_id.in_(scope))
-    frame = _frame(conn, stmt, SESSION_COLUMNS)
+    frame = read_frame(conn, stmt, SESSION_COLUMNS)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     for col in ("dose_mg", "weight_kg", "dose_mg_per_kg", "duration_min", "monitoring_min"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
@@ -194,13 +194,13 @@ def assessments(
         Assessment.items if with_items else null().label("items"),
         Assessment.suicide_item,
     )
-    scope = _course_scope(filters, patient_id)
+    scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.where(Assessment.course_id.in_(scope))
     if instruments:
         stmt = stmt.where(Assessment.instrument.in_(list(instruments)))
     stmt = stmt.order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
-    frame = _frame(conn, stmt, ASSESSMENT_COLUMNS)
+    frame = read_frame(conn, stmt, ASSESSMENT_COLUMNS)
     frame["administered_at"] = pd.to_datetime(frame["administered_at"])
     frame["total"] = frame["total"].astype("int64")
     frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
@@ -228,12 +228,12 @@ def side_effects(
     stmt = select(*[getattr(SideEffect, c) for c in columns]).order_by(
         SideEffect.session_id, SideEffect.seq
     )
-    scope = _course_scope(filters, patient_id)
+    scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.join(Session, Session.session_id == SideEffect.session_id).where(
             Session.course_id.in_(scope)
         )
-    frame = _frame(conn, stmt, columns)
+    frame = read_frame(conn, stmt, columns)
     frame["serious"] = frame["serious"].astype(bool)
     frame["ctcae_grade"] = pd.to_numeric(frame["ctcae_grade"]).astype("Int64")
     frame["onset_min"] = pd.to_numeric(frame["onset_min"]).astype("Int64")
@@ -248,12 +248,12 @@ def vitals(
     stmt = select(*[getattr(VitalSign, c) for c in columns]).order_by(
         VitalSign.session_id, VitalSign.minutes_from_dose
     )
-    scope = _course_scope(filters, patient_id)
+    scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.join(Session, Session.session_id == VitalSign.session_id).where(
             Session.course_id.in_(scope)
         )
-    frame = _frame(conn, stmt, columns)
+    frame = read_frame(conn, stmt, columns)
     for col in columns[1:]:
         frame[col] = pd.to_numeric(frame[col]).astype("Int64")
     return frame
@@ -263,8 +263,8 @@ def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:
     """Patients matching the site and indication filters (referred = has a patient record)."""
     columns = ["patient_id", "site", "sex", "birth_year", "indication", "enrolled_on"]
     stmt = select(*[getattr(Patient, c) for c in columns]).order_by(Patient.patient_id)
-    stmt = stmt.where(*_patient_conditions(filters))
-    return _frame(conn, stmt, columns)
+    stmt = stmt.where(*patient_conditions(filters))
+    return read_frame(conn, stmt, columns)
 
 
 def filter_options(conn: Connection) -> dict[str, list[str]]:
@@ -287,7 +287,7 @@ def filter_options(conn: Connection) -> dict[str, list[str]]:
 def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
     """Pseudonymous ids of the patients in scope, for the case picker."""
     stmt = select(Patient.patient_id).order_by(Patient.patient_id)
-    stmt = stmt.where(*_patient_conditions(filters))
+    stmt = stmt.where(*patient_conditions(filters))
     return list(conn.execute(stmt).scalars().all())
 
 
@@ -368,4 +368,4 @@ def import_history(conn: Connection, *, limit: int = 10) -> pd.DataFrame:
         .limit(limit)
     )
     columns = ["finished_at", "kind", "source", "added", "updated", "user"]
-    return _frame(conn, stmt, columns)
+    return read_frame(conn, stmt, columns)

@@ -8,7 +8,8 @@ rows written by anyone show up without a restart and unchanged data is never rel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -40,6 +41,26 @@ def version() -> tuple:
 def _load(fn, url: str, filters: Filters, **kwargs) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
         return fn(conn, filters, **kwargs)
+
+
+@st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=4 * MAX_FRAMES, show_spinner=False)
+def _aggregate(url: str, name: str, filters: Filters, data_version: tuple, kwargs: tuple):
+    module, _, function = name.rpartition(".")
+    fn = getattr(importlib.import_module(module), function)
+    with engine_for(url).connect() as conn:
+        return fn(conn, filters, **dict(kwargs))
+
+
+def aggregate(fn: Callable, filters: Filters, **kwargs):  # noqa: ANN201 - whatever fn returns
+    """`fn(conn, filters, **kwargs)` — a SQL-side aggregate query — cached like the frames.
+
+    For the grouped queries of kapviz.db.aggregates: keyed on the function's dotted name,
+    the filters, the data version and the keyword arguments (which must be hashable), so a
+    page asks for exactly the aggregate it draws and a rerun with unchanged data is a hit.
+    Results are shared and read-only.
+    """
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return _aggregate(database_url(), name, filters, version(), tuple(sorted(kwargs.items())))
 
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)

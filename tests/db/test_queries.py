@@ -119,7 +119,7 @@ def _from_records(conn, stmt, columns):
 def test_columnwise_frames_equal_row_wise(clinic, monkeypatch, name, call):
     """Column-wise frame building (the fast path) gives the very frame, dtypes included."""
     fast = call(clinic)
-    monkeypatch.setattr(queries, "_frame", _from_records)
+    monkeypatch.setattr(queries, "read_frame", _from_records)
     assert_frame_equal(fast, call(clinic), check_exact=True)
 
 
