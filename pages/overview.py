@@ -4,7 +4,7 @@ import streamlit as st
 
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
-from kapviz.metrics import program, safety
+from kapviz.metrics import program
 from kapviz.ui import data, live, overview, page, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
@@ -23,20 +23,19 @@ def kpi_tiles() -> None:
 
 kpi_tiles()
 
-patients = data.patients(filters)
-sessions = data.sessions(filters)
-if patients.empty:
+funnel = overview.funnel(filters)
+if funnel["patients"].iloc[0] == 0:
     widgets.empty_state("No patients match these filters.", hint="Clear a filter in the sidebar.")
     st.stop()
 
 left, right = st.columns(2)
 with left:
     st.plotly_chart(
-        program_charts.treatment_funnel(program.treatment_funnel(patients, sessions)),
+        program_charts.treatment_funnel(funnel),
         theme=None,
         key="funnel",
     )
-    reasons = program.ineligibility_reasons(sessions)
+    reasons = overview.ineligibility_reasons(filters)
     if not reasons.empty:
         st.caption(
             "Not eligible at intake: "
@@ -44,7 +43,7 @@ with left:
         )
 with right:
     st.plotly_chart(
-        program_charts.monthly_dosing(program.monthly_dosing_by_route(sessions)),
+        program_charts.monthly_dosing(overview.monthly_dosing(filters)),
         theme=None,
         key="volume",
     )
@@ -65,13 +64,13 @@ with left:
         )
 with right:
     st.plotly_chart(
-        safety_charts.u_chart(safety.u_chart(sessions, data.side_effects(filters))),
+        safety_charts.u_chart(overview.adverse_event_u_chart(filters)),
         theme=None,
         key="ae-u-chart",
     )
 left, right = st.columns(2)
 with left:
-    sites, overall = program.site_response(outcomes, sessions)
+    sites, overall = overview.site_response(filters)
     if len(sites) >= 2:
         grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
         st.plotly_chart(

@@ -123,9 +123,16 @@ def read_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.Dat
 
 
 def sessions(
-    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters = Filters(),
+    *,
+    patient_id: str | None = None,
+    since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Sessions of the courses in scope, with patient attributes and dosing details."""
+    """Sessions of the courses in scope, with patient attributes and dosing details.
+
+    `since` keeps only sessions started at or after it (the recent window a live tile needs).
+    """
     stmt = (
         select(
             Session.session_id,
@@ -154,6 +161,8 @@ def sessions(
     scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.where(Session.course_id.in_(scope))
+    if since is not None:
+        stmt = stmt.where(Session.started_at >= since)
     frame = read_frame(conn, stmt, SESSION_COLUMNS)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     for col in ("dose_mg", "weight_kg", "dose_mg_per_kg", "duration_min", "monitoring_min"):
@@ -210,9 +219,16 @@ def assessments(
 
 
 def side_effects(
-    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters = Filters(),
+    *,
+    patient_id: str | None = None,
+    since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Side-effect records of the sessions in scope (all statuses; metrics pick completed)."""
+    """Side-effect records of the sessions in scope (all statuses; metrics pick completed).
+
+    `since` keeps only records of sessions started at or after it.
+    """
     columns = [
         "session_id",
         "seq",
@@ -229,10 +245,12 @@ def side_effects(
         SideEffect.session_id, SideEffect.seq
     )
     scope = course_scope(filters, patient_id)
+    if scope is not None or since is not None:
+        stmt = stmt.join(Session, Session.session_id == SideEffect.session_id)
     if scope is not None:
-        stmt = stmt.join(Session, Session.session_id == SideEffect.session_id).where(
-            Session.course_id.in_(scope)
-        )
+        stmt = stmt.where(Session.course_id.in_(scope))
+    if since is not None:
+        stmt = stmt.where(Session.started_at >= since)
     frame = read_frame(conn, stmt, columns)
     frame["serious"] = frame["serious"].astype(bool)
     frame["ctcae_grade"] = pd.to_numeric(frame["ctcae_grade"]).astype("Int64")
@@ -241,18 +259,27 @@ def side_effects(
 
 
 def vitals(
-    conn: Connection, filters: Filters = Filters(), *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters = Filters(),
+    *,
+    patient_id: str | None = None,
+    since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Vital-sign readings of the sessions in scope, minutes relative to the dose."""
+    """Vital-sign readings of the sessions in scope, minutes relative to the dose.
+
+    `since` keeps only readings of sessions started at or after it.
+    """
     columns = ["session_id", "minutes_from_dose", "systolic", "diastolic", "heart_rate", "spo2"]
     stmt = select(*[getattr(VitalSign, c) for c in columns]).order_by(
         VitalSign.session_id, VitalSign.minutes_from_dose
     )
     scope = course_scope(filters, patient_id)
+    if scope is not None or since is not None:
+        stmt = stmt.join(Session, Session.session_id == VitalSign.session_id)
     if scope is not None:
-        stmt = stmt.join(Session, Session.session_id == VitalSign.session_id).where(
-            Session.course_id.in_(scope)
-        )
+        stmt = stmt.where(Session.course_id.in_(scope))
+    if since is not None:
+        stmt = stmt.where(Session.started_at >= since)
     frame = read_frame(conn, stmt, columns)
     for col in columns[1:]:
         frame[col] = pd.to_numeric(frame[col]).astype("Int64")

@@ -33,34 +33,53 @@ def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: dateti
     return int(mask.sum())
 
 
-def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Referred → intake completed → eligible → first dose → course completed, in patients.
+def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, set]:
+    """The patient sets behind each funnel step, before intersecting them (funnel_table).
 
-    Course completed: a completed integration or follow-up session after the course's last
-    completed dosing session (DOMAIN.md §1). Each step counts patients, so a patient with
-    two courses counts once; `lost` is the share of the previous step that did not reach
-    this one.
+    referred: the patient records; intake: patients with a completed intake session;
+    eligible: found eligible at one; dosed: with a completed dosing session; finished: with
+    a course that has a completed integration or follow-up session after its last completed
+    dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
     """
     done = completed(sessions)
-    referred = set(patients["patient_id"])
     intake = done[done["phase"] == "intake"]
-    intake_done = set(intake["patient_id"]) & referred
-    eligible = set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"])
-    eligible &= intake_done
     dosing = done[done["phase"] == "dosing"]
-    dosed = set(dosing["patient_id"]) & eligible
     last_dose = dosing.groupby("course_id")["started_at"].max()
     after = done[done["phase"].isin(["integration", "follow_up"])]
     after = after[after["course_id"].isin(last_dose.index)]
-    finished_courses = after[after["started_at"] > after["course_id"].map(last_dose)][
-        "course_id"
-    ].unique()
-    finished = set(done.loc[done["course_id"].isin(finished_courses), "patient_id"]) & dosed
-    counts = [len(referred), len(intake_done), len(eligible), len(dosed), len(finished)]
+    if not after.empty:
+        after = after[after["started_at"] > after["course_id"].map(last_dose)]
+    finished = after
+    return {
+        "referred": set(patients["patient_id"]),
+        "intake": set(intake["patient_id"]),
+        "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
+        "dosed": set(dosing["patient_id"]),
+        "finished": set(finished["patient_id"]),
+    }
+
+
+def funnel_table(sets: dict[str, set]) -> pd.DataFrame:
+    """Referred → intake completed → eligible → first dose → course completed, in patients.
+
+    Each step keeps only patients who reached the step before, so the counts never grow;
+    a patient with two courses counts once; `lost` is the share of the previous step that
+    did not reach this one.
+    """
+    reached = sets["referred"]
+    counts = [len(reached)]
+    for key in ("intake", "eligible", "dosed", "finished"):
+        reached = sets[key] & reached
+        counts.append(len(reached))
     frame = pd.DataFrame({"step": list(FUNNEL_STEPS), "patients": counts})
     previous = frame["patients"].shift(1)
     frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)
     return frame
+
+
+def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """The treatment funnel (funnel_table) of these patients and sessions."""
+    return funnel_table(funnel_patients(patients, sessions))
 
 
 def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -76,16 +95,24 @@ def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
     """Completed dosing sessions per calendar month and route."""
     done = completed(sessions)
     dosing = done[done["phase"] == "dosing"]
-    if dosing.empty:
-        return pd.DataFrame(columns=["month", "route", "sessions"])
-    month = dosing["started_at"].dt.to_period("M").dt.to_timestamp()
-    out = (
-        dosing.assign(month=month, route=dosing["route"].fillna("unknown"))
-        .groupby(["month", "route"], as_index=False)
-        .size()
-        .rename(columns={"size": "sessions"})
+    daily = dosing.assign(
+        day=dosing["started_at"].dt.normalize(), route=dosing["route"].fillna("unknown")
     )
-    return out
+    daily = daily.groupby(["day", "route"], as_index=False).size()
+    return monthly_from_daily(daily.rename(columns={"size": "sessions"}))
+
+
+def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.DataFrame:
+    """Sum per-day counts (day, route, `value`) into calendar months: month, route, value."""
+    if daily.empty:
+        return pd.DataFrame(columns=["month", "route", value])
+    month = pd.to_datetime(daily["day"]).dt.to_period("M").dt.to_timestamp()
+    return (
+        daily.assign(month=month)
+        .groupby(["month", "route"], as_index=False)[value]
+        .sum()
+        .astype({value: "int64"})
+    )
 
 
 def measurement_completion(
@@ -180,12 +207,18 @@ def monthly_response(outcomes: pd.DataFrame, *, instrument: str = "PHQ-9") -> pd
 
 
 def site_response(
-    outcomes: pd.DataFrame, sessions: pd.DataFrame, *, instrument: str = "PHQ-9"
+    outcomes: pd.DataFrame, sessions: pd.DataFrame | pd.Series, *, instrument: str = "PHQ-9"
 ) -> tuple[pd.DataFrame, float]:
-    """Per-site response rate and volume, plus the program rate (for the funnel plot)."""
+    """Per-site response rate and volume, plus the program rate (for the funnel plot).
+
+    `sessions` gives each course's site: a sessions frame, or a course_id → site Series.
+    """
     rows = _evaluable(outcomes, instrument)
     rows = rows[rows["is_response"].notna()]
-    site_of = sessions.drop_duplicates("course_id").set_index("course_id")["site"]
+    if isinstance(sessions, pd.Series):
+        site_of = sessions
+    else:
+        site_of = sessions.drop_duplicates("course_id").set_index("course_id")["site"]
     rows = rows.assign(site=rows["course_id"].map(site_of), k=rows["is_response"].astype(int))
     sites = rows.groupby("site", as_index=False).agg(responders=("k", "sum"), n=("k", "size"))
     overall = float(sites["responders"].sum() / sites["n"].sum()) if len(sites) else float("nan")

@@ -127,7 +127,17 @@ def u_chart(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     counts = event_month.groupby(event_month).size().reindex(sizes.index, fill_value=0)
     out = pd.DataFrame({"events": counts.astype("int64"), "dosing_sessions": sizes})
     out.index.name = "month"
-    out = out.reset_index()
+    return u_chart_from_counts(out.reset_index())
+
+
+def u_chart_from_counts(monthly: pd.DataFrame) -> pd.DataFrame:
+    """The u-chart of monthly counts (month, events, dosing_sessions), as u_chart defines it.
+
+    For callers that count in SQL (the Overview reads per-day counts, not every record).
+    """
+    if monthly.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS})
+    out = monthly[["month", "events", "dosing_sessions"]].reset_index(drop=True)
     n = out["dosing_sessions"].to_numpy(float)
     u = out["events"].to_numpy(float) / n
     u_bar = out["events"].sum() / n.sum()

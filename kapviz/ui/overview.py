@@ -2,30 +2,74 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
+import pandas as pd
 import streamlit as st
 
+from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
-from kapviz.metrics import program
+from kapviz.metrics import program, safety
 from kapviz.ui import data
 from kapviz.ui.db import database_url, settings
+
+RECENT_DAYS = 100
+"""How far back the tiles look: two 30-day windows, last month from its 1st, a 14-day alert
+lookback as of 30 days ago and PHQ-9s up to 7 days before a dose all fit in 100 days."""
+
+
+def recent_since(now: datetime) -> datetime:
+    """Start of the recent window for `now`: midnight RECENT_DAYS days before (changes daily)."""
+    return datetime.combine(now.date() - timedelta(days=RECENT_DAYS), time.min)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, minute: datetime) -> dict:
-    sessions = data.sessions(filters)
-    phq9 = data.assessments(filters, instruments=["PHQ-9"])
-    kpis = program.director_kpis(sessions, phq9, data.outcomes(filters), now=minute)
+    # The same metric functions as everywhere, on the rows of the recent window only: a
+    # new minute recomputes the tiles in milliseconds; the rows are fetched once per day
+    # and data version (kapviz.db.aggregates.program.recent_activity).
+    recent = data.aggregate(program_sql.recent_activity, filters, since=recent_since(minute))
+    kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=minute)
     kpis |= program.safety_kpis(
-        sessions,
-        data.side_effects(filters),
-        data.vitals(filters),
-        phq9,
+        recent.sessions,
+        recent.side_effects,
+        recent.vitals,
+        recent.phq9,
         settings=settings(),
         now=minute,
     )
     return kpis
+
+
+def funnel(filters: Filters) -> pd.DataFrame:
+    """The treatment funnel from patient sets read in SQL."""
+    return program.funnel_table(data.aggregate(program_sql.funnel_patients, filters))
+
+
+def ineligibility_reasons(filters: Filters) -> pd.DataFrame:
+    return data.aggregate(program_sql.ineligibility_reasons, filters)
+
+
+def monthly_dosing(filters: Filters) -> pd.DataFrame:
+    """Completed dosing sessions per month and route, from per-day counts grouped in SQL."""
+    return program.monthly_from_daily(data.aggregate(program_sql.daily_dosing, filters))
+
+
+def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
+    """The Safety page's u-chart of adverse events per 100 doses, from per-day counts."""
+    daily = data.aggregate(program_sql.daily_dosing, filters)
+    monthly = program.monthly_from_daily(daily.assign(route=""), value="sessions")
+    events = program.monthly_from_daily(daily.assign(route=""), value="events")
+    counts = monthly.merge(events, on=["month", "route"]).rename(
+        columns={"sessions": "dosing_sessions"}
+    )
+    return safety.u_chart_from_counts(counts)
+
+
+def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:
+    """Per-site PHQ-9 response with funnel-plot limits (courses mapped to sites in SQL)."""
+    sites = data.aggregate(program_sql.course_sites, filters)
+    return program.site_response(data.outcomes(filters), sites)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (

@@ -1,0 +1,228 @@
+"""The Overview's inputs, read narrow: recent windows for live tiles and grouped counts.
+
+The tiles only look back a few weeks (30 and 90-day windows, 14-day alert lookback), so
+they are computed by the very same metric functions on the rows of a recent window
+instead of on whole tables. The trend charts need the whole period but only counts, so
+they read per-day counts grouped in SQL and sum them into months in pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, String, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from kapviz.db import queries
+from kapviz.db.models import Assessment, Course, Dosing, Patient, Session, SideEffect
+from kapviz.filters import Filters
+
+PHQ9 = "PHQ-9"
+
+
+@dataclass(frozen=True)
+class RecentActivity:
+    """Rows of the recent window, in the query layer's frame contracts (read-only)."""
+
+    since: datetime
+    sessions: pd.DataFrame
+    side_effects: pd.DataFrame
+    vitals: pd.DataFrame
+    phq9: pd.DataFrame
+
+
+def recent_activity(conn: Connection, filters: Filters, *, since: datetime) -> RecentActivity:
+    """Sessions (with their effects and vitals) started at or after `since`, and PHQ-9s.
+
+    The PHQ-9 frame holds every PHQ-9 administered at or after `since` plus, per patient,
+    the latest PHQ-9 before it and the latest before it with a known item 9: whatever moment
+    after `since` a metric asks about, each patient's latest PHQ-9 as of then is included.
+    """
+    return RecentActivity(
+        since=since,
+        sessions=queries.sessions(conn, filters, since=since),
+        side_effects=queries.side_effects(conn, filters, since=since),
+        vitals=queries.vitals(conn, filters, since=since),
+        phq9=recent_phq9(conn, filters, since=since),
+    )
+
+
+def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.DataFrame:
+    """PHQ-9s from `since` on, plus each patient's latest (and latest item-9) one before."""
+    scope = queries.course_scope(filters)
+
+    def latest_before(*extra) -> select:
+        stmt = select(Assessment.patient_id, func.max(Assessment.administered_at)).where(
+            Assessment.instrument == PHQ9, Assessment.administered_at < since, *extra
+        )
+        if scope is not None:
+            stmt = stmt.where(Assessment.course_id.in_(scope))
+        return stmt.group_by(Assessment.patient_id)
+
+    key = tuple_(Assessment.patient_id, Assessment.administered_at)
+    wanted = or_(
+        Assessment.administered_at >= since,
+        key.in_(latest_before()),
+        key.in_(latest_before(Assessment.suicide_item.is_not(None))),
+    )
+    stmt = select(
+        Assessment.id,
+        Assessment.patient_id,
+        Assessment.course_id,
+        Assessment.session_id,
+        Assessment.instrument,
+        Assessment.administered_at,
+        Assessment.total,
+        literal(None, String).label("items"),
+        Assessment.suicide_item,
+    ).where(Assessment.instrument == PHQ9, wanted)
+    if scope is not None:
+        stmt = stmt.where(Assessment.course_id.in_(scope))
+    stmt = stmt.order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
+    frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
+    frame["administered_at"] = pd.to_datetime(frame["administered_at"])
+    frame["total"] = frame["total"].astype("int64")
+    frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
+    frame["items"] = frame["items"].astype(object)
+    return frame
+
+
+# --- Whole-period counts --------------------------------------------------------------------
+
+
+class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """The calendar day of a timestamp as text YYYY-MM-DD, on SQLite and PostgreSQL."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(day_of, "sqlite")
+def _day_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(day_of)
+def _day_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+
+
+def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
+    """Conditions for completed sessions of the courses in scope (the frames' contract)."""
+    scope = queries.course_scope(filters)
+    out = [Session.status == "completed", *conditions]
+    if scope is not None:
+        out.append(Session.course_id.in_(scope))
+    return out
+
+
+def daily_dosing(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Completed dosing sessions and their adverse events per day and route.
+
+    Columns day (datetime), route ("unknown" when no dosing record), sessions, events; an
+    event is one side-effect term on one session (counted once, as the Safety metrics do).
+    """
+    day = day_of(Session.started_at)
+    route = func.coalesce(Dosing.route, "unknown")
+    events = (
+        select(SideEffect.session_id, func.count(func.distinct(SideEffect.term)).label("events"))
+        .group_by(SideEffect.session_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            day.label("day"),
+            route.label("route"),
+            func.count().label("sessions"),
+            func.coalesce(func.sum(events.c.events), 0).label("events"),
+        )
+        .select_from(Session)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .outerjoin(events, events.c.session_id == Session.session_id)
+        .where(*_completed_in_scope(filters, Session.phase == "dosing"))
+        .group_by(day, route)
+        .order_by(day, route)
+    )
+    frame = queries.read_frame(conn, stmt, ["day", "route", "sessions", "events"])
+    frame["day"] = pd.to_datetime(frame["day"], format="%Y-%m-%d")
+    frame["sessions"] = frame["sessions"].astype("int64")
+    frame["events"] = frame["events"].astype("int64")
+    return frame
+
+
+def funnel_patients(conn: Connection, filters: Filters) -> dict[str, set[str]]:
+    """The patient sets behind the treatment funnel (metrics.program.funnel_table).
+
+    referred: patients matching the site/indication filters; intake: with a completed intake
+    session; eligible: found eligible at one; dosed: with a completed dosing session;
+    finished: with a course that has a completed integration or follow-up session after its
+    last completed dosing session (DOMAIN.md §1).
+    """
+    referred = select(Patient.patient_id).where(*queries.patient_conditions(filters))
+    flags = (
+        select(
+            Session.patient_id,
+            func.max(case((Session.phase == "intake", 1), else_=0)),
+            func.max(case((and_(Session.phase == "intake", Session.eligible), 1), else_=0)),
+            func.max(case((Session.phase == "dosing", 1), else_=0)),
+        )
+        .where(*_completed_in_scope(filters))
+        .group_by(Session.patient_id)
+    )
+    last_dose = (
+        select(Session.course_id, func.max(Session.started_at).label("last_dose"))
+        .where(*_completed_in_scope(filters, Session.phase == "dosing"))
+        .group_by(Session.course_id)
+        .subquery()
+    )
+    finished = (
+        select(Session.patient_id)
+        .join(last_dose, last_dose.c.course_id == Session.course_id)
+        .where(
+            *_completed_in_scope(
+                filters,
+                Session.phase.in_(["integration", "follow_up"]),
+                Session.started_at > last_dose.c.last_dose,
+            )
+        )
+        .distinct()
+    )
+    rows = conn.execute(flags).all()
+    return {
+        "referred": set(conn.execute(referred).scalars()),
+        "intake": {r[0] for r in rows if r[1]},
+        "eligible": {r[0] for r in rows if r[2]},
+        "dosed": {r[0] for r in rows if r[3]},
+        "finished": set(conn.execute(finished).scalars()),
+    }
+
+
+def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Completed intake sessions found not eligible, per reason, most common first."""
+    reason = func.coalesce(Session.ineligible_reason, "not recorded")
+    stmt = (
+        select(reason.label("reason"), func.count().label("patients"))
+        .where(
+            *_completed_in_scope(filters, Session.phase == "intake", Session.eligible.is_(False))
+        )
+        .group_by(reason)
+        .order_by(func.count().desc(), reason)
+    )
+    frame = queries.read_frame(conn, stmt, ["reason", "patients"])
+    frame["patients"] = frame["patients"].astype("int64")
+    return frame
+
+
+def course_sites(conn: Connection, filters: Filters) -> pd.Series:
+    """Site of every course in scope (course_id → site), for per-site outcome rates."""
+    stmt = select(Course.course_id, Patient.site).join(
+        Patient, Patient.patient_id == Course.patient_id
+    )
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        stmt = stmt.where(Course.course_id.in_(scope))
+    frame = queries.read_frame(conn, stmt.order_by(Course.course_id), ["course_id", "site"])
+    return frame.set_index("course_id")["site"]
