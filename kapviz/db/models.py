@@ -168,9 +168,9 @@ class Assessment(TimestampMixin, Base):
         Index(
             "ix_assessments_scores",
             "instrument",
-            "course_id",
             "patient_id",
             "administered_at",
+            "course_id",
             "total",
             "suicide_item",
             "session_id",

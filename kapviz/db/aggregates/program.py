@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, String, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, String, and_, case, func, literal, select, union, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -54,21 +54,30 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     """PHQ-9s from `since` on, plus each patient's latest (and latest item-9) one before."""
     scope = queries.course_scope(filters)
 
-    def latest_before(*extra) -> select:
-        stmt = select(Assessment.patient_id, func.max(Assessment.administered_at)).where(
-            Assessment.instrument == PHQ9, Assessment.administered_at < since, *extra
-        )
-        if scope is not None:
-            stmt = stmt.where(Assessment.course_id.in_(scope))
-        return stmt.group_by(Assessment.patient_id)
+    def in_scope(stmt):  # noqa: ANN001, ANN202
+        stmt = stmt.where(Assessment.instrument == PHQ9)
+        return stmt if scope is None else stmt.where(Assessment.course_id.in_(scope))
 
-    key = tuple_(Assessment.patient_id, Assessment.administered_at)
-    wanted = or_(
-        Assessment.administered_at >= since,
-        key.in_(latest_before()),
-        key.in_(latest_before(Assessment.suicide_item.is_not(None))),
-    )
-    stmt = select(
+    def latest_before(*extra):  # noqa: ANN202
+        latest = (
+            in_scope(
+                select(Assessment.patient_id, func.max(Assessment.administered_at).label("at"))
+            )
+            .where(Assessment.administered_at < since, *extra)
+            .group_by(Assessment.patient_id)
+            .subquery()
+        )
+        return in_scope(
+            select(Assessment.id).join(
+                latest,
+                and_(
+                    latest.c.patient_id == Assessment.patient_id,
+                    latest.c.at == Assessment.administered_at,
+                ),
+            )
+        )
+
+    columns = [
         Assessment.id,
         Assessment.patient_id,
         Assessment.course_id,
@@ -78,16 +87,19 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         Assessment.total,
         literal(None, String).label("items"),
         Assessment.suicide_item,
-    ).where(Assessment.instrument == PHQ9, wanted)
-    if scope is not None:
-        stmt = stmt.where(Assessment.course_id.in_(scope))
-    stmt = stmt.order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
+    ]
+    before_ids = union(latest_before(), latest_before(Assessment.suicide_item.is_not(None)))
+    stmt = union_all(
+        in_scope(select(*columns)).where(Assessment.administered_at >= since),
+        select(*columns).where(Assessment.id.in_(select(before_ids.subquery().c.id))),
+    )
     frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
     frame["administered_at"] = pd.to_datetime(frame["administered_at"])
     frame["total"] = frame["total"].astype("int64")
     frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
     frame["items"] = frame["items"].astype(object)
-    return frame
+    order = ["patient_id", "administered_at", "id"]
+    return frame.sort_values(order, kind="stable", ignore_index=True)
 
 
 # --- Whole-period counts --------------------------------------------------------------------

@@ -6,7 +6,8 @@ Create Date: 2026-11-27 03:50:00
 
 The assessments table carries item scores as JSON text, so scanning it to read the totals
 touches every wide row. With the columns the pages read in one index (instrument first,
-as every page asks for a set of instruments), SQLite answers from the index alone:
+as every page asks for a set of instruments, then patient and time, so that "each
+patient's latest PHQ-9" is read in index order too), SQLite answers from the index alone:
 600k outcome scores of the 20,000-patient demo clinic in 1.1 s instead of 4.1 s.
 """
 
@@ -21,9 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 COLUMNS = [
     "instrument",
-    "course_id",
     "patient_id",
     "administered_at",
+    "course_id",
     "total",
     "suicide_item",
     "session_id",
