@@ -1,4 +1,4 @@
-"""Overview glue: KPI tiles cached per filters × data version × minute."""
+"""Overview glue: KPI tiles cached per filters × data version × day; chart aggregates."""
 
 from __future__ import annotations
 
@@ -24,19 +24,18 @@ def recent_since(now: datetime) -> datetime:
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _kpis(url: str, filters: Filters, data_version: tuple, minute: datetime) -> dict:
-    # The same metric functions as everywhere, on the rows of the recent window only: a
-    # new minute recomputes the tiles in milliseconds; the rows are fetched once per day
-    # and data version (kapviz.db.aggregates.program.recent_activity).
-    recent = data.aggregate(program_sql.recent_activity, filters, since=recent_since(minute))
-    kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=minute)
+def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> dict:
+    # The same metric functions as everywhere, on the rows of the recent window only
+    # (kapviz.db.aggregates.program.recent_activity), fetched once per day × data version.
+    recent = data.aggregate(program_sql.recent_activity, filters, since=recent_since(as_of))
+    kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=as_of)
     kpis |= program.safety_kpis(
         recent.sessions,
         recent.side_effects,
         recent.vitals,
         recent.phq9,
         settings=settings(),
-        now=minute,
+        now=as_of,
     )
     return kpis
 
@@ -77,7 +76,8 @@ TILES: tuple[tuple[str, str, bool, str], ...] = (
         "active_patients",
         "Active patients",
         False,
-        "Patients with a completed session in the last 30 days; delta vs the 30 days before.",
+        "Patients with a completed session in the last 30 calendar days (today included); "
+        "delta vs the 30 days before. Every tile counts whole days up to the end of today.",
     ),
     (
         "dosing_week",
@@ -148,9 +148,20 @@ def tiles(kpi_values: dict, *, per_row: int = 4) -> None:
             )
 
 
+def tiles_as_of(now: datetime) -> datetime:
+    """The moment the tiles describe: the end of `now`'s day (midnight that follows).
+
+    Tile windows are whole calendar days, today included ("last 30 days" = today and the 29
+    days before; "this week" = Monday to today), so everything recorded today counts at
+    once, and the tiles change only when data changes or a day ends: a refresh with
+    unchanged data is a cache hit, not a recomputation.
+    """
+    return datetime.combine(now.date() + timedelta(days=1), time.min)
+
+
 def kpis(filters: Filters, now: datetime) -> dict:
-    """Tiles for `now` (to the minute): a refresh with unchanged data is a cache hit."""
-    return _kpis(database_url(), filters, data.version(), now.replace(second=0, microsecond=0))
+    """Tiles as of the end of today, cached per filters × data version × day."""
+    return _kpis(database_url(), filters, data.version(), tiles_as_of(now))
 
 
 def _delta(value: float | None, previous: float | None, *, percent: bool) -> str | None:
