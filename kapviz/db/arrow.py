@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import URL
@@ -101,17 +102,19 @@ def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:  # noqa: ANN0
         return pd.to_datetime(values, format="ISO8601")
     if isinstance(sa_type, Date):
         parsed = pd.to_datetime(values, format="ISO8601")
-        return pd.Series(
-            [None if pd.isna(v) else v.date() for v in parsed], index=values.index, dtype=object
-        )
+        known = parsed.notna().to_numpy()
+        out = np.full(len(values), None, dtype=object)
+        out[known] = parsed[known].dt.date.to_numpy()
+        return pd.Series(out, index=values.index, dtype=object)
     if isinstance(sa_type, Boolean):
         if values.dtype == bool:
             return values
-        if not values.isna().any():
+        known = values.notna().to_numpy()
+        if known.all():
             return values.astype(bool)
-        return pd.Series(
-            [None if pd.isna(v) else bool(v) for v in values], index=values.index, dtype=object
-        )
+        out = np.full(len(values), None, dtype=object)
+        out[known] = values.to_numpy()[known].astype(bool)
+        return pd.Series(out, index=values.index, dtype=object)
     if isinstance(sa_type, String) and values.isna().all():
         return pd.Series([None] * len(values), index=values.index, dtype=object)
     return values
