@@ -5,8 +5,11 @@
 
 For each backend and size it builds the demo clinic (timing the generator), then runs each
 page in a fresh Python process with AppTest: a cold run (empty caches), the median of five
-warm reruns, the time spent in the query layer during the cold run (SQL, fetch and frame
-building), and the process's peak memory. `--existing URL` measures a database already built.
+warm reruns, a "refresh" (a rerun with unchanged data after the data-version check has
+expired, as a live page does every interval), the time spent in the query layer during the
+cold run (kapviz.db.queries and kapviz.db.aggregates: SQL, fetch and frame building), and the
+process's peak memory. With several --patients sizes it also prints how each page's cold
+time grows. `--existing URL` measures a database already built.
 Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
 """
 
@@ -44,6 +47,8 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
     from streamlit.testing.v1 import AppTest
 
     os.environ["KAPVIZ_DATABASE_URL"] = url
+    # Sign-in is a layer over the pages (issue 9); the benchmark measures the pages.
+    os.environ["KAPVIZ_AUTH_MODE"] = "none"
     sql = {"seconds": 0.0, "queries": 0}
 
     # SQL time = time inside the query layer (execute + fetch + frame building): on SQLite
@@ -68,11 +73,21 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
 
         return wrapper
 
-    for name in dir(query_layer):
-        fn = getattr(query_layer, name)
-        public = not name.startswith("_") and name[0].islower()
-        if public and callable(fn) and getattr(fn, "__module__", "") == query_layer.__name__:
-            setattr(query_layer, name, timed(fn))
+    import importlib
+    import pkgutil
+
+    from kapviz.db import aggregates
+
+    modules = [query_layer] + [
+        importlib.import_module(f"{aggregates.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(aggregates.__path__)
+    ]
+    for module in modules:
+        for name in dir(module):
+            fn = getattr(module, name)
+            public = not name.startswith("_") and name[0].islower()
+            if public and callable(fn) and getattr(fn, "__module__", "") == module.__name__:
+                setattr(module, name, timed(fn))
 
     @event.listens_for(Engine, "before_cursor_execute")
     def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
@@ -104,11 +119,22 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
     cold = run()
     sql_cold, queries = sql["seconds"], sql["queries"]
     warm = statistics.median(run() for _ in range(5))
+    # A live refresh with unchanged data: the data-version check is asked again (its short
+    # TTL has run out), everything else must be a cache hit. Whole-page rerun: an upper bound
+    # for the Overview's auto-refreshing fragment.
+    from kapviz.ui import data as data_layer
+
+    def refresh_run() -> float:
+        data_layer._version.clear()
+        return run()
+
+    refresh = statistics.median(refresh_run() for _ in range(3))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "page": page,
         "cold": cold,
         "warm": warm,
+        "refresh": refresh,
         "sql": sql_cold,
         "queries": queries,
         "rss_mb": rss_mb,
@@ -166,7 +192,7 @@ def bench_backend(
 def print_table(results: list[dict]) -> None:
     header = (
         f"{'backend':<11}{'patients':>9}  {'page':<26}{'cold s':>8}{'warm s':>8}"
-        f"{'sql s':>8}{'cold/sql':>9}{'queries':>8}{'peak MB':>9}  ok"
+        f"{'refresh':>8}{'sql s':>8}{'cold/sql':>9}{'queries':>8}{'peak MB':>9}  ok"
     )
     print(header)
     print("-" * len(header))
@@ -177,10 +203,12 @@ def print_table(results: list[dict]) -> None:
                 row["warm"] <= TARGETS["warm"]
                 and row["cold"] <= TARGETS["cold"]
                 and row["rss_mb"] <= TARGETS["rss_mb"]
+                and ratio <= TARGETS["cold_over_sql"]
             )
             print(
                 f"{result['backend']:<11}{result['patients']:>9}  {row['page']:<26}"
-                f"{row['cold']:>8.2f}{row['warm']:>8.3f}{row['sql']:>8.2f}{ratio:>9.1f}"
+                f"{row['cold']:>8.2f}{row['warm']:>8.3f}{row.get('refresh', float('nan')):>8.3f}"
+                f"{row['sql']:>8.2f}{ratio:>9.1f}"
                 f"{row['queries']:>8}{row['rss_mb']:>9.0f}  {'yes' if ok else 'NO'}"
             )
         print(
@@ -189,8 +217,32 @@ def print_table(results: list[dict]) -> None:
         )
     print(
         f"targets: warm ≤ {TARGETS['warm']} s, cold ≤ {TARGETS['cold']} s, "
-        f"cold ≤ {TARGETS['cold_over_sql']}× SQL, peak ≤ {TARGETS['rss_mb']} MB"
+        f"cold ≤ {TARGETS['cold_over_sql']}× SQL, peak ≤ {TARGETS['rss_mb']} MB; "
+        "refresh = rerun with unchanged data after the data-version check expires"
     )
+    print_growth(results)
+
+
+def print_growth(results: list[dict]) -> None:
+    """Cold time per page as the clinic grows (issue 8 §4), with the growth factor per step."""
+    sizes = sorted({r["patients"] for r in results})
+    if len(sizes) < 2:
+        return
+    for backend in sorted({r["backend"] for r in results}):
+        by_size = {r["patients"]: r for r in results if r["backend"] == backend}
+        print(f"\ncold-run growth, {backend} (seconds; ×factor vs the previous size)")
+        print(f"{'page':<26}" + "".join(f"{n:>16,}" for n in sizes))
+        for i, page in enumerate(PAGES):
+            cells, previous = [], None
+            for n in sizes:
+                if n not in by_size:
+                    cells.append(f"{'—':>16}")
+                    continue
+                cold = by_size[n]["pages"][i]["cold"]
+                factor = f" ×{cold / previous:.1f}" if previous else ""
+                cells.append(f"{cold:>8.2f}{factor:>8}")
+                previous = cold
+            print(f"{page:<26}" + "".join(cells))
 
 
 def main() -> int:

@@ -16,10 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from kapviz.db import queries
+from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.outcomes import course_outcomes, course_scores
-from kapviz.metrics.trajectories import trajectory_points as _trajectory_points
+from kapviz.metrics.outcomes import outcomes_from_scores
+from kapviz.metrics.trajectories import points_from_scores
 from kapviz.ui.db import database_url, engine_for, settings
 
 VERSION_TTL_SECONDS = 2
@@ -167,26 +168,35 @@ def patient_ids(filters: Filters) -> list[str]:
 
 
 @st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
-def _facts(url: str, data_version: tuple) -> dict:
+def _is_demo(url: str, data_version: tuple) -> bool:
     with engine_for(url).connect() as conn:
-        return {
-            "is_demo": queries.is_demo_data(conn),
-            "newest_record_at": queries.newest_record_at(conn),
-            "counts": queries.table_counts(conn),
-        }
+        return queries.is_demo_data(conn)
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _newest_record_at(url: str, data_version: tuple) -> datetime | None:
+    with engine_for(url).connect() as conn:
+        return queries.newest_record_at(conn)
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _table_counts(url: str, data_version: tuple) -> dict[str, int]:
+    # Counting a million vital signs takes a while: only the Data page asks.
+    with engine_for(url).connect() as conn:
+        return queries.table_counts(conn)
 
 
 def is_demo() -> bool:
     """True while the synthetic demo clinic is the data shown."""
-    return _facts(database_url(), version())["is_demo"]
+    return _is_demo(database_url(), version())
 
 
 def newest_record_at() -> datetime | None:
-    return _facts(database_url(), version())["newest_record_at"]
+    return _newest_record_at(database_url(), version())
 
 
 def table_counts() -> dict[str, int]:
-    return _facts(database_url(), version())["counts"]
+    return _table_counts(database_url(), version())
 
 
 # Derived frames shared by several pages (Overview, Trajectories, Case explorer): computed
@@ -198,22 +208,22 @@ def _outcome_assessments(url: str, filters: Filters, data_version: tuple) -> pd.
 
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
-def _scores(url: str, filters: Filters, data_version: tuple) -> pd.DataFrame:
-    # course_scores once per filters × version, shared by outcomes and trajectory points.
-    return course_scores(
-        _outcome_assessments(url, filters, data_version),
-        _sessions(url, filters, data_version, None),
-    )
+def _scores(url: str, filters: Filters, data_version: tuple) -> tuple[pd.DataFrame, ...]:
+    # The three inputs of outcomes and trajectory points, read narrow (scores with their
+    # tied session's phase, per-course anchors and dose times grouped in SQL) instead of
+    # the whole sessions frame; shared by outcomes() and trajectory_points().
+    with engine_for(url).connect() as conn:
+        return (
+            cohort.outcome_scores(conn, filters),
+            cohort.course_anchors(conn, filters),
+            cohort.completed_doses(conn, filters),
+        )
 
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _outcomes(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
-    return course_outcomes(
-        _sessions(url, filters, data_version, None),
-        _outcome_assessments(url, filters, data_version),
-        baseline_window_days=window_days,
-        scores=_scores(url, filters, data_version),
-    )
+    scores, anchors, doses = _scores(url, filters, data_version)
+    return outcomes_from_scores(scores, anchors, doses, baseline_window_days=window_days)
 
 
 def outcomes(filters: Filters) -> pd.DataFrame:
@@ -224,12 +234,8 @@ def outcomes(filters: Filters) -> pd.DataFrame:
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
-    return _trajectory_points(
-        _sessions(url, filters, data_version, None),
-        _outcome_assessments(url, filters, data_version),
-        baseline_window_days=window_days,
-        scores=_scores(url, filters, data_version),
-    )
+    scores, anchors, doses = _scores(url, filters, data_version)
+    return points_from_scores(scores, anchors, doses, baseline_window_days=window_days)
 
 
 def trajectory_points(filters: Filters) -> pd.DataFrame:
