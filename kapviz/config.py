@@ -3,6 +3,9 @@
 Values come from `KAPVIZ_*` environment variables, then `.streamlit/secrets.toml`
 (`[connections.kapviz] url`), then the defaults below (DOMAIN.md). `SETTINGS_HELP` documents
 every setting; a test fails when one is missing there.
+
+Sign-in (issue 9): `auth_mode` "auto" means no sign-in on the embedded demo database and local
+accounts on any other database, so pointing kapviz at clinic data turns sign-in on by itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = PROJECT_ROOT / "data" / "kapviz.db"
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_DB_PATH}"
 SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+AUTH_AUTO = "auto"
+AUTH_NONE = "none"
+AUTH_LOCAL = "local"
+AUTH_OIDC = "oidc"
+AUTH_MODES: tuple[str, ...] = (AUTH_AUTO, AUTH_NONE, AUTH_LOCAL, AUTH_OIDC)
+TEXT_SETTINGS = frozenset({"auth_mode"})
+"""Settings read as text; every other one (but the database URL) is a whole number."""
 
 
 @dataclass(frozen=True)
@@ -37,11 +48,32 @@ class Settings:
     small_cell_threshold: int = 11
     demo_patients: int = 600
     demo_seed: int = 7
+    auth_mode: str = AUTH_AUTO
+    idle_minutes: int = 30
+    lockout_failures: int = 5
+    lockout_minutes: int = 15
+    upload_max_mb: int = 200
+
+    def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(
+                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
+            )
+        for name in ("idle_minutes", "lockout_failures", "lockout_minutes", "upload_max_mb"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"KAPVIZ_{name.upper()} must be at least 1")
 
     @property
     def is_embedded_default(self) -> bool:
         """True when the app runs on the bundled SQLite file (demo data, no sign-in needed)."""
         return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
+    def sign_in(self) -> str:
+        """The sign-in in force: "none", "local" or "oidc" ("auto" resolved by database)."""
+        if self.auth_mode != AUTH_AUTO:
+            return self.auth_mode
+        return AUTH_NONE if self.is_embedded_default else AUTH_LOCAL
 
 
 SETTINGS_HELP: dict[str, str] = {
@@ -57,9 +89,16 @@ SETTINGS_HELP: dict[str, str] = {
     "bp_rise_diastolic": "A diastolic rise over pre-dose greater than this (mmHg) is flagged.",
     "sedation_moaas_max": "MOAA/S at or below this is flagged as sedation (0 = unresponsive).",
     "esketamine_min_monitoring_min": "Esketamine observation shorter than this is flagged (REMS).",
-    "small_cell_threshold": "Counts below this are suppressed in aggregate exports.",
+    "small_cell_threshold": 'Counts of 1 to this minus 1 show as "<N" in analyst views and '
+    "aggregate exports, with complementary suppression.",
     "demo_patients": "Patients in the demo clinic created on first start.",
     "demo_seed": "Random seed of the demo clinic created on first start.",
+    "auth_mode": "Sign-in: auto (none on the embedded demo database, local otherwise), none, "
+    "local (accounts of `python -m kapviz users`) or oidc (st.login, [auth] secrets).",
+    "idle_minutes": "Minutes without activity after which a signed-in user is signed out.",
+    "lockout_failures": "Wrong passwords in a row that lock a local account.",
+    "lockout_minutes": "Minutes a locked local account stays locked.",
+    "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
 }
 
 
@@ -83,6 +122,9 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
             continue
         raw = env.get(f"KAPVIZ_{field.name.upper()}")
         if raw is None or raw == "":
+            continue
+        if field.name in TEXT_SETTINGS:
+            values[field.name] = raw.strip().lower()
             continue
         try:
             values[field.name] = int(raw)

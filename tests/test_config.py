@@ -61,3 +61,44 @@ def test_settings_doc_lists_every_setting():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "settings.md").read_text()
     for f in fields(Settings):
         assert f"`KAPVIZ_{f.name.upper()}`" in doc, f.name
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "none"),
+        ({"KAPVIZ_DATABASE_URL": "sqlite:///clinic.db"}, "local"),
+        ({"KAPVIZ_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "local"),
+        ({"KAPVIZ_AUTH_MODE": "local"}, "local"),
+        ({"KAPVIZ_AUTH_MODE": " OIDC "}, "oidc"),
+        ({"KAPVIZ_DATABASE_URL": "sqlite:///clinic.db", "KAPVIZ_AUTH_MODE": "none"}, "none"),
+    ],
+    ids=["demo", "sqlite-file", "postgresql", "local", "oidc", "explicit-none"],
+)
+def test_sign_in_mode(tmp_path, env, mode):
+    """auto: no sign-in on the embedded demo database only; any other database signs in."""
+    s = load_settings(env, secrets_path=tmp_path / "none.toml")
+    assert s.sign_in == mode
+
+
+def test_sign_in_mode_from_secrets_url(tmp_path):
+    """A database set in secrets.toml is not the demo either: sign-in is on."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[connections.kapviz]\nurl = "postgresql+psycopg://u@h/db"\n')
+    assert load_settings({}, secrets_path=secrets).sign_in == "local"
+
+
+def test_access_settings_defaults_and_checks(tmp_path):
+    """Idle 30 min, lock after 5 failures for 15 min, 200 MB uploads; nonsense refused."""
+    s = load_settings({}, secrets_path=tmp_path / "none.toml")
+    assert (s.auth_mode, s.idle_minutes, s.lockout_failures, s.lockout_minutes) == (
+        "auto",
+        30,
+        5,
+        15,
+    )
+    assert s.upload_max_mb == 200
+    with pytest.raises(ValueError, match="KAPVIZ_AUTH_MODE='ldap' is not one of"):
+        load_settings({"KAPVIZ_AUTH_MODE": "ldap"}, secrets_path=tmp_path / "none.toml")
+    with pytest.raises(ValueError, match="KAPVIZ_IDLE_MINUTES must be at least 1"):
+        load_settings({"KAPVIZ_IDLE_MINUTES": "0"}, secrets_path=tmp_path / "none.toml")
