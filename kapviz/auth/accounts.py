@@ -36,6 +36,10 @@ UNKNOWN_USER = "unknown_user"
 WRONG_PASSWORD = "wrong_password"
 LOCKED = "locked"
 
+# Accounts for OpenID Connect sign-in only (`users add --no-password`): a marker that is no
+# argon2 hash, so no password can ever match it (check_password treats it as damaged).
+NO_PASSWORD_HASH = "!no-password"
+
 # argon2-cffi's defaults (RFC 9106 low-memory profile: argon2id, t=3, m=64 MiB, p=4).
 PRODUCTION_HASHER = PasswordHasher()
 _HASHER = PRODUCTION_HASHER
@@ -144,7 +148,7 @@ def _now(now: datetime | None) -> datetime:
 def add_user(
     conn: Connection,
     username: str,
-    password: str,
+    password: str | None,
     *,
     role: str,
     display_name: str | None = None,
@@ -152,7 +156,11 @@ def add_user(
     clinician: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    """Create an account; returns the stored (normalised) username. Refuses duplicates."""
+    """Create an account; returns the stored (normalised) username. Refuses duplicates.
+
+    `password` None makes an account without a password, for sign-in through an identity
+    provider only (its username is the identity's e-mail address).
+    """
     name = normalize_username(username)
     sites = tuple(s.strip() for s in sites if s.strip())
     clinician = clinician.strip() if clinician else None
@@ -167,7 +175,7 @@ def add_user(
             role=role,
             sites=_sites_text(sites),
             clinician=clinician,
-            password_hash=hash_password(password),
+            password_hash=NO_PASSWORD_HASH if password is None else hash_password(password),
             failed_attempts=0,
             created_at=at,
             updated_at=at,
@@ -337,7 +345,8 @@ def sign_in(
     )
     audit.record(
         conn,
-        username=result.username,
+        # What was typed may be anything: stored no longer than a username can be.
+        username=result.username[:MAX_USERNAME_LENGTH],
         action=audit.SIGN_IN if result.ok else audit.SIGN_IN_FAILED,
         detail=None if result.ok else result.reason,
         at=now,

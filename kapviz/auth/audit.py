@@ -68,6 +68,12 @@ def record(
     return int(result.scalar_one())
 
 
+def usernames(conn: Connection) -> list[str]:
+    """Every username in the audit trail (failed sign-ins included), sorted: the page's filter."""
+    query = select(AuditEvent.username).distinct().order_by(AuditEvent.username)
+    return list(conn.execute(query).scalars().all())
+
+
 def audit_frame(conn: Connection, filters: AuditFilters = AuditFilters()) -> pd.DataFrame:
     """Audit rows matching the filters, newest first: id, at, username, action, target, detail."""
     query = select(*(AuditEvent.__table__.c[c] for c in COLUMNS))

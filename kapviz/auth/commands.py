@@ -49,7 +49,7 @@ def _fail(message: object) -> int:
 
 def _cmd_add(args: argparse.Namespace) -> int:
     try:
-        password = read_password(args)
+        password = None if args.no_password else read_password(args)
         with _engine(args).begin() as conn:
             name = accounts.add_user(
                 conn,
@@ -204,6 +204,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--name", metavar="TEXT", help="display name")
     _scope_arguments(add)
     _password_argument(add)
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the account signs in through the identity provider only "
+        "(KAPVIZ_AUTH_MODE=oidc; the username is the identity's e-mail address)",
+    )
     _db_argument(add)
     add.set_defaults(func=_cmd_add)
 

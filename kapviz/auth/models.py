@@ -1,7 +1,7 @@
 """Tables of access control: local user accounts and the append-only audit trail.
 
 They live in the clinic database (one backup holds everything) on the shared
-`kapviz.db.models.Base`, so Alembic sees them; migration 0003 creates them.
+`kapviz.db.models.Base`, so Alembic sees them; migration 0002 creates them.
 """
 
 from __future__ import annotations

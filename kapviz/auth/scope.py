@@ -1,8 +1,10 @@
 """Who may see what: roles, the pages each may open, and the filters a viewer's queries run with.
 
 Roles (issue 9):
-- director: every site, every page (the only role with the Audit page).
-- supervisor: the sites assigned to them; every page but Audit.
+- director: every site, every page (the only role with the Data and Audit pages: imports
+  write to any site and the full export, table counts and data-quality lists cover the whole
+  database, so that page cannot be narrowed to a supervisor's sites).
+- supervisor: the sites assigned to them; the aggregate pages and the Case explorer.
 - clinician: the case-level page (Case explorer), for the patients they treat only.
 - analyst: aggregate pages only (Overview, Trajectories, Safety); no patient ids, no case
   explorer, no row-level exports.
@@ -35,7 +37,7 @@ AGGREGATE_PAGES: frozenset[str] = frozenset({OVERVIEW, TRAJECTORIES, SAFETY})
 
 ROLE_PAGES: dict[str, frozenset[str]] = {
     DIRECTOR: frozenset(PAGE_KEYS),
-    SUPERVISOR: frozenset(PAGE_KEYS) - {AUDIT},
+    SUPERVISOR: AGGREGATE_PAGES | {CASE_EXPLORER},
     CLINICIAN: frozenset({CASE_EXPLORER}),
     ANALYST: AGGREGATE_PAGES,
 }
@@ -81,6 +83,12 @@ def pages_for(role: str) -> frozenset[str]:
     if role not in ROLE_PAGES:
         raise ValueError(f"unknown role {role!r}")
     return ROLE_PAGES[role]
+
+
+def first_page(role: str) -> str:
+    """The page a role lands on when the default page is not theirs (menu order)."""
+    allowed = pages_for(role)
+    return next(p for p in PAGE_KEYS if p in allowed)
 
 
 def may_open(viewer: Viewer, page: str) -> bool:

@@ -221,3 +221,26 @@ def test_passwords_never_logged(engine, caplog):
     assert all(
         PW not in r.getMessage() and "wrong password" not in r.getMessage() for r in caplog.records
     )
+
+
+def test_account_without_password(engine):
+    """`password=None` (identity-provider accounts): stored without a hash, and no password,
+    not even the marker itself, signs in with it."""
+    with engine.begin() as conn:
+        add_user(conn, "Olga@Clinic.org", None, role="director", now=T0)
+        stored = conn.execute(select(User.password_hash)).scalar_one()
+        assert stored == accounts.NO_PASSWORD_HASH and not stored.startswith("$argon2")
+        for attempt in ("", accounts.NO_PASSWORD_HASH, "correct horse battery"):
+            assert (
+                verify_password(conn, "olga@clinic.org", attempt, now=T0).reason == WRONG_PASSWORD
+            )
+        assert get_account(conn, "OLGA@clinic.org").viewer == Viewer("olga@clinic.org", "director")
+
+
+def test_overlong_typed_username_audited_within_the_column(engine):
+    """Whatever is typed as a username, the failure's audit row fits its column."""
+    with engine.begin() as conn:
+        result = sign_in(conn, "x" * 500, PW, now=T0)
+        (name,) = audit_frame(conn)["username"]
+    assert result.reason == UNKNOWN_USER
+    assert len(name) == accounts.MAX_USERNAME_LENGTH

@@ -69,6 +69,14 @@ def test_audit_filters(engine, filters, expected):
         assert audit_frame(conn, filters)["action"].tolist() == expected
 
 
+def test_usernames_for_the_filter(engine):
+    """Every username in the trail once, sorted: the Audit page's user filter."""
+    fill(engine)
+    with engine.begin() as conn:
+        record(conn, username="ana", action="sign_in_failed", detail="wrong_password", at=T)
+        assert audit.usernames(conn) == ["ana", "bo"]
+
+
 def test_unknown_action_refused(engine):
     """Only the five audit actions exist, in the module and in the database."""
     with pytest.raises(ValueError, match="unknown audit action"), engine.begin() as conn:
@@ -88,7 +96,8 @@ def test_long_target_shortened(engine):
 
 
 def test_module_offers_no_update_or_delete():
-    """Append-only: the public API is record and audit_frame, and no SQL update/delete exists."""
+    """Append-only: the public API writes (record) and reads (audit_frame, usernames), and no
+    SQL update/delete exists."""
     public = {
         name
         for name, obj in vars(audit).items()
@@ -96,7 +105,7 @@ def test_module_offers_no_update_or_delete():
         and callable(obj)
         and getattr(obj, "__module__", None) == audit.__name__
     }
-    assert public == {"record", "audit_frame", "AuditFilters"}
+    assert public == {"record", "audit_frame", "usernames", "AuditFilters"}
     tree = ast.parse(inspect.getsource(audit))
     imported = {
         alias.name

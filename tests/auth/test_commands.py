@@ -150,3 +150,25 @@ def test_set_password_and_unlock(sqlite_url, capsys, monkeypatch):
         assert verify_password(conn, "fay", "another long one", now=datetime(2026, 1, 1)).ok
     assert run(capsys, ["users", "unlock", "fay", *base])[:2] == (0, "unlocked fay\n")
     assert run(capsys, ["users", "unlock", "nobody", *base])[0] == 2
+
+
+def test_add_without_password_for_identity_provider(sqlite_url, capsys):
+    """`users add <e-mail> --no-password`: no prompt, an account that signs in through the
+    identity provider only."""
+    code, out, _ = run(
+        capsys,
+        [
+            "users",
+            "add",
+            "Olga@Clinic.org",
+            "--role",
+            "director",
+            "--no-password",
+            "--db",
+            sqlite_url,
+        ],
+    )
+    assert (code, out) == (0, "added olga@clinic.org (director)\n")
+    with make_engine(sqlite_url).connect() as conn:
+        result = verify_password(conn, "olga@clinic.org", "any password at all", now=datetime.now())
+    assert not result.ok
