@@ -1,4 +1,5 @@
-"""Privacy of what leaves the app: small-cell suppression and spreadsheet-formula neutralising.
+"""Privacy at the app's edges: small-cell suppression and formula neutralising on the way out,
+size and type checks of uploads on the way in.
 
 Small cells: in aggregate tables, a count of 1 to threshold-1 patients can identify them, so
 it is shown as "<threshold" ("<11" by default, `Settings.small_cell_threshold`). Zero is shown
@@ -8,11 +9,19 @@ is suppressed as well (complementary suppression), until no row or column has ex
 
 Formulas: a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return is run as a
 formula by spreadsheet programs (CSV injection); such text cells get a leading apostrophe.
+
+Uploads: a file is accepted only with an allowed extension, under the size cap
+(`Settings.upload_max_mb`), and when its first bytes look like that kind of file (a text file
+holds no NUL bytes and is no known binary format; an .xlsx is a zip with a workbook inside;
+JSON starts with `{` or `[`), so a renamed executable or archive never reaches an importer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 
 import pandas as pd
 
@@ -65,18 +74,23 @@ def suppression_mask(
     threshold: int = DEFAULT_THRESHOLD,
     columns: Sequence[str] | None = None,
     suppress_zero: bool = False,
+    complementary: bool = True,
 ) -> pd.DataFrame:
     """Which count cells to hide (True), primary and complementary, over `columns` (default all).
 
     Only cells in `columns` take part; rows and columns are the table's own, so the totals a
     caller prints over those columns or rows reveal no hidden cell. A row or column whose only
     other cells are already hidden cannot be protected further: do not print its total.
+    `complementary=False` hides the small cells only: for counts that add up to no total
+    (courses still measured at each point of a course, say).
     """
     cols = list(counts.columns if columns is None else columns)
     values = counts[cols].apply(pd.to_numeric, errors="raise").astype(float)
     if values.isna().any().any():
         raise ValueError("count cells must not be missing")
-    mask = _complete(values, _primary(values, threshold, suppress_zero))
+    mask = _primary(values, threshold, suppress_zero)
+    if complementary:
+        mask = _complete(values, mask)
     full = pd.DataFrame(False, index=counts.index, columns=counts.columns)
     full[cols] = mask
     return full
@@ -88,10 +102,15 @@ def suppress_small_cells(
     threshold: int = DEFAULT_THRESHOLD,
     columns: Sequence[str] | None = None,
     suppress_zero: bool = False,
+    complementary: bool = True,
 ) -> pd.DataFrame:
     """A copy of `counts` with small and complementary cells shown as "<threshold" (object)."""
     mask = suppression_mask(
-        counts, threshold=threshold, columns=columns, suppress_zero=suppress_zero
+        counts,
+        threshold=threshold,
+        columns=columns,
+        suppress_zero=suppress_zero,
+        complementary=complementary,
     )
     out = counts.copy()
     label = suppressed_label(threshold)
@@ -135,3 +154,84 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     if renamed != list(out.columns):
         out.columns = renamed
     return out
+
+
+# --- Uploads ------------------------------------------------------------------------------
+
+UPLOAD_KINDS: Mapping[str, str] = {
+    "csv": "text",
+    "toml": "text",
+    "json": "json",
+    "ndjson": "json",
+    "xlsx": "xlsx",
+}
+"""Extensions the Data page accepts, and what their content must look like."""
+
+# First bytes of formats that are never a text import file (zip, PDF, ELF and Windows
+# executables, old Office files, images).
+BINARY_SIGNATURES: tuple[bytes, ...] = (
+    b"PK\x03\x04",
+    b"%PDF",
+    b"\x7fELF",
+    b"MZ",
+    b"\xd0\xcf\x11\xe0",
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+)
+SNIFF_BYTES = 65536
+
+
+class UploadRefused(ValueError):
+    """An uploaded file that is too large, of a kind not accepted, or not what its name says."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def check_upload(name: str, content: bytes, *, max_bytes: int) -> str:
+    """Refuse a file by size, extension or a content that does not match it; returns the kind.
+
+    Kinds: "text" (CSV, TOML), "json" (FHIR .json/.ndjson) and "xlsx". Raises `UploadRefused`
+    with a message naming the file.
+    """
+    suffix = PurePath(name).suffix.lower().removeprefix(".")
+    kind = UPLOAD_KINDS.get(suffix)
+    if kind is None:
+        accepted = ", ".join(f".{k}" for k in UPLOAD_KINDS)
+        raise UploadRefused(f"{name}: this kind of file is not accepted (only {accepted})")
+    if len(content) > max_bytes:
+        raise UploadRefused(
+            f"{name}: {_megabytes(len(content))} is more than the {_megabytes(max_bytes)} limit"
+        )
+    if not content:
+        raise UploadRefused(f"{name}: the file is empty")
+    if kind == "xlsx":
+        _check_workbook(name, content)
+        return kind
+    head = content[:SNIFF_BYTES]
+    if head.startswith(BINARY_SIGNATURES) or b"\x00" in head:
+        raise UploadRefused(f"{name}: not a text file (binary content under a .{suffix} name)")
+    if kind == "json":
+        text = head.decode("utf-8-sig", errors="replace").lstrip()
+        if not text.startswith(("{", "[")):
+            raise UploadRefused(f"{name}: not JSON (it does not start with '{{' or '[')")
+    if suffix == "toml":
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UploadRefused(f"{name}: a mapping file must be UTF-8 text") from exc
+    return kind
+
+
+def _check_workbook(name: str, content: bytes) -> None:
+    if not content.startswith(b"PK\x03\x04"):
+        raise UploadRefused(f"{name}: not an Excel workbook (.xlsx files are zip archives)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = set(archive.namelist())
+    except zipfile.BadZipFile as exc:
+        raise UploadRefused(f"{name}: a damaged or incomplete Excel workbook") from exc
+    if "xl/workbook.xml" not in members:
+        raise UploadRefused(f"{name}: a zip archive, but not an Excel workbook")

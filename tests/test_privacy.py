@@ -1,4 +1,4 @@
-"""Small-cell suppression (primary and complementary) and CSV formula neutralising."""
+"""Small-cell suppression (primary and complementary), CSV formula neutralising, upload checks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pandas.testing import assert_frame_equal
 from kapviz.config import Settings
 from kapviz.privacy import (
     DEFAULT_THRESHOLD,
+    UploadRefused,
+    check_upload,
     neutralise_formulas,
     suppress_series,
     suppress_small_cells,
@@ -158,3 +160,93 @@ def test_string_dtype_kept():
     out = neutralise_formulas(frame)
     assert out["term"].dtype == frame["term"].dtype
     assert out["term"].tolist() == ["'=1", "nausea"]
+
+
+def test_small_cells_without_complement():
+    """`complementary=False` for counts with no total: only the small cells are hidden."""
+    counts = pd.DataFrame({"point": ["a", "b", "c"], "courses": [40, 9, 25]})
+    out = suppress_small_cells(counts, columns=["courses"], complementary=False)
+    assert out["courses"].tolist() == [40, S, 25]
+    with_complement = suppress_small_cells(counts, columns=["courses"])
+    assert with_complement["courses"].tolist() == [40, S, S]
+
+
+# --- Uploads --------------------------------------------------------------------------------
+
+MB = 1024 * 1024
+
+
+def _xlsx() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pd.DataFrame({"patient_id": ["P1"]}).to_excel(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _zip(member: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, "x")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        ("patients.csv", b"patient_id,site\nP1,North\n", "text"),
+        ("PATIENTS.CSV", "\ufeffpatient_id,site\nP1,Nörth\n".encode(), "text"),
+        ("mapping.toml", b'[redcap]\nrecord_id = "patient_id"\n', "text"),
+        ("bundle.json", b'  {"resourceType": "Bundle"}', "json"),
+        ("bundle.ndjson", b'{"resourceType": "Patient"}\n{"resourceType": "Patient"}\n', "json"),
+        ("clinic.xlsx", None, "xlsx"),
+    ],
+    ids=["csv", "csv-bom-upper", "toml", "json", "ndjson", "xlsx"],
+)
+def test_upload_accepted(name, content, kind):
+    """Files that are what their names say, under the size cap, are accepted."""
+    assert check_upload(name, _xlsx() if content is None else content, max_bytes=MB) == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("run.exe", b"MZ\x90\x00", "this kind of file is not accepted"),
+        ("noextension", b"a,b\n", "this kind of file is not accepted"),
+        ("big.csv", b"a" * (MB + 1), "1.0 MB is more than the 1.0 MB limit"),
+        ("empty.csv", b"", "the file is empty"),
+        ("image.csv", b"\x89PNG\r\n\x1a\n rest", "not a text file"),
+        ("archive.csv", _zip("x.csv"), "not a text file"),
+        ("binary.csv", b"a,b\n1,\x00\n", "not a text file"),
+        ("report.json", b"%PDF-1.7", "not a text file"),
+        ("data.json", b"patient_id,site\n", "not JSON"),
+        ("mapping.toml", "name = 'Nörth'".encode("latin-1"), "must be UTF-8"),
+        ("clinic.xlsx", b"patient_id,site\n", "not an Excel workbook"),
+        ("clinic.xlsx", _zip("word/document.xml"), "a zip archive, but not an Excel workbook"),
+        ("clinic.xlsx", b"PK\x03\x04 truncated", "damaged or incomplete"),
+    ],
+    ids=[
+        "exe",
+        "no-extension",
+        "too-big",
+        "empty",
+        "png-as-csv",
+        "zip-as-csv",
+        "nul-byte",
+        "pdf-as-json",
+        "csv-as-json",
+        "toml-latin1",
+        "csv-as-xlsx",
+        "docx-as-xlsx",
+        "truncated-xlsx",
+    ],
+)
+def test_upload_refused(name, content, message):
+    """Wrong extension, too large, empty, or content that is not what the name says."""
+    with pytest.raises(UploadRefused, match=message) as caught:
+        check_upload(name, content, max_bytes=MB)
+    assert str(caught.value).startswith(name)
+    assert isinstance(caught.value, ValueError)  # the Data page shows it like any read error
