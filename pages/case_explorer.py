@@ -8,8 +8,8 @@ from kapviz.charts import case as case_charts
 from kapviz.metrics import case
 from kapviz.metrics.trajectories import session_points
 from kapviz.report.case import CaseSummary, InstrumentStatus
+from kapviz.ui import auth, data, live, page, widgets
 from kapviz.ui import case as case_ui
-from kapviz.ui import data, live, page, widgets
 from kapviz.ui.db import settings
 from kapviz.ui.safety import today_end
 
@@ -23,6 +23,7 @@ if not patient_id:
         "case directly (`?patient=<id>`).",
     )
     st.stop()
+auth.record_case_view(patient_id, course_id)
 
 config = settings()
 sessions = data.sessions(filters, patient_id=patient_id)

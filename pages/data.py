@@ -5,7 +5,7 @@ import streamlit as st
 from kapviz.filters import Filters
 from kapviz.io import bundle
 from kapviz.metrics import quality
-from kapviz.ui import data, imports, page
+from kapviz.ui import auth, data, imports, page
 from kapviz.ui.db import engine
 from kapviz.ui.nav import case_url
 
@@ -44,7 +44,11 @@ with tab_download:
     if prepared:
         st.download_button(
             f"Download the export ({prepared[0]}, .zip)",
-            prepared[1],
+            auth.audited(
+                prepared[1],
+                target=f"kapviz-export-{prepared[0]}.zip",
+                detail={"what": "full database export"},
+            ),
             file_name=f"kapviz-export-{prepared[0]}.zip",
             mime="application/zip",
             icon=":material/download:",

@@ -5,7 +5,7 @@ import streamlit as st
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.metrics import program
-from kapviz.ui import data, live, overview, page, widgets
+from kapviz.ui import auth, data, live, overview, page, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
@@ -17,6 +17,7 @@ if not live.is_kiosk():
 @st.fragment(run_every=live.refresh_seconds())
 def kpi_tiles() -> None:
     """Small and cheap: numbers only, recomputed only when the data version changes."""
+    auth.check_idle()
     overview.tiles(overview.kpis(filters, live.now()))
     live.freshness_line()
 
@@ -39,7 +40,9 @@ with left:
     if not reasons.empty:
         st.caption(
             "Not eligible at intake: "
-            + ", ".join(f"{r.reason} ({r.patients})" for r in reasons.itertuples())
+            + ", ".join(
+                f"{r.reason} ({auth.count_label(r.patients)})" for r in reasons.itertuples()
+            )
         )
 with right:
     st.plotly_chart(

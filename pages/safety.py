@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kapviz.ui import page, widgets
+from kapviz.ui import auth, page, widgets
 from kapviz.ui import safety as view
 
 filters = page.setup(
@@ -19,23 +19,25 @@ if v.dosing_sessions == 0:
 
 t = view.tiles(filters)
 cols = st.columns(6)
-cols[0].metric("Dosing sessions", f"{t.dosing_sessions:,}", help="Completed dosing sessions")
-cols[1].metric("Patients dosed", f"{t.patients_dosed:,}")
+cols[0].metric(
+    "Dosing sessions", auth.count_label(t.dosing_sessions), help="Completed dosing sessions"
+)
+cols[1].metric("Patients dosed", auth.count_label(t.patients_dosed))
 cols[2].metric(
     "Events per 100",
     f"{100 * t.events / t.dosing_sessions:.1f}",
     help="Adverse events per 100 completed dosing sessions; an event is one side effect "
     "recorded on one session, counted once.",
 )
-cols[3].metric("BP excursions", f"{t.excursion_sessions:,}")
-cols[4].metric("Serious events", f"{t.serious_events:,}")
+cols[3].metric("BP excursions", auth.count_label(t.excursion_sessions))
+cols[4].metric("Serious events", auth.count_label(t.serious_events))
 cols[5].metric(
-    "Need attention", f"{t.attention_patients:,}", help="Patients on the alerts worklist"
+    "Need attention", auth.count_label(t.attention_patients), help="Patients on the alerts worklist"
 )
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")
-alerts = view.alerts(filters)
+alerts = auth.deidentify(view.alerts(filters))
 lookback = view.lookback_days()
 if alerts.empty:
     st.success("No open alerts.", icon=":material/check_circle:")
@@ -123,10 +125,10 @@ left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(view.figure(filters, "bp"), theme=None, key="safety_bp")
 with right:
-    st.metric("Sessions with an excursion", f"{t.excursion_sessions:,}")
-    st.metric("Sessions with a large rise", f"{t.rise_sessions:,}")
-    st.metric("Sessions needing pre-dose review", f"{t.predose_review_sessions:,}")
-flagged = view.excursions(filters)
+    st.metric("Sessions with an excursion", auth.count_label(t.excursion_sessions))
+    st.metric("Sessions with a large rise", auth.count_label(t.rise_sessions))
+    st.metric("Sessions needing pre-dose review", auth.count_label(t.predose_review_sessions))
+flagged = auth.deidentify(view.excursions(filters))
 if not flagged.empty:
     st.dataframe(
         flagged,
@@ -195,8 +197,11 @@ st.caption(
 )
 if not v.cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
-    st.dataframe(
+    auth.aggregate_table(
         v.cadss,
+        counts=["n"],
+        blank=["mean", "ci_low", "ci_high", "median"],
+        download="cadss-by-dose-number.csv",
         hide_index=True,
         key="safety_cadss",
         column_config={

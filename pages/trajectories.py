@@ -3,7 +3,7 @@
 import streamlit as st
 
 from kapviz import instruments
-from kapviz.ui import data, page, widgets
+from kapviz.ui import auth, data, page, widgets
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
 
@@ -46,8 +46,10 @@ for instrument in chosen:
 
     v = view.view(filters, instrument, axis)
     fitted = view.model(filters, instrument) if show_model else None
-    fig = view.trajectory_figure(
-        filters, instrument, axis, show_lines=show_lines, show_model=show_model
+    fig = auth.deidentify_figure(
+        view.trajectory_figure(
+            filters, instrument, axis, show_lines=show_lines, show_model=show_model
+        )
     )
     event = st.plotly_chart(
         fig, theme=None, key=f"traj_chart_{instrument}", on_select="rerun", selection_mode="points"
@@ -56,12 +58,16 @@ for instrument in chosen:
     if picked:
         st.switch_page("pages/case_explorer.py", query_params={"patient": picked[0][0]})
     notes = [fitted.note] if fitted is not None else []
-    if show_lines:
+    if show_lines and auth.shows_ids():
         notes.append("Click a point of a course line to open that case in the Case explorer.")
     st.caption(" ".join(notes))
     with st.expander("Points, attrition and the numbers behind the chart"):
-        st.dataframe(
+        auth.aggregate_table(
             view.points_table(v),
+            counts=["courses"],
+            blank=["share", "mean", "ci_low", "ci_high", "median", "q1", "q3"],
+            download=f"trajectory-{instrument}-{axis}.csv",
+            key=f"traj_points_{instrument}",
             hide_index=True,
             column_config={
                 "courses": st.column_config.NumberColumn("Courses", help="Contributing here"),
@@ -87,7 +93,7 @@ for instrument in chosen:
         )
 
     mine = outcomes[outcomes["instrument"] == instrument]
-    wf = view.waterfall_figure(filters, instrument)
+    wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(
         wf,
         theme=None,
@@ -109,7 +115,7 @@ for instrument in chosen:
             "filter this table."
         )
         table = table.head(view.MAX_TABLE_ROWS)
-    st.dataframe(
+    auth.row_table(
         table,
         hide_index=True,
         key=f"traj_table_{instrument}",

@@ -17,6 +17,10 @@ import pytest
 
 from tests import pg
 
+# Tests run with sign-in off on their throwaway databases ("auto" would ask for an account on
+# any database but the embedded demo); access-control tests set KAPVIZ_AUTH_MODE themselves.
+os.environ.setdefault("KAPVIZ_AUTH_MODE", "none")
+
 
 def in_ci() -> bool:
     """True when the CI environment variable is set (CI must not skip what it cannot run)."""

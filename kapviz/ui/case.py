@@ -10,7 +10,7 @@ from kapviz.filters import Filters
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.report.case import CaseSummary, case_summary_html
 from kapviz.report.pdf import html_to_pdf
-from kapviz.ui import data
+from kapviz.ui import auth, data
 
 PRESENTATION_CSS = """
 <style>
@@ -164,13 +164,14 @@ def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_buttons(summary: CaseSummary) -> None:
-    """HTML and PDF downloads of the one-page summary (the PDF is printed only on click)."""
+    """HTML and PDF downloads of the one-page summary (the PDF is printed only on click);
+    each download is an export in the audit trail."""
     document = case_summary_html(summary)
     stem = f"case-{summary.patient_id}-{summary.course_id}"
     left, right = st.columns(2)
     left.download_button(
         "Case summary (HTML)",
-        document,
+        auth.audited(document, target=f"{stem}.html", detail={"patient": summary.patient_id}),
         file_name=f"{stem}.html",
         mime="text/html",
         icon=":material/download:",
@@ -179,7 +180,11 @@ def export_buttons(summary: CaseSummary) -> None:
     )
     right.download_button(
         "Case summary (PDF)",
-        lambda: html_to_pdf(document, figures=len(summary.figures)),
+        auth.audited(
+            lambda: html_to_pdf(document, figures=len(summary.figures)),
+            target=f"{stem}.pdf",
+            detail={"patient": summary.patient_id},
+        ),
         file_name=f"{stem}.pdf",
         mime="application/pdf",
         icon=":material/picture_as_pdf:",

@@ -2,6 +2,8 @@
 
 Each widget is bound to a query parameter (`site`, `indication`, `route`, `from`, `to`),
 so a copied link reopens the same filtered view and filters stay put across pages.
+The site filter offers only the viewer's sites; a `?site=` outside them is dropped (and said
+so), and `kapviz.ui.page.setup` scopes whatever is chosen before any query runs.
 """
 
 from __future__ import annotations
@@ -10,18 +12,27 @@ import streamlit as st
 
 from kapviz.domain import ROUTE_LABELS
 from kapviz.filters import Filters
-from kapviz.ui import data
+from kapviz.ui import auth, data
 
 QUERY_KEYS = ("site", "indication", "route", "from", "to")
+KEY = "_filters"
 
 
 def sidebar() -> Filters:
-    """Draw the filter widgets in the sidebar and return the filters in force."""
+    """Draw the filter widgets in the sidebar and return the filters chosen (not yet scoped)."""
     options = data.filter_options()
+    site_options = auth.visible_sites(options["sites"])
+    outside = [s for s in st.query_params.get_all("site") if s not in site_options]
     with st.sidebar:
         st.subheader("Filters")
+        if outside and len(site_options) < len(options["sites"]):
+            st.caption(f"Not among your sites, so not shown: {', '.join(outside)}.")
         sites = st.multiselect(
-            "Site", options["sites"], key="site", bind="query-params", placeholder="All sites"
+            "Site",
+            site_options,
+            key="site",
+            bind="query-params",
+            placeholder="All your sites" if auth.is_on() else "All sites",
         )
         indications = st.multiselect(
             "Indication",
@@ -48,17 +59,21 @@ def sidebar() -> Filters:
     if start and end and start > end:
         st.sidebar.warning("'From' is after 'To': the date range is ignored.")
         start = end = None
-    filters = Filters(
+    return Filters(
         sites=tuple(sites),
         indications=tuple(indications),
         routes=tuple(routes),
         start=start,
         end=end,
     )
-    st.session_state["_filters"] = filters
-    return filters
+
+
+def remember(filters: Filters) -> None:
+    """Keep this run's (scoped) filters for `current()`."""
+    st.session_state[KEY] = filters
 
 
 def current() -> Filters:
-    """The filters set by this run's sidebar (no restriction before it was drawn)."""
-    return st.session_state.get("_filters", Filters())
+    """The filters of this run (scoped); before the sidebar: everything the viewer may see."""
+    remembered = st.session_state.get(KEY)
+    return remembered if isinstance(remembered, Filters) else auth.scoped(Filters())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from kapviz import privacy
 from kapviz.io.commands import detect_format
 from kapviz.io.fhir import FhirReadResult, read_fhir, validate_fhir
 from kapviz.io.report import problem_groups, problems_frame
@@ -14,19 +15,21 @@ from kapviz.io.tables import ImportBatch
 from kapviz.io.template import TemplateError, read_template
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, validate
 from kapviz.io.write import write_batch
-from kapviz.ui.db import engine
+from kapviz.ui import auth
+from kapviz.ui.db import engine, settings
 
-UPLOAD_TYPES = ["csv", "xlsx", "json", "ndjson", "toml"]
-MAX_UPLOAD_MB = 200
+UPLOAD_TYPES = list(privacy.UPLOAD_KINDS)
 
 
 def _read_uploads(files) -> tuple[ImportBatch | FhirReadResult, str, str]:
-    """Save the uploads in a temporary folder and read them with the right importer."""
+    """Check the uploads (size, type), save them in a temporary folder and read them with the
+    right importer."""
+    max_bytes = settings().upload_max_mb * 1024 * 1024
+    for f in files:  # every file checked before any is written or read
+        privacy.check_upload(f.name, f.getvalue(), max_bytes=max_bytes)
     tmp = Path(tempfile.mkdtemp(prefix="kapviz-upload-"))
     mapping = None
     for f in files:
-        if f.size > MAX_UPLOAD_MB * 1024 * 1024:
-            raise TemplateError(f"{f.name}: larger than {MAX_UPLOAD_MB} MB")
         target = tmp / Path(f.name).name
         target.write_bytes(f.getvalue())
         if target.suffix == ".toml":
@@ -54,6 +57,7 @@ def upload_and_check() -> None:
         type=UPLOAD_TYPES,
         accept_multiple_files=True,
         key="data_upload",
+        max_upload_size=settings().upload_max_mb,
     )
     if not files:
         st.caption(
@@ -113,10 +117,11 @@ def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
         validated,
         source=names,
         kind=fmt,
-        user=st.session_state.get("user_name"),
+        user=auth.username() if auth.is_on() else None,
         progress=lambda share: bar.progress(share, text=f"Importing… {share:.0%}"),
     )
     bar.progress(1.0, text="Done")
+    auth.record_import(names, fmt, added=result.added, updated=result.updated)
     st.success(
         f"Imported {names}: {result.added:,} rows added, {result.updated:,} updated.",
         icon=":material/task_alt:",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from kapviz.ui import data
+from kapviz.ui import auth
 from kapviz.ui.db import settings
 
 KIOSK_CSS = """
@@ -58,7 +58,7 @@ def refresh_control() -> None:
 
 def freshness_line() -> None:
     """ "Data as of" the newest record and "refreshed at" now."""
-    newest = data.newest_record_at()
+    newest = auth.newest_record_at()
     newest_text = newest.strftime("%Y-%m-%d %H:%M") if newest else "no records yet"
     st.caption(
         f":material/schedule: Data as of **{newest_text}** (newest session or score) · "

@@ -1,0 +1,157 @@
+"""Fixtures of the access-control page tests: the tiny clinic with sign-in on.
+
+Accounts on tests/clinic.py (North: P1, P2 by clinician CL-N1; South: P3, P4 by CL-S1 and
+P5 referred only, without sessions):
+- dora, director; sam, supervisor of North; cleo, clinician CL-S1 (P3, P4); ana, analyst.
+The browser tests import the plain helpers (accounts, audit rows) from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from kapviz.auth import accounts
+from kapviz.auth.models import AuditEvent
+from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, SUPERVISOR
+from kapviz.db import arrow
+from kapviz.db.engine import make_engine
+from kapviz.filters import Filters
+from kapviz.ui import data
+from kapviz.ui.auth import SEEN_KEY, USER_KEY
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORDS = {
+    "dora": "director-pass-1",
+    "sam": "supervisor-pass-1",
+    "cleo": "clinician-pass-1",
+    "ana": "analyst-pass-1",
+}
+ROLE_USER = {DIRECTOR: "dora", SUPERVISOR: "sam", CLINICIAN: "cleo", ANALYST: "ana"}
+PAGE_TITLES = {
+    "pages/overview.py": "Overview",
+    "pages/trajectories.py": "Trajectories",
+    "pages/safety.py": "Safety",
+    "pages/case_explorer.py": "Case explorer",
+    "pages/data.py": "Data",
+    "pages/audit.py": "Audit",
+}
+PATIENTS = ("P1", "P2", "P3", "P4", "P5")
+COURSES = ("P1-C1", "P2-C1", "P3-C1", "P4-C1")
+
+
+def fast_hasher() -> PasswordHasher:
+    """Cheap argon2 parameters (0.7 s per hash otherwise); the same code paths."""
+    return PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+def add_accounts(engine: Engine) -> None:
+    with engine.begin() as conn:
+        accounts.add_user(conn, "dora", PASSWORDS["dora"], role=DIRECTOR, display_name="Dora")
+        accounts.add_user(conn, "sam", PASSWORDS["sam"], role=SUPERVISOR, sites=("North",))
+        accounts.add_user(conn, "cleo", PASSWORDS["cleo"], role=CLINICIAN, clinician="CL-S1")
+        accounts.add_user(conn, "ana", PASSWORDS["ana"], role=ANALYST)
+
+
+@pytest.fixture(autouse=True)
+def sqlalchemy_reads_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read through SQLAlchemy, not kapviz.db.arrow's ADBC path, in these tests: they write
+    (audit rows, sign-in counters) in the process that reads, and ADBC's own copy of SQLite,
+    closing its connection, checkpoints and deletes the WAL files under the process's open
+    sqlite3 connections (later readers get "disk I/O error"; writes are lost). Reported with
+    a reproduction; remove this fixture when that path is fixed."""
+    monkeypatch.setattr(arrow, "fetch_frame", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def auth_url(clinic_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The clinic with its four accounts, served with local sign-in."""
+    monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
+    monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
+    add_accounts(make_engine(clinic_url))
+    return clinic_url
+
+
+def audit_rows(url: str) -> pd.DataFrame:
+    """Every audit row, oldest first."""
+    with make_engine(url).connect() as conn:
+        rows = conn.execute(select(AuditEvent.__table__).order_by(AuditEvent.id)).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in AuditEvent.__table__.c])
+    return frame.astype(object).where(frame.notna(), None)
+
+
+@pytest.fixture
+def run_as(auth_url: str) -> Callable[..., AppTest]:
+    """Run a page as a signed-in user (None: nobody signed in); query params as keywords."""
+
+    def run(path: str, user: str | None, *, state: dict | None = None, **query) -> AppTest:
+        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = value
+        if user is not None:
+            at.session_state[USER_KEY] = user
+            at.session_state[SEEN_KEY] = datetime.now()
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return run
+
+
+LOADERS = (
+    "sessions",
+    "assessments",
+    "side_effects",
+    "vitals",
+    "patients",
+    "patient_ids",
+    "outcomes",
+    "trajectory_points",
+    "aggregate",
+)
+"""kapviz.ui.data's loaders that take the filters (every page's data comes through them)."""
+
+
+@pytest.fixture
+def data_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Filters]]]:
+    """Every call of a data loader in this test: (loader name, filters it was given)."""
+    calls: list[tuple[str, Filters]] = []
+    for name in LOADERS:
+        if not hasattr(data, name):
+            continue
+        original = getattr(data, name)
+
+        def recording(*args, _name=name, _original=original, **kwargs):
+            filters = kwargs.get("filters")
+            if filters is None:
+                filters = next(a for a in args if isinstance(a, Filters))
+            calls.append((_name, filters))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(data, name, recording)
+    yield calls
+
+
+def sidebar_links(at: AppTest) -> list[str]:
+    """Titles of the menu's page links (plain links when a page runs on its own)."""
+    texts = [m.value for m in at.sidebar.markdown]
+    return [title for title in PAGE_TITLES.values() if any(f"[{title}](" in t for t in texts)]
+
+
+def shown_text(at: AppTest) -> str:
+    """What the page wrote in its main area (markdown, captions, metrics, messages, tables)."""
+    main = at.main
+    parts = [m.value for m in main.markdown] + [c.value for c in main.caption]
+    parts += [f"{m.label} {m.value}" for m in main.metric]
+    parts += [e.value for e in main.error] + [w.value for w in main.warning]
+    parts += [i.value for i in main.info] + [df.value.to_csv() for df in main.dataframe]
+    return "\n".join(str(p) for p in parts)
