@@ -2,10 +2,7 @@
 
 import streamlit as st
 
-from kapviz.charts import program as program_charts
-from kapviz.charts import safety as safety_charts
-from kapviz.metrics import program
-from kapviz.ui import auth, data, live, overview, page, widgets
+from kapviz.ui import auth, live, overview, page, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
@@ -29,13 +26,10 @@ if funnel["patients"].iloc[0] == 0:
     widgets.empty_state("No patients match these filters.", hint="Clear a filter in the sidebar.")
     st.stop()
 
+figures = overview.charts(filters)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
-        program_charts.treatment_funnel(funnel),
-        theme=None,
-        key="funnel",
-    )
+    st.plotly_chart(figures.funnel, theme=None, key="funnel")
     reasons = overview.ineligibility_reasons(filters)
     if not reasons.empty:
         st.caption(
@@ -45,44 +39,20 @@ with left:
             )
         )
 with right:
-    st.plotly_chart(
-        program_charts.monthly_dosing(overview.monthly_dosing(filters)),
-        theme=None,
-        key="volume",
-    )
+    st.plotly_chart(figures.volume, theme=None, key="volume")
 
-outcomes = data.outcomes(filters)
 left, right = st.columns(2)
 with left:
-    monthly = program.monthly_response(outcomes)
-    if monthly.empty:
+    if figures.response is None:
         widgets.empty_state("No evaluable PHQ-9 courses yet for a monthly response rate.")
     else:
-        st.plotly_chart(
-            program_charts.monthly_rate(
-                monthly, title="PHQ-9 response rate by month of endpoint", y_title="Responders"
-            ),
-            theme=None,
-            key="response-trend",
-        )
+        st.plotly_chart(figures.response, theme=None, key="response-trend")
 with right:
-    st.plotly_chart(
-        safety_charts.u_chart(overview.adverse_event_u_chart(filters)),
-        theme=None,
-        key="ae-u-chart",
-    )
+    st.plotly_chart(figures.u_chart, theme=None, key="ae-u-chart")
 left, right = st.columns(2)
 with left:
-    sites, overall = overview.site_response(filters)
-    if len(sites) >= 2:
-        grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
-        st.plotly_chart(
-            program_charts.site_funnel_plot(
-                sites, grid, overall_rate=overall, what="PHQ-9 response rate"
-            ),
-            theme=None,
-            key="site-funnel",
-        )
+    if figures.sites is not None:
+        st.plotly_chart(figures.sites, theme=None, key="site-funnel")
     else:
         st.caption("Site comparison needs at least two sites with evaluable courses.")
 with right:

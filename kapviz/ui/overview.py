@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from kapviz.charts import program as program_charts
+from kapviz.charts import safety as safety_charts
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import program, safety
@@ -69,6 +73,49 @@ def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:
     """Per-site PHQ-9 response with funnel-plot limits (courses mapped to sites in SQL)."""
     sites = data.aggregate(program_sql.course_sites, filters)
     return program.site_response(data.outcomes(filters), sites)
+
+
+@dataclass(frozen=True)
+class Charts:
+    """The Overview's figures, built once per filters × data version (None: nothing to draw).
+
+    Building a plotly figure costs tens of milliseconds (validation of every property), so
+    a rerun with unchanged data reuses these; st.plotly_chart only serialises them.
+    """
+
+    funnel: go.Figure
+    volume: go.Figure
+    response: go.Figure | None
+    u_chart: go.Figure
+    sites: go.Figure | None
+
+
+@st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
+def _charts(url: str, filters: Filters, data_version: tuple) -> Charts:
+    monthly = program.monthly_response(data.outcomes(filters))
+    sites, overall = site_response(filters)
+    site_figure = None
+    if len(sites) >= 2:
+        grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
+        site_figure = program_charts.site_funnel_plot(
+            sites, grid, overall_rate=overall, what="PHQ-9 response rate"
+        )
+    return Charts(
+        funnel=program_charts.treatment_funnel(funnel(filters)),
+        volume=program_charts.monthly_dosing(monthly_dosing(filters)),
+        response=None
+        if monthly.empty
+        else program_charts.monthly_rate(
+            monthly, title="PHQ-9 response rate by month of endpoint", y_title="Responders"
+        ),
+        u_chart=safety_charts.u_chart(adverse_event_u_chart(filters)),
+        sites=site_figure,
+    )
+
+
+def charts(filters: Filters) -> Charts:
+    """The Overview's figures for these filters (shared, read-only)."""
+    return _charts(database_url(), filters, data.version())
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (
