@@ -112,7 +112,17 @@ class Session(TimestampMixin, Base):
         ),
         Index("ix_sessions_patient_started", "patient_id", "started_at"),
         Index("ix_sessions_course_started", "course_id", "started_at"),
-        Index("ix_sessions_phase_status_started", "phase", "status", "started_at"),
+        # Covering (migration 0003): funnel and volume counts read patients and courses
+        # of completed sessions per phase from the index alone.
+        Index(
+            "ix_sessions_phase_status_started",
+            "phase",
+            "status",
+            "started_at",
+            "patient_id",
+            "course_id",
+            "session_id",
+        ),
         # Migration 0003: recent windows (live tiles) and "data as of" read by start time.
         Index("ix_sessions_started_at", "started_at"),
     )
@@ -165,7 +175,17 @@ class Assessment(TimestampMixin, Base):
         CheckConstraint("total >= 0", name="total_nonnegative"),
         CheckConstraint("suicide_item IS NULL OR suicide_item BETWEEN 0 AND 3", name="item9"),
         Index("ix_assessments_course_instrument", "course_id", "instrument", "administered_at"),
-        Index("ix_assessments_instrument_at", "instrument", "administered_at"),
+        # Covering (migration 0003): recent PHQ-9s are read by time from the index alone.
+        Index(
+            "ix_assessments_instrument_at",
+            "instrument",
+            "administered_at",
+            "patient_id",
+            "course_id",
+            "total",
+            "suicide_item",
+            "session_id",
+        ),
         Index("ix_assessments_administered_at", "administered_at"),  # "data as of" (0003)
         # Covering index (migration 0003): the pages' score reads never touch the wide rows.
         Index(

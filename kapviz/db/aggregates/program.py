@@ -136,33 +136,34 @@ def daily_dosing(conn: Connection, filters: Filters) -> pd.DataFrame:
 
     Columns day (datetime), route ("unknown" when no dosing record), sessions, events; an
     event is one side-effect term on one session (counted once, as the Safety metrics do).
+    Two grouped queries (sessions; distinct session × term pairs), merged here.
     """
+    dosing = _completed_in_scope(filters, Session.phase == "dosing")
     day = day_of(Session.started_at)
     route = func.coalesce(Dosing.route, "unknown")
-    events = (
-        select(SideEffect.session_id, func.count(func.distinct(SideEffect.term)).label("events"))
-        .group_by(SideEffect.session_id)
-        .subquery()
-    )
-    stmt = (
-        select(
-            day.label("day"),
-            route.label("route"),
-            func.count().label("sessions"),
-            func.coalesce(func.sum(events.c.events), 0).label("events"),
-        )
+    volume = (
+        select(day.label("day"), route.label("route"), func.count().label("sessions"))
         .select_from(Session)
         .outerjoin(Dosing, Dosing.session_id == Session.session_id)
-        .outerjoin(events, events.c.session_id == Session.session_id)
-        .where(*_completed_in_scope(filters, Session.phase == "dosing"))
+        .where(*dosing)
         .group_by(day, route)
-        .order_by(day, route)
     )
-    frame = queries.read_frame(conn, stmt, ["day", "route", "sessions", "events"])
+    pairs = select(SideEffect.session_id, SideEffect.term).distinct().subquery()
+    events = (
+        select(day.label("day"), route.label("route"), func.count().label("events"))
+        .select_from(pairs)
+        .join(Session, Session.session_id == pairs.c.session_id)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dosing)
+        .group_by(day, route)
+    )
+    frame = queries.read_frame(conn, volume, ["day", "route", "sessions"])
+    counted = queries.read_frame(conn, events, ["day", "route", "events"])
+    frame = frame.merge(counted, on=["day", "route"], how="left")
     frame["day"] = pd.to_datetime(frame["day"], format="%Y-%m-%d")
     frame["sessions"] = frame["sessions"].astype("int64")
-    frame["events"] = frame["events"].astype("int64")
-    return frame
+    frame["events"] = frame["events"].fillna(0).astype("int64")
+    return frame.sort_values(["day", "route"], ignore_index=True)
 
 
 def funnel_patients(conn: Connection, filters: Filters) -> dict[str, set[str]]:
