@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
 from kapviz.db.bulk import bulk_insert
+from kapviz.db.engine import refresh_statistics
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import (
     Assessment,
@@ -663,6 +664,7 @@ def generate_clinic(
                 }
             ],
         )
+    refresh_statistics(engine)
     stats = DemoStats(counts=counts, seconds=time.perf_counter() - started, seed=seed)
     log.info(stats.describe())
     return stats

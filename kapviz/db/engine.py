@@ -30,3 +30,20 @@ def make_engine(url: str) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Update the query planner's statistics after a large write (demo clinic, import).
+
+    Freshly bulk-loaded PostgreSQL tables have no statistics and an empty visibility map,
+    so the planner guesses and index-only scans read the heap anyway until autovacuum
+    catches up; VACUUM (ANALYZE) settles both at once. SQLite gets ANALYZE, whose
+    sqlite_stat1 table lets it choose between the covering indexes the pages rely on.
+    """
+    if is_sqlite(engine):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE)")
