@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,11 @@ def adbc_uri(url: URL) -> tuple[str, str] | None:
         database = url.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             return None
-        return "sqlite", database
+        # Read-only: ADBC links its own copy of SQLite, which cannot see this process's
+        # sqlite3 connections; opened read-write, its close() took itself for the last
+        # connection and checkpointed and deleted the WAL under them (rows written after that,
+        # audit rows and imports, were lost to every other connection).
+        return "sqlite", f"file:{quote(database)}?mode=ro"
     if backend == "postgresql":
         return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)
     return None
