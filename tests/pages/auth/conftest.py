@@ -21,7 +21,6 @@ from streamlit.testing.v1 import AppTest
 from kapviz.auth import accounts
 from kapviz.auth.models import AuditEvent
 from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, SUPERVISOR
-from kapviz.db import arrow
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.ui import data
@@ -58,16 +57,6 @@ def add_accounts(engine: Engine) -> None:
         accounts.add_user(conn, "sam", PASSWORDS["sam"], role=SUPERVISOR, sites=("North",))
         accounts.add_user(conn, "cleo", PASSWORDS["cleo"], role=CLINICIAN, clinician="CL-S1")
         accounts.add_user(conn, "ana", PASSWORDS["ana"], role=ANALYST)
-
-
-@pytest.fixture(autouse=True)
-def sqlalchemy_reads_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read through SQLAlchemy, not kapviz.db.arrow's ADBC path, in these tests: they write
-    (audit rows, sign-in counters) in the process that reads, and ADBC's own copy of SQLite,
-    closing its connection, checkpoints and deletes the WAL files under the process's open
-    sqlite3 connections (later readers get "disk I/O error"; writes are lost). Reported with
-    a reproduction; remove this fixture when that path is fixed."""
-    monkeypatch.setattr(arrow, "fetch_frame", lambda *args, **kwargs: None)
 
 
 @pytest.fixture
