@@ -160,23 +160,23 @@ def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, s
 def _spaghetti_trace(
     lines: pd.DataFrame, axis: str, positions: dict[int, int], courses_total: int
 ) -> go.Scatter:
-    """All course lines as ONE trace, courses separated by None gaps (fast to draw)."""
+    """All course lines as ONE trace, courses separated by gaps (NaN), built from numpy.
+
+    Numpy arrays rather than Python lists: Streamlit copies the figure on every rerun, and
+    a list of [patient, course] pairs per point made that copy the slowest part of a rerun.
+    """
     shown = int(lines["course_id"].nunique())
-    x_all = _x(lines, axis, positions)
-    xs: list = []
-    ys: list = []
-    custom: list = []
-    course = lines["course_id"].to_numpy()
-    patient = lines["patient_id"].to_numpy()
-    totals = lines["total"].to_numpy(dtype=float)
-    for i in range(len(lines)):
-        if i and course[i] != course[i - 1]:
-            xs.append(None)
-            ys.append(None)
-            custom.append([None, None])
-        xs.append(float(x_all[i]))
-        ys.append(round(float(totals[i]), 2))
-        custom.append([patient[i], course[i]])
+    course = lines["course_id"].to_numpy(dtype=object)
+    # Each course's points, then one gap row before the next course starts.
+    new_course = np.r_[False, course[1:] != course[:-1]]
+    slots = np.arange(len(lines)) + np.cumsum(new_course)
+    size = int(slots[-1]) + 1 if len(lines) else 0
+    xs, ys = np.full(size, np.nan), np.full(size, np.nan)
+    custom = np.full((size, 2), None, dtype=object)
+    xs[slots] = _x(lines, axis, positions)
+    ys[slots] = lines["total"].to_numpy(dtype=float).round(2)
+    custom[slots, 0] = lines["patient_id"].to_numpy(dtype=object)
+    custom[slots, 1] = course
     if shown < courses_total:
         label = f"Individual courses ({shown:,} of {courses_total:,}, random sample)"
     else:
@@ -365,10 +365,20 @@ def small_multiples(
     return fig
 
 
-def waterfall(outcomes: pd.DataFrame, *, instrument: str) -> go.Figure:
+MAX_WATERFALL_BARS = 2000
+"""Bars drawn at most: above this, evenly spaced courses of the ordering (first and last
+included), each at its rank — the curve keeps its shape at a tenth of the size at 20,000
+courses, and the browser stays responsive."""
+
+
+def waterfall(
+    outcomes: pd.DataFrame, *, instrument: str, max_bars: int = MAX_WATERFALL_BARS
+) -> go.Figure:
     """Percent change per evaluable course, worst to best; responders in the mean colour.
 
     Courses with baseline 0 have no percent change and are left out (said in the title).
+    More than `max_bars` courses: evenly spaced ones along the ordering are drawn, at their
+    rank among all (said in the title).
     """
     inst = instruments.get(instrument)
     part = outcomes[(outcomes["instrument"] == instrument) & outcomes["evaluable"].astype(bool)]
@@ -376,8 +386,12 @@ def waterfall(outcomes: pd.DataFrame, *, instrument: str) -> go.Figure:
     part = part[part["pct_change"].notna()].sort_values(
         ["pct_change", "course_id"], ascending=[False, True], kind="stable"
     )
+    n_courses = len(part)
+    rank = np.arange(1, n_courses + 1)
+    if n_courses > max_bars:
+        keep = np.unique(np.linspace(0, n_courses - 1, max_bars).round().astype(int))
+        part, rank = part.iloc[keep], rank[keep]
     responder = part["is_response"].eq(True).fillna(False).to_numpy()
-    rank = np.arange(1, len(part) + 1)
     pct = (part["pct_change"] * 100).round(1).to_numpy()
     custom = np.column_stack(
         [
@@ -417,10 +431,12 @@ def waterfall(outcomes: pd.DataFrame, *, instrument: str) -> go.Figure:
         )
     fig.add_hline(y=0, line={"color": "#7A7F8A", "width": 1})
     note = f" · {missing} with baseline 0 not shown" if missing else ""
+    if len(part) < n_courses:
+        note += f" · {len(part):,} evenly spaced courses drawn"
     apply_theme(
         fig,
         title=f"{instrument}: % change from baseline per course, negative = better "
-        f"(n = {len(part)}){note}",
+        f"(n = {n_courses:,}){note}",
     )
     fig.update_yaxes(title_text=f"{instrument} change (%)")
     fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")

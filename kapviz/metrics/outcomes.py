@@ -24,7 +24,16 @@ import numpy as np
 import pandas as pd
 
 from kapviz import instruments
-from kapviz.metrics.courses import assign_courses
+from kapviz.metrics.scores import (  # noqa: F401 - re-exported: part of this module's API
+    DATETIME_DTYPE,
+    as_datetime,
+    completed_doses,
+    course_anchors,
+    course_scores,
+    doses_up_to,
+    first_doses,
+    objects,
+)
 from kapviz.metrics.stats import wilson_interval
 
 REASON_NO_DOSE = "no completed dosing session"
@@ -71,58 +80,6 @@ _FLAG_OF_MEASURE = {
 ReliableParams = Mapping[str, tuple[float, float]]
 
 
-DATETIME_DTYPE = "datetime64[us]"
-"""One datetime resolution for every frame here, so that as-of merges line up (pandas 3
-infers µs from Python datetimes but ns from some constructors)."""
-
-
-def as_datetime(values: pd.Series) -> pd.Series:
-    """`values` as naive clinic-local datetimes at one resolution (DATETIME_DTYPE)."""
-    return pd.to_datetime(values).astype(DATETIME_DTYPE)
-
-
-def completed_doses(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions, one row each: course_id, started_at, dose_number (1…n)."""
-    mask = (sessions["phase"] == "dosing") & (sessions["status"] == "completed")
-    doses = sessions.loc[mask & sessions["course_id"].notna(), ["course_id", "started_at"]]
-    doses = doses.astype({"course_id": object})
-    doses["started_at"] = as_datetime(doses["started_at"])
-    doses = doses.sort_values(["course_id", "started_at"], kind="stable").reset_index(drop=True)
-    doses["dose_number"] = doses.groupby("course_id").cumcount() + 1
-    return doses
-
-
-def first_doses(sessions: pd.DataFrame) -> pd.Series:
-    """First-dose datetime per course_id: start of its first completed dosing session."""
-    doses = completed_doses(sessions)
-    return doses.groupby("course_id")["started_at"].min()
-
-
-def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Outcome-instrument scores with a course: stored course_id, else DOMAIN §3 by date.
-
-    Instrument names are normalised to registry ids; non-outcome scales (CADSS, MOAA/S)
-    and unknown names are left out. Returns a new frame sorted by course, instrument, time.
-    """
-    cols = ["id", "patient_id", "course_id", "session_id", "instrument", "administered_at"]
-    scores = assessments[[*cols, "total"]].copy()
-    # Normalise each distinct spelling once, not once per row (300k rows on a big clinic).
-    names = {name: instruments.normalize(name) for name in scores["instrument"].unique()}
-    scores["instrument"] = scores["instrument"].map(names).astype(object)
-    scores = scores[scores["instrument"].isin(instruments.OUTCOME_INSTRUMENTS)]
-    missing = scores["course_id"].isna()
-    if missing.any() and not sessions.empty:
-        fallback = assign_courses(scores.loc[missing], sessions)
-        scores.loc[missing, "course_id"] = fallback
-    scores = scores[scores["course_id"].notna()]
-    scores["course_id"] = scores["course_id"].astype(object)
-    scores["administered_at"] = as_datetime(scores["administered_at"])
-    scores["total"] = scores["total"].astype("int64")
-    return scores.sort_values(
-        ["course_id", "instrument", "administered_at", "id"], kind="stable"
-    ).reset_index(drop=True)
-
-
 def _pair_flags(pairs: pd.DataFrame, reliable_params: ReliableParams | None) -> pd.DataFrame:
     """Registry verdicts for each distinct (instrument, baseline, endpoint)."""
     records = []
@@ -159,97 +116,132 @@ def _pair_flags(pairs: pd.DataFrame, reliable_params: ReliableParams | None) -> 
     return flags
 
 
-def _time_to_response(post: pd.DataFrame, rows: pd.DataFrame, doses: pd.DataFrame) -> pd.DataFrame:
-    """Days and completed doses from first dose to the first responding score per course."""
-    empty = pd.DataFrame(
-        {
-            "course_id": pd.Series(dtype=object),
-            "instrument": pd.Series(dtype=object),
-            "time_to_response_days": pd.Series(dtype="float64"),
-            "time_to_response_doses": pd.Series(dtype="Int64"),
-        }
-    )
-    base = rows.loc[rows["baseline"].notna(), ["course_id", "instrument", "baseline"]]
-    scored = post.merge(base, on=["course_id", "instrument"])
-    if scored.empty:
-        return empty
-    scored["baseline"] = scored["baseline"].astype("int64")
-    pairs = scored[["instrument", "baseline", "total"]].drop_duplicates()
-    pairs["_responds"] = [
-        instruments.get(i).is_response(b, e) is True for i, b, e in pairs.itertuples(index=False)
-    ]
-    scored = scored.merge(pairs, on=["instrument", "baseline", "total"], how="left")
-    scored = scored[scored["_responds"]].sort_values(
-        ["course_id", "instrument", "administered_at", "id"], kind="stable"
-    )
-    if scored.empty:
-        return empty
-    first = scored.drop_duplicates(["course_id", "instrument"], keep="first")
-    first = first.sort_values("administered_at", kind="stable")
-    counted = pd.merge_asof(
-        first,
-        doses.rename(columns={"started_at": "administered_at"}).sort_values("administered_at"),
-        on="administered_at",
-        by="course_id",
-        direction="backward",
-    )
-    days = (counted["administered_at"] - counted["first_dose_at"]) / pd.Timedelta(days=1)
-    return pd.DataFrame(
-        {
-            "course_id": counted["course_id"].astype(object),
-            "instrument": counted["instrument"].astype(object),
-            "time_to_response_days": days.astype("float64"),
-            "time_to_response_doses": counted["dose_number"].astype("Int64"),
-        }
-    )
+def _last_of_group(group: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(groups, row positions) of the last row of each group among the rows in `mask`.
+
+    Rows are sorted by group then time and id, so the last masked row is the latest score.
+    """
+    rows = np.flatnonzero(mask)
+    g = group[rows]
+    last = np.r_[g[1:] != g[:-1], True] if len(g) else np.zeros(0, dtype=bool)
+    return g[last], rows[last]
 
 
-def course_outcomes(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
+def _first_of_group(group: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in `rows` (sorted by group) of the first row of each group."""
+    g = group[rows]
+    return np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype=int)
+
+
+def _responds(
+    instrument: np.ndarray, names: pd.Index, baseline: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """Registry response verdict (True only) for each (instrument code, baseline, score).
+
+    The registry is asked once per distinct triple (one integer key each), then the
+    verdicts are looked up.
+    """
+    b_low, t_low = int(baseline.min()), int(total.min())
+    b_span, t_span = int(baseline.max()) - b_low + 1, int(total.max()) - t_low + 1
+    keys = (instrument * b_span + (baseline - b_low)) * t_span + (total - t_low)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    verdicts = np.array(
+        [
+            instruments.get(names[k // (b_span * t_span)]).is_response(
+                k // t_span % b_span + b_low, k % t_span + t_low
+            )
+            is True
+            for k in distinct.tolist()
+        ],
+        dtype=bool,
+    )
+    return verdicts[inverse]
+
+
+def outcomes_from_scores(
+    scores: pd.DataFrame,
+    anchors: pd.DataFrame,
+    doses: pd.DataFrame,
     *,
     baseline_window_days: int = 30,
     reliable_params: ReliableParams | None = None,
-    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Baseline, endpoint, change and verdicts per course × outcome instrument.
+    """`course_outcomes` from its three inputs (kapviz.metrics.scores contracts).
 
-    `reliable_params` overrides the Jacobson–Truax (SD, r) per instrument id, e.g.
-    ``{"PHQ-9": (5.5, 0.89)}``. Time to response counts from the first dose to the first
-    post-dose score meeting the response rule (even when the endpoint no longer does), in
-    days and in completed dosing sessions started on or before that score. Totals use the
-    instrument's own scale (e.g. PHQ-9 0–27, higher is worse). `scores`, when given, is
-    `course_scores(assessments, sessions)` computed once by the caller (a cache shares it with
-    `trajectory_points`); it is not modified.
+    `scores` is a `course_scores` frame (sorted by course, instrument, time, id), `anchors`
+    and `doses` come from `course_anchors` / `completed_doses` of the sessions or from the
+    SQL aggregates of kapviz.db.aggregates.cohort. Vectorised over the scores: the latest
+    pre-dose score in the window and the latest post-dose score of each course × instrument.
     """
-    scores = course_scores(assessments, sessions) if scores is None else scores.copy(deep=False)
-    doses = completed_doses(sessions)
-    first_dose = doses.groupby("course_id")["started_at"].min()
-    # reindex, not map: pandas 3 map() fails when no course matches a datetime value.
-    scores["first_dose_at"] = first_dose.reindex(scores["course_id"]).to_numpy()
+    courses = scores["course_id"].cat.categories
+    course = scores["course_id"].cat.codes.to_numpy(dtype=np.int64)
+    inst = scores["instrument"].cat.codes.to_numpy(dtype=np.int64)
+    at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
+    total = scores["total"].to_numpy(dtype=np.int64)
+    known = anchors.reindex(courses.astype(object))
+    dose = known["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)[course]
 
-    keys = ["course_id", "instrument"]
-    course_patient = sessions.drop_duplicates("course_id").set_index("course_id")["patient_id"]
-    rows = scores.drop_duplicates(keys)[[*keys, "first_dose_at", "patient_id"]].copy()
-    patient = rows["course_id"].map(course_patient)
-    rows["patient_id"] = patient.where(patient.notna(), rows["patient_id"]).astype(object)
+    key = course * max(len(scores["instrument"].cat.categories), 1) + inst
+    starts = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    group = np.cumsum(starts) - 1
+    first_rows = np.flatnonzero(starts)
+    n = len(first_rows)
 
-    window = pd.Timedelta(days=baseline_window_days)
-    at, dose = scores["administered_at"], scores["first_dose_at"]
-    pre = scores[(at <= dose) & (at >= dose - window)].drop_duplicates(keys, keep="last")
-    post = scores[at > dose]
-    last_post = post.drop_duplicates(keys, keep="last")
-    pre = pre[[*keys, "total", "administered_at"]].rename(
-        columns={"total": "baseline", "administered_at": "baseline_at"}
+    window = np.timedelta64(int(baseline_window_days) * 86_400_000_000, "us")
+    pre = (at <= dose) & (at >= dose - window)
+    post = at > dose
+    baseline, endpoint = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    has_baseline, has_endpoint = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    baseline_at = np.full(n, np.datetime64("NaT"), dtype=DATETIME_DTYPE)
+    endpoint_at = baseline_at.copy()
+    g, r = _last_of_group(group, pre)
+    baseline[g], baseline_at[g], has_baseline[g] = total[r], at[r], True
+    g, r = _last_of_group(group, post)
+    endpoint[g], endpoint_at[g], has_endpoint[g] = total[r], at[r], True
+
+    patient = objects(scores["patient_id"])[first_rows]
+    course_patient = known["patient_id"].to_numpy(dtype=object)[course[first_rows]]
+    rows = pd.DataFrame(
+        {
+            "patient_id": pd.Series(
+                np.where(pd.isna(course_patient), patient, course_patient), dtype=object
+            ),
+            "course_id": pd.Series(objects(scores["course_id"])[first_rows], dtype=object),
+            "instrument": pd.Series(objects(scores["instrument"])[first_rows], dtype=object),
+            "first_dose_at": dose[first_rows],
+            "baseline": pd.arrays.IntegerArray(baseline, ~has_baseline),
+            "baseline_at": baseline_at,
+            "endpoint": pd.arrays.IntegerArray(endpoint, ~has_endpoint),
+            "endpoint_at": endpoint_at,
+        }
     )
-    last_post = last_post[[*keys, "total", "administered_at"]].rename(
-        columns={"total": "endpoint", "administered_at": "endpoint_at"}
+    rows = _verdicts(rows, baseline_window_days, reliable_params)
+    ttr = _time_to_response(
+        scores,
+        group,
+        post & has_baseline[group],
+        baseline,
+        doses,
+        courses=courses,
+        course=course,
+        at=at,
+        dose=dose,
     )
-    rows = rows.merge(pre, on=keys, how="left").merge(last_post, on=keys, how="left")
-    for col in ("baseline", "endpoint"):
-        rows[col] = rows[col].astype("Int64")
+    rows["time_to_response_days"] = ttr[0]
+    rows["time_to_response_doses"] = ttr[1]
+    order = {name: i for i, name in enumerate(instruments.OUTCOME_INSTRUMENTS)}
+    rows = rows.assign(_order=rows["instrument"].map(order)).sort_values(
+        ["_order", "patient_id", "course_id"], kind="stable"
+    )
+    return rows[OUTCOME_COLUMNS].reset_index(drop=True)
+
+
+def _verdicts(
+    rows: pd.DataFrame, baseline_window_days: int, reliable_params: ReliableParams | None
+) -> pd.DataFrame:
+    """Evaluability with its reason, change, percent change and the registry's verdicts."""
     rows["evaluable"] = (rows["baseline"].notna() & rows["endpoint"].notna()).astype(bool)
-    rows["not_evaluable_reason"] = np.select(
+    reason = np.select(
         [
             rows["first_dose_at"].isna(),
             rows["baseline"].isna(),
@@ -257,11 +249,9 @@ def course_outcomes(
         ],
         [REASON_NO_DOSE, reason_no_baseline(baseline_window_days), REASON_NO_ENDPOINT],
         default="",
-    )
-    rows["not_evaluable_reason"] = (
-        rows["not_evaluable_reason"].astype(object).where(~rows["evaluable"], None)
-    )
-    rows.loc[rows["not_evaluable_reason"].eq(""), "not_evaluable_reason"] = None
+    ).astype(object)
+    reason[rows["evaluable"].to_numpy() | (reason == "")] = None
+    rows["not_evaluable_reason"] = pd.Series(reason, dtype=object)
     rows["change"] = (rows["endpoint"] - rows["baseline"]).astype("Int64")
     base_float = rows["baseline"].astype("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -287,18 +277,70 @@ def course_outcomes(
                 rows.loc[has_base, "instrument"], rows.loc[has_base, "baseline"], strict=True
             )
         ]
+    return rows
 
-    ttr = _time_to_response(post, rows, doses)
-    rows = rows.merge(ttr, on=keys, how="left")
-    rows["time_to_response_days"] = rows["time_to_response_days"].astype("float64")
-    rows["time_to_response_doses"] = rows["time_to_response_doses"].astype("Int64")
-    rows["course_id"] = rows["course_id"].astype(object)
-    rows["instrument"] = rows["instrument"].astype(object)
-    order = {name: i for i, name in enumerate(instruments.OUTCOME_INSTRUMENTS)}
-    rows = rows.assign(_order=rows["instrument"].map(order)).sort_values(
-        ["_order", "patient_id", "course_id"], kind="stable"
+
+def _time_to_response(
+    scores: pd.DataFrame,
+    group: np.ndarray,
+    candidates: np.ndarray,
+    baseline: np.ndarray,
+    doses: pd.DataFrame,
+    *,
+    courses: pd.Index,
+    course: np.ndarray,
+    at: np.ndarray,
+    dose: np.ndarray,
+) -> tuple[np.ndarray, pd.arrays.IntegerArray]:
+    """Days and completed doses from first dose to the first responding score per group.
+
+    `candidates` marks the post-dose scores of groups with a baseline.
+    """
+    n = len(baseline)
+    days = np.full(n, np.nan)
+    counts = np.zeros(n, dtype=np.int64)
+    unknown = np.ones(n, dtype=bool)
+    rows = np.flatnonzero(candidates)
+    if len(rows):
+        instrument = scores["instrument"].cat.codes.to_numpy(dtype=np.int64)[rows]
+        names = scores["instrument"].cat.categories
+        total = scores["total"].to_numpy(dtype=np.int64)[rows]
+        rows = rows[_responds(instrument, names, baseline[group[rows]], total)]
+    if len(rows):
+        first = rows[_first_of_group(group, rows)]
+        g = group[first]
+        days[g] = (at[first] - dose[first]) / np.timedelta64(1, "D")
+        counts[g] = doses_up_to(doses, courses, course[first], at[first])
+        unknown[g] = counts[g] == 0  # no completed dose on or before it: unknown, as before
+    return days, pd.arrays.IntegerArray(counts, unknown)
+
+
+def course_outcomes(
+    sessions: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    baseline_window_days: int = 30,
+    reliable_params: ReliableParams | None = None,
+    scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Baseline, endpoint, change and verdicts per course × outcome instrument.
+
+    `reliable_params` overrides the Jacobson–Truax (SD, r) per instrument id, e.g.
+    ``{"PHQ-9": (5.5, 0.89)}``. Time to response counts from the first dose to the first
+    post-dose score meeting the response rule (even when the endpoint no longer does), in
+    days and in completed dosing sessions started on or before that score. Totals use the
+    instrument's own scale (e.g. PHQ-9 0–27, higher is worse). `scores`, when given, is
+    `course_scores(assessments, sessions)` computed once by the caller (a cache shares it with
+    `trajectory_points`); it is not modified.
+    """
+    scores = course_scores(assessments, sessions) if scores is None else scores
+    return outcomes_from_scores(
+        scores,
+        course_anchors(sessions),
+        completed_doses(sessions),
+        baseline_window_days=baseline_window_days,
+        reliable_params=reliable_params,
     )
-    return rows[OUTCOME_COLUMNS].reset_index(drop=True)
 
 
 def _denominators(outcomes: pd.DataFrame) -> dict[str, pd.Series]:

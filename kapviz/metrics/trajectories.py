@@ -23,7 +23,14 @@ import pandas as pd
 
 from kapviz.domain import PHASE_LABELS, ROUTE_LABELS, WEIGHT_BASED_ROUTES
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.outcomes import completed_doses, course_scores
+from kapviz.metrics.scores import (
+    DATETIME_DTYPE,
+    completed_doses,
+    course_anchors,
+    course_scores,
+    doses_up_to,
+    objects,
+)
 from kapviz.metrics.stats import mean_ci
 
 AXES = ("session", "days")
@@ -112,78 +119,105 @@ def trajectory_points(
     """
     if scores is None:
         scores = course_scores(assessments, sessions)
-    doses = completed_doses(sessions)
-    per_course = pd.DataFrame(
-        {
-            "first_dose": doses.groupby("course_id")["started_at"].min(),
-            "last_dose_end": _day_end(doses.groupby("course_id")["started_at"].max()),
-        }
+    return points_from_scores(
+        scores,
+        course_anchors(sessions),
+        completed_doses(sessions),
+        baseline_window_days=baseline_window_days,
+        max_doses=max_doses,
     )
-    done = sessions[(sessions["status"] == "completed") & (sessions["phase"] == "integration")]
-    last_int = done.groupby("course_id")["started_at"].max()
-    per_course = per_course.join(_day_end(last_int).rename("last_integration_end"), how="outer")
-    ctx = per_course.reindex(scores["course_id"])
-    first = pd.Series(ctx["first_dose"].to_numpy(), index=scores.index)
-    last_dose_end = pd.Series(ctx["last_dose_end"].to_numpy(), index=scores.index)
-    last_int_end = pd.Series(ctx["last_integration_end"].to_numpy(), index=scores.index)
 
-    session_info = sessions.set_index("session_id")[["phase", "started_at"]]
-    tied = session_info.reindex(scores["session_id"])
-    tied_phase = pd.Series(tied["phase"].to_numpy(), index=scores.index, dtype=object)
-    tied_start = pd.Series(tied["started_at"].to_numpy(), index=scores.index)
-    at = scores["administered_at"]
+
+def points_from_scores(
+    scores: pd.DataFrame,
+    anchors: pd.DataFrame,
+    doses: pd.DataFrame,
+    *,
+    baseline_window_days: int = 30,
+    max_doses: int = MAX_DOSES,
+) -> pd.DataFrame:
+    """`trajectory_points` from its three inputs (kapviz.metrics.scores contracts), vectorised.
+
+    `anchors` and `doses` come from `course_anchors` / `completed_doses` of the sessions or
+    from the SQL aggregates of kapviz.db.aggregates.cohort.
+    """
+    courses = scores["course_id"].cat.categories
+    course = scores["course_id"].cat.codes.to_numpy(dtype=np.int64)
+    known = anchors.reindex(courses.astype(object))
+    first = known["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)[course]
+    last_dose_end = _day_end(known["last_dose_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
+    last_int_end = _day_end(known["last_integration_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
+    at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
+
+    # Phase: the tied session's; else by date (preparation, dosing, follow-up, integration).
+    by_date_names = np.array(["preparation", "dosing", "follow_up", "integration"], dtype=object)
     by_date = np.select(
         [
-            first.isna() | (at <= first),
+            np.isnat(first) | (at <= first),
             at < last_dose_end,
-            last_int_end.notna() & (at >= last_int_end),
+            ~np.isnat(last_int_end) & (at >= last_int_end),
         ],
-        ["preparation", "dosing", "follow_up"],
-        default="integration",
+        [0, 1, 2],
+        default=3,
     )
-    phase = tied_phase.where(tied_phase.notna(), pd.Series(by_date, index=scores.index))
+    tied_phase = objects(scores["session_phase"])
+    tied = scores["session_phase"].notna().to_numpy()
+    phase = np.where(tied, tied_phase, by_date_names[by_date])
 
-    points = scores.copy()
-    points["phase"] = phase.astype(object)
-    ref = tied_start.where(tied_phase.eq("dosing"), at)
-    points["dose_number"] = _dose_numbers(points, ref, doses)
+    tied_dosing = tied & (tied_phase == "dosing")
+    ref = np.where(tied_dosing, scores["session_started_at"].to_numpy(dtype=DATETIME_DTYPE), at)
+    if doses.empty or not len(scores):
+        dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
+    else:
+        dose_number = pd.array(doses_up_to(doses, courses, course, ref), dtype="Int64")
+
     labels = session_points(max_doses=max_doses)
     label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
     label_of_phase["follow_up"] = len(labels) - 1
-    order = points["phase"].map(label_of_phase)
-    dosing = points["phase"].eq("dosing")
+    order = pd.Series(phase, dtype=object).map(label_of_phase).astype("Float64")
     # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
-    dose_point = points["dose_number"].clip(lower=1, upper=max_doses + 1)
-    order = order.where(~dosing, 1 + dose_point)
-    points["point_order"] = order.astype("Int64")
-    points["point"] = points["point_order"].map(labels["label"]).astype(object)
+    dose_point = pd.Series(dose_number).clip(lower=1, upper=max_doses + 1)
+    order = order.where(phase != "dosing", 1 + dose_point).astype("Int64")
+    point = _take(labels["label"], order)
 
-    points["days"] = ((at - first) / pd.Timedelta(days=1)).astype("float64")
+    days = (at - first) / np.timedelta64(1, "D")
     bins = day_bins(baseline_window_days=baseline_window_days)
     edges = [*bins["lower"], math.inf]
-    idx = pd.cut(points["days"], bins=edges, right=True, labels=False)
-    points["day_order"] = pd.array(idx, dtype="Int64")
-    points["day_bin"] = points["day_order"].map(bins["label"]).astype(object)
-    points["day_x"] = points["day_order"].map(bins["x"]).astype("float64")
-    return points[POINT_COLUMNS].reset_index(drop=True)
+    day_order = pd.array(pd.cut(days, bins=edges, right=True, labels=False), dtype="Int64")
+    day_order = pd.Series(day_order)
 
-
-def _dose_numbers(points: pd.DataFrame, ref: pd.Series, doses: pd.DataFrame) -> pd.Series:
-    """Completed dosing sessions of the course started on or before `ref` (0 before any)."""
-    left = pd.DataFrame({"course_id": points["course_id"], "at": ref, "_row": points.index})
-    left = left.dropna(subset=["at"]).sort_values("at")
-    if left.empty or doses.empty:
-        return pd.Series(pd.NA, index=points.index, dtype="Int64")
-    left["at"] = left["at"].astype(doses["started_at"].dtype)
-    matched = pd.merge_asof(
-        left,
-        doses.rename(columns={"started_at": "at"}).sort_values("at"),
-        on="at",
-        by="course_id",
-        direction="backward",
+    return pd.DataFrame(
+        {
+            "id": scores["id"].to_numpy(),
+            "patient_id": pd.Series(objects(scores["patient_id"]), dtype=object),
+            "course_id": pd.Series(objects(scores["course_id"]), dtype=object),
+            "instrument": pd.Series(objects(scores["instrument"]), dtype=object),
+            "administered_at": scores["administered_at"].to_numpy(),
+            "total": scores["total"].to_numpy(),
+            "phase": pd.Series(phase, dtype=object),
+            "dose_number": dose_number,
+            "point": pd.Series(point, dtype=object),
+            "point_order": order.array,
+            "days": days.astype("float64"),
+            "day_bin": pd.Series(_take(bins["label"], day_order), dtype=object),
+            "day_order": day_order.array,
+            "day_x": _take(bins["x"], day_order).astype("float64"),
+        },
+        columns=POINT_COLUMNS,
     )
-    numbers = pd.Series(matched["dose_number"].to_numpy(), index=matched["_row"].to_numpy())
-    return numbers.reindex(points.index).fillna(0).astype("Int64")
+
+
+def _take(values: pd.Series, positions: pd.Series) -> np.ndarray:
+    """values[positions] as an array (object, or float for numbers), missing where NA."""
+    table = values.to_numpy()
+    missing = positions.isna().to_numpy()
+    index = positions.fillna(0).to_numpy(dtype=np.int64)
+    out = table[index] if len(table) else np.full(len(index), None, dtype=object)
+    if out.dtype.kind == "f":
+        return np.where(missing, np.nan, out)
+    out = out.astype(object)
+    out[missing] = np.nan
+    return out
 
 
 def _axis_columns(axis: str) -> tuple[str, str, str]:
@@ -210,9 +244,14 @@ def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFram
     return values[cols]
 
 
-def trajectory_table(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
-    """Per instrument and point: courses, mean with 95% CI, median and IQR of the totals."""
-    values = course_values(points, axis=axis)
+def trajectory_table(
+    points: pd.DataFrame, *, axis: str = "session", values: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per instrument and point: courses, mean with 95% CI, median and IQR of the totals.
+
+    `values`, when given, is `course_values(points, axis=axis)` computed once by the caller.
+    """
+    values = course_values(points, axis=axis) if values is None else values
     records = []
     for (instrument, order), part in values.groupby(["instrument", "order"], sort=False):
         totals = part["total"]
@@ -246,9 +285,14 @@ def _sorted_by_instrument(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def attrition(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
-    """Courses contributing at each point, and their share of all courses with a score."""
-    values = course_values(points, axis=axis)
+def attrition(
+    points: pd.DataFrame, *, axis: str = "session", values: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Courses contributing at each point, and their share of all courses with a score.
+
+    `values`, when given, is `course_values(points, axis=axis)` computed once by the caller.
+    """
+    values = course_values(points, axis=axis) if values is None else values
     total = values.groupby("instrument")["course_id"].nunique()
     counts = values.groupby(["instrument", "order"], as_index=False).agg(
         point=("point", "first"), courses=("course_id", "nunique")
@@ -265,13 +309,18 @@ def course_lines(
     instrument: str,
     max_courses: int = 500,
     seed: int = 0,
+    values: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Per-course values of one instrument for a spaghetti layer, and the course count.
 
     More than `max_courses` courses are thinned to a seeded random sample of that size
     (readability and browser performance); the second value is how many there were.
+    `values`, when given, is `course_values(points, axis=axis)` computed once by the caller.
     """
-    values = course_values(points[points["instrument"] == instrument], axis=axis)
+    if values is None:
+        values = course_values(points[points["instrument"] == instrument], axis=axis)
+    else:
+        values = values[values["instrument"] == instrument]
     courses = values["course_id"].drop_duplicates()
     total = int(courses.size)
     if total > max_courses:

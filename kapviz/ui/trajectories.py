@@ -55,10 +55,13 @@ def _key(filters: Filters) -> tuple:
 def _view(key: tuple, instrument: str, axis: str) -> View:
     points = data.trajectory_points(key[1])
     mine = points[points["instrument"] == instrument]
-    lines, total = tr.course_lines(mine, axis=axis, instrument=instrument, max_courses=MAX_LINES)
+    values = tr.course_values(mine, axis=axis)  # once, for the table, attrition and lines
+    lines, total = tr.course_lines(
+        mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
+    )
     return View(
-        table=tr.trajectory_table(mine, axis=axis),
-        attrition=tr.attrition(mine, axis=axis),
+        table=tr.trajectory_table(mine, axis=axis, values=values),
+        attrition=tr.attrition(mine, axis=axis, values=values),
         lines=lines,
         courses_total=total,
     )

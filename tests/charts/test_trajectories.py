@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,11 @@ def values(field: object) -> list:
         raw = np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"])
         return raw.reshape(field["shape"]).tolist() if "shape" in field else raw.tolist()
     return list(field)
+
+
+def gaps(numbers: list) -> list:
+    """NaN (a gap in a line trace) as None, for readable comparisons."""
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in numbers]
 
 
 def table(instrument: str = "PHQ-9") -> pd.DataFrame:
@@ -81,10 +87,18 @@ def test_score_trajectory_session_axis() -> None:
         "Cohort mean (95% CI)",
     ]
     spaghetti = d["data"][0]
-    # P1 at positions 0, 1, 3; gap; P2 at 0, 2 (absent dose points take no space).
-    assert values(spaghetti["x"]) == [0.0, 1.0, 3.0, None, 0.0, 2.0]
-    assert values(spaghetti["y"]) == [20.0, 15.0, 6.0, None, 17.0, 13.0]
-    assert [list(c) for c in spaghetti["customdata"]][0] == ["P1", "P1-C1"]
+    # P1 at positions 0, 1, 3; gap (NaN: plotly leaves it undrawn); P2 at 0, 2 (absent
+    # dose points take no space).
+    assert gaps(values(spaghetti["x"])) == [0.0, 1.0, 3.0, None, 0.0, 2.0]
+    assert gaps(values(spaghetti["y"])) == [20.0, 15.0, 6.0, None, 17.0, 13.0]
+    assert [list(c) for c in spaghetti["customdata"]] == [
+        ["P1", "P1-C1"],
+        ["P1", "P1-C1"],
+        ["P1", "P1-C1"],
+        [None, None],
+        ["P2", "P2-C1"],
+        ["P2", "P2-C1"],
+    ]
     assert "Case explorer" in spaghetti["hovertemplate"]
     mean = d["data"][2]
     assert values(mean["y"]) == [18.0, 16.0, 12.0, 9.0]
@@ -190,3 +204,37 @@ def test_waterfall_empty() -> None:
     """No evaluable course: an empty bar trace, still titled."""
     fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
     assert "n = 0" in fig.to_dict()["layout"]["title"]["text"]
+
+
+def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
+    """Above max_bars: first, last and evenly spaced courses, at their rank among all."""
+    n = 10
+    many = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "course_id": [f"P{i}-C1" for i in range(n)],
+            "instrument": ["PHQ-9"] * n,
+            "baseline": pd.array([20] * n, dtype="Int64"),
+            "endpoint": pd.array(list(range(n)), dtype="Int64"),
+            "pct_change": [(e - 20) / 20 for e in range(n)],
+            "evaluable": [True] * n,
+            "is_response": pd.array([e <= 10 for e in range(n)], dtype="boolean"),
+        }
+    )
+    d = ch.waterfall(many, instrument="PHQ-9", max_bars=4).to_dict()
+    bars = [
+        (rank, custom[1])
+        for trace in d["data"]
+        for rank, custom in zip(values(trace["x"]), trace["customdata"], strict=True)
+    ]
+    # Worst (endpoint 9, −55%) first; ranks 1, 4, 7, 10 of 10 = linspace(0, 9, 4) + 1.
+    assert sorted(bars) == [
+        (1, "P9-C1"),
+        (4, "P6-C1"),
+        (7, "P3-C1"),
+        (10, "P0-C1"),
+    ]
+    assert "(n = 10) · 4 evenly spaced courses drawn" in d["layout"]["title"]["text"]
+    full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
+    assert "evenly spaced" not in full["layout"]["title"]["text"]
+    assert sum(len(values(t["x"])) for t in full["data"]) == 10

@@ -1,0 +1,117 @@
+"""The outcome and trajectory inputs, read narrow: scores, per-course anchors and doses.
+
+The DOMAIN.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
+things from the sessions table: per course its patient, first session, first and last
+completed dose and last completed integration session; the completed doses themselves
+(to count doses up to a moment); and, per score tied to a session, that session's phase and
+start. Grouped and joined here in SQL, they replace the whole sessions frame (356k rows
+with dosing details at 20,000 patients) by ~22k anchor rows, ~150k dose times and two
+joined columns on the scores. Each function returns exactly what the pandas definition
+derives from `kapviz.db.queries.sessions` (tests/db/test_aggregates_cohort.py proves it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, DateTime, and_, case, func, select, type_coerce
+
+from kapviz.db import queries
+from kapviz.db.models import Assessment, Session
+from kapviz.filters import Filters
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import scores as sm
+
+SCORE_COLUMNS = [
+    "id",
+    "patient_id",
+    "course_id",
+    "instrument",
+    "administered_at",
+    "total",
+    "session_phase",
+    "session_started_at",
+]
+
+
+def _in_scope(stmt, column, filters: Filters, patient_id: str | None):  # noqa: ANN001, ANN202
+    scope = queries.course_scope(filters, patient_id)
+    return stmt if scope is None else stmt.where(column.in_(scope))
+
+
+def _completed(phase: str):  # noqa: ANN202 - SQL expression
+    return and_(Session.phase == phase, Session.status == "completed")
+
+
+def course_anchors(
+    conn: Connection, filters: Filters, *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Per course with sessions in scope (sm.ANCHOR_COLUMNS, indexed by course_id).
+
+    patient_id is the course's (smallest) patient id, first_session_at its first session of
+    any status, first/last_dose_at its first and last completed dosing session,
+    last_integration_at its last completed integration session (NaT where none).
+    """
+
+    def when(phase: str):  # noqa: ANN202 - SQL expression
+        return case((_completed(phase), Session.started_at), else_=None)
+
+    stmt = select(
+        Session.course_id,
+        func.min(Session.patient_id),
+        func.min(Session.started_at),
+        type_coerce(func.min(when("dosing")), DateTime),
+        type_coerce(func.max(when("dosing")), DateTime),
+        type_coerce(func.max(when("integration")), DateTime),
+    ).group_by(Session.course_id)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    frame = queries.read_frame(conn, stmt, ["course_id", *sm.ANCHOR_COLUMNS])
+    return sm.anchor_frame(frame)
+
+
+def completed_doses(
+    conn: Connection, filters: Filters, *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Completed dosing sessions in scope: course_id, started_at, dose_number (1…n).
+
+    The same frame as `kapviz.metrics.outcomes.completed_doses(queries.sessions(...))`.
+    """
+    # `+ ''` keeps SQLite off the (phase, status, started_at) index: reading the whole
+    # table once is faster than 150k index lookups back into it (0.07 s instead of 0.5 s).
+    stmt = select(Session.course_id, Session.started_at).where(
+        (Session.phase + "") == "dosing", (Session.status + "") == "completed"
+    )
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    frame = queries.read_frame(conn, stmt, ["course_id", "started_at"])
+    return sm.number_doses(frame)
+
+
+def outcome_scores(
+    conn: Connection, filters: Filters, *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Outcome-instrument scores in scope, as `sm.course_scores` returns them.
+
+    The course is the stored one, else the tied session's (SQL), else by date
+    (`sm.assign_untied`, for the rare untied score stored without a course); the tied
+    session's phase and start come from the same join.
+    """
+    stmt = (
+        select(
+            Assessment.id,
+            Assessment.patient_id,
+            func.coalesce(Assessment.course_id, Session.course_id),
+            Assessment.instrument,
+            Assessment.administered_at,
+            Assessment.total,
+            Session.phase,
+            Session.started_at,
+        )
+        .outerjoin(Session, Session.session_id == Assessment.session_id)
+        .where(Assessment.instrument.in_(list(OUTCOME_INSTRUMENTS)))
+    )
+    stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
+    frame = queries.read_frame(conn, stmt, SCORE_COLUMNS)
+    missing = frame["course_id"].isna()
+    if missing.any():
+        anchors = course_anchors(conn, filters, patient_id=patient_id)
+        frame.loc[missing, "course_id"] = sm.assign_untied(frame.loc[missing], anchors)
+    return sm.score_frame(frame)

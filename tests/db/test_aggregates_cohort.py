@@ -1,0 +1,183 @@
+"""The cohort reads (scores, course anchors, doses) equal the pandas definitions, so outcomes
+and trajectory points computed from them are exactly `course_outcomes` and
+`trajectory_points` of the raw frames: on the hand clinic and a 300-patient demo clinic,
+on SQLite and PostgreSQL, with filters and a clinician's scope."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from pandas.testing import assert_frame_equal
+from sqlalchemy import insert
+
+from kapviz.auth.scope import ScopedFilters
+from kapviz.db import queries
+from kapviz.db.aggregates import cohort
+from kapviz.db.engine import make_engine
+from kapviz.db.models import Assessment, Course, Session
+from kapviz.demo import generate_clinic
+from kapviz.filters import Filters
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import scores as sm
+from kapviz.metrics.outcomes import course_outcomes, outcomes_from_scores
+from kapviz.metrics.trajectories import points_from_scores, trajectory_points
+from tests.clinic import ANCHOR, build_clinic
+
+FILTERS = [
+    Filters(),
+    Filters(sites=("North",)),
+    Filters(routes=("im",)),
+    Filters(start=date(2026, 2, 14), end=date(2026, 2, 20)),
+    Filters(sites=("Nowhere",)),
+]
+IDS = ["all", "site", "route", "dates", "nothing"]
+
+
+@pytest.fixture
+def clinic(db_url):
+    engine = make_engine(db_url)
+    build_clinic(engine)
+    with engine.connect() as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def demo_urls(tmp_path_factory, pg_server):
+    """A 300-patient demo clinic on SQLite and PostgreSQL (built once for the module)."""
+    from tests import pg
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    urls = {"sqlite": f"sqlite:///{path}", "postgresql": pg.create_database(pg_server)}
+    for url in urls.values():
+        generate_clinic(make_engine(url), patients=300, seed=5)
+    return urls
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo(request, demo_urls):
+    with make_engine(demo_urls[request.param]).connect() as conn:
+        yield conn
+
+
+def assert_same(conn, filters, *, window: int = 30):
+    """Each cohort read equals its definition; outcomes and points equal the raw metrics."""
+    sessions = queries.sessions(conn, filters)
+    assessments = queries.assessments(conn, filters, instruments=list(OUTCOME_INSTRUMENTS))
+    scores = cohort.outcome_scores(conn, filters)
+    anchors = cohort.course_anchors(conn, filters)
+    doses = cohort.completed_doses(conn, filters)
+    assert_frame_equal(scores, sm.course_scores(assessments, sessions), check_exact=True)
+    assert_frame_equal(anchors, sm.course_anchors(sessions), check_exact=True)
+    assert_frame_equal(doses, sm.completed_doses(sessions), check_exact=True)
+    outcomes = outcomes_from_scores(scores, anchors, doses, baseline_window_days=window)
+    assert_frame_equal(
+        outcomes,
+        course_outcomes(sessions, assessments, baseline_window_days=window),
+        check_exact=True,
+    )
+    points = points_from_scores(scores, anchors, doses, baseline_window_days=window)
+    assert_frame_equal(
+        points,
+        trajectory_points(sessions, assessments, baseline_window_days=window),
+        check_exact=True,
+    )
+    return outcomes, points
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=IDS)
+def test_clinic_reads_equal_the_definitions(clinic, filters):
+    """Hand clinic: the SQL reads give the pandas frames, hence the same outcomes."""
+    assert_same(clinic, filters)
+
+
+def test_clinic_hand_computed_outcomes(clinic):
+    """P1 PHQ-9 18 → 8 responds; P4 has no baseline; P2 PCL-5 −9 is a reliable improvement."""
+    outcomes, points = assert_same(clinic, Filters())
+    rows = outcomes.set_index(["course_id", "instrument"])
+    assert rows.loc[("P1-C1", "PHQ-9"), ["baseline", "endpoint", "is_response"]].tolist() == [
+        18,
+        8,
+        True,
+    ]
+    assert rows.loc[("P4-C1", "PHQ-9"), "not_evaluable_reason"].startswith("no baseline")
+    assert bool(rows.loc[("P2-C1", "PCL-5"), "reliable_improvement"]) is True
+    assert len(points) == 12  # 15 scores less two MOAA/S and one CADSS
+
+
+def test_clinic_scoped_to_a_clinician(clinic):
+    """A clinician's scope (own patients) applies to the cohort reads like the raw frames."""
+    outcomes, _ = assert_same(clinic, ScopedFilters(clinician="CL-S1"))
+    assert set(outcomes["patient_id"]) == {"P4"}
+
+
+def test_clinic_other_baseline_window(clinic):
+    """The configurable window reaches the SQL path too (45 days: P4 gets its baseline)."""
+    outcomes, _ = assert_same(clinic, Filters(), window=45)
+    p4 = outcomes[outcomes["course_id"] == "P4-C1"].iloc[0]
+    assert (p4["baseline"], p4["endpoint"]) == (22, 15)
+
+
+def test_scores_without_a_stored_course(clinic):
+    """Scores stored without a course: the tied session's, else by date (DOMAIN.md §3)."""
+
+    def at(day: int) -> datetime:
+        return datetime.combine(ANCHOR, datetime.min.time()) + timedelta(days=day, hours=9)
+
+    rows = [
+        ("P1", None, 130, 9),  # untied, after P1-C2 began → P1-C2
+        ("P1", None, -10, 21),  # untied, before every course → the first, P1-C1
+        ("P2", "P2-D1", 7, 9),  # tied → the session's course, P2-C1
+    ]
+    # Committed: the Arrow reads open their own connection and see committed rows only.
+    with clinic.engine.begin() as writer:
+        writer.execute(insert(Course), [{"course_id": "P1-C2", "patient_id": "P1"}])
+        writer.execute(
+            insert(Session),
+            [
+                dict(
+                    session_id="P1-C2-S1",
+                    patient_id="P1",
+                    course_id="P1-C2",
+                    started_at=at(120),
+                    phase="preparation",
+                    status="completed",
+                )
+            ],
+        )
+        writer.execute(
+            insert(Assessment),
+            [
+                dict(
+                    patient_id=pid,
+                    course_id=None,
+                    session_id=sid,
+                    instrument="GAD-7",
+                    administered_at=at(day),
+                    total=total,
+                )
+                for pid, sid, day, total in rows
+            ],
+        )
+    scores = cohort.outcome_scores(clinic, Filters())
+    courses = scores.set_index("total").loc[[9, 21], ["course_id", "administered_at"]]
+    assert sorted(map(tuple, courses.astype(str).to_numpy())) == [
+        ("P1-C1", str(at(-10))),
+        ("P1-C2", str(at(130))),
+        ("P2-C1", str(at(7))),
+    ]
+    assert_same(clinic, Filters())
+
+
+@pytest.mark.parametrize("filters", FILTERS[:4], ids=IDS[:4])
+def test_demo_reads_equal_the_definitions(demo, filters):
+    """300-patient demo clinic, both backends: the same frames and outcomes as pandas."""
+    outcomes, points = assert_same(demo, filters)
+    if filters.is_empty:
+        assert outcomes["evaluable"].sum() > 100
+        assert len(points) > 3000
+
+
+def test_demo_scoped_to_a_clinician(demo):
+    """A clinician's scope on the demo clinic (own patients only)."""
+    clinician = queries.sessions(demo)["clinician"].dropna().iloc[0]
+    outcomes, _ = assert_same(demo, ScopedFilters(clinician=clinician))
+    assert len(outcomes) > 0
