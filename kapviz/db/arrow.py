@@ -15,7 +15,9 @@ in-memory SQLite databases fall back to the caller's SQLAlchemy connection.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
@@ -43,17 +45,49 @@ def adbc_uri(url: URL) -> tuple[str, str] | None:
     return None
 
 
+_SQLITE: dict[str, tuple[object, threading.Lock]] = {}
+_SQLITE_GUARD = threading.Lock()
+
+
+@atexit.register
+def _close_sqlite() -> None:
+    """At exit every lock goes anyway: close cleanly rather than in a finaliser."""
+    with _SQLITE_GUARD:
+        for conn, _ in _SQLITE.values():
+            conn.close()
+        _SQLITE.clear()
+
+
 @contextlib.contextmanager
 def _connect(driver: str, uri: str) -> Iterator:
-    if driver == "sqlite":
-        import adbc_driver_sqlite.dbapi as adbc
-    else:
-        import adbc_driver_postgresql.dbapi as adbc
-    conn = adbc.connect(uri)
-    try:
+    """An ADBC connection for one read.
+
+    PostgreSQL: a new connection per read (a server process; nothing shared). SQLite: one
+    read-only connection per database for the life of the process, used by one reader at
+    a time. ADBC links its own copy of SQLite, and POSIX drops every lock a process holds
+    on a file when any of its descriptors for that file closes: closing an ADBC connection
+    would silently release the locks of the process's sqlite3 connections, after which
+    another process (an import from the command line) could take itself for the last
+    user and delete the WAL under them. Never closing it avoids that.
+    """
+    if driver == "postgresql":
+        import adbc_driver_postgresql.dbapi as adbc_pg
+
+        conn = adbc_pg.connect(uri)
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+    with _SQLITE_GUARD:
+        if uri not in _SQLITE:
+            _SQLITE[uri] = (adbc_sqlite.connect(uri), threading.Lock())
+        conn, lock = _SQLITE[uri]
+    with lock:
         yield conn
-    finally:
-        conn.close()
+        conn.rollback()  # end the read transaction: the next read sees newer commits
 
 
 def compile_literal(conn: Connection, stmt: Select) -> str:

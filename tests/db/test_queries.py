@@ -163,3 +163,23 @@ def test_clinician_scope_keeps_own_patients_only(clinic, clinician, patients):
     sessions_in_scope = set(queries.sessions(clinic, scoped)["session_id"])
     assert set(queries.side_effects(clinic, scoped)["session_id"]) <= sessions_in_scope
     assert set(queries.vitals(clinic, scoped)["session_id"]) <= sessions_in_scope
+
+
+def test_fast_reads_see_rows_committed_after_an_earlier_read(db_url):
+    """The long-lived Arrow connection (SQLite) ends each read: the next one sees new rows."""
+    from kapviz.db.models import Patient, Site
+
+    engine = make_engine(db_url)
+    build_clinic(engine)
+    with engine.connect() as conn:
+        before = queries.patients(conn)
+    with engine.begin() as conn:
+        conn.execute(Site.__table__.insert(), [{"name": "East"}])
+        conn.execute(
+            Patient.__table__.insert(),
+            [{"patient_id": "P9", "site": "East", "indication": "TRD"}],
+        )
+    with engine.connect() as conn:
+        after = queries.patients(conn)
+    assert len(after) == len(before) + 1
+    assert "P9" in set(after["patient_id"])
