@@ -50,64 +50,112 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha:.3f})"
 
 
-def _severity_bands(fig: go.Figure, instrument_id: str, **subplot) -> None:
+# Bands and reference lines are plain layout shapes and annotations, set in one
+# update_layout call: plotly's add_vrect/add_hrect re-process the whole figure on each
+# call (~0.1 s apiece, most of the time to build a trajectory figure).
+
+
+def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:  # noqa: ANN001
+    """A filled rectangle across the plot (horizontal: across the width, else the height)."""
+    span = {"xref": "x domain", "x0": 0, "x1": 1} if horizontal else {"yref": "y domain"}
+    return {
+        "type": "rect",
+        "xref": "x",
+        "x0": x0,
+        "x1": x1,
+        "yref": "y",
+        "y0": y0,
+        "y1": y1,
+        **span,
+        "fillcolor": color,
+        "line": {"width": 0},
+        "layer": "below",
+    }
+
+
+def _label(text: str, *, font: dict, **place) -> dict:
+    return {"text": text, "showarrow": False, "font": font, **place}
+
+
+def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
     """Shade the instrument's severity bands, lightest for the mildest band."""
     inst = instruments.get(instrument_id)
     n = len(inst.bands)
+    shapes, labels = [], []
     for i, band in enumerate(inst.bands):
         alpha = 0.02 + 0.07 * (i / (n - 1) if n > 1 else 1.0)
-        fig.add_hrect(
-            y0=band.low - 0.5 if band.low > inst.total_min else inst.total_min,
-            y1=band.high + 0.5 if band.high < inst.total_max else inst.total_max,
-            fillcolor=_rgba(SEVERITY_COLORS["severe"], alpha),
-            line_width=0,
-            layer="below",
-            annotation_text=band.label,
-            annotation_position="top right",
-            annotation_font={"size": 10, "color": "#7A7F8A"},
-            **subplot,
+        y0 = band.low - 0.5 if band.low > inst.total_min else inst.total_min
+        y1 = band.high + 0.5 if band.high < inst.total_max else inst.total_max
+        color = _rgba(SEVERITY_COLORS["severe"], alpha)
+        shapes.append(_band(None, None, y0, y1, horizontal=True, color=color))
+        labels.append(
+            _label(
+                band.label,
+                font={"size": 10, "color": "#7A7F8A"},
+                xref="x domain",
+                x=1,
+                xanchor="right",
+                yref="y",
+                y=y1,
+                yanchor="top",
+            )
         )
+    return shapes, labels
 
 
 def _phase_bands(
-    fig: go.Figure,
     axis: str,
     positions: dict[int, int],
     phase_of: dict[int, str],
     *,
     baseline_window_days: int,
-    **subplot,
-) -> None:
+) -> tuple[list[dict], list[dict]]:
     """Shade each phase's stretch of the axis in its colour (days axis: the baseline window)."""
-    if axis == "days":
-        fig.add_vrect(
-            x0=-baseline_window_days,
-            x1=0,
-            fillcolor=_rgba(PHASE_COLORS["preparation"], 0.12),
-            line_width=0,
-            layer="below",
-            annotation_text="baseline window",
-            annotation_position="top left",
-            annotation_font={"size": 10},
-            **subplot,
+
+    def top_left(text: str, x0: float, font: dict) -> dict:
+        return _label(
+            text, font=font, xref="x", x=x0, xanchor="left", yref="y domain", y=1, yanchor="top"
         )
-        fig.add_vline(x=0, line={"color": PHASE_COLORS["dosing"], "dash": "dot"}, **subplot)
-        return
+
+    if axis == "days":
+        x0 = -baseline_window_days
+        window = _band(
+            x0, 0, 0, 1, horizontal=False, color=_rgba(PHASE_COLORS["preparation"], 0.12)
+        )
+        first_dose = {
+            "type": "line",
+            "xref": "x",
+            "x0": 0,
+            "x1": 0,
+            "yref": "y domain",
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": PHASE_COLORS["dosing"], "dash": "dot"},
+        }
+        return [window, first_dose], [top_left("baseline window", x0, {"size": 10})]
+    shapes, labels = [], []
     for phase in PHASES:
         spots = [pos for order, pos in positions.items() if phase_of.get(order) == phase]
         if not spots:
             continue
-        fig.add_vrect(
-            x0=min(spots) - 0.5,
-            x1=max(spots) + 0.5,
-            fillcolor=_rgba(PHASE_COLORS[phase], 0.11),
-            line_width=0,
-            layer="below",
-            annotation_text=PHASE_LABELS[phase],
-            annotation_position="top left",
-            annotation_font={"size": 10, "color": PHASE_COLORS[phase]},
-            **subplot,
-        )
+        x0, x1 = min(spots) - 0.5, max(spots) + 0.5
+        color = PHASE_COLORS[phase]
+        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.11)))
+        labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
+    return shapes, labels
+
+
+def _hline(y: float, line: dict) -> dict:
+    return {
+        "type": "line",
+        "xref": "x domain",
+        "x0": 0,
+        "x1": 1,
+        "yref": "y",
+        "y0": y,
+        "y1": y,
+        "line": line,
+    }
 
 
 def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
@@ -285,11 +333,16 @@ def score_trajectory(
         fig.add_trace(trace)
 
     inst = instruments.get(instrument)
-    _severity_bands(fig, instrument)
     phase_of = dict(zip(table["order"], table["phase"], strict=True))
     if lines is not None and "phase" in lines:
         phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
-    _phase_bands(fig, axis, positions, phase_of, baseline_window_days=baseline_window_days)
+    severity_shapes, severity_labels = _severity_bands(instrument)
+    phase_shapes, phase_labels = _phase_bands(
+        axis, positions, phase_of, baseline_window_days=baseline_window_days
+    )
+    fig.update_layout(
+        shapes=[*severity_shapes, *phase_shapes], annotations=[*severity_labels, *phase_labels]
+    )
     apply_theme(fig, title=title)
     fig.update_yaxes(
         title_text=score_axis_title(instrument), range=[inst.total_min, inst.total_max]
@@ -422,14 +475,24 @@ def waterfall(
                 name=name,
             )
         )
+    shapes, labels = [], []
     if inst.response_kind == "percent" and inst.response_threshold is not None:
-        fig.add_hline(
-            y=-100 * inst.response_threshold,
-            line={"color": MEAN_COLOR, "dash": "dash"},
-            annotation_text=f"response: ≥{inst.response_threshold:.0%} reduction",
-            annotation_position="bottom right",
+        y = -100 * inst.response_threshold
+        shapes.append(_hline(y, {"color": MEAN_COLOR, "dash": "dash"}))
+        labels.append(
+            _label(
+                f"response: ≥{inst.response_threshold:.0%} reduction",
+                font={},
+                xref="x domain",
+                x=1,
+                xanchor="right",
+                yref="y",
+                y=y,
+                yanchor="top",
+            )
         )
-    fig.add_hline(y=0, line={"color": "#7A7F8A", "width": 1})
+    shapes.append(_hline(0, {"color": "#7A7F8A", "width": 1}))
+    fig.update_layout(shapes=shapes, annotations=labels)
     note = f" · {missing} with baseline 0 not shown" if missing else ""
     if len(part) < n_courses:
         note += f" · {len(part):,} evenly spaced courses drawn"

@@ -346,14 +346,38 @@ def _band(value: float, edges: tuple[float, ...], unit: str) -> str | None:
     return f"≥ {edges[-1]:g} {unit}"
 
 
-def course_attributes(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Per course: site, indication, route and dose band of its first completed dose."""
+FIRST_DOSE_COLUMNS = [
+    "course_id",
+    "patient_id",
+    "site",
+    "indication",
+    "route",
+    "dose_mg",
+    "dose_mg_per_kg",
+]
+"""Per course: its patient's site and indication, route and dose of its first completed
+dose (kapviz.db.aggregates.cohort.course_first_doses reads the same in SQL)."""
+
+
+def course_first_doses(sessions: pd.DataFrame) -> pd.DataFrame:
+    """FIRST_DOSE_COLUMNS per course of `sessions` (route and dose NaN without a dose)."""
     done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
     first = done.sort_values("started_at", kind="stable").drop_duplicates("course_id")
     base = sessions.drop_duplicates("course_id")[["course_id", "patient_id", "site", "indication"]]
-    out = base.merge(
+    return base.merge(
         first[["course_id", "route", "dose_mg", "dose_mg_per_kg"]], on="course_id", how="left"
     )
+
+
+def course_attributes(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per course: site, indication, route and dose band of its first completed dose."""
+    return attributes_from_first_doses(course_first_doses(sessions))
+
+
+def attributes_from_first_doses(first_doses: pd.DataFrame) -> pd.DataFrame:
+    """Course attributes (site, indication, route label, dose band) from FIRST_DOSE_COLUMNS,
+    sorted by course."""
+    out = first_doses.sort_values("course_id", kind="stable").reset_index(drop=True)
     bands = []
     for route, mg, mgkg in out[["route", "dose_mg", "dose_mg_per_kg"]].itertuples(index=False):
         if route in WEIGHT_BASED_ROUTES and pd.notna(mgkg):

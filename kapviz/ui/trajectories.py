@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts import trajectories as charts
+from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
@@ -104,7 +105,8 @@ def rates(filters: Filters) -> pd.DataFrame:
 def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
     points = data.trajectory_points(key[1])
     mine = points[points["instrument"] == instrument]
-    groups = tr.course_attributes(data.sessions(key[1])).set_index("course_id")[column]
+    first_doses = data.aggregate(cohort.course_first_doses, key[1])
+    groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
     labelled = mine.assign(group=mine["course_id"].map(groups).fillna("unknown"))
     frames = [
         tr.trajectory_table(part, axis=axis).assign(group=f"{name} ({_courses(part)})")

@@ -1,10 +1,12 @@
-"""The cohort reads (scores, course anchors, doses) equal the pandas definitions, so outcomes
-and trajectory points computed from them are exactly `course_outcomes` and
-`trajectory_points` of the raw frames: on the hand clinic and a 300-patient demo clinic,
-on SQLite and PostgreSQL, with filters and a clinician's scope."""
+"""The cohort reads (scores, course anchors, doses, first doses) equal the pandas definitions,
+so outcomes, trajectory points and course attributes computed from them are exactly
+`course_outcomes`, `trajectory_points` and `course_attributes` of the raw frames: on the
+hand clinic and a 300-patient demo clinic, on SQLite and PostgreSQL, with filters and a
+clinician's scope."""
 
 from datetime import date, datetime, timedelta
 
+import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from sqlalchemy import insert
@@ -18,6 +20,7 @@ from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
+from kapviz.metrics import trajectories as tr
 from kapviz.metrics.outcomes import course_outcomes, outcomes_from_scores
 from kapviz.metrics.trajectories import points_from_scores, trajectory_points
 from tests.clinic import ANCHOR, build_clinic
@@ -78,6 +81,11 @@ def assert_same(conn, filters, *, window: int = 30):
     assert_frame_equal(
         points,
         trajectory_points(sessions, assessments, baseline_window_days=window),
+        check_exact=True,
+    )
+    assert_frame_equal(
+        tr.attributes_from_first_doses(cohort.course_first_doses(conn, filters)),
+        tr.course_attributes(sessions),
         check_exact=True,
     )
     return outcomes, points
@@ -181,3 +189,17 @@ def test_demo_scoped_to_a_clinician(demo):
     clinician = queries.sessions(demo)["clinician"].dropna().iloc[0]
     outcomes, _ = assert_same(demo, ScopedFilters(clinician=clinician))
     assert len(outcomes) > 0
+
+
+def test_clinic_first_doses_hand_computed(clinic):
+    """P2's first completed dose is IM 60 mg at 0.75 mg/kg (its cancelled first session is
+    skipped); P3 has no dose; P4's sublingual 200 mg bands by mg."""
+    attributes = tr.attributes_from_first_doses(cohort.course_first_doses(clinic, Filters()))
+    rows = attributes.set_index("course_id")
+    assert rows.loc["P2-C1", ["site", "route", "dose_band"]].tolist() == [
+        "North",
+        "IM",
+        "≥ 0.75 mg/kg",
+    ]
+    assert pd.isna(rows.loc["P3-C1", "route"]) and rows.loc["P3-C1", "dose_band"] is None
+    assert rows.loc["P4-C1", ["route", "dose_band"]].tolist() == ["Sublingual", "≥ 200 mg"]

@@ -16,10 +16,11 @@ import pandas as pd
 from sqlalchemy import Connection, DateTime, and_, case, func, select, type_coerce
 
 from kapviz.db import queries
-from kapviz.db.models import Assessment, Session
+from kapviz.db.models import Assessment, Dosing, Patient, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
+from kapviz.metrics import trajectories as tr
 
 SCORE_COLUMNS = [
     "id",
@@ -115,3 +116,46 @@ def outcome_scores(
         anchors = course_anchors(conn, filters, patient_id=patient_id)
         frame.loc[missing, "course_id"] = sm.assign_untied(frame.loc[missing], anchors)
     return sm.score_frame(frame)
+
+
+def course_first_doses(
+    conn: Connection, filters: Filters, *, patient_id: str | None = None
+) -> pd.DataFrame:
+    """Per course in scope: its patient's site and indication, route and dose of its first
+    completed dose (`tr.FIRST_DOSE_COLUMNS`, as `tr.course_first_doses` of the sessions).
+
+    For the small multiples by site, route, indication or dose band: ~22k rows instead of
+    the sessions frame. Equal start times go to the lower session id, as in the frame.
+    """
+    rank = (
+        func.row_number()
+        .over(partition_by=Session.course_id, order_by=(Session.started_at, Session.session_id))
+        .label("first_rank")
+    )
+    doses = (
+        select(Session.course_id, Dosing.route, Dosing.dose_mg, Dosing.dose_mg_per_kg, rank)
+        .join(Dosing, Dosing.session_id == Session.session_id)
+        .where(_completed("dosing"))
+    )
+    doses = _in_scope(doses, Session.course_id, filters, patient_id).subquery()
+    courses = select(Session.course_id, func.min(Session.patient_id).label("patient_id"))
+    courses = _in_scope(courses, Session.course_id, filters, patient_id)
+    courses = courses.group_by(Session.course_id).subquery()
+    stmt = (
+        select(
+            courses.c.course_id,
+            courses.c.patient_id,
+            Patient.site,
+            Patient.indication,
+            doses.c.route,
+            doses.c.dose_mg,
+            doses.c.dose_mg_per_kg,
+        )
+        .join(Patient, Patient.patient_id == courses.c.patient_id)
+        .outerjoin(doses, and_(doses.c.course_id == courses.c.course_id, doses.c.first_rank == 1))
+        .order_by(courses.c.course_id)
+    )
+    frame = queries.read_frame(conn, stmt, tr.FIRST_DOSE_COLUMNS)
+    for col in ("dose_mg", "dose_mg_per_kg"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
