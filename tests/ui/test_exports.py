@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from kapviz.auth.audit import audit_frame
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
-from kapviz.ui.auth import audited_export, csv_bytes
+from kapviz.ui.exports import audited_export, csv_bytes
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from streamlit.testing.v1 import AppTest
 from kapviz.auth import accounts
 from kapviz.auth.models import AuditEvent
 from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, SUPERVISOR
+from kapviz.db import queries
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.ui import data
-from kapviz.ui.auth import SEEN_KEY, USER_KEY
+from kapviz.ui.session import SEEN_KEY, USER_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORDS = {
@@ -107,17 +108,21 @@ LOADERS = (
     "trajectory_points",
     "aggregate",
 )
-"""kapviz.ui.data's loaders that take the filters (every page's data comes through them)."""
+"""kapviz.ui.data's loaders that take the filters."""
+SCOPES = ("course_scope", "patient_conditions")
+"""kapviz.db.queries' WHERE builders: every filtered query, frame or SQL-side aggregate,
+goes through one of them (the aggregates modules call them as `queries.<name>`)."""
 
 
 @pytest.fixture
 def data_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Filters]]]:
-    """Every call of a data loader in this test: (loader name, filters it was given)."""
+    """Every data loader call and every scoped query built in this test: (name, filters)."""
     calls: list[tuple[str, Filters]] = []
-    for name in LOADERS:
-        if not hasattr(data, name):
+    targets = [(data, name) for name in LOADERS] + [(queries, name) for name in SCOPES]
+    for module, name in targets:
+        if not hasattr(module, name):
             continue
-        original = getattr(data, name)
+        original = getattr(module, name)
 
         def recording(*args, _name=name, _original=original, **kwargs):
             filters = kwargs.get("filters")
@@ -126,7 +131,7 @@ def data_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Filt
             calls.append((_name, filters))
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(data, name, recording)
+        monkeypatch.setattr(module, name, recording)
     yield calls
 
 

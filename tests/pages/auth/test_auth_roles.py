@@ -238,7 +238,9 @@ def test_empty_scope_shows_nothing(run_as, auth_url, data_calls, path):
         accounts.set_role(conn, "sam", SUPERVISOR, sites=("West",))
     at = run_as(path, "sam")
     assert any("No patients to show: your scope (sites West)" in i.value for i in at.info)
-    assert [name for name, _ in data_calls] == ["patient_ids"]
+    # Only the question "any patient in scope?" was asked, scoped to West.
+    assert {name for name, _ in data_calls} == {"patient_ids", "patient_conditions"}
+    assert {f.sites for _, f in data_calls} == {("West",)}
     assert not at.get("plotly_chart") and not at.metric and not at.sidebar.multiselect
     assert NO_SITE not in shown_text(at)
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from kapviz.auth import accounts
 from kapviz.auth.scope import DIRECTOR, SUPERVISOR
 from kapviz.db.engine import make_engine
-from kapviz.ui.auth import SEEN_KEY, USER_KEY
+from kapviz.ui.session import SEEN_KEY, USER_KEY
 from tests.pages.auth.conftest import PAGE_TITLES, PASSWORDS, audit_rows, sidebar_links
 
 ROOT = Path(__file__).resolve().parents[3]
