@@ -81,6 +81,7 @@ __all__ = [
     "shows_ids",
     "username",
     "viewer",
+    "visible_indications",
     "visible_sites",
 ]
 
@@ -187,6 +188,18 @@ def newest_record_at() -> datetime | None:
 def visible_sites(all_sites: Sequence[str]) -> list[str]:
     """The site filter's options: the viewer's sites only."""
     return list(scope.visible_sites(viewer(), tuple(all_sites)))
+
+
+def visible_indications(all_indications: Sequence[str]) -> list[str]:
+    """The indication filter's options: for a restricted viewer, only those of their patients
+    (the name of an indication treated only elsewhere is data from outside the scope)."""
+    within = scoped(Filters())
+    if not within.sites and getattr(within, "clinician", None) is None:
+        return list(all_indications)
+    if scope.matches_nothing(within):
+        return []
+    mine = set(data.patients(within)["indication"].dropna())
+    return [i for i in all_indications if i in mine]
 
 
 def account_box() -> None:

@@ -22,6 +22,7 @@ def sidebar() -> Filters:
     """Draw the filter widgets in the sidebar and return the filters chosen (not yet scoped)."""
     options = data.filter_options()
     site_options = auth.visible_sites(options["sites"])
+    indications = auth.visible_indications(options["indications"])
     outside = [s for s in st.query_params.get_all("site") if s not in site_options]
     with st.sidebar:
         st.subheader("Filters")
@@ -34,9 +35,9 @@ def sidebar() -> Filters:
             bind="query-params",
             placeholder="All your sites" if auth.is_on() else "All sites",
         )
-        indications = st.multiselect(
+        chosen_indications = st.multiselect(
             "Indication",
-            options["indications"],
+            indications,
             key="indication",
             bind="query-params",
             placeholder="All indications",
@@ -61,7 +62,7 @@ def sidebar() -> Filters:
         start = end = None
     return Filters(
         sites=tuple(sites),
-        indications=tuple(indications),
+        indications=tuple(chosen_indications),
         routes=tuple(routes),
         start=start,
         end=end,

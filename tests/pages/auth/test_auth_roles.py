@@ -105,6 +105,8 @@ def test_supervisor_sees_north_only(run_as):
     (P1's 4 and P2's 3 dosing sessions; South's P4 has 2 more)."""
     at = run_as("pages/safety.py", "sam")
     assert at.sidebar.multiselect(key="site").options == ["North"]
+    # South's MDD and GAD patients are not even named in the indication filter.
+    assert at.sidebar.multiselect(key="indication").options == ["PTSD", "TRD"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Dosing sessions"] == "7"
     assert metrics["Patients dosed"] == "2"
@@ -145,6 +147,7 @@ def test_clinician_own_patients_only(run_as, auth_url):
     """Clinician CL-S1 picks among their own patients (P3, P4); P1 by link is refused."""
     at = run_as("pages/case_explorer.py", "cleo")
     assert at.selectbox(key="patient").options == ["P3", "P4"]
+    assert at.sidebar.multiselect(key="indication").options == ["MDD", "TRD"]
     refused = run_as("pages/case_explorer.py", "cleo", patient="P1")
     assert any("no patient 'P1'" in e.value for e in refused.error)
     shown = run_as("pages/case_explorer.py", "cleo", patient="P4")
