@@ -244,6 +244,8 @@ class VitalSign(TimestampMixin, Base):
         ),
         CheckConstraint("heart_rate IS NULL OR heart_rate BETWEEN 20 AND 250", name="heart_rate"),
         CheckConstraint("spo2 IS NULL OR spo2 BETWEEN 50 AND 100", name="spo2"),
+        # Covering index (migration 0004): the Safety page reads blood pressure from it.
+        Index("ix_vitals_bp", "session_id", "minutes_from_dose", "systolic", "diastolic"),
     )
 
 
