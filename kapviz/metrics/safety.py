@@ -8,22 +8,38 @@ except PHQ-9 item 9 > 0, which DOMAIN.md §2 fixes and nobody may raise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kapviz import instruments
 from kapviz.config import SETTINGS_HELP, Settings
 from kapviz.metrics.side_effects import (
+    cumulative_bands,
+    dose_groups,
+    dose_positions,
     dosing_sessions,
+    effects_on_doses,
     is_member,
+    long_term_by_band,
+    rates_by_labels,
+    rates_of,
     session_effects,
     session_numbers,
     severity_rank,
 )
 from kapviz.metrics.stats import mean_ci
-from kapviz.metrics.vitals import session_vitals
+from kapviz.metrics.vitals import (
+    bp_counts,
+    bp_curve_from_counts,
+    bp_stats,
+    flags_of,
+    session_vitals,
+)
 from kapviz.vocabulary import SEVERITY_RANK
 
 SIGMA_LIMITS = 3
@@ -65,9 +81,17 @@ def cadss_by_session_number(sessions: pd.DataFrame, assessments: pd.DataFrame) -
     """
     rows = _instrument_rows(assessments, "CADSS")
     numbers = session_numbers(sessions).set_index("session_id")["session_number"]
-    scores = rows.assign(session_number=rows["session_id"].map(numbers)).dropna(
-        subset=["session_number"]
-    )
+    return cadss_table(rows.assign(session_number=rows["session_id"].map(numbers)))
+
+
+def cadss_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """`cadss_by_session_number` of CADSS scores (total) with their dose's session_number.
+
+    Scores without a dose number are left out; within a dose number the scores are taken in
+    the order given (the assessment frames' order: patient, time), which fixes the last
+    bits of the standard deviation.
+    """
+    scores = scores.dropna(subset=["session_number"])
     out = []
     for number, group in scores.groupby("session_number", sort=True):
         mean, low, high = mean_ci(group["total"])
@@ -84,8 +108,13 @@ def monitoring_flags(sessions: pd.DataFrame, *, settings: Settings) -> pd.DataFr
     Columns: session_id, patient_id, course_id, started_at, monitoring_min, is_short
     (recorded and < settings.esketamine_min_monitoring_min), is_unrecorded.
     """
+    cols = ["session_id", "patient_id", "course_id", "started_at", "monitoring_min", "drug"]
+    return monitoring_of(dosing_sessions(sessions, columns=cols), settings=settings)
+
+
+def monitoring_of(doses: pd.DataFrame, *, settings: Settings) -> pd.DataFrame:
+    """`monitoring_flags` of doses already picked (with drug and monitoring_min)."""
     cols = ["session_id", "patient_id", "course_id", "started_at", "monitoring_min"]
-    doses = dosing_sessions(sessions, columns=[*cols, "drug"])
     out = doses.loc[(doses["drug"] == "esketamine").to_numpy(), cols]
     minutes = out["monitoring_min"].astype("float64")
     out["is_short"] = (minutes < settings.esketamine_min_monitoring_min).fillna(False)
@@ -118,16 +147,24 @@ def u_chart(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     at 0); rate, centre, ucl and lcl are then ×100. is_out marks months outside the limits.
     """
     doses = dosing_sessions(sessions, columns=["session_id", "started_at"])
+    return u_chart_from_counts(monthly_events(doses, session_effects(sessions, side_effects)))
+
+
+def monthly_events(doses: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Adverse events and doses per calendar month of the dose: month, events, dosing_sessions.
+
+    `doses` are completed dosing sessions (session_id, started_at); `rows` their
+    `session_effects` rows (one event each). Months without doses are absent.
+    """
     if doses.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS[:3]})
     month = pd.to_datetime(doses["started_at"]).dt.to_period("M").dt.to_timestamp()
     sizes = month.groupby(month).size().rename("dosing_sessions")
-    events = session_effects(sessions, side_effects)
-    event_month = events["session_id"].map(pd.Series(month.to_numpy(), index=doses["session_id"]))
+    event_month = rows["session_id"].map(pd.Series(month.to_numpy(), index=doses["session_id"]))
     counts = event_month.groupby(event_month).size().reindex(sizes.index, fill_value=0)
     out = pd.DataFrame({"events": counts.astype("int64"), "dosing_sessions": sizes})
     out.index.name = "month"
-    return u_chart_from_counts(out.reset_index())
+    return out.reset_index()
 
 
 def u_chart_from_counts(monthly: pd.DataFrame) -> pd.DataFrame:
@@ -386,3 +423,160 @@ def serious_events(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> int:
     doses = dosing_sessions(sessions, columns=["session_id"])["session_id"]
     on_doses = side_effects[is_member(side_effects["session_id"], doses)]
     return int(on_doses["serious"].astype(bool).sum())
+
+
+# --- Every table of the Safety page, from narrow frames ---------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseSafety:
+    """The safety tables of a set of doses, as the pandas metrics above define them.
+
+    Shared and read-only once built (the Safety page caches one per filters × data version).
+    `doses` carries the dose attributes the subgroup tables split by; `effects` is the
+    `session_effects` rows; `sedation` counts the MOAA/S scores taken during the doses.
+    """
+
+    doses: pd.DataFrame
+    effects: pd.DataFrame
+    rates: pd.DataFrame
+    by_number: pd.DataFrame
+    session_vitals: pd.DataFrame
+    curve: pd.DataFrame
+    u: pd.DataFrame
+    long_term: pd.DataFrame
+    sedation: dict[str, int]
+    cadss: pd.DataFrame
+    monitoring: pd.DataFrame
+    serious_events: int
+    dosing_sessions: int
+    patients_dosed: int
+
+    row_dose: np.ndarray
+    """Position in `doses` of each row of `effects` (its dose)."""
+
+    def rates_by(self, by: str) -> pd.DataFrame:
+        """`effect_rates_by` these doses (route, drug, dose_band, site or session_number)."""
+        if by == "session_number":
+            return self.by_number
+        group = dose_groups(self.doses, by)
+        return rates_by_labels(group, self.effects, group.to_numpy()[self.row_dose], by=by)
+
+
+def dose_safety(
+    doses: pd.DataFrame,
+    effects: pd.DataFrame,
+    readings: pd.DataFrame,
+    scales: pd.DataFrame,
+    *,
+    settings: Settings,
+) -> DoseSafety:
+    """Every Safety table from narrow frames (kapviz.db.aggregates.safety), equal to the
+    metrics above on the raw frames.
+
+    doses: one row per completed dosing session in scope (session_id, patient_id,
+    course_id, started_at, site, route, drug, dose_mg, dose_mg_per_kg, monitoring_min), in
+    the session frames' order; effects: per session × term (session_id, term,
+    severity_rank, serious, records, serious_records); readings: session_id,
+    minutes_from_dose, systolic, diastolic; scales: CADSS and MOAA/S scores (session_id,
+    instrument, total) in the assessment frames' order. effects, readings and scales may
+    hold rows of other sessions: only the doses' rows count.
+
+    Every row is matched to its dose once, by position (a hash lookup of its session id);
+    the subgroup and band of a row are then its dose's, looked up by position.
+    """
+    ids = doses["session_id"]
+    rows = effects_on_doses(doses, effects)
+    row_dose = dose_positions(rows["session_id"], ids)
+    on_doses = dose_positions(effects["session_id"], ids) >= 0
+    numbers = _numbers_of(doses)
+    number = pd.Series(numbers, index=ids.to_numpy(), name="session_number")
+    cumulative = cumulative_bands(pd.Series(_cumulative_of(doses)))
+    reading_dose = dose_positions(readings["session_id"], ids)
+    kept = reading_dose >= 0
+    readings, reading_dose = readings.loc[kept], reading_dose[kept]
+    stats = bp_stats(
+        reading_dose,
+        readings["minutes_from_dose"].to_numpy(dtype="float64"),
+        readings["systolic"].to_numpy(dtype="float64", na_value=np.nan),
+        readings["diastolic"].to_numpy(dtype="float64", na_value=np.nan),
+    )
+    stat_at = np.full(len(doses), -1)
+    stat_at[stats.pop("code")] = np.arange(len(stats["readings"]))
+    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    scale_dose = dose_positions(scales["session_id"], ids)
+    moaas = scales.loc[(scale_dose >= 0) & (scales["instrument"] == "MOAA/S").to_numpy(), "total"]
+    is_cadss = (scale_dose >= 0) & (scales["instrument"] == "CADSS").to_numpy()
+    cadss = scales.loc[is_cadss].assign(session_number=numbers[scale_dose[is_cadss]])
+    return DoseSafety(
+        doses=doses,
+        effects=rows,
+        rates=rates_of(
+            rows, dosing_sessions=len(doses), patients_dosed=int(doses["patient_id"].nunique())
+        ),
+        by_number=rates_by_labels(number, rows, numbers[row_dose], by="session_number"),
+        session_vitals=flags_of(doses[cols], pd.DataFrame(stats), stat_at, settings=settings),
+        curve=bp_curve_from_counts(bp_counts(readings)),
+        u=u_chart_from_counts(_monthly_events(doses, row_dose)),
+        long_term=long_term_by_band(cumulative, rows, cumulative.to_numpy()[row_dose]),
+        sedation={
+            "scores": len(moaas),
+            "sedation": int((moaas <= settings.sedation_moaas_max).sum()),
+            "loss_of_consciousness": int((moaas == instruments.LOSS_OF_CONSCIOUSNESS_MOAAS).sum()),
+        },
+        cadss=cadss_table(cadss),
+        monitoring=monitoring_of(doses, settings=settings),
+        serious_events=int(effects.loc[on_doses, "serious_records"].sum()),
+        dosing_sessions=len(doses),
+        patients_dosed=int(doses["patient_id"].nunique()),
+        row_dose=row_dose,
+    )
+
+
+def _order_within(doses: pd.DataFrame, key: str) -> np.ndarray:
+    """Positions of the doses sorted by `key` (patient or course), start, then session id."""
+    ranks = pc.rank(pa.array(doses["session_id"], type=pa.string(), from_pandas=True))
+    started = pd.to_datetime(doses["started_at"]).to_numpy("datetime64[ns]").astype("int64")
+    groups = pd.factorize(doses[key])[0]
+    return np.lexsort((ranks.to_numpy(), started, groups))
+
+
+def _numbers_of(doses: pd.DataFrame) -> np.ndarray:
+    """`number_doses` per dose position: int64, or float64 with NaN for doses without a course."""
+    if doses.empty:
+        return np.array([], dtype="float64")  # as number_doses' empty reindex gives
+    order = _order_within(doses, "course_id")
+    course = pd.factorize(doses["course_id"])[0][order]
+    first = np.r_[True, course[1:] != course[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    numbers = np.empty(len(order), dtype="int64")
+    numbers[order] = np.arange(len(order)) - start + 1
+    if (course < 0).any():
+        out = numbers.astype("float64")
+        out[order[course < 0]] = np.nan
+        return out
+    return numbers
+
+
+def _cumulative_of(doses: pd.DataFrame) -> np.ndarray:
+    """`cumulative_of`'s cumulative_mg per dose position (the same additions in the same order)."""
+    order = _order_within(doses, "patient_id")
+    mg = doses["dose_mg"].astype("float64").fillna(0.0).to_numpy()[order]
+    patient = pd.factorize(doses["patient_id"])[0][order]
+    running = pd.Series(mg).groupby(patient).cumsum().to_numpy()
+    out = np.empty(len(order), dtype="float64")
+    out[order] = running
+    return out
+
+
+def _monthly_events(doses: pd.DataFrame, row_dose: np.ndarray) -> pd.DataFrame:
+    """`monthly_events` with each event's dose given by position."""
+    if doses.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS[:3]})
+    month = pd.to_datetime(doses["started_at"]).dt.to_period("M").dt.to_timestamp()
+    sizes = month.groupby(month).size().rename("dosing_sessions")
+    event_month = pd.Series(month.to_numpy()[row_dose])
+    counts = event_month.groupby(event_month).size().reindex(sizes.index, fill_value=0)
+    out = pd.DataFrame({"events": counts.astype("int64"), "dosing_sessions": sizes})
+    out.index.name = "month"
+    return out.reset_index()

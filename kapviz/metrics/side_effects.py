@@ -51,6 +51,20 @@ def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def dose_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Position of each of `values` in `keys` (unique), −1 when absent, by Arrow's hash lookup."""
+    if len(values) == 0 or len(keys) == 0:
+        return np.full(len(values), -1, dtype="int64")
+    wanted = pa.array(values, from_pandas=True)
+    known = pa.array(keys, from_pandas=True)
+    if isinstance(known, pa.ChunkedArray):
+        known = known.combine_chunks()
+    if known.type != wanted.type:
+        known = known.cast(wanted.type)
+    found = pc.index_in(wanted, value_set=known)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+
+
 def dosing_sessions(
     sessions: pd.DataFrame, *, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -88,11 +102,27 @@ def session_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.Da
         serious=("serious", "any"),
         records=("term", "size"),
     )
+    return effects_on_doses(doses, grouped)
+
+
+def effects_on_doses(doses: pd.DataFrame, grouped: pd.DataFrame) -> pd.DataFrame:
+    """`session_effects` rows from the doses and per session × term summaries.
+
+    `grouped` has session_id, term, severity_rank (highest), serious (any), records; rows of
+    sessions that are not among `doses` are dropped (kapviz.db.aggregates.safety groups the
+    records in SQL and hands them over here).
+    """
     names = {rank: name for name, rank in SEVERITY_RANK.items()}
-    grouped["severity"] = grouped["severity_rank"].map(names).astype(object)
-    out = doses.merge(grouped, on="session_id", how="inner")
-    cols = [*_SESSION_FRAME, "term", "severity", "severity_rank", "serious", "records"]
-    out = out[cols].astype({"term": object, "serious": bool})
+    position = dose_positions(grouped["session_id"], doses["session_id"])
+    found = position >= 0
+    grouped, position = grouped.loc[found], position[found]
+    out = doses[_SESSION_FRAME].take(position).reset_index(drop=True)
+    out["term"] = pd.Series(grouped["term"].to_numpy(dtype=object), dtype=object)
+    rank = grouped["severity_rank"].to_numpy()
+    out["severity"] = pd.Series(rank).map(names).astype(object)
+    out["severity_rank"] = rank
+    out["serious"] = grouped["serious"].to_numpy(dtype=bool)
+    out["records"] = grouped["records"].to_numpy()
     return out.sort_values(["session_id", "term"], kind="stable").reset_index(drop=True)
 
 
@@ -105,9 +135,15 @@ def effect_rates(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataF
     Sorted by sessions with the effect, most common first.
     """
     doses = dosing_sessions(sessions, columns=["patient_id"])
-    n_sessions = len(doses)
-    n_patients = doses["patient_id"].nunique()
-    rows = session_effects(sessions, side_effects)
+    return rates_of(
+        session_effects(sessions, side_effects),
+        dosing_sessions=len(doses),
+        patients_dosed=int(doses["patient_id"].nunique()),
+    )
+
+
+def rates_of(rows: pd.DataFrame, *, dosing_sessions: int, patients_dosed: int) -> pd.DataFrame:
+    """`effect_rates` from `session_effects` rows and the two denominators."""
     if rows.empty:
         return _empty_rates()
     mix = (
@@ -120,8 +156,8 @@ def effect_rates(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataF
         sessions=("session_id", "nunique"), patients=("patient_id", "nunique")
     )
     table = counts.join(mix).reset_index()
-    table["dosing_sessions"] = n_sessions
-    table["patients_dosed"] = n_patients
+    table["dosing_sessions"] = dosing_sessions
+    table["patients_dosed"] = patients_dosed
     table["severe_sessions"] = table["severe"]
     table = wilson_columns(table, successes="sessions", n="dosing_sessions", prefix="session_")
     table = wilson_columns(table, successes="patients", n="patients_dosed", prefix="patient_")
@@ -165,7 +201,7 @@ def _band_labels(edges: tuple[float, ...], unit: str) -> list[str]:
 def _band(values: pd.Series, edges: tuple[float, ...], unit: str) -> pd.Series:
     labels = _band_labels(edges, unit)
     idx = np.searchsorted(np.asarray(edges, dtype=float), values.to_numpy(float), side="right")
-    out = pd.Series([labels[i] for i in idx], index=values.index, dtype=object)
+    out = pd.Series(np.asarray(labels, dtype=object)[idx], index=values.index, dtype=object)
     return out.where(values.notna(), UNKNOWN_BAND)
 
 
@@ -191,7 +227,16 @@ def dose_band(sessions: pd.DataFrame) -> pd.Series:
 
 def session_numbers(sessions: pd.DataFrame) -> pd.DataFrame:
     """session_id, course_id, session_number: the n-th completed dosing session of its course."""
-    doses = dosing_sessions(sessions)
+    return number_doses(
+        dosing_sessions(sessions, columns=["session_id", "course_id", "started_at"])
+    )
+
+
+def number_doses(doses: pd.DataFrame) -> pd.DataFrame:
+    """`session_numbers` of doses already picked (session_id, course_id, started_at).
+
+    Ordered by start, then session id (a tie at the same minute keeps a stable order).
+    """
     doses = doses.loc[doses["course_id"].notna(), ["session_id", "course_id", "started_at"]]
     doses = doses.assign(started_at=pd.to_datetime(doses["started_at"]))
     doses = doses.astype({"course_id": object, "session_id": object})
@@ -204,14 +249,25 @@ def session_numbers(sessions: pd.DataFrame) -> pd.DataFrame:
 def _grouping(sessions: pd.DataFrame, by: str) -> pd.Series:
     if by == "dose_band":
         cols = ["session_id", "route", "dose_mg", "dose_mg_per_kg"]
+    elif by == "session_number":
+        cols = ["session_id", "course_id", "started_at"]
     else:
-        cols = ["session_id"] if by == "session_number" else ["session_id", by]
-    doses = dosing_sessions(sessions, columns=cols)
+        cols = ["session_id", by]
+    return dose_groups(dosing_sessions(sessions, columns=cols), by)
+
+
+def dose_groups(doses: pd.DataFrame, by: str, *, numbers: pd.DataFrame | None = None) -> pd.Series:
+    """The subgroup of each dose (index session_id), for `rates_by_group`.
+
+    `doses` holds the grouping's columns (route, dose_mg and dose_mg_per_kg for dose_band;
+    course_id and started_at for session_number, unless `numbers` from number_doses is given).
+    """
     if by == "dose_band":
         return pd.Series(dose_band(doses).to_numpy(), index=doses["session_id"], name=by)
     if by == "session_number":
-        numbers = session_numbers(sessions).set_index("session_id")["session_number"]
-        return numbers.reindex(doses["session_id"]).rename(by)
+        numbers = number_doses(doses) if numbers is None else numbers
+        numbered = numbers.set_index("session_id")["session_number"]
+        return numbered.reindex(doses["session_id"]).rename(by)
     return pd.Series(doses[by].to_numpy(), index=doses["session_id"], name=by)
 
 
@@ -223,10 +279,26 @@ def effect_rates_by(sessions: pd.DataFrame, side_effects: pd.DataFrame, *, by: s
     """
     if by not in GROUPINGS:
         raise ValueError(f"cannot split side-effect rates by {by!r}; use one of {GROUPINGS}")
-    group = _grouping(sessions, by).dropna()
+    group = _grouping(sessions, by)
+    return rates_by_group(group, session_effects(sessions, side_effects), by=by)
+
+
+def rates_by_group(group: pd.Series, rows: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """`effect_rates_by` from each dose's subgroup (`dose_groups`) and `session_effects` rows."""
+    return rates_by_labels(group, rows, rows["session_id"].map(group), by=by)
+
+
+def rates_by_labels(
+    group: pd.Series, rows: pd.DataFrame, row_groups: pd.Series | np.ndarray, *, by: str
+) -> pd.DataFrame:
+    """`rates_by_group` with each row's subgroup already looked up (`row_groups`, aligned
+    with `rows`: the subgroup of the row's dose)."""
+    group = group.dropna()
     sizes = group.groupby(group).size().rename("dosing_sessions")
-    rows = session_effects(sessions, side_effects)
-    rows = rows.assign(**{by: rows["session_id"].map(group)}).dropna(subset=[by])
+    labels = (
+        row_groups if isinstance(row_groups, pd.Series) else pd.Series(row_groups, index=rows.index)
+    )
+    rows = rows.assign(**{by: labels}).dropna(subset=[by])
     hits = rows.groupby([by, "term"]).size().rename("sessions")
     terms = sorted(rows["term"].unique())
     grid = pd.MultiIndex.from_product([sizes.index, terms], names=[by, "term"])
@@ -245,7 +317,13 @@ def cumulative_doses(sessions: pd.DataFrame) -> pd.DataFrame:
     bioavailability); a session without a recorded dose adds nothing.
     Columns: session_id, patient_id, started_at, dose_mg, cumulative_mg.
     """
-    doses = dosing_sessions(sessions, columns=["session_id", "patient_id", "started_at", "dose_mg"])
+    cols = ["session_id", "patient_id", "started_at", "dose_mg"]
+    return cumulative_of(dosing_sessions(sessions, columns=cols))
+
+
+def cumulative_of(doses: pd.DataFrame) -> pd.DataFrame:
+    """`cumulative_doses` of doses already picked (session_id, patient_id, started_at, dose_mg)."""
+    doses = doses[["session_id", "patient_id", "started_at", "dose_mg"]]
     doses = doses.sort_values(["patient_id", "started_at", "session_id"], kind="stable")
     doses = doses.astype({"dose_mg": "float64"})
     doses["cumulative_mg"] = doses["dose_mg"].fillna(0.0).groupby(doses["patient_id"]).cumsum()
@@ -265,13 +343,32 @@ def long_term_vs_cumulative_dose(
     Columns: cumulative_band (ordered like `cumulative_dose_order()`), term, sessions,
     dosing_sessions, rate, ci_low, ci_high. Every band with dosing sessions × long-term term.
     """
-    doses = cumulative_doses(sessions)
-    doses["cumulative_band"] = _band(doses["cumulative_mg"], CUMULATIVE_DOSE_EDGES_MG, "mg")
-    sizes = doses.groupby("cumulative_band").size().rename("dosing_sessions")
-    rows = session_effects(sessions, side_effects)
-    rows = rows[rows["term"].isin(LONG_TERM_TERMS)]
-    band = doses.set_index("session_id")["cumulative_band"]
-    rows = rows.assign(cumulative_band=rows["session_id"].map(band))
+    return long_term_of(cumulative_doses(sessions), session_effects(sessions, side_effects))
+
+
+def long_term_of(cumulative: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`long_term_vs_cumulative_dose` from `cumulative_doses` and `session_effects` rows."""
+    bands = cumulative_bands(cumulative["cumulative_mg"])
+    band_of = pd.Series(bands.to_numpy(), index=cumulative["session_id"])
+    return long_term_by_band(bands, rows, rows["session_id"].map(band_of))
+
+
+def cumulative_bands(cumulative_mg: pd.Series) -> pd.Series:
+    """Cumulative dose band label of each cumulative dose (mg)."""
+    return _band(cumulative_mg, CUMULATIVE_DOSE_EDGES_MG, "mg")
+
+
+def long_term_by_band(
+    bands: pd.Series, rows: pd.DataFrame, row_bands: pd.Series | np.ndarray
+) -> pd.DataFrame:
+    """`long_term_of` from each dose's cumulative band and each row's (its dose's) band."""
+    bands = pd.DataFrame({"cumulative_band": bands.astype(object)})
+    sizes = bands.groupby("cumulative_band").size().rename("dosing_sessions")
+    labels = (
+        row_bands if isinstance(row_bands, pd.Series) else pd.Series(row_bands, index=rows.index)
+    )
+    keep = rows["term"].isin(LONG_TERM_TERMS)
+    rows = rows.loc[keep].assign(cumulative_band=labels.loc[keep])
     hits = rows.groupby(["cumulative_band", "term"]).size().rename("sessions")
     order = [b for b in cumulative_dose_order() if b in sizes.index]
     grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=hits.index.names)

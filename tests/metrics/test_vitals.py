@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 from kapviz.config import Settings
-from kapviz.metrics.vitals import bp_curve, session_vitals
+from kapviz.metrics.vitals import (
+    bp_counts,
+    bp_curve,
+    bp_curve_from_counts,
+    bp_per_session,
+    session_vitals,
+    with_flags,
+)
 from tests.metrics.safety_data import SESSIONS, vitals_frame
 
 DEFAULTS = Settings()
@@ -130,3 +138,97 @@ def test_clinic_vitals_from_tests_clinic():
         52,
     ]
     assert got.loc["P2-D1", ["is_excursion", "needs_predose_review"]].tolist() == [False, True]
+
+
+# --- The same from counts and integer session codes (the Safety page's path) -------------------
+
+
+def test_bp_curve_from_counts_hand_computed():
+    """Four readings 120, 130, 140, 150 in one bin: median 135, quartiles 127.5 and 142.5."""
+    counts = pd.DataFrame(
+        {
+            "minute": [30, 30, 30, 30, 30],
+            "measure": ["systolic"] * 4 + ["diastolic"],
+            "value": [150.0, 120.0, 130.0, 140.0, 90.0],
+            "readings": [1, 1, 1, 1, 3],
+        }
+    )
+    got = bp_curve_from_counts(counts).set_index("measure")
+    assert got.loc["systolic", ["n", "median", "q1", "q3"]].tolist() == [4, 135.0, 127.5, 142.5]
+    assert got.loc["diastolic", ["n", "median", "q1", "q3"]].tolist() == [3, 90.0, 90.0, 90.0]
+
+
+def test_bp_counts_bins_and_missing_values():
+    """−5 falls in the −10 bin; a missing diastolic is not counted, its systolic is."""
+    vitals = vitals_frame([("A-D1", -5, 130, 80), ("A-D1", 40, 180, None), ("B-D1", 45, 180, 94)])
+    got = bp_counts(vitals).set_index(["measure", "minute", "value"])["readings"]
+    assert got.to_dict() == {
+        ("systolic", -10, 130.0): 1,
+        ("systolic", 40, 180.0): 2,
+        ("diastolic", -10, 80.0): 1,
+        ("diastolic", 40, 94.0): 1,
+    }
+
+
+def _random_vitals(seed: int, *, whole: bool = True) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 80))
+    frame = pd.DataFrame(
+        {
+            "session_id": [f"A-D{i}" for i in rng.integers(1, 9, n)],
+            "minutes_from_dose": rng.integers(-45, 150, n),
+        }
+    ).drop_duplicates(["session_id", "minutes_from_dose"])
+    k = len(frame)
+    values = {}
+    for measure, low, high in (("systolic", 90, 210), ("diastolic", 50, 125)):
+        v = rng.integers(low, high, k).astype("float64")
+        if not whole:
+            v = v + rng.choice([0.0, 0.5, 0.25], k)
+        v[rng.random(k) < 0.15] = np.nan
+        values[measure] = v
+    frame = frame.assign(**values, heart_rate=np.nan, spo2=np.nan)
+    return frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_curve_from_counts_equals_pandas_quantiles(seed):
+    """Exact (to the last bit) against pandas' groupby median/quantile, whole readings or not."""
+    vitals = _random_vitals(seed, whole=seed % 4 != 0)
+    for bin_minutes in (10, 15):
+        assert_frame_equal(
+            bp_curve_from_counts(bp_counts(vitals, bin_minutes=bin_minutes)),
+            bp_curve(vitals, bin_minutes=bin_minutes),
+            check_exact=True,
+        )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_per_session_summary_equals_session_vitals(seed):
+    """bp_per_session + with_flags give session_vitals' frame exactly (missing values too)."""
+    vitals = _random_vitals(seed)
+    ids = sorted(set(vitals["session_id"])) + ["NO-READINGS"]
+    sessions = pd.DataFrame(
+        {
+            "session_id": ids,
+            "patient_id": "P",
+            "course_id": "C",
+            "started_at": pd.Timestamp("2026-01-05 09:00"),
+            "route": "iv",
+            "drug": "ketamine",
+            "phase": "dosing",
+            "status": "completed",
+        }
+    )
+    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    got = with_flags(sessions[cols], bp_per_session(vitals), settings=DEFAULTS)
+    assert_frame_equal(got, session_vitals(sessions, vitals, settings=DEFAULTS), check_exact=True)
+
+
+def test_empty_counts_and_bad_bins():
+    """No readings → an empty curve with the contract's columns; bins must be positive."""
+    empty = bp_curve_from_counts(bp_counts(vitals_frame([])))
+    assert list(empty.columns) == ["minute", "measure", "n", "median", "q1", "q3"]
+    assert empty.empty
+    with pytest.raises(ValueError, match="positive"):
+        bp_counts(vitals_frame([]), bin_minutes=0)

@@ -1,0 +1,350 @@
+"""The Safety page's inputs, read narrow: doses, effects per dose × term, BP readings, scales.
+
+The *doses* of the filters are the completed dosing sessions of the courses in scope,
+started inside the date range: the denominator of every safety rate (DOMAIN.md §4).
+kapviz.metrics.safety.dose_safety turns these frames into every table of the page, equal
+to the pandas metrics on the raw frames (tests/db/test_aggregates_safety.py):
+
+- `doses`: one row per dose with its site and dosing details (146,000 at 20,000 patients);
+- `dose_effects`: side-effect records grouped in SQL per session × term, at the highest
+  severity (the SQL twin of the metrics' severity rank), with record counts;
+- `readings`: the four columns of every blood-pressure reading, read from a covering index
+  (migration 0004); the per-dose summaries (pre-dose, peak, last) and the curve's counts of
+  integer readings per time bin are computed from them with numpy in one pass;
+- `scale_scores`: CADSS and MOAA/S scores (per-dose-number statistics, sedation counts);
+- `alert_rows`: the recent window the alerts worklist reads, plus each patient's latest
+  PHQ-9 with a known item 9 (for the Overview too: kapviz.metrics.safety.alerts on them).
+
+Why narrow reads matched in pandas rather than one GROUP BY per chart: SQLite has no hash
+join, so joining the doses to another table costs a B-tree search per row, and grouping a
+million readings costs it a sort. Each table is read once; without filters not even the
+doses are picked in SQL (probing the list of 146,000 doses per reading costs SQLite three
+times as much as reading every row), and dose_safety keeps the doses' rows by an Arrow
+hash lookup. With filters, `session_id IN (the doses)` keeps the reads small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Select, case, func, literal, select, tuple_
+from sqlalchemy.sql.expression import ColumnElement
+
+from kapviz.db import queries
+from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
+from kapviz.filters import Filters
+from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
+
+PHQ9, CADSS, MOAAS = "PHQ-9", "CADSS", "MOAA/S"
+
+
+def _in_scope(filters: Filters) -> list[ColumnElement]:
+    scope = queries.course_scope(filters)
+    return [] if scope is None else [Session.course_id.in_(scope)]
+
+
+def dose_conditions(filters: Filters) -> list[ColumnElement]:
+    """WHERE conditions on Session for the doses: completed dosing, in scope, in the range."""
+    conditions = [Session.phase == "dosing", Session.status == "completed", *_in_scope(filters)]
+    if filters.start_at is not None:
+        conditions.append(Session.started_at >= filters.start_at)
+    if filters.end_before is not None:
+        conditions.append(Session.started_at < filters.end_before)
+    return conditions
+
+
+def dose_ids(filters: Filters) -> Select:
+    """SELECT of the doses' session ids."""
+    return select(Session.session_id).where(*dose_conditions(filters))
+
+
+def _among_doses(column: ColumnElement, filters: Filters) -> list[ColumnElement]:
+    """`column IN (the doses)` when the filters narrow the sessions, else nothing.
+
+    Without filters the frames below hold the rows of every session and the metrics keep
+    the doses' rows by a hash lookup: SQLite has no hash join, and probing the list of
+    146,000 doses once per reading costs it three times as much as reading every row.
+    """
+    narrowed = (
+        queries.course_scope(filters) is not None
+        or filters.start_at is not None
+        or filters.end_before is not None
+    )
+    return [column.in_(dose_ids(filters))] if narrowed else []
+
+
+# --- One row per dose ------------------------------------------------------------------------
+
+DOSE_COLUMNS = [
+    "session_id",
+    "patient_id",
+    "course_id",
+    "started_at",
+    "site",
+    "route",
+    "drug",
+    "dose_mg",
+    "dose_mg_per_kg",
+    "monitoring_min",
+]
+
+
+def doses(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """One row per dose with its site and dosing details (route … monitoring_min missing
+    when no dosing record), in the session frames' order (patient, start, session id).
+
+    Three narrow reads matched in pandas rather than one three-table join (see the module
+    docstring): the doses from an index of sessions, their dosing records, the sites.
+    """
+    stmt = (
+        select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
+        .where(*dose_conditions(filters))
+        .order_by(Session.patient_id, Session.started_at, Session.session_id)
+    )
+    frame = queries.read_frame(conn, stmt, DOSE_COLUMNS[:4])
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    dosing_columns = ["session_id", *DOSE_COLUMNS[5:]]
+    stmt = select(*[getattr(Dosing, c) for c in dosing_columns]).where(
+        *_among_doses(Dosing.session_id, filters)
+    )
+    dosing = queries.read_frame(conn, stmt, dosing_columns)
+    for col in ("dose_mg", "dose_mg_per_kg", "monitoring_min"):
+        dosing[col] = pd.to_numeric(dosing[col], errors="coerce").astype("float64")
+    stmt = select(Patient.patient_id, Patient.site).where(*queries.patient_conditions(filters))
+    sites = queries.read_frame(conn, stmt, ["patient_id", "site"])
+    at = _positions(sites["patient_id"], frame["patient_id"])
+    frame.insert(4, "site", _take(sites["site"], at, frame.index))
+    at = _positions(dosing["session_id"], frame["session_id"])
+    for col in DOSE_COLUMNS[5:]:
+        frame[col] = _take(dosing[col], at, frame.index)
+    return frame
+
+
+def _positions(keys: pd.Series, wanted: pd.Series) -> pa.Array:
+    """Where each of `wanted` is among the unique `keys` (null when absent): the lookup of a
+    left join, by Arrow's hash table (pandas' merge converts Arrow strings to objects)."""
+    known = pa.array(keys, from_pandas=True)
+    if isinstance(known, pa.ChunkedArray):
+        known = known.combine_chunks()
+    return pc.index_in(pa.array(wanted, from_pandas=True), value_set=known)
+
+
+def _take(values: pd.Series, at: pa.Array, index: pd.Index) -> pd.Series:
+    """values at positions `at` (missing where null), with the dtype of `values`."""
+    picked = pa.array(values, from_pandas=True).take(at).to_pandas()
+    return pd.Series(picked, index=index, name=values.name).astype(values.dtype)
+
+
+# --- Side effects per dose × term ---------------------------------------------------------------
+
+
+def severity_rank_sql() -> ColumnElement:
+    """Rank 1 mild, 2 moderate, 3 severe: the higher of the word and the CTCAE grade.
+
+    The SQL twin of kapviz.metrics.side_effects.severity_rank (unknown words and grades 0).
+    """
+    word = case(*[(SideEffect.severity == s, r) for s, r in SEVERITY_RANK.items()], else_=0)
+    grade = case(
+        *[(SideEffect.ctcae_grade == g, SEVERITY_RANK[s]) for g, s in CTCAE_SEVERITY.items()],
+        else_=0,
+    )
+    return case((word >= grade, word), else_=grade)
+
+
+EFFECT_COLUMNS = ["session_id", "term", "severity_rank", "serious", "records", "serious_records"]
+
+
+def dose_effects(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """One row per session × effect term: highest severity rank, any serious, record counts.
+
+    serious_records counts the records marked serious (each is a serious event). Holds the
+    doses' sessions and, without filters, other sessions too (see `_among_doses`).
+    """
+    serious = case((SideEffect.serious, 1), else_=0)
+    stmt = (
+        select(
+            SideEffect.session_id,
+            SideEffect.term,
+            func.max(severity_rank_sql()),
+            func.max(serious),
+            func.count(),
+            func.sum(serious),
+        )
+        .where(*_among_doses(SideEffect.session_id, filters))
+        .group_by(SideEffect.session_id, SideEffect.term)
+    )
+    frame = queries.read_frame(conn, stmt, EFFECT_COLUMNS)
+    for col in ("severity_rank", "records", "serious_records"):
+        frame[col] = frame[col].astype("int64")
+    frame["serious"] = frame["serious"].astype(bool)
+    return frame
+
+
+# --- Vital signs ----------------------------------------------------------------------------
+
+
+def readings(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Blood-pressure readings: session_id, minutes_from_dose, systolic, diastolic (NaN when
+    missing). Holds the doses' sessions and, without filters, other sessions too.
+
+    Read from a covering index (migration 0004), then summarised per session and counted
+    per time bin by kapviz.metrics.vitals (bp_per_session, bp_counts): one read of the
+    readings serves both, where grouping them in SQL costs SQLite a sort of every row.
+    """
+    columns = ["session_id", "minutes_from_dose", "systolic", "diastolic"]
+    stmt = select(*[getattr(VitalSign, c) for c in columns]).where(
+        *_among_doses(VitalSign.session_id, filters)
+    )
+    frame = queries.read_frame(conn, stmt, columns)
+    for col in columns[1:]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+# --- Scales taken during doses ------------------------------------------------------------------
+
+SCALE_COLUMNS = ["session_id", "instrument", "total"]
+
+
+def scale_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """CADSS and MOAA/S scores of the courses in scope with a session (session_id,
+    instrument, total). CADSS scores come first, in the assessment frames' order (patient,
+    time), so that statistics per dose number add up in the same order as the metrics'.
+    Holds the doses' sessions and, without filters, other sessions too."""
+    scope = queries.course_scope(filters)
+    frames = []
+    for instrument in (CADSS, MOAAS):
+        stmt = select(Assessment.session_id, Assessment.instrument, Assessment.total).where(
+            Assessment.instrument == instrument,
+            Assessment.session_id.is_not(None),
+            *_among_doses(Assessment.session_id, filters),
+        )
+        if scope is not None:
+            stmt = stmt.where(Assessment.course_id.in_(scope))
+        if instrument == CADSS:
+            # (patient, instrument, time) is unique: the frames' tie-break by id never acts,
+            # and the covering index (instrument, patient, time, …) is already in this order.
+            stmt = stmt.order_by(Assessment.patient_id, Assessment.administered_at)
+        frames.append(queries.read_frame(conn, stmt, SCALE_COLUMNS))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["total"] = frame["total"].astype("int64")
+    frame["instrument"] = frame["instrument"].astype(object)
+    return frame
+
+
+# --- Alerts: the recent window --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertRows:
+    """Rows the alerts worklist needs, in the query layer's frame contracts (read-only).
+
+    sessions: completed sessions (any phase) started at or after `since`, with their side
+    effects and vital signs; phq9: each patient's latest PHQ-9 with a known item 9.
+    """
+
+    since: datetime
+    sessions: pd.DataFrame
+    side_effects: pd.DataFrame
+    vitals: pd.DataFrame
+    phq9: pd.DataFrame
+
+
+def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertRows:
+    """What kapviz.metrics.safety.alerts reads for any `now` whose lookback starts at or
+    after `since` (the date filter does not apply: the worklist is about today)."""
+    recent = [Session.status == "completed", Session.started_at >= since, *_in_scope(filters)]
+    sessions = select(
+        Session.session_id,
+        Session.patient_id,
+        Session.course_id,
+        Session.started_at,
+        Session.phase,
+        Session.status,
+        Dosing.route,
+        Dosing.drug,
+    ).outerjoin(Dosing, Dosing.session_id == Session.session_id)
+    sessions = sessions.where(*recent).order_by(
+        Session.patient_id, Session.started_at, Session.session_id
+    )
+    columns = ["session_id", "patient_id", "course_id", "started_at", "phase", "status"]
+    session_frame = queries.read_frame(conn, sessions, [*columns, "route", "drug"])
+    session_frame["started_at"] = pd.to_datetime(session_frame["started_at"])
+    recent_ids = select(Session.session_id).where(*recent)
+    effects = (
+        select(
+            SideEffect.session_id,
+            SideEffect.seq,
+            SideEffect.term,
+            SideEffect.severity,
+            SideEffect.ctcae_grade,
+            SideEffect.serious,
+        )
+        .where(SideEffect.session_id.in_(recent_ids))
+        .order_by(SideEffect.session_id, SideEffect.seq)
+    )
+    effect_frame = queries.read_frame(
+        conn, effects, ["session_id", "seq", "term", "severity", "ctcae_grade", "serious"]
+    )
+    effect_frame["serious"] = effect_frame["serious"].astype(bool)
+    effect_frame["ctcae_grade"] = pd.to_numeric(effect_frame["ctcae_grade"]).astype("Int64")
+    vitals = (
+        select(
+            VitalSign.session_id,
+            VitalSign.minutes_from_dose,
+            VitalSign.systolic,
+            VitalSign.diastolic,
+        )
+        .where(VitalSign.session_id.in_(recent_ids))
+        .order_by(VitalSign.session_id, VitalSign.minutes_from_dose)
+    )
+    vital_columns = ["session_id", "minutes_from_dose", "systolic", "diastolic"]
+    vital_frame = queries.read_frame(conn, vitals, vital_columns)
+    for col in vital_columns[1:]:
+        vital_frame[col] = pd.to_numeric(vital_frame[col]).astype("Int64")
+    return AlertRows(
+        since=since,
+        sessions=session_frame,
+        side_effects=effect_frame,
+        vitals=vital_frame,
+        phq9=latest_phq9(conn, filters),
+    )
+
+
+def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Each patient's latest PHQ-9 with a known item 9 (any date), in the assessment frame
+    contract (items not read: item 9 is the indexed suicide_item column)."""
+    scope = queries.course_scope(filters)
+    known = [Assessment.instrument == PHQ9, Assessment.suicide_item.is_not(None)]
+    if scope is not None:
+        known.append(Assessment.course_id.in_(scope))
+    latest = (
+        select(Assessment.patient_id, func.max(Assessment.administered_at))
+        .where(*known)
+        .group_by(Assessment.patient_id)
+    )
+    stmt = (
+        select(
+            Assessment.id,
+            Assessment.patient_id,
+            Assessment.course_id,
+            Assessment.session_id,
+            Assessment.instrument,
+            Assessment.administered_at,
+            Assessment.total,
+            literal(None).label("items"),
+            Assessment.suicide_item,
+        )
+        .where(*known, tuple_(Assessment.patient_id, Assessment.administered_at).in_(latest))
+        .order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
+    )
+    frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
+    frame["administered_at"] = pd.to_datetime(frame["administered_at"])
+    frame["total"] = frame["total"].astype("int64")
+    frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
+    frame["items"] = frame["items"].astype(object)
+    return frame
