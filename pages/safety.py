@@ -181,10 +181,10 @@ cols = st.columns(4)
 sed, mon = v.sedation, v.monitoring
 cols[0].metric(
     "Sedation flags (MOAA/S)",
-    f"{int(sed['is_sedation'].sum()):,}",
+    f"{sed['sedation']:,}",
     help="MOAA/S at or below the sedation threshold during a dosing session",
 )
-cols[1].metric("Loss of consciousness", f"{int(sed['is_loss_of_consciousness'].sum()):,}")
+cols[1].metric("Loss of consciousness", f"{sed['loss_of_consciousness']:,}")
 cols[2].metric(
     "Esketamine: short monitoring",
     f"{int(mon['is_short'].sum()):,}",
@@ -192,7 +192,7 @@ cols[2].metric(
 )
 cols[3].metric("Esketamine: not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
 st.caption(
-    f"Of {len(sed):,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
+    f"Of {sed['scores']:,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
     f"and {len(mon):,} completed esketamine sessions."
 )
 if not v.cadss.empty:

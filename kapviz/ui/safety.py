@@ -1,15 +1,17 @@
 """Safety page glue: every table and figure of the page, cached per filters × data version.
 
-The frames come from `kapviz.ui.data`; the metrics of `kapviz.metrics.side_effects`,
-`vitals` and `safety` run once per filters × data version × thresholds (and, for the alerts
-worklist, per day), so a warm rerun only sends what is already built. Cached objects are
-shared and read-only by convention (as in `kapviz.ui.data`).
+The narrow reads of `kapviz.db.aggregates.safety` (one row per dose, per dose × effect,
+the blood-pressure readings, the scales taken during doses) go straight into
+`kapviz.metrics.safety.dose_safety` once per filters × data version × thresholds; the
+alerts worklist reads only the recent window, once per day. The raw reads are not kept:
+only the tables built from them are cached, so a warm rerun only sends what is already
+built. Cached objects are shared and read-only by convention (as in `kapviz.ui.data`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,15 +19,14 @@ import streamlit as st
 
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
+from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
-from kapviz.metrics import safety, side_effects, vitals
+from kapviz.metrics import safety
 from kapviz.ui import data, live
-from kapviz.ui.db import database_url, settings
+from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
 
 TTL = 3600
-SCALES = ("PHQ-9", "CADSS", "MOAA/S")
-"""Assessments the page needs: item 9 for alerts, dissociation and sedation scales."""
 
 GROUPINGS: dict[str, str] = {
     "Route": "route",
@@ -57,86 +58,23 @@ def _thresholds(cfg: Settings) -> tuple:
 
 
 def _key(filters: Filters) -> tuple:
-    return (database_url(), filters, data.version(), _thresholds(settings()))
-
-
-def _in_range(sessions: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """Sessions inside the filter's date range: events over time count only those."""
-    started = sessions["started_at"]
-    keep = pd.Series(True, index=sessions.index)
-    if filters.start_at is not None:
-        keep &= started >= pd.Timestamp(filters.start_at)
-    if filters.end_before is not None:
-        keep &= started < pd.Timestamp(filters.end_before)
-    return sessions.loc[keep]
-
-
-@dataclass(frozen=True)
-class Frames:
-    """The raw frames of the page (sessions already limited to the date range)."""
-
-    sessions: pd.DataFrame
-    side_effects: pd.DataFrame
-    vitals: pd.DataFrame
-    scales: pd.DataFrame
-
-
-def _frames(key: tuple) -> Frames:
-    filters = key[1]
-    return Frames(
-        sessions=_in_range(data.sessions(filters), filters),
-        side_effects=data.side_effects(filters),
-        vitals=data.vitals(filters),
-        scales=data.assessments(filters, instruments=list(SCALES)),
-    )
-
-
-@dataclass(frozen=True)
-class SafetyView:
-    """Every metric table of the page."""
-
-    rates: pd.DataFrame
-    by_number: pd.DataFrame
-    session_vitals: pd.DataFrame
-    curve: pd.DataFrame
-    u: pd.DataFrame
-    long_term: pd.DataFrame
-    sedation: pd.DataFrame
-    cadss: pd.DataFrame
-    monitoring: pd.DataFrame
-    serious_events: int
-    dosing_sessions: int
-    patients_dosed: int
+    cfg = settings()
+    return (cfg.database_url, filters, data.version(), _thresholds(cfg))
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner="Computing safety figures…")
-def _view(key: tuple) -> SafetyView:
-    f = _frames(key)
-    cfg = settings()
-    doses = side_effects.dosing_sessions(f.sessions, columns=["patient_id"])
-    return SafetyView(
-        rates=side_effects.effect_rates(f.sessions, f.side_effects),
-        by_number=side_effects.effect_rates_by(f.sessions, f.side_effects, by="session_number"),
-        session_vitals=vitals.session_vitals(f.sessions, f.vitals, settings=cfg),
-        curve=vitals.bp_curve(f.vitals, sessions=f.sessions),
-        u=safety.u_chart(f.sessions, f.side_effects),
-        long_term=side_effects.long_term_vs_cumulative_dose(f.sessions, f.side_effects),
-        sedation=_on_sessions(safety.sedation_flags(f.scales, settings=cfg), f.sessions),
-        cadss=safety.cadss_by_session_number(f.sessions, f.scales),
-        monitoring=safety.monitoring_flags(f.sessions, settings=cfg),
-        serious_events=safety.serious_events(f.sessions, f.side_effects),
-        dosing_sessions=len(doses),
-        patients_dosed=int(doses["patient_id"].nunique()),
-    )
+def _view(key: tuple) -> safety.DoseSafety:
+    url, filters = key[0], key[1]
+    # Through the module (not names imported from it): the benchmark times these reads.
+    with engine_for(url).connect() as conn:
+        doses = safety_sql.doses(conn, filters)
+        effects = safety_sql.dose_effects(conn, filters)
+        readings = safety_sql.readings(conn, filters)
+        scales = safety_sql.scale_scores(conn, filters)
+    return safety.dose_safety(doses, effects, readings, scales, settings=settings())
 
 
-def _on_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Scores taken during a completed dosing session in scope."""
-    doses = side_effects.dosing_sessions(sessions, columns=["session_id"])["session_id"]
-    return scores[side_effects.is_member(scores["session_id"], doses)]
-
-
-def view(filters: Filters) -> SafetyView:
+def view(filters: Filters) -> safety.DoseSafety:
     """The page's metric tables for these filters (cached, read-only)."""
     return _view(_key(filters))
 
@@ -148,14 +86,13 @@ def today_end(today: date | None = None) -> datetime:
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
 def _alerts(key: tuple, now: datetime) -> pd.DataFrame:
-    filters = key[1]
+    url, filters = key[0], key[1]
+    cfg = settings()
+    since = now - timedelta(days=cfg.alert_lookback_days)
+    with engine_for(url).connect() as conn:
+        rows = safety_sql.alert_rows(conn, filters, since=since)
     table = safety.alerts(
-        data.sessions(filters),
-        data.side_effects(filters),
-        data.vitals(filters),
-        data.assessments(filters, instruments=list(SCALES)),
-        settings=settings(),
-        now=now,
+        rows.sessions, rows.side_effects, rows.vitals, rows.phq9, settings=cfg, now=now
     )
     links = [case_url(p, c) for p, c in zip(table["patient_id"], table["course_id"], strict=True)]
     return table.assign(link=links)
@@ -189,8 +126,7 @@ def rates_by(filters: Filters, label: str) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _rates_by(key: tuple, by: str) -> pd.DataFrame:
-    f = _frames(key)
-    table = side_effects.effect_rates_by(f.sessions, f.side_effects, by=by)
+    table = _view(key).rates_by(by)
     if table.empty:
         return pd.DataFrame()
     table = table.assign(
