@@ -90,9 +90,13 @@ def test_analyst_menu_and_refused_deep_link(app_factory, clinic_db, page):
 
 
 def test_clinician_and_supervisor_patient_and_site_outside_scope(app_factory, clinic_db, page):
-    """A clinician's link to another clinician's patient and a supervisor's `?site=` of
-    another site reach nothing."""
+    """A clinician lands on their one page from "/"; their link to another clinician's
+    patient and a supervisor's `?site=` of another site reach nothing."""
     url = app_factory(clinic_db, LOCAL)
+    open_app(page, url, "/")
+    sign_in(page, "cleo")
+    page.locator("h1").filter(has_text="Case explorer").wait_for(timeout=30000)
+    assert "/case_explorer" in page.url
     open_app(page, url, "/case_explorer?patient=P1")
     sign_in(page, "cleo")
     page.get_by_text("There is no patient 'P1' among the patients you may see").wait_for(
