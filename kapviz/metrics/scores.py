@@ -4,10 +4,13 @@ Three frames feed `kapviz.metrics.outcomes` and `kapviz.metrics.trajectories`:
 
 - **scores** (`score_frame`): one row per outcome-instrument score with its course, sorted by
   course, instrument, time and id; ids and instrument as categoricals whose categories are
-  sorted, so that their codes sort like the strings; the tied session's phase and start.
+  sorted, so that their codes sort like the strings.
 - **anchors** (`anchor_frame`): per course (index), its patient, first session of any status,
   first and last completed dosing session and last completed integration session.
 - **doses** (`number_doses`): completed dosing sessions — course_id, started_at, dose_number.
+- **sessions** (SESSION_TIME_COLUMNS): session_id, phase, started_at, from which
+  `tied_sessions` gives each score tied to a session that session's phase and start (the
+  trajectory axes need them; outcomes do not).
 
 The pandas definitions here derive them from a sessions frame; kapviz.db.aggregates.cohort
 reads the same frames grouped in SQL, and tests prove the two equal.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kapviz import instruments
 from kapviz.metrics.courses import assign_courses
@@ -29,12 +34,12 @@ SCORE_COLUMNS = [
     "id",
     "patient_id",
     "course_id",
+    "session_id",
     "instrument",
     "administered_at",
     "total",
-    "session_phase",
-    "session_started_at",
 ]
+SESSION_TIME_COLUMNS = ["session_id", "phase", "started_at"]
 ANCHOR_COLUMNS = [
     "patient_id",
     "first_session_at",
@@ -103,47 +108,27 @@ def course_anchors(sessions: pd.DataFrame) -> pd.DataFrame:
     return anchor_frame(frame.rename_axis("course_id").reset_index())
 
 
-def assign_untied(scores: pd.DataFrame, anchors: pd.DataFrame) -> pd.Series:
-    """Course of scores with neither a stored course nor a session, by date (DOMAIN.md §3).
-
-    The patient's latest course whose first session is on or before the score (else the
-    first course): `assign_courses` on the courses' first sessions.
-    """
-    firsts = pd.DataFrame(
-        {
-            "session_id": [f"first session of {course}" for course in anchors.index],
-            "patient_id": anchors["patient_id"].to_numpy(),
-            "course_id": anchors.index.to_numpy(),
-            "started_at": anchors["first_session_at"].to_numpy(),
-        }
-    )
-    return assign_courses(scores.assign(session_id=None), firsts)
-
-
 def score_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Scores with a course (SCORE_COLUMNS) in the compact, sorted contract of this module."""
-    out = frame.loc[frame["course_id"].notna(), SCORE_COLUMNS].copy()
-    for col in ("patient_id", "course_id", "instrument", "session_phase"):
+    out = frame.loc[frame["course_id"].notna(), SCORE_COLUMNS].reset_index(drop=True)
+    for col in ("patient_id", "course_id", "instrument"):
         # Sorted categories: codes order like the strings (the sort below relies on it).
-        out[col] = out[col].astype("category")
+        out[col] = _categorical(out[col])
+    # Session ids stay strings: only the trajectory axes look them up (`tied_sessions`).
+    out["session_id"] = out["session_id"].astype("str")
     out["administered_at"] = as_datetime(out["administered_at"])
-    out["session_started_at"] = as_datetime(out["session_started_at"])
     out["total"] = out["total"].astype("int64")
     out["id"] = out["id"].astype("int64")
-    order = np.lexsort(
-        (
-            out["id"].to_numpy(),
-            out["administered_at"].to_numpy(),
-            out["instrument"].cat.codes.to_numpy(),
-            out["course_id"].cat.codes.to_numpy(),
-        )
-    )
+    group = out["course_id"].cat.codes.to_numpy(dtype=np.int64) * len(
+        out["instrument"].cat.categories
+    ) + out["instrument"].cat.codes.to_numpy(dtype=np.int64)
+    order = np.lexsort((out["id"].to_numpy(), out["administered_at"].to_numpy(), group))
     return out.iloc[order].reset_index(drop=True)
 
 
 def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     """Outcome-instrument scores with a course: stored course_id, else DOMAIN §3 by session
-    or date; with the tied session's phase and start (`score_frame` contract).
+    or date (`score_frame` contract).
 
     Instrument names are normalised to registry ids; non-outcome scales (CADSS, MOAA/S)
     and unknown names are left out. Returns a new frame.
@@ -158,10 +143,51 @@ def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataF
     missing = scores["course_id"].isna()
     if missing.any() and not sessions.empty:
         scores.loc[missing, "course_id"] = assign_courses(scores.loc[missing], sessions)
-    tied = sessions.set_index("session_id")[["phase", "started_at"]].reindex(scores["session_id"])
-    scores["session_phase"] = tied["phase"].to_numpy()
-    scores["session_started_at"] = tied["started_at"].to_numpy()
     return score_frame(scores)
+
+
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Strings as a categorical with sorted categories (codes sort like the strings),
+    through Arrow's dictionary encoding: no per-row Python objects."""
+    encoded = pc.dictionary_encode(_strings(values))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    categories = encoded.dictionary
+    if len(categories):
+        order = pc.array_sort_indices(categories).to_numpy()
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        codes = np.where(codes >= 0, rank[codes], -1).astype(np.int32)
+        categories = categories.take(pa.array(order))
+    labels = pd.Index(categories.to_pandas(), dtype="str")
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(labels))
+
+
+def _strings(values: pd.Series | pd.Index) -> pa.Array:
+    """Strings as one Arrow array (zero-copy for Arrow-backed str columns)."""
+    array = pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
+def tied_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(phase, started_at) of each score's session, per score row (None / NaT: untied, or
+    its session not among `sessions`, which needs SESSION_TIME_COLUMNS).
+
+    An Arrow hash lookup of the session ids (no per-row Python objects).
+    """
+    if len(scores) and len(sessions):
+        found = pc.index_in(
+            _strings(scores["session_id"]), value_set=_strings(sessions["session_id"])
+        )
+        row = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        row = np.full(len(scores), -1, dtype=np.int64)
+    phases = np.append(sessions["phase"].to_numpy(dtype=object), None)
+    starts = np.append(
+        sessions["started_at"].to_numpy(dtype=DATETIME_DTYPE), np.datetime64("NaT", "us")
+    )
+    return phases[row], starts[row]
 
 
 def objects(values: pd.Series) -> np.ndarray:

@@ -30,6 +30,7 @@ from kapviz.metrics.scores import (
     course_scores,
     doses_up_to,
     objects,
+    tied_sessions,
 )
 from kapviz.metrics.stats import mean_ci
 
@@ -123,6 +124,7 @@ def trajectory_points(
         scores,
         course_anchors(sessions),
         completed_doses(sessions),
+        sessions,
         baseline_window_days=baseline_window_days,
         max_doses=max_doses,
     )
@@ -132,14 +134,16 @@ def points_from_scores(
     scores: pd.DataFrame,
     anchors: pd.DataFrame,
     doses: pd.DataFrame,
+    sessions: pd.DataFrame,
     *,
     baseline_window_days: int = 30,
     max_doses: int = MAX_DOSES,
 ) -> pd.DataFrame:
-    """`trajectory_points` from its three inputs (kapviz.metrics.scores contracts), vectorised.
+    """`trajectory_points` from its inputs (kapviz.metrics.scores contracts), vectorised.
 
     `anchors` and `doses` come from `course_anchors` / `completed_doses` of the sessions or
-    from the SQL aggregates of kapviz.db.aggregates.cohort.
+    from the SQL reads of kapviz.db.aggregates.cohort; `sessions` needs only
+    SESSION_TIME_COLUMNS (the phase and start of the sessions scores are tied to).
     """
     courses = scores["course_id"].cat.categories
     course = scores["course_id"].cat.codes.to_numpy(dtype=np.int64)
@@ -160,12 +164,11 @@ def points_from_scores(
         [0, 1, 2],
         default=3,
     )
-    tied_phase = objects(scores["session_phase"])
-    tied = scores["session_phase"].notna().to_numpy()
+    tied_phase, tied_start = tied_sessions(scores, sessions)
+    tied = pd.notna(tied_phase)
     phase = np.where(tied, tied_phase, by_date_names[by_date])
 
-    tied_dosing = tied & (tied_phase == "dosing")
-    ref = np.where(tied_dosing, scores["session_started_at"].to_numpy(dtype=DATETIME_DTYPE), at)
+    ref = np.where(tied & (tied_phase == "dosing"), tied_start, at)
     if doses.empty or not len(scores):
         dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
     else:

@@ -209,9 +209,9 @@ def _outcome_assessments(url: str, filters: Filters, data_version: tuple) -> pd.
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _scores(url: str, filters: Filters, data_version: tuple) -> tuple[pd.DataFrame, ...]:
-    # The three inputs of outcomes and trajectory points, read narrow (scores with their
-    # tied session's phase, per-course anchors and dose times grouped in SQL) instead of
-    # the whole sessions frame; shared by outcomes() and trajectory_points().
+    # The inputs of outcomes and trajectory points, read narrow (scores from their covering
+    # index, per-course anchors and dose times grouped in SQL) instead of the whole
+    # sessions frame; shared by outcomes() and trajectory_points().
     with engine_for(url).connect() as conn:
         return (
             cohort.outcome_scores(conn, filters),
@@ -235,7 +235,9 @@ def outcomes(filters: Filters) -> pd.DataFrame:
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
 def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
     scores, anchors, doses = _scores(url, filters, data_version)
-    return points_from_scores(scores, anchors, doses, baseline_window_days=window_days)
+    with engine_for(url).connect() as conn:
+        sessions = cohort.session_times(conn, filters)  # tied scores' phase and start
+    return points_from_scores(scores, anchors, doses, sessions, baseline_window_days=window_days)
 
 
 def trajectory_points(filters: Filters) -> pd.DataFrame:

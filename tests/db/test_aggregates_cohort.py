@@ -77,7 +77,16 @@ def assert_same(conn, filters, *, window: int = 30):
         course_outcomes(sessions, assessments, baseline_window_days=window),
         check_exact=True,
     )
-    points = points_from_scores(scores, anchors, doses, baseline_window_days=window)
+    times = cohort.session_times(conn, filters)
+    assert_frame_equal(
+        times.sort_values("session_id", ignore_index=True),
+        sessions[list(sm.SESSION_TIME_COLUMNS)]
+        .astype({"started_at": "datetime64[us]"})
+        .sort_values("session_id", ignore_index=True),
+        check_exact=True,
+        check_dtype=False,
+    )
+    points = points_from_scores(scores, anchors, doses, times, baseline_window_days=window)
     assert_frame_equal(
         points,
         trajectory_points(sessions, assessments, baseline_window_days=window),

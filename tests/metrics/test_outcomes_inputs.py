@@ -119,14 +119,46 @@ def test_score_frame_sorts_by_course_instrument_time_id() -> None:
             "id": [4, 3, 2, 1],
             "patient_id": ["P2", "P1", "P1", "P1"],
             "course_id": ["C2", "C1", "C1", "C1"],
+            "session_id": [None, "S1", None, None],
             "instrument": ["PHQ-9", "PHQ-9", "GAD-7", "PHQ-9"],
             "administered_at": pd.to_datetime(["2026-03-01"] * 4),
             "total": [1, 2, 3, 4],
-            "session_phase": [None, "dosing", None, None],
-            "session_started_at": pd.to_datetime([None, "2026-03-01", None, None]),
         }
     )
     out = sm.score_frame(frame)
     assert out["id"].tolist() == [2, 1, 3, 4]
     assert list(out["course_id"].cat.categories) == ["C1", "C2"]
-    assert sm.objects(out["session_phase"]).tolist() == [None, None, "dosing", None]
+    assert [None if pd.isna(v) else v for v in out["session_id"]] == [None, None, "S1", None]
+
+
+def test_tied_sessions_looked_up_per_score() -> None:
+    """Each tied score gets its session's phase and start; untied or unknown ones none."""
+    scores = sm.score_frame(
+        pd.DataFrame(
+            {
+                "id": [1, 2, 3, 4],
+                "patient_id": ["P1"] * 4,
+                "course_id": ["C1"] * 4,
+                "session_id": ["D1", None, "S9", "D1"],
+                "instrument": ["PHQ-9"] * 4,
+                "administered_at": pd.to_datetime(
+                    ["2026-03-10 10:00", "2026-03-11 09:00", "2026-03-12 09:00", "2026-03-13 09:00"]
+                ),
+                "total": [10, 9, 8, 7],
+            }
+        )
+    )
+    sessions = sessions_frame(
+        [
+            ("S1", "P1", "C1", "2026-03-01 09:00", "intake", "completed"),
+            ("D1", "P1", "C1", "2026-03-10 09:00", "dosing", "completed"),
+        ]
+    )
+    phase, start = sm.tied_sessions(scores, sessions)
+    assert phase.tolist() == ["dosing", None, None, "dosing"]
+    assert [None if pd.isna(t) else str(T(t)) for t in start] == [
+        "2026-03-10 09:00:00",
+        None,
+        None,
+        "2026-03-10 09:00:00",
+    ]
