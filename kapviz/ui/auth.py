@@ -190,6 +190,11 @@ def visible_sites(all_sites: Sequence[str]) -> list[str]:
     return list(scope.visible_sites(viewer(), tuple(all_sites)))
 
 
+def as_code(text: str) -> str:
+    """Text from a URL shown as inline code: markdown in it (links, images) is not rendered."""
+    return "`" + text.replace("`", "").replace("\n", " ")[:120] + "`"
+
+
 def visible_indications(all_indications: Sequence[str]) -> list[str]:
     """The indication filter's options: for a restricted viewer, only those of their patients
     (the name of an indication treated only elsewhere is data from outside the scope)."""
@@ -273,7 +278,7 @@ def check_case_link() -> None:
     record(audit.VIEW_CASE, target=requested, detail="refused: not in the viewer's scope")
     st.title(nav.spec(scope.CASE_EXPLORER).title)
     st.error(
-        f"There is no patient {requested!r} among the patients you may see. Nothing was "
+        f"There is no patient {as_code(requested)} among the patients you may see. Nothing was "
         "loaded. Choose a patient from the list instead.",
         icon=":material/block:",
     )

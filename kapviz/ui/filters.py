@@ -27,7 +27,8 @@ def sidebar() -> Filters:
     with st.sidebar:
         st.subheader("Filters")
         if outside and len(site_options) < len(options["sites"]):
-            st.caption(f"Not among your sites, so not shown: {', '.join(outside)}.")
+            shown = ", ".join(auth.as_code(s) for s in outside)
+            st.caption(f"Not among your sites, so not shown: {shown}.")
         sites = st.multiselect(
             "Site",
             site_options,

@@ -118,7 +118,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
     """`?site=South` is not reachable for North's supervisor: dropped, said so, North shown."""
     at = run_as("pages/safety.py", "sam", site="South")
     assert at.sidebar.multiselect(key="site").value == []
-    assert any("not shown: South" in c.value for c in at.sidebar.caption)
+    assert any("not shown: `South`" in c.value for c in at.sidebar.caption)
     assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "7"
     overview = run_as("pages/overview.py", "sam", site="South")
     assert "South" not in shown_text(overview)
@@ -127,7 +127,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
 def test_supervisor_case_outside_sites_refused(run_as, auth_url):
     """`?patient=P3` (South) is refused before any data, and the attempt is audited."""
     at = run_as("pages/case_explorer.py", "sam", patient="P3")
-    assert any("no patient 'P3' among the patients you may see" in e.value for e in at.error)
+    assert any("no patient `P3` among the patients you may see" in e.value for e in at.error)
     assert not at.get("plotly_chart") and not at.dataframe
     rows = audit_rows(auth_url)
     refused = rows[rows["action"] == "view_case"]
@@ -149,7 +149,7 @@ def test_clinician_own_patients_only(run_as, auth_url):
     assert at.selectbox(key="patient").options == ["P3", "P4"]
     assert at.sidebar.multiselect(key="indication").options == ["MDD", "TRD"]
     refused = run_as("pages/case_explorer.py", "cleo", patient="P1")
-    assert any("no patient 'P1'" in e.value for e in refused.error)
+    assert any("no patient `P1`" in e.value for e in refused.error)
     shown = run_as("pages/case_explorer.py", "cleo", patient="P4")
     assert shown.selectbox(key="course").value == "P4-C1"
     assert shown.get("plotly_chart")
