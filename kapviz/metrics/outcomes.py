@@ -83,8 +83,9 @@ ReliableParams = Mapping[str, tuple[float, float]]
 def _pair_flags(pairs: pd.DataFrame, reliable_params: ReliableParams | None) -> pd.DataFrame:
     """Registry verdicts for each distinct (instrument, baseline, endpoint)."""
     records = []
+    registry = _registry(pairs["instrument"])
     for instrument_id, baseline, endpoint in pairs.itertuples(index=False):
-        inst = instruments.get(instrument_id)
+        inst = registry[instrument_id]
         sd, r = (reliable_params or {}).get(instrument_id, (None, None))
         records.append(
             (
@@ -116,6 +117,11 @@ def _pair_flags(pairs: pd.DataFrame, reliable_params: ReliableParams | None) -> 
     return flags
 
 
+def _registry(names: pd.Series) -> dict[str, instruments.Instrument]:
+    """The registry entry of each distinct instrument id (looked up once, not per row)."""
+    return {name: instruments.get(name) for name in pd.unique(names)}
+
+
 def _last_of_group(group: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(groups, row positions) of the last row of each group among the rows in `mask`.
 
@@ -145,9 +151,10 @@ def _responds(
     b_span, t_span = int(baseline.max()) - b_low + 1, int(total.max()) - t_low + 1
     keys = (instrument * b_span + (baseline - b_low)) * t_span + (total - t_low)
     distinct, inverse = np.unique(keys, return_inverse=True)
+    registry = [instruments.get(name) for name in names]
     verdicts = np.array(
         [
-            instruments.get(names[k // (b_span * t_span)]).is_response(
+            registry[k // (b_span * t_span)].is_response(
                 k // t_span % b_span + b_low, k % t_span + t_low
             )
             is True
@@ -271,8 +278,9 @@ def _verdicts(
     # Baseline already in remission is known whenever the baseline exists.
     has_base = rows["baseline"].notna() & ~rows["evaluable"]
     if has_base.any():
+        registry = _registry(rows.loc[has_base, "instrument"])
         rows.loc[has_base, "baseline_in_remission"] = [
-            instruments.get(i).is_remission(int(b))
+            registry[i].is_remission(int(b))
             for i, b in zip(
                 rows.loc[has_base, "instrument"], rows.loc[has_base, "baseline"], strict=True
             )

@@ -170,24 +170,20 @@ def _strings(values: pd.Series | pd.Index) -> pa.Array:
     return array.cast(pa.large_string())
 
 
-def tied_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(phase, started_at) of each score's session, per score row (None / NaT: untied, or
-    its session not among `sessions`, which needs SESSION_TIME_COLUMNS).
+def tied_sessions(scores: pd.DataFrame, sessions: pd.DataFrame) -> np.ndarray:
+    """Row in `sessions` of each score's session (−1: untied, or not among `sessions`).
 
     An Arrow hash lookup of the session ids (no per-row Python objects).
     """
-    if len(scores) and len(sessions):
-        found = pc.index_in(
-            _strings(scores["session_id"]), value_set=_strings(sessions["session_id"])
-        )
-        row = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    else:
-        row = np.full(len(scores), -1, dtype=np.int64)
-    phases = np.append(sessions["phase"].to_numpy(dtype=object), None)
-    starts = np.append(
-        sessions["started_at"].to_numpy(dtype=DATETIME_DTYPE), np.datetime64("NaT", "us")
-    )
-    return phases[row], starts[row]
+    if not (len(scores) and len(sessions)):
+        return np.full(len(scores), -1, dtype=np.int64)
+    found = pc.index_in(_strings(scores["session_id"]), value_set=_strings(sessions["session_id"]))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def categorical(values: pd.Series) -> pd.Categorical:
+    """Strings as a categorical with sorted categories (see `_categorical`)."""
+    return _categorical(values)
 
 
 def objects(values: pd.Series) -> np.ndarray:
@@ -213,7 +209,11 @@ def doses_up_to(
     binary search. Should that key not fit in 64 bits (a very long span × very many
     courses), doses and moments are sorted together instead.
     """
-    dose_codes = courses.get_indexer(doses["course_id"])
+    if len(doses) and len(courses):
+        found = pc.index_in(_strings(doses["course_id"]), value_set=_strings(courses))
+        dose_codes = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        dose_codes = np.zeros(0, dtype=np.int64)
     known = dose_codes >= 0
     dose_codes = dose_codes[known].astype(np.int64)
     dose_times = doses["started_at"].to_numpy(dtype=DATETIME_DTYPE)[known].view("i8")

@@ -25,6 +25,7 @@ from kapviz.domain import PHASE_LABELS, ROUTE_LABELS, WEIGHT_BASED_ROUTES
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.scores import (
     DATETIME_DTYPE,
+    categorical,
     completed_doses,
     course_anchors,
     course_scores,
@@ -154,7 +155,7 @@ def points_from_scores(
     at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
 
     # Phase: the tied session's; else by date (preparation, dosing, follow-up, integration).
-    by_date_names = np.array(["preparation", "dosing", "follow_up", "integration"], dtype=object)
+    # Worked on codes into one list of phase names: the sessions' phases, then by-date ones.
     by_date = np.select(
         [
             np.isnat(first) | (at <= first),
@@ -164,11 +165,19 @@ def points_from_scores(
         [0, 1, 2],
         default=3,
     )
-    tied_phase, tied_start = tied_sessions(scores, sessions)
-    tied = pd.notna(tied_phase)
-    phase = np.where(tied, tied_phase, by_date_names[by_date])
+    session_phase = categorical(sessions["phase"])
+    names = [*session_phase.categories, "preparation", "dosing", "follow_up", "integration"]
+    row = tied_sessions(scores, sessions)
+    tied_code = np.append(session_phase.codes.astype(np.int64), -1)[row]
+    tied = tied_code >= 0  # tied to a session (with a phase) among `sessions`
+    code = np.where(tied, tied_code, len(session_phase.categories) + by_date)
+    phase = np.append(np.asarray(names, dtype=object), None)[code]
+    is_dosing = np.append(np.asarray(names, dtype=object) == "dosing", False)[code]
 
-    ref = np.where(tied & (tied_phase == "dosing"), tied_start, at)
+    tied_start = np.append(
+        sessions["started_at"].to_numpy(dtype=DATETIME_DTYPE), np.datetime64("NaT", "us")
+    )[row]
+    ref = np.where(tied & is_dosing, tied_start, at)
     if doses.empty or not len(scores):
         dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
     else:
@@ -177,10 +186,11 @@ def points_from_scores(
     labels = session_points(max_doses=max_doses)
     label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
     label_of_phase["follow_up"] = len(labels) - 1
-    order = pd.Series(phase, dtype=object).map(label_of_phase).astype("Float64")
+    order_of_name = np.array([label_of_phase.get(name, np.nan) for name in names] + [np.nan])
+    order = pd.Series(order_of_name[code], dtype="Float64")
     # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
     dose_point = pd.Series(dose_number).clip(lower=1, upper=max_doses + 1)
-    order = order.where(phase != "dosing", 1 + dose_point).astype("Int64")
+    order = order.where(~is_dosing, 1 + dose_point).astype("Int64")
     point = _take(labels["label"], order)
 
     days = (at - first) / np.timedelta64(1, "D")

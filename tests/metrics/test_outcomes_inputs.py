@@ -132,7 +132,7 @@ def test_score_frame_sorts_by_course_instrument_time_id() -> None:
 
 
 def test_tied_sessions_looked_up_per_score() -> None:
-    """Each tied score gets its session's phase and start; untied or unknown ones none."""
+    """Each tied score finds its session's row; untied or unknown ones −1."""
     scores = sm.score_frame(
         pd.DataFrame(
             {
@@ -154,11 +154,5 @@ def test_tied_sessions_looked_up_per_score() -> None:
             ("D1", "P1", "C1", "2026-03-10 09:00", "dosing", "completed"),
         ]
     )
-    phase, start = sm.tied_sessions(scores, sessions)
-    assert phase.tolist() == ["dosing", None, None, "dosing"]
-    assert [None if pd.isna(t) else str(T(t)) for t in start] == [
-        "2026-03-10 09:00:00",
-        None,
-        None,
-        "2026-03-10 09:00:00",
-    ]
+    assert sm.tied_sessions(scores, sessions).tolist() == [1, -1, -1, 1]
+    assert sm.tied_sessions(scores, sessions.iloc[:0]).tolist() == [-1, -1, -1, -1]
