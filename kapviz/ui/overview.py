@@ -22,16 +22,29 @@ RECENT_DAYS = 100
 lookback as of 30 days ago and PHQ-9s up to 7 days before a dose all fit in 100 days."""
 
 
-def recent_since(now: datetime) -> datetime:
-    """Start of the recent window for `now`: midnight RECENT_DAYS days before (changes daily)."""
-    return datetime.combine(now.date() - timedelta(days=RECENT_DAYS), time.min)
+def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
+    """Start of the recent window for `now`: midnight RECENT_DAYS days before (changes daily),
+    earlier when the alert look-back (as of 30 days ago) reaches further back."""
+    days = max(RECENT_DAYS, 31 + lookback_days)
+    return datetime.combine(now.date() - timedelta(days=days), time.min)
+
+
+def vitals_since(now: datetime, *, lookback_days: int = 14) -> datetime:
+    """Vital signs matter to the tiles only for BP-excursion alerts, now and 30 days ago."""
+    return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> dict:
     # The same metric functions as everywhere, on the rows of the recent window only
     # (kapviz.db.aggregates.program.recent_activity), fetched once per day × data version.
-    recent = data.aggregate(program_sql.recent_activity, filters, since=recent_since(as_of))
+    lookback = settings().alert_lookback_days
+    recent = data.aggregate(
+        program_sql.recent_activity,
+        filters,
+        since=recent_since(as_of, lookback_days=lookback),
+        vitals_since=vitals_since(as_of, lookback_days=lookback),
+    )
     kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=as_of)
     kpis |= program.safety_kpis(
         recent.sessions,

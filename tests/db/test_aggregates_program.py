@@ -15,7 +15,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import program, safety
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.ui.overview import recent_since
+from kapviz.ui.overview import recent_since, tiles_as_of, vitals_since
 from tests.clinic import ANCHOR, build_clinic
 
 FILTERS = [
@@ -133,11 +133,14 @@ def test_recent_window_gives_the_full_tables_kpis(demo):
     outcomes = course_outcomes(sessions, scores)
     last = sessions["started_at"].max().to_pydatetime()
     for now in (last, last - timedelta(days=45, hours=3), last + timedelta(days=20)):
-        recent = program_sql.recent_activity(demo, filters, since=recent_since(now))
+        as_of = tiles_as_of(now)
+        recent = program_sql.recent_activity(
+            demo, filters, since=recent_since(as_of), vitals_since=vitals_since(as_of)
+        )
         assert len(recent.sessions) < len(sessions)
-        full = _kpis(sessions, side_effects, vitals, phq9, outcomes, now)
+        full = _kpis(sessions, side_effects, vitals, phq9, outcomes, as_of)
         windowed = _kpis(
-            recent.sessions, recent.side_effects, recent.vitals, recent.phq9, outcomes, now
+            recent.sessions, recent.side_effects, recent.vitals, recent.phq9, outcomes, as_of
         )
         assert windowed == full, now
         assert full["open_alerts"]["value"] > 0 or now > last

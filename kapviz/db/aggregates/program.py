@@ -34,8 +34,13 @@ class RecentActivity:
     phq9: pd.DataFrame
 
 
-def recent_activity(conn: Connection, filters: Filters, *, since: datetime) -> RecentActivity:
+def recent_activity(
+    conn: Connection, filters: Filters, *, since: datetime, vitals_since: datetime | None = None
+) -> RecentActivity:
     """Sessions (with their effects and vitals) started at or after `since`, and PHQ-9s.
+
+    Vital signs, the largest table, are read from `vitals_since` (default `since`) on: only
+    the alerts' excursion look-back needs them.
 
     The PHQ-9 frame holds every PHQ-9 administered at or after `since` plus, per patient,
     the latest PHQ-9 before it and the latest before it with a known item 9: whatever moment
@@ -45,7 +50,7 @@ def recent_activity(conn: Connection, filters: Filters, *, since: datetime) -> R
         since=since,
         sessions=queries.sessions(conn, filters, since=since),
         side_effects=queries.side_effects(conn, filters, since=since),
-        vitals=queries.vitals(conn, filters, since=since),
+        vitals=queries.vitals(conn, filters, since=max(since, vitals_since or since)),
         phq9=recent_phq9(conn, filters, since=since),
     )
 
