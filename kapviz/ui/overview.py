@@ -14,7 +14,7 @@ from kapviz.charts import safety as safety_charts
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import program, safety
-from kapviz.ui import data
+from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
 RECENT_DAYS = 100
@@ -238,6 +238,7 @@ def tile(
 ) -> None:
     """One st.metric with its delta against the previous period and its denominator."""
     value = kpi["value"]
+    delta = _delta(value, kpi["previous"], percent=percent)
     if value is None:
         shown = "—"
     elif percent:
@@ -245,13 +246,17 @@ def tile(
     elif isinstance(value, float):
         shown = f"{value:.1f}"
     else:
-        shown = f"{value:,}"
+        # Analysts see small counts as "<11", without a delta that would give them away.
+        shown = redact.count_label(value)
+        if shown != f"{value:,}":
+            delta = None
     if "denominator" in kpi:
-        help = f"{help} Now: {kpi['numerator']} of {kpi['denominator']}."
+        numerator = redact.count_label(kpi["numerator"])
+        help = f"{help} Now: {numerator} of {redact.count_label(kpi['denominator'])}."
     column.metric(
         label,
         shown,
-        delta=_delta(value, kpi["previous"], percent=percent),
+        delta=delta,
         delta_color="inverse" if inverse else "normal",
         help=help,
         border=True,

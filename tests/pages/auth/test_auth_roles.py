@@ -8,6 +8,7 @@ the essentials through the menu in a real browser.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -222,6 +223,22 @@ def test_analyst_overview_small_cells(run_as):
     text = shown_text(run_as("pages/overview.py", "ana"))
     assert "uncontrolled hypertension (<11)" in text
     assert "uncontrolled hypertension (1)" in shown_text(run_as("pages/overview.py", "dora"))
+
+
+def test_analyst_overview_tiles_small_cells(run_as):
+    """Tile counts below 11 (and their "k of n" help) show as "<11" for analysts, without
+    a delta that would give them away; a director sees the numbers."""
+    analyst = {m.label: m for m in run_as("pages/overview.py", "ana").metric}
+    director = {m.label: m for m in run_as("pages/overview.py", "dora").metric}
+    small = [label for label, m in director.items() if m.value.isdigit() and 0 < int(m.value) < 11]
+    assert small, "the hand clinic has small counts on the tiles"
+    for label in small:
+        assert analyst[label].value == "<11"
+        assert not analyst[label].delta
+    for m in analyst.values():
+        now = re.search(r"Now: (\S+) of (\S+)\.", m.help or "")
+        for count in now.groups() if now else ():
+            assert count == "<11" or count == "0" or int(count.replace(",", "")) >= 11
 
 
 def test_clinician_landing_page_refused_with_way_forward(run_as):
