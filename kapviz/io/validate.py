@@ -7,7 +7,6 @@ touches the database except to read which ids already exist (`ExistingKeys`).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -76,9 +75,48 @@ def parse_datetime(text: str) -> datetime | None:
     return value
 
 
-def _isin(values: pd.Series, known: set[str]) -> pd.Series:
-    """`values.isin(known)` through a hash table (arrow-string isin is slow on large sets)."""
-    return values.astype(object).isin(known)
+ISO_FORMATS = (
+    (r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d", "%Y-%m-%dT%H:%M"),
+    (r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d", "%Y-%m-%dT%H:%M:%S"),
+    (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d"),
+)
+"""The spellings export writes, parsed whole-column with an explicit format; anything else
+(offsets, fractions, a space for the T, impossible dates) goes through parse_datetime."""
+
+
+def parse_datetimes(values: pd.Series) -> pd.Series:
+    """`parse_datetime` of every value (trimmed strings, "" = missing) as datetime64[us]."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    todo = (values != "").to_numpy(dtype=bool, copy=True)
+    for pattern, fmt in ISO_FORMATS:
+        if not todo.any():
+            break
+        match = todo & values.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+        if match.any():
+            stamps = pd.to_datetime(values[match], format=fmt, errors="coerce")
+            out[match] = stamps.astype("datetime64[us]")
+            todo &= ~(match & out.notna().to_numpy())
+    for i in np.flatnonzero(todo):
+        out.iat[i] = parse_datetime(values.iat[i])
+    return out
+
+
+def _isin(values: pd.Series, known: set | frozenset) -> pd.Series:
+    """`values.isin(known)`, looked up once per distinct value in a Python set.
+
+    (pandas' isin against hundreds of thousands of strings is slow; ids repeat, so the
+    distinct values are fewer than the rows.)
+    """
+    codes, distinct = pd.factorize(values)
+    found = np.fromiter((v in known for v in distinct), dtype=bool, count=len(distinct))
+    return pd.Series(np.append(found, False)[codes], index=values.index)
+
+
+def _lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """`keys.map(table)` for a uniquely indexed `table`, by hash; None where a key is absent."""
+    where = pd.Index(table.index.astype(object)).get_indexer(keys.astype(object))
+    found = np.append(table.to_numpy(dtype=object), None)[where]
+    return pd.Series(found, index=keys.index, dtype=object)
 
 
 def _numbers(values: pd.Series) -> pd.Series:
@@ -101,6 +139,7 @@ class _Checker:
         self.frame = batch.tables[file]
         self.rows = batch.source_rows[file]
         self.problems = problems
+        self._raw: dict[str, pd.Series] = {}
 
     def row(self, i: int) -> int:
         return self.rows[i]
@@ -111,9 +150,14 @@ class _Checker:
         self.problems.append(Problem(self.name, row, column, text, expected))
 
     def raw(self, column: str) -> pd.Series:
-        if column in self.frame:
-            return self.frame[column].fillna("").astype(str).str.strip()
-        return pd.Series([""] * len(self.frame), index=self.frame.index, dtype=object)
+        """The column's trimmed text ("" where empty or absent), computed once per column."""
+        if column not in self._raw:
+            if column in self.frame:
+                values = self.frame[column].fillna("").astype(str).str.strip()
+            else:
+                values = pd.Series([""] * len(self.frame), index=self.frame.index, dtype=object)
+            self._raw[column] = values
+        return self._raw[column]
 
     def require_columns(self) -> bool:
         missing = [
@@ -142,10 +186,14 @@ class _Checker:
 
     def integers(self, column: str, *, low: int | None = None, high: int | None = None):
         values = self.raw(column)
-        ok = values.str.match(INT_RE) | (values == "")
-        for i in values.index[~ok]:
-            self.add(i, column, values[i], "a whole number")
-        numbers = _numbers(values.where(ok & (values != ""), ""))
+        filled = (values != "").to_numpy()
+        numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+        if filled.any():
+            given = values[filled]
+            ok = given.str.match(INT_RE).to_numpy(dtype=bool, na_value=False)
+            for i in given.index[~ok]:
+                self.add(i, column, values[i], "a whole number")
+            numbers[filled] = _numbers(given.where(ok, "")).to_numpy()
         if low is not None or high is not None:
             lo = low if low is not None else -(10**12)
             hi = high if high is not None else 10**12
@@ -168,18 +216,21 @@ class _Checker:
         bad = (values != "") & ~values.isin(TRUE | FALSE)
         for i in values.index[bad]:
             self.add(i, column, self.raw(column)[i], "true or false")
-        return values.map(lambda v: True if v in TRUE else False if v in FALSE else None)
+        out = np.full(len(values), None, dtype=object)
+        out[values.isin(TRUE).to_numpy()] = True
+        out[values.isin(FALSE).to_numpy()] = False
+        return pd.Series(out, index=values.index, dtype=object).infer_objects()
 
     def datetimes(self, column: str, *, date_only: bool = False) -> pd.Series:
         values = self.raw(column)
-        parsed = [parse_datetime(v) if v else None for v in values.to_numpy(dtype=object)]
-        for i, (v, p) in enumerate(zip(values, parsed, strict=True)):
-            if v and p is None:
-                self.add(values.index[i], column, v, "an ISO 8601 date (2026-03-14) or "
-                         "datetime (2026-03-14T09:30)")  # fmt: skip
+        parsed = parse_datetimes(values)
+        for i in values.index[(values != "") & parsed.isna()]:
+            self.add(i, column, values[i], "an ISO 8601 date (2026-03-14) or "
+                     "datetime (2026-03-14T09:30)")  # fmt: skip
         if date_only:
-            return pd.Series([p.date() if p else None for p in parsed], index=values.index)
-        return pd.Series(pd.to_datetime(pd.Series(parsed, dtype=object)), index=values.index)
+            days = parsed.dt.date.astype(object)
+            return days.where(parsed.notna(), None)
+        return parsed
 
     def duplicates(self, columns: list[str], frame: pd.DataFrame, what: str) -> pd.Series:
         dup = frame.duplicated(columns, keep="first") & frame[columns].notna().all(axis=1)
@@ -280,7 +331,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
         c.add(i, "patient_id", pid[i], "a patient_id that exists in patients")
     if len(all_sessions):
         owner = all_sessions.drop_duplicates("session_id").set_index("session_id")["patient_id"]
-        owners = sid.map(owner)
+        owners = _lookup(sid, owner)
     else:
         owners = pd.Series([None] * len(sid), index=sid.index, dtype=object)
     tied = sid != ""
@@ -292,25 +343,30 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
     when = c.datetimes("administered_at")
     c.required("administered_at", c.raw("administered_at"))
     names = c.raw("instrument")
-    lookup = {v: instruments.normalize(v) for v in names.unique() if v}
-    ids = names.map(lambda v: lookup.get(v))
+    codes, spellings = pd.factorize(names)
+    normalised = np.array([instruments.normalize(v) if v else None for v in spellings] + [None],
+                          dtype=object)  # fmt: skip
+    ids = pd.Series(normalised[codes], index=names.index, dtype=object).infer_objects()
     known = ", ".join(instruments.REGISTRY)
     for i in names.index[(names != "") & ids.isna()]:
         c.add(i, "instrument", names[i], f"a known instrument ({known})")
     c.required("instrument", names)
     given_total = c.integers("total").to_numpy(dtype="float64", na_value=np.nan)
     n = len(names)
-    matrix = np.full((n, MAX_ITEMS), np.nan)
-    for k in range(1, MAX_ITEMS + 1):
-        if f"item_{k}" in c.frame:
-            matrix[:, k - 1] = c.integers(f"item_{k}").to_numpy(dtype="float64", na_value=np.nan)
+    used = sorted({v for v in normalised[np.unique(codes)] if isinstance(v, str)})
+    given_items = [k for k in range(1, MAX_ITEMS + 1) if f"item_{k}" in c.frame]
+    # Only as many item columns as the file or its instruments have (absent ones stay NaN).
+    width = max(given_items + [instruments.get(i).n_items for i in used], default=0)
+    matrix = np.full((n, width), np.nan)
+    for k in given_items:
+        matrix[:, k - 1] = c.integers(f"item_{k}").to_numpy(dtype="float64", na_value=np.nan)
     final_total = np.full(n, np.nan)
-    final_items: list[str | None] = [None] * n
+    final_items = np.full(n, None, dtype=object)
     item9 = np.full(n, np.nan)
     index = names.index
-    for inst_id in sorted({v for v in ids if isinstance(v, str)}):
+    for inst_id in used:
         inst = instruments.get(inst_id)
-        pos = np.flatnonzero((ids == inst_id).to_numpy())
+        pos = np.flatnonzero(ids.to_numpy() == inst_id)
         items = matrix[pos, : inst.n_items]
         for r, col in zip(*np.nonzero(~np.isnan(matrix[pos, inst.n_items :])), strict=True):
             i = index[pos[r]]
@@ -327,22 +383,18 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
         total = given_total[pos].copy()
         scorable = np.flatnonzero(full & ~out_of.any(axis=1))
-        plain_sum = inst.scorer is instruments._sum_items  # noqa: SLF001 - skip per-row calls
-        sums = items[scorable].sum(axis=1).astype(int).tolist()
-        for r, values, summed in zip(
-            scorable, items[scorable].astype(int).tolist(), sums, strict=True
-        ):
-            try:
-                computed = summed if plain_sum else inst.score(values)
-            except ValueError:
-                continue
-            if not np.isnan(total[r]) and int(total[r]) != computed:
-                c.add(index[pos[r]], "total", int(total[r]),
-                      f"{computed}, the total of the {inst.id} items given")  # fmt: skip
-            total[r] = computed
-            final_items[pos[r]] = json.dumps(values)
-            if inst.id == "PHQ-9":
-                item9[pos[r]] = values[8]
+        if inst.scorer is instruments._sum_items:  # noqa: SLF001 - whole columns, no calls
+            scored, computed = scorable, items[scorable].sum(axis=1)
+        else:
+            scored, computed = _scored_rows(inst, items, scorable)
+        given = total[scored]
+        for k in np.flatnonzero(~np.isnan(given) & (given != computed)):
+            c.add(index[pos[scored[k]]], "total", int(given[k]),
+                  f"{int(computed[k])}, the total of the {inst.id} items given")  # fmt: skip
+        total[scored] = computed
+        final_items[pos[scored]] = _json_lists(items[scored])
+        if inst.id == "PHQ-9":
+            item9[pos[scored]] = items[scored, 8]
         for r in np.flatnonzero(np.isnan(total) & (present == 0)):
             c.add(index[pos[r]], "total", "", f"a {inst.id} total (or all {inst.n_items} items)")
         bad = ~np.isnan(total) & ((total < inst.total_min) | (total > inst.total_max))
@@ -371,40 +423,79 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
     return out
 
 
-def _session_children(c: _Checker, all_sessions: pd.DataFrame) -> pd.Series:
+def _scored_rows(inst, items: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (of `rows`) the instrument's own scorer accepts, and their totals."""
+    scored, totals = [], []
+    for r, values in zip(rows, items[rows].astype(int).tolist(), strict=True):
+        try:
+            totals.append(inst.score(values))
+        except ValueError:
+            continue
+        scored.append(r)
+    return np.array(scored, dtype=int), np.array(totals, dtype="float64")
+
+
+def _json_lists(items: np.ndarray) -> list[str]:
+    """Each row of a whole-number matrix as json.dumps would write it: "[2, 1, 0]"."""
+    if not len(items):
+        return []
+    columns = [pa.array(col).cast(pa.string()) for col in items.astype("int64").T]
+    joined = pc.binary_join_element_wise(*columns, ", ")
+    return pc.binary_join_element_wise("[", joined, "]", "").to_pylist()
+
+
+def _per_distinct(values: pd.Series, fn) -> pd.Series:
+    """`values.map(fn)` calling `fn` once per distinct value (object Series, same index)."""
+    codes, distinct = pd.factorize(values)
+    mapped = np.full(len(distinct) + 1, None, dtype=object)
+    for k, value in enumerate(distinct):
+        mapped[k] = fn(value)
+    return pd.Series(mapped[codes], index=values.index, dtype=object).infer_objects()
+
+
+def _severities(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """normalize_severity per distinct value: severities, grades (NaN = none), unknown mask."""
+    codes, distinct = pd.factorize(values)
+    severity = np.full(len(distinct) + 1, None, dtype=object)
+    grade = np.full(len(distinct) + 1, np.nan)
+    unknown = np.zeros(len(distinct) + 1, dtype=bool)
+    for k, value in enumerate(distinct):
+        if not value:
+            continue
+        try:
+            severity[k], g = normalize_severity(value)
+        except ValueError:
+            unknown[k] = True
+            continue
+        grade[k] = np.nan if g is None else g
+    return severity[codes], grade[codes], unknown[codes]
+
+
+def _session_children(c: _Checker, known: set[str]) -> pd.Series:
     sid = c.raw("session_id")
     c.required("session_id", sid)
-    known = set(all_sessions["session_id"]) if len(all_sessions) else set()
     for i in sid.index[(sid != "") & ~_isin(sid, known)]:
         c.add(i, "session_id", sid[i], "a session_id that exists in sessions")
     return sid
 
 
-def _side_effects(batch, problems, all_sessions) -> pd.DataFrame:
+def _side_effects(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     c = _Checker(batch, "side_effects", problems)
     if not c.require_columns():
         return pd.DataFrame()
-    sid = _session_children(c, all_sessions)
+    sid = _session_children(c, known_sessions)
     verbatim = c.raw("effect")
     c.required("effect", verbatim)
-    terms = verbatim.map(lambda v: normalize_term(v) if v else None)
+    terms = _per_distinct(verbatim, lambda v: normalize_term(v) if v else None)
     for i in verbatim.index[(verbatim != "") & terms.isna()]:
         hint = suggest_term(verbatim[i])
         c.add(i, "effect", verbatim[i], "a preferred term or synonym (DOMAIN.md §4)"
               + (f" — did you mean '{hint}'?" if hint else ""))  # fmt: skip
-    severities, grades = [], []
     raw_sev = c.raw("severity")
     c.required("severity", raw_sev)
-    for i, v in raw_sev.items():
-        if not v:
-            severities.append(None), grades.append(None)
-            continue
-        try:
-            sev, grade = normalize_severity(v)
-        except ValueError:
-            c.add(i, "severity", v, "mild, moderate, severe, or CTCAE grade 1–5")
-            sev, grade = None, None
-        severities.append(sev), grades.append(grade)
+    severities, grades, unknown = _severities(raw_sev)
+    for i in raw_sev.index[unknown]:
+        c.add(i, "severity", raw_sev[i], "mild, moderate, severe, or CTCAE grade 1–5")
     serious = c.booleans("serious")
     out = pd.DataFrame(
         {
@@ -412,8 +503,8 @@ def _side_effects(batch, problems, all_sessions) -> pd.DataFrame:
             "term": terms,
             "verbatim": verbatim,
             "severity": severities,
-            "ctcae_grade": pd.array(grades, dtype="Int64"),
-            "serious": serious.map(lambda v: bool(v) if v is not None else False),
+            "ctcae_grade": pd.array(grades, dtype="Float64").astype("Int64"),
+            "serious": (serious.to_numpy() == True),  # noqa: E712 - None counts as False
             "onset_min": c.integers("onset_min"),
             "resolved": c.booleans("resolved"),
             "action": c.enum("action", ACTIONS),
@@ -424,11 +515,11 @@ def _side_effects(batch, problems, all_sessions) -> pd.DataFrame:
     return out
 
 
-def _vitals(batch, problems, all_sessions) -> pd.DataFrame:
+def _vitals(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     c = _Checker(batch, "vitals", problems)
     if not c.require_columns():
         return pd.DataFrame()
-    sid = _session_children(c, all_sessions)
+    sid = _session_children(c, known_sessions)
     minutes = c.integers("minutes_from_dose")
     c.required("minutes_from_dose", c.raw("minutes_from_dose"))
     values = {name: c.integers(name, low=lo, high=hi) for name, (lo, hi) in VITAL_RANGES.items()}
@@ -459,17 +550,21 @@ def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> Val
             fresh = sessions[["session_id", "patient_id", "course_id", "started_at"]]
             # Duplicate or blank ids are already reported; keep one row per id downstream.
             fresh = fresh[fresh["session_id"] != ""].drop_duplicates("session_id")
-            keep = ~all_sessions["session_id"].isin(fresh["session_id"])
-            all_sessions = pd.concat([all_sessions[keep], fresh], ignore_index=True)
+            if len(all_sessions):
+                keep = ~_isin(all_sessions["session_id"], set(fresh["session_id"]))
+                all_sessions = pd.concat([all_sessions[keep], fresh], ignore_index=True)
+            else:
+                all_sessions = fresh.reset_index(drop=True)
             all_sessions = all_sessions[all_sessions["started_at"].notna()]
             # A duplicated id is reported above; keep one row so that lookups stay defined.
             all_sessions = all_sessions.drop_duplicates("session_id", keep="first")
     if "assessments" in batch.tables:
         frames["assessments"] = _assessments(batch, problems, known_patients, all_sessions)
+    known_sessions = set(all_sessions["session_id"])
     if "side_effects" in batch.tables:
-        frames["side_effects"] = _side_effects(batch, problems, all_sessions)
+        frames["side_effects"] = _side_effects(batch, problems, known_sessions)
     if "vitals" in batch.tables:
-        frames["vitals"] = _vitals(batch, problems, all_sessions)
+        frames["vitals"] = _vitals(batch, problems, known_sessions)
     order = {batch.source_names.get(f, f): i for i, f in enumerate(batch.tables)}
     problems.sort(key=lambda p: (order.get(p.file, 99), p.row or 0))
     return ValidatedBatch(frames=frames, problems=problems, warnings=list(batch.warnings))
