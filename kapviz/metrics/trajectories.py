@@ -144,18 +144,64 @@ def points_from_scores(
 
     `anchors` and `doses` come from `course_anchors` / `completed_doses` of the sessions or
     from the SQL reads of kapviz.db.aggregates.cohort; `sessions` needs only
-    SESSION_TIME_COLUMNS (the phase and start of the sessions scores are tied to).
+    SESSION_TIME_COLUMNS (the phase and start of the sessions scores are tied to). Each
+    step is a helper so that its temporaries (600k rows each at 20,000 patients) are freed
+    before the next: the peak memory of a page is counted.
     """
     courses = scores["course_id"].cat.categories
     course = scores["course_id"].cat.codes.to_numpy(dtype=np.int64)
+    at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
     known = anchors.reindex(courses.astype(object))
     first = known["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)[course]
+    phase, ref = _phases(scores, known, sessions, course=course, at=at, first=first)
+    labels = session_points(max_doses=max_doses)
+    if doses.empty or not len(scores):
+        dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
+    else:
+        dose_number = pd.array(doses_up_to(doses, courses, course, ref), dtype="Int64")
+    del ref, course
+    order, point = _session_axis(phase, dose_number, labels, max_doses=max_doses)
+    days = (at - first) / np.timedelta64(1, "D")
+    del first
+    day_order, day_bin, day_x = _days_axis(days, baseline_window_days=baseline_window_days)
+    return pd.DataFrame(
+        {
+            "id": scores["id"].to_numpy(),
+            "patient_id": pd.Series(objects(scores["patient_id"]), dtype=object),
+            "course_id": pd.Series(objects(scores["course_id"]), dtype=object),
+            "instrument": pd.Series(objects(scores["instrument"]), dtype=object),
+            "administered_at": scores["administered_at"].to_numpy(),
+            "total": scores["total"].to_numpy(),
+            "phase": pd.Series(objects(pd.Series(phase)), dtype=object),
+            "dose_number": dose_number,
+            "point": pd.Series(point, dtype=object),
+            "point_order": order,
+            "days": days.astype("float64"),
+            "day_bin": pd.Series(day_bin, dtype=object),
+            "day_order": day_order,
+            "day_x": day_x,
+        },
+        columns=POINT_COLUMNS,
+    )
+
+
+def _phases(
+    scores: pd.DataFrame,
+    known: pd.DataFrame,
+    sessions: pd.DataFrame,
+    *,
+    course: np.ndarray,
+    at: np.ndarray,
+    first: np.ndarray,
+) -> tuple[pd.Categorical, np.ndarray]:
+    """Per score: its phase, and the moment its dose number counts to.
+
+    Phase: the tied session's; else by date (preparation, dosing, follow-up, integration).
+    Worked on codes into one sorted list of phase names (no per-row strings).
+    """
     last_dose_end = _day_end(known["last_dose_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
     last_int_end = _day_end(known["last_integration_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
-    at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
-
-    # Phase: the tied session's; else by date (preparation, dosing, follow-up, integration).
-    # Worked on codes into one list of phase names: the sessions' phases, then by-date ones.
+    by_date_names = ["preparation", "dosing", "follow_up", "integration"]
     by_date = np.select(
         [
             np.isnat(first) | (at <= first),
@@ -165,58 +211,54 @@ def points_from_scores(
         [0, 1, 2],
         default=3,
     )
+    del last_dose_end, last_int_end
     session_phase = categorical(sessions["phase"])
-    names = [*session_phase.categories, "preparation", "dosing", "follow_up", "integration"]
+    names = pd.Index(sorted({*session_phase.categories, *by_date_names}))
+    session_code = np.append(names.get_indexer(session_phase.categories), -1)
     row = tied_sessions(scores, sessions)
-    tied_code = np.append(session_phase.codes.astype(np.int64), -1)[row]
+    tied_code = session_code[np.append(session_phase.codes, -1)[row]]
     tied = tied_code >= 0  # tied to a session (with a phase) among `sessions`
-    code = np.where(tied, tied_code, len(session_phase.categories) + by_date)
-    phase = np.append(np.asarray(names, dtype=object), None)[code]
-    is_dosing = np.append(np.asarray(names, dtype=object) == "dosing", False)[code]
-
+    code = np.where(tied, tied_code, names.get_indexer(by_date_names)[by_date])
+    phase = pd.Categorical.from_codes(code, dtype=pd.CategoricalDtype(names))
     tied_start = np.append(
         sessions["started_at"].to_numpy(dtype=DATETIME_DTYPE), np.datetime64("NaT", "us")
     )[row]
-    ref = np.where(tied & is_dosing, tied_start, at)
-    if doses.empty or not len(scores):
-        dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
-    else:
-        dose_number = pd.array(doses_up_to(doses, courses, course, ref), dtype="Int64")
+    tied_dosing = tied & (code == names.get_loc("dosing"))
+    return phase, np.where(tied_dosing, tied_start, at)
 
-    labels = session_points(max_doses=max_doses)
+
+def _session_axis(
+    phase: pd.Categorical,
+    dose_number: pd.arrays.IntegerArray,
+    labels: pd.DataFrame,
+    *,
+    max_doses: int,
+) -> tuple[pd.arrays.IntegerArray, np.ndarray]:
+    """Session-axis order and label of each score (dose k, pooled beyond `max_doses`)."""
     label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
     label_of_phase["follow_up"] = len(labels) - 1
-    order_of_name = np.array([label_of_phase.get(name, np.nan) for name in names] + [np.nan])
-    order = pd.Series(order_of_name[code], dtype="Float64")
+    order_of = np.array([label_of_phase.get(name, np.nan) for name in phase.categories])
+    order = pd.Series(order_of[phase.codes], dtype="Float64")
     # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
+    is_dosing = phase.codes == phase.categories.get_loc("dosing")
     dose_point = pd.Series(dose_number).clip(lower=1, upper=max_doses + 1)
     order = order.where(~is_dosing, 1 + dose_point).astype("Int64")
-    point = _take(labels["label"], order)
+    return order.array, _take(labels["label"], order)
 
-    days = (at - first) / np.timedelta64(1, "D")
+
+def _days_axis(
+    days: np.ndarray, *, baseline_window_days: int
+) -> tuple[pd.arrays.IntegerArray, np.ndarray, np.ndarray]:
+    """Days-axis bin order, label and x (mid-point) of each score; missing before the window."""
     bins = day_bins(baseline_window_days=baseline_window_days)
     edges = [*bins["lower"], math.inf]
-    day_order = pd.array(pd.cut(days, bins=edges, right=True, labels=False), dtype="Int64")
-    day_order = pd.Series(day_order)
-
-    return pd.DataFrame(
-        {
-            "id": scores["id"].to_numpy(),
-            "patient_id": pd.Series(objects(scores["patient_id"]), dtype=object),
-            "course_id": pd.Series(objects(scores["course_id"]), dtype=object),
-            "instrument": pd.Series(objects(scores["instrument"]), dtype=object),
-            "administered_at": scores["administered_at"].to_numpy(),
-            "total": scores["total"].to_numpy(),
-            "phase": pd.Series(phase, dtype=object),
-            "dose_number": dose_number,
-            "point": pd.Series(point, dtype=object),
-            "point_order": order.array,
-            "days": days.astype("float64"),
-            "day_bin": pd.Series(_take(bins["label"], day_order), dtype=object),
-            "day_order": day_order.array,
-            "day_x": _take(bins["x"], day_order).astype("float64"),
-        },
-        columns=POINT_COLUMNS,
+    day_order = pd.Series(
+        pd.array(pd.cut(days, bins=edges, right=True, labels=False), dtype="Int64")
+    )
+    return (
+        day_order.array,
+        _take(bins["label"], day_order),
+        _take(bins["x"], day_order).astype("float64"),
     )
 
 

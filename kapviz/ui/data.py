@@ -237,7 +237,10 @@ def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -
     scores, anchors, doses = _scores(url, filters, data_version)
     with engine_for(url).connect() as conn:
         sessions = cohort.session_times(conn, filters)  # tied scores' phase and start
-    return points_from_scores(scores, anchors, doses, sessions, baseline_window_days=window_days)
+    points = points_from_scores(scores, anchors, doses, sessions, baseline_window_days=window_days)
+    del sessions
+    cohort.release_memory()  # the temporaries of 600k points, before the page goes on
+    return points
 
 
 def trajectory_points(filters: Filters) -> pd.DataFrame:

@@ -12,7 +12,11 @@ derives from `kapviz.db.queries.sessions` (tests/db/test_aggregates_cohort.py pr
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Connection, DateTime, and_, case, func, select, type_coerce
 
 from kapviz.db import queries
@@ -21,6 +25,19 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
 from kapviz.metrics import trajectories as tr
+
+
+def release_memory() -> None:
+    """Hand memory freed after a large read back to the operating system.
+
+    Reading 600k scores leaves ~60 MB in Arrow's allocator pool and ~100 MB of freed
+    parsing temporaries in glibc's heap (20,000 patients); the process's peak memory is
+    what the 600 MB budget counts, so the next step should start from what is really
+    used. Both calls are cheap (milliseconds); malloc_trim exists on glibc only.
+    """
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _in_scope(stmt, column, filters: Filters, patient_id: str | None):  # noqa: ANN001, ANN202
@@ -92,7 +109,10 @@ def outcome_scores(
     stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
     frame = queries.read_frame(conn, stmt, sm.SCORE_COLUMNS)
     if not frame["course_id"].isna().any():
-        return sm.score_frame(frame)
+        scores = sm.score_frame(frame)
+        del frame
+        release_memory()
+        return scores
     lookup = select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
     lookup = _in_scope(lookup, Session.course_id, filters, patient_id)
     sessions = queries.read_frame(
