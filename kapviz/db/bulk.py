@@ -1,12 +1,27 @@
-"""Bulk writes: COPY on PostgreSQL, executemany on SQLite — never row-by-row ORM adds."""
+"""Bulk writes: COPY on PostgreSQL, executemany on SQLite — never row-by-row ORM adds.
+
+`insert_frame` writes a typed DataFrame: on PostgreSQL one COPY fed with text built column
+by column by Arrow (no Python work per row), on SQLite one DB-API executemany of tuples in
+SQLAlchemy's storage format. `bulk_insert` takes tuples (the demo generator's rows).
+`suspend_foreign_keys` is the bulk-loading recipe of both databases' manuals: foreign keys
+are checked once per table after the load instead of once per inserted row.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Connection, Table, insert
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table, insert
+from sqlalchemy.exc import IntegrityError
 
 CHUNK = 50_000
+COPY_LINES = 200_000
+"""Lines per write() into a PostgreSQL COPY (a few MB of text each)."""
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> int:
@@ -14,13 +29,198 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        names = ", ".join(f'"{c}"' for c in columns)
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
+        frame = pd.DataFrame.from_records(rows, columns=list(columns), coerce_float=False)
+        _copy(conn, table, frame)
         return len(rows)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in chunk])
     return len(rows)
+
+
+def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
+    """Insert every row of `frame` (columns named like the table's) in the caller's transaction.
+
+    Missing values may be None, NaN, NaT or pd.NA. PostgreSQL gets one COPY; SQLite one
+    executemany with the values spelled as SQLAlchemy stores them (DateTime as
+    'YYYY-MM-DD HH:MM:SS.ffffff', Date as ISO text, Boolean as 0/1).
+    """
+    if frame.empty:
+        return 0
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, frame)
+        return len(frame)
+    columns = list(frame.columns)
+    values = [sqlite_values(frame[c], table.c[c].type) for c in columns]
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(
+            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*values, strict=True)
+        )
+    finally:
+        cursor.close()
+    return len(frame)
+
+
+def arrow_values(values: pd.Series, sql_type) -> pa.Array:
+    """A column as an Arrow array of the SQL type's family (nulls where values are missing)."""
+    if isinstance(sql_type, Boolean):
+        objects = values.astype(object).where(values.notna(), None)
+        return pa.array(objects.tolist(), type=pa.bool_())
+    if isinstance(sql_type, DateTime):
+        stamps = pd.to_datetime(values).astype("datetime64[us]")
+        return pa.array(stamps, type=pa.timestamp("us"), from_pandas=True)
+    if isinstance(sql_type, Date):
+        objects = values.astype(object).where(values.notna(), None)
+        dates = [v.date() if isinstance(v, datetime) else v for v in objects.tolist()]
+        return pa.array(dates, type=pa.date32())
+    if isinstance(sql_type, (Integer, Float)):
+        numbers = values
+        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            numbers = pd.to_numeric(values.astype(object), errors="raise")
+        if isinstance(sql_type, Integer):
+            return pa.array(numbers.astype("Int64"), type=pa.int64(), from_pandas=True)
+        return pa.array(numbers.astype("float64"), type=pa.float64(), from_pandas=True)
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+        values.dtype
+    ):
+        return pa.array(values, from_pandas=True).cast(pa.string())
+    return pa.array(values.astype(object), type=pa.string(), from_pandas=True)
+
+
+def sqlite_values(values: pd.Series, sql_type) -> list:
+    """A column as Python values in SQLAlchemy's SQLite storage format (see insert_frame)."""
+    array = arrow_values(values, sql_type)
+    if isinstance(sql_type, (DateTime, Date)):
+        array = pc.cast(array, pa.string())
+    elif isinstance(sql_type, Boolean):
+        array = pc.cast(array, pa.int64())
+    return array.to_pylist()
+
+
+def _copy_text(array: pa.Array) -> pa.Array:
+    """Arrow values spelled for COPY's text format (NULL stays null; escapes applied)."""
+    if pa.types.is_boolean(array.type):
+        return pc.if_else(array, "t", "f")
+    if not pa.types.is_string(array.type):
+        return pc.cast(array, pa.string())
+    if pc.any(pc.match_substring_regex(array, r"[\\\t\n\r]")).as_py():
+        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            array = pc.replace_substring(array, raw, escaped)
+    return array
+
+
+def _copy(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """COPY `frame` into `table` from text built column-wise; written in large pieces."""
+    columns = list(frame.columns)
+    texts = [_copy_text(arrow_values(frame[c], table.c[c].type)) for c in columns]
+    lines = pc.binary_join_element_wise(
+        *texts, "\t", null_handling="replace", null_replacement="\\N"
+    )
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for start in range(0, len(lines), COPY_LINES):
+            piece = lines[start : start + COPY_LINES].to_pylist()
+            copy.write("\n".join(piece) + "\n")
+
+
+class SuspendedForeignKeys:
+    """Foreign keys of some tables checked once after a bulk load instead of per row.
+
+    PostgreSQL checks a foreign key with a trigger and a query per inserted row, SQLite with
+    an index lookup per row and key; for a load of millions of rows that is most of the time.
+    Use `suspend_foreign_keys` inside the transaction, before its first write; call `check()`
+    after the load and before the commit (it raises IntegrityError, and the transaction must
+    then be rolled back); call `release()` after the transaction has ended.
+
+    PostgreSQL: the tables are locked (ACCESS EXCLUSIVE: other sessions wait until the
+    commit instead of reading the old rows), their foreign-key constraints dropped and
+    `check()` adds them back exactly as they were, which validates every row in one query
+    per constraint. Needs the owner's rights (the role that runs the migrations).
+    SQLite: enforcement is switched off for the connection (only possible while no
+    transaction is open; otherwise keys stay checked per row) and `check()` runs
+    PRAGMA foreign_key_check on each table; `release()` switches enforcement back on.
+    """
+
+    def __init__(self, conn: Connection, tables: Sequence[str]):
+        self.conn = conn
+        self.tables = list(tables)
+        self.dropped: list[tuple[str, str, str]] = []
+        self.sqlite_off = False
+
+    def _quote(self, name: str) -> str:
+        return self.conn.dialect.identifier_preparer.quote(name)
+
+    def suspend(self) -> None:
+        """Stop the per-row checks (inside the transaction, before its first write)."""
+        if not self.tables:
+            return
+        if self.conn.dialect.name == "postgresql":
+            self._suspend_postgresql()
+        elif self.conn.dialect.name == "sqlite":
+            raw = self.conn.connection.driver_connection
+            if raw.in_transaction:
+                return
+            raw.execute("PRAGMA foreign_keys=OFF")
+            self.sqlite_off = raw.execute("PRAGMA foreign_keys").fetchone()[0] == 0
+
+    def _suspend_postgresql(self) -> None:
+        rows = self.conn.exec_driver_sql(
+            "SELECT child.relname, c.conname, pg_get_constraintdef(c.oid), parent.relname "
+            "FROM pg_constraint c JOIN pg_class child ON child.oid = c.conrelid "
+            "JOIN pg_class parent ON parent.oid = c.confrelid "
+            "WHERE c.contype = 'f' AND child.relname = ANY(%(tables)s) "
+            "AND child.relnamespace = (SELECT oid FROM pg_namespace "
+            "WHERE nspname = current_schema()) ORDER BY child.relname, c.conname",
+            {"tables": self.tables},
+        ).all()
+        if not rows:
+            return
+        locked = sorted({r[0] for r in rows} | {r[3] for r in rows})
+        self.conn.exec_driver_sql(
+            f"LOCK TABLE {', '.join(map(self._quote, locked))} IN ACCESS EXCLUSIVE MODE"
+        )
+        for table, name, definition, _parent in rows:
+            self.conn.exec_driver_sql(
+                f"ALTER TABLE {self._quote(table)} DROP CONSTRAINT {self._quote(name)}"
+            )
+            self.dropped.append((table, name, definition))
+
+    def check(self) -> None:
+        """Every row of the tables satisfies their foreign keys again (IntegrityError if not)."""
+        for table, name, definition in self.dropped:
+            self.conn.exec_driver_sql(
+                f"ALTER TABLE {self._quote(table)} ADD CONSTRAINT {self._quote(name)} {definition}"
+            )
+        self.dropped = []
+        if not self.sqlite_off:
+            return
+        raw = self.conn.connection.driver_connection
+        for table in self.tables:
+            statement = f"PRAGMA foreign_key_check({self._quote(table)})"
+            bad = raw.execute(statement).fetchall()
+            if bad:
+                parents = ", ".join(sorted({row[2] for row in bad}))
+                error = sqlite3.IntegrityError(
+                    f"FOREIGN KEY constraint failed: {len(bad)} rows of {table} refer to "
+                    f"missing rows of {parents}"
+                )
+                raise IntegrityError(statement, None, error)
+
+    def release(self) -> None:
+        """Switch SQLite's enforcement back on (after the transaction; no-op elsewhere)."""
+        if self.sqlite_off:
+            self.conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            self.sqlite_off = False
+
+
+def suspend_foreign_keys(conn: Connection, tables: Sequence[str]) -> SuspendedForeignKeys:
+    """Stop checking the foreign keys of `tables` row by row (see SuspendedForeignKeys)."""
+    suspended = SuspendedForeignKeys(conn, tables)
+    suspended.suspend()
+    return suspended

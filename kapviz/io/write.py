@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    Boolean,
     Connection,
     Date,
     DateTime,
@@ -25,12 +24,13 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     select,
     update,
 )
 
-from kapviz.db.bulk import bulk_insert
+from kapviz.db.bulk import bulk_insert, insert_frame, suspend_foreign_keys
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import (
     Assessment,
@@ -63,6 +63,10 @@ SPECS: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
                                                                 "heart_rate", "spo2")),
 }  # fmt: skip
 ORDER = ("patients", "sessions", "dosings", "assessments", "side_effects", "vitals")
+BULK_ROWS = 100_000
+"""From this many new rows on, foreign keys are checked per table after the load."""
+SQLITE_CACHE_KIB = 262_144
+"""SQLite page cache of the importing connection (256 MiB; the default is 2 MiB)."""
 
 
 @dataclass
@@ -116,60 +120,29 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple]:
     return list(zip(*(_python_column(frame[c]) for c in columns), strict=True))
 
 
-def _sqlite_column(values: pd.Series, sql_type) -> list:
-    """A column in SQLAlchemy's SQLite storage format (its DateTime/Date/Boolean spelling)."""
-    if isinstance(sql_type, DateTime):
-        stamps = pd.to_datetime(values)
-        text = stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object, na_value=None)
-        text[stamps.isna().to_numpy()] = None
-        return text.tolist()
-    if isinstance(sql_type, Date):
-        return [None if v is None else v.isoformat() for v in _python_column(values)]
-    if isinstance(sql_type, Boolean):
-        return [None if v is None else int(bool(v)) for v in _python_column(values)]
-    return _python_column(values)
-
-
-def _insert(conn: Connection, table, columns: tuple[str, ...], frame: pd.DataFrame) -> None:
-    """Bulk insert: plain DB-API executemany on SQLite (no per-row SQLAlchemy work), else COPY."""
-    if frame.empty:
-        return
-    if conn.dialect.name != "sqlite":
-        bulk_insert(conn, table, columns, _records(frame, columns))
-        return
-    rows = list(zip(*(_sqlite_column(frame[c], table.c[c].type) for c in columns), strict=True))
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
-    finally:
-        cursor.close()
-
-
-def _comparable(values: pd.Series, like: pd.Series) -> pd.Series:
-    """`values` (as read from the DB) in the dtype family of `like` (the batch column)."""
-    if pd.api.types.is_datetime64_any_dtype(like.dtype):
-        return pd.to_datetime(values).astype("datetime64[us]")
-    if pd.api.types.is_numeric_dtype(like.dtype) or pd.api.types.is_bool_dtype(like.dtype):
-        return pd.to_numeric(values.astype(object).replace({True: 1, False: 0}), errors="coerce")
-    return values.astype(object).where(values.notna(), None)
+def _floats(values: pd.Series) -> np.ndarray:
+    """Numbers (or booleans, as 1/0) as float64; NaN where missing."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return values.to_numpy(dtype=object, na_value=None).astype("float64")
 
 
 def _differs(new: pd.Series, old: pd.Series) -> np.ndarray:
-    """Element-wise: do the batch value and the stored value differ (missing = missing)?"""
-    old = _comparable(old, new)
+    """Element-wise: do the batch value and the stored value differ (missing = missing)?
+
+    Whole columns at a time: datetimes as datetime64[us], numbers as float64 (equal within
+    1e-9), everything else (text, dates, true/false) as Python objects (True == 1).
+    """
     if pd.api.types.is_datetime64_any_dtype(new.dtype):
-        a, b = new.astype("datetime64[us]"), old
-        return ((a != b) & ~(a.isna() & b.isna())).to_numpy()
+        a = new.to_numpy(dtype="datetime64[us]")
+        b = pd.to_datetime(old).to_numpy(dtype="datetime64[us]")
+        return (a != b) & ~(np.isnat(a) & np.isnat(b))
     if pd.api.types.is_numeric_dtype(new.dtype) or pd.api.types.is_bool_dtype(new.dtype):
-        a = pd.to_numeric(new.astype(object).replace({True: 1, False: 0}), errors="coerce")
-        x = a.to_numpy(dtype="float64", na_value=np.nan)
-        y = old.to_numpy(dtype="float64", na_value=np.nan)
+        x, y = _floats(new), _floats(old)
         same = np.isclose(x, y, rtol=1e-9, atol=1e-9) | (np.isnan(x) & np.isnan(y))
         return ~same
-    a = new.astype(object).where(new.notna(), None).to_numpy()
-    b = old.to_numpy(dtype=object)
+    a = new.to_numpy(dtype=object, na_value=None)
+    b = old.to_numpy(dtype=object, na_value=None)
     return np.asarray(a != b, dtype=bool)
 
 
@@ -187,45 +160,110 @@ def _key_frame(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _stored_column(values: list, sql_type, sqlite: bool) -> pd.Series:
+    """One fetched column as a Series (SQLite's text dates and times parsed)."""
+    column = pd.Series(np.array(values, dtype=object), dtype=object)
+    if sqlite and isinstance(sql_type, DateTime):
+        return pd.to_datetime(column, format="ISO8601")
+    if sqlite and isinstance(sql_type, Date):
+        return column.map(lambda v: date.fromisoformat(v) if isinstance(v, str) else v)
+    return column
+
+
 def _existing(conn: Connection, model, keys: tuple[str, ...], cols: tuple[str, ...],
-              frame: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
-    """The stored rows for the batch's first-key values, columns keys + cols."""
-    first = keys[0]
-    wanted = sorted(set(_python_column(frame[first])) - {None})
-    rows: list = []
+              frame: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:  # fmt: skip
+    """The stored rows that may match the batch's keys, columns extra + keys + cols.
+
+    An empty table is not read; when the batch is a large part of the table, all of it is
+    read in one scan (the merge on the keys does the matching), else the rows whose first key
+    is in the batch. Plain DB-API fetches: no per-row SQLAlchemy work.
+    """
     table = model.__table__
-    for start in range(0, len(wanted), 5000):
-        chunk = wanted[start : start + 5000]
-        stmt = select(*[table.c[c] for c in keys + cols]).where(table.c[first].in_(chunk))
-        rows += conn.execute(stmt).all()
-    names = list(keys + cols)
+    names = list(extra + keys + cols)
+    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
+    stored = conn.execute(select(func.count()).select_from(table)).scalar_one()
+    if not stored:
+        return empty
+    sqlite = conn.dialect.name == "sqlite"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(map(quote, names))} FROM {quote(table.name)}"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if len(frame) * 4 >= stored:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        else:
+            first = keys[0]
+            wanted = sorted(set(_python_column(frame[first])) - {None})
+            if not sqlite:
+                cursor.execute(f"{sql} WHERE {quote(first)} = ANY(%s)", (wanted,))
+                rows = cursor.fetchall()
+            else:
+                rows = []
+                for start in range(0, len(wanted), 5000):
+                    chunk = wanted[start : start + 5000]
+                    marks = ", ".join("?" for _ in chunk)
+                    cursor.execute(f"{sql} WHERE {quote(first)} IN ({marks})", chunk)
+                    rows += cursor.fetchall()
+    finally:
+        cursor.close()
     if not rows:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
-    return pd.DataFrame({c: list(v) for c, v in zip(names, zip(*rows, strict=True), strict=True)})
+        return empty
+    columns = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {c: _stored_column(list(v), table.c[c].type, sqlite)
+         for c, v in zip(names, columns, strict=True)}
+    )  # fmt: skip
 
 
-def _upsert(conn, name: str, frame: pd.DataFrame, counts: TableCounts, *, dry_run: bool) -> None:
+@dataclass
+class _Plan:
+    """One table's rows split into new, changed and unchanged (and side effects to remove)."""
+
+    name: str
+    frame: pd.DataFrame
+    is_new: np.ndarray
+    changed: np.ndarray
+    remove_ids: list = field(default_factory=list)
+
+
+def _plan(conn, name: str, frame: pd.DataFrame, counts: TableCounts) -> _Plan | None:
+    """Compare the batch's rows of one table with the stored ones, on frames (no row loop)."""
     model, keys, cols = SPECS[name]
     if frame.empty:
-        return
+        return None
     frame = frame.reset_index(drop=True)
-    stored = _existing(conn, model, keys, cols, frame)
+    extra = ("id",) if name == "side_effects" else ()
+    stored = _existing(conn, model, keys, cols, frame, extra)
+    remove_ids: list = []
+    if name == "side_effects" and len(stored):
+        # Records beyond the file's count for a session it lists are no longer in the source.
+        keep = frame.groupby("session_id")["seq"].max()
+        limit = stored["session_id"].map(keep)
+        beyond = limit.notna() & (pd.to_numeric(stored["seq"]) > limit)
+        remove_ids = stored.loc[beyond, "id"].tolist()
+        counts.removed += len(remove_ids)
     stored = pd.concat([_key_frame(stored, keys), stored[list(cols)]], axis=1)
     stored = stored.drop_duplicates(list(keys)).rename(columns={c: f"{c}__db" for c in cols})
     merged = _key_frame(frame, keys).merge(stored, on=list(keys), how="left", indicator=True)
     is_new = (merged["_merge"] == "left_only").to_numpy()
     changed = np.zeros(len(frame), dtype=bool)
-    for c in cols:
-        changed |= _differs(frame[c], merged[f"{c}__db"].set_axis(frame.index))
+    if not is_new.all():
+        for c in cols:
+            changed |= _differs(frame[c], merged[f"{c}__db"].set_axis(frame.index))
     changed &= ~is_new
     counts.added += int(is_new.sum())
     counts.updated += int(changed.sum())
     counts.unchanged += int((~is_new & ~changed).sum())
-    if dry_run:
-        return
-    _insert(conn, model.__table__, keys + cols, frame[is_new])
-    if changed.any():
-        table = model.__table__
+    return _Plan(name, frame, is_new, changed, remove_ids)
+
+
+def _apply(conn, plan: _Plan) -> None:
+    """Insert the plan's new rows, update its changed ones, delete side effects no longer listed."""
+    model, keys, cols = SPECS[plan.name]
+    table = model.__table__
+    insert_frame(conn, table, plan.frame.loc[plan.is_new, list(keys + cols)])
+    if plan.changed.any():
         stmt = (
             update(table)
             .where(and_(*[table.c[k] == bindparam(f"k_{k}") for k in keys]))
@@ -234,30 +272,12 @@ def _upsert(conn, name: str, frame: pd.DataFrame, counts: TableCounts, *, dry_ru
         params = [
             {f"k_{k}": v for k, v in zip(keys, row[: len(keys)], strict=True)}
             | {f"v_{c}": v for c, v in zip(cols, row[len(keys) :], strict=True)}
-            for row in _records(frame[changed], keys + cols)
+            for row in _records(plan.frame[plan.changed], keys + cols)
         ]
         conn.execute(stmt, params)
-
-
-def _remove_extra_side_effects(conn, frame: pd.DataFrame, counts: TableCounts, *, dry_run: bool):
-    """Records beyond the file's count for a session it lists are no longer in the source."""
-    if frame.empty:
-        return
-    keep = frame.groupby("session_id")["seq"].max()
-    sessions = list(keep.index)
-    rows = []
-    for start in range(0, len(sessions), 5000):
-        chunk = sessions[start : start + 5000]
-        rows += conn.execute(
-            select(SideEffect.id, SideEffect.session_id, SideEffect.seq).where(
-                SideEffect.session_id.in_(chunk)
-            )
-        ).all()
-    extra = [r.id for r in rows if r.seq > keep[r.session_id]]
-    counts.removed += len(extra)
-    if extra and not dry_run:
-        for start in range(0, len(extra), 5000):
-            conn.execute(delete(SideEffect).where(SideEffect.id.in_(extra[start : start + 5000])))
+    for start in range(0, len(plan.remove_ids), 5000):
+        chunk = plan.remove_ids[start : start + 5000]
+        conn.execute(delete(SideEffect).where(SideEffect.id.in_(chunk)))
 
 
 def _ensure_lookups(conn, frames: dict[str, pd.DataFrame]) -> None:
@@ -284,6 +304,15 @@ def _ensure_courses(conn, frames: dict[str, pd.DataFrame]) -> None:
             new, ("course_id", "patient_id")))  # fmt: skip
 
 
+def _clinic_tables(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """The tables an import of `frames` writes into (courses come with the sessions)."""
+    names = [n for n in ORDER if n in frames and len(frames[n])]
+    tables = [SPECS[n][0].__table__.name for n in names]
+    if "sessions" in names:
+        tables.insert(tables.index(Session.__tablename__), Course.__tablename__)
+    return tables
+
+
 def write_batch(
     engine: Engine,
     validated: ValidatedBatch,
@@ -294,37 +323,71 @@ def write_batch(
     dry_run: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> ImportResult:
-    """Write `validated` in one transaction (nothing at all when it has problems)."""
+    """Write `validated` in one transaction (nothing at all when it has problems).
+
+    First every table's rows are compared with the stored ones (frames, one read per
+    table), then the new rows are inserted in bulk and the changed ones updated. From
+    BULK_ROWS new rows on, foreign keys are checked once per table after the load
+    (kapviz.db.bulk.suspend_foreign_keys) rather than row by row; a violation still
+    rolls everything back.
+    """
     if validated.problems:
         raise ValueError(f"{len(validated.problems)} problems: nothing was written")
     upgrade(engine)
     result = ImportResult(dry_run=dry_run)
     frames = validated.frames
-    with engine.begin() as conn:
-        if not dry_run:
-            _ensure_lookups(conn, frames)
-        present = [n for n in ORDER if n in frames]
-        for step, name in enumerate(present, start=1):
-            counts = result.tables.setdefault(name, TableCounts())
-            if name == "sessions" and not dry_run:
-                _ensure_courses(conn, frames)
-            _upsert(conn, name, frames[name], counts, dry_run=dry_run)
-            if name == "side_effects":
-                _remove_extra_side_effects(conn, frames[name], counts, dry_run=dry_run)
-            if progress:
-                progress(step / len(present))
-        if not dry_run:
-            conn.execute(
-                insert(ImportRun),
-                [
-                    {
-                        "source": source[:400],
-                        "kind": kind,
-                        "added": result.added,
-                        "updated": result.updated,
-                        "user": user,
-                        "is_demo": False,
-                    }
-                ],
-            )
+    present = [n for n in ORDER if n in frames]
+    steps = len(present) * (1 if dry_run else 2)
+    suspended = None
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        cache = None
+        if sqlite:
+            raw = conn.connection.driver_connection
+            cache = raw.execute("PRAGMA cache_size").fetchone()[0]
+            raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        try:
+            with conn.begin():
+                plans = []
+                for step, name in enumerate(present, start=1):
+                    counts = result.tables.setdefault(name, TableCounts())
+                    plans.append(_plan(conn, name, frames[name], counts))
+                    if progress:
+                        progress(step / steps)
+                if dry_run:
+                    return result
+                if sum(int(p.is_new.sum()) for p in plans if p) >= BULK_ROWS:
+                    suspended = suspend_foreign_keys(conn, _clinic_tables(frames))
+                _ensure_lookups(conn, frames)
+                for step, plan in enumerate(plans, start=len(present) + 1):
+                    if plan is not None:
+                        if plan.name == "sessions":
+                            _ensure_courses(conn, frames)
+                        _apply(conn, plan)
+                    if progress:
+                        progress(step / steps)
+                if suspended is not None:
+                    suspended.check()
+                conn.execute(
+                    insert(ImportRun),
+                    [
+                        {
+                            "source": source[:400],
+                            "kind": kind,
+                            "added": result.added,
+                            "updated": result.updated,
+                            "user": user,
+                            "is_demo": False,
+                        }
+                    ],
+                )
+        finally:
+            try:
+                if suspended is not None:
+                    suspended.release()
+                if cache is not None:
+                    conn.connection.driver_connection.execute(f"PRAGMA cache_size={cache}")
+            except Exception:
+                conn.invalidate()  # never hand a connection without its settings back
+                raise
     return result

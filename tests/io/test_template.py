@@ -8,16 +8,19 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import select, text
 
 from kapviz.cli import main
 from kapviz.db.engine import make_engine
 from kapviz.db.models import Assessment, Dosing, Session, SideEffect
 from kapviz.demo import generate_clinic
+from kapviz.io import write
 from kapviz.io.export import export_template
 from kapviz.io.template import read_template
 from kapviz.io.validate import ExistingKeys, validate
 from kapviz.io.write import write_batch
+from tests import pg
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VALID = FIXTURES / "template_valid"
@@ -181,6 +184,34 @@ def test_export_round_trip_identical(db_url, tmp_path):
     names = [p.name for p in first.glob("*.csv")]
     match, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
     assert len(match) == 5 and not mismatch and not errors
+
+
+@pytest.mark.parametrize("bulk_rows", [0, 100_000], ids=["keys-checked-once", "keys-per-row"])
+def test_postgresql_round_trip_identical(pg_server, tmp_path, monkeypatch, capsys, bulk_rows):
+    """PostgreSQL → export → empty PostgreSQL → export: byte-identical; re-import: no change."""
+    monkeypatch.setattr(write, "BULK_ROWS", bulk_rows)
+    source_url, target_url = pg.create_database(pg_server), pg.create_database(pg_server)
+    engines = [make_engine(source_url), make_engine(target_url)]
+    try:
+        generate_clinic(engines[0], patients=40, seed=5)
+        first, second = tmp_path / "first", tmp_path / "second"
+        export_template(engines[0], first)
+        assert import_path(first, target_url) == 0
+        export_template(engines[1], second)
+        names = [p.name for p in first.glob("*.csv")]
+        match, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
+        assert len(match) == 5 and not mismatch and not errors
+        before = dump(target_url)
+        capsys.readouterr()
+        assert import_path(second, target_url) == 0
+        out = capsys.readouterr().out
+        assert "vitals: 0 added, 0 updated" in out and " 0 unchanged" not in out
+        assert dump(target_url) == before
+    finally:
+        for engine in engines:
+            engine.dispose()
+        pg.drop_database(pg_server, source_url)
+        pg.drop_database(pg_server, target_url)
 
 
 def test_xlsx_equals_csv(sqlite_url, tmp_path):
