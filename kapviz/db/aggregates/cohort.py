@@ -4,10 +4,11 @@ The DOMAIN.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories)
 things from the sessions table: per course its patient, first session, first and last
 completed dose and last completed integration session; the completed doses themselves
 (to count doses up to a moment); and, per score tied to a session, that session's phase and
-start. Grouped here in SQL, they replace the whole sessions frame (356k rows with dosing
-details at 20,000 patients) by ~22k anchor rows, ~150k dose times and, for the trajectory
-axes only, three narrow session columns. Each function returns exactly what the pandas definition
-derives from `kapviz.db.queries.sessions` (tests/db/test_aggregates_cohort.py proves it).
+start. Read here narrow (grouped in SQL where that pays), they replace the whole sessions
+frame (356k rows with dosing details at 20,000 patients) by ~22k anchor rows, ~150k dose
+times and, for the trajectory axes only, three narrow session columns. Each function
+returns exactly what the pandas definitions of kapviz.metrics.scores derive from
+`kapviz.db.queries` frames (tests/db/test_aggregates_cohort.py proves it on both backends).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def completed_doses(
 ) -> pd.DataFrame:
     """Completed dosing sessions in scope: course_id, started_at, dose_number (1…n).
 
-    The same frame as `kapviz.metrics.outcomes.completed_doses(queries.sessions(...))`.
+    The same frame as `sm.completed_doses(queries.sessions(...))`.
     """
     stmt = select(Session.course_id, _text(Session.started_at)).where(_completed("dosing"))
     stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
