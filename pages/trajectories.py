@@ -13,7 +13,8 @@ filters = page.setup(
 )
 window = settings().baseline_window_days
 outcomes = data.outcomes(filters)
-available = [i for i in instruments.OUTCOME_INSTRUMENTS if i in set(outcomes["instrument"])]
+present = set(outcomes["instrument"].unique())
+available = [i for i in instruments.OUTCOME_INSTRUMENTS if i in present]
 if not available:
     widgets.empty_state(
         "No symptom scores match these filters.", hint="Widen the filters in the sidebar."
