@@ -22,9 +22,11 @@ from kapviz.metrics.side_effects import (
     cumulative_bands,
     dose_groups,
     dose_positions,
+    dose_positions_of,
     dosing_sessions,
-    effects_on_doses,
+    effect_rows,
     is_member,
+    key_array,
     long_term_by_band,
     rates_by_labels,
     rates_of,
@@ -459,16 +461,17 @@ class DoseSafety:
         """`effect_rates_by` these doses (route, drug, dose_band, site or session_number)."""
         if by == "session_number":
             return self.by_number
-        group = dose_groups(self.doses, by)
-        return rates_by_labels(group, self.effects, group.to_numpy()[self.row_dose], by=by)
+        # Labels by position: an index of session ids would be hashed for nothing.
+        labels = dose_groups(self.doses, by).reset_index(drop=True)
+        return rates_by_labels(labels, self.effects, labels.to_numpy()[self.row_dose], by=by)
 
 
 def dose_safety(
     doses: pd.DataFrame,
     effects: pd.DataFrame,
-    readings: pd.DataFrame,
     scales: pd.DataFrame,
     *,
+    bp: tuple[pd.DataFrame, pd.DataFrame],
     settings: Settings,
 ) -> DoseSafety:
     """Every Safety table from narrow frames (kapviz.db.aggregates.safety), equal to the
@@ -477,37 +480,25 @@ def dose_safety(
     doses: one row per completed dosing session in scope (session_id, patient_id,
     course_id, started_at, site, route, drug, dose_mg, dose_mg_per_kg, monitoring_min), in
     the session frames' order; effects: per session × term (session_id, term,
-    severity_rank, serious, records, serious_records); readings: session_id,
-    minutes_from_dose, systolic, diastolic; scales: CADSS and MOAA/S scores (session_id,
-    instrument, total) in the assessment frames' order. effects, readings and scales may
-    hold rows of other sessions: only the doses' rows count.
+    severity_rank, serious, records, serious_records); scales: CADSS and MOAA/S scores
+    (session_id, instrument, total) in the assessment frames' order; bp: `dose_bp` of the
+    doses. effects and scales may hold rows of other sessions: only the doses' rows count.
 
     Every row is matched to its dose once, by position (a hash lookup of its session id);
     the subgroup and band of a row are then its dose's, looked up by position.
     """
-    ids = doses["session_id"]
-    rows = effects_on_doses(doses, effects)
-    row_dose = dose_positions(rows["session_id"], ids)
-    on_doses = dose_positions(effects["session_id"], ids) >= 0
-    numbers = _numbers_of(doses)
-    number = pd.Series(numbers, index=ids.to_numpy(), name="session_number")
-    cumulative = cumulative_bands(pd.Series(_cumulative_of(doses)))
-    reading_dose = dose_positions(readings["session_id"], ids)
-    kept = reading_dose >= 0
-    readings, reading_dose = readings.loc[kept], reading_dose[kept]
-    stats = bp_stats(
-        reading_dose,
-        readings["minutes_from_dose"].to_numpy(dtype="float64"),
-        readings["systolic"].to_numpy(dtype="float64", na_value=np.nan),
-        readings["diastolic"].to_numpy(dtype="float64", na_value=np.nan),
+    effect_dose, scale_dose = dose_positions_of(
+        [effects["session_id"], scales["session_id"]], doses["session_id"]
     )
-    stat_at = np.full(len(doses), -1)
-    stat_at[stats.pop("code")] = np.arange(len(stats["readings"]))
-    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
-    scale_dose = dose_positions(scales["session_id"], ids)
+    rows, row_dose = effect_rows(doses, effects, effect_dose)
+    order = _DoseOrder(doses, key_array(doses["session_id"]))
+    numbers = order.numbers()
+    number = pd.Series(numbers, name="session_number")
+    cumulative = cumulative_bands(pd.Series(order.cumulative_mg()))
     moaas = scales.loc[(scale_dose >= 0) & (scales["instrument"] == "MOAA/S").to_numpy(), "total"]
     is_cadss = (scale_dose >= 0) & (scales["instrument"] == "CADSS").to_numpy()
     cadss = scales.loc[is_cadss].assign(session_number=numbers[scale_dose[is_cadss]])
+    session_bp, curve = bp
     return DoseSafety(
         doses=doses,
         effects=rows,
@@ -515,8 +506,8 @@ def dose_safety(
             rows, dosing_sessions=len(doses), patients_dosed=int(doses["patient_id"].nunique())
         ),
         by_number=rates_by_labels(number, rows, numbers[row_dose], by="session_number"),
-        session_vitals=flags_of(doses[cols], pd.DataFrame(stats), stat_at, settings=settings),
-        curve=bp_curve_from_counts(bp_counts(readings)),
+        session_vitals=session_bp,
+        curve=curve,
         u=u_chart_from_counts(_monthly_events(doses, row_dose)),
         long_term=long_term_by_band(cumulative, rows, cumulative.to_numpy()[row_dose]),
         sedation={
@@ -526,47 +517,77 @@ def dose_safety(
         },
         cadss=cadss_table(cadss),
         monitoring=monitoring_of(doses, settings=settings),
-        serious_events=int(effects.loc[on_doses, "serious_records"].sum()),
+        serious_events=int(effects.loc[effect_dose >= 0, "serious_records"].sum()),
         dosing_sessions=len(doses),
         patients_dosed=int(doses["patient_id"].nunique()),
         row_dose=row_dose,
     )
 
 
-def _order_within(doses: pd.DataFrame, key: str) -> np.ndarray:
-    """Positions of the doses sorted by `key` (patient or course), start, then session id."""
-    ranks = pc.rank(pa.array(doses["session_id"], type=pa.string(), from_pandas=True))
-    started = pd.to_datetime(doses["started_at"]).to_numpy("datetime64[ns]").astype("int64")
-    groups = pd.factorize(doses[key])[0]
-    return np.lexsort((ranks.to_numpy(), started, groups))
+def dose_bp(
+    doses: pd.DataFrame, readings: pd.DataFrame, *, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`session_vitals`, `bp_curve`) of the doses from blood-pressure readings (session_id,
+    minutes_from_dose, systolic, diastolic; readings of other sessions are ignored).
+
+    A step of its own so that the million readings can be let go before the next read.
+    """
+    reading_dose = dose_positions(readings["session_id"], key_array(doses["session_id"]))
+    kept = reading_dose >= 0
+    columns = ["minutes_from_dose", "systolic", "diastolic"]
+    values = [readings[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns]
+    if not kept.all():
+        values, reading_dose = [v[kept] for v in values], reading_dose[kept]
+    minutes, systolic, diastolic = values
+    stats = bp_stats(reading_dose, minutes, systolic, diastolic)
+    stat_at = np.full(len(doses), -1)
+    stat_at[stats.pop("code")] = np.arange(len(stats["readings"]))
+    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    session_bp = flags_of(doses[cols], pd.DataFrame(stats), stat_at, settings=settings)
+    counts = bp_counts(pd.DataFrame(dict(zip(columns, values, strict=True)), copy=False))
+    return session_bp, bp_curve_from_counts(counts)
 
 
-def _numbers_of(doses: pd.DataFrame) -> np.ndarray:
-    """`number_doses` per dose position: int64, or float64 with NaN for doses without a course."""
-    if doses.empty:
-        return np.array([], dtype="float64")  # as number_doses' empty reindex gives
-    order = _order_within(doses, "course_id")
-    course = pd.factorize(doses["course_id"])[0][order]
-    first = np.r_[True, course[1:] != course[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-    numbers = np.empty(len(order), dtype="int64")
-    numbers[order] = np.arange(len(order)) - start + 1
-    if (course < 0).any():
-        out = numbers.astype("float64")
-        out[order[course < 0]] = np.nan
+class _DoseOrder:
+    """The doses sorted within course or patient by start, then session id (the order of
+    number_doses and cumulative_of), computed on integer ranks rather than strings."""
+
+    def __init__(self, doses: pd.DataFrame, ids: pa.Array) -> None:
+        self.doses = doses
+        # Code-point order of the ids, as Python compares strings (null-typed when empty).
+        self.ranks = pc.rank(ids).to_numpy() if len(ids) else np.array([], dtype="uint64")
+        started = pd.to_datetime(doses["started_at"]).to_numpy("datetime64[ns]")
+        self.started = started.astype("int64")
+
+    def within(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in order, the key's integer code at each, −1 when missing)."""
+        groups = pd.factorize(self.doses[key])[0]
+        order = np.lexsort((self.ranks, self.started, groups))
+        return order, groups[order]
+
+    def numbers(self) -> np.ndarray:
+        """`number_doses` per dose: int64, or float64 with NaN for doses without a course."""
+        if self.doses.empty:
+            return np.array([], dtype="float64")  # as number_doses' empty reindex gives
+        order, course = self.within("course_id")
+        first = np.r_[True, course[1:] != course[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        numbers = np.empty(len(order), dtype="int64")
+        numbers[order] = np.arange(len(order)) - start + 1
+        if (course < 0).any():
+            out = numbers.astype("float64")
+            out[order[course < 0]] = np.nan
+            return out
+        return numbers
+
+    def cumulative_mg(self) -> np.ndarray:
+        """`cumulative_of`'s cumulative_mg per dose (the same additions in the same order)."""
+        order, patient = self.within("patient_id")
+        mg = self.doses["dose_mg"].astype("float64").fillna(0.0).to_numpy()[order]
+        running = pd.Series(mg).groupby(patient).cumsum().to_numpy()
+        out = np.empty(len(order), dtype="float64")
+        out[order] = running
         return out
-    return numbers
-
-
-def _cumulative_of(doses: pd.DataFrame) -> np.ndarray:
-    """`cumulative_of`'s cumulative_mg per dose position (the same additions in the same order)."""
-    order = _order_within(doses, "patient_id")
-    mg = doses["dose_mg"].astype("float64").fillna(0.0).to_numpy()[order]
-    patient = pd.factorize(doses["patient_id"])[0][order]
-    running = pd.Series(mg).groupby(patient).cumsum().to_numpy()
-    out = np.empty(len(order), dtype="float64")
-    out[order] = running
-    return out
 
 
 def _monthly_events(doses: pd.DataFrame, row_dose: np.ndarray) -> pd.DataFrame:

@@ -51,18 +51,42 @@ def is_member(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
-def dose_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Position of each of `values` in `keys` (unique), −1 when absent, by Arrow's hash lookup."""
+def dose_positions(values: pd.Series | pa.ChunkedArray, keys: pd.Series | pa.Array) -> np.ndarray:
+    """Position of each of `values` in `keys` (unique), −1 when absent, by Arrow's hash lookup.
+
+    `keys` may be given as an Arrow array already (`key_array`) when it is looked up often.
+    """
     if len(values) == 0 or len(keys) == 0:
         return np.full(len(values), -1, dtype="int64")
-    wanted = pa.array(values, from_pandas=True)
-    known = pa.array(keys, from_pandas=True)
-    if isinstance(known, pa.ChunkedArray):
-        known = known.combine_chunks()
+    wanted = values if isinstance(values, pa.ChunkedArray) else pa.array(values, from_pandas=True)
+    known = keys if isinstance(keys, pa.Array) else key_array(keys)
     if known.type != wanted.type:
         known = known.cast(wanted.type)
     found = pc.index_in(wanted, value_set=known)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+
+
+def key_array(keys: pd.Series) -> pa.Array:
+    """`keys` as one contiguous Arrow array (the value set of `dose_positions`)."""
+    known = pa.array(keys, from_pandas=True)
+    return known.combine_chunks() if isinstance(known, pa.ChunkedArray) else known
+
+
+def dose_positions_of(columns: list[pd.Series], keys: pd.Series) -> list[np.ndarray]:
+    """`dose_positions` of several columns at once: Arrow builds the hash table of `keys`
+    once per lookup, which costs more than looking up a few hundred thousand values."""
+    lengths = [len(c) for c in columns]
+    if not sum(lengths) or not len(keys):
+        return [np.full(n, -1, dtype="int64") for n in lengths]
+    text = pa.large_string()
+    chunks = []
+    for column in columns:
+        array = pa.array(column, from_pandas=True)
+        if array.type != text:
+            array = array.cast(text)
+        chunks.extend(array.chunks if isinstance(array, pa.ChunkedArray) else [array])
+    found = dose_positions(pa.chunked_array(chunks, type=text), key_array(keys).cast(text))
+    return np.split(found, np.cumsum(lengths)[:-1])
 
 
 def dosing_sessions(
@@ -112,8 +136,16 @@ def effects_on_doses(doses: pd.DataFrame, grouped: pd.DataFrame) -> pd.DataFrame
     sessions that are not among `doses` are dropped (kapviz.db.aggregates.safety groups the
     records in SQL and hands them over here).
     """
-    names = {rank: name for name, rank in SEVERITY_RANK.items()}
     position = dose_positions(grouped["session_id"], doses["session_id"])
+    return effect_rows(doses, grouped, position)[0]
+
+
+def effect_rows(
+    doses: pd.DataFrame, grouped: pd.DataFrame, position: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """`effects_on_doses` with each summary's dose position known (−1: not a dose), and the
+    dose position of each row returned (rows sorted by session id and term)."""
+    names = {rank: name for name, rank in SEVERITY_RANK.items()}
     found = position >= 0
     grouped, position = grouped.loc[found], position[found]
     out = doses[_SESSION_FRAME].take(position).reset_index(drop=True)
@@ -123,7 +155,8 @@ def effects_on_doses(doses: pd.DataFrame, grouped: pd.DataFrame) -> pd.DataFrame
     out["severity_rank"] = rank
     out["serious"] = grouped["serious"].to_numpy(dtype=bool)
     out["records"] = grouped["records"].to_numpy()
-    return out.sort_values(["session_id", "term"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["session_id", "term"], kind="stable")
+    return out.reset_index(drop=True), position[out.index.to_numpy()]
 
 
 def effect_rates(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:

@@ -66,12 +66,14 @@ def _key(filters: Filters) -> tuple:
 def _view(key: tuple) -> safety.DoseSafety:
     url, filters = key[0], key[1]
     # Through the module (not names imported from it): the benchmark times these reads.
+    cfg = settings()
     with engine_for(url).connect() as conn:
         doses = safety_sql.doses(conn, filters)
+        # The million readings are summarised at once and let go before the next read.
+        bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=cfg)
         effects = safety_sql.dose_effects(conn, filters)
-        readings = safety_sql.readings(conn, filters)
         scales = safety_sql.scale_scores(conn, filters)
-    return safety.dose_safety(doses, effects, readings, scales, settings=settings())
+    return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)
 
 
 def view(filters: Filters) -> safety.DoseSafety:

@@ -82,11 +82,12 @@ def reference(conn, filters: Filters) -> dict:
 
 
 def fast(conn, filters: Filters) -> safety.DoseSafety:
+    doses = safety_sql.doses(conn, filters)
     return safety.dose_safety(
-        safety_sql.doses(conn, filters),
+        doses,
         safety_sql.dose_effects(conn, filters),
-        safety_sql.readings(conn, filters),
         safety_sql.scale_scores(conn, filters),
+        bp=safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=SETTINGS),
         settings=SETTINGS,
     )
 
