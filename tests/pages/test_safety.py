@@ -144,3 +144,21 @@ def test_site_filter_leaves_no_dosing(run_page):
     assert tiles["Dosing sessions"] == "2"
     assert tiles["Events per 100"] == "0.0"
     assert any("No side effects recorded" in i.value for i in at.info)
+
+
+def test_page_never_loads_raw_frames(run_page, monkeypatch):
+    """Narrow reads only (kapviz.db.aggregates.safety): the whole-table loaders are not called."""
+    from kapviz.db import queries
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Safety page must not load a whole table")
+
+    for name in ("sessions", "side_effects", "vitals", "assessments"):
+        monkeypatch.setattr(queries, name, refuse)
+    at = run_page("pages/safety.py", state={"clock": CLOCK})
+    tiles = _tiles(at)
+    assert (tiles["Dosing sessions"], tiles["BP excursions"], tiles["Need attention"]) == (
+        "9",
+        "1",
+        "2",
+    )
