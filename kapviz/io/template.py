@@ -24,6 +24,14 @@ def _normalise_columns(frame: pd.DataFrame, file: str, batch: ImportBatch) -> pd
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    """All cells as strings. Arrow's multi-threaded parser first; whatever it refuses (ragged
+    rows, bad bytes, …) is read, and reported, by pandas' own parser."""
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow"
+        )
+    except Exception:  # noqa: BLE001, S110 - the C parser below decides what is wrong
+        pass
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
