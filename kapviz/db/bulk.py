@@ -3,8 +3,9 @@
 `insert_frame` writes a typed DataFrame: on PostgreSQL one COPY fed with text built column
 by column by Arrow (no Python work per row), on SQLite one DB-API executemany of tuples in
 SQLAlchemy's storage format. `bulk_insert` takes tuples (the demo generator's rows).
-`suspend_foreign_keys` is the bulk-loading recipe of both databases' manuals: foreign keys
-are checked once per table after the load instead of once per inserted row.
+`begin_bulk_load` is the bulk-loading recipe of both databases' manuals: foreign keys are
+checked (and PostgreSQL's plain indexes built) once per table after the load instead of
+once per inserted row.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 CHUNK = 50_000
 COPY_LINES = 200_000
 """Lines per write() into a PostgreSQL COPY (a few MB of text each)."""
+INDEX_BUILD_MEMORY = "256MB"
+"""maintenance_work_mem while a BulkLoad rebuilds indexes (PostgreSQL's default is 64MB)."""
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> int:
@@ -129,39 +132,49 @@ def _copy(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
             copy.write("\n".join(piece) + "\n")
 
 
-class SuspendedForeignKeys:
-    """Foreign keys of some tables checked once after a bulk load instead of per row.
+class BulkLoad:
+    """A large load into some tables: constraints and indexes maintained once, not per row.
 
-    PostgreSQL checks a foreign key with a trigger and a query per inserted row, SQLite with
-    an index lookup per row and key; for a load of millions of rows that is most of the time.
-    Use `suspend_foreign_keys` inside the transaction, before its first write; call `check()`
-    after the load and before the commit (it raises IntegrityError, and the transaction must
-    then be rolled back); call `release()` after the transaction has ended.
+    Checking a foreign key costs PostgreSQL a trigger and a query per inserted row and
+    SQLite an index lookup per row and key, and PostgreSQL inserts every row into every
+    index as it comes; for millions of rows that is most of the time. Both manuals'
+    bulk-loading advice is to check the keys and build the indexes once, after the load.
+    Use `begin_bulk_load` inside the transaction, before its first write; call `finish()`
+    after the load and before the commit (IntegrityError if a key is broken; the
+    transaction must then be rolled back); call `release()` after the transaction.
 
-    PostgreSQL: the tables are locked (ACCESS EXCLUSIVE: other sessions wait until the
-    commit instead of reading the old rows), their foreign-key constraints dropped and
-    `check()` adds them back exactly as they were, which validates every row in one query
-    per constraint. Needs the owner's rights (the role that runs the migrations).
+    PostgreSQL: the tables and their parents are locked (ACCESS EXCLUSIVE: other sessions
+    wait for the commit instead of reading the old rows), their foreign-key constraints
+    are dropped, and so are the plain (non-unique) indexes of the `rebuild` tables;
+    `finish()` creates them again exactly as they were (`pg_get_indexdef`,
+    `pg_get_constraintdef`), which builds each index with one sort and validates each key
+    with one query. Needs the owner's rights (the role that runs the migrations).
     SQLite: enforcement is switched off for the connection (only possible while no
-    transaction is open; otherwise keys stay checked per row) and `check()` runs
-    PRAGMA foreign_key_check on each table; `release()` switches enforcement back on.
+    transaction is open; otherwise keys stay checked per row), `finish()` runs
+    PRAGMA foreign_key_check on each table and `release()` switches enforcement back on.
+    Its indexes stay: SQLite's incremental index inserts beat rebuilding them.
     """
 
-    def __init__(self, conn: Connection, tables: Sequence[str]):
+    def __init__(self, conn: Connection, tables: Sequence[str], rebuild: Sequence[str] = ()):
         self.conn = conn
         self.tables = list(tables)
-        self.dropped: list[tuple[str, str, str]] = []
+        self.rebuild = [t for t in rebuild if t in self.tables]
+        self.constraints: list[tuple[str, str, str]] = []
+        self.indexes: list[str] = []
         self.sqlite_off = False
 
     def _quote(self, name: str) -> str:
         return self.conn.dialect.identifier_preparer.quote(name)
 
-    def suspend(self) -> None:
-        """Stop the per-row checks (inside the transaction, before its first write)."""
+    def _sql(self, statement: str, params: dict | None = None):
+        return self.conn.exec_driver_sql(statement, params or {})
+
+    def begin(self) -> None:
+        """Stop the per-row work (inside the transaction, before its first write)."""
         if not self.tables:
             return
         if self.conn.dialect.name == "postgresql":
-            self._suspend_postgresql()
+            self._begin_postgresql()
         elif self.conn.dialect.name == "sqlite":
             raw = self.conn.connection.driver_connection
             if raw.in_transaction:
@@ -169,35 +182,46 @@ class SuspendedForeignKeys:
             raw.execute("PRAGMA foreign_keys=OFF")
             self.sqlite_off = raw.execute("PRAGMA foreign_keys").fetchone()[0] == 0
 
-    def _suspend_postgresql(self) -> None:
-        rows = self.conn.exec_driver_sql(
+    def _begin_postgresql(self) -> None:
+        in_schema = "relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+        keys = self._sql(
             "SELECT child.relname, c.conname, pg_get_constraintdef(c.oid), parent.relname "
             "FROM pg_constraint c JOIN pg_class child ON child.oid = c.conrelid "
             "JOIN pg_class parent ON parent.oid = c.confrelid "
-            "WHERE c.contype = 'f' AND child.relname = ANY(%(tables)s) "
-            "AND child.relnamespace = (SELECT oid FROM pg_namespace "
-            "WHERE nspname = current_schema()) ORDER BY child.relname, c.conname",
+            f"WHERE c.contype = 'f' AND child.relname = ANY(%(tables)s) AND child.{in_schema} "
+            "ORDER BY child.relname, c.conname",
             {"tables": self.tables},
         ).all()
-        if not rows:
-            return
-        locked = sorted({r[0] for r in rows} | {r[3] for r in rows})
-        self.conn.exec_driver_sql(
-            f"LOCK TABLE {', '.join(map(self._quote, locked))} IN ACCESS EXCLUSIVE MODE"
-        )
-        for table, name, definition, _parent in rows:
-            self.conn.exec_driver_sql(
-                f"ALTER TABLE {self._quote(table)} DROP CONSTRAINT {self._quote(name)}"
-            )
-            self.dropped.append((table, name, definition))
+        indexes = self._sql(
+            "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            f"WHERE t.relname = ANY(%(tables)s) AND t.{in_schema} AND NOT x.indisunique "
+            "AND NOT x.indisprimary AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid) "
+            "ORDER BY t.relname, i.relname",
+            {"tables": self.rebuild},
+        ).all()
+        locked = sorted(set(self.tables) | {r[3] for r in keys})
+        self._sql(f"LOCK TABLE {', '.join(map(self._quote, locked))} IN ACCESS EXCLUSIVE MODE")
+        for table, name, definition, _parent in keys:
+            self._sql(f"ALTER TABLE {self._quote(table)} DROP CONSTRAINT {self._quote(name)}")
+            self.constraints.append((table, name, definition))
+        for name, definition in indexes:
+            self._sql(f"DROP INDEX {self._quote(name)}")
+            self.indexes.append(definition)
 
-    def check(self) -> None:
-        """Every row of the tables satisfies their foreign keys again (IntegrityError if not)."""
-        for table, name, definition in self.dropped:
-            self.conn.exec_driver_sql(
+    def finish(self) -> None:
+        """Indexes built again; every row satisfies its foreign keys (IntegrityError if not)."""
+        if self.indexes:
+            self._sql(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        for definition in self.indexes:
+            self._sql(definition)
+        self.indexes = []
+        for table, name, definition in self.constraints:
+            self._sql(
                 f"ALTER TABLE {self._quote(table)} ADD CONSTRAINT {self._quote(name)} {definition}"
             )
-        self.dropped = []
+        self.constraints = []
         if not self.sqlite_off:
             return
         raw = self.conn.connection.driver_connection
@@ -219,8 +243,8 @@ class SuspendedForeignKeys:
             self.sqlite_off = False
 
 
-def suspend_foreign_keys(conn: Connection, tables: Sequence[str]) -> SuspendedForeignKeys:
-    """Stop checking the foreign keys of `tables` row by row (see SuspendedForeignKeys)."""
-    suspended = SuspendedForeignKeys(conn, tables)
-    suspended.suspend()
-    return suspended
+def begin_bulk_load(conn: Connection, tables: Sequence[str], *, rebuild: Sequence[str] = ()):
+    """Start a BulkLoad into `tables`, rebuilding the plain indexes of `rebuild` at the end."""
+    load = BulkLoad(conn, tables, rebuild)
+    load.begin()
+    return load

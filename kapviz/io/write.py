@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 
-from kapviz.db.bulk import bulk_insert, insert_frame, suspend_foreign_keys
+from kapviz.db.bulk import begin_bulk_load, bulk_insert, insert_frame
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import (
     Assessment,
@@ -65,6 +65,9 @@ SPECS: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
 ORDER = ("patients", "sessions", "dosings", "assessments", "side_effects", "vitals")
 BULK_ROWS = 100_000
 """From this many new rows on, foreign keys are checked per table after the load."""
+REBUILD_ROWS = 50_000
+"""In such a load, PostgreSQL rebuilds a table's plain indexes when it gets at least this
+many new rows and at least as many as it held (else inserting into them is cheaper)."""
 SQLITE_CACHE_KIB = 262_144
 """SQLite page cache of the importing connection (256 MiB; the default is 2 MiB)."""
 
@@ -170,9 +173,15 @@ def _stored_column(values: list, sql_type, sqlite: bool) -> pd.Series:
     return column
 
 
-def _existing(conn: Connection, model, keys: tuple[str, ...], cols: tuple[str, ...],
-              frame: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:  # fmt: skip
-    """The stored rows that may match the batch's keys, columns extra + keys + cols.
+def _existing(
+    conn: Connection,
+    model,
+    keys: tuple[str, ...],
+    cols: tuple[str, ...],
+    frame: pd.DataFrame,
+    extra: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, int]:
+    """The stored rows that may match the batch's keys (extra + keys + cols), and the count.
 
     An empty table is not read; when the batch is a large part of the table, all of it is
     read in one scan (the merge on the keys does the matching), else the rows whose first key
@@ -183,7 +192,7 @@ def _existing(conn: Connection, model, keys: tuple[str, ...], cols: tuple[str, .
     empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in names})
     stored = conn.execute(select(func.count()).select_from(table)).scalar_one()
     if not stored:
-        return empty
+        return empty, 0
     sqlite = conn.dialect.name == "sqlite"
     quote = conn.dialect.identifier_preparer.quote
     sql = f"SELECT {', '.join(map(quote, names))} FROM {quote(table.name)}"
@@ -208,12 +217,12 @@ def _existing(conn: Connection, model, keys: tuple[str, ...], cols: tuple[str, .
     finally:
         cursor.close()
     if not rows:
-        return empty
+        return empty, stored
     columns = zip(*rows, strict=True)
     return pd.DataFrame(
         {c: _stored_column(list(v), table.c[c].type, sqlite)
          for c, v in zip(names, columns, strict=True)}
-    )  # fmt: skip
+    ), stored  # fmt: skip
 
 
 @dataclass
@@ -225,6 +234,8 @@ class _Plan:
     is_new: np.ndarray
     changed: np.ndarray
     remove_ids: list = field(default_factory=list)
+    held: int = 0
+    """Rows the table held before the import."""
 
 
 def _plan(conn, name: str, frame: pd.DataFrame, counts: TableCounts) -> _Plan | None:
@@ -234,7 +245,7 @@ def _plan(conn, name: str, frame: pd.DataFrame, counts: TableCounts) -> _Plan | 
         return None
     frame = frame.reset_index(drop=True)
     extra = ("id",) if name == "side_effects" else ()
-    stored = _existing(conn, model, keys, cols, frame, extra)
+    stored, held = _existing(conn, model, keys, cols, frame, extra)
     remove_ids: list = []
     if name == "side_effects" and len(stored):
         # Records beyond the file's count for a session it lists are no longer in the source.
@@ -255,7 +266,7 @@ def _plan(conn, name: str, frame: pd.DataFrame, counts: TableCounts) -> _Plan | 
     counts.added += int(is_new.sum())
     counts.updated += int(changed.sum())
     counts.unchanged += int((~is_new & ~changed).sum())
-    return _Plan(name, frame, is_new, changed, remove_ids)
+    return _Plan(name, frame, is_new, changed, remove_ids, held)
 
 
 def _apply(conn, plan: _Plan) -> None:
@@ -328,8 +339,9 @@ def write_batch(
     First every table's rows are compared with the stored ones (frames, one read per
     table), then the new rows are inserted in bulk and the changed ones updated. From
     BULK_ROWS new rows on, foreign keys are checked once per table after the load
-    (kapviz.db.bulk.suspend_foreign_keys) rather than row by row; a violation still
-    rolls everything back.
+    (kapviz.db.bulk.begin_bulk_load) rather than row by row; a violation still
+    rolls everything back; PostgreSQL then also rebuilds the plain indexes of tables that
+    at least double (REBUILD_ROWS).
     """
     if validated.problems:
         raise ValueError(f"{len(validated.problems)} problems: nothing was written")
@@ -338,7 +350,7 @@ def write_batch(
     frames = validated.frames
     present = [n for n in ORDER if n in frames]
     steps = len(present) * (1 if dry_run else 2)
-    suspended = None
+    bulk = None
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         cache = None
@@ -356,8 +368,11 @@ def write_batch(
                         progress(step / steps)
                 if dry_run:
                     return result
-                if sum(int(p.is_new.sum()) for p in plans if p) >= BULK_ROWS:
-                    suspended = suspend_foreign_keys(conn, _clinic_tables(frames))
+                real = [p for p in plans if p is not None]
+                if sum(int(p.is_new.sum()) for p in real) >= BULK_ROWS:
+                    rebuild = [SPECS[p.name][0].__tablename__ for p in real
+                               if p.is_new.sum() >= max(p.held, REBUILD_ROWS)]  # fmt: skip
+                    bulk = begin_bulk_load(conn, _clinic_tables(frames), rebuild=rebuild)
                 _ensure_lookups(conn, frames)
                 for step, plan in enumerate(plans, start=len(present) + 1):
                     if plan is not None:
@@ -366,8 +381,8 @@ def write_batch(
                         _apply(conn, plan)
                     if progress:
                         progress(step / steps)
-                if suspended is not None:
-                    suspended.check()
+                if bulk is not None:
+                    bulk.finish()
                 conn.execute(
                     insert(ImportRun),
                     [
@@ -383,8 +398,8 @@ def write_batch(
                 )
         finally:
             try:
-                if suspended is not None:
-                    suspended.release()
+                if bulk is not None:
+                    bulk.release()
                 if cache is not None:
                     conn.connection.driver_connection.execute(f"PRAGMA cache_size={cache}")
             except Exception:

@@ -137,9 +137,18 @@ def test_foreign_key_violation_rolls_back(db_url, monkeypatch, bulk_rows):
     assert dump(db_url) == before
 
 
-def test_foreign_keys_are_back_after_a_bulk_import(db_url, monkeypatch):
-    """Checked-once mode leaves the constraints and the connection as they were."""
+SCHEMA = {
+    "sqlite": "SELECT type, name, sql FROM sqlite_master ORDER BY type, name",
+    "postgresql": "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+    "ORDER BY 1, 2",
+}
+
+
+def test_keys_and_indexes_are_back_after_a_bulk_import(db_url, monkeypatch):
+    """Checked-once mode (indexes rebuilt) leaves schema and connection as they were."""
     monkeypatch.setattr(write, "BULK_ROWS", 0)
+    monkeypatch.setattr(write, "REBUILD_ROWS", 0)
     engine = make_engine(db_url)
     upgrade(engine)
     query = (
@@ -149,9 +158,11 @@ def test_foreign_keys_are_back_after_a_bulk_import(db_url, monkeypatch):
     )
     with engine.connect() as conn:
         constraints = conn.execute(text(query)).all()
+        schema = conn.execute(text(SCHEMA[engine.dialect.name])).all()
     write_batch(engine, validate(read_template(VALID)), source="bulk", kind="template")
     with engine.connect() as conn:
         assert conn.execute(text(query)).all() == constraints
+        assert conn.execute(text(SCHEMA[engine.dialect.name])).all() == schema
         if engine.dialect.name == "sqlite":
             raw = conn.connection.driver_connection
             assert raw.execute("PRAGMA foreign_keys").fetchone()[0] == 1
