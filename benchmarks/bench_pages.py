@@ -40,6 +40,23 @@ PAGES = [
 TARGETS = {"warm": 0.3, "cold": 3.0, "cold_over_sql": 2.0, "rss_mb": 600}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB) since it started its program.
+
+    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec, so a page
+    measured in a child of the process that just generated the 20k clinic (~900 MB) reported
+    the parent's peak instead of its own. ru_maxrss remains the fallback off Linux.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
     """Run one page cold then warm (in this process) and return the figures."""
     import streamlit as st
@@ -129,7 +146,7 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
         return run()
 
     refresh = statistics.median(refresh_run() for _ in range(3))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     return {
         "page": page,
         "cold": cold,
