@@ -73,13 +73,25 @@ def _is_completed(sessions: pd.DataFrame, phase: str) -> pd.Series:
 
 
 def number_doses(doses: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions (course_id, started_at) numbered 1…n per course by time."""
+    """Completed dosing sessions (course_id, started_at) numbered 1…n per course by time.
+
+    Sorted by course then time, ties in input order (a stable sort on the course codes).
+    """
     doses = doses.loc[doses["course_id"].notna(), ["course_id", "started_at"]]
-    doses = doses.astype({"course_id": object})
-    doses["started_at"] = as_datetime(doses["started_at"])
-    doses = doses.sort_values(["course_id", "started_at"], kind="stable").reset_index(drop=True)
-    doses["dose_number"] = doses.groupby("course_id").cumcount() + 1
-    return doses
+    course = _categorical(doses["course_id"])
+    started = as_datetime(doses["started_at"]).to_numpy()
+    order = np.lexsort((started, course.codes))
+    codes = course.codes[order]
+    first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, dtype=bool)
+    position = np.arange(len(codes))
+    numbers = position - np.maximum.accumulate(np.where(first, position, 0)) + 1
+    return pd.DataFrame(
+        {
+            "course_id": pd.Series(objects(pd.Series(course))[order], dtype=object),
+            "started_at": started[order],
+            "dose_number": numbers.astype(np.int64),
+        }
+    )
 
 
 def completed_doses(sessions: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, String, and_, case, func, select, type_coerce
 
 from kapviz.db import queries
-from kapviz.db.models import Assessment, Dosing, Patient, Session
+from kapviz.db.models import Assessment, Course, Dosing, Patient, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
@@ -61,23 +61,29 @@ def course_anchors(
 ) -> pd.DataFrame:
     """Per course with sessions in scope (sm.ANCHOR_COLUMNS, indexed by course_id).
 
-    patient_id is the course's (smallest) patient id, first_session_at its first session of
-    any status, first/last_dose_at its first and last completed dosing session,
-    last_integration_at its last completed integration session (NaT where none).
+    patient_id is the course's patient (courses table), first_session_at its first session
+    of any status, first/last_dose_at its first and last completed dosing session,
+    last_integration_at its last completed integration session (NaT where none). Grouped
+    over (course, phase, status, start) alone, which the course-timeline index covers
+    (migration 0005); the patient is joined to the ~22k grouped rows afterwards.
     """
 
     def when(phase: str):  # noqa: ANN202 - SQL expression
         return case((_completed(phase), Session.started_at), else_=None)
 
-    stmt = select(
-        Session.course_id,
-        func.min(Session.patient_id),
-        _text(func.min(Session.started_at)),
-        _text(func.min(when("dosing"))),
-        _text(func.max(when("dosing"))),
-        _text(func.max(when("integration"))),
+    grouped = select(
+        Session.course_id.label("course_id"),
+        func.min(Session.started_at).label("first_session_at"),
+        func.min(when("dosing")).label("first_dose_at"),
+        func.max(when("dosing")).label("last_dose_at"),
+        func.max(when("integration")).label("last_integration_at"),
     ).group_by(Session.course_id)
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    grouped = _in_scope(grouped, Session.course_id, filters, patient_id).subquery()
+    stmt = select(
+        grouped.c.course_id,
+        Course.patient_id,
+        *[_text(grouped.c[col]) for col in sm.ANCHOR_COLUMNS[1:]],
+    ).join(Course, Course.course_id == grouped.c.course_id)
     frame = queries.read_frame(conn, stmt, ["course_id", *sm.ANCHOR_COLUMNS])
     return sm.anchor_frame(frame)
 
