@@ -159,34 +159,41 @@ def course_first_doses(
     completed dose (`tr.FIRST_DOSE_COLUMNS`, as `tr.course_first_doses` of the sessions).
 
     For the small multiples by site, route, indication or dose band: ~22k rows instead of
-    the sessions frame. Equal start times go to the lower session id, as in the frame.
+    the sessions frame. Equal start times go to the lower session id, as in the frame; the
+    patient is the course's (courses table).
     """
-    rank = (
-        func.row_number()
-        .over(partition_by=Session.course_id, order_by=(Session.started_at, Session.session_id))
-        .label("first_rank")
+    # Index-friendly steps rather than a window over every dose: each course's first
+    # completed dose time, the lowest session id at that time, then its dosing details.
+    done = _completed("dosing")
+    first_at = select(Session.course_id, func.min(Session.started_at).label("at")).where(done)
+    first_at = _in_scope(first_at, Session.course_id, filters, patient_id)
+    first_at = first_at.group_by(Session.course_id).subquery()
+    first = (
+        select(Session.course_id, func.min(Session.session_id).label("session_id"))
+        .join(
+            first_at,
+            and_(first_at.c.course_id == Session.course_id, first_at.c.at == Session.started_at),
+        )
+        .where(done)
+        .group_by(Session.course_id)
+        .subquery()
     )
-    doses = (
-        select(Session.course_id, Dosing.route, Dosing.dose_mg, Dosing.dose_mg_per_kg, rank)
-        .join(Dosing, Dosing.session_id == Session.session_id)
-        .where(_completed("dosing"))
-    )
-    doses = _in_scope(doses, Session.course_id, filters, patient_id).subquery()
-    courses = select(Session.course_id, func.min(Session.patient_id).label("patient_id"))
-    courses = _in_scope(courses, Session.course_id, filters, patient_id)
+    courses = _in_scope(select(Session.course_id), Session.course_id, filters, patient_id)
     courses = courses.group_by(Session.course_id).subquery()
     stmt = (
         select(
             courses.c.course_id,
-            courses.c.patient_id,
+            Course.patient_id,
             Patient.site,
             Patient.indication,
-            doses.c.route,
-            doses.c.dose_mg,
-            doses.c.dose_mg_per_kg,
+            Dosing.route,
+            Dosing.dose_mg,
+            Dosing.dose_mg_per_kg,
         )
-        .join(Patient, Patient.patient_id == courses.c.patient_id)
-        .outerjoin(doses, and_(doses.c.course_id == courses.c.course_id, doses.c.first_rank == 1))
+        .join(Course, Course.course_id == courses.c.course_id)
+        .join(Patient, Patient.patient_id == Course.patient_id)
+        .outerjoin(first, first.c.course_id == courses.c.course_id)
+        .outerjoin(Dosing, Dosing.session_id == first.c.session_id)
         .order_by(courses.c.course_id)
     )
     frame = queries.read_frame(conn, stmt, tr.FIRST_DOSE_COLUMNS)
