@@ -212,3 +212,27 @@ def test_clinic_first_doses_hand_computed(clinic):
     ]
     assert pd.isna(rows.loc["P3-C1", "route"]) and rows.loc["P3-C1", "dose_band"] is None
     assert rows.loc["P4-C1", ["route", "dose_band"]].tolist() == ["Sublingual", "≥ 200 mg"]
+
+
+def test_first_dose_without_dosing_details(clinic):
+    """A course's first completed dose recorded without dosing details: no route or band
+    (the pandas definition's outer join), not the next dose's."""
+    started = datetime.combine(ANCHOR, datetime.min.time()) + timedelta(days=39, hours=9)
+    with clinic.engine.begin() as writer:
+        writer.execute(
+            insert(Session),
+            [
+                dict(
+                    session_id="P4-D0",
+                    patient_id="P4",
+                    course_id="P4-C1",
+                    started_at=started,
+                    phase="dosing",
+                    status="completed",
+                )
+            ],
+        )
+    assert_same(clinic, Filters())
+    rows = tr.attributes_from_first_doses(cohort.course_first_doses(clinic, Filters()))
+    p4 = rows.set_index("course_id").loc["P4-C1"]
+    assert pd.isna(p4["route"]) and p4["dose_band"] is None
