@@ -548,6 +548,17 @@ def dose_bp(
     return session_bp, bp_curve_from_counts(counts)
 
 
+def dose_bp_from(
+    doses: pd.DataFrame, stats: pd.DataFrame, counts: pd.DataFrame, *, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`dose_bp` from readings grouped in SQL: per-session `stats` (bp_per_session's
+    columns; other sessions ignored) and value `counts` of the doses' readings (bp_counts)."""
+    position = dose_positions(doses["session_id"], stats["session_id"])
+    cols = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    session_bp = flags_of(doses[cols], stats, position, settings=settings)
+    return session_bp, bp_curve_from_counts(counts)
+
+
 class _DoseOrder:
     """The doses sorted within course or patient by start, then session id (the order of
     number_doses and cumulative_of), computed on integer ranks rather than strings."""

@@ -69,8 +69,13 @@ def _view(key: tuple) -> safety.DoseSafety:
     cfg = settings()
     with engine_for(url).connect() as conn:
         doses = safety_sql.doses(conn, filters)
-        # The million readings are summarised at once and let go before the next read.
-        bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=cfg)
+        if safety_sql.groups_readings_in_sql(conn):
+            stats = safety_sql.bp_summaries(conn, filters)
+            counts = safety_sql.bp_value_counts(conn, filters)
+            bp = safety.dose_bp_from(doses, stats, counts, settings=cfg)
+        else:
+            # The million readings are summarised at once and let go before the next read.
+            bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=cfg)
         effects = safety_sql.dose_effects(conn, filters)
         scales = safety_sql.scale_scores(conn, filters)
     return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)

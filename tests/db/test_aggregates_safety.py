@@ -8,6 +8,7 @@ clinic (tests/clinic.py) and on a 300-patient demo clinic, with and without filt
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from datetime import date, datetime, timedelta
 
@@ -81,20 +82,30 @@ def reference(conn, filters: Filters) -> dict:
     }
 
 
-def fast(conn, filters: Filters) -> safety.DoseSafety:
+def fast(conn, filters: Filters, *, bp_in_sql: bool = False) -> safety.DoseSafety:
     doses = safety_sql.doses(conn, filters)
+    if bp_in_sql:  # the PostgreSQL way, checked on both backends
+        stats = safety_sql.bp_summaries(conn, filters)
+        counts = safety_sql.bp_value_counts(conn, filters)
+        bp = safety.dose_bp_from(doses, stats, counts, settings=SETTINGS)
+    else:
+        bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=SETTINGS)
     return safety.dose_safety(
         doses,
         safety_sql.dose_effects(conn, filters),
         safety_sql.scale_scores(conn, filters),
-        bp=safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=SETTINGS),
+        bp=bp,
         settings=SETTINGS,
     )
 
 
 def assert_same(conn, filters: Filters) -> safety.DoseSafety:
-    """Every table of `fast` equals `reference` exactly (values, dtypes, order)."""
+    """Every table of `fast` equals `reference` exactly (values, dtypes, order), whether the
+    blood-pressure readings are summarised in SQL or in numpy."""
     expected = reference(conn, filters)
+    in_sql = fast(conn, filters, bp_in_sql=True)
+    for name in ("session_vitals", "curve"):
+        assert_frame_equal(getattr(in_sql, name), expected[name], check_exact=True, obj=name)
     got = fast(conn, filters)
     for name in [f.name for f in fields(got) if f.name not in ("doses", "row_dose")]:
         value = getattr(got, name)
@@ -154,6 +165,50 @@ def test_effects_per_dose_and_term_in_sql(clinic):
     # With a filter the doses are picked in SQL already.
     north = safety_sql.dose_effects(clinic, Filters(sites=("North",)))
     assert "P2-D0" not in set(north["session_id"])
+
+
+def test_bp_grouped_in_sql(clinic):
+    """Pre/last from packed readings: P1 dose 1 pre 130/80 (−5 min), last 140/85 (90 min)."""
+    stats = safety_sql.bp_summaries(clinic, Filters()).set_index("session_id")
+    got = stats.loc["P1-D1", ["readings", "pre_systolic", "pre_diastolic", "last_systolic"]]
+    assert got.tolist() == [3, 130.0, 80.0, 140.0]
+    assert stats.loc["P1-D1", ["max_systolic", "peak_systolic"]].tolist() == [182.0, 182.0]
+    counts = safety_sql.bp_value_counts(clinic, Filters()).set_index(["measure", "minute", "value"])
+    assert counts.loc[("systolic", -10, 130.0), "readings"] == 1
+    with pytest.raises(ValueError, match="positive"):
+        safety_sql.bp_value_counts(clinic, Filters(), bin_minutes=0)
+
+
+def test_bp_grouped_in_sql_with_missing_values(clinic):
+    """Missing values and readings before the dose decode as the numpy summary has them."""
+    from sqlalchemy import insert
+
+    from kapviz.db.models import VitalSign
+
+    rows = [(-30, None, 85), (-10, 150, None), (20, 160, 90), (45, None, None), (-2000, 300, 200)]
+    with clinic.engine.begin() as conn:
+        conn.execute(
+            insert(VitalSign),
+            [
+                {"session_id": sid, "minutes_from_dose": m, "systolic": s, "diastolic": d}
+                for sid, shift in (("P4-D1", 0), ("P4-D2", 1))
+                for m, s, d in rows[shift:]
+            ],
+        )
+    got = safety_sql.bp_summaries(clinic, Filters()).sort_values("session_id")
+    expected = vitals.bp_per_session(queries.vitals(clinic)).sort_values("session_id")
+    assert_frame_equal(
+        got.reset_index(drop=True),
+        expected.reset_index(drop=True).astype({"session_id": got["session_id"].dtype}),
+        check_exact=True,
+    )
+    p4 = got.set_index("session_id").loc["P4-D1"]
+    assert p4[["pre_systolic", "last_systolic", "last_diastolic"]].isna().tolist() == [
+        False,
+        True,
+        True,
+    ]
+    assert math.isnan(p4["pre_diastolic"]) and p4["pre_systolic"] == 150
 
 
 def test_doses_frame(clinic):
