@@ -10,6 +10,8 @@ built. Cached objects are shared and read-only by convention (as in `kapviz.ui.d
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
@@ -53,8 +55,12 @@ class Tiles:
     attention_patients: int
 
 
-def _thresholds(cfg: Settings) -> tuple:
-    return tuple((f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name != "database_url")
+@functools.lru_cache(maxsize=8)
+def _thresholds(cfg: Settings) -> str:
+    """The settings in force as one short string (every cache key carries it: hashed on
+    each call of a cached function, a long tuple costs a warm rerun milliseconds)."""
+    values = [(f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name != "database_url"]
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:16]
 
 
 def _key(filters: Filters) -> tuple:
