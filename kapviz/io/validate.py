@@ -42,12 +42,28 @@ class ExistingKeys:
 
     @classmethod
     def load(cls, conn: Connection) -> ExistingKeys:
-        patients = set(conn.execute(select(Patient.patient_id)).scalars())
-        rows = conn.execute(
-            select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
-        ).all()
-        frame = pd.DataFrame(rows, columns=["session_id", "patient_id", "course_id", "started_at"])
-        frame["started_at"] = pd.to_datetime(frame["started_at"])
+        """Patient ids and sessions as stored (plain DB-API fetches, converted per column)."""
+        names = ["session_id", "patient_id", "course_id", "started_at"]
+        patients_sql = select(Patient.patient_id).compile(dialect=conn.dialect)
+        sessions_sql = select(*(Session.__table__.c[n] for n in names)).compile(
+            dialect=conn.dialect
+        )
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(str(patients_sql))
+            patients = {row[0] for row in cursor.fetchall()}
+            cursor.execute(str(sessions_sql))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        frame = pd.DataFrame(
+            {n: pd.Series(list(c), dtype=object) for n, c in zip(names, columns, strict=True)}
+        )
+        # SQLite hands back its stored text, PostgreSQL datetimes; both parse the same way.
+        frame["started_at"] = pd.to_datetime(frame["started_at"], format="ISO8601").astype(
+            "datetime64[us]"
+        )
         return cls(patients=patients, sessions=frame)
 
 
