@@ -125,6 +125,8 @@ class Session(TimestampMixin, Base):
         ),
         # Migration 0003: recent windows (live tiles) and "data as of" read by start time.
         Index("ix_sessions_started_at", "started_at"),
+        # Covering (migration 0005): doses up to a moment and per-course phase dates.
+        Index("ix_sessions_course_timeline", "course_id", "phase", "status", "started_at"),
     )
 
 
