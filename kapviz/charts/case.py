@@ -272,22 +272,14 @@ def compare_trajectories(
     used = axis[axis["order"].isin(points["point_order"].dropna().astype(int))]
     # Only the points some case has, one slot each, so panels stay readable at a quarter width.
     slot = {int(order): i for i, order in enumerate(used["order"])}
+    shapes = []
     for i, patient in enumerate(cases, start=1):
         part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
         # The latest score at each point, in course order (integration visits between doses
         # would otherwise make the line run back and forth in time order).
         part = part.sort_values("administered_at").groupby("point_order", as_index=False).last()
         part = part.sort_values("point_order")
-        for b_i, b in enumerate(instrument.bands):
-            fig.add_hrect(
-                y0=b.low - 0.5,
-                y1=b.high + 0.5,
-                fillcolor=BAND_SHADES[min(b_i, len(BAND_SHADES) - 1)],
-                line_width=0,
-                layer="below",
-                row=1,
-                col=i,
-            )
+        shapes += _severity_bands(instrument, panel=i)[0]
         fig.add_scatter(
             x=part["point_order"].astype(int).map(slot),
             y=part["total"],
@@ -300,6 +292,7 @@ def compare_trajectories(
             row=1,
             col=i,
         )
+    fig.update_layout(shapes=shapes)
     apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
     fig.update_layout(height=420, showlegend=False)
     fig.update_xaxes(
@@ -364,6 +357,58 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _rect(  # noqa: PLR0913 - a shape's coordinates
+    xref: str, yref: str, x0: float, x1: float, y0: float, y1: float, fill: str, **extra
+) -> dict:
+    """A filled rectangle below the data, as add_hrect/add_vrect draw it."""
+    shape = {"type": "rect", "layer": "below", "line": {"width": 0}, "fillcolor": fill}
+    return {**shape, **extra, "xref": xref, "yref": yref, "x0": x0, "x1": x1, "y0": y0, "y1": y1}
+
+
+def _note(  # noqa: PLR0913 - an annotation's placement
+    text: str,
+    xref: str,
+    yref: str,
+    x: float,
+    y: float,
+    xanchor: str,
+    yanchor: str,
+    size: int,
+    color: str | None = None,
+) -> dict:
+    """A label placed as add_hrect/add_vrect's annotation_position places it."""
+    font = {"size": size} if color is None else {"size": size, "color": color}
+    return {
+        "text": text,
+        "showarrow": False,
+        "font": font,
+        "xref": xref,
+        "yref": yref,
+        "x": x,
+        "y": y,
+        "xanchor": xanchor,
+        "yanchor": yanchor,
+    }
+
+
+def _severity_bands(
+    instrument: Instrument, *, panel: int = 1, label_font: dict | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The instrument's severity bands across the plot (shapes), labelled on the right."""
+    n = "" if panel == 1 else str(panel)
+    shapes, notes = [], []
+    for i, b in enumerate(instrument.bands):
+        y0, y1 = b.low - 0.5, b.high + 0.5
+        fill = BAND_SHADES[min(i, len(BAND_SHADES) - 1)]
+        shapes.append(_rect(f"x{n} domain", f"y{n}", 0, 1, y0, y1, fill))
+        if label_font is not None:
+            notes.append(
+                _note(b.label, f"x{n} domain", f"y{n}", 1, (y0 + y1) / 2, "right", "middle",
+                      label_font["size"], label_font.get("color"))
+            )  # fmt: skip
+    return shapes, notes
+
+
 BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
 """Severity band fills from the mildest to the most severe (quiet: data stays on top)."""
 
@@ -393,37 +438,19 @@ def patient_trajectory(
         .drop_duplicates("order")
         .sort_values("order")
     )
-    for i, b in enumerate(instrument.bands):
-        fig.add_hrect(
-            y0=b.low - 0.5,
-            y1=b.high + 0.5,
-            fillcolor=BAND_SHADES[min(i, len(BAND_SHADES) - 1)],
-            line_width=0,
-            layer="below",
-            annotation_text=b.label,
-            annotation_position="right",
-            annotation_font={"size": 10, "color": "#7a7f8a"},
-        )
+    shapes, notes = _severity_bands(instrument, label_font={"size": 10, "color": "#7a7f8a"})
     for phase, part in axis.groupby("phase", sort=False):
+        x0, x1 = part["order"].min() - 0.45, part["order"].max() + 0.45
+        shapes.append(
+            _rect("x", "y domain", x0, x1, 0, 1, PHASE_COLORS.get(phase, "#ddd"), opacity=0.10)
+        )
         # One-point phases are named by their tick label; a label there would overlap.
-        label = (
-            {
-                "annotation_text": PHASE_LABELS.get(phase, phase),
-                "annotation_position": "top left",
-                "annotation_font": {"size": 11},
-            }
-            if part["order"].nunique() > 1
-            else {}
-        )
-        fig.add_vrect(
-            x0=part["order"].min() - 0.45,
-            x1=part["order"].max() + 0.45,
-            fillcolor=PHASE_COLORS.get(phase, "#ddd"),
-            opacity=0.10,
-            line_width=0,
-            layer="below",
-            **label,
-        )
+        if part["order"].nunique() > 1:
+            notes.append(
+                _note(PHASE_LABELS.get(phase, phase), "x", "y domain", x0, 1, "left", "top", 11)
+            )
+    # Shapes and labels set at once: add_hrect/add_vrect re-process the figure per call.
+    fig.update_layout(shapes=shapes, annotations=notes)
     if len(band):
         fig.add_scatter(
             x=pd.concat([band["order"], band["order"][::-1]]),

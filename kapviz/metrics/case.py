@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from kapviz import instruments
@@ -11,7 +12,13 @@ from kapviz.config import Settings
 from kapviz.domain import ROUTE_LABELS
 from kapviz.metrics.safety import alerts, sedation_flags
 from kapviz.metrics.side_effects import dosing_sessions, session_numbers
-from kapviz.metrics.trajectories import trajectory_table
+from kapviz.metrics.stats import mean_ci
+from kapviz.metrics.trajectories import (
+    POINT_COLUMNS,
+    TABLE_COLUMNS,
+    session_points,
+    trajectory_table,
+)
 from kapviz.metrics.vitals import session_vitals
 from kapviz.vocabulary import SEVERITY_RANK
 
@@ -60,6 +67,92 @@ def cohort_band(
     if cohort.empty:
         return trajectory_table(cohort), 0
     return trajectory_table(cohort, axis="session"), len(ids)
+
+
+def course_point_values(points: pd.DataFrame) -> pd.DataFrame:
+    """One course's value per instrument and session-axis point, as sums and counts.
+
+    `points` are one course's placed scores (instrument, point_order, total, baseline);
+    returns instrument, baseline, order, total_sum, scores — the course value at the point
+    is total_sum / scores (the mean of its scores there, as course_values takes it).
+    """
+    placed = points[points["point_order"].notna()]
+    columns = ["instrument", "baseline", "order", "total_sum", "scores"]
+    if placed.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    grouped = placed.groupby(["instrument", "point_order"], sort=True).agg(
+        baseline=("baseline", "first"), total_sum=("total", "sum"), scores=("total", "size")
+    )
+    out = grouped.reset_index().rename(columns={"point_order": "order"})
+    out["order"] = out["order"].astype("int64")
+    return out[columns]
+
+
+def empty_band() -> pd.DataFrame:
+    """The band of a course without similar courses (a trajectory table with no rows)."""
+    return trajectory_table(pd.DataFrame(columns=POINT_COLUMNS))
+
+
+def band_from_summary(
+    values: pd.DataFrame,
+    baselines: pd.DataFrame,
+    own: pd.DataFrame,
+    *,
+    instrument: str,
+    baseline: float,
+    tolerance: float = SIMILAR_BASELINE_POINTS,
+) -> tuple[pd.DataFrame, int]:
+    """`cohort_band` from counted course values (kapviz.db.aggregates.case.CohortSummary).
+
+    `values` and `baselines` are the cohort summary; `own` is the case's own course as
+    `course_point_values` gives it (left out of its band, as `exclude_course` does). The
+    median and quartiles are those of the same multiset of course values, so they equal the
+    pandas band exactly; the mean and its CI agree to rounding (summation order).
+    """
+
+    def near(frame: pd.DataFrame) -> pd.Series:
+        close = (frame["baseline"] - baseline).abs() <= tolerance
+        return (frame["instrument"] == instrument) & close
+
+    rows = values.loc[near(values), ["order", "total_sum", "scores", "courses"]]
+    keys = ["order", "total_sum", "scores"]
+    rows = rows.groupby(keys, as_index=False)["courses"].sum()
+    mine = own[near(own)]
+    if len(mine):
+        less = mine[keys].astype("int64").assign(_own=1)
+        rows = rows.merge(less, on=keys, how="left")
+        rows["courses"] = rows["courses"] - rows["_own"].fillna(0).astype("int64")
+        rows = rows[rows["courses"] > 0].drop(columns="_own")
+    n = int(baselines.loc[near(baselines), "courses"].sum()) - int(len(mine) > 0)
+    if n <= 0 or rows.empty:
+        return empty_band(), 0
+    axis = session_points()
+    records = []
+    for order, part in rows.groupby("order", sort=True):
+        totals = pd.Series(
+            np.repeat(
+                (part["total_sum"] / part["scores"]).to_numpy(dtype="float64"),
+                part["courses"].to_numpy(),
+            )
+        )
+        mean, low, high = mean_ci(totals)
+        records.append(
+            {
+                "instrument": instrument,
+                "point": axis["label"].iloc[int(order)],
+                "order": int(order),
+                "x": float(order),
+                "phase": axis["phase"].iloc[int(order)],
+                "courses": int(totals.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "median": float(totals.median()),
+                "q1": float(totals.quantile(0.25)),
+                "q3": float(totals.quantile(0.75)),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=TABLE_COLUMNS), n
 
 
 def _fmt(value: float) -> str:

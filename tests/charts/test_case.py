@@ -131,3 +131,8 @@ def test_compare_shares_axes_and_slots():
     assert list(b.x) == [2]
     assert list(fig.layout.xaxis.ticktext) == ["Preparation", "Dose 1", "Follow-up"]
     assert fig.layout.yaxis2.matches == "y" and list(fig.layout.yaxis.range) == [-0.5, 27.5]
+    # The PHQ-9 severity bands behind every panel (add_hrect had dropped them: it skips
+    # subplots without a trace yet).
+    bands = len(instruments.get("PHQ-9").bands)
+    refs = [(s.xref, s.yref) for s in fig.layout.shapes]
+    assert refs == [("x domain", "y")] * bands + [("x2 domain", "y2")] * bands

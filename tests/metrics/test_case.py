@@ -149,3 +149,93 @@ def test_compare_points_latest_course_in_given_order():
     out = case.compare_points(points, patient_ids=["B", "A", "X", "D", "E", "F"])
     assert list(out["course_id"]) == ["B-C1", "A-C2", "A-C2", "D-C1"]
     assert list(out["total"]) == [12, 15, 10, 5]
+
+
+# Similar-baseline band from the cohort summary (kapviz.db.aggregates.case): own course C1
+# (PHQ-9 baseline 18); C2, C3 at 17 and C4 at 21 are within ±3, C5 at 12 is not, C6 has no
+# baseline. C2 has two scores at dose 1 (10 and 15: its value there is 12.5).
+BAND_POINTS = [
+    ("C1", "PHQ-9", 1, 18), ("C1", "PHQ-9", 2, 10), ("C1", "GAD-7", 1, 18),
+    ("C2", "PHQ-9", 1, 17), ("C2", "PHQ-9", 2, 10), ("C2", "PHQ-9", 2, 15),
+    ("C3", "PHQ-9", 1, 17), ("C3", "PHQ-9", 14, 6),
+    ("C4", "PHQ-9", 1, 21),
+    ("C5", "PHQ-9", 1, 12),
+    ("C6", "PHQ-9", 2, 9),
+]  # fmt: skip
+BASELINES = {("C1", "PHQ-9"): 18, ("C1", "GAD-7"): 18, ("C2", "PHQ-9"): 17,
+             ("C3", "PHQ-9"): 17, ("C4", "PHQ-9"): 21, ("C5", "PHQ-9"): 12}  # fmt: skip
+SUMMARY_VALUES = pd.DataFrame.from_records(
+    [
+        ("GAD-7", 18, 1, 18, 1, 1),
+        ("PHQ-9", 12, 1, 12, 1, 1),
+        ("PHQ-9", 17, 1, 17, 1, 2), ("PHQ-9", 17, 2, 25, 2, 1), ("PHQ-9", 17, 14, 6, 1, 1),
+        ("PHQ-9", 18, 1, 18, 1, 1), ("PHQ-9", 18, 2, 10, 1, 1),
+        ("PHQ-9", 21, 1, 21, 1, 1),
+    ],
+    columns=["instrument", "baseline", "order", "total_sum", "scores", "courses"],
+)  # fmt: skip
+SUMMARY_BASELINES = pd.DataFrame.from_records(
+    [("GAD-7", 18, 1), ("PHQ-9", 12, 1), ("PHQ-9", 17, 2), ("PHQ-9", 18, 1), ("PHQ-9", 21, 1)],
+    columns=["instrument", "baseline", "courses"],
+)
+
+
+def _band_points() -> pd.DataFrame:
+    from kapviz.metrics.trajectories import session_points
+
+    labels = session_points()
+    frame = pd.DataFrame.from_records(
+        BAND_POINTS, columns=["course_id", "instrument", "point_order", "total"]
+    )
+    frame["patient_id"] = frame["course_id"].str.replace("C", "P")
+    frame["point"] = frame["point_order"].map(labels["label"])
+    frame["phase"] = frame["point_order"].map(labels["phase"])
+    frame["point_order"] = frame["point_order"].astype("Int64")
+    keys = list(zip(frame["course_id"], frame["instrument"], strict=True))
+    frame["baseline"] = [float(BASELINES.get(k, np.nan)) for k in keys]
+    return frame
+
+
+def test_course_point_values_sums_and_counts():
+    """C2's PHQ-9: 17 at preparation; 10 + 15 = 25 over 2 scores at dose 1."""
+    points = _band_points()
+    out = case.course_point_values(points[points["course_id"] == "C2"])
+    assert out.to_dict("records") == [
+        {"instrument": "PHQ-9", "baseline": 17.0, "order": 1, "total_sum": 17, "scores": 1},
+        {"instrument": "PHQ-9", "baseline": 17.0, "order": 2, "total_sum": 25, "scores": 2},
+    ]
+
+
+def test_band_from_summary_hand_computed():
+    """C1's PHQ-9 band: C2, C3, C4 (3 courses); preparation 17, 17, 21 → median 17, IQR
+    17–19; dose 1 only C2 (12.5); follow-up only C3 (6). C1 itself and C5 are left out."""
+    points = _band_points()
+    own = case.course_point_values(points[points["course_id"] == "C1"])
+    band, n = case.band_from_summary(
+        SUMMARY_VALUES, SUMMARY_BASELINES, own, instrument="PHQ-9", baseline=18
+    )
+    assert n == 3
+    assert list(band["order"]) == [1, 2, 14]
+    assert list(band["point"]) == ["Preparation", "Dose 1", "Follow-up"]
+    assert list(band["courses"]) == [3, 1, 1]
+    assert list(band["median"]) == [17.0, 12.5, 6.0]
+    assert list(band["q1"]) == [17.0, 12.5, 6.0] and list(band["q3"]) == [19.0, 12.5, 6.0]
+    assert band["mean"].iloc[0] == pytest.approx(55 / 3)
+
+
+def test_band_from_summary_equals_cohort_band():
+    """The summary path gives cohort_band's table of the same points, column for column."""
+    points = _band_points()
+    outcomes = pd.DataFrame(
+        [{"course_id": c, "instrument": i, "baseline": b} for (c, i), b in BASELINES.items()]
+    )
+    own = case.course_point_values(points[points["course_id"] == "C1"])
+    for instrument, baseline in (("PHQ-9", 18), ("PHQ-9", 13), ("GAD-7", 18), ("PHQ-9", 40)):
+        got, got_n = case.band_from_summary(
+            SUMMARY_VALUES, SUMMARY_BASELINES, own, instrument=instrument, baseline=baseline
+        )
+        want, want_n = case.cohort_band(
+            points, outcomes, instrument=instrument, baseline=baseline, exclude_course="C1"
+        )
+        assert got_n == want_n
+        assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False)

@@ -122,3 +122,19 @@ def test_other_patients_render(run_page, patient):
         assert not at.get("plotly_chart")
     else:
         assert "timeline" in _charts(at)
+
+
+def test_rerun_reads_nothing(run_page, monkeypatch):
+    """A rerun with unchanged data only draws: no query reads a frame again."""
+    from kapviz.db import queries
+
+    at = run_page("pages/case_explorer.py", patient="P1", compare=["P1", "P2"])
+    reads = []
+    original = queries.read_frame
+    monkeypatch.setattr(
+        queries, "read_frame", lambda *a, **k: reads.append(a[1]) or original(*a, **k)
+    )
+    at.run()
+    assert not at.exception
+    assert reads == []
+    assert "scores-PHQ-9" in _charts(at)
