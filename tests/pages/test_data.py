@@ -11,3 +11,19 @@ def test_counts_and_quality(run_page):
     assert sorted(missing["session_id"]) == ["P2-D3", "P4-D1", "P4-D2"]
     assert set(missing["link"]) == {"/case_explorer?patient=P2", "/case_explorer?patient=P4"}
     assert any("Last import: **test**" in c.value for c in at.caption)
+
+
+def test_rerun_reads_nothing(run_page, monkeypatch):
+    """The quality panel is cached per data version: a rerun reads no frame."""
+    from kapviz.db import queries
+
+    at = run_page("pages/data.py")
+    reads = []
+    original = queries.read_frame
+    monkeypatch.setattr(
+        queries, "read_frame", lambda *a, **k: reads.append(a[1]) or original(*a, **k)
+    )
+    at.run()
+    assert not at.exception and reads == []
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Dosing sessions without a PHQ-9 in the 7 days before"] == "3"

@@ -1,0 +1,98 @@
+"""The Data page's quality checks, counted in SQL rather than over whole tables.
+
+Dosing sessions without a pre-dose score are found by an indexed NOT EXISTS probe per
+session (the (patient, instrument, time) key of assessments), and only the count and the
+newest rows the page lists leave the database; side-effect wordings arrive grouped, one
+row per wording and term. Each gives exactly what kapviz.metrics.quality computes from the
+full frames (tests/db/test_aggregates_quality.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, and_, exists, func, select
+
+from kapviz.db import queries
+from kapviz.db.aggregates.case import days_before
+from kapviz.db.models import Assessment, Patient, Session, SideEffect
+from kapviz.filters import Filters
+from kapviz.metrics import quality
+
+
+@dataclass(frozen=True)
+class MissingPreDose:
+    """How many completed dosing sessions lack a pre-dose score, and the newest of them
+    (quality.MISSING_COLUMNS, newest first as quality.newest_first orders them)."""
+
+    count: int
+    newest: pd.DataFrame
+
+
+def dosing_without_predose(
+    conn: Connection,
+    filters: Filters,
+    *,
+    instrument: str = "PHQ-9",
+    window_days: int = quality.PRE_DOSE_WINDOW_DAYS,
+    limit: int = 200,
+) -> MissingPreDose:
+    """`quality.dosing_without_predose` of the sessions and scores in scope: its row count
+    and its first `limit` rows."""
+    scope = queries.course_scope(filters)
+    probe = [
+        Assessment.patient_id == Session.patient_id,
+        Assessment.instrument == instrument,
+        Assessment.administered_at >= days_before(Session.started_at, window_days),
+        Assessment.administered_at <= Session.started_at,
+    ]
+    if scope is not None:
+        probe.append(Assessment.course_id.in_(scope))
+    missing = [
+        Session.phase == "dosing",
+        Session.status == "completed",
+        ~exists(select(Assessment.id).where(and_(*probe))),
+    ]
+    if scope is not None:
+        missing.append(Session.course_id.in_(scope))
+    # Every session started at or after the limit-th newest start (ties included), with
+    # the total riding along; the exact order and cut are quality.newest_first's.
+    ranked = (
+        select(
+            Session.session_id,
+            Session.patient_id,
+            Session.course_id,
+            Patient.site,
+            Session.started_at,
+            func.rank().over(order_by=Session.started_at.desc()).label("newness"),
+            func.count().over().label("total"),
+        )
+        .join(Patient, Patient.patient_id == Session.patient_id)
+        .where(*missing)
+        .subquery("missing")
+    )
+    columns = [*quality.MISSING_COLUMNS, "total"]
+    stmt = select(*[ranked.c[c] for c in columns]).where(ranked.c.newness <= limit)
+    rows = queries.read_frame(conn, stmt, columns)
+    count = int(rows["total"].iloc[0]) if len(rows) else 0
+    rows["started_at"] = pd.to_datetime(rows["started_at"])
+    newest = quality.newest_first(rows.drop(columns="total")).head(limit)
+    return MissingPreDose(count=count, newest=newest)
+
+
+def term_mapping(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """`quality.term_mapping` of the side-effect records in scope, from grouped counts."""
+    stmt = (
+        select(SideEffect.verbatim, SideEffect.term, func.count())
+        .where(SideEffect.verbatim.is_not(None))
+        .group_by(SideEffect.verbatim, SideEffect.term)
+    )
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        stmt = stmt.join(Session, Session.session_id == SideEffect.session_id).where(
+            Session.course_id.in_(scope)
+        )
+    counts = queries.read_frame(conn, stmt, ["verbatim", "term", "records"])
+    counts["records"] = pd.to_numeric(counts["records"]).astype("int64")
+    return quality.mapping_from_counts(counts)
