@@ -237,14 +237,17 @@ def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -
     scores, anchors, doses = _scores(url, filters, data_version)
     with engine_for(url).connect() as conn:
         sessions = cohort.session_times(conn, filters)  # tied scores' phase and start
-    points = points_from_scores(scores, anchors, doses, sessions, baseline_window_days=window_days)
+    points = points_from_scores(
+        scores, anchors, doses, sessions, baseline_window_days=window_days, compact=True
+    )
     del sessions
     cohort.release_memory()  # the temporaries of 600k points, before the page goes on
     return points
 
 
 def trajectory_points(filters: Filters) -> pd.DataFrame:
-    """Every outcome score placed on both time axes (read-only)."""
+    """Every outcome score placed on both time axes (read-only; patient_id, course_id and
+    instrument as categoricals)."""
     window = settings().baseline_window_days
     return _points(database_url(), filters, version(), window)
 

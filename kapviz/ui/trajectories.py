@@ -107,7 +107,7 @@ def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFram
     mine = points[points["instrument"] == instrument]
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
     groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
-    labelled = mine.assign(group=mine["course_id"].map(groups).fillna("unknown"))
+    labelled = mine.assign(group=mine["course_id"].astype(object).map(groups).fillna("unknown"))
     frames = [
         tr.trajectory_table(part, axis=axis).assign(group=f"{name} ({_courses(part)})")
         for name, part in labelled.groupby("group", sort=True)
