@@ -8,9 +8,11 @@ to the pandas metrics on the raw frames (tests/db/test_aggregates_safety.py):
 - `doses`: one row per dose with its site and dosing details (146,000 at 20,000 patients);
 - `dose_effects`: side-effect records grouped in SQL per session × term, at the highest
   severity (the SQL twin of the metrics' severity rank), with record counts;
-- `readings`: the four columns of every blood-pressure reading, read from a covering index
-  (migration 0004); the per-dose summaries (pre-dose, peak, last) and the curve's counts of
-  integer readings per time bin are computed from them with numpy in one pass;
+- blood pressure, by backend (`groups_readings_in_sql`): on PostgreSQL the per-dose
+  summaries (pre-dose, peak, last readings) and the curve's counts of integer readings per
+  time bin are grouped in SQL (`bp_summaries`, `bp_value_counts`); on SQLite the four
+  columns of every reading are read from a covering index (`readings`, migration 0004) and
+  kapviz.metrics.vitals summarises and counts them with numpy in one pass;
 - `scale_scores`: CADSS and MOAA/S scores (per-dose-number statistics, sedation counts);
 - `alert_rows`: the recent window the alerts worklist reads, plus each patient's latest
   PHQ-9 with a known item 9 (for the Overview too: kapviz.metrics.safety.alerts on them).
