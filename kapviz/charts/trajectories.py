@@ -394,7 +394,7 @@ def small_multiples(
         shared_yaxes=True,
         subplot_titles=titles,
         horizontal_spacing=0.05,
-        vertical_spacing=0.16 if rows > 1 else 0.1,
+        vertical_spacing=min(0.16, 0.6 / (rows - 1)) if rows > 1 else 0.1,
     )
     positions = _positions([table["order"]]) if axis == "session" else {}
     labels = dict(zip(table["order"], table["point"], strict=True))

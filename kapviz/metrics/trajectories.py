@@ -315,6 +315,11 @@ def trajectory_table(
     `values`, when given, is `course_values(points, axis=axis)` computed once by the caller.
     """
     values = course_values(points, axis=axis) if values is None else values
+    return table_from_values(values, axis=axis)
+
+
+def table_from_values(values: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
+    """`trajectory_table` from `course_values` (of any subset of courses)."""
     records = []
     for (instrument, order), part in values.groupby(["instrument", "order"], sort=False):
         totals = part["total"]
@@ -337,6 +342,46 @@ def trajectory_table(
         )
     table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
     return _sorted_by_instrument(table).reset_index(drop=True)
+
+
+MAX_GROUPS = 12
+"""Small multiples show at most this many panels: the largest groups by courses, the rest
+pooled into one (50 sites would be 17 rows of panels, unreadable and slow to draw)."""
+
+
+def _courses(n: int) -> str:
+    return f"{n:,} course" if n == 1 else f"{n:,} courses"
+
+
+def grouped_table(
+    values: pd.DataFrame,
+    group_of_course: pd.Series,
+    *,
+    axis: str = "session",
+    max_groups: int = MAX_GROUPS,
+    others: str = "others",
+) -> pd.DataFrame:
+    """Trajectory table per group of courses, with a `group` label "name (n courses)".
+
+    `values` is `course_values` of one instrument; `group_of_course` maps course_id to its
+    group (missing: "unknown"). Beyond `max_groups`, the `max_groups − 1` largest groups are
+    kept (ties by name) and the others pooled into one group, "k <others>", drawn last.
+    """
+    group = values["course_id"].map(group_of_course).astype(object).fillna("unknown")
+    sizes = values.groupby(group.to_numpy())["course_id"].nunique()
+    names = sorted(sizes.index)
+    pooled = None
+    if len(names) > max_groups:
+        largest = sorted(names, key=lambda name: (-sizes[name], name))[: max_groups - 1]
+        pooled = f"{len(names) - len(largest)} {others}"
+        group = group.where(group.isin(set(largest)), pooled)
+        names = [*sorted(largest), pooled]
+    frames = []
+    for name in names:
+        part = values[(group == name).to_numpy()]
+        label = f"{name} ({_courses(part['course_id'].nunique())})"
+        frames.append(table_from_values(part, axis=axis).assign(group=label))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _sorted_by_instrument(frame: pd.DataFrame) -> pd.DataFrame:

@@ -46,6 +46,8 @@ class View:
     attrition: pd.DataFrame
     lines: pd.DataFrame
     courses_total: int
+    values: pd.DataFrame
+    """One value per course and point (`course_values`), for the small multiples."""
 
 
 def _key(filters: Filters) -> tuple:
@@ -65,6 +67,7 @@ def _view(key: tuple, instrument: str, axis: str) -> View:
         attrition=tr.attrition(mine, axis=axis, values=values),
         lines=lines,
         courses_total=total,
+        values=values,
     )
 
 
@@ -101,23 +104,20 @@ def rates(filters: Filters) -> pd.DataFrame:
     return _rates(_key(filters))
 
 
+GROUP_PLURALS = {
+    "site": "other sites",
+    "route": "other routes",
+    "indication": "other indications",
+    "dose_band": "other dose bands",
+}
+
+
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
-    points = data.trajectory_points(key[1])
-    mine = points[points["instrument"] == instrument]
+    values = _view(key, instrument, axis).values
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
     groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
-    labelled = mine.assign(group=mine["course_id"].astype(object).map(groups).fillna("unknown"))
-    frames = [
-        tr.trajectory_table(part, axis=axis).assign(group=f"{name} ({_courses(part)})")
-        for name, part in labelled.groupby("group", sort=True)
-    ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _courses(part: pd.DataFrame) -> str:
-    n = part["course_id"].nunique()
-    return f"{n:,} course" if n == 1 else f"{n:,} courses"
+    return tr.grouped_table(values, groups, axis=axis, others=GROUP_PLURALS[column])
 
 
 def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:

@@ -161,6 +161,15 @@ def test_small_multiples_one_panel_per_group() -> None:
     assert {t["xaxis"] for t in d["data"]} == {"x", "x2"}
 
 
+@pytest.mark.parametrize("groups", [12, 30])
+def test_small_multiples_many_rows(groups: int) -> None:
+    """Many panels (rows of three) still lay out: the row gap shrinks with the rows."""
+    grouped = pd.concat([table().assign(group=f"G{i:02d}") for i in range(groups)])
+    d = ch.small_multiples(grouped, instrument="PHQ-9", by="Site").to_dict()
+    assert len(d["data"]) == 2 * groups
+    assert d["layout"]["height"] == 320 * -(-groups // 3) + 80
+
+
 def outcomes() -> pd.DataFrame:
     """Four evaluable PHQ-9 courses, one with baseline 0, one not evaluable."""
     return pd.DataFrame(

@@ -182,3 +182,31 @@ def test_course_attributes_dose_band(route: str, mg: float, mgkg: float | None, 
     got = tr.course_attributes(sessions).iloc[0]
     assert got["dose_band"] == band
     assert got["site"] == "North"
+
+
+def test_grouped_table_one_table_per_group() -> None:
+    """Each group's table is the trajectory table of its courses alone, labelled with n."""
+    points = cohort_points()
+    values = tr.course_values(points)
+    site = pd.Series({"A-C1": "North", "B-C1": "North", "C-C1": "South"})
+    got = tr.grouped_table(values, site)
+    assert got["group"].drop_duplicates().tolist() == ["North (2 courses)", "South (1 course)"]
+    north = points[points["course_id"].isin(["A-C1", "B-C1"])]
+    assert_frame_equal(
+        got[got["group"] == "North (2 courses)"].drop(columns="group").reset_index(drop=True),
+        tr.trajectory_table(north),
+    )
+
+
+def test_grouped_table_pools_small_groups() -> None:
+    """More groups than max_groups: the largest kept (ties by name), the rest pooled, last."""
+    values = tr.course_values(cohort_points())
+    site = pd.Series({"A-C1": "North", "B-C1": "South"})  # C-C1 has no site: "unknown"
+    got = tr.grouped_table(values, site, max_groups=2, others="other sites")
+    # Three groups of one course each: "North" kept (first by name), two pooled.
+    assert got["group"].drop_duplicates().tolist() == [
+        "North (1 course)",
+        "2 other sites (2 courses)",
+    ]
+    pooled = got[got["group"].str.startswith("2 other")]
+    assert pooled.set_index("point").loc["Preparation", "courses"] == 2
