@@ -56,9 +56,10 @@ class ExistingKeys:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        matrix = np.empty((len(rows), len(names)), dtype=object)
+        matrix[:] = rows or np.empty((0, len(names)), dtype=object)
         frame = pd.DataFrame(
-            {n: pd.Series(list(c), dtype=object) for n, c in zip(names, columns, strict=True)}
+            {n: pd.Series(matrix[:, k], dtype=object) for k, n in enumerate(names)}
         )
         # SQLite hands back its stored text, PostgreSQL datetimes; both parse the same way.
         frame["started_at"] = pd.to_datetime(frame["started_at"], format="ISO8601").astype(

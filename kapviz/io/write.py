@@ -163,9 +163,9 @@ def _key_frame(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _stored_column(values: list, sql_type, sqlite: bool) -> pd.Series:
+def _stored_column(values: np.ndarray, sql_type, sqlite: bool) -> pd.Series:
     """One fetched column as a Series (SQLite's text dates and times parsed)."""
-    column = pd.Series(np.array(values, dtype=object), dtype=object)
+    column = pd.Series(values, dtype=object)
     if sqlite and isinstance(sql_type, DateTime):
         return pd.to_datetime(column, format="ISO8601")
     if sqlite and isinstance(sql_type, Date):
@@ -218,10 +218,11 @@ def _existing(
         cursor.close()
     if not rows:
         return empty, stored
-    columns = zip(*rows, strict=True)
+    matrix = np.empty((len(rows), len(names)), dtype=object)
+    matrix[:] = rows  # row tuples into a 2-D object array in C, then column by column
     return pd.DataFrame(
-        {c: _stored_column(list(v), table.c[c].type, sqlite)
-         for c, v in zip(names, columns, strict=True)}
+        {c: _stored_column(matrix[:, k], table.c[c].type, sqlite)
+         for k, c in enumerate(names)}
     ), stored  # fmt: skip
 
 
