@@ -300,7 +300,7 @@ def _ensure_lookups(conn, frames: dict[str, pd.DataFrame]) -> None:
     ):
         if values is None:
             continue
-        wanted = {v for v in values.dropna() if v}
+        wanted = {v for v in values.dropna().unique() if v}
         have = set(conn.execute(select(model.__table__.c[column])).scalars())
         bulk_insert(conn, model.__table__, (column,), [(v,) for v in sorted(wanted - have)])
 

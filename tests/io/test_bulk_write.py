@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from kapviz.db import bulk
 from kapviz.db.bulk import bulk_insert, insert_frame
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
@@ -32,8 +33,10 @@ def seed_parents(conn) -> None:
     bulk_insert(conn, Course.__table__, ("course_id", "patient_id"), [("C1", "P1")])
 
 
-def test_insert_frame_keeps_every_value(db_url):
+@pytest.mark.parametrize("stage_rows", [0, 10_000], ids=["staged", "direct"])
+def test_insert_frame_keeps_every_value(db_url, monkeypatch, stage_rows):
     """Tabs, newlines, backslashes, a literal \\N, "", None, microseconds, NaN: all intact."""
+    monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
     engine = make_engine(db_url)
     upgrade(engine)
     n = len(AWKWARD)
@@ -93,8 +96,10 @@ def test_insert_frame_keeps_every_value(db_url):
     assert [r.resolved for r in e] == [None, True] * (n // 2)
 
 
-def test_sqlite_storage_spelling_matches_sqlalchemy(sqlite_url):
+@pytest.mark.parametrize("stage_rows", [0, 10_000], ids=["staged", "direct"])
+def test_sqlite_storage_spelling_matches_sqlalchemy(sqlite_url, monkeypatch, stage_rows):
     """Raw executemany writes DateTime/Date/Boolean exactly as SQLAlchemy itself would."""
+    monkeypatch.setattr(bulk, "STAGE_ROWS", stage_rows)
     engine = make_engine(sqlite_url)
     upgrade(engine)
     stamp = datetime(2026, 1, 2, 9, 30, 5, 120000)
