@@ -125,6 +125,7 @@ def _isin(values: pd.Series, known: set | frozenset) -> pd.Series:
     distinct values are fewer than the rows.)
     """
     codes, distinct = pd.factorize(values)
+    distinct = np.asarray(distinct, dtype=object)  # iterating Arrow strings is slower
     found = np.fromiter((v in known for v in distinct), dtype=bool, count=len(distinct))
     return pd.Series(np.append(found, False)[codes], index=values.index)
 
@@ -568,7 +569,9 @@ def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> Val
             # Duplicate or blank ids are already reported; keep one row per id downstream.
             fresh = fresh[fresh["session_id"] != ""].drop_duplicates("session_id")
             if len(all_sessions):
-                keep = ~_isin(all_sessions["session_id"], set(fresh["session_id"]))
+                keep = ~_isin(
+                    all_sessions["session_id"], set(fresh["session_id"].to_numpy(dtype=object))
+                )
                 all_sessions = pd.concat([all_sessions[keep], fresh], ignore_index=True)
             else:
                 all_sessions = fresh.reset_index(drop=True)
@@ -577,7 +580,7 @@ def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> Val
             all_sessions = all_sessions.drop_duplicates("session_id", keep="first")
     if "assessments" in batch.tables:
         frames["assessments"] = _assessments(batch, problems, known_patients, all_sessions)
-    known_sessions = set(all_sessions["session_id"])
+    known_sessions = set(all_sessions["session_id"].to_numpy(dtype=object))
     if "side_effects" in batch.tables:
         frames["side_effects"] = _side_effects(batch, problems, known_sessions)
     if "vitals" in batch.tables:
