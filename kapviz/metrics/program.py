@@ -9,6 +9,7 @@ import pandas as pd
 from kapviz.config import Settings
 from kapviz.metrics import safety
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
+from kapviz.metrics.side_effects import is_member
 from kapviz.metrics.stats import wilson_columns
 
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
@@ -327,8 +328,8 @@ def safety_kpis(
     past = sessions[sessions["started_at"] <= cur30]
     open_before = safety.alerts(
         past,
-        side_effects[side_effects["session_id"].isin(past["session_id"])],
-        vitals[vitals["session_id"].isin(past["session_id"])],
+        side_effects[is_member(side_effects["session_id"], past["session_id"])],
+        vitals[is_member(vitals["session_id"], past["session_id"])],
         assessments[assessments["administered_at"] <= cur30],
         settings=settings,
         now=cur30,

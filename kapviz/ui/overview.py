@@ -11,6 +11,7 @@ import streamlit as st
 
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
+from kapviz.config import Settings
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import program, safety
@@ -34,6 +35,12 @@ def vitals_since(now: datetime, *, lookback_days: int = 14) -> datetime:
     return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
 
 
+def excursion_thresholds(config: Settings) -> tuple[int, int]:
+    """(systolic, diastolic) at or above which a reading is an excursion: the tiles read the
+    vital signs of such sessions only (the alerts look at nothing else)."""
+    return (config.bp_excursion_systolic, config.bp_excursion_diastolic)
+
+
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> dict:
     # The same metric functions as everywhere, on the rows of the recent window only
@@ -44,6 +51,7 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         filters,
         since=recent_since(as_of, lookback_days=lookback),
         vitals_since=vitals_since(as_of, lookback_days=lookback),
+        vitals_reaching=excursion_thresholds(settings()),
     )
     kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=as_of)
     kpis |= program.safety_kpis(

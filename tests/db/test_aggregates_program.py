@@ -15,7 +15,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import program, safety
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.ui.overview import recent_since, tiles_as_of, vitals_since
+from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of, vitals_since
 from tests.clinic import ANCHOR, build_clinic
 
 FILTERS = [
@@ -143,6 +143,26 @@ def test_recent_window_gives_the_full_tables_kpis(demo):
             recent.sessions, recent.side_effects, recent.vitals, recent.phq9, outcomes, as_of
         )
         assert windowed == full, now
+        # What the Overview reads: only the vitals of sessions reaching the excursion limits.
+        flagged = program_sql.recent_activity(
+            demo,
+            filters,
+            since=recent_since(as_of),
+            vitals_since=vitals_since(as_of),
+            vitals_reaching=excursion_thresholds(load_settings({})),
+        )
+        assert len(flagged.vitals) < len(recent.vitals)
+        assert (
+            _kpis(
+                flagged.sessions,
+                flagged.side_effects,
+                flagged.vitals,
+                flagged.phq9,
+                outcomes,
+                as_of,
+            )
+            == full
+        ), now
         assert full["open_alerts"]["value"] > 0 or now > last
 
 

@@ -80,6 +80,28 @@ def test_side_effects_and_vitals(clinic):
     assert vitals["systolic"].tolist() == [150, 170]
 
 
+@pytest.mark.parametrize(
+    ("reaching", "sessions"),
+    [
+        ((180, 110), ["P1-D1"]),
+        ((181, 110), ["P1-D1"]),
+        ((183, 110), []),
+        ((180, 109), ["P1-D1", "P2-D1"]),
+    ],
+)
+def test_vitals_of_sessions_reaching_limits(clinic, reaching, sessions):
+    """`reaching` keeps every reading of the sessions with one at or above either limit:
+    P1-D1 peaks at 182/95, P2-D1 at 170/109 (hand values in tests/clinic.py)."""
+    vitals = queries.vitals(clinic, reaching=reaching)
+    assert sorted(vitals["session_id"].unique()) == sessions
+    everything = queries.vitals(clinic)
+    expected = everything[everything["session_id"].isin(sessions)].reset_index(drop=True)
+    # (An empty read keeps the columns; its string dtype may differ from a filtered frame's.)
+    pd.testing.assert_frame_equal(
+        vitals.reset_index(drop=True), expected, check_dtype=bool(sessions)
+    )
+
+
 def test_counts_and_versions(clinic):
     """Phase counts count completed sessions only; the data version is stable when idle."""
     assert queries.phase_counts(clinic) == {
