@@ -243,6 +243,57 @@ def outcomes_from_scores(
     return rows[OUTCOME_COLUMNS].reset_index(drop=True)
 
 
+def outcomes_from_endpoints(
+    endpoints: pd.DataFrame,
+    *,
+    instrument: str,
+    baseline_window_days: int = 30,
+    reliable_params: ReliableParams | None = None,
+) -> pd.DataFrame:
+    """`course_outcomes` rows of one instrument from each course's two candidate scores.
+
+    `endpoints` has one row per course with a score of `instrument`: course_id, patient_id,
+    first_dose_at (first completed dose, missing without one), pre_at / pre_total (its
+    latest score on or before the first dose) and last_at / last_total (its latest score),
+    as kapviz.db.aggregates.outcomes reads them. The baseline is the pre-dose score when it
+    lies inside the window (an earlier one cannot if the latest does not); the endpoint is
+    the latest score when it falls after the first dose. Time to first response needs
+    every score, so it is left unknown (NaN / NA) here.
+    """
+    endpoints = endpoints.sort_values(["patient_id", "course_id"], kind="stable")
+    n = len(endpoints)
+    dose = as_datetime(endpoints["first_dose_at"]).to_numpy(dtype=DATETIME_DTYPE)
+    pre_at = as_datetime(endpoints["pre_at"]).to_numpy(dtype=DATETIME_DTYPE)
+    last_at = as_datetime(endpoints["last_at"]).to_numpy(dtype=DATETIME_DTYPE)
+    window = np.timedelta64(int(baseline_window_days) * 86_400_000_000, "us")
+    has_baseline = ~np.isnat(pre_at) & (pre_at >= dose - window)
+    has_endpoint = ~np.isnat(dose) & (last_at > dose)
+    rows = pd.DataFrame(
+        {
+            "patient_id": pd.Series(endpoints["patient_id"].to_numpy(dtype=object), dtype=object),
+            "course_id": pd.Series(endpoints["course_id"].to_numpy(dtype=object), dtype=object),
+            "instrument": pd.Series([instrument] * n, dtype=object),
+            "first_dose_at": dose,
+            "baseline": _scores_where(endpoints["pre_total"], has_baseline),
+            "baseline_at": np.where(has_baseline, pre_at, np.datetime64("NaT")),
+            "endpoint": _scores_where(endpoints["last_total"], has_endpoint),
+            "endpoint_at": np.where(has_endpoint, last_at, np.datetime64("NaT")),
+        }
+    )
+    rows = _verdicts(rows, baseline_window_days, reliable_params)
+    rows["time_to_response_days"] = np.full(n, np.nan)
+    rows["time_to_response_doses"] = pd.arrays.IntegerArray(
+        np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+    )
+    return rows[OUTCOME_COLUMNS]
+
+
+def _scores_where(totals: pd.Series, keep: np.ndarray) -> pd.arrays.IntegerArray:
+    """Totals as nullable integers, missing where `keep` is False."""
+    values = pd.to_numeric(totals).fillna(0).to_numpy(dtype=np.int64)
+    return pd.arrays.IntegerArray(values, ~keep)
+
+
 def _verdicts(
     rows: pd.DataFrame, baseline_window_days: int, reliable_params: ReliableParams | None
 ) -> pd.DataFrame:

@@ -12,12 +12,14 @@ import streamlit as st
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.config import Settings
+from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import program, safety
 from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
+PHQ9 = "PHQ-9"
 RECENT_DAYS = 100
 """How far back the tiles look: two 30-day windows, last month from its 1st, a 14-day alert
 lookback as of 30 days ago and PHQ-9s up to 7 days before a dose all fit in 100 days."""
@@ -53,7 +55,7 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         vitals_since=vitals_since(as_of, lookback_days=lookback),
         vitals_reaching=excursion_thresholds(settings()),
     )
-    kpis = program.director_kpis(recent.sessions, recent.phq9, data.outcomes(filters), now=as_of)
+    kpis = program.director_kpis(recent.sessions, recent.phq9, phq9_outcomes(filters), now=as_of)
     kpis |= program.safety_kpis(
         recent.sessions,
         recent.side_effects,
@@ -63,6 +65,17 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         now=as_of,
     )
     return kpis
+
+
+def phq9_outcomes(filters: Filters) -> pd.DataFrame:
+    """PHQ-9 outcomes per course, baseline and endpoint picked in SQL (all the Overview needs:
+    response and remission by endpoint date and site), cached per filters × data version."""
+    return data.aggregate(
+        outcome_sql.instrument_outcomes,
+        filters,
+        instrument=PHQ9,
+        baseline_window_days=settings().baseline_window_days,
+    )
 
 
 def funnel(filters: Filters) -> pd.DataFrame:
@@ -93,7 +106,7 @@ def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
 def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:
     """Per-site PHQ-9 response with funnel-plot limits (courses mapped to sites in SQL)."""
     sites = data.aggregate(program_sql.course_sites, filters)
-    return program.site_response(data.outcomes(filters), sites)
+    return program.site_response(phq9_outcomes(filters), sites)
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,7 @@ class Charts:
 
 @st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
 def _charts(url: str, filters: Filters, data_version: tuple) -> Charts:
-    monthly = program.monthly_response(data.outcomes(filters))
+    monthly = program.monthly_response(phq9_outcomes(filters))
     sites, overall = site_response(filters)
     site_figure = None
     if len(sites) >= 2:
