@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import URL
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
+from kapviz.db.engine import sqlite_pragmas
+
 
 def adbc_uri(url: URL) -> tuple[str, str] | None:
     """(driver, connection string) for ADBC, or None when this URL must use SQLAlchemy."""
@@ -83,11 +85,20 @@ def _connect(driver: str, uri: str) -> Iterator:
 
     with _SQLITE_GUARD:
         if uri not in _SQLITE:
-            _SQLITE[uri] = (adbc_sqlite.connect(uri), threading.Lock())
+            _SQLITE[uri] = (_sqlite_reader(adbc_sqlite.connect(uri)), threading.Lock())
         conn, lock = _SQLITE[uri]
     with lock:
         yield conn
         conn.rollback()  # end the read transaction: the next read sees newer commits
+
+
+def _sqlite_reader(conn):  # noqa: ANN001, ANN202 - ADBC connection in and out
+    cursor = conn.cursor()
+    try:
+        sqlite_pragmas(cursor)
+    finally:
+        cursor.close()
+    return conn
 
 
 def compile_literal(conn: Connection, stmt: Select) -> str:

@@ -7,6 +7,18 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+SQLITE_CACHE_KIB = 32_768
+"""Page cache of a SQLite connection (KiB). SQLite's default, 2 MiB, is smaller than the
+pages one grouped read of the 20,000-patient clinic touches (~50 MiB for the daily dosing
+counts), so pages were evicted and read again by system calls: 0.58 s → 0.33 s with 16 MiB.
+Unlike memory-mapping the file, which gave the same speed, the cache grows only with the
+pages a connection really reads (mapped pages all count in the process's resident size)."""
+
+
+def sqlite_pragmas(cursor) -> None:  # noqa: ANN001 - DB-API cursor (sqlite3 or ADBC)
+    """Read settings every SQLite connection of kapviz gets."""
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets foreign keys on and WAL so readers never block a writer."""
@@ -22,6 +34,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            sqlite_pragmas(cur)
             cur.close()
 
         return engine
