@@ -2,7 +2,6 @@
 
 from datetime import date, datetime, timedelta
 
-import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -166,18 +165,20 @@ def test_recent_window_gives_the_full_tables_kpis(demo):
         assert full["open_alerts"]["value"] > 0 or now > last
 
 
-def test_recent_phq9_keeps_each_patients_latest_before_the_window(clinic):
-    """Before the window only each patient's latest PHQ-9 (and latest with item 9) remain."""
-    since = datetime.combine(ANCHOR + timedelta(days=30), datetime.min.time())
+@pytest.mark.parametrize("day", [20, 31, 47, 100])
+def test_recent_phq9_keeps_positive_latest_item9_before_the_window(clinic, day):
+    """Before the window only each patient's latest PHQ-9 with a known item 9 remains, and
+    only when that item is above 0: in tests/clinic.py P2's day-30 PHQ-9 (item 9 = 1) stays
+    once the window starts after it; P1's day-46 one (item 9 = 0) never does."""
+    since = datetime.combine(ANCHOR + timedelta(days=day), datetime.min.time())
     recent = program_sql.recent_phq9(clinic, Filters(), since=since)
     every = queries.assessments(clinic, instruments=["PHQ-9"])
-    before = every[every["administered_at"] < since]
+    before = every[(every["administered_at"] < since) & every["suicide_item"].notna()]
+    latest = before.sort_values("administered_at").drop_duplicates("patient_id", keep="last")
+    positive = latest[latest["suicide_item"] > 0]
     kept_before = recent[recent["administered_at"] < since]
-    latest = before.groupby("patient_id")["administered_at"].max()
-    assert set(zip(kept_before["patient_id"], kept_before["administered_at"], strict=True)) >= set(
-        latest.items()
-    )
+    assert sorted(kept_before["id"]) == sorted(positive["id"])
+    assert sorted(kept_before["patient_id"]) == (["P2"] if day > 30 else [])
     after = every[every["administered_at"] >= since]
-    assert set(after["id"]) <= set(recent["id"])
+    assert sorted(recent.loc[recent["administered_at"] >= since, "id"]) == sorted(after["id"])
     assert list(recent.columns) == queries.ASSESSMENT_COLUMNS
-    assert isinstance(recent, pd.DataFrame)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, String, and_, case, func, literal, select, union, union_all
+from sqlalchemy import Connection, String, and_, case, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -64,7 +64,14 @@ def recent_activity(
 
 
 def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.DataFrame:
-    """PHQ-9s from `since` on, plus each patient's latest (and latest item-9) one before."""
+    """PHQ-9s from `since` on, plus each patient's latest PHQ-9 with a known item 9 before
+    `since` when that item is above 0.
+
+    Before the window only the alerts look back ("item 9 > 0 on the latest PHQ-9 with a known
+    item 9", at any date): a patient's older rows matter only through that latest one, and
+    only if it raises the alert. Measurement completion looks 7 days before doses of the
+    last 60 days, inside the window.
+    """
     scope = queries.course_scope(filters)
 
     def in_scope(stmt):  # noqa: ANN001, ANN202
@@ -101,10 +108,12 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         literal(None, String).label("items"),
         Assessment.suicide_item,
     ]
-    before_ids = union(latest_before(), latest_before(Assessment.suicide_item.is_not(None)))
+    positive_before = latest_before(Assessment.suicide_item.is_not(None)).subquery()
     stmt = union_all(
         in_scope(select(*columns)).where(Assessment.administered_at >= since),
-        select(*columns).where(Assessment.id.in_(select(before_ids.subquery().c.id))),
+        select(*columns).where(
+            Assessment.id.in_(select(positive_before.c.id)), Assessment.suicide_item > 0
+        ),
     )
     frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
     frame["administered_at"] = pd.to_datetime(frame["administered_at"])
