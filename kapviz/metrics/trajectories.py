@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from kapviz.domain import PHASE_LABELS, ROUTE_LABELS, WEIGHT_BASED_ROUTES
 from kapviz.instruments import OUTCOME_INSTRUMENTS
@@ -131,6 +132,20 @@ def trajectory_points(
     )
 
 
+def instrument_scores(scores: pd.DataFrame, instrument: str) -> pd.DataFrame:
+    """The rows of one instrument of a `score_frame` (same order and dtypes).
+
+    Each score is placed on the axes from its own course alone, so the points of these rows
+    are exactly the rows of that instrument among the points of all scores: a page that
+    shows one instrument places a third to a half of the scores.
+    """
+    categories = scores["instrument"].cat.categories
+    if instrument not in categories:
+        return scores.iloc[:0]
+    codes = scores["instrument"].cat.codes.to_numpy()
+    return scores.take(np.flatnonzero(codes == categories.get_loc(instrument)))
+
+
 def points_from_scores(
     scores: pd.DataFrame,
     anchors: pd.DataFrame,
@@ -148,8 +163,9 @@ def points_from_scores(
     SESSION_TIME_COLUMNS (the phase and start of the sessions scores are tied to). Each
     step is a helper so that its temporaries (600k rows each at 20,000 patients) are freed
     before the next: the peak memory of a page is counted. `compact`: patient_id,
-    course_id and instrument stay the scores' categoricals (sorted categories) instead of
-    object columns — less memory, faster grouping; the same values.
+    course_id and instrument stay the scores' categoricals (sorted categories), and phase,
+    point and day_bin are categoricals too, instead of object columns — less memory, no
+    per-row objects, faster grouping; the same values.
     """
     courses = scores["course_id"].cat.categories
     course = scores["course_id"].cat.codes.to_numpy(dtype=np.int64)
@@ -167,22 +183,31 @@ def points_from_scores(
     days = (at - first) / np.timedelta64(1, "D")
     del first
     day_order, day_bin, day_x = _days_axis(days, baseline_window_days=baseline_window_days)
-    ids = {
-        col: scores[col].array if compact else pd.Series(objects(scores[col]), dtype=object)
-        for col in ("patient_id", "course_id", "instrument")
-    }
+    if compact:
+        ids = {col: scores[col].array for col in ("patient_id", "course_id", "instrument")}
+        labelled = {"phase": phase, "point": point, "day_bin": day_bin}
+    else:
+        ids = {
+            col: pd.Series(objects(scores[col]), dtype=object)
+            for col in ("patient_id", "course_id", "instrument")
+        }
+        labelled = {
+            "phase": pd.Series(objects(pd.Series(phase)), dtype=object),
+            "point": pd.Series(np.asarray(point, dtype=object), dtype=object),
+            "day_bin": pd.Series(np.asarray(day_bin, dtype=object), dtype=object),
+        }
     return pd.DataFrame(
         {
             "id": scores["id"].to_numpy(),
             **ids,
             "administered_at": scores["administered_at"].to_numpy(),
             "total": scores["total"].to_numpy(),
-            "phase": pd.Series(objects(pd.Series(phase)), dtype=object),
+            "phase": labelled["phase"],
             "dose_number": dose_number,
-            "point": pd.Series(point, dtype=object),
+            "point": labelled["point"],
             "point_order": order,
             "days": days.astype("float64"),
-            "day_bin": pd.Series(day_bin, dtype=object),
+            "day_bin": labelled["day_bin"],
             "day_order": day_order,
             "day_x": day_x,
         },
@@ -238,46 +263,46 @@ def _session_axis(
     labels: pd.DataFrame,
     *,
     max_doses: int,
-) -> tuple[pd.arrays.IntegerArray, np.ndarray]:
+) -> tuple[pd.arrays.IntegerArray, pd.Categorical]:
     """Session-axis order and label of each score (dose k, pooled beyond `max_doses`)."""
     label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
     label_of_phase["follow_up"] = len(labels) - 1
-    order_of = np.array([label_of_phase.get(name, np.nan) for name in phase.categories])
-    order = pd.Series(order_of[phase.codes], dtype="Float64")
+    order_of = np.array([label_of_phase.get(name, -1) for name in phase.categories] + [-1])
+    order = order_of[phase.codes]
     # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
     is_dosing = phase.codes == phase.categories.get_loc("dosing")
-    dose_point = pd.Series(dose_number).clip(lower=1, upper=max_doses + 1)
-    order = order.where(~is_dosing, 1 + dose_point).astype("Int64")
-    return order.array, _take(labels["label"], order)
+    dose = dose_number.to_numpy(dtype=np.int64, na_value=0)
+    order = np.where(is_dosing, 1 + np.clip(dose, 1, max_doses + 1), order)
+    missing = (order < 0) | (is_dosing & dose_number.isna())
+    return _labelled(order, missing, labels["label"])
+
+
+def _labelled(
+    order: np.ndarray, missing: np.ndarray, names: pd.Series
+) -> tuple[pd.arrays.IntegerArray, pd.Categorical]:
+    """Positions on an axis (Int64, NA where `missing`) and their labels (categorical in
+    axis order; no per-row strings)."""
+    order = np.where(missing, 0, order).astype(np.int64)
+    codes = np.where(missing, -1, order)
+    label = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(names)))
+    return pd.arrays.IntegerArray(order, missing.copy()), label
 
 
 def _days_axis(
     days: np.ndarray, *, baseline_window_days: int
-) -> tuple[pd.arrays.IntegerArray, np.ndarray, np.ndarray]:
-    """Days-axis bin order, label and x (mid-point) of each score; missing before the window."""
+) -> tuple[pd.arrays.IntegerArray, pd.Categorical, np.ndarray]:
+    """Days-axis bin order, label and x (mid-point) of each score; missing before the window.
+
+    Bins are right-closed, (lower, upper], found by binary search as pandas.cut finds them.
+    """
     bins = day_bins(baseline_window_days=baseline_window_days)
-    edges = [*bins["lower"], math.inf]
-    day_order = pd.Series(
-        pd.array(pd.cut(days, bins=edges, right=True, labels=False), dtype="Int64")
-    )
-    return (
-        day_order.array,
-        _take(bins["label"], day_order),
-        _take(bins["x"], day_order).astype("float64"),
-    )
-
-
-def _take(values: pd.Series, positions: pd.Series) -> np.ndarray:
-    """values[positions] as an array (object, or float for numbers), missing where NA."""
-    table = values.to_numpy()
-    missing = positions.isna().to_numpy()
-    index = positions.fillna(0).to_numpy(dtype=np.int64)
-    out = table[index] if len(table) else np.full(len(index), None, dtype=object)
-    if out.dtype.kind == "f":
-        return np.where(missing, np.nan, out)
-    out = out.astype(object)
-    out[missing] = np.nan
-    return out
+    edges = np.array([*bins["lower"], math.inf])
+    days = np.asarray(days, dtype="float64")
+    position = np.searchsorted(edges, days, side="left") - 1
+    missing = np.isnan(days) | (position < 0) | (position >= len(bins))
+    order, label = _labelled(position, missing, bins["label"])
+    x = bins["x"].to_numpy(dtype="float64")[np.where(missing, 0, position)]
+    return order, label, np.where(missing, np.nan, x)
 
 
 def _axis_columns(axis: str) -> tuple[str, str, str]:
@@ -288,23 +313,79 @@ def _axis_columns(axis: str) -> tuple[str, str, str]:
     raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
 
 
+VALUE_COLUMNS = ["instrument", "patient_id", "course_id", "point", "order", "x", "phase", "total"]
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and categories of an id column, categories sorted like the strings (the
+    compact points' categoricals as they are; object columns dictionary-encoded)."""
+    if (
+        isinstance(values.dtype, pd.CategoricalDtype)
+        and values.cat.categories.is_monotonic_increasing
+    ):
+        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
+    encoded = categorical(values.astype("str"))
+    return encoded.codes.astype(np.int64), encoded.categories
+
+
+def _first(column: pd.Series, rows: np.ndarray) -> pd.Series:
+    """column[rows] as an object column (the labels of categorical columns)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        names = np.append(np.asarray(column.cat.categories, dtype=object), np.nan)
+        return pd.Series(names[column.cat.codes.to_numpy()[rows]], dtype=object)
+    return pd.Series(column.to_numpy(dtype=object)[rows], dtype=object)
+
+
+def _strings_of(codes: np.ndarray, categories: pd.Index) -> pd.Series:
+    """categories[codes] as a str column, taken in Arrow (no per-row Python objects)."""
+    taken = pa.array(categories, type=pa.large_string()).take(pa.array(codes))
+    return pd.Series(pd.array(taken, dtype="str"))
+
+
 def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
-    """One value per course × instrument × point: the mean of the course's scores there."""
+    """One value per course × instrument × point: the mean of the course's scores there.
+
+    Sorted by instrument, patient, course and point order (as a sorted groupby gives
+    them); point, x and phase are those of the course's first score at the point. Grouped
+    on integer codes with one stable sort (no per-row objects): 300k points in ~30 ms.
+    """
     label, order, x = _axis_columns(axis)
-    placed = points[points[order].notna()]
-    keys = ["instrument", "patient_id", "course_id", order]
-    grouped = placed.groupby(keys, sort=True, dropna=False)
-    values = grouped.agg(
-        point=(label, "first"), x=(x, "first"), phase=("phase", "first"), total=("total", "mean")
+    position = points[order]
+    rows = np.flatnonzero(position.notna().to_numpy())
+    keys = [_codes(points[col]) for col in ("instrument", "patient_id", "course_id")]
+    at = position.take(rows).to_numpy(dtype=np.int64)
+    codes = [k[0][rows] for k in keys]
+    sort = np.lexsort((at, *reversed(codes)))
+    at = at[sort]
+    codes = [c[sort] for c in codes]
+    rows = rows[sort]
+    change = np.zeros(len(rows), dtype=bool)
+    if len(rows):
+        change[0] = True
+        for key in (*codes, at):
+            change[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(change)
+    first = rows[starts]
+    totals = points["total"].to_numpy(dtype="float64")[rows]
+    sums = np.add.reduceat(totals, starts) if len(starts) else np.zeros(0)
+    counts = np.diff(np.append(starts, len(rows)))
+    ids = {
+        col: _strings_of(code[starts], categories)
+        for col, code, (_, categories) in zip(
+            ("instrument", "patient_id", "course_id"), codes, keys, strict=True
+        )
+    }
+    return pd.DataFrame(
+        {
+            **ids,
+            "point": _first(points[label], first),
+            "order": at[starts],
+            "x": points[x].take(first).to_numpy(dtype="float64"),
+            "phase": _first(points["phase"], first),
+            "total": sums / counts,
+        },
+        columns=VALUE_COLUMNS,
     )
-    values = values.reset_index().rename(columns={order: "order"})
-    for col in ("instrument", "patient_id", "course_id"):  # compact points: categoricals
-        if isinstance(values[col].dtype, pd.CategoricalDtype):
-            values[col] = values[col].astype("str")  # as grouping the object columns gives
-    values["order"] = values["order"].astype("int64")
-    values["x"] = values["x"].astype("float64")
-    cols = ["instrument", "patient_id", "course_id", "point", "order", "x", "phase", "total"]
-    return values[cols]
 
 
 def trajectory_table(
@@ -318,26 +399,53 @@ def trajectory_table(
     return table_from_values(values, axis=axis)
 
 
+def _point_groups(values: pd.DataFrame) -> list[tuple[str, int, np.ndarray]]:
+    """(instrument, order, row positions) per point of `values`, sorted by instrument name
+    and order; rows in their order in `values`. One stable sort on integer keys instead of
+    a pandas groupby (whose per-group frames cost more than the statistics)."""
+    if values.empty:
+        return []
+    codes, names = _codes(values["instrument"])
+    order = values["order"].to_numpy(dtype=np.int64)
+    low = int(order.min())
+    key = codes * (int(order.max()) - low + 1) + (order - low)
+    rows = np.argsort(key, kind="stable")
+    key = key[rows]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.append(starts[1:], len(rows))
+    return [
+        (names[codes[rows[a]]], int(order[rows[a]]), rows[a:b])
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
 def table_from_values(values: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
     """`trajectory_table` from `course_values` (of any subset of courses)."""
+    totals = values["total"].to_numpy(dtype="float64")
+    points, xs, phases = values["point"].to_numpy(), values["x"].to_numpy(), values["phase"]
     records = []
-    for (instrument, order), part in values.groupby(["instrument", "order"], sort=False):
-        totals = part["total"]
-        mean, low, high = mean_ci(totals)
+    # Groups in order of first appearance, as groupby(sort=False) gave them before the
+    # final sort (which only reorders instruments outside the registry).
+    groups = sorted(_point_groups(values), key=lambda group: group[2][0])
+    for instrument, order, rows in groups:
+        part = totals[rows]
+        mean, low, high = mean_ci(pd.Series(part))
+        median, q1, q3 = np.percentile(part, [50.0, 25.0, 75.0])
+        first = rows[0]
         records.append(
             {
                 "instrument": instrument,
-                "point": part["point"].iloc[0],
-                "order": int(order),
-                "x": float(part["x"].iloc[0]),
-                "phase": part["phase"].iloc[0] if axis == "session" else None,
-                "courses": int(totals.size),
+                "point": points[first],
+                "order": order,
+                "x": float(xs[first]),
+                "phase": phases.iloc[first] if axis == "session" else None,
+                "courses": int(part.size),
                 "mean": mean,
                 "ci_low": low,
                 "ci_high": high,
-                "median": float(totals.median()),
-                "q1": float(totals.quantile(0.25)),
-                "q3": float(totals.quantile(0.75)),
+                "median": float(median),
+                "q1": float(q1),
+                "q3": float(q3),
             }
         )
     table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
@@ -401,12 +509,25 @@ def attrition(
     `values`, when given, is `course_values(points, axis=axis)` computed once by the caller.
     """
     values = course_values(points, axis=axis) if values is None else values
-    total = values.groupby("instrument")["course_id"].nunique()
-    counts = values.groupby(["instrument", "order"], as_index=False).agg(
-        point=("point", "first"), courses=("course_id", "nunique")
+    if values.empty:
+        return _sorted_by_instrument(
+            pd.DataFrame(columns=["instrument", "point", "order", "courses", "share"])
+        ).reset_index(drop=True)
+    course, _ = _codes(values["course_id"])
+    instrument, names = _codes(values["instrument"])
+    with_score = {names[c]: np.unique(course[instrument == c]).size for c in np.unique(instrument)}
+    groups = _point_groups(values)
+    point = values["point"].to_numpy(dtype=object)
+    courses = np.array([np.unique(course[rows]).size for _, _, rows in groups], dtype=np.int64)
+    counts = pd.DataFrame(
+        {
+            "instrument": pd.Series([name for name, _, _ in groups], dtype="str"),
+            "point": pd.Series([point[rows[0]] for _, _, rows in groups], dtype=object),
+            "order": np.array([order for _, order, _ in groups], dtype=np.int64),
+            "courses": courses,
+            "share": courses / np.array([with_score[name] for name, _, _ in groups], dtype=float),
+        }
     )
-    counts["share"] = counts["courses"] / counts["instrument"].map(total).astype("float64")
-    counts = counts[["instrument", "point", "order", "courses", "share"]]
     return _sorted_by_instrument(counts).reset_index(drop=True)
 
 

@@ -20,7 +20,7 @@ from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import outcomes_from_scores
-from kapviz.metrics.trajectories import points_from_scores
+from kapviz.metrics.trajectories import instrument_scores, points_from_scores
 from kapviz.ui.db import database_url, engine_for, settings
 
 VERSION_TTL_SECONDS = 2
@@ -233,23 +233,27 @@ def outcomes(filters: Filters) -> pd.DataFrame:
 
 
 @st.cache_resource(ttl=FRAME_TTL_SECONDS, max_entries=MAX_FRAMES, show_spinner=False)
-def _points(url: str, filters: Filters, data_version: tuple, window_days: int) -> pd.DataFrame:
+def _points(
+    url: str, filters: Filters, data_version: tuple, window_days: int, instrument: str | None
+) -> pd.DataFrame:
     scores, anchors, doses = _scores(url, filters, data_version)
+    if instrument is not None:  # a score's place depends on its course alone
+        scores = instrument_scores(scores, instrument)
     with engine_for(url).connect() as conn:
         sessions = cohort.session_times(conn, filters)  # tied scores' phase and start
     points = points_from_scores(
         scores, anchors, doses, sessions, baseline_window_days=window_days, compact=True
     )
-    del sessions
+    del sessions, scores
     cohort.release_memory()  # the temporaries of 600k points, before the page goes on
     return points
 
 
-def trajectory_points(filters: Filters) -> pd.DataFrame:
-    """Every outcome score placed on both time axes (read-only; patient_id, course_id and
-    instrument as categoricals)."""
+def trajectory_points(filters: Filters, *, instrument: str | None = None) -> pd.DataFrame:
+    """Every outcome score (of `instrument` only, when given) placed on both time axes
+    (read-only; ids, phase and axis labels as categoricals)."""
     window = settings().baseline_window_days
-    return _points(database_url(), filters, version(), window)
+    return _points(database_url(), filters, version(), window, instrument)
 
 
 @st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)

@@ -56,14 +56,13 @@ def _key(filters: Filters) -> tuple:
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _view(key: tuple, instrument: str, axis: str) -> View:
-    points = data.trajectory_points(key[1])
-    mine = points[points["instrument"] == instrument]
+    mine = data.trajectory_points(key[1], instrument=instrument)
     values = tr.course_values(mine, axis=axis)  # once, for the table, attrition and lines
     lines, total = tr.course_lines(
         mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
     )
     return View(
-        table=tr.trajectory_table(mine, axis=axis, values=values),
+        table=tr.table_from_values(values, axis=axis),
         attrition=tr.attrition(mine, axis=axis, values=values),
         lines=lines,
         courses_total=total,
@@ -85,7 +84,7 @@ def view(filters: Filters, instrument: str, axis: str) -> View:
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")
 def _model(key: tuple, instrument: str) -> model_metrics.TrajectoryModel:
-    points = data.trajectory_points(key[1])
+    points = data.trajectory_points(key[1], instrument=instrument)
     return model_metrics.fit_trajectory_model(points, instrument=instrument)
 
 
