@@ -89,6 +89,30 @@ def _fail(instrument: str, reason: str, **extra) -> TrajectoryModel:
     return TrajectoryModel(ok=False, instrument=instrument, reason=reason, **extra)
 
 
+def _sample(
+    points: pd.DataFrame, instrument: str, *, max_courses: int, seed: int
+) -> tuple[pd.DataFrame, int | None]:
+    """The instrument's points usable by the model (in the days axis, with days, total and
+    phase), of at most `max_courses` courses: a seeded sample of the courses in order of
+    first appearance (`Series.sample` positions), found on codes before any row is copied.
+    Second value: the number of courses when sampled, else None."""
+    usable = (points["instrument"] == instrument).to_numpy(dtype=bool, copy=True)
+    for col in ("day_order", "days", "total", "phase"):
+        usable &= points[col].notna().to_numpy(dtype=bool)
+    rows = np.flatnonzero(usable)
+    course = points["course_id"]
+    if isinstance(course.dtype, pd.CategoricalDtype):
+        course = course.cat.codes.to_numpy()[rows]
+    else:
+        course = course.take(rows)
+    codes, found = pd.factorize(course)  # codes number courses by first appearance
+    if len(found) <= max_courses:
+        return points.take(rows), None
+    positions = pd.Series(np.arange(len(found))).sample(n=max_courses, random_state=seed)
+    keep = np.isin(codes, positions.to_numpy())
+    return points.take(rows[keep]), int(len(found))
+
+
 def fit_trajectory_model(
     points: pd.DataFrame,
     *,
@@ -97,14 +121,7 @@ def fit_trajectory_model(
     seed: int = 0,
 ) -> TrajectoryModel:
     """Fit the mixed model to one instrument's scores and predict the average trajectory."""
-    data = points[(points["instrument"] == instrument) & points["day_order"].notna()]
-    data = data.dropna(subset=["days", "total", "phase"])
-    courses = data["course_id"].drop_duplicates()
-    sampled_from = None
-    if len(courses) > max_courses:
-        keep = set(courses.sample(n=max_courses, random_state=seed))
-        data = data[data["course_id"].isin(keep)]
-        sampled_from = int(len(courses))
+    data, sampled_from = _sample(points, instrument, max_courses=max_courses, seed=seed)
     counts = {
         "n_scores": int(len(data)),
         "n_courses": int(data["course_id"].nunique()),
@@ -126,7 +143,8 @@ def fit_trajectory_model(
             f"repeated scores (at least {MIN_SCORES} and {MIN_REPEATED_PATIENTS} needed).",
             **counts,
         )
-    levels = [p for p in PHASES if p in set(data["phase"])]
+    present = set(data["phase"].unique())  # not per row: 15,000 scores
+    levels = [p for p in PHASES if p in present]
     if "preparation" in levels:  # the reference: before treatment
         levels.remove("preparation")
         levels.insert(0, "preparation")
@@ -201,15 +219,14 @@ def _band(
     design = mean_rows.to_numpy()
     estimate = design @ fe
     se = np.sqrt(np.einsum("ij,jk,ik->i", design, cov, design))
-    meta = placed.groupby(placed[order].astype("int64")).agg(point=(label, "first"))
+    # Label and x of each point: its first score's (as groupby "first" takes them).
+    _, first = np.unique(rows["_order"].to_numpy(), return_index=True)
     x_values = (
-        placed.groupby(placed[order].astype("int64"))[x].first().to_numpy(dtype=float)
-        if x
-        else mean_rows.index.to_numpy(dtype=float)
+        placed[x].to_numpy(dtype=float)[first] if x else mean_rows.index.to_numpy(dtype=float)
     )
     return pd.DataFrame(
         {
-            "point": meta["point"].to_numpy(dtype=object),
+            "point": np.asarray(placed[label].take(first), dtype=object),
             "order": mean_rows.index.to_numpy(dtype="int64"),
             "x": x_values,
             "mean": estimate,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kapviz.metrics.model import MAX_COURSES, MIN_PATIENTS, fit_trajectory_model
+from kapviz.metrics.model import MAX_COURSES, MIN_PATIENTS, _sample, fit_trajectory_model
 from kapviz.metrics.trajectories import trajectory_points
 
 
@@ -133,3 +133,23 @@ def test_phase_effect_and_fit_failure_are_reported() -> None:
         "phase[follow_up]",
     }
     assert ("random intercept and slope" in model.note) == model.random_slope
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_sample_is_series_sample_of_courses(compact: bool) -> None:
+    """The rows fitted are those of the definition: usable rows of the instrument, courses
+    in order of first appearance, `Series.sample(n, random_state=seed)` of them."""
+    points = synthetic(120, seed=2)
+    if compact:
+        points = points.astype({c: "category" for c in ["patient_id", "course_id", "phase"]})
+    data = points[(points["instrument"] == "PHQ-9") & points["day_order"].notna()]
+    data = data.dropna(subset=["days", "total", "phase"])
+    courses = data["course_id"].drop_duplicates()
+    keep = set(courses.sample(n=50, random_state=7))
+    expected = data[data["course_id"].isin(keep)]
+    got, sampled_from = _sample(points, "PHQ-9", max_courses=50, seed=7)
+    pd.testing.assert_frame_equal(got, expected)
+    assert sampled_from == 120
+    whole, none = _sample(points, "PHQ-9", max_courses=500, seed=7)
+    pd.testing.assert_frame_equal(whole, data)
+    assert none is None
