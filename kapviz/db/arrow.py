@@ -19,7 +19,7 @@ import atexit
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import URL
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
-from kapviz.db.engine import sqlite_pragmas
+from kapviz.db.engine import sqlite_pragmas, without_jit
 
 
 def adbc_uri(url: URL) -> tuple[str, str] | None:
@@ -43,7 +43,11 @@ def adbc_uri(url: URL) -> tuple[str, str] | None:
         # audit rows and imports, were lost to every other connection).
         return "sqlite", f"file:{quote(database)}?mode=ro"
     if backend == "postgresql":
-        return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = without_jit(url).set(drivername="postgresql")
+        # libpq reads a URI's query with %20 for spaces, not the "+" SQLAlchemy renders.
+        base = url.set(query={}).render_as_string(hide_password=False)
+        query = urlencode(url.query, doseq=True, quote_via=quote)
+        return "postgresql", f"{base}?{query}" if query else base
     return None
 
 
@@ -52,19 +56,86 @@ _SQLITE_GUARD = threading.Lock()
 
 
 @atexit.register
-def _close_sqlite() -> None:
+def _close_connections() -> None:
     """At exit every lock goes anyway: close cleanly rather than in a finaliser."""
     with _SQLITE_GUARD:
         for conn, _ in _SQLITE.values():
             conn.close()
         _SQLITE.clear()
+    with _PG_GUARD:
+        for idle in _PG_IDLE.values():
+            for conn in idle:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        _PG_IDLE.clear()
+
+
+_PG_IDLE: dict[str, list] = {}
+_PG_GUARD = threading.Lock()
+PG_IDLE_MAX = 4
+"""Idle ADBC PostgreSQL connections kept per database: opening one costs ~50 ms (a server
+process starts), a page makes ten reads, and a rerun of a live page a few more."""
+
+
+@contextlib.contextmanager
+def _postgresql(uri: str) -> Iterator:
+    """A pooled ADBC PostgreSQL connection for one read; its transaction is ended after it
+    (the next read sees newer commits), and a connection that failed is not reused."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    with _PG_GUARD:
+        idle = _PG_IDLE.setdefault(uri, [])
+        conn = idle.pop() if idle else None
+    if conn is not None and not _alive(conn):
+        conn = None
+    if conn is None:
+        conn = adbc_pg.connect(uri)
+    try:
+        yield conn
+        conn.rollback()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+    with _PG_GUARD:
+        # Idle connections are kept for the database read last only (an app reads one; a
+        # test run creates hundreds and must not hold their sockets open).
+        idle = _PG_IDLE.pop(uri, [])
+        closing = [c for others in _PG_IDLE.values() for c in others]
+        _PG_IDLE.clear()
+        _PG_IDLE[uri] = idle
+        if len(idle) < PG_IDLE_MAX:
+            idle.append(conn)
+        else:
+            closing.append(conn)
+    for unused in closing:
+        with contextlib.suppress(Exception):
+            unused.close()
+
+
+def _alive(conn) -> bool:  # noqa: ANN001 - ADBC connection
+    """Ping an idle connection (~0.4 ms), as SQLAlchemy's pool_pre_ping does: the server may
+    have restarted or ended it since; a dead one is closed."""
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+        conn.rollback()
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        with contextlib.suppress(Exception):
+            conn.close()
+        return False
+    return True
 
 
 @contextlib.contextmanager
 def _connect(driver: str, uri: str) -> Iterator:
     """An ADBC connection for one read.
 
-    PostgreSQL: a new connection per read (a server process; nothing shared). SQLite: one
+    PostgreSQL: a connection from a small pool (`_postgresql`). SQLite: one
     read-only connection per database for the life of the process, used by one reader at
     a time. ADBC links its own copy of SQLite, and POSIX drops every lock a process holds
     on a file when any of its descriptors for that file closes: closing an ADBC connection
@@ -73,13 +144,8 @@ def _connect(driver: str, uri: str) -> Iterator:
     user and delete the WAL under them. Never closing it avoids that.
     """
     if driver == "postgresql":
-        import adbc_driver_postgresql.dbapi as adbc_pg
-
-        conn = adbc_pg.connect(uri)
-        try:
+        with _postgresql(uri) as conn:
             yield conn
-        finally:
-            conn.close()
         return
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 SQLITE_CACHE_KIB = 32_768
 """Page cache of a SQLite connection (KiB). SQLite's default, 2 MiB, is smaller than the
@@ -38,7 +38,25 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(without_jit(parsed), pool_pre_ping=True)
     return create_engine(url, pool_pre_ping=True)
+
+
+def without_jit(url: URL) -> URL:
+    """`url` with PostgreSQL's JIT compilation off for its sessions (kept: other options).
+
+    The dashboard's queries run for tenths of a second over tens of thousands of rows, where
+    the planner's cost estimate still triggers JIT: compiling took longer than it saved
+    (PHQ-9 outcome seeks at 20,000 patients 1.15 s with JIT, 0.81 s without; a grouped join
+    of the cohort band once spent seconds compiling).
+    """
+    options = url.query.get("options", "")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    if "jit=" in options.replace(" ", ""):
+        return url
+    return url.update_query_dict({"options": f"{options} -c jit=off".strip()})
 
 
 def is_sqlite(engine: Engine) -> bool:
