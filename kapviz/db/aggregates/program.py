@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, String, and_, case, func, literal, select, union_all
+from sqlalchemy import Connection, String, and_, case, exists, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 
 from kapviz.db import queries
@@ -74,28 +75,9 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     """
     scope = queries.course_scope(filters)
 
-    def in_scope(stmt):  # noqa: ANN001, ANN202
-        stmt = stmt.where(Assessment.instrument == PHQ9)
-        return stmt if scope is None else stmt.where(Assessment.course_id.in_(scope))
-
-    def latest_before(*extra):  # noqa: ANN202
-        latest = (
-            in_scope(
-                select(Assessment.patient_id, func.max(Assessment.administered_at).label("at"))
-            )
-            .where(Assessment.administered_at < since, *extra)
-            .group_by(Assessment.patient_id)
-            .subquery()
-        )
-        return in_scope(
-            select(Assessment.id).join(
-                latest,
-                and_(
-                    latest.c.patient_id == Assessment.patient_id,
-                    latest.c.at == Assessment.administered_at,
-                ),
-            )
-        )
+    def in_scope(stmt, table=Assessment):  # noqa: ANN001, ANN202
+        stmt = stmt.where(table.instrument == PHQ9)
+        return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
     columns = [
         Assessment.id,
@@ -108,11 +90,24 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         literal(None, String).label("items"),
         Assessment.suicide_item,
     ]
-    positive_before = latest_before(Assessment.suicide_item.is_not(None)).subquery()
+    # A positive one before the window with no later known item 9 before the window: a few
+    # thousand candidates, each checked by one seek in the (instrument, patient, time) index.
+    later = aliased(Assessment)
+    superseded = in_scope(
+        select(later.id).where(
+            later.patient_id == Assessment.patient_id,
+            later.suicide_item.is_not(None),
+            later.administered_at > Assessment.administered_at,
+            later.administered_at < since,
+        ),
+        later,
+    )
     stmt = union_all(
         in_scope(select(*columns)).where(Assessment.administered_at >= since),
-        select(*columns).where(
-            Assessment.id.in_(select(positive_before.c.id)), Assessment.suicide_item > 0
+        in_scope(select(*columns)).where(
+            Assessment.administered_at < since,
+            Assessment.suicide_item > 0,
+            ~exists(superseded),
         ),
     )
     frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
