@@ -72,6 +72,11 @@ def funnel_table(sets: dict[str, set]) -> pd.DataFrame:
     for key in ("intake", "eligible", "dosed", "finished"):
         reached = sets[key] & reached
         counts.append(len(reached))
+    return funnel_frame(counts)
+
+
+def funnel_frame(counts: list[int]) -> pd.DataFrame:
+    """The funnel table (step, patients, lost) of the patient count at each step."""
     frame = pd.DataFrame({"step": list(FUNNEL_STEPS), "patients": counts})
     previous = frame["patients"].shift(1)
     frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)

@@ -79,8 +79,8 @@ def phq9_outcomes(filters: Filters) -> pd.DataFrame:
 
 
 def funnel(filters: Filters) -> pd.DataFrame:
-    """The treatment funnel from patient sets read in SQL."""
-    return program.funnel_table(data.aggregate(program_sql.funnel_patients, filters))
+    """The treatment funnel from step counts read in SQL."""
+    return program.funnel_frame(data.aggregate(program_sql.funnel_counts, filters))
 
 
 def ineligibility_reasons(filters: Filters) -> pd.DataFrame:

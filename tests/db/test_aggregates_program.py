@@ -55,9 +55,9 @@ def demo(request, demo_urls):
 def _check_charts(conn, filters):
     sessions = queries.sessions(conn, filters)
     patients = queries.patients(conn, filters)
-    sets = program_sql.funnel_patients(conn, filters)
+    counts = program_sql.funnel_counts(conn, filters)
     assert_frame_equal(
-        program.funnel_table(sets), program.treatment_funnel(patients, sessions), check_exact=True
+        program.funnel_frame(counts), program.treatment_funnel(patients, sessions), check_exact=True
     )
     daily = program_sql.daily_dosing(conn, filters)
     assert_frame_equal(
@@ -100,7 +100,7 @@ def test_chart_aggregates_equal_pandas_on_clinic(clinic, filters):
 def test_clinic_funnel_hand_counts(clinic):
     """P1–P5 referred; P1, P2, P4 eligible at intake (P3 not); all three dosed; P1, P2
     have an integration session after their last dose (P4 has none) — tests/clinic.py."""
-    table = program.funnel_table(program_sql.funnel_patients(clinic, Filters()))
+    table = program.funnel_frame(program_sql.funnel_counts(clinic, Filters()))
     assert table["patients"].tolist() == [5, 4, 3, 3, 2]
     reasons = program_sql.ineligibility_reasons(clinic, Filters())
     assert reasons.to_dict("records") == [{"reason": "uncontrolled hypertension", "patients": 1}]

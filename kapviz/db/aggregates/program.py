@@ -183,24 +183,28 @@ def daily_dosing(conn: Connection, filters: Filters) -> pd.DataFrame:
     return frame.sort_values(["day", "route"], ignore_index=True)
 
 
-def funnel_patients(conn: Connection, filters: Filters) -> dict[str, set[str]]:
-    """The patient sets behind the treatment funnel (metrics.program.funnel_table).
+def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
+    """Patients at each step of the treatment funnel (metrics.program.FUNNEL_STEPS), counted
+    in one query: each step keeps only the patients of the step before.
 
     referred: patients matching the site/indication filters; intake: with a completed intake
     session; eligible: found eligible at one; dosed: with a completed dosing session;
     finished: with a course that has a completed integration or follow-up session after its
-    last completed dosing session (DOMAIN.md §1).
+    last completed dosing session (DOMAIN.md §1). The same numbers as
+    `metrics.program.funnel_table(funnel_patients(...))` of the frames.
     """
-    referred = select(Patient.patient_id).where(*queries.patient_conditions(filters))
     flags = (
         select(
-            Session.patient_id,
-            func.max(case((Session.phase == "intake", 1), else_=0)),
-            func.max(case((and_(Session.phase == "intake", Session.eligible), 1), else_=0)),
-            func.max(case((Session.phase == "dosing", 1), else_=0)),
+            Session.patient_id.label("patient_id"),
+            func.max(case((Session.phase == "intake", 1), else_=0)).label("intake"),
+            func.max(case((and_(Session.phase == "intake", Session.eligible), 1), else_=0)).label(
+                "eligible"
+            ),
+            func.max(case((Session.phase == "dosing", 1), else_=0)).label("dosed"),
         )
         .where(*_completed_in_scope(filters))
         .group_by(Session.patient_id)
+        .subquery()
     )
     last_dose = (
         select(Session.course_id, func.max(Session.started_at).label("last_dose"))
@@ -209,7 +213,7 @@ def funnel_patients(conn: Connection, filters: Filters) -> dict[str, set[str]]:
         .subquery()
     )
     finished = (
-        select(Session.patient_id)
+        select(Session.patient_id.label("patient_id"))
         .join(last_dose, last_dose.c.course_id == Session.course_id)
         .where(
             *_completed_in_scope(
@@ -219,15 +223,24 @@ def funnel_patients(conn: Connection, filters: Filters) -> dict[str, set[str]]:
             )
         )
         .distinct()
+        .subquery()
     )
-    rows = conn.execute(flags).all()
-    return {
-        "referred": set(conn.execute(referred).scalars()),
-        "intake": {r[0] for r in rows if r[1]},
-        "eligible": {r[0] for r in rows if r[2]},
-        "dosed": {r[0] for r in rows if r[3]},
-        "finished": set(conn.execute(finished).scalars()),
-    }
+    intake = flags.c.intake == 1
+    eligible = and_(intake, flags.c.eligible == 1)
+    dosed = and_(eligible, flags.c.dosed == 1)
+    done = and_(dosed, finished.c.patient_id.is_not(None))
+
+    def count(condition):  # noqa: ANN001, ANN202 - SQL expression
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    stmt = (
+        select(func.count(), count(intake), count(eligible), count(dosed), count(done))
+        .select_from(Patient)
+        .outerjoin(flags, flags.c.patient_id == Patient.patient_id)
+        .outerjoin(finished, finished.c.patient_id == Patient.patient_id)
+        .where(*queries.patient_conditions(filters))
+    )
+    return [int(n) for n in conn.execute(stmt).one()]
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
