@@ -501,6 +501,13 @@ def _sorted_by_instrument(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of integer keys (one sort; numpy 2's hashing `unique` took
+    ten times longer on 170k keys)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def attrition(
     points: pd.DataFrame, *, axis: str = "session", values: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -513,19 +520,25 @@ def attrition(
         return _sorted_by_instrument(
             pd.DataFrame(columns=["instrument", "point", "order", "courses", "share"])
         ).reset_index(drop=True)
-    course, _ = _codes(values["course_id"])
+    # Distinct (point, course) and (instrument, course) pairs as integer keys, counted by
+    # one sort each; points in (instrument, order) order, as a sorted groupby gives them.
     instrument, names = _codes(values["instrument"])
-    with_score = {names[c]: np.unique(course[instrument == c]).size for c in np.unique(instrument)}
-    groups = _point_groups(values)
-    point = values["point"].to_numpy(dtype=object)
-    courses = np.array([np.unique(course[rows]).size for _, _, rows in groups], dtype=np.int64)
+    order = values["order"].to_numpy(dtype=np.int64)
+    course = pd.factorize(values["course_id"])[0].astype(np.int64)
+    n = int(course.max()) + 1
+    low = int(order.min())
+    point = instrument * (int(order.max()) - low + 1) + (order - low)
+    keys, first = np.unique(point, return_index=True)
+    courses = np.unique(_distinct(point * n + course) // n, return_counts=True)[1]
+    found, with_score = np.unique(_distinct(instrument * n + course) // n, return_counts=True)
+    of_point = instrument[first]
     counts = pd.DataFrame(
         {
-            "instrument": pd.Series([name for name, _, _ in groups], dtype="str"),
-            "point": pd.Series([point[rows[0]] for _, _, rows in groups], dtype=object),
-            "order": np.array([order for _, order, _ in groups], dtype=np.int64),
-            "courses": courses,
-            "share": courses / np.array([with_score[name] for name, _, _ in groups], dtype=float),
+            "instrument": pd.Series(names[of_point], dtype="str"),
+            "point": pd.Series(values["point"].to_numpy(dtype=object)[first], dtype=object),
+            "order": order[first],
+            "courses": courses.astype(np.int64),
+            "share": courses / with_score[np.searchsorted(found, of_point)].astype("float64"),
         }
     )
     return _sorted_by_instrument(counts).reset_index(drop=True)
@@ -550,11 +563,12 @@ def course_lines(
         values = course_values(points[points["instrument"] == instrument], axis=axis)
     else:
         values = values[values["instrument"] == instrument]
-    courses = values["course_id"].drop_duplicates()
-    total = int(courses.size)
+    # Courses numbered by first appearance; the sample takes Series.sample's positions.
+    codes, courses = pd.factorize(values["course_id"])
+    total = len(courses)
     if total > max_courses:
-        keep = courses.sample(n=max_courses, random_state=seed)
-        values = values[values["course_id"].isin(set(keep))]
+        keep = pd.Series(np.arange(total)).sample(n=max_courses, random_state=seed)
+        values = values[np.isin(codes, keep.to_numpy())]
     return values.sort_values(["course_id", "order"], kind="stable").reset_index(drop=True), total
 
 
