@@ -42,16 +42,6 @@ st.markdown("  \n".join(f"**{label}:** {text}" for label, text in view.facts))
 
 tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
 tabs = st.tabs(tab_names)
-with tabs[0]:
-    if not view.scores:
-        widgets.empty_state("No symptom scores recorded in this course.")
-    for score in view.scores:
-        st.subheader(score.instrument)
-        case_ui.status_block(score.lines)
-        case_ui.show_figure(score.figure, key=f"scores-{score.instrument}")
-    if view.items is not None:
-        case_ui.show_figure(view.items, key="phq9-items")
-
 with tabs[1]:
     st.subheader("Alerts")
     st.caption(
@@ -89,6 +79,20 @@ if not presenting:
             st.plotly_chart(chart, theme=None, key="compare-chart")
             st.caption("Each case's latest course with PHQ-9 scores.")
 
+# The Scores tab last: its bands wait for the cohort summary, computed meanwhile.
+scores = case_view.score_views(
+    filters, patient_id=patient_id, course_id=course_id, presenting=presenting
+)
+with tabs[0]:
+    if not scores:
+        widgets.empty_state("No symptom scores recorded in this course.")
+    for score in scores:
+        st.subheader(score.instrument)
+        case_ui.status_block(score.lines)
+        case_ui.show_figure(score.figure, key=f"scores-{score.instrument}")
+    if view.items is not None:
+        case_ui.show_figure(view.items, key="phq9-items")
+
 case_ui.export_buttons(
-    view.summary(patient_id=patient_id, course_id=course_id, generated_at=live.now())
+    view.summary(scores, patient_id=patient_id, course_id=course_id, generated_at=live.now())
 )

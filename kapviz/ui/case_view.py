@@ -25,10 +25,10 @@ from kapviz.metrics.case import MAX_COMPARE
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.trajectories import session_points
 from kapviz.report.case import CaseSummary, InstrumentStatus
-from kapviz.ui import data
+from kapviz.ui import background, data
 from kapviz.ui.case import alerts_table, effects_table, presented, vitals_table
 from kapviz.ui.db import database_url, settings
-from kapviz.ui.safety import today_end
+from kapviz.ui.safety import settings_digest, today_end
 
 VIEW_TTL_SECONDS = 3600
 MAX_VIEWS = 16
@@ -44,6 +44,21 @@ def cohort_summary(filters: Filters) -> case_sql.CohortSummary:
     """Every case's similar-baseline band inputs (cached per filters × data version)."""
     window = settings().baseline_window_days
     return data.aggregate(case_sql.cohort_summary, filters, window_days=window)
+
+
+def start_cohort_summary(filters: Filters) -> None:
+    """Compute `cohort_summary` in the background (kapviz.ui.background, PostgreSQL only)
+    while the page reads and draws the case itself; the score views then wait for it (or
+    find it cached).
+
+    The largest read of the page (every outcome score placed on the session axis): run
+    alone it adds up with the case's own reads and figures, in the background they overlap.
+    """
+    url = database_url()
+    if not background.side_by_side(url):
+        return
+    key = ("case-cohort-summary", url, filters, data.version())
+    background.start(key, cohort_summary, filters)
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,6 @@ class CaseView:
 
     facts: list[tuple[str, str]]
     timeline: go.Figure
-    scores: tuple[ScoreView, ...]
     items: go.Figure | None
     alerts: pd.DataFrame
     effects: pd.DataFrame
@@ -74,21 +88,28 @@ class CaseView:
     bp_printed: pd.DataFrame
     sedation: go.Figure | None
 
-    @property
-    def figures(self) -> list[go.Figure]:
+    def figures(self, scores: tuple[ScoreView, ...]) -> list[go.Figure]:
         """The figures of the printed summary, in page order."""
-        shown = [self.timeline, *[s.figure for s in self.scores], self.strip, self.bp]
+        shown = [self.timeline, *[s.figure for s in scores], self.strip, self.bp]
         return [f for f in shown if f is not None]
 
-    def summary(self, *, patient_id: str, course_id: str, generated_at: datetime) -> CaseSummary:
-        """The one-page summary of this view (rendered only when downloaded)."""
+    def summary(
+        self,
+        scores: tuple[ScoreView, ...],
+        *,
+        patient_id: str,
+        course_id: str,
+        generated_at: datetime,
+    ) -> CaseSummary:
+        """The one-page summary of this view and its `score_views` (rendered only when
+        downloaded)."""
         return CaseSummary(
             patient_id=patient_id,
             course_id=course_id,
             generated_at=generated_at,
             facts=self.facts,
-            statuses=[InstrumentStatus(s.instrument, s.lines) for s in self.scores],
-            figures=self.figures,
+            statuses=[InstrumentStatus(s.instrument, s.lines) for s in scores],
+            figures=self.figures(scores),
             side_effects=effects_table(self.effects),
             vitals=self.bp_printed,
             alerts=self.alerts,
@@ -98,7 +119,8 @@ class CaseView:
 def case_view(
     filters: Filters, *, patient_id: str, course_id: str, today: date, presenting: bool
 ) -> CaseView:
-    """The CaseView of one course as of `today` (alerts look back from the end of it)."""
+    """The CaseView of one course as of `today` (alerts look back from the end of it),
+    all but the score views, whose cohort summary it starts in the background."""
     return _case_view(
         database_url(),
         filters,
@@ -123,13 +145,15 @@ def _case_view(
     config: Settings,
 ) -> CaseView:
     show = presented if presenting else (lambda fig: fig)
+    # The cohort summary in the background while the case's own rows are read and these
+    # figures (and the page's other tabs) drawn; the score views come last.
+    start_cohort_summary(filters)
     sessions = data.sessions(filters, patient_id=patient_id)
-    course_sessions = sessions[sessions["course_id"] == course_id]
-    scores = _score_views(filters, sessions, patient_id=patient_id, course_id=course_id)
     items = case.phq9_item_rows(data.assessments(filters, patient_id=patient_id, with_items=True))
     assessments = data.assessments(filters, patient_id=patient_id)
     side_effects = data.side_effects(filters, patient_id=patient_id)
     vitals = data.vitals(filters, patient_id=patient_id)
+    course_sessions = sessions[sessions["course_id"] == course_id]
     effects = case.dose_side_effects(course_sessions, side_effects)
     per_dose = case.dose_vitals(course_sessions, vitals, settings=config)
     sedation = case.dose_sedation(course_sessions, assessments, settings=config)
@@ -147,7 +171,6 @@ def _case_view(
     return CaseView(
         facts=case.course_facts(sessions, course_id=course_id),
         timeline=show(case_charts.course_timeline(sessions)),
-        scores=tuple(ScoreView(s.instrument, s.lines, show(s.figure)) for s in scores),
         items=show(case_charts.phq9_items(items)) if not items.empty else None,
         alerts=alerts_table(alerts),
         effects=effects,
@@ -179,15 +202,44 @@ def _case_view(
     )
 
 
+def score_views(
+    filters: Filters, *, patient_id: str, course_id: str, presenting: bool
+) -> tuple[ScoreView, ...]:
+    """Per outcome instrument of the course: verdicts and the trajectory over its band
+    (cached like the CaseView; waits for the cohort summary `case_view` started)."""
+    # The settings as a digest: hashing the Settings object on every rerun costs more.
+    digest = settings_digest(settings())
+    return _cached_score_views(
+        database_url(), filters, data.version(), patient_id, course_id, presenting, digest
+    )
+
+
+@st.cache_resource(ttl=VIEW_TTL_SECONDS, max_entries=MAX_VIEWS, show_spinner=False)
+def _cached_score_views(
+    url: str,
+    filters: Filters,
+    data_version: tuple,
+    patient_id: str,
+    course_id: str,
+    presenting: bool,
+    settings_digest: str,
+) -> tuple[ScoreView, ...]:
+    show = presented if presenting else (lambda fig: fig)
+    sessions = data.sessions(filters, patient_id=patient_id)
+    points = case_points(filters, patient_id)
+    scores = _score_views(filters, sessions, points, course_id=course_id)
+    return tuple(ScoreView(s.instrument, s.lines, show(s.figure)) for s in scores)
+
+
 def _score_views(
-    filters: Filters, sessions: pd.DataFrame, *, patient_id: str, course_id: str
+    filters: Filters, sessions: pd.DataFrame, points: pd.DataFrame, *, course_id: str
 ) -> list[ScoreView]:
     """Per outcome instrument of the course: verdicts and the trajectory over its band.
 
-    The course's own scores come from a patient-scoped query; its band from the cohort
-    summary (one small table per filters × data version), less the course itself.
+    The course's own scores come from a patient-scoped query (`points`, case_points); its
+    band from the cohort summary (one small table per filters × data version), less the
+    course itself.
     """
-    points = case_points(filters, patient_id)
     window = settings().baseline_window_days
     outcomes = course_outcomes(
         sessions, points[case_sql.SCORE_COLUMNS], baseline_window_days=window

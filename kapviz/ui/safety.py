@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from sqlalchemy import Engine
 
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
 from kapviz.metrics import safety
-from kapviz.ui import data, live
+from kapviz.ui import background, data, live
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
 
@@ -56,7 +59,7 @@ class Tiles:
 
 
 @functools.lru_cache(maxsize=8)
-def _thresholds(cfg: Settings) -> str:
+def settings_digest(cfg: Settings) -> str:
     """The settings in force as one short string (every cache key carries it: hashed on
     each call of a cached function, a long tuple costs a warm rerun milliseconds)."""
     values = [(f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name != "database_url"]
@@ -65,15 +68,25 @@ def _thresholds(cfg: Settings) -> str:
 
 def _key(filters: Filters) -> tuple:
     cfg = settings()
-    return (cfg.database_url, filters, data.version(), _thresholds(cfg))
+    return (cfg.database_url, filters, data.version(), settings_digest(cfg))
+
+
+READERS = 3
+"""PostgreSQL reads of the page in flight at once (each on its own connection)."""
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner="Computing safety figures…")
 def _view(key: tuple) -> safety.DoseSafety:
     url, filters = key[0], key[1]
-    # Through the module (not names imported from it): the benchmark times these reads.
     cfg = settings()
-    with engine_for(url).connect() as conn:
+    engine = engine_for(url)
+    if background.side_by_side(url):
+        # The alerts worklist's reads too, in the background (kapviz.ui.background).
+        now = today_end(live.now().date())
+        background.start(("safety-alerts", key, now), _alerts, key, now)
+        return _view_side_by_side(engine, filters, cfg)
+    # Through the module (not names imported from it): the benchmark times these reads.
+    with engine.connect() as conn:
         doses = safety_sql.doses(conn, filters)
         if safety_sql.groups_readings_in_sql(conn):
             stats = safety_sql.bp_summaries(conn, filters)
@@ -84,6 +97,32 @@ def _view(key: tuple) -> safety.DoseSafety:
             bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=cfg)
         effects = safety_sql.dose_effects(conn, filters)
         scales = safety_sql.scale_scores(conn, filters)
+    return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)
+
+
+def _view_side_by_side(engine: Engine, filters: Filters, cfg: Settings) -> safety.DoseSafety:
+    """`_view`'s reads side by side, each on its own connection (kapviz.ui.background): the
+    server works on the next while this thread converts and summarises what has arrived."""
+
+    def read(fn: Callable):  # noqa: ANN202 - what fn returns
+        with engine.connect() as conn:
+            return fn(conn, filters)
+
+    # Through the module (not names imported from it): the benchmark times these reads.
+    reads = [
+        safety_sql.bp_value_counts,
+        safety_sql.bp_summaries,
+        safety_sql.doses,
+        safety_sql.dose_effects,
+        safety_sql.scale_scores,
+    ]
+    with ThreadPoolExecutor(READERS, thread_name_prefix="kapviz-safety") as pool:
+        pending = {fn.__name__: pool.submit(read, fn) for fn in reads}
+        doses = pending["doses"].result()
+        stats, counts = pending["bp_summaries"].result(), pending["bp_value_counts"].result()
+        bp = safety.dose_bp_from(doses, stats, counts, settings=cfg)
+        effects = pending["dose_effects"].result()
+        scales = pending["scale_scores"].result()
     return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)
 
 

@@ -138,3 +138,63 @@ def test_rerun_reads_nothing(run_page, monkeypatch):
     assert not at.exception
     assert reads == []
     assert "scores-PHQ-9" in _charts(at)
+
+
+@pytest.fixture
+def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor):
+    """`run_page` on the same clinic in PostgreSQL, where the cohort summary is read in the
+    background while the page draws the case (kapviz.ui.background)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from kapviz.db.engine import make_engine
+    from tests.clinic import build_clinic
+    from tests.pages.conftest import ROOT
+
+    build_clinic(make_engine(pg_url), clinic_anchor)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def run(path: str, **query: str) -> AppTest:
+        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def test_postgresql_status_safety_and_band(
+    run_page_on_postgresql, run_page, clinic_url, monkeypatch
+):
+    """PostgreSQL: P1's verdicts and safety tab as on SQLite, and the same score figures
+    (the band from the cohort summary read in the background)."""
+    from kapviz.ui import background
+
+    started = []
+    start = background.start
+    monkeypatch.setattr(background, "start", lambda key, *a: started.append(key) or start(key, *a))
+    at = run_page_on_postgresql("pages/case_explorer.py", patient="P1")
+    assert [key[0] for key in started] == ["case-cohort-summary"]
+    assert started[0][1].startswith("postgresql")
+    texts = [m.value for m in at.markdown]
+    assert any("**Response: yes**" in t and "18 → 8 (-55.6%)" in t for t in texts)
+    assert any("**Reliable improvement: yes**" in t and "5.06" in t for t in texts)
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    alerts = tables[("Reason", "Detail", "Date", "Course")]
+    assert list(alerts["Reason"]) == ["BP excursion", "Severe side effect"]
+    on_pg = _charts(at)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", clinic_url)
+    on_sqlite = _charts(run_page("pages/case_explorer.py", patient="P1"))
+    assert set(on_pg) == set(on_sqlite)
+    for instrument in ("PHQ-9", "GAD-7"):
+        pg_fig, sqlite_fig = on_pg[f"scores-{instrument}"], on_sqlite[f"scores-{instrument}"]
+        assert [t.name for t in pg_fig.data] == [t.name for t in sqlite_fig.data]
+        for a, b in zip(pg_fig.data, sqlite_fig.data, strict=True):
+            assert _values(a.y) == _values(b.y)

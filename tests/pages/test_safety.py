@@ -162,3 +162,70 @@ def test_page_never_loads_raw_frames(run_page, monkeypatch):
         "1",
         "2",
     )
+
+
+@pytest.fixture
+def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor):
+    """`run_page` on the same clinic in PostgreSQL, where the page's reads run side by side
+    (kapviz.ui.background) and the blood pressure is grouped in SQL."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from kapviz.db.engine import make_engine
+    from tests.clinic import build_clinic
+    from tests.pages.conftest import ROOT
+
+    build_clinic(make_engine(pg_url), clinic_anchor)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
+        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = value
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def test_postgresql_page_hand_counted(run_page_on_postgresql, monkeypatch):
+    """PostgreSQL: the same tiles, worklist, route rates, flagged BP and u-chart."""
+    from kapviz.ui import background
+
+    started = []
+    start = background.start
+    monkeypatch.setattr(background, "start", lambda key, *a: started.append(key) or start(key, *a))
+    at = run_page_on_postgresql("pages/safety.py", state={"clock": CLOCK})
+    assert started and started[0][0] == "safety-alerts"
+    tiles = _tiles(at)
+    assert tiles["Dosing sessions"] == "9"
+    assert tiles["Patients dosed"] == "3"
+    assert tiles["Events per 100"] == "44.4"
+    assert tiles["BP excursions"] == "1"
+    assert tiles["Need attention"] == "2"
+    assert tiles["Sessions with a large rise"] == "1"
+    assert tiles["Sessions needing pre-dose review"] == "1"
+    assert tiles["Sedation flags (MOAA/S)"] == "1"
+    alerts = _frame(at, "safety_alerts")
+    assert list(zip(alerts["patient_id"], alerts["reason"], strict=True)) == [
+        ("P2", "PHQ-9 item 9 > 0 on latest PHQ-9"),
+        ("P1", "BP excursion"),
+        ("P1", "Severe side effect"),
+    ]
+    by_route = _frame(at, "safety_rates_by").set_index("Side effect")
+    assert by_route.loc["dissociation", "iv (n=4)"] == pytest.approx(50.0)
+    assert _frame(at, "safety_excursions")["patient_id"].tolist() == ["P1", "P2"]
+    u = next(c for c in _charts(at) if "u-chart" in c["layout"]["title"]["text"])
+    points = next(t for t in u["data"] if t.get("mode") == "lines+markers")
+    assert _values(points["y"]) == pytest.approx([400 / 7, 0.0])
+    assert _frame(at, "safety_cadss")[["session_number", "n", "mean"]].values.tolist() == [
+        [1, 1, 20.0]
+    ]
