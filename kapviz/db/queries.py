@@ -48,6 +48,9 @@ SESSION_COLUMNS = [
     "duration_min",
     "monitoring_min",
 ]
+_DOSING_COLUMNS = SESSION_COLUMNS[11:]
+"""Columns of the dosing details (route … monitoring_min), the rest are the session's or
+its patient's."""
 
 
 def course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
@@ -128,45 +131,37 @@ def sessions(
     *,
     patient_id: str | None = None,
     since: datetime | None = None,
+    columns: Sequence[str] = tuple(SESSION_COLUMNS),
 ) -> pd.DataFrame:
     """Sessions of the courses in scope, with patient attributes and dosing details.
 
-    `since` keeps only sessions started at or after it (the recent window a live tile needs).
+    `since` keeps only sessions started at or after it (the recent window a live tile needs);
+    `columns` (a subset of SESSION_COLUMNS, in that order) reads fewer, joining the patients
+    or dosing details only when one of their columns is asked for.
     """
-    stmt = (
-        select(
-            Session.session_id,
-            Session.patient_id,
-            Session.course_id,
-            Patient.site,
-            Patient.indication,
-            Session.started_at,
-            Session.phase,
-            Session.status,
-            Session.clinician,
-            Session.eligible,
-            Session.ineligible_reason,
-            Dosing.route,
-            Dosing.drug,
-            Dosing.dose_mg,
-            Dosing.weight_kg,
-            Dosing.dose_mg_per_kg,
-            Dosing.duration_min,
-            Dosing.monitoring_min,
-        )
-        .join(Patient, Patient.patient_id == Session.patient_id)
-        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
-        .order_by(Session.patient_id, Session.started_at, Session.session_id)
+    unknown = set(columns) - set(SESSION_COLUMNS)
+    if unknown:
+        raise ValueError(f"not session columns: {sorted(unknown)}")
+    columns = [c for c in SESSION_COLUMNS if c in columns]
+    source = {"site": Patient, "indication": Patient, **dict.fromkeys(_DOSING_COLUMNS, Dosing)}
+    stmt = select(*[getattr(source.get(c, Session), c) for c in columns]).order_by(
+        Session.patient_id, Session.started_at, Session.session_id
     )
+    if {"site", "indication"} & set(columns):
+        stmt = stmt.join(Patient, Patient.patient_id == Session.patient_id)
+    if set(_DOSING_COLUMNS) & set(columns):
+        stmt = stmt.outerjoin(Dosing, Dosing.session_id == Session.session_id)
     scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.where(Session.course_id.in_(scope))
     if since is not None:
         stmt = stmt.where(Session.started_at >= since)
-    frame = read_frame(conn, stmt, SESSION_COLUMNS)
-    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    frame = read_frame(conn, stmt, columns)
+    if "started_at" in frame:
+        frame["started_at"] = pd.to_datetime(frame["started_at"])
     for col in ("dose_mg", "weight_kg", "dose_mg_per_kg", "duration_min", "monitoring_min"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
 
 

@@ -24,6 +24,20 @@ from kapviz.filters import Filters
 PHQ9 = "PHQ-9"
 
 
+TILE_SESSION_COLUMNS = (
+    "session_id",
+    "patient_id",
+    "course_id",
+    "site",
+    "started_at",
+    "phase",
+    "status",
+    "route",
+    "drug",
+)
+"""What the tiles' metrics read of a session (no clinician or intake details, no doses)."""
+
+
 @dataclass(frozen=True)
 class RecentActivity:
     """Rows of the recent window, in the query layer's frame contracts (read-only)."""
@@ -43,7 +57,8 @@ def recent_activity(
     vitals_since: datetime | None = None,
     vitals_reaching: tuple[int, int] | None = None,
 ) -> RecentActivity:
-    """Sessions (with their effects and vitals) started at or after `since`, and PHQ-9s.
+    """Sessions (TILE_SESSION_COLUMNS, with their effects and vitals) started at or after
+    `since`, and PHQ-9s.
 
     Vital signs, the largest table, are read from `vitals_since` (default `since`) on, and
     with `vitals_reaching=(systolic, diastolic)` only for sessions with a reading at or above
@@ -55,7 +70,7 @@ def recent_activity(
     """
     return RecentActivity(
         since=since,
-        sessions=queries.sessions(conn, filters, since=since),
+        sessions=queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS),
         side_effects=queries.side_effects(conn, filters, since=since),
         vitals=queries.vitals(
             conn, filters, since=max(since, vitals_since or since), reaching=vitals_reaching
