@@ -146,16 +146,39 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
         return run()
 
     refresh = statistics.median(refresh_run() for _ in range(3))
+    fragment = overview_fragment_seconds() if page == "pages/overview.py" else None
     rss_mb = peak_rss_mb()
     return {
         "page": page,
         "cold": cold,
         "warm": warm,
         "refresh": refresh,
+        "fragment": fragment,
         "sql": sql_cold,
         "queries": queries,
         "rss_mb": rss_mb,
     }
+
+
+def overview_fragment_seconds() -> float:
+    """Server time of one live refresh of the Overview tiles with unchanged data: the
+    data-version query (its short cache expired), the cached tiles and the "data as of"
+    line, as the page's auto-refreshing fragment runs them (median of 5). Issue 6 asks for
+    under 0.1 s; the whole-page "refresh" column above also redraws every chart."""
+    from datetime import datetime
+
+    from kapviz.filters import Filters
+    from kapviz.ui import data as data_layer
+    from kapviz.ui import overview
+
+    times = []
+    for _ in range(5):
+        data_layer._version.clear()
+        t0 = time.perf_counter()
+        overview.kpis(Filters(), datetime.now())
+        data_layer.newest_record_at()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def first_patient(url: str) -> str:
@@ -237,6 +260,14 @@ def print_table(results: list[dict]) -> None:
         f"cold ≤ {TARGETS['cold_over_sql']}× SQL, peak ≤ {TARGETS['rss_mb']} MB; "
         "refresh = rerun with unchanged data after the data-version check expires"
     )
+    for result in results:
+        for row in result["pages"]:
+            if row.get("fragment") is not None:
+                print(
+                    f"{result['backend']} {result['patients']}: Overview live refresh with "
+                    f"unchanged data (tiles fragment, server time): {row['fragment']:.3f} s "
+                    "(target < 0.1 s)"
+                )
     print_growth(results)
 
 
