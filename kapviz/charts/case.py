@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from kapviz.charts.safety import hline
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS, SEVERITIES
 from kapviz.instruments import Instrument
@@ -179,20 +180,24 @@ def session_vitals(
                 marker={"symbol": symbol, "size": 9},
                 hovertemplate=f"{name}: %{{y}} mmHg<extra>%{{x}}</extra>",
             )
+    shapes, notes = [], []
     for value, label in (
         (excursion_systolic, "systolic excursion"),
         (excursion_diastolic, "diastolic excursion"),
     ):
         if value is not None:
-            fig.add_hline(
-                y=value,
+            shape, note = hline(
+                value,
                 line={"color": "#D7301F", "dash": "dot", "width": 1},
-                annotation_text=f"{label} ≥ {value:g}",
-                annotation_position="top right",
-                annotation_font={"size": 10, "color": "#D7301F"},
+                text=f"{label} ≥ {value:g}",
+                position="top right",
+                font={"size": 10, "color": "#D7301F"},
             )
+            shapes.append(shape)
+            notes += note
     apply_theme(fig, title="Blood pressure per dosing session (mmHg)")
-    fig.update_layout(height=380)
+    lines = {"shapes": shapes, "annotations": notes} if shapes else {}
+    fig.update_layout(height=380, **lines)
     fig.update_xaxes(title_text="Dosing session", type="category")
     fig.update_yaxes(title_text="Blood pressure (mmHg)")
     return fig

@@ -34,6 +34,48 @@ RATE_KINDS: dict[str, str] = {"patient": "patients", "session": "dosing sessions
 """Which rate `side_effect_frequency` draws → the denominator it names."""
 
 
+_LABEL_PLACES: dict[str, tuple[int, str, str]] = {
+    "top left": (0, "left", "bottom"),
+    "top right": (1, "right", "bottom"),
+    "bottom left": (0, "left", "top"),
+    "bottom right": (1, "right", "top"),
+}
+
+
+def hline(
+    y: float,
+    *,
+    line: dict,
+    text: str | None = None,
+    position: str = "top right",
+    font: dict | None = None,
+) -> tuple[dict, list[dict]]:
+    """The shape and label `Figure.add_hline` draws across the first subplot, as dicts.
+
+    Why: each add_hline/add_vline call re-validates the figure's layout (~50 ms); the
+    charts set their lines at once with `update_layout(shapes=…, annotations=…)`.
+    """
+    shape = {"type": "line", "line": line, "xref": "x domain", "x0": 0, "x1": 1}
+    shape |= {"yref": "y", "y0": y, "y1": y}
+    if text is None:
+        return shape, []
+    x, xanchor, yanchor = _LABEL_PLACES[position]
+    note = {"text": text, "showarrow": False, "xref": "x domain", "x": x, "xanchor": xanchor}
+    note |= {"yref": "y", "y": y, "yanchor": yanchor}
+    if font is not None:
+        note["font"] = font
+    return shape, [note]
+
+
+def vline(x: float, *, line: dict) -> dict:
+    """The shape `Figure.add_vline` draws (no label) down the first subplot, as a dict."""
+    return {"type": "line", "line": line, "xref": "x", "x0": x, "x1": x} | {
+        "yref": "y domain",
+        "y0": 0,
+        "y1": 1,
+    }
+
+
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
@@ -233,21 +275,25 @@ def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Fig
                 legendgroup=measure,
             )
         )
+    shapes, notes = [], []
     if settings is not None:
         for measure, value in (
             ("systolic", settings.bp_excursion_systolic),
             ("diastolic", settings.bp_excursion_diastolic),
         ):
-            fig.add_hline(
-                y=value,
+            shape, note = hline(
+                value,
                 line={"color": MEASURE_COLORS[measure], "dash": "dot", "width": 1},
-                annotation_text=f"{measure} excursion ≥{value}",
-                annotation_position="top left",
+                text=f"{measure} excursion ≥{value}",
+                position="top left",
             )
+            shapes.append(shape)
+            notes += note
+    shapes.append(vline(0, line={"color": "#8C8C8C", "dash": "dash", "width": 1}))
     _themed(fig, "Blood pressure over the session (median and IQR)")
     fig.update_xaxes(title_text=MINUTES_AXIS_TITLE)
     fig.update_yaxes(title_text=BP_AXIS_TITLE)
-    fig.add_vline(x=0, line={"color": "#8C8C8C", "dash": "dash", "width": 1})
+    fig.update_layout(shapes=shapes, **({"annotations": notes} if notes else {}))
     return fig
 
 

@@ -110,6 +110,51 @@ def test_sedation_dissociation_marks_sedated_doses():
     assert fig.layout.shapes[0].y0 == 3
 
 
+def test_threshold_lines_as_add_hline_drew_them():
+    """The BP and sedation threshold lines and labels equal Figure.add_hline's (now set at
+    once with the layout): shapes and annotations, panel titles first."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    per_dose = pd.DataFrame({"dose_number": [1], "pre_systolic": [130.0]})
+    fig = case.session_vitals(per_dose, excursion_systolic=180, excursion_diastolic=110)
+    reference = go.Figure(go.Scatter(x=["Dose 1"], y=[130.0]))
+    for value, label in ((180, "systolic excursion"), (110, "diastolic excursion")):
+        reference.add_hline(
+            y=value,
+            line={"color": "#D7301F", "dash": "dot", "width": 1},
+            annotation_text=f"{label} ≥ {value:g}",
+            annotation_position="top right",
+            annotation_font={"size": 10, "color": "#D7301F"},
+        )
+    for key in ("shapes", "annotations"):
+        assert fig.to_dict()["layout"][key] == reference.to_dict()["layout"][key]
+    assert "shapes" not in case.session_vitals(per_dose).to_dict()["layout"]
+
+    sedation = pd.DataFrame(
+        {"dose_number": [1], "moaas": [2.0], "is_sedation": [True], "cadss": [30.0]}
+    )
+    fig = case.sedation_dissociation(sedation, sedation_max=3)
+    reference = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Sedation: lowest MOAA/S", "Dissociation: CADSS"),
+        horizontal_spacing=0.12,
+    )
+    reference.add_scatter(x=["Dose 1"], y=[2.0], row=1, col=1)
+    reference.add_hline(
+        y=3,
+        line={"color": "#D7301F", "dash": "dot", "width": 1},
+        annotation_text="sedation ≤ 3",
+        annotation_position="bottom left",
+        annotation_font={"size": 10, "color": "#D7301F"},
+        row=1,
+        col=1,
+    )
+    for key in ("shapes", "annotations"):
+        assert fig.to_dict()["layout"][key] == reference.to_dict()["layout"][key]
+
+
 def test_compare_shares_axes_and_slots():
     """One panel per case, the same y range, x slots only for points some case has."""
     points = pd.DataFrame(

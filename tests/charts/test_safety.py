@@ -139,6 +139,53 @@ def test_bp_curve_median_iqr_and_axes():
     assert sorted(lines) == [110, 180]
 
 
+@pytest.mark.parametrize("position", ["top left", "top right", "bottom left", "bottom right"])
+@pytest.mark.parametrize("font", [None, {"size": 10, "color": "#D7301F"}])
+def test_hline_is_what_add_hline_draws(position, font):
+    """`hline` gives the very shape and label of Figure.add_hline (set at once instead)."""
+    import plotly.graph_objects as go
+
+    line = {"color": "#D55E00", "dash": "dot", "width": 1}
+    reference = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    extra = {} if font is None else {"annotation_font": font}
+    reference.add_hline(
+        y=180, line=line, annotation_text="x ≥180", annotation_position=position, **extra
+    )
+    reference.add_hline(y=90, line=line)
+    reference.add_vline(x=0, line=line)
+    ours = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    first, note = ch.hline(180, line=line, text="x ≥180", position=position, font=font)
+    second, none = ch.hline(90, line=line)
+    assert none == []
+    ours.update_layout(shapes=[first, second, ch.vline(0, line=line)], annotations=note)
+    assert ours.to_dict() == reference.to_dict()
+
+
+def test_bp_curve_lines_as_add_hline_drew_them():
+    """The excursion lines, their labels and the dose line equal the add_hline/add_vline
+    figure the chart drew before (shapes and annotations, in order)."""
+    import plotly.graph_objects as go
+
+    cfg = Settings()
+    reference = go.Figure()
+    for measure, value in (
+        ("systolic", cfg.bp_excursion_systolic),
+        ("diastolic", cfg.bp_excursion_diastolic),
+    ):
+        reference.add_hline(
+            y=value,
+            line={"color": ch.MEASURE_COLORS[measure], "dash": "dot", "width": 1},
+            annotation_text=f"{measure} excursion ≥{value}",
+            annotation_position="top left",
+        )
+    reference.add_vline(x=0, line={"color": "#8C8C8C", "dash": "dash", "width": 1})
+    layout = ch.bp_curve(CURVE, settings=cfg).to_dict()["layout"]
+    want = reference.to_dict()["layout"]
+    assert layout["shapes"] == want["shapes"]
+    assert layout["annotations"] == want["annotations"]
+    assert "annotations" not in ch.bp_curve(CURVE).to_dict()["layout"]
+
+
 U_TABLE = pd.DataFrame(
     {
         "month": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]),
