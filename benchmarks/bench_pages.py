@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -74,19 +75,23 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
 
     from kapviz.db import queries as query_layer
 
-    depth = {"n": 0}
+    # Per thread: pages read in background threads on PostgreSQL (kapviz.ui.background), so
+    # the figure is the sum of every top-level query-layer call's time, whichever thread.
+    depth = threading.local()
+    lock = threading.Lock()
 
     def timed(fn):  # noqa: ANN001, ANN202
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            depth["n"] += 1
+            depth.n = getattr(depth, "n", 0) + 1
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                depth["n"] -= 1
-                if depth["n"] == 0:
-                    sql["seconds"] += time.perf_counter() - t0
+                depth.n -= 1
+                if depth.n == 0:
+                    with lock:
+                        sql["seconds"] += time.perf_counter() - t0
 
         return wrapper
 

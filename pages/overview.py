@@ -11,6 +11,9 @@ if not live.is_kiosk():
     widgets.share_link("overview")
 
 
+overview.start_charts(filters)
+
+
 @st.fragment(run_every=live.refresh_seconds())
 def kpi_tiles() -> None:
     """Small and cheap: numbers only, recomputed only when the data version changes."""

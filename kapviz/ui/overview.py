@@ -16,7 +16,7 @@ from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import program, safety
-from kapviz.ui import data, redact
+from kapviz.ui import background, data, redact
 from kapviz.ui.db import database_url, settings
 
 PHQ9 = "PHQ-9"
@@ -150,6 +150,16 @@ def _charts(url: str, filters: Filters, data_version: tuple) -> Charts:
 def charts(filters: Filters) -> Charts:
     """The Overview's figures for these filters (shared, read-only)."""
     return _charts(database_url(), filters, data.version())
+
+
+def start_charts(filters: Filters) -> None:
+    """Begin building the figures in a thread while the tiles are computed (PostgreSQL:
+    kapviz.ui.background); `charts()` then takes them from the cache, waiting for the
+    computation under way rather than starting a second. On SQLite this does nothing."""
+    url = database_url()
+    if background.side_by_side(url):
+        version = data.version()
+        background.start(("overview-charts", url, filters, version), _charts, url, filters, version)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (

@@ -52,3 +52,28 @@ def run_page(clinic_url) -> Callable[..., AppTest]:
         return at
 
     return run
+
+
+@pytest.fixture
+def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor) -> Iterator[Callable[..., AppTest]]:
+    """`run_page` on the same clinic in PostgreSQL, where pages read side by side in threads
+    (kapviz.ui.background) and some aggregates take PostgreSQL-only forms."""
+    build_clinic(make_engine(pg_url), clinic_anchor)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
+        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
+        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+        for key, value in query.items():
+            at.query_params[key] = value
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -17,6 +17,14 @@ def clinic_anchor() -> date:
     return ANCHOR
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def run_page(request):
+    """The page tests on both backends (PostgreSQL builds the figures in a thread)."""
+    return request.getfixturevalue(
+        "run_page" if request.param == "sqlite" else "run_page_on_postgresql"
+    )
+
+
 def _tiles(at) -> dict[str, tuple[str, str]]:
     return {m.label: (m.value, m.delta) for m in at.metric}
 
@@ -50,3 +58,14 @@ def test_freshness_line(run_page):
     captions = " ".join(c.value for c in at.caption)
     assert "Data as of **2026-02-20 09:00**" in captions
     assert "refreshed at **12:00:00**" in captions
+
+
+def test_funnel_chart_counts(run_page):
+    """The funnel figure (built in a thread on PostgreSQL) shows the hand counts of
+    tests/db/test_aggregates_program.py::test_clinic_funnel_hand_counts."""
+    import json
+
+    at = run_page("pages/overview.py", state={"clock": CLOCK})
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    funnel = next(f for f in figures if f["data"] and f["data"][0]["type"] == "funnel")
+    assert list(funnel["data"][0]["x"]) == [5, 4, 3, 3, 2]
