@@ -1,0 +1,224 @@
+"""Suicidality flags and the alerts worklist: who needs attention now (DOMAIN.md §2, §4),
+and the thresholds in force.
+
+PHQ-9 item 9 > 0 is fixed by DOMAIN.md §2 and nobody may raise it; every other threshold
+comes from `Settings`. kapviz.metrics.safety re-exports every public name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from kapviz import instruments
+from kapviz.config import SETTINGS_HELP, Settings
+from kapviz.metrics.monitoring import instrument_rows
+from kapviz.metrics.side_effects import severity_rank
+from kapviz.metrics.vitals import session_vitals
+from kapviz.vocabulary import SEVERITY_RANK
+
+# --- Suicidality ---------------------------------------------------------------------------
+
+
+def phq9_item9(assessments: pd.DataFrame) -> pd.DataFrame:
+    """PHQ-9s with a known item 9 answer: patient_id, course_id, administered_at, id, total,
+    item9 (from suicide_item, else the 9th item of the item list), sorted oldest first."""
+    rows = instrument_rows(assessments, "PHQ-9")
+    item9 = pd.to_numeric(rows["suicide_item"], errors="coerce").astype("float64")
+    if "items" in rows and item9.isna().any():
+        position = instruments.SUICIDALITY_ITEM - 1
+        from_items = rows["items"].map(
+            lambda v: v[position] if isinstance(v, list) and len(v) > position else np.nan
+        )
+        item9 = item9.fillna(pd.to_numeric(from_items, errors="coerce").astype("float64"))
+    cols = ["patient_id", "course_id", "administered_at", "id", "total"]
+    out = rows[cols].assign(item9=item9).dropna(subset=["item9"])
+    out = out.astype({"item9": "int64"})
+    out = out.assign(administered_at=pd.to_datetime(out["administered_at"]))
+    return out.sort_values(["patient_id", "administered_at", "id"], kind="stable")
+
+
+def suicidality_flag_patients(assessments: pd.DataFrame) -> int:
+    """Patients with ANY PHQ-9 whose item 9 is above 0 (DOMAIN.md §2; never raised)."""
+    rows = phq9_item9(assessments)
+    return int(rows.loc[rows["item9"] > 0, "patient_id"].nunique())
+
+
+# --- Alerts worklist -----------------------------------------------------------------------
+
+REASON_SUICIDALITY = "PHQ-9 item 9 > 0 on latest PHQ-9"
+REASON_SERIOUS = "Serious adverse event"
+REASON_EXCURSION = "BP excursion"
+REASON_SEVERE = "Severe side effect"
+REASON_URINARY = "Urinary symptoms"
+REASON_COGNITIVE = "Cognitive complaints"
+
+REASON_RANK: dict[str, int] = {
+    REASON_SUICIDALITY: 1,
+    REASON_SERIOUS: 2,
+    REASON_EXCURSION: 3,
+    REASON_SEVERE: 4,
+    REASON_URINARY: 5,
+    REASON_COGNITIVE: 6,
+}
+"""Worklist order: lower is more urgent (suicidality first)."""
+
+ALERT_COLUMNS = ["patient_id", "course_id", "reason", "detail", "date", "severity_rank"]
+
+
+def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
+    """Item 9 > 0 on the latest PHQ-9 with a known item 9 (a total-only form clears nothing)."""
+    latest = phq9_item9(assessments).drop_duplicates("patient_id", keep="last")
+    latest = latest[latest["item9"] > 0]
+    return pd.DataFrame(
+        {
+            "patient_id": latest["patient_id"],
+            "course_id": latest["course_id"],
+            "reason": REASON_SUICIDALITY,
+            "detail": [
+                f"item 9 = {v}, total {t}"
+                for v, t in zip(latest["item9"], latest["total"], strict=True)
+            ],
+            "date": latest["administered_at"],
+        }
+    )
+
+
+def _recent_effects(
+    sessions: pd.DataFrame, side_effects: pd.DataFrame, since: pd.Timestamp, now: pd.Timestamp
+) -> pd.DataFrame:
+    """Records on completed sessions (any phase) started in [since, now], with severity rank.
+
+    Any phase, because urinary and cognitive complaints are often reported at integration
+    or follow-up; cancelled and no-show sessions did not take place.
+    """
+    done = sessions[sessions["status"] == "completed"]
+    started = pd.to_datetime(done["started_at"])
+    done = done.loc[(started >= since) & (started <= now)]
+    done = done[["session_id", "patient_id", "course_id", "started_at"]]
+    records = side_effects[["session_id", "term", "serious"]].assign(
+        severity_rank=severity_rank(side_effects).to_numpy()
+    )
+    return records.merge(done, on="session_id", how="inner")
+
+
+def _effect_alerts(records: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """One row per patient: the latest matching record's date and course, terms listed."""
+    if records.empty:
+        return pd.DataFrame(columns=["patient_id", "course_id", "reason", "detail", "date"])
+    records = records.sort_values(["patient_id", "started_at"], kind="stable")
+    grouped = records.groupby("patient_id", sort=True)
+    terms = grouped["term"].agg(lambda t: ", ".join(sorted(set(t))))
+    n = grouped["session_id"].nunique()
+    last = grouped.tail(1).set_index("patient_id")
+    detail = [f"{t} ({k} sessions)" if k > 1 else t for t, k in zip(terms, n, strict=True)]
+    return pd.DataFrame(
+        {
+            "patient_id": terms.index,
+            "course_id": last.loc[terms.index, "course_id"].to_numpy(),
+            "reason": reason,
+            "detail": detail,
+            "date": last.loc[terms.index, "started_at"].to_numpy(),
+        }
+    )
+
+
+def _excursion_alerts(
+    sessions: pd.DataFrame,
+    vitals: pd.DataFrame,
+    since: pd.Timestamp,
+    now: pd.Timestamp,
+    settings: Settings,
+) -> pd.DataFrame:
+    started = pd.to_datetime(sessions["started_at"])
+    recent = sessions.loc[(started >= since) & (started <= now)]
+    bp = session_vitals(recent, vitals, settings=settings)
+    bp = bp[bp["is_excursion"]].sort_values(["patient_id", "started_at"], kind="stable")
+    if bp.empty:
+        return pd.DataFrame(columns=["patient_id", "course_id", "reason", "detail", "date"])
+    grouped = bp.groupby("patient_id", sort=True)
+    last = grouped.tail(1).set_index("patient_id")
+    worst_s = grouped["max_systolic"].max()
+    worst_d = grouped["max_diastolic"].max()
+    n = grouped.size()
+    detail = [
+        f"highest {s:.0f}/{d:.0f} mmHg" + (f" ({k} sessions)" if k > 1 else "")
+        for s, d, k in zip(worst_s, worst_d, n, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "patient_id": worst_s.index,
+            "course_id": last.loc[worst_s.index, "course_id"].to_numpy(),
+            "reason": REASON_EXCURSION,
+            "detail": detail,
+            "date": last.loc[worst_s.index, "started_at"].to_numpy(),
+        }
+    )
+
+
+def alerts(
+    sessions: pd.DataFrame,
+    side_effects: pd.DataFrame,
+    vitals: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> pd.DataFrame:
+    """Patients who need attention now: one row per patient × reason, most urgent first.
+
+    Reasons: item 9 > 0 on the latest PHQ-9 (any date); and within the last
+    settings.alert_lookback_days days up to `now`: a serious adverse event, a BP excursion,
+    a severe side effect, urinary symptoms, cognitive complaints.
+    Columns: patient_id, course_id, reason, detail, date, severity_rank (1 most urgent).
+    """
+    now_ts = pd.Timestamp(now)
+    since = now_ts - timedelta(days=settings.alert_lookback_days)
+    records = _recent_effects(sessions, side_effects, since, now_ts)
+    severe = SEVERITY_RANK["severe"]
+    parts = [
+        _latest_item9_alerts(assessments),
+        _effect_alerts(records[records["serious"].astype(bool)], REASON_SERIOUS),
+        _excursion_alerts(sessions, vitals, since, now_ts, settings),
+        _effect_alerts(records[records["severity_rank"] >= severe], REASON_SEVERE),
+        _effect_alerts(records[records["term"] == "urinary symptoms"], REASON_URINARY),
+        _effect_alerts(records[records["term"] == "cognitive impairment"], REASON_COGNITIVE),
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS})
+        return empty.astype({"date": "datetime64[us]", "severity_rank": "int64"})
+    out = pd.concat(parts, ignore_index=True)
+    out["severity_rank"] = out["reason"].map(REASON_RANK).astype("int64")
+    out["date"] = pd.to_datetime(out["date"])
+    out = out.astype({"patient_id": object, "course_id": object, "detail": object})
+    out = out.sort_values(
+        ["severity_rank", "date", "patient_id"], ascending=[True, False, True], kind="stable"
+    )
+    return out[ALERT_COLUMNS].reset_index(drop=True)
+
+
+def thresholds_in_force(settings: Settings) -> pd.DataFrame:
+    """The safety thresholds the page applies, with what each means (setting, value, meaning)."""
+    names = [
+        "alert_lookback_days",
+        "bp_review_systolic",
+        "bp_review_diastolic",
+        "bp_excursion_systolic",
+        "bp_excursion_diastolic",
+        "bp_rise_systolic",
+        "bp_rise_diastolic",
+        "sedation_moaas_max",
+        "esketamine_min_monitoring_min",
+    ]
+    rows = [(n, str(getattr(settings, n)), SETTINGS_HELP[n]) for n in names]
+    rows.append(
+        (
+            "phq9_item9_flag",
+            "> 0",
+            "Any PHQ-9 item 9 answer above 0 is a suicidality flag (fixed, DOMAIN.md §2).",
+        )
+    )
+    return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
