@@ -14,7 +14,7 @@ from kapviz.db.engine import make_engine
 from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics import model
+from kapviz.metrics import model, trajectory_tables
 from kapviz.metrics import scores as sm
 from kapviz.metrics import trajectories as tr
 from kapviz.metrics.stats import mean_ci
@@ -139,7 +139,7 @@ def reference_table(values: pd.DataFrame, axis: str) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame.from_records(records, columns=tr.TABLE_COLUMNS)
-    return tr._sorted_by_instrument(table).reset_index(drop=True)
+    return trajectory_tables._sorted_by_instrument(table).reset_index(drop=True)
 
 
 def reference_attrition(values: pd.DataFrame) -> pd.DataFrame:
@@ -150,7 +150,7 @@ def reference_attrition(values: pd.DataFrame) -> pd.DataFrame:
     )
     counts["share"] = counts["courses"] / counts["instrument"].map(total).astype("float64")
     counts = counts[["instrument", "point", "order", "courses", "share"]]
-    return tr._sorted_by_instrument(counts).reset_index(drop=True)
+    return trajectory_tables._sorted_by_instrument(counts).reset_index(drop=True)
 
 
 @pytest.mark.parametrize("axis", tr.AXES)
@@ -183,3 +183,24 @@ def test_no_points(points, axis: str) -> None:
         assert list(values.columns) == list(reference_values(frame.iloc[:0], axis).columns)
         assert list(tr.table_from_values(values, axis=axis).columns) == tr.TABLE_COLUMNS
         assert tr.attrition(frame.iloc[:0], axis=axis, values=values).empty
+
+
+def test_median_is_series_median() -> None:
+    """The table's median is Series.median to the last bit (np.percentile's 50th is not:
+    10.833333333333332 instead of 10.833333333333334 here)."""
+    totals = [11 / 3, 18.0, 1.0, 30.0]
+    values = pd.DataFrame(
+        {
+            "instrument": pd.Series(["PHQ-9"] * 4, dtype="str"),
+            "patient_id": pd.Series(["A", "B", "C", "D"], dtype="str"),
+            "course_id": pd.Series(["A-1", "B-1", "C-1", "D-1"], dtype="str"),
+            "point": pd.Series(["Dose 1"] * 4, dtype=object),
+            "order": [2] * 4,
+            "x": [2.0] * 4,
+            "phase": pd.Series(["dosing"] * 4, dtype=object),
+            "total": totals,
+        }
+    )
+    table = tr.table_from_values(values)
+    assert table["median"].iloc[0] == pd.Series(totals).median()
+    assert_frame_equal(table, reference_table(values, "session"), check_exact=True)
