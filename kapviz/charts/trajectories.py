@@ -2,290 +2,52 @@
 small multiples and the per-course waterfall of percent change.
 
 Inputs are the frames of `kapviz.metrics.trajectories` / `model` / `outcomes`; nothing is
-computed here beyond placing points on the axis.
+computed here beyond placing points on the axis. The layers (bands, traces) live in
+`trajectory_layers` and the waterfall in `waterfall`; their public names are re-exported
+here, so `kapviz.charts.trajectories` stays the one import for callers.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kapviz import instruments
-from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
-from kapviz.domain import PHASE_LABELS, PHASES
+from kapviz.charts.theme import apply_theme
+from kapviz.charts.trajectory_layers import (
+    DAYS_AXIS_TITLE,
+    LINE_COLOR,
+    MEAN_COLOR,
+    MODEL_COLOR,
+    SESSION_AXIS_TITLE,
+    _band_traces,
+    _mean_traces,
+    _phase_bands,
+    _positions,
+    _session_ticks,
+    _severity_bands,
+    _spaghetti_trace,
+    _x,
+    score_axis_title,
+)
+from kapviz.charts.waterfall import MAX_WATERFALL_BARS, waterfall
 
-SESSION_AXIS_TITLE = "Course phase: intake → preparation → dose 1…n → integration → follow-up"
-DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
-MEAN_COLOR = PALETTE[0]
-MODEL_COLOR = PALETTE[5]
-LINE_COLOR = "rgba(90, 100, 120, 0.22)"
-
-
-def score_axis_title(instrument_id: str) -> str:
-    """Y-axis title naming the scale, e.g. "PHQ-9 total (0–27, higher = worse)"."""
-    inst = instruments.get(instrument_id)
-    direction = "higher = worse" if inst.higher_is_worse else "higher = better"
-    return f"{inst.id} total ({inst.total_min}–{inst.total_max}, {direction})"
-
-
-def _positions(orders: list[pd.Series]) -> dict[int, int]:
-    """Session-axis order → plotted position, skipping points no frame uses (no gaps)."""
-    present = sorted({int(o) for s in orders for o in s.dropna()})
-    return {order: i for i, order in enumerate(present)}
-
-
-def _x(frame: pd.DataFrame, axis: str, positions: dict[int, int]) -> np.ndarray:
-    if axis == "session":
-        return frame["order"].map(positions).to_numpy(dtype=float)
-    return frame["x"].to_numpy(dtype=float)
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r}, {g}, {b}, {alpha:.3f})"
-
-
-# Bands and reference lines are plain layout shapes and annotations, set in one
-# update_layout call: plotly's add_vrect/add_hrect re-process the whole figure on each
-# call (~0.1 s apiece, most of the time to build a trajectory figure).
-
-
-def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:  # noqa: ANN001
-    """A filled rectangle across the plot (horizontal: across the width, else the height)."""
-    span = {"xref": "x domain", "x0": 0, "x1": 1} if horizontal else {"yref": "y domain"}
-    return {
-        "type": "rect",
-        "xref": "x",
-        "x0": x0,
-        "x1": x1,
-        "yref": "y",
-        "y0": y0,
-        "y1": y1,
-        **span,
-        "fillcolor": color,
-        "line": {"width": 0},
-        "layer": "below",
-    }
-
-
-def _label(text: str, *, font: dict, **place) -> dict:
-    return {"text": text, "showarrow": False, "font": font, **place}
-
-
-def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
-    """Shade the instrument's severity bands, lightest for the mildest band."""
-    inst = instruments.get(instrument_id)
-    n = len(inst.bands)
-    shapes, labels = [], []
-    for i, band in enumerate(inst.bands):
-        alpha = 0.02 + 0.07 * (i / (n - 1) if n > 1 else 1.0)
-        y0 = band.low - 0.5 if band.low > inst.total_min else inst.total_min
-        y1 = band.high + 0.5 if band.high < inst.total_max else inst.total_max
-        color = _rgba(SEVERITY_COLORS["severe"], alpha)
-        shapes.append(_band(None, None, y0, y1, horizontal=True, color=color))
-        labels.append(
-            _label(
-                band.label,
-                font={"size": 10, "color": "#7A7F8A"},
-                xref="x domain",
-                x=1,
-                xanchor="right",
-                yref="y",
-                y=y1,
-                yanchor="top",
-            )
-        )
-    return shapes, labels
-
-
-def _phase_bands(
-    axis: str,
-    positions: dict[int, int],
-    phase_of: dict[int, str],
-    *,
-    baseline_window_days: int,
-) -> tuple[list[dict], list[dict]]:
-    """Shade each phase's stretch of the axis in its colour (days axis: the baseline window)."""
-
-    def top_left(text: str, x0: float, font: dict) -> dict:
-        return _label(
-            text, font=font, xref="x", x=x0, xanchor="left", yref="y domain", y=1, yanchor="top"
-        )
-
-    if axis == "days":
-        x0 = -baseline_window_days
-        window = _band(
-            x0, 0, 0, 1, horizontal=False, color=_rgba(PHASE_COLORS["preparation"], 0.12)
-        )
-        first_dose = {
-            "type": "line",
-            "xref": "x",
-            "x0": 0,
-            "x1": 0,
-            "yref": "y domain",
-            "y0": 0,
-            "y1": 1,
-            "line": {"color": PHASE_COLORS["dosing"], "dash": "dot"},
-        }
-        return [window, first_dose], [top_left("baseline window", x0, {"size": 10})]
-    shapes, labels = [], []
-    for phase in PHASES:
-        spots = [pos for order, pos in positions.items() if phase_of.get(order) == phase]
-        if not spots:
-            continue
-        x0, x1 = min(spots) - 0.5, max(spots) + 0.5
-        color = PHASE_COLORS[phase]
-        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.11)))
-        labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
-    return shapes, labels
-
-
-def _hline(y: float, line: dict) -> dict:
-    return {
-        "type": "line",
-        "xref": "x domain",
-        "x0": 0,
-        "x1": 1,
-        "yref": "y",
-        "y0": y,
-        "y1": y,
-        "line": line,
-    }
-
-
-def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
-    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR."""
-    custom = np.column_stack(
-        [
-            table["point"].astype(str),
-            table["courses"],
-            table["ci_low"].round(1),
-            table["ci_high"].round(1),
-            table["median"],
-            table["q1"],
-            table["q3"],
-        ]
-    )
-    ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([table["ci_high"].to_numpy(float), table["ci_low"].to_numpy(float)[::-1]])
-    keep = ~np.isnan(ci_y)
-    band = go.Scatter(
-        x=ci_x[keep],
-        y=ci_y[keep],
-        mode="lines",
-        fill="toself",
-        fillcolor=_rgba(color, 0.18),
-        line={"width": 0},
-        hoverinfo="skip",
-        name=f"{name} 95% CI",
-        legendgroup=name,
-        showlegend=False,
-    )
-    line = go.Scatter(
-        x=x,
-        y=table["mean"].to_numpy(float),
-        mode="lines+markers",
-        line={"color": color, "width": 3},
-        marker={"size": 7, "color": color},
-        name=name,
-        legendgroup=name,
-        showlegend=show,
-        customdata=custom,
-        hovertemplate=(
-            "<b>%{customdata[0]}</b><br>mean %{y:.1f} (95% CI %{customdata[2]}–%{customdata[3]})"
-            "<br>median %{customdata[4]} (IQR %{customdata[5]}–%{customdata[6]})"
-            "<br>courses: %{customdata[1]}<extra></extra>"
-        ),
-    )
-    return band, line
-
-
-def _spaghetti_trace(
-    lines: pd.DataFrame, axis: str, positions: dict[int, int], courses_total: int
-) -> go.Scatter:
-    """All course lines as ONE trace, courses separated by gaps (NaN), built from numpy.
-
-    Numpy arrays rather than Python lists: Streamlit copies the figure on every rerun, and
-    a list of [patient, course] pairs per point made that copy the slowest part of a rerun.
-    """
-    shown = int(lines["course_id"].nunique())
-    course = lines["course_id"].to_numpy(dtype=object)
-    # Each course's points, then one gap row before the next course starts.
-    new_course = np.r_[False, course[1:] != course[:-1]]
-    slots = np.arange(len(lines)) + np.cumsum(new_course)
-    size = int(slots[-1]) + 1 if len(lines) else 0
-    xs, ys = np.full(size, np.nan), np.full(size, np.nan)
-    custom = np.full((size, 2), None, dtype=object)
-    xs[slots] = _x(lines, axis, positions)
-    ys[slots] = lines["total"].to_numpy(dtype=float).round(2)
-    custom[slots, 0] = lines["patient_id"].to_numpy(dtype=object)
-    custom[slots, 1] = course
-    if shown < courses_total:
-        label = f"Individual courses ({shown:,} of {courses_total:,}, random sample)"
-    else:
-        label = f"Individual courses ({shown:,})"
-    return go.Scatter(
-        x=xs,
-        y=ys,
-        mode="lines+markers",
-        line={"color": LINE_COLOR, "width": 1},
-        marker={"size": 3, "color": LINE_COLOR},
-        connectgaps=False,
-        name=label,
-        customdata=custom,
-        hovertemplate=(
-            "patient %{customdata[0]} · course %{customdata[1]}<br>total %{y}"
-            "<br>click to open in the Case explorer<extra></extra>"
-        ),
-    )
-
-
-def _band_traces(band: pd.DataFrame, x: np.ndarray) -> tuple[go.Scatter, go.Scatter]:
-    """Model-based mean (dashed) with its 95% confidence band."""
-    ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([band["ci_high"].to_numpy(float), band["ci_low"].to_numpy(float)[::-1]])
-    area = go.Scatter(
-        x=ci_x,
-        y=ci_y,
-        mode="lines",
-        fill="toself",
-        fillcolor=_rgba(MODEL_COLOR, 0.15),
-        line={"width": 0},
-        hoverinfo="skip",
-        name="Mixed model 95% CI",
-        legendgroup="model",
-        showlegend=False,
-    )
-    line = go.Scatter(
-        x=x,
-        y=band["mean"].to_numpy(float),
-        mode="lines",
-        line={"color": MODEL_COLOR, "width": 2, "dash": "dash"},
-        name="Mixed model (95% CI)",
-        legendgroup="model",
-        customdata=np.column_stack(
-            [band["point"].astype(str), band["ci_low"].round(1), band["ci_high"].round(1)]
-        ),
-        hovertemplate=(
-            "<b>%{customdata[0]}</b><br>model mean %{y:.1f}"
-            " (95% CI %{customdata[1]}–%{customdata[2]})<extra></extra>"
-        ),
-    )
-    return area, line
-
-
-def _session_ticks(fig: go.Figure, positions: dict[int, int], labels: dict[int, str], **kw):
-    fig.update_xaxes(
-        tickmode="array",
-        tickvals=list(positions.values()),
-        ticktext=[labels.get(order, str(order)) for order in positions],
-        **kw,
-    )
+__all__ = [
+    "DAYS_AXIS_TITLE",
+    "LINE_COLOR",
+    "MAX_WATERFALL_BARS",
+    "MEAN_COLOR",
+    "MODEL_COLOR",
+    "SESSION_AXIS_TITLE",
+    "score_axis_title",
+    "score_trajectory",
+    "small_multiples",
+    "spaghetti",
+    "waterfall",
+]
 
 
 def score_trajectory(
@@ -415,100 +177,4 @@ def small_multiples(
     x_title = "Course phase" if axis == "session" else "Days since first dose"
     fig.update_xaxes(title_text=x_title, row=rows)
     fig.update_layout(height=320 * rows + 80, showlegend=False)
-    return fig
-
-
-MAX_WATERFALL_BARS = 2000
-"""Bars drawn at most: above this, evenly spaced courses of the ordering (first and last
-included), each at its rank — the curve keeps its shape at a tenth of the size at 20,000
-courses, and the browser stays responsive."""
-
-
-def waterfall(
-    outcomes: pd.DataFrame, *, instrument: str, max_bars: int = MAX_WATERFALL_BARS
-) -> go.Figure:
-    """Percent change per evaluable course, worst to best; responders in the mean colour.
-
-    Courses with baseline 0 have no percent change and are left out (said in the title).
-    More than `max_bars` courses: evenly spaced ones along the ordering are drawn, at their
-    rank among all (said in the title).
-    """
-    inst = instruments.get(instrument)
-    part = outcomes[(outcomes["instrument"] == instrument) & outcomes["evaluable"].astype(bool)]
-    missing = int(part["pct_change"].isna().sum())
-    part = part[part["pct_change"].notna()].sort_values(
-        ["pct_change", "course_id"], ascending=[False, True], kind="stable"
-    )
-    n_courses = len(part)
-    rank = np.arange(1, n_courses + 1)
-    if n_courses > max_bars:
-        keep = np.unique(np.linspace(0, n_courses - 1, max_bars).round().astype(int))
-        part, rank = part.iloc[keep], rank[keep]
-    responder = part["is_response"].eq(True).fillna(False).to_numpy()
-    pct = (part["pct_change"] * 100).round(1).to_numpy()
-    custom = np.column_stack(
-        [
-            part["patient_id"].astype(str).to_numpy(dtype=object),
-            part["course_id"].astype(str).to_numpy(dtype=object),
-            part["baseline"].astype("float64").to_numpy(),
-            part["endpoint"].astype("float64").to_numpy(),
-        ]
-    )
-    fig = go.Figure()
-    # Two traces (one colour each) rather than a per-bar colour list: plotly validates
-    # colour lists element by element, ~1 s for 20,000 courses.
-    for mask, name, color in (
-        (~responder, "Courses: non-responders", "#B8BCC6"),
-        (responder, "Courses: responders", MEAN_COLOR),
-    ):
-        fig.add_trace(
-            go.Bar(
-                x=rank[mask],
-                y=pct[mask],
-                marker={"color": color, "line": {"width": 0}},
-                customdata=custom[mask],
-                hovertemplate=(
-                    "patient %{customdata[0]} · course %{customdata[1]}<br>"
-                    "%{customdata[2]:.0f} → %{customdata[3]:.0f}: %{y:+.1f}%<br>"
-                    f"{name.removeprefix('Courses: ')[:-1]}<extra></extra>"
-                ),
-                name=name,
-            )
-        )
-    shapes, labels = [], []
-    if inst.response_kind == "percent" and inst.response_threshold is not None:
-        y = -100 * inst.response_threshold
-        shapes.append(_hline(y, {"color": MEAN_COLOR, "dash": "dash"}))
-        labels.append(
-            _label(
-                f"response: ≥{inst.response_threshold:.0%} reduction",
-                font={},
-                xref="x domain",
-                x=1,
-                xanchor="right",
-                yref="y",
-                y=y,
-                yanchor="top",
-            )
-        )
-    shapes.append(_hline(0, {"color": "#7A7F8A", "width": 1}))
-    fig.update_layout(shapes=shapes, annotations=labels)
-    note = f" · {missing} with baseline 0 not shown" if missing else ""
-    if len(part) < n_courses:
-        note += f" · {len(part):,} evenly spaced courses drawn"
-    apply_theme(
-        fig,
-        title=f"{instrument}: % change from baseline per course, negative = better "
-        f"(n = {n_courses:,}){note}",
-    )
-    fig.update_yaxes(title_text=f"{instrument} change (%)")
-    fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")
-    fig.update_layout(
-        bargap=0.05,
-        barmode="overlay",
-        clickmode="event+select",
-        dragmode="select",
-        height=380,
-        margin={"t": 70},
-    )
     return fig
