@@ -131,6 +131,16 @@ def suppress_series(
     return out["n"].rename(counts.name)
 
 
+def drop_small_counts(
+    frame: pd.DataFrame, columns: list[str], *, threshold: int = DEFAULT_THRESHOLD
+) -> pd.DataFrame:
+    """The rows of `frame` whose counts in `columns` are all 0 or at least `threshold`: what
+    a chart may draw for a viewer under small-cell suppression (a bar's height or a point's
+    place would show the count a table writes as "<11"). Nothing is drawn in their place."""
+    small = (frame[columns] > 0) & (frame[columns] < threshold)
+    return frame.loc[~small.any(axis=1)]
+
+
 def _neutralise_value(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value

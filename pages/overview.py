@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, live, overview, page, widgets
+from kapviz.ui import auth, live, overview, page, redact, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
@@ -32,7 +32,11 @@ if funnel["patients"].iloc[0] == 0:
 figures = overview.charts(filters)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(figures.funnel, theme=None, key="funnel")
+    if figures.funnel is None:
+        st.markdown("**Treatment funnel (patients)**")
+        redact.aggregate_table(funnel, counts=["patients"], blank=["lost"], hide_index=True)
+    else:
+        st.plotly_chart(figures.funnel, theme=None, key="funnel")
     reasons = overview.ineligibility_reasons(filters)
     if not reasons.empty:
         st.caption(
@@ -44,6 +48,11 @@ with left:
 with right:
     st.plotly_chart(figures.volume, theme=None, key="volume")
 
+if overview.small_below() is not None:
+    st.caption(
+        ":material/visibility_off: Counts from 1 to "
+        f"{overview.small_below() - 1} are not drawn (small-cell suppression)."
+    )
 left, right = st.columns(2)
 with left:
     if figures.response is None:

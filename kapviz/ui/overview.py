@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kapviz import privacy
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.config import Settings
@@ -111,13 +112,14 @@ def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:
 
 @dataclass(frozen=True)
 class Charts:
-    """The Overview's figures, built once per filters × data version (None: nothing to draw).
+    """The Overview's figures, built once per filters × data version (None: nothing to draw,
+    or, for the funnel, counts an analyst may not see drawn).
 
-    Building a plotly figure costs tens of milliseconds (validation of every property), so
-    a rerun with unchanged data reuses these; st.plotly_chart only serialises them.
+    Building a plotly figure costs milliseconds of validation, so a rerun with unchanged
+    data reuses these; st.plotly_chart only serialises them.
     """
 
-    funnel: go.Figure
+    funnel: go.Figure | None
     volume: go.Figure
     response: go.Figure | None
     u_chart: go.Figure
@@ -125,31 +127,48 @@ class Charts:
 
 
 @st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
-def _charts(url: str, filters: Filters, data_version: tuple) -> Charts:
-    monthly = program.monthly_response(phq9_outcomes(filters))
+def _charts(url: str, filters: Filters, data_version: tuple, small_below: int | None) -> Charts:
+    # small_below: counts from 1 to small_below − 1 are not drawn (analysts, kapviz.privacy).
+    def drawable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+        if small_below is None:
+            return frame
+        return privacy.drop_small_counts(frame, list(columns), threshold=small_below)
+
+    monthly = drawable(program.monthly_response(phq9_outcomes(filters)), "n")
     sites, overall = site_response(filters)
+    sites = drawable(sites, "n", "responders")
     site_figure = None
     if len(sites) >= 2:
         grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
         site_figure = program_charts.site_funnel_plot(
             sites, grid, overall_rate=overall, what="PHQ-9 response rate"
         )
+    steps = funnel(filters)
     return Charts(
-        funnel=program_charts.treatment_funnel(funnel(filters)),
-        volume=program_charts.monthly_dosing(monthly_dosing(filters)),
+        funnel=program_charts.treatment_funnel(steps)
+        if len(drawable(steps, "patients")) == len(steps)
+        else None,
+        volume=program_charts.monthly_dosing(drawable(monthly_dosing(filters), "sessions")),
         response=None
         if monthly.empty
         else program_charts.monthly_rate(
             monthly, title="PHQ-9 response rate by month of endpoint", y_title="Responders"
         ),
-        u_chart=safety_charts.u_chart(adverse_event_u_chart(filters)),
+        u_chart=safety_charts.u_chart(
+            drawable(adverse_event_u_chart(filters), "events", "dosing_sessions")
+        ),
         sites=site_figure,
     )
 
 
+def small_below() -> int | None:
+    """The small-cell threshold when this viewer's counts are suppressed, else None."""
+    return settings().small_cell_threshold if redact.suppresses() else None
+
+
 def charts(filters: Filters) -> Charts:
-    """The Overview's figures for these filters (shared, read-only)."""
-    return _charts(database_url(), filters, data.version())
+    """The Overview's figures for these filters and this viewer (shared, read-only)."""
+    return _charts(database_url(), filters, data.version(), small_below())
 
 
 def start_charts(filters: Filters) -> None:
@@ -158,8 +177,9 @@ def start_charts(filters: Filters) -> None:
     computation under way rather than starting a second. On SQLite this does nothing."""
     url = database_url()
     if background.side_by_side(url):
-        version = data.version()
-        background.start(("overview-charts", url, filters, version), _charts, url, filters, version)
+        version, small = data.version(), small_below()
+        key = ("overview-charts", url, filters, version, small)
+        background.start(key, _charts, url, filters, version, small)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (

@@ -241,6 +241,40 @@ def test_analyst_overview_tiles_small_cells(run_as):
             assert count == "<11" or count == "0" or int(count.replace(",", "")) >= 11
 
 
+def _figure_values(at) -> list[float]:
+    """Every count-like value the Overview's figures draw (bar heights, funnel widths, hover
+    counts in customdata), from their JSON specs."""
+    values = []
+    for chart in at.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            if trace.get("type") in ("bar", "funnel"):
+                axis = "x" if trace.get("orientation") == "h" or trace["type"] == "funnel" else "y"
+                values += [v for v in trace.get(axis, []) if isinstance(v, int | float)]
+            for row in trace.get("customdata") or []:
+                cells = row if isinstance(row, list) else [row]
+                values += [v for v in cells if isinstance(v, int | float)]
+    return values
+
+
+def test_analyst_overview_charts_draw_no_small_counts(run_as):
+    """The hand clinic's counts are all small: a director sees the funnel and the monthly
+    volume drawn; an analyst gets the funnel as a table with "<11" and no bar, funnel step
+    or hover count from 1 to 10 in any figure, and a caption saying why."""
+    director = run_as("pages/overview.py", "dora")
+    assert any(0 < v < 11 for v in _figure_values(director))
+    analyst = run_as("pages/overview.py", "ana")
+    assert not [v for v in _figure_values(analyst) if 0 < v < 11]
+    assert "<11" in shown_text(analyst)
+    funnel_types = [
+        trace.get("type")
+        for chart in analyst.get("plotly_chart")
+        for trace in json.loads(chart.proto.spec)["data"]
+    ]
+    assert "funnel" not in funnel_types
+    assert any("small-cell suppression" in c.value for c in analyst.caption)
+    assert not any("small-cell suppression" in c.value for c in director.caption)
+
+
 def test_clinician_landing_page_refused_with_way_forward(run_as):
     """A clinician opening "/" (Overview) is told so and offered the Case explorer."""
     at = run_as("pages/overview.py", "cleo")
