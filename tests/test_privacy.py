@@ -250,3 +250,15 @@ def test_upload_refused(name, content, message):
         check_upload(name, content, max_bytes=MB)
     assert str(caught.value).startswith(name)
     assert isinstance(caught.value, ValueError)  # the Data page shows it like any read error
+
+
+def test_drop_small_counts_keeps_zero_and_threshold():
+    """Rows with any count from 1 to 10 go; 0 and 11 stay (a zero identifies nobody)."""
+    import pandas as pd
+
+    from kapviz.privacy import drop_small_counts
+
+    frame = pd.DataFrame({"n": [0, 1, 10, 11, 40], "events": [0, 0, 0, 3, 12]})
+    kept = drop_small_counts(frame, ["n", "events"], threshold=11)
+    assert kept.to_dict("list") == {"n": [0, 40], "events": [0, 12]}
+    assert drop_small_counts(frame, ["n"], threshold=11)["n"].tolist() == [0, 11, 40]
