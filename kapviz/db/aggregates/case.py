@@ -287,18 +287,22 @@ def _placed(  # noqa: ANN202
         # score: PostgreSQL's planner prices the latter per row (millions), and then spends
         # seconds compiling the plan (JIT) before running it.
         dose_time = select(Session.course_id, Session.started_at).where(_DONE_DOSE).subquery()
+        untied = select(scores.c.id, func.count().label("doses")).select_from(scores)
+        if queries.course_scope(filters) is None:
+            # Every session is in view and a score's session always exists (foreign key):
+            # the untied scores are those without one, found without an anti-join of every
+            # score against every session (a fifth of the statement's time at 20,000).
+            untied = untied.where(scores.c.session_id.is_(None))
+        else:
+            untied = untied.outerjoin(tied, and_(*tied_on)).where(tied.c.session_id.is_(None))
         untied = (
-            select(scores.c.id, func.count().label("doses"))
-            .select_from(scores)
-            .outerjoin(tied, and_(*tied_on))
-            .join(
+            untied.join(
                 dose_time,
                 and_(
                     dose_time.c.course_id == scores.c.course_id,
                     dose_time.c.started_at <= scores.c.administered_at,
                 ),
             )
-            .where(tied.c.session_id.is_(None))
             .group_by(scores.c.id)
             .subquery("untied")
         )
