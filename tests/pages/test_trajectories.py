@@ -19,6 +19,14 @@ def clinic_anchor() -> date:
     return ANCHOR
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def run_page(request):
+    """The page tests on both backends (PostgreSQL builds the likely view in a thread)."""
+    return request.getfixturevalue(
+        "run_page" if request.param == "sqlite" else "run_page_on_postgresql"
+    )
+
+
 def _tiles(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
