@@ -12,7 +12,6 @@ filters = page.setup(
     "Symptom scores of the cohort through the course, with outcome rates per DOMAIN rules.",
 )
 window = settings().baseline_window_days
-view.start_view(filters, *view.likely_choice(st.session_state, st.query_params))
 outcomes = data.outcomes(filters)
 present = set(outcomes["instrument"].unique())
 available = [i for i in instruments.OUTCOME_INSTRUMENTS if i in present]

@@ -19,11 +19,10 @@ import streamlit as st
 from kapviz.charts import trajectories as charts
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
-from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
 from kapviz.metrics import trajectories as tr
-from kapviz.ui import background, data
+from kapviz.ui import data
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
@@ -81,28 +80,6 @@ def points_table(v: View) -> pd.DataFrame:
 def view(filters: Filters, instrument: str, axis: str) -> View:
     """Trajectory table, attrition and (sampled) course lines of one instrument."""
     return _view(_key(filters), instrument, axis)
-
-
-def start_view(filters: Filters, instrument: str, axis: str) -> None:
-    """Begin the view of the instrument and axis the page will most likely show in a thread
-    (PostgreSQL: kapviz.ui.background), before the outcomes are computed: its read of the
-    sessions that scores are tied to then overlaps the page's own work instead of
-    following it. `view()` takes the result from the cache, waiting for the computation
-    under way. On SQLite, or when the guess is wrong, nothing changes but the order."""
-    url = database_url()
-    if background.side_by_side(url):
-        key = _key(filters)
-        background.start(("trajectory-view", key, instrument, axis), _view, key, instrument, axis)
-
-
-def likely_choice(state: Any, query: Any) -> tuple[str, str]:
-    """(instrument, axis) the page's widgets will hold: the first chosen instrument and the
-    axis of this session or the link, else the defaults (the first outcome instrument, the
-    phase axis)."""
-    chosen = state.get("traj_instrument") or query.get_all("traj_instrument")
-    label = state.get("traj_axis") or query.get("traj_axis")
-    axis = "days" if label == "Days since first dose" else "session"
-    return (chosen[0] if chosen else OUTCOME_INSTRUMENTS[0]), axis
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")

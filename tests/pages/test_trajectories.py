@@ -21,7 +21,7 @@ def clinic_anchor() -> date:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def run_page(request):
-    """The page tests on both backends (PostgreSQL builds the likely view in a thread)."""
+    """The page tests on both backends."""
     return request.getfixturevalue(
         "run_page" if request.param == "sqlite" else "run_page_on_postgresql"
     )

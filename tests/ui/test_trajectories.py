@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from kapviz.ui.trajectories import likely_choice, selected_customdata
+from kapviz.ui.trajectories import selected_customdata
 
 
 def figure() -> go.Figure:
@@ -38,27 +38,3 @@ def figure() -> go.Figure:
 def test_selected_customdata(event, expected) -> None:
     """Only points on the named trace count; gaps, other traces and bad events are ignored."""
     assert selected_customdata(figure(), event, trace_prefix="Individual courses") == expected
-
-
-class _Query(dict):
-    def get_all(self, key: str) -> list[str]:
-        value = self.get(key)
-        return [] if value is None else [value]
-
-
-@pytest.mark.parametrize(
-    ("state", "query", "expected"),
-    [
-        ({}, {}, ("PHQ-9", "session")),
-        ({}, {"traj_instrument": "PCL-5", "traj_axis": "Days since first dose"}, ("PCL-5", "days")),
-        (
-            {"traj_instrument": ["GAD-7", "PHQ-9"], "traj_axis": "Course phase"},
-            {},
-            ("GAD-7", "session"),
-        ),
-        ({"traj_instrument": []}, {"traj_instrument": "GAD-7"}, ("GAD-7", "session")),
-    ],
-)
-def test_likely_choice(state: dict, query: dict, expected: tuple[str, str]) -> None:
-    """The view started early is the widgets' choice: session, else link, else defaults."""
-    assert likely_choice(state, _Query(query)) == expected
