@@ -19,7 +19,7 @@ import atexit
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import URL
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
-from kapviz.db.engine import sqlite_pragmas, without_jit
+from kapviz.db.engine import sqlite_file_lock, sqlite_pragmas, without_jit
 
 
 def adbc_uri(url: URL) -> tuple[str, str] | None:
@@ -149,13 +149,16 @@ def _connect(driver: str, uri: str) -> Iterator:
         return
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-    with _SQLITE_GUARD:
-        if uri not in _SQLITE:
-            _SQLITE[uri] = (_sqlite_reader(adbc_sqlite.connect(uri)), threading.Lock())
-        conn, lock = _SQLITE[uri]
-    with lock:
-        yield conn
-        conn.rollback()  # end the read transaction: the next read sees newer commits
+    # The file's lock (kapviz.db.engine.sqlite_file_lock) is also taken while this process's
+    # sqlite3 connections open: see there why the two copies of SQLite must not overlap then.
+    with sqlite_file_lock(unquote(uri.removeprefix("file:").rsplit("?", 1)[0])):
+        with _SQLITE_GUARD:
+            if uri not in _SQLITE:
+                _SQLITE[uri] = (_sqlite_reader(adbc_sqlite.connect(uri)), threading.Lock())
+            conn, lock = _SQLITE[uri]
+        with lock:
+            yield conn
+            conn.rollback()  # end the read transaction: the next read sees newer commits
 
 
 def _sqlite_reader(conn):  # noqa: ANN001, ANN202 - ADBC connection in and out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -13,6 +15,26 @@ pages one grouped read of the 20,000-patient clinic touches (~50 MiB for the dai
 counts), so pages were evicted and read again by system calls: 0.58 s → 0.33 s with 16 MiB.
 Unlike memory-mapping the file, which gave the same speed, the cache grows only with the
 pages a connection really reads (mapped pages all count in the process's resident size)."""
+
+
+_FILE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def sqlite_file_lock(database: str) -> threading.RLock:
+    """The process-wide lock of one SQLite file, held while a sqlite3 connection of this
+    process opens it and during every Arrow (ADBC) read of it.
+
+    Why: the ADBC driver links its own copy of SQLite. Two copies in one process do not see
+    each other's connections, and POSIX file locks belong to the process, so a copy opening
+    the file takes itself for the only user and re-initialises the shared WAL index that the
+    other copy has memory-mapped; a read by the other copy at that moment died with SIGBUS
+    (seen when Safety reads ran in threads on SQLite). Opening and reading never overlap
+    under this lock; reads through sqlite3 itself are not serialised.
+    """
+    key = os.path.realpath(database)
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.RLock())
 
 
 def sqlite_pragmas(cursor) -> None:  # noqa: ANN001 - DB-API cursor (sqlite3 or ADBC)
@@ -28,14 +50,18 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
+        file_lock = sqlite_file_lock(parsed.database or ":memory:")
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            sqlite_pragmas(cur)
-            cur.close()
+            # The first statement maps the WAL index: never beside an Arrow read of the file.
+            with file_lock:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                sqlite_pragmas(cur)
+                cur.close()
 
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -48,3 +48,41 @@ def test_rows_written_after_an_adbc_read_reach_other_connections(sqlite_url):
             assert fresh.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             fresh.close()
+
+
+def test_arrow_reads_and_sqlite3_opens_never_overlap(sqlite_url):
+    """While the file's lock is held (as during an Arrow read), neither an Arrow read nor a
+    new sqlite3 connection of this process proceeds; both finish once it is released. (Two
+    copies of SQLite opening and reading one WAL file at once crashed with SIGBUS.)"""
+    import threading
+
+    from kapviz.db.engine import sqlite_file_lock
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    done: list[str] = []
+
+    def arrow_read() -> None:
+        with engine.connect() as conn:
+            arrow.fetch_frame(conn, select(AuditEvent.id), ["id"])
+        done.append("read")
+
+    def sqlite3_open() -> None:
+        fresh = make_engine(sqlite_url)  # its first connection runs the WAL pragma
+        with fresh.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        fresh.dispose()
+        done.append("open")
+
+    lock = sqlite_file_lock(sqlite_url.removeprefix("sqlite:///"))
+    with engine.connect():  # the pooled connection exists before the lock is taken
+        with lock:
+            threads = [threading.Thread(target=arrow_read), threading.Thread(target=sqlite3_open)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=0.5)
+            assert done == []
+        for thread in threads:
+            thread.join(timeout=30)
+    assert sorted(done) == ["open", "read"]
