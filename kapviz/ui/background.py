@@ -40,12 +40,6 @@ def start(key: object, fn: Callable, /, *args, **kwargs) -> Future:  # noqa: ANN
     thread. An exception is kept in the Future and logged; callers that need the value call
     the cached function again, which then computes it in their own thread.
     """
-    import os  # TEMP measurement switch
-
-    if os.environ.get("NO_BG"):
-        f = Future()
-        f.set_result(None)
-        return f
     with _GUARD:
         running = _RUNNING.get(key)
         if running is not None and not running.done():
