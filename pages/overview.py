@@ -48,11 +48,7 @@ with left:
 with right:
     st.plotly_chart(figures.volume, theme=None, key="volume")
 
-if overview.small_below() is not None:
-    st.caption(
-        ":material/visibility_off: Counts from 1 to "
-        f"{overview.small_below() - 1} are not drawn (small-cell suppression)."
-    )
+auth.suppression_caption()
 left, right = st.columns(2)
 with left:
     if figures.response is None:

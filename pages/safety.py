@@ -75,6 +75,7 @@ with st.expander("Thresholds in force"):
 
 # --- Side-effect frequency and severity ------------------------------------------------
 st.subheader("Side effects")
+auth.suppression_caption()
 if v.rates.empty:
     widgets.empty_state("No side effects recorded on these dosing sessions.")
 else:

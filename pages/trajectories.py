@@ -41,6 +41,7 @@ if not chosen:
     st.stop()
 
 rates = view.rates(filters)
+auth.suppression_caption()
 for instrument in chosen:
     st.subheader(instruments.get(instrument).name)
     view.outcome_tiles(rates[rates["instrument"] == instrument].iloc[0], window_days=window)

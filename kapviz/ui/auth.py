@@ -39,6 +39,7 @@ from kapviz.ui.redact import (
     deidentify_figure,
     row_table,
     shows_ids,
+    suppression_caption,
 )
 from kapviz.ui.session import (
     ERROR_KEY,
@@ -79,6 +80,7 @@ __all__ = [
     "row_table",
     "scoped",
     "shows_ids",
+    "suppression_caption",
     "username",
     "viewer",
     "visible_indications",

@@ -9,7 +9,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from kapviz import privacy
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.config import Settings
@@ -130,9 +129,7 @@ class Charts:
 def _charts(url: str, filters: Filters, data_version: tuple, small_below: int | None) -> Charts:
     # small_below: counts from 1 to small_below − 1 are not drawn (analysts, kapviz.privacy).
     def drawable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-        if small_below is None:
-            return frame
-        return privacy.drop_small_counts(frame, list(columns), threshold=small_below)
+        return redact.drawable(frame, columns, small_below)
 
     monthly = drawable(program.monthly_response(phq9_outcomes(filters)), "n")
     sites, overall = site_response(filters)
@@ -161,14 +158,9 @@ def _charts(url: str, filters: Filters, data_version: tuple, small_below: int | 
     )
 
 
-def small_below() -> int | None:
-    """The small-cell threshold when this viewer's counts are suppressed, else None."""
-    return settings().small_cell_threshold if redact.suppresses() else None
-
-
 def charts(filters: Filters) -> Charts:
     """The Overview's figures for these filters and this viewer (shared, read-only)."""
-    return _charts(database_url(), filters, data.version(), small_below())
+    return _charts(database_url(), filters, data.version(), redact.small_below())
 
 
 def start_charts(filters: Filters) -> None:
@@ -177,7 +169,7 @@ def start_charts(filters: Filters) -> None:
     computation under way rather than starting a second. On SQLite this does nothing."""
     url = database_url()
     if background.side_by_side(url):
-        version, small = data.version(), small_below()
+        version, small = data.version(), redact.small_below()
         key = ("overview-charts", url, filters, version, small)
         background.start(key, _charts, url, filters, version, small)
 

@@ -71,6 +71,31 @@ def deidentify_figure(fig: go.Figure) -> go.Figure:
     return out
 
 
+def small_below() -> int | None:
+    """The small-cell threshold when this viewer's counts are suppressed, else None: figures
+    cached with it leave out what would draw a count from 1 to threshold − 1."""
+    return settings().small_cell_threshold if suppresses() else None
+
+
+def drawable(frame: pd.DataFrame, columns: Sequence[str], small: int | None) -> pd.DataFrame:
+    """`frame` without the rows whose counts in `columns` are small (when `small` is set)."""
+    if small is None:
+        return frame
+    return privacy.drop_small_counts(frame, list(columns), threshold=small)
+
+
+SUPPRESSED_CAPTION = (
+    ":material/visibility_off: Counts from 1 to {last} are not drawn (small-cell suppression)."
+)
+
+
+def suppression_caption() -> None:
+    """Tell an analyst why parts of a figure are missing."""
+    small = small_below()
+    if small is not None:
+        st.caption(SUPPRESSED_CAPTION.format(last=small - 1))
+
+
 def count_label(n: int) -> str:
     """A count as shown: "<11" for analysts when 1 ≤ n < threshold."""
     threshold = settings().small_cell_threshold

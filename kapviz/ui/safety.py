@@ -27,7 +27,7 @@ from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
 from kapviz.metrics import safety
-from kapviz.ui import background, data, live
+from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
 
@@ -211,27 +211,34 @@ def _excursions(key: tuple) -> pd.DataFrame:
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _figure(key: tuple, name: str, option: str) -> go.Figure:
+def _figure(key: tuple, name: str, option: str, small: int | None) -> go.Figure:
+    # small: counts from 1 to small − 1 are not drawn (analysts; kapviz.ui.redact.drawable).
     v = _view(key)
+    rates = redact.drawable(
+        v.rates, ["sessions", "dosing_sessions", "patients", "patients_dosed"], small
+    )
     if name == "frequency":
         kind, reference = option.split("|")
-        return charts.side_effect_frequency(v.rates, kind=kind, reference=reference == "ref")
+        return charts.side_effect_frequency(rates, kind=kind, reference=reference == "ref")
     if name == "severity":
-        return charts.severity_stack(v.rates)
+        return charts.severity_stack(redact.drawable(rates, ["mild", "moderate", "severe"], small))
     if name == "heatmap":
-        return charts.effect_session_heatmap(v.by_number, max_number=int(option))
+        by_number = redact.drawable(v.by_number, ["sessions", "dosing_sessions"], small)
+        return charts.effect_session_heatmap(by_number, max_number=int(option))
     if name == "bp":
-        return charts.bp_curve(v.curve, settings=settings())
+        return charts.bp_curve(redact.drawable(v.curve, ["n"], small), settings=settings())
     if name == "u":
-        return charts.u_chart(v.u)
+        return charts.u_chart(redact.drawable(v.u, ["events", "dosing_sessions"], small))
     if name == "long_term":
-        return charts.long_term_vs_cumulative_dose(v.long_term)
+        long_term = redact.drawable(v.long_term, ["sessions", "dosing_sessions"], small)
+        return charts.long_term_vs_cumulative_dose(long_term)
     raise ValueError(f"unknown safety figure {name!r}")
 
 
 def figure(filters: Filters, name: str, option: str = "") -> go.Figure:
-    """A cached figure of the page: frequency, severity, heatmap, bp, u, long_term."""
-    return _figure(_key(filters), name, option)
+    """A cached figure of the page: frequency, severity, heatmap, bp, u, long_term (for
+    analysts without small counts)."""
+    return _figure(_key(filters), name, option, redact.small_below())
 
 
 MIN_SESSIONS_PER_DOSE_NUMBER = 10

@@ -22,7 +22,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
 from kapviz.metrics import trajectories as tr
-from kapviz.ui import data
+from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
@@ -126,19 +126,22 @@ def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _trajectory_figure(
-    key: tuple, instrument: str, axis: str, show_lines: bool, show_model: bool
+    key: tuple, instrument: str, axis: str, show_lines: bool, show_model: bool, small: int | None
 ) -> go.Figure:
+    # small (analysts): points of fewer courses are not drawn, nor the course lines of a
+    # cohort that small (kapviz.ui.redact.drawable).
     v = _view(key, instrument, axis)
     band = None
     if show_model:
         fitted = _model(key, instrument)
         if fitted.ok:
             band = fitted.days_band if axis == "days" else fitted.session_band
+    lines_allowed = small is None or v.courses_total >= small
     return charts.score_trajectory(
-        v.table,
+        redact.drawable(v.table, ["courses"], small),
         instrument=instrument,
         axis=axis,
-        lines=v.lines if show_lines else None,
+        lines=v.lines if show_lines and lines_allowed else None,
         courses_total=v.courses_total,
         model_band=band,
         baseline_window_days=key[3],
@@ -149,29 +152,36 @@ def trajectory_figure(
     filters: Filters, instrument: str, axis: str, *, show_lines: bool, show_model: bool
 ) -> go.Figure:
     """The cohort trajectory figure (cached; do not modify the returned figure)."""
-    return _trajectory_figure(_key(filters), instrument, axis, show_lines, show_model)
+    return _trajectory_figure(
+        _key(filters), instrument, axis, show_lines, show_model, redact.small_below()
+    )
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
-def _waterfall_figure(key: tuple, instrument: str) -> go.Figure:
+def _waterfall_figure(key: tuple, instrument: str, small: int | None) -> go.Figure:
     outcomes = data.outcomes(key[1])
-    return charts.waterfall(outcomes[outcomes["instrument"] == instrument], instrument=instrument)
+    mine = outcomes[outcomes["instrument"] == instrument]
+    if small is not None and 0 < len(mine) < small:
+        mine = mine.iloc[:0]  # a bar per course of so few courses: not for analysts
+    return charts.waterfall(mine, instrument=instrument)
 
 
 def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
     """Percent change per course (cached; do not modify the returned figure)."""
-    return _waterfall_figure(_key(filters), instrument)
+    return _waterfall_figure(_key(filters), instrument, redact.small_below())
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _multiples_figure(key: tuple, instrument: str, axis: str, by: str) -> go.Figure:
-    grouped = _grouped(key, instrument, axis, GROUPINGS[by])
+def _multiples_figure(
+    key: tuple, instrument: str, axis: str, by: str, small: int | None
+) -> go.Figure:
+    grouped = redact.drawable(_grouped(key, instrument, axis, GROUPINGS[by]), ["courses"], small)
     return charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis)
 
 
 def multiples_figure(filters: Filters, instrument: str, axis: str, by: str) -> go.Figure:
     """Small multiples by site, route, indication or dose band (cached)."""
-    return _multiples_figure(_key(filters), instrument, axis, by)
+    return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below())
 
 
 MAX_TABLE_ROWS = 1000

@@ -191,7 +191,10 @@ def test_analyst_trajectories_without_ids(run_as):
         for trace in json.loads(chart.proto.spec)["data"]
         if trace.get("name", "").startswith("Individual courses")
     ]
-    assert lines and all("customdata" not in t for t in lines)
+    # The hand clinic's 3 courses are too few to draw their lines for an analyst at all
+    # (test_analyst_trajectories_figures_draw_no_small_counts); lines drawn for larger
+    # cohorts lose their ids (tests/ui/test_redact.py).
+    assert all("customdata" not in t for t in lines)
     assert all("patient" not in t["hovertemplate"] for t in lines)
     tables = [df.value for df in at.dataframe]
     assert not any("patient_id" in t.columns or "course_id" in t.columns for t in tables)
@@ -273,6 +276,41 @@ def test_analyst_overview_charts_draw_no_small_counts(run_as):
     assert "funnel" not in funnel_types
     assert any("small-cell suppression" in c.value for c in analyst.caption)
     assert not any("small-cell suppression" in c.value for c in director.caption)
+
+
+def test_analyst_safety_figures_draw_no_small_counts(run_as):
+    """The hand clinic's side-effect, heatmap, BP-curve and u-chart counts are small: drawn
+    for a director, left out (with a caption) for an analyst."""
+    director = run_as("pages/safety.py", "dora")
+    assert any(0 < v < 11 for v in _figure_values(director))
+    analyst = run_as("pages/safety.py", "ana")
+    assert not [v for v in _figure_values(analyst) if 0 < v < 11]
+    assert any("small-cell suppression" in c.value for c in analyst.caption)
+
+
+def test_analyst_trajectories_figures_draw_no_small_counts(run_as):
+    """Trajectory points of fewer than 11 courses, the course lines and the per-course
+    waterfall of a cohort that small are not drawn for an analyst; a director sees them."""
+
+    def traces(at) -> list[dict]:
+        return [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+
+    def course_counts(at) -> list[int]:
+        return [
+            row[1]
+            for t in traces(at)
+            if (t.get("name") or "").startswith("Cohort mean")
+            for row in t.get("customdata") or []
+        ]
+
+    director = run_as("pages/trajectories.py", "dora")
+    assert any(0 < n < 11 for n in course_counts(director))
+    assert any(t.get("type") == "bar" and t.get("x") for t in traces(director))
+    analyst = run_as("pages/trajectories.py", "ana")
+    assert not [n for n in course_counts(analyst) if 0 < n < 11]
+    assert not [t for t in traces(analyst) if (t.get("name") or "").startswith("Individual")]
+    assert not [t for t in traces(analyst) if t.get("type") == "bar" and t.get("x")]
+    assert any("small-cell suppression" in c.value for c in analyst.caption)
 
 
 def test_clinician_landing_page_refused_with_way_forward(run_as):
