@@ -140,36 +140,6 @@ def test_rerun_reads_nothing(run_page, monkeypatch):
     assert "scores-PHQ-9" in _charts(at)
 
 
-@pytest.fixture
-def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor):
-    """`run_page` on the same clinic in PostgreSQL, where the cohort summary is read in the
-    background while the page draws the case (kapviz.ui.background)."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    from kapviz.db.engine import make_engine
-    from tests.clinic import build_clinic
-    from tests.pages.conftest import ROOT
-
-    build_clinic(make_engine(pg_url), clinic_anchor)
-    monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-    def run(path: str, **query: str) -> AppTest:
-        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
-        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield run
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def test_postgresql_status_safety_and_band(
     run_page_on_postgresql, run_page, clinic_url, monkeypatch
 ):

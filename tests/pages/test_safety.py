@@ -164,38 +164,6 @@ def test_page_never_loads_raw_frames(run_page, monkeypatch):
     )
 
 
-@pytest.fixture
-def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor):
-    """`run_page` on the same clinic in PostgreSQL, where the page's reads run side by side
-    (kapviz.ui.background) and the blood pressure is grouped in SQL."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    from kapviz.db.engine import make_engine
-    from tests.clinic import build_clinic
-    from tests.pages.conftest import ROOT
-
-    build_clinic(make_engine(pg_url), clinic_anchor)
-    monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-    def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
-        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
-        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = value
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield run
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def test_postgresql_page_hand_counted(run_page_on_postgresql, monkeypatch):
     """PostgreSQL: the same tiles, worklist, route rates, flagged BP and u-chart."""
     from kapviz.ui import background
