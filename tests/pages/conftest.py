@@ -40,18 +40,19 @@ def clinic_url(tmp_path, monkeypatch, clinic_anchor) -> Iterator[str]:
 @pytest.fixture
 def run_page(clinic_url) -> Callable[..., AppTest]:
     """Run a page file on the clinic; query params may be passed as keyword arguments."""
+    return run_app
 
-    def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
-        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = value
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
 
-    return run
+def run_app(path: str, *, state: dict | None = None, **query: str) -> AppTest:
+    """Run a page file with these session-state values and query params; no exception."""
+    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 @pytest.fixture
@@ -64,15 +65,8 @@ def run_page_on_postgresql(pg_url, monkeypatch, clinic_anchor) -> Iterator[Calla
     st.cache_resource.clear()
 
     def run(path: str, *, state: dict | None = None, **query: str) -> AppTest:
-        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)
-        at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-        for key, value in query.items():
-            at.query_params[key] = value
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
+        monkeypatch.setenv("KAPVIZ_DATABASE_URL", pg_url)  # a test may switch in between
+        return run_app(path, state=state, **query)
 
     yield run
     st.cache_data.clear()
