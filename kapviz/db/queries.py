@@ -364,6 +364,16 @@ def is_demo_data(conn: Connection) -> bool:
     return bool(kinds) and all(kinds)
 
 
+def has_imported_clinic_data(conn: Connection) -> bool:
+    """True once anything but the synthetic demo clinic has been imported (an import run not
+    flagged as the demo's): from then on the data are a clinic's, whatever the database."""
+    return bool(
+        conn.execute(
+            select(exists(select(ImportRun.id).where(ImportRun.is_demo.is_(False))))
+        ).scalar()
+    )
+
+
 def phase_counts(conn: Connection) -> dict[str, int]:
     """Completed sessions per phase (the summary's `sessions` object)."""
     rows = conn.execute(

@@ -1,8 +1,9 @@
 """Access control in the app: the sign-in gate, the page and case checks, audit of case views.
 
 Every page passes through `kapviz.ui.page.setup`, which calls `gate()` before anything else:
-- sign-in off (`Settings.sign_in == "none"`, the embedded demo database by default): everyone
-  is the open viewer (all pages, all sites) and the filters stay as the sidebar set them;
+- sign-in off (`session.sign_in_mode() == "none"`: by default the embedded database while it
+  holds only the synthetic demo clinic): everyone is the open viewer (all pages, all sites)
+  and the filters stay as the sidebar set them;
 - local accounts: a sign-in form (lock-out after repeated failures, counted in the database)
   until a password matches; idle sign-out after `Settings.idle_minutes` without a rerun;
 - OpenID Connect (kapviz.ui.oidc): `st.login()` through the `[auth]` secrets.
@@ -56,6 +57,7 @@ from kapviz.ui.session import (
     scoped,
     session_now,
     sign_in_header,
+    sign_in_mode,
     username,
     viewer,
 )
@@ -91,12 +93,13 @@ __all__ = [
 def gate() -> Viewer:
     """The signed-in viewer of this run; draws the sign-in page and stops the run until then."""
     cfg = settings()
-    _export_controls(cfg)
-    if cfg.sign_in == AUTH_NONE:
+    mode = sign_in_mode()
+    _export_controls(mode)
+    if mode == AUTH_NONE:
         st.session_state[VIEWER_KEY] = OPEN_VIEWER
         return OPEN_VIEWER
     now = session_now()
-    sign_in = oidc_account if cfg.sign_in == AUTH_OIDC else _local_account
+    sign_in = oidc_account if mode == AUTH_OIDC else _local_account
     account = sign_in(cfg, now)
     st.session_state[VIEWER_KEY] = account.viewer
     st.session_state[NAME_KEY] = account.display_name or account.username
@@ -105,11 +108,11 @@ def gate() -> Viewer:
     return account.viewer
 
 
-def _export_controls(cfg: Settings) -> None:
+def _export_controls(mode: str) -> None:
     """With sign-in on, tables offer no built-in CSV download or copy: exports go through the
     audited, formula-neutralised download buttons only. The option is process-wide (so is the
     sign-in mode) and reaches the browser with the next run, hence one rerun when it changes."""
-    wanted = cfg.sign_in != AUTH_NONE
+    wanted = mode != AUTH_NONE
     if bool(st.get_option("client.disableDataExport")) == wanted:
         return
     st.set_option("client.disableDataExport", wanted)
@@ -212,7 +215,8 @@ def visible_indications(all_indications: Sequence[str]) -> list[str]:
 def account_box() -> None:
     """Who is signed in and the sign-out button (or that sign-in is off), in the sidebar."""
     cfg = settings()
-    if cfg.sign_in == AUTH_NONE:
+    mode = sign_in_mode()
+    if mode == AUTH_NONE:
         if cfg.is_embedded_default:
             st.sidebar.caption(
                 ":material/lock_open: No sign-in: this is the embedded demo database "
@@ -235,7 +239,7 @@ def account_box() -> None:
     st.sidebar.caption(f":material/account_circle: **{name}** · {v.role}{where}")
     if st.sidebar.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
         clear_session("You signed out.")
-        if cfg.sign_in == AUTH_OIDC:
+        if mode == AUTH_OIDC:
             st.logout()
         st.rerun()
 
@@ -310,7 +314,7 @@ def check_idle() -> None:
     """For live fragments (which rerun without `page.setup`): a full rerun once idle, so the
     idle sign-out happens on a wall screen too. Fragment runs are not activity."""
     cfg = settings()
-    if cfg.sign_in == AUTH_NONE:
+    if sign_in_mode() == AUTH_NONE:
         return
     if accounts.is_idle(
         st.session_state.get(SEEN_KEY), session_now(), idle_minutes=cfg.idle_minutes

@@ -186,6 +186,17 @@ def _table_counts(url: str, data_version: tuple) -> dict[str, int]:
         return queries.table_counts(conn)
 
 
+@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+def _has_imported_clinic_data(url: str, data_version: tuple) -> bool:
+    with engine_for(url).connect() as conn:
+        return queries.has_imported_clinic_data(conn)
+
+
+def has_imported_clinic_data() -> bool:
+    """True once clinic data (not the synthetic demo) have been imported into this database."""
+    return _has_imported_clinic_data(database_url(), version())
+
+
 def is_demo() -> bool:
     """True while the synthetic demo clinic is the data shown."""
     return _is_demo(database_url(), version())

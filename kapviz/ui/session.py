@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kapviz.auth import accounts, audit, scope
 from kapviz.auth.scope import Viewer
-from kapviz.config import AUTH_NONE
+from kapviz.config import AUTH_AUTO, AUTH_LOCAL, AUTH_NONE
 from kapviz.filters import Filters
 from kapviz.ui.db import engine, settings
 
@@ -44,9 +44,22 @@ def session_now() -> datetime:
     return st.session_state.get("clock") or datetime.now()
 
 
+def sign_in_mode() -> str:
+    """The sign-in in force: `Settings.sign_in`, except that the embedded database signs
+    people in with local accounts once clinic data have been imported into it ("auto" opens
+    only the synthetic demo clinic, issue 9). An explicit KAPVIZ_AUTH_MODE is kept."""
+    cfg = settings()
+    if cfg.sign_in == AUTH_NONE and cfg.auth_mode == AUTH_AUTO:
+        from kapviz.ui import data  # noqa: PLC0415 - data's loaders import this module
+
+        if data.has_imported_clinic_data():
+            return AUTH_LOCAL
+    return cfg.sign_in
+
+
 def is_on() -> bool:
     """True when this deployment signs people in (local accounts or OpenID Connect)."""
-    return settings().sign_in != AUTH_NONE
+    return sign_in_mode() != AUTH_NONE
 
 
 def viewer() -> Viewer:

@@ -205,3 +205,18 @@ def test_fast_reads_see_rows_committed_after_an_earlier_read(db_url):
         after = queries.patients(conn)
     assert len(after) == len(before) + 1
     assert "P9" in set(after["patient_id"])
+
+
+def test_has_imported_clinic_data(clinic):
+    """The hand clinic's import run is a clinic's; with only the demo's there is none."""
+    from sqlalchemy import delete, insert
+
+    from kapviz.db.models import ImportRun
+
+    assert queries.has_imported_clinic_data(clinic) is True
+    with clinic.engine.begin() as conn:
+        conn.execute(delete(ImportRun))
+    assert queries.has_imported_clinic_data(clinic) is False
+    with clinic.engine.begin() as conn:
+        conn.execute(insert(ImportRun), [{"source": "demo", "kind": "demo", "is_demo": True}])
+    assert queries.has_imported_clinic_data(clinic) is False

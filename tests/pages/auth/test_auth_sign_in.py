@@ -166,6 +166,38 @@ def test_auto_mode_signs_in_on_any_database_but_the_demo(auth_url, monkeypatch):
     assert [t.value for t in at.title] == ["Sign in"]
 
 
+def test_embedded_database_asks_for_sign_in_once_clinic_data_are_imported(auth_url, monkeypatch):
+    """ "auto" opens the embedded database only while it holds synthetic data: after an
+    import of clinic data (an import run not flagged as the demo's) it asks for an account,
+    on every page; an explicit KAPVIZ_AUTH_MODE=none is the operator's choice and kept."""
+    from sqlalchemy import delete, insert
+
+    import kapviz.config
+    from kapviz.db.models import ImportRun
+
+    monkeypatch.setattr(kapviz.config, "DEFAULT_DATABASE_URL", auth_url)
+    monkeypatch.setenv("KAPVIZ_AUTH_MODE", "auto")
+    with make_engine(auth_url).begin() as conn:
+        conn.execute(delete(ImportRun))  # the hand clinic's own import run: start as a demo
+        conn.execute(insert(ImportRun), [{"source": "demo", "kind": "demo", "is_demo": True}])
+    at = _app("pages/overview.py")
+    at.run()
+    assert at.title[0].value == "Overview" and at.metric
+    assert "embedded demo database" in at.sidebar.caption[0].value
+    with make_engine(auth_url).begin() as conn:
+        conn.execute(insert(ImportRun), [{"source": "clinic.xlsx", "kind": "template"}])
+    st.cache_data.clear()  # as the next data-version check would
+    for path in PAGE_TITLES:
+        at = _app(path)
+        at.run()
+        assert [t.value for t in at.title] == ["Sign in"], path
+        assert not at.metric and not at.get("plotly_chart")
+    monkeypatch.setenv("KAPVIZ_AUTH_MODE", "none")
+    at = _app("pages/overview.py")
+    at.run()
+    assert at.title[0].value == "Overview"
+
+
 def test_sign_in_off_says_so(clinic_url, monkeypatch):
     """KAPVIZ_AUTH_MODE=none on a database that is not the embedded demo: every page opens,
     every page says that sign-in is off."""
