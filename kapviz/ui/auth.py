@@ -148,6 +148,10 @@ def _sign_in_form() -> None:
             "Password", type="password", key="auth_password", autocomplete="current-password"
         )
         st.form_submit_button("Sign in", type="primary", on_click=_attempt_sign_in)
+    st.caption(
+        "No account yet? An administrator creates one on the server: "
+        "`python -m kapviz users add NAME --role director|supervisor|clinician|analyst`."
+    )
 
 
 def _attempt_sign_in() -> None:

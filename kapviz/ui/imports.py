@@ -94,6 +94,13 @@ def upload_and_check() -> None:
           "removed": t.removed} for n, t in preview.tables.items()],
         hide_index=True,
     )  # fmt: skip
+    if not auth.is_on() and settings().is_embedded_default:
+        st.info(
+            "After this import the app asks everyone to sign in: the embedded database runs "
+            "without sign-in only while it holds the synthetic demo clinic. Create an "
+            "account first: `python -m kapviz users add NAME --role director`.",
+            icon=":material/lock:",
+        )
     if st.button("Import now", type="primary", icon=":material/upload:", key="data_confirm"):
         _write(validated, names, fmt)
 
