@@ -14,16 +14,17 @@ from sqlalchemy import insert
 from kapviz.auth.scope import ScopedFilters
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort
-from kapviz.db.engine import make_engine
 from kapviz.db.models import Assessment, Course, Session
-from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
 from kapviz.metrics import trajectories as tr
 from kapviz.metrics.outcomes import course_outcomes, outcomes_from_scores
 from kapviz.metrics.trajectories import points_from_scores, trajectory_points
-from tests.clinic import ANCHOR, build_clinic
+from tests.clinic import ANCHOR
+
+DEMO_SEED = 5
+"""Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
 
 FILTERS = [
     Filters(),
@@ -33,32 +34,6 @@ FILTERS = [
     Filters(sites=("Nowhere",)),
 ]
 IDS = ["all", "site", "route", "dates", "nothing"]
-
-
-@pytest.fixture
-def clinic(db_url):
-    engine = make_engine(db_url)
-    build_clinic(engine)
-    with engine.connect() as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def demo_urls(tmp_path_factory, pg_server):
-    """A 300-patient demo clinic on SQLite and PostgreSQL (built once for the module)."""
-    from tests import pg
-
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    urls = {"sqlite": f"sqlite:///{path}", "postgresql": pg.create_database(pg_server)}
-    for url in urls.values():
-        generate_clinic(make_engine(url), patients=300, seed=5)
-    return urls
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo(request, demo_urls):
-    with make_engine(demo_urls[request.param]).connect() as conn:
-        yield conn
 
 
 def assert_same(conn, filters, *, window: int = 30):

@@ -18,11 +18,9 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import course_outcomes
 from tests.clinic import ANCHOR
-from tests.db import test_aggregates_cohort as cohort_tests
+from tests.db.test_aggregates_cohort import FILTERS, IDS
 
-# The cohort tests' fixtures: the hand clinic and the 300-patient demo on both backends.
-clinic, demo, demo_urls = cohort_tests.clinic, cohort_tests.demo, cohort_tests.demo_urls
-FILTERS, IDS = cohort_tests.FILTERS, cohort_tests.IDS
+DEMO_SEED = 5
 
 UNKNOWN_HERE = ["time_to_response_days", "time_to_response_doses"]
 

@@ -8,14 +8,15 @@ from pandas.testing import assert_frame_equal
 from kapviz.config import load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import program as program_sql
-from kapviz.db.engine import make_engine
-from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import program, safety
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of, vitals_since
-from tests.clinic import ANCHOR, build_clinic
+from tests.clinic import ANCHOR
+
+DEMO_SEED = 11
+"""Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
 
 FILTERS = [
     Filters(),
@@ -24,32 +25,6 @@ FILTERS = [
     Filters(start=date(2026, 2, 14), end=date(2026, 2, 20)),
     Filters(sites=("Nowhere",)),
 ]
-
-
-@pytest.fixture
-def clinic(db_url):
-    engine = make_engine(db_url)
-    build_clinic(engine)
-    with engine.connect() as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def demo_urls(tmp_path_factory, pg_server):
-    """A 300-patient demo clinic on SQLite and PostgreSQL (built once for the module)."""
-    from tests import pg
-
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    urls = {"sqlite": f"sqlite:///{path}", "postgresql": pg.create_database(pg_server)}
-    for url in urls.values():
-        generate_clinic(make_engine(url), patients=300, seed=11)
-    return urls
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo(request, demo_urls):
-    with make_engine(demo_urls[request.param]).connect() as conn:
-        yield conn
 
 
 def _check_charts(conn, filters):

@@ -12,12 +12,13 @@ from sqlalchemy import insert
 from kapviz.auth.scope import ScopedFilters
 from kapviz.db import queries
 from kapviz.db.aggregates import quality as quality_sql
-from kapviz.db.engine import make_engine
 from kapviz.db.models import Assessment, SideEffect
-from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.metrics import quality
-from tests.clinic import ANCHOR, build_clinic
+from tests.clinic import ANCHOR
+
+DEMO_SEED = 3
+"""Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
 
 FILTERS = [
     Filters(),
@@ -27,32 +28,6 @@ FILTERS = [
     Filters(sites=("Nowhere",)),
 ]
 IDS = ["all", "site", "route", "dates", "nothing"]
-
-
-@pytest.fixture
-def clinic(db_url):
-    engine = make_engine(db_url)
-    build_clinic(engine)
-    with engine.connect() as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def demo_urls(tmp_path_factory, pg_server):
-    """A 300-patient demo clinic on SQLite and PostgreSQL (built once for the module)."""
-    from tests import pg
-
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    urls = {"sqlite": f"sqlite:///{path}", "postgresql": pg.create_database(pg_server)}
-    for url in urls.values():
-        generate_clinic(make_engine(url), patients=300, seed=3)
-    return urls
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo(request, demo_urls):
-    with make_engine(demo_urls[request.param]).connect() as conn:
-        yield conn
 
 
 def assert_same(conn, filters, *, limit: int = 200) -> quality_sql.MissingPreDose:

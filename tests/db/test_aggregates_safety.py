@@ -20,11 +20,12 @@ from kapviz.auth.scope import ScopedFilters
 from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.aggregates import safety as safety_sql
-from kapviz.db.engine import make_engine
-from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.metrics import safety, side_effects, vitals
-from tests.clinic import ANCHOR, build_clinic
+from tests.clinic import ANCHOR
+
+DEMO_SEED = 23
+"""Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
 
 SETTINGS = Settings()
 SCALES = ["PHQ-9", "CADSS", "MOAA/S"]
@@ -118,14 +119,6 @@ def assert_same(conn, filters: Filters) -> safety.DoseSafety:
     for by in ("route", "drug", "dose_band", "site") if got.dosing_sessions else ():
         assert_frame_equal(got.rates_by(by), expected[f"by_{by}"], check_exact=True, obj=by)
     return got
-
-
-@pytest.fixture
-def clinic(db_url):
-    engine = make_engine(db_url)
-    build_clinic(engine)
-    with engine.connect() as conn:
-        yield conn
 
 
 @pytest.mark.parametrize("filters", CLINIC_FILTERS, ids=lambda f: f.describe())
@@ -270,24 +263,6 @@ def test_latest_phq9_with_a_known_item9(clinic):
 # --- Demo clinic ---------------------------------------------------------------------------------
 
 DEMO_TODAY = date(2026, 3, 1)
-
-
-@pytest.fixture(scope="module")
-def demo_urls(tmp_path_factory, pg_server):
-    """A 300-patient demo clinic on SQLite and PostgreSQL (built once for the module)."""
-    from tests import pg
-
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    urls = {"sqlite": f"sqlite:///{path}", "postgresql": pg.create_database(pg_server)}
-    for url in urls.values():
-        generate_clinic(make_engine(url), patients=300, seed=23, today=DEMO_TODAY)
-    return urls
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def demo(request, demo_urls):
-    with make_engine(demo_urls[request.param]).connect() as conn:
-        yield conn
 
 
 def _demo_filters(conn) -> list[Filters]:
