@@ -114,15 +114,7 @@ def _effect_alerts(records: pd.DataFrame, reason: str) -> pd.DataFrame:
     n = grouped["session_id"].nunique()
     last = grouped.tail(1).set_index("patient_id")
     detail = [f"{t} ({k} sessions)" if k > 1 else t for t, k in zip(terms, n, strict=True)]
-    return pd.DataFrame(
-        {
-            "patient_id": terms.index,
-            "course_id": last.loc[terms.index, "course_id"].to_numpy(),
-            "reason": reason,
-            "detail": detail,
-            "date": last.loc[terms.index, "started_at"].to_numpy(),
-        }
-    )
+    return _patient_alerts(last, terms.index, reason, detail)
 
 
 def _excursion_alerts(
@@ -147,13 +139,21 @@ def _excursion_alerts(
         f"highest {s:.0f}/{d:.0f} mmHg" + (f" ({k} sessions)" if k > 1 else "")
         for s, d, k in zip(worst_s, worst_d, n, strict=True)
     ]
+    return _patient_alerts(last, worst_s.index, REASON_EXCURSION, detail)
+
+
+def _patient_alerts(
+    last: pd.DataFrame, patients: pd.Index, reason: str, detail: list[str]
+) -> pd.DataFrame:
+    """One alert row per patient, dated and tied to the course of its latest session
+    (`last`: the latest matching row per patient, indexed by patient_id)."""
     return pd.DataFrame(
         {
-            "patient_id": worst_s.index,
-            "course_id": last.loc[worst_s.index, "course_id"].to_numpy(),
-            "reason": REASON_EXCURSION,
+            "patient_id": patients,
+            "course_id": last.loc[patients, "course_id"].to_numpy(),
+            "reason": reason,
             "detail": detail,
-            "date": last.loc[worst_s.index, "started_at"].to_numpy(),
+            "date": last.loc[patients, "started_at"].to_numpy(),
         }
     )
 

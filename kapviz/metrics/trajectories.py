@@ -1,17 +1,8 @@
 """Symptom trajectories on the two time axes of DOMAIN.md §3, with attrition.
 
-- Session axis: intake → preparation → dose 1…n → integration → follow-up. A score tied
-  to a session takes that session's phase; an untied one takes its phase from its date:
-  on or before the first dose → preparation (the baseline rule treats a score at the dose
-  time as pre-dose); through the calendar day of the last completed dosing session →
-  dosing; later → integration, or follow-up after the calendar day of the course's last
-  completed integration session. A dosing-phase score is placed at dose *k*, the number
-  of completed dosing sessions started on or before it (its session's start when tied).
-- Days axis: days since the first dose, binned — the baseline window (−30…0 d), weekly
-  to week 8, then 4-weekly to week 52, then one open bin. Earlier scores are left out.
-
-Each course contributes one value per point (the mean of its scores there), so repeated
-scores do not narrow the intervals.
+The axes and how a score is placed on them are described in `trajectory_axes`. Each course
+contributes one value per point (the mean of its scores there), so repeated scores do not
+narrow the intervals.
 
 The code lives by concern in `trajectory_axes` (placing scores on the axes),
 `trajectory_tables` (course values, tables, attrition, course lines) and
