@@ -369,15 +369,32 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def long_term_vs_cumulative_dose(table: pd.DataFrame, *, min_sessions: int = 0) -> go.Figure:
+MIN_BAND_SESSIONS = 20
+"""Fewest dosing sessions a cumulative-dose band needs for its complaint rates to be drawn.
+
+Why: below it the 95% Wilson interval spans most of the axis (1 of 5 sessions: 4–62%;
+0 of 19 still reaches 17%), so a bar reads as a finding it is not. Such a band stays on the
+axis, labelled `TOO_FEW_LABEL`, so readers see that patients reach it.
+"""
+
+TOO_FEW_LABEL = "n<{n}: too few sessions"
+"""Label on a cumulative-dose band below the minimum; says "<n", never the count itself."""
+
+TOO_FEW_COLOR = "#6B7080"
+
+
+def long_term_vs_cumulative_dose(
+    table: pd.DataFrame, *, min_sessions: int = MIN_BAND_SESSIONS
+) -> go.Figure:
     """Grouped bars: % of dosing sessions with urinary or cognitive complaints by cumulative dose.
 
     `table` is `side_effects.long_term_vs_cumulative_dose(...)`, bands already in order.
-    Bands with fewer than `min_sessions` dosing sessions are left out (their intervals would
-    span most of the axis) and named in a note under the chart.
+    Bands with fewer than `min_sessions` dosing sessions get no bars, only a "too few" label
+    at their place on the axis (see `MIN_BAND_SESSIONS`).
     """
+    bands = list(dict.fromkeys(table["cumulative_band"]))
     sparse = table["dosing_sessions"] < min_sessions
-    hidden = list(dict.fromkeys(table.loc[sparse, "cumulative_band"]))
+    too_few = list(dict.fromkeys(table.loc[sparse, "cumulative_band"]))
     table = table[~sparse]
     fig = go.Figure()
     for i, (term, part) in enumerate(table.groupby("term", sort=False)):
@@ -404,20 +421,37 @@ def long_term_vs_cumulative_dose(table: pd.DataFrame, *, min_sessions: int = 0) 
                 ),
             )
         )
+    if too_few:
+        # A text point (not a layout annotation) so the band is a category on the axis even
+        # with no bar in it; no customdata, so no count reaches the figure.
+        fig.add_trace(
+            go.Scatter(
+                x=too_few,
+                y=[0.0] * len(too_few),
+                mode="text",
+                text=[TOO_FEW_LABEL.format(n=min_sessions)] * len(too_few),
+                textposition="top center",
+                textfont={"size": 11, "color": TOO_FEW_COLOR},
+                cliponaxis=False,
+                name="Too few sessions",
+                showlegend=False,
+                hovertemplate=(
+                    f"%{{x}}: fewer than {min_sessions} dosing sessions, "
+                    "no rate drawn<extra></extra>"
+                ),
+            )
+        )
     _themed(fig, "Long-term risks: bladder and cognitive complaints by cumulative dose")
     fig.update_layout(barmode="group")
-    if hidden:
-        fig.add_annotation(
-            text=f"Not shown (< {min_sessions} sessions): {', '.join(hidden)}",
-            xref="paper",
-            yref="paper",
-            x=1,
-            y=1,
-            xanchor="right",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 11, "color": "#6B7080"},
-        )
-    fig.update_xaxes(title_text="Patient's cumulative dose before and including the session")
+    fig.update_xaxes(
+        title_text="Patient's cumulative dose before and including the session",
+        type="category",
+        categoryorder="array",
+        categoryarray=bands,
+    )
+    if bands:  # a bar's width around every band, labels or bars (text alone hugs the edge)
+        fig.update_xaxes(range=[-0.5, len(bands) - 0.5])
     fig.update_yaxes(title_text="% of dosing sessions", rangemode="tozero", ticksuffix="%")
+    if too_few and table.empty:
+        fig.update_yaxes(range=[0, 100])  # only labels: keep the axis from centring on 0
     return fig

@@ -216,10 +216,11 @@ def test_u_chart_lines_and_marked_points():
 
 
 def test_long_term_bars_by_band():
-    """One bar trace per long-term term with % of sessions per cumulative band."""
+    """One bar trace per long-term term with % of sessions per cumulative band (3 sessions:
+    drawn here with min_sessions=1, below `MIN_BAND_SESSIONS` they would be "too few")."""
     effects = effects_frame([("A-D2", 1, "urinary symptoms", "mild", N, False)])
     table = long_term_vs_cumulative_dose(SESSIONS, effects)
-    fig = ch.long_term_vs_cumulative_dose(table)
+    fig = ch.long_term_vs_cumulative_dose(table, min_sessions=1)
     traces = _traces(fig)
     assert list(traces) == ["urinary symptoms", "cognitive impairment"]
     # A-D2 is the third session overall but A's second: 70 mg cumulative, all in "<250 mg".
@@ -253,11 +254,87 @@ def test_charts_build_from_empty_metrics(build):
     assert "data" in build(EFFECTS.iloc[0:0]).to_dict()
 
 
-def test_long_term_hides_sparse_bands_and_names_them():
-    """min_sessions=3 drops the "<250 mg" band (3 sessions stay) — 4 does — and says so."""
-    table = long_term_vs_cumulative_dose(SESSIONS, EFFECTS)
-    kept = ch.long_term_vs_cumulative_dose(table, min_sessions=3)
+def _long_term_table(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
+    """A `long_term_vs_cumulative_dose` frame from (band, term, sessions, dosing_sessions)."""
+    table = pd.DataFrame.from_records(
+        rows, columns=["cumulative_band", "term", "sessions", "dosing_sessions"]
+    )
+    table["rate"] = table["sessions"] / table["dosing_sessions"]
+    pairs = zip(table["sessions"], table["dosing_sessions"], strict=True)
+    limits = [wilson_interval(k, n) for k, n in pairs]
+    table["ci_low"] = [low for low, _ in limits]
+    table["ci_high"] = [high for _, high in limits]
+    return table
+
+
+# 40 and 20 sessions reach the minimum (20 exactly counts); 5 sessions at ≥4000 mg do not.
+LONG_TERM = _long_term_table(
+    [
+        ("<250 mg", "urinary symptoms", 2, 40),
+        ("<250 mg", "cognitive impairment", 0, 40),
+        ("250–<500 mg", "urinary symptoms", 1, 20),
+        ("250–<500 mg", "cognitive impairment", 4, 20),
+        ("≥4000 mg", "urinary symptoms", 1, 5),
+        ("≥4000 mg", "cognitive impairment", 0, 5),
+    ]
+)
+
+
+def test_long_term_band_with_too_few_sessions_is_labelled_not_drawn():
+    """The 5-session ≥4000 mg band (1 of 5 = 20%, Wilson 4–62%) gets no bar, only the
+    "n<20: too few sessions" label at its place, and stays last on the axis."""
+    assert ch.MIN_BAND_SESSIONS == 20
+    fig = ch.long_term_vs_cumulative_dose(LONG_TERM)
+    traces = _traces(fig)
+    assert list(traces) == ["urinary symptoms", "cognitive impairment", "Too few sessions"]
+    for term in ("urinary symptoms", "cognitive impairment"):
+        assert traces[term]["type"] == "bar"
+        assert traces[term]["x"] == ["<250 mg", "250–<500 mg"]
+    label = traces["Too few sessions"]
+    assert label["type"] == "scatter" and label["mode"] == "text"
+    assert label["x"] == ["≥4000 mg"]
+    assert label["text"] == ["n<20: too few sessions"]
+    assert "customdata" not in label  # no count of the small band reaches the figure
+    xaxis = fig.to_dict()["layout"]["xaxis"]
+    assert xaxis["categoryorder"] == "array"
+    assert xaxis["categoryarray"] == ["<250 mg", "250–<500 mg", "≥4000 mg"]
+    assert "annotations" not in fig.to_dict()["layout"]
+
+
+def test_long_term_bands_with_enough_sessions_unchanged():
+    """The drawn bands keep their rates, Wilson error bars and hover counts: urinary 2/40 = 5%
+    and 1/20 = 5%, cognitive 0/40 = 0% and 4/20 = 20%."""
+    bars = _traces(ch.long_term_vs_cumulative_dose(LONG_TERM))
+    urinary, cognitive = bars["urinary symptoms"], bars["cognitive impairment"]
+    assert values(urinary["y"]) == pytest.approx([5.0, 5.0])
+    assert values(cognitive["y"]) == pytest.approx([0.0, 20.0])
+    low, high = wilson_interval(4, 20)
+    assert values(cognitive["error_y"]["array"])[1] == pytest.approx(high * 100 - 20)
+    assert values(cognitive["error_y"]["arrayminus"])[1] == pytest.approx(20 - low * 100)
+    assert values(urinary["customdata"]) == [[2, 40], [1, 20]]
+    # The same as drawing only those bands with no minimum at all.
+    enough = LONG_TERM[LONG_TERM["cumulative_band"] != "≥4000 mg"]
+    plain = _traces(ch.long_term_vs_cumulative_dose(enough, min_sessions=0))
+    for term in ("urinary symptoms", "cognitive impairment"):
+        for field in ("x", "y", "customdata"):
+            assert values(bars[term][field]) == values(plain[term][field])
+        for field in ("array", "arrayminus"):
+            assert values(bars[term]["error_y"][field]) == pytest.approx(
+                values(plain[term]["error_y"][field])
+            )
+
+
+def test_long_term_all_bands_too_few():
+    """The 3-session test clinic at the default minimum: no bars at all, "<250 mg" labelled,
+    and a 0–100% axis rather than one centred on the label's 0."""
+    fig = ch.long_term_vs_cumulative_dose(long_term_vs_cumulative_dose(SESSIONS, EFFECTS))
+    traces = fig.to_dict()["data"]
+    assert [t["type"] for t in traces] == ["scatter"]
+    assert traces[0]["x"] == ["<250 mg"]
+    assert traces[0]["text"] == ["n<20: too few sessions"]
+    assert list(fig.to_dict()["layout"]["yaxis"]["range"]) == [0, 100]
+    kept = ch.long_term_vs_cumulative_dose(
+        long_term_vs_cumulative_dose(SESSIONS, EFFECTS), min_sessions=3
+    )
     assert _traces(kept)["urinary symptoms"]["x"] == ["<250 mg"]
-    dropped = ch.long_term_vs_cumulative_dose(table, min_sessions=4).to_dict()
-    assert all(t["x"] == [] or values(t["x"]) == [] for t in dropped["data"])
-    assert dropped["layout"]["annotations"][0]["text"] == "Not shown (< 4 sessions): <250 mg"
+    assert "Too few sessions" not in _traces(kept)
