@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.engine import URL
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
-from kapviz.db.engine import sqlite_file_lock, sqlite_pragmas, without_jit
+from kapviz.db.engine import sqlite_file_lock, sqlite_pragmas, with_analytics_settings
 
 
 def adbc_uri(url: URL) -> tuple[str, str] | None:
@@ -43,7 +43,7 @@ def adbc_uri(url: URL) -> tuple[str, str] | None:
         # audit rows and imports, were lost to every other connection).
         return "sqlite", f"file:{quote(database)}?mode=ro"
     if backend == "postgresql":
-        url = without_jit(url).set(drivername="postgresql")
+        url = with_analytics_settings(url).set(drivername="postgresql")
         # libpq reads a URI's query with %20 for spaces, not the "+" SQLAlchemy renders.
         base = url.set(query={}).render_as_string(hide_password=False)
         query = urlencode(url.query, doseq=True, quote_via=quote)

@@ -65,24 +65,38 @@ def make_engine(url: str) -> Engine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(without_jit(parsed), pool_pre_ping=True)
+        return create_engine(with_analytics_settings(parsed), pool_pre_ping=True)
     return create_engine(url, pool_pre_ping=True)
 
 
-def without_jit(url: URL) -> URL:
-    """`url` with PostgreSQL's JIT compilation off for its sessions (kept: other options).
+ANALYTICS_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+"""PostgreSQL settings of the dashboard's sessions, unless the URL's `options` set them.
 
-    The dashboard's queries run for tenths of a second over tens of thousands of rows, where
-    the planner's cost estimate still triggers JIT: compiling took longer than it saved
-    (PHQ-9 outcome seeks at 20,000 patients 1.15 s with JIT, 0.81 s without; a grouped join
-    of the cohort band once spent seconds compiling).
-    """
+jit off: the dashboard's queries run for tenths of a second over tens of thousands of rows,
+where the planner's cost estimate still triggers JIT: compiling took longer than it saved
+(PHQ-9 outcome seeks at 20,000 patients 1.15 s with JIT, 0.81 s without; a grouped join of
+the cohort band once spent seconds compiling).
+
+work_mem 64MB: the default 4MB makes the grouped reads of a 20,000-patient clinic sort on
+disk (the cohort band's placed scores, blood-pressure value counts, the doses' order):
+1.14 → 0.83 s for the value counts and 2.2 → 1.8 s for the cohort band. It is per sort or
+hash of one session, and the dashboard holds a handful of sessions.
+"""
+
+
+def with_analytics_settings(url: URL) -> URL:
+    """`url` with ANALYTICS_SETTINGS added to its `options` (an operator's own kept)."""
     options = url.query.get("options", "")
     if isinstance(options, tuple):
         options = " ".join(options)
-    if "jit=" in options.replace(" ", ""):
+    given = options.replace(" ", "")
+    added = [f"-c {name}={value}" for name, value in ANALYTICS_SETTINGS.items()]
+    added = [
+        a for a, name in zip(added, ANALYTICS_SETTINGS, strict=True) if f"{name}=" not in given
+    ]
+    if not added:
         return url
-    return url.update_query_dict({"options": f"{options} -c jit=off".strip()})
+    return url.update_query_dict({"options": " ".join([options, *added]).strip()})
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -28,11 +28,15 @@ def phq9_item9(assessments: pd.DataFrame) -> pd.DataFrame:
     rows = instrument_rows(assessments, "PHQ-9")
     item9 = pd.to_numeric(rows["suicide_item"], errors="coerce").astype("float64")
     if "items" in rows and item9.isna().any():
+        # Only rows missing suicide_item that carry an item list (often none: the Overview
+        # reads no item lists), so the per-row lookup does not run over every PHQ-9.
         position = instruments.SUICIDALITY_ITEM - 1
-        from_items = rows["items"].map(
-            lambda v: v[position] if isinstance(v, list) and len(v) > position else np.nan
-        )
-        item9 = item9.fillna(pd.to_numeric(from_items, errors="coerce").astype("float64"))
+        lists = rows.loc[item9.isna(), "items"].dropna()
+        if not lists.empty:
+            from_items = lists.map(
+                lambda v: v[position] if isinstance(v, list) and len(v) > position else np.nan
+            )
+            item9 = item9.fillna(pd.to_numeric(from_items, errors="coerce").astype("float64"))
     cols = ["patient_id", "course_id", "administered_at", "id", "total"]
     out = rows[cols].assign(item9=item9).dropna(subset=["item9"])
     out = out.astype({"item9": "int64"})

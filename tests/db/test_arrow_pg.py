@@ -6,7 +6,7 @@ from sqlalchemy import func, insert, literal, select, text
 from sqlalchemy.engine import make_url
 
 from kapviz.db import arrow, queries
-from kapviz.db.engine import make_engine, without_jit
+from kapviz.db.engine import make_engine, with_analytics_settings
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import Site
 
@@ -70,7 +70,7 @@ def test_idle_connections_are_kept_for_the_last_database_only(engine, pg_server)
         pg.drop_database(pg_server, other.url.render_as_string(hide_password=False))
 
 
-def test_sessions_run_without_jit(engine):
+def test_sessions_run_with_analytics_settings(engine):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT current_setting('jit')")).scalar() == "off"
         frame = queries.read_frame(conn, select(func.current_setting(literal("jit"))), ["jit"])
@@ -80,13 +80,17 @@ def test_sessions_run_without_jit(engine):
 @pytest.mark.parametrize(
     ("url", "options"),
     [
-        ("postgresql+psycopg://u@h/db", "-c jit=off"),
+        ("postgresql+psycopg://u@h/db", "-c jit=off -c work_mem=64MB"),
         (
             "postgresql+psycopg://u@h/db?options=-c%20statement_timeout%3D5000",
-            "-c statement_timeout=5000 -c jit=off",
+            "-c statement_timeout=5000 -c jit=off -c work_mem=64MB",
         ),
-        ("postgresql+psycopg://u@h/db?options=-c%20jit%3Don", "-c jit=on"),
+        ("postgresql+psycopg://u@h/db?options=-c%20jit%3Don", "-c jit=on -c work_mem=64MB"),
+        (
+            "postgresql+psycopg://u@h/db?options=-c%20jit%3Don%20-c%20work_mem%3D8MB",
+            "-c jit=on -c work_mem=8MB",
+        ),
     ],
 )
-def test_without_jit_keeps_other_options_and_an_explicit_choice(url, options):
-    assert without_jit(make_url(url)).query["options"] == options
+def test_analytics_settings_keep_other_options_and_an_operators_choice(url, options):
+    assert with_analytics_settings(make_url(url)).query["options"] == options
