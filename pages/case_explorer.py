@@ -7,6 +7,9 @@ from kapviz.ui import case as case_ui
 from kapviz.ui.db import settings
 
 filters = page.setup("Case explorer", "One patient's course, compared with the cohort.")
+# The cohort's band inputs are the page's largest read and the same for every case: begun
+# first (PostgreSQL: in a thread), they are ready by the time a case is drawn or picked.
+case_view.start_cohort_summary(filters)
 presenting = case_ui.presentation_mode()
 patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:

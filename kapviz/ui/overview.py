@@ -20,9 +20,10 @@ from kapviz.ui import background, data, redact
 from kapviz.ui.db import database_url, settings
 
 PHQ9 = "PHQ-9"
-RECENT_DAYS = 100
-"""How far back the tiles look: two 30-day windows, last month from its 1st, a 14-day alert
-lookback as of 30 days ago and PHQ-9s up to 7 days before a dose all fit in 100 days."""
+RECENT_DAYS = 70
+"""How far back the tiles look: two 30-day windows with PHQ-9s up to 7 days before their
+doses (67 days), last month from its 1st (at most 62 days) and a 14-day alert lookback as of
+30 days ago (44 days) all fit in 70 days; a longer alert lookback widens the window."""
 
 
 def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:

@@ -106,7 +106,9 @@ def test_recent_window_gives_the_full_tables_kpis(demo):
     vitals = queries.vitals(demo, filters)
     outcomes = course_outcomes(sessions, scores)
     last = sessions["started_at"].max().to_pydatetime()
-    for now in (last, last - timedelta(days=45, hours=3), last + timedelta(days=20)):
+    month_end = last.replace(day=1) - timedelta(minutes=1)  # last month's spans reach furthest
+    moments = (last, last - timedelta(days=45, hours=3), last + timedelta(days=20), month_end)
+    for now in moments:
         as_of = tiles_as_of(now)
         recent = program_sql.recent_activity(
             demo, filters, since=recent_since(as_of), vitals_since=vitals_since(as_of)
