@@ -3,7 +3,7 @@
 Every id starts with `DEMO-`, sites are "Demo Clinic …", clinicians are codes; no names
 anywhere. Course shapes, doses, score trajectories, side-effect frequencies and blood
 pressure curves follow DOMAIN.md §1–4 so that every page has plausible numbers to show.
-Same seed and same `today` → identical rows.
+Same seed and same `now` → identical rows; nothing is recorded after `now`.
 """
 
 from __future__ import annotations
@@ -179,11 +179,12 @@ class _CourseState:
 class _Clinic:
     """Builds the rows of one demo clinic with one random stream."""
 
-    def __init__(self, patients: int, seed: int, today: date):
+    def __init__(self, patients: int, seed: int, now: datetime):
         self.rng = _Rng(seed)
         self.n = patients
-        self.today = today
-        self.now = datetime.combine(today, datetime.min.time()) + timedelta(hours=17)
+        # Whole days are scheduled up to today; `build` then drops what lies after `now`.
+        self.today = now.date()
+        self.now = now
         n_sites = int(_clip(patients // 400, 3, 50))
         self.sites = [f"Demo Clinic {SITE_NAMES[i]}" for i in range(n_sites)]
         self.site_mix = {s: ROUTE_MIXES[i % len(ROUTE_MIXES)] for i, s in enumerate(self.sites)}
@@ -233,8 +234,6 @@ class _Clinic:
         return sid
 
     def score(self, pid, cid, sid, instrument, when, total, items=None):
-        if when > self.now:
-            return  # nothing is recorded in the future
         suicide = items[8] if items is not None and instrument == "PHQ-9" else None
         self.rows["assessments"].append(
             (pid, cid, sid, instrument, when, int(total),
@@ -599,7 +598,7 @@ class _Clinic:
         for i in range(self.n):
             self.patient(i)
         self.rows["vitals"] = self.vital_rows()
-        return self.rows
+        return recorded_by(self.rows, self.now)
 
 
 COLUMNS = {
@@ -621,11 +620,76 @@ TABLES = {
 }  # fmt: skip
 
 
-def build_clinic(patients: int, seed: int, today: date | None = None) -> dict[str, list[tuple]]:
-    """The demo clinic's rows per table (tuples in `COLUMNS` order), without a database."""
+UNDER_WAY = timedelta(days=1)
+"""Longer than any session goes on being recorded (scores up to 41 min after its start,
+vital signs up to 120, monitoring up to 150): sessions that started earlier are over."""
+
+
+def recorded_by(rows: dict[str, list[tuple]], now: datetime) -> dict[str, list[tuple]]:
+    """The clinic's rows as they stand at `now`: no score after it, and no session that starts
+    after it or is still under way (a score, vital sign, side-effect onset or the monitoring
+    of a completed dose after `now`), with none of such a session's rows.
+
+    Why: the generator schedules whole days, and a completed session later today would put
+    "data as of" in the future. Dropping afterwards keeps the random draws, and so every row
+    before `now`, the same; sessions left out of the day simply leave gaps in the ids.
+    """
+    at = {name: {c: i for i, c in enumerate(cols)} for name, cols in COLUMNS.items()}
+    s, a, d, e, v = (
+        at[t] for t in ("sessions", "assessments", "dosings", "side_effects", "vitals")
+    )
+    recent = {
+        r[s["session_id"]]: r for r in rows["sessions"] if r[s["started_at"]] > now - UNDER_WAY
+    }
+    start = {sid: r[s["started_at"]] for sid, r in recent.items()}
+    end = dict(start)
+
+    def reaches(sid: str | None, when: datetime) -> None:
+        if sid in end and when > end[sid]:
+            end[sid] = when
+
+    for r in rows["assessments"]:
+        reaches(r[a["session_id"]], r[a["administered_at"]])
+    for table, col, minutes in (
+        (rows["vitals"], v["session_id"], v["minutes_from_dose"]),
+        (rows["side_effects"], e["session_id"], e["onset_min"]),
+        (rows["dosings"], d["session_id"], d["monitoring_min"]),
+    ):
+        for r in table:
+            sid = r[col]
+            if sid in start and recent[sid][s["status"]] == "completed" and r[minutes] is not None:
+                reaches(sid, start[sid] + timedelta(minutes=r[minutes]))
+    gone = {sid for sid, when in end.items() if when > now}
+    out = dict(rows)
+    out["sessions"] = [r for r in rows["sessions"] if r[s["session_id"]] not in gone]
+    for table, col in (("dosings", d), ("side_effects", e), ("vitals", v)):
+        out[table] = [r for r in rows[table] if r[col["session_id"]] not in gone]
+    out["assessments"] = [
+        r
+        for r in rows["assessments"]
+        if r[a["administered_at"]] <= now and r[a["session_id"]] not in gone
+    ]
+    return out
+
+
+def as_of(today: date | None = None, now: datetime | None = None) -> datetime:
+    """The moment a demo clinic is generated as of: `now`, else the end of `today`, else the
+    clock (naive local time, like the rest of the data)."""
+    if now is None:
+        return datetime.now() if today is None else datetime.combine(today, datetime.max.time())
+    if today is not None and now.date() != today:
+        raise ValueError(f"now ({now:%Y-%m-%d %H:%M}) is not on today ({today:%Y-%m-%d})")
+    return now
+
+
+def build_clinic(
+    patients: int, seed: int, today: date | None = None, *, now: datetime | None = None
+) -> dict[str, list[tuple]]:
+    """The demo clinic's rows per table (tuples in `COLUMNS` order), without a database, as
+    they stand at `now` (see `as_of`; a `today` alone means the end of that day)."""
     if patients < 1:
         raise ValueError("the demo clinic needs at least one patient")
-    clinic = _Clinic(patients, seed, today or date.today())
+    clinic = _Clinic(patients, seed, as_of(today, now))
     rows = clinic.build()
     rows["sites"] = [(s,) for s in clinic.sites]
     rows["clinicians"] = [(c,) for cs in clinic.clinicians.values() for c in cs]
@@ -633,9 +697,15 @@ def build_clinic(patients: int, seed: int, today: date | None = None) -> dict[st
 
 
 def generate_clinic(
-    engine: Engine, *, patients: int, seed: int, today: date | None = None
+    engine: Engine,
+    *,
+    patients: int,
+    seed: int,
+    today: date | None = None,
+    now: datetime | None = None,
 ) -> DemoStats:
-    """Create the schema and fill an EMPTY database with the demo clinic, in one transaction."""
+    """Create the schema and fill an EMPTY database with the demo clinic as it stands at `now`
+    (default: the clock; see `build_clinic`), in one transaction."""
     started = time.perf_counter()
     upgrade(engine)
     with engine.connect() as conn:
@@ -645,7 +715,7 @@ def generate_clinic(
             f"the database already holds {existing} patients; the demo clinic is only "
             "written into an empty database"
         )
-    rows = build_clinic(patients, seed, today)
+    rows = build_clinic(patients, seed, today, now=now)
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         bulk_insert(conn, Site.__table__, ("name",), rows["sites"])

@@ -1,7 +1,7 @@
 """The demo clinic: deterministic, clearly synthetic, realistic in shape and frequencies."""
 
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from kapviz.db.engine import make_engine
 from kapviz.db.models import Clinician, ImportRun, Site
-from kapviz.demo import COLUMNS, TABLES, build_clinic, generate_clinic
+from kapviz.db.queries import newest_record_at
+from kapviz.demo import COLUMNS, TABLES, as_of, build_clinic, generate_clinic
 from kapviz.instruments import get as instrument
 from kapviz.metrics.outcomes import course_outcomes
 
@@ -214,3 +215,78 @@ def test_sites_and_clinicians_scale():
         rows = build_clinic(patients, 1, TODAY)
         assert len(rows["sites"]) == sites
         assert all(code.startswith("DEMO-CL-") for (code,) in rows["clinicians"])
+
+
+# Seed 7, 30 patients, on TODAY: an integration session at 10:00 (PHQ-9 10:00, GAD-7 10:05),
+# a sublingual dose at 13:45 (PHQ-9 13:15, GAD-7 13:20, CADSS 14:25, MOAA/S 14:26, one side
+# effect 10 min in, 7 vital signs from −10 to +120 min, 60 min monitoring) and a follow-up
+# at 16:15 (PHQ-9 16:25, GAD-7 16:30). At 14:30 the dose is still under way.
+MIDDAY = datetime(2026, 11, 27, 14, 30)
+
+
+def _frames(rows: dict[str, list[tuple]]) -> dict[str, pd.DataFrame]:
+    return {name: pd.DataFrame(rows[name], columns=list(cols)) for name, cols in COLUMNS.items()}
+
+
+def test_nothing_recorded_after_now():
+    """At 14:30 no completed session starts, no score is taken, no vital sign is read and no
+    side effect begins after now; the newest record is the 10:05 GAD-7."""
+    c = _frames(build_clinic(30, 7, now=MIDDAY))
+    sessions = c["sessions"].set_index("session_id")
+    completed = sessions[sessions["status"] == "completed"]
+    assert completed["started_at"].max() == datetime(2026, 11, 27, 10, 0)
+    assert c["assessments"]["administered_at"].max() == datetime(2026, 11, 27, 10, 5)
+    start = c["vitals"]["session_id"].map(sessions["started_at"])
+    read = start + pd.to_timedelta(c["vitals"]["minutes_from_dose"], unit="min")
+    assert read.max() <= MIDDAY
+    onset = c["side_effects"]["session_id"].map(sessions["started_at"]) + pd.to_timedelta(
+        c["side_effects"]["onset_min"], unit="min"
+    )
+    assert onset.max() <= MIDDAY
+
+
+def test_sessions_later_today_or_under_way_are_left_out():
+    """Against the same clinic at the end of the day, 14:30 lacks exactly the 16:15 follow-up
+    and the 13:45 dose still under way (its vitals run to 15:45), with all their rows: 2
+    sessions, 1 dosing, 6 scores, 1 side effect, 7 vital signs. Every other row is the same
+    (the random draws do not depend on the time)."""
+    full, midday = build_clinic(30, 7, TODAY), build_clinic(30, 7, now=MIDDAY)
+    missing = {name: len(full[name]) - len(midday[name]) for name in COLUMNS}
+    assert missing == {
+        "patients": 0,
+        "courses": 0,
+        "sessions": 2,
+        "dosings": 1,
+        "assessments": 6,
+        "side_effects": 1,
+        "vitals": 7,
+    }
+    gone = {r[0] for r in full["sessions"]} - {r[0] for r in midday["sessions"]}
+    assert {r[3] for r in full["sessions"] if r[0] in gone} == {
+        datetime(2026, 11, 27, 13, 45),
+        datetime(2026, 11, 27, 16, 15),
+    }
+    for name in COLUMNS:
+        kept = set(midday[name])
+        assert [r for r in full[name] if r in kept] == midday[name], name
+
+
+def test_a_day_means_its_end_and_the_clock_by_default():
+    """`today` alone is the end of that day (the rows tests pin stay as they were); `now`
+    wins and must fall on `today`; neither means the clock."""
+    assert as_of(TODAY) == datetime(2026, 11, 27, 23, 59, 59, 999999)
+    assert as_of(TODAY, MIDDAY) == as_of(now=MIDDAY) == MIDDAY
+    assert build_clinic(30, 7, TODAY) == build_clinic(30, 7, now=as_of(TODAY))
+    with pytest.raises(ValueError, match="not on today"):
+        as_of(TODAY + timedelta(days=1), MIDDAY)
+    before = datetime.now()
+    assert before <= as_of() <= datetime.now()
+
+
+def test_generate_as_of_now_into_database(tmp_path):
+    """The database written at 14:30 says "data as of" 10:05, not later today."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    generate_clinic(engine, patients=30, seed=7, now=MIDDAY)
+    with engine.connect() as conn:
+        assert newest_record_at(conn) == datetime(2026, 11, 27, 10, 5)
+    engine.dispose()
