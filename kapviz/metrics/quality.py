@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pandas as pd
 
+from kapviz.metrics.side_effects import is_member
+
 PRE_DOSE_WINDOW_DAYS = 7
 """A PHQ-9 counts as pre-dose when taken in the 7 days up to the start of the session."""
 
@@ -23,12 +25,22 @@ def dosing_without_predose(
     scores = assessments.loc[
         assessments["instrument"] == instrument, ["patient_id", "administered_at"]
     ]
-    pairs = done.merge(scores, on="patient_id", how="inner")
-    inside = (pairs["administered_at"] >= pairs["started_at"] - timedelta(days=window_days)) & (
-        pairs["administered_at"] <= pairs["started_at"]
+    # A score in [start − window, start] exists exactly when the patient's latest score at
+    # or before the start is in it: one as-of match per session instead of every pair of a
+    # patient's sessions and scores.
+    left = done.loc[done["started_at"].notna(), ["session_id", "patient_id", "started_at"]]
+    right = scores[scores["administered_at"].notna()]
+    latest = pd.merge_asof(
+        left.astype({"patient_id": object}).sort_values("started_at", kind="stable"),
+        right.astype({"patient_id": object}).sort_values("administered_at", kind="stable"),
+        left_on="started_at",
+        right_on="administered_at",
+        by="patient_id",
+        direction="backward",
     )
-    measured = set(pairs.loc[inside, "session_id"])
-    return newest_first(done[~done["session_id"].isin(measured)])
+    inside = latest["administered_at"] >= latest["started_at"] - timedelta(days=window_days)
+    measured = latest.loc[inside, "session_id"]
+    return newest_first(done[~is_member(done["session_id"], measured)])
 
 
 MISSING_COLUMNS = ["session_id", "patient_id", "course_id", "site", "started_at"]
