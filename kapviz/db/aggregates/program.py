@@ -163,6 +163,62 @@ def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
     return out
 
 
+class month_of(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """The calendar month of a timestamp as text YYYY-MM, on SQLite and PostgreSQL."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(month_of, "sqlite")
+def _month_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(month_of)
+def _month_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
+
+
+def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - SQL
+    """(volume, events): SELECTs of completed dosing sessions, and of their adverse events
+    (distinct session × term pairs), per `period` (an expression of the start: day_of,
+    month_of) × route, and per `groups` (columns of Patient) when given: one definition for
+    the Overview's live counts and its rollups (kapviz.db.rollups)."""
+    dosing = _completed_in_scope(filters, Session.phase == "dosing")
+    at = period(Session.started_at)
+    route = func.coalesce(Dosing.route, "unknown")
+    keys = [*groups, at, route]
+    labels = [*(g.key for g in groups), "period", "route"]
+
+    def grouped(stmt, value: str):  # noqa: ANN001, ANN202
+        if groups:
+            stmt = stmt.join(Patient, Patient.patient_id == Session.patient_id)
+        stmt = stmt.outerjoin(Dosing, Dosing.session_id == Session.session_id).where(*dosing)
+        columns = [k.label(n) for k, n in zip(keys, labels, strict=True)]
+        return stmt.with_only_columns(*columns, func.count().label(value)).group_by(*keys)
+
+    volume = grouped(select(literal(1)).select_from(Session), "sessions")
+    pairs = select(SideEffect.session_id, SideEffect.term).distinct().subquery()
+    events = grouped(
+        select(literal(1))
+        .select_from(pairs)
+        .join(Session, Session.session_id == pairs.c.session_id),
+        "events",
+    )
+    return volume, events, labels
+
+
+def merged_counts(conn: Connection, volume, events, labels: list[str]) -> pd.DataFrame:  # noqa: ANN001
+    """The rows of `dosing_counts`' two SELECTs side by side (events 0 where none)."""
+    frame = queries.read_frame(conn, volume, [*labels, "sessions"])
+    counted = queries.read_frame(conn, events, [*labels, "events"])
+    frame = frame.merge(counted, on=labels, how="left")
+    frame["sessions"] = frame["sessions"].astype("int64")
+    frame["events"] = frame["events"].fillna(0).astype("int64")
+    return frame
+
+
 def daily_dosing(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Completed dosing sessions and their adverse events per day and route.
 
@@ -170,31 +226,9 @@ def daily_dosing(conn: Connection, filters: Filters) -> pd.DataFrame:
     event is one side-effect term on one session (counted once, as the Safety metrics do).
     Two grouped queries (sessions; distinct session × term pairs), merged here.
     """
-    dosing = _completed_in_scope(filters, Session.phase == "dosing")
-    day = day_of(Session.started_at)
-    route = func.coalesce(Dosing.route, "unknown")
-    volume = (
-        select(day.label("day"), route.label("route"), func.count().label("sessions"))
-        .select_from(Session)
-        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
-        .where(*dosing)
-        .group_by(day, route)
-    )
-    pairs = select(SideEffect.session_id, SideEffect.term).distinct().subquery()
-    events = (
-        select(day.label("day"), route.label("route"), func.count().label("events"))
-        .select_from(pairs)
-        .join(Session, Session.session_id == pairs.c.session_id)
-        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
-        .where(*dosing)
-        .group_by(day, route)
-    )
-    frame = queries.read_frame(conn, volume, ["day", "route", "sessions"])
-    counted = queries.read_frame(conn, events, ["day", "route", "events"])
-    frame = frame.merge(counted, on=["day", "route"], how="left")
+    frame = merged_counts(conn, *dosing_counts(filters, day_of))
+    frame = frame.rename(columns={"period": "day"})
     frame["day"] = pd.to_datetime(frame["day"], format="%Y-%m-%d")
-    frame["sessions"] = frame["sessions"].astype("int64")
-    frame["events"] = frame["events"].fillna(0).astype("int64")
     return frame.sort_values(["day", "route"], ignore_index=True)
 
 
@@ -208,6 +242,15 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
     last completed dosing session (DOMAIN.md §1). The same numbers as
     `metrics.program.funnel_table(funnel_patients(...))` of the frames.
     """
+    return [int(n) for n in conn.execute(funnel_select(filters)).one()]
+
+
+FUNNEL_COLUMNS = ["patients", "intake", "eligible", "dosed", "finished"]
+
+
+def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+    """`funnel_counts`' query (columns FUNNEL_COLUMNS), per `groups` (columns of Patient)
+    when given: the live count and the rollups (kapviz.db.rollups) share it."""
     flags = (
         select(
             Session.patient_id.label("patient_id"),
@@ -248,30 +291,37 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
     def count(condition):  # noqa: ANN001, ANN202 - SQL expression
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
+    counts = [func.count(), count(intake), count(eligible), count(dosed), count(done)]
     stmt = (
-        select(func.count(), count(intake), count(eligible), count(dosed), count(done))
+        select(*groups, *(c.label(n) for c, n in zip(counts, FUNNEL_COLUMNS, strict=True)))
         .select_from(Patient)
         .outerjoin(flags, flags.c.patient_id == Patient.patient_id)
         .outerjoin(finished, finished.c.patient_id == Patient.patient_id)
         .where(*queries.patient_conditions(filters))
     )
-    return [int(n) for n in conn.execute(stmt).one()]
+    return stmt.group_by(*groups) if groups else stmt
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Completed intake sessions found not eligible, per reason, most common first."""
-    reason = func.coalesce(Session.ineligible_reason, "not recorded")
-    stmt = (
-        select(reason.label("reason"), func.count().label("patients"))
-        .where(
-            *_completed_in_scope(filters, Session.phase == "intake", Session.eligible.is_(False))
-        )
-        .group_by(reason)
-        .order_by(func.count().desc(), reason)
-    )
+    stmt = ineligibility_select(filters).order_by(func.count().desc(), INELIGIBLE_REASON)
     frame = queries.read_frame(conn, stmt, ["reason", "patients"])
     frame["patients"] = frame["patients"].astype("int64")
     return frame
+
+
+INELIGIBLE_REASON = func.coalesce(Session.ineligible_reason, "not recorded")
+
+
+def ineligibility_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+    """Not-eligible intake sessions per reason (columns reason, patients), and per `groups`
+    (columns of Patient) when given: for `ineligibility_reasons` and the rollups."""
+    stmt = select(*groups, INELIGIBLE_REASON.label("reason"), func.count().label("patients")).where(
+        *_completed_in_scope(filters, Session.phase == "intake", Session.eligible.is_(False))
+    )
+    if groups:
+        stmt = stmt.join(Patient, Patient.patient_id == Session.patient_id)
+    return stmt.group_by(*groups, INELIGIBLE_REASON)
 
 
 def course_sites(conn: Connection, filters: Filters) -> pd.Series:
