@@ -1,4 +1,4 @@
-"""The `python -m kapviz` command line: demo, upgrade, summary, import, export.
+"""The `python -m kapviz` command line: demo, upgrade, summary, rollup, import, export.
 
 Command names, flags and the `summary --json` keys are a public interface that clinics
 script against: keep them stable.
@@ -53,6 +53,22 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rollup(args: argparse.Namespace) -> int:
+    from kapviz.db import rollups
+
+    engine = make_engine(database_url(args))
+    upgrade(engine)
+    if rollups.rebuild(engine):
+        print("rollups rebuilt: the Overview reads its whole-period counts from them")
+        return 0
+    print(
+        "kapviz rollup: not built (PHQ-9 scores without a course, or data written while "
+        "reading); the pages read live",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     from kapviz.summary import build_summary, format_summary
 
@@ -103,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     _db_argument(summary)
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(func=_cmd_summary)
+
+    rollup = sub.add_parser(
+        "rollup",
+        help="recompute the Overview's stored counts after other programs wrote the database",
+        description="Recompute the Overview's whole-period counts kept in the database "
+        "(kapviz.db.rollups). Demo generation and imports do this themselves; run it after "
+        "another program has written clinic data (e.g. nightly), until then the pages read "
+        "live. Exit 1 when the counts could not be built.",
+    )
+    _db_argument(rollup)
+    rollup.set_defaults(func=_cmd_rollup)
 
     _add_io_commands(sub)
     add_user_commands(sub)

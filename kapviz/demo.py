@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
+from kapviz.db import rollups
 from kapviz.db.bulk import bulk_insert
 from kapviz.db.engine import refresh_statistics
 from kapviz.db.migrate import upgrade
@@ -735,6 +736,7 @@ def generate_clinic(
             ],
         )
     refresh_statistics(engine)
+    rollups.rebuild(engine)
     stats = DemoStats(counts=counts, seconds=time.perf_counter() - started, seed=seed)
     log.info(stats.describe())
     return stats

@@ -71,7 +71,23 @@ def test_upgrade_creates_schema(db_url, capsys):
     assert summary["patients"] == 0 and summary["outcomes"] == {}
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["upgrade"], ["summary"]])
+def test_rollup_rebuilds_the_overview_counts(db_url, capsys):
+    """`rollup` after another program wrote the clinic: current counts, the hand funnel."""
+    from kapviz.db import rollups
+    from kapviz.filters import Filters
+
+    engine = make_engine(db_url)
+    build_clinic(engine)
+    with engine.connect() as conn:
+        assert not rollups.is_current(conn)
+    assert main(["rollup", "--db", db_url]) == 0
+    assert "rollups rebuilt" in capsys.readouterr().out
+    with engine.connect() as conn:
+        assert rollups.is_current(conn)
+        assert rollups.funnel_counts(conn, Filters()) == [5, 4, 3, 3, 2]
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["upgrade"], ["summary"], ["rollup"]])
 def test_help_everywhere(command):
     """`python -m kapviz [command] --help` works as a subprocess and exits 0."""
     out = subprocess.run(

@@ -10,6 +10,7 @@ files twice changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 
+from kapviz.db import rollups
 from kapviz.db.bulk import begin_bulk_load, bulk_insert, insert_frame
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import (
@@ -45,6 +47,8 @@ from kapviz.db.models import (
     VitalSign,
 )
 from kapviz.io.validate import ValidatedBatch
+
+log = logging.getLogger(__name__)
 
 SPECS: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "patients": (Patient, ("patient_id",), ("site", "sex", "birth_year", "indication",
@@ -406,4 +410,10 @@ def write_batch(
             except Exception:
                 conn.invalidate()  # never hand a connection without its settings back
                 raise
+    # The Overview's derived counts follow the data (kapviz.db.rollups); should they fail,
+    # the data are written and the pages read live until the next rebuild.
+    try:
+        rollups.rebuild(engine)
+    except Exception:  # noqa: BLE001 - derived data must not fail a committed import
+        log.exception("rollups not rebuilt after the import; the pages read live")
     return result

@@ -12,10 +12,11 @@ import streamlit as st
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.config import Settings
+from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
-from kapviz.metrics import program, safety
+from kapviz.metrics import outcomes, program, safety
 from kapviz.ui import background, data, redact
 from kapviz.ui.db import database_url, settings
 
@@ -68,34 +69,58 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
     return kpis
 
 
+def from_rollups(filters: Filters) -> bool:
+    """Whether the whole-period counts come from the rollups kept in the database
+    (kapviz.db.rollups: current, and filters of sites and indications only) rather than from
+    the live queries; both give the same numbers. Asked once per filters × data version."""
+    return rollups.serves(filters) and data.aggregate(rollups.is_current, Filters())
+
+
 def phq9_outcomes(filters: Filters) -> pd.DataFrame:
     """PHQ-9 outcomes per course, baseline and endpoint picked in SQL (all the Overview needs:
     response and remission by endpoint date and site), cached per filters × data version."""
+    window = settings().baseline_window_days
+    if from_rollups(filters):
+        return _rollup_outcomes(database_url(), filters, data.version(), window)
     return data.aggregate(
-        outcome_sql.instrument_outcomes,
-        filters,
-        instrument=PHQ9,
-        baseline_window_days=settings().baseline_window_days,
+        outcome_sql.instrument_outcomes, filters, instrument=PHQ9, baseline_window_days=window
     )
+
+
+@st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
+def _rollup_outcomes(url: str, filters: Filters, data_version: tuple, window: int) -> pd.DataFrame:
+    rows = data.aggregate(rollups.phq9_endpoint_rows, filters)
+    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9, baseline_window_days=window)
 
 
 def funnel(filters: Filters) -> pd.DataFrame:
     """The treatment funnel from step counts read in SQL."""
-    return program.funnel_frame(data.aggregate(program_sql.funnel_counts, filters))
+    counts = rollups.funnel_counts if from_rollups(filters) else program_sql.funnel_counts
+    return program.funnel_frame(data.aggregate(counts, filters))
 
 
 def ineligibility_reasons(filters: Filters) -> pd.DataFrame:
+    if from_rollups(filters):
+        return data.aggregate(rollups.ineligibility_reasons, filters)
     return data.aggregate(program_sql.ineligibility_reasons, filters)
 
 
+def dosing_counts(filters: Filters) -> pd.DataFrame:
+    """Completed dosing sessions and their adverse events per route, per day (live) or per
+    month (rollups); both sum to the same months."""
+    if from_rollups(filters):
+        return data.aggregate(rollups.dosing_months, filters)
+    return data.aggregate(program_sql.daily_dosing, filters)
+
+
 def monthly_dosing(filters: Filters) -> pd.DataFrame:
-    """Completed dosing sessions per month and route, from per-day counts grouped in SQL."""
-    return program.monthly_from_daily(data.aggregate(program_sql.daily_dosing, filters))
+    """Completed dosing sessions per month and route, from counts grouped in SQL."""
+    return program.monthly_from_daily(dosing_counts(filters))
 
 
 def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
-    """The Safety page's u-chart of adverse events per 100 doses, from per-day counts."""
-    daily = data.aggregate(program_sql.daily_dosing, filters)
+    """The Safety page's u-chart of adverse events per 100 doses, from grouped counts."""
+    daily = dosing_counts(filters)
     monthly = program.monthly_from_daily(daily.assign(route=""), value="sessions")
     events = program.monthly_from_daily(daily.assign(route=""), value="events")
     counts = monthly.merge(events, on=["month", "route"]).rename(

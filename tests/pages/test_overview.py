@@ -3,10 +3,15 @@
 Expected values are counted by hand in tests/metrics/test_program.py::test_director_kpis.
 """
 
+import os
 from datetime import date, datetime
 
 import pytest
 
+from kapviz.db import rollups
+from kapviz.db.aggregates import outcomes as outcome_sql
+from kapviz.db.aggregates import program as program_sql
+from kapviz.db.engine import make_engine
 from tests.clinic import ANCHOR
 
 CLOCK = datetime(2026, 2, 21, 12, 0)
@@ -18,11 +23,32 @@ def clinic_anchor() -> date:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def run_page(request):
+def backend_page(request):
     """The page tests on both backends (PostgreSQL builds the figures in a thread)."""
     return request.getfixturevalue(
         "run_page" if request.param == "sqlite" else "run_page_on_postgresql"
     )
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("a live whole-period query ran although the rollups are current")
+
+
+@pytest.fixture(params=["live", "rollups"])
+def run_page(request, backend_page, monkeypatch):
+    """Each test twice: with the live queries (the clinic is written without rollups) and
+    with rollups built (kapviz.db.rollups), the live whole-period queries then refused."""
+    if request.param == "live":
+        return backend_page
+
+    def run(path: str, **kwargs):
+        rollups.rebuild(make_engine(os.environ["KAPVIZ_DATABASE_URL"]))
+        for name in ("funnel_counts", "daily_dosing", "ineligibility_reasons"):
+            monkeypatch.setattr(program_sql, name, _refuse)
+        monkeypatch.setattr(outcome_sql, "instrument_outcomes", _refuse)
+        return backend_page(path, **kwargs)
+
+    return run
 
 
 def _tiles(at) -> dict[str, tuple[str, str]]:

@@ -1,0 +1,234 @@
+"""The Overview's whole-period counts kept in the database, by site and indication.
+
+Why: the Overview's figures over the whole period — dosing sessions and adverse events by
+month and route, the treatment funnel, reasons for ineligibility, each course's PHQ-9
+baseline and endpoint — are otherwise computed from every session and score on each cold
+load, so the page grows with the clinic. Kept grouped by the patient's site and indication
+(the filters of a director's view), they are summed in SQL for any choice of sites and
+indications in milliseconds, whatever the clinic's size (issue 8).
+
+They are derived data, written after the clinic data by whoever writes those (the demo
+generator, imports, `python -m kapviz rollup`), stamped with the data version they were
+computed from (kapviz.db.queries.data_version). A reader uses them only while that stamp is
+the data's current version and the filters are sites and indications only; a route or date
+filter, a clinician's scope, or data changed since (by another program writing the
+database) take the live queries of kapviz.db.aggregates, which give the same numbers: both
+paths run the same SQL definitions (tests compare them on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
+
+from kapviz.auth.scope import matches_nothing
+from kapviz.db import queries
+from kapviz.db.aggregates import outcomes as outcome_sql
+from kapviz.db.aggregates import program as program_sql
+from kapviz.db.models import (
+    Assessment,
+    Patient,
+    RollupDosingMonth,
+    RollupFunnel,
+    RollupIneligibility,
+    RollupPhq9Endpoint,
+    RollupState,
+)
+from kapviz.filters import Filters
+
+log = logging.getLogger(__name__)
+
+PHQ9 = "PHQ-9"
+TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
+
+
+def serves(filters: Filters) -> bool:
+    """Whether the rollups can answer for these filters: sites and indications only (no
+    route or date filter, no clinician's scope, not a scope that leaves nothing)."""
+    return (
+        not filters.routes
+        and filters.start is None
+        and filters.end is None
+        and getattr(filters, "clinician", None) is None
+        and not matches_nothing(filters)
+    )
+
+
+def stamp(version: tuple) -> str:
+    """The text a data version is stored as."""
+    return repr(tuple(version))
+
+
+def is_current(conn: Connection, filters: Filters | None = None) -> bool:
+    """Whether rollups exist and were computed from the data as they are now (`filters` is
+    unused: it lets kapviz.ui.data cache the answer like any aggregate)."""
+    stored = conn.execute(select(RollupState.data_version)).scalar()
+    return stored is not None and stored == stamp(queries.data_version(conn))
+
+
+# --- Building ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollups:
+    """The rollup tables' rows, computed from one data version."""
+
+    version: tuple
+    dosing_months: pd.DataFrame
+    funnel: pd.DataFrame
+    ineligibility: pd.DataFrame
+    phq9_endpoints: pd.DataFrame
+
+
+def compute(conn: Connection) -> Rollups | None:
+    """Every rollup table's rows from the data now, or None when they cannot stand in for
+    the live queries: PHQ-9s stored without a course (the live path derives their course
+    from every score) or data written while they were read."""
+    version = queries.data_version(conn)
+    untied = select(Assessment.id).where(
+        Assessment.instrument == PHQ9, Assessment.course_id.is_(None)
+    )
+    if conn.execute(select(exists(untied))).scalar():
+        log.info("rollups not built: PHQ-9 scores without a course take the live path")
+        return None
+    everything = Filters()
+    groups = (Patient.site, Patient.indication)
+    dosing = program_sql.merged_counts(
+        conn, *program_sql.dosing_counts(everything, program_sql.month_of, *groups)
+    )
+    funnel = queries.read_frame(
+        conn,
+        program_sql.funnel_select(everything, *groups),
+        ["site", "indication", *program_sql.FUNNEL_COLUMNS],
+    )
+    ineligibility = queries.read_frame(
+        conn,
+        program_sql.ineligibility_select(everything, *groups),
+        ["site", "indication", "reason", "patients"],
+    )
+    endpoints = outcome_sql.endpoint_rows(conn, everything, instrument=PHQ9)
+    patients = queries.read_frame(
+        conn,
+        select(Patient.patient_id, Patient.site, Patient.indication),
+        ["patient_id", "site", "indication"],
+    )
+    endpoints = endpoints.merge(patients, on="patient_id", how="left")
+    if queries.data_version(conn) != version:
+        log.info("rollups not built: the data changed while they were read")
+        return None
+    return Rollups(
+        version=version,
+        dosing_months=dosing.rename(columns={"period": "month"}),
+        funnel=funnel,
+        ineligibility=ineligibility.rename(columns={"patients": "sessions"}),
+        phq9_endpoints=endpoints,
+    )
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """Plain Python values for an executemany insert (None for missing values)."""
+    out = frame[columns].astype(object).where(frame[columns].notna(), None)
+    return out.to_dict("records")
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """endpoint_rows' times (text on SQLite, timestamps on PostgreSQL) as datetimes."""
+    return pd.to_datetime(values, format="ISO8601")
+
+
+def rebuild(engine: Engine) -> bool:
+    """Replace the rollups with ones computed from the data now, in one transaction.
+
+    Returns False (the stored ones untouched) when `compute` declines; readers then keep
+    taking the live path until the next rebuild.
+    """
+    with engine.connect() as conn:
+        rollups = compute(conn)
+    if rollups is None:
+        return False
+    endpoints = rollups.phq9_endpoints.copy()
+    for column in ("first_dose_at", "pre_at", "last_at"):
+        endpoints[column] = _timestamps(endpoints[column])
+    rows = {
+        RollupDosingMonth: _records(
+            rollups.dosing_months,
+            ["site", "indication", "month", "route", "sessions", "events"],
+        ),
+        RollupFunnel: _records(rollups.funnel, ["site", "indication", *program_sql.FUNNEL_COLUMNS]),
+        RollupIneligibility: _records(
+            rollups.ineligibility, ["site", "indication", "reason", "sessions"]
+        ),
+        RollupPhq9Endpoint: _records(endpoints, [c.key for c in RollupPhq9Endpoint.__table__.c]),
+    }
+    with engine.begin() as conn:
+        conn.execute(delete(RollupState))
+        for table in TABLES:
+            conn.execute(delete(table))
+            if rows[table]:
+                conn.execute(insert(table), rows[table])
+        conn.execute(
+            insert(RollupState),
+            [{"id": 1, "data_version": stamp(rollups.version), "built_at": datetime.now()}],
+        )
+    return True
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+def _where(table, filters: Filters) -> list:  # noqa: ANN001 - a rollup model
+    conditions = []
+    if filters.sites:
+        conditions.append(table.site.in_(filters.sites))
+    if filters.indications:
+        conditions.append(table.indication.in_(filters.indications))
+    return conditions
+
+
+def dosing_months(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """`program.daily_dosing`'s frame by month: day (the month's first day), route,
+    sessions, events; `metrics.program.monthly_from_daily` sums both to the same months."""
+    t = RollupDosingMonth
+    stmt = (
+        select(t.month, t.route, func.sum(t.sessions), func.sum(t.events))
+        .where(*_where(t, filters))
+        .group_by(t.month, t.route)
+        .order_by(t.month, t.route)
+    )
+    frame = queries.read_frame(conn, stmt, ["day", "route", "sessions", "events"])
+    frame["day"] = pd.to_datetime(frame["day"], format="%Y-%m")
+    return frame.astype({"sessions": "int64", "events": "int64"})
+
+
+def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
+    """`program.funnel_counts` from the rollups."""
+    t = RollupFunnel
+    sums = [func.coalesce(func.sum(getattr(t, c)), 0) for c in program_sql.FUNNEL_COLUMNS]
+    return [int(n) for n in conn.execute(select(*sums).where(*_where(t, filters))).one()]
+
+
+def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """`program.ineligibility_reasons` from the rollups (same order: most common first)."""
+    t = RollupIneligibility
+    total = func.sum(t.sessions)
+    stmt = (
+        select(t.reason, total)
+        .where(*_where(t, filters))
+        .group_by(t.reason)
+        .order_by(total.desc(), t.reason)
+    )
+    frame = queries.read_frame(conn, stmt, ["reason", "patients"])
+    frame["patients"] = frame["patients"].astype("int64")
+    return frame
+
+
+def phq9_endpoint_rows(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """`outcomes.endpoint_rows(instrument="PHQ-9")` from the rollups."""
+    t = RollupPhq9Endpoint
+    columns = outcome_sql.ENDPOINT_COLUMNS
+    stmt = select(*[getattr(t, c) for c in columns]).where(*_where(t, filters))
+    return queries.read_frame(conn, stmt.order_by(t.course_id), columns)
