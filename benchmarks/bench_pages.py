@@ -8,7 +8,7 @@ page in fresh Python processes with AppTest (three by default, `--cold-runs`): a
 (empty caches; the median of the processes, and the slowest), the median of five
 warm reruns, a "refresh" (a rerun with unchanged data after the data-version check has
 expired, as a live page does every interval), the time spent in the query layer during the
-cold run (kapviz.db.queries and kapviz.db.aggregates: SQL, fetch and frame building), and the
+cold run (kapviz.db.queries, .aggregates and .rollups: SQL, fetch and frame building), and the
 process's peak memory. With several --patients sizes it also prints how each page's cold
 time grows. `--existing URL` measures a database already built.
 Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
@@ -99,9 +99,9 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
     import importlib
     import pkgutil
 
-    from kapviz.db import aggregates
+    from kapviz.db import aggregates, rollups
 
-    modules = [query_layer] + [
+    modules = [query_layer, rollups] + [
         importlib.import_module(f"{aggregates.__name__}.{info.name}")
         for info in pkgutil.iter_modules(aggregates.__path__)
     ]
