@@ -71,6 +71,27 @@ def monthly_rate(monthly: pd.DataFrame, *, title: str, y_title: str) -> go.Figur
     return fig
 
 
+SITE_AXIS_ROOM = 1.35
+"""The site comparison's volume axis reaches this multiple of the largest site's volume:
+room on the right for its label (the limits are drawn that far too)."""
+
+
+def label_positions(rates: pd.Series) -> list[str]:
+    """Text positions for point labels: the highest rate's above its point, the lowest's
+    below, the others to the right, so that sites of similar volume and rate stay legible."""
+    order = rates.rank(method="first", ascending=False).to_numpy()
+    last = len(rates)
+    positions = []
+    for rank in order:
+        if rank == 1:
+            positions.append("top center")
+        elif rank == last:
+            positions.append("bottom center")
+        else:
+            positions.append("middle right")
+    return positions
+
+
 def site_funnel_plot(
     sites: pd.DataFrame, limits: pd.DataFrame, *, overall_rate: float, what: str
 ) -> go.Figure:
@@ -107,8 +128,7 @@ def site_funnel_plot(
         y=sites["rate"],
         mode="markers+text",
         text=sites["site"],
-        # Alternate label sides so that sites of similar volume and rate stay readable.
-        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(sites))],
+        textposition=label_positions(sites["rate"]),
         name="Sites",
         marker={
             "size": 10,
@@ -119,6 +139,7 @@ def site_funnel_plot(
     )
     apply_theme(fig, title=f"Sites compared: {what}")
     fig.update_layout(height=360)
-    fig.update_xaxes(title_text="Evaluable courses (volume)", rangemode="tozero")
+    most = float(sites["n"].max()) if len(sites) else 1.0
+    fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, most * SITE_AXIS_ROOM])
     fig.update_yaxes(title_text=what, tickformat=".0%", range=[0, 1.05])
     return fig

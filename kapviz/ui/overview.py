@@ -162,7 +162,8 @@ def _charts(url: str, filters: Filters, data_version: tuple, small_below: int | 
     sites = drawable(sites, "n", "responders")
     site_figure = None
     if len(sites) >= 2:
-        grid = program.funnel_plot_limits(overall, list(range(1, int(sites["n"].max() * 1.1) + 2)))
+        reach = int(sites["n"].max() * program_charts.SITE_AXIS_ROOM) + 2
+        grid = program.funnel_plot_limits(overall, list(range(1, reach)))
         site_figure = program_charts.site_funnel_plot(
             sites, grid, overall_rate=overall, what="PHQ-9 response rate"
         )
