@@ -279,27 +279,30 @@ class RollupState(Base):
     built_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class RollupDosingMonth(Base):
+class _BySiteAndIndication:
+    """The patient's site and indication: what the rollups are grouped and filtered by."""
+
+    site: Mapped[str] = mapped_column(String(120))
+    indication: Mapped[str | None] = mapped_column(String(80))
+
+
+class RollupDosingMonth(_BySiteAndIndication, Base):
     """Completed dosing sessions and their adverse events per site, indication, month and
     route (month: 'YYYY-MM'; route 'unknown' without a dosing record)."""
 
     __tablename__ = "rollup_dosing_months"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    site: Mapped[str] = mapped_column(String(120))
-    indication: Mapped[str | None] = mapped_column(String(80))
     month: Mapped[str] = mapped_column(String(7))
     route: Mapped[str] = mapped_column(String(32))
     sessions: Mapped[int] = mapped_column(Integer)
     events: Mapped[int] = mapped_column(Integer)
 
 
-class RollupFunnel(Base):
+class RollupFunnel(_BySiteAndIndication, Base):
     """Patients at each treatment-funnel step per site and indication."""
 
     __tablename__ = "rollup_funnel"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    site: Mapped[str] = mapped_column(String(120))
-    indication: Mapped[str | None] = mapped_column(String(80))
     patients: Mapped[int] = mapped_column(Integer)
     intake: Mapped[int] = mapped_column(Integer)
     eligible: Mapped[int] = mapped_column(Integer)
@@ -307,26 +310,22 @@ class RollupFunnel(Base):
     finished: Mapped[int] = mapped_column(Integer)
 
 
-class RollupIneligibility(Base):
+class RollupIneligibility(_BySiteAndIndication, Base):
     """Completed intake sessions found not eligible per site, indication and reason."""
 
     __tablename__ = "rollup_ineligibility"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    site: Mapped[str] = mapped_column(String(120))
-    indication: Mapped[str | None] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(Text)
     sessions: Mapped[int] = mapped_column(Integer)
 
 
-class RollupPhq9Endpoint(Base):
+class RollupPhq9Endpoint(_BySiteAndIndication, Base):
     """Per course with a PHQ-9: kapviz.db.aggregates.outcomes.endpoint_rows with the
     patient's site and indication (the Overview's response and remission come from these)."""
 
     __tablename__ = "rollup_phq9_endpoints"
     course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64))
-    site: Mapped[str] = mapped_column(String(120))
-    indication: Mapped[str | None] = mapped_column(String(80))
     first_dose_at: Mapped[datetime | None] = mapped_column(DateTime)
     pre_at: Mapped[datetime | None] = mapped_column(DateTime)
     pre_total: Mapped[int | None] = mapped_column(Integer)

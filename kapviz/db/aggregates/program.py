@@ -142,16 +142,27 @@ class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it re
 
     type = String()
     inherit_cache = True
+    formats = ("%Y-%m-%d", "YYYY-MM-DD")  # SQLite strftime, PostgreSQL to_char
 
 
-@compiles(day_of, "sqlite")
-def _day_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return f"date({compiler.process(element.clauses, **kw)})"
+class month_of(day_of):  # noqa: N801 - reads like the SQL function it renders
+    """The calendar month of a timestamp as text YYYY-MM, on SQLite and PostgreSQL."""
+
+    inherit_cache = True
+    formats = ("%Y-%m", "YYYY-MM")
 
 
-@compiles(day_of)
-def _day_default(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+def _calendar_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"strftime('{element.formats[0]}', {compiler.process(element.clauses, **kw)})"
+
+
+def _calendar_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"to_char({compiler.process(element.clauses, **kw)}, '{element.formats[1]}')"
+
+
+for _calendar in (day_of, month_of):
+    compiles(_calendar, "sqlite")(_calendar_sqlite)
+    compiles(_calendar)(_calendar_default)
 
 
 def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
@@ -161,23 +172,6 @@ def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
     if scope is not None:
         out.append(Session.course_id.in_(scope))
     return out
-
-
-class month_of(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
-    """The calendar month of a timestamp as text YYYY-MM, on SQLite and PostgreSQL."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(month_of, "sqlite")
-def _month_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(month_of)
-def _month_default(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM')"
 
 
 def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - SQL
