@@ -30,9 +30,12 @@ def dosing_without_predose(
     # patient's sessions and scores.
     left = done.loc[done["started_at"].notna(), ["session_id", "patient_id", "started_at"]]
     right = scores[scores["administered_at"].notna()]
+    # merge_asof wants one type on both sides (an empty frame's times can be seconds).
+    left = left.astype({"patient_id": object, "started_at": "datetime64[us]"})
+    right = right.astype({"patient_id": object, "administered_at": "datetime64[us]"})
     latest = pd.merge_asof(
-        left.astype({"patient_id": object}).sort_values("started_at", kind="stable"),
-        right.astype({"patient_id": object}).sort_values("administered_at", kind="stable"),
+        left.sort_values("started_at", kind="stable"),
+        right.sort_values("administered_at", kind="stable"),
         left_on="started_at",
         right_on="administered_at",
         by="patient_id",

@@ -50,6 +50,20 @@ def test_dosing_without_predose_window_edges_and_order():
     assert list(out.columns) == quality.MISSING_COLUMNS
 
 
+def test_dosing_without_predose_with_scores_of_another_time_unit():
+    """No scores at all (an empty frame's times in seconds) and scores in nanoseconds both
+    work against sessions in microseconds: every dose unmeasured, then A-D1 measured."""
+    sessions = SESSIONS.astype({"started_at": "datetime64[us]"})
+    none = _scores([]).astype({"administered_at": "datetime64[s]"})
+    out = quality.dosing_without_predose(sessions, none)
+    assert list(out["session_id"]) == ["A-D2", "B-D2", "B-D1", "A-D1"]
+    one = _scores([("A", "PHQ-9", "2026-03-09 09:00")]).astype(
+        {"administered_at": "datetime64[ns]"}
+    )
+    out = quality.dosing_without_predose(sessions, one)
+    assert list(out["session_id"]) == ["A-D2", "B-D2", "B-D1"]
+
+
 def test_newest_first_is_deterministic_on_ties():
     """Sessions started at the same moment come by session id, whatever the input order."""
     reversed_rows = SESSIONS.iloc[::-1]
