@@ -120,7 +120,7 @@ def case_view(
     filters: Filters, *, patient_id: str, course_id: str, today: date, presenting: bool
 ) -> CaseView:
     """The CaseView of one course as of `today` (alerts look back from the end of it),
-    all but the score views, whose cohort summary it starts in the background."""
+    all but the score views (their cohort summary: `start_cohort_summary`)."""
     return _case_view(
         database_url(),
         filters,
@@ -145,9 +145,9 @@ def _case_view(
     config: Settings,
 ) -> CaseView:
     show = presented if presenting else (lambda fig: fig)
-    # The cohort summary in the background while the case's own rows are read and these
-    # figures (and the page's other tabs) drawn; the score views come last.
-    start_cohort_summary(filters)
+    # The page has begun the cohort summary (start_cohort_summary) before the case's own
+    # rows are read and these figures (and the page's other tabs) drawn; the score views,
+    # which need it, come last.
     sessions = data.sessions(filters, patient_id=patient_id)
     items = case.phq9_item_rows(data.assessments(filters, patient_id=patient_id, with_items=True))
     assessments = data.assessments(filters, patient_id=patient_id)
