@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -249,6 +250,87 @@ def _previous_month_start(now: datetime) -> datetime:
     return month_start(first - timedelta(days=1))
 
 
+@dataclass(frozen=True)
+class TileWindows:
+    """The tiles' periods as of `now` (DOMAIN.md §1 windows; every range is [start, end)
+    but the active-patient ones, which are (start, end])."""
+
+    now: datetime
+    cur30: datetime
+    prev30: datetime
+    cur90: datetime
+    prev90: datetime
+    week: tuple[datetime, datetime]
+    week_before: tuple[datetime, datetime]
+    month: tuple[datetime, datetime]
+    month_before: tuple[datetime, datetime]
+
+
+def tile_windows(now: datetime) -> TileWindows:
+    """This week / month so far and the same span of the week / month before; the last 30
+    and 90 days and the 30 and 90 before them."""
+    prev30, cur30, _ = period_bounds(now, days=30)
+    prev90, cur90, _ = period_bounds(now, days=90)
+    wk, mo = week_start(now), month_start(now)
+    last_wk = wk - timedelta(days=7)
+    last_mo = _previous_month_start(now)
+    return TileWindows(
+        now=now,
+        cur30=cur30,
+        prev30=prev30,
+        cur90=cur90,
+        prev90=prev90,
+        week=(wk, now),
+        week_before=(last_wk, last_wk + (now - wk)),
+        month=(mo, now),
+        month_before=(last_mo, last_mo + (now - mo)),
+    )
+
+
+@dataclass(frozen=True)
+class TileCounts:
+    """What the director's tiles count in sessions and scores (from frames by
+    `director_counts`, in SQL by kapviz.db.aggregates.program.tile_counts)."""
+
+    active: int
+    active_before: int
+    dosing_week: int
+    dosing_week_before: int
+    dosing_month: int
+    dosing_month_before: int
+    measured: int
+    measured_n: int
+    measured_before: int
+    measured_before_n: int
+
+
+def director_counts(
+    sessions: pd.DataFrame, assessments: pd.DataFrame, *, now: datetime
+) -> TileCounts:
+    """The director's tiles' counts from session and PHQ-9 frames."""
+    w = tile_windows(now)
+    measured, total = measurement_completion(sessions, assessments, start=w.cur30, end=now)
+    measured_before, total_before = measurement_completion(
+        sessions, assessments, start=w.prev30, end=w.cur30
+    )
+    return TileCounts(
+        active=active_patients(sessions, now=now),
+        active_before=active_patients(sessions, now=w.cur30),
+        dosing_week=dosing_sessions_between(sessions, *w.week),
+        dosing_week_before=dosing_sessions_between(sessions, *w.week_before),
+        dosing_month=dosing_sessions_between(sessions, *w.month),
+        dosing_month_before=dosing_sessions_between(sessions, *w.month_before),
+        measured=measured,
+        measured_n=total,
+        measured_before=measured_before,
+        measured_before_n=total_before,
+    )
+
+
+def _share(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
 def director_kpis(
     sessions: pd.DataFrame,
     assessments: pd.DataFrame,
@@ -263,49 +345,84 @@ def director_kpis(
     whose endpoint fell in the last 90 days vs the 90 before; measurement completion —
     dosing sessions of the last 30 days vs the 30 before.
     """
-    prev30, cur30, _ = period_bounds(now, days=30)
-    prev90, cur90, _ = period_bounds(now, days=90)
-    wk, mo = week_start(now), month_start(now)
-    last_wk = wk - timedelta(days=7)
-    last_mo = _previous_month_start(now)
-    same_span_last_month = last_mo + (now - mo)
+    return director_kpis_from(director_counts(sessions, assessments, now=now), outcomes, now=now)
+
+
+def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
+    """`director_kpis` from the tiles' counts and the outcomes per course."""
+    w = tile_windows(now)
     kpis: dict[str, dict] = {
-        "active_patients": {
-            "value": active_patients(sessions, now=now),
-            "previous": active_patients(sessions, now=cur30),
-        },
-        "dosing_week": {
-            "value": dosing_sessions_between(sessions, wk, now),
-            "previous": dosing_sessions_between(sessions, last_wk, last_wk + (now - wk)),
-        },
-        "dosing_month": {
-            "value": dosing_sessions_between(sessions, mo, now),
-            "previous": dosing_sessions_between(sessions, last_mo, same_span_last_month),
-        },
+        "active_patients": {"value": counts.active, "previous": counts.active_before},
+        "dosing_week": {"value": counts.dosing_week, "previous": counts.dosing_week_before},
+        "dosing_month": {"value": counts.dosing_month, "previous": counts.dosing_month_before},
     }
-    current = outcome_window(outcomes, start=cur90, end=now)
-    before = outcome_window(outcomes, start=prev90, end=cur90)
+    current = outcome_window(outcomes, start=w.cur90, end=now)
+    before = outcome_window(outcomes, start=w.prev90, end=w.cur90)
     for key, k, n in (
         ("response", "responders", "response_n"),
         ("remission", "remitters", "remission_n"),
     ):
         kpis[key] = {
-            "value": current[k] / current[n] if current[n] else None,
-            "previous": before[k] / before[n] if before[n] else None,
+            "value": _share(current[k], current[n]),
+            "previous": _share(before[k], before[n]),
             "numerator": current[k],
             "denominator": current[n],
         }
-    measured, total = measurement_completion(sessions, assessments, start=cur30, end=now)
-    measured_before, total_before = measurement_completion(
-        sessions, assessments, start=prev30, end=cur30
-    )
     kpis["measurement_completion"] = {
-        "value": measured / total if total else None,
-        "previous": measured_before / total_before if total_before else None,
-        "numerator": measured,
-        "denominator": total,
+        "value": _share(counts.measured, counts.measured_n),
+        "previous": _share(counts.measured_before, counts.measured_before_n),
+        "numerator": counts.measured,
+        "denominator": counts.measured_n,
     }
     return kpis
+
+
+@dataclass(frozen=True)
+class AdverseCounts:
+    """Adverse events and completed dosing sessions of the last 30 days and the 30 before
+    (from frames by `adverse_counts`, in SQL by kapviz.db.aggregates.program)."""
+
+    events: int
+    doses: int
+    events_before: int
+    doses_before: int
+
+
+def adverse_counts(
+    sessions: pd.DataFrame, side_effects: pd.DataFrame, *, now: datetime
+) -> AdverseCounts:
+    """The adverse-event tile's counts from session and side-effect frames."""
+    w = tile_windows(now)
+    events, doses = safety.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
+    before = safety.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
+    return AdverseCounts(events, doses, *before)
+
+
+def open_alert_patients(
+    sessions: pd.DataFrame,
+    side_effects: pd.DataFrame,
+    vitals: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> tuple[int, int]:
+    """Patients on the Safety page's alerts worklist now, and as things stood 30 days ago
+    (only what had happened by then)."""
+    open_now = safety.alerts(
+        sessions, side_effects, vitals, assessments, settings=settings, now=now
+    )
+    cur30 = tile_windows(now).cur30
+    past = sessions[sessions["started_at"] <= cur30]
+    open_before = safety.alerts(
+        past,
+        side_effects[is_member(side_effects["session_id"], past["session_id"])],
+        vitals[is_member(vitals["session_id"], past["session_id"])],
+        assessments[assessments["administered_at"] <= cur30],
+        settings=settings,
+        now=cur30,
+    )
+    return int(open_now["patient_id"].nunique()), int(open_before["patient_id"].nunique())
 
 
 def safety_kpis(
@@ -321,33 +438,24 @@ def safety_kpis(
 
     Both come from the Safety metrics, so the Overview and the Safety page always agree.
     """
-    prev30, cur30, _ = period_bounds(now, days=30)
-    events, doses = safety.adverse_event_rate(sessions, side_effects, start=cur30, end=now)
-    events_before, doses_before = safety.adverse_event_rate(
-        sessions, side_effects, start=prev30, end=cur30
+    return safety_kpis_from(
+        adverse_counts(sessions, side_effects, now=now),
+        open_alert_patients(
+            sessions, side_effects, vitals, assessments, settings=settings, now=now
+        ),
     )
-    open_now = safety.alerts(
-        sessions, side_effects, vitals, assessments, settings=settings, now=now
-    )
-    # As things stood 30 days ago: only what had happened by then.
-    past = sessions[sessions["started_at"] <= cur30]
-    open_before = safety.alerts(
-        past,
-        side_effects[is_member(side_effects["session_id"], past["session_id"])],
-        vitals[is_member(vitals["session_id"], past["session_id"])],
-        assessments[assessments["administered_at"] <= cur30],
-        settings=settings,
-        now=cur30,
-    )
+
+
+def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> dict[str, dict]:
+    """`safety_kpis` from the adverse-event counts and the (now, 30 days ago) alert counts."""
     return {
         "adverse_events": {
-            "value": 100 * events / doses if doses else None,
-            "previous": 100 * events_before / doses_before if doses_before else None,
-            "numerator": events,
-            "denominator": doses,
+            "value": 100 * adverse.events / adverse.doses if adverse.doses else None,
+            "previous": (
+                100 * adverse.events_before / adverse.doses_before if adverse.doses_before else None
+            ),
+            "numerator": adverse.events,
+            "denominator": adverse.doses,
         },
-        "open_alerts": {
-            "value": int(open_now["patient_id"].nunique()),
-            "previous": int(open_before["patient_id"].nunique()),
-        },
+        "open_alerts": {"value": open_alerts[0], "previous": open_alerts[1]},
     }

@@ -21,22 +21,17 @@ from kapviz.ui import background, data, redact
 from kapviz.ui.db import database_url, settings
 
 PHQ9 = "PHQ-9"
-RECENT_DAYS = 70
-"""How far back the tiles look: two 30-day windows with PHQ-9s up to 7 days before their
-doses (67 days), last month from its 1st (at most 62 days) and a 14-day alert lookback as of
-30 days ago (44 days) all fit in 70 days; a longer alert lookback widens the window."""
 
 
 def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
-    """Start of the recent window for `now`: midnight RECENT_DAYS days before (changes daily),
-    earlier when the alert look-back (as of 30 days ago) reaches further back."""
-    days = max(RECENT_DAYS, 31 + lookback_days)
-    return datetime.combine(now.date() - timedelta(days=days), time.min)
+    """Start of the rows the tiles read for the alerts (their other numbers are counted in
+    SQL): as of now and as of 30 days ago, `lookback_days` back, in whole days."""
+    return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
 
 
 def vitals_since(now: datetime, *, lookback_days: int = 14) -> datetime:
     """Vital signs matter to the tiles only for BP-excursion alerts, now and 30 days ago."""
-    return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
+    return recent_since(now, lookback_days=lookback_days)
 
 
 def excursion_thresholds(config: Settings) -> tuple[int, int]:
@@ -47,8 +42,10 @@ def excursion_thresholds(config: Settings) -> tuple[int, int]:
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> dict:
-    # The same metric functions as everywhere, on the rows of the recent window only
-    # (kapviz.db.aggregates.program.recent_activity), fetched once per day × data version.
+    # Counts in SQL (kapviz.db.aggregates.program.tile_counts); the alerts worklist by the
+    # same metric functions as the Safety page, on the rows of the alerts' look-back only
+    # (recent_activity); both once per day × data version.
+    counts, adverse = data.aggregate(program_sql.tile_counts, filters, now=as_of)
     lookback = settings().alert_lookback_days
     recent = data.aggregate(
         program_sql.recent_activity,
@@ -57,8 +54,7 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         vitals_since=vitals_since(as_of, lookback_days=lookback),
         vitals_reaching=excursion_thresholds(settings()),
     )
-    kpis = program.director_kpis(recent.sessions, recent.phq9, phq9_outcomes(filters), now=as_of)
-    kpis |= program.safety_kpis(
+    open_alerts = program.open_alert_patients(
         recent.sessions,
         recent.side_effects,
         recent.vitals,
@@ -66,14 +62,16 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         settings=settings(),
         now=as_of,
     )
-    return kpis
+    kpis = program.director_kpis_from(counts, phq9_outcomes(filters), now=as_of)
+    return kpis | program.safety_kpis_from(adverse, open_alerts)
 
 
 def from_rollups(filters: Filters) -> bool:
     """Whether the whole-period counts come from the rollups kept in the database
     (kapviz.db.rollups: current, and filters of sites and indications only) rather than from
     the live queries; both give the same numbers. Asked once per filters × data version."""
-    return rollups.serves(filters) and data.aggregate(rollups.is_current, Filters())
+    # Asked with the viewer's filters like every read (the answer is the same for all).
+    return rollups.serves(filters) and data.aggregate(rollups.is_current, filters)
 
 
 def phq9_outcomes(filters: Filters) -> pd.DataFrame:

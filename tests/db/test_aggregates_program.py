@@ -1,13 +1,16 @@
 """The Overview's SQL aggregates and recent windows give exactly the pandas metrics' numbers."""
 
+from dataclasses import astuple
 from datetime import date, datetime, timedelta
 
 import pytest
 from pandas.testing import assert_frame_equal
+from sqlalchemy import insert
 
 from kapviz.config import load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import program as program_sql
+from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import program, safety
@@ -96,9 +99,37 @@ def _kpis(sessions, side_effects, vitals, phq9, outcomes, now):
     )
 
 
-def test_recent_window_gives_the_full_tables_kpis(demo):
-    """Tiles from the recent window equal tiles from whole tables, at several moments."""
-    filters = Filters()
+def _tiles_as_the_overview_computes_them(conn, filters, outcomes, as_of):
+    """SQL counts (tile_counts) and the alerts on the look-back's rows (kapviz.ui.overview)."""
+    settings = load_settings({})
+    counts, adverse = program_sql.tile_counts(conn, filters, now=as_of)
+    recent = program_sql.recent_activity(
+        conn,
+        filters,
+        since=recent_since(as_of),
+        vitals_since=vitals_since(as_of),
+        vitals_reaching=excursion_thresholds(settings),
+    )
+    open_alerts = program.open_alert_patients(
+        recent.sessions,
+        recent.side_effects,
+        recent.vitals,
+        recent.phq9,
+        settings=settings,
+        now=as_of,
+    )
+    kpis = program.director_kpis_from(counts, outcomes, now=as_of)
+    return kpis | program.safety_kpis_from(adverse, open_alerts), recent
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(), Filters(sites=("Demo Clinic North",)), Filters(routes=("iv",))],
+    ids=["all", "site", "route"],
+)
+def test_overview_tiles_equal_the_whole_tables_kpis(demo, filters):
+    """Tiles as the Overview computes them (counts in SQL, alerts from the look-back's rows)
+    equal the pandas metrics on whole tables, at several moments, in and out of scope."""
     sessions = queries.sessions(demo, filters)
     scores = queries.assessments(demo, filters, instruments=OUTCOME_INSTRUMENTS)
     phq9 = scores[scores["instrument"] == "PHQ-9"].reset_index(drop=True)
@@ -110,36 +141,29 @@ def test_recent_window_gives_the_full_tables_kpis(demo):
     moments = (last, last - timedelta(days=45, hours=3), last + timedelta(days=20), month_end)
     for now in moments:
         as_of = tiles_as_of(now)
-        recent = program_sql.recent_activity(
-            demo, filters, since=recent_since(as_of), vitals_since=vitals_since(as_of)
-        )
-        assert len(recent.sessions) < len(sessions)
         full = _kpis(sessions, side_effects, vitals, phq9, outcomes, as_of)
-        windowed = _kpis(
-            recent.sessions, recent.side_effects, recent.vitals, recent.phq9, outcomes, as_of
-        )
-        assert windowed == full, now
-        # What the Overview reads: only the vitals of sessions reaching the excursion limits.
-        flagged = program_sql.recent_activity(
-            demo,
-            filters,
-            since=recent_since(as_of),
-            vitals_since=vitals_since(as_of),
-            vitals_reaching=excursion_thresholds(load_settings({})),
-        )
-        assert len(flagged.vitals) < len(recent.vitals)
-        assert (
-            _kpis(
-                flagged.sessions,
-                flagged.side_effects,
-                flagged.vitals,
-                flagged.phq9,
-                outcomes,
-                as_of,
-            )
-            == full
-        ), now
-        assert full["open_alerts"]["value"] > 0 or now > last
+        tiles, recent = _tiles_as_the_overview_computes_them(demo, filters, outcomes, as_of)
+        assert tiles == full, now
+        assert len(recent.sessions) < len(sessions)
+        assert full["dosing_month"]["value"] + full["dosing_month"]["previous"] > 0 or now > last
+        if filters.is_empty:
+            assert full["open_alerts"]["value"] > 0 or now > last
+
+
+def test_recent_window_reads_few_vitals(demo):
+    """The look-back reads only the vital signs of sessions reaching the excursion limits."""
+    as_of = tiles_as_of(queries.sessions(demo)["started_at"].max().to_pydatetime())
+    every = program_sql.recent_activity(
+        demo, Filters(), since=recent_since(as_of), vitals_since=vitals_since(as_of)
+    )
+    flagged = program_sql.recent_activity(
+        demo,
+        Filters(),
+        since=recent_since(as_of),
+        vitals_since=vitals_since(as_of),
+        vitals_reaching=excursion_thresholds(load_settings({})),
+    )
+    assert 0 < len(flagged.vitals) < len(every.vitals)
 
 
 @pytest.mark.parametrize("day", [20, 31, 47, 100])
@@ -159,3 +183,98 @@ def test_recent_phq9_keeps_positive_latest_item9_before_the_window(clinic, day):
     after = every[every["administered_at"] >= since]
     assert sorted(recent.loc[recent["administered_at"] >= since, "id"]) == sorted(after["id"])
     assert list(recent.columns) == queries.ASSESSMENT_COLUMNS
+
+
+# --- Tile counts on hand-placed edges ------------------------------------------------------
+
+AS_OF = datetime(2026, 3, 5)  # tiles as of the end of Wednesday 4 March 2026
+D1, D2, D3, D4 = (
+    datetime(2026, 2, 7, 10),  # PHQ-9 exactly 7 days before: measured
+    datetime(2026, 2, 16, 10),  # PHQ-9 7 days and 1 second before: not measured
+    datetime(2026, 2, 25, 10),  # PHQ-9 at the very start: measured
+    datetime(2026, 3, 4, 12),  # course C2 (IM); PHQ-9 of course C1 an hour before
+)
+
+
+def _edge_clinic(url: str) -> None:
+    from kapviz.db.migrate import upgrade
+    from kapviz.db.models import Assessment, Course, Dosing, Patient, Session, SideEffect, Site
+
+    engine = make_engine(url)
+    upgrade(engine)
+    second = timedelta(seconds=1)
+    sessions = [
+        ("S1", "C1", "dosing", "completed", D1, "iv"),
+        ("S2", "C1", "dosing", "completed", D2, "iv"),
+        ("S3", "C1", "dosing", "completed", D3, "iv"),
+        ("S4", "C2", "dosing", "completed", D4, "im"),
+        ("S5", "C1", "dosing", "cancelled", datetime(2026, 3, 3, 9), "iv"),
+    ]
+    phq9 = [
+        ("C1", D1 - timedelta(days=7)),
+        ("C1", D2 - timedelta(days=7) - second),
+        ("C1", D3),
+        ("C1", D4 - timedelta(hours=1)),
+    ]
+    effects = [
+        ("S1", 1, "nausea"),
+        ("S1", 2, "nausea"),
+        ("S1", 3, "dizziness"),
+        ("S4", 1, "nausea"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(Site), [{"name": "Edge"}])
+        conn.execute(insert(Patient), [{"patient_id": "X", "site": "Edge"}])
+        conn.execute(insert(Course), [{"course_id": c, "patient_id": "X"} for c in ("C1", "C2")])
+        conn.execute(
+            insert(Session),
+            [
+                {"session_id": s, "patient_id": "X", "course_id": c, "phase": p, "status": st,
+                 "started_at": at}
+                for s, c, p, st, at, _ in sessions
+            ],
+        )  # fmt: skip
+        conn.execute(
+            insert(Dosing),
+            [{"session_id": s, "route": r, "dose_mg": 50.0} for s, *_, r in sessions],
+        )
+        conn.execute(
+            insert(Assessment),
+            [
+                {"patient_id": "X", "course_id": c, "instrument": "PHQ-9", "administered_at": at,
+                 "total": 10}
+                for c, at in phq9
+            ],
+        )  # fmt: skip
+        conn.execute(
+            insert(SideEffect),
+            [{"session_id": s, "seq": q, "term": t, "severity": "mild"} for s, q, t in effects],
+        )
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected", "events"),
+    [
+        # Week from Monday 2 March: D4; the same span of the week before (23–26 Feb): D3.
+        (Filters(), (1, 0, 1, 1, 1, 0, 3, 4, 0, 0), 3),
+        (Filters(routes=("iv",)), (1, 0, 0, 1, 0, 0, 2, 3, 0, 0), 2),
+        # C2 alone: the hour-old PHQ-9 belongs to C1, out of scope, so D4 is not measured.
+        (Filters(routes=("im",)), (1, 0, 1, 0, 1, 0, 0, 1, 0, 0), 1),
+    ],
+    ids=["all", "iv", "im"],
+)
+def test_tile_counts_hand_placed_edges(db_url, filters, expected, events):
+    """Pre-dose window edges (7 days exactly in, 1 s more out, a score at the start in), a
+    cancelled dose left out, a score of another course out of a route's scope, one event per
+    session × term; the frames' metrics agree."""
+    _edge_clinic(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        counts, adverse = program_sql.tile_counts(conn, filters, now=AS_OF)
+        sessions = queries.sessions(conn, filters)
+        scores = queries.assessments(conn, filters, instruments=["PHQ-9"])
+        effects = queries.side_effects(conn, filters)
+    assert astuple(counts) == expected
+    assert astuple(adverse) == (events, expected[7], 0, 0)
+    assert counts == program.director_counts(sessions, scores, now=AS_OF)
+    assert adverse == program.adverse_counts(sessions, effects, now=AS_OF)
