@@ -4,7 +4,7 @@ import streamlit as st
 
 from kapviz.filters import Filters
 from kapviz.io import bundle
-from kapviz.ui import auth, data, imports, page, quality
+from kapviz.ui import auth, data, imports, page, quality, rollup_panel
 from kapviz.ui.db import engine
 from kapviz.ui.nav import case_url
 
@@ -22,6 +22,8 @@ if len(history):
         f"Last import: **{last['kind']}** from `{last['source']}` at {last['finished_at']} — "
         f"{last['added']:,} rows added, {last['updated']:,} updated."
     )
+
+rollup_panel.show()
 
 tab_import, tab_download, tab_quality = st.tabs(["Import", "Download", "Data quality"])
 with tab_import:

@@ -22,6 +22,7 @@ from kapviz.db.models import (
     Dosing,
     ImportRun,
     Patient,
+    RollupState,
     Session,
     SideEffect,
     VitalSign,
@@ -328,17 +329,12 @@ def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
     return list(conn.execute(stmt).scalars().all())
 
 
-def data_version(conn: Connection) -> tuple:
-    """A cheap fingerprint of the data: changes when rows are added, changed or removed.
-
-    Index-only lookups (max of indexed columns, counts of the small tables) so that a
-    live page can ask every refresh without reading data.
-    """
+def _clinic_parts() -> list:
     parts = [
         select(func.max(t.updated_at)).scalar_subquery()
         for t in (Patient, Course, Session, Dosing, Assessment, SideEffect, VitalSign)
     ]
-    parts += [
+    return parts + [
         select(func.max(Assessment.id)).scalar_subquery(),
         select(func.max(SideEffect.id)).scalar_subquery(),
         select(func.max(VitalSign.id)).scalar_subquery(),
@@ -346,8 +342,20 @@ def data_version(conn: Connection) -> tuple:
         select(func.count()).select_from(Session).scalar_subquery(),
         select(func.max(ImportRun.id)).scalar_subquery(),
     ]
-    row = conn.execute(select(*parts)).one()
-    return tuple(str(v) for v in row)
+
+
+def clinic_version(conn: Connection) -> tuple:
+    """A cheap fingerprint of the clinic data: changes when rows are added, changed or
+    removed. Index-only lookups (max of indexed columns, counts of the small tables)."""
+    return tuple(str(v) for v in conn.execute(select(*_clinic_parts())).one())
+
+
+def data_version(conn: Connection) -> tuple:
+    """A cheap fingerprint of what the pages read: the clinic data (`clinic_version`) and
+    the moment the Overview's rollups were last rebuilt (kapviz.db.rollups), in one query
+    that a live page can ask every refresh without reading data."""
+    built = select(func.max(RollupState.built_at)).scalar_subquery()
+    return tuple(str(v) for v in conn.execute(select(*_clinic_parts(), built)).one())
 
 
 def newest_record_at(conn: Connection) -> datetime | None:

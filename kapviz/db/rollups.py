@@ -9,7 +9,7 @@ indications in milliseconds, whatever the clinic's size (issue 8).
 
 They are derived data, written after the clinic data by whoever writes those (the demo
 generator, imports, `python -m kapviz rollup`), stamped with the data version they were
-computed from (kapviz.db.queries.data_version). A reader uses them only while that stamp is
+computed from (kapviz.db.queries.clinic_version). A reader uses them only while that stamp is
 the data's current version and the filters are sites and indications only; a route or date
 filter, a clinician's scope, or data changed since (by another program writing the
 database) take the live queries of kapviz.db.aggregates, which give the same numbers: both
@@ -65,9 +65,26 @@ def stamp(version: tuple) -> str:
 
 def is_current(conn: Connection, filters: Filters | None = None) -> bool:
     """Whether rollups exist and were computed from the data as they are now (`filters` is
-    unused: it lets kapviz.ui.data cache the answer like any aggregate)."""
-    stored = conn.execute(select(RollupState.data_version)).scalar()
-    return stored is not None and stored == stamp(queries.data_version(conn))
+    unused: it lets kapviz.ui.data cache the answer like any aggregate; the pages' data
+    version includes the rollups' build time, so a rebuild is seen at once)."""
+    return status(conn).current
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether the rollups exist, when they were built, and whether the data are the same."""
+
+    built_at: datetime | None
+    current: bool
+
+
+def status(conn: Connection) -> Status:
+    row = conn.execute(select(RollupState.data_version, RollupState.built_at)).first()
+    if row is None:
+        return Status(built_at=None, current=False)
+    return Status(
+        built_at=row.built_at, current=row.data_version == stamp(queries.clinic_version(conn))
+    )
 
 
 # --- Building ---------------------------------------------------------------------------------
@@ -88,7 +105,7 @@ def compute(conn: Connection) -> Rollups | None:
     """Every rollup table's rows from the data now, or None when they cannot stand in for
     the live queries: PHQ-9s stored without a course (the live path derives their course
     from every score) or data written while they were read."""
-    version = queries.data_version(conn)
+    version = queries.clinic_version(conn)
     untied = select(Assessment.id).where(
         Assessment.instrument == PHQ9, Assessment.course_id.is_(None)
     )
@@ -117,7 +134,7 @@ def compute(conn: Connection) -> Rollups | None:
         ["patient_id", "site", "indication"],
     )
     endpoints = endpoints.merge(patients, on="patient_id", how="left")
-    if queries.data_version(conn) != version:
+    if queries.clinic_version(conn) != version:
         log.info("rollups not built: the data changed while they were read")
         return None
     return Rollups(

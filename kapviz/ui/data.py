@@ -39,6 +39,11 @@ def version() -> tuple:
     return _version(database_url())
 
 
+def forget_version() -> None:
+    """After a write of this session: the next read asks the database for the version."""
+    _version.clear()
+
+
 def _load(fn, url: str, filters: Filters, **kwargs) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
         return fn(conn, filters, **kwargs)

@@ -158,3 +158,20 @@ def test_untied_phq9_scores_keep_the_live_path(clinic):
 )
 def test_rollups_serve_site_and_indication_choices_only(filters, served):
     assert rollups.serves(filters) is served
+
+
+def test_a_rebuild_changes_the_pages_version_not_the_clinics(clinic):
+    """The pages' data version includes the rollups' build time (their caches refresh at
+    once after a rebuild); the clinic's fingerprint, which stamps the rollups, does not."""
+    from kapviz.db import queries
+
+    clinic.commit()
+    before = (queries.data_version(clinic), queries.clinic_version(clinic))
+    clinic.commit()
+    assert rollups.rebuild(clinic.engine)
+    clinic.commit()
+    after = (queries.data_version(clinic), queries.clinic_version(clinic))
+    assert after[1] == before[1] and after[0] != before[0]
+    assert after[0][: len(after[1])] == after[1]
+    status = rollups.status(clinic)
+    assert status.current and status.built_at is not None

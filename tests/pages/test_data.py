@@ -27,3 +27,43 @@ def test_rerun_reads_nothing(run_page, monkeypatch):
     assert not at.exception and reads == []
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Dosing sessions without a PHQ-9 in the 7 days before"] == "3"
+
+
+def test_overview_counts_status_and_rebuild(run_page, clinic_url):
+    """The hand clinic is written without rollups: the page says so and offers a rebuild;
+    after it the counts are current (the hand funnel) and the button is gone."""
+    from kapviz.db import rollups
+    from kapviz.db.engine import make_engine
+    from kapviz.filters import Filters
+
+    at = run_page("pages/data.py")
+    assert any("stored counts are not built yet" in c.value for c in at.caption)
+    at.button(key="rollup_rebuild").click().run()
+    assert not at.exception
+    assert any("Rebuilt" in s.value for s in at.success)
+    with make_engine(clinic_url).connect() as conn:
+        assert rollups.is_current(conn)
+        assert rollups.funnel_counts(conn, Filters()) == [5, 4, 3, 3, 2]
+    at.run()
+    assert any("stored counts are up to date" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "rollup_rebuild"]
+
+
+def test_overview_counts_out_of_date_after_another_writer(run_page, clinic_url):
+    """Rows written by another program after a rebuild: the line says the counts predate them."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from kapviz.db import rollups
+    from kapviz.db.engine import make_engine
+    from kapviz.db.models import Patient
+
+    engine = make_engine(clinic_url)
+    assert rollups.rebuild(engine)
+    with engine.begin() as conn:
+        conn.execute(update(Patient).where(Patient.patient_id == "P1").values(
+            indication="TRD", updated_at=datetime(2099, 1, 1)))  # fmt: skip
+    at = run_page("pages/data.py")
+    assert any("predate the latest data" in c.value for c in at.caption)
+    assert at.button(key="rollup_rebuild")
