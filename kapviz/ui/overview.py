@@ -29,11 +29,6 @@ def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
     return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
 
 
-def vitals_since(now: datetime, *, lookback_days: int = 14) -> datetime:
-    """Vital signs matter to the tiles only for BP-excursion alerts, now and 30 days ago."""
-    return recent_since(now, lookback_days=lookback_days)
-
-
 def excursion_thresholds(config: Settings) -> tuple[int, int]:
     """(systolic, diastolic) at or above which a reading is an excursion: the tiles read the
     vital signs of such sessions only (the alerts look at nothing else)."""
@@ -51,7 +46,6 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         program_sql.recent_activity,
         filters,
         since=recent_since(as_of, lookback_days=lookback),
-        vitals_since=vitals_since(as_of, lookback_days=lookback),
         vitals_reaching=excursion_thresholds(settings()),
     )
     open_alerts = program.open_alert_patients(

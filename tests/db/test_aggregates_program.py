@@ -15,7 +15,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import program, safety
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of, vitals_since
+from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of
 from tests.clinic import ANCHOR
 
 DEMO_SEED = 11
@@ -107,7 +107,6 @@ def _tiles_as_the_overview_computes_them(conn, filters, outcomes, as_of):
         conn,
         filters,
         since=recent_since(as_of),
-        vitals_since=vitals_since(as_of),
         vitals_reaching=excursion_thresholds(settings),
     )
     open_alerts = program.open_alert_patients(
@@ -153,14 +152,11 @@ def test_overview_tiles_equal_the_whole_tables_kpis(demo, filters):
 def test_recent_window_reads_few_vitals(demo):
     """The look-back reads only the vital signs of sessions reaching the excursion limits."""
     as_of = tiles_as_of(queries.sessions(demo)["started_at"].max().to_pydatetime())
-    every = program_sql.recent_activity(
-        demo, Filters(), since=recent_since(as_of), vitals_since=vitals_since(as_of)
-    )
+    every = program_sql.recent_activity(demo, Filters(), since=recent_since(as_of))
     flagged = program_sql.recent_activity(
         demo,
         Filters(),
         since=recent_since(as_of),
-        vitals_since=vitals_since(as_of),
         vitals_reaching=excursion_thresholds(load_settings({})),
     )
     assert 0 < len(flagged.vitals) < len(every.vitals)

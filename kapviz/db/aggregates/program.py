@@ -57,15 +57,14 @@ def recent_activity(
     filters: Filters,
     *,
     since: datetime,
-    vitals_since: datetime | None = None,
     vitals_reaching: tuple[int, int] | None = None,
 ) -> RecentActivity:
     """Sessions (TILE_SESSION_COLUMNS, with their effects and vitals) started at or after
     `since`, and PHQ-9s.
 
-    Vital signs, the largest table, are read from `vitals_since` (default `since`) on, and
-    with `vitals_reaching=(systolic, diastolic)` only for sessions with a reading at or above
-    either: the alerts' excursion look-back needs nothing else.
+    Vital signs, the largest table, are read with `vitals_reaching=(systolic, diastolic)`
+    only for sessions with a reading at or above either: the alerts' excursion look-back
+    needs nothing else.
 
     The PHQ-9 frame holds every PHQ-9 administered at or after `since` plus, per patient,
     the latest PHQ-9 before it and the latest before it with a known item 9: whatever moment
@@ -75,9 +74,7 @@ def recent_activity(
         since=since,
         sessions=queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS),
         side_effects=queries.side_effects(conn, filters, since=since),
-        vitals=queries.vitals(
-            conn, filters, since=max(since, vitals_since or since), reaching=vitals_reaching
-        ),
+        vitals=queries.vitals(conn, filters, since=since, reaching=vitals_reaching),
         phq9=recent_phq9(conn, filters, since=since),
     )
 
