@@ -137,7 +137,8 @@ def _texts(file: str, frame: pd.DataFrame) -> pd.DataFrame:
             text = np.array([_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
         else:
             text = values.to_numpy(dtype=object)
-        text = np.asarray(text, dtype=object)
+        # A copy: pandas 3 can hand back a read-only array (an entirely empty object column).
+        text = np.array(text, dtype=object)
         text[~present] = ""
         out[name] = pd.Series(text, index=frame.index, dtype=object).astype(str)
     return pd.DataFrame(out, index=frame.index, columns=frame.columns)
