@@ -53,12 +53,17 @@ class Settings:
     lockout_failures: int = 5
     lockout_minutes: int = 15
     upload_max_mb: int = 200
+    timezone: str = ""
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
             raise ValueError(
                 f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
             )
+        if self.timezone:
+            from kapviz.clinic_time import zone_named
+
+            zone_named(self.timezone)  # TimeZoneError (a ValueError) names the setting
         for name in ("idle_minutes", "lockout_failures", "lockout_minutes", "upload_max_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"KAPVIZ_{name.upper()} must be at least 1")
@@ -99,6 +104,8 @@ SETTINGS_HELP: dict[str, str] = {
     "lockout_failures": "Wrong passwords in a row that lock a local account.",
     "lockout_minutes": "Minutes a locked local account stays locked.",
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
+    "timezone": "The clinic's IANA time zone (e.g. America/Los_Angeles; empty = the server's): "
+    "calendar days, weeks, months, today, and what template times mean.",
 }
 
 
@@ -122,6 +129,9 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
             continue
         raw = env.get(f"KAPVIZ_{field.name.upper()}")
         if raw is None or raw == "":
+            continue
+        if field.name == "timezone":
+            values[field.name] = raw.strip()  # IANA names are case-sensitive
             continue
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()

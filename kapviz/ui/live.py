@@ -6,6 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from kapviz import clinic_time
 from kapviz.ui import auth
 from kapviz.ui.db import settings
 
@@ -22,8 +23,8 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
 
 
 def now() -> datetime:
-    """The clock of this session (tests pin it with session_state["clock"])."""
-    return st.session_state.get("clock") or datetime.now()
+    """The clinic's clock for this session (tests pin it with session_state["clock"])."""
+    return st.session_state.get("clock") or clinic_time.now()
 
 
 def is_kiosk() -> bool:

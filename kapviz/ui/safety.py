@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy import Engine
 
+from kapviz import clinic_time
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
@@ -133,7 +134,7 @@ def view(filters: Filters) -> safety.DoseSafety:
 
 def today_end(today: date | None = None) -> datetime:
     """'Now' of the alerts worklist: the end of today, so the window is whole days."""
-    return datetime.combine(today or date.today(), time.max)
+    return datetime.combine(today or clinic_time.today(), time.max)
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
