@@ -152,4 +152,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    return run_command(args)
+
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a command; anything unexpected becomes a message, a hint and a non-zero exit.
+
+    The traceback goes to the log only with -v: a user sees what failed and what to do.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    name = f"kapviz {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SQLAlchemyError as exc:
+        _failed(name, exc, "check the database URL (--db or KAPVIZ_DATABASE_URL) and that "
+                "the database is running and reachable", args)  # fmt: skip
+    except OSError as exc:
+        _failed(name, exc, "check the path, its permissions and the free disk space", args)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of every command
+        _failed(name, exc, "this is a kapviz bug: run the command again with -v and report "
+                "the output", args)  # fmt: skip
+    return EXIT_FAILED
+
+
+def _failed(name: str, exc: BaseException, hint: str, args: argparse.Namespace) -> None:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    print(f"{name}: failed: {type(exc).__name__}: {detail[0] if detail else ''}",
+          file=sys.stderr)  # fmt: skip
+    print(f"  what to do: {hint}" + ("" if args.verbose else " (details: -v)"), file=sys.stderr)
+    if args.verbose:
+        logging.getLogger(__name__).exception("%s failed", name)
