@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from kapviz.db.engine import make_engine
@@ -66,8 +67,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except (TemplateError, ValueError) as exc:
         print(f"kapviz import: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
-    engine = make_engine(database_url(args))
-    upgrade(engine)
+    engine = _dry_run_engine(database_url(args)) if args.dry_run else None
+    if engine is None:
+        engine = make_engine(database_url(args))
+        upgrade(engine)
     with engine.connect() as conn:
         existing = ExistingKeys.load(conn)
     validated, rejections = _validate(batch, fhir, existing, args)
@@ -89,6 +92,28 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"  {line}")
     _report_skipped(fhir, rejections, args)
     return 0
+
+
+def _dry_run_engine(url: str) -> Engine | None:
+    """For --dry-run on a database without the kapviz schema (or a SQLite file that does
+    not exist yet): an empty in-memory one, so that the dry run creates nothing; else None."""
+    parsed = make_url(url)
+    local = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if local and not Path(parsed.database).exists():
+        return _empty_engine()
+    engine = make_engine(url)
+    try:
+        if inspect(engine).has_table("patients"):
+            return None
+    finally:
+        engine.dispose()
+    return _empty_engine()
+
+
+def _empty_engine() -> Engine:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    return engine
 
 
 def _validate(batch, fhir, existing, args):
@@ -150,7 +175,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument(
         "--rejections",
         metavar="FILE",
-        help="write the rejected records (record, resource_type, id, reason) as CSV",
+        help="write the rejected records (record, file, resource_type, id, reason) as CSV",
     )
     imp.set_defaults(func=_cmd_import)
     exp = sub.add_parser(

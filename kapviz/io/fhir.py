@@ -31,6 +31,8 @@ from kapviz.io.fhir_elements import (
     WEIGHT_LOINC,
     WEIGHT_UNITS_KG,
     InvalidRecord,
+    Origin,
+    Resource,
     as_text,
     codings,
     load_resources,
@@ -58,6 +60,8 @@ class SkippedRecord:
     id: str
     reason: str
     record: int | None = None
+    origin: Origin | None = None
+    """The file (and NDJSON line or Bundle entry) it was read from."""
 
 
 @dataclass
@@ -69,10 +73,17 @@ class FhirReadResult:
     rejected: list[SkippedRecord] = field(default_factory=list)
     records: list[tuple[str, str]] = field(default_factory=list)
     """(resource_type, id) of record number k at index k − 1."""
+    origins: list[Origin] = field(default_factory=list)
+    """Where record number k was read, at index k − 1."""
 
     def describe(self, record: int) -> tuple[str, str]:
         """(resource_type, id) of a record number."""
         return self.records[record - 1] if 0 < record <= len(self.records) else ("", "")
+
+    def origin(self, record: int | None) -> Origin | None:
+        """The file (and line or entry) of a record number."""
+        ok = record is not None and 0 < record <= len(self.origins)
+        return self.origins[record - 1] if ok else None
 
     def skipped_counts(self) -> Counter:
         """How many records were skipped per (resource type, reason)."""
@@ -96,21 +107,24 @@ class _Converter:
         self.vitals: dict[tuple, tuple[int, dict]] = {}
         self.effects: list[tuple[int, dict]] = []
         self.weights: list[tuple[int, str, datetime, float]] = []
+        self.vital_records: dict[tuple, list[int]] = {}
+        """Every record merged into a vitals row (a skip counts each of them)."""
 
     def skip(self, k: int, rtype: str, rid: str, reason: str) -> None:
-        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k))
+        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
 
     def reject(self, k: int, rtype: str, rid: str, reason: str) -> None:
-        self.result.rejected.append(SkippedRecord(rtype, rid, reason, k))
+        self.result.rejected.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
 
-    def run(self, items: list[tuple[dict, str | None]]) -> FhirReadResult:
+    def run(self, items: list[Resource]) -> FhirReadResult:
         records = []
-        for k, (res, url) in enumerate(items, start=1):
+        for k, (res, url, origin) in enumerate(items, start=1):
             rtype = str(res.get("resourceType", ""))
             tail = (url or "").rstrip("/").split("/")[-1].split(":")[-1]
             rid = str(res.get("id") or tail or f"record-{k}")
             records.append((k, rtype, rid, res))
             self.result.records.append((rtype, rid))
+            self.result.origins.append(origin)
             if url:
                 self.urls[url] = rid
         order = ["Patient", "Encounter", "MedicationAdministration", "Observation",
@@ -296,6 +310,7 @@ class _Converter:
             values[VITALS_LOINC[code]] = value_of(res)
         _, row = self.vitals.setdefault((sid, minute), (k, {
             "session_id": sid, "minutes_from_dose": str(minute)}))  # fmt: skip
+        self.vital_records.setdefault((sid, minute), []).append(k)
         row.update({name: as_text(v) for name, v in values.items() if v is not None})
 
     def _QuestionnaireResponse(self, k: int, rid: str, res: dict) -> None:
@@ -390,8 +405,10 @@ class _Converter:
         for store in (self.vitals, dict(enumerate(self.effects))):
             for key, (k, row) in list(store.items()):
                 if row["session_id"] in removed:
-                    rtype, rid = self.result.describe(k)
-                    self.skip(k, rtype, rid, "its encounter was skipped")
+                    merged = self.vital_records.get(key, [k]) if store is self.vitals else [k]
+                    for member in merged:  # count resources, not merged rows
+                        rtype, rid = self.result.describe(member)
+                        self.skip(member, rtype, rid, "its encounter was skipped")
                     store.pop(key)
                     if store is not self.vitals:
                         self.effects.remove((k, row))
@@ -431,22 +448,39 @@ def validate_fhir(
     result: FhirReadResult, *, existing: ExistingKeys | None = None, skip_invalid: bool = False
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate a FHIR batch: invalid records are problems, or rejections with skip_invalid."""
-    pre = [Rejection(r.record, r.resource_type, r.id, r.reason) for r in result.rejected]
+    pre = [
+        Rejection(r.record, r.resource_type, r.id, r.reason, _file(r.origin))
+        for r in result.rejected
+    ]
     if skip_invalid:
         validated, rest = validate_skipping_invalid(
             result.batch, existing=existing, describe=lambda _file, row: result.describe(row)
         )
+        rest = [replace(r, file=_file(result.origin(r.record))) for r in rest]
         return validated, pre + rest
     validated = validate(result.batch, existing=existing)
-    named = [
-        replace(p, expected=f"{p.expected} ({'/'.join(result.describe(p.row))})")
-        if p.row is not None
-        else p
-        for p in validated.problems
-    ]
+    named = [_located(p, result) for p in validated.problems]
     invalid = [
-        Problem("FHIR records", r.record, None, None, f"{r.reason} ({r.resource_type}/{r.id})")
+        _located(Problem("FHIR records", r.record, None, None, r.reason), result)
         for r in result.rejected
     ]
     validated.problems = invalid + named
     return validated, []
+
+
+def _file(origin: Origin | None) -> str:
+    """The file name and NDJSON line of a record, as the rejection report's `file`."""
+    if origin is None:
+        return ""
+    return origin.file + (f":{origin.line}" if origin.line is not None else "")
+
+
+def _located(problem: Problem, result: FhirReadResult) -> Problem:
+    """A problem of a converted row, told by the FHIR file (and NDJSON line) and resource."""
+    origin = result.origin(problem.row)
+    if origin is None:
+        return problem
+    rtype, rid = result.describe(problem.row)
+    entry = f", entry {origin.entry}" if origin.entry is not None else ""
+    return replace(problem, file=origin.file, row=origin.line,
+                   expected=f"{problem.expected} ({rtype}/{rid}{entry})")  # fmt: skip
