@@ -59,12 +59,18 @@ def _localtime_name() -> str:
 
 
 def clinic_zone(name: str | None = None) -> tzinfo:
-    """The clinic's zone: `name`, else the `timezone` setting, else the server's zone."""
-    if name is None:
-        from kapviz.config import load_settings
+    """The clinic's zone: `name`, else the `timezone` setting, else the server's zone.
 
-        name = load_settings().timezone
-    return zone_named(name) if name and name.strip() else server_zone()
+    The setting is read from its variable here directly (Settings.timezone is the same
+    variable): importers ask for the zone per column, which must stay cheap.
+    """
+    name = os.environ.get(ZONE_VARIABLE, "") if name is None else name
+    return zone_named(name) if name and name.strip() else _server_zone(os.environ.get("TZ", ""))
+
+
+@lru_cache(maxsize=8)
+def _server_zone(_tz: str) -> tzinfo:
+    return server_zone()
 
 
 def zone_label(zone: tzinfo | None = None) -> str:

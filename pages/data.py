@@ -27,6 +27,7 @@ rollup_panel.show()
 
 tab_import, tab_download, tab_quality = st.tabs(["Import", "Download", "Data quality"])
 with tab_import:
+    st.caption(data_export.zone_caption())
     imports.upload_and_check()
 with tab_download:
     st.markdown("**Empty template** — one CSV per table and an Excel workbook with instructions.")

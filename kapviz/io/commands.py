@@ -90,6 +90,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(("dry run, nothing written: " if args.dry_run else "imported: ") + str(path))
     for line in result.summary_lines():
         print(f"  {line}")
+    if validated.warnings:
+        print(f"  warnings: {len(validated.warnings)} (listed above)")
     _report_skipped(fhir, rejections, args)
     return 0
 

@@ -1,4 +1,4 @@
-"""The Data page's full export, with a message instead of a traceback when it fails."""
+"""The Data page's full export (a message, not a traceback, when it fails) and zone line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 
 import streamlit as st
+
+from kapviz import clinic_time
 
 log = logging.getLogger(__name__)
 
@@ -21,3 +23,12 @@ def export_or_explain(build: Callable[[], bytes]) -> bytes | None:
             "again, the server log has the details for your administrator."
         )
         return None
+
+
+def zone_caption() -> str:
+    """Which time zone the template's times are read in (KAPVIZ_TIMEZONE)."""
+    zone = clinic_time.zone_label()
+    return (
+        f"Clinic time zone: **{zone}** (setting `KAPVIZ_TIMEZONE`). Times without an offset "
+        "are read in it; offsets are converted to it; days, weeks and months follow it."
+    )

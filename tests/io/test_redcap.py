@@ -248,9 +248,9 @@ def test_real_longitudinal_export(tmp_path, sqlite_url, capsys):
 
 
 def test_dry_run_writes_nothing(sqlite_url, capsys):
-    """--dry-run reports what would be added and leaves the database empty."""
+    """--dry-run reports what would be added and creates no database (issue 15)."""
     assert import_kap(sqlite_url, "--dry-run") == 0
     out = capsys.readouterr().out
     assert "dry run, nothing written" in out
     assert "sessions: 7 added, 0 updated, 0 unchanged (would be)" in out
-    assert rows(sqlite_url, Patient.patient_id) == []
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
