@@ -55,12 +55,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"kapviz import: {path} does not exist", file=sys.stderr)
         return EXIT_PROBLEMS
     fmt = detect_format(path, redcap_mapping=args.redcap_mapping)
+    if args.fhir_mapping:
+        fmt = "fhir"
     fhir = None
     try:
         if fmt == "fhir":
             from kapviz.io.fhir import read_fhir
+            from kapviz.io.fhir_mapping import load_fhir_mapping
 
-            fhir = read_fhir(path)
+            mapping = load_fhir_mapping(args.fhir_mapping) if args.fhir_mapping else None
+            fhir = read_fhir(path, mapping=mapping)
             batch = fhir.batch
         else:
             batch = read_batch(path, fmt, args)
@@ -169,6 +173,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--db", metavar="URL", help="database URL (default: the configured one)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--redcap-mapping", metavar="FILE", help="REDCap mapping (TOML)")
+    imp.add_argument(
+        "--fhir-mapping",
+        metavar="FILE",
+        help="FHIR mapping (TOML): the EHR's encounter codes → phases, medication and "
+        "procedure codes → doses (docs/fhir.md)",
+    )
     imp.add_argument(
         "--skip-invalid",
         action="store_true",

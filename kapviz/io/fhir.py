@@ -42,6 +42,7 @@ from kapviz.io.fhir_elements import (
     value_of,
     when_of,
 )
+from kapviz.io.fhir_mapping import FhirMapping
 from kapviz.io.rejections import Rejection, validate_skipping_invalid
 from kapviz.io.tables import ImportBatch, Problem, column_names
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, parse_datetime, validate
@@ -93,8 +94,9 @@ class FhirReadResult:
 class _Converter:
     """Turns resources into template rows, in the order the template needs them."""
 
-    def __init__(self, *, default_site: str):
+    def __init__(self, *, default_site: str, mapping: FhirMapping | None = None):
         self.default_site = default_site
+        self.mapping = mapping or FhirMapping()
         self.result = FhirReadResult(batch=ImportBatch())
         self.urls: dict[str, str] = {}
         self.patients: dict[str, tuple[int, dict]] = {}
@@ -127,7 +129,7 @@ class _Converter:
             self.result.origins.append(origin)
             if url:
                 self.urls[url] = rid
-        order = ["Patient", "Encounter", "MedicationAdministration", "Observation",
+        order = ["Patient", "Encounter", "MedicationAdministration", "Procedure", "Observation",
                  "QuestionnaireResponse", "AdverseEvent"]  # fmt: skip
         for rtype in order:
             for k, t, rid, res in records:
@@ -175,7 +177,11 @@ class _Converter:
         if status not in ENCOUNTER_STATUS:
             self.dropped_encounters.add(rid)
             return self.skip(k, "Encounter", rid, f"status {status or '(none)'} is not imported")
-        phase = phase_of(res)
+        concepts = [*(res.get("type") or []), res.get("serviceType") or {}]
+        classes = res.get("class") or []
+        classes = classes if isinstance(classes, list) else [classes]  # R4: one Coding
+        mapped = self.mapping.phase([c for x in concepts for c in codings(x)] + classes)
+        phase = mapped or phase_of(res)
         if phase is None:
             # A ketamine MedicationAdministration on it tells the phase (see _Medication…).
             phase = ""
@@ -188,20 +194,17 @@ class _Converter:
         })  # fmt: skip
 
     def _MedicationAdministration(self, k: int, rid: str, res: dict) -> None:
-        words = " ".join(text_words([res.get("medicationCodeableConcept") or {}])).lower()
-        codes = {c.get("code") for c in codings(res.get("medicationCodeableConcept"))}
-        drug = "esketamine" if "esketamine" in words else (
+        concept = res.get("medicationCodeableConcept") or {}
+        rule = self.mapping.dose(codings(concept))
+        words = " ".join(text_words([concept])).lower()
+        codes = {c.get("code") for c in codings(concept)}
+        drug = rule.drug if rule else "esketamine" if "esketamine" in words else (
             "ketamine" if "ketamine" in words or KETAMINE_RXNORM in codes else None)  # fmt: skip
         if drug is None:
             return self.skip(k, "MedicationAdministration", rid, "not ketamine or esketamine")
         if res.get("status") not in ("completed", None):
             return self.skip(k, "MedicationAdministration", rid,
                              f"status {res.get('status')} is not imported")  # fmt: skip
-        sid, usable = self._session_of(res)
-        if not sid or not usable or sid not in self.sessions:
-            why = "its encounter was skipped" if sid and not usable else (
-                "no encounter in this import to attach the dose to")  # fmt: skip
-            return self.skip(k, "MedicationAdministration", rid, why)
         dosage = res.get("dosage") or {}
         route = None
         for c in codings(dosage.get("route")):
@@ -213,6 +216,31 @@ class _Converter:
             dose = value_of({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG)
         start = when_of(res, "effectivePeriod", "effectiveDateTime")
         end = parse_datetime(str((res.get("effectivePeriod") or {}).get("end") or "")) or None
+        self._dose(k, "MedicationAdministration", rid, res, drug=drug,
+                   route=route or (rule.route if rule else None),
+                   dose=dose if dose is not None else (rule.dose_mg if rule else None),
+                   start=start, end=end)  # fmt: skip
+
+    def _Procedure(self, k: int, rid: str, res: dict) -> None:
+        """A Procedure whose code the mapping names as a dose (e.g. a local 'ketamine
+        infusion' code): the dosing session of its encounter, dose and route from the rule."""
+        rule = self.mapping.dose(codings(res.get("code")))
+        if rule is None:
+            return self.skip(k, "Procedure", rid, "code not mapped to a dose (FHIR mapping)")
+        if res.get("status") not in ("completed", None):
+            return self.skip(k, "Procedure", rid, f"status {res.get('status')} is not imported")
+        start = when_of(res, "performedPeriod", "performedDateTime")
+        end = parse_datetime(str((res.get("performedPeriod") or {}).get("end") or "")) or None
+        self._dose(k, "Procedure", rid, res, drug=rule.drug, route=rule.route,
+                   dose=rule.dose_mg, start=start, end=end)  # fmt: skip
+
+    def _dose(self, k, rtype, rid, res, *, drug, route, dose, start, end) -> None:
+        """Dosing details on the session of the resource's encounter."""
+        sid, usable = self._session_of(res)
+        if not sid or not usable or sid not in self.sessions:
+            why = "its encounter was skipped" if sid and not usable else (
+                "no encounter in this import to attach the dose to")  # fmt: skip
+            return self.skip(k, rtype, rid, why)
         row = self.sessions[sid][1]
         # Several administrations in one session (e.g. one per esketamine device) add up:
         # the dose is their sum, the dose time the earliest start, the duration to the last end.
@@ -230,6 +258,7 @@ class _Converter:
                     "duration_min": "" if duration is None else str(duration)})  # fmt: skip
         if not row["phase"]:
             row["phase"] = "dosing"
+        return None
 
     def _Observation(self, k: int, rid: str, res: dict) -> None:
         codes = [c.get("code") for c in codings(res.get("code")) if c.get("code")]
@@ -435,10 +464,13 @@ class _Converter:
         return self.result
 
 
-def read_fhir(path: str | Path, *, default_site: str = DEFAULT_SITE) -> FhirReadResult:
-    """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists."""
+def read_fhir(
+    path: str | Path, *, default_site: str = DEFAULT_SITE, mapping: FhirMapping | None = None
+) -> FhirReadResult:
+    """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists;
+    `mapping` (kapviz.io.fhir_mapping) tells the EHR's own phase and dose codes."""
     items = load_resources(Path(path))
-    result = _Converter(default_site=default_site).run(items)
+    result = _Converter(default_site=default_site, mapping=mapping).run(items)
     log.info("FHIR: %d records, %d skipped, %d rejected", len(items), len(result.skipped),
              len(result.rejected))  # fmt: skip
     return result
