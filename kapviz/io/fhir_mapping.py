@@ -123,6 +123,9 @@ def load_fhir_mapping(path: str | Path) -> FhirMapping:
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    except (OSError, tomllib.TOMLDecodeError) as exc:
         raise FhirMappingError(f"{path.name}: not a readable TOML mapping ({exc})") from None
+    except RecursionError:
+        raise FhirMappingError(f"{path.name}: not a readable TOML mapping (nested too deeply)"
+                               ) from None  # fmt: skip
     return parse_fhir_mapping(data, path.name)
