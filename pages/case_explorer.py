@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from kapviz import safe_text
 from kapviz.ui import auth, case_view, data, live, page, widgets
 from kapviz.ui import case as case_ui
 from kapviz.ui.db import settings
@@ -25,12 +26,12 @@ config = settings()
 sessions = data.sessions(filters, patient_id=patient_id)
 if sessions.empty or course_id is None:
     widgets.empty_state(
-        f"No sessions recorded for {patient_id} (within the filters).",
+        f"No sessions recorded for {safe_text.markdown(patient_id)} (within the filters).",
         hint="Referred patients appear here once their intake session is recorded.",
     )
     st.stop()
 if presenting:
-    st.header(f"Case {patient_id} · course {course_id}")
+    st.header(f"Case {safe_text.markdown(patient_id)} · course {safe_text.markdown(course_id)}")
 
 # Everything below is computed once per filters × data version × case (a rerun only draws).
 view = case_view.case_view(
@@ -41,7 +42,7 @@ view = case_view.case_view(
     presenting=presenting,
 )
 case_ui.show_figure(view.timeline, key="timeline")
-st.markdown("  \n".join(f"**{label}:** {text}" for label, text in view.facts))
+st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
 
 tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
 tabs = st.tabs(tab_names)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from kapviz import safe_text
 from kapviz.ui import auth, live, overview, page, redact, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
@@ -42,7 +43,8 @@ with left:
         st.caption(
             "Not eligible at intake: "
             + ", ".join(
-                f"{r.reason} ({auth.count_label(r.patients)})" for r in reasons.itertuples()
+                f"{safe_text.markdown(r.reason)} ({auth.count_label(r.patients)})"
+                for r in reasons.itertuples()
             )
         )
 with right:

@@ -94,6 +94,8 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
             text=missed["label"],
             hovertemplate="%{x|%Y-%m-%d}<br>%{text}<extra></extra>",
         )
+    # The course order before the theme, which escapes ids for plotly (data and order alike).
+    fig.update_yaxes(categoryorder="array", categoryarray=courses, type="category")
     apply_theme(fig, title="Course timeline")
     fig.update_layout(height=150 + 70 * len(courses))
     fig.update_xaxes(title_text="Date")
@@ -102,9 +104,7 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
         if last - first < MIN_TIMELINE_SPAN:
             middle = first + (last - first) / 2
             fig.update_xaxes(range=[middle - MIN_TIMELINE_SPAN / 2, middle + MIN_TIMELINE_SPAN / 2])
-    fig.update_yaxes(
-        title_text="Course", categoryorder="array", categoryarray=courses, type="category"
-    )
+    fig.update_yaxes(title_text="Course")
     return fig
 
 

@@ -13,6 +13,9 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from kapviz.charts.escape import escape_figure_text
+from kapviz.safe_text import plotly
+
 FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
 TEXT_COLOR = "#31333F"
 GRID_COLOR = "#E6E9EF"
@@ -100,6 +103,7 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
     is what those calls gave: the theme wins where both set a value, axes of every subplot
     get the axis look, the first x and y axes also the title standoff.
     """
+    escape_figure_text(fig)  # imported text in labels and hover is shown as text, not HTML
     layout = fig.layout.to_plotly_json()
     _merge(layout, {k: v for k, v in base_layout().items() if k != "template"})
     layout["template"] = copy.deepcopy(_TEMPLATE_JSON)  # replaced whole, as plotly does
@@ -112,7 +116,7 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
             layout,
             {
                 "title": {
-                    "text": title,
+                    "text": plotly(title),
                     "x": 0,
                     "xanchor": "left",
                     "yref": "container",

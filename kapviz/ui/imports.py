@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from kapviz import privacy
+from kapviz import privacy, safe_text
 from kapviz.io.commands import detect_format
 from kapviz.io.fhir import FhirReadResult, read_fhir, validate_fhir
 from kapviz.io.report import problem_groups, problems_frame
@@ -68,7 +68,7 @@ def upload_and_check() -> None:
     try:
         batch, fmt, names = _read_uploads(files)
     except (TemplateError, ValueError) as exc:
-        st.error(f"These files cannot be read: {exc}", icon=":material/error:")
+        st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
         return
     eng = engine()
     with eng.connect() as conn:
@@ -79,13 +79,14 @@ def upload_and_check() -> None:
     else:
         validated = validate(batch, existing=existing)
     for warning in validated.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(safe_text.markdown(warning), icon=":material/warning:")
     if validated.problems:
         _show_problems(validated)
         return
     preview = write_batch(eng, validated, source=names, kind=fmt, dry_run=True)
     st.success(
-        f"{names}: no problems found. This import would add {preview.added:,} and update "
+        f"{safe_text.markdown(names)}: no problems found. This import would add "
+        f"{preview.added:,} and update "
         f"{preview.updated:,} rows.",
         icon=":material/task_alt:",
     )
@@ -130,7 +131,8 @@ def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
     bar.progress(1.0, text="Done")
     auth.record_import(names, fmt, added=result.added, updated=result.updated)
     st.success(
-        f"Imported {names}: {result.added:,} rows added, {result.updated:,} updated.",
+        f"Imported {safe_text.markdown(names)}: {result.added:,} rows added, "
+        f"{result.updated:,} updated.",
         icon=":material/task_alt:",
     )
     st.cache_data.clear()

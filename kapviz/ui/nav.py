@@ -43,8 +43,9 @@ PAGES: tuple[PageSpec, ...] = (
 
 
 def st_pages() -> list:
-    """st.Page objects for st.navigation."""
-    return [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]
+    """st.Page objects for st.navigation. No icon here: a page's Material icon becomes the
+    tab's favicon, fetched from fonts.gstatic.com (the menu's links draw the icons)."""
+    return [st.Page(p.path, title=p.title, default=p.default) for p in PAGES]
 
 
 def spec(key: str) -> PageSpec:

@@ -8,6 +8,7 @@ objects are shared and read-only by convention (as in `kapviz.ui.data`).
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -328,5 +329,6 @@ def selected_customdata(fig: go.Figure, event: Any, *, trace_prefix: str) -> lis
             continue
         value = trace.customdata[index]
         if value is not None and value[0] is not None:
-            out.append(list(value))
+            # Text in a figure is escaped for plotly (kapviz.charts.escape): ids come back as-is.
+            out.append([html.unescape(v) if isinstance(v, str) else v for v in value])
     return out

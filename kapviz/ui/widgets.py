@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from kapviz import safe_text
 from kapviz.filters import Filters
 
 
@@ -39,4 +40,4 @@ def share_link(path: str) -> None:
 
 
 def filters_caption(filters: Filters) -> None:
-    st.caption(f"Showing {filters.describe()}.")
+    st.caption(f"Showing {safe_text.markdown(filters.describe())}.")
