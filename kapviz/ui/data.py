@@ -21,6 +21,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import outcomes_from_scores
 from kapviz.metrics.trajectories import instrument_scores, points_from_scores
+from kapviz.ui import outage
 from kapviz.ui.db import database_url, engine_for, settings
 
 VERSION_TTL_SECONDS = 2
@@ -35,8 +36,10 @@ def _version(url: str) -> tuple:
 
 
 def version() -> tuple:
-    """Fingerprint of the data now (refreshed every few seconds)."""
-    return _version(database_url())
+    """Fingerprint of the data now (refreshed every few seconds); while the database does not
+    answer, the last one it gave (kapviz.ui.outage: the cached frames are the last good ones)."""
+    url = database_url()
+    return outage.current_version(url, lambda: _version(url))
 
 
 def forget_version() -> None:
