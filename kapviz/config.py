@@ -53,6 +53,8 @@ class Settings:
     lockout_failures: int = 5
     lockout_minutes: int = 15
     upload_max_mb: int = 200
+    upload_max_unzipped_mb: int = 300
+    upload_memory_mb: int = 2048
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -99,6 +101,10 @@ SETTINGS_HELP: dict[str, str] = {
     "lockout_failures": "Wrong passwords in a row that lock a local account.",
     "lockout_minutes": "Minutes a locked local account stays locked.",
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
+    "upload_max_unzipped_mb": "Largest total (MB) an uploaded Excel workbook may unpack to; "
+    "checked before it is opened, with a compression ratio above 100 refused (zip bombs).",
+    "upload_memory_mb": "Memory (MB) the separate process that reads an upload may use; a "
+    "file that needs more is refused without slowing the server.",
 }
 
 

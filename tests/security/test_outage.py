@@ -96,7 +96,6 @@ def test_open_pages_show_stale_values_and_recover(app_factory, browser, server):
             # values read before the outage.
             safety.reload()
             _assert_friendly(safety)
-            safety.screenshot(path="/tmp/i16b/safety-outage.png")
             assert safety.locator('[data-testid="stMetric"]').count() >= 6
             # A page never opened before: nothing cached, the banner alone.
             late.goto(base + "/trajectories")
