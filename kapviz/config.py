@@ -54,6 +54,8 @@ class Settings:
     lockout_minutes: int = 15
     upload_max_mb: int = 200
     timezone: str = ""
+    upload_max_unzipped_mb: int = 300
+    upload_memory_mb: int = 2048
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -106,6 +108,10 @@ SETTINGS_HELP: dict[str, str] = {
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
     "timezone": "The clinic's IANA time zone (e.g. America/Los_Angeles; empty = the server's): "
     "calendar days, weeks, months, today, and what template times mean.",
+    "upload_max_unzipped_mb": "Largest total (MB) an uploaded Excel workbook may unpack to; "
+    "checked before it is opened, with a compression ratio above 100 refused (zip bombs).",
+    "upload_memory_mb": "Memory (MB) the separate process that reads an upload may use; a "
+    "file that needs more is refused without slowing the server.",
 }
 
 
