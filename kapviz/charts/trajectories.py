@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -24,7 +25,9 @@ from kapviz.charts.trajectory_layers import (
     MODEL_COLOR,
     SESSION_AXIS_TITLE,
     _band_traces,
+    _hline,
     _mean_traces,
+    _n_row,
     _phase_bands,
     _positions,
     _session_ticks,
@@ -34,20 +37,60 @@ from kapviz.charts.trajectory_layers import (
     score_axis_title,
 )
 from kapviz.charts.waterfall import MAX_WATERFALL_BARS, waterfall
+from kapviz.metrics.trajectory_tables import CohortMeasure
 
 __all__ = [
+    "CohortMeasure",
     "DAYS_AXIS_TITLE",
     "LINE_COLOR",
     "MAX_WATERFALL_BARS",
     "MEAN_COLOR",
     "MODEL_COLOR",
     "SESSION_AXIS_TITLE",
+    "change_axis_title",
     "score_axis_title",
     "score_trajectory",
     "small_multiples",
     "spaghetti",
     "waterfall",
 ]
+
+
+def change_axis_title(instrument_id: str) -> str:
+    """Y-axis title of the paired view, e.g. "Change in PHQ-9 from the course's baseline
+    (points; below 0 = better)"."""
+    inst = instruments.get(instrument_id)
+    better = "below 0 = better" if inst.higher_is_worse else "above 0 = better"
+    return f"Change in {inst.id} from the course's baseline (points; {better})"
+
+
+MEAN_NAMES = {
+    CohortMeasure.CHANGE: "Mean change from baseline, same courses (95% CI)",
+    CohortMeasure.SCORES: "Mean of all available scores (95% CI)",
+}
+
+N_ROW_ROOM = 0.12
+"""Share of the y range left below the scale for the n row."""
+
+
+def _y_range(
+    table: pd.DataFrame, lines: pd.DataFrame | None, *, instrument: str, measure: CohortMeasure
+) -> list[float]:
+    inst = instruments.get(instrument)
+    if measure is CohortMeasure.SCORES:
+        low, high = float(inst.total_min), float(inst.total_max)
+    else:
+        seen = [table["mean"], table["ci_low"], table["ci_high"]]
+        if lines is not None and not lines.empty:
+            seen.append(lines["total"])
+        values = pd.concat(seen).to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        span = float(inst.total_max - inst.total_min)
+        low = max(-span, min(-5.0, float(values.min()) if len(values) else 0.0))
+        high = min(span, max(5.0, float(values.max()) if len(values) else 0.0))
+        pad = 0.04 * (high - low)
+        low, high = low - pad, high + pad
+    return [low - N_ROW_ROOM * (high - low), high]
 
 
 def score_trajectory(
@@ -60,9 +103,13 @@ def score_trajectory(
     model_band: pd.DataFrame | None = None,
     title: str | None = None,
     baseline_window_days: int = 30,
+    measure: CohortMeasure = CohortMeasure.SCORES,
 ) -> go.Figure:
-    """Cohort mean ± 95% CI of one instrument with phase and severity bands.
+    """Cohort mean ± 95% CI of one instrument with phase bands and a row of n per point.
 
+    `measure` says what `table` (and `lines`) hold: each course's change from its baseline
+    (paired view: a zero line, no severity bands) or the scores themselves (severity
+    bands). Points of fewer than MIN_COURSES courses are grey "too few" markers.
     Optional layers: `lines` (per-course values from `course_lines`, drawn as one trace;
     `courses_total` is how many courses there were before sampling) and `model_band`
     (the mixed model's mean and CI on the same axis). `baseline_window_days` (Settings)
@@ -81,6 +128,7 @@ def score_trajectory(
     if model_band is not None:
         labels.update(dict(zip(model_band["order"], model_band["point"], strict=True)))
 
+    change = measure is CohortMeasure.CHANGE
     fig = go.Figure()
     if lines is not None and not lines.empty:
         total = courses_total if courses_total is not None else lines["course_id"].nunique()
@@ -89,32 +137,43 @@ def score_trajectory(
         band = model_band.sort_values("order")
         for trace in _band_traces(band, _x(band, axis, positions)):
             fig.add_trace(trace)
+    x = _x(table, axis, positions)
     for trace in _mean_traces(
-        table, _x(table, axis, positions), name="Cohort mean (95% CI)", color=MEAN_COLOR, show=True
+        table,
+        x,
+        name=MEAN_NAMES[measure],
+        color=MEAN_COLOR,
+        show=True,
+        unit=" points" if change else "",
     ):
         fig.add_trace(trace)
 
-    inst = instruments.get(instrument)
     phase_of = dict(zip(table["order"], table["phase"], strict=True))
     if lines is not None and "phase" in lines:
         phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
-    severity_shapes, severity_labels = _severity_bands(instrument)
+    if change:
+        severity_shapes = [_hline(0, {"color": "#5F6470", "width": 1})]
+        severity_labels: list[dict] = []
+    else:
+        severity_shapes, severity_labels = _severity_bands(instrument)
     phase_shapes, phase_labels = _phase_bands(
         axis, positions, phase_of, baseline_window_days=baseline_window_days
     )
     fig.update_layout(
-        shapes=[*severity_shapes, *phase_shapes], annotations=[*severity_labels, *phase_labels]
+        shapes=[*severity_shapes, *phase_shapes],
+        annotations=[*severity_labels, *phase_labels, *_n_row(table, x)],
     )
     apply_theme(fig, title=title)
     fig.update_yaxes(
-        title_text=score_axis_title(instrument), range=[inst.total_min, inst.total_max]
+        title_text=change_axis_title(instrument) if change else score_axis_title(instrument),
+        range=_y_range(table, lines, instrument=instrument, measure=measure),
     )
     if axis == "session":
         fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    fig.update_layout(clickmode="event+select", height=480)
+    fig.update_layout(clickmode="event+select", height=500)
     return fig
 
 

@@ -250,3 +250,63 @@ def test_grouped_table_pools_small_groups() -> None:
     ]
     pooled = got[got["group"].str.startswith("2 other")]
     assert pooled.set_index("point").loc["Preparation", "courses"] == 2
+
+
+def cohort_inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sessions and scores of `cohort_points`."""
+    sess, rows = [], []
+    data = {"A": (20, 14, 8), "B": (16, 12, None), "C": (12, 10, 4)}
+    for pid, (prep, dose, follow) in data.items():
+        course = f"{pid}-C1"
+        sess.append((f"{pid}-D1", pid, course, "2026-03-10 09:00", "dosing", "completed"))
+        rows.append((pid, course, None, "PHQ-9", "2026-03-05 09:00", prep))
+        rows.append((pid, course, f"{pid}-D1", "PHQ-9", "2026-03-10 11:00", dose))
+        if follow is not None:
+            rows.append((pid, course, None, "PHQ-9", "2026-04-20 09:00", follow))
+    rows.append(("A", "A-C1", None, "PHQ-9", "2026-03-07 09:00", 18))
+    return sessions_frame(sess), scores_frame(rows)
+
+
+def test_paired_change_from_baseline() -> None:
+    """Mean change among the courses with a baseline and a value at the point (hand):
+    baselines A 18 (latest pre-dose), B 16, C 12; preparation A (20+18)/2−18 = 1, B 0, C 0;
+    dose 1 −4, −4, −2; integration (after the last dose) A −10, C −8 (B has none)."""
+    from kapviz.metrics.outcomes import course_outcomes
+
+    sessions, scores = cohort_inputs()
+    points = tr.trajectory_points(sessions, scores)
+    outcomes = course_outcomes(sessions, scores)
+    change = tr.paired_change_values(tr.course_values(points), outcomes)
+    table = tr.table_from_values(change)
+    assert list(table["point"]) == ["Preparation", "Dose 1", "Integration"]
+    assert list(table["courses"]) == [3, 3, 2]
+    assert table["mean"].tolist() == pytest.approx([1 / 3, -10 / 3, -9.0])
+    assert table["median"].tolist() == [0.0, -4.0, -9.0]
+
+
+def test_paired_change_leaves_out_courses_without_a_baseline() -> None:
+    """A course whose only pre-dose score is outside the window has no baseline: its later
+    scores count in the raw means but not in the paired change."""
+    from kapviz.metrics.outcomes import course_outcomes
+
+    sessions, scores = cohort_inputs()
+    extra_sessions = sessions_frame(
+        [("D-D1", "D", "D-C1", "2026-03-10 09:00", "dosing", "completed")]
+    )
+    extra = scores_frame(
+        [
+            ("D", "D-C1", None, "PHQ-9", "2026-01-01 09:00", 25),  # 68 days before
+            ("D", "D-C1", "D-D1", "PHQ-9", "2026-03-10 11:00", 5),
+        ]
+    )
+    sessions = pd.concat([sessions, extra_sessions], ignore_index=True)
+    scores = pd.concat([scores, extra], ignore_index=True).assign(id=lambda f: range(len(f)))
+    points = tr.trajectory_points(sessions, scores)
+    values = tr.course_values(points)
+    raw = tr.table_from_values(values)
+    change = tr.table_from_values(
+        tr.paired_change_values(values, course_outcomes(sessions, scores))
+    )
+    assert raw.set_index("point").loc["Dose 1", "courses"] == 4
+    assert raw.set_index("point").loc["Dose 1", "mean"] == pytest.approx(41 / 4)
+    assert change.set_index("point").loc["Dose 1", "courses"] == 3
