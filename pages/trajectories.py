@@ -109,7 +109,7 @@ for instrument in chosen:
     )
     if view.GROUPINGS.get(by or "None"):
         st.plotly_chart(
-            view.multiples_figure(filters, instrument, axis, by),
+            view.multiples_figure(filters, instrument, axis, by, measure),
             theme=None,
             key=f"traj_multiples_{instrument}",
         )

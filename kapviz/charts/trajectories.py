@@ -57,11 +57,11 @@ __all__ = [
 
 
 def change_axis_title(instrument_id: str) -> str:
-    """Y-axis title of the paired view, e.g. "Change in PHQ-9 from the course's baseline
-    (points; below 0 = better)"."""
+    """Y-axis title of the paired view, e.g. "PHQ-9 change from baseline (< 0 = better)"
+    (short enough for a 500-pixel chart)."""
     inst = instruments.get(instrument_id)
-    better = "below 0 = better" if inst.higher_is_worse else "above 0 = better"
-    return f"Change in {inst.id} from the course's baseline (points; {better})"
+    better = "< 0 = better" if inst.higher_is_worse else "> 0 = better"
+    return f"{inst.id} change from baseline, points ({better})"
 
 
 MEAN_NAMES = {
@@ -73,24 +73,32 @@ N_ROW_ROOM = 0.12
 """Share of the y range left below the scale for the n row."""
 
 
-def _y_range(
+def _scale(
     table: pd.DataFrame, lines: pd.DataFrame | None, *, instrument: str, measure: CohortMeasure
-) -> list[float]:
+) -> tuple[float, float]:
+    """The y values the chart shows: the instrument's range, or (change view) the means,
+    their CIs and all but the outermost 2% of course values on each side."""
     inst = instruments.get(instrument)
     if measure is CohortMeasure.SCORES:
-        low, high = float(inst.total_min), float(inst.total_max)
-    else:
-        seen = [table["mean"], table["ci_low"], table["ci_high"]]
-        if lines is not None and not lines.empty:
-            seen.append(lines["total"])
-        values = pd.concat(seen).to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        span = float(inst.total_max - inst.total_min)
-        low = max(-span, min(-5.0, float(values.min()) if len(values) else 0.0))
-        high = min(span, max(5.0, float(values.max()) if len(values) else 0.0))
-        pad = 0.04 * (high - low)
-        low, high = low - pad, high + pad
-    return [low - N_ROW_ROOM * (high - low), high]
+        return float(inst.total_min), float(inst.total_max)
+    values = pd.concat([table["mean"], table["ci_low"], table["ci_high"]]).to_numpy(dtype=float)
+    if lines is not None and not lines.empty:
+        values = np.append(values, np.nanpercentile(lines["total"].to_numpy(float), [2, 98]))
+    values = values[np.isfinite(values)]
+    span = float(inst.total_max - inst.total_min)
+    low = max(-span, min(-5.0, float(values.min()) if len(values) else 0.0))
+    high = min(span, max(5.0, float(values.max()) if len(values) else 0.0))
+    pad = 0.04 * (high - low)
+    return low - pad, high + pad
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """About six round y ticks within the scale (none in the n row below it)."""
+    for step in (1, 2, 5, 10, 20, 25, 50, 100):
+        if (high - low) / step <= 7:
+            break
+    first = np.ceil(low / step) * step
+    return [float(v) for v in np.arange(first, high + 1e-9, step)]
 
 
 def score_trajectory(
@@ -164,16 +172,20 @@ def score_trajectory(
         annotations=[*severity_labels, *phase_labels, *_n_row(table, x)],
     )
     apply_theme(fig, title=title)
+    low, high = _scale(table, lines, instrument=instrument, measure=measure)
     fig.update_yaxes(
         title_text=change_axis_title(instrument) if change else score_axis_title(instrument),
-        range=_y_range(table, lines, instrument=instrument, measure=measure),
+        range=[low - N_ROW_ROOM * (high - low), high],
+        tickmode="array",
+        tickvals=_ticks(low, high),
     )
     if axis == "session":
         fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    fig.update_layout(clickmode="event+select", height=500)
+    # Room on the right for the severity band labels (outside the plot).
+    fig.update_layout(clickmode="event+select", height=500, margin={"r": 120})
     return fig
 
 
@@ -200,8 +212,10 @@ def small_multiples(
     by: str,
     axis: str = "session",
     columns: int = 3,
+    measure: CohortMeasure = CohortMeasure.SCORES,
 ) -> go.Figure:
-    """One panel per group (column `group` of a trajectory table computed per group)."""
+    """One panel per group (column `group` of a trajectory table computed per group), of
+    the scores or (`measure`) each course's change from its baseline."""
     table = table[table["instrument"] == instrument]
     groups = table["group"].drop_duplicates().tolist()
     if not groups:
@@ -225,15 +239,19 @@ def small_multiples(
         row, col = i // cols + 1, i % cols + 1
         x = _x(part, axis, positions)
         for trace in _mean_traces(
-            part, x, name="Cohort mean (95% CI)", color=MEAN_COLOR, show=(i == 0)
+            part, x, name=MEAN_NAMES[measure], color=MEAN_COLOR, show=(i == 0)
         ):
             fig.add_trace(trace, row=row, col=col)
         if axis == "session":
             _session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
     apply_theme(fig)
-    fig.update_yaxes(range=[inst.total_min, inst.total_max])
-    fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
-    x_title = "Course phase" if axis == "session" else "Days since first dose"
+    if measure is CohortMeasure.CHANGE:
+        fig.add_hline(y=0, line={"color": "#5F6470", "width": 1})
+        fig.update_yaxes(title_text=change_axis_title(instrument), col=1)
+    else:
+        fig.update_yaxes(range=[inst.total_min, inst.total_max])
+        fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
+    x_title = "When the score was taken" if axis == "session" else "Days since first dose"
     fig.update_xaxes(title_text=x_title, row=rows)
     fig.update_layout(height=320 * rows + 80, showlegend=False)
     return fig

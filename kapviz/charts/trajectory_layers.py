@@ -90,13 +90,15 @@ def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
         y1 = band.high + 0.5 if band.high < inst.total_max else inst.total_max
         color = _rgba(SEVERITY_COLORS["severe"], alpha)
         shapes.append(_band(None, None, y0, y1, horizontal=True, color=color))
+        # Outside the plot, right of it: inside, the top band's label met the last phase's.
         labels.append(
             _label(
                 band.label,
                 font={"size": 10, "color": "#7A7F8A"},
                 xref="x domain",
                 x=1,
-                xanchor="right",
+                xanchor="left",
+                xshift=4,
                 yref="y",
                 y=y1,
                 yanchor="top",
@@ -142,7 +144,7 @@ def _phase_bands(
             continue
         x0, x1 = min(spots) - 0.5, max(spots) + 0.5
         color = PHASE_COLORS[phase]
-        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.11)))
+        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.08)))
         labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
     return shapes, labels
 
@@ -260,6 +262,7 @@ def _n_row(
             xref="paper",
             x=0,
             xanchor="right",
+            xshift=-4,
             yref="y domain",
             y=y,
             yanchor="bottom",
@@ -273,6 +276,7 @@ def _n_row(
             _label(
                 f"{n:,}",
                 font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
+                bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
                 xref="x",
                 x=float(pos),
                 xanchor="center",

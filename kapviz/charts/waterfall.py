@@ -125,7 +125,7 @@ def waterfall(
         barmode="overlay",
         clickmode="event+select",
         dragmode="select",
-        height=380,
-        margin={"t": 70},
+        height=400,
+        margin={"t": 110},  # two title lines above the legend
     )
     return fig

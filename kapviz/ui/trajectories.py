@@ -100,6 +100,7 @@ class View:
     """The paired view: each course's change from its baseline, courses with one only."""
     change_lines: pd.DataFrame
     change_total: int
+    change_values: pd.DataFrame
 
     def table_of(self, measure: tr.CohortMeasure) -> pd.DataFrame:
         return self.change_table if measure is tr.CohortMeasure.CHANGE else self.table
@@ -134,6 +135,7 @@ def _view(key: tuple, instrument: str, axis: str) -> View:
         change_table=tr.table_from_values(change, axis=axis),
         change_lines=change_lines,
         change_total=change_total,
+        change_values=change,
     )
 
 
@@ -181,16 +183,25 @@ GROUP_PLURALS = {
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
-    values = _view(key, instrument, axis).values
+def _grouped(
+    key: tuple, instrument: str, axis: str, column: str, measure: tr.CohortMeasure
+) -> pd.DataFrame:
+    v = _view(key, instrument, axis)
+    values = v.change_values if measure is tr.CohortMeasure.CHANGE else v.values
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
     groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
     return tr.grouped_table(values, groups, axis=axis, others=GROUP_PLURALS[column])
 
 
-def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:
+def grouped_table(
+    filters: Filters,
+    instrument: str,
+    axis: str,
+    column: str,
+    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+) -> pd.DataFrame:
     """Trajectory table per group of courses (site, route, indication or dose band)."""
-    return _grouped(_key(filters), instrument, axis, column)
+    return _grouped(_key(filters), instrument, axis, column, measure)
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
@@ -255,15 +266,27 @@ def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _multiples_figure(
-    key: tuple, instrument: str, axis: str, by: str, small: int | None
+    key: tuple, instrument: str, axis: str, by: str, small: int | None, measure: tr.CohortMeasure
 ) -> go.Figure:
-    grouped = redact.drawable(_grouped(key, instrument, axis, GROUPINGS[by]), ["courses"], small)
-    return charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis)
+    grouped = _grouped(key, instrument, axis, GROUPINGS[by], measure)
+    return charts.small_multiples(
+        redact.drawable(grouped, ["courses"], small),
+        instrument=instrument,
+        by=by,
+        axis=axis,
+        measure=measure,
+    )
 
 
-def multiples_figure(filters: Filters, instrument: str, axis: str, by: str) -> go.Figure:
+def multiples_figure(
+    filters: Filters,
+    instrument: str,
+    axis: str,
+    by: str,
+    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+) -> go.Figure:
     """Small multiples by site, route, indication or dose band (cached)."""
-    return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below())
+    return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below(), measure)
 
 
 MAX_TABLE_ROWS = 1000

@@ -148,9 +148,7 @@ def test_change_view_is_paired_with_a_zero_line() -> None:
     )
     d = ch.score_trajectory(change, instrument="PHQ-9", measure=ch.CohortMeasure.CHANGE).to_dict()
     layout = d["layout"]
-    assert layout["yaxis"]["title"]["text"] == (
-        "Change in PHQ-9 from the course's baseline (points; below 0 = better)"
-    )
+    assert layout["yaxis"]["title"]["text"] == ("PHQ-9 change from baseline, points (< 0 = better)")
     zero = [s for s in layout["shapes"] if s["type"] == "line" and s.get("y0") == 0]
     assert zero and zero[0]["xref"] == "x domain"
     assert "severe" not in [a["text"] for a in layout["annotations"]]
@@ -158,6 +156,8 @@ def test_change_view_is_paired_with_a_zero_line() -> None:
     assert values(d["data"][1]["y"]) == [0.0, -3.0, -6.0, -8.0]
     low, high = layout["yaxis"]["range"]
     assert -13 < low < -10 and 5 <= high < 6
+    # Round ticks on the scale only, none in the n row below it.
+    assert list(layout["yaxis"]["tickvals"]) == [-10.0, -5.0, 0.0, 5.0]
     assert not d["data"][2]["showlegend"]  # no too-few point: no legend entry
 
 
@@ -313,3 +313,20 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
     full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
     assert "evenly spaced" not in full["layout"]["title"]["text"]
     assert sum(len(values(t["x"])) for t in full["data"]) == 10
+
+
+def test_small_multiples_of_the_paired_change() -> None:
+    """Compare-by panels follow the chosen cohort line: the change view names it, draws a
+    zero line and leaves the 0–27 scale; "too few" points are grey there too."""
+    grouped = pd.concat([table().assign(group="North"), table().assign(group="South")])
+    d = ch.small_multiples(
+        grouped, instrument="PHQ-9", by="Site", measure=ch.CohortMeasure.CHANGE
+    ).to_dict()
+    assert d["layout"]["yaxis"]["title"]["text"] == (
+        "PHQ-9 change from baseline, points (< 0 = better)"
+    )
+    assert "range" not in d["layout"]["yaxis"]
+    assert any(s["type"] == "line" and s["y0"] == 0 for s in d["layout"]["shapes"])
+    names = {t["name"] for t in d["data"]}
+    assert "Mean change from baseline, same courses (95% CI)" in names
+    assert "Too few courses (< 10): not a result" in names

@@ -84,7 +84,7 @@ def test_trajectory_chart_on_phase_axis(run_page):
     assert "Mean change from baseline, same courses (95% CI)" in names
     assert "Too few courses (< 10): not a result" in names
     assert fig["layout"]["yaxis"]["title"]["text"] == (
-        "Change in PHQ-9 from the course's baseline (points; below 0 = better)"
+        "PHQ-9 change from baseline, points (< 0 = better)"
     )
     # P1 (baseline 18): intake 20 → +2, preparation 0, dose 3 12 → −6, follow-up 8 → −10;
     # P2 (baseline 10): preparation 0, follow-up 4 → −6. Means +2, 0, −6, −8.
@@ -127,6 +127,13 @@ def test_days_axis_and_small_multiples(run_page):
     assert not at.exception
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
+    # The paired view: South's only PHQ-9 course (P4) has no baseline, so no panel.
+    assert panels == ["Site: North (2 courses)"]
+    at.radio(key="traj_measure").set_value(
+        "All available scores (the courses change from point to point)"
+    ).run()
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
     assert panels[:2] == ["Site: North (2 courses)", "Site: South (1 course)"]
 
