@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -418,6 +419,16 @@ BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
 """Severity band fills from the mildest to the most severe (quiet: data stays on top)."""
 
 
+def _taken_at(points: pd.DataFrame) -> list[str]:
+    """Hover words for each score: its own session's phase, which its point may not show
+    (an integration session after dose 2 sits at dose 2; DOMAIN.md §3)."""
+    own = points["session_phase"] if "session_phase" in points else pd.Series(index=points.index)
+    return [
+        f"{PHASE_LABELS.get(p, p).lower()} session" if isinstance(p, str) else "no session"
+        for p in own
+    ]
+
+
 def patient_trajectory(
     points: pd.DataFrame,
     band: pd.DataFrame,
@@ -483,8 +494,10 @@ def patient_trajectory(
         name="This course",
         line={"color": PALETTE[0], "width": 3},
         marker={"size": 9},
-        customdata=ordered["administered_at"].dt.strftime("%Y-%m-%d").to_numpy(),
-        hovertemplate="%{customdata}: %{y}<extra></extra>",
+        customdata=np.column_stack(
+            [ordered["administered_at"].dt.strftime("%Y-%m-%d"), _taken_at(ordered)]
+        ),
+        hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y}<extra></extra>",
     )
     for when, label, symbol in (
         (baseline_at, "Baseline", "circle-open"),
@@ -508,7 +521,8 @@ def patient_trajectory(
     apply_theme(fig, title=f"{instrument.id} through the course")
     fig.update_layout(height=420, margin={"r": 130})
     fig.update_xaxes(
-        title_text="Course phase (preparation → dosing sessions → integration → follow-up)",
+        title_text="When the score was taken (before the first dose → after dose k → "
+        "after the last dose)",
         tickmode="array",
         tickvals=axis["order"].tolist(),
         ticktext=axis["point"].tolist(),
