@@ -2,23 +2,25 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, live, overview, page, redact, widgets
+from kapviz.ui import auth, live, nav, overview, page, redact, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
 live.refresh_control()
 if not live.is_kiosk():
-    widgets.share_link("overview")
+    widgets.share_link(nav.url_path(nav.spec("overview")))
 
 
-overview.start_charts(filters)
+overview.start_charts(filters, live.now().date())
 
 
 @st.fragment(run_every=live.refresh_seconds())
 def kpi_tiles() -> None:
     """Small and cheap: numbers only, recomputed only when the data version changes."""
     auth.check_idle()
-    overview.tiles(overview.kpis(filters, live.now()))
+    now = live.now()
+    as_of = overview.data_as_of(auth.newest_record_at(), now.date())
+    overview.tiles(overview.kpis(filters, now), as_of=as_of)
     live.freshness_line()
 
 
@@ -29,7 +31,7 @@ if funnel["patients"].iloc[0] == 0:
     widgets.empty_state("No patients match these filters.", hint="Clear a filter in the sidebar.")
     st.stop()
 
-figures = overview.charts(filters)
+figures = overview.charts(filters, live.now().date())
 left, right = st.columns(2)
 with left:
     if figures.funnel is None:

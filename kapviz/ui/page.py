@@ -13,6 +13,8 @@ every loader the page calls with them queries only what the viewer may see.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from kapviz.auth.scope import CASE_EXPLORER
@@ -20,11 +22,16 @@ from kapviz.filters import Filters
 from kapviz.ui import auth, data, filters, nav, widgets
 from kapviz.ui.db import engine
 
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""The tab icon, served by the app itself: without one, the browser takes the page's
+Material icon from an outside font host (a request that fails offline and tells a third
+party which page a clinician opened)."""
+
 
 def setup(title: str, caption: str | None = None, *, with_filters: bool = True) -> Filters:
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
-    st.set_page_config(page_title=f"{title} · kapviz", layout="wide")
+    st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
     try:
         engine()
     except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward

@@ -136,7 +136,11 @@ def test_overview_tiles_equal_the_whole_tables_kpis(demo, filters):
     vitals = queries.vitals(demo, filters)
     outcomes = course_outcomes(sessions, scores)
     last = sessions["started_at"].max().to_pydatetime()
-    month_end = last.replace(day=1) - timedelta(minutes=1)  # last month's spans reach furthest
+    # The last minute of last month: its spans (all of it, all of the month before) reach
+    # furthest.
+    month_end = datetime.combine(last.date().replace(day=1), datetime.min.time()) - timedelta(
+        minutes=1
+    )
     moments = (last, last - timedelta(days=45, hours=3), last + timedelta(days=20), month_end)
     for now in moments:
         as_of = tiles_as_of(now)
