@@ -93,3 +93,20 @@ def month_axis_range(first: pd.Timestamp | None, today: date) -> list[str] | Non
     start = pd.Timestamp(first) - pd.Timedelta(days=15)
     end = pd.Timestamp(period_start(today, "month")) + pd.Timedelta(days=15)
     return [start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")]
+
+
+def in_range(times: pd.Series, start: datetime | None, end_before: datetime | None) -> pd.Series:
+    """Which of these times lie in [start, end_before) (None: open on that side)."""
+    at = pd.to_datetime(times)
+    mask = pd.Series(True, index=times.index)
+    if start is not None:
+        mask &= at >= pd.Timestamp(start)
+    if end_before is not None:
+        mask &= at < pd.Timestamp(end_before)
+    return mask
+
+
+def last_day_shown(today: date, end: date | None) -> date:
+    """The last day a chart of periods may reach: today, or the date range's end when it is
+    earlier (a range ending mid-month makes that month partial too)."""
+    return min(today, end) if end is not None else today

@@ -38,10 +38,41 @@ def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: dateti
     return int(mask.sum())
 
 
-def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, set]:
+def referred_in_range(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> set:
+    """The funnel's "Referred": every patient record; with a date range [start, end] (dates),
+    the patients referred in it: enrolled on a day of the range, or, with no enrolment date,
+    with a session (any status) started in it. Otherwise a July–September funnel set the
+    patients of all time against the few who reached intake in the range.
+    """
+    if start is None and end is None:
+        return set(patients["patient_id"])
+    day = pd.to_datetime(patients["enrolled_on"])
+    inside = day.notna()
+    if start is not None:
+        inside &= day >= pd.Timestamp(start)
+    if end is not None:
+        inside &= day <= pd.Timestamp(end)
+    at = pd.to_datetime(sessions["started_at"])
+    in_range = pd.Series(True, index=sessions.index)
+    if start is not None:
+        in_range &= at >= pd.Timestamp(start)
+    if end is not None:
+        in_range &= at < pd.Timestamp(end) + pd.Timedelta(days=1)
+    seen = set(sessions.loc[in_range, "patient_id"])
+    undated = patients.loc[day.isna(), "patient_id"]
+    return set(patients.loc[inside, "patient_id"]) | set(undated[undated.isin(seen)])
+
+
+def funnel_patients(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> dict[str, set]:
     """The patient sets behind each funnel step, before intersecting them (funnel_table).
 
-    referred: the patient records; intake: patients with a completed intake session;
+    referred: the patient records (with a date range: those referred in it,
+    `referred_in_range`; pass the sessions of every date then: the later steps follow them
+    to wherever they have got since); intake: patients with a completed intake session;
     eligible: found eligible at one; dosed: with a completed dosing session; finished: with
     a course that has a completed integration or follow-up session after its last completed
     dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
@@ -56,7 +87,7 @@ def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str,
         after = after[after["started_at"] > after["course_id"].map(last_dose)]
     finished = after
     return {
-        "referred": set(patients["patient_id"]),
+        "referred": referred_in_range(patients, sessions, start=start, end=end),
         "intake": set(intake["patient_id"]),
         "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
         "dosed": set(dosing["patient_id"]),
@@ -87,9 +118,12 @@ def funnel_frame(counts: list[int]) -> pd.DataFrame:
     return frame
 
 
-def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """The treatment funnel (funnel_table) of these patients and sessions."""
-    return funnel_table(funnel_patients(patients, sessions))
+def treatment_funnel(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> pd.DataFrame:
+    """The treatment funnel (funnel_table) of these patients and sessions (date range
+    [start, end]: the patients referred in it)."""
+    return funnel_table(funnel_patients(patients, sessions, start=start, end=end))
 
 
 def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:

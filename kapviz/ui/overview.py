@@ -17,7 +17,7 @@ from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
-from kapviz.metrics import outcomes, program, safety
+from kapviz.metrics import outcomes, periods, program, safety
 from kapviz.ui import background, data, redact
 from kapviz.ui.db import database_url, settings
 
@@ -103,7 +103,10 @@ def dosing_counts(filters: Filters) -> pd.DataFrame:
     month (rollups); both sum to the same months."""
     if from_rollups(filters):
         return data.aggregate(rollups.dosing_months, filters)
-    return data.aggregate(program_sql.daily_dosing, filters)
+    daily = data.aggregate(program_sql.daily_dosing, filters)
+    # The date range keeps whole courses (kapviz.filters.Filters); counts over time keep only
+    # the days inside it (rollups serve no date range).
+    return daily[periods.in_range(daily["day"], filters.start_at, filters.end_before)]
 
 
 def monthly_dosing(filters: Filters) -> pd.DataFrame:
@@ -160,7 +163,12 @@ def _charts(
     def drawable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
         return redact.drawable(frame, columns, small_below)
 
-    monthly = drawable(program.monthly_response(phq9_outcomes(filters)), "n")
+    per_course = phq9_outcomes(filters)
+    endpoints = per_course[
+        periods.in_range(per_course["endpoint_at"], filters.start_at, filters.end_before)
+    ]
+    monthly = drawable(program.monthly_response(endpoints), "n")
+    today = periods.last_day_shown(today, filters.end)
     sites, overall = site_response(filters)
     sites = drawable(sites, "n", "responders")
     site_figure = None
@@ -193,6 +201,31 @@ def _charts(
             drawable(adverse_event_u_chart(filters), "events", "dosing_sessions"), today=today
         ),
         sites=site_figure,
+    )
+
+
+@dataclass(frozen=True)
+class RangeNotes:
+    """What each Overview element does with the sidebar's date range, said beside it."""
+
+    tiles: str | None
+    funnel: str | None
+    sites: str | None
+
+
+def range_notes(filters: Filters) -> RangeNotes:
+    """Captions for a date range: the tiles are live and do not follow it; the funnel
+    follows the patients referred in it; the site comparison is about courses with a session
+    in it. (The monthly charts keep only its days and need no note.) None without a range."""
+    if not (filters.start or filters.end):
+        return RangeNotes(None, None, None)
+    span = f"{filters.start or '…'} to {filters.end or '…'}"
+    return RangeNotes(
+        tiles=f"The tiles are live (now, this week, the last 30 or 90 days): they do not "
+        f"follow the date range {span}.",
+        funnel=f"Patients referred (enrolment date, else a first session) from {span}, and "
+        "how far they have got since.",
+        sites=f"Courses with a session from {span}, each with its whole course's outcome.",
     )
 
 
