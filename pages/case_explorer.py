@@ -76,6 +76,8 @@ with tabs[1]:
 if not presenting:
     with tabs[2]:
         compared = case_ui.compare_picker(filters, patient_id=patient_id)
+        for other in compared:  # every case shown is a case view in the audit trail
+            auth.record_case_view(other)
         chart = case_view.compare_chart(filters, compared)
         if chart is None:
             widgets.empty_state("Choose cases with PHQ-9 scores to compare.")

@@ -309,10 +309,9 @@ def check_case_link() -> None:
     """Refuse a `?patient=` link to a patient outside the viewer's scope (before any data).
 
     Unknown and out-of-scope ids get the same answer, so ids cannot be probed; the attempt is
-    in the audit trail.
+    in the audit trail. With sign-in off the scope is the whole clinic: an unknown id is
+    named rather than silently dropped by the picker.
     """
-    if not is_on():
-        return
     requested = st.query_params.get("patient")
     if not requested:
         return
@@ -321,8 +320,8 @@ def check_case_link() -> None:
     record(audit.VIEW_CASE, target=requested, detail="refused: not in the viewer's scope")
     st.title(nav.spec(scope.CASE_EXPLORER).title)
     st.error(
-        f"There is no patient {as_code(requested)} among the patients you may see. Nothing was "
-        "loaded. Choose a patient from the list instead.",
+        f"No patient {as_code(requested)} in your scope. Nothing was loaded. Check the id, or "
+        "choose a patient from the list instead.",
         icon=":material/block:",
     )
     nav.link(nav.spec(scope.CASE_EXPLORER))

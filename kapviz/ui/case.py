@@ -29,6 +29,14 @@ button[data-baseweb="tab"] p { font-size: 1.3rem !important; }
 def pick_case(filters: Filters) -> tuple[str | None, str | None]:
     """Patient and course chosen by the user or by `?patient=…&course=…` links."""
     ids = data.patient_ids(filters)
+    requested = st.query_params.get("patient")
+    if requested and requested not in ids:
+        # In the viewer's scope (kapviz.ui.auth.check_case_link) but outside the filters.
+        st.warning(
+            f"Patient {auth.as_code(requested)} does not match the sidebar filters "
+            f"({filters.describe()}): clear a filter to open this case.",
+            icon=":material/filter_alt:",
+        )
     left, right = st.columns([3, 2])
     patient_id = left.selectbox(
         "Patient (pseudonymous id)",

@@ -14,10 +14,9 @@ every loader the page calls with them queries only what the viewer may see.
 from __future__ import annotations
 
 import logging
-from functools import cache
+from pathlib import Path
 
 import streamlit as st
-from PIL import Image, ImageDraw
 
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.filters import Filters
@@ -26,22 +25,16 @@ from kapviz.ui.db import engine
 
 log = logging.getLogger(__name__)
 
-
-@cache
-def favicon() -> Image.Image:
-    """The tab icon, drawn here and served by the app itself: without one, the browser is
-    sent to fonts.gstatic.com for the page's Material icon (no request may leave the app)."""
-    icon = Image.new("RGB", (32, 32), "#1F4E79")
-    ImageDraw.Draw(icon).rectangle((8, 18, 12, 26), fill="white")
-    ImageDraw.Draw(icon).rectangle((14, 12, 18, 26), fill="white")
-    ImageDraw.Draw(icon).rectangle((20, 6, 24, 26), fill="white")
-    return icon
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""The tab icon, served by the app itself: without one, the browser takes the page's
+Material icon from an outside font host (a request that fails offline and tells a third
+party which page a clinician opened)."""
 
 
 def setup(title: str, caption: str | None = None, *, with_filters: bool = True) -> Filters:
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
-    st.set_page_config(page_title=f"{title} · kapviz", page_icon=favicon(), layout="wide")
+    st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
     outage.begin_page()
     with outage.guard():
         return _setup(page, title, caption, with_filters=with_filters)

@@ -128,7 +128,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
 def test_supervisor_case_outside_sites_refused(run_as, auth_url):
     """`?patient=P3` (South) is refused before any data, and the attempt is audited."""
     at = run_as("pages/case_explorer.py", "sam", patient="P3")
-    assert any("no patient `P3` among the patients you may see" in e.value for e in at.error)
+    assert any("No patient `P3` in your scope" in e.value for e in at.error)
     assert not at.get("plotly_chart") and not at.dataframe
     rows = audit_rows(auth_url)
     refused = rows[rows["action"] == "view_case"]
