@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, live, overview, page, redact, widgets
+from kapviz.ui import auth, live, overview, page, redact, rooms, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
-live.apply_kiosk()
+if live.is_kiosk():
+    rooms.kiosk(filters)
+    st.stop()
 live.refresh_control()
-if not live.is_kiosk():
-    widgets.share_link("overview")
+widgets.share_link("overview")
 
 
 overview.start_charts(filters)

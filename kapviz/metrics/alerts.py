@@ -226,3 +226,13 @@ def thresholds_in_force(settings: Settings) -> pd.DataFrame:
         )
     )
     return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def patients_per_reason(worklist: pd.DataFrame) -> pd.DataFrame:
+    """Patients on the worklist per reason, most urgent reason first (a patient with two
+    reasons counts under each). Columns: reason, patients; every reason, zeros included."""
+    counts = worklist.groupby("reason")["patient_id"].nunique() if len(worklist) else {}
+    reasons = sorted(REASON_RANK, key=REASON_RANK.get)
+    return pd.DataFrame(
+        {"reason": reasons, "patients": [int(counts.get(r, 0)) for r in reasons]}
+    ).astype({"reason": object, "patients": "int64"})
