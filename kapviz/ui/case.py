@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.filters import Filters
+from kapviz.meeting import agenda, step_case
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.report.case import CaseSummary, case_summary_html
 from kapviz.report.pdf import html_to_pdf
 from kapviz.ui import auth, data
+from kapviz.url_flags import is_on
 
-PRESENTATION_CSS = """
-<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-header[data-testid="stHeader"] { display: none !important; }
-.block-container { max-width: 1500px; padding-top: 1.2rem; }
-html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-h1 { display: none !important; }
-h2 { font-size: 2.4rem !important; }
-[data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
-button[data-baseweb="tab"] p { font-size: 1.3rem !important; }
-</style>
-"""
+PRESENTATION_CSS = Path(__file__).with_name("present.css")
+"""Presentation mode's style sheet: full width, no sidebar, larger type."""
 
 
 def pick_case(filters: Filters) -> tuple[str | None, str | None]:
@@ -87,17 +81,81 @@ def status_block(lines: list) -> None:
             st.markdown(f"{verdict_icon(verdict)} **{label}: {word}** — {text}")
 
 
+def _present_changed() -> None:
+    if st.session_state.get("present"):
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
 def presentation_mode() -> bool:
-    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`)."""
+    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`, also
+    true/yes/on: kapviz.url_flags; the toggle writes `present=1` back to the URL)."""
+    if "present" in st.query_params:
+        st.session_state["present"] = is_on(st.query_params.get("present"))
     on = st.toggle(
         "Presentation mode",
         key="present",
-        bind="query-params",
+        on_change=_present_changed,
         help="For team meetings: larger type, no sidebar, one case per screen.",
     )
     if on:
-        st.html(PRESENTATION_CSS)
+        st.html(f"<style>{PRESENTATION_CSS.read_text(encoding='utf-8')}</style>")
     return bool(on)
+
+
+def meeting_picker(filters: Filters) -> list[str]:
+    """The cases of this meeting, in presenting order, bound to `?meeting=` (one link for the
+    whole meeting); shared by next/previous and the meeting pack."""
+    ids = data.patient_ids(filters)
+    with st.expander("Meeting: cases to present", icon=":material/groups:"):
+        chosen = st.multiselect(
+            "Cases of the meeting, in order (pseudonymous ids)",
+            ids,
+            key="meeting",
+            bind="query-params",
+            placeholder="Type ids…",
+            help="Presentation mode steps through these with Next case (or Page Down, as "
+            "a presentation clicker sends) and Previous case (Page Up); the meeting pack "
+            "prints them in this order.",
+        )
+    return agenda(chosen)
+
+
+def _go_to(case_id: str | None) -> None:
+    if case_id:
+        st.session_state["patient"] = case_id
+        st.session_state.pop("course", None)  # the new case's latest course
+
+
+def case_steps(meeting: list[str], current: str) -> None:
+    """Previous / next case of the meeting (buttons, Page Up / Page Down)."""
+    if not meeting:
+        return
+    before, after = step_case(meeting, current, -1), step_case(meeting, current, 1)
+    where = f"case {meeting.index(current) + 1} of {len(meeting)}" if current in meeting else ""
+    left, middle, right = st.columns([2, 3, 2], vertical_alignment="center")
+    left.button(
+        "Previous case",
+        icon=":material/arrow_back:",
+        disabled=before is None,
+        on_click=_go_to,
+        args=(before,),
+        shortcut="PageUp",
+        key="meeting-previous",
+    )
+    middle.markdown(f"**Meeting:** {where or 'this case is not on the list'}")
+    right.button(
+        "Next case",
+        icon=":material/arrow_forward:",
+        icon_position="right",
+        disabled=after is None,
+        on_click=_go_to,
+        args=(after,),
+        shortcut="PageDown",
+        key="meeting-next",
+        type="primary",
+    )
 
 
 def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
