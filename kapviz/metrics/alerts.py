@@ -7,7 +7,7 @@ comes from `Settings`. kapviz.metrics.safety re-exports every public name.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -236,3 +236,9 @@ def patients_per_reason(worklist: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"reason": reasons, "patients": [int(counts.get(r, 0)) for r in reasons]}
     ).astype({"reason": object, "patients": "int64"})
+
+
+def alerts_now(today: date) -> datetime:
+    """'Now' of an alerts worklist drawn on `today`: the end of the day, so the look-back
+    window is whole days."""
+    return datetime.combine(today, time.max)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -91,8 +90,8 @@ def _present_changed() -> None:
 def presentation_mode() -> bool:
     """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`, also
     true/yes/on: kapviz.url_flags; the toggle writes `present=1` back to the URL)."""
-    if "present" in st.query_params:
-        st.session_state["present"] = is_on(st.query_params.get("present"))
+    # The URL is the truth (a link with or without ?present=…); the toggle writes it back.
+    st.session_state["present"] = is_on(st.query_params.get("present"))
     on = st.toggle(
         "Presentation mode",
         key="present",
@@ -172,59 +171,6 @@ def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
         help=f"Up to {MAX_COMPARE} cases side by side on the same axes.",
     )
     return list(chosen)
-
-
-def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """Side effects as printed in the summary: dose, effect, highest severity."""
-    return effects.rename(
-        columns={"dose_number": "Dose", "term": "Effect", "severity": "Severity"}
-    )[["Dose", "Effect", "Severity"]]
-
-
-def vitals_table(per_dose: pd.DataFrame) -> pd.DataFrame:
-    """BP per dosing session as 'systolic/diastolic' strings (mmHg) with the flags in words."""
-
-    def bp(prefix: str) -> pd.Series:
-        sys, dia = per_dose[f"{prefix}_systolic"], per_dose[f"{prefix}_diastolic"]
-        return pd.Series(
-            ["—" if pd.isna(s) else f"{s:.0f}/{d:.0f}" for s, d in zip(sys, dia, strict=True)],
-            index=per_dose.index,
-        )
-
-    flags = [
-        ", ".join(
-            word
-            for word, on in (
-                ("excursion", row.is_excursion),
-                ("rise", row.is_rise),
-                ("pre-dose review", row.needs_predose_review),
-            )
-            if on
-        )
-        for row in per_dose.itertuples()
-    ]
-    return pd.DataFrame(
-        {
-            "Dose": per_dose["dose_number"],
-            "Date": pd.to_datetime(per_dose["started_at"]).dt.strftime("%Y-%m-%d"),
-            "Pre-dose": bp("pre"),
-            "Peak": bp("peak"),
-            "Last": bp("last"),
-            "Flags": flags,
-        }
-    )
-
-
-def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
-    """Alerts as printed: reason, detail, date, course."""
-    return pd.DataFrame(
-        {
-            "Reason": alerts["reason"],
-            "Detail": alerts["detail"],
-            "Date": pd.to_datetime(alerts["date"]).dt.strftime("%Y-%m-%d"),
-            "Course": alerts["course_id"],
-        }
-    )
 
 
 def export_buttons(summary: CaseSummary) -> None:
