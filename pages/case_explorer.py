@@ -12,6 +12,7 @@ filters = page.setup("Case explorer", "One patient's course, compared with the c
 # first (PostgreSQL: in a thread), they are ready by the time a case is drawn or picked.
 case_view.start_cohort_summary(filters)
 presenting = case_ui.presentation_mode()
+meeting = case_ui.meeting_picker(filters)
 patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:
     widgets.empty_state(
@@ -32,6 +33,7 @@ if sessions.empty or course_id is None:
     st.stop()
 if presenting:
     st.header(f"Case {safe_text.markdown(patient_id)} · course {safe_text.markdown(course_id)}")
+    case_ui.case_steps(meeting, patient_id)
 
 # Everything below is computed once per filters × data version × case (a rerun only draws).
 view = case_view.case_view(

@@ -3,13 +3,14 @@
 import streamlit as st
 
 from kapviz import safe_text
-from kapviz.ui import auth, live, nav, overview, page, redact, widgets
+from kapviz.ui import auth, live, nav, overview, page, redact, rooms, widgets
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
-live.apply_kiosk()
+if live.is_kiosk():
+    rooms.kiosk(filters)
+    st.stop()
 live.refresh_control()
-if not live.is_kiosk():
-    widgets.share_link(nav.url_path(nav.spec("overview")))
+widgets.share_link(nav.url_path(nav.spec("overview")))
 
 
 overview.start_charts(filters, live.now().date())

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -28,6 +28,7 @@ from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
 from kapviz.metrics import safety
+from kapviz.metrics.alerts import alerts_now
 from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
@@ -134,7 +135,7 @@ def view(filters: Filters) -> safety.DoseSafety:
 
 def today_end(today: date | None = None) -> datetime:
     """'Now' of the alerts worklist: the end of today, so the window is whole days."""
-    return datetime.combine(today or clinic_time.today(), time.max)
+    return alerts_now(today or clinic_time.today())
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
