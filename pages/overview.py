@@ -3,6 +3,7 @@
 import streamlit as st
 
 from kapviz.ui import auth, live, overview, page, redact, widgets
+from kapviz.ui import evidence as evidence_view
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
@@ -57,6 +58,7 @@ with left:
         st.plotly_chart(figures.response, theme=None, key="response-trend")
 with right:
     st.plotly_chart(figures.u_chart, theme=None, key="ae-u-chart")
+evidence_view.beside_rates(filters, "PHQ-9", endpoints_only=True)
 left, right = st.columns(2)
 with left:
     if figures.sites is not None:

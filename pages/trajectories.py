@@ -3,8 +3,7 @@
 import streamlit as st
 
 from kapviz import instruments
-from kapviz.ui import auth, data, page, widgets
-from kapviz.ui import time_to_response as ttr_view
+from kapviz.ui import auth, data, outcome_context, page, widgets
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
 
@@ -95,7 +94,7 @@ for instrument in chosen:
             key=f"traj_multiples_{instrument}",
         )
 
-    ttr_view.section(filters, instrument)
+    outcome_context.trajectories_section(filters, instrument)
     mine = outcomes[outcomes["instrument"] == instrument]
     wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(

@@ -150,6 +150,7 @@ def response_curves(
         categoryarray=labels[::-1],
         tickmode="array",
         tickvals=labels,
+        range=[-0.6, len(labels) - 0.4],
         showgrid=False,
         ticks="",
         row=2,

@@ -56,7 +56,10 @@ def _analysis(
     overall = ttr.time_to_response(times, group=ALL_COURSES)
     if column is None:
         return overall, []
-    return overall, ttr.by_group(times, _groups(key, column), min_courses=small or 1)
+    groups = ttr.by_group(times, _groups(key, column), min_courses=small or 1)
+    if len(groups) == 1 and groups[0].days.courses == overall.days.courses:
+        groups = []  # one route (or indication) only: its curve is the all-courses curve
+    return overall, groups
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
