@@ -3,7 +3,9 @@
 import streamlit as st
 
 from kapviz import instruments
-from kapviz.ui import auth, data, outcome_context, page, widgets
+from kapviz.ui import auth, data, page, widgets
+from kapviz.ui import clinicians as clinician_view
+from kapviz.ui import outcome_context as context_view
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
 
@@ -94,7 +96,7 @@ for instrument in chosen:
             key=f"traj_multiples_{instrument}",
         )
 
-    outcome_context.trajectories_section(filters, instrument)
+    context_view.trajectories_section(filters, instrument)
     mine = outcomes[outcomes["instrument"] == instrument]
     wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(
@@ -125,3 +127,4 @@ for instrument in chosen:
         column_order=view.COURSE_TABLE_COLUMNS,
         column_config=view.course_table_config(),
     )
+clinician_view.section(filters, chosen)

@@ -174,3 +174,14 @@ def clinician_table(
 def pseudonymise(table: pd.DataFrame) -> pd.DataFrame:
     """Clinician codes replaced by "Clinician 1…n" in the table's order (analysts)."""
     return table.assign(clinician=[f"Clinician {i}" for i in range(1, len(table) + 1)])
+
+
+def funnel_curve(target: float, n_max: int, *, points: int = 60) -> pd.DataFrame:
+    """The funnel's limit lines: n, low95, high95, low998, high998 for n from 1 to n_max."""
+    ns = sorted({max(1, round(n_max * (i / points) ** 2)) for i in range(points + 1)})
+    rows = []
+    for n in ns:
+        l95, h95 = funnel_limits(target, n)
+        l998, h998 = funnel_limits(target, n, coverage=0.998)
+        rows.append((n, l95, h95, l998, h998))
+    return pd.DataFrame(rows, columns=["n", "low95", "high95", "low998", "high998"])
