@@ -5,6 +5,7 @@ import streamlit as st
 from kapviz import safe_text
 from kapviz.ui import auth, case_view, data, live, page, widgets
 from kapviz.ui import case as case_ui
+from kapviz.ui import time_to_response as ttr_view
 from kapviz.ui.db import settings
 
 filters = page.setup("Case explorer", "One patient's course, compared with the cohort.")
@@ -45,6 +46,7 @@ view = case_view.case_view(
 )
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
+ttr_view.course_line(filters, course_id)
 
 tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
 tabs = st.tabs(tab_names)

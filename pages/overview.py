@@ -4,6 +4,7 @@ import streamlit as st
 
 from kapviz import safe_text
 from kapviz.ui import auth, live, nav, overview, page, redact, rooms, widgets
+from kapviz.ui import evidence as evidence_view
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 if live.is_kiosk():
@@ -70,6 +71,7 @@ with left:
         st.plotly_chart(figures.response, theme=None, key="response-trend")
 with right:
     st.plotly_chart(figures.u_chart, theme=None, key="ae-u-chart")
+evidence_view.beside_rates(filters, "PHQ-9", endpoints_only=True)
 left, right = st.columns(2)
 with left:
     if figures.sites is not None:

@@ -5,6 +5,8 @@ import streamlit as st
 from kapviz import instruments
 from kapviz.metrics import trajectories as tr
 from kapviz.ui import auth, data, page, widgets
+from kapviz.ui import clinicians as clinician_view
+from kapviz.ui import outcome_context as context_view
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
 
@@ -114,6 +116,7 @@ for instrument in chosen:
             key=f"traj_multiples_{instrument}",
         )
 
+    context_view.trajectories_section(filters, instrument)
     mine = outcomes[outcomes["instrument"] == instrument]
     wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(
@@ -140,3 +143,4 @@ for instrument in chosen:
         column_order=view.COURSE_TABLE_COLUMNS,
         column_config=view.course_table_config(),
     )
+clinician_view.section(filters, chosen)

@@ -32,6 +32,11 @@ def _tiles(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _course_table(at):
+    """The per-course outcome table (the clinician view's table follows it on the page)."""
+    return next(d.value for d in at.dataframe if "first_dose_at" in d.value.columns)
+
+
 def _captions(at) -> str:
     return "\n".join(c.value for c in at.caption)
 
@@ -147,7 +152,7 @@ def test_waterfall_and_course_table(run_page):
         "n = 2 evaluable courses of 3 with scores (1 not evaluable not shown)"
         in (waterfall["layout"]["title"]["text"])
     )
-    table = at.dataframe[-1].value
+    table = _course_table(at)
     assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
     # The same n, and the reason for the difference, under the waterfall.
     assert (
@@ -171,5 +176,5 @@ def test_waterfall_selection_filters_course_table(run_page):
     """Selecting P1's bar (responders trace, first bar: −55.6%) leaves only P1 in the table."""
     selection = {"points": [{"curve_number": 1, "point_index": 0}], "box": [], "lasso": []}
     at = run_page("pages/trajectories.py", state={"traj_waterfall_PHQ-9": {"selection": selection}})
-    assert list(at.dataframe[-1].value["course_id"]) == ["P1-C1"]
+    assert list(_course_table(at)["course_id"]) == ["P1-C1"]
     assert "1 course selected on the waterfall" in _captions(at)
