@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kapviz.domain import PHASES
+from kapviz.domain import PHASES, Z_95
 from kapviz.metrics.reml import fit_reml
-from kapviz.metrics.stats import Z_95
 
 log = logging.getLogger(__name__)
 

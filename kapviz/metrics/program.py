@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from kapviz.config import Settings
+from kapviz.domain import Z_95
 from kapviz.metrics import safety
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
@@ -147,7 +148,7 @@ def measurement_completion(
 
 
 def funnel_plot_limits(
-    overall_rate: float, volumes: pd.Series | list[int], *, z: float = 1.959963984540054
+    overall_rate: float, volumes: pd.Series | list[int], *, z: float = Z_95
 ) -> pd.DataFrame:
     """Binomial control limits around the overall rate for each volume (funnel plot).
 
