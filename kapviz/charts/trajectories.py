@@ -1,10 +1,9 @@
-"""Trajectory charts: cohort mean ± 95% CI through the course, spaghetti, model band,
-small multiples and the per-course waterfall of percent change.
+"""Trajectory charts: cohort mean ± 95% CI through the course, spaghetti, model band and
+small multiples (the per-course waterfall of percent change is kapviz.charts.waterfall).
 
 Inputs are the frames of `kapviz.metrics.trajectories` / `model` / `outcomes`; nothing is
 computed here beyond placing points on the axis. The layers (bands, traces) live in
-`trajectory_layers` and the waterfall in `waterfall`; their public names are re-exported
-here, so `kapviz.charts.trajectories` stays the one import for callers.
+`trajectory_layers` and the waterfall in `waterfall`; callers import them from there.
 """
 
 from __future__ import annotations
@@ -19,35 +18,18 @@ from kapviz import instruments
 from kapviz.charts.theme import apply_theme
 from kapviz.charts.trajectory_layers import (
     DAYS_AXIS_TITLE,
-    LINE_COLOR,
     MEAN_COLOR,
-    MODEL_COLOR,
     SESSION_AXIS_TITLE,
-    _band_traces,
-    _mean_traces,
-    _phase_bands,
-    _positions,
-    _session_ticks,
-    _severity_bands,
-    _spaghetti_trace,
-    _x,
+    band_traces,
+    mean_traces,
+    phase_bands,
     score_axis_title,
+    session_positions,
+    session_ticks,
+    severity_bands,
+    spaghetti_trace,
+    x_values,
 )
-from kapviz.charts.waterfall import MAX_WATERFALL_BARS, waterfall
-
-__all__ = [
-    "DAYS_AXIS_TITLE",
-    "LINE_COLOR",
-    "MAX_WATERFALL_BARS",
-    "MEAN_COLOR",
-    "MODEL_COLOR",
-    "SESSION_AXIS_TITLE",
-    "score_axis_title",
-    "score_trajectory",
-    "small_multiples",
-    "spaghetti",
-    "waterfall",
-]
 
 
 def score_trajectory(
@@ -74,7 +56,7 @@ def score_trajectory(
         frames.append(lines["order"])
     if model_band is not None and not model_band.empty:
         frames.append(model_band["order"])
-    positions = _positions(frames) if axis == "session" else {}
+    positions = session_positions(frames) if axis == "session" else {}
     labels = dict(zip(table["order"], table["point"], strict=True))
     if lines is not None:
         labels.update(dict(zip(lines["order"], lines["point"], strict=True)))
@@ -84,13 +66,17 @@ def score_trajectory(
     fig = go.Figure()
     if lines is not None and not lines.empty:
         total = courses_total if courses_total is not None else lines["course_id"].nunique()
-        fig.add_trace(_spaghetti_trace(lines, axis, positions, int(total)))
+        fig.add_trace(spaghetti_trace(lines, axis, positions, int(total)))
     if model_band is not None and not model_band.empty:
         band = model_band.sort_values("order")
-        for trace in _band_traces(band, _x(band, axis, positions)):
+        for trace in band_traces(band, x_values(band, axis, positions)):
             fig.add_trace(trace)
-    for trace in _mean_traces(
-        table, _x(table, axis, positions), name="Cohort mean (95% CI)", color=MEAN_COLOR, show=True
+    for trace in mean_traces(
+        table,
+        x_values(table, axis, positions),
+        name="Cohort mean (95% CI)",
+        color=MEAN_COLOR,
+        show=True,
     ):
         fig.add_trace(trace)
 
@@ -98,8 +84,8 @@ def score_trajectory(
     phase_of = dict(zip(table["order"], table["phase"], strict=True))
     if lines is not None and "phase" in lines:
         phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
-    severity_shapes, severity_labels = _severity_bands(instrument)
-    phase_shapes, phase_labels = _phase_bands(
+    severity_shapes, severity_labels = severity_bands(instrument)
+    phase_shapes, phase_labels = phase_bands(
         axis, positions, phase_of, baseline_window_days=baseline_window_days
     )
     fig.update_layout(
@@ -111,7 +97,7 @@ def score_trajectory(
     )
     if axis == "session":
         fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
-        _session_ticks(fig, positions, labels)
+        session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
     fig.update_layout(clickmode="event+select", height=480)
@@ -122,13 +108,13 @@ def spaghetti(
     lines: pd.DataFrame, *, instrument: str, courses_total: int, axis: str = "session"
 ) -> go.Figure:
     """Individual course lines only (one trace with gaps), clickable to open the case."""
-    positions = _positions([lines["order"]]) if axis == "session" else {}
-    fig = go.Figure(_spaghetti_trace(lines, axis, positions, courses_total))
+    positions = session_positions([lines["order"]]) if axis == "session" else {}
+    fig = go.Figure(spaghetti_trace(lines, axis, positions, courses_total))
     apply_theme(fig)
     fig.update_yaxes(title_text=score_axis_title(instrument))
     if axis == "session":
         fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
-        _session_ticks(fig, positions, dict(zip(lines["order"], lines["point"], strict=True)))
+        session_ticks(fig, positions, dict(zip(lines["order"], lines["point"], strict=True)))
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
     return fig
@@ -158,19 +144,19 @@ def small_multiples(
         horizontal_spacing=0.05,
         vertical_spacing=min(0.16, 0.6 / (rows - 1)) if rows > 1 else 0.1,
     )
-    positions = _positions([table["order"]]) if axis == "session" else {}
+    positions = session_positions([table["order"]]) if axis == "session" else {}
     labels = dict(zip(table["order"], table["point"], strict=True))
     inst = instruments.get(instrument)
     for i, group in enumerate(groups):
         part = table[table["group"] == group].sort_values("order")
         row, col = i // cols + 1, i % cols + 1
-        x = _x(part, axis, positions)
-        for trace in _mean_traces(
+        x = x_values(part, axis, positions)
+        for trace in mean_traces(
             part, x, name="Cohort mean (95% CI)", color=MEAN_COLOR, show=(i == 0)
         ):
             fig.add_trace(trace, row=row, col=col)
         if axis == "session":
-            _session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
+            session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
     apply_theme(fig)
     fig.update_yaxes(range=[inst.total_min, inst.total_max])
     fig.update_yaxes(title_text=score_axis_title(instrument), col=1)

@@ -29,13 +29,13 @@ def score_axis_title(instrument_id: str) -> str:
     return f"{inst.id} total ({inst.total_min}–{inst.total_max}, {direction})"
 
 
-def _positions(orders: list[pd.Series]) -> dict[int, int]:
+def session_positions(orders: list[pd.Series]) -> dict[int, int]:
     """Session-axis order → plotted position, skipping points no frame uses (no gaps)."""
     present = sorted({int(o) for s in orders for o in s.dropna()})
     return {order: i for i, order in enumerate(present)}
 
 
-def _x(frame: pd.DataFrame, axis: str, positions: dict[int, int]) -> np.ndarray:
+def x_values(frame: pd.DataFrame, axis: str, positions: dict[int, int]) -> np.ndarray:
     if axis == "session":
         return frame["order"].map(positions).to_numpy(dtype=float)
     return frame["x"].to_numpy(dtype=float)
@@ -74,7 +74,7 @@ def _label(text: str, *, font: dict, **place) -> dict:
     return {"text": text, "showarrow": False, "font": font, **place}
 
 
-def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
+def severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
     """Shade the instrument's severity bands, lightest for the mildest band."""
     inst = instruments.get(instrument_id)
     n = len(inst.bands)
@@ -100,7 +100,7 @@ def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
     return shapes, labels
 
 
-def _phase_bands(
+def phase_bands(
     axis: str,
     positions: dict[int, int],
     phase_of: dict[int, str],
@@ -155,7 +155,7 @@ def _hline(y: float, line: dict) -> dict:
     }
 
 
-def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
+def mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
     """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR."""
     custom = np.column_stack(
         [
@@ -202,7 +202,7 @@ def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, s
     return band, line
 
 
-def _spaghetti_trace(
+def spaghetti_trace(
     lines: pd.DataFrame, axis: str, positions: dict[int, int], courses_total: int
 ) -> go.Scatter:
     """All course lines as ONE trace, courses separated by gaps (NaN), built from numpy.
@@ -218,7 +218,7 @@ def _spaghetti_trace(
     size = int(slots[-1]) + 1 if len(lines) else 0
     xs, ys = np.full(size, np.nan), np.full(size, np.nan)
     custom = np.full((size, 2), None, dtype=object)
-    xs[slots] = _x(lines, axis, positions)
+    xs[slots] = x_values(lines, axis, positions)
     ys[slots] = lines["total"].to_numpy(dtype=float).round(2)
     custom[slots, 0] = lines["patient_id"].to_numpy(dtype=object)
     custom[slots, 1] = course
@@ -242,7 +242,7 @@ def _spaghetti_trace(
     )
 
 
-def _band_traces(band: pd.DataFrame, x: np.ndarray) -> tuple[go.Scatter, go.Scatter]:
+def band_traces(band: pd.DataFrame, x: np.ndarray) -> tuple[go.Scatter, go.Scatter]:
     """Model-based mean (dashed) with its 95% confidence band."""
     ci_x = np.concatenate([x, x[::-1]])
     ci_y = np.concatenate([band["ci_high"].to_numpy(float), band["ci_low"].to_numpy(float)[::-1]])
@@ -276,7 +276,7 @@ def _band_traces(band: pd.DataFrame, x: np.ndarray) -> tuple[go.Scatter, go.Scat
     return area, line
 
 
-def _session_ticks(fig: go.Figure, positions: dict[int, int], labels: dict[int, str], **kw):
+def session_ticks(fig: go.Figure, positions: dict[int, int], labels: dict[int, str], **kw):
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(positions.values()),

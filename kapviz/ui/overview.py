@@ -17,7 +17,7 @@ from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
-from kapviz.metrics import outcomes, program, safety
+from kapviz.metrics import monitoring, outcomes, program
 from kapviz.ui import background, data, redact, rollup_panel
 from kapviz.ui.db import database_url, settings
 
@@ -116,7 +116,7 @@ def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
     counts = monthly.merge(events, on=["month", "route"]).rename(
         columns={"sessions": "dosing_sessions"}
     )
-    return safety.u_chart_from_counts(counts)
+    return monitoring.u_chart_from_counts(counts)
 
 
 def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from kapviz.charts import trajectories as ch
+from kapviz.charts import waterfall as wf
 from kapviz.charts.theme import PHASE_COLORS
+from kapviz.charts.trajectory_layers import score_axis_title
 
 
 def values(field: object) -> list:
@@ -73,7 +75,7 @@ def lines() -> pd.DataFrame:
 )
 def test_score_axis_title(instrument: str, title: str) -> None:
     """The y axis names the scale's range and direction."""
-    assert ch.score_axis_title(instrument) == title
+    assert score_axis_title(instrument) == title
 
 
 def test_score_trajectory_session_axis() -> None:
@@ -188,7 +190,7 @@ def outcomes() -> pd.DataFrame:
 
 def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
     """Bars sorted by percent change, responders a separate colour, −50% line drawn."""
-    fig = ch.waterfall(outcomes(), instrument="PHQ-9")
+    fig = wf.waterfall(outcomes(), instrument="PHQ-9")
     d = fig.to_dict()
     non, resp = d["data"]
     assert (non["name"], resp["name"]) == ("Courses: non-responders", "Courses: responders")
@@ -205,13 +207,13 @@ def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
 
 def test_waterfall_points_rule_has_no_percent_line() -> None:
     """PCL-5 response is a 10-point rule: no −50% reference line."""
-    fig = ch.waterfall(outcomes().assign(instrument="PCL-5"), instrument="PCL-5")
+    fig = wf.waterfall(outcomes().assign(instrument="PCL-5"), instrument="PCL-5")
     assert all(s.get("y0") != -50.0 for s in fig.to_dict()["layout"]["shapes"])
 
 
 def test_waterfall_empty() -> None:
     """No evaluable course: an empty bar trace, still titled."""
-    fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
+    fig = wf.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
     assert "n = 0" in fig.to_dict()["layout"]["title"]["text"]
 
 
@@ -230,7 +232,7 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
             "is_response": pd.array([e <= 10 for e in range(n)], dtype="boolean"),
         }
     )
-    d = ch.waterfall(many, instrument="PHQ-9", max_bars=4).to_dict()
+    d = wf.waterfall(many, instrument="PHQ-9", max_bars=4).to_dict()
     bars = [
         (rank, custom[1])
         for trace in d["data"]
@@ -244,6 +246,6 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
         (10, "P0-C1"),
     ]
     assert "(n = 10) · 4 evenly spaced courses drawn" in d["layout"]["title"]["text"]
-    full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
+    full = wf.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
     assert "evenly spaced" not in full["layout"]["title"]["text"]
     assert sum(len(values(t["x"])) for t in full["data"]) == 10

@@ -42,7 +42,7 @@ from kapviz.db import queries
 from kapviz.db.models import Assessment, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.outcomes import as_datetime
+from kapviz.metrics.scores import as_datetime
 from kapviz.metrics.trajectories import MAX_DOSES, session_points
 
 
@@ -401,7 +401,7 @@ def case_points(
     Columns: id, patient_id, course_id, session_id, instrument, administered_at, total,
     phase, point_order, point (the axis label) and baseline (the course's baseline of that
     instrument, NaN without one), ordered by course, instrument, time and id like
-    kapviz.metrics.outcomes.course_scores.
+    kapviz.metrics.scores.course_scores.
     """
     unresolved = has_unresolved_scores(conn, filters)
     scores = _scores(filters, unresolved=unresolved, patient_id=patient_id)
