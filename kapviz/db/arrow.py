@@ -2,10 +2,9 @@
 
 Why: at network scale a page reads a few hundred thousand rows. Through the Python DB-API
 every value becomes a Python object and every SQLite timestamp is parsed by a regular
-expression, which costs 4–6 s per large frame; the ADBC drivers for SQLite and PostgreSQL
-(Apache Arrow's, written in C/C++) hand over whole Arrow columns instead. Measured on the
-20,000-patient demo clinic (SQLite): sessions 5.0 → 1.25 s, outcome scores 11.0 → 1.1 s,
-vital signs 3.4 → 0.66 s.
+expression; the ADBC drivers for SQLite and PostgreSQL (Apache Arrow's, written in C/C++)
+hand over whole Arrow columns instead (benchmarks/bench_sqlite_reads.py compares it with a
+plain sqlite3 read).
 
 The statement is compiled by SQLAlchemy for the engine's dialect and its values are sent as
 bound parameters, processed as SQLAlchemy would process them (`bound_sql`); no value is ever
