@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from kapviz.auth.commands import add_commands as add_user_commands
-from kapviz.config import load_settings
+from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 
@@ -28,15 +28,10 @@ def _db_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def database_url(args: argparse.Namespace) -> str:
-    """The URL a command works on: --db, else the configured one."""
-    return args.db or load_settings().database_url
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kapviz.demo import generate_clinic
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     try:
         stats = generate_clinic(engine, patients=args.patients, seed=args.seed)
     except ValueError as exc:
@@ -47,7 +42,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     revision = upgrade(engine)
     print(f"schema at revision {revision}")
     return 0
@@ -56,7 +51,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 def _cmd_rollup(args: argparse.Namespace) -> int:
     from kapviz.db import rollups
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     if rollups.rebuild(engine):
         print("rollups rebuilt: the Overview reads its whole-period counts from them")
@@ -72,7 +67,7 @@ def _cmd_rollup(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from kapviz.summary import build_summary, format_summary
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     summary = build_summary(engine)
     if args.json:

@@ -123,6 +123,11 @@ def _secrets_url(path: Path = SECRETS_PATH) -> str | None:
     return data.get("connections", {}).get("kapviz", {}).get("url")
 
 
+def database_url(given: str | None = None) -> str:
+    """The database a command works on: `given` (a --db option), else the configured one."""
+    return given or load_settings().database_url
+
+
 def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
     """Build the settings from `KAPVIZ_*` variables, secrets.toml and the defaults."""
     env = dict(os.environ if env is None else env)

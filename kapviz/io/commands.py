@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.io.export import export_template
@@ -48,8 +49,6 @@ def read_batch(path: Path, fmt: str, args: argparse.Namespace) -> ImportBatch:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from kapviz.cli import database_url
-
     path = Path(args.path)
     if not path.exists():
         print(f"kapviz import: {path} does not exist", file=sys.stderr)
@@ -71,9 +70,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except (TemplateError, ValueError) as exc:
         print(f"kapviz import: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
-    engine = _dry_run_engine(database_url(args)) if args.dry_run else None
+    engine = _dry_run_engine(database_url(args.db)) if args.dry_run else None
     if engine is None:
-        engine = make_engine(database_url(args))
+        engine = make_engine(database_url(args.db))
         upgrade(engine)
     with engine.connect() as conn:
         existing = ExistingKeys.load(conn)
@@ -149,9 +148,7 @@ def _report_skipped(fhir, rejections, args) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from kapviz.cli import database_url
-
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     written = export_template(engine, args.out, format=args.format)
     for path in written:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
 from kapviz import clinic_time, instruments
+from kapviz.db.arrow import bound_sql
 from kapviz.db.models import Patient, Session
 from kapviz.domain import ACTIONS, DRUGS, PHASES, ROUTES, SEXES, STATUSES
 from kapviz.io.tables import MAX_ITEMS, TEMPLATE_FILES, VITAL_RANGES, ImportBatch, Problem
@@ -45,15 +46,13 @@ class ExistingKeys:
     def load(cls, conn: Connection) -> ExistingKeys:
         """Patient ids and sessions as stored (plain DB-API fetches, converted per column)."""
         names = ["session_id", "patient_id", "course_id", "started_at"]
-        patients_sql = select(Patient.patient_id).compile(dialect=conn.dialect)
-        sessions_sql = select(*(Session.__table__.c[n] for n in names)).compile(
-            dialect=conn.dialect
-        )
+        patients_sql = bound_sql(select(Patient.patient_id), conn.dialect)
+        sessions_sql = bound_sql(select(*(Session.__table__.c[n] for n in names)), conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(str(patients_sql))
+            cursor.execute(*patients_sql)
             patients = {row[0] for row in cursor.fetchall()}
-            cursor.execute(str(sessions_sql))
+            cursor.execute(*sessions_sql)
             rows = cursor.fetchall()
         finally:
             cursor.close()

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kapviz.domain import Z_95
 from kapviz.metrics.reml import fit_reml
-from kapviz.metrics.stats import Z_95
 from kapviz.metrics.trajectory_tables import course_values, table_from_values
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kapviz.config import Settings
-from kapviz.metrics import safety
+from kapviz.metrics import alerts, monitoring
 from kapviz.metrics.periods import period_spans
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
@@ -442,8 +442,8 @@ def adverse_counts(
 ) -> AdverseCounts:
     """The adverse-event tile's counts from session and side-effect frames."""
     w = tile_windows(now)
-    events, doses = safety.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
-    before = safety.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
+    events, doses = monitoring.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
+    before = monitoring.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
     return AdverseCounts(events, doses, *before)
 
 
@@ -458,12 +458,12 @@ def open_alert_patients(
 ) -> tuple[int, int]:
     """Patients on the Safety page's alerts worklist now, and as things stood 30 days ago
     (only what had happened by then)."""
-    open_now = safety.alerts(
+    open_now = alerts.alerts(
         sessions, side_effects, vitals, assessments, settings=settings, now=now
     )
     cur30 = tile_windows(now).cur30
     past = sessions[sessions["started_at"] <= cur30]
-    open_before = safety.alerts(
+    open_before = alerts.alerts(
         past,
         side_effects[is_member(side_effects["session_id"], past["session_id"])],
         vitals[is_member(vitals["session_id"], past["session_id"])],

@@ -217,7 +217,7 @@ def _attempt_sign_in() -> None:
 def newest_record_at() -> datetime | None:
     """The newest session or score the viewer may see ("data as of" on live pages)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return data.newest_record_at()
     if scope.matches_nothing(within):
         return None
@@ -241,7 +241,7 @@ def visible_indications(all_indications: Sequence[str]) -> list[str]:
     """The indication filter's options: for a restricted viewer, only those of their patients
     (the name of an indication treated only elsewhere is data from outside the scope)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return list(all_indications)
     if scope.matches_nothing(within):
         return []
@@ -332,7 +332,7 @@ def check_scope_has_patients() -> None:
     """A supervisor or clinician with no patient in scope (sites without patients yet, a
     clinician code with no sessions) is told so once, instead of empty charts on every page."""
     within = scoped(Filters())
-    if not is_on() or (not within.sites and getattr(within, "clinician", None) is None):
+    if not is_on() or (not within.sites and within.clinician is None):
         return
     if not scope.matches_nothing(within) and data.patient_ids(within):
         return

@@ -17,11 +17,10 @@ from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
-from kapviz.metrics import outcomes, periods, program, safety
-from kapviz.ui import background, data, redact
+from kapviz.instruments import PHQ9
+from kapviz.metrics import monitoring, outcomes, periods, program
+from kapviz.ui import background, data, redact, rollup_panel
 from kapviz.ui.db import database_url, settings
-
-PHQ9 = "PHQ-9"
 
 
 def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
@@ -65,8 +64,7 @@ def from_rollups(filters: Filters) -> bool:
     """Whether the whole-period counts come from the rollups kept in the database
     (kapviz.db.rollups: current, and filters of sites and indications only) rather than from
     the live queries; both give the same numbers. Asked once per filters × data version."""
-    # Asked with the viewer's filters like every read (the answer is the same for all).
-    return rollups.serves(filters) and data.aggregate(rollups.is_current, filters)
+    return rollups.serves(filters) and rollup_panel.status().current
 
 
 def phq9_outcomes(filters: Filters) -> pd.DataFrame:
@@ -76,14 +74,14 @@ def phq9_outcomes(filters: Filters) -> pd.DataFrame:
     if from_rollups(filters):
         return _rollup_outcomes(database_url(), filters, data.version(), window)
     return data.aggregate(
-        outcome_sql.instrument_outcomes, filters, instrument=PHQ9, baseline_window_days=window
+        outcome_sql.instrument_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
     )
 
 
 @st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
 def _rollup_outcomes(url: str, filters: Filters, data_version: tuple, window: int) -> pd.DataFrame:
     rows = data.aggregate(rollups.phq9_endpoint_rows, filters)
-    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9, baseline_window_days=window)
+    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9.id, baseline_window_days=window)
 
 
 def funnel(filters: Filters) -> pd.DataFrame:
@@ -122,7 +120,7 @@ def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
     counts = monthly.merge(events, on=["month", "route"]).rename(
         columns={"sessions": "dosing_sessions"}
     )
-    return safety.u_chart_from_counts(counts)
+    return monitoring.u_chart_from_counts(counts)
 
 
 def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:

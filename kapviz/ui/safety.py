@@ -27,6 +27,7 @@ from kapviz.charts import safety as charts
 from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
+from kapviz.metrics import alerts as alert_metrics
 from kapviz.metrics import safety
 from kapviz.metrics.alerts import alerts_now
 from kapviz.ui import background, data, live, redact
@@ -145,7 +146,7 @@ def _alerts(key: tuple, now: datetime) -> pd.DataFrame:
     since = now - timedelta(days=cfg.alert_lookback_days)
     with engine_for(url).connect() as conn:
         rows = safety_sql.alert_rows(conn, filters, since=since)
-    table = safety.alerts(
+    table = alert_metrics.alerts(
         rows.sessions, rows.side_effects, rows.vitals, rows.phq9, settings=cfg, now=now
     )
     links = [case_url(p, c) for p, c in zip(table["patient_id"], table["course_id"], strict=True)]
@@ -263,4 +264,4 @@ def lookback_days() -> int:
 
 def thresholds() -> pd.DataFrame:
     """The thresholds in force, for the page to show."""
-    return safety.thresholds_in_force(settings())
+    return alert_metrics.thresholds_in_force(settings())

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts import trajectories as charts
+from kapviz.charts.waterfall import waterfall
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
@@ -257,7 +258,7 @@ def _waterfall_figure(key: tuple, instrument: str, small: int | None) -> go.Figu
     mine = outcomes[outcomes["instrument"] == instrument]
     if small is not None and 0 < len(mine) < small:
         mine = mine.iloc[:0]  # a bar per course of so few courses: not for analysts
-    return charts.waterfall(mine, instrument=instrument)
+    return waterfall(mine, instrument=instrument)
 
 
 def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:

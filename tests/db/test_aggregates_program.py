@@ -13,7 +13,7 @@ from kapviz.db.aggregates import program as program_sql
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics import program, safety
+from kapviz.metrics import monitoring, program
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of
 from tests.clinic import ANCHOR
@@ -56,8 +56,8 @@ def _check_charts(conn, filters):
     counts = monthly.merge(events, on=["month", "route"]).rename(
         columns={"sessions": "dosing_sessions"}
     )
-    expected_u = safety.u_chart(sessions, queries.side_effects(conn, filters))
-    got_u = safety.u_chart_from_counts(counts)
+    expected_u = monitoring.u_chart(sessions, queries.side_effects(conn, filters))
+    got_u = monitoring.u_chart_from_counts(counts)
     if expected_u.empty:
         assert got_u.empty
     else:

@@ -123,7 +123,7 @@ def case_points(
     Columns: id, patient_id, course_id, session_id, instrument, administered_at, total,
     phase, point_order, point (the axis label) and baseline (the course's baseline of that
     instrument, NaN without one), ordered by course, instrument, time and id like
-    kapviz.metrics.outcomes.course_scores.
+    kapviz.metrics.scores.course_scores.
     """
     points, outcomes = _placed(conn, filters, patient_id=patient_id, window_days=window_days)
     baselines = outcomes[["course_id", "instrument", "baseline"]].astype(

@@ -32,11 +32,9 @@ from kapviz.db import queries
 from kapviz.db.aggregates.case import days_before
 from kapviz.db.models import Assessment, Course, Dosing, Patient, Session, SideEffect
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics import program
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS
-
-PHQ9 = "PHQ-9"
-
 
 TILE_SESSION_COLUMNS = (
     "session_id",
@@ -102,7 +100,7 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     scope = queries.course_scope(filters)
 
     def in_scope(stmt, table=Assessment):  # noqa: ANN001, ANN202
-        stmt = stmt.where(table.instrument == PHQ9)
+        stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
     columns = [
@@ -175,7 +173,7 @@ def tile_counts(
         return func.count(func.distinct(case((and_(at > start, at <= end), Session.patient_id))))
 
     scores = select(Assessment.id).where(
-        Assessment.instrument == PHQ9,
+        Assessment.instrument == PHQ9.id,
         Assessment.patient_id == Session.patient_id,
         Assessment.administered_at <= at,
         Assessment.administered_at >= days_before(at, pre_dose_days),
