@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
 
 from kapviz.config import Settings
@@ -14,7 +12,7 @@ from kapviz.metrics import alerts, monitoring
 from kapviz.metrics.periods import period_spans
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
-from kapviz.metrics.stats import wilson_columns
+from kapviz.metrics.stats import funnel_limits, wilson_columns
 
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
 
@@ -187,30 +185,6 @@ FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
 """Coverage of a funnel plot's limits: 95% (about 2 SD) and 99.8% (about 3 SD)."""
 
 
-def binomial_limit(rate: float, n: int, q: float) -> float:
-    """The exact binomial limit at probability `q` for a proportion around `rate` in `n`.
-
-    The smallest count r with P(X ≤ r) ≥ q, interpolated between r − 1 and r so the limit
-    moves smoothly with n (Spiegelhalter 2005, Stat Med 24:1185, appendix A.1.1):
-    α = (F(r) − q) / (F(r) − F(r − 1)), limit = (r − α) / n, clipped to [0, 1].
-    """
-    if n <= 0 or not 0.0 <= rate <= 1.0:
-        return float("nan")
-    k = np.arange(n + 1)
-    if rate in (0.0, 1.0):
-        return rate
-    # log C(n, k) by the running product n/1 · (n−1)/2 · …, in logs.
-    steps = np.log(np.arange(n, 0, -1, dtype="float64")) - np.log(np.arange(1, n + 1))
-    log_choose = np.concatenate([[0.0], np.cumsum(steps)])
-    log_pmf = log_choose + k * math.log(rate) + (n - k) * math.log1p(-rate)
-    cdf = np.cumsum(np.exp(log_pmf))
-    r = int(np.searchsorted(cdf, q))
-    r = min(r, n)
-    below = cdf[r - 1] if r > 0 else 0.0
-    alpha = (cdf[r] - q) / (cdf[r] - below) if cdf[r] > below else 0.0
-    return float(min(max((r - alpha) / n, 0.0), 1.0))
-
-
 def funnel_plot_limits(
     overall_rate: float, volumes: pd.Series | list[int], *, coverage: float = 0.95
 ) -> pd.DataFrame:
@@ -221,13 +195,13 @@ def funnel_plot_limits(
     program by more than chance at that volume.
     """
     n = pd.Series(volumes, dtype="float64")
-    tail = (1.0 - coverage) / 2.0
-    lower, upper = [], []
-    for volume in n.tolist():
-        size = int(volume) if volume == volume and volume > 0 else 0
-        lower.append(binomial_limit(overall_rate, size, tail))
-        upper.append(binomial_limit(overall_rate, size, 1.0 - tail))
-    return pd.DataFrame({"n": n, "lower": lower, "upper": upper})
+    limits = [
+        funnel_limits(overall_rate, int(v) if v == v and v > 0 else 0, coverage=coverage)
+        for v in n.tolist()
+    ]
+    return pd.DataFrame(
+        {"n": n, "lower": [lo for lo, _ in limits], "upper": [hi for _, hi in limits]}
+    )
 
 
 def period_bounds(now: datetime, *, days: int) -> tuple[datetime, datetime, datetime]:

@@ -1,5 +1,7 @@
 """Figures for the wall screen: large type, few ticks, the original left unchanged."""
 
+from datetime import date
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -12,7 +14,7 @@ def _volume() -> go.Figure:
     frame = pd.DataFrame(
         {"month": months, "route": ["iv", "iv", "im", "im"], "sessions": [3, 4, 1, 2]}
     )
-    return program.monthly_dosing(frame)
+    return program.monthly_dosing(frame, today=date(2026, 3, 15))
 
 
 def test_for_kiosk_large_type_and_few_ticks():
