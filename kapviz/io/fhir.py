@@ -580,10 +580,11 @@ def validate_fhir(
     validated = validate(result.batch, existing=existing)
     named = [_located(p, result) for p in validated.problems]
     invalid = [
-        _located(Problem("FHIR records", r.record, None, None, r.reason), result)
+        _located(Problem("FHIR records", r.record, None, None,
+                         f"a readable {r.resource_type}: {r.reason}"), result)
         for r in result.rejected
-    ]
-    validated.problems = invalid + named
+    ]  # fmt: skip
+    validated.problems = sorted(invalid + named, key=lambda p: (p.file, p.row or 0))
     return validated, []
 
 

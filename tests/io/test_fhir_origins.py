@@ -47,7 +47,8 @@ def test_ndjson_problem_names_file_line_resource_and_reason(tmp_path, sqlite_url
     err = capsys.readouterr().err
     assert ("Observation.ndjson:2 total '300': expected a PHQ-9 total from 0 to 27 "
             "(Observation/bad)") in err  # fmt: skip
-    assert "Observation.ndjson:3: expected value 'twelve' is not a number (Observation/text)" in err
+    assert ("Observation.ndjson:3: expected a readable Observation: value 'twelve' is not a "
+            "number (Observation/text)") in err  # fmt: skip
     report = tmp_path / "rejected.csv"
     args = ["import", str(folder), "--db", sqlite_url, "--skip-invalid", "--rejections",
             str(report)]  # fmt: skip
