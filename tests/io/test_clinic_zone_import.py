@@ -114,3 +114,11 @@ def test_data_page_names_the_clinic_zone(sqlite_url, monkeypatch):
     at.run()
     assert not at.exception
     assert any("Clinic time zone: **America/Los_Angeles**" in c.value for c in at.caption)
+
+
+def test_unknown_zone_is_named_with_what_is_accepted(tmp_path, sqlite_url, capsys, monkeypatch):
+    monkeypatch.setenv("KAPVIZ_TIMEZONE", "California")
+    assert main(["import", str(VALID), "--db", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert "KAPVIZ_TIMEZONE='California' is not an IANA time zone name" in err
+    assert "Traceback" not in err and "bug" not in err
