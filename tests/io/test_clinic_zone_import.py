@@ -122,3 +122,20 @@ def test_unknown_zone_is_named_with_what_is_accepted(tmp_path, sqlite_url, capsy
     err = capsys.readouterr().err
     assert "KAPVIZ_TIMEZONE='California' is not an IANA time zone name" in err
     assert "Traceback" not in err and "bug" not in err
+
+
+def test_redcap_offsets_and_local_times(tmp_path, sqlite_url):
+    """REDCap: an offset is converted to the clinic's zone; a time without one is local."""
+    from kapviz.io.redcap import SHIPPED_MAPPING
+
+    source = Path(__file__).parent / "fixtures" / "redcap" / "kap_project.csv"
+    export = tmp_path / "export.csv"
+    text = source.read_text().replace("2026-02-02 09:00", "2026-02-02T17:00Z", 1)
+    export.write_text(text)
+    args = ["import", str(export), "--redcap-mapping", str(SHIPPED_MAPPING), "--db", sqlite_url]
+    assert main(args) == 0
+    with make_engine(sqlite_url).connect() as conn:
+        starts = conn.execute(select(Session.started_at).where(Session.patient_id == "K001")
+                              .order_by(Session.started_at)).scalars().all()  # fmt: skip
+    assert starts[0] == datetime(2026, 2, 2, 9, 0)  # 17:00 UTC is 09:00 PST
+    assert starts[1] == datetime(2026, 2, 5, 10, 0)  # local, unchanged
