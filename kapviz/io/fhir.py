@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kapviz import instruments
+from kapviz import clinic_time, instruments
 from kapviz.io.fhir_elements import (
     BP_PANEL,
     COUNTED_STATUSES,
@@ -174,7 +174,12 @@ class _Converter:
         self.effects: list[tuple[int, dict]] = []
         self.weights: list[tuple[int, str, datetime, float]] = []
         self.vital_records: dict[tuple, list[int]] = {}
+        self.zone = clinic_time.clinic_zone()
         """Every record merged into a vitals row (a skip counts each of them)."""
+
+    def seconds(self, start: datetime, end: datetime) -> float:
+        """Elapsed seconds between two clinic wall times (across a clock change too)."""
+        return clinic_time.seconds_between(start, end, self.zone)
 
     def skip(self, k: int, rtype: str, rid: str, reason: str) -> None:
         # Reasons repeat (one per code or status): one string each, for big files.
@@ -335,7 +340,7 @@ class _Converter:
         if end:
             self.dose_end[sid] = max(end, self.dose_end.get(sid, end))
         last = self.dose_end.get(sid)
-        duration = int((last - first).total_seconds() // 60) if first and last else None
+        duration = int(self.seconds(first, last) // 60) if first and last else None
         if dose is not None and row.get("dose_mg"):
             dose += float(row["dose_mg"])
         row.update({"route": row.get("route") or route or "", "drug": drug,
@@ -413,7 +418,7 @@ class _Converter:
         start = self.dose_start.get(sid) or parse_datetime(self.sessions[sid][1]["started_at"])
         if when is None or start is None:
             raise InvalidRecord("no effective time or no dose/encounter start to relate it to")
-        minute = math.floor((when - start).total_seconds() / 60)
+        minute = math.floor(self.seconds(start, when) / 60)
         values = {}
         if code == BP_PANEL:
             for comp in res.get("component") or []:
@@ -480,7 +485,7 @@ class _Converter:
         onset = ""
         when, start = when_of(res, "date"), self.dose_start.get(sid)
         if when and start:
-            onset = str(math.floor((when - start).total_seconds() / 60))
+            onset = str(math.floor(self.seconds(start, when) / 60))
         self.effects.append((k, {
             "session_id": sid, "effect": effect, "severity": severity,
             "serious": "true" if "serious" in serious else "false" if serious else "",
