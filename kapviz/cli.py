@@ -161,12 +161,17 @@ def run_command(args: argparse.Namespace) -> int:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from kapviz.clinic_time import TimeZoneError
+
     name = f"kapviz {args.command}"
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except TimeZoneError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         _failed(name, exc, "check the database URL (--db or KAPVIZ_DATABASE_URL) and that "
                 "the database is running and reachable", args)  # fmt: skip

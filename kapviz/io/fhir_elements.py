@@ -45,7 +45,7 @@ class InvalidRecord(ValueError):
     """A record whose content cannot be read (non-numeric value, wrong unit)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a resource was read: its file, and its NDJSON line or its Bundle entry."""
 
