@@ -53,6 +53,13 @@ class Settings:
     lockout_failures: int = 5
     lockout_minutes: int = 15
     upload_max_mb: int = 200
+    plausible_dose_min_mg: int = 1
+    plausible_dose_max_mg_iv: int = 300
+    plausible_dose_max_mg_im: int = 300
+    plausible_dose_max_mg_oral: int = 1000
+    plausible_dose_max_mg_intranasal: int = 112
+    plausible_weight_min_kg: int = 20
+    plausible_weight_max_kg: int = 350
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -99,6 +106,16 @@ SETTINGS_HELP: dict[str, str] = {
     "lockout_failures": "Wrong passwords in a row that lock a local account.",
     "lockout_minutes": "Minutes a locked local account stays locked.",
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
+    "plausible_dose_min_mg": "Import: a dose (mg) below this is implausible (any route).",
+    "plausible_dose_max_mg_iv": "Import: an IV dose (mg) above this is implausible "
+    "(DOMAIN §1: 0.1–0.75 mg/kg).",
+    "plausible_dose_max_mg_im": "Import: an IM dose (mg) above this is implausible.",
+    "plausible_dose_max_mg_oral": "Import: a sublingual or oral dose (mg) above this is "
+    "implausible (DOMAIN §1: 25–300 mg fixed).",
+    "plausible_dose_max_mg_intranasal": "Import: an intranasal dose (mg) above this is "
+    "implausible (esketamine: 28 mg per device, 56 or 84 mg a session).",
+    "plausible_weight_min_kg": "Import: a weight (kg) below this is implausible.",
+    "plausible_weight_max_kg": "Import: a weight (kg) above this is implausible.",
 }
 
 

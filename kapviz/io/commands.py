@@ -87,6 +87,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(("dry run, nothing written: " if args.dry_run else "imported: ") + str(path))
     for line in result.summary_lines():
         print(f"  {line}")
+    if validated.accepted_implausible:
+        print(f"  accepted {len(validated.accepted_implausible)} implausible values "
+              "(--allow-implausible; listed above as warnings)")  # fmt: skip
     _report_skipped(fhir, rejections, args)
     return 0
 
@@ -96,12 +99,19 @@ def _validate(batch, fhir, existing, args):
     if fhir is not None:
         from kapviz.io.fhir import validate_fhir
 
-        return validate_fhir(fhir, existing=existing, skip_invalid=args.skip_invalid)
+        return validate_fhir(
+            fhir,
+            existing=existing,
+            skip_invalid=args.skip_invalid,
+            allow_implausible=args.allow_implausible,
+        )
     if args.skip_invalid:
         from kapviz.io.rejections import validate_skipping_invalid
 
-        return validate_skipping_invalid(batch, existing=existing)
-    return validate(batch, existing=existing), []
+        return validate_skipping_invalid(
+            batch, existing=existing, allow_implausible=args.allow_implausible
+        )
+    return validate(batch, existing=existing, allow_implausible=args.allow_implausible), []
 
 
 def _report_skipped(fhir, rejections, args) -> None:
@@ -146,6 +156,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--skip-invalid",
         action="store_true",
         help="import the valid records; list the invalid ones (see --rejections)",
+    )
+    imp.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="import values outside the plausible ranges (future dates, doses and weights "
+        "outside the configured ranges) as they are; each is reported as a warning",
     )
     imp.add_argument(
         "--rejections",

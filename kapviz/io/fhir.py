@@ -428,16 +428,23 @@ def read_fhir(path: str | Path, *, default_site: str = DEFAULT_SITE) -> FhirRead
 
 
 def validate_fhir(
-    result: FhirReadResult, *, existing: ExistingKeys | None = None, skip_invalid: bool = False
+    result: FhirReadResult,
+    *,
+    existing: ExistingKeys | None = None,
+    skip_invalid: bool = False,
+    allow_implausible: bool = False,
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate a FHIR batch: invalid records are problems, or rejections with skip_invalid."""
     pre = [Rejection(r.record, r.resource_type, r.id, r.reason) for r in result.rejected]
     if skip_invalid:
         validated, rest = validate_skipping_invalid(
-            result.batch, existing=existing, describe=lambda _file, row: result.describe(row)
+            result.batch,
+            existing=existing,
+            describe=lambda _file, row: result.describe(row),
+            allow_implausible=allow_implausible,
         )
         return validated, pre + rest
-    validated = validate(result.batch, existing=existing)
+    validated = validate(result.batch, existing=existing, allow_implausible=allow_implausible)
     named = [
         replace(p, expected=f"{p.expected} ({'/'.join(result.describe(p.row))})")
         if p.row is not None

@@ -70,14 +70,20 @@ def upload_and_check() -> None:
     except (TemplateError, ValueError) as exc:
         st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
         return
+    allow = st.checkbox(
+        "Accept implausible values",
+        key="data_allow_implausible",
+        help="Dates after tomorrow or before 1900, doses and weights outside the configured "
+        "ranges are problems; tick this to import them as they are (each is listed).",
+    )
     eng = engine()
     with eng.connect() as conn:
         existing = ExistingKeys.load(conn)
     if isinstance(batch, FhirReadResult):
         # Invalid FHIR records are problems here too: nothing is dropped silently.
-        validated, _ = validate_fhir(batch, existing=existing)
+        validated, _ = validate_fhir(batch, existing=existing, allow_implausible=allow)
     else:
-        validated = validate(batch, existing=existing)
+        validated = validate(batch, existing=existing, allow_implausible=allow)
     for warning in validated.warnings:
         st.warning(safe_text.markdown(warning), icon=":material/warning:")
     if validated.problems:
