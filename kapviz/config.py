@@ -27,6 +27,19 @@ AUTH_OIDC = "oidc"
 AUTH_MODES: tuple[str, ...] = (AUTH_AUTO, AUTH_NONE, AUTH_LOCAL, AUTH_OIDC)
 TEXT_SETTINGS = frozenset({"auth_mode"})
 """Settings read as text; every other one (but the database URL) is a whole number."""
+BOUNDS: dict[str, tuple[int, int | None]] = {
+    "idle_minutes": (1, None),
+    "lockout_failures": (1, None),
+    "lockout_minutes": (1, None),
+    "upload_max_mb": (1, None),
+    "refresh_seconds": (1, 3600),  # the Overview's interval control offers 1 s to 1 h
+}
+"""Whole-number settings with a lower (and upper) bound."""
+
+
+class SettingsError(ValueError):
+    """A setting's value is not accepted: the message names the setting, the value given and
+    what is accepted, for the command line and the app to show as it is."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +76,18 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
-            raise ValueError(
-                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
+            raise SettingsError(
+                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not accepted: expected one of "
+                f"{', '.join(AUTH_MODES)}"
             )
-        for name in ("idle_minutes", "lockout_failures", "lockout_minutes", "upload_max_mb"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"KAPVIZ_{name.upper()} must be at least 1")
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                accepted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                raise SettingsError(
+                    f"KAPVIZ_{name.upper()}={value!r} is not accepted: expected a whole "
+                    f"number {accepted}"
+                )
 
     @property
     def is_embedded_default(self) -> bool:
@@ -143,8 +162,19 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()
             continue
-        try:
-            values[field.name] = int(raw)
-        except ValueError as exc:
-            raise ValueError(f"KAPVIZ_{field.name.upper()}={raw!r} is not a whole number") from exc
+        values[field.name] = whole_number(f"KAPVIZ_{field.name.upper()}", raw)
     return replace(Settings(), **values)
+
+
+def whole_number(name: str, raw: str) -> int:
+    """A whole-number setting: `60`, ` 60 ` and `60.0` are 60; anything else is refused with
+    the setting's name, its value and what is accepted."""
+    try:
+        number = float(raw.strip())
+    except ValueError:
+        number = float("nan")
+    if number != number or not number.is_integer():
+        default = getattr(Settings, name.removeprefix("KAPVIZ_").lower(), None)
+        example = f" (the default is {default})" if default is not None else ""
+        raise SettingsError(f"{name}={raw!r} is not accepted: expected a whole number{example}")
+    return int(number)

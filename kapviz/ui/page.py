@@ -18,7 +18,9 @@ from functools import cache
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
+from kapviz.config import SettingsError
 from kapviz.filters import Filters
 from kapviz.ui import auth, data, filters, nav, widgets
 from kapviz.ui.db import engine
@@ -41,6 +43,9 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     st.set_page_config(page_title=f"{title} · kapviz", page_icon=favicon(), layout="wide")
     try:
         engine()
+    except SettingsError as exc:  # the setting, its value and what is accepted
+        st.error(f"kapviz cannot start: {safe_text.markdown(exc)}", icon=":material/settings:")
+        st.stop()
     except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward
         st.error(
             "kapviz cannot open its database. Check KAPVIZ_DATABASE_URL or "
