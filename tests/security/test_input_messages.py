@@ -133,3 +133,52 @@ def test_import_into_the_demo_database_says_how_to_add_an_account(tmp_path, monk
         accounts.add_user(conn, "dora", "director-pass-1", role=DIRECTOR)
     assert main(["import", str(folder), "--db", url]) == 0
     assert "no account yet" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"patient_id;site\nP1;North\n",
+         "patients.csv: line 1 (the header) is one column 'patient_id;site', separated by "
+         "semicolons instead of commas"),
+        (b"patient_id\tsite\nP1\tNorth\n", "separated by tabs instead of commas"),
+        ("patient_id,site\nP1,North\nP2,Zürich\n".encode("latin-1"),
+         "patients.csv: line 3 is not UTF-8 text (byte 0xfc); the file was probably saved as "
+         "Windows-1252/Latin-1"),
+        ("patient_id,site\nP1,North\n".encode("utf-16"), "patients.csv: the file is UTF-16"),
+    ],
+    ids=["semicolons", "tabs", "latin-1", "utf-16"],
+)  # fmt: skip
+def test_delimiter_and_encoding_name_cause_and_line(content, message, tmp_path, capsys):
+    """A European-locale or non-UTF-8 CSV: the message says what the file is, where, and how
+    to save it; exit 2 and nothing written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "patients.csv").write_bytes(content)
+    assert main(["import", str(folder), "--db", f"sqlite:///{tmp_path}/x.db"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "CSV" in err
+
+
+def test_supervisor_needs_a_site_of_the_database(sqlite_url, tmp_path, monkeypatch, capsys):
+    """`users add --role supervisor --site Nroth` is refused, naming the sites there are;
+    `--allow-new-site` accepts a site whose data come later (a deliberate choice)."""
+    import io
+
+    monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
+    assert main(["import", str(write_clinic(tmp_path / "in", ["North"])), "--db", sqlite_url]) == 0
+    capsys.readouterr()
+
+    def add(name: str, *extra: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO("supervisor-pass-1\n"))
+        args = ["users", "add", name, "--role", "supervisor", "--password-stdin"]
+        return main([*args, *extra, "--db", sqlite_url])
+
+    assert add("sam", "--site", "Nroth") == 2
+    err = capsys.readouterr().err
+    assert "no site named 'Nroth' in this database (sites: North)" in err
+    assert "--allow-new-site" in err
+    assert add("sam", "--site", "North") == 0
+    assert add("sue", "--site", "East", "--allow-new-site") == 0
+    with make_engine(sqlite_url).connect() as conn:
+        assert [a.username for a in accounts.list_users(conn)] == ["sam", "sue"]
