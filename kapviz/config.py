@@ -27,6 +27,21 @@ AUTH_OIDC = "oidc"
 AUTH_MODES: tuple[str, ...] = (AUTH_AUTO, AUTH_NONE, AUTH_LOCAL, AUTH_OIDC)
 TEXT_SETTINGS = frozenset({"auth_mode"})
 """Settings read as text; every other one (but the database URL) is a whole number."""
+BOUNDS: dict[str, tuple[int, int | None]] = {
+    "idle_minutes": (1, None),
+    "lockout_failures": (1, None),
+    "lockout_minutes": (1, None),
+    "upload_max_mb": (1, None),
+    "upload_max_unzipped_mb": (1, None),
+    "upload_memory_mb": (64, None),
+    "refresh_seconds": (1, 3600),  # the Overview's interval control offers 1 s to 1 h
+}
+"""Whole-number settings with a lower (and upper) bound."""
+
+
+class SettingsError(ValueError):
+    """A setting's value is not accepted: the message names the setting, the value given and
+    what is accepted, for the command line and the app to show as it is."""
 
 
 @dataclass(frozen=True)
@@ -56,19 +71,35 @@ class Settings:
     timezone: str = ""
     upload_max_unzipped_mb: int = 300
     upload_memory_mb: int = 2048
+    plausible_dose_min_mg: int = 1
+    plausible_dose_max_mg_iv: int = 300
+    plausible_dose_max_mg_im: int = 300
+    plausible_dose_max_mg_oral: int = 1000
+    plausible_dose_max_mg_intranasal: int = 112
+    plausible_weight_min_kg: int = 20
+    plausible_weight_max_kg: int = 350
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
-            raise ValueError(
-                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
+            raise SettingsError(
+                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not accepted: expected one of "
+                f"{', '.join(AUTH_MODES)}"
             )
         if self.timezone:
-            from kapviz.clinic_time import zone_named
+            from kapviz.clinic_time import TimeZoneError, zone_named
 
-            zone_named(self.timezone)  # TimeZoneError (a ValueError) names the setting
-        for name in ("idle_minutes", "lockout_failures", "lockout_minutes", "upload_max_mb"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"KAPVIZ_{name.upper()} must be at least 1")
+            try:
+                zone_named(self.timezone)
+            except TimeZoneError as exc:
+                raise SettingsError(str(exc)) from None
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                accepted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                raise SettingsError(
+                    f"KAPVIZ_{name.upper()}={value!r} is not accepted: expected a whole "
+                    f"number {accepted}"
+                )
 
     @property
     def is_embedded_default(self) -> bool:
@@ -112,6 +143,16 @@ SETTINGS_HELP: dict[str, str] = {
     "checked before it is opened, with a compression ratio above 100 refused (zip bombs).",
     "upload_memory_mb": "Memory (MB) the separate process that reads an upload may use; a "
     "file that needs more is refused without slowing the server.",
+    "plausible_dose_min_mg": "Import: a dose (mg) below this is implausible (any route).",
+    "plausible_dose_max_mg_iv": "Import: an IV dose (mg) above this is implausible "
+    "(DOMAIN §1: 0.1–0.75 mg/kg).",
+    "plausible_dose_max_mg_im": "Import: an IM dose (mg) above this is implausible.",
+    "plausible_dose_max_mg_oral": "Import: a sublingual or oral dose (mg) above this is "
+    "implausible (DOMAIN §1: 25–300 mg fixed).",
+    "plausible_dose_max_mg_intranasal": "Import: an intranasal dose (mg) above this is "
+    "implausible (esketamine: 28 mg per device, 56 or 84 mg a session).",
+    "plausible_weight_min_kg": "Import: a weight (kg) below this is implausible.",
+    "plausible_weight_max_kg": "Import: a weight (kg) above this is implausible.",
 }
 
 
@@ -147,8 +188,19 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()
             continue
-        try:
-            values[field.name] = int(raw)
-        except ValueError as exc:
-            raise ValueError(f"KAPVIZ_{field.name.upper()}={raw!r} is not a whole number") from exc
+        values[field.name] = whole_number(f"KAPVIZ_{field.name.upper()}", raw)
     return replace(Settings(), **values)
+
+
+def whole_number(name: str, raw: str) -> int:
+    """A whole-number setting: `60`, ` 60 ` and `60.0` are 60; anything else is refused with
+    the setting's name, its value and what is accepted."""
+    try:
+        number = float(raw.strip())
+    except ValueError:
+        number = float("nan")
+    if number != number or not number.is_integer():
+        default = getattr(Settings, name.removeprefix("KAPVIZ_").lower(), None)
+        example = f" (the default is {default})" if default is not None else ""
+        raise SettingsError(f"{name}={raw!r} is not accepted: expected a whole number{example}")
+    return int(number)

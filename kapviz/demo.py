@@ -353,6 +353,8 @@ class _Clinic:
         for _ in range(rng.randint(1, 3) if first else 1):
             day += timedelta(days=rng.randint(2, 6))
             if day > self.today:
+                if not first:  # a re-induction not begun by today: no course without sessions
+                    self.rows["courses"].pop()
                 return None
             when = self.at(day)
             status = self.status()

@@ -290,3 +290,27 @@ def test_generate_as_of_now_into_database(tmp_path):
     with engine.connect() as conn:
         assert newest_record_at(conn) == datetime(2026, 11, 27, 10, 5)
     engine.dispose()
+
+
+def test_every_course_has_a_session_and_survives_the_template(tmp_path):
+    """The demo makes no course without sessions (a re-induction not begun by today is not
+    made), so export → import into an empty database keeps every course (issue 16)."""
+    from kapviz.db.models import Course, Session
+    from kapviz.io.export import export_template
+    from kapviz.io.template import read_template
+    from kapviz.io.validate import validate
+    from kapviz.io.write import write_batch
+
+    source = make_engine(f"sqlite:///{tmp_path}/demo.db")
+    generate_clinic(source, patients=300, seed=7)
+    with source.connect() as conn:
+        courses = set(conn.execute(select(Course.course_id)).scalars())
+        with_sessions = set(conn.execute(select(Session.course_id).distinct()).scalars())
+    assert courses == with_sessions
+    export_template(source, tmp_path / "out")
+    target = make_engine(f"sqlite:///{tmp_path}/copy.db")
+    validated = validate(read_template(tmp_path / "out"))
+    assert validated.problems == []
+    write_batch(target, validated, source="demo export", kind="template")
+    with target.connect() as conn:
+        assert set(conn.execute(select(Course.course_id)).scalars()) == courses

@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from kapviz.auth import accounts
-from kapviz.auth.scope import ROLES
+from kapviz.auth.scope import ROLES, SUPERVISOR
+from kapviz.auth.sites import check_sites_exist
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
@@ -50,6 +51,8 @@ def _cmd_add(args: argparse.Namespace) -> int:
     try:
         password = None if args.no_password else read_password(args)
         with _engine(args).begin() as conn:
+            if args.role == SUPERVISOR:
+                check_sites_exist(conn, args.site or (), allow_new=args.allow_new_site)
             name = accounts.add_user(
                 conn,
                 args.username,
@@ -80,6 +83,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 def _cmd_set_role(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
+            if args.role == SUPERVISOR:
+                check_sites_exist(conn, args.site or (), allow_new=args.allow_new_site)
             accounts.set_role(
                 conn,
                 args.username,
@@ -173,6 +178,11 @@ def _scope_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="SITE",
         help="a site a supervisor may see (repeat for several; supervisors only)",
+    )
+    parser.add_argument(
+        "--allow-new-site",
+        action="store_true",
+        help="accept a --site not yet in the database (its data are to be imported)",
     )
     parser.add_argument(
         "--clinician", metavar="CODE", help="the clinician code of a clinician (clinicians only)"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from kapviz.auth import audit
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
@@ -95,6 +97,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"  {line}")
     if validated.warnings:
         print(f"  warnings: {len(validated.warnings)} (listed above)")
+    if validated.accepted_implausible:
+        print(f"  accepted {len(validated.accepted_implausible)} implausible values "
+              "(--allow-implausible; listed above as warnings)")  # fmt: skip
+    if not args.dry_run:
+        detail = {"kind": fmt, "added": result.added, "updated": result.updated,
+                  "accepted_implausible": len(validated.accepted_implausible)}  # fmt: skip
+        _audit(engine, audit.IMPORT, str(path), detail)
+        _warn_if_locked_out(engine, database_url(args.db))
     _report_skipped(fhir, rejections, args)
     return 0
 
@@ -126,12 +136,19 @@ def _validate(batch, fhir, existing, args):
     if fhir is not None:
         from kapviz.io.fhir import validate_fhir
 
-        return validate_fhir(fhir, existing=existing, skip_invalid=args.skip_invalid)
+        return validate_fhir(
+            fhir,
+            existing=existing,
+            skip_invalid=args.skip_invalid,
+            allow_implausible=args.allow_implausible,
+        )
     if args.skip_invalid:
         from kapviz.io.rejections import validate_skipping_invalid
 
-        return validate_skipping_invalid(batch, existing=existing)
-    return validate(batch, existing=existing), []
+        return validate_skipping_invalid(
+            batch, existing=existing, allow_implausible=args.allow_implausible
+        )
+    return validate(batch, existing=existing, allow_implausible=args.allow_implausible), []
 
 
 def _report_skipped(fhir, rejections, args) -> None:
@@ -153,7 +170,44 @@ def _cmd_export(args: argparse.Namespace) -> int:
     written = export_template(engine, args.out, format=args.format)
     for path in written:
         print(path)
+    _audit(engine, audit.EXPORT, str(args.out), {"what": "full export", "format": args.format,
+                                                  "files": len(written)})  # fmt: skip
     return 0
+
+
+def command_line_user() -> str:
+    """Who ran a command, for the audit trail: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+def _audit(engine, action: str, target: str, detail: dict) -> None:
+    """Imports and exports from the command line are in the audit trail like the app's."""
+    with engine.begin() as conn:
+        audit.record(conn, username=command_line_user(), action=action, target=target,
+                     detail=detail)  # fmt: skip
+
+
+def _warn_if_locked_out(engine, url: str) -> None:
+    """An import into the embedded database turns sign-in on (the demo is no longer all it
+    holds); without an account nobody could open the app, so say how to add one."""
+    from kapviz.auth.accounts import list_users
+    from kapviz.config import AUTH_AUTO, DEFAULT_DATABASE_URL, load_settings
+    from kapviz.db.queries import has_imported_clinic_data
+
+    if url != DEFAULT_DATABASE_URL or load_settings().auth_mode != AUTH_AUTO:
+        return
+    with engine.connect() as conn:
+        if list_users(conn) or not has_imported_clinic_data(conn):
+            return
+    print(
+        "warning: the app now asks everyone to sign in (this database holds imported data) "
+        "and it has no account yet: add one with\n"
+        "  python -m kapviz users add NAME --role director",
+        file=sys.stderr,
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -180,6 +234,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--skip-invalid",
         action="store_true",
         help="import the valid records; list the invalid ones (see --rejections)",
+    )
+    imp.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="import values outside the plausible ranges (future dates, doses and weights "
+        "outside the configured ranges) as they are; each is reported as a warning",
     )
     imp.add_argument(
         "--rejections",

@@ -569,7 +569,11 @@ def read_fhir(
 
 
 def validate_fhir(
-    result: FhirReadResult, *, existing: ExistingKeys | None = None, skip_invalid: bool = False
+    result: FhirReadResult,
+    *,
+    existing: ExistingKeys | None = None,
+    skip_invalid: bool = False,
+    allow_implausible: bool = False,
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate a FHIR batch: invalid records are problems, or rejections with skip_invalid."""
     pre = [
@@ -578,11 +582,14 @@ def validate_fhir(
     ]
     if skip_invalid:
         validated, rest = validate_skipping_invalid(
-            result.batch, existing=existing, describe=lambda _file, row: result.describe(row)
+            result.batch,
+            existing=existing,
+            describe=lambda _file, row: result.describe(row),
+            allow_implausible=allow_implausible,
         )
         rest = [replace(r, file=_file(result.origin(r.record))) for r in rest]
         return validated, pre + rest
-    validated = validate(result.batch, existing=existing)
+    validated = validate(result.batch, existing=existing, allow_implausible=allow_implausible)
     named = [_located(p, result) for p in validated.problems]
     invalid = [
         _located(Problem("FHIR records", r.record, None, None,

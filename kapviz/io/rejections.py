@@ -69,12 +69,13 @@ def validate_skipping_invalid(
     *,
     existing: ExistingKeys | None = None,
     describe: Callable[[str, int], tuple[str, str]] | None = None,
+    allow_implausible: bool = False,
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate, dropping every row with a problem; `describe(file, row)` names its record."""
     describe = describe or (lambda file, row: (file, record_id(batch, file, row)))
     rejections: list[Rejection] = []
     for _ in range(MAX_ROUNDS):
-        validated = validate(batch, existing=existing)
+        validated = validate(batch, existing=existing, allow_implausible=allow_implausible)
         files = {name: file for file, name in batch.source_names.items()}
         drop: dict[str, set[int]] = {}
         for p in validated.problems:
@@ -90,7 +91,7 @@ def validate_skipping_invalid(
         if not drop:
             return validated, rejections
         batch = _without(batch, drop)
-    return validate(batch, existing=existing), rejections
+    return validate(batch, existing=existing, allow_implausible=allow_implausible), rejections
 
 
 def write_rejections(path: str | Path, rejections: list[Rejection]) -> Path:

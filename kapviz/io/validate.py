@@ -22,6 +22,7 @@ from kapviz import clinic_time, instruments
 from kapviz.db.arrow import bound_sql
 from kapviz.db.models import Patient, Session
 from kapviz.domain import ACTIONS, DRUGS, PHASES, ROUTES, SEXES, STATUSES
+from kapviz.io import plausibility
 from kapviz.io.tables import MAX_ITEMS, TEMPLATE_FILES, VITAL_RANGES, ImportBatch, Problem
 from kapviz.metrics.courses import assign_courses
 from kapviz.vocabulary import normalize_severity, normalize_term, suggest_term
@@ -75,6 +76,8 @@ class ValidatedBatch:
     frames: dict[str, pd.DataFrame]
     problems: list[Problem]
     warnings: list[str]
+    accepted_implausible: list[Problem] = field(default_factory=list)
+    """Implausible values written anyway (`allow_implausible`), reported with the import."""
 
     @property
     def ok(self) -> bool:
@@ -593,17 +596,32 @@ def _vitals(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     return out
 
 
-def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> ValidatedBatch:
-    """Check every table of `batch` and convert it to typed frames (see module docstring)."""
+def validate(
+    batch: ImportBatch,
+    *,
+    existing: ExistingKeys | None = None,
+    allow_implausible: bool = False,
+    limits: plausibility.Limits | None = None,
+) -> ValidatedBatch:
+    """Check every table of `batch` and convert it to typed frames (see module docstring).
+
+    Implausible values (kapviz.io.plausibility) are problems too, unless `allow_implausible`
+    makes them warnings (a deliberate override, reported with the import)."""
     warnings = list(batch.warnings)
     token = _WARNINGS.set(warnings)
     try:
-        return _validate(batch, existing, warnings)
+        return _validate(batch, existing, warnings, allow_implausible, limits)
     finally:
         _WARNINGS.reset(token)
 
 
-def _validate(batch: ImportBatch, existing: ExistingKeys | None, warnings: list[str]):
+def _validate(
+    batch: ImportBatch,
+    existing: ExistingKeys | None,
+    warnings: list[str],
+    allow_implausible: bool,
+    limits: plausibility.Limits | None,
+) -> ValidatedBatch:
     existing = existing or ExistingKeys()
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
@@ -637,6 +655,12 @@ def _validate(batch: ImportBatch, existing: ExistingKeys | None, warnings: list[
         frames["side_effects"] = _side_effects(batch, problems, known_sessions)
     if "vitals" in batch.tables:
         frames["vitals"] = _vitals(batch, problems, known_sessions)
+    found = plausibility.check(batch, frames, limits or plausibility.default_limits())
+    if allow_implausible:
+        warnings += plausibility.accepted(found)
+    else:
+        problems += found
     order = {batch.source_names.get(f, f): i for i, f in enumerate(batch.tables)}
     problems.sort(key=lambda p: (order.get(p.file, 99), p.row or 0))
-    return ValidatedBatch(frames=frames, problems=problems, warnings=warnings)
+    accepted = found if allow_implausible else []
+    return ValidatedBatch(frames, problems, warnings, accepted_implausible=accepted)

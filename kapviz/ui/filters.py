@@ -45,6 +45,7 @@ def sidebar() -> Filters:
             bind="query-params",
             placeholder="All indications",
         )
+        _accept_route_codes(options["routes"])
         routes = st.multiselect(
             "Route",
             options["routes"],
@@ -89,6 +90,21 @@ def invalid_dates(raw: dict[str, str | None]) -> dict[str, str]:
         except ValueError:
             bad[key] = value
     return bad
+
+
+def _accept_route_codes(routes) -> None:
+    """`?route=iv` as well as `?route=IV`: the bound widget reads and writes its labels
+    (`IV`, `Intranasal`) and ignores anything else, so on a session's first run a link with
+    the template's codes, in any case, sets the widget through its state instead."""
+    given = st.query_params.get_all("route")
+    if not given or "route" in st.session_state:
+        return
+    codes = {}
+    for code in routes:
+        codes[str(code).lower()] = codes[ROUTE_LABELS.get(code, str(code)).lower()] = code
+    if any(v not in ROUTE_LABELS.values() for v in given):
+        wanted = (codes.get(g.strip().lower()) for g in given)
+        st.session_state["route"] = list(dict.fromkeys(c for c in wanted if c is not None))
 
 
 def remember(filters: Filters) -> None:

@@ -27,11 +27,11 @@ READ_KEY = "_data_upload_read"
 MB = 1024 * 1024
 
 
-def _read_uploads(files) -> ReadResult:
+def _read_uploads(files, *, allow_implausible: bool) -> ReadResult:
     """Check the uploads (size, type, what a workbook unpacks to), then read and validate them
     in a separate process with bounded memory, showing progress; the result is kept for the
     reruns of the same upload. Nothing of the files is left on disk afterwards."""
-    identity = tuple((f.file_id, f.name, f.size) for f in files)
+    identity = (tuple((f.file_id, f.name, f.size) for f in files), allow_implausible)
     kept = st.session_state.get(READ_KEY)
     if kept is not None and kept[0] == identity:
         return kept[1]
@@ -58,7 +58,11 @@ def _read_uploads(files) -> ReadResult:
 
     try:
         result = parse_in_child(
-            uploads, database_url(), memory_limit_bytes=cfg.upload_memory_mb * MB, wait=wait
+            uploads,
+            database_url(),
+            memory_limit_bytes=cfg.upload_memory_mb * MB,
+            wait=wait,
+            allow_implausible=allow_implausible,
         )
     finally:
         line.empty()
@@ -83,8 +87,14 @@ def upload_and_check() -> None:
             "is listed, and the import runs in one transaction."
         )
         return
+    allow = st.checkbox(
+        "Accept implausible values",
+        key="data_allow_implausible",
+        help="Dates after tomorrow or before 1900, doses and weights outside the configured "
+        "ranges are problems; tick this to import them as they are (each is listed).",
+    )
     try:
-        read = _read_uploads(files)
+        read = _read_uploads(files, allow_implausible=allow)
     except (TemplateError, UploadTooLarge, ValueError) as exc:
         st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
         return

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
+from kapviz.config import SettingsError
 from kapviz.filters import Filters
 from kapviz.ui import auth, data, filters, nav, outage, widgets
 from kapviz.ui.db import engine
@@ -43,6 +45,9 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
 def _setup(page: nav.PageSpec, title: str, caption: str | None, *, with_filters: bool) -> Filters:
     try:
         engine()
+    except SettingsError as exc:  # the setting, its value and what is accepted
+        st.error(f"kapviz cannot start: {safe_text.markdown(exc)}", icon=":material/settings:")
+        st.stop()
     except Exception as exc:
         if outage.is_unreachable(exc):
             raise  # the outage state (kapviz.ui.outage), retried until the database answers

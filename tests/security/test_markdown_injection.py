@@ -236,3 +236,24 @@ def test_figure_escape_covers_late_annotations():
     assert fig.data[0].customdata[0][0] == "&lt;a href=x>"
     assert fig.layout.annotations[0].text == "&lt;img src=x>"
     assert list(fig.layout.xaxis.categoryarray) == ["&lt;b>a&lt;/b>", "ok"]
+
+
+def test_fhir_site_name_is_shown_as_text(hostile_url, tmp_path):
+    """The same holds for text from a FHIR import: a Patient's managing organisation (its
+    site) that is a markdown link and an HTML image, chosen as the filter, makes nothing live
+    (and the Safety page of a site without dosing sessions shows its empty state)."""
+    bundle = tmp_path / "fhir.ndjson"
+    patient = {
+        "resourceType": "Patient",
+        "id": "F1",
+        "gender": "female",
+        "birthDate": "1980-01-01",
+        "managingOrganization": {"display": MARKDOWN + " " + HTML},
+    }
+    bundle.write_text(json.dumps(patient) + "\n")
+    assert main(["import", str(bundle), "--db", hostile_url]) == 0
+    st.cache_data.clear()
+    at = run("pages/safety.py", site=MARKDOWN + " " + HTML)
+    assert_nothing_live(at, "safety with a FHIR site")  # no dosing there: an empty state
+    site = next(m for m in at.sidebar.multiselect if m.key == "site")
+    assert site.value == [MARKDOWN + " " + HTML]  # options are plain text, never markdown

@@ -142,6 +142,8 @@ def _positions(keys: pd.Series, wanted: pd.Series) -> pa.Array:
     known = pa.array(keys, from_pandas=True)
     if isinstance(known, pa.ChunkedArray):
         known = known.combine_chunks()
+    if len(wanted) == 0 or len(known) == 0:  # an empty side has no type to match (null)
+        return pa.nulls(len(wanted), type=pa.int32())
     return pc.index_in(pa.array(wanted, from_pandas=True), value_set=known)
 
 
