@@ -35,6 +35,8 @@ VIEWED_KEY = "_auth_viewed"
 NOTICE_KEY = "_auth_notice"
 ERROR_KEY = "_auth_error"
 FAILED_KEY = "_auth_failed_identity"
+DISPLAY_KEY = "_auth_display_token"
+"""The token a display session signed in with (it is in the screen's URL as well)."""
 PRESERVED_KEYS = ("clock",)
 """Session state that survives a sign-out: the session's clock (live.now), no user state."""
 

@@ -16,6 +16,7 @@ from kapviz.auth.scope import (
     ANALYST,
     CLINICIAN,
     DIRECTOR,
+    DISPLAY,
     NO_SITE,
     ROLE_PAGES,
     ROLES,
@@ -65,6 +66,7 @@ def test_menu_lists_only_the_roles_pages(run_as, role):
         SUPERVISOR: "pages/overview.py",
         CLINICIAN: "pages/case_explorer.py",
         ANALYST: "pages/overview.py",
+        DISPLAY: "pages/overview.py",
     }[role]
     at = run_as(own, ROLE_USER[role])
     expected = [t for p, t in PAGE_TITLES.items() if _key(p) in ROLE_PAGES[role]]
