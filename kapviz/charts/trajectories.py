@@ -169,7 +169,7 @@ def score_trajectory(
     )
     fig.update_layout(
         shapes=[*severity_shapes, *phase_shapes],
-        annotations=[*severity_labels, *phase_labels, *_n_row(table, x)],
+        annotations=[*severity_labels, *phase_labels, *_n_row(table, x, vertical=axis == "days")],
     )
     apply_theme(fig, title=title)
     low, high = _scale(table, lines, instrument=instrument, measure=measure)
@@ -184,8 +184,9 @@ def score_trajectory(
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    # Room on the right for the severity band labels (outside the plot).
-    fig.update_layout(clickmode="event+select", height=500, margin={"r": 120})
+    fig.update_layout(clickmode="event+select", height=500)
+    if not change:  # room on the right for the severity band labels (outside the plot)
+        fig.update_layout(margin={"r": 120})
     return fig
 
 

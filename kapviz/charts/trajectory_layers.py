@@ -16,11 +16,8 @@ from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS
 from kapviz.domain import PHASE_LABELS, PHASES
 from kapviz.metrics.trajectory_tables import MIN_COURSES
 
-SESSION_AXIS_TITLE = (
-    "When the score was taken: intake → preparation → after dose 1…n → after the last dose: "
-    "integration → follow-up"
-)
-DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
+SESSION_AXIS_TITLE = "When the score was taken, relative to the course's doses"
+DAYS_AXIS_TITLE = "Days since first dose (baseline window, weekly, then 4-weekly bins)"
 MEAN_COLOR = PALETTE[0]
 MODEL_COLOR = PALETTE[5]
 LINE_COLOR = "rgba(90, 100, 120, 0.10)"
@@ -145,7 +142,9 @@ def _phase_bands(
         x0, x1 = min(spots) - 0.5, max(spots) + 0.5
         color = PHASE_COLORS[phase]
         shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.08)))
-        labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
+        # A one-point phase is named by its tick label; a label there met its neighbour's.
+        if len(spots) > 1:
+            labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
     return shapes, labels
 
 
@@ -248,12 +247,19 @@ def _mean_traces(
 
 
 def _n_row(
-    table: pd.DataFrame, x: np.ndarray, *, min_courses: int = MIN_COURSES, y: float = 0.0
+    table: pd.DataFrame,
+    x: np.ndarray,
+    *,
+    min_courses: int = MIN_COURSES,
+    y: float = 0.0,
+    vertical: bool = False,
 ) -> list[dict]:
     """A thin row of n (courses) at the foot of the plot, one per point; "too few" in grey.
 
     Inside the plot's lowest strip (the y range leaves room for it below the scale), so
     that it lines up with the points without colliding with tick labels or the axis title.
+    `vertical`: numbers turned upright, for the days axis whose weekly bins are too close
+    for side-by-side numbers on a narrow screen.
     """
     notes = [
         _label(
@@ -277,6 +283,7 @@ def _n_row(
                 f"{n:,}",
                 font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
                 bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
+                textangle=-90 if vertical else 0,
                 xref="x",
                 x=float(pos),
                 xanchor="center",

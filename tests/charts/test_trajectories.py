@@ -114,13 +114,18 @@ def test_score_trajectory_session_axis() -> None:
     assert "IQR" in mean["hovertemplate"]
     layout = d["layout"]
     assert layout["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
-    assert layout["xaxis"]["title"]["text"].startswith("When the score was taken: intake")
+    assert (
+        layout["xaxis"]["title"]["text"]
+        == "When the score was taken, relative to the course's doses"
+    )
     assert list(layout["xaxis"]["ticktext"]) == ["Preparation", "Dose 1", "Dose 3", "Follow-up"]
     phase_fills = [s["fillcolor"] for s in layout["shapes"] if s.get("yref") == "y domain"]
     assert len(phase_fills) == 3  # preparation, dosing, follow-up
     labels = [a["text"] for a in layout["annotations"]]
-    for text in ("Preparation", "Dosing", "Follow-up", "minimal", "severe"):
+    for text in ("Dosing", "minimal", "severe"):
         assert text in labels
+    # One-point phases are named by their tick only (their labels met their neighbours').
+    assert "Preparation" not in labels and "Follow-up" not in labels
     assert PHASE_COLORS["dosing"] in {a["font"].get("color") for a in layout["annotations"]}
 
 
@@ -245,7 +250,7 @@ def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
     # One n, and why it differs from the 5 courses with scores (the course table's count).
     assert (
         "n = 3 evaluable courses of 5 with scores (1 not evaluable; 1 with baseline 0 "
-        "(no percent change) not shown)" in d["layout"]["title"]["text"]
+        "(no percent change) not shown)" in d["layout"]["title"]["subtitle"]["text"]
     )
     assert any(s.get("y0") == -50.0 for s in d["layout"]["shapes"])
     assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change from baseline (%)"
@@ -275,7 +280,7 @@ def test_waterfall_points_rule_has_no_percent_line() -> None:
 def test_waterfall_empty() -> None:
     """No evaluable course: an empty bar trace, still titled."""
     fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
-    assert "n = 0" in fig.to_dict()["layout"]["title"]["text"]
+    assert "n = 0" in fig.to_dict()["layout"]["title"]["subtitle"]["text"]
 
 
 def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
@@ -308,10 +313,10 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
     ]
     assert (
         "n = 10 evaluable courses of 10 with scores · 4 evenly spaced courses drawn"
-        in (d["layout"]["title"]["text"])
+        in d["layout"]["title"]["subtitle"]["text"]
     )
     full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
-    assert "evenly spaced" not in full["layout"]["title"]["text"]
+    assert "evenly spaced" not in full["layout"]["title"]["subtitle"]["text"]
     assert sum(len(values(t["x"])) for t in full["data"]) == 10
 
 

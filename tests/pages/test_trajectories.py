@@ -145,7 +145,7 @@ def test_waterfall_and_course_table(run_page):
     waterfall = next(c for c in charts if c["data"] and c["data"][0].get("type") == "bar")
     assert (
         "n = 2 evaluable courses of 3 with scores (1 not evaluable not shown)"
-        in (waterfall["layout"]["title"]["text"])
+        in waterfall["layout"]["title"]["subtitle"]["text"]
     )
     table = at.dataframe[-1].value
     assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
