@@ -184,9 +184,9 @@ def score_trajectory(
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    fig.update_layout(clickmode="event+select", height=500)
-    if not change:  # room on the right for the severity band labels (outside the plot)
-        fig.update_layout(margin={"r": 120})
+    # Room on the right for the severity band labels (outside the plot), or for the last
+    # tick label when a narrow screen turns the labels (plotly hides a label past the edge).
+    fig.update_layout(clickmode="event+select", height=500, margin={"r": 60 if change else 120})
     return fig
 
 
