@@ -192,14 +192,12 @@ def _mean_traces(
             table["q3"].round(1),
         ]
     )
-    high = np.where(enough, table["ci_high"].to_numpy(float), np.nan)
-    low = np.where(enough, table["ci_low"].to_numpy(float), np.nan)
-    ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([high, low[::-1]])
-    keep = ~np.isnan(ci_y)
+    ci_x, ci_y = _ci_polygons(
+        x, table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float), enough
+    )
     band = go.Scatter(
-        x=ci_x[keep],
-        y=ci_y[keep],
+        x=ci_x,
+        y=ci_y,
         mode="lines",
         fill="toself",
         fillcolor=_rgba(color, 0.18),
@@ -244,6 +242,31 @@ def _mean_traces(
         ),
     )
     return band, line, too_few
+
+
+def _ci_polygons(
+    x: np.ndarray, low: np.ndarray, high: np.ndarray, shown: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One closed outline per run of consecutive shown points with a CI, runs separated by
+    NaN (fill "toself" closes each run apart): a band never bridges a "too few" gap."""
+    ok = shown & np.isfinite(low) & np.isfinite(high)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    start = None
+    for i in range(len(ok) + 1):
+        if i < len(ok) and ok[i]:
+            start = i if start is None else start
+            continue
+        if start is not None:
+            if xs:
+                xs.append(np.array([np.nan]))
+                ys.append(np.array([np.nan]))
+            xs.append(np.concatenate([x[start:i], x[start:i][::-1]]))
+            ys.append(np.concatenate([high[start:i], low[start:i][::-1]]))
+            start = None
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def _n_row(

@@ -129,6 +129,17 @@ def test_score_trajectory_session_axis() -> None:
     assert PHASE_COLORS["dosing"] in {a["font"].get("color") for a in layout["annotations"]}
 
 
+def test_ci_band_never_bridges_too_few_points() -> None:
+    """Points 1–2 and 4 have enough courses, 3 has too few: two outlines, split by a gap,
+    none through point 3."""
+    gappy = table().assign(courses=[12, 11, 4, 20])
+    band = ch.score_trajectory(gappy, instrument="PHQ-9").to_dict()["data"][0]
+    assert band["fill"] == "toself"
+    xs, ys = gaps(values(band["x"])), gaps(values(band["y"]))
+    assert xs == [0.0, 1.0, 1.0, 0.0, None, 3.0, 3.0]
+    assert ys == [20.0, 18.0, 14.0, 16.0, None, 12.0, 6.0]
+
+
 def test_n_row_under_every_point() -> None:
     """A row of n (courses) at the foot of the plot, one per point, "too few" in grey,
     inside the room the y range leaves below the scale."""
