@@ -173,3 +173,17 @@ def test_waterfall_selection_filters_course_table(run_page):
     at = run_page("pages/trajectories.py", state={"traj_waterfall_PHQ-9": {"selection": selection}})
     assert list(at.dataframe[-1].value["course_id"]) == ["P1-C1"]
     assert "1 course selected on the waterfall" in _captions(at)
+
+
+def test_points_table_numbers(run_page):
+    """The table behind the chart (all scores): n per point, "too few" ticked, the
+    retained share in whole percent (P1 and P4 have intake scores: 2 of 3 courses, 67)."""
+    at = run_page(
+        "pages/trajectories.py",
+        state={"traj_measure": "All available scores (the courses change from point to point)"},
+    )
+    table = next(d.value for d in at.dataframe if "too_few" in d.value.columns)
+    rows = table.set_index("point")
+    assert rows.loc["Intake", "courses"] == 2
+    assert rows.loc["Intake", "share"] == 67
+    assert rows["too_few"].all()
