@@ -276,6 +276,8 @@ def _n_row(
     min_courses: int = MIN_COURSES,
     y: float = 0.0,
     vertical: bool = False,
+    axes: str = "",
+    name: bool = True,
 ) -> list[dict]:
     """A thin row of n (courses) at the foot of the plot, one per point; "too few" in grey.
 
@@ -284,19 +286,20 @@ def _n_row(
     `vertical`: numbers turned upright, for the days axis whose weekly bins are too close
     for side-by-side numbers on a narrow screen.
     """
+    xref, yref = f"x{axes}", f"y{axes} domain"
     notes = [
         _label(
             "n",
             font={"size": 9, "color": "#5F6470"},
-            xref="paper",
+            xref=f"x{axes} domain",
             x=0,
             xanchor="right",
             xshift=-4,
-            yref="y domain",
+            yref=yref,
             y=y,
             yanchor="bottom",
         )
-    ]
+    ][: 1 if name else 0]
     for pos, n in zip(x, table["courses"].to_numpy(dtype=int), strict=True):
         if np.isnan(pos):
             continue
@@ -307,10 +310,10 @@ def _n_row(
                 font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
                 bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
                 textangle=-90 if vertical else 0,
-                xref="x",
+                xref=xref,
                 x=float(pos),
                 xanchor="center",
-                yref="y domain",
+                yref=yref,
                 y=y,
                 yanchor="bottom",
             )

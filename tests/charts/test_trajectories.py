@@ -341,7 +341,13 @@ def test_small_multiples_of_the_paired_change() -> None:
     assert d["layout"]["yaxis"]["title"]["text"] == (
         "PHQ-9 change from baseline, points (< 0 = better)"
     )
-    assert "range" not in d["layout"]["yaxis"]
+    low, high = d["layout"]["yaxis"]["range"]
+    assert high < 27 and low < 0  # the changes' scale (table means 9–18), n row below
+    # An n row under each panel (the first named "n"), on that panel's axes.
+    rows = [a for a in d["layout"]["annotations"] if str(a.get("yref", "")).endswith("domain")]
+    assert [a["text"] for a in rows if a["yref"] == "y domain"] == ["n", "10", "9", "7", "5"]
+    assert [a["text"] for a in rows if a["yref"] == "y2 domain"] == ["10", "9", "7", "5"]
+    assert {a["xref"] for a in rows if a["yref"] == "y2 domain"} == {"x2"}
     assert any(s["type"] == "line" and s["y0"] == 0 for s in d["layout"]["shapes"])
     names = {t["name"] for t in d["data"]}
     assert "Mean change from baseline, same courses (95% CI)" in names
