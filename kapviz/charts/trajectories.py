@@ -253,11 +253,12 @@ def small_multiples(
     fig.update_yaxes(
         range=[low - N_ROW_ROOM * (high - low), high], tickmode="array", tickvals=_ticks(low, high)
     )
+    # Short y titles: the long ones of the single chart ran into the next row's panel.
     if measure is CohortMeasure.CHANGE:
         fig.add_hline(y=0, line={"color": "#5F6470", "width": 1}, row="all", col="all")
-        fig.update_yaxes(title_text=change_axis_title(instrument), col=1)
+        fig.update_yaxes(title_text=f"{instrument} change (points)", col=1)
     else:
-        fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
+        fig.update_yaxes(title_text=f"{instrument} total", col=1)
     fig.layout.annotations = (*fig.layout.annotations, *n_rows)
     x_title = "When the score was taken" if axis == "session" else "Days since first dose"
     fig.update_xaxes(title_text=x_title, row=rows)

@@ -218,7 +218,7 @@ def test_small_multiples_one_panel_per_group() -> None:
     titles = [a["text"] for a in d["layout"]["annotations"]]
     assert titles[:2] == ["Site: North", "Site: South"]
     assert len(d["data"]) == 6  # band, mean and too-few points per panel
-    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total"
     assert {t["xaxis"] for t in d["data"]} == {"x", "x2"}
 
 
@@ -338,9 +338,7 @@ def test_small_multiples_of_the_paired_change() -> None:
     d = ch.small_multiples(
         grouped, instrument="PHQ-9", by="Site", measure=ch.CohortMeasure.CHANGE
     ).to_dict()
-    assert d["layout"]["yaxis"]["title"]["text"] == (
-        "PHQ-9 change from baseline, points (< 0 = better)"
-    )
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change (points)"
     low, high = d["layout"]["yaxis"]["range"]
     assert high < 27 and low < 0  # the changes' scale (table means 9–18), n row below
     # An n row under each panel (the first named "n"), on that panel's axes.
