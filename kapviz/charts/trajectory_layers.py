@@ -250,6 +250,9 @@ def _ci_polygons(
     """One closed outline per run of consecutive shown points with a CI, runs separated by
     NaN (fill "toself" closes each run apart): a band never bridges a "too few" gap."""
     ok = shown & np.isfinite(low) & np.isfinite(high)
+    # A run of one point would be an outline of no width: give it a fifth of the spacing.
+    steps = np.diff(np.sort(x[np.isfinite(x)]))
+    half = 0.2 * (float(np.min(steps[steps > 0])) if (steps > 0).any() else 1.0)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     start = None
@@ -261,8 +264,14 @@ def _ci_polygons(
             if xs:
                 xs.append(np.array([np.nan]))
                 ys.append(np.array([np.nan]))
-            xs.append(np.concatenate([x[start:i], x[start:i][::-1]]))
-            ys.append(np.concatenate([high[start:i], low[start:i][::-1]]))
+            run = x[start:i]
+            if len(run) == 1:
+                run = np.array([run[0] - half, run[0] + half])
+                top, bottom = np.repeat(high[start], 2), np.repeat(low[start], 2)
+            else:
+                top, bottom = high[start:i], low[start:i]
+            xs.append(np.concatenate([run, run[::-1]]))
+            ys.append(np.concatenate([top, bottom[::-1]]))
             start = None
     if not xs:
         return np.zeros(0), np.zeros(0)
