@@ -68,6 +68,19 @@ def record(
     return int(result.scalar_one())
 
 
+def previous_sign_in(conn: Connection, username: str) -> datetime | None:
+    """When `username` signed in before the current sign-in (the second-latest sign-in row):
+    "new since your last visit" on the worklist. None for a first visit or with sign-in off."""
+    query = (
+        select(AuditEvent.at)
+        .where(AuditEvent.username == username, AuditEvent.action == SIGN_IN)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(2)
+    )
+    times = list(conn.execute(query).scalars())
+    return times[1] if len(times) == 2 else None
+
+
 def usernames(conn: Connection) -> list[str]:
     """Every username in the audit trail (failed sign-ins included), sorted: the page's filter."""
     query = select(AuditEvent.username).distinct().order_by(AuditEvent.username)
