@@ -20,6 +20,7 @@ if v.dosing_sessions == 0:
 
 t = view.tiles(filters)
 window = view.window_label(filters)
+widgets.wrap_metric_labels()
 cols = st.columns(6)
 cols[0].metric(
     f"Completed dosing sessions ({window})",

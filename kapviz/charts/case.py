@@ -289,7 +289,7 @@ def compare_trajectories(
     courses = {p: points.loc[points["patient_id"] == p, "course_id"].iloc[0] for p in cases}
     titles = [
         f"{p} · {courses[p]}"
-        + (f" · {_verdict(by_course.get(courses[p]))}" if outcomes is not None else "")
+        + (f"<br>{_verdict(by_course.get(courses[p]))}" if outcomes is not None else "")
         for p in cases
     ]
     fig = make_subplots(
@@ -305,9 +305,9 @@ def compare_trajectories(
     shapes = []
     for i, patient in enumerate(cases, start=1):
         part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
-        # Every score in time order, as on the Scores tab (the first version kept only the
-        # latest score at each point and showed one PHQ-9 fewer).
-        part = part.sort_values(["administered_at", "point_order"], kind="stable")
+        # Every score, as on the Scores tab (the first version kept only the latest score at
+        # each point and showed one PHQ-9 fewer), in axis order, then time order at a point.
+        part = part.sort_values(["point_order", "administered_at"], kind="stable")
         shapes += _severity_bands(instrument, panel=i)[0]
         fig.add_scatter(
             x=part["point_order"].astype(int).map(slot),
@@ -345,7 +345,8 @@ def compare_trajectories(
             )
     fig.update_layout(shapes=shapes)
     apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
-    fig.update_layout(height=420, showlegend=False)
+    # Room for two-line panel titles (case, course / verdict) under the figure's title.
+    fig.update_layout(height=450, showlegend=False, margin={"t": 125})
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(len(used))),

@@ -401,7 +401,8 @@ def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
     if today is not None:
-        mark_partial_month(fig, month, today)
+        current = table.loc[partial, "ucl"]
+        mark_partial_month(fig, month, today, y=float(current.iloc[0]) if len(current) else None)
     return fig
 
 

@@ -79,9 +79,13 @@ def rows(filters: audit.AuditFilters) -> pd.DataFrame:
 
 def readable(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows as people read them: actions and details in words, the demo viewer named."""
+    refused = (rows["action"] == audit.VIEW_CASE) & rows["detail"].fillna("").astype(
+        str
+    ).str.startswith("refused")
+    actions = rows["action"].map(lambda a: ACTION_LABELS.get(a, a))
     return rows.assign(
         username=rows["username"].map(viewer_label),
-        action=rows["action"].map(lambda a: ACTION_LABELS.get(a, a)),
+        action=actions.where(~refused, "Case link refused"),
         detail=rows["detail"].map(audit.readable_detail),
     )
 

@@ -18,7 +18,7 @@ from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.metrics import outcomes, periods, program, safety
-from kapviz.ui import background, data, redact
+from kapviz.ui import background, data, redact, widgets
 from kapviz.ui.db import database_url, settings
 
 PHQ9 = "PHQ-9"
@@ -324,6 +324,7 @@ DELTA_DESCRIPTIONS = {
 def tiles(kpi_values: dict, *, per_row: int = 4, as_of: date | None = None) -> None:
     """Draw every tile in rows of `per_row`; `as_of`: the newest data's day when it is older
     than today, named in every tile."""
+    widgets.wrap_metric_labels()
     for start in range(0, len(TILES), per_row):
         columns = st.columns(per_row)
         for column, (key, label, percent, help_text) in zip(

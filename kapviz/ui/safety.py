@@ -278,11 +278,11 @@ def worklist_table(work: Worklist) -> None:
             "reason",
             "patient_id",
             "date",
-            "detail",
             "site",
             "clinician",
-            "course_id",
             "link",
+            "detail",
+            "course_id",
         ],
         column_config={
             "is_new": st.column_config.CheckboxColumn("New", help="Since your previous visit"),
@@ -320,7 +320,7 @@ def inactive_table(inactive: pd.DataFrame) -> None:
         redact.deidentify(rows),
         hide_index=True,
         key="safety_inactive",
-        column_order=["last_contact", "reason", "patient_id", "date", "detail", "site", "link"],
+        column_order=["last_contact", "reason", "patient_id", "date", "site", "link", "detail"],
         column_config={
             "last_contact": st.column_config.DatetimeColumn("Last contact", format="YYYY-MM-DD"),
             "reason": st.column_config.TextColumn("Reason"),

@@ -213,4 +213,4 @@ def test_compare_marks_baseline_endpoint_and_response():
     marks = [(t.name, list(t.y)) for t in fig.data if t.name in ("Baseline", "Endpoint")]
     assert marks == [("Baseline", [20]), ("Endpoint", [8]), ("Endpoint", [5])]
     titles = [a.text for a in fig.layout.annotations]
-    assert titles[:2] == ["A · A-C1 · responder", "B · B-C1 · not evaluable"]
+    assert titles[:2] == ["A · A-C1<br>responder", "B · B-C1<br>not evaluable"]

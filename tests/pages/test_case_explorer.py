@@ -93,7 +93,7 @@ def test_compare_from_url(run_page):
     # Baseline and endpoint of both (P1 and P2 are evaluable, both respond).
     assert [t.name for t in fig.data].count("Baseline") == 2
     titles = [a.text for a in fig.layout.annotations][:2]
-    assert titles == ["P1 · P1-C1 · responder", "P2 · P2-C1 · responder"]
+    assert titles == ["P1 · P1-C1<br>responder", "P2 · P2-C1<br>responder"]
     assert list(fig.layout.yaxis.range) == [-0.5, 27.5]
     assert fig.layout.yaxis2.matches == "y"
 
