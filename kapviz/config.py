@@ -52,6 +52,7 @@ class Settings:
     baseline_window_days: int = 30
     refresh_seconds: int = 60
     alert_lookback_days: int = 14
+    inactive_days: int = 90
     bp_review_systolic: int = 140
     bp_review_diastolic: int = 90
     bp_excursion_systolic: int = 180
@@ -119,6 +120,8 @@ SETTINGS_HELP: dict[str, str] = {
     "baseline_window_days": "Baseline = latest score at most this many days before the first dose.",
     "refresh_seconds": "Interval of the live refresh on the Overview page.",
     "alert_lookback_days": "BP excursions and serious events this recent raise an alert.",
+    "inactive_days": "A patient with no completed session this many days is inactive: their "
+    "alerts are listed apart on the Safety page.",
     "bp_review_systolic": "Pre-dose systolic (mmHg) at or above which BP needs review.",
     "bp_review_diastolic": "Pre-dose diastolic (mmHg) at or above which BP needs review.",
     "bp_excursion_systolic": "Any dosing-session systolic (mmHg) at or above this: excursion.",

@@ -32,6 +32,14 @@ ROUTE_LABELS: dict[str, str] = {
     "oral": "Oral",
     "intranasal": "Intranasal",
 }
+
+
+def route_label(route: object) -> object:
+    """The one display name of a route value ("iv" → "IV"), on every page, table and export;
+    an unknown value is shown as it is, a missing one stays missing."""
+    return ROUTE_LABELS.get(route, route) if isinstance(route, str) else route
+
+
 WEIGHT_BASED_ROUTES: frozenset[str] = frozenset({"iv", "im"})
 """Routes dosed by body weight: dose bands in mg/kg; other routes in mg."""
 

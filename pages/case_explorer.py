@@ -87,7 +87,10 @@ if not presenting:
             widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
         else:
             st.plotly_chart(chart, theme=None, key="compare-chart")
-            st.caption("Each case's latest course with PHQ-9 scores.")
+            st.caption(
+                "Each case's latest course with PHQ-9 scores, every score as on its Scores "
+                "tab; circle: baseline, diamond: endpoint; the verdict is the course's response."
+            )
 
 # The Scores tab last: its bands wait for the cohort summary, computed meanwhile.
 scores = case_view.score_views(

@@ -262,18 +262,41 @@ def sedation_dissociation(per_session: pd.DataFrame, *, sedation_max: int) -> go
     return fig
 
 
+def _verdict(outcome: pd.Series | None) -> str:
+    """ "responder", "not a responder" or "not evaluable" for a compared course's title."""
+    if outcome is None or not bool(outcome.get("evaluable", False)):
+        return "not evaluable"
+    response = outcome.get("is_response")
+    if response is None or pd.isna(response):
+        return "response undefined"
+    return "responder" if bool(response) else "not a responder"
+
+
 def compare_trajectories(
-    points: pd.DataFrame, *, instrument: Instrument, axis: pd.DataFrame
+    points: pd.DataFrame,
+    *,
+    instrument: Instrument,
+    axis: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Small multiples, one panel per case, of one instrument on the phase-ordered axis.
 
     `points` come from `compare_points` (patient_id, course_id, point_order, total, …);
     `axis` is the session axis (label, order, phase). Every panel has the same x and y range.
+    Every score is drawn, in time order, as on the case's Scores tab; with `outcomes` (one
+    row per course: baseline_at, endpoint_at, evaluable, is_response) each panel marks its
+    baseline and endpoint and says whether the course responded.
     """
     cases = list(dict.fromkeys(points["patient_id"]))
-    # Id over course on two short lines: "id · course" of four panels ran into each other.
+    by_course = (
+        {row["course_id"]: row for _, row in outcomes.iterrows()} if outcomes is not None else {}
+    )
+    courses = {p: points.loc[points["patient_id"] == p, "course_id"].iloc[0] for p in cases}
+    # Id over course on short lines: "id · course" of four panels ran into each other.
     titles = [
-        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases
+        f"<b>{p}</b><br>{courses[p]}"
+        + (f"<br>{_verdict(by_course.get(courses[p]))}" if outcomes is not None else "")
+        for p in cases
     ]
     fig = make_subplots(
         rows=1,
@@ -290,10 +313,9 @@ def compare_trajectories(
     shapes = []
     for i, patient in enumerate(cases, start=1):
         part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
-        # The latest score at each point, in course order (integration visits between doses
-        # would otherwise make the line run back and forth in time order).
-        part = part.sort_values("administered_at").groupby("point_order", as_index=False).last()
-        part = part.sort_values("point_order")
+        # Every score, as on the Scores tab (the first version kept only the latest score at
+        # each point and showed one PHQ-9 fewer), in axis order, then time order at a point.
+        part = part.sort_values(["point_order", "administered_at"], kind="stable")
         shapes += _severity_bands(instrument, panel=i)[0]
         fig.add_scatter(
             x=part["point_order"].astype(int).map(slot),
@@ -307,9 +329,32 @@ def compare_trajectories(
             row=1,
             col=i,
         )
+        outcome = by_course.get(courses[patient])
+        for when, label, symbol in (
+            (None if outcome is None else outcome.get("baseline_at"), "Baseline", "circle-open"),
+            (None if outcome is None else outcome.get("endpoint_at"), "Endpoint", "diamond-open"),
+        ):
+            if when is None or pd.isna(when):
+                continue
+            hit = part[part["administered_at"] == when]
+            if hit.empty:
+                continue
+            fig.add_scatter(
+                x=hit["point_order"].astype(int).map(slot).iloc[:1],
+                y=hit["total"].iloc[:1],
+                mode="markers",
+                name=label,
+                legendgroup=label,
+                showlegend=False,
+                marker={"symbol": symbol, "size": 18, "color": "#31333F", "line": {"width": 2}},
+                hovertemplate=f"{patient} {label.lower()}: %{{y}}<extra></extra>",
+                row=1,
+                col=i,
+            )
     fig.update_layout(shapes=shapes)
     apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
-    fig.update_layout(height=420, showlegend=False)
+    # Room for two-line panel titles (case, course / verdict) under the figure's title.
+    fig.update_layout(height=450, showlegend=False, margin={"t": 125})
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(len(used))),

@@ -21,6 +21,7 @@ from kapviz.db.aggregates import case as case_sql
 from kapviz.filters import Filters
 from kapviz.metrics import case
 from kapviz.metrics.case import MAX_COMPARE
+from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.trajectories import session_points
 from kapviz.report.case_content import (
     CaseRows,
@@ -168,6 +169,17 @@ def _compare_chart(
     rows = case.compare_points(points, patient_ids=wanted)
     if rows.empty:
         return None
+    # Baseline, endpoint and response of each compared course, as on its Scores tab.
+    window = settings().baseline_window_days
+    marks = []
+    for patient in dict.fromkeys(rows["patient_id"]):
+        sessions = data.sessions(filters, patient_id=patient)
+        mine = points[points["patient_id"] == patient][case_sql.SCORE_COLUMNS]
+        marks.append(course_outcomes(sessions, mine, baseline_window_days=window))
+    outcomes = pd.concat(marks, ignore_index=True)
+    outcomes = outcomes[
+        (outcomes["instrument"] == "PHQ-9") & outcomes["course_id"].isin(set(rows["course_id"]))
+    ]
     return case_charts.compare_trajectories(
-        rows, instrument=instruments.get("PHQ-9"), axis=session_points()
+        rows, instrument=instruments.get("PHQ-9"), axis=session_points(), outcomes=outcomes
     )

@@ -89,7 +89,11 @@ def test_compare_from_url(run_page):
     at = run_page("pages/case_explorer.py", patient="P1", compare=["P1", "P2"])
     assert at.multiselect(key="compare").value == ["P1", "P2"]
     fig = _charts(at)["compare-chart"]
-    assert [t.name for t in fig.data] == ["P1", "P2"]
+    assert [t.name for t in fig.data if t.name not in ("Baseline", "Endpoint")] == ["P1", "P2"]
+    # Baseline and endpoint of both (P1 and P2 are evaluable, both respond).
+    assert [t.name for t in fig.data].count("Baseline") == 2
+    titles = [a.text for a in fig.layout.annotations][:2]
+    assert titles == ["P1 · P1-C1<br>responder", "P2 · P2-C1<br>responder"]
     assert list(fig.layout.yaxis.range) == [-0.5, 27.5]
     assert fig.layout.yaxis2.matches == "y"
 
