@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, case_view, data, live, page, widgets
+from kapviz.ui import auth, case_view, data, live, meeting_pack, page, widgets
 from kapviz.ui import case as case_ui
 from kapviz.ui.db import settings
 
@@ -101,3 +101,4 @@ with tabs[0]:
 case_ui.export_buttons(
     view.summary(scores, patient_id=patient_id, course_id=course_id, generated_at=live.now())
 )
+meeting_pack.pack_button(filters, meeting, now=live.now())
