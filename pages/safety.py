@@ -56,9 +56,12 @@ else:
             "link",
         ],
         column_config={
-            "severity_rank": st.column_config.NumberColumn("Priority", help="1 is most urgent"),
-            "reason": st.column_config.TextColumn("Reason"),
-            "patient_id": st.column_config.TextColumn("Patient"),
+            # Pinned: on a narrow screen the key columns stay while the rest scrolls.
+            "severity_rank": st.column_config.NumberColumn(
+                "Priority", help="1 is most urgent", pinned=True
+            ),
+            "reason": st.column_config.TextColumn("Reason", pinned=True),
+            "patient_id": st.column_config.TextColumn("Patient", pinned=True),
             "course_id": st.column_config.TextColumn("Course"),
             "date": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD"),
             "detail": st.column_config.TextColumn("Detail"),

@@ -17,7 +17,7 @@ import streamlit as st
 
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, widgets
+from kapviz.ui import auth, data, filters, nav, screen, widgets
 from kapviz.ui.db import engine
 
 
@@ -25,6 +25,7 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
     st.set_page_config(page_title=f"{title} · kapviz", layout="wide")
+    screen.apply()
     try:
         engine()
     except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward
