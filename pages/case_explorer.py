@@ -45,8 +45,7 @@ view = case_view.case_view(
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {text}" for label, text in view.facts))
 
-tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
-tabs = st.tabs(tab_names)
+tabs = st.tabs(["Scores", "Safety", "Compare"])
 with tabs[1]:
     st.subheader("Alerts")
     st.caption(
@@ -74,15 +73,14 @@ with tabs[1]:
     else:
         case_ui.show_figure(view.sedation, key="sedation")
 
-if not presenting:
-    with tabs[2]:
-        compared = case_ui.compare_picker(filters, patient_id=patient_id)
-        chart = case_view.compare_chart(filters, compared)
-        if chart is None:
-            widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
-        else:
-            st.plotly_chart(chart, theme=None, key="compare-chart")
-            st.caption("Each case's latest course with PHQ-9 scores.")
+with tabs[2]:
+    compared = case_ui.compare_picker(filters, patient_id=patient_id)
+    chart = case_view.compare_chart(filters, compared)
+    if chart is None:
+        widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
+    else:
+        case_ui.show_figure(chart, key="compare-chart", presenting=presenting)
+        st.caption("Each case's latest course with PHQ-9 scores.")
 
 # The Scores tab last: its bands wait for the cohort summary, computed meanwhile.
 scores = case_view.score_views(
