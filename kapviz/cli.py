@@ -16,6 +16,7 @@ from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
+from kapviz.report.commands import add_commands as add_case_summary_command
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_io_commands(sub)
     add_user_commands(sub)
+    add_case_summary_command(sub)
     return parser
 
 

@@ -169,17 +169,21 @@ def _compare_chart(
     rows = case.compare_points(points, patient_ids=wanted)
     if rows.empty:
         return None
-    # Baseline, endpoint and response of each compared course, as on its Scores tab.
     window = settings().baseline_window_days
-    marks = []
-    for patient in dict.fromkeys(rows["patient_id"]):
-        sessions = data.sessions(filters, patient_id=patient)
-        mine = points[points["patient_id"] == patient][case_sql.SCORE_COLUMNS]
-        marks.append(course_outcomes(sessions, mine, baseline_window_days=window))
-    outcomes = pd.concat(marks, ignore_index=True)
-    outcomes = outcomes[
-        (outcomes["instrument"] == "PHQ-9") & outcomes["course_id"].isin(set(rows["course_id"]))
-    ]
+    marks = pd.concat(
+        [
+            course_outcomes(
+                data.sessions(filters, patient_id=p),
+                case_points(filters, p)[case_sql.SCORE_COLUMNS],
+                baseline_window_days=window,
+            )
+            for p in wanted
+        ],
+        ignore_index=True,
+    )
     return case_charts.compare_trajectories(
-        rows, instrument=instruments.get("PHQ-9"), axis=session_points(), outcomes=outcomes
+        rows,
+        instrument=instruments.get("PHQ-9"),
+        axis=session_points(),
+        marks=marks[marks["instrument"] == "PHQ-9"],
     )

@@ -214,35 +214,3 @@ def test_patient_trajectory_hover_names_the_session_phase() -> None:
     ]
     assert "%{customdata[1]}" in course["hovertemplate"]
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("When the score was taken")
-
-
-def test_compare_marks_baseline_endpoint_and_response():
-    """With the courses' outcomes, each panel marks baseline and endpoint and its title says
-    whether the course responded."""
-    points = pd.DataFrame(
-        {
-            "patient_id": ["A", "A", "A", "B"],
-            "course_id": ["A-C1", "A-C1", "A-C1", "B-C1"],
-            "point_order": [1, 2, 2, 14],
-            "administered_at": pd.to_datetime(
-                ["2026-01-01", "2026-01-05", "2026-01-06", "2026-03-01"]
-            ),
-            "total": [20, 15, 8, 5],
-        }
-    )
-    outcomes = pd.DataFrame(
-        {
-            "course_id": ["A-C1", "B-C1"],
-            "baseline_at": pd.to_datetime(["2026-01-01", None]),
-            "endpoint_at": pd.to_datetime(["2026-01-06", "2026-03-01"]),
-            "evaluable": [True, False],
-            "is_response": [True, None],
-        }
-    )
-    fig = case.compare_trajectories(
-        points, instrument=instruments.get("PHQ-9"), axis=session_points(), outcomes=outcomes
-    )
-    marks = [(t.name, list(t.y)) for t in fig.data if t.name in ("Baseline", "Endpoint")]
-    assert marks == [("Baseline", [20]), ("Endpoint", [8]), ("Endpoint", [5])]
-    titles = [a.text for a in fig.layout.annotations]
-    assert titles[:2] == ["<b>A</b><br>A-C1<br>responder", "<b>B</b><br>B-C1<br>not evaluable"]

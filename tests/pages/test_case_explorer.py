@@ -92,17 +92,16 @@ def test_compare_from_url(run_page):
     assert [t.name for t in fig.data if t.name not in ("Baseline", "Endpoint")] == ["P1", "P2"]
     # Baseline and endpoint of both (P1 and P2 are evaluable, both respond).
     assert [t.name for t in fig.data].count("Baseline") == 2
-    titles = [a.text for a in fig.layout.annotations][:2]
-    assert titles == ["P1 · P1-C1<br>responder", "P2 · P2-C1<br>responder"]
     assert list(fig.layout.yaxis.range) == [-0.5, 27.5]
     assert fig.layout.yaxis2.matches == "y"
 
 
 def test_presentation_mode_shows_only_the_id(run_page):
-    """Presenting: header with the pseudonymous id, no Compare tab, no site/clinician names."""
+    """Presenting: header with the pseudonymous id, no site/clinician names; Compare is
+    presented too (the meeting compares cases on the projector)."""
     at = run_page("pages/case_explorer.py", patient="P1", present="true")
     assert [h.value for h in at.header] == ["Case P1 · course P1-C1"]
-    assert [t.label for t in at.tabs] == ["Scores", "Safety"]
+    assert [t.label for t in at.tabs] == ["Scores", "Safety", "Compare"]
     shown = " ".join(m.value for m in at.markdown) + " ".join(
         c.proto.spec for c in at.get("plotly_chart")
     )
