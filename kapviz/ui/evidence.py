@@ -17,12 +17,12 @@ from kapviz.db.aggregates import cohort
 from kapviz.evidence import registry
 from kapviz.evidence.clinic import clinic_figure
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics.outcomes import outcome_rates
 from kapviz.ui import data, overview, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
-PHQ9 = "PHQ-9"
 MEASURES = (("response", "response"), ("remission", "remission"))
 NOT_A_TARGET = "Published figures for context, not targets; populations and methods differ."
 
@@ -32,7 +32,7 @@ def _key(filters: Filters) -> tuple:
 
 
 def _outcomes(filters: Filters, instrument: str, endpoints_only: bool) -> pd.DataFrame:
-    if endpoints_only and instrument == PHQ9:
+    if endpoints_only and instrument == PHQ9.id:
         # The Overview's own PHQ-9 rows (baseline and endpoint picked in SQL): the same
         # rates without reading every score on the page that must load fastest.
         return overview.phq9_outcomes(filters)

@@ -476,7 +476,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     )
     # And each patient's latest PHQ-9 of all: when it is later and has a total only, the
     # worklist says so beside the item-9 alert it does not clear.
-    every = [Assessment.instrument == PHQ9]
+    every = [Assessment.instrument == PHQ9.id]
     if scope is not None:
         every.append(Assessment.course_id.in_(scope))
     newest = (
