@@ -16,6 +16,7 @@ from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import load_settings
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
+from kapviz.report.commands import add_commands as add_report_commands
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_io_commands(sub)
     add_user_commands(sub)
+    add_report_commands(sub)
     return parser
 
 
