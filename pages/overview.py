@@ -4,6 +4,7 @@ import streamlit as st
 
 from kapviz.ui import auth, live, overview, page, redact, widgets
 from kapviz.ui import evidence as evidence_view
+from kapviz.ui import programme_report as report_view
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 live.apply_kiosk()
@@ -74,3 +75,4 @@ with right:
         "differs from the program by more than chance at its volume; small sites get wide "
         "limits, so they are not judged on noise."
     )
+report_view.download_buttons(filters)
