@@ -43,7 +43,7 @@ view = case_view.case_view(
 )
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {text}" for label, text in view.facts))
-ttr_view.course_line(filters, course_id)
+ttr_view.course_line(filters, patient_id, course_id)
 
 tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
 tabs = st.tabs(tab_names)

@@ -137,11 +137,20 @@ def response_curves(
             col=1,
         )
     apply_theme(fig, title=title)
-    # Legend at the right: one line per curve with its n and median, however many groups.
+    # Legend at the foot of the figure, one entry per curve with its n and median: at the
+    # right it took half of a narrow screen and squeezed the numbers at risk together.
+    legend_px = 24 * ((len(curves) + 3) // 2)
     fig.update_layout(
-        height=plot_px + risk_px + 60 + 150,
-        margin={"l": 60, "r": 20, "t": 70, "b": 60},
-        legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"},
+        height=plot_px + risk_px + 60 + 130 + legend_px,
+        margin={"l": 60, "r": 20, "t": 60, "b": 60 + legend_px},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.01,
+            "yanchor": "bottom",
+        },
     )
     fig.update_yaxes(title_text="Responded (%)", range=[0, 100], ticksuffix="%", row=1, col=1)
     fig.update_yaxes(
@@ -156,6 +165,6 @@ def response_curves(
         row=2,
         col=1,
     )
-    fig.update_xaxes(range=[-0.02 * end, end * 1.02], tickvals=ticks, gridcolor=GRID_COLOR)
+    fig.update_xaxes(range=[-0.05 * end, end * 1.03], tickvals=ticks, gridcolor=GRID_COLOR)
     fig.update_xaxes(title_text=SCALES[scale], row=2, col=1)
     return fig

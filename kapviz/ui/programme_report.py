@@ -44,10 +44,10 @@ def download_buttons(filters: Filters) -> None:
         "**Programme report** for these filters (volume, outcomes beside published "
         "figures, time to response, safety, methods)"
     )
-    columns = st.columns(len(FORMATS) + 2)
-    for column, (suffix, label, mime, icon) in zip(columns, FORMATS, strict=False):
+    row = st.container(horizontal=True)
+    for suffix, label, mime, icon in FORMATS:
         name = f"kapviz-programme-report{suffix}"
-        column.download_button(
+        row.download_button(
             label,
             audited(
                 _producer(filters, suffix, suppress),
