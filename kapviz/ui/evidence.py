@@ -108,14 +108,23 @@ def beside_rates(filters: Filters, instrument: str, *, endpoints_only: bool = Fa
 
 def bp_reference(filters: Filters) -> None:
     """Under the Safety page's BP panel: the published mean peak rise (IV ketamine)."""
-    routes = filters.routes
-    refs = registry.by_measure("bp_peak_rise", routes=routes) + registry.by_measure(
-        "severe_hypertension", routes=routes
+    text = bp_text(filters.routes)
+    if text:
+        st.caption(text)
+
+
+def bp_text(routes: tuple[str, ...]) -> str:
+    """One line on the published IV blood-pressure figures ("" when IV is filtered out)."""
+    rise = registry.by_measure("bp_peak_rise", routes=routes)
+    severe = registry.by_measure("severe_hypertension", routes=routes)
+    if not rise:
+        return ""
+    r = rise[0]
+    text = (
+        f"Published, for context: {r.study} ({r.population}; n = {r.n:,} {r.n_unit}): "
+        f"mean peak rise {r.value_text()} ({r.time_point})"
     )
-    if not refs:
-        return
-    st.caption(
-        "Published, for context (IV ketamine; other routes raise BP less): "
-        + "; ".join(ref.line() for ref in refs)
-        + "."
-    )
+    if severe:
+        s = severe[0]
+        text += f"; severe hypertension in {s.value_text()} of infusions ({s.time_point})"
+    return text + ". Context, not a target: the series is of IV infusions only."
