@@ -126,3 +126,27 @@ def test_text_that_looks_like_a_formula_stays_text():
     _append(sheet, ["=HYPERLINK(1)", 3, 0.5], percent={2})
     assert sheet["A1"].data_type == "s" and sheet["A1"].value == "=HYPERLINK(1)"
     assert sheet["B1"].value == 3 and sheet["C1"].number_format == "0.0%"
+
+
+def test_date_range_is_stated(clinic, tmp_path):
+    """--from/--to narrow to courses with a session in the range and are named in the scope."""
+    out = tmp_path / "range.xlsx"
+    args = [
+        "report",
+        "--db",
+        clinic,
+        "--out",
+        str(out),
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-02",
+    ]
+    assert main(args) == 0
+    about = dict(r[:2] for r in _sheet(openpyxl.load_workbook(out), "About") if r and r[0])
+    assert "dates: 2026-01-01 to 2026-01-02" in about["Scope"]
+
+
+def test_bad_date_refused(clinic, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["report", "--db", clinic, "--out", str(tmp_path / "r.pdf"), "--from", "May"])
