@@ -44,11 +44,19 @@ def _figures(
     key: tuple, instrument: str, endpoints_only: bool
 ) -> tuple[registry.ClinicFigure, ...]:
     outcomes = _outcomes(key[1], instrument, endpoints_only)
-    doses = data.aggregate(cohort.completed_doses, key[1])
     first = data.aggregate(cohort.course_first_doses, key[1])
-    return tuple(
-        clinic_figure(outcomes, doses, first, instrument=instrument, measure=m) for m, _ in MEASURES
-    )
+    figures = [
+        clinic_figure(outcomes, None, first, instrument=instrument, measure=m) for m, _ in MEASURES
+    ]
+    # The dose count at the endpoint only matters when a study of these courses' routes
+    # exists: otherwise the completed doses (the larger read) are not fetched at all.
+    if registry.could_match(instrument, figures[0].routes):
+        doses = data.aggregate(cohort.completed_doses, key[1])
+        figures = [
+            clinic_figure(outcomes, doses, first, instrument=instrument, measure=m)
+            for m, _ in MEASURES
+        ]
+    return tuple(figures)
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
