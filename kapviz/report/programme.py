@@ -60,6 +60,8 @@ class Table:
     """Count columns that small-cell suppression applies to."""
     blank: tuple[str, ...] = ()
     """Columns hidden in a row whose count is suppressed (a rate of three people)."""
+    blank_when: tuple[str, ...] = ()
+    """The counts whose suppression hides `blank` (default: any of `counts`)."""
     percent: tuple[str, ...] = ()
     """Fraction columns shown as percentages."""
     in_pdf: bool = True
@@ -287,6 +289,7 @@ def _outcomes(
             "evaluable courses (instrument totals, higher is worse).",
             counts=("courses", "evaluable", "no dose", "no baseline", "no endpoint"),
             blank=("baseline mean", "endpoint mean", "mean change"),
+            blank_when=("evaluable",),  # the means are of the evaluable courses
         ),
         Table(
             "Outcome rates",
@@ -570,7 +573,8 @@ def shown(table: Table, *, suppress: bool, threshold: int) -> pd.DataFrame:
     )
     for column in counts:
         out[column] = out[column].astype(object).where(~missing[column], None)
-    hidden = mask[counts].any(axis=1)
+    triggers = [c for c in table.blank_when if c in counts] or counts
+    hidden = mask[triggers].any(axis=1)
     for column in table.blank:
         if column in out.columns:
             out[column] = out[column].astype(object).where(~hidden, None)

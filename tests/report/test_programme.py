@@ -150,3 +150,21 @@ def test_date_range_is_stated(clinic, tmp_path):
 def test_bad_date_refused(clinic, tmp_path):
     with pytest.raises(SystemExit):
         main(["report", "--db", clinic, "--out", str(tmp_path / "r.pdf"), "--from", "May"])
+
+
+def test_means_hidden_only_when_the_evaluable_count_is_small():
+    import pandas as pd
+
+    from kapviz.report.programme import Table, shown
+
+    table = Table(
+        "Evaluable courses",
+        pd.DataFrame({"evaluable": [292, 5], "no baseline": [3, 0], "mean change": [-7.3, -2.0]}),
+        counts=("evaluable", "no baseline"),
+        blank=("mean change",),
+        blank_when=("evaluable",),
+    )
+    out = shown(table, suppress=True, threshold=11)
+    assert list(out["no baseline"]) == ["<11", 0]
+    assert list(out["evaluable"]) == [292, "<11"]
+    assert list(out["mean change"]) == [-7.3, None]
