@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from kapviz import instruments, privacy
 from kapviz.charts.safety import u_chart as u_chart_figure
+from kapviz.charts.time_to_response import ALL_COURSES, response_curves
 from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS
@@ -132,6 +133,9 @@ def build_report(
         for row in rates.to_dict("records")
     }
     figures = {}
+    curve = _response_curve(outcomes, doses)
+    if curve is not None:
+        figures["time_to_response"] = curve
     u = u_chart(sessions, side_effects)
     if len(u):
         figures["u_chart"] = u_chart_figure(u)
@@ -393,6 +397,23 @@ def _time_to_response(outcomes: pd.DataFrame, doses: pd.DataFrame) -> Table:
     )
 
 
+def _response_curve(outcomes: pd.DataFrame, doses: pd.DataFrame) -> go.Figure | None:
+    """The Kaplan–Meier curve of the first outcome instrument with courses in it."""
+    for instrument_id in instruments.OUTCOME_INSTRUMENTS:
+        mine = outcomes[outcomes["instrument"] == instrument_id]
+        if not mine["evaluable"].astype(bool).any():
+            continue
+        try:
+            result = km(response_times(mine, doses), group=ALL_COURSES)
+        except TimeToResponseUnknown:
+            return None
+        if result.days.courses:
+            return response_curves(
+                [], overall=result, scale="days", title=f"{instrument_id}: time to first response"
+            )
+    return None
+
+
 def _num(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -589,7 +610,7 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 9.5px; color: #
 h1 { font-size: 18px; margin: 0 0 4px 0; }
 h2 { font-size: 13px; margin: 0 0 6px 0; border-bottom: 1px solid #999; }
 h3 { font-size: 11px; margin: 10px 0 3px 0; }
-.page + .page { break-before: page; }
+.break { break-before: page; page-break-before: always; height: 0; }
 .meta, .note { color: #555; }
 table { border-collapse: collapse; width: 100%; margin: 2px 0 4px 0; }
 td, th { border: 1px solid #ccc; padding: 1px 3px; text-align: right; vertical-align: top; }
@@ -648,24 +669,28 @@ def _headline(report: ProgrammeReport) -> str:
     return "; ".join(parts)
 
 
-def _figure_html(figure: go.Figure) -> str:
+PAGE_BREAK = '<div class="break"></div>'
+FIGURE_OF_SECTION = {"Time to first response": "time_to_response", "Safety": "u_chart"}
+
+
+def _figure_html(figure: go.Figure, *, first: bool) -> str:
     """A figure sized and lettered for print (a copy; the report keeps its own)."""
     fig = go.Figure(figure)
     fig.update_layout(
         width=720,
-        height=330,
+        height=min(int(fig.layout.height or 330), 460),
         font={"size": 10},
         title={"font": {"size": 12}},
-        margin={"l": 70, "r": 10, "t": 80, "b": 70},
+        margin={"l": 70, "r": 10, "t": 80, "b": max(70, int(fig.layout.margin.b or 0))},
     )
     fig.update_yaxes(title_standoff=6)
-    return fig.to_html(full_html=False, include_plotlyjs=True, config={"staticPlot": True})
+    return fig.to_html(full_html=False, include_plotlyjs=first, config={"staticPlot": True})
 
 
 def report_html(report: ProgrammeReport) -> str:
     """Self-contained HTML of the report, one section per A4 page."""
     span = f"{report.data_from} to {report.data_to}" if report.data_from else "no sessions in scope"
-    pages = []
+    pages, plotted = [], False
     for number, names in enumerate(PAGES):
         parts = []
         if number == 0:
@@ -680,8 +705,10 @@ def report_html(report: ProgrammeReport) -> str:
         for name in names:
             parts.append(f"<h2>{html.escape(name)}</h2>")
             parts += [_html_table(t, report) for t in report.sections[name] if t.in_pdf]
-            if name == "Safety" and "u_chart" in report.figures:
-                parts.append(_figure_html(report.figures["u_chart"]))
+            figure = report.figures.get(FIGURE_OF_SECTION.get(name, ""))
+            if figure is not None:
+                parts.append(_figure_html(figure, first=not plotted))
+                plotted = True
         if number == len(PAGES) - 1:
             parts.append("<h2>Methods</h2><ul>")
             parts += [f"<li>{html.escape(line)}</li>" for line in report.methods]
@@ -689,13 +716,13 @@ def report_html(report: ProgrammeReport) -> str:
         pages.append('<section class="page">' + "".join(parts) + "</section>")
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>Programme report</title>'
-        f"<style>{CSS}</style></head><body>{''.join(pages)}</body></html>"
+        f"<style>{CSS}</style></head><body>{PAGE_BREAK.join(pages)}</body></html>"
     )
 
 
 def report_figures(report: ProgrammeReport) -> int:
     """How many plotly figures the HTML holds (the PDF printer waits for them)."""
-    return 1 if "u_chart" in report.figures else 0
+    return len(report.figures)
 
 
 # --- Excel -------------------------------------------------------------------------------------
