@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from kapviz.io.tables import TEMPLATE_FILES, TEMPLATE_VERSION, ImportBatch, column_names
+from kapviz.privacy import restore_formula_text
 
 
 class TemplateError(ValueError):
@@ -20,7 +21,9 @@ def _normalise_columns(frame: pd.DataFrame, file: str, batch: ImportBatch) -> pd
     unknown = [c for c in frame.columns if c not in known]
     if unknown:
         batch.warnings.append(f"{file}: unknown columns ignored: {', '.join(unknown)}")
-    return frame[[c for c in frame.columns if c in known]].astype(str)
+    frame = frame[[c for c in frame.columns if c in known]].astype(str)
+    # The export put an apostrophe before formula-like text (kapviz.privacy): take it off.
+    return frame.assign(**{c: restore_formula_text(frame[c]) for c in frame.columns})
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

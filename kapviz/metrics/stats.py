@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-Z_95 = 1.959963984540054
+from kapviz.domain import Z_95
 
 
 def wilson_interval(successes: int, n: int, *, z: float = Z_95) -> tuple[float, float]:

@@ -7,13 +7,14 @@ pseudonymous id identifies the patient; no site or clinician names are written.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from kapviz import safe_text
 
 FIGURE_WIDTH_PX = 360
 """Width of each figure in the two-column print grid (A4 at 96 dpi holds two)."""
@@ -66,7 +67,7 @@ th { background: #f3f4f6; }
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
+    return safe_text.html(value)
 
 
 def _verdict(verdict: bool | None) -> str:

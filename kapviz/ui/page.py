@@ -13,25 +13,44 @@ every loader the page calls with them queries only what the viewer may see.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import streamlit as st
 
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, widgets
+from kapviz.ui import auth, data, filters, nav, outage, widgets
 from kapviz.ui.db import engine
+
+log = logging.getLogger(__name__)
+
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""The tab icon, served by the app itself: without one, the browser takes the page's
+Material icon from an outside font host (a request that fails offline and tells a third
+party which page a clinician opened)."""
 
 
 def setup(title: str, caption: str | None = None, *, with_filters: bool = True) -> Filters:
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
-    st.set_page_config(page_title=f"{title} · kapviz", layout="wide")
+    st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
+    outage.begin_page()
+    with outage.guard():
+        return _setup(page, title, caption, with_filters=with_filters)
+
+
+def _setup(page: nav.PageSpec, title: str, caption: str | None, *, with_filters: bool) -> Filters:
     try:
         engine()
-    except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward
+    except Exception as exc:
+        if outage.is_unreachable(exc):
+            raise  # the outage state (kapviz.ui.outage), retried until the database answers
+        log.error("kapviz cannot open its database", exc_info=exc)
         st.error(
             "kapviz cannot open its database. Check KAPVIZ_DATABASE_URL or "
-            "`.streamlit/secrets.toml` and that the server is reachable.\n\n"
-            f"Details: {type(exc).__name__}: {exc}",
+            "`.streamlit/secrets.toml` and that the server is reachable. The server log "
+            f"has the details ({type(exc).__name__}).",
             icon=":material/database_off:",
         )
         st.stop()
@@ -46,4 +65,5 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     current = auth.scoped(filters.sidebar() if with_filters else Filters())
     filters.remember(current)
     widgets.page_header(title, caption, is_demo=is_demo)
+    outage.mark_page()
     return current
