@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from kapviz import safe_text
 from kapviz.charts.theme import GRID_COLOR, PALETTE, TEXT_COLOR, apply_theme
 from kapviz.metrics.time_to_response import SurvivalCurve, TimeToResponse, at_risk
 
@@ -119,7 +120,8 @@ def response_curves(
             col=1,
         )
     fig.add_hline(y=50, line={"color": "#8C8C8C", "width": 1, "dash": "dot"}, row=1, col=1)
-    labels = [r.group for r in curves]
+    # Escaped as apply_theme escapes the traces' y values, so categories and ticks match.
+    labels = [safe_text.plotly(r.group) for r in curves]
     for result in curves:
         counts = at_risk(result.times[scale].to_numpy(dtype=float), ticks)
         fig.add_trace(
