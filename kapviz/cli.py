@@ -17,6 +17,7 @@ from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.report.commands import add_commands as add_case_summary_command
+from kapviz.report.programme_commands import add_commands as add_report_commands
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io_commands(sub)
     add_user_commands(sub)
     add_case_summary_command(sub)
+    add_report_commands(sub)
     return parser
 
 

@@ -46,7 +46,7 @@ view = case_view.case_view(
 )
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
-ttr_view.course_line(filters, course_id)
+ttr_view.course_line(filters, patient_id, course_id)
 
 tabs = st.tabs(["Scores", "Safety", "Compare"])
 with tabs[1]:

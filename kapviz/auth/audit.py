@@ -6,6 +6,7 @@ delete one (a test checks that it never grows one). Times are naive clinic-local
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,14 @@ class AuditFilters:
     start: date | None = None
     end: date | None = None
     target: str | None = None
+
+
+def command_line_user() -> str:
+    """Who ran a command, for the audit trail: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
 
 
 def record(

@@ -4,7 +4,6 @@ A4 PDF or an offline HTML file; every case printed is a case view in the audit t
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from datetime import datetime
@@ -17,14 +16,6 @@ log = logging.getLogger(__name__)
 FORMATS = {".pdf": "pdf", ".html": "html", ".htm": "html"}
 
 
-def cli_username() -> str:
-    """Who printed, in the audit trail: the operating-system account, marked as the CLI."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no name for this uid (containers)
-        return "cli"
-
-
 def _fail(message: str) -> int:
     print(f"kapviz case-summary: {message}", file=sys.stderr)
     return 2
@@ -33,8 +24,7 @@ def _fail(message: str) -> int:
 def _cmd_case_summary(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per refusal
     # Imported here: registering the command must not load plotly for every other command.
     from kapviz.auth import audit
-    from kapviz.cli import database_url
-    from kapviz.config import load_settings
+    from kapviz.config import database_url, load_settings
     from kapviz.db import queries
     from kapviz.db.engine import make_engine
     from kapviz.db.migrate import upgrade
@@ -50,7 +40,7 @@ def _cmd_case_summary(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one e
     if args.course and len(cases) != 1:
         return _fail("--course names one course: give exactly one PATIENT_ID with it")
     config = load_settings()
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     now = datetime.now()
     summaries: list[CaseSummary] = []
@@ -83,7 +73,7 @@ def _cmd_case_summary(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one e
         for summary in summaries:
             audit.record(
                 conn,
-                username=cli_username(),
+                username=audit.command_line_user(),
                 action=audit.VIEW_CASE,
                 target=summary.patient_id,
                 detail={"course": summary.course_id, "printed": out.name},
