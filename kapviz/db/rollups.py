@@ -227,7 +227,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """`program.ineligibility_reasons` from the rollups (same order: most common first)."""
+    """`aggregates.program.ineligibility_reasons` from the rollups (most common first)."""
     t = RollupIneligibility
     total = func.sum(t.sessions)
     stmt = (

@@ -9,8 +9,7 @@ import pandas as pd
 
 from kapviz.config import Settings
 from kapviz.domain import Z_95
-from kapviz.metrics import alerts, monitoring
-from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
+from kapviz.metrics import alerts
 from kapviz.metrics.side_effects import is_member
 from kapviz.metrics.stats import wilson_columns
 
@@ -22,92 +21,12 @@ def completed(sessions: pd.DataFrame) -> pd.DataFrame:
     return sessions[sessions["status"] == "completed"]
 
 
-def active_patients(sessions: pd.DataFrame, *, now: datetime, days: int = 30) -> int:
-    """Patients with a completed session in the `days` before `now` (inclusive of now)."""
-    done = completed(sessions)
-    recent = done[(done["started_at"] > now - timedelta(days=days)) & (done["started_at"] <= now)]
-    return int(recent["patient_id"].nunique())
-
-
-def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: datetime) -> int:
-    """Completed dosing sessions with start in [start, end)."""
-    done = completed(sessions)
-    mask = (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    return int(mask.sum())
-
-
-def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, set]:
-    """The patient sets behind each funnel step, before intersecting them (funnel_table).
-
-    referred: the patient records; intake: patients with a completed intake session;
-    eligible: found eligible at one; dosed: with a completed dosing session; finished: with
-    a course that has a completed integration or follow-up session after its last completed
-    dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
-    """
-    done = completed(sessions)
-    intake = done[done["phase"] == "intake"]
-    dosing = done[done["phase"] == "dosing"]
-    last_dose = dosing.groupby("course_id")["started_at"].max()
-    after = done[done["phase"].isin(["integration", "follow_up"])]
-    after = after[after["course_id"].isin(last_dose.index)]
-    if not after.empty:
-        after = after[after["started_at"] > after["course_id"].map(last_dose)]
-    finished = after
-    return {
-        "referred": set(patients["patient_id"]),
-        "intake": set(intake["patient_id"]),
-        "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
-        "dosed": set(dosing["patient_id"]),
-        "finished": set(finished["patient_id"]),
-    }
-
-
-def funnel_table(sets: dict[str, set]) -> pd.DataFrame:
-    """Referred → intake completed → eligible → first dose → course completed, in patients.
-
-    Each step keeps only patients who reached the step before, so the counts never grow;
-    a patient with two courses counts once; `lost` is the share of the previous step that
-    did not reach this one.
-    """
-    reached = sets["referred"]
-    counts = [len(reached)]
-    for key in ("intake", "eligible", "dosed", "finished"):
-        reached = sets[key] & reached
-        counts.append(len(reached))
-    return funnel_frame(counts)
-
-
 def funnel_frame(counts: list[int]) -> pd.DataFrame:
     """The funnel table (step, patients, lost) of the patient count at each step."""
     frame = pd.DataFrame({"step": list(FUNNEL_STEPS), "patients": counts})
     previous = frame["patients"].shift(1)
     frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)
     return frame
-
-
-def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """The treatment funnel (funnel_table) of these patients and sessions."""
-    return funnel_table(funnel_patients(patients, sessions))
-
-
-def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Why patients were found not eligible at intake, most common first."""
-    intake = completed(sessions)
-    intake = intake[(intake["phase"] == "intake") & (intake["eligible"] == False)]  # noqa: E712
-    reasons = intake["ineligible_reason"].fillna("not recorded")
-    counts = reasons.value_counts().rename_axis("reason").reset_index(name="patients")
-    return counts
-
-
-def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions per calendar month and route."""
-    done = completed(sessions)
-    dosing = done[done["phase"] == "dosing"]
-    daily = dosing.assign(
-        day=dosing["started_at"].dt.normalize(), route=dosing["route"].fillna("unknown")
-    )
-    daily = daily.groupby(["day", "route"], as_index=False).size()
-    return monthly_from_daily(daily.rename(columns={"size": "sessions"}))
 
 
 def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.DataFrame:
@@ -121,30 +40,6 @@ def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.Da
         .sum()
         .astype({value: "int64"})
     )
-
-
-def measurement_completion(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    start: datetime,
-    end: datetime,
-    instrument: str = "PHQ-9",
-    window_days: int = PRE_DOSE_WINDOW_DAYS,
-) -> tuple[int, int]:
-    """(measured, dosing sessions): completed dosing sessions in [start, end) with a score.
-
-    A session is measured when the same patient has a score of `instrument` administered
-    in the `window_days` before the session's start (up to and including the start).
-    """
-    done = completed(sessions)
-    window = done[
-        (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    ]
-    missing = dosing_without_predose(
-        window, assessments, instrument=instrument, window_days=window_days
-    )
-    return (int(len(window) - len(missing)), int(len(window)))
 
 
 def funnel_plot_limits(
@@ -290,8 +185,8 @@ def tile_windows(now: datetime) -> TileWindows:
 
 @dataclass(frozen=True)
 class TileCounts:
-    """What the director's tiles count in sessions and scores (from frames by
-    `director_counts`, in SQL by kapviz.db.aggregates.program.tile_counts)."""
+    """What the director's tiles count in sessions and scores (counted in SQL by
+    kapviz.db.aggregates.program.tile_counts)."""
 
     active: int
     active_before: int
@@ -305,40 +200,11 @@ class TileCounts:
     measured_before_n: int
 
 
-def director_counts(
-    sessions: pd.DataFrame, assessments: pd.DataFrame, *, now: datetime
-) -> TileCounts:
-    """The director's tiles' counts from session and PHQ-9 frames."""
-    w = tile_windows(now)
-    measured, total = measurement_completion(sessions, assessments, start=w.cur30, end=now)
-    measured_before, total_before = measurement_completion(
-        sessions, assessments, start=w.prev30, end=w.cur30
-    )
-    return TileCounts(
-        active=active_patients(sessions, now=now),
-        active_before=active_patients(sessions, now=w.cur30),
-        dosing_week=dosing_sessions_between(sessions, *w.week),
-        dosing_week_before=dosing_sessions_between(sessions, *w.week_before),
-        dosing_month=dosing_sessions_between(sessions, *w.month),
-        dosing_month_before=dosing_sessions_between(sessions, *w.month_before),
-        measured=measured,
-        measured_n=total,
-        measured_before=measured_before,
-        measured_before_n=total_before,
-    )
-
-
 def _share(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def director_kpis(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    *,
-    now: datetime,
-) -> dict[str, dict]:
+def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
     """The Overview tiles, each with its value, the previous period's value and a note.
 
     Periods: active patients — last 30 days vs the 30 before; dosing — this week / month so
@@ -346,11 +212,6 @@ def director_kpis(
     whose endpoint fell in the last 90 days vs the 90 before; measurement completion —
     dosing sessions of the last 30 days vs the 30 before.
     """
-    return director_kpis_from(director_counts(sessions, assessments, now=now), outcomes, now=now)
-
-
-def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
-    """`director_kpis` from the tiles' counts and the outcomes per course."""
     w = tile_windows(now)
     kpis: dict[str, dict] = {
         "active_patients": {"value": counts.active, "previous": counts.active_before},
@@ -381,22 +242,12 @@ def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datet
 @dataclass(frozen=True)
 class AdverseCounts:
     """Adverse events and completed dosing sessions of the last 30 days and the 30 before
-    (from frames by `adverse_counts`, in SQL by kapviz.db.aggregates.program)."""
+    (counted in SQL by kapviz.db.aggregates.program.tile_counts)."""
 
     events: int
     doses: int
     events_before: int
     doses_before: int
-
-
-def adverse_counts(
-    sessions: pd.DataFrame, side_effects: pd.DataFrame, *, now: datetime
-) -> AdverseCounts:
-    """The adverse-event tile's counts from session and side-effect frames."""
-    w = tile_windows(now)
-    events, doses = monitoring.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
-    before = monitoring.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
-    return AdverseCounts(events, doses, *before)
 
 
 def open_alert_patients(
@@ -426,29 +277,9 @@ def open_alert_patients(
     return int(open_now["patient_id"].nunique()), int(open_before["patient_id"].nunique())
 
 
-def safety_kpis(
-    sessions: pd.DataFrame,
-    side_effects: pd.DataFrame,
-    vitals: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    settings: Settings,
-    now: datetime,
-) -> dict[str, dict]:
-    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and open alerts.
-
-    Both come from the Safety metrics, so the Overview and the Safety page always agree.
-    """
-    return safety_kpis_from(
-        adverse_counts(sessions, side_effects, now=now),
-        open_alert_patients(
-            sessions, side_effects, vitals, assessments, settings=settings, now=now
-        ),
-    )
-
-
 def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> dict[str, dict]:
-    """`safety_kpis` from the adverse-event counts and the (now, 30 days ago) alert counts."""
+    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and the
+    patients on the Safety page's alerts worklist (now vs 30 days ago)."""
     return {
         "adverse_events": {
             "value": 100 * adverse.events / adverse.doses if adverse.doses else None,

@@ -238,15 +238,6 @@ def _band(values: pd.Series, edges: tuple[float, ...], unit: str) -> pd.Series:
     return out.where(values.notna(), UNKNOWN_BAND)
 
 
-def dose_band_order() -> list[str]:
-    """Every dose band label in display order (mg/kg bands, then mg bands, then unknown)."""
-    return [
-        *_band_labels(DOSE_BAND_EDGES_MG_PER_KG, "mg/kg"),
-        *_band_labels(DOSE_BAND_EDGES_MG, "mg"),
-        UNKNOWN_BAND,
-    ]
-
-
 def dose_band(sessions: pd.DataFrame) -> pd.Series:
     """Dose band label per session: mg/kg for IV and IM, mg otherwise; "unknown" if missing."""
     weight_based = sessions["route"].isin(WEIGHT_BASED_ROUTES)

@@ -140,8 +140,8 @@ def tile_counts(
     pre_dose_days: int = PRE_DOSE_WINDOW_DAYS,
 ) -> tuple[program.TileCounts, program.AdverseCounts]:
     """The tiles' counts as of `now`, counted in SQL (two queries) instead of from frames:
-    the same numbers as `metrics.program.director_counts` and `adverse_counts` of the
-    frames (tested at several moments on both backends).
+    the same numbers as the plain reference of tests/reference/program.py (tested at
+    several moments on both backends).
 
     Active patients are distinct patients with a completed session in (start, end]; the
     dosing counts completed dosing sessions started in [start, end); a dose is measured when
@@ -304,8 +304,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
     referred: patients matching the site/indication filters; intake: with a completed intake
     session; eligible: found eligible at one; dosed: with a completed dosing session;
     finished: with a course that has a completed integration or follow-up session after its
-    last completed dosing session (DOMAIN.md §1). The same numbers as
-    `metrics.program.funnel_table(funnel_patients(...))` of the frames.
+    last completed dosing session (docs/domain.md §1).
     """
     return [int(n) for n in conn.execute(funnel_select(filters)).one()]
 
