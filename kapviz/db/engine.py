@@ -37,7 +37,7 @@ def sqlite_file_lock(database: str) -> threading.RLock:
         return _FILE_LOCKS.setdefault(key, threading.RLock())
 
 
-def sqlite_pragmas(cursor) -> None:  # noqa: ANN001 - DB-API cursor (sqlite3 or ADBC)
+def sqlite_pragmas(cursor) -> None:  # DB-API cursor (sqlite3 or ADBC)
     """Read settings every SQLite connection of kapviz gets."""
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
@@ -53,7 +53,7 @@ def make_engine(url: str) -> Engine:
         file_lock = sqlite_file_lock(parsed.database or ":memory:")
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+        def _sqlite_pragmas(dbapi_conn, _record):  # DB-API connection
             # The first statement maps the WAL index: never beside an Arrow read of the file.
             with file_lock:
                 cur = dbapi_conn.cursor()

@@ -195,7 +195,7 @@ def rebuild(engine: Engine) -> bool:
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _where(table, filters: Filters) -> list:  # noqa: ANN001 - a rollup model
+def _where(table, filters: Filters) -> list:  # a rollup model
     conditions = []
     if filters.sites:
         conditions.append(table.site.in_(filters.sites))

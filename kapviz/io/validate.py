@@ -400,7 +400,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
         total = given_total[pos].copy()
         scorable = np.flatnonzero(full & ~out_of.any(axis=1))
-        if inst.scorer is instruments._sum_items:  # noqa: SLF001 - whole columns, no calls
+        if inst.scorer is instruments._sum_items:  # whole columns, no calls
             scored, computed = scorable, items[scorable].sum(axis=1)
         else:
             scored, computed = _scored_rows(inst, items, scorable)

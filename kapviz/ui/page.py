@@ -27,7 +27,7 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     st.set_page_config(page_title=f"{title} · kapviz", layout="wide")
     try:
         engine()
-    except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward
+    except Exception as exc:  # shown to the user with a way forward
         st.error(
             "kapviz cannot open its database. Check KAPVIZ_DATABASE_URL or "
             "`.streamlit/secrets.toml` and that the server is reachable.\n\n"

@@ -46,7 +46,7 @@ from kapviz.metrics.scores import as_datetime
 from kapviz.metrics.trajectories import MAX_DOSES, session_points
 
 
-class days_before(FunctionElement):  # noqa: N801 - reads like the SQL expression it renders
+class days_before(FunctionElement):  # reads like the SQL expression it renders
     """`timestamp − n days`, exact to the microsecond, on SQLite and PostgreSQL.
 
     SQLite stores SQLAlchemy datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text: the shifted
@@ -57,42 +57,42 @@ class days_before(FunctionElement):  # noqa: N801 - reads like the SQL expressio
     type = DateTime()
     inherit_cache = True
 
-    def __init__(self, expr, days: int) -> None:  # noqa: ANN001
+    def __init__(self, expr, days: int) -> None:
         self.days = int(days)
         super().__init__(expr)
 
 
 @compiles(days_before, "sqlite")
-def _days_before_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _days_before_sqlite(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"(strftime('%Y-%m-%d %H:%M:%S', {expr}, '-{element.days} days') || substr({expr}, 20))"
 
 
 @compiles(days_before)
-def _days_before_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _days_before_default(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"({expr} - interval '{element.days} days')"
 
 
-class clamp(FunctionElement):  # noqa: N801 - reads like the SQL expression it renders
+class clamp(FunctionElement):  # reads like the SQL expression it renders
     """`value` limited to low … high (integers), evaluating `value` once."""
 
     type = Integer()
     inherit_cache = True
 
-    def __init__(self, expr, low: int, high: int) -> None:  # noqa: ANN001
+    def __init__(self, expr, low: int, high: int) -> None:
         self.low, self.high = int(low), int(high)
         super().__init__(expr)
 
 
 @compiles(clamp, "sqlite")
-def _clamp_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _clamp_sqlite(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"max(min({expr}, {element.high}), {element.low})"
 
 
 @compiles(clamp)
-def _clamp_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _clamp_default(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"greatest(least({expr}, {element.high}), {element.low})"
 
@@ -104,14 +104,14 @@ _ORDER_OF_PHASE["follow_up"] = len(_AXIS) - 1
 _DONE_DOSE = and_(Session.phase == "dosing", Session.status == "completed")
 
 
-def _in_scope(column, scope):  # noqa: ANN001, ANN202
+def _in_scope(column, scope):
     return [] if scope is None else [column.in_(scope)]
 
 
-def _unresolved_course(tied_course, starts):  # noqa: ANN001, ANN202
+def _unresolved_course(tied_course, starts):
     """Course of a score stored without one: its session's, else by date (metrics.courses)."""
 
-    def nearest(*where, latest: bool):  # noqa: ANN001, ANN202
+    def nearest(*where, latest: bool):
         if latest:
             order = (starts.c.start.desc(), starts.c.course_id.desc())
         else:

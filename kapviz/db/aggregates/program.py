@@ -88,7 +88,7 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     """
     scope = queries.course_scope(filters)
 
-    def in_scope(stmt, table=Assessment):  # noqa: ANN001, ANN202
+    def in_scope(stmt, table=Assessment):
         stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
@@ -152,13 +152,13 @@ def tile_counts(
     at = Session.started_at
     dosing = Session.phase == "dosing"
 
-    def between(start: datetime, end: datetime):  # noqa: ANN202 - SQL expression
+    def between(start: datetime, end: datetime):  # SQL expression
         return and_(dosing, at >= start, at < end)
 
-    def count_if(condition):  # noqa: ANN001, ANN202 - SQL expression
+    def count_if(condition):  # SQL expression
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    def patients_within(start: datetime, end: datetime):  # noqa: ANN202 - SQL expression
+    def patients_within(start: datetime, end: datetime):  # SQL expression
         return func.count(func.distinct(case((and_(at > start, at <= end), Session.patient_id))))
 
     scores = select(Assessment.id).where(
@@ -208,7 +208,7 @@ def tile_counts(
 # --- Whole-period counts --------------------------------------------------------------------
 
 
-class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+class day_of(FunctionElement):  # reads like the SQL function it renders
     """The calendar day of a timestamp as text YYYY-MM-DD, on SQLite and PostgreSQL."""
 
     type = String()
@@ -216,18 +216,18 @@ class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it re
     formats = ("%Y-%m-%d", "YYYY-MM-DD")  # SQLite strftime, PostgreSQL to_char
 
 
-class month_of(day_of):  # noqa: N801 - reads like the SQL function it renders
+class month_of(day_of):  # reads like the SQL function it renders
     """The calendar month of a timestamp as text YYYY-MM, on SQLite and PostgreSQL."""
 
     inherit_cache = True
     formats = ("%Y-%m", "YYYY-MM")
 
 
-def _calendar_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _calendar_sqlite(element, compiler, **kw):
     return f"strftime('{element.formats[0]}', {compiler.process(element.clauses, **kw)})"
 
 
-def _calendar_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _calendar_default(element, compiler, **kw):
     return f"to_char({compiler.process(element.clauses, **kw)}, '{element.formats[1]}')"
 
 
@@ -236,7 +236,7 @@ for _calendar in (day_of, month_of):
     compiles(_calendar)(_calendar_default)
 
 
-def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
+def _completed_in_scope(filters: Filters, *conditions):
     """Conditions for completed sessions of the courses in scope (the frames' contract)."""
     scope = queries.course_scope(filters)
     out = [Session.status == "completed", *conditions]
@@ -245,7 +245,7 @@ def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
     return out
 
 
-def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - SQL
+def dosing_counts(filters: Filters, period, *groups):  # SQL
     """(volume, events): SELECTs of completed dosing sessions, and of their adverse events
     (distinct session × term pairs), per `period` (an expression of the start: day_of,
     month_of) × route, and per `groups` (columns of Patient) when given: one definition for
@@ -256,7 +256,7 @@ def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - 
     keys = [*groups, at, route]
     labels = [*(g.key for g in groups), "period", "route"]
 
-    def grouped(stmt, value: str):  # noqa: ANN001, ANN202
+    def grouped(stmt, value: str):
         if groups:
             stmt = stmt.join(Patient, Patient.patient_id == Session.patient_id)
         stmt = stmt.outerjoin(Dosing, Dosing.session_id == Session.session_id).where(*dosing)
@@ -274,7 +274,7 @@ def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - 
     return volume, events, labels
 
 
-def merged_counts(conn: Connection, volume, events, labels: list[str]) -> pd.DataFrame:  # noqa: ANN001
+def merged_counts(conn: Connection, volume, events, labels: list[str]) -> pd.DataFrame:
     """The rows of `dosing_counts`' two SELECTs side by side (events 0 where none)."""
     frame = queries.read_frame(conn, volume, [*labels, "sessions"])
     counted = queries.read_frame(conn, events, [*labels, "events"])
@@ -312,7 +312,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 FUNNEL_COLUMNS = ["patients", "intake", "eligible", "dosed", "finished"]
 
 
-def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+def funnel_select(filters: Filters, *groups):  # SQL
     """`funnel_counts`' query (columns FUNNEL_COLUMNS), per `groups` (columns of Patient)
     when given: the live count and the rollups (kapviz.db.rollups) share it."""
     flags = (
@@ -352,7 +352,7 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
     dosed = and_(eligible, flags.c.dosed == 1)
     done = and_(dosed, finished.c.patient_id.is_not(None))
 
-    def count(condition):  # noqa: ANN001, ANN202 - SQL expression
+    def count(condition):  # SQL expression
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     counts = [func.count(), count(intake), count(eligible), count(dosed), count(done)]
@@ -377,7 +377,7 @@ def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
 INELIGIBLE_REASON = func.coalesce(Session.ineligible_reason, "not recorded")
 
 
-def ineligibility_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+def ineligibility_select(filters: Filters, *groups):  # SQL
     """Not-eligible intake sessions per reason (columns reason, patients), and per `groups`
     (columns of Patient) when given: for `ineligibility_reasons` and the rollups."""
     stmt = select(*groups, INELIGIBLE_REASON.label("reason"), func.count().label("patients")).where(
