@@ -2,7 +2,7 @@
 
 Every id starts with `DEMO-`, sites are "Demo Clinic …", clinicians are codes; no names
 anywhere. Course shapes, doses, score trajectories, side-effect frequencies and blood
-pressure curves follow DOMAIN.md §1–4 so that every page has plausible numbers to show.
+pressure curves follow docs/domain.md §1–4 so that every page has plausible numbers to show.
 Same seed and same `now` → identical rows; nothing is recorded after `now`.
 """
 
@@ -61,14 +61,14 @@ ROUTE_MIXES = (
 )
 HOURS = (8, 9, 10, 11, 13, 14, 15, 16)
 SEVERE_BP_SHARE = 0.01
-"""Share of dosing sessions with a severe blood-pressure excursion (DOMAIN.md §4)."""
+"""Share of dosing sessions with a severe blood-pressure excursion (docs/domain.md §4)."""
 VITAL_TIMES_IV = (-10, 10, 20, 30, 40, 60, 80, 100, 120)
 """Minutes from the start of an IV or IM dose at which vitals are taken (pre-dose first)."""
 VITAL_TIMES_OTHER = (-10, 20, 40, 60, 80, 100, 120)
 """The same for sublingual, oral and intranasal doses."""
 
 # Per-dose probability of each effect at dose 1 (before tolerance and dose scaling), set so
-# that per-patient rates over a course land near the esketamine label (DOMAIN.md §4).
+# that per-patient rates over a course land near the esketamine label (docs/domain.md §4).
 EXTRA_EFFECTS = {"fatigue": 8, "euphoria": 5, "blurred vision": 4, "insomnia": 3,
                  "tachycardia": 3, "confusion": 2}  # fmt: skip
 TOLERANCE = 0.8
@@ -360,7 +360,7 @@ class _Clinic:
                 self.outcome_scores(
                     pid, cid, sid, when + timedelta(minutes=30), profile, None, pcl=True
                 )
-        # Dosing schedule by route (DOMAIN.md §1).
+        # Dosing schedule by route (docs/domain.md §1).
         if route == "intranasal":
             gaps = [3, 4] * 4 + [7] * 4
         elif route in ("iv", "im"):

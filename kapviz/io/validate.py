@@ -506,7 +506,7 @@ def _side_effects(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     terms = _per_distinct(verbatim, lambda v: normalize_term(v) if v else None)
     for i in verbatim.index[(verbatim != "") & terms.isna()]:
         hint = suggest_term(verbatim[i])
-        c.add(i, "effect", verbatim[i], "a preferred term or synonym (DOMAIN.md §4)"
+        c.add(i, "effect", verbatim[i], "a preferred term or synonym (docs/domain.md §4)"
               + (f" — did you mean '{hint}'?" if hint else ""))  # fmt: skip
     raw_sev = c.raw("severity")
     c.required("severity", raw_sev)

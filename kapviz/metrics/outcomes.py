@@ -1,7 +1,7 @@
-"""Per-course outcomes of each symptom scale, exactly as DOMAIN.md §3 defines them.
+"""Per-course outcomes of each symptom scale, exactly as docs/domain.md §3 defines them.
 
 One row per course × outcome instrument with at least one score of that instrument in the
-course. Rules (DOMAIN.md §3):
+course. Rules (docs/domain.md §3):
 
 - first dose = start of the course's first *completed* dosing session;
 - baseline = latest score with ``first_dose − window ≤ administered_at ≤ first_dose``
@@ -67,7 +67,7 @@ OUTCOME_COLUMNS = [
 ]
 
 RATE_MEASURES = ("response", "remission", "reliable_improvement", "reliable_deterioration")
-"""The four cohort rates, each with its own denominator (DOMAIN.md §3)."""
+"""The four cohort rates, each with its own denominator (docs/domain.md §3)."""
 
 _FLAG_OF_MEASURE = {
     "response": "is_response",
@@ -402,7 +402,7 @@ def course_outcomes(
 
 
 def _denominators(outcomes: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per-row booleans: which courses count in each rate's denominator (DOMAIN.md §3)."""
+    """Per-row booleans: which courses count in each rate's denominator (docs/domain.md §3)."""
     ev = outcomes["evaluable"].astype(bool)
     return {
         # Percent-based response is undefined at baseline 0: is_response is NA there.

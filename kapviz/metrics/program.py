@@ -17,7 +17,7 @@ FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Cours
 
 
 def completed(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Only completed sessions count in any denominator (DOMAIN.md §1)."""
+    """Only completed sessions count in any denominator (docs/domain.md §1)."""
     return sessions[sessions["status"] == "completed"]
 
 
@@ -77,7 +77,7 @@ def outcome_window(
 ) -> dict[str, int]:
     """Responders and remitters among courses whose endpoint falls in [start, end).
 
-    Denominators follow DOMAIN.md §3: response counts evaluable courses with a defined
+    Denominators follow docs/domain.md §3: response counts evaluable courses with a defined
     response (percent rule: baseline > 0); remission excludes courses whose baseline was
     already in remission.
     """
@@ -148,7 +148,7 @@ def _previous_month_start(now: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class TileWindows:
-    """The tiles' periods as of `now` (DOMAIN.md §1 windows; every range is [start, end)
+    """The tiles' periods as of `now` (docs/domain.md §1 windows; every range is [start, end)
     but the active-patient ones, which are (start, end])."""
 
     now: datetime

@@ -1,4 +1,4 @@
-"""Side-effect rates (DOMAIN.md §4): per effect, per subgroup, and against cumulative dose.
+"""Side-effect rates (docs/domain.md §4): per effect, per subgroup, and against cumulative dose.
 
 Only records on completed dosing sessions count, and only completed dosing sessions are in a
 denominator. A recurring effect counts once per session and once per patient, at its

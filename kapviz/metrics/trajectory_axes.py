@@ -1,4 +1,4 @@
-"""Every outcome score placed on the two time axes of DOMAIN.md §3 (trajectory points).
+"""Every outcome score placed on the two time axes of docs/domain.md §3 (trajectory points).
 
 - Session axis: intake → preparation → dose 1…n → integration → follow-up. A score tied
   to a session takes that session's phase; an untied one takes its phase from its date:

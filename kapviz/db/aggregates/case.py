@@ -1,7 +1,7 @@
 """The Case explorer's inputs: one patient's placed scores and the cohort's band summary.
 
 Both come from one SQL placement of outcome scores on the session axis, the rules of
-kapviz.metrics.trajectories (DOMAIN.md §3) written as SQL:
+kapviz.metrics.trajectories (docs/domain.md §3) written as SQL:
 
 - a score tied to a session (in scope) takes that session's phase; an untied one takes its
   phase from its date: on or before the course's first completed dose → preparation;
@@ -155,7 +155,7 @@ def _scores(
     instrument: str | None = None,
     courses=None,  # noqa: ANN001 - a SELECT of course ids, or None
 ):  # noqa: ANN202
-    """Outcome scores in scope with their course (stored, else DOMAIN §3 by date).
+    """Outcome scores in scope with their course (stored, else docs/domain.md §3 by date).
 
     Optionally only one patient's courses, one instrument, or the courses `courses` selects.
     Scores stored with a course are plain rows (the course column stays indexable); those
@@ -452,9 +452,8 @@ def cohort_summary(conn: Connection, filters: Filters, *, window_days: int = 30)
     SQL places every score in one pass (SQLite: an index range count per dosing score, in
     the score index's order; PostgreSQL: dose numbers from a window over the sessions,
     hash-joined). The ~600k placed scores are grouped into courses and counts on the narrow
-    fetched columns: several times cheaper than SQLite's sorter, and at 20,000 patients
-    faster than PostgreSQL grouping them itself (its sorts spill to disk: 4.0 s against
-    2.3 s).
+    fetched columns: cheaper than SQLite's sorter, and on a large clinic faster than
+    PostgreSQL grouping them itself (its sorts spill to disk).
     """
     unresolved = has_unresolved_scores(conn, filters)
     scores = _scores(filters, unresolved=unresolved)

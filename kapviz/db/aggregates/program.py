@@ -186,7 +186,7 @@ def tile_counts(
         count_if(between(w.prev30, w.cur30)),
     ).where(*_completed_in_scope(filters, at >= earliest, at <= now))
     counts = program.TileCounts(*(int(n) for n in conn.execute(stmt).one()))
-    # One row per session × term (DOMAIN.md: an event counts once per session), by period.
+    # One row per session × term (docs/domain.md: an event counts once per session), by period.
     recent = case((at >= w.cur30, 1), else_=0).label("recent")
     pairs = (
         select(recent, SideEffect.session_id, SideEffect.term)
