@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -104,58 +105,10 @@ TOP = {name: instrument(name).total_max for name in ("PHQ-9", "GAD-7", "PCL-5", 
 """Highest possible totals, from the registry: generated scores are clipped to them."""
 
 
-class _Rng:
-    """Scalar draws from `numpy.random.default_rng(seed)`, fetched in blocks for speed.
-
-    The generator walks patient by patient through branching course shapes, so it needs
-    one number at a time; numpy's per-call overhead is paid once per block instead.
-    """
-
-    BLOCK = 1 << 16
-
-    def __init__(self, seed: int):
-        self._gen = np.random.default_rng(seed)
-        self._u: list[float] = []
-        self._n: list[float] = []
-
-    def random(self) -> float:
-        """Uniform on [0, 1)."""
-        if not self._u:
-            self._u = self._gen.random(self.BLOCK).tolist()
-        return self._u.pop()
-
-    def gauss(self, mu: float, sigma: float) -> float:
-        """Normal with mean `mu` and standard deviation `sigma`."""
-        if not self._n:
-            self._n = self._gen.standard_normal(self.BLOCK).tolist()
-        return mu + sigma * self._n.pop()
-
-    def uniform(self, low: float, high: float) -> float:
-        """Uniform on [low, high)."""
-        return low + (high - low) * self.random()
-
-    def randint(self, low: int, high: int) -> int:
-        """Integer in [low, high], both ends included."""
-        return low + int(self.random() * (high - low + 1))
-
-    def choice(self, options):
-        """One element of a sequence, equally likely."""
-        return options[int(self.random() * len(options))]
-
-    def weighted(self, options, weights):
-        """One element of `options` drawn with the given (unnormalised) weights."""
-        u = self.random() * sum(weights)
-        for option, w in zip(options, weights, strict=True):
-            u -= w
-            if u < 0:
-                return option
-        return options[-1]
-
-
-def _pick(rng: _Rng, weighted) -> str:
+def _pick(rng: random.Random, weighted) -> str:
     """One key of a {key: weight} mapping or (key, weight) pairs, drawn by weight."""
     items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
-    return rng.weighted([k for k, _ in items], [w for _, w in items])
+    return rng.choices([k for k, _ in items], [w for _, w in items])[0]
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -181,7 +134,7 @@ class _Clinic:
     """Builds the rows of one demo clinic with one random stream."""
 
     def __init__(self, patients: int, seed: int, now: datetime):
-        self.rng = _Rng(seed)
+        self.rng = random.Random(seed)
         self.n = patients
         # Whole days are scheduled up to today; `build` then drops what lies after `now`.
         self.today = now.date()
