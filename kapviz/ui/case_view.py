@@ -23,6 +23,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import case
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.scores import SCORE_COLUMNS
 from kapviz.metrics.trajectories import session_points
 from kapviz.report.case import CaseSummary, InstrumentStatus
 from kapviz.ui import background, data
@@ -241,9 +242,7 @@ def _score_views(
     course itself.
     """
     window = settings().baseline_window_days
-    outcomes = course_outcomes(
-        sessions, points[case_sql.SCORE_COLUMNS], baseline_window_days=window
-    )
+    outcomes = course_outcomes(sessions, points[SCORE_COLUMNS], baseline_window_days=window)
     mine = outcomes[outcomes["course_id"] == course_id]
     course_points = points[points["course_id"] == course_id]
     own = case.course_point_values(course_points)

@@ -368,17 +368,6 @@ def _baselines(scores, ctx, *, window_days: int):  # noqa: ANN001, ANN202
     )
 
 
-SCORE_COLUMNS = [
-    "id",
-    "patient_id",
-    "course_id",
-    "session_id",
-    "instrument",
-    "administered_at",
-    "total",
-]
-"""The score columns of case_points: kapviz.metrics.outcomes' assessments contract."""
-
 POINT_COLUMNS = [
     "id",
     "patient_id",
