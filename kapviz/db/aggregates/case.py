@@ -42,7 +42,7 @@ from kapviz.db import queries
 from kapviz.db.models import Assessment, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.scores import as_datetime
+from kapviz.metrics.scores import SCORE_COLUMNS, as_datetime
 from kapviz.metrics.trajectories import MAX_DOSES, session_points
 
 
@@ -368,18 +368,7 @@ def _baselines(scores, ctx, *, window_days: int):  # noqa: ANN001, ANN202
     )
 
 
-POINT_COLUMNS = [
-    "id",
-    "patient_id",
-    "course_id",
-    "session_id",
-    "instrument",
-    "administered_at",
-    "total",
-    "phase",
-    "point_order",
-    "baseline",
-]
+POINT_COLUMNS = [*SCORE_COLUMNS, "phase", "point_order", "baseline"]
 
 
 def case_points(
