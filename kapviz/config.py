@@ -1,7 +1,7 @@
 """One typed Settings object: where the data lives and every configurable clinical number.
 
 Values come from `KAPVIZ_*` environment variables, then `.streamlit/secrets.toml`
-(`[connections.kapviz] url`), then the defaults below (DOMAIN.md). `SETTINGS_HELP` documents
+(`[connections.kapviz] url`), then the defaults below (docs/domain.md). `SETTINGS_HELP` documents
 every setting; a test fails when one is missing there.
 
 Sign-in (issue 9): `auth_mode` "auto" means no sign-in on the embedded demo database and local

@@ -434,7 +434,7 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _rect(  # noqa: PLR0913 - a shape's coordinates
+def _rect(  # a shape's coordinates
     xref: str, yref: str, x0: float, x1: float, y0: float, y1: float, fill: str, **extra
 ) -> dict:
     """A filled rectangle below the data, as add_hrect/add_vrect draw it."""
@@ -442,7 +442,7 @@ def _rect(  # noqa: PLR0913 - a shape's coordinates
     return {**shape, **extra, "xref": xref, "yref": yref, "x0": x0, "x1": x1, "y0": y0, "y1": y1}
 
 
-def _note(  # noqa: PLR0913 - an annotation's placement
+def _note(  # an annotation's placement
     text: str,
     xref: str,
     yref: str,

@@ -54,7 +54,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 # call (~0.1 s apiece, most of the time to build a trajectory figure).
 
 
-def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:  # noqa: ANN001
+def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:
     """A filled rectangle across the plot (horizontal: across the width, else the height)."""
     span = {"xref": "x domain", "x0": 0, "x1": 1} if horizontal else {"yref": "y domain"}
     return {

@@ -210,7 +210,7 @@ def rebuild_if_stale(engine: Engine) -> bool:
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _where(table, filters: Filters) -> list:  # noqa: ANN001 - a rollup model
+def _where(table, filters: Filters) -> list:  # a rollup model
     conditions = []
     if filters.sites:
         conditions.append(table.site.in_(filters.sites))
@@ -242,7 +242,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """`program.ineligibility_reasons` from the rollups (same order: most common first)."""
+    """`aggregates.program.ineligibility_reasons` from the rollups (most common first)."""
     t = RollupIneligibility
     total = func.sum(t.sessions)
     stmt = (

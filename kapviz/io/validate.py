@@ -447,7 +447,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
         total = given_total[pos].copy()
         scorable = np.flatnonzero(full & ~out_of.any(axis=1))
-        if inst.scorer is instruments._sum_items:  # noqa: SLF001 - whole columns, no calls
+        if inst.scorer is instruments._sum_items:  # whole columns, no calls
             scored, computed = scorable, items[scorable].sum(axis=1)
         else:
             scored, computed = _scored_rows(inst, items, scorable)
@@ -553,7 +553,7 @@ def _side_effects(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     terms = _per_distinct(verbatim, lambda v: normalize_term(v) if v else None)
     for i in verbatim.index[(verbatim != "") & terms.isna()]:
         hint = suggest_term(verbatim[i])
-        c.add(i, "effect", verbatim[i], "a preferred term or synonym (DOMAIN.md §4)"
+        c.add(i, "effect", verbatim[i], "a preferred term or synonym (docs/domain.md §4)"
               + (f" — did you mean '{hint}'?" if hint else ""))  # fmt: skip
     raw_sev = c.raw("severity")
     c.required("severity", raw_sev)

@@ -1,7 +1,7 @@
-"""Suicidality flags and the alerts worklist: who needs attention now (DOMAIN.md §2, §4),
+"""Suicidality flags and the alerts worklist: who needs attention now (docs/domain.md §2, §4),
 and the thresholds in force.
 
-PHQ-9 item 9 > 0 is fixed by DOMAIN.md §2 and nobody may raise it; every other threshold
+PHQ-9 item 9 > 0 is fixed by docs/domain.md §2 and nobody may raise it; every other threshold
 comes from `Settings`. kapviz.metrics.safety re-exports every public name.
 """
 
@@ -45,7 +45,7 @@ def phq9_item9(assessments: pd.DataFrame) -> pd.DataFrame:
 
 
 def suicidality_flag_patients(assessments: pd.DataFrame) -> int:
-    """Patients with ANY PHQ-9 whose item 9 is above 0 (DOMAIN.md §2; never raised)."""
+    """Patients with ANY PHQ-9 whose item 9 is above 0 (docs/domain.md §2; never raised)."""
     rows = phq9_item9(assessments)
     return int(rows.loc[rows["item9"] > 0, "patient_id"].nunique())
 

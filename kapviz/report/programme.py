@@ -25,6 +25,7 @@ from kapviz.charts.safety import u_chart as u_chart_figure
 from kapviz.charts.time_to_response import ALL_COURSES, response_curves
 from kapviz.config import Settings
 from kapviz.db import queries
+from kapviz.db.aggregates import program as program_sql
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS
 from kapviz.evidence import registry
 from kapviz.evidence.clinic import clinic_figure
@@ -110,6 +111,7 @@ def build_report(
         )
         side_effects = queries.side_effects(conn, filters)
         vitals = queries.vitals(conn, filters)
+        funnel = program.funnel_frame(program_sql.funnel_counts(conn, filters))
     window = settings.baseline_window_days
     outcomes = course_outcomes(sessions, assessments, baseline_window_days=window)
     doses = completed_doses(sessions)
@@ -119,7 +121,7 @@ def build_report(
     data_to = started.max().date() if len(started) else None
 
     sections = {
-        "Volume and treatment funnel": _volume(patients, sessions),
+        "Volume and treatment funnel": _volume(patients, sessions, funnel),
         "Outcomes": _outcomes(rates, outcomes, doses, sessions, window),
         "Time to first response": [_time_to_response(outcomes, doses)],
         "Safety": _safety(sessions, side_effects, vitals, assessments, settings),
@@ -153,7 +155,7 @@ def build_report(
     )
 
 
-def _volume(patients: pd.DataFrame, sessions: pd.DataFrame) -> list[Table]:
+def _volume(patients: pd.DataFrame, sessions: pd.DataFrame, funnel: pd.DataFrame) -> list[Table]:
     done = sessions[sessions["status"] == "completed"]
     by_phase = done["phase"].value_counts()
     volume = pd.DataFrame(
@@ -178,7 +180,6 @@ def _volume(patients: pd.DataFrame, sessions: pd.DataFrame) -> list[Table]:
         .rename_axis("route")
         .reset_index(name="dosing sessions")
     )
-    funnel = program.treatment_funnel(patients, sessions)
     return [
         Table(
             "Volume",

@@ -1,7 +1,7 @@
 """What every page does first, whether opened from the menu or directly by URL.
 
 Streamlit runs a page file without `app.py` when a deep link is the first request after
-a server start (STACK-NOTES.md), so each page calls `setup()` itself. It is the one layer
+a server start, so each page calls `setup()` itself. It is the one layer
 every page passes through, in this order, so nothing of a page runs before access is settled:
 page config and the database; sign-in (kapviz.ui.auth.gate stops the run at the sign-in
 form); the menu of the pages the viewer's role may open; the role check of this page and, on

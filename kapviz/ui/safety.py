@@ -111,7 +111,7 @@ def _view_side_by_side(engine: Engine, filters: Filters, cfg: Settings) -> safet
     """`_view`'s reads side by side, each on its own connection (kapviz.ui.background): the
     server works on the next while this thread converts and summarises what has arrived."""
 
-    def read(fn: Callable):  # noqa: ANN202 - what fn returns
+    def read(fn: Callable):  # what fn returns
         with engine.connect() as conn:
             return fn(conn, filters)
 

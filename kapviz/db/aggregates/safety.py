@@ -1,7 +1,7 @@
 """The Safety page's inputs, read narrow: doses, effects per dose × term, BP readings, scales.
 
 The *doses* of the filters are the completed dosing sessions of the courses in scope,
-started inside the date range: the denominator of every safety rate (DOMAIN.md §4).
+started inside the date range: the denominator of every safety rate (docs/domain.md §4).
 kapviz.metrics.safety.dose_safety turns these frames into every table of the page, equal
 to the pandas metrics on the raw frames (tests/db/test_aggregates_safety.py):
 
