@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from kapviz.auth import audit
-from kapviz.config import load_settings
+from kapviz.config import database_url, load_settings
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.filters import Filters
@@ -38,7 +38,6 @@ def cli_username() -> str:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from kapviz.cli import database_url
     from kapviz.report.programme import build_report
 
     out = Path(args.out)
@@ -47,7 +46,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         log.error("--out must end in .pdf or .xlsx, got %s", out.name)
         return 2
     filters = Filters(sites=tuple(args.site or ()), start=args.start, end=args.end)
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     report = build_report(engine, filters=filters, settings=load_settings(), suppress=args.suppress)
     payload = report_bytes(report, suffix)
