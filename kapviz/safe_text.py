@@ -32,6 +32,9 @@ _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|<>:$~&^])")
 _LIST_START = re.compile(r"^(\s*\d*)([-.])")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_OWN_MARKUP = re.compile(r"</?(?:b|i|em|sup|sub)>|<br\s*/?>", re.IGNORECASE)
+"""The formatting tags kapviz writes into its own chart titles and annotations (never a link
+or a styled span)."""
 _AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 
@@ -54,6 +57,23 @@ def plotly(value: object) -> str:
     if "&" not in text and "<" not in text:
         return text
     return _TAG_START.sub("&lt;", text.replace("&", "&amp;"))
+
+
+def plotly_layout(text: str) -> str:
+    """A chart title or annotation that kapviz composed: its own formatting tags (`<br>`,
+    `<b>`, `<sup>` ...) stay, any other tag (a link, a styled span) is escaped. Data put into
+    such text is escaped with `plotly` where it is composed, so it never holds these tags."""
+    if "<" not in text:
+        return text
+    kept: list[str] = []
+
+    def keep(match: re.Match) -> str:
+        kept.append(match.group(0))
+        return f"\0{len(kept) - 1}\0"
+
+    protected = _OWN_MARKUP.sub(keep, text)
+    escaped = _TAG_START.sub("&lt;", protected)
+    return re.sub("\0(\\d+)\0", lambda m: kept[int(m.group(1))], escaped)
 
 
 def needs_plotly_escape(text: str) -> bool:

@@ -11,6 +11,7 @@ from kapviz.charts.safety import hline
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS, SEVERITIES
 from kapviz.instruments import Instrument
+from kapviz.safe_text import plotly
 
 PHASE_SYMBOLS = {
     "intake": "square",
@@ -292,7 +293,8 @@ def compare_trajectories(
                 outcome[row.patient_id] = row
     # Id over course on two short lines: "id · course" of four panels ran into each other.
     titles = [
-        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}"
+        f"<b>{plotly(p)}</b><br>"
+        f"{plotly(points.loc[points['patient_id'] == p, 'course_id'].iloc[0])}"
         + (f" · response: {_verdict_word(outcome[p].is_response)}" if p in outcome else "")
         for p in cases
     ]

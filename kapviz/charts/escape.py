@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from kapviz.safe_text import needs_plotly_escape, plotly
+from kapviz.safe_text import needs_plotly_escape, plotly, plotly_layout
 
 TRACE_TEXT = ("x", "y", "text", "hovertext", "customdata", "name", "labels")
 """Trace properties that can hold data shown as text."""
@@ -39,7 +39,8 @@ def _escaped(values: Any) -> Any | None:
 
 
 def escape_figure_text(fig: go.Figure) -> go.Figure:
-    """Escape the data text of every trace, axis tick label, title and annotation (in place)."""
+    """Escape the data text of every trace and axis tick label, and any tag but kapviz's own
+    formatting in annotations (in place)."""
     for trace in fig.data:
         for prop in TRACE_TEXT:
             if prop in trace:
@@ -48,9 +49,10 @@ def escape_figure_text(fig: go.Figure) -> go.Figure:
                     trace[prop] = new
     layout = fig.layout
     for note in layout.annotations or ():
-        new = _escaped(note.text)
-        if new is not None:
-            note.text = new
+        # kapviz composes annotations (data in them escaped where it is put in): its own
+        # formatting tags stay, any other tag is escaped.
+        if isinstance(note.text, str) and "<" in note.text:
+            note.text = plotly_layout(note.text)
     for name in layout:
         if name.startswith(("xaxis", "yaxis")) and layout[name] is not None:
             axis = layout[name]

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from kapviz.charts.escape import escape_figure_text
-from kapviz.safe_text import plotly
+from kapviz.safe_text import plotly_layout
 
 FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
 TEXT_COLOR = "#31333F"
@@ -177,7 +177,7 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
             layout,
             {
                 "title": {
-                    "text": plotly(title),
+                    "text": plotly_layout(title),
                     "x": 0,
                     "xanchor": "left",
                     "yref": "container",

@@ -94,13 +94,14 @@ def beside_rates(filters: Filters, instrument: str, *, endpoints_only: bool = Fa
     row = mine.iloc[0]
     figures = _figures(key, instrument, endpoints_only)
     lines = [
-        f"- **{ref.line()}** — {label}, {clinic_text(row, measure)}"
+        f"• **{ref.line()}** — {label}, {clinic_text(row, measure)}"
         for figure, (measure, label) in zip(figures, MEASURES, strict=True)
         for ref in registry.matching(figure)
     ]
     if lines:
         st.markdown(f"**Beside published figures · {instrument}**")
-        st.markdown("\n".join(lines))
+        for line in lines:  # one paragraph each: a text bullet, not a markdown list
+            st.markdown(line)
         st.caption(f"{NOT_A_TARGET} This selection's endpoints: {registry.when_text(figures[0])}.")
         return
     why = registry.why_none(figures[0], measures=[m for m, _ in MEASURES])

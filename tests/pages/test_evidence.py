@@ -59,7 +59,7 @@ ORKA = (
 def test_trajectories_matching_reference_beside_rate(early_endpoint_url):
     at = run_app("pages/trajectories.py", route="IV")
     text = _text(at)
-    assert f"- **{ORKA}** — response, this selection: 100% (95% CI 21%–100%; 1 of 1 courses)" in (
+    assert f"• **{ORKA}** — response, this selection: 100% (95% CI 21%–100%; 1 of 1 courses)" in (
         text
     )
     assert (
