@@ -32,6 +32,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    literal,
     or_,
     select,
 )
@@ -51,27 +52,37 @@ class days_before(FunctionElement):  # reads like the SQL expression it renders
 
     SQLite stores SQLAlchemy datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text: the shifted
     date and time are rebuilt in that same format (whole days leave the fraction alone), so
-    text comparison stays chronological comparison.
+    text comparison stays chronological comparison. `days` is a bound parameter: rendered
+    into the SQL it would also be left out of SQLAlchemy's statement cache key, and a cached
+    statement of another window would be run.
     """
 
     type = DateTime()
     inherit_cache = True
 
     def __init__(self, expr, days: int) -> None:
-        self.days = int(days)
-        super().__init__(expr)
+        super().__init__(expr, literal(int(days), Integer()))
 
 
 @compiles(days_before, "sqlite")
 def _days_before_sqlite(element, compiler, **kw):
-    expr = compiler.process(element.clauses, **kw)
-    return f"(strftime('%Y-%m-%d %H:%M:%S', {expr}, '-{element.days} days') || substr({expr}, 20))"
+    expr, days = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    shifted = f"strftime('%Y-%m-%d %H:%M:%S', {expr}, '-' || {days} || ' days')"
+    return f"({shifted} || substr({expr}, 20))"
 
 
 @compiles(days_before)
 def _days_before_default(element, compiler, **kw):
-    expr = compiler.process(element.clauses, **kw)
-    return f"({expr} - interval '{element.days} days')"
+    expr, days = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return f"({expr} - {days} * interval '1 day')"
+
+
+def in_baseline_window(at, first_dose, window_days: int):  # SQL expressions in and out
+    """The baseline window of docs/domain.md §3 in SQL: `at` on or before the first dose and
+    no more than `window_days` before it (never without a first dose)."""
+    return and_(
+        first_dose.is_not(None), at <= first_dose, at >= days_before(first_dose, window_days)
+    )
 
 
 class clamp(FunctionElement):  # reads like the SQL expression it renders
@@ -328,7 +339,7 @@ def _placed(  # noqa: ANN202
         order.label("point_order"),
     ]
     if window_days is not None:
-        inside = and_(first.is_not(None), at <= first, at >= days_before(first, window_days))
+        inside = in_baseline_window(at, first, window_days)
         columns.append(case((inside, at), else_=None).label("window_at"))
     stmt = (
         select(*columns)
@@ -358,7 +369,7 @@ def _baselines(scores, ctx, *, window_days: int):  # noqa: ANN001, ANN202
         )
         .select_from(scores)
         .join(ctx, ctx.c.course_id == scores.c.course_id)
-        .where(first.is_not(None), at <= first, at >= days_before(first, window_days))
+        .where(in_baseline_window(at, first, window_days))
         .subquery("ranked")
     )
     return (
