@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import pandas as pd
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.dialects import sqlite
@@ -60,3 +61,27 @@ def test_bound_sql_sends_values_as_parameters():
     sql, parameters = arrow.bound_sql(stmt, arrow._ADBC_POSTGRESQL)
     assert "$1" in sql and "O'Brien" not in sql
     assert sorted(map(str, parameters)) == sorted([AWKWARD, "South", "2026-02-01 00:00:00"])
+
+
+@pytest.mark.parametrize("reader", ["sqlalchemy", "arrow"])
+def test_days_before_takes_its_days_as_a_parameter(db_url, reader):
+    """30 days then 7 days before the same moment: two answers (the number of days used to be
+    rendered into the SQL and left out of the statement cache key, so the second statement
+    ran the first one's cached SQL), microseconds kept."""
+    from sqlalchemy import DateTime, literal
+
+    from kapviz.db.aggregates.case import days_before
+
+    engine = make_engine(db_url)
+    at = literal(datetime(2026, 3, 31, 12, 0, 0, 123456), DateTime)
+    got = []
+    with engine.connect() as conn:
+        for days in (30, 7):
+            stmt = select(days_before(at, days).label("d"))
+            if reader == "arrow":
+                value = queries.read_frame(conn, stmt, ["d"])["d"].iloc[0]
+            else:
+                value = conn.execute(stmt).scalar()
+            got.append(pd.Timestamp(value).to_pydatetime())
+    engine.dispose()
+    assert got == [datetime(2026, 3, 1, 12, 0, 0, 123456), datetime(2026, 3, 24, 12, 0, 0, 123456)]

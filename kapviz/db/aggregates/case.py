@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, DateTime, select
+from sqlalchemy import Connection, DateTime, Integer, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -38,27 +38,29 @@ class days_before(FunctionElement):  # reads like the SQL expression it renders
 
     SQLite stores SQLAlchemy datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text: the shifted
     date and time are rebuilt in that same format (whole days leave the fraction alone), so
-    text comparison stays chronological comparison.
+    text comparison stays chronological comparison. `days` is a bound parameter: rendered
+    into the SQL it would also be left out of SQLAlchemy's statement cache key, and a cached
+    statement of another window would be run.
     """
 
     type = DateTime()
     inherit_cache = True
 
     def __init__(self, expr, days: int) -> None:
-        self.days = int(days)
-        super().__init__(expr)
+        super().__init__(expr, literal(int(days), Integer()))
 
 
 @compiles(days_before, "sqlite")
 def _days_before_sqlite(element, compiler, **kw):
-    expr = compiler.process(element.clauses, **kw)
-    return f"(strftime('%Y-%m-%d %H:%M:%S', {expr}, '-{element.days} days') || substr({expr}, 20))"
+    expr, days = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    shifted = f"strftime('%Y-%m-%d %H:%M:%S', {expr}, '-' || {days} || ' days')"
+    return f"({shifted} || substr({expr}, 20))"
 
 
 @compiles(days_before)
 def _days_before_default(element, compiler, **kw):
-    expr = compiler.process(element.clauses, **kw)
-    return f"({expr} - interval '{element.days} days')"
+    expr, days = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    return f"({expr} - {days} * interval '1 day')"
 
 
 _AXIS = session_points(max_doses=MAX_DOSES)
