@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, page, widgets
+from kapviz.ui import auth, page, widgets, worklist
 from kapviz.ui import evidence as evidence_view
 from kapviz.ui import safety as view
 
@@ -47,26 +47,26 @@ cols[5].metric(
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")
-work = view.worklist(filters)
+work = worklist.worklist(filters)
 lookback = view.lookback_days()
 st.caption(
     f"In order: serious adverse events in the last {lookback} days; PHQ-9 item 9 above 0 on "
     "the patient's latest PHQ-9 that has item answers (any date; a later total-only PHQ-9 "
     f"does not clear it and is named); BP excursions, severe side effects, urinary and "
     f"cognitive complaints in the last {lookback} days. Newest first within each. Alerts "
-    "ignore the date filter. " + view.new_since_note(work.previous_visit)
+    "ignore the date filter. " + worklist.new_since_note(work.previous_visit)
 )
 if work.active.empty:
     st.success("No open alerts for active patients.", icon=":material/check_circle:")
 else:
-    view.worklist_table(work)
+    worklist.worklist_table(work)
 if not work.inactive.empty:
     with st.expander(
         f"Inactive patients with alerts: {auth.count_label(work.inactive['patient_id'].nunique())}"
-        f" (no completed session in the last {view.inactive_days()} days)",
+        f" (no completed session in the last {worklist.inactive_days()} days)",
         expanded=False,
     ):
-        view.inactive_table(work.inactive)
+        worklist.inactive_table(work.inactive)
 with st.expander("Thresholds in force"):
     st.dataframe(view.thresholds(), hide_index=True, key="safety_thresholds")
 

@@ -53,7 +53,7 @@ def suicidality_flag_patients(assessments: pd.DataFrame) -> int:
 # --- Alerts worklist -----------------------------------------------------------------------
 
 REASON_SERIOUS = "Serious adverse event"
-REASON_SUICIDALITY = "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)"
+REASON_SUICIDALITY = "PHQ-9 item 9 > 0"
 REASON_EXCURSION = "BP excursion"
 REASON_SEVERE = "Severe side effect"
 REASON_URINARY = "Urinary symptoms"
@@ -93,7 +93,7 @@ def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
         latest["total"],
         strict=True,
     ):
-        text = f"item 9 = {item9}, total {total} on {at:%Y-%m-%d}"
+        text = f"item 9 = {item9}, total {total} on {at:%Y-%m-%d} (latest with item answers)"
         if patient in newest.index and newest.at[patient, "administered_at"] > at:
             later = newest.loc[patient]
             text += (

@@ -65,7 +65,7 @@ METRIC_LABEL_CSS = """
   height: auto !important; max-height: none !important;
 }
 [data-testid="stMetricLabel"] { align-items: flex-start; }
-[data-testid="stMetricLabel"] p { min-height: 2.6em; }
+[data-testid="stMetricLabel"] p { display: block; min-height: 2.6em; }
 </style>
 """
 

@@ -133,3 +133,23 @@ def test_zero_delta_is_neutral(value, previous, percent, text, zero):
 
     shown = delta(value, previous, percent=percent)
     assert (shown.text, shown.is_zero) == (text, zero)
+
+
+def test_safety_bars_and_severity_share_one_order_and_whiskers_read():
+    """The severity chart lists effects in the frequency bars' order (rate drawn, then
+    sessions); the bars are light so the dark CI whiskers read across them; the heatmap's
+    dose columns carry their n."""
+    from kapviz.metrics.side_effects import effect_rates, effect_rates_by
+    from tests.metrics.safety_data import EFFECTS, SESSIONS
+
+    rates = effect_rates(SESSIONS, EFFECTS)
+    for kind in ("patient", "session"):
+        bars = safety_charts.side_effect_frequency(rates, kind=kind, reference=False)
+        severity = safety_charts.severity_stack(rates, kind=kind)
+        assert list(bars.data[0].y) == list(severity.data[0].y)
+    bar = safety_charts.side_effect_frequency(rates).data[0]
+    assert bar.marker.color.startswith("rgba(") and bar.error_x.color == "#1F2430"
+    heat = safety_charts.effect_session_heatmap(
+        effect_rates_by(SESSIONS, EFFECTS, by="session_number")
+    )
+    assert list(heat.layout.xaxis.ticktext) == ["1<br>n=2", "2<br>n=1"]

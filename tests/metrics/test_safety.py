@@ -227,8 +227,8 @@ def test_alerts_worklist_hand_computed():
         ALERT_SESSIONS, ALERT_EFFECTS, ALERT_VITALS, ALERT_SCORES, settings=DEFAULTS, now=NOW
     )
     c_detail = (
-        "item 9 = 1, total 11 on 2026-01-01; a later PHQ-9 (2026-03-10, total 10) has no "
-        "item answers"
+        "item 9 = 1, total 11 on 2026-01-01 (latest with item answers); "
+        "a later PHQ-9 (2026-03-10, total 10) has no item answers"
     )
     expected = pd.DataFrame(
         [
@@ -237,7 +237,7 @@ def test_alerts_worklist_hand_computed():
                 "B",
                 "B-C1",
                 REASON_SUICIDALITY,
-                "item 9 = 1, total 12 on 2026-03-14",
+                "item 9 = 1, total 12 on 2026-03-14 (latest with item answers)",
                 T("2026-03-14 09:00"),
                 2,
             ),

@@ -92,8 +92,8 @@ def test_alerts_worklist_rows_and_links(run_page):
     assert rows == [
         (
             "P2",
-            "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)",
-            "item 9 = 1, total 4 on 2026-02-04",
+            "PHQ-9 item 9 > 0",
+            "item 9 = 1, total 4 on 2026-02-04 (latest with item answers)",
         ),
         ("P1", "BP excursion", "highest 182/95 mmHg"),
         ("P1", "Severe side effect", "dissociation"),
@@ -199,7 +199,7 @@ def test_postgresql_page_hand_counted(run_page_on_postgresql, monkeypatch):
     assert tiles["Sedation flags (MOAA/S)"] == "1"
     alerts = _frame(at, "safety_alerts")
     assert list(zip(alerts["patient_id"], alerts["reason"], strict=True)) == [
-        ("P2", "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)"),
+        ("P2", "PHQ-9 item 9 > 0"),
         ("P1", "BP excursion"),
         ("P1", "Severe side effect"),
     ]
