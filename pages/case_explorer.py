@@ -13,8 +13,9 @@ filters = page.setup("Case explorer", "One patient's course, compared with the c
 # first (PostgreSQL: in a thread), they are ready by the time a case is drawn or picked.
 case_view.start_cohort_summary(filters)
 presenting = case_ui.presentation_mode()
-meeting = case_ui.meeting_picker(filters)
-patient_id, course_id = case_ui.pick_case(filters)
+with st.container(key="case-controls"):  # out of the way once a case is presented
+    meeting = case_ui.meeting_picker(filters)
+    patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:
     widgets.empty_state(
         "Choose a patient to see their course.",

@@ -159,8 +159,10 @@ if not flagged.empty:
             "link",
         ],  # fmt: skip
         column_config={
-            "started_at": st.column_config.DatetimeColumn("Session", format="YYYY-MM-DD HH:mm"),
-            "patient_id": "Patient",
+            "started_at": st.column_config.DatetimeColumn(
+                "Session", format="YYYY-MM-DD HH:mm", pinned=True
+            ),
+            "patient_id": st.column_config.TextColumn("Patient", pinned=True),
             "route": "Route",
             "pre_systolic": st.column_config.NumberColumn("Pre SBP", format="%d"),
             "pre_diastolic": st.column_config.NumberColumn("Pre DBP", format="%d"),

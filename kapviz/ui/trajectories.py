@@ -423,8 +423,9 @@ def course_table_config() -> dict[str, Any]:
     """Readable headers for the per-course outcome table."""
     col = st.column_config
     return {
-        "patient_id": "Patient",
-        "course_id": "Course",
+        # Pinned: on a narrow screen the course stays in view while the outcomes scroll.
+        "patient_id": col.TextColumn("Patient", pinned=True),
+        "course_id": col.TextColumn("Course", pinned=True),
         "first_dose_at": col.DatetimeColumn("First dose", format="YYYY-MM-DD HH:mm"),
         "baseline": col.NumberColumn("Baseline"),
         "endpoint": col.NumberColumn("Endpoint"),

@@ -36,7 +36,8 @@ def test_patient_deep_link_first_request(app_url, page):
 
 
 def test_safety_tab_and_presentation(app_url, page):
-    """The Safety tab shows P1's alerts and BP table; presenting hides the sidebar."""
+    """The Safety tab shows P1's alerts and BP table; presenting hides the sidebar and keeps
+    Compare (the meeting compares cases on the projector)."""
     open_app(page, app_url, "/case_explorer?patient=P1&present=true")
     wait_for_app(page)
     page.get_by_role("tab", name="Safety").click()
@@ -44,5 +45,5 @@ def test_safety_tab_and_presentation(app_url, page):
     main.get_by_text("Blood pressure per dosing session (mmHg)").first.wait_for(timeout=30000)
     assert main.get_by_text("Case P1 · course P1-C1").count() == 1
     assert not page.locator('[data-testid="stSidebar"]').is_visible()
-    assert page.get_by_role("tab", name="Compare").count() == 0
+    assert page.get_by_role("tab", name="Compare").count() == 1
     assert_no_exception(page)
