@@ -181,7 +181,7 @@ def run_command(args: argparse.Namespace) -> int:
                 "the database is running and reachable", args)  # fmt: skip
     except OSError as exc:
         _failed(name, exc, "check the path, its permissions and the free disk space", args)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence of every command
+    except Exception as exc:  # the last line of defence of every command
         _failed(name, exc, "this is a kapviz bug: run the command again with -v and report "
                 "the output", args)  # fmt: skip
     return EXIT_FAILED

@@ -498,7 +498,7 @@ BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
 
 def _taken_at(points: pd.DataFrame) -> list[str]:
     """Hover words for each score: its own session's phase, which its point may not show
-    (an integration session after dose 2 sits at dose 2; DOMAIN.md §3)."""
+    (an integration session after dose 2 sits at dose 2; docs/domain.md §3)."""
     own = points["session_phase"] if "session_phase" in points else pd.Series(index=points.index)
     return [
         f"{PHASE_LABELS.get(p, p).lower()} session" if isinstance(p, str) else "no session"

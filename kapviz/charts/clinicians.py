@@ -1,4 +1,4 @@
-"""Funnel plot of clinicians' response rates against the programme (DOMAIN.md §4c)."""
+"""Funnel plot of clinicians' response rates against the programme (docs/domain.md §4c)."""
 
 from __future__ import annotations
 

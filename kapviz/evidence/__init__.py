@@ -1,1 +1,1 @@
-"""Published evidence beside the clinic's own numbers (DOMAIN.md §4b)."""
+"""Published evidence beside the clinic's own numbers (docs/domain.md §4b)."""

@@ -1,4 +1,4 @@
-"""Published reference figures (DOMAIN.md §4b) and which of them match a clinic figure.
+"""Published reference figures (docs/domain.md §4b) and which of them match a clinic figure.
 
 The figures are data: `references.toml` beside this module (documented in
 docs/evidence.md). The esketamine label's side-effect rates stay where the Safety chart

@@ -75,11 +75,11 @@ def read_and_validate(
 ) -> ReadResult:
     """Write the uploads into `folder`, read them with the right importer and validate them
     against what the database holds. Runs in the child process."""
-    from kapviz.db.engine import make_engine  # noqa: PLC0415 - child process only
-    from kapviz.io.commands import detect_format  # noqa: PLC0415
-    from kapviz.io.fhir import read_fhir, validate_fhir  # noqa: PLC0415
-    from kapviz.io.template import read_template  # noqa: PLC0415
-    from kapviz.io.validate import ExistingKeys, validate  # noqa: PLC0415
+    from kapviz.db.engine import make_engine  # child process only
+    from kapviz.io.commands import detect_format
+    from kapviz.io.fhir import read_fhir, validate_fhir
+    from kapviz.io.template import read_template
+    from kapviz.io.validate import ExistingKeys, validate
 
     mapping = None
     for upload in uploads:
@@ -109,7 +109,7 @@ def read_and_validate(
             read_template(path), existing=existing, allow_implausible=allow_implausible
         )
     else:
-        from kapviz.io.redcap import read_redcap  # noqa: PLC0415
+        from kapviz.io.redcap import read_redcap
 
         validated = validate(
             read_redcap(path, mapping), existing=existing, allow_implausible=allow_implausible
@@ -120,10 +120,10 @@ def read_and_validate(
 def _limit_memory(limit_bytes: int) -> None:
     """Child initializer: the modules first, then an address-space limit on top of them (so
     the limit is what reading the files may use, whatever the interpreter itself maps)."""
-    import kapviz.io.commands  # noqa: F401, PLC0415 - loaded before the limit
-    import kapviz.io.fhir  # noqa: F401, PLC0415
-    import kapviz.io.redcap  # noqa: F401, PLC0415
-    import kapviz.io.validate  # noqa: F401, PLC0415
+    import kapviz.io.commands  # noqa: F401 - loaded before the limit
+    import kapviz.io.fhir  # noqa: F401
+    import kapviz.io.redcap  # noqa: F401
+    import kapviz.io.validate  # noqa: F401
 
     with open("/proc/self/statm") as statm:
         mapped = int(statm.read().split()[0]) * resource.getpagesize()

@@ -1,4 +1,4 @@
-"""Outcomes and safety per clinician, with case-mix and funnel limits (DOMAIN.md §4c).
+"""Outcomes and safety per clinician, with case-mix and funnel limits (docs/domain.md §4c).
 
 A course belongs to the clinician of its completed dosing sessions (when several, the one
 with most; a tie goes to the first code in sort order). Each clinician's outcome rates

@@ -3,7 +3,7 @@
 total = β0 + β1·dosed + β2·w + β3·(w − 2)⁺ + β4·(w − 4)⁺ + β5·(w − 12)⁺
         + patient random intercept and slope on w
 (REML; the model of statsmodels' MixedLM, fitted by kapviz.metrics.reml in milliseconds),
-where w = weeks since the first dose, 0 for scores on or before it (DOMAIN.md §3: those
+where w = weeks since the first dose, 0 for scores on or before it (docs/domain.md §3: those
 are baseline, t ≤ 0, never "dosing"), and dosed = 1 after the first dose. The broken line
 (knots at weeks 2, 4 and 12) lets the fall during the dosing series level off.
 

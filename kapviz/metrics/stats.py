@@ -57,7 +57,7 @@ Z_998 = 3.090232306167813
 
 
 def funnel_limits(target: float, n: int, *, coverage: float = 0.95) -> tuple[float, float]:
-    """Exact binomial funnel limits around `target` for a unit of `n` (DOMAIN.md §4c).
+    """Exact binomial funnel limits around `target` for a unit of `n` (docs/domain.md §4c).
 
     The proportions a unit of size `n` falls between with probability `coverage` when
     its true rate is the programme's `target`: binomial quantiles, interpolated between

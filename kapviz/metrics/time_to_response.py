@@ -1,4 +1,4 @@
-"""Time to first response (DOMAIN.md §3): Kaplan–Meier from the first dose.
+"""Time to first response (docs/domain.md §3): Kaplan–Meier from the first dose.
 
 Per course × outcome instrument, the time from the first completed dose to the first
 post-dose score meeting the instrument's response rule against the course's baseline, in

@@ -216,7 +216,7 @@ def _placement(
 ) -> tuple[np.ndarray, pd.Categorical]:
     """Per score: its segment of the course (SEGMENTS code) and its own session's phase.
 
-    The segment follows from WHEN the score was taken (DOMAIN.md §3): on or before the
+    The segment follows from WHEN the score was taken (docs/domain.md §3): on or before the
     first dose → intake (an intake session's score) or preparation; up to the end of the
     calendar day of the last completed dose → dosing; later → follow-up when its session is
     a follow-up one or it is after the calendar day of the last completed integration

@@ -188,7 +188,7 @@ def table_from_values(values: pd.DataFrame, *, axis: str = "session") -> pd.Data
 
 
 class CohortMeasure(Enum):
-    """What a cohort trajectory line is the mean of (DOMAIN.md §3 composition)."""
+    """What a cohort trajectory line is the mean of (docs/domain.md §3 composition)."""
 
     CHANGE = "change"
     """Paired: each course's change from its own baseline, among courses with both."""
@@ -198,11 +198,11 @@ class CohortMeasure(Enum):
 
 MIN_COURSES = 10
 """A point of a cohort line with fewer courses than this is drawn as "too few" (greyed,
-its n shown), never as a value with an interval that reads like a fact (DOMAIN.md §3)."""
+its n shown), never as a value with an interval that reads like a fact (docs/domain.md §3)."""
 
 
 def paired_change_values(values: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """`course_values` as change from each course's baseline (DOMAIN.md §3 composition).
+    """`course_values` as change from each course's baseline (docs/domain.md §3 composition).
 
     `outcomes` gives course_id, instrument and baseline (kapviz.metrics.outcomes); only
     courses with a baseline are kept, and `total` becomes the course's value at the point

@@ -96,7 +96,7 @@ class CaseRows:
     vitals: pd.DataFrame
 
 
-def build_case_view(  # noqa: PLR0913 - the case, its moment and its settings
+def build_case_view(  # the case, its moment and its settings
     rows: CaseRows,
     *,
     patient_id: str,
@@ -205,7 +205,7 @@ def build_score_views(
     return views
 
 
-def load_case(  # noqa: PLR0913 - the case, its moment and its settings
+def load_case(  # the case, its moment and its settings
     conn: Connection,
     filters: Filters,
     *,

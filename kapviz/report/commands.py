@@ -21,7 +21,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _cmd_case_summary(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per refusal
+def _cmd_case_summary(args: argparse.Namespace) -> int:  # one exit per refusal
     # Imported here: registering the command must not load plotly for every other command.
     from kapviz.auth import audit
     from kapviz.config import database_url, load_settings

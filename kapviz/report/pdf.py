@@ -147,11 +147,13 @@ class PrintSession:
             page.close()
 
 
-def run_printing(job, *, executable_path: str = CHROMIUM, timeout_s: float = 60):  # noqa: ANN201 - whatever job returns
+def run_printing(
+    job, *, executable_path: str = CHROMIUM, timeout_s: float = 60
+):  # whatever job returns
     """`job(session)` with a PrintSession, in its own thread when an asyncio loop is running
     here (Playwright's sync API refuses to run inside one)."""
 
-    def run():  # noqa: ANN202
+    def run():
         with PrintSession(executable_path=executable_path, timeout_s=timeout_s) as session:
             return job(session)
 

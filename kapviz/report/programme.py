@@ -777,7 +777,7 @@ def report_xlsx(report: ProgrammeReport) -> bytes:
     return buffer.getvalue()
 
 
-def _append(sheet, values: list, *, percent: set[int]) -> None:  # noqa: ANN001 - openpyxl
+def _append(sheet, values: list, *, percent: set[int]) -> None:  # openpyxl
     row = sheet.max_row + 1 if sheet.max_row > 1 or sheet["A1"].value is not None else 1
     for i, value in enumerate(values):
         value = value.item() if hasattr(value, "item") else value

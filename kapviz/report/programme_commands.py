@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 FORMATS = (".pdf", ".xlsx")
 
 
-def report_bytes(report, suffix: str) -> bytes:  # noqa: ANN001 - a ProgrammeReport
+def report_bytes(report, suffix: str) -> bytes:  # a ProgrammeReport
     """The report as PDF (printed by the system Chromium) or as an Excel workbook."""
     from kapviz.report import programme
 

@@ -1,4 +1,4 @@
-"""The clinician view for supervisors (DOMAIN.md §4c): outcomes and safety per clinician.
+"""The clinician view for supervisors (docs/domain.md §4c): outcomes and safety per clinician.
 
 Scoped like every page: a supervisor's filters hold only their sites, so only the
 clinicians of those courses appear. Analysts see "Clinician 1…n" instead of codes, small

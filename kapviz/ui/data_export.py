@@ -16,7 +16,7 @@ def export_or_explain(build: Callable[[], bytes]) -> bytes | None:
     """`build()`'s bytes, or None after telling the user what failed (details in the log)."""
     try:
         return build()
-    except Exception:  # noqa: BLE001 - any failure becomes a message; the log keeps the details
+    except Exception:  # any failure becomes a message; the log keeps the details
         log.exception("full export failed")
         st.error(
             "The export could not be prepared; nothing was downloaded. Try again; if it fails "

@@ -1,4 +1,4 @@
-"""Published figures beside the clinic's own (DOMAIN.md §4b), as lines of text.
+"""Published figures beside the clinic's own (docs/domain.md §4b), as lines of text.
 
 A reference is written on its own line under the clinic's rate, with its study,
 population, size, route and time point, never drawn in the clinic's series and never as a

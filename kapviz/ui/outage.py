@@ -74,11 +74,11 @@ def _error_classes() -> tuple[type[BaseException], ...]:
         ConnectionError,
     ]
     with contextlib.suppress(ImportError):
-        import psycopg  # noqa: PLC0415 - optional driver
+        import psycopg  # optional driver
 
         classes += [psycopg.OperationalError, psycopg.InterfaceError]
     with contextlib.suppress(ImportError):
-        import adbc_driver_manager  # noqa: PLC0415 - the Arrow reads (kapviz.db.arrow)
+        import adbc_driver_manager  # the Arrow reads (kapviz.db.arrow)
 
         classes += [adbc_driver_manager.OperationalError, adbc_driver_manager.InterfaceError]
     return tuple(classes)
@@ -189,7 +189,7 @@ def message(url: str) -> str:
 
 
 def _retry_seconds() -> int:
-    from kapviz.ui import live  # noqa: PLC0415 - live imports auth, which imports this module
+    from kapviz.ui import live  # live imports auth, which imports this module
 
     return live.refresh_seconds()
 

@@ -4,7 +4,7 @@ Layout and type only: the numbers are the Overview's, the Safety page's and the
 Trajectories page's own (their cached loaders), restyled for a screen read from three
 metres (kapviz.charts.rooms). `&rotate=SECONDS` cycles the views; `&theme=dark` for a dark
 room. Everything of the screen is one live fragment, so it refreshes on its own, and after a
-lost connection Streamlit reconnects and reruns it (STACK-NOTES.md).
+lost connection Streamlit reconnects and reruns it (streamlit issue 11660).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ DRAW: dict[str, Callable[[Filters, bool], None]] = {
 }
 
 
-def _chart(  # noqa: PLR0913 - the restyling options
+def _chart(  # the restyling options
     fig: go.Figure,
     dark: bool,
     *,

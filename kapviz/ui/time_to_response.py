@@ -1,4 +1,4 @@
-"""Time to first response on the Trajectories page and the Case explorer (DOMAIN.md §3).
+"""Time to first response on the Trajectories page and the Case explorer (docs/domain.md §3).
 
 Kaplan–Meier curves by route or indication, the medians in days and in dosing sessions
 with their 95% CIs, the number at risk under the curve; per course, one line such as

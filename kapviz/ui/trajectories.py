@@ -35,7 +35,7 @@ MEASURES: dict[str, tr.CohortMeasure] = {
     "Change from baseline (the same courses at every point)": tr.CohortMeasure.CHANGE,
     "All available scores (the courses change from point to point)": tr.CohortMeasure.SCORES,
 }
-"""The cohort line's two views, the paired change first (the default; DOMAIN.md §3)."""
+"""The cohort line's two views, the paired change first (the default; docs/domain.md §3)."""
 
 MEASURE_HELP = (
     "Change from baseline: at each point, the mean of each course's own change from its "

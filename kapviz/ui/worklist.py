@@ -74,7 +74,7 @@ def new_since_note(previous: datetime | None) -> str:
 ALL_GROUPS = "All sites and clinicians"
 
 
-def _group_label(row) -> str:  # noqa: ANN001 - a row of alert_groups
+def _group_label(row) -> str:  # a row of alert_groups
     new = f", {row.new} new" if row.new else ""
     return f"{row.site} · {row.clinician} ({row.patients} patients{new})"
 

@@ -96,8 +96,9 @@ def test_long_target_shortened(engine):
 
 
 def test_module_offers_no_update_or_delete():
-    """Append-only: the public API writes (record) and reads (audit_frame, usernames,
-    previous_sign_in, readable_detail), and no SQL update/delete exists."""
+    """Append-only: the public API writes (record), names the command line's user
+    (command_line_user) and reads (audit_frame, usernames, previous_sign_in,
+    readable_detail), and no SQL update/delete exists."""
     public = {
         name
         for name, obj in vars(audit).items()
@@ -107,6 +108,7 @@ def test_module_offers_no_update_or_delete():
     }
     assert public == {
         "record",
+        "command_line_user",
         "audit_frame",
         "usernames",
         "AuditFilters",

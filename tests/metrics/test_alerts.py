@@ -5,6 +5,7 @@ import pandas as pd
 from kapviz.metrics.alerts import (
     REASON_COGNITIVE,
     REASON_EXCURSION,
+    REASON_SERIOUS,
     REASON_SUICIDALITY,
     patients_per_reason,
 )
@@ -20,7 +21,7 @@ def test_patients_per_reason_by_hand():
         }
     )  # fmt: skip
     out = patients_per_reason(worklist).set_index("reason")["patients"]
-    assert out.index[0] == REASON_SUICIDALITY  # most urgent first
+    assert out.index[0] == REASON_SERIOUS  # most urgent first (docs/domain.md §4 order)
     assert out[REASON_SUICIDALITY] == 2
     assert out[REASON_EXCURSION] == 1
     assert out[REASON_COGNITIVE] == 1

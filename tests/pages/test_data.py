@@ -30,18 +30,31 @@ def test_rerun_reads_nothing(run_page, monkeypatch):
 
 
 def test_overview_counts_status_and_rebuild(run_page, clinic_url):
-    """The hand clinic is written without rollups: the page says so and offers a rebuild;
-    after it the counts are current (the hand funnel) and the button is gone."""
+    """The hand clinic is written without rollups: the app's first engine builds them
+    (kapviz.db.rollups.rebuild_if_stale), so the page says they are up to date; rows written
+    by another program afterwards make them out of date, with a rebuild button that brings
+    them back (the hand funnel) and then goes away."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
     from kapviz.db import rollups
     from kapviz.db.engine import make_engine
+    from kapviz.db.models import Patient
     from kapviz.filters import Filters
 
     at = run_page("pages/data.py")
-    assert any("stored counts are not built yet" in c.value for c in at.caption)
+    assert any("stored counts are up to date" in c.value for c in at.caption)
+    engine = make_engine(clinic_url)
+    with engine.begin() as conn:
+        conn.execute(update(Patient).where(Patient.patient_id == "P1").values(
+            updated_at=datetime(2099, 1, 1)))  # fmt: skip
+    at.run()
+    assert any("predate the latest data" in c.value for c in at.caption)
     at.button(key="rollup_rebuild").click().run()
     assert not at.exception
     assert any("Rebuilt" in s.value for s in at.success)
-    with make_engine(clinic_url).connect() as conn:
+    with engine.connect() as conn:
         assert rollups.is_current(conn)
         assert rollups.funnel_counts(conn, Filters()) == [5, 4, 3, 3, 2]
     at.run()

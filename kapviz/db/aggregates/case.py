@@ -1,6 +1,6 @@
 """The Case explorer's inputs: one patient's placed scores and the cohort's band summary.
 
-Both place scores with the one implementation of the DOMAIN.md §3 placement rule,
+Both place scores with the one implementation of the docs/domain.md §3 placement rule,
 kapviz.metrics.trajectory_axes, on the narrow reads of kapviz.db.aggregates.cohort (the
 same inputs as the Trajectories page), so a case's chart and the cohort's trajectory put a
 score at the same point. A score stored without a course takes its session's course, else

@@ -41,18 +41,18 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _text(column):  # noqa: ANN001, ANN202 - SQL expression
+def _text(column):  # SQL expression
     """A timestamp column fetched as stored (ISO text on SQLite), parsed by sm.as_datetime
     with Arrow rather than by the query layer's pandas parser (~15× slower at 600k rows)."""
     return type_coerce(column, String)
 
 
-def _in_scope(stmt, column, filters: Filters, patient_id: str | None):  # noqa: ANN001, ANN202
+def _in_scope(stmt, column, filters: Filters, patient_id: str | None):
     scope = queries.course_scope(filters, patient_id)
     return stmt if scope is None else stmt.where(column.in_(scope))
 
 
-def _completed(phase: str):  # noqa: ANN202 - SQL expression
+def _completed(phase: str):  # SQL expression
     return and_(Session.phase == phase, Session.status == "completed")
 
 
@@ -68,7 +68,7 @@ def course_anchors(
     (migration 0005); the patient is joined to the ~22k grouped rows afterwards.
     """
 
-    def when(phase: str):  # noqa: ANN202 - SQL expression
+    def when(phase: str):  # SQL expression
         return case((_completed(phase), Session.started_at), else_=None)
 
     grouped = select(

@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from kapviz.auth import accounts, display
 from kapviz.auth.models import AuditEvent
 from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, DISPLAY, SUPERVISOR
-from kapviz.db import queries
+from kapviz.db import queries, rollups
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.ui import auth, data
@@ -82,7 +82,11 @@ def auth_url(clinic_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The clinic with its five accounts, served with local sign-in."""
     monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
     monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
-    add_accounts(make_engine(clinic_url))
+    engine = make_engine(clinic_url)
+    add_accounts(engine)
+    # Stored counts built as an import builds them: a page must not rebuild them at its first
+    # engine (kapviz.db.rollups.rebuild_if_stale), which the loader records would count.
+    rollups.rebuild(engine)
     return clinic_url
 
 
