@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from kapviz.ui import outage
 from kapviz.ui.nav import st_pages
 
-st.navigation(st_pages(), position="hidden").run()
+# A query that fails because the database went away mid-page: the outage state, not a traceback.
+with outage.guard():
+    st.navigation(st_pages(), position="hidden").run()

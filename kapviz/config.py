@@ -66,6 +66,9 @@ class Settings:
     lockout_failures: int = 5
     lockout_minutes: int = 15
     upload_max_mb: int = 200
+    timezone: str = ""
+    upload_max_unzipped_mb: int = 300
+    upload_memory_mb: int = 2048
     plausible_dose_min_mg: int = 1
     plausible_dose_max_mg_iv: int = 300
     plausible_dose_max_mg_im: int = 300
@@ -80,6 +83,10 @@ class Settings:
                 f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not accepted: expected one of "
                 f"{', '.join(AUTH_MODES)}"
             )
+        if self.timezone:
+            from kapviz.clinic_time import zone_named
+
+            zone_named(self.timezone)  # TimeZoneError (a ValueError) names the setting
         for name, (low, high) in BOUNDS.items():
             value = getattr(self, name)
             if value < low or (high is not None and value > high):
@@ -125,6 +132,12 @@ SETTINGS_HELP: dict[str, str] = {
     "lockout_failures": "Wrong passwords in a row that lock a local account.",
     "lockout_minutes": "Minutes a locked local account stays locked.",
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
+    "timezone": "The clinic's IANA time zone (e.g. America/Los_Angeles; empty = the server's): "
+    "calendar days, weeks, months, today, and what template times mean.",
+    "upload_max_unzipped_mb": "Largest total (MB) an uploaded Excel workbook may unpack to; "
+    "checked before it is opened, with a compression ratio above 100 refused (zip bombs).",
+    "upload_memory_mb": "Memory (MB) the separate process that reads an upload may use; a "
+    "file that needs more is refused without slowing the server.",
     "plausible_dose_min_mg": "Import: a dose (mg) below this is implausible (any route).",
     "plausible_dose_max_mg_iv": "Import: an IV dose (mg) above this is implausible "
     "(DOMAIN §1: 0.1–0.75 mg/kg).",
@@ -146,6 +159,11 @@ def _secrets_url(path: Path = SECRETS_PATH) -> str | None:
     return data.get("connections", {}).get("kapviz", {}).get("url")
 
 
+def database_url(given: str | None = None) -> str:
+    """The database a command works on: `given` (a --db option), else the configured one."""
+    return given or load_settings().database_url
+
+
 def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
     """Build the settings from `KAPVIZ_*` variables, secrets.toml and the defaults."""
     env = dict(os.environ if env is None else env)
@@ -158,6 +176,9 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
             continue
         raw = env.get(f"KAPVIZ_{field.name.upper()}")
         if raw is None or raw == "":
+            continue
+        if field.name == "timezone":
+            values[field.name] = raw.strip()  # IANA names are case-sensitive
             continue
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()

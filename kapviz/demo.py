@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
+from kapviz import clinic_time
 from kapviz.db import rollups
 from kapviz.db.bulk import bulk_insert
 from kapviz.db.engine import refresh_statistics
@@ -677,9 +678,9 @@ def recorded_by(rows: dict[str, list[tuple]], now: datetime) -> dict[str, list[t
 
 def as_of(today: date | None = None, now: datetime | None = None) -> datetime:
     """The moment a demo clinic is generated as of: `now`, else the end of `today`, else the
-    clock (naive local time, like the rest of the data)."""
+    clinic's clock (its wall time, like the rest of the data)."""
     if now is None:
-        return datetime.now() if today is None else datetime.combine(today, datetime.max.time())
+        return clinic_time.now() if today is None else datetime.combine(today, datetime.max.time())
     if today is not None and now.date() != today:
         raise ValueError(f"now ({now:%Y-%m-%d %H:%M}) is not on today ({today:%Y-%m-%d})")
     return now

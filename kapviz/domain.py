@@ -6,6 +6,10 @@ the filters all agree.
 
 from __future__ import annotations
 
+Z_95 = 1.959963984540054
+"""Two-sided 95% standard normal quantile: Wilson and mean intervals, funnel limits, model
+intervals and the Jacobson–Truax reliable change index (which publishes it as 1.96)."""
+
 PHASES: tuple[str, ...] = ("intake", "preparation", "dosing", "integration", "follow_up")
 """Session phases in course order (DOMAIN.md §1)."""
 

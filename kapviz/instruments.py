@@ -15,8 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-JT_Z = 1.96
-"""Two-sided 95% z of the Jacobson & Truax (1991) reliable change index."""
+from kapviz.domain import Z_95
 
 _TOLERANCE_DP = 9
 """Decimals a reliable-change threshold is rounded to before comparing an integer change,
@@ -131,7 +130,7 @@ class Instrument:
     def reliable_change_threshold(
         self, sd: float | None = None, r: float | None = None
     ) -> float | None:
-        """Jacobson–Truax 1.96 × SD × √2 × √(1 − r); None when SD or r is unknown.
+        """Jacobson–Truax z (1.96) × SD × √2 × √(1 − r); None when SD or r is unknown.
 
         `sd` and `r` override the registry defaults (DOMAIN.md: configurable per instrument).
         """
@@ -143,7 +142,7 @@ class Instrument:
             raise ValueError(f"{self.id} reliable-change SD must be positive, got {sd!r}")
         if not 0 <= r < 1:
             raise ValueError(f"{self.id} reliability r must be in [0, 1), got {r!r}")
-        return JT_Z * sd * math.sqrt(2) * math.sqrt(1 - r)
+        return Z_95 * sd * math.sqrt(2) * math.sqrt(1 - r)
 
     def percent_change(self, baseline: int, endpoint: int) -> float | None:
         """(endpoint − baseline) / baseline; None when baseline is 0 (DOMAIN.md §3)."""

@@ -250,11 +250,22 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def check_upload(name: str, content: bytes, *, max_bytes: int) -> str:
+MAX_ZIP_RATIO = 100
+"""Largest uncompressed/compressed ratio of a workbook member: spreadsheet XML compresses
+about 5-30 times; a member a hundred times smaller than what it unpacks to is a zip bomb."""
+ZIP_RATIO_FLOOR = 1024 * 1024
+"""Members unpacking to less than this are not judged by their ratio (tiny, repetitive XML)."""
+
+
+def check_upload(
+    name: str, content: bytes, *, max_bytes: int, max_unzipped_bytes: int | None = None
+) -> str:
     """Refuse a file by size, extension or a content that does not match it; returns the kind.
 
-    Kinds: "text" (CSV, TOML), "json" (FHIR .json/.ndjson) and "xlsx". Raises `UploadRefused`
-    with a message naming the file.
+    Kinds: "text" (CSV, TOML), "json" (FHIR .json/.ndjson) and "xlsx". A workbook is also
+    refused when its zip would unpack to more than `max_unzipped_bytes` or a member is
+    compressed more than MAX_ZIP_RATIO times, read from the zip's directory before anything
+    is unpacked. Raises `UploadRefused` with a message naming the file.
     """
     suffix = PurePath(name).suffix.lower().removeprefix(".")
     kind = UPLOAD_KINDS.get(suffix)
@@ -268,7 +279,7 @@ def check_upload(name: str, content: bytes, *, max_bytes: int) -> str:
     if not content:
         raise UploadRefused(f"{name}: the file is empty")
     if kind == "xlsx":
-        _check_workbook(name, content)
+        _check_workbook(name, content, max_unzipped_bytes=max_unzipped_bytes)
         return kind
     head = content[:SNIFF_BYTES]
     if head.startswith(BINARY_SIGNATURES) or b"\x00" in head:
@@ -285,13 +296,27 @@ def check_upload(name: str, content: bytes, *, max_bytes: int) -> str:
     return kind
 
 
-def _check_workbook(name: str, content: bytes) -> None:
+def _check_workbook(name: str, content: bytes, *, max_unzipped_bytes: int | None) -> None:
     if not content.startswith(b"PK\x03\x04"):
         raise UploadRefused(f"{name}: not an Excel workbook (.xlsx files are zip archives)")
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            members = set(archive.namelist())
+            infos = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise UploadRefused(f"{name}: a damaged or incomplete Excel workbook") from exc
-    if "xl/workbook.xml" not in members:
+    if "xl/workbook.xml" not in {info.filename for info in infos}:
         raise UploadRefused(f"{name}: a zip archive, but not an Excel workbook")
+    unzipped = sum(info.file_size for info in infos)
+    if max_unzipped_bytes is not None and unzipped > max_unzipped_bytes:
+        raise UploadRefused(
+            f"{name}: unpacks to {_megabytes(unzipped)}, more than the "
+            f"{_megabytes(max_unzipped_bytes)} limit (KAPVIZ_UPLOAD_MAX_UNZIPPED_MB); "
+            "save the sheets as CSV files or import with the command line"
+        )
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= ZIP_RATIO_FLOOR and ratio > MAX_ZIP_RATIO:
+            raise UploadRefused(
+                f"{name}: {info.filename} is compressed {ratio:,.0f} times (at most "
+                f"{MAX_ZIP_RATIO} is accepted): not a workbook kapviz opens"
+            )

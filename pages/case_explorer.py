@@ -5,6 +5,7 @@ import streamlit as st
 from kapviz import safe_text
 from kapviz.ui import auth, case_view, data, live, page, widgets
 from kapviz.ui import case as case_ui
+from kapviz.ui import time_to_response as ttr_view
 from kapviz.ui.db import settings
 
 filters = page.setup("Case explorer", "One patient's course, compared with the cohort.")
@@ -12,6 +13,7 @@ filters = page.setup("Case explorer", "One patient's course, compared with the c
 # first (PostgreSQL: in a thread), they are ready by the time a case is drawn or picked.
 case_view.start_cohort_summary(filters)
 presenting = case_ui.presentation_mode()
+meeting = case_ui.meeting_picker(filters)
 patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:
     widgets.empty_state(
@@ -32,6 +34,7 @@ if sessions.empty or course_id is None:
     st.stop()
 if presenting:
     st.header(f"Case {safe_text.markdown(patient_id)} · course {safe_text.markdown(course_id)}")
+    case_ui.case_steps(meeting, patient_id)
 
 # Everything below is computed once per filters × data version × case (a rerun only draws).
 view = case_view.case_view(
@@ -43,6 +46,7 @@ view = case_view.case_view(
 )
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
+ttr_view.course_line(filters, course_id)
 
 tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
 tabs = st.tabs(tab_names)
@@ -76,6 +80,8 @@ with tabs[1]:
 if not presenting:
     with tabs[2]:
         compared = case_ui.compare_picker(filters, patient_id=patient_id)
+        for other in compared:  # every case shown is a case view in the audit trail
+            auth.record_case_view(other)
         chart = case_view.compare_chart(filters, compared)
         if chart is None:
             widgets.empty_state("Choose cases with PHQ-9 scores to compare.")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from kapviz.filters import Filters
 from kapviz.io import bundle
-from kapviz.ui import auth, data, imports, page, quality, rollup_panel
+from kapviz.ui import auth, data, data_export, imports, page, quality, rollup_panel
 from kapviz.ui.db import engine
 from kapviz.ui.nav import case_url
 
@@ -27,6 +27,7 @@ rollup_panel.show()
 
 tab_import, tab_download, tab_quality = st.tabs(["Import", "Download", "Data quality"])
 with tab_import:
+    st.caption(data_export.zone_caption())
     imports.upload_and_check()
 with tab_download:
     st.markdown("**Empty template** — one CSV per table and an Excel workbook with instructions.")
@@ -40,7 +41,11 @@ with tab_download:
     st.markdown("**Full export** — the whole database in the template (re-importable).")
     fmt = st.segmented_control("Format", ["csv", "xlsx"], default="csv", key="data_export_fmt")
     if st.button("Prepare the export", key="data_export_go"):
-        st.session_state["data_export"] = (fmt, bundle.export_zip(engine(), format=fmt or "csv"))
+        exported = data_export.export_or_explain(
+            lambda: bundle.export_zip(engine(), format=fmt or "csv")
+        )
+        if exported is not None:
+            st.session_state["data_export"] = (fmt, exported)
     prepared = st.session_state.get("data_export")
     if prepared:
         st.download_button(

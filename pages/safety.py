@@ -3,6 +3,7 @@
 import streamlit as st
 
 from kapviz.ui import auth, page, widgets
+from kapviz.ui import evidence as evidence_view
 from kapviz.ui import safety as view
 
 filters = page.setup(
@@ -129,6 +130,7 @@ with right:
     st.metric("Sessions with an excursion", auth.count_label(t.excursion_sessions))
     st.metric("Sessions with a large rise", auth.count_label(t.rise_sessions))
     st.metric("Sessions needing pre-dose review", auth.count_label(t.predose_review_sessions))
+evidence_view.bp_reference(filters)
 flagged = auth.deidentify(view.excursions(filters))
 if not flagged.empty:
     st.dataframe(

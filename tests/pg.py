@@ -142,9 +142,12 @@ def postgres_server(*, start_attempts: int = 3) -> Iterator[str]:
                     raise RuntimeError(f"PostgreSQL did not start; server log:\n{tail}") from None
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         _wait_until_ready(url)
+        _RUNNING[url] = (pg, data, logfile, port)
         log.info("PostgreSQL on port %d ready in %.2f s", port, time.perf_counter() - t0)
         yield url
     finally:
+        for key in [k for k, v in _RUNNING.items() if v[1] == data]:
+            del _RUNNING[key]
         if (data / "postmaster.pid").exists():
             try:
                 pg("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
@@ -153,6 +156,24 @@ def postgres_server(*, start_attempts: int = 3) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
         watchdog.stdin.close()  # EOF: the watchdog finds nothing left to do and exits
         watchdog.wait(timeout=30)
+
+
+_RUNNING: dict[str, tuple] = {}
+"""Servers of `postgres_server` now running, by URL: what `stop_server`/`start_server` need."""
+
+
+def stop_server(server_url: str) -> None:
+    """Stop a server of `postgres_server` (an outage: its port refuses connections)."""
+    pg, data, _, _ = _RUNNING[server_url]
+    pg("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
+
+
+def start_server(server_url: str) -> None:
+    """Start a server stopped by `stop_server` again, on the same port with the same data."""
+    pg, data, logfile, port = _RUNNING[server_url]
+    pg("pg_ctl", "start", "-D", str(data), "-l", str(logfile), "-w", "-t", "60",
+       "-o", f"-p {port}")  # fmt: skip
+    _wait_until_ready(server_url)
 
 
 def _wait_until_ready(url: str, *, timeout: float = 30) -> None:

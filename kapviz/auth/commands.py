@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kapviz.auth import accounts
 from kapviz.auth.scope import ROLES, SUPERVISOR
 from kapviz.auth.sites import check_sites_exist
+from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 
@@ -25,9 +26,7 @@ EXIT_PROBLEMS = 2
 
 
 def _engine(args: argparse.Namespace):
-    from kapviz.cli import database_url
-
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     return engine
 

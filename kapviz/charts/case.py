@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -189,15 +190,19 @@ def session_vitals(
             shape, note = hline(
                 value,
                 line={"color": "#D7301F", "dash": "dot", "width": 1},
-                text=f"{label} ≥ {value:g}",
+                text=f"{label}<br>≥ {value:g}",
                 position="top right",
                 font={"size": 10, "color": "#D7301F"},
             )
-            shapes.append(shape)
-            notes += note
+            # Under the readings (a pre-dose line at the threshold stays visible), the label
+            # in the right margin rather than over the last doses' points.
+            shapes.append(shape | {"layer": "below"})
+            notes += [n | {"x": 1.01, "xanchor": "left", "yanchor": "middle"} for n in note]
     apply_theme(fig, title="Blood pressure per dosing session (mmHg)")
     lines = {"shapes": shapes, "annotations": notes} if shapes else {}
     fig.update_layout(height=380, **lines)
+    if shapes:
+        fig.update_layout(margin={"r": 120})
     fig.update_xaxes(title_text="Dosing session", type="category")
     fig.update_yaxes(title_text="Blood pressure (mmHg)")
     return fig
@@ -266,14 +271,19 @@ def compare_trajectories(
     `axis` is the session axis (label, order, phase). Every panel has the same x and y range.
     """
     cases = list(dict.fromkeys(points["patient_id"]))
-    titles = [f"{p} · {points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases]
+    # Id over course on two short lines: "id · course" of four panels ran into each other.
+    titles = [
+        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases
+    ]
     fig = make_subplots(
         rows=1,
         cols=max(1, len(cases)),
         shared_yaxes=True,
         subplot_titles=titles or None,
-        horizontal_spacing=0.03,
+        horizontal_spacing=0.05,
     )
+    for note in fig.layout.annotations:
+        note.font = {"size": 12}
     used = axis[axis["order"].isin(points["point_order"].dropna().astype(int))]
     # Only the points some case has, one slot each, so panels stay readable at a quarter width.
     slot = {int(order): i for i, order in enumerate(used["order"])}
@@ -399,7 +409,8 @@ def _note(  # noqa: PLR0913 - an annotation's placement
 def _severity_bands(
     instrument: Instrument, *, panel: int = 1, label_font: dict | None = None
 ) -> tuple[list[dict], list[dict]]:
-    """The instrument's severity bands across the plot (shapes), labelled on the right."""
+    """The instrument's severity bands across the plot (shapes), labelled in the right
+    margin (inside the plot, an endpoint's label at the right edge printed over them)."""
     n = "" if panel == 1 else str(panel)
     shapes, notes = [], []
     for i, b in enumerate(instrument.bands):
@@ -408,14 +419,27 @@ def _severity_bands(
         shapes.append(_rect(f"x{n} domain", f"y{n}", 0, 1, y0, y1, fill))
         if label_font is not None:
             notes.append(
-                _note(b.label, f"x{n} domain", f"y{n}", 1, (y0 + y1) / 2, "right", "middle",
+                _note(b.label, f"x{n} domain", f"y{n}", 1.01, (y0 + y1) / 2, "left", "middle",
                       label_font["size"], label_font.get("color"))
             )  # fmt: skip
     return shapes, notes
 
 
+TOP_ROOM = 1.5
+"""Score units above the scale's maximum: a marker of 20 px at the maximum stays inside."""
+
 BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
 """Severity band fills from the mildest to the most severe (quiet: data stays on top)."""
+
+
+def _taken_at(points: pd.DataFrame) -> list[str]:
+    """Hover words for each score: its own session's phase, which its point may not show
+    (an integration session after dose 2 sits at dose 2; DOMAIN.md §3)."""
+    own = points["session_phase"] if "session_phase" in points else pd.Series(index=points.index)
+    return [
+        f"{PHASE_LABELS.get(p, p).lower()} session" if isinstance(p, str) else "no session"
+        for p in own
+    ]
 
 
 def patient_trajectory(
@@ -450,9 +474,11 @@ def patient_trajectory(
             _rect("x", "y domain", x0, x1, 0, 1, PHASE_COLORS.get(phase, "#ddd"), opacity=0.10)
         )
         # One-point phases are named by their tick label; a label there would overlap.
+        # Above the plot (under the legend), not inside it: a high baseline's marker and its
+        # label sit at the top of the plot, where "Dosing" used to print over "Baseline".
         if part["order"].nunique() > 1:
             notes.append(
-                _note(PHASE_LABELS.get(phase, phase), "x", "y domain", x0, 1, "left", "top", 11)
+                _note(PHASE_LABELS.get(phase, phase), "x", "y domain", x0, 1, "left", "bottom", 11)
             )
     # Shapes and labels set at once: add_hrect/add_vrect re-process the figure per call.
     fig.update_layout(shapes=shapes, annotations=notes)
@@ -483,8 +509,10 @@ def patient_trajectory(
         name="This course",
         line={"color": PALETTE[0], "width": 3},
         marker={"size": 9},
-        customdata=ordered["administered_at"].dt.strftime("%Y-%m-%d").to_numpy(),
-        hovertemplate="%{customdata}: %{y}<extra></extra>",
+        customdata=np.column_stack(
+            [ordered["administered_at"].dt.strftime("%Y-%m-%d"), _taken_at(ordered)]
+        ),
+        hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y}<extra></extra>",
     )
     for when, label, symbol in (
         (baseline_at, "Baseline", "circle-open"),
@@ -504,11 +532,20 @@ def patient_trajectory(
             textposition="bottom center",
             marker={"symbol": symbol, "size": 20, "color": "#31333F", "line": {"width": 2}},
             hovertemplate=f"{label}: %{{y}}<extra></extra>",
+            cliponaxis=False,  # a baseline at the scale's maximum is drawn whole
         )
     apply_theme(fig, title=f"{instrument.id} through the course")
-    fig.update_layout(height=420, margin={"r": 130})
+    # The legend right under the title (it wraps to three rows in a narrow column), the
+    # phase names between it and the plot.
+    height = 470
+    fig.update_layout(
+        height=height,
+        margin={"r": 130, "t": 150},
+        legend={"yref": "container", "y": 1 - 34 / height, "yanchor": "top"},
+    )
     fig.update_xaxes(
-        title_text="Course phase (preparation → dosing sessions → integration → follow-up)",
+        title_text="When the score was taken (before the first dose → after dose k → "
+        "after the last dose)",
         tickmode="array",
         tickvals=axis["order"].tolist(),
         ticktext=axis["point"].tolist(),
@@ -517,6 +554,6 @@ def patient_trajectory(
     fig.update_yaxes(
         title_text=f"{instrument.id} total ({instrument.total_min}–{instrument.total_max}, "
         "higher = worse)",
-        range=[instrument.total_min - 0.5, instrument.total_max + 0.5],
+        range=[instrument.total_min - 0.5, instrument.total_max + TOP_ROOM],
     )
     return fig

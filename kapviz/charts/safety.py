@@ -8,13 +8,17 @@ points on the axis.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from kapviz.charts.partial import mark_partial_month, month_to_date_note
 from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, apply_theme
 from kapviz.config import Settings
 from kapviz.domain import SEVERITIES
+from kapviz.metrics.periods import partial_month
 from kapviz.vocabulary import REFERENCE_RATES
 
 REFERENCE_NAME = "Esketamine label trial figures (TRD, short-term pooled)"
@@ -301,18 +305,25 @@ U_CHART_COLUMNS = ("month", "events", "dosing_sessions", "rate", "centre", "ucl"
 """Columns `u_chart` reads (`kapviz.metrics.safety.u_chart`): rates and limits per 100 sessions."""
 
 
-def u_chart(table: pd.DataFrame) -> go.Figure:
+def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
     """Monthly adverse events per 100 dosing sessions: points, centre line, 3-sigma step limits.
 
     `table` has U_CHART_COLUMNS (rate, centre, ucl, lcl per 100 sessions; is_out bool).
-    Points outside the limits are drawn red and larger.
+    Points outside the limits are drawn red and larger. With `today`, its month is drawn as
+    partial (an open, lighter point, "month to date"): its limits are those of its own
+    sessions so far, so it is judged by the same elapsed span; the axis ends at today's month.
     """
     table = table.sort_values("month", kind="stable")
     month = pd.to_datetime(table["month"])
     out = table["is_out"].astype(bool).to_numpy()
+    partial = (
+        partial_month(month, today).to_numpy() if today is not None else np.zeros(len(table), bool)
+    )
+    note = f" ({month_to_date_note(today)})" if today is not None else ""
     custom = np.column_stack([table["events"].to_numpy(), table["dosing_sessions"].to_numpy()])
+    notes = np.where(partial, note, "")
     hover = (
-        "%{x|%b %Y}: %{y:.1f} per 100 sessions"
+        "%{x|%b %Y}%{text}: %{y:.1f} per 100 sessions"
         "<br>%{customdata[0]} events in %{customdata[1]} sessions<extra></extra>"
     )
     fig = go.Figure()
@@ -346,9 +357,15 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
             y=table["rate"].to_numpy(dtype=float),
             mode="lines+markers",
             line={"color": BAR_COLOR, "width": 1.5},
-            marker={"size": 7, "color": BAR_COLOR},
+            marker={
+                "size": 7,
+                "color": BAR_COLOR,
+                "symbol": np.where(partial, "circle-open", "circle").tolist(),
+                "opacity": np.where(partial, 0.6, 1.0).tolist(),
+            },
             name="Events per 100 sessions",
             customdata=custom,
+            text=notes.tolist(),
             hovertemplate=hover,
         )
     )
@@ -360,12 +377,15 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
             marker={"size": 12, "color": OUT_OF_LIMITS_COLOR, "symbol": "circle-open-dot"},
             name="Outside the limits",
             customdata=custom[out],
+            text=notes[out].tolist(),
             hovertemplate=hover,
         )
     )
     _themed(fig, "Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
+    if today is not None:
+        mark_partial_month(fig, month, today)
     return fig
 
 

@@ -14,12 +14,17 @@ import plotly.graph_objects as go
 from kapviz import instruments
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS
 from kapviz.domain import PHASE_LABELS, PHASES
+from kapviz.metrics.trajectory_tables import MIN_COURSES
 
-SESSION_AXIS_TITLE = "Course phase: intake → preparation → dose 1…n → integration → follow-up"
+SESSION_AXIS_TITLE = (
+    "When the score was taken: intake → preparation → after dose 1…n → after the last dose: "
+    "integration → follow-up"
+)
 DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
 MEAN_COLOR = PALETTE[0]
 MODEL_COLOR = PALETTE[5]
-LINE_COLOR = "rgba(90, 100, 120, 0.22)"
+LINE_COLOR = "rgba(90, 100, 120, 0.10)"
+"""Course lines: light enough that the cohort mean reads through 500 of them."""
 
 
 def score_axis_title(instrument_id: str) -> str:
@@ -85,13 +90,15 @@ def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
         y1 = band.high + 0.5 if band.high < inst.total_max else inst.total_max
         color = _rgba(SEVERITY_COLORS["severe"], alpha)
         shapes.append(_band(None, None, y0, y1, horizontal=True, color=color))
+        # Outside the plot, right of it: inside, the top band's label met the last phase's.
         labels.append(
             _label(
                 band.label,
                 font={"size": 10, "color": "#7A7F8A"},
                 xref="x domain",
                 x=1,
-                xanchor="right",
+                xanchor="left",
+                xshift=4,
                 yref="y",
                 y=y1,
                 yanchor="top",
@@ -137,7 +144,7 @@ def _phase_bands(
             continue
         x0, x1 = min(spots) - 0.5, max(spots) + 0.5
         color = PHASE_COLORS[phase]
-        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.11)))
+        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.08)))
         labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
     return shapes, labels
 
@@ -155,21 +162,41 @@ def _hline(y: float, line: dict) -> dict:
     }
 
 
-def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
-    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR."""
+TOO_FEW_COLOR = "#A3A8B4"
+
+
+def _mean_traces(
+    table: pd.DataFrame,
+    x: np.ndarray,
+    *,
+    name: str,
+    color: str,
+    show: bool,
+    min_courses: int = MIN_COURSES,
+    unit: str = "",
+):
+    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR.
+
+    Points of fewer than `min_courses` courses are not part of the line nor its band: they
+    are grey markers of their own trace ("too few"), their n in the hover.
+    """
+    courses = table["courses"].to_numpy(dtype=float)
+    enough = courses >= min_courses
     custom = np.column_stack(
         [
             table["point"].astype(str),
             table["courses"],
             table["ci_low"].round(1),
             table["ci_high"].round(1),
-            table["median"],
-            table["q1"],
-            table["q3"],
+            table["median"].round(1),
+            table["q1"].round(1),
+            table["q3"].round(1),
         ]
     )
+    high = np.where(enough, table["ci_high"].to_numpy(float), np.nan)
+    low = np.where(enough, table["ci_low"].to_numpy(float), np.nan)
     ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([table["ci_high"].to_numpy(float), table["ci_low"].to_numpy(float)[::-1]])
+    ci_y = np.concatenate([high, low[::-1]])
     keep = ~np.isnan(ci_y)
     band = go.Scatter(
         x=ci_x[keep],
@@ -183,23 +210,82 @@ def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, s
         legendgroup=name,
         showlegend=False,
     )
+    mean = table["mean"].to_numpy(float)
     line = go.Scatter(
         x=x,
-        y=table["mean"].to_numpy(float),
+        y=np.where(enough, mean, np.nan),
         mode="lines+markers",
         line={"color": color, "width": 3},
         marker={"size": 7, "color": color},
+        connectgaps=False,
         name=name,
         legendgroup=name,
         showlegend=show,
         customdata=custom,
         hovertemplate=(
-            "<b>%{customdata[0]}</b><br>mean %{y:.1f} (95% CI %{customdata[2]}–%{customdata[3]})"
-            "<br>median %{customdata[4]} (IQR %{customdata[5]}–%{customdata[6]})"
-            "<br>courses: %{customdata[1]}<extra></extra>"
+            f"<b>%{{customdata[0]}}</b><br>mean %{{y:.1f}}{unit} (95% CI "
+            "%{customdata[2]} to %{customdata[3]})"
+            "<br>median %{customdata[4]} (IQR %{customdata[5]} to %{customdata[6]})"
+            "<br>n = %{customdata[1]} courses<extra></extra>"
         ),
     )
-    return band, line
+    few = ~enough
+    too_few = go.Scatter(
+        x=x[few],
+        y=mean[few],
+        mode="markers",
+        marker={"size": 8, "color": "white", "line": {"color": TOO_FEW_COLOR, "width": 1.5}},
+        name=f"Too few courses (< {min_courses}): not a result",
+        legendgroup="too-few",
+        showlegend=show and bool(few.any()),
+        customdata=custom[few],
+        hovertemplate=(
+            "<b>%{customdata[0]}</b><br>too few courses to read: n = %{customdata[1]}"
+            f"<br>mean %{{y:.1f}}{unit}<extra></extra>"
+        ),
+    )
+    return band, line, too_few
+
+
+def _n_row(
+    table: pd.DataFrame, x: np.ndarray, *, min_courses: int = MIN_COURSES, y: float = 0.0
+) -> list[dict]:
+    """A thin row of n (courses) at the foot of the plot, one per point; "too few" in grey.
+
+    Inside the plot's lowest strip (the y range leaves room for it below the scale), so
+    that it lines up with the points without colliding with tick labels or the axis title.
+    """
+    notes = [
+        _label(
+            "n",
+            font={"size": 9, "color": "#5F6470"},
+            xref="paper",
+            x=0,
+            xanchor="right",
+            xshift=-4,
+            yref="y domain",
+            y=y,
+            yanchor="bottom",
+        )
+    ]
+    for pos, n in zip(x, table["courses"].to_numpy(dtype=int), strict=True):
+        if np.isnan(pos):
+            continue
+        few = n < min_courses
+        notes.append(
+            _label(
+                f"{n:,}",
+                font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
+                bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
+                xref="x",
+                x=float(pos),
+                xanchor="center",
+                yref="y domain",
+                y=y,
+                yanchor="bottom",
+            )
+        )
+    return notes
 
 
 def _spaghetti_trace(

@@ -31,6 +31,8 @@ from kapviz.io.fhir_elements import (
     WEIGHT_LOINC,
     WEIGHT_UNITS_KG,
     InvalidRecord,
+    Origin,
+    Resource,
     as_text,
     codings,
     load_resources,
@@ -40,6 +42,7 @@ from kapviz.io.fhir_elements import (
     value_of,
     when_of,
 )
+from kapviz.io.fhir_mapping import FhirMapping
 from kapviz.io.rejections import Rejection, validate_skipping_invalid
 from kapviz.io.tables import ImportBatch, Problem, column_names
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, parse_datetime, validate
@@ -58,6 +61,8 @@ class SkippedRecord:
     id: str
     reason: str
     record: int | None = None
+    origin: Origin | None = None
+    """The file (and NDJSON line or Bundle entry) it was read from."""
 
 
 @dataclass
@@ -69,10 +74,17 @@ class FhirReadResult:
     rejected: list[SkippedRecord] = field(default_factory=list)
     records: list[tuple[str, str]] = field(default_factory=list)
     """(resource_type, id) of record number k at index k − 1."""
+    origins: list[Origin] = field(default_factory=list)
+    """Where record number k was read, at index k − 1."""
 
     def describe(self, record: int) -> tuple[str, str]:
         """(resource_type, id) of a record number."""
         return self.records[record - 1] if 0 < record <= len(self.records) else ("", "")
+
+    def origin(self, record: int | None) -> Origin | None:
+        """The file (and line or entry) of a record number."""
+        ok = record is not None and 0 < record <= len(self.origins)
+        return self.origins[record - 1] if ok else None
 
     def skipped_counts(self) -> Counter:
         """How many records were skipped per (resource type, reason)."""
@@ -82,8 +94,9 @@ class FhirReadResult:
 class _Converter:
     """Turns resources into template rows, in the order the template needs them."""
 
-    def __init__(self, *, default_site: str):
+    def __init__(self, *, default_site: str, mapping: FhirMapping | None = None):
         self.default_site = default_site
+        self.mapping = mapping or FhirMapping()
         self.result = FhirReadResult(batch=ImportBatch())
         self.urls: dict[str, str] = {}
         self.patients: dict[str, tuple[int, dict]] = {}
@@ -96,24 +109,27 @@ class _Converter:
         self.vitals: dict[tuple, tuple[int, dict]] = {}
         self.effects: list[tuple[int, dict]] = []
         self.weights: list[tuple[int, str, datetime, float]] = []
+        self.vital_records: dict[tuple, list[int]] = {}
+        """Every record merged into a vitals row (a skip counts each of them)."""
 
     def skip(self, k: int, rtype: str, rid: str, reason: str) -> None:
-        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k))
+        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
 
     def reject(self, k: int, rtype: str, rid: str, reason: str) -> None:
-        self.result.rejected.append(SkippedRecord(rtype, rid, reason, k))
+        self.result.rejected.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
 
-    def run(self, items: list[tuple[dict, str | None]]) -> FhirReadResult:
+    def run(self, items: list[Resource]) -> FhirReadResult:
         records = []
-        for k, (res, url) in enumerate(items, start=1):
+        for k, (res, url, origin) in enumerate(items, start=1):
             rtype = str(res.get("resourceType", ""))
             tail = (url or "").rstrip("/").split("/")[-1].split(":")[-1]
             rid = str(res.get("id") or tail or f"record-{k}")
             records.append((k, rtype, rid, res))
             self.result.records.append((rtype, rid))
+            self.result.origins.append(origin)
             if url:
                 self.urls[url] = rid
-        order = ["Patient", "Encounter", "MedicationAdministration", "Observation",
+        order = ["Patient", "Encounter", "MedicationAdministration", "Procedure", "Observation",
                  "QuestionnaireResponse", "AdverseEvent"]  # fmt: skip
         for rtype in order:
             for k, t, rid, res in records:
@@ -161,7 +177,11 @@ class _Converter:
         if status not in ENCOUNTER_STATUS:
             self.dropped_encounters.add(rid)
             return self.skip(k, "Encounter", rid, f"status {status or '(none)'} is not imported")
-        phase = phase_of(res)
+        concepts = [*(res.get("type") or []), res.get("serviceType") or {}]
+        classes = res.get("class") or []
+        classes = classes if isinstance(classes, list) else [classes]  # R4: one Coding
+        mapped = self.mapping.phase([c for x in concepts for c in codings(x)] + classes)
+        phase = mapped or phase_of(res)
         if phase is None:
             # A ketamine MedicationAdministration on it tells the phase (see _Medication…).
             phase = ""
@@ -174,20 +194,17 @@ class _Converter:
         })  # fmt: skip
 
     def _MedicationAdministration(self, k: int, rid: str, res: dict) -> None:
-        words = " ".join(text_words([res.get("medicationCodeableConcept") or {}])).lower()
-        codes = {c.get("code") for c in codings(res.get("medicationCodeableConcept"))}
-        drug = "esketamine" if "esketamine" in words else (
+        concept = res.get("medicationCodeableConcept") or {}
+        rule = self.mapping.dose(codings(concept))
+        words = " ".join(text_words([concept])).lower()
+        codes = {c.get("code") for c in codings(concept)}
+        drug = rule.drug if rule else "esketamine" if "esketamine" in words else (
             "ketamine" if "ketamine" in words or KETAMINE_RXNORM in codes else None)  # fmt: skip
         if drug is None:
             return self.skip(k, "MedicationAdministration", rid, "not ketamine or esketamine")
         if res.get("status") not in ("completed", None):
             return self.skip(k, "MedicationAdministration", rid,
                              f"status {res.get('status')} is not imported")  # fmt: skip
-        sid, usable = self._session_of(res)
-        if not sid or not usable or sid not in self.sessions:
-            why = "its encounter was skipped" if sid and not usable else (
-                "no encounter in this import to attach the dose to")  # fmt: skip
-            return self.skip(k, "MedicationAdministration", rid, why)
         dosage = res.get("dosage") or {}
         route = None
         for c in codings(dosage.get("route")):
@@ -199,6 +216,31 @@ class _Converter:
             dose = value_of({"valueQuantity": dosage["dose"]}, units=DOSE_UNITS_MG)
         start = when_of(res, "effectivePeriod", "effectiveDateTime")
         end = parse_datetime(str((res.get("effectivePeriod") or {}).get("end") or "")) or None
+        self._dose(k, "MedicationAdministration", rid, res, drug=drug,
+                   route=route or (rule.route if rule else None),
+                   dose=dose if dose is not None else (rule.dose_mg if rule else None),
+                   start=start, end=end)  # fmt: skip
+
+    def _Procedure(self, k: int, rid: str, res: dict) -> None:
+        """A Procedure whose code the mapping names as a dose (e.g. a local 'ketamine
+        infusion' code): the dosing session of its encounter, dose and route from the rule."""
+        rule = self.mapping.dose(codings(res.get("code")))
+        if rule is None:
+            return self.skip(k, "Procedure", rid, "code not mapped to a dose (FHIR mapping)")
+        if res.get("status") not in ("completed", None):
+            return self.skip(k, "Procedure", rid, f"status {res.get('status')} is not imported")
+        start = when_of(res, "performedPeriod", "performedDateTime")
+        end = parse_datetime(str((res.get("performedPeriod") or {}).get("end") or "")) or None
+        self._dose(k, "Procedure", rid, res, drug=rule.drug, route=rule.route,
+                   dose=rule.dose_mg, start=start, end=end)  # fmt: skip
+
+    def _dose(self, k, rtype, rid, res, *, drug, route, dose, start, end) -> None:
+        """Dosing details on the session of the resource's encounter."""
+        sid, usable = self._session_of(res)
+        if not sid or not usable or sid not in self.sessions:
+            why = "its encounter was skipped" if sid and not usable else (
+                "no encounter in this import to attach the dose to")  # fmt: skip
+            return self.skip(k, rtype, rid, why)
         row = self.sessions[sid][1]
         # Several administrations in one session (e.g. one per esketamine device) add up:
         # the dose is their sum, the dose time the earliest start, the duration to the last end.
@@ -216,6 +258,7 @@ class _Converter:
                     "duration_min": "" if duration is None else str(duration)})  # fmt: skip
         if not row["phase"]:
             row["phase"] = "dosing"
+        return None
 
     def _Observation(self, k: int, rid: str, res: dict) -> None:
         codes = [c.get("code") for c in codings(res.get("code")) if c.get("code")]
@@ -296,6 +339,7 @@ class _Converter:
             values[VITALS_LOINC[code]] = value_of(res)
         _, row = self.vitals.setdefault((sid, minute), (k, {
             "session_id": sid, "minutes_from_dose": str(minute)}))  # fmt: skip
+        self.vital_records.setdefault((sid, minute), []).append(k)
         row.update({name: as_text(v) for name, v in values.items() if v is not None})
 
     def _QuestionnaireResponse(self, k: int, rid: str, res: dict) -> None:
@@ -390,8 +434,10 @@ class _Converter:
         for store in (self.vitals, dict(enumerate(self.effects))):
             for key, (k, row) in list(store.items()):
                 if row["session_id"] in removed:
-                    rtype, rid = self.result.describe(k)
-                    self.skip(k, rtype, rid, "its encounter was skipped")
+                    merged = self.vital_records.get(key, [k]) if store is self.vitals else [k]
+                    for member in merged:  # count resources, not merged rows
+                        rtype, rid = self.result.describe(member)
+                        self.skip(member, rtype, rid, "its encounter was skipped")
                     store.pop(key)
                     if store is not self.vitals:
                         self.effects.remove((k, row))
@@ -418,10 +464,13 @@ class _Converter:
         return self.result
 
 
-def read_fhir(path: str | Path, *, default_site: str = DEFAULT_SITE) -> FhirReadResult:
-    """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists."""
+def read_fhir(
+    path: str | Path, *, default_site: str = DEFAULT_SITE, mapping: FhirMapping | None = None
+) -> FhirReadResult:
+    """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists;
+    `mapping` (kapviz.io.fhir_mapping) tells the EHR's own phase and dose codes."""
     items = load_resources(Path(path))
-    result = _Converter(default_site=default_site).run(items)
+    result = _Converter(default_site=default_site, mapping=mapping).run(items)
     log.info("FHIR: %d records, %d skipped, %d rejected", len(items), len(result.skipped),
              len(result.rejected))  # fmt: skip
     return result
@@ -435,7 +484,10 @@ def validate_fhir(
     allow_implausible: bool = False,
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate a FHIR batch: invalid records are problems, or rejections with skip_invalid."""
-    pre = [Rejection(r.record, r.resource_type, r.id, r.reason) for r in result.rejected]
+    pre = [
+        Rejection(r.record, r.resource_type, r.id, r.reason, _file(r.origin))
+        for r in result.rejected
+    ]
     if skip_invalid:
         validated, rest = validate_skipping_invalid(
             result.batch,
@@ -443,17 +495,31 @@ def validate_fhir(
             describe=lambda _file, row: result.describe(row),
             allow_implausible=allow_implausible,
         )
+        rest = [replace(r, file=_file(result.origin(r.record))) for r in rest]
         return validated, pre + rest
     validated = validate(result.batch, existing=existing, allow_implausible=allow_implausible)
-    named = [
-        replace(p, expected=f"{p.expected} ({'/'.join(result.describe(p.row))})")
-        if p.row is not None
-        else p
-        for p in validated.problems
-    ]
+    named = [_located(p, result) for p in validated.problems]
     invalid = [
-        Problem("FHIR records", r.record, None, None, f"{r.reason} ({r.resource_type}/{r.id})")
+        _located(Problem("FHIR records", r.record, None, None, r.reason), result)
         for r in result.rejected
     ]
     validated.problems = invalid + named
     return validated, []
+
+
+def _file(origin: Origin | None) -> str:
+    """The file name and NDJSON line of a record, as the rejection report's `file`."""
+    if origin is None:
+        return ""
+    return origin.file + (f":{origin.line}" if origin.line is not None else "")
+
+
+def _located(problem: Problem, result: FhirReadResult) -> Problem:
+    """A problem of a converted row, told by the FHIR file (and NDJSON line) and resource."""
+    origin = result.origin(problem.row)
+    if origin is None:
+        return problem
+    rtype, rid = result.describe(problem.row)
+    entry = f", entry {origin.entry}" if origin.entry is not None else ""
+    return replace(problem, file=origin.file, row=origin.line,
+                   expected=f"{problem.expected} ({rtype}/{rid}{entry})")  # fmt: skip

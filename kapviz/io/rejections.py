@@ -17,7 +17,7 @@ from kapviz.io.tables import ImportBatch
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, validate
 from kapviz.privacy import neutralise_text
 
-REPORT_COLUMNS = ("record", "resource_type", "id", "reason")
+REPORT_COLUMNS = ("record", "file", "resource_type", "id", "reason")
 MAX_ROUNDS = 10
 """Each round drops the rows with problems; dependants surface in the next round."""
 
@@ -30,6 +30,8 @@ class Rejection:
     resource_type: str
     id: str
     reason: str
+    file: str = ""
+    """The input file (FHIR: the file name, and ':line' for NDJSON) the record was read from."""
 
 
 def _without(batch: ImportBatch, drop: dict[str, set[int]]) -> ImportBatch:
@@ -83,7 +85,9 @@ def validate_skipping_invalid(
             rtype, rid = describe(files[p.file], p.row)
             what = f"{p.column} {p.value!r}: " if p.value not in (None, "") else (
                 f"{p.column}: " if p.column else "")  # fmt: skip
-            rejections.append(Rejection(p.row, rtype, rid, f"{what}expected {p.expected}"))
+            rejections.append(
+                Rejection(p.row, rtype, rid, f"{what}expected {p.expected}", file=p.file)
+            )
         if not drop:
             return validated, rejections
         batch = _without(batch, drop)
@@ -91,12 +95,13 @@ def validate_skipping_invalid(
 
 
 def write_rejections(path: str | Path, rejections: list[Rejection]) -> Path:
-    """Write the rejection report CSV (record, resource_type, id, reason), formula-safe."""
+    """Write the rejection report CSV (record, file, resource_type, id, reason), formula-safe."""
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for r in rejections:
-            cells = ["" if r.record is None else r.record, r.resource_type, r.id, r.reason]
+            record = "" if r.record is None else r.record
+            cells = [record, r.file, r.resource_type, r.id, r.reason]
             writer.writerow([neutralise_text(c) for c in cells])
     return path

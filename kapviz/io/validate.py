@@ -8,8 +8,9 @@ touches the database except to read which ids already exist (`ExistingKeys`).
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
-from kapviz import instruments
+from kapviz import clinic_time, instruments
+from kapviz.db.arrow import bound_sql
 from kapviz.db.models import Patient, Session
 from kapviz.domain import ACTIONS, DRUGS, PHASES, ROUTES, SEXES, STATUSES
 from kapviz.io import plausibility
@@ -45,15 +47,13 @@ class ExistingKeys:
     def load(cls, conn: Connection) -> ExistingKeys:
         """Patient ids and sessions as stored (plain DB-API fetches, converted per column)."""
         names = ["session_id", "patient_id", "course_id", "started_at"]
-        patients_sql = select(Patient.patient_id).compile(dialect=conn.dialect)
-        sessions_sql = select(*(Session.__table__.c[n] for n in names)).compile(
-            dialect=conn.dialect
-        )
+        patients_sql = bound_sql(select(Patient.patient_id), conn.dialect)
+        sessions_sql = bound_sql(select(*(Session.__table__.c[n] for n in names)), conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(str(patients_sql))
+            cursor.execute(*patients_sql)
             patients = {row[0] for row in cursor.fetchall()}
-            cursor.execute(str(sessions_sql))
+            cursor.execute(*sessions_sql)
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -84,15 +84,13 @@ class ValidatedBatch:
         return not self.problems
 
 
-def parse_datetime(text: str) -> datetime | None:
-    """ISO 8601 date or datetime; an offset is converted to the clinic's local time."""
+def parse_datetime(text: str, zone: tzinfo | None = None) -> datetime | None:
+    """ISO 8601 date or datetime; an offset is converted to the clinic's wall time."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
-    return value
+    return clinic_time.to_clinic(value, zone) if value.tzinfo is not None else value
 
 
 ISO_FORMATS = (
@@ -116,9 +114,37 @@ def parse_datetimes(values: pd.Series) -> pd.Series:
             stamps = pd.to_datetime(values[match], format=fmt, errors="coerce")
             out[match] = stamps.astype("datetime64[us]")
             todo &= ~(match & out.notna().to_numpy())
+    zone = clinic_time.clinic_zone() if todo.any() else None
     for i in np.flatnonzero(todo):
-        out.iat[i] = parse_datetime(values.iat[i])
+        out.iat[i] = parse_datetime(values.iat[i], zone)
     return out
+
+
+LOCAL_TIME_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+"""A date and time without an offset: read in the clinic's zone (DOMAIN §4d)."""
+
+
+def daylight_saving_checks(
+    values: pd.Series, parsed: pd.Series, zone: tzinfo | None = None
+) -> tuple[pd.Index, pd.Index]:
+    """Of the local times (no offset) in `values`: those a clock change skips (the index of
+    each) and those it repeats, read as the earlier instant. Vectorised: pandas localises
+    the whole column; only the few failures are told apart one by one."""
+    zone = zone or clinic_time.clinic_zone()
+    local = values.str.fullmatch(LOCAL_TIME_RE).to_numpy(dtype=bool, na_value=False, copy=True)
+    local &= parsed.notna().to_numpy()
+    if not local.any() or not hasattr(zone, "key"):
+        return pd.Index([]), pd.Index([])
+    stamps = parsed[local]
+    try:
+        placed = stamps.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    except (TypeError, ValueError):
+        placed = pd.Series(pd.NaT, index=stamps.index)
+    odd = stamps.index[placed.isna().to_numpy()]
+    kinds = {i: clinic_time.check_local(stamps[i].to_pydatetime(), zone) for i in odd}
+    gaps = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.NONEXISTENT])
+    folds = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.AMBIGUOUS])
+    return gaps, folds
 
 
 def _isin(values: pd.Series, known: set | frozenset) -> pd.Series:
@@ -160,6 +186,7 @@ class _Checker:
         self.frame = batch.tables[file]
         self.rows = batch.source_rows[file]
         self.problems = problems
+        self.warnings: list[str] = _WARNINGS.get([])
         self._raw: dict[str, pd.Series] = {}
 
     def row(self, i: int) -> int:
@@ -248,6 +275,20 @@ class _Checker:
         for i in values.index[(values != "") & parsed.isna()]:
             self.add(i, column, values[i], "an ISO 8601 date (2026-03-14) or "
                      "datetime (2026-03-14T09:30)")  # fmt: skip
+        if not date_only:
+            zone = clinic_time.clinic_zone()
+            gaps, folds = daylight_saving_checks(values, parsed, zone)
+            for i in gaps:
+                self.add(i, column, values[i], f"a local time that exists in "
+                         f"{clinic_time.zone_label(zone)} (the clocks skip it: daylight "
+                         "saving time begins)")  # fmt: skip
+            for i in folds:
+                self.warnings.append(
+                    f"{self.name}:{self.row(i)} {column} {values[i]!r}: this local time "
+                    f"occurs twice in {clinic_time.zone_label(zone)} (the clocks go back); "
+                    "read as the earlier one"
+                )
+            parsed = parsed.where(~parsed.index.isin(gaps))
         if date_only:
             days = parsed.dt.date.astype(object)
             return days.where(parsed.notna(), None)
@@ -259,6 +300,10 @@ class _Checker:
             key = ", ".join(str(frame.at[i, c]) for c in columns)
             self.add(i, columns[-1], key, f"a unique {what} (this one appears earlier)")
         return dup
+
+
+_WARNINGS: ContextVar[list[str]] = ContextVar("validation_warnings")
+"""The warnings of the validation in progress (set by `validate`)."""
 
 
 def _patients(batch, problems, existing) -> pd.DataFrame:
@@ -273,7 +318,7 @@ def _patients(batch, problems, existing) -> pd.DataFrame:
             "patient_id": pid,
             "site": site,
             "sex": c.enum("sex", SEXES),
-            "birth_year": c.integers("birth_year", low=1900, high=date.today().year),
+            "birth_year": c.integers("birth_year", low=1900, high=clinic_time.today().year),
             "indication": c.raw("indication").replace("", None),
             "enrolled_on": c.datetimes("enrolled_on", date_only=True),
         }
@@ -564,6 +609,21 @@ def validate(
 
     Implausible values (kapviz.io.plausibility) are problems too, unless `allow_implausible`
     makes them warnings (a deliberate override, reported with the import)."""
+    warnings = list(batch.warnings)
+    token = _WARNINGS.set(warnings)
+    try:
+        return _validate(batch, existing, warnings, allow_implausible, limits)
+    finally:
+        _WARNINGS.reset(token)
+
+
+def _validate(
+    batch: ImportBatch,
+    existing: ExistingKeys | None,
+    warnings: list[str],
+    allow_implausible: bool,
+    limits: plausibility.Limits | None,
+):
     existing = existing or ExistingKeys()
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
@@ -597,7 +657,6 @@ def validate(
         frames["side_effects"] = _side_effects(batch, problems, known_sessions)
     if "vitals" in batch.tables:
         frames["vitals"] = _vitals(batch, problems, known_sessions)
-    warnings = list(batch.warnings)
     found = plausibility.check(batch, frames, limits or plausibility.default_limits())
     if allow_implausible:
         warnings += plausibility.accepted(found)

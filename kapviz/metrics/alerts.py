@@ -7,7 +7,7 @@ comes from `Settings`. kapviz.metrics.safety re-exports every public name.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -226,3 +226,19 @@ def thresholds_in_force(settings: Settings) -> pd.DataFrame:
         )
     )
     return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def patients_per_reason(worklist: pd.DataFrame) -> pd.DataFrame:
+    """Patients on the worklist per reason, most urgent reason first (a patient with two
+    reasons counts under each). Columns: reason, patients; every reason, zeros included."""
+    counts = worklist.groupby("reason")["patient_id"].nunique() if len(worklist) else {}
+    reasons = sorted(REASON_RANK, key=REASON_RANK.get)
+    return pd.DataFrame(
+        {"reason": reasons, "patients": [int(counts.get(r, 0)) for r in reasons]}
+    ).astype({"reason": object, "patients": "int64"})
+
+
+def alerts_now(today: date) -> datetime:
+    """'Now' of an alerts worklist drawn on `today`: the end of the day, so the look-back
+    window is whole days."""
+    return datetime.combine(today, time.max)

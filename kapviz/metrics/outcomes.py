@@ -24,14 +24,13 @@ import numpy as np
 import pandas as pd
 
 from kapviz import instruments
-from kapviz.metrics.scores import (  # noqa: F401 - re-exported: part of this module's API
+from kapviz.metrics.scores import (
     DATETIME_DTYPE,
     as_datetime,
     completed_doses,
     course_anchors,
     course_scores,
     doses_up_to,
-    first_doses,
     objects,
 )
 from kapviz.metrics.stats import wilson_interval

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from kapviz.config import Settings
-from kapviz.metrics import safety
+from kapviz.metrics import alerts, monitoring
+from kapviz.metrics.periods import period_spans
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
-from kapviz.metrics.stats import wilson_columns
+from kapviz.metrics.stats import funnel_limits, wilson_columns
 
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
 
@@ -35,10 +36,41 @@ def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: dateti
     return int(mask.sum())
 
 
-def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, set]:
+def referred_in_range(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> set:
+    """The funnel's "Referred": every patient record; with a date range [start, end] (dates),
+    the patients referred in it: enrolled on a day of the range, or, with no enrolment date,
+    with a session (any status) started in it. Otherwise a July–September funnel set the
+    patients of all time against the few who reached intake in the range.
+    """
+    if start is None and end is None:
+        return set(patients["patient_id"])
+    day = pd.to_datetime(patients["enrolled_on"])
+    inside = day.notna()
+    if start is not None:
+        inside &= day >= pd.Timestamp(start)
+    if end is not None:
+        inside &= day <= pd.Timestamp(end)
+    at = pd.to_datetime(sessions["started_at"])
+    in_range = pd.Series(True, index=sessions.index)
+    if start is not None:
+        in_range &= at >= pd.Timestamp(start)
+    if end is not None:
+        in_range &= at < pd.Timestamp(end) + pd.Timedelta(days=1)
+    seen = set(sessions.loc[in_range, "patient_id"])
+    undated = patients.loc[day.isna(), "patient_id"]
+    return set(patients.loc[inside, "patient_id"]) | set(undated[undated.isin(seen)])
+
+
+def funnel_patients(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> dict[str, set]:
     """The patient sets behind each funnel step, before intersecting them (funnel_table).
 
-    referred: the patient records; intake: patients with a completed intake session;
+    referred: the patient records (with a date range: those referred in it,
+    `referred_in_range`; pass the sessions of every date then: the later steps follow them
+    to wherever they have got since); intake: patients with a completed intake session;
     eligible: found eligible at one; dosed: with a completed dosing session; finished: with
     a course that has a completed integration or follow-up session after its last completed
     dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
@@ -53,7 +85,7 @@ def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str,
         after = after[after["started_at"] > after["course_id"].map(last_dose)]
     finished = after
     return {
-        "referred": set(patients["patient_id"]),
+        "referred": referred_in_range(patients, sessions, start=start, end=end),
         "intake": set(intake["patient_id"]),
         "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
         "dosed": set(dosing["patient_id"]),
@@ -84,9 +116,12 @@ def funnel_frame(counts: list[int]) -> pd.DataFrame:
     return frame
 
 
-def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """The treatment funnel (funnel_table) of these patients and sessions."""
-    return funnel_table(funnel_patients(patients, sessions))
+def treatment_funnel(
+    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
+) -> pd.DataFrame:
+    """The treatment funnel (funnel_table) of these patients and sessions (date range
+    [start, end]: the patients referred in it)."""
+    return funnel_table(funnel_patients(patients, sessions, start=start, end=end))
 
 
 def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -146,22 +181,26 @@ def measurement_completion(
     return (int(len(window) - len(missing)), int(len(window)))
 
 
-def funnel_plot_limits(
-    overall_rate: float, volumes: pd.Series | list[int], *, z: float = 1.959963984540054
-) -> pd.DataFrame:
-    """Binomial control limits around the overall rate for each volume (funnel plot).
+FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
+"""Coverage of a funnel plot's limits: 95% (about 2 SD) and 99.8% (about 3 SD)."""
 
-    Limits p ± z·√(p(1−p)/n), clipped to [0, 1]: a site outside them differs from the
-    program by more than chance at that volume (Spiegelhalter 2005).
+
+def funnel_plot_limits(
+    overall_rate: float, volumes: pd.Series | list[int], *, coverage: float = 0.95
+) -> pd.DataFrame:
+    """Exact binomial control limits around the overall rate for each volume (funnel plot).
+
+    DOMAIN §4c: limits from the binomial distribution, not the normal approximation, which
+    is too narrow or runs past 0 and 1 for small units. A site outside them differs from the
+    program by more than chance at that volume.
     """
     n = pd.Series(volumes, dtype="float64")
-    half = z * (overall_rate * (1 - overall_rate) / n.where(n > 0)) ** 0.5
+    limits = [
+        funnel_limits(overall_rate, int(v) if v == v and v > 0 else 0, coverage=coverage)
+        for v in n.tolist()
+    ]
     return pd.DataFrame(
-        {
-            "n": n,
-            "lower": (overall_rate - half).clip(lower=0.0),
-            "upper": (overall_rate + half).clip(upper=1.0),
-        }
+        {"n": n, "lower": [lo for lo, _ in limits], "upper": [hi for _, hi in limits]}
     )
 
 
@@ -236,20 +275,6 @@ def site_response(
     return sites, overall
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 of the week containing `now`."""
-    return datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
-
-
-def month_start(now: datetime) -> datetime:
-    return datetime.combine(now.date().replace(day=1), datetime.min.time())
-
-
-def _previous_month_start(now: datetime) -> datetime:
-    first = month_start(now)
-    return month_start(first - timedelta(days=1))
-
-
 @dataclass(frozen=True)
 class TileWindows:
     """The tiles' periods as of `now` (DOMAIN.md §1 windows; every range is [start, end)
@@ -267,23 +292,21 @@ class TileWindows:
 
 
 def tile_windows(now: datetime) -> TileWindows:
-    """This week / month so far and the same span of the week / month before; the last 30
-    and 90 days and the 30 and 90 before them."""
+    """This week / month so far and the same elapsed span of the week / month before
+    (kapviz.metrics.periods.period_spans); the last 30 and 90 days and the 30 and 90 before."""
     prev30, cur30, _ = period_bounds(now, days=30)
     prev90, cur90, _ = period_bounds(now, days=90)
-    wk, mo = week_start(now), month_start(now)
-    last_wk = wk - timedelta(days=7)
-    last_mo = _previous_month_start(now)
+    week, month = period_spans(now, "week"), period_spans(now, "month")
     return TileWindows(
         now=now,
         cur30=cur30,
         prev30=prev30,
         cur90=cur90,
         prev90=prev90,
-        week=(wk, now),
-        week_before=(last_wk, last_wk + (now - wk)),
-        month=(mo, now),
-        month_before=(last_mo, last_mo + (now - mo)),
+        week=week.current,
+        week_before=week.previous,
+        month=month.current,
+        month_before=month.previous,
     )
 
 
@@ -393,8 +416,8 @@ def adverse_counts(
 ) -> AdverseCounts:
     """The adverse-event tile's counts from session and side-effect frames."""
     w = tile_windows(now)
-    events, doses = safety.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
-    before = safety.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
+    events, doses = monitoring.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
+    before = monitoring.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
     return AdverseCounts(events, doses, *before)
 
 
@@ -409,12 +432,12 @@ def open_alert_patients(
 ) -> tuple[int, int]:
     """Patients on the Safety page's alerts worklist now, and as things stood 30 days ago
     (only what had happened by then)."""
-    open_now = safety.alerts(
+    open_now = alerts.alerts(
         sessions, side_effects, vitals, assessments, settings=settings, now=now
     )
     cur30 = tile_windows(now).cur30
     past = sessions[sessions["started_at"] <= cur30]
-    open_before = safety.alerts(
+    open_before = alerts.alerts(
         past,
         side_effects[is_member(side_effects["session_id"], past["session_id"])],
         vitals[is_member(vitals["session_id"], past["session_id"])],

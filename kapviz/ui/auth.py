@@ -29,7 +29,7 @@ from kapviz.auth.scope import Viewer
 from kapviz.config import AUTH_NONE, AUTH_OIDC, Settings
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.ui import data, nav
+from kapviz.ui import data, nav, outage
 from kapviz.ui.db import engine, settings
 from kapviz.ui.exports import audited, csv_download
 from kapviz.ui.oidc import mark_active, oidc_account
@@ -128,13 +128,37 @@ def _local_account(cfg: Settings, now: datetime) -> accounts.Account:
         clear_session(f"You were signed out after {cfg.idle_minutes} minutes without activity.")
         username = None
     if username:
-        account = find_account(username)
+        account = _account_now(username)
         if account is not None:
             return account
         clear_session("Your account is no longer active. Ask a director.")
     _sign_in_form()
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises; keeps type checkers honest
+
+
+def _account_now(username: str) -> accounts.Account | None:
+    """The account as the database has it now; while the database does not answer, the one
+    this session already holds (it sees only the cached figures it saw before the outage)."""
+    try:
+        return find_account(username)
+    except Exception as exc:
+        held = st.session_state.get(VIEWER_KEY)
+        if not outage.is_unreachable(exc) or not isinstance(held, Viewer):
+            raise
+        if held.username != username:
+            raise
+        return accounts.Account(
+            username=held.username,
+            display_name=st.session_state.get(NAME_KEY),
+            role=held.role,
+            sites=held.sites,
+            clinician=held.clinician,
+            failed_attempts=0,
+            locked_until=None,
+            created_at=None,
+            updated_at=None,
+        )
 
 
 def _sign_in_form() -> None:
@@ -164,15 +188,24 @@ def _attempt_sign_in() -> None:
         st.session_state[ERROR_KEY] = "Enter your username and password."
         return
     now = session_now()
-    with engine().begin() as conn:
-        result = accounts.sign_in(
-            conn,
-            username,
-            password,
-            now=now,
-            max_failures=cfg.lockout_failures,
-            lock_minutes=cfg.lockout_minutes,
+    try:
+        with engine().begin() as conn:
+            result = accounts.sign_in(
+                conn,
+                username,
+                password,
+                now=now,
+                max_failures=cfg.lockout_failures,
+                lock_minutes=cfg.lockout_minutes,
+            )
+    except Exception as exc:
+        if not outage.is_unreachable(exc):
+            raise
+        outage.mark_down(outage.database_url(), exc)
+        st.session_state[ERROR_KEY] = (
+            "The database is not reachable, so nobody can sign in right now. Try again in a minute."
         )
+        return
     if not result.ok:
         st.session_state[ERROR_KEY] = result.message
         return
@@ -184,7 +217,7 @@ def _attempt_sign_in() -> None:
 def newest_record_at() -> datetime | None:
     """The newest session or score the viewer may see ("data as of" on live pages)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return data.newest_record_at()
     if scope.matches_nothing(within):
         return None
@@ -208,7 +241,7 @@ def visible_indications(all_indications: Sequence[str]) -> list[str]:
     """The indication filter's options: for a restricted viewer, only those of their patients
     (the name of an indication treated only elsewhere is data from outside the scope)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return list(all_indications)
     if scope.matches_nothing(within):
         return []
@@ -276,10 +309,9 @@ def check_case_link() -> None:
     """Refuse a `?patient=` link to a patient outside the viewer's scope (before any data).
 
     Unknown and out-of-scope ids get the same answer, so ids cannot be probed; the attempt is
-    in the audit trail.
+    in the audit trail. With sign-in off the scope is the whole clinic: an unknown id is
+    named rather than silently dropped by the picker.
     """
-    if not is_on():
-        return
     requested = st.query_params.get("patient")
     if not requested:
         return
@@ -288,8 +320,8 @@ def check_case_link() -> None:
     record(audit.VIEW_CASE, target=requested, detail="refused: not in the viewer's scope")
     st.title(nav.spec(scope.CASE_EXPLORER).title)
     st.error(
-        f"There is no patient {as_code(requested)} among the patients you may see. Nothing was "
-        "loaded. Choose a patient from the list instead.",
+        f"No patient {as_code(requested)} in your scope. Nothing was loaded. Check the id, or "
+        "choose a patient from the list instead.",
         icon=":material/block:",
     )
     nav.link(nav.spec(scope.CASE_EXPLORER))
@@ -300,7 +332,7 @@ def check_scope_has_patients() -> None:
     """A supervisor or clinician with no patient in scope (sites without patients yet, a
     clinician code with no sessions) is told so once, instead of empty charts on every page."""
     within = scoped(Filters())
-    if not is_on() or (not within.sites and getattr(within, "clinician", None) is None):
+    if not is_on() or (not within.sites and within.clinician is None):
         return
     if not scope.matches_nothing(within) and data.patient_ids(within):
         return
@@ -315,8 +347,11 @@ def check_scope_has_patients() -> None:
 
 
 def check_idle() -> None:
-    """For live fragments (which rerun without `page.setup`): a full rerun once idle, so the
-    idle sign-out happens on a wall screen too. Fragment runs are not activity."""
+    """What every live fragment run checks first (it reruns without `page.setup`), each
+    answered by a full rerun of the page: the database went away or came back
+    (kapviz.ui.outage); the session is idle, so the idle sign-out happens on a wall screen
+    too (fragment runs are not activity); the signed-in account was removed meanwhile."""
+    outage.follow(data.version)
     cfg = settings()
     if sign_in_mode() == AUTH_NONE:
         return
@@ -324,6 +359,16 @@ def check_idle() -> None:
         st.session_state.get(SEEN_KEY), session_now(), idle_minutes=cfg.idle_minutes
     ):
         st.rerun(scope="app")
+    held = st.session_state.get(VIEWER_KEY)
+    if isinstance(held, Viewer) and held.username != OPEN_VIEWER.username:
+        try:
+            current = find_account(held.username)
+        except Exception as exc:
+            if not outage.is_unreachable(exc):
+                raise
+            return  # the outage itself is shown by outage.follow
+        if current is None or current.viewer != held:
+            st.rerun(scope="app")
 
 
 def record_case_view(patient_id: str, course_id: str | None = None) -> None:

@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
+
 import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.filters import Filters
+from kapviz.meeting import agenda, step_case
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.report.case import CaseSummary, case_summary_html
 from kapviz.report.pdf import html_to_pdf
 from kapviz.ui import auth, data
+from kapviz.url_flags import is_on
 
-PRESENTATION_CSS = """
-<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-header[data-testid="stHeader"] { display: none !important; }
-.block-container { max-width: 1500px; padding-top: 1.2rem; }
-html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-h1 { display: none !important; }
-h2 { font-size: 2.4rem !important; }
-[data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
-button[data-baseweb="tab"] p { font-size: 1.3rem !important; }
-</style>
-"""
+PRESENTATION_CSS = Path(__file__).with_name("present.css")
+"""Presentation mode's style sheet: full width, no sidebar, larger type."""
 
 
 def pick_case(filters: Filters) -> tuple[str | None, str | None]:
     """Patient and course chosen by the user or by `?patient=…&course=…` links."""
     ids = data.patient_ids(filters)
+    requested = st.query_params.get("patient")
+    if requested and requested not in ids:
+        # In the viewer's scope (kapviz.ui.auth.check_case_link) but outside the filters.
+        st.warning(
+            f"Patient {auth.as_code(requested)} does not match the sidebar filters "
+            f"({filters.describe()}): clear a filter to open this case.",
+            icon=":material/filter_alt:",
+        )
     left, right = st.columns([3, 2])
     patient_id = left.selectbox(
         "Patient (pseudonymous id)",
@@ -87,17 +88,81 @@ def status_block(lines: list) -> None:
             st.markdown(f"{verdict_icon(verdict)} **{label}: {word}** — {text}")
 
 
+def _present_changed() -> None:
+    if st.session_state.get("present"):
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
 def presentation_mode() -> bool:
-    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`)."""
+    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`, also
+    true/yes/on: kapviz.url_flags; the toggle writes `present=1` back to the URL)."""
+    # The URL is the truth (a link with or without ?present=…); the toggle writes it back.
+    st.session_state["present"] = is_on(st.query_params.get("present"))
     on = st.toggle(
         "Presentation mode",
         key="present",
-        bind="query-params",
+        on_change=_present_changed,
         help="For team meetings: larger type, no sidebar, one case per screen.",
     )
     if on:
-        st.html(PRESENTATION_CSS)
+        st.html(f"<style>{PRESENTATION_CSS.read_text(encoding='utf-8')}</style>")
     return bool(on)
+
+
+def meeting_picker(filters: Filters) -> list[str]:
+    """The cases of this meeting, in presenting order, bound to `?meeting=` (one link for the
+    whole meeting); shared by next/previous and the meeting pack."""
+    ids = data.patient_ids(filters)
+    with st.expander("Meeting: cases to present", icon=":material/groups:"):
+        chosen = st.multiselect(
+            "Cases of the meeting, in order (pseudonymous ids)",
+            ids,
+            key="meeting",
+            bind="query-params",
+            placeholder="Type ids…",
+            help="Presentation mode steps through these with Next case (or Page Down, as "
+            "a presentation clicker sends) and Previous case (Page Up); the meeting pack "
+            "prints them in this order.",
+        )
+    return agenda(chosen)
+
+
+def _go_to(case_id: str | None) -> None:
+    if case_id:
+        st.session_state["patient"] = case_id
+        st.session_state.pop("course", None)  # the new case's latest course
+
+
+def case_steps(meeting: list[str], current: str) -> None:
+    """Previous / next case of the meeting (buttons, Page Up / Page Down)."""
+    if not meeting:
+        return
+    before, after = step_case(meeting, current, -1), step_case(meeting, current, 1)
+    where = f"case {meeting.index(current) + 1} of {len(meeting)}" if current in meeting else ""
+    left, middle, right = st.columns([2, 3, 2], vertical_alignment="center")
+    left.button(
+        "Previous case",
+        icon=":material/arrow_back:",
+        disabled=before is None,
+        on_click=_go_to,
+        args=(before,),
+        shortcut="PageUp",
+        key="meeting-previous",
+    )
+    middle.markdown(f"**Meeting:** {where or 'this case is not on the list'}")
+    right.button(
+        "Next case",
+        icon=":material/arrow_forward:",
+        icon_position="right",
+        disabled=after is None,
+        on_click=_go_to,
+        args=(after,),
+        shortcut="PageDown",
+        key="meeting-next",
+        type="primary",
+    )
 
 
 def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
@@ -114,59 +179,6 @@ def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
         help=f"Up to {MAX_COMPARE} cases side by side on the same axes.",
     )
     return list(chosen)
-
-
-def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """Side effects as printed in the summary: dose, effect, highest severity."""
-    return effects.rename(
-        columns={"dose_number": "Dose", "term": "Effect", "severity": "Severity"}
-    )[["Dose", "Effect", "Severity"]]
-
-
-def vitals_table(per_dose: pd.DataFrame) -> pd.DataFrame:
-    """BP per dosing session as 'systolic/diastolic' strings (mmHg) with the flags in words."""
-
-    def bp(prefix: str) -> pd.Series:
-        sys, dia = per_dose[f"{prefix}_systolic"], per_dose[f"{prefix}_diastolic"]
-        return pd.Series(
-            ["—" if pd.isna(s) else f"{s:.0f}/{d:.0f}" for s, d in zip(sys, dia, strict=True)],
-            index=per_dose.index,
-        )
-
-    flags = [
-        ", ".join(
-            word
-            for word, on in (
-                ("excursion", row.is_excursion),
-                ("rise", row.is_rise),
-                ("pre-dose review", row.needs_predose_review),
-            )
-            if on
-        )
-        for row in per_dose.itertuples()
-    ]
-    return pd.DataFrame(
-        {
-            "Dose": per_dose["dose_number"],
-            "Date": pd.to_datetime(per_dose["started_at"]).dt.strftime("%Y-%m-%d"),
-            "Pre-dose": bp("pre"),
-            "Peak": bp("peak"),
-            "Last": bp("last"),
-            "Flags": flags,
-        }
-    )
-
-
-def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
-    """Alerts as printed: reason, detail, date, course."""
-    return pd.DataFrame(
-        {
-            "Reason": alerts["reason"],
-            "Detail": alerts["detail"],
-            "Date": pd.to_datetime(alerts["date"]).dt.strftime("%Y-%m-%d"),
-            "Course": alerts["course_id"],
-        }
-    )
 
 
 def export_buttons(summary: CaseSummary) -> None:

@@ -9,11 +9,15 @@ rows written by anyone show up without a restart and unchanged data is never rel
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.caching.cache_utils import CachedFunc
 
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort
@@ -21,22 +25,59 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import outcomes_from_scores
 from kapviz.metrics.trajectories import instrument_scores, points_from_scores
+from kapviz.ui import outage
 from kapviz.ui.db import database_url, engine_for, settings
+
+log = logging.getLogger(__name__)
 
 VERSION_TTL_SECONDS = 2
 FRAME_TTL_SECONDS = 3600
 MAX_FRAMES = 24
+MAX_PER_VERSION = 4
+"""Caches with one entry per data version (and URL): a few, while a new version is being
+read by some sessions and the old one by others."""
 
 
-@st.cache_data(ttl=VERSION_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=VERSION_TTL_SECONDS, max_entries=4, show_spinner=False)
 def _version(url: str) -> tuple:
     with engine_for(url).connect() as conn:
         return queries.data_version(conn)
 
 
 def version() -> tuple:
-    """Fingerprint of the data now (refreshed every few seconds)."""
-    return _version(database_url())
+    """Fingerprint of the data now (refreshed every few seconds); while the database does not
+    answer, the last one it gave (kapviz.ui.outage: the cached frames are the last good ones).
+    A new version drops everything cached for the old ones (`drop_old_versions`)."""
+    url = database_url()
+    current = outage.current_version(url, lambda: _version(url))
+    with _SEEN_GUARD:
+        previous = _SEEN.get(url)
+        _SEEN[url] = current
+    if previous is not None and previous != current:
+        drop_old_versions()
+    return current
+
+
+_SEEN: dict[str, tuple] = {}
+_SEEN_GUARD = threading.Lock()
+KEPT_CACHES = frozenset({"kapviz.ui.db", "kapviz.ui.oidc"})
+"""Modules whose caches hold no data (settings, engines, sign-in activity): kept on a new
+data version. Every other cache of kapviz.ui is keyed by the data version."""
+
+
+def drop_old_versions() -> None:
+    """Empty the caches keyed by data version: once the data changed, no page asks for the
+    old version's frames and figures again, and keeping them until their time to live or
+    their max_entries grew the server by tens of MB with every import. The next run of each
+    page fills them for the new version."""
+    st.cache_data.clear()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("kapviz.ui.") or name in KEPT_CACHES:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, CachedFunc):
+                value.clear()
+    log.info("data version changed: cached frames and figures of the old version dropped")
 
 
 def forget_version() -> None:
@@ -152,7 +193,7 @@ def patients(filters: Filters) -> pd.DataFrame:
     return _patients(database_url(), filters, version())
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _filter_options(url: str, data_version: tuple) -> dict[str, list[str]]:
     with engine_for(url).connect() as conn:
         return queries.filter_options(conn)
@@ -162,7 +203,7 @@ def filter_options() -> dict[str, list[str]]:
     return _filter_options(database_url(), version())
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=4 * MAX_FRAMES, show_spinner=False)
 def _patient_ids(url: str, filters: Filters, data_version: tuple) -> list[str]:
     with engine_for(url).connect() as conn:
         return queries.patient_ids(conn, filters)
@@ -172,26 +213,26 @@ def patient_ids(filters: Filters) -> list[str]:
     return _patient_ids(database_url(), filters, version())
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _is_demo(url: str, data_version: tuple) -> bool:
     with engine_for(url).connect() as conn:
         return queries.is_demo_data(conn)
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _newest_record_at(url: str, data_version: tuple) -> datetime | None:
     with engine_for(url).connect() as conn:
         return queries.newest_record_at(conn)
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _table_counts(url: str, data_version: tuple) -> dict[str, int]:
     # Counting a million vital signs takes a while: only the Data page asks.
     with engine_for(url).connect() as conn:
         return queries.table_counts(conn)
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _has_imported_clinic_data(url: str, data_version: tuple) -> bool:
     with engine_for(url).connect() as conn:
         return queries.has_imported_clinic_data(conn)
@@ -272,7 +313,7 @@ def trajectory_points(filters: Filters, *, instrument: str | None = None) -> pd.
     return _points(database_url(), filters, version(), window, instrument)
 
 
-@st.cache_data(ttl=FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _import_history(url: str, data_version: tuple) -> pd.DataFrame:
     with engine_for(url).connect() as conn:
         return queries.import_history(conn)

@@ -8,6 +8,8 @@ so), and `kapviz.ui.page.setup` scopes whatever is chosen before any query runs.
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from kapviz.domain import ROUTE_LABELS
@@ -52,13 +54,18 @@ def sidebar() -> Filters:
             format_func=lambda r: ROUTE_LABELS.get(r, r),
             placeholder="All routes",
         )
-        col_from, col_to = st.columns(2)
-        start = col_from.date_input(
+        # One under the other: side by side, the sidebar cut the dates to "2026".
+        invalid = invalid_dates({k: st.query_params.get(k) for k in ("from", "to")})
+        for key, raw in invalid.items():
+            st.warning(
+                f"`?{key}=` {auth.as_code(raw)} is not a date (YYYY-MM-DD), so it is not "
+                "applied: the dates shown are the ones in force.",
+                icon=":material/event_busy:",
+            )
+        start = st.date_input(
             "From", value=None, key="from", bind="query-params", format="YYYY-MM-DD"
         )
-        end = col_to.date_input(
-            "To", value=None, key="to", bind="query-params", format="YYYY-MM-DD"
-        )
+        end = st.date_input("To", value=None, key="to", bind="query-params", format="YYYY-MM-DD")
     if start and end and start > end:
         st.sidebar.warning("'From' is after 'To': the date range is ignored.")
         start = end = None
@@ -69,6 +76,20 @@ def sidebar() -> Filters:
         start=start,
         end=end,
     )
+
+
+def invalid_dates(raw: dict[str, str | None]) -> dict[str, str]:
+    """The date parameters of a URL that are not ISO dates (YYYY-MM-DD), by name: reported to
+    the user, where the widget alone would drop them silently."""
+    bad = {}
+    for key, value in raw.items():
+        if not value:
+            continue
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            bad[key] = value
+    return bad
 
 
 def _accept_route_codes(routes) -> None:

@@ -2,51 +2,72 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import logging
+import time
+from concurrent.futures import Future
 
 import streamlit as st
 
 from kapviz import privacy, safe_text
-from kapviz.io.commands import detect_format
-from kapviz.io.fhir import FhirReadResult, read_fhir, validate_fhir
 from kapviz.io.report import problem_groups, problems_frame
-from kapviz.io.tables import ImportBatch
-from kapviz.io.template import TemplateError, read_template
-from kapviz.io.validate import ExistingKeys, ValidatedBatch, validate
+from kapviz.io.template import TemplateError
+from kapviz.io.uploads import ReadResult, Upload, UploadTooLarge, check_uploads, parse_in_child
+from kapviz.io.validate import ValidatedBatch
 from kapviz.io.write import write_batch
 from kapviz.ui import auth
-from kapviz.ui.db import engine, settings
+from kapviz.ui.db import database_url, engine, settings
+
+log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = list(privacy.UPLOAD_KINDS)
+READ_KEY = "_data_upload_read"
+"""Session state: (the uploads' identity, their ReadResult), so the reruns of one upload
+(the confirmation click among them) read and check the files once."""
+
+MB = 1024 * 1024
 
 
-def _read_uploads(files) -> tuple[ImportBatch | FhirReadResult, str, str]:
-    """Check the uploads (size, type), save them in a temporary folder and read them with the
-    right importer."""
-    max_bytes = settings().upload_max_mb * 1024 * 1024
-    for f in files:  # every file checked before any is written or read
-        privacy.check_upload(f.name, f.getvalue(), max_bytes=max_bytes)
-    tmp = Path(tempfile.mkdtemp(prefix="kapviz-upload-"))
-    mapping = None
-    for f in files:
-        target = tmp / Path(f.name).name
-        target.write_bytes(f.getvalue())
-        if target.suffix == ".toml":
-            mapping = str(target)
-    names = ", ".join(f.name for f in files)
-    data_files = [p for p in tmp.iterdir() if p.suffix != ".toml"]
-    single = len(data_files) == 1
-    is_file_format = single and data_files[0].suffix in (".xlsx", ".json", ".ndjson")
-    path = data_files[0] if is_file_format or (mapping and single) else tmp
-    fmt = detect_format(path, redcap_mapping=mapping)
-    if fmt == "template":
-        return read_template(path), fmt, names
-    if fmt == "fhir":
-        return read_fhir(path), fmt, names
-    from kapviz.io.redcap import read_redcap
+def _read_uploads(files, *, allow_implausible: bool) -> ReadResult:
+    """Check the uploads (size, type, what a workbook unpacks to), then read and validate them
+    in a separate process with bounded memory, showing progress; the result is kept for the
+    reruns of the same upload. Nothing of the files is left on disk afterwards."""
+    identity = (tuple((f.file_id, f.name, f.size) for f in files), allow_implausible)
+    kept = st.session_state.get(READ_KEY)
+    if kept is not None and kept[0] == identity:
+        return kept[1]
+    st.session_state.pop(READ_KEY, None)
+    cfg = settings()
+    uploads = [Upload(f.name, f.getvalue()) for f in files]
+    check_uploads(
+        uploads,
+        max_bytes=cfg.upload_max_mb * MB,
+        max_unzipped_bytes=cfg.upload_max_unzipped_mb * MB,
+    )
+    size = sum(len(u.content) for u in uploads) / MB
+    what = f"{len(uploads)} file{'s' if len(uploads) > 1 else ''} ({size:,.1f} MB)"
+    line = st.empty()
 
-    return read_redcap(path, mapping), fmt, names
+    def wait(future: Future) -> None:
+        started = time.monotonic()
+        while not future.done():
+            line.caption(
+                f":material/hourglass_top: Reading and checking {what} in a separate "
+                f"process… {time.monotonic() - started:,.0f} s"
+            )
+            time.sleep(0.5)
+
+    try:
+        result = parse_in_child(
+            uploads,
+            database_url(),
+            memory_limit_bytes=cfg.upload_memory_mb * MB,
+            wait=wait,
+            allow_implausible=allow_implausible,
+        )
+    finally:
+        line.empty()
+    st.session_state[READ_KEY] = (identity, result)
+    return result
 
 
 def upload_and_check() -> None:
@@ -60,15 +81,11 @@ def upload_and_check() -> None:
         max_upload_size=settings().upload_max_mb,
     )
     if not files:
+        st.session_state.pop(READ_KEY, None)
         st.caption(
             "Nothing is written until you confirm: files are checked first, every problem "
             "is listed, and the import runs in one transaction."
         )
-        return
-    try:
-        batch, fmt, names = _read_uploads(files)
-    except (TemplateError, ValueError) as exc:
-        st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
         return
     allow = st.checkbox(
         "Accept implausible values",
@@ -76,14 +93,21 @@ def upload_and_check() -> None:
         help="Dates after tomorrow or before 1900, doses and weights outside the configured "
         "ranges are problems; tick this to import them as they are (each is listed).",
     )
+    try:
+        read = _read_uploads(files, allow_implausible=allow)
+    except (TemplateError, UploadTooLarge, ValueError) as exc:
+        st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
+        return
+    except Exception:
+        log.exception("reading an upload failed")
+        st.error(
+            "These files cannot be read: the importer stopped on them. Check that they are "
+            "template, FHIR or REDCap files; the server log has the details.",
+            icon=":material/error:",
+        )
+        return
+    validated, fmt, names = read.validated, read.fmt, read.names
     eng = engine()
-    with eng.connect() as conn:
-        existing = ExistingKeys.load(conn)
-    if isinstance(batch, FhirReadResult):
-        # Invalid FHIR records are problems here too: nothing is dropped silently.
-        validated, _ = validate_fhir(batch, existing=existing, allow_implausible=allow)
-    else:
-        validated = validate(batch, existing=existing, allow_implausible=allow)
     for warning in validated.warnings:
         st.warning(safe_text.markdown(warning), icon=":material/warning:")
     if validated.problems:
@@ -136,6 +160,7 @@ def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
     )
     bar.progress(1.0, text="Done")
     auth.record_import(names, fmt, added=result.added, updated=result.updated)
+    st.session_state.pop(READ_KEY, None)
     st.success(
         f"Imported {safe_text.markdown(names)}: {result.added:,} rows added, "
         f"{result.updated:,} updated.",

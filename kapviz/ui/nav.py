@@ -43,8 +43,12 @@ PAGES: tuple[PageSpec, ...] = (
 
 
 def st_pages() -> list:
-    """st.Page objects for st.navigation. No icon here: a page's Material icon becomes the
-    tab's favicon, fetched from fonts.gstatic.com (the menu's links draw the icons)."""
+    """st.Page objects for st.navigation.
+
+    Without icons: st.navigation makes a page's icon the tab's favicon, and a Material icon
+    is then fetched from an outside font host (kapviz.ui.page.FAVICON is served by the app
+    instead). The menu's links keep their icons, which are bundled.
+    """
     return [st.Page(p.path, title=p.title, default=p.default) for p in PAGES]
 
 

@@ -13,44 +13,49 @@ every loader the page calls with them queries only what the viewer may see.
 
 from __future__ import annotations
 
-from functools import cache
+import logging
+from pathlib import Path
 
 import streamlit as st
-from PIL import Image, ImageDraw
 
 from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.config import SettingsError
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, widgets
+from kapviz.ui import auth, data, filters, nav, outage, widgets
 from kapviz.ui.db import engine
 
+log = logging.getLogger(__name__)
 
-@cache
-def favicon() -> Image.Image:
-    """The tab icon, drawn here and served by the app itself: without one, the browser is
-    sent to fonts.gstatic.com for the page's Material icon (no request may leave the app)."""
-    icon = Image.new("RGB", (32, 32), "#1F4E79")
-    ImageDraw.Draw(icon).rectangle((8, 18, 12, 26), fill="white")
-    ImageDraw.Draw(icon).rectangle((14, 12, 18, 26), fill="white")
-    ImageDraw.Draw(icon).rectangle((20, 6, 24, 26), fill="white")
-    return icon
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""The tab icon, served by the app itself: without one, the browser takes the page's
+Material icon from an outside font host (a request that fails offline and tells a third
+party which page a clinician opened)."""
 
 
 def setup(title: str, caption: str | None = None, *, with_filters: bool = True) -> Filters:
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
-    st.set_page_config(page_title=f"{title} · kapviz", page_icon=favicon(), layout="wide")
+    st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
+    outage.begin_page()
+    with outage.guard():
+        return _setup(page, title, caption, with_filters=with_filters)
+
+
+def _setup(page: nav.PageSpec, title: str, caption: str | None, *, with_filters: bool) -> Filters:
     try:
         engine()
     except SettingsError as exc:  # the setting, its value and what is accepted
         st.error(f"kapviz cannot start: {safe_text.markdown(exc)}", icon=":material/settings:")
         st.stop()
-    except Exception as exc:  # noqa: BLE001 - shown to the user with a way forward
+    except Exception as exc:
+        if outage.is_unreachable(exc):
+            raise  # the outage state (kapviz.ui.outage), retried until the database answers
+        log.error("kapviz cannot open its database", exc_info=exc)
         st.error(
             "kapviz cannot open its database. Check KAPVIZ_DATABASE_URL or "
-            "`.streamlit/secrets.toml` and that the server is reachable.\n\n"
-            f"Details: {type(exc).__name__}: {exc}",
+            "`.streamlit/secrets.toml` and that the server is reachable. The server log "
+            f"has the details ({type(exc).__name__}).",
             icon=":material/database_off:",
         )
         st.stop()
@@ -65,4 +70,5 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     current = auth.scoped(filters.sidebar() if with_filters else Filters())
     filters.remember(current)
     widgets.page_header(title, caption, is_demo=is_demo)
+    outage.mark_page()
     return current

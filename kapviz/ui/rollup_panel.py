@@ -12,7 +12,7 @@ from kapviz.ui.db import database_url, engine, engine_for
 REBUILD_KEY = "rollup_rebuild"
 
 
-@st.cache_data(ttl=data.FRAME_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=data.FRAME_TTL_SECONDS, max_entries=data.MAX_PER_VERSION, show_spinner=False)
 def _status(url: str, data_version: tuple) -> rollups.Status:
     with engine_for(url).connect() as conn:
         return rollups.status(conn)

@@ -15,18 +15,21 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy import Engine
 
+from kapviz import clinic_time
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
+from kapviz.metrics import alerts as alert_metrics
 from kapviz.metrics import safety
+from kapviz.metrics.alerts import alerts_now
 from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
@@ -133,7 +136,7 @@ def view(filters: Filters) -> safety.DoseSafety:
 
 def today_end(today: date | None = None) -> datetime:
     """'Now' of the alerts worklist: the end of today, so the window is whole days."""
-    return datetime.combine(today or date.today(), time.max)
+    return alerts_now(today or clinic_time.today())
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
@@ -143,7 +146,7 @@ def _alerts(key: tuple, now: datetime) -> pd.DataFrame:
     since = now - timedelta(days=cfg.alert_lookback_days)
     with engine_for(url).connect() as conn:
         rows = safety_sql.alert_rows(conn, filters, since=since)
-    table = safety.alerts(
+    table = alert_metrics.alerts(
         rows.sessions, rows.side_effects, rows.vitals, rows.phq9, settings=cfg, now=now
     )
     links = [case_url(p, c) for p, c in zip(table["patient_id"], table["course_id"], strict=True)]
@@ -261,4 +264,4 @@ def lookback_days() -> int:
 
 def thresholds() -> pd.DataFrame:
     """The thresholds in force, for the page to show."""
-    return safety.thresholds_in_force(settings())
+    return alert_metrics.thresholds_in_force(settings())

@@ -111,8 +111,9 @@ def test_sedation_dissociation_marks_sedated_doses():
 
 
 def test_threshold_lines_as_add_hline_drew_them():
-    """The BP and sedation threshold lines and labels equal Figure.add_hline's (now set at
-    once with the layout): shapes and annotations, panel titles first."""
+    """The BP and sedation threshold lines and labels are Figure.add_hline's (set at once
+    with the layout), the BP ones moved under the data and into the margin; panel titles
+    first."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -123,12 +124,18 @@ def test_threshold_lines_as_add_hline_drew_them():
         reference.add_hline(
             y=value,
             line={"color": "#D7301F", "dash": "dot", "width": 1},
-            annotation_text=f"{label} ≥ {value:g}",
+            annotation_text=f"{label}<br>≥ {value:g}",
             annotation_position="top right",
             annotation_font={"size": 10, "color": "#D7301F"},
         )
-    for key in ("shapes", "annotations"):
-        assert fig.to_dict()["layout"][key] == reference.to_dict()["layout"][key]
+    drawn, expected = fig.to_dict()["layout"], reference.to_dict()["layout"]
+    # The lines lie under the readings (a pre-dose line at 110 stays visible) and their
+    # labels sit in the right margin, level with the line, not over the last doses.
+    assert drawn["shapes"] == [s | {"layer": "below"} for s in expected["shapes"]]
+    assert drawn["annotations"] == [
+        n | {"x": 1.01, "xanchor": "left", "yanchor": "middle"} for n in expected["annotations"]
+    ]
+    assert drawn["margin"]["r"] == 120
     assert "shapes" not in case.session_vitals(per_dose).to_dict()["layout"]
 
     sedation = pd.DataFrame(

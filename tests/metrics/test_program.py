@@ -93,13 +93,29 @@ def frames_assessments():
 
 @pytest.mark.parametrize(
     ("rate", "n", "lower", "upper"),
-    [(0.5, 100, 0.402, 0.598), (0.1, 4, 0.0, 0.394), (0.9, 9, 0.704, 1.0)],
+    [(0.5, 100, 0.397, 0.593), (0.1, 4, 0.0, 0.390), (0.9, 9, 0.597, 0.993)],
 )
 def test_funnel_plot_limits(rate, n, lower, upper):
-    """p ± 1.96·√(p(1−p)/n), clipped to [0, 1]: 0.5 at n=100 → 0.402–0.598."""
+    """Exact binomial limits, interpolated (DOMAIN §4c, not p ± 1.96·√(p(1−p)/n)).
+
+    0.5 at n=100, upper: F(59) = 0.97156, F(60) = 0.98240 → r = 60,
+    α = (0.98240 − 0.975) / (0.98240 − 0.97156) = 0.683 → (60 − 0.683)/100 = 0.593.
+    0.1 at n=4, upper: F(1) = 0.9477, F(2) = 0.9963 → α = 0.0213/0.0486 = 0.438 → 0.390
+    (the normal approximation gave 0.394); lower: r = 0 → below 0, clipped.
+    0.9 at n=9: the normal approximation's 0.704–1.0 becomes 0.597–0.993.
+    """
     limits = program.funnel_plot_limits(rate, [n]).iloc[0]
     assert limits["lower"] == pytest.approx(lower, abs=1e-3)
     assert limits["upper"] == pytest.approx(upper, abs=1e-3)
+
+
+def test_funnel_limits_widen_with_coverage_and_stay_in_0_1():
+    """99.8% limits lie outside the 95% ones; both stay in [0, 1] at every volume."""
+    inner = program.funnel_plot_limits(0.3, list(range(1, 60)))
+    outer = program.funnel_plot_limits(0.3, list(range(1, 60)), coverage=0.998)
+    assert (outer["lower"] <= inner["lower"] + 1e-12).all()
+    assert (outer["upper"] >= inner["upper"] - 1e-12).all()
+    assert inner[["lower", "upper"]].stack().between(0, 1).all()
 
 
 def _outcomes():

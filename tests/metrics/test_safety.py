@@ -10,23 +10,25 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from kapviz.config import Settings
-from kapviz.metrics.safety import (
+from kapviz.metrics.alerts import (
     REASON_COGNITIVE,
     REASON_EXCURSION,
     REASON_SERIOUS,
     REASON_SEVERE,
     REASON_SUICIDALITY,
     REASON_URINARY,
-    adverse_event_rate,
     alerts,
-    cadss_by_session_number,
-    monitoring_flags,
-    safety_summary,
-    sedation_flags,
     suicidality_flag_patients,
     thresholds_in_force,
+)
+from kapviz.metrics.monitoring import (
+    adverse_event_rate,
+    cadss_by_session_number,
+    monitoring_flags,
+    sedation_flags,
     u_chart,
 )
+from kapviz.metrics.safety import safety_summary
 from tests.metrics.safety_data import (
     EFFECTS,
     SESSIONS,

@@ -119,7 +119,12 @@ def outcome_scores(
         _text(Assessment.administered_at),
         Assessment.total,
     ).where(Assessment.instrument.in_(list(OUTCOME_INSTRUMENTS)))
-    stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
+    if patient_id is not None and queries.course_scope(filters) is None:
+        # An unscoped view of one patient: by patient, so that the patient's scores stored
+        # without a course are read too (their course is derived below).
+        stmt = stmt.where(Assessment.patient_id == patient_id)
+    else:
+        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
     frame = queries.read_frame(conn, stmt, sm.SCORE_COLUMNS)
     if not frame["course_id"].isna().any():
         scores = sm.score_frame(frame)

@@ -8,11 +8,22 @@ they read per-day counts grouped in SQL and sum them into months in pandas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, String, and_, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -21,11 +32,9 @@ from kapviz.db import queries
 from kapviz.db.aggregates.case import days_before
 from kapviz.db.models import Assessment, Course, Dosing, Patient, Session, SideEffect
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics import program
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS
-
-PHQ9 = "PHQ-9"
-
 
 TILE_SESSION_COLUMNS = (
     "session_id",
@@ -91,7 +100,7 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     scope = queries.course_scope(filters)
 
     def in_scope(stmt, table=Assessment):  # noqa: ANN001, ANN202
-        stmt = stmt.where(table.instrument == PHQ9)
+        stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
     columns = [
@@ -164,7 +173,7 @@ def tile_counts(
         return func.count(func.distinct(case((and_(at > start, at <= end), Session.patient_id))))
 
     scores = select(Assessment.id).where(
-        Assessment.instrument == PHQ9,
+        Assessment.instrument == PHQ9.id,
         Assessment.patient_id == Session.patient_id,
         Assessment.administered_at <= at,
         Assessment.administered_at >= days_before(at, pre_dose_days),
@@ -317,7 +326,12 @@ FUNNEL_COLUMNS = ["patients", "intake", "eligible", "dosed", "finished"]
 
 def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
     """`funnel_counts`' query (columns FUNNEL_COLUMNS), per `groups` (columns of Patient)
-    when given: the live count and the rollups (kapviz.db.rollups) share it."""
+    when given: the live count and the rollups (kapviz.db.rollups) share it.
+
+    With a date range, the funnel follows the patients referred in it (`referred_in_range`)
+    to wherever they have got since: their steps are counted at any date.
+    """
+    progress = replace(filters, start=None, end=None)
     flags = (
         select(
             Session.patient_id.label("patient_id"),
@@ -327,13 +341,13 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
             ),
             func.max(case((Session.phase == "dosing", 1), else_=0)).label("dosed"),
         )
-        .where(*_completed_in_scope(filters))
+        .where(*_completed_in_scope(progress))
         .group_by(Session.patient_id)
         .subquery()
     )
     last_dose = (
         select(Session.course_id, func.max(Session.started_at).label("last_dose"))
-        .where(*_completed_in_scope(filters, Session.phase == "dosing"))
+        .where(*_completed_in_scope(progress, Session.phase == "dosing"))
         .group_by(Session.course_id)
         .subquery()
     )
@@ -342,7 +356,7 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
         .join(last_dose, last_dose.c.course_id == Session.course_id)
         .where(
             *_completed_in_scope(
-                filters,
+                progress,
                 Session.phase.in_(["integration", "follow_up"]),
                 Session.started_at > last_dose.c.last_dose,
             )
@@ -364,9 +378,26 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
         .select_from(Patient)
         .outerjoin(flags, flags.c.patient_id == Patient.patient_id)
         .outerjoin(finished, finished.c.patient_id == Patient.patient_id)
-        .where(*queries.patient_conditions(filters))
+        .where(*queries.patient_conditions(filters), *referred_in_range(filters))
     )
     return stmt.group_by(*groups) if groups else stmt
+
+
+def referred_in_range(filters: Filters) -> list:
+    """With a date range, the funnel's "Referred" are the patients referred in it
+    (metrics.program.referred_in_range): enrolled on a day of the range, or, with no
+    enrolment date, with a course in scope (a session in the range)."""
+    if not (filters.start or filters.end):
+        return []
+    enrolled = [Patient.enrolled_on.is_not(None)]
+    if filters.start:
+        enrolled.append(Patient.enrolled_on >= filters.start)
+    if filters.end:
+        enrolled.append(Patient.enrolled_on <= filters.end)
+    in_scope = Patient.patient_id.in_(
+        select(Course.patient_id).where(Course.course_id.in_(queries.course_scope(filters)))
+    )
+    return [or_(and_(*enrolled), and_(Patient.enrolled_on.is_(None), in_scope))]
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:

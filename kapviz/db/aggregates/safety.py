@@ -50,9 +50,8 @@ from sqlalchemy.sql.expression import ColumnElement
 from kapviz.db import queries
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
+from kapviz.instruments import CADSS, MOAAS, PHQ9
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
-
-PHQ9, CADSS, MOAAS = "PHQ-9", "CADSS", "MOAA/S"
 
 
 def _in_scope(filters: Filters) -> list[ColumnElement]:
@@ -335,7 +334,7 @@ def scale_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
     doses' sessions and, without filters, other sessions too."""
     scope = queries.course_scope(filters)
     stmt = select(Assessment.session_id, Assessment.instrument, Assessment.total).where(
-        Assessment.instrument.in_([CADSS, MOAAS]),
+        Assessment.instrument.in_([CADSS.id, MOAAS.id]),
         Assessment.session_id.is_not(None),
         *_among_doses(Assessment.session_id, filters),
     )
@@ -433,7 +432,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Each patient's latest PHQ-9 with a known item 9 (any date), in the assessment frame
     contract (items not read: item 9 is the indexed suicide_item column)."""
     scope = queries.course_scope(filters)
-    known = [Assessment.instrument == PHQ9, Assessment.suicide_item.is_not(None)]
+    known = [Assessment.instrument == PHQ9.id, Assessment.suicide_item.is_not(None)]
     if scope is not None:
         known.append(Assessment.course_id.in_(scope))
     latest = (

@@ -128,7 +128,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
 def test_supervisor_case_outside_sites_refused(run_as, auth_url):
     """`?patient=P3` (South) is refused before any data, and the attempt is audited."""
     at = run_as("pages/case_explorer.py", "sam", patient="P3")
-    assert any("no patient `P3` among the patients you may see" in e.value for e in at.error)
+    assert any("No patient `P3` in your scope" in e.value for e in at.error)
     assert not at.get("plotly_chart") and not at.dataframe
     rows = audit_rows(auth_url)
     refused = rows[rows["action"] == "view_case"]
@@ -296,12 +296,20 @@ def test_analyst_trajectories_figures_draw_no_small_counts(run_as):
         return [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
 
     def course_counts(at) -> list[int]:
-        return [
-            row[1]
+        counts = [
+            int(row[1])
             for t in traces(at)
-            if (t.get("name") or "").startswith("Cohort mean")
+            if (t.get("name") or "").startswith(("Mean", "Too few"))
             for row in t.get("customdata") or []
         ]
+        # The n row under the axis shows the same counts.
+        counts += [
+            int(a["text"].replace(",", ""))
+            for c in at.get("plotly_chart")
+            for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+            if a.get("yref") == "y domain" and a["text"].replace(",", "").isdigit()
+        ]
+        return counts
 
     director = run_as("pages/trajectories.py", "dora")
     assert any(0 < n < 11 for n in course_counts(director))

@@ -1,0 +1,186 @@
+"""Uploaded files, read and checked away from the server: nothing left on disk, bounded memory.
+
+Why: the Data page copied every upload into a new `kapviz-upload-*` folder on every rerun and
+never removed it, and a 50 MB junk file parsed in the server process took a minute and GBs,
+stalling every other viewer. Now:
+- `check_uploads` refuses a file by size, kind and (for workbooks) by what its zip would
+  unpack to, before anything is parsed (kapviz.privacy.check_upload);
+- `read_and_validate` runs in a child process (`parse_in_child`) under an address-space
+  limit, so the server's own threads keep answering and a file that needs too much memory
+  fails alone; the files are written to one temporary folder that the parent removes when
+  the read ends, whether it succeeded, failed or the child died.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import multiprocessing
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kapviz import privacy
+from kapviz.io.validate import ValidatedBatch
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = "kapviz-upload-"
+STALE_AFTER_SECONDS = 6 * 3600
+"""A `kapviz-upload-*` folder older than this was left by a process that was killed while
+reading (a normal end always removes its folder): the next read removes it."""
+
+
+class UploadTooLarge(ValueError):
+    """The files need more memory to read than the limit allows."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: its name as sent (only the last part is used) and its bytes."""
+
+    name: str
+    content: bytes
+
+
+@dataclass
+class ReadResult:
+    """What the dry-run report needs: the validated batch, the importer and the names."""
+
+    validated: ValidatedBatch
+    fmt: str
+    names: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_uploads(uploads: Sequence[Upload], *, max_bytes: int, max_unzipped_bytes: int) -> None:
+    """Every file checked before any is written or read (raises privacy.UploadRefused)."""
+    for upload in uploads:
+        privacy.check_upload(
+            upload.name,
+            upload.content,
+            max_bytes=max_bytes,
+            max_unzipped_bytes=max_unzipped_bytes,
+        )
+
+
+def read_and_validate(
+    folder: Path, uploads: Sequence[Upload], database_url: str, allow_implausible: bool = False
+) -> ReadResult:
+    """Write the uploads into `folder`, read them with the right importer and validate them
+    against what the database holds (implausible values as warnings when allowed). Runs in
+    the child process."""
+    from kapviz.db.engine import make_engine  # noqa: PLC0415 - child process only
+    from kapviz.io.commands import detect_format  # noqa: PLC0415
+    from kapviz.io.fhir import read_fhir, validate_fhir  # noqa: PLC0415
+    from kapviz.io.template import read_template  # noqa: PLC0415
+    from kapviz.io.validate import ExistingKeys, validate  # noqa: PLC0415
+
+    mapping = None
+    for upload in uploads:
+        target = folder / Path(upload.name).name
+        target.write_bytes(upload.content)
+        if target.suffix == ".toml":
+            mapping = str(target)
+    names = ", ".join(u.name for u in uploads)
+    data_files = [p for p in folder.iterdir() if p.suffix != ".toml"]
+    single = len(data_files) == 1
+    is_file_format = single and data_files[0].suffix in (".xlsx", ".json", ".ndjson")
+    path = data_files[0] if is_file_format or (mapping and single) else folder
+    fmt = detect_format(path, redcap_mapping=mapping)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            existing = ExistingKeys.load(conn)
+    finally:
+        engine.dispose()
+    if fmt == "fhir":
+        # Invalid FHIR records are problems here too: nothing is dropped silently.
+        validated, _ = validate_fhir(
+            read_fhir(path), existing=existing, allow_implausible=allow_implausible
+        )
+    elif fmt == "template":
+        validated = validate(
+            read_template(path), existing=existing, allow_implausible=allow_implausible
+        )
+    else:
+        from kapviz.io.redcap import read_redcap  # noqa: PLC0415
+
+        validated = validate(
+            read_redcap(path, mapping), existing=existing, allow_implausible=allow_implausible
+        )
+    return ReadResult(validated, fmt, names, list(validated.warnings))
+
+
+def _limit_memory(limit_bytes: int) -> None:
+    """Child initializer: the modules first, then an address-space limit on top of them (so
+    the limit is what reading the files may use, whatever the interpreter itself maps)."""
+    import kapviz.io.commands  # noqa: F401, PLC0415 - loaded before the limit
+    import kapviz.io.fhir  # noqa: F401, PLC0415
+    import kapviz.io.redcap  # noqa: F401, PLC0415
+    import kapviz.io.validate  # noqa: F401, PLC0415
+
+    with open("/proc/self/statm") as statm:
+        mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + limit_bytes, resource.RLIM_INFINITY))
+
+
+def remove_stale_folders(*, now: float | None = None) -> int:
+    """Remove `kapviz-upload-*` folders left by killed processes; returns how many."""
+    cutoff = (now if now is not None else time.time()) - STALE_AFTER_SECONDS
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def parse_in_child(
+    uploads: Sequence[Upload],
+    database_url: str,
+    *,
+    memory_limit_bytes: int,
+    wait: Callable[[Future], None] | None = None,
+    allow_implausible: bool = False,
+) -> ReadResult:
+    """`read_and_validate` in a fresh child process with at most `memory_limit_bytes` more
+    memory; `wait(future)` is called while it runs (the page shows progress there). The
+    temporary folder is removed when this returns or raises."""
+    remove_stale_folders()
+    folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=context,
+            initializer=_limit_memory,
+            initargs=(memory_limit_bytes,),
+        ) as pool:
+            future = pool.submit(
+                read_and_validate, folder, list(uploads), database_url, allow_implausible
+            )
+            if wait is not None:
+                wait(future)
+            try:
+                return future.result()
+            except (MemoryError, BrokenProcessPool, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:
+                    raise
+                log.warning("reading the upload ran out of memory: %r", exc)
+                raise UploadTooLarge(
+                    "these files need more memory to read than the "
+                    f"{memory_limit_bytes // 1024 // 1024} MB allowed "
+                    "(KAPVIZ_UPLOAD_MEMORY_MB); split them or import them with the command line"
+                ) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
