@@ -194,4 +194,4 @@ def test_page_download_and_rejection_report(tmp_path):
     report = write_rejections(
         tmp_path / "r.csv", [Rejection(3, "sessions", "=S1", "@x: expected a date")]
     )
-    assert report.read_text().splitlines()[1] == "3,sessions,'=S1,'@x: expected a date"
+    assert report.read_text().splitlines()[1] == "3,,sessions,'=S1,'@x: expected a date"
