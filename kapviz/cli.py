@@ -16,6 +16,8 @@ from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
+from kapviz.report.commands import add_commands as add_case_summary_command
+from kapviz.report.programme_commands import add_commands as add_report_commands
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_io_commands(sub)
     add_user_commands(sub)
+    add_case_summary_command(sub)
+    add_report_commands(sub)
     return parser
 
 
@@ -161,12 +165,17 @@ def run_command(args: argparse.Namespace) -> int:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from kapviz.clinic_time import TimeZoneError
+
     name = f"kapviz {args.command}"
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except TimeZoneError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         _failed(name, exc, "check the database URL (--db or KAPVIZ_DATABASE_URL) and that "
                 "the database is running and reachable", args)  # fmt: skip

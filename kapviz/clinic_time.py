@@ -132,6 +132,15 @@ def instant(value: datetime, zone: tzinfo | None = None) -> datetime:
     return value.replace(tzinfo=zone or clinic_zone(), fold=0)
 
 
+def seconds_between(start: datetime, end: datetime, zone: tzinfo | None = None) -> float:
+    """Elapsed seconds between two clinic wall times (a clock change in between counts as
+    the hour it is: 01:50 to 03:10 across spring-forward is 20 minutes, not 80)."""
+    zone = zone or clinic_zone()
+    utc = ZoneInfo("UTC")
+    elapsed = instant(end, zone).astimezone(utc) - instant(start, zone).astimezone(utc)
+    return elapsed.total_seconds()
+
+
 def describe_local(value: datetime, zone: tzinfo | None = None) -> str:
     """'2026-11-01T01:30 America/Los_Angeles' for messages."""
     return f"{value.isoformat(timespec='minutes')} {zone_label(zone)}"

@@ -1,7 +1,7 @@
 """One typed Settings object: where the data lives and every configurable clinical number.
 
 Values come from `KAPVIZ_*` environment variables, then `.streamlit/secrets.toml`
-(`[connections.kapviz] url`), then the defaults below (DOMAIN.md). `SETTINGS_HELP` documents
+(`[connections.kapviz] url`), then the defaults below (docs/domain.md). `SETTINGS_HELP` documents
 every setting; a test fails when one is missing there.
 
 Sign-in (issue 9): `auth_mode` "auto" means no sign-in on the embedded demo database and local
@@ -32,6 +32,8 @@ BOUNDS: dict[str, tuple[int, int | None]] = {
     "lockout_failures": (1, None),
     "lockout_minutes": (1, None),
     "upload_max_mb": (1, None),
+    "upload_max_unzipped_mb": (1, None),
+    "upload_memory_mb": (64, None),
     "refresh_seconds": (1, 3600),  # the Overview's interval control offers 1 s to 1 h
 }
 """Whole-number settings with a lower (and upper) bound."""
@@ -50,6 +52,7 @@ class Settings:
     baseline_window_days: int = 30
     refresh_seconds: int = 60
     alert_lookback_days: int = 14
+    inactive_days: int = 90
     bp_review_systolic: int = 140
     bp_review_diastolic: int = 90
     bp_excursion_systolic: int = 180
@@ -84,9 +87,12 @@ class Settings:
                 f"{', '.join(AUTH_MODES)}"
             )
         if self.timezone:
-            from kapviz.clinic_time import zone_named
+            from kapviz.clinic_time import TimeZoneError, zone_named
 
-            zone_named(self.timezone)  # TimeZoneError (a ValueError) names the setting
+            try:
+                zone_named(self.timezone)
+            except TimeZoneError as exc:
+                raise SettingsError(str(exc)) from None
         for name, (low, high) in BOUNDS.items():
             value = getattr(self, name)
             if value < low or (high is not None and value > high):
@@ -114,6 +120,8 @@ SETTINGS_HELP: dict[str, str] = {
     "baseline_window_days": "Baseline = latest score at most this many days before the first dose.",
     "refresh_seconds": "Interval of the live refresh on the Overview page.",
     "alert_lookback_days": "BP excursions and serious events this recent raise an alert.",
+    "inactive_days": "A patient with no completed session this many days is inactive: their "
+    "alerts are listed apart on the Safety page.",
     "bp_review_systolic": "Pre-dose systolic (mmHg) at or above which BP needs review.",
     "bp_review_diastolic": "Pre-dose diastolic (mmHg) at or above which BP needs review.",
     "bp_excursion_systolic": "Any dosing-session systolic (mmHg) at or above this: excursion.",

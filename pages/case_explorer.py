@@ -3,7 +3,7 @@
 import streamlit as st
 
 from kapviz import safe_text
-from kapviz.ui import auth, case_view, data, live, page, widgets
+from kapviz.ui import auth, case_view, data, live, meeting_pack, page, widgets
 from kapviz.ui import case as case_ui
 from kapviz.ui import time_to_response as ttr_view
 from kapviz.ui.db import settings
@@ -46,10 +46,9 @@ view = case_view.case_view(
 )
 case_ui.show_figure(view.timeline, key="timeline")
 st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
-ttr_view.course_line(filters, course_id)
+ttr_view.course_line(filters, patient_id, course_id)
 
-tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
-tabs = st.tabs(tab_names)
+tabs = st.tabs(["Scores", "Safety", "Compare"])
 with tabs[1]:
     st.subheader("Alerts")
     st.caption(
@@ -77,17 +76,19 @@ with tabs[1]:
     else:
         case_ui.show_figure(view.sedation, key="sedation")
 
-if not presenting:
-    with tabs[2]:
-        compared = case_ui.compare_picker(filters, patient_id=patient_id)
-        for other in compared:  # every case shown is a case view in the audit trail
-            auth.record_case_view(other)
-        chart = case_view.compare_chart(filters, compared)
-        if chart is None:
-            widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
-        else:
-            st.plotly_chart(chart, theme=None, key="compare-chart")
-            st.caption("Each case's latest course with PHQ-9 scores.")
+with tabs[2]:
+    compared = case_ui.compare_picker(filters, patient_id=patient_id)
+    for other in compared:  # every case shown is a case view in the audit trail
+        auth.record_case_view(other)
+    chart = case_view.compare_chart(filters, compared)
+    if chart is None:
+        widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
+    else:
+        case_ui.show_figure(chart, key="compare-chart", presenting=presenting)
+        st.caption(
+            "Each case's latest course with PHQ-9 scores, every score as on its Scores tab; "
+            "circle: baseline, diamond: endpoint, dashed: response at half the baseline."
+        )
 
 # The Scores tab last: its bands wait for the cohort summary, computed meanwhile.
 scores = case_view.score_views(
@@ -106,3 +107,4 @@ with tabs[0]:
 case_ui.export_buttons(
     view.summary(scores, patient_id=patient_id, course_id=course_id, generated_at=live.now())
 )
+meeting_pack.pack_button(filters, meeting, now=live.now())

@@ -10,10 +10,12 @@ from kapviz.ui.nav import case_url
 
 page.setup("Data", "Import clinic data, download the template or an export, check quality.",
            with_filters=False)  # fmt: skip
-counts = data.table_counts()
-cols = st.columns(len(counts))
-for col, (table, n) in zip(cols, counts.items(), strict=True):
-    col.metric(table.replace("_", " ").capitalize(), f"{n:,}")
+counts = list(data.table_counts().items())
+PER_ROW = 4  # seven counts in one row cut their numbers ("5,…") on a 1024-px screen
+for start in range(0, len(counts), PER_ROW):
+    row = counts[start : start + PER_ROW]
+    for col, (table, n) in zip(st.columns(PER_ROW)[: len(row)], row, strict=True):
+        col.metric(table.replace("_", " ").capitalize(), f"{n:,}")
 
 history = data.import_history()
 if len(history):

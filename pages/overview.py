@@ -5,6 +5,7 @@ import streamlit as st
 from kapviz import safe_text
 from kapviz.ui import auth, live, nav, overview, page, redact, rooms, widgets
 from kapviz.ui import evidence as evidence_view
+from kapviz.ui import programme_report as report_view
 
 filters = page.setup("Overview", "The program at a glance, refreshing on its own.")
 if live.is_kiosk():
@@ -90,3 +91,4 @@ with right:
         "dotted: 99.8%) differs from the program by more than chance at its volume; small "
         "sites get wide limits, so they are not judged on noise."
     )
+report_view.download_buttons(filters)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from kapviz.auth import audit
 from kapviz.auth.models import User
-from kapviz.auth.scope import CLINICIAN, ROLES, SUPERVISOR, Viewer
+from kapviz.auth.scope import CLINICIAN, DISPLAY, ROLES, SUPERVISOR, Viewer
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,11 @@ def set_role(
     sites = tuple(s.strip() for s in sites if s.strip())
     clinician = clinician.strip() if clinician else None
     _check_role(role, sites, clinician)
+    if role == DISPLAY:
+        raise ValueError(
+            "a display account signs in with a token: create one with "
+            "`users add NAME --role display` instead of changing a person's role"
+        )
     changed = conn.execute(
         update(User)
         .where(User.username == name)
@@ -221,8 +226,12 @@ def set_role(
 def set_password(
     conn: Connection, username: str, password: str, *, now: datetime | None = None
 ) -> None:
-    """Replace an account's password; also lifts any lock-out."""
+    """Replace an account's password; also lifts any lock-out. Not for display accounts,
+    which sign in with a token only (kapviz.auth.display)."""
     name = normalize_username(username)
+    row = _row(conn, name)
+    if row is not None and row["role"] == DISPLAY:
+        raise ValueError(f"{name} is a display account: it has a token, not a password")
     changed = conn.execute(
         update(User)
         .where(User.username == name)

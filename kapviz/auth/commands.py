@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from kapviz.auth import accounts
-from kapviz.auth.scope import ROLES, SUPERVISOR
+from kapviz.auth import accounts, display
+from kapviz.auth.scope import DISPLAY, ROLES, SUPERVISOR
 from kapviz.auth.sites import check_sites_exist
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
@@ -48,6 +48,8 @@ def _fail(message: object) -> int:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
+    if args.role == DISPLAY:
+        return _cmd_add_display(args)
     try:
         password = None if args.no_password else read_password(args)
         with _engine(args).begin() as conn:
@@ -65,6 +67,39 @@ def _cmd_add(args: argparse.Namespace) -> int:
     except (ValueError, SQLAlchemyError) as exc:
         return _fail(exc)
     print(f"added {name} ({args.role})")
+    return 0
+
+
+def _print_token(name: str, token: str) -> None:
+    print(
+        f"display token of {name} (shown only now; keep it like a password):\n  {token}\n"
+        f"open the wall screen at  /?{display.QUERY_PARAMETER}={token}&kiosk=1\n"
+        f"revoke it with `users remove {name}`, replace it with `users display-token {name}`"
+    )
+
+
+def _cmd_add_display(args: argparse.Namespace) -> int:
+    if args.site or args.clinician or args.password_stdin or args.no_password:
+        return _fail("a display account takes no sites, clinician code or password")
+    try:
+        with _engine(args).begin() as conn:
+            name, token = display.add_display(conn, args.username, display_name=args.name)
+    except (ValueError, SQLAlchemyError) as exc:
+        return _fail(exc)
+    print(f"added {name} (display)")
+    _print_token(name, token)
+    return 0
+
+
+def _cmd_display_token(args: argparse.Namespace) -> int:
+    try:
+        with _engine(args).begin() as conn:
+            token = display.issue_token(conn, args.username)
+    except (ValueError, LookupError) as exc:
+        return _fail(exc.args[0] if exc.args else exc)
+    name = args.username.strip().lower()
+    print(f"new display token of {name}; the old one no longer signs in")
+    _print_token(name, token)
     return 0
 
 
@@ -203,7 +238,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "users",
         help="manage local accounts (sign-in without an identity provider)",
         description="Local accounts: roles director, supervisor (assigned sites), clinician "
-        "(own patients, by clinician code) and analyst (aggregate pages only).",
+        "(own patients, by clinician code), analyst (aggregate pages only) and display (a "
+        "wall screen: what an analyst sees, signed in by a token printed once).",
     )
     cmds = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
 
@@ -246,6 +282,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _password_argument(password)
     _db_argument(password)
     password.set_defaults(func=_cmd_set_password)
+
+    token = cmds.add_parser(
+        "display-token", help="give a display account a new token (the old one stops working)"
+    )
+    token.add_argument("username")
+    _db_argument(token)
+    token.set_defaults(func=_cmd_display_token)
 
     unlock = cmds.add_parser("unlock", help="lift a lock-out after failed sign-ins")
     unlock.add_argument("username")

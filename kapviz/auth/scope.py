@@ -8,6 +8,8 @@ Roles (issue 9):
 - clinician: the case-level page (Case explorer), for the patients they treat only.
 - analyst: aggregate pages only (Overview, Trajectories, Safety); no patient ids, no case
   explorer, no row-level exports.
+- display: a wall screen (kapviz.auth.display): what an analyst sees, signed in by a token in
+  its URL instead of a person, never signed out for being idle.
 
 Scoping never widens: a viewer whose sites do not meet the requested ones gets `NO_SITE`, a
 site name no database can hold, so the query matches nothing rather than everything.
@@ -23,7 +25,10 @@ DIRECTOR = "director"
 SUPERVISOR = "supervisor"
 CLINICIAN = "clinician"
 ANALYST = "analyst"
-ROLES: tuple[str, ...] = (DIRECTOR, SUPERVISOR, CLINICIAN, ANALYST)
+DISPLAY = "display"
+ROLES: tuple[str, ...] = (DIRECTOR, SUPERVISOR, CLINICIAN, ANALYST, DISPLAY)
+AGGREGATE_ONLY_ROLES: frozenset[str] = frozenset({ANALYST, DISPLAY})
+"""Roles that see aggregates only: no patient ids, no row-level exports, small cells hidden."""
 
 # Page keys: the file stem of each page under pages/ (kapviz.ui.nav.PAGES).
 OVERVIEW = "overview"
@@ -40,6 +45,7 @@ ROLE_PAGES: dict[str, frozenset[str]] = {
     SUPERVISOR: AGGREGATE_PAGES | {CASE_EXPLORER},
     CLINICIAN: frozenset({CASE_EXPLORER}),
     ANALYST: AGGREGATE_PAGES,
+    DISPLAY: AGGREGATE_PAGES,
 }
 
 # A NUL character cannot be stored in a PostgreSQL text column and no import writes one, so
@@ -89,17 +95,17 @@ def may_open(viewer: Viewer, page: str) -> bool:
 
 def shows_patient_ids(viewer: Viewer) -> bool:
     """Analysts see aggregates only: no patient or session ids in tables, hovers or exports."""
-    return viewer.role != ANALYST
+    return viewer.role not in AGGREGATE_ONLY_ROLES
 
 
 def may_export_rows(viewer: Viewer) -> bool:
     """Row-level (per patient/session) exports: not for analysts."""
-    return viewer.role != ANALYST
+    return viewer.role not in AGGREGATE_ONLY_ROLES
 
 
 def suppresses_small_cells(viewer: Viewer) -> bool:
     """Analyst views show aggregate counts with small-cell suppression."""
-    return viewer.role == ANALYST
+    return viewer.role in AGGREGATE_ONLY_ROLES
 
 
 def allowed_sites(viewer: Viewer) -> tuple[str, ...] | None:

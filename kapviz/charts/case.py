@@ -262,18 +262,39 @@ def sedation_dissociation(per_session: pd.DataFrame, *, sedation_max: int) -> go
     return fig
 
 
+def _verdict_word(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "not evaluable"
+    return "yes" if bool(value) else "no"
+
+
 def compare_trajectories(
-    points: pd.DataFrame, *, instrument: Instrument, axis: pd.DataFrame
+    points: pd.DataFrame,
+    *,
+    instrument: Instrument,
+    axis: pd.DataFrame,
+    marks: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Small multiples, one panel per case, of one instrument on the phase-ordered axis.
 
     `points` come from `compare_points` (patient_id, course_id, point_order, total, …);
     `axis` is the session axis (label, order, phase). Every panel has the same x and y range.
+    `marks` (patient_id, course_id, baseline, baseline_at, endpoint_at, is_response: the
+    outcome of each shown course) adds the baseline and endpoint markers, the response line
+    (half the baseline) and the verdict in the panel title.
     """
     cases = list(dict.fromkeys(points["patient_id"]))
+    outcome = {}
+    if marks is not None and len(marks):
+        shown = points.drop_duplicates("patient_id").set_index("patient_id")["course_id"]
+        for row in marks.itertuples():
+            if shown.get(row.patient_id) == row.course_id:
+                outcome[row.patient_id] = row
     # Id over course on two short lines: "id · course" of four panels ran into each other.
     titles = [
-        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases
+        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}"
+        + (f" · response: {_verdict_word(outcome[p].is_response)}" if p in outcome else "")
+        for p in cases
     ]
     fig = make_subplots(
         rows=1,
@@ -290,10 +311,9 @@ def compare_trajectories(
     shapes = []
     for i, patient in enumerate(cases, start=1):
         part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
-        # The latest score at each point, in course order (integration visits between doses
-        # would otherwise make the line run back and forth in time order).
-        part = part.sort_values("administered_at").groupby("point_order", as_index=False).last()
-        part = part.sort_values("point_order")
+        # Every score, as on the Scores tab (the first version kept only the latest score at
+        # each point and showed one PHQ-9 fewer), in axis order, then time order at a point.
+        part = part.sort_values(["point_order", "administered_at"], kind="stable")
         shapes += _severity_bands(instrument, panel=i)[0]
         fig.add_scatter(
             x=part["point_order"].astype(int).map(slot),
@@ -307,20 +327,62 @@ def compare_trajectories(
             row=1,
             col=i,
         )
+        if patient in outcome:
+            shapes += _compare_marks(fig, points, outcome[patient], slot, panel=i)
     fig.update_layout(shapes=shapes)
-    apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
+    apply_theme(
+        fig,
+        title=f"{instrument.id} of the compared cases (same axes; ○ baseline, ◇ endpoint, "
+        "dashed: response at half the baseline)",
+    )
     fig.update_layout(height=420, showlegend=False)
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(len(used))),
         ticktext=used["label"].tolist(),
-        tickangle=-45,
+        tickangle=-90,
+        tickfont={"size": 11},  # 14 points in a quarter of the width: no overprint
         range=[-0.5, max(len(used), 1) - 0.5],
         showgrid=False,
     )
     fig.update_yaxes(range=[instrument.total_min - 0.5, instrument.total_max + 0.5])
     fig.update_yaxes(title_text=f"{instrument.id} total (higher = worse)", row=1, col=1)
     return fig
+
+
+def _compare_marks(
+    fig: go.Figure, points: pd.DataFrame, mark: object, slot: dict[int, int], *, panel: int
+) -> list[dict]:
+    """Baseline (circle) and endpoint (diamond) of one compared course, and its response
+    line at half the baseline (a fall of at least 50%); returns the line's shape."""
+    mine = points[(points["patient_id"] == mark.patient_id) & points["point_order"].notna()]
+    for when, label, symbol in (
+        (mark.baseline_at, "Baseline", "circle-open"),
+        (mark.endpoint_at, "Endpoint", "diamond-open"),
+    ):
+        hit = mine[mine["administered_at"] == when] if pd.notna(when) else mine.iloc[:0]
+        if hit.empty or int(hit["point_order"].iloc[0]) not in slot:
+            continue
+        fig.add_scatter(
+            x=[slot[int(hit["point_order"].iloc[0])]],
+            y=[hit["total"].iloc[0]],
+            mode="markers",
+            name=label,
+            marker={"symbol": symbol, "size": 16, "color": "#31333F", "line": {"width": 2}},
+            hovertemplate=f"{label}: %{{y}}<extra>{mark.patient_id}</extra>",
+            cliponaxis=False,
+            row=1,
+            col=panel,
+        )
+    if pd.isna(mark.baseline):
+        return []
+    n = "" if panel == 1 else str(panel)
+    half = float(mark.baseline) / 2
+    return [
+        {"type": "line", "xref": f"x{n} domain", "x0": 0, "x1": 1, "yref": f"y{n}",
+         "y0": half, "y1": half, "layer": "below",
+         "line": {"color": "#1a7f37", "dash": "dash", "width": 1.5}}
+    ]  # fmt: skip
 
 
 def phq9_items(items: pd.DataFrame) -> go.Figure:
@@ -372,7 +434,7 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _rect(  # noqa: PLR0913 - a shape's coordinates
+def _rect(  # a shape's coordinates
     xref: str, yref: str, x0: float, x1: float, y0: float, y1: float, fill: str, **extra
 ) -> dict:
     """A filled rectangle below the data, as add_hrect/add_vrect draw it."""
@@ -380,7 +442,7 @@ def _rect(  # noqa: PLR0913 - a shape's coordinates
     return {**shape, **extra, "xref": xref, "yref": yref, "x0": x0, "x1": x1, "y0": y0, "y1": y1}
 
 
-def _note(  # noqa: PLR0913 - an annotation's placement
+def _note(  # an annotation's placement
     text: str,
     xref: str,
     yref: str,

@@ -25,9 +25,12 @@ def _end_of(today: date) -> pd.Timestamp:
     return pd.Timestamp(today) + pd.Timedelta(hours=23, minutes=59)
 
 
-def mark_partial_month(fig: go.Figure, months: pd.Series, today: date) -> None:
+def mark_partial_month(
+    fig: go.Figure, months: pd.Series, today: date, *, y: float | None = None
+) -> None:
     """Axis from the first month with data to the current month (nothing after today) and
-    a "to date" label over the current month when it is on the chart."""
+    a "to date" label just above the current month's bar or point (`y`, in data units) when
+    it is on the chart, clear of the legend above the plot."""
     months = pd.to_datetime(months)
     if months.empty:
         return
@@ -35,9 +38,11 @@ def mark_partial_month(fig: go.Figure, months: pd.Series, today: date) -> None:
     if partial_month(months, today).any():
         fig.add_annotation(
             x=pd.Timestamp(today.replace(day=1)),
-            y=1,
-            yref="paper",
+            y=0 if y is None or pd.isna(y) else y,
+            yref="y",
+            textangle=-90,  # upright over the last bar: it fits before the axis ends
             yanchor="bottom",
+            yshift=6,
             text="to date",
             showarrow=False,
             font={"size": 11, "color": "#6B7080"},

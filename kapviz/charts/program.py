@@ -13,7 +13,7 @@ from kapviz.charts.theme import PALETTE, apply_theme, category_color
 from kapviz.domain import ROUTE_LABELS
 from kapviz.metrics.periods import partial_month
 
-TOO_FEW_COLOR = "#B8BCC6"
+TOO_FEW_COLOR = "#9AA0AA"
 MIN_MONTH_COURSES = 10
 """Fewest evaluable courses a month needs for its response rate to be drawn as a value
 (as for trajectory points): below it the month is a grey "too few" mark with its n."""
@@ -62,7 +62,8 @@ def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
     fig.update_layout(barmode="stack", height=320)
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text="Completed dosing sessions")
-    mark_partial_month(fig, monthly["month"], today)
+    current = monthly.loc[partial_month(monthly["month"], today).to_numpy(), "sessions"].sum()
+    mark_partial_month(fig, monthly["month"], today, y=float(current))
     return fig
 
 
@@ -114,28 +115,46 @@ def monthly_rate(
             y=[0.02] * len(few),
             mode="markers",
             name=f"Too few (n < {min_n})",
-            marker={"symbol": "line-ew-open", "size": 14, "color": TOO_FEW_COLOR},
+            marker={
+                "symbol": "line-ew-open",
+                "size": 16,
+                "color": TOO_FEW_COLOR,
+                "line": {"width": 3, "color": TOO_FEW_COLOR},
+            },
             customdata=few[["n"]].to_numpy(),
             hovertemplate=f"%{{x|%b %Y}}: too few courses to judge (n = %{{customdata[0]}}, "
             f"under {min_n})<extra></extra>",
         )
-    fig.add_scatter(
-        x=months,
-        y=[-0.06] * len(monthly),
-        mode="text",
-        text=[f"n={n}" for n in monthly["n"]],
-        textfont={"size": 10, "color": "#6B7080"},
-        hoverinfo="skip",
-        showlegend=False,
-        cliponaxis=False,
-    )
+    if not enough.any():
+        fig.add_annotation(
+            text=f"No month has {min_n} evaluable courses yet:<br>too few for a monthly rate",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.55,
+            showarrow=False,
+            font={"size": 13, "color": "#6B7080"},
+        )
     apply_theme(fig, title=title)
-    fig.update_layout(height=340, showlegend=not few.empty)
-    fig.update_xaxes(title_text="Month of endpoint", dtick="M1", tickformat="%b %Y")
-    fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[-0.1, 1], tick0=0, dtick=0.2)
-    mark_partial_month(fig, months, today)
+    fig.update_layout(height=360, showlegend=not few.empty)
+    # Each month's n in its tick label: a row of n under the points collided at 18 months.
+    fig.update_xaxes(
+        title_text="Month of endpoint (n = evaluable courses)",
+        tickmode="array",
+        tickvals=months.tolist(),
+        ticktext=[f"{m:%b %Y} · n={n}" for m, n in zip(months, monthly["n"], strict=True)],
+        tickangle=-90,
+    )
+    fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[0, 1], dtick=0.2)
+    last = shown.loc[partial[enough], "ci_high"] if enough.any() else pd.Series(dtype=float)
+    mark_partial_month(fig, months, today, y=float(last.iloc[0]) if len(last) else 0.02)
     return fig
 
+
+MAX_SITE_LEGEND = 8
+"""Up to this many sites, each is a coloured point named in the legend; more: unlabelled
+points with only those outside the limits named."""
+OUTSIDE_COLOR = "#D7301F"
 
 SITE_AXIS_ROOM = 1.35
 """The site comparison's volume axis reaches this multiple of the largest site's volume:
@@ -193,22 +212,44 @@ def site_funnel_plot(
         hovertemplate=f"Program rate {overall_rate:.0%}<extra></extra>",
     )
     outside = (sites["rate"] < sites["lower"]) | (sites["rate"] > sites["upper"])
-    fig.add_scatter(
-        x=sites["n"],
-        y=sites["rate"],
-        mode="markers+text",
-        text=sites["site"],
-        textposition=label_positions(sites["rate"], sites["n"], overall_rate),
-        textfont={"size": 11},
-        name="Sites",
-        marker={
-            "size": 10,
-            "color": [PALETTE[5] if o else PALETTE[0] for o in outside],
-            "line": {"width": 1, "color": "white"},
-        },
-        hovertemplate="%{text}: %{y:.0%} of %{x} evaluable courses<extra></extra>",
-        cliponaxis=False,
-    )
+    hover = "%{text}: %{y:.0%} of %{x} evaluable courses<extra></extra>"
+    if len(sites) <= MAX_SITE_LEGEND:
+        # One point per site in its own colour, named in the legend: labels beside points of
+        # similar volume and rate collided; a site outside the limits has a red ring.
+        for row in sites.itertuples():
+            ring = OUTSIDE_COLOR if outside[row.Index] else "white"
+            fig.add_scatter(
+                x=[row.n],
+                y=[row.rate],
+                mode="markers",
+                name=str(row.site) + (" (outside 95% limits)" if outside[row.Index] else ""),
+                text=[row.site],
+                marker={
+                    "size": 12,
+                    "color": category_color("site", row.site),
+                    "line": {"width": 3 if outside[row.Index] else 1, "color": ring},
+                },
+                hovertemplate=hover,
+            )
+    else:
+        # Many sites: unlabelled points, the ones outside the limits named beside them.
+        fig.add_scatter(
+            x=sites["n"],
+            y=sites["rate"],
+            mode="markers+text",
+            text=[s if o else "" for s, o in zip(sites["site"], outside, strict=True)],
+            hovertext=sites["site"],
+            textposition=label_positions(sites["rate"], sites["n"], overall_rate),
+            textfont={"size": 11},
+            name="Sites",
+            marker={
+                "size": 9,
+                "color": [OUTSIDE_COLOR if o else PALETTE[0] for o in outside],
+                "line": {"width": 1, "color": "white"},
+            },
+            hovertemplate="%{hovertext}: %{y:.0%} of %{x} evaluable courses<extra></extra>",
+            cliponaxis=False,
+        )
     apply_theme(fig, title=f"Sites compared: {what}")
     fig.update_layout(height=380)
     fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, reach])

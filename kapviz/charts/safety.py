@@ -102,6 +102,18 @@ def _pct(values: pd.Series) -> np.ndarray:
     return values.astype("float64").to_numpy() * 100.0
 
 
+def effect_order(rates: pd.DataFrame, *, kind: str = "patient", top: int | None = None) -> list:
+    """Effects, most frequent first by the rate drawn (patients or sessions; ties: more
+    sessions, then by name):
+    the frequency bars and the severity chart beside them list effects in this one order."""
+    if kind not in RATE_KINDS:
+        raise ValueError(f"kind must be one of {sorted(RATE_KINDS)}, not {kind!r}")
+    keys = list(dict.fromkeys([f"{kind}s", "sessions", "term"]))
+    table = rates.sort_values(keys, ascending=[k == "term" for k in keys], kind="stable")
+    terms = table["term"].tolist()
+    return terms if top is None else terms[:top]
+
+
 def side_effect_frequency(
     rates: pd.DataFrame, *, kind: str = "patient", reference: bool = True, top: int | None = None
 ) -> go.Figure:
@@ -111,11 +123,7 @@ def side_effect_frequency(
     the esketamine label's % of patients (REFERENCE_RATES) for the effects it lists; the
     label counts patients, so no markers are drawn against session rates.
     """
-    if kind not in RATE_KINDS:
-        raise ValueError(f"kind must be one of {sorted(RATE_KINDS)}, not {kind!r}")
-    table = rates.sort_values(f"{kind}s", ascending=False, kind="stable")
-    if top is not None:
-        table = table.head(top)
+    table = rates.set_index("term").loc[effect_order(rates, kind=kind, top=top)].reset_index()
     table = table.iloc[::-1]  # plotly draws the first category at the bottom
     rate = _pct(table[f"{kind}_rate"])
     low = _pct(table[f"{kind}_ci_low"])
@@ -128,14 +136,16 @@ def side_effect_frequency(
             y=table["term"].tolist(),
             orientation="h",
             name=f"This clinic: % of {denominator}",
-            marker_color=BAR_COLOR,
+            # A light bar, so the 95% CI whisker reads across it, not only beyond its end.
+            marker={"color": _rgba(BAR_COLOR, 0.45), "line": {"color": BAR_COLOR, "width": 1}},
             error_x={
                 "type": "data",
                 "symmetric": False,
                 "array": high - rate,
                 "arrayminus": rate - low,
-                "color": "#555555",
-                "thickness": 1.2,
+                "color": "#1F2430",
+                "thickness": 1.6,
+                "width": 5,
             },
             customdata=np.column_stack([table[f"{kind}s"], table[total], low, high]),
             hovertemplate=(
@@ -174,14 +184,15 @@ def side_effect_frequency(
     return fig
 
 
-def severity_stack(rates: pd.DataFrame, *, top: int | None = None) -> go.Figure:
+def severity_stack(
+    rates: pd.DataFrame, *, kind: str = "patient", top: int | None = None
+) -> go.Figure:
     """Stacked horizontal bars: sessions with each effect by its highest severity that session.
 
-    `rates` is `effect_rates(...)` (columns term, mild, moderate, severe).
+    `rates` is `effect_rates(...)` (columns term, mild, moderate, severe); effects in the
+    order of the frequency bars of the same `kind` (`effect_order`).
     """
-    table = rates.sort_values("sessions", ascending=False, kind="stable")
-    if top is not None:
-        table = table.head(top)
+    table = rates.set_index("term").loc[effect_order(rates, kind=kind, top=top)].reset_index()
     table = table.iloc[::-1]
     fig = go.Figure(
         [
@@ -228,7 +239,12 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
         )
     )
     _themed(fig, "Tolerance: side effects by dose number within the course")
-    fig.update_xaxes(title_text="Dose number in course (completed dosing sessions)", dtick=1)
+    sessions = table.groupby("session_number")["dosing_sessions"].max().reindex(z.columns)
+    fig.update_xaxes(
+        title_text="Dose number in course (n = completed dosing sessions at that dose)",
+        tickvals=[int(c) for c in z.columns],
+        ticktext=[f"{int(c)}<br>n={int(k):,}" for c, k in sessions.items()],
+    )
     fig.update_yaxes(title_text=None, showgrid=False)
     fig.update_layout(height=max(260, 80 + 24 * len(z)))
     return fig
@@ -385,7 +401,8 @@ def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
     if today is not None:
-        mark_partial_month(fig, month, today)
+        current = table.loc[partial, "ucl"]
+        mark_partial_month(fig, month, today, y=float(current.iloc[0]) if len(current) else None)
     return fig
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from kapviz import safe_text
 from kapviz.charts.theme import GRID_COLOR, PALETTE, TEXT_COLOR, apply_theme
 from kapviz.metrics.time_to_response import SurvivalCurve, TimeToResponse, at_risk
 
@@ -119,7 +120,8 @@ def response_curves(
             col=1,
         )
     fig.add_hline(y=50, line={"color": "#8C8C8C", "width": 1, "dash": "dot"}, row=1, col=1)
-    labels = [r.group for r in curves]
+    # Escaped as apply_theme escapes the traces' y values, so categories and ticks match.
+    labels = [safe_text.plotly(r.group) for r in curves]
     for result in curves:
         counts = at_risk(result.times[scale].to_numpy(dtype=float), ticks)
         fig.add_trace(
@@ -137,11 +139,20 @@ def response_curves(
             col=1,
         )
     apply_theme(fig, title=title)
-    # Legend at the right: one line per curve with its n and median, however many groups.
+    # Legend at the foot of the figure, one entry per curve with its n and median: at the
+    # right it took half of a narrow screen and squeezed the numbers at risk together.
+    legend_px = 24 * ((len(curves) + 3) // 2)
     fig.update_layout(
-        height=plot_px + risk_px + 60 + 150,
-        margin={"l": 60, "r": 20, "t": 70, "b": 60},
-        legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"},
+        height=plot_px + risk_px + 60 + 130 + legend_px,
+        margin={"l": 60, "r": 20, "t": 60, "b": 60 + legend_px},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0.01,
+            "yanchor": "bottom",
+        },
     )
     fig.update_yaxes(title_text="Responded (%)", range=[0, 100], ticksuffix="%", row=1, col=1)
     fig.update_yaxes(
@@ -156,6 +167,6 @@ def response_curves(
         row=2,
         col=1,
     )
-    fig.update_xaxes(range=[-0.02 * end, end * 1.02], tickvals=ticks, gridcolor=GRID_COLOR)
+    fig.update_xaxes(range=[-0.05 * end, end * 1.03], tickvals=ticks, gridcolor=GRID_COLOR)
     fig.update_xaxes(title_text=SCALES[scale], row=2, col=1)
     return fig

@@ -169,7 +169,7 @@ def score_trajectory(
     )
     fig.update_layout(
         shapes=[*severity_shapes, *phase_shapes],
-        annotations=[*severity_labels, *phase_labels, *_n_row(table, x)],
+        annotations=[*severity_labels, *phase_labels, *_n_row(table, x, vertical=axis == "days")],
     )
     apply_theme(fig, title=title)
     low, high = _scale(table, lines, instrument=instrument, measure=measure)
@@ -184,8 +184,9 @@ def score_trajectory(
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    # Room on the right for the severity band labels (outside the plot).
-    fig.update_layout(clickmode="event+select", height=500, margin={"r": 120})
+    # Room on the right for the severity band labels (outside the plot), or for the last
+    # tick label when a narrow screen turns the labels (plotly hides a label past the edge).
+    fig.update_layout(clickmode="event+select", height=500, margin={"r": 60 if change else 120})
     return fig
 
 
@@ -233,7 +234,7 @@ def small_multiples(
     )
     positions = _positions([table["order"]]) if axis == "session" else {}
     labels = dict(zip(table["order"], table["point"], strict=True))
-    inst = instruments.get(instrument)
+    n_rows: list[dict] = []
     for i, group in enumerate(groups):
         part = table[table["group"] == group].sort_values("order")
         row, col = i // cols + 1, i % cols + 1
@@ -242,15 +243,23 @@ def small_multiples(
             part, x, name=MEAN_NAMES[measure], color=MEAN_COLOR, show=(i == 0)
         ):
             fig.add_trace(trace, row=row, col=col)
+        n_rows += _n_row(
+            part, x, vertical=axis == "days", axes="" if i == 0 else str(i + 1), name=col == 1
+        )
         if axis == "session":
             _session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
     apply_theme(fig)
+    low, high = _scale(table, None, instrument=instrument, measure=measure)
+    fig.update_yaxes(
+        range=[low - N_ROW_ROOM * (high - low), high], tickmode="array", tickvals=_ticks(low, high)
+    )
+    # Short y titles: the long ones of the single chart ran into the next row's panel.
     if measure is CohortMeasure.CHANGE:
-        fig.add_hline(y=0, line={"color": "#5F6470", "width": 1})
-        fig.update_yaxes(title_text=change_axis_title(instrument), col=1)
+        fig.add_hline(y=0, line={"color": "#5F6470", "width": 1}, row="all", col="all")
+        fig.update_yaxes(title_text=f"{instrument} change (points)", col=1)
     else:
-        fig.update_yaxes(range=[inst.total_min, inst.total_max])
-        fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
+        fig.update_yaxes(title_text=f"{instrument} total", col=1)
+    fig.layout.annotations = (*fig.layout.annotations, *n_rows)
     x_title = "When the score was taken" if axis == "session" else "Days since first dose"
     fig.update_xaxes(title_text=x_title, row=rows)
     fig.update_layout(height=320 * rows + 80, showlegend=False)

@@ -16,11 +16,8 @@ from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS
 from kapviz.domain import PHASE_LABELS, PHASES
 from kapviz.metrics.trajectory_tables import MIN_COURSES
 
-SESSION_AXIS_TITLE = (
-    "When the score was taken: intake → preparation → after dose 1…n → after the last dose: "
-    "integration → follow-up"
-)
-DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
+SESSION_AXIS_TITLE = "When the score was taken, relative to the course's doses"
+DAYS_AXIS_TITLE = "Days since first dose (baseline window, weekly, then 4-weekly bins)"
 MEAN_COLOR = PALETTE[0]
 MODEL_COLOR = PALETTE[5]
 LINE_COLOR = "rgba(90, 100, 120, 0.10)"
@@ -57,7 +54,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 # call (~0.1 s apiece, most of the time to build a trajectory figure).
 
 
-def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:  # noqa: ANN001
+def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:
     """A filled rectangle across the plot (horizontal: across the width, else the height)."""
     span = {"xref": "x domain", "x0": 0, "x1": 1} if horizontal else {"yref": "y domain"}
     return {
@@ -145,7 +142,9 @@ def _phase_bands(
         x0, x1 = min(spots) - 0.5, max(spots) + 0.5
         color = PHASE_COLORS[phase]
         shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.08)))
-        labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
+        # A one-point phase is named by its tick label; a label there met its neighbour's.
+        if len(spots) > 1:
+            labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
     return shapes, labels
 
 
@@ -193,14 +192,12 @@ def _mean_traces(
             table["q3"].round(1),
         ]
     )
-    high = np.where(enough, table["ci_high"].to_numpy(float), np.nan)
-    low = np.where(enough, table["ci_low"].to_numpy(float), np.nan)
-    ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([high, low[::-1]])
-    keep = ~np.isnan(ci_y)
+    ci_x, ci_y = _ci_polygons(
+        x, table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float), enough
+    )
     band = go.Scatter(
-        x=ci_x[keep],
-        y=ci_y[keep],
+        x=ci_x,
+        y=ci_y,
         mode="lines",
         fill="toself",
         fillcolor=_rgba(color, 0.18),
@@ -247,27 +244,71 @@ def _mean_traces(
     return band, line, too_few
 
 
+def _ci_polygons(
+    x: np.ndarray, low: np.ndarray, high: np.ndarray, shown: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One closed outline per run of consecutive shown points with a CI, runs separated by
+    NaN (fill "toself" closes each run apart): a band never bridges a "too few" gap."""
+    ok = shown & np.isfinite(low) & np.isfinite(high)
+    # A run of one point would be an outline of no width: give it a fifth of the spacing.
+    steps = np.diff(np.sort(x[np.isfinite(x)]))
+    half = 0.2 * (float(np.min(steps[steps > 0])) if (steps > 0).any() else 1.0)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    start = None
+    for i in range(len(ok) + 1):
+        if i < len(ok) and ok[i]:
+            start = i if start is None else start
+            continue
+        if start is not None:
+            if xs:
+                xs.append(np.array([np.nan]))
+                ys.append(np.array([np.nan]))
+            run = x[start:i]
+            if len(run) == 1:
+                run = np.array([run[0] - half, run[0] + half])
+                top, bottom = np.repeat(high[start], 2), np.repeat(low[start], 2)
+            else:
+                top, bottom = high[start:i], low[start:i]
+            xs.append(np.concatenate([run, run[::-1]]))
+            ys.append(np.concatenate([top, bottom[::-1]]))
+            start = None
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def _n_row(
-    table: pd.DataFrame, x: np.ndarray, *, min_courses: int = MIN_COURSES, y: float = 0.0
+    table: pd.DataFrame,
+    x: np.ndarray,
+    *,
+    min_courses: int = MIN_COURSES,
+    y: float = 0.0,
+    vertical: bool = False,
+    axes: str = "",
+    name: bool = True,
 ) -> list[dict]:
     """A thin row of n (courses) at the foot of the plot, one per point; "too few" in grey.
 
     Inside the plot's lowest strip (the y range leaves room for it below the scale), so
     that it lines up with the points without colliding with tick labels or the axis title.
+    `vertical`: numbers turned upright, for the days axis whose weekly bins are too close
+    for side-by-side numbers on a narrow screen.
     """
+    xref, yref = f"x{axes}", f"y{axes} domain"
     notes = [
         _label(
             "n",
             font={"size": 9, "color": "#5F6470"},
-            xref="paper",
+            xref=f"x{axes} domain",
             x=0,
             xanchor="right",
             xshift=-4,
-            yref="y domain",
+            yref=yref,
             y=y,
             yanchor="bottom",
         )
-    ]
+    ][: 1 if name else 0]
     for pos, n in zip(x, table["courses"].to_numpy(dtype=int), strict=True):
         if np.isnan(pos):
             continue
@@ -277,10 +318,11 @@ def _n_row(
                 f"{n:,}",
                 font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
                 bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
-                xref="x",
+                textangle=-90 if vertical else 0,
+                xref=xref,
                 x=float(pos),
                 xanchor="center",
-                yref="y domain",
+                yref=yref,
                 y=y,
                 yanchor="bottom",
             )

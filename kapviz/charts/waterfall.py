@@ -113,10 +113,10 @@ def waterfall(
         )
     shapes.append(_hline(0, {"color": "#7A7F8A", "width": 1}))
     fig.update_layout(shapes=shapes, annotations=labels)
-    apply_theme(
-        fig,
-        title=f"{instrument}: % change from baseline per course, negative = better<br>"
-        f"<sup>{waterfall_count(n_courses, with_scores, missing, len(part))}</sup>",
+    apply_theme(fig, title=f"{instrument}: % change from baseline per course, negative = better")
+    fig.update_layout(
+        title_subtitle_text=waterfall_count(n_courses, with_scores, missing, len(part)),
+        title_subtitle_font={"size": 12},
     )
     fig.update_yaxes(title_text=f"{instrument} change from baseline (%)", ticksuffix="%")
     fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")

@@ -101,7 +101,7 @@ def _pg_pool(uri: str) -> QueuePool:
     return pool
 
 
-def _ping(dbapi_conn, _record, _proxy) -> None:  # noqa: ANN001 - pool event arguments
+def _ping(dbapi_conn, _record, _proxy) -> None:  # pool event arguments
     """Pessimistic disconnect handling (SQLAlchemy's pool event recipe): the server may have
     ended an idle connection; raising DisconnectionError makes the pool open a new one."""
     try:
@@ -112,7 +112,7 @@ def _ping(dbapi_conn, _record, _proxy) -> None:  # noqa: ANN001 - pool event arg
         finally:
             cursor.close()
         dbapi_conn.rollback()
-    except Exception as error:  # noqa: BLE001 - any failure means: do not use it
+    except Exception as error:  # any failure means: do not use it
         raise DisconnectionError from error
 
 
@@ -159,7 +159,7 @@ def _connect(driver: str, uri: str) -> Iterator:
             conn.rollback()  # end the read transaction: the next read sees newer commits
 
 
-def _sqlite_reader(conn):  # noqa: ANN001, ANN202 - ADBC connection in and out
+def _sqlite_reader(conn):  # ADBC connection in and out
     cursor = conn.cursor()
     try:
         sqlite_pragmas(cursor)
@@ -214,7 +214,7 @@ def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.Da
     return frame
 
 
-def _widen(table):  # noqa: ANN001, ANN202 - pyarrow Table in and out
+def _widen(table):  # pyarrow Table in and out
     """Integers as int64 (PostgreSQL sends int16/int32) and all-null columns as objects."""
     import pyarrow as pa
 
@@ -228,7 +228,7 @@ def _widen(table):  # noqa: ANN001, ANN202 - pyarrow Table in and out
     return pa.table(columns, names=table.column_names)
 
 
-def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:  # noqa: ANN001
+def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:
     """Match the Python types SQLAlchemy's result processing gives for this column type.
 
     SQLite has no timestamp, date or boolean storage class: ADBC returns the stored text and

@@ -192,10 +192,25 @@ def rebuild(engine: Engine) -> bool:
     return True
 
 
+def rebuild_if_stale(engine: Engine) -> bool:
+    """At start-up: rebuild rollups that do not match the data (True when rebuilt).
+
+    Why: an import commits the clinic data, then rebuilds the rollups; a process killed in
+    between left them stale while import_runs said the import was done. Readers already
+    ignore stale rollups (they read live, same numbers, slower); this brings them back."""
+    with engine.connect() as conn:
+        state = status(conn)
+        has_data = conn.execute(select(exists(select(Patient.patient_id)))).scalar()
+    if state.current or not has_data:
+        return False
+    log.warning("rollups do not match the data (built %s): rebuilding", state.built_at)
+    return rebuild(engine)
+
+
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _where(table, filters: Filters) -> list:  # noqa: ANN001 - a rollup model
+def _where(table, filters: Filters) -> list:  # a rollup model
     conditions = []
     if filters.sites:
         conditions.append(table.site.in_(filters.sites))
@@ -227,7 +242,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """`program.ineligibility_reasons` from the rollups (same order: most common first)."""
+    """`aggregates.program.ineligibility_reasons` from the rollups (most common first)."""
     t = RollupIneligibility
     total = func.sum(t.sessions)
     stmt = (

@@ -15,7 +15,7 @@ from kapviz.metrics.scores import DATETIME_DTYPE, doses_up_to
 
 def clinic_figure(
     outcomes: pd.DataFrame,
-    doses: pd.DataFrame,
+    doses: pd.DataFrame | None,
     first_doses: pd.DataFrame,
     *,
     instrument: str,
@@ -23,7 +23,8 @@ def clinic_figure(
 ) -> ClinicFigure:
     """`ClinicFigure` of one instrument's `course_outcomes` rows.
 
-    `doses` is `completed_doses` (course_id, started_at, dose_number); `first_doses` has
+    `doses` is `completed_doses` (course_id, started_at, dose_number), or None when the
+    dose count at the endpoint is not wanted (left unknown); `first_doses` has
     course_id and route (a route code, as kapviz.metrics.course_attributes
     FIRST_DOSE_COLUMNS).
     """
@@ -35,12 +36,15 @@ def clinic_figure(
     first = rows["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)
     end = rows["endpoint_at"].to_numpy(dtype=DATETIME_DTYPE)
     days = (end - first) / np.timedelta64(1, "D")
-    courses = pd.Index(pd.unique(rows["course_id"].astype(object)))
-    counts = doses_up_to(doses, courses, courses.get_indexer(rows["course_id"].astype(object)), end)
+    endpoint_doses = None
+    if doses is not None:
+        courses = pd.Index(pd.unique(rows["course_id"].astype(object)))
+        codes = courses.get_indexer(rows["course_id"].astype(object))
+        endpoint_doses = float(np.median(doses_up_to(doses, courses, codes, end)))
     return ClinicFigure(
         instrument,
         measure,
         routes,
         endpoint_days=float(np.median(days)),
-        endpoint_doses=float(np.median(counts)),
+        endpoint_doses=endpoint_doses,
     )

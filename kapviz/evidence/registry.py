@@ -220,6 +220,15 @@ def _route_comparable(ref: Reference, clinic: ClinicFigure) -> bool:
     return bool(clinic.routes) and clinic.routes <= set(ref.routes)
 
 
+def could_match(instrument: str, routes: frozenset[str]) -> bool:
+    """True when some reference of this instrument covers these routes (time not checked):
+    when False, nothing can match and the time point need not be computed."""
+    return any(
+        r.instrument == instrument and bool(routes) and routes <= set(r.routes)
+        for r in references()
+    )
+
+
 def matching(
     clinic: ClinicFigure, candidates: Iterable[Reference] | None = None
 ) -> list[Reference]:

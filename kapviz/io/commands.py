@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from pathlib import Path
 
@@ -175,18 +174,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_line_user() -> str:
-    """Who ran a command, for the audit trail: `cli:<login name>`."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        return "cli"
-
-
 def _audit(engine, action: str, target: str, detail: dict) -> None:
     """Imports and exports from the command line are in the audit trail like the app's."""
     with engine.begin() as conn:
-        audit.record(conn, username=command_line_user(), action=action, target=target,
+        audit.record(conn, username=audit.command_line_user(), action=action, target=target,
                      detail=detail)  # fmt: skip
 
 

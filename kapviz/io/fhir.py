@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+from array import array
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from kapviz import instruments
+from kapviz import clinic_time, instruments
 from kapviz.io.fhir_elements import (
     BP_PANEL,
     COUNTED_STATUSES,
@@ -35,7 +38,7 @@ from kapviz.io.fhir_elements import (
     Resource,
     as_text,
     codings,
-    load_resources,
+    iter_resources,
     phase_of,
     ref_id,
     text_words,
@@ -51,9 +54,13 @@ from kapviz.vocabulary import normalize_term
 log = logging.getLogger(__name__)
 
 DEFAULT_SITE = "FHIR import"
+EARLY_TYPES = ("Patient", "Encounter", "MedicationAdministration", "Procedure")
+"""Converted first, from the first pass: the resources that the others refer to."""
+LATE_TYPES = ("Observation", "QuestionnaireResponse", "AdverseEvent")
+"""Converted in one further pass over the input each (big NDJSON files are mostly these)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedRecord:
     """A resource that was not imported, and why (resource type and id name it)."""
 
@@ -65,30 +72,87 @@ class SkippedRecord:
     """The file (and NDJSON line or Bundle entry) it was read from."""
 
 
+class _RecordList:
+    """Type, id and origin of every record, compactly (a big NDJSON file has millions):
+    ids in a list, types and file names shared, lines and entries in integer arrays."""
+
+    def __init__(self) -> None:
+        self.types: list[str] = []
+        self.ids: list[str] = []
+        self.files: list[str] = []
+        self._file_index: dict[str, int] = {}
+        self.file_of = array("l")
+        self.line_of = array("l")
+        self.entry_of = array("l")
+
+    def add(self, rtype: str, rid: str, origin: Origin) -> None:
+        if origin.file not in self._file_index:
+            self._file_index[origin.file] = len(self.files)
+            self.files.append(origin.file)
+        self.types.append(rtype)
+        self.ids.append(rid)
+        self.file_of.append(self._file_index[origin.file])
+        self.line_of.append(-1 if origin.line is None else origin.line)
+        self.entry_of.append(-1 if origin.entry is None else origin.entry)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def origin(self, i: int) -> Origin:
+        line, entry = self.line_of[i], self.entry_of[i]
+        return Origin(self.files[self.file_of[i]], None if line < 0 else line,
+                      None if entry < 0 else entry)  # fmt: skip
+
+
 @dataclass
 class FhirReadResult:
     """The template batch, what was skipped by rule, what was invalid, and the record list."""
 
     batch: ImportBatch
-    skipped: list[SkippedRecord] = field(default_factory=list)
     rejected: list[SkippedRecord] = field(default_factory=list)
-    records: list[tuple[str, str]] = field(default_factory=list)
-    """(resource_type, id) of record number k at index k − 1."""
-    origins: list[Origin] = field(default_factory=list)
-    """Where record number k was read, at index k − 1."""
+    _records: _RecordList = field(default_factory=_RecordList, repr=False)
+    _skipped_at: array = field(default_factory=lambda: array("l"), repr=False)
+    _skipped_why: list[str] = field(default_factory=list, repr=False)
+
+    def add_record(self, rtype: str, rid: str, origin: Origin) -> None:
+        self._records.add(rtype, rid, origin)
+
+    def add_skipped(self, record: int, reason: str) -> None:
+        self._skipped_at.append(record)
+        self._skipped_why.append(reason)
+
+    @property
+    def records(self) -> list[tuple[str, str]]:
+        """(resource_type, id) of record number k at index k − 1."""
+        return list(zip(self._records.types, self._records.ids, strict=True))
+
+    @property
+    def skipped(self) -> list[SkippedRecord]:
+        """Every record skipped by rule, in the order it was skipped."""
+        out = []
+        for k, why in zip(self._skipped_at, self._skipped_why, strict=True):
+            rtype, rid = self.describe(k)
+            out.append(SkippedRecord(rtype or "(no resourceType)", rid, why, k, self.origin(k)))
+        return out
 
     def describe(self, record: int) -> tuple[str, str]:
         """(resource_type, id) of a record number."""
-        return self.records[record - 1] if 0 < record <= len(self.records) else ("", "")
+        if 0 < record <= len(self._records):
+            return self._records.types[record - 1], self._records.ids[record - 1]
+        return ("", "")
 
     def origin(self, record: int | None) -> Origin | None:
         """The file (and line or entry) of a record number."""
-        ok = record is not None and 0 < record <= len(self.origins)
-        return self.origins[record - 1] if ok else None
+        ok = record is not None and 0 < record <= len(self._records)
+        return self._records.origin(record - 1) if ok else None
 
     def skipped_counts(self) -> Counter:
         """How many records were skipped per (resource type, reason)."""
-        return Counter((s.resource_type, s.reason) for s in self.skipped)
+        types = self._records.types
+        return Counter(
+            (types[k - 1] or "(no resourceType)", why)
+            for k, why in zip(self._skipped_at, self._skipped_why, strict=True)
+        )
 
 
 class _Converter:
@@ -110,43 +174,69 @@ class _Converter:
         self.effects: list[tuple[int, dict]] = []
         self.weights: list[tuple[int, str, datetime, float]] = []
         self.vital_records: dict[tuple, list[int]] = {}
+        self.zone = clinic_time.clinic_zone()
         """Every record merged into a vitals row (a skip counts each of them)."""
 
+    def seconds(self, start: datetime, end: datetime) -> float:
+        """Elapsed seconds between two clinic wall times (across a clock change too)."""
+        return clinic_time.seconds_between(start, end, self.zone)
+
     def skip(self, k: int, rtype: str, rid: str, reason: str) -> None:
-        self.result.skipped.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
+        # Reasons repeat (one per code or status): one string each, for big files.
+        self.result.add_skipped(k, sys.intern(reason))
 
     def reject(self, k: int, rtype: str, rid: str, reason: str) -> None:
         self.result.rejected.append(SkippedRecord(rtype, rid, reason, k, self.result.origin(k)))
 
-    def run(self, items: list[Resource]) -> FhirReadResult:
-        records = []
-        for k, (res, url, origin) in enumerate(items, start=1):
-            rtype = str(res.get("resourceType", ""))
+    def run(self, read: Callable[[], Iterable[Resource]]) -> FhirReadResult:
+        """Convert the resources `read()` yields (it is called again for each late pass).
+
+        Bounded memory for big NDJSON files: the first pass keeps only each record's type,
+        id and origin, plus the resources that the others refer to (Patient, Encounter,
+        MedicationAdministration, Procedure); Observations, QuestionnaireResponses and
+        AdverseEvents are converted in later passes over the input, one type per pass, in
+        the order the template needs them (EARLY_TYPES, then LATE_TYPES).
+        """
+        early: list[tuple[int, str, str, dict]] = []
+        unused: list[int] = []
+        present: set[str] = set()
+        for k, (res, url, origin) in enumerate(read(), start=1):
+            rtype = sys.intern(str(res.get("resourceType", "")))
             tail = (url or "").rstrip("/").split("/")[-1].split(":")[-1]
             rid = str(res.get("id") or tail or f"record-{k}")
-            records.append((k, rtype, rid, res))
-            self.result.records.append((rtype, rid))
-            self.result.origins.append(origin)
+            self.result.add_record(rtype, rid, origin)
             if url:
                 self.urls[url] = rid
-        order = ["Patient", "Encounter", "MedicationAdministration", "Procedure", "Observation",
-                 "QuestionnaireResponse", "AdverseEvent"]  # fmt: skip
-        for rtype in order:
-            for k, t, rid, res in records:
+            if rtype in EARLY_TYPES:
+                early.append((k, rtype, rid, res))
+            elif rtype in LATE_TYPES:
+                present.add(rtype)
+            else:
+                unused.append(k)
+        for rtype in EARLY_TYPES:
+            for k, t, rid, res in early:
                 if t == rtype:
-                    try:
-                        getattr(self, f"_{rtype}")(k, rid, res)
-                    except InvalidRecord as exc:
-                        self.reject(k, rtype, rid, str(exc))
-                    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-                        # Malformed JSON shapes (a string where an object belongs, …).
-                        self.reject(k, rtype, rid, f"malformed {rtype} ({type(exc).__name__}: "
-                                    f"{exc})")  # fmt: skip
-        for k, t, rid, _ in records:
-            if t not in order:
-                self.skip(k, t or "(no resourceType)", rid, "resource type not used by kapviz")
+                    self._convert(k, rtype, rid, res)
+        early.clear()
+        for rtype in (t for t in LATE_TYPES if t in present):
+            for k, (res, _, _) in enumerate(read(), start=1):
+                found, rid = self.result.describe(k)
+                if found == rtype:
+                    self._convert(k, rtype, rid, res)
+        for k in unused:
+            t, rid = self.result.describe(k)
+            self.skip(k, t or "(no resourceType)", rid, "resource type not used by kapviz")
         self._apply_weights()
         return self._finish()
+
+    def _convert(self, k: int, rtype: str, rid: str, res: dict) -> None:
+        try:
+            getattr(self, f"_{rtype}")(k, rid, res)
+        except InvalidRecord as exc:
+            self.reject(k, rtype, rid, str(exc))
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # Malformed JSON shapes (a string where an object belongs, …).
+            self.reject(k, rtype, rid, f"malformed {rtype} ({type(exc).__name__}: {exc})")
 
     def _patient_of(self, k: int, res: dict) -> str | None:
         pid = ref_id(res.get("subject") or res.get("patient"), self.urls)
@@ -250,7 +340,7 @@ class _Converter:
         if end:
             self.dose_end[sid] = max(end, self.dose_end.get(sid, end))
         last = self.dose_end.get(sid)
-        duration = int((last - first).total_seconds() // 60) if first and last else None
+        duration = int(self.seconds(first, last) // 60) if first and last else None
         if dose is not None and row.get("dose_mg"):
             dose += float(row["dose_mg"])
         row.update({"route": row.get("route") or route or "", "drug": drug,
@@ -328,7 +418,7 @@ class _Converter:
         start = self.dose_start.get(sid) or parse_datetime(self.sessions[sid][1]["started_at"])
         if when is None or start is None:
             raise InvalidRecord("no effective time or no dose/encounter start to relate it to")
-        minute = math.floor((when - start).total_seconds() / 60)
+        minute = math.floor(self.seconds(start, when) / 60)
         values = {}
         if code == BP_PANEL:
             for comp in res.get("component") or []:
@@ -395,7 +485,7 @@ class _Converter:
         onset = ""
         when, start = when_of(res, "date"), self.dose_start.get(sid)
         if when and start:
-            onset = str(math.floor((when - start).total_seconds() / 60))
+            onset = str(math.floor(self.seconds(start, when) / 60))
         self.effects.append((k, {
             "session_id": sid, "effect": effect, "severity": severity,
             "serious": "true" if "serious" in serious else "false" if serious else "",
@@ -469,10 +559,12 @@ def read_fhir(
 ) -> FhirReadResult:
     """Read FHIR R4 JSON/NDJSON (file or folder) as a template batch plus skip/reject lists;
     `mapping` (kapviz.io.fhir_mapping) tells the EHR's own phase and dose codes."""
-    items = load_resources(Path(path))
-    result = _Converter(default_site=default_site, mapping=mapping).run(items)
-    log.info("FHIR: %d records, %d skipped, %d rejected", len(items), len(result.skipped),
-             len(result.rejected))  # fmt: skip
+    path = Path(path)
+    result = _Converter(default_site=default_site, mapping=mapping).run(
+        lambda: iter_resources(path)
+    )
+    log.info("FHIR: %d records, %d skipped, %d rejected", len(result._records),
+             len(result._skipped_at), len(result.rejected))  # fmt: skip
     return result
 
 
@@ -500,10 +592,11 @@ def validate_fhir(
     validated = validate(result.batch, existing=existing, allow_implausible=allow_implausible)
     named = [_located(p, result) for p in validated.problems]
     invalid = [
-        _located(Problem("FHIR records", r.record, None, None, r.reason), result)
+        _located(Problem("FHIR records", r.record, None, None,
+                         f"a readable {r.resource_type}: {r.reason}"), result)
         for r in result.rejected
-    ]
-    validated.problems = invalid + named
+    ]  # fmt: skip
+    validated.problems = sorted(invalid + named, key=lambda p: (p.file, p.row or 0))
     return validated, []
 
 

@@ -1,7 +1,7 @@
 """Reading FHIR R4 JSON: resources from files, references, codings, values and phases.
 
 The small, pure pieces of the FHIR importer (kapviz.io.fhir); the codes are those of
-DOMAIN.md §5 and docs/fhir.md.
+docs/domain.md §5 and docs/fhir.md.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class InvalidRecord(ValueError):
     """A record whose content cannot be read (non-numeric value, wrong unit)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a resource was read: its file, and its NDJSON line or its Bundle entry."""
 

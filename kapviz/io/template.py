@@ -71,7 +71,7 @@ def _parse_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow"
         )
-    except Exception:  # noqa: BLE001, S110 - the C parser below decides what is wrong
+    except Exception:  # the C parser below decides what is wrong
         pass
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -110,7 +110,7 @@ def read_template(path: str | Path) -> ImportBatch:
     elif path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on bad files
+        except Exception as exc:  # openpyxl raises many kinds on bad files
             raise TemplateError(f"{path.name}: not a readable Excel workbook ({exc})") from exc
         by_name = {name.strip().lower(): frame for name, frame in sheets.items()}
         if not by_name.keys() & TEMPLATE_FILES.keys():

@@ -129,19 +129,17 @@ def daylight_saving_checks(
 ) -> tuple[pd.Index, pd.Index]:
     """Of the local times (no offset) in `values`: those a clock change skips (the index of
     each) and those it repeats, read as the earlier instant. Vectorised: pandas localises
-    the whole column; only the few failures are told apart one by one."""
+    the whole column; only its few failures are looked at one by one."""
     zone = zone or clinic_time.clinic_zone()
-    local = values.str.fullmatch(LOCAL_TIME_RE).to_numpy(dtype=bool, na_value=False, copy=True)
-    local &= parsed.notna().to_numpy()
-    if not local.any() or not hasattr(zone, "key"):
+    if not hasattr(zone, "key") or not parsed.notna().any():
         return pd.Index([]), pd.Index([])
-    stamps = parsed[local]
     try:
-        placed = stamps.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        placed = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        failed = parsed.index[(placed.isna() & parsed.notna()).to_numpy()]
     except (TypeError, ValueError):
-        placed = pd.Series(pd.NaT, index=stamps.index)
-    odd = stamps.index[placed.isna().to_numpy()]
-    kinds = {i: clinic_time.check_local(stamps[i].to_pydatetime(), zone) for i in odd}
+        failed = parsed.index[parsed.notna().to_numpy()]
+    local = [i for i in failed if re.fullmatch(LOCAL_TIME_RE, values[i])]
+    kinds = {i: clinic_time.check_local(parsed[i].to_pydatetime(), zone) for i in local}
     gaps = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.NONEXISTENT])
     folds = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.AMBIGUOUS])
     return gaps, folds
@@ -449,7 +447,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
         total = given_total[pos].copy()
         scorable = np.flatnonzero(full & ~out_of.any(axis=1))
-        if inst.scorer is instruments._sum_items:  # noqa: SLF001 - whole columns, no calls
+        if inst.scorer is instruments._sum_items:  # whole columns, no calls
             scored, computed = scorable, items[scorable].sum(axis=1)
         else:
             scored, computed = _scored_rows(inst, items, scorable)
@@ -555,7 +553,7 @@ def _side_effects(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     terms = _per_distinct(verbatim, lambda v: normalize_term(v) if v else None)
     for i in verbatim.index[(verbatim != "") & terms.isna()]:
         hint = suggest_term(verbatim[i])
-        c.add(i, "effect", verbatim[i], "a preferred term or synonym (DOMAIN.md §4)"
+        c.add(i, "effect", verbatim[i], "a preferred term or synonym (docs/domain.md §4)"
               + (f" — did you mean '{hint}'?" if hint else ""))  # fmt: skip
     raw_sev = c.raw("severity")
     c.required("severity", raw_sev)
@@ -623,7 +621,7 @@ def _validate(
     warnings: list[str],
     allow_implausible: bool,
     limits: plausibility.Limits | None,
-):
+) -> ValidatedBatch:
     existing = existing or ExistingKeys()
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from kapviz.config import Settings
-from kapviz.metrics import alerts, monitoring
+from kapviz.metrics import alerts
 from kapviz.metrics.periods import period_spans
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
@@ -18,94 +18,8 @@ FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Cours
 
 
 def completed(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Only completed sessions count in any denominator (DOMAIN.md §1)."""
+    """Only completed sessions count in any denominator (docs/domain.md §1)."""
     return sessions[sessions["status"] == "completed"]
-
-
-def active_patients(sessions: pd.DataFrame, *, now: datetime, days: int = 30) -> int:
-    """Patients with a completed session in the `days` before `now` (inclusive of now)."""
-    done = completed(sessions)
-    recent = done[(done["started_at"] > now - timedelta(days=days)) & (done["started_at"] <= now)]
-    return int(recent["patient_id"].nunique())
-
-
-def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: datetime) -> int:
-    """Completed dosing sessions with start in [start, end)."""
-    done = completed(sessions)
-    mask = (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    return int(mask.sum())
-
-
-def referred_in_range(
-    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
-) -> set:
-    """The funnel's "Referred": every patient record; with a date range [start, end] (dates),
-    the patients referred in it: enrolled on a day of the range, or, with no enrolment date,
-    with a session (any status) started in it. Otherwise a July–September funnel set the
-    patients of all time against the few who reached intake in the range.
-    """
-    if start is None and end is None:
-        return set(patients["patient_id"])
-    day = pd.to_datetime(patients["enrolled_on"])
-    inside = day.notna()
-    if start is not None:
-        inside &= day >= pd.Timestamp(start)
-    if end is not None:
-        inside &= day <= pd.Timestamp(end)
-    at = pd.to_datetime(sessions["started_at"])
-    in_range = pd.Series(True, index=sessions.index)
-    if start is not None:
-        in_range &= at >= pd.Timestamp(start)
-    if end is not None:
-        in_range &= at < pd.Timestamp(end) + pd.Timedelta(days=1)
-    seen = set(sessions.loc[in_range, "patient_id"])
-    undated = patients.loc[day.isna(), "patient_id"]
-    return set(patients.loc[inside, "patient_id"]) | set(undated[undated.isin(seen)])
-
-
-def funnel_patients(
-    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
-) -> dict[str, set]:
-    """The patient sets behind each funnel step, before intersecting them (funnel_table).
-
-    referred: the patient records (with a date range: those referred in it,
-    `referred_in_range`; pass the sessions of every date then: the later steps follow them
-    to wherever they have got since); intake: patients with a completed intake session;
-    eligible: found eligible at one; dosed: with a completed dosing session; finished: with
-    a course that has a completed integration or follow-up session after its last completed
-    dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
-    """
-    done = completed(sessions)
-    intake = done[done["phase"] == "intake"]
-    dosing = done[done["phase"] == "dosing"]
-    last_dose = dosing.groupby("course_id")["started_at"].max()
-    after = done[done["phase"].isin(["integration", "follow_up"])]
-    after = after[after["course_id"].isin(last_dose.index)]
-    if not after.empty:
-        after = after[after["started_at"] > after["course_id"].map(last_dose)]
-    finished = after
-    return {
-        "referred": referred_in_range(patients, sessions, start=start, end=end),
-        "intake": set(intake["patient_id"]),
-        "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
-        "dosed": set(dosing["patient_id"]),
-        "finished": set(finished["patient_id"]),
-    }
-
-
-def funnel_table(sets: dict[str, set]) -> pd.DataFrame:
-    """Referred → intake completed → eligible → first dose → course completed, in patients.
-
-    Each step keeps only patients who reached the step before, so the counts never grow;
-    a patient with two courses counts once; `lost` is the share of the previous step that
-    did not reach this one.
-    """
-    reached = sets["referred"]
-    counts = [len(reached)]
-    for key in ("intake", "eligible", "dosed", "finished"):
-        reached = sets[key] & reached
-        counts.append(len(reached))
-    return funnel_frame(counts)
 
 
 def funnel_frame(counts: list[int]) -> pd.DataFrame:
@@ -114,34 +28,6 @@ def funnel_frame(counts: list[int]) -> pd.DataFrame:
     previous = frame["patients"].shift(1)
     frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)
     return frame
-
-
-def treatment_funnel(
-    patients: pd.DataFrame, sessions: pd.DataFrame, *, start=None, end=None
-) -> pd.DataFrame:
-    """The treatment funnel (funnel_table) of these patients and sessions (date range
-    [start, end]: the patients referred in it)."""
-    return funnel_table(funnel_patients(patients, sessions, start=start, end=end))
-
-
-def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Why patients were found not eligible at intake, most common first."""
-    intake = completed(sessions)
-    intake = intake[(intake["phase"] == "intake") & (intake["eligible"] == False)]  # noqa: E712
-    reasons = intake["ineligible_reason"].fillna("not recorded")
-    counts = reasons.value_counts().rename_axis("reason").reset_index(name="patients")
-    return counts
-
-
-def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions per calendar month and route."""
-    done = completed(sessions)
-    dosing = done[done["phase"] == "dosing"]
-    daily = dosing.assign(
-        day=dosing["started_at"].dt.normalize(), route=dosing["route"].fillna("unknown")
-    )
-    daily = daily.groupby(["day", "route"], as_index=False).size()
-    return monthly_from_daily(daily.rename(columns={"size": "sessions"}))
 
 
 def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.DataFrame:
@@ -220,7 +106,7 @@ def outcome_window(
 ) -> dict[str, int]:
     """Responders and remitters among courses whose endpoint falls in [start, end).
 
-    Denominators follow DOMAIN.md §3: response counts evaluable courses with a defined
+    Denominators follow docs/domain.md §3: response counts evaluable courses with a defined
     response (percent rule: baseline > 0); remission excludes courses whose baseline was
     already in remission.
     """
@@ -277,7 +163,7 @@ def site_response(
 
 @dataclass(frozen=True)
 class TileWindows:
-    """The tiles' periods as of `now` (DOMAIN.md §1 windows; every range is [start, end)
+    """The tiles' periods as of `now` (docs/domain.md §1 windows; every range is [start, end)
     but the active-patient ones, which are (start, end])."""
 
     now: datetime
@@ -312,8 +198,8 @@ def tile_windows(now: datetime) -> TileWindows:
 
 @dataclass(frozen=True)
 class TileCounts:
-    """What the director's tiles count in sessions and scores (from frames by
-    `director_counts`, in SQL by kapviz.db.aggregates.program.tile_counts)."""
+    """What the director's tiles count in sessions and scores (counted in SQL by
+    kapviz.db.aggregates.program.tile_counts)."""
 
     active: int
     active_before: int
@@ -327,40 +213,11 @@ class TileCounts:
     measured_before_n: int
 
 
-def director_counts(
-    sessions: pd.DataFrame, assessments: pd.DataFrame, *, now: datetime
-) -> TileCounts:
-    """The director's tiles' counts from session and PHQ-9 frames."""
-    w = tile_windows(now)
-    measured, total = measurement_completion(sessions, assessments, start=w.cur30, end=now)
-    measured_before, total_before = measurement_completion(
-        sessions, assessments, start=w.prev30, end=w.cur30
-    )
-    return TileCounts(
-        active=active_patients(sessions, now=now),
-        active_before=active_patients(sessions, now=w.cur30),
-        dosing_week=dosing_sessions_between(sessions, *w.week),
-        dosing_week_before=dosing_sessions_between(sessions, *w.week_before),
-        dosing_month=dosing_sessions_between(sessions, *w.month),
-        dosing_month_before=dosing_sessions_between(sessions, *w.month_before),
-        measured=measured,
-        measured_n=total,
-        measured_before=measured_before,
-        measured_before_n=total_before,
-    )
-
-
 def _share(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def director_kpis(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    *,
-    now: datetime,
-) -> dict[str, dict]:
+def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
     """The Overview tiles, each with its value, the previous period's value and a note.
 
     Periods: active patients — last 30 days vs the 30 before; dosing — this week / month so
@@ -368,11 +225,6 @@ def director_kpis(
     whose endpoint fell in the last 90 days vs the 90 before; measurement completion —
     dosing sessions of the last 30 days vs the 30 before.
     """
-    return director_kpis_from(director_counts(sessions, assessments, now=now), outcomes, now=now)
-
-
-def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
-    """`director_kpis` from the tiles' counts and the outcomes per course."""
     w = tile_windows(now)
     kpis: dict[str, dict] = {
         "active_patients": {"value": counts.active, "previous": counts.active_before},
@@ -403,22 +255,12 @@ def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datet
 @dataclass(frozen=True)
 class AdverseCounts:
     """Adverse events and completed dosing sessions of the last 30 days and the 30 before
-    (from frames by `adverse_counts`, in SQL by kapviz.db.aggregates.program)."""
+    (counted in SQL by kapviz.db.aggregates.program.tile_counts)."""
 
     events: int
     doses: int
     events_before: int
     doses_before: int
-
-
-def adverse_counts(
-    sessions: pd.DataFrame, side_effects: pd.DataFrame, *, now: datetime
-) -> AdverseCounts:
-    """The adverse-event tile's counts from session and side-effect frames."""
-    w = tile_windows(now)
-    events, doses = monitoring.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
-    before = monitoring.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
-    return AdverseCounts(events, doses, *before)
 
 
 def open_alert_patients(
@@ -448,29 +290,9 @@ def open_alert_patients(
     return int(open_now["patient_id"].nunique()), int(open_before["patient_id"].nunique())
 
 
-def safety_kpis(
-    sessions: pd.DataFrame,
-    side_effects: pd.DataFrame,
-    vitals: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    settings: Settings,
-    now: datetime,
-) -> dict[str, dict]:
-    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and open alerts.
-
-    Both come from the Safety metrics, so the Overview and the Safety page always agree.
-    """
-    return safety_kpis_from(
-        adverse_counts(sessions, side_effects, now=now),
-        open_alert_patients(
-            sessions, side_effects, vitals, assessments, settings=settings, now=now
-        ),
-    )
-
-
 def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> dict[str, dict]:
-    """`safety_kpis` from the adverse-event counts and the (now, 30 days ago) alert counts."""
+    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and the
+    patients on the Safety page's alerts worklist (now vs 30 days ago)."""
     return {
         "adverse_events": {
             "value": 100 * adverse.events / adverse.doses if adverse.doses else None,

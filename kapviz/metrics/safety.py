@@ -1,4 +1,4 @@
-"""Safety monitoring (DOMAIN.md §4): the `safety` summary object and every table of the
+"""Safety monitoring (docs/domain.md §4): the `safety` summary object and every table of the
 Safety page from narrow frames (`dose_safety`).
 
 The metrics themselves live by concern, imported from where they are defined: sedation,

@@ -1,4 +1,4 @@
-"""Symptom trajectories on the two time axes of DOMAIN.md §3, with attrition.
+"""Symptom trajectories on the two time axes of docs/domain.md §3, with attrition.
 
 The axes and how a score is placed on them are described in `trajectory_axes`. Each course
 contributes one value per point (the mean of its scores there), so repeated scores do not

@@ -1,4 +1,4 @@
-"""Every outcome score placed on the two time axes of DOMAIN.md §3 (trajectory points).
+"""Every outcome score placed on the two time axes of docs/domain.md §3 (trajectory points).
 
 This is the one implementation of the placement rule: the Trajectories page, the Case
 explorer (kapviz.db.aggregates.case), the summary and the reports all place scores here.

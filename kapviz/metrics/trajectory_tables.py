@@ -78,7 +78,7 @@ def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFram
 
     Sorted by instrument, patient, course and point order (as a sorted groupby gives
     them); point, x and phase are those of the course's first score at the point. Grouped
-    on integer codes with one stable sort (no per-row objects): 300k points in ~30 ms.
+    on integer codes with one stable sort (no per-row objects).
     """
     label, order, x = _axis_columns(axis)
     position = points[order]

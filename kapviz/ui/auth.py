@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from kapviz.auth import accounts, audit, scope
+from kapviz.auth import accounts, audit, display, scope
+from kapviz.auth import throttle as throttle_mod
 from kapviz.auth.scope import Viewer
 from kapviz.config import AUTH_NONE, AUTH_OIDC, Settings
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.ui import data, nav, outage
+from kapviz.ui import data, nav, outage, session
 from kapviz.ui.db import engine, settings
 from kapviz.ui.exports import audited, csv_download
 from kapviz.ui.oidc import mark_active, oidc_account
@@ -43,6 +44,7 @@ from kapviz.ui.redact import (
     suppression_caption,
 )
 from kapviz.ui.session import (
+    DISPLAY_KEY,
     ERROR_KEY,
     NAME_KEY,
     OPEN_VIEWER,
@@ -99,8 +101,14 @@ def gate() -> Viewer:
         st.session_state[VIEWER_KEY] = OPEN_VIEWER
         return OPEN_VIEWER
     now = session_now()
-    sign_in = oidc_account if mode == AUTH_OIDC else _local_account
-    account = sign_in(cfg, now)
+    token = st.query_params.get(display.QUERY_PARAMETER) or st.session_state.get(DISPLAY_KEY)
+    if token:
+        # Kept in the URL across the menu's page links, so a reload signs the screen in again.
+        st.query_params[display.QUERY_PARAMETER] = token
+        account = _display_account(token, now)
+    else:
+        sign_in = oidc_account if mode == AUTH_OIDC else _local_account
+        account = sign_in(cfg, now)
     st.session_state[VIEWER_KEY] = account.viewer
     st.session_state[NAME_KEY] = account.display_name or account.username
     st.session_state[SEEN_KEY] = now
@@ -135,6 +143,44 @@ def _local_account(cfg: Settings, now: datetime) -> accounts.Account:
     _sign_in_form()
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises; keeps type checkers honest
+
+
+def _display_account(token: str, now: datetime) -> accounts.Account:
+    """A wall screen's URL token (kapviz.auth.display): its display account, checked on every
+    run, in place of whatever session the browser held; never a sign-in form."""
+    username = st.session_state.get(USER_KEY)
+    if st.session_state.get(DISPLAY_KEY) == token and username:
+        try:
+            with engine().connect() as conn:
+                valid = display.holds_token(conn, username, token)
+        except Exception as exc:
+            if not outage.is_unreachable(exc):
+                raise
+            valid = True  # the session keeps what it showed; the outage banner says so
+        if valid:
+            return _account_now(username) or _refuse_display()
+        clear_session()
+        _refuse_display()
+    clear_session()  # a person's session never continues under a display's link
+    with engine().begin() as conn:
+        account = display.sign_in(conn, token, now=now)
+    if account is None:
+        _refuse_display()
+    st.session_state[USER_KEY] = account.username
+    st.session_state[SEEN_KEY] = now
+    st.session_state[DISPLAY_KEY] = token
+    return account
+
+
+def _refuse_display() -> accounts.Account:
+    st.title("kapviz")
+    st.error(
+        "This wall-screen link is not valid: the display was removed or given a new link. "
+        "Ask a clinic director for the current one.",
+        icon=":material/tv_off:",
+    )
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
 
 
 def _account_now(username: str) -> accounts.Account | None:
@@ -188,14 +234,24 @@ def _attempt_sign_in() -> None:
         st.session_state[ERROR_KEY] = "Enter your username and password."
         return
     now = session_now()
+    source = client_source()
+    throttle = _throttle(cfg.lockout_failures, cfg.lockout_minutes)
+    refused = throttle_mod.failure_message(cfg.lockout_minutes)
     try:
+        if throttle.paused_until(source, now) is not None:
+            # No password is checked from a paused source; the attempt is still audited.
+            session.record_as(
+                username.strip().lower(), audit.SIGN_IN_FAILED, detail="source paused"
+            )
+            st.session_state[ERROR_KEY] = refused
+            return
         with engine().begin() as conn:
             result = accounts.sign_in(
                 conn,
                 username,
                 password,
                 now=now,
-                max_failures=cfg.lockout_failures,
+                max_failures=cfg.lockout_failures * throttle_mod.ACCOUNT_LOCK_FACTOR,
                 lock_minutes=cfg.lockout_minutes,
             )
     except Exception as exc:
@@ -207,11 +263,30 @@ def _attempt_sign_in() -> None:
         )
         return
     if not result.ok:
-        st.session_state[ERROR_KEY] = result.message
+        throttle.failed(source, now)
+        st.session_state[ERROR_KEY] = refused
         return
     clear_session()
     st.session_state[USER_KEY] = result.username
     st.session_state[SEEN_KEY] = now
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _throttle(max_failures: int, minutes: int) -> throttle_mod.SourceThrottle:
+    """The process's count of failed sign-ins by source (one per lock-out setting)."""
+    return throttle_mod.SourceThrottle(max_failures=max_failures, window=timedelta(minutes=minutes))
+
+
+def client_source() -> str:
+    """Where a sign-in comes from: the address of the browser's connection; behind a reverse
+    proxy on the same host (a loopback peer), the proxy's X-Forwarded-For / X-Real-IP."""
+    peer = st.context.ip_address
+    if isinstance(peer, str) and peer:
+        return peer
+    headers = st.context.headers
+    forwarded = str(headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    real = str(headers.get("X-Real-IP") or "").strip()
+    return forwarded or real or throttle_mod.UNKNOWN_SOURCE
 
 
 def newest_record_at() -> datetime | None:
@@ -355,14 +430,19 @@ def check_idle() -> None:
     cfg = settings()
     if sign_in_mode() == AUTH_NONE:
         return
-    if accounts.is_idle(
+    held = st.session_state.get(VIEWER_KEY)
+    is_display = isinstance(held, Viewer) and held.role == scope.DISPLAY
+    if not is_display and accounts.is_idle(
         st.session_state.get(SEEN_KEY), session_now(), idle_minutes=cfg.idle_minutes
     ):
         st.rerun(scope="app")
-    held = st.session_state.get(VIEWER_KEY)
     if isinstance(held, Viewer) and held.username != OPEN_VIEWER.username:
         try:
             current = find_account(held.username)
+            token = st.session_state.get(DISPLAY_KEY) if is_display else None
+            if is_display and token:
+                with engine().connect() as conn:
+                    current = current if display.holds_token(conn, held.username, token) else None
         except Exception as exc:
             if not outage.is_unreachable(exc):
                 raise

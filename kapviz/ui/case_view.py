@@ -21,6 +21,7 @@ from kapviz.db.aggregates import case as case_sql
 from kapviz.filters import Filters
 from kapviz.metrics import case
 from kapviz.metrics.case import MAX_COMPARE
+from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.trajectories import session_points
 from kapviz.report.case_content import (
     CaseRows,
@@ -168,6 +169,21 @@ def _compare_chart(
     rows = case.compare_points(points, patient_ids=wanted)
     if rows.empty:
         return None
+    window = settings().baseline_window_days
+    marks = pd.concat(
+        [
+            course_outcomes(
+                data.sessions(filters, patient_id=p),
+                case_points(filters, p)[case_sql.SCORE_COLUMNS],
+                baseline_window_days=window,
+            )
+            for p in wanted
+        ],
+        ignore_index=True,
+    )
     return case_charts.compare_trajectories(
-        rows, instrument=instruments.get("PHQ-9"), axis=session_points()
+        rows,
+        instrument=instruments.get("PHQ-9"),
+        axis=session_points(),
+        marks=marks[marks["instrument"] == "PHQ-9"],
     )

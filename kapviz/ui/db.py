@@ -1,7 +1,8 @@
 """The app's database: one cached engine per URL, brought to the current schema on start.
 
 On the embedded default database an empty file is filled with the synthetic demo clinic
-on first start, so a fresh clone shows a working dashboard with no setup.
+on first start, so a fresh clone shows a working dashboard with no setup. Rollups left stale
+by a process killed between an import's commit and their rebuild are rebuilt on start.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 
 import streamlit as st
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from kapviz.config import Settings, load_settings
+from kapviz.db import rollups
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import Patient
@@ -49,6 +52,10 @@ def engine_for(url: str) -> Engine:
 
             log.info("empty embedded database: generating the demo clinic")
             generate_clinic(engine, patients=cfg.demo_patients, seed=cfg.demo_seed)
+    try:
+        rollups.rebuild_if_stale(engine)
+    except SQLAlchemyError:  # derived data: the pages read live until the next rebuild
+        log.exception("rollups not rebuilt at start-up")
     return engine
 
 

@@ -17,12 +17,12 @@ from kapviz.db.aggregates import cohort
 from kapviz.evidence import registry
 from kapviz.evidence.clinic import clinic_figure
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics.outcomes import outcome_rates
 from kapviz.ui import data, overview, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
-PHQ9 = "PHQ-9"
 MEASURES = (("response", "response"), ("remission", "remission"))
 NOT_A_TARGET = "Published figures for context, not targets; populations and methods differ."
 
@@ -32,7 +32,7 @@ def _key(filters: Filters) -> tuple:
 
 
 def _outcomes(filters: Filters, instrument: str, endpoints_only: bool) -> pd.DataFrame:
-    if endpoints_only and instrument == PHQ9:
+    if endpoints_only and instrument == PHQ9.id:
         # The Overview's own PHQ-9 rows (baseline and endpoint picked in SQL): the same
         # rates without reading every score on the page that must load fastest.
         return overview.phq9_outcomes(filters)
@@ -44,11 +44,19 @@ def _figures(
     key: tuple, instrument: str, endpoints_only: bool
 ) -> tuple[registry.ClinicFigure, ...]:
     outcomes = _outcomes(key[1], instrument, endpoints_only)
-    doses = data.aggregate(cohort.completed_doses, key[1])
     first = data.aggregate(cohort.course_first_doses, key[1])
-    return tuple(
-        clinic_figure(outcomes, doses, first, instrument=instrument, measure=m) for m, _ in MEASURES
-    )
+    figures = [
+        clinic_figure(outcomes, None, first, instrument=instrument, measure=m) for m, _ in MEASURES
+    ]
+    # The dose count at the endpoint only matters when a study of these courses' routes
+    # exists: otherwise the completed doses (the larger read) are not fetched at all.
+    if registry.could_match(instrument, figures[0].routes):
+        doses = data.aggregate(cohort.completed_doses, key[1])
+        figures = [
+            clinic_figure(outcomes, doses, first, instrument=instrument, measure=m)
+            for m, _ in MEASURES
+        ]
+    return tuple(figures)
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
@@ -108,14 +116,23 @@ def beside_rates(filters: Filters, instrument: str, *, endpoints_only: bool = Fa
 
 def bp_reference(filters: Filters) -> None:
     """Under the Safety page's BP panel: the published mean peak rise (IV ketamine)."""
-    routes = filters.routes
-    refs = registry.by_measure("bp_peak_rise", routes=routes) + registry.by_measure(
-        "severe_hypertension", routes=routes
+    text = bp_text(filters.routes)
+    if text:
+        st.caption(text)
+
+
+def bp_text(routes: tuple[str, ...]) -> str:
+    """One line on the published IV blood-pressure figures ("" when IV is filtered out)."""
+    rise = registry.by_measure("bp_peak_rise", routes=routes)
+    severe = registry.by_measure("severe_hypertension", routes=routes)
+    if not rise:
+        return ""
+    r = rise[0]
+    text = (
+        f"Published, for context: {r.study} ({r.population}; n = {r.n:,} {r.n_unit}): "
+        f"mean peak rise {r.value_text()} ({r.time_point})"
     )
-    if not refs:
-        return
-    st.caption(
-        "Published, for context (IV ketamine; other routes raise BP less): "
-        + "; ".join(ref.line() for ref in refs)
-        + "."
-    )
+    if severe:
+        s = severe[0]
+        text += f"; severe hypertension in {s.value_text()} of infusions ({s.time_point})"
+    return text + ". Context, not a target: the series is of IV infusions only."

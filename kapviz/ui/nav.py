@@ -2,7 +2,7 @@
 
 The menu is drawn by each page (st.page_link) rather than by Streamlit's automatic
 navigation, because a deep link as the first request after a server start runs the page
-without app.py and the automatic menu would then list raw file names (STACK-NOTES.md).
+without app.py and the automatic menu would then list raw file names.
 It lists only the pages the viewer's role may open (kapviz.auth.scope.ROLE_PAGES); every
 page is still registered with st.navigation, and `kapviz.ui.page.setup` refuses a page the
 role may not open however it was reached.

@@ -19,7 +19,7 @@ from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
 from kapviz.metrics import monitoring, outcomes, periods, program
-from kapviz.ui import background, data, redact, rollup_panel
+from kapviz.ui import background, data, redact, rollup_panel, widgets
 from kapviz.ui.db import database_url, settings
 
 
@@ -322,6 +322,7 @@ DELTA_DESCRIPTIONS = {
 def tiles(kpi_values: dict, *, per_row: int = 4, as_of: date | None = None) -> None:
     """Draw every tile in rows of `per_row`; `as_of`: the newest data's day when it is older
     than today, named in every tile."""
+    widgets.wrap_metric_labels()
     for start in range(0, len(TILES), per_row):
         columns = st.columns(per_row)
         for column, (key, label, percent, help_text) in zip(

@@ -35,6 +35,8 @@ VIEWED_KEY = "_auth_viewed"
 NOTICE_KEY = "_auth_notice"
 ERROR_KEY = "_auth_error"
 FAILED_KEY = "_auth_failed_identity"
+DISPLAY_KEY = "_auth_display_token"
+"""The token a display session signed in with (it is in the screen's URL as well)."""
 PRESERVED_KEYS = ("clock",)
 """Session state that survives a sign-out: the session's clock (live.now), no user state."""
 
@@ -50,7 +52,7 @@ def sign_in_mode() -> str:
     only the synthetic demo clinic, issue 9). An explicit KAPVIZ_AUTH_MODE is kept."""
     cfg = settings()
     if cfg.sign_in == AUTH_NONE and cfg.auth_mode == AUTH_AUTO:
-        from kapviz.ui import data  # noqa: PLC0415 - data's loaders import this module
+        from kapviz.ui import data  # data's loaders import this module
 
         if data.has_imported_clinic_data():
             return AUTH_LOCAL

@@ -21,7 +21,8 @@ from kapviz.domain import INDICATIONS, ROUTE_LABELS, ROUTES
 from kapviz.filters import Filters
 from kapviz.metrics import time_to_response as ttr
 from kapviz.metrics.course_attributes import attributes_from_first_doses
-from kapviz.metrics.scores import doses_up_to
+from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.scores import completed_doses, doses_up_to
 from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
@@ -190,26 +191,35 @@ def section(filters: Filters, instrument: str) -> None:
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _course_lines(key: tuple, course_id: str) -> tuple[tuple[str, str], ...]:
-    outcomes = data.outcomes(key[1])
+def _course_lines(key: tuple, patient_id: str, course_id: str) -> tuple[tuple[str, str], ...]:
+    # This patient's sessions and scores only: the Case explorer never reads the cohort's
+    # every score for one line.
+    filters, window = key[1], key[3]
+    sessions = data.sessions(filters, patient_id=patient_id)
+    scores = data.assessments(
+        filters, patient_id=patient_id, instruments=list(instruments.OUTCOME_INSTRUMENTS)
+    )
+    if sessions.empty or scores.empty:
+        return ()
+    outcomes = course_outcomes(sessions, scores, baseline_window_days=window)
+    doses = completed_doses(sessions)
     mine = outcomes[outcomes["course_id"] == course_id]
-    doses = data.aggregate(cohort.completed_doses, key[1])
     lines = []
     for row in mine.to_dict("records"):
-        series = pd.Series(row)
         at_end = None
         if bool(row["evaluable"]) and pd.notna(row["endpoint_at"]):
-            courses = pd.Index([course_id])
             at = np.array([row["endpoint_at"]], dtype="datetime64[us]")
-            at_end = int(doses_up_to(doses, courses, np.zeros(1, dtype=np.int64), at)[0])
-        lines.append((row["instrument"], ttr.describe_course(series, doses_at_endpoint=at_end)))
+            counts = doses_up_to(doses, pd.Index([course_id]), np.zeros(1, dtype=np.int64), at)
+            at_end = int(counts[0])
+        line = ttr.describe_course(pd.Series(row), doses_at_endpoint=at_end)
+        lines.append((row["instrument"], line))
     return tuple(lines)
 
 
-def course_line(filters: Filters, course_id: str | None) -> None:
+def course_line(filters: Filters, patient_id: str, course_id: str | None) -> None:
     """ "First response: PHQ-9 responded at day 18, after dose 4; GAD-7 …" for one course."""
     if course_id is None:
         return
-    lines = _course_lines(_key(filters), course_id)
+    lines = _course_lines(_key(filters), patient_id, course_id)
     if lines:
         st.markdown("**First response:** " + "; ".join(f"{name} {text}" for name, text in lines))

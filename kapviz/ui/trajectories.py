@@ -145,7 +145,10 @@ def points_table(v: View, measure: tr.CohortMeasure = tr.CohortMeasure.SCORES) -
     """Per point: courses contributing, retained share (of all available scores), mean, CI,
     median, IQR of the chosen measure, and whether the point has too few courses."""
     table = v.table_of(measure).merge(v.attrition[["order", "share"]], on="order", how="left")
-    table = table.assign(too_few=table["courses"] < tr.MIN_COURSES)
+    table = table.assign(
+        too_few=table["courses"] < tr.MIN_COURSES,
+        share=(table["share"] * 100).round(0),  # whole percent, as shown
+    )
     cols = ["point", "phase", "courses", "too_few", "share", "mean", "ci_low", "ci_high"]
     return table[[*cols, "median", "q1", "q3"]]
 

@@ -54,3 +54,23 @@ def share_link(path: str) -> None:
 
 def filters_caption(filters: Filters) -> None:
     st.caption(f"Showing {safe_text.markdown(filters.describe())}.")
+
+
+METRIC_LABEL_CSS = """
+<style>
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] > div,
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"],
+[data-testid="stMetricLabel"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  height: auto !important; max-height: none !important;
+}
+[data-testid="stMetricLabel"] { align-items: flex-start; }
+[data-testid="stMetricLabel"] p { min-height: 2.6em; }
+</style>
+"""
+
+
+def wrap_metric_labels() -> None:
+    """Let KPI labels wrap onto two lines instead of ending in "…": a label that states its
+    unit and window ("Adverse events per 100 dosing sessions (30 days)") must be read whole."""
+    st.html(METRIC_LABEL_CSS)

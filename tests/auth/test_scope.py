@@ -11,6 +11,7 @@ from kapviz.auth.scope import (
     ANALYST,
     CLINICIAN,
     DIRECTOR,
+    DISPLAY,
     NO_CLINICIAN,
     NO_SITE,
     PAGE_KEYS,
@@ -36,6 +37,7 @@ ROLE_TABLE = {
     SUPERVISOR: (1, 1, 1, 1, 0, 0),
     CLINICIAN: (0, 0, 0, 1, 0, 0),
     ANALYST: (1, 1, 1, 0, 0, 0),
+    DISPLAY: (1, 1, 1, 0, 0, 0),
 }
 
 
@@ -65,6 +67,7 @@ def test_unknown_page_and_role_refused():
         (SUPERVISOR, True, True, False),
         (CLINICIAN, True, True, False),
         (ANALYST, False, False, True),
+        (DISPLAY, False, False, True),
     ],
 )
 def test_row_level_permissions(role, ids, rows, suppress):

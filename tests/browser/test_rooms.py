@@ -223,3 +223,88 @@ def _add_dosing_sessions(url: str, count: int) -> None:
              for r in rows],
         )  # fmt: skip
     engine.dispose()
+
+
+CUT_TEXT = """() => {
+  const sel = ['[data-testid="stMetricLabel"] p', '[data-testid="stWidgetLabel"] p',
+    'h1', 'h2', 'h3', '[data-testid="stExpander"] summary p', 'button[data-baseweb="tab"] p',
+    '[data-testid="stCaptionContainer"] p'];
+  return [...document.querySelectorAll(sel.join(','))]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.innerText);
+}"""
+
+TICKS_OVERLAP = r"""() => {
+  // Neighbouring x tick labels must not overprint: side by side when level; when rotated by
+  // an angle a, parallel lines whose distance (dx * |sin a|) is at least the font size.
+  const clashes = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const labels = [...plot.querySelectorAll('.xtick text')].filter(t => t.getBBox().width > 0);
+    for (let i = 1; i < labels.length; i++) {
+      const [p, q] = [labels[i - 1], labels[i]];
+      const a = p.getBoundingClientRect(), b = q.getBoundingClientRect();
+      const turn = /rotate\((-?[\d.]+)/.exec(q.getAttribute('transform') || '');
+      const angle = turn ? Math.abs(parseFloat(turn[1])) * Math.PI / 180 : 0;
+      const size = parseFloat(getComputedStyle(q).fontSize);
+      const dx = Math.abs((b.left + b.right) / 2 - (a.left + a.right) / 2);
+      const clash = angle ? dx * Math.sin(angle) < 0.9 * size
+                          : Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1;
+      if (clash) clashes.push((plot.querySelector('.gtitle')?.textContent || 'chart') +
+                              ': ' + p.textContent + ' / ' + q.textContent);
+    }
+  }
+  return clashes;
+}"""
+
+
+@pytest.mark.parametrize("path", ["/", "/safety", "/trajectories"])
+def test_laptop_1024_nothing_cut(browser, kiosk_url, path):
+    """At 1024x768: no tile label, widget label, heading or tab cut off (the two "Dosing
+    sessions this …" tiles read in full), and no month labels printed over each other."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    try:
+        open_app(page, kiosk_url, path, timeout=60000)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60000)
+        wait_for_app(page)
+        assert page.evaluate(CUT_TEXT) == []
+        assert page.evaluate(TICKS_OVERLAP) == []
+        if path == "/":
+            labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+            assert "Dosing sessions this week" in labels
+            assert "Dosing sessions this month" in labels
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"laptop-{path.strip('/') or 'overview'}.png"))
+    finally:
+        context.close()
+
+
+CHART_BOXES = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+  .filter(e => e.offsetParent).map(e => e.getBoundingClientRect().toJSON())"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
+def test_presentation_fills_the_screen(browser, kiosk_url, width, height):
+    """`?present=1`: no sidebar, the case's charts at (nearly) the full width, nothing
+    clipped at the right edge; Page Down goes to the meeting's next case."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    query = "?patient=DEMO-00003&present=1&meeting=DEMO-00003&meeting=DEMO-00005"
+    try:
+        open_app(page, kiosk_url, "/case_explorer" + query, timeout=60000)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60000)
+        assert page.locator('[data-testid="stSidebar"]').is_hidden()
+        charts = page.evaluate(CHART_BOXES)
+        assert charts
+        for box in charts:
+            assert box["width"] >= 0.9 * width and box["right"] <= width, box
+        assert page.evaluate(CUT_TEXT) == []
+        page.get_by_text("case 1 of 2").wait_for()
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"present-{width}.png"))
+        page.keyboard.press("PageDown")
+        page.get_by_role("heading", name="Case DEMO-00005").wait_for(timeout=30000)
+        page.get_by_text("case 2 of 2").wait_for()
+        assert "patient=DEMO-00005" in page.url and "present=1" in page.url
+    finally:
+        context.close()

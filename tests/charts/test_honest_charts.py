@@ -83,10 +83,15 @@ def test_monthly_rate_shows_n_and_greys_too_few():
     )
     assert len(fig.data[0].y) == 3  # September (n = 2) is not drawn as a rate
     fig = fig.to_plotly_json()
-    rate, few, counts = fig["data"]
+    rate, few = fig["data"]
     assert few["name"] == "Too few (n < 10)" and len(few["x"]) == 1
     assert "n = %{customdata[0]}" in few["hovertemplate"]
-    assert list(counts["text"]) == ["n=2", "n=25", "n=30", "n=12"]
+    assert list(fig["layout"]["xaxis"]["ticktext"]) == [
+        "Sep 2026 · n=2",
+        "Oct 2026 · n=25",
+        "Nov 2026 · n=30",
+        "Dec 2026 · n=12",
+    ]
     assert "of %{customdata[0]} evaluable courses" in rate["hovertemplate"]
     assert list(rate["marker"]["opacity"]) == [1.0, 1.0, charts.PARTIAL_OPACITY]
     assert fig["layout"]["yaxis"]["title"]["text"] == "Responders, % of evaluable courses"

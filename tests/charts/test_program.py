@@ -3,6 +3,7 @@
 import pandas as pd
 
 from kapviz.charts.program import label_positions, site_funnel_plot
+from kapviz.charts.theme import category_color
 from kapviz.metrics.program import funnel_plot_limits
 
 
@@ -37,14 +38,33 @@ def test_site_funnel_plot_points_labels_and_range():
         what="PHQ-9 response rate",
         outer=funnel_plot_limits(0.45, list(range(1, 112)), coverage=0.998),
     )
-    points = fig.data[-1]
-    assert list(points.text) == ["East", "North", "South"]
-    assert list(points.y) == [0.50, 0.40, 0.4516]
-    assert list(points.textposition) == ["top right", "bottom right", "top left"]
+    sites_drawn = [t for t in fig.data if t.mode == "markers"]
+    assert [t.name for t in sites_drawn] == ["East", "North", "South"]
+    assert [t.y[0] for t in sites_drawn] == [0.50, 0.40, 0.4516]
+    assert [t.marker.color for t in sites_drawn] == [
+        category_color("site", s) for s in ("East", "North", "South")
+    ]
     assert tuple(fig.layout.xaxis.range) == (0, 135.0)
     assert fig.layout.xaxis.title.text == "Evaluable courses (volume)"
     assert fig.layout.yaxis.title.text == "PHQ-9 response rate, % of evaluable courses"
     names = [t.name for t in fig.data if t.showlegend is not False]
-    assert names == ["95% limits", "99.8% limits", "Program 45%", "Sites"]
+    assert names == ["95% limits", "99.8% limits", "Program 45%", "East", "North", "South"]
     # The program rate is a trace (in the legend), not a layout line with text over labels.
     assert not fig.layout.annotations
+
+
+def test_many_sites_name_only_those_outside_the_limits():
+    n = 12
+    sites = pd.DataFrame(
+        {
+            "site": [f"S{i}" for i in range(n)],
+            "n": [40 + i for i in range(n)],
+            "responders": [20] * (n - 1) + [5],
+            "rate": [20 / (40 + i) for i in range(n - 1)] + [5 / 51],
+        }
+    )
+    limits = funnel_plot_limits(0.45, list(range(1, 80)))
+    sites = sites.merge(limits, on="n")
+    fig = site_funnel_plot(sites, limits, overall_rate=0.45, what="PHQ-9 response rate")
+    points = fig.data[-1]
+    assert list(points.text) == [""] * (n - 1) + ["S11"]

@@ -48,3 +48,48 @@ def test_legend_entries_counts_named_shown_traces():
     assert legend_entries(fig) == 0
     fig.add_scatter(name="c")
     assert legend_entries(fig) == 2
+
+
+def test_compare_marks_baseline_endpoint_response():
+    """Compare panels: baseline and endpoint markers where the outcome places them, the
+    response line at half the baseline in each case's own panel, the verdict in the title."""
+    from kapviz import instruments
+    from kapviz.charts.case import compare_trajectories
+
+    at = pd.to_datetime(["2026-01-01", "2026-01-10", "2026-02-01", "2026-01-02", "2026-02-02"])
+    points = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B", "B"],
+            "course_id": ["A-C1", "A-C1", "A-C1", "B-C1", "B-C1"],
+            "point_order": [1, 2, 3, 1, 3],
+            "point": ["Preparation", "Dose 1", "Follow-up", "Preparation", "Follow-up"],
+            "phase": ["preparation", "dosing", "follow_up", "preparation", "follow_up"],
+            "administered_at": at,
+            "total": [20, 14, 8, 16, 12],
+        }
+    )
+    axis = pd.DataFrame(
+        {"label": ["Preparation", "Dose 1", "Follow-up"], "order": [1, 2, 3],
+         "phase": ["preparation", "dosing", "follow_up"]}
+    )  # fmt: skip
+    marks = pd.DataFrame(
+        {
+            "patient_id": ["A", "B"],
+            "course_id": ["A-C1", "B-C1"],
+            "baseline": [20.0, 16.0],
+            "baseline_at": at[[0, 3]],
+            "endpoint_at": at[[2, 4]],
+            "is_response": [True, False],
+        }
+    )
+    fig = compare_trajectories(points, instrument=instruments.get("PHQ-9"), axis=axis, marks=marks)
+    named = {(t.name, t.xaxis): (list(t.x), list(t.y)) for t in fig.data if t.name in
+             ("Baseline", "Endpoint")}  # fmt: skip
+    assert named[("Baseline", "x")] == ([0], [20]) and named[("Endpoint", "x")] == ([2], [8])
+    assert named[("Baseline", "x2")] == ([0], [16]) and named[("Endpoint", "x2")] == ([2], [12])
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert [(s.yref, s.y0) for s in lines] == [("y", 10.0), ("y2", 8.0)]
+    titles = [a.text for a in fig.layout.annotations][:2]
+    assert "response: yes" in titles[0] and "response: no" in titles[1]
+    # Shared axes: every panel the same y range.
+    assert fig.layout.yaxis.range == fig.layout.yaxis2.range

@@ -60,3 +60,13 @@ def test_colours_fixed_by_vocabulary():
 def test_unknown_scale():
     with pytest.raises(ValueError):
         response_curves([], overall=_result(), scale="weeks")
+
+
+def test_group_names_are_text_not_html():
+    """An imported indication like "<b>MDD</b>" is shown as text on the at-risk axis."""
+    overall = _result()
+    fig = response_curves([_result("<b>MDD</b>")], overall=overall, scale="days")
+    risk = [t for t in fig.data if t.mode == "text"]
+    assert risk[1].y[0] == "&lt;b>MDD&lt;/b>"
+    assert "&lt;b>MDD&lt;/b>" in fig.layout.yaxis2.categoryarray
+    assert "&lt;b>MDD&lt;/b>" in fig.layout.yaxis2.tickvals

@@ -114,14 +114,31 @@ def test_score_trajectory_session_axis() -> None:
     assert "IQR" in mean["hovertemplate"]
     layout = d["layout"]
     assert layout["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
-    assert layout["xaxis"]["title"]["text"].startswith("When the score was taken: intake")
+    assert (
+        layout["xaxis"]["title"]["text"]
+        == "When the score was taken, relative to the course's doses"
+    )
     assert list(layout["xaxis"]["ticktext"]) == ["Preparation", "Dose 1", "Dose 3", "Follow-up"]
     phase_fills = [s["fillcolor"] for s in layout["shapes"] if s.get("yref") == "y domain"]
     assert len(phase_fills) == 3  # preparation, dosing, follow-up
     labels = [a["text"] for a in layout["annotations"]]
-    for text in ("Preparation", "Dosing", "Follow-up", "minimal", "severe"):
+    for text in ("Dosing", "minimal", "severe"):
         assert text in labels
+    # One-point phases are named by their tick only (their labels met their neighbours').
+    assert "Preparation" not in labels and "Follow-up" not in labels
     assert PHASE_COLORS["dosing"] in {a["font"].get("color") for a in layout["annotations"]}
+
+
+def test_ci_band_never_bridges_too_few_points() -> None:
+    """Points 1–2 and 4 have enough courses, 3 has too few: two outlines, split by a gap,
+    none through point 3."""
+    gappy = table().assign(courses=[12, 11, 4, 20])
+    band = ch.score_trajectory(gappy, instrument="PHQ-9").to_dict()["data"][0]
+    assert band["fill"] == "toself"
+    xs, ys = gaps(values(band["x"])), gaps(values(band["y"]))
+    # The lone point 4 gets an outline a fifth of the spacing wide on each side.
+    assert xs == pytest.approx([0.0, 1.0, 1.0, 0.0, None, 2.8, 3.2, 3.2, 2.8], nan_ok=True)
+    assert ys == [20.0, 18.0, 14.0, 16.0, None, 12.0, 12.0, 6.0, 6.0]
 
 
 def test_n_row_under_every_point() -> None:
@@ -202,7 +219,7 @@ def test_small_multiples_one_panel_per_group() -> None:
     titles = [a["text"] for a in d["layout"]["annotations"]]
     assert titles[:2] == ["Site: North", "Site: South"]
     assert len(d["data"]) == 6  # band, mean and too-few points per panel
-    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total"
     assert {t["xaxis"] for t in d["data"]} == {"x", "x2"}
 
 
@@ -245,7 +262,7 @@ def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
     # One n, and why it differs from the 5 courses with scores (the course table's count).
     assert (
         "n = 3 evaluable courses of 5 with scores (1 not evaluable; 1 with baseline 0 "
-        "(no percent change) not shown)" in d["layout"]["title"]["text"]
+        "(no percent change) not shown)" in d["layout"]["title"]["subtitle"]["text"]
     )
     assert any(s.get("y0") == -50.0 for s in d["layout"]["shapes"])
     assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change from baseline (%)"
@@ -275,7 +292,7 @@ def test_waterfall_points_rule_has_no_percent_line() -> None:
 def test_waterfall_empty() -> None:
     """No evaluable course: an empty bar trace, still titled."""
     fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
-    assert "n = 0" in fig.to_dict()["layout"]["title"]["text"]
+    assert "n = 0" in fig.to_dict()["layout"]["title"]["subtitle"]["text"]
 
 
 def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
@@ -308,10 +325,10 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
     ]
     assert (
         "n = 10 evaluable courses of 10 with scores · 4 evenly spaced courses drawn"
-        in (d["layout"]["title"]["text"])
+        in d["layout"]["title"]["subtitle"]["text"]
     )
     full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
-    assert "evenly spaced" not in full["layout"]["title"]["text"]
+    assert "evenly spaced" not in full["layout"]["title"]["subtitle"]["text"]
     assert sum(len(values(t["x"])) for t in full["data"]) == 10
 
 
@@ -322,10 +339,14 @@ def test_small_multiples_of_the_paired_change() -> None:
     d = ch.small_multiples(
         grouped, instrument="PHQ-9", by="Site", measure=ch.CohortMeasure.CHANGE
     ).to_dict()
-    assert d["layout"]["yaxis"]["title"]["text"] == (
-        "PHQ-9 change from baseline, points (< 0 = better)"
-    )
-    assert "range" not in d["layout"]["yaxis"]
+    assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change (points)"
+    low, high = d["layout"]["yaxis"]["range"]
+    assert high < 27 and low < 0  # the changes' scale (table means 9–18), n row below
+    # An n row under each panel (the first named "n"), on that panel's axes.
+    rows = [a for a in d["layout"]["annotations"] if str(a.get("yref", "")).endswith("domain")]
+    assert [a["text"] for a in rows if a["yref"] == "y domain"] == ["n", "10", "9", "7", "5"]
+    assert [a["text"] for a in rows if a["yref"] == "y2 domain"] == ["10", "9", "7", "5"]
+    assert {a["xref"] for a in rows if a["yref"] == "y2 domain"} == {"x2"}
     assert any(s["type"] == "line" and s["y0"] == 0 for s in d["layout"]["shapes"])
     names = {t["name"] for t in d["data"]}
     assert "Mean change from baseline, same courses (95% CI)" in names

@@ -17,6 +17,7 @@ from kapviz.metrics import monitoring, program
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of
 from tests.clinic import ANCHOR
+from tests.reference import program as reference
 
 DEMO_SEED = 11
 """Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
@@ -37,20 +38,19 @@ def _check_charts(conn, filters):
     every_date = queries.sessions(conn, replace(filters, start=None, end=None))
     assert_frame_equal(
         program.funnel_frame(counts),
-        program.treatment_funnel(patients, every_date, start=filters.start, end=filters.end),
+        reference.treatment_funnel(patients, every_date, start=filters.start, end=filters.end),
         check_exact=True,
     )
     daily = program_sql.daily_dosing(conn, filters)
     assert_frame_equal(
         program.monthly_from_daily(daily),
-        program.monthly_dosing_by_route(sessions),
+        reference.monthly_dosing_by_route(sessions),
         check_dtype=False,
     )
-    expected_reasons = program.ineligibility_reasons(sessions)
     got_reasons = program_sql.ineligibility_reasons(conn, filters)
-    assert dict(zip(got_reasons["reason"], got_reasons["patients"], strict=True)) == dict(
-        zip(expected_reasons["reason"], expected_reasons["patients"], strict=True)
-    )
+    assert dict(
+        zip(got_reasons["reason"], got_reasons["patients"], strict=True)
+    ) == reference.ineligibility_reasons(sessions)
     monthly = program.monthly_from_daily(daily.assign(route=""))
     events = program.monthly_from_daily(daily.assign(route=""), value="events")
     counts = monthly.merge(events, on=["month", "route"]).rename(
@@ -113,8 +113,8 @@ def test_chart_aggregates_equal_pandas_on_demo(demo, filters):
 
 def _kpis(sessions, side_effects, vitals, phq9, outcomes, now):
     settings = load_settings({})
-    out = program.director_kpis(sessions, phq9, outcomes, now=now)
-    return out | program.safety_kpis(
+    out = reference.director_kpis(sessions, phq9, outcomes, now=now)
+    return out | reference.safety_kpis(
         sessions, side_effects, vitals, phq9, settings=settings, now=now
     )
 
@@ -296,5 +296,5 @@ def test_tile_counts_hand_placed_edges(db_url, filters, expected, events):
         effects = queries.side_effects(conn, filters)
     assert astuple(counts) == expected
     assert astuple(adverse) == (events, expected[7], 0, 0)
-    assert counts == program.director_counts(sessions, scores, now=AS_OF)
-    assert adverse == program.adverse_counts(sessions, effects, now=AS_OF)
+    assert counts == reference.director_counts(sessions, scores, now=AS_OF)
+    assert adverse == reference.adverse_counts(sessions, effects, now=AS_OF)

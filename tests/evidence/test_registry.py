@@ -183,3 +183,27 @@ def test_why_none_for_two_measures_in_one_line():
     assert text.count("ORKA-1") == 1
     assert "routes" not in text  # IV is one of the studies' routes: only the time differs
     assert "(median 147 days, 6 dosing sessions after the first dose)" in text
+
+
+def test_could_match_by_route_only():
+    from kapviz.evidence.registry import could_match
+
+    assert could_match("PHQ-9", frozenset({"iv"}))
+    assert not could_match("PHQ-9", frozenset({"iv", "oral"}))
+    assert not could_match("PHQ-9", frozenset())
+
+
+def test_clinic_figure_without_doses():
+    t0 = pd.Timestamp("2026-01-05 09:00")
+    outcomes = pd.DataFrame(
+        {
+            "course_id": ["A"],
+            "instrument": ["PHQ-9"],
+            "evaluable": [True],
+            "first_dose_at": [t0],
+            "endpoint_at": [t0 + pd.Timedelta(days=20)],
+        }
+    )
+    first = pd.DataFrame({"course_id": ["A"], "route": ["iv"]})
+    figure = clinic_figure(outcomes, None, first, instrument="PHQ-9", measure="response")
+    assert (figure.endpoint_days, figure.endpoint_doses) == (20.0, None)

@@ -114,3 +114,59 @@ def test_data_page_names_the_clinic_zone(sqlite_url, monkeypatch):
     at.run()
     assert not at.exception
     assert any("Clinic time zone: **America/Los_Angeles**" in c.value for c in at.caption)
+
+
+def test_unknown_zone_is_named_with_what_is_accepted(tmp_path, sqlite_url, capsys, monkeypatch):
+    monkeypatch.setenv("KAPVIZ_TIMEZONE", "California")
+    assert main(["import", str(VALID), "--db", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert "KAPVIZ_TIMEZONE='California' is not an IANA time zone name" in err
+    assert "Traceback" not in err and "bug" not in err
+
+
+def test_redcap_offsets_and_local_times(tmp_path, sqlite_url):
+    """REDCap: an offset is converted to the clinic's zone; a time without one is local."""
+    from kapviz.io.redcap import SHIPPED_MAPPING
+
+    source = Path(__file__).parent / "fixtures" / "redcap" / "kap_project.csv"
+    export = tmp_path / "export.csv"
+    text = source.read_text().replace("2026-02-02 09:00", "2026-02-02T17:00Z", 1)
+    export.write_text(text)
+    args = ["import", str(export), "--redcap-mapping", str(SHIPPED_MAPPING), "--db", sqlite_url]
+    assert main(args) == 0
+    with make_engine(sqlite_url).connect() as conn:
+        starts = conn.execute(select(Session.started_at).where(Session.patient_id == "K001")
+                              .order_by(Session.started_at)).scalars().all()  # fmt: skip
+    assert starts[0] == datetime(2026, 2, 2, 9, 0)  # 17:00 UTC is 09:00 PST
+    assert starts[1] == datetime(2026, 2, 5, 10, 0)  # local, unchanged
+
+
+def test_fhir_minutes_from_dose_count_real_time_across_spring_forward(tmp_path):
+    """A dose from 01:50 PST to 03:30 PDT on 2026-03-08 lasts 40 minutes, and a reading at
+    03:10 PDT is 20 minutes after the dose (wall times differ by 80)."""
+    from kapviz.io.fhir import read_fhir
+
+    def ref(kind: str, rid: str) -> dict:
+        return {"reference": f"{kind}/{rid}"}
+
+    resources = [
+        {"resourceType": "Patient", "id": "p1"},
+        {"resourceType": "Encounter", "id": "e1", "status": "finished",
+         "subject": ref("Patient", "p1"), "type": [{"text": "dosing"}],
+         "period": {"start": "2026-03-08T09:40:00Z"}},
+        {"resourceType": "MedicationAdministration", "id": "m1", "status": "completed",
+         "medicationCodeableConcept": {"coding": [{"code": "6130"}]},
+         "context": ref("Encounter", "e1"),
+         "effectivePeriod": {"start": "2026-03-08T09:50:00Z", "end": "2026-03-08T10:30:00Z"},
+         "dosage": {"route": {"text": "iv"}, "dose": {"value": 35, "code": "mg"}}},
+        {"resourceType": "Observation", "id": "hr", "status": "final",
+         "code": {"coding": [{"code": "8867-4"}]}, "encounter": ref("Encounter", "e1"),
+         "effectiveDateTime": "2026-03-08T10:10:00Z", "valueInteger": 72},
+    ]  # fmt: skip
+    path = tmp_path / "dst.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    tables = read_fhir(path).batch.tables
+    assert tables["sessions"][["started_at", "duration_min"]].values.tolist() == [
+        ["2026-03-08T01:40:00", "40"]
+    ]
+    assert tables["vitals"][["minutes_from_dose", "heart_rate"]].values.tolist() == [["20", "72"]]

@@ -129,7 +129,7 @@ def test_default_import_fails_and_writes_nothing(db_url, capsys):
     err = capsys.readouterr().err
     assert "2 problems found; nothing was written" in err
     # Each problem names the file, (the bundle entry or NDJSON line,) resource type and id.
-    assert ("2_searchset.json: expected value 'twelve' is not a number "
+    assert ("2_searchset.json: expected a readable Observation: value 'twelve' is not a number "
             "(Observation/phq-p2-text, entry 6)") in err  # fmt: skip
     assert ("2_searchset.json total '30': expected a PHQ-9 total from 0 to 27 "
             "(Observation/phq-p2-30, entry 5)") in err  # fmt: skip

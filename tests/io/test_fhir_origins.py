@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from kapviz.cli import main
 from kapviz.io.fhir import read_fhir
 
@@ -45,7 +47,8 @@ def test_ndjson_problem_names_file_line_resource_and_reason(tmp_path, sqlite_url
     err = capsys.readouterr().err
     assert ("Observation.ndjson:2 total '300': expected a PHQ-9 total from 0 to 27 "
             "(Observation/bad)") in err  # fmt: skip
-    assert "Observation.ndjson:3: expected value 'twelve' is not a number (Observation/text)" in err
+    assert ("Observation.ndjson:3: expected a readable Observation: value 'twelve' is not a "
+            "number (Observation/text)") in err  # fmt: skip
     report = tmp_path / "rejected.csv"
     args = ["import", str(folder), "--db", sqlite_url, "--skip-invalid", "--rejections",
             str(report)]  # fmt: skip
@@ -80,3 +83,27 @@ def test_dry_run_creates_no_database_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dry run, nothing written" in out and "patients: 2 added" in out
     assert not target.exists() and not target.parent.exists()
+
+
+def test_ndjson_is_streamed_line_by_line(tmp_path):
+    """Resources come one line at a time (a broken line 3 is met only after two resources),
+    and the converter keeps no Observation: it reads the file again for them."""
+    from kapviz.io.fhir import _Converter
+    from kapviz.io.fhir_elements import iter_resources
+
+    path = tmp_path / "big.ndjson"
+    path.write_text(json.dumps(PATIENT) + "\n" + json.dumps(obs("o", "44261-6", 3)) + "\n{oops\n")
+    stream = iter_resources(path)
+    assert next(stream)[0]["id"] == "p1" and next(stream)[0]["id"] == "o"
+    with pytest.raises(ValueError, match="big.ndjson line 3: not readable FHIR JSON"):
+        next(stream)
+    path.write_text(json.dumps(PATIENT) + "\n" + json.dumps(obs("o", "44261-6", 3)) + "\n")
+    passes = []
+
+    def read():
+        passes.append(1)
+        return iter_resources(path)
+
+    result = _Converter(default_site="X").run(read)
+    assert len(passes) == 2  # all records once, then the Observations
+    assert result.batch.tables["assessments"]["total"].tolist() == ["3"]

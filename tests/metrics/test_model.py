@@ -224,3 +224,30 @@ def test_no_band_where_the_model_cannot_fit() -> None:
     assert list(model.band("session")["point"]) == ["Preparation", "Integration"]
     observed = model.days_check.set_index("point").loc["Week 2", "observed"]
     assert observed == pytest.approx(22.0)
+
+
+def test_demo_clinic_model_agrees_and_is_drawn(tmp_path) -> None:
+    """The 300-patient demo clinic (seed 11): the PHQ-9 model agrees with the observed
+    means at every point of ≥ 30 courses on both axes, so its band is drawn there; its
+    baseline (t ≤ 0) is the observed baseline mean within its CI, not a "dosing" value."""
+    from kapviz.db import queries
+    from kapviz.db.engine import make_engine
+    from kapviz.demo import generate_clinic
+    from kapviz.filters import Filters
+    from kapviz.instruments import OUTCOME_INSTRUMENTS
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    generate_clinic(make_engine(url), patients=300, seed=11)
+    with make_engine(url).connect() as conn:
+        sessions = queries.sessions(conn, Filters())
+        assessments = queries.assessments(conn, Filters(), instruments=list(OUTCOME_INSTRUMENTS))
+    model = fit_trajectory_model(trajectory_points(sessions, assessments), instrument="PHQ-9")
+    assert model.ok, model.reason
+    for axis in ("days", "session"):
+        check = model.days_check if axis == "days" else model.session_check
+        assert len(check) >= 10 and check["agrees"].all(), check
+        assert model.misfit(axis) is None
+        assert len(model.band(axis)) == len(check)
+    baseline = model.days_check.iloc[0]
+    assert baseline["point"] == "Baseline (−30–0 d)"
+    assert baseline["ci_low"] <= model.params["intercept"] <= baseline["ci_high"]

@@ -90,7 +90,10 @@ def test_overview_line(early_endpoint_url):
 def test_safety_bp_panel_published_rise(early_endpoint_url):
     at = run_app("pages/safety.py")
     text = _text(at)
-    assert "Yale BP series (IV ketamine infusions for depression; IV; n = 2,342 infusions)" in text
-    assert "+16.0/+11.0 mmHg" in text
+    assert (
+        "Published, for context: Yale BP series (IV ketamine infusions for depression; "
+        "n = 2,342 infusions): mean peak rise +16.0/+11.0 mmHg (peak, about 40 min after the "
+        "start of the infusion); severe hypertension in 0.98% of infusions" in text
+    )
     at = run_app("pages/safety.py", route="Sublingual")
     assert "Yale BP series" not in _text(at)

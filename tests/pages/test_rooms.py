@@ -43,3 +43,12 @@ def test_kiosk_screen(run_page):
 def test_kiosk_off_is_the_ordinary_page(clinic_url):
     at = run_app("pages/overview.py", kiosk="0")
     assert at.number_input(key="refresh_seconds") is not None
+
+
+def test_meeting_pack_button(run_page):
+    """A meeting of two cases offers the pack; one case does not."""
+    at = run_page("pages/case_explorer.py", patient="P1", meeting=["P2", "P1"])
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Meeting pack: 2 cases (PDF)" in labels
+    at = run_page("pages/case_explorer.py", patient="P1", meeting=["P1"])
+    assert not any("Meeting pack" in b.proto.label for b in at.get("download_button"))

@@ -24,6 +24,14 @@ def clinic_anchor() -> date:
     return ANCHOR
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def run_either(request):
+    """The section's main test on both backends."""
+    return request.getfixturevalue(
+        "run_page" if request.param == "sqlite" else "run_page_on_postgresql"
+    )
+
+
 def _values(array) -> list:
     """A trace's data array, decoding plotly's typed-array form ({dtype, bdata})."""
     if isinstance(array, dict) and "bdata" in array:
@@ -41,8 +49,8 @@ def _km_figure(at, instrument: str) -> dict:
     return fig
 
 
-def test_trajectories_time_to_response_section(run_page):
-    at = run_page("pages/trajectories.py")
+def test_trajectories_time_to_response_section(run_either):
+    at = run_either("pages/trajectories.py")
     text = "\n".join(m.value for m in at.markdown)
     assert (
         "Half of the courses responded by day **23** (95% CI 23–39) and by dosing session "

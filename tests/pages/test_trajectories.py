@@ -132,15 +132,15 @@ def test_days_axis_and_small_multiples(run_page):
     assert not at.exception
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
-    panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"] if a["text"][:1] == "S"]
     # The paired view: South's only PHQ-9 course (P4) has no baseline, so no panel.
     assert panels == ["Site: North (2 courses)"]
     at.radio(key="traj_measure").set_value(
         "All available scores (the courses change from point to point)"
     ).run()
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
-    assert panels[:2] == ["Site: North (2 courses)", "Site: South (1 course)"]
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"] if a["text"][:1] == "S"]
+    assert panels == ["Site: North (2 courses)", "Site: South (1 course)"]
 
 
 def test_waterfall_and_course_table(run_page):
@@ -150,7 +150,7 @@ def test_waterfall_and_course_table(run_page):
     waterfall = next(c for c in charts if c["data"] and c["data"][0].get("type") == "bar")
     assert (
         "n = 2 evaluable courses of 3 with scores (1 not evaluable not shown)"
-        in (waterfall["layout"]["title"]["text"])
+        in waterfall["layout"]["title"]["subtitle"]["text"]
     )
     table = _course_table(at)
     assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
@@ -178,3 +178,17 @@ def test_waterfall_selection_filters_course_table(run_page):
     at = run_page("pages/trajectories.py", state={"traj_waterfall_PHQ-9": {"selection": selection}})
     assert list(_course_table(at)["course_id"]) == ["P1-C1"]
     assert "1 course selected on the waterfall" in _captions(at)
+
+
+def test_points_table_numbers(run_page):
+    """The table behind the chart (all scores): n per point, "too few" ticked, the
+    retained share in whole percent (P1 and P4 have intake scores: 2 of 3 courses, 67)."""
+    at = run_page(
+        "pages/trajectories.py",
+        state={"traj_measure": "All available scores (the courses change from point to point)"},
+    )
+    table = next(d.value for d in at.dataframe if "too_few" in d.value.columns)
+    rows = table.set_index("point")
+    assert rows.loc["Intake", "courses"] == 2
+    assert rows.loc["Intake", "share"] == 67
+    assert rows["too_few"].all()

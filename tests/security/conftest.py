@@ -1,7 +1,8 @@
 """The security suite: one file per defence, each test's docstring saying what it proves.
 
 Browser tests here reuse the harness of tests/browser (Chromium and app servers) and get the
-`browser` marker like those do.
+`browser` marker like those do; page tests reuse the tiny clinic with its five accounts of
+tests/pages/auth (dora director, sam supervisor, cleo clinician, ana analyst, wall display).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import app_factory, browser, page  # noqa: F401 - fixtures
+from tests.pages.auth.conftest import auth_url, fresh_throttle, run_as  # noqa: F401
+from tests.pages.conftest import clinic_anchor, clinic_url  # noqa: F401
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -19,11 +19,11 @@ from streamlit.testing.v1 import AppTest
 
 from kapviz import config
 from kapviz.auth import accounts, audit
+from kapviz.auth.audit import command_line_user
 from kapviz.auth.scope import DIRECTOR
 from kapviz.cli import main
 from kapviz.config import SettingsError, load_settings
 from kapviz.db.engine import make_engine
-from kapviz.io.commands import command_line_user
 from tests.pages.auth.conftest import fast_hasher
 from tests.pages.conftest import ROOT, clinic_anchor, clinic_url, run_app  # noqa: F401
 from tests.security.hostile import write_clinic

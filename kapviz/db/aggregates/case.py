@@ -29,10 +29,11 @@ from kapviz.db.models import Assessment
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import outcomes_from_scores
+from kapviz.metrics.scores import SCORE_COLUMNS
 from kapviz.metrics.trajectory_axes import MAX_DOSES, points_from_scores, session_points
 
 
-class days_before(FunctionElement):  # noqa: N801 - reads like the SQL expression it renders
+class days_before(FunctionElement):  # reads like the SQL expression it renders
     """`timestamp − n days`, exact to the microsecond, on SQLite and PostgreSQL.
 
     SQLite stores SQLAlchemy datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text: the shifted
@@ -43,19 +44,19 @@ class days_before(FunctionElement):  # noqa: N801 - reads like the SQL expressio
     type = DateTime()
     inherit_cache = True
 
-    def __init__(self, expr, days: int) -> None:  # noqa: ANN001
+    def __init__(self, expr, days: int) -> None:
         self.days = int(days)
         super().__init__(expr)
 
 
 @compiles(days_before, "sqlite")
-def _days_before_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _days_before_sqlite(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"(strftime('%Y-%m-%d %H:%M:%S', {expr}, '-{element.days} days') || substr({expr}, 20))"
 
 
 @compiles(days_before)
-def _days_before_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _days_before_default(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     return f"({expr} - interval '{element.days} days')"
 
@@ -90,29 +91,7 @@ def _placed(
     return points, outcomes
 
 
-SCORE_COLUMNS = [
-    "id",
-    "patient_id",
-    "course_id",
-    "session_id",
-    "instrument",
-    "administered_at",
-    "total",
-]
-"""The score columns of case_points: kapviz.metrics.outcomes' assessments contract."""
-
-POINT_COLUMNS = [
-    "id",
-    "patient_id",
-    "course_id",
-    "session_id",
-    "instrument",
-    "administered_at",
-    "total",
-    "phase",
-    "point_order",
-    "baseline",
-]
+POINT_COLUMNS = [*SCORE_COLUMNS, "phase", "point_order", "baseline"]
 
 
 def case_points(

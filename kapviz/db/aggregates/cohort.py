@@ -1,6 +1,6 @@
 """The outcome and trajectory inputs, read narrow: scores, per-course anchors and doses.
 
-The DOMAIN.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
+The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
 things from the sessions table: per course its patient, first session, first and last
 completed dose and last completed integration session; the completed doses themselves
 (to count doses up to a moment); and, per score tied to a session, that session's phase and

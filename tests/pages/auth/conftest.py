@@ -2,7 +2,8 @@
 
 Accounts on tests/clinic.py (North: P1, P2 by clinician CL-N1; South: P3, P4 by CL-S1 and
 P5 referred only, without sessions):
-- dora, director; sam, supervisor of North; cleo, clinician CL-S1 (P3, P4); ana, analyst.
+- dora, director; sam, supervisor of North; cleo, clinician CL-S1 (P3, P4); ana, analyst;
+  wall, a display (wall screen; its token is DISPLAY_TOKEN["wall"] after `add_accounts`).
 The browser tests import the plain helpers (accounts, audit rows) from here.
 """
 
@@ -18,13 +19,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
-from kapviz.auth import accounts
+from kapviz.auth import accounts, display
 from kapviz.auth.models import AuditEvent
-from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, SUPERVISOR
+from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, DISPLAY, SUPERVISOR
 from kapviz.db import queries
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
-from kapviz.ui import data
+from kapviz.ui import auth, data
 from kapviz.ui.session import SEEN_KEY, USER_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,7 +35,14 @@ PASSWORDS = {
     "cleo": "clinician-pass-1",
     "ana": "analyst-pass-1",
 }
-ROLE_USER = {DIRECTOR: "dora", SUPERVISOR: "sam", CLINICIAN: "cleo", ANALYST: "ana"}
+ROLE_USER = {
+    DIRECTOR: "dora",
+    SUPERVISOR: "sam",
+    CLINICIAN: "cleo",
+    ANALYST: "ana",
+    DISPLAY: "wall",
+}
+DISPLAY_TOKEN: dict[str, str] = {}
 PAGE_TITLES = {
     "pages/overview.py": "Overview",
     "pages/trajectories.py": "Trajectories",
@@ -58,11 +66,20 @@ def add_accounts(engine: Engine) -> None:
         accounts.add_user(conn, "sam", PASSWORDS["sam"], role=SUPERVISOR, sites=("North",))
         accounts.add_user(conn, "cleo", PASSWORDS["cleo"], role=CLINICIAN, clinician="CL-S1")
         accounts.add_user(conn, "ana", PASSWORDS["ana"], role=ANALYST)
+        _, DISPLAY_TOKEN["wall"] = display.add_display(conn, "wall", display_name="Wall screen")
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle() -> Iterator[None]:
+    """Failed sign-ins counted by source live in the process: none carried between tests."""
+    auth._throttle.clear()
+    yield
+    auth._throttle.clear()
 
 
 @pytest.fixture
 def auth_url(clinic_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The clinic with its four accounts, served with local sign-in."""
+    """The clinic with its five accounts, served with local sign-in."""
     monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
     monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
     add_accounts(make_engine(clinic_url))

@@ -13,12 +13,17 @@ from streamlit.testing.v1 import AppTest
 
 from kapviz.auth import accounts
 from kapviz.auth.scope import DIRECTOR, SUPERVISOR
+from kapviz.auth.throttle import failure_message
 from kapviz.db.engine import make_engine
 from kapviz.ui.session import SEEN_KEY, USER_KEY
 from tests.pages.auth.conftest import PAGE_TITLES, PASSWORDS, audit_rows, sidebar_links
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 3, 2, 9, 0)
+
+
+REFUSED = failure_message(15)
+"""The sign-in form's answer to any failure with the default KAPVIZ_LOCKOUT_MINUTES."""
 
 
 def _app(path: str, *, clock: datetime | None = None, **query) -> AppTest:
@@ -65,13 +70,13 @@ def test_sign_in_opens_the_deep_link(auth_url):
 
 
 def test_wrong_password_and_unknown_user_look_the_same(auth_url):
-    """Both say "Wrong username or password." and both are audited as failures."""
+    """Both get the one failure message and both are audited as failures."""
     at = _app("pages/overview.py")
     at.run()
     _sign_in(at, "dora", "not-her-password")
-    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert [e.value for e in at.error] == [REFUSED]
     _sign_in(at, "nobody", "whatever-password")
-    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert [e.value for e in at.error] == [REFUSED]
     assert at.title[0].value == "Sign in"
     rows = audit_rows(auth_url)
     assert rows[["username", "action", "detail"]].values.tolist() == [
@@ -81,24 +86,24 @@ def test_wrong_password_and_unknown_user_look_the_same(auth_url):
 
 
 def test_lock_out_after_repeated_failures(auth_url, monkeypatch):
-    """KAPVIZ_LOCKOUT_FAILURES=3 wrong passwords lock the account for
-    KAPVIZ_LOCKOUT_MINUTES=10: even the right password fails until then."""
+    """KAPVIZ_LOCKOUT_FAILURES=3 wrong passwords from one source pause sign-in from there for
+    KAPVIZ_LOCKOUT_MINUTES=10: even the right password fails until then, with the same
+    message (tests/security/test_lockout.py: other sources and the account's own lock)."""
     monkeypatch.setenv("KAPVIZ_LOCKOUT_FAILURES", "3")
     monkeypatch.setenv("KAPVIZ_LOCKOUT_MINUTES", "10")
+    refused = failure_message(10)
     at = _app("pages/overview.py", clock=T0)
     at.run()
-    for _ in range(2):
+    for _ in range(3):
         _sign_in(at, "dora", "wrong-password")
-        assert [e.value for e in at.error] == ["Wrong username or password."]
-    _sign_in(at, "dora", "wrong-password")
-    assert "locked until 09:10" in at.error[0].value
+        assert [e.value for e in at.error] == [refused]
     _sign_in(at, "dora", PASSWORDS["dora"])
-    assert "locked until 09:10" in at.error[0].value and at.title[0].value == "Sign in"
+    assert [e.value for e in at.error] == [refused] and at.title[0].value == "Sign in"
     at.session_state["clock"] = T0 + timedelta(minutes=10)
     _sign_in(at, "dora", PASSWORDS["dora"])
     assert at.title[0].value == "Overview"
     details = audit_rows(auth_url)["detail"].tolist()
-    assert details == ["wrong_password", "wrong_password", "locked", "locked", None]
+    assert details == ["wrong_password"] * 3 + ["source paused", None]
 
 
 def test_idle_sign_out(auth_url, monkeypatch):
@@ -263,7 +268,7 @@ def test_oidc_identity_maps_to_its_account(oidc_url):
     at.run()
     assert at.title[0].value == "Safety"
     assert at.sidebar.multiselect(key="site").options == ["South"]
-    assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "2"
+    assert {m.label: m.value for m in at.metric}["Completed dosing sessions (all dates)"] == "2"
     at.run()
     rows = audit_rows(oidc_url)
     assert rows[["username", "action", "detail"]].values.tolist() == [
@@ -309,4 +314,4 @@ def test_oidc_account_without_password_cannot_use_the_form(oidc_url, monkeypatch
     at = _app("pages/overview.py")
     at.run()
     _sign_in(at, "olga@clinic.org", "!no-password")
-    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert [e.value for e in at.error] == [REFUSED]
