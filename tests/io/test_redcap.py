@@ -168,10 +168,14 @@ def test_skip_invalid_drops_only_the_bad_line(tmp_path, sqlite_url):
     assert main(args) == 0
     assert len(rows(sqlite_url, Assessment.id)) == 6
     assert pd.read_csv(report, dtype=str).values.tolist() == [
-        # id: the record's own key (REDCap record, instrument, time), not the line number
-        ["12", "export.csv (assessments)", "assessments", "K002 PHQ-9 2026-02-03 09:00",
-         "total '29': expected a PHQ-9 total from 0 to 27"]
-    ]  # fmt: skip
+        [
+            "12",
+            "export.csv (assessments)",
+            "assessments",
+            "K002 PHQ-9 2026-02-03 09:00",  # the record's own key, not its line number
+            "total '29': expected a PHQ-9 total from 0 to 27",
+        ]
+    ]
 
 
 def test_mapping_errors(tmp_path):

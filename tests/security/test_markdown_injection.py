@@ -43,7 +43,6 @@ UNESCAPED = {
     "image": re.compile(r"(?<!\\)!(?<!\\)\["),
     "HTML tag": re.compile(r"(?<!\\)<[A-Za-z/!?]"),
     "autolink": re.compile(r"https?\\?:(\\?/){2}|www\\?\.|\w\\?@\\?\w", re.IGNORECASE),
-    "list": re.compile(r"^\s*(\d+\.|[-+*]) "),
     "directive": re.compile(r"(?<![\\:])(?::(?:red|blue|green|orange|violet|gray|rainbow)\[)"),
 }
 # In plotly text: any tag plotly would draw (a link, bold, a span) outside kapviz's own
