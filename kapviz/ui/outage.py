@@ -135,6 +135,11 @@ def is_down(url: str | None = None) -> bool:
     return _health(url or database_url()).down_since is not None
 
 
+def answered_at(url: str | None = None) -> datetime | None:
+    """When the database last answered this process (None: never since start-up)."""
+    return _health(url or database_url()).answered_at
+
+
 def current_version(url: str, fetch: Callable[[], tuple]) -> tuple:
     """`fetch()` — the data version — or, while the database does not answer, the last version
     it answered with (the cached frames of that version are the last good values).

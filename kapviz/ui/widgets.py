@@ -29,7 +29,12 @@ def page_header(title: str, caption: str | None = None, *, is_demo: bool = False
 
 def share_link(path: str) -> None:
     """Show the link to this exact view (filters and page-specific parameters)."""
-    params = {k: v for k, v in st.query_params.to_dict().items() if v not in ("", None)}
+    # A wall screen's token (kapviz.auth.display) is a credential: never part of a shared link.
+    params = {
+        k: v
+        for k, v in st.query_params.to_dict().items()
+        if v not in ("", None) and k != "display_token"
+    }
     multi = {k: st.query_params.get_all(k) for k in params}
     query = urlencode([(k, v) for k, vs in multi.items() for v in vs])
     link = f"{path}?{query}" if query else path
