@@ -124,3 +124,25 @@ def test_server_started_during_outage_recovers(app_factory, page, server):
         pg.start_server(server_url)
     _wait_recovered(page, timeout_ms=(REFRESH + 12) * 1000)
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=20000)
+
+
+def test_only_unreachable_errors_become_the_outage_state(tmp_path):
+    """A refused connection is an outage; a query bug (SQLite's "no such table", reported as
+    OperationalError too, or PostgreSQL's ProgrammingError) is not hidden behind the banner."""
+    import sqlalchemy as sa
+
+    from kapviz.ui.outage import is_unreachable
+
+    refused = sa.create_engine("postgresql+psycopg://u@127.0.0.1:1/x")
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        refused.connect()
+    assert is_unreachable(caught.value)
+    sqlite = sa.create_engine(f"sqlite:///{tmp_path}/x.db")
+    with pytest.raises(sa.exc.OperationalError) as bug, sqlite.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    assert not is_unreachable(bug.value)
+    missing = sa.create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(sa.exc.OperationalError) as gone:
+        missing.connect()
+    assert is_unreachable(gone.value)
+    assert not is_unreachable(ValueError("bad input"))
