@@ -3,6 +3,13 @@
     python benchmarks/bench_import.py                 # 20,000 patients; SQLite and PostgreSQL
     python benchmarks/bench_import.py --no-pg --patients 2000
     python benchmarks/bench_import.py --folder EXPORT # import an existing template folder
+    nice -n 10 python benchmarks/bench_import.py --fhir-ndjson-mb 1024   # FHIR NDJSON, 1 GB
+
+With --fhir-ndjson-mb, a generated FHIR bulk export instead: Patient.ndjson and an
+Observation.ndjson of about that size (PHQ-9 and GAD-7 totals, 10 %; heart rates without an
+encounter, 15 %, and laboratory results, 75 %, which are skipped and counted), imported with
+`python -m kapviz import` in a child process into an empty SQLite database; prints the
+wall-clock time and the child's peak resident memory (target: below 1 GB for 1 GB).
 
 Generates the demo clinic once into a temp SQLite file, exports it in the template, then
 imports that folder into an empty SQLite database and an empty database on a throwaway
@@ -46,7 +53,114 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--folder", type=Path, help="import this template folder instead")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--fhir-ndjson-mb",
+        type=int,
+        metavar="MB",
+        help="benchmark a generated FHIR NDJSON export of about MB megabytes",
+    )
+    return parser.parse_args(argv)  # fmt: skip
+
+
+MAX_PATIENTS = 20_000
+LABS = [("2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", 91),
+        ("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", "mg/dL", 182),
+        ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", 13.9),
+        ("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", 27.1)]  # fmt: skip
+
+
+def observation(n: int, patient: str, when: str, kind: int, value: int) -> dict:
+    """A Synthea-like Observation: kinds 0-1 scores (PHQ-9, GAD-7), the rest skipped by rule."""
+    import uuid
+
+    if kind == 0:
+        code, text, unit, number, cat = "44261-6", "PHQ-9 total score [Reported]", "{score}", (
+            value % 28), "survey"  # fmt: skip
+    elif kind == 1:
+        code, text, unit, number, cat = "70274-6", "GAD-7 total score [Reported]", "{score}", (
+            value % 22), "survey"  # fmt: skip
+    elif kind < 5:
+        code, text, unit, number, cat = "8867-4", "Heart rate", "/min", 60 + value % 40, (
+            "vital-signs")  # fmt: skip
+    else:
+        code, text, unit, number, cat = (*LABS[value % len(LABS)], "laboratory")
+    return {
+        "resourceType": "Observation", "id": str(uuid.UUID(int=n)), "status": "final",
+        "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-"
+                             "observation-lab"]},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                  "observation-category", "code": cat}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": text}],
+                 "text": text},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": when, "issued": when,
+        "valueQuantity": {"value": number, "unit": unit, "system": "http://unitsofmeasure.org",
+                          "code": unit},
+    }  # fmt: skip
+
+
+def write_fhir_export(folder: Path, megabytes: int, seed: int) -> tuple[int, int]:
+    """Patient.ndjson and an Observation.ndjson of about `megabytes`: (patients, lines)."""
+    import json
+    import random
+    from datetime import datetime, timedelta
+
+    rng = random.Random(seed)
+    sample = json.dumps(observation(0, "p00000", "2026-01-01T09:00:00-08:00", 5, 0))
+    lines = megabytes * 1024 * 1024 // (len(sample) + 1)
+    patients = max(10, min(MAX_PATIENTS, lines // 100))
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "Patient.ndjson").open("w") as out:
+        for p in range(patients):
+            out.write(
+                json.dumps(
+                    {
+                        "resourceType": "Patient",
+                        "id": f"p{p:05d}",
+                        "gender": rng.choice(["female", "male"]),
+                        "birthDate": f"{rng.randint(1950, 2000)}-01-01",
+                    }
+                )
+                + "\n"
+            )
+    start = datetime(2024, 1, 1, 8, 0)
+    with (folder / "Observation.ndjson").open("w") as out:
+        for n in range(lines):
+            p, j = n % patients, n // patients
+            when = (start + timedelta(hours=6 * j, minutes=p % 60)).isoformat() + "-08:00"
+            out.write(json.dumps(observation(n, f"p{p:05d}", when, (n // patients + p) % 20,
+                                             rng.randrange(1000))) + "\n")  # fmt: skip
+    return patients, lines
+
+
+def bench_fhir_ndjson(tmp: Path, megabytes: int, seed: int) -> None:
+    """Import a generated NDJSON export with the CLI in a child process: time and peak RSS."""
+    import resource
+    import subprocess
+
+    folder = tmp / "fhir"
+    t0 = time.perf_counter()
+    patients, lines = write_fhir_export(folder, megabytes, seed)
+    size = sum(f.stat().st_size for f in folder.iterdir()) / 1024**2
+    log.info("generated %s: %d patients, %s Observations, %.0f MB: %.1f s", folder, patients,
+             f"{lines:,}", size, time.perf_counter() - t0)  # fmt: skip
+    url = f"sqlite:///{tmp / 'fhir.db'}"
+    before = load_average()
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "kapviz", "import", str(folder), "--db", url,
+                           "--skip-invalid"], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - c0.ru_utime - c0.ru_stime
+    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    for line in done.stdout.splitlines():
+        log.info("    %s", line)
+    if done.returncode:
+        log.info("exit %d: %s", done.returncode, done.stderr[-2000:])
+    verdict = "OK" if peak_mb < 1024 else "OVER TARGET"
+    log.info("FHIR NDJSON %.0f MB import: %.1f s (%.1f CPU s), peak RSS %.0f MB (target < 1024 "
+             "MB: %s; %s before, %s after)", size, wall, cpu, peak_mb, verdict, before,
+             load_average())  # fmt: skip
 
 
 def load_average() -> str:
@@ -89,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kapviz-import-")))
+        if args.fhir_ndjson_mb:
+            bench_fhir_ndjson(tmp, args.fhir_ndjson_mb, args.seed)
+            return 0
         folder = args.folder
         if folder is None:
             from kapviz.demo import generate_clinic

@@ -13,9 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from kapviz.auth.commands import add_commands as add_user_commands
-from kapviz.config import load_settings
+from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
+from kapviz.report.commands import add_commands as add_case_summary_command
+from kapviz.report.programme_commands import add_commands as add_report_commands
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -28,15 +30,10 @@ def _db_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def database_url(args: argparse.Namespace) -> str:
-    """The URL a command works on: --db, else the configured one."""
-    return args.db or load_settings().database_url
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from kapviz.demo import generate_clinic
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     try:
         stats = generate_clinic(engine, patients=args.patients, seed=args.seed)
     except ValueError as exc:
@@ -47,7 +44,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     revision = upgrade(engine)
     print(f"schema at revision {revision}")
     return 0
@@ -56,7 +53,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 def _cmd_rollup(args: argparse.Namespace) -> int:
     from kapviz.db import rollups
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     if rollups.rebuild(engine):
         print("rollups rebuilt: the Overview reads its whole-period counts from them")
@@ -72,7 +69,7 @@ def _cmd_rollup(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from kapviz.summary import build_summary, format_summary
 
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     summary = build_summary(engine)
     if args.json:
@@ -133,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_io_commands(sub)
     add_user_commands(sub)
+    add_case_summary_command(sub)
+    add_report_commands(sub)
     return parser
 
 
@@ -152,4 +151,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    return run_command(args)
+
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a command; anything unexpected becomes a message, a hint and a non-zero exit.
+
+    The traceback goes to the log only with -v: a user sees what failed and what to do.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kapviz.clinic_time import TimeZoneError
+
+    name = f"kapviz {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TimeZoneError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        _failed(name, exc, "check the database URL (--db or KAPVIZ_DATABASE_URL) and that "
+                "the database is running and reachable", args)  # fmt: skip
+    except OSError as exc:
+        _failed(name, exc, "check the path, its permissions and the free disk space", args)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of every command
+        _failed(name, exc, "this is a kapviz bug: run the command again with -v and report "
+                "the output", args)  # fmt: skip
+    return EXIT_FAILED
+
+
+def _failed(name: str, exc: BaseException, hint: str, args: argparse.Namespace) -> None:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    print(f"{name}: failed: {type(exc).__name__}: {detail[0] if detail else ''}",
+          file=sys.stderr)  # fmt: skip
+    print(f"  what to do: {hint}" + ("" if args.verbose else " (details: -v)"), file=sys.stderr)
+    if args.verbose:
+        logging.getLogger(__name__).exception("%s failed", name)

@@ -1,7 +1,7 @@
 """One typed Settings object: where the data lives and every configurable clinical number.
 
 Values come from `KAPVIZ_*` environment variables, then `.streamlit/secrets.toml`
-(`[connections.kapviz] url`), then the defaults below (DOMAIN.md). `SETTINGS_HELP` documents
+(`[connections.kapviz] url`), then the defaults below (docs/domain.md). `SETTINGS_HELP` documents
 every setting; a test fails when one is missing there.
 
 Sign-in (issue 9): `auth_mode` "auto" means no sign-in on the embedded demo database and local
@@ -27,6 +27,21 @@ AUTH_OIDC = "oidc"
 AUTH_MODES: tuple[str, ...] = (AUTH_AUTO, AUTH_NONE, AUTH_LOCAL, AUTH_OIDC)
 TEXT_SETTINGS = frozenset({"auth_mode"})
 """Settings read as text; every other one (but the database URL) is a whole number."""
+BOUNDS: dict[str, tuple[int, int | None]] = {
+    "idle_minutes": (1, None),
+    "lockout_failures": (1, None),
+    "lockout_minutes": (1, None),
+    "upload_max_mb": (1, None),
+    "upload_max_unzipped_mb": (1, None),
+    "upload_memory_mb": (64, None),
+    "refresh_seconds": (1, 3600),  # the Overview's interval control offers 1 s to 1 h
+}
+"""Whole-number settings with a lower (and upper) bound."""
+
+
+class SettingsError(ValueError):
+    """A setting's value is not accepted: the message names the setting, the value given and
+    what is accepted, for the command line and the app to show as it is."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class Settings:
     baseline_window_days: int = 30
     refresh_seconds: int = 60
     alert_lookback_days: int = 14
+    inactive_days: int = 90
     bp_review_systolic: int = 140
     bp_review_diastolic: int = 90
     bp_excursion_systolic: int = 180
@@ -53,17 +69,38 @@ class Settings:
     lockout_failures: int = 5
     lockout_minutes: int = 15
     upload_max_mb: int = 200
+    timezone: str = ""
     upload_max_unzipped_mb: int = 300
     upload_memory_mb: int = 2048
+    plausible_dose_min_mg: int = 1
+    plausible_dose_max_mg_iv: int = 300
+    plausible_dose_max_mg_im: int = 300
+    plausible_dose_max_mg_oral: int = 1000
+    plausible_dose_max_mg_intranasal: int = 112
+    plausible_weight_min_kg: int = 20
+    plausible_weight_max_kg: int = 350
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
-            raise ValueError(
-                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
+            raise SettingsError(
+                f"KAPVIZ_AUTH_MODE={self.auth_mode!r} is not accepted: expected one of "
+                f"{', '.join(AUTH_MODES)}"
             )
-        for name in ("idle_minutes", "lockout_failures", "lockout_minutes", "upload_max_mb"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"KAPVIZ_{name.upper()} must be at least 1")
+        if self.timezone:
+            from kapviz.clinic_time import TimeZoneError, zone_named
+
+            try:
+                zone_named(self.timezone)
+            except TimeZoneError as exc:
+                raise SettingsError(str(exc)) from None
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value < low or (high is not None and value > high):
+                accepted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                raise SettingsError(
+                    f"KAPVIZ_{name.upper()}={value!r} is not accepted: expected a whole "
+                    f"number {accepted}"
+                )
 
     @property
     def is_embedded_default(self) -> bool:
@@ -83,6 +120,8 @@ SETTINGS_HELP: dict[str, str] = {
     "baseline_window_days": "Baseline = latest score at most this many days before the first dose.",
     "refresh_seconds": "Interval of the live refresh on the Overview page.",
     "alert_lookback_days": "BP excursions and serious events this recent raise an alert.",
+    "inactive_days": "A patient with no completed session this many days is inactive: their "
+    "alerts are listed apart on the Safety page.",
     "bp_review_systolic": "Pre-dose systolic (mmHg) at or above which BP needs review.",
     "bp_review_diastolic": "Pre-dose diastolic (mmHg) at or above which BP needs review.",
     "bp_excursion_systolic": "Any dosing-session systolic (mmHg) at or above this: excursion.",
@@ -101,10 +140,22 @@ SETTINGS_HELP: dict[str, str] = {
     "lockout_failures": "Wrong passwords in a row that lock a local account.",
     "lockout_minutes": "Minutes a locked local account stays locked.",
     "upload_max_mb": "Largest file (MB) the Data page accepts for import.",
+    "timezone": "The clinic's IANA time zone (e.g. America/Los_Angeles; empty = the server's): "
+    "calendar days, weeks, months, today, and what template times mean.",
     "upload_max_unzipped_mb": "Largest total (MB) an uploaded Excel workbook may unpack to; "
     "checked before it is opened, with a compression ratio above 100 refused (zip bombs).",
     "upload_memory_mb": "Memory (MB) the separate process that reads an upload may use; a "
     "file that needs more is refused without slowing the server.",
+    "plausible_dose_min_mg": "Import: a dose (mg) below this is implausible (any route).",
+    "plausible_dose_max_mg_iv": "Import: an IV dose (mg) above this is implausible "
+    "(DOMAIN §1: 0.1–0.75 mg/kg).",
+    "plausible_dose_max_mg_im": "Import: an IM dose (mg) above this is implausible.",
+    "plausible_dose_max_mg_oral": "Import: a sublingual or oral dose (mg) above this is "
+    "implausible (DOMAIN §1: 25–300 mg fixed).",
+    "plausible_dose_max_mg_intranasal": "Import: an intranasal dose (mg) above this is "
+    "implausible (esketamine: 28 mg per device, 56 or 84 mg a session).",
+    "plausible_weight_min_kg": "Import: a weight (kg) below this is implausible.",
+    "plausible_weight_max_kg": "Import: a weight (kg) above this is implausible.",
 }
 
 
@@ -114,6 +165,11 @@ def _secrets_url(path: Path = SECRETS_PATH) -> str | None:
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     return data.get("connections", {}).get("kapviz", {}).get("url")
+
+
+def database_url(given: str | None = None) -> str:
+    """The database a command works on: `given` (a --db option), else the configured one."""
+    return given or load_settings().database_url
 
 
 def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRETS_PATH) -> Settings:
@@ -129,11 +185,25 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
         raw = env.get(f"KAPVIZ_{field.name.upper()}")
         if raw is None or raw == "":
             continue
+        if field.name == "timezone":
+            values[field.name] = raw.strip()  # IANA names are case-sensitive
+            continue
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()
             continue
-        try:
-            values[field.name] = int(raw)
-        except ValueError as exc:
-            raise ValueError(f"KAPVIZ_{field.name.upper()}={raw!r} is not a whole number") from exc
+        values[field.name] = whole_number(f"KAPVIZ_{field.name.upper()}", raw)
     return replace(Settings(), **values)
+
+
+def whole_number(name: str, raw: str) -> int:
+    """A whole-number setting: `60`, ` 60 ` and `60.0` are 60; anything else is refused with
+    the setting's name, its value and what is accepted."""
+    try:
+        number = float(raw.strip())
+    except ValueError:
+        number = float("nan")
+    if number != number or not number.is_integer():
+        default = getattr(Settings, name.removeprefix("KAPVIZ_").lower(), None)
+        example = f" (the default is {default})" if default is not None else ""
+        raise SettingsError(f"{name}={raw!r} is not accepted: expected a whole number{example}")
+    return int(number)

@@ -2,7 +2,7 @@
 
 Every id starts with `DEMO-`, sites are "Demo Clinic …", clinicians are codes; no names
 anywhere. Course shapes, doses, score trajectories, side-effect frequencies and blood
-pressure curves follow DOMAIN.md §1–4 so that every page has plausible numbers to show.
+pressure curves follow docs/domain.md §1–4 so that every page has plausible numbers to show.
 Same seed and same `now` → identical rows; nothing is recorded after `now`.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
+from kapviz import clinic_time
 from kapviz.db import rollups
 from kapviz.db.bulk import bulk_insert
 from kapviz.db.engine import refresh_statistics
@@ -61,14 +63,14 @@ ROUTE_MIXES = (
 )
 HOURS = (8, 9, 10, 11, 13, 14, 15, 16)
 SEVERE_BP_SHARE = 0.01
-"""Share of dosing sessions with a severe blood-pressure excursion (DOMAIN.md §4)."""
+"""Share of dosing sessions with a severe blood-pressure excursion (docs/domain.md §4)."""
 VITAL_TIMES_IV = (-10, 10, 20, 30, 40, 60, 80, 100, 120)
 """Minutes from the start of an IV or IM dose at which vitals are taken (pre-dose first)."""
 VITAL_TIMES_OTHER = (-10, 20, 40, 60, 80, 100, 120)
 """The same for sublingual, oral and intranasal doses."""
 
 # Per-dose probability of each effect at dose 1 (before tolerance and dose scaling), set so
-# that per-patient rates over a course land near the esketamine label (DOMAIN.md §4).
+# that per-patient rates over a course land near the esketamine label (docs/domain.md §4).
 EXTRA_EFFECTS = {"fatigue": 8, "euphoria": 5, "blurred vision": 4, "insomnia": 3,
                  "tachycardia": 3, "confusion": 2}  # fmt: skip
 TOLERANCE = 0.8
@@ -104,58 +106,10 @@ TOP = {name: instrument(name).total_max for name in ("PHQ-9", "GAD-7", "PCL-5", 
 """Highest possible totals, from the registry: generated scores are clipped to them."""
 
 
-class _Rng:
-    """Scalar draws from `numpy.random.default_rng(seed)`, fetched in blocks for speed.
-
-    The generator walks patient by patient through branching course shapes, so it needs
-    one number at a time; numpy's per-call overhead is paid once per block instead.
-    """
-
-    BLOCK = 1 << 16
-
-    def __init__(self, seed: int):
-        self._gen = np.random.default_rng(seed)
-        self._u: list[float] = []
-        self._n: list[float] = []
-
-    def random(self) -> float:
-        """Uniform on [0, 1)."""
-        if not self._u:
-            self._u = self._gen.random(self.BLOCK).tolist()
-        return self._u.pop()
-
-    def gauss(self, mu: float, sigma: float) -> float:
-        """Normal with mean `mu` and standard deviation `sigma`."""
-        if not self._n:
-            self._n = self._gen.standard_normal(self.BLOCK).tolist()
-        return mu + sigma * self._n.pop()
-
-    def uniform(self, low: float, high: float) -> float:
-        """Uniform on [low, high)."""
-        return low + (high - low) * self.random()
-
-    def randint(self, low: int, high: int) -> int:
-        """Integer in [low, high], both ends included."""
-        return low + int(self.random() * (high - low + 1))
-
-    def choice(self, options):
-        """One element of a sequence, equally likely."""
-        return options[int(self.random() * len(options))]
-
-    def weighted(self, options, weights):
-        """One element of `options` drawn with the given (unnormalised) weights."""
-        u = self.random() * sum(weights)
-        for option, w in zip(options, weights, strict=True):
-            u -= w
-            if u < 0:
-                return option
-        return options[-1]
-
-
-def _pick(rng: _Rng, weighted) -> str:
+def _pick(rng: random.Random, weighted) -> str:
     """One key of a {key: weight} mapping or (key, weight) pairs, drawn by weight."""
     items = list(weighted.items()) if isinstance(weighted, dict) else list(weighted)
-    return rng.weighted([k for k, _ in items], [w for _, w in items])
+    return rng.choices([k for k, _ in items], [w for _, w in items])[0]
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -177,27 +131,10 @@ class _CourseState:
     last: datetime | None = None
 
 
-class _Clinic:
-    """Builds the rows of one demo clinic with one random stream."""
+class _Records:
+    """The clinic's tables as the generator writes them, with the session ids it hands out."""
 
-    def __init__(self, patients: int, seed: int, now: datetime):
-        self.rng = _Rng(seed)
-        self.n = patients
-        # Whole days are scheduled up to today; `build` then drops what lies after `now`.
-        self.today = now.date()
-        self.now = now
-        n_sites = int(_clip(patients // 400, 3, 50))
-        self.sites = [f"Demo Clinic {SITE_NAMES[i]}" for i in range(n_sites)]
-        self.site_mix = {s: ROUTE_MIXES[i % len(ROUTE_MIXES)] for i, s in enumerate(self.sites)}
-        self.clinicians = {
-            s: [f"DEMO-CL-{i + 1:02d}{chr(65 + k)}" for k in range(4)]
-            for i, s in enumerate(self.sites)
-        }
-        self.synonyms = _synonyms()
-        per_patient = {r.term: r.esketamine_pct for r in REFERENCE_RATES} | EXTRA_EFFECTS
-        self.effect_p = {
-            term: -math.log(1 - pct / 100) / COURSE_EXPOSURE for term, pct in per_patient.items()
-        }
+    def __init__(self):
         self.rows: dict[str, list[tuple]] = {
             k: []
             for k in (
@@ -211,19 +148,6 @@ class _Clinic:
             )  # fmt: skip
         }
         self.session_seq = 0
-        self.vital_sessions: list[tuple] = []
-        self.vital_gen = np.random.default_rng([seed, 1])  # vitals: their own stream
-
-    # -- helpers ---------------------------------------------------------------------------
-    def at(self, day: date, hour: int | None = None) -> datetime:
-        hour = hour if hour is not None else self.rng.choice(HOURS)
-        return datetime.combine(day, datetime.min.time()) + timedelta(
-            hours=hour, minutes=self.rng.choice((0, 0, 15, 30, 45))
-        )
-
-    def status(self) -> str:
-        u = self.rng.random()
-        return "cancelled" if u < 0.05 else "no_show" if u < 0.08 else "completed"
 
     def session(self, pid, cid, when, phase, status="completed", clinician=None, **intake):
         self.session_seq += 1
@@ -241,6 +165,14 @@ class _Clinic:
              json.dumps(items) if items is not None else None, suicide)
         )  # fmt: skip
 
+
+class _Scores:
+    """Outcome scores (PHQ-9 with its items, GAD-7, PCL-5) along each course's trajectory."""
+
+    def __init__(self, rng: random.Random, records: _Records):
+        self.rng = rng
+        self.records = records
+
     def phq9_items(self, total: int, item9: int) -> list[int]:
         """Spread a PHQ-9 total over the items (each 0–3), with item 9 fixed."""
         items = [0] * 8 + [item9]
@@ -255,37 +187,6 @@ class _Clinic:
         if remaining:  # only when total > 24 + item9: the rest goes to item 9
             items[8] = min(3, items[8] + remaining)
         return items
-
-    # -- one patient -------------------------------------------------------------------------
-    def patient(self, i: int) -> None:
-        rng = self.rng
-        pid = f"DEMO-{i + 1:05d}"
-        site = self.sites[i % len(self.sites)] if rng.random() < 0.5 else rng.choice(self.sites)
-        indication = _pick(rng, INDICATIONS)
-        enrolled = self.today - timedelta(days=rng.randint(3, 545))
-        age = int(_clip(rng.gauss(43, 13), 18, 80))
-        sex = _pick(rng, {"female": 0.58, "male": 0.38, "other": 0.02, "unknown": 0.02})
-        self.rows["patients"].append((pid, site, sex, self.today.year - age, indication, enrolled))
-        profile = {
-            "phq_base": _clip(rng.gauss(17.5, 3.5), 10, 25),
-            "gad_base": _clip(rng.gauss(13, 4), 6, 21),
-            "pcl_base": _clip(rng.gauss(50, 11), 28, 80),
-            "improvement": self.improvement(),
-            "tau": rng.uniform(6, 16),
-            "item9": rng.random() < 0.03,
-            "ptsd": indication == "PTSD",
-            "sys": _clip(rng.gauss(122, 10), 95, 145),  # uncontrolled BP is excluded
-            "dia": _clip(rng.gauss(77, 7), 55, 92),
-            "hr": rng.gauss(74, 9),
-            "weight": _clip(rng.gauss(78, 16), 45, 150),
-        }
-        start = datetime.combine(enrolled, datetime.min.time())
-        ended = self.course(pid, f"{pid}-C1", site, start, profile, first=True)
-        if ended and rng.random() < 0.3:
-            again = ended + timedelta(days=rng.randint(60, 180))
-            if again.date() <= self.today:
-                profile["improvement"] = self.improvement()
-                self.course(pid, f"{pid}-C2", site, again, profile, first=False)
 
     def improvement(self) -> float:
         """Share of the baseline lost by the end of the course (negative = worse)."""
@@ -318,136 +219,28 @@ class _Clinic:
             # Above 24 a PHQ-9 needs item 9 > 0: keep the unflagged patients' item sets below.
             phq = max(phq, item9) if item9 else min(phq, 24)
             items = self.phq9_items(phq, item9)
-        self.score(pid, cid, sid, "PHQ-9", when, phq, items)
+        self.records.score(pid, cid, sid, "PHQ-9", when, phq, items)
         gad = self.trajectory(profile["gad_base"], profile, days, TOP["GAD-7"])
-        self.score(pid, cid, sid, "GAD-7", when + timedelta(minutes=5), gad)
+        self.records.score(pid, cid, sid, "GAD-7", when + timedelta(minutes=5), gad)
         if pcl and profile["ptsd"]:
             pcl5 = self.trajectory(profile["pcl_base"], profile, days, TOP["PCL-5"])
-            self.score(pid, cid, sid, "PCL-5", when + timedelta(minutes=10), pcl5)
+            self.records.score(pid, cid, sid, "PCL-5", when + timedelta(minutes=10), pcl5)
 
-    # -- one course --------------------------------------------------------------------------
-    def course(self, pid, cid, site, start, profile, *, first: bool) -> datetime | None:
-        """Generate a course from `start`; returns its last session time (None if it stopped)."""
-        rng = self.rng
-        clinician = rng.choice(self.clinicians[site])
-        self.rows["courses"].append((cid, pid))
-        day = start.date() + timedelta(days=rng.randint(0, 5))
-        if day > self.today:
-            day = self.today
-        # Intake: the suitability assessment, first in every first course.
-        if first:
-            eligible = rng.random() >= 0.12
-            when = self.at(day)
-            reason = None if eligible else _pick(rng, INELIGIBLE_REASONS)
-            sid = self.session(
-                pid, cid, when, "intake", "completed", clinician, eligible=eligible, reason=reason
-            )
-            self.outcome_scores(pid, cid, sid, when + timedelta(minutes=20), profile, None,
-                                pcl=True)  # fmt: skip
-            if not eligible:
-                return None
-        route = _pick(rng, self.site_mix[site])
-        drug = "esketamine" if route == "intranasal" else "ketamine"
-        # Preparation: 1–3 sessions a few days apart.
-        for _ in range(rng.randint(1, 3) if first else 1):
-            day += timedelta(days=rng.randint(2, 6))
-            if day > self.today:
-                return None
-            when = self.at(day)
-            status = self.status()
-            sid = self.session(pid, cid, when, "preparation", status, clinician)
-            if status == "completed" and rng.random() < 0.7:
-                self.outcome_scores(
-                    pid, cid, sid, when + timedelta(minutes=30), profile, None, pcl=True
-                )
-        # Dosing schedule by route (DOMAIN.md §1).
-        if route == "intranasal":
-            gaps = [3, 4] * 4 + [7] * 4
-        elif route in ("iv", "im"):
-            gaps = [rng.choice((3, 4)) for _ in range(6)]
-        else:
-            gaps = [rng.choice((3, 4, 7)) for _ in range(6)]
-        if not first:
-            gaps = gaps[:4]
-        n_doses = len(gaps)
-        if rng.random() < 0.15:
-            n_doses = rng.randint(1, 3)  # dropout
-        dropped = n_doses < len(gaps)
-        course = _CourseState(pid, cid, clinician, route, drug, profile)
-        day += timedelta(days=rng.randint(2, 8))
-        for k in range(n_doses):
-            if day > self.today:
-                return None
-            self.dosing_visit(course, day, integrate_every=2)
-            if k < len(gaps):
-                day += timedelta(days=gaps[k])
-        if course.first_dose is None or dropped:
-            return None
-        after_course = course.last
-        # Maintenance: some go on with booster doses every 2–4 weeks for a few months.
-        if rng.random() < 0.5:
-            day = course.last.date() + timedelta(days=rng.randint(14, 28))
-            for _ in range(rng.randint(3, 10)):
-                if day > self.today:
-                    break
-                self.dosing_visit(course, day, integrate_every=2)
-                day += timedelta(days=rng.randint(14, 28))
-        # Follow-up check-ins two and six weeks after the course, then monthly for some.
-        for weeks in (2, 6, 10, 14, 18, 22, 26):
-            if rng.random() < (0.75 if weeks <= 6 else 0.6):
-                fday = after_course.date() + timedelta(days=7 * weeks + rng.randint(-2, 3))
-                if fday > self.today:
-                    break
-                fwhen = self.at(fday)
-                fstatus = self.status()
-                fsid = self.session(pid, cid, fwhen, "follow_up", fstatus, clinician)
-                if fstatus == "completed":
-                    course.last = max(course.last, fwhen)
-                    self.outcome_scores(pid, cid, fsid, fwhen + timedelta(minutes=10), profile,
-                                        course.first_dose, pcl=True)  # fmt: skip
-        return course.last
 
-    def dosing_visit(self, course: _CourseState, day: date, *, integrate_every: int) -> None:
-        """One scheduled dose on `day` and, when it took place, its integration session."""
-        rng = self.rng
-        pid, cid, clinician, profile = course.pid, course.cid, course.clinician, course.profile
-        when = self.at(day, rng.choice((9, 10, 11, 13)))
-        status = self.status()
-        sid = self.session(pid, cid, when, "dosing", status, clinician)
-        dose_mg, mg_kg, weight = self.dose(course.route, course.doses, profile)
-        duration = 40 if course.route == "iv" else None
-        monitoring = self.monitoring(course.route)
-        self.rows["dosings"].append(
-            (sid, course.route, course.drug, dose_mg, weight, mg_kg, duration, monitoring)
-        )
-        if status != "completed":
-            return
-        course.doses += 1
-        course.first_dose = course.first_dose or when
-        if rng.random() < 0.9:
-            self.outcome_scores(pid, cid, sid, when - timedelta(minutes=30), profile,
-                                course.first_dose)  # fmt: skip
-        self.dose_session(pid, cid, sid, when, course.route, course.doses, dose_mg, mg_kg,
-                          profile)  # fmt: skip
-        course.last = max(course.last or when, when)
-        # Integration after dose 1 and 2, then after every second dose.
-        if not (course.doses in (1, 2) or course.doses % integrate_every == 0):
-            return
-        iday = day + timedelta(days=rng.choice((1, 1, 2)))
-        if iday > self.today:
-            return
-        iwhen = self.at(iday)
-        istatus = self.status()
-        isid = self.session(pid, cid, iwhen, "integration", istatus, clinician)
-        if istatus != "completed":
-            return
-        course.last = iwhen
-        if rng.random() < 0.85:
-            tied = rng.random() < 0.85
-            # Untied: a home questionnaire the next day, off the hour.
-            taken = iwhen if tied else iwhen + timedelta(hours=20, minutes=7)
-            self.outcome_scores(pid, cid, isid if tied else None, taken, profile,
-                                course.first_dose)  # fmt: skip
+class _Dosing:
+    """One dosing session's events: the dose, its monitoring time, CADSS, MOAA/S, side
+    effects and vital signs (these drawn at the end, from their own stream)."""
+
+    def __init__(self, rng: random.Random, records: _Records, seed: int):
+        self.rng = rng
+        self.records = records
+        self.synonyms = _synonyms()
+        per_patient = {r.term: r.esketamine_pct for r in REFERENCE_RATES} | EXTRA_EFFECTS
+        self.effect_p = {
+            term: -math.log(1 - pct / 100) / COURSE_EXPOSURE for term, pct in per_patient.items()
+        }
+        self.vital_sessions: list[tuple] = []
+        self.vital_gen = np.random.default_rng([seed, 1])  # vitals: their own stream
 
     def dose(
         self, route: str, given: int, profile: dict
@@ -491,7 +284,7 @@ class _Clinic:
         strength = _clip(strength, 0.4, 2.0)
         decline = TOLERANCE ** (number - 1)
         cadss = _clip(rng.gauss(18 * strength * (0.85 ** (number - 1)), 6), 0, TOP["CADSS"])
-        self.score(pid, cid, sid, "CADSS", when + timedelta(minutes=40), round(cadss))
+        self.records.score(pid, cid, sid, "CADSS", when + timedelta(minutes=40), round(cadss))
         u = rng.random()
         moaas = (
             0
@@ -504,7 +297,7 @@ class _Clinic:
             if u < 0.35
             else 5
         )
-        self.score(pid, cid, sid, "MOAA/S", when + timedelta(minutes=41), moaas)
+        self.records.score(pid, cid, sid, "MOAA/S", when + timedelta(minutes=41), moaas)
         seq = 0
         for term, p in self.effect_p.items():
             if rng.random() < p * decline * (0.6 + 0.4 * strength):
@@ -534,7 +327,7 @@ class _Clinic:
             action = "medication_given"
         else:
             action = rng.choice(("none", "observation", "observation"))
-        self.rows["side_effects"].append(
+        self.records.rows["side_effects"].append(
             (sid, seq, term, verbatim, severity, grade, serious, rng.randint(5, 60),
              rng.random() < 0.96, action)
         )  # fmt: skip
@@ -595,11 +388,211 @@ class _Clinic:
             )
         )
 
+
+class _Clinic:
+    """The schedule of one demo clinic: patients, their courses and sessions, drawn from one
+    random stream; scores and dosing-session events are written by `_Scores` and `_Dosing`."""
+
+    def __init__(self, patients: int, seed: int, now: datetime):
+        self.rng = random.Random(seed)
+        self.n = patients
+        # Whole days are scheduled up to today; `build` then drops what lies after `now`.
+        self.today = now.date()
+        self.now = now
+        n_sites = int(_clip(patients // 400, 3, 50))
+        self.sites = [f"Demo Clinic {SITE_NAMES[i]}" for i in range(n_sites)]
+        self.site_mix = {s: ROUTE_MIXES[i % len(ROUTE_MIXES)] for i, s in enumerate(self.sites)}
+        self.clinicians = {
+            s: [f"DEMO-CL-{i + 1:02d}{chr(65 + k)}" for k in range(4)]
+            for i, s in enumerate(self.sites)
+        }
+        self.records = _Records()
+        self.scores = _Scores(self.rng, self.records)
+        self.dosing = _Dosing(self.rng, self.records, seed)
+
+    def at(self, day: date, hour: int | None = None) -> datetime:
+        hour = hour if hour is not None else self.rng.choice(HOURS)
+        return datetime.combine(day, datetime.min.time()) + timedelta(
+            hours=hour, minutes=self.rng.choice((0, 0, 15, 30, 45))
+        )
+
+    def status(self) -> str:
+        u = self.rng.random()
+        return "cancelled" if u < 0.05 else "no_show" if u < 0.08 else "completed"
+
+    def patient(self, i: int) -> None:
+        rng = self.rng
+        pid = f"DEMO-{i + 1:05d}"
+        site = self.sites[i % len(self.sites)] if rng.random() < 0.5 else rng.choice(self.sites)
+        indication = _pick(rng, INDICATIONS)
+        enrolled = self.today - timedelta(days=rng.randint(3, 545))
+        age = int(_clip(rng.gauss(43, 13), 18, 80))
+        sex = _pick(rng, {"female": 0.58, "male": 0.38, "other": 0.02, "unknown": 0.02})
+        self.records.rows["patients"].append(
+            (pid, site, sex, self.today.year - age, indication, enrolled)
+        )
+        profile = {
+            "phq_base": _clip(rng.gauss(17.5, 3.5), 10, 25),
+            "gad_base": _clip(rng.gauss(13, 4), 6, 21),
+            "pcl_base": _clip(rng.gauss(50, 11), 28, 80),
+            "improvement": self.scores.improvement(),
+            "tau": rng.uniform(6, 16),
+            "item9": rng.random() < 0.03,
+            "ptsd": indication == "PTSD",
+            "sys": _clip(rng.gauss(122, 10), 95, 145),  # uncontrolled BP is excluded
+            "dia": _clip(rng.gauss(77, 7), 55, 92),
+            "hr": rng.gauss(74, 9),
+            "weight": _clip(rng.gauss(78, 16), 45, 150),
+        }
+        start = datetime.combine(enrolled, datetime.min.time())
+        ended = self.course(pid, f"{pid}-C1", site, start, profile, first=True)
+        if ended and rng.random() < 0.3:
+            again = ended + timedelta(days=rng.randint(60, 180))
+            if again.date() <= self.today:
+                profile["improvement"] = self.scores.improvement()
+                self.course(pid, f"{pid}-C2", site, again, profile, first=False)
+
+    def course(self, pid, cid, site, start, profile, *, first: bool) -> datetime | None:
+        """Generate a course from `start`; returns its last session time (None if it stopped)."""
+        rng = self.rng
+        clinician = rng.choice(self.clinicians[site])
+        self.records.rows["courses"].append((cid, pid))
+        day = start.date() + timedelta(days=rng.randint(0, 5))
+        if day > self.today:
+            day = self.today
+        # Intake: the suitability assessment, first in every first course.
+        if first:
+            eligible = rng.random() >= 0.12
+            when = self.at(day)
+            reason = None if eligible else _pick(rng, INELIGIBLE_REASONS)
+            sid = self.records.session(
+                pid, cid, when, "intake", "completed", clinician, eligible=eligible, reason=reason
+            )
+            self.scores.outcome_scores(
+                pid, cid, sid, when + timedelta(minutes=20), profile, None, pcl=True
+            )
+            if not eligible:
+                return None
+        route = _pick(rng, self.site_mix[site])
+        drug = "esketamine" if route == "intranasal" else "ketamine"
+        # Preparation: 1–3 sessions a few days apart.
+        for _ in range(rng.randint(1, 3) if first else 1):
+            day += timedelta(days=rng.randint(2, 6))
+            if day > self.today:
+                if not first:  # a re-induction not begun by today: no course without sessions
+                    self.records.rows["courses"].pop()
+                return None
+            when = self.at(day)
+            status = self.status()
+            sid = self.records.session(pid, cid, when, "preparation", status, clinician)
+            if status == "completed" and rng.random() < 0.7:
+                self.scores.outcome_scores(
+                    pid, cid, sid, when + timedelta(minutes=30), profile, None, pcl=True
+                )
+        # Dosing schedule by route (docs/domain.md §1).
+        if route == "intranasal":
+            gaps = [3, 4] * 4 + [7] * 4
+        elif route in ("iv", "im"):
+            gaps = [rng.choice((3, 4)) for _ in range(6)]
+        else:
+            gaps = [rng.choice((3, 4, 7)) for _ in range(6)]
+        if not first:
+            gaps = gaps[:4]
+        n_doses = len(gaps)
+        if rng.random() < 0.15:
+            n_doses = rng.randint(1, 3)  # dropout
+        dropped = n_doses < len(gaps)
+        course = _CourseState(pid, cid, clinician, route, drug, profile)
+        day += timedelta(days=rng.randint(2, 8))
+        for k in range(n_doses):
+            if day > self.today:
+                return None
+            self.dosing_visit(course, day, integrate_every=2)
+            if k < len(gaps):
+                day += timedelta(days=gaps[k])
+        if course.first_dose is None or dropped:
+            return None
+        after_course = course.last
+        # Maintenance: some go on with booster doses every 2–4 weeks for a few months.
+        if rng.random() < 0.5:
+            day = course.last.date() + timedelta(days=rng.randint(14, 28))
+            for _ in range(rng.randint(3, 10)):
+                if day > self.today:
+                    break
+                self.dosing_visit(course, day, integrate_every=2)
+                day += timedelta(days=rng.randint(14, 28))
+        # Follow-up check-ins two and six weeks after the course, then monthly for some.
+        for weeks in (2, 6, 10, 14, 18, 22, 26):
+            if rng.random() < (0.75 if weeks <= 6 else 0.6):
+                fday = after_course.date() + timedelta(days=7 * weeks + rng.randint(-2, 3))
+                if fday > self.today:
+                    break
+                fwhen = self.at(fday)
+                fstatus = self.status()
+                fsid = self.records.session(pid, cid, fwhen, "follow_up", fstatus, clinician)
+                if fstatus == "completed":
+                    course.last = max(course.last, fwhen)
+                    self.scores.outcome_scores(
+                        pid,
+                        cid,
+                        fsid,
+                        fwhen + timedelta(minutes=10),
+                        profile,
+                        course.first_dose,
+                        pcl=True,
+                    )
+        return course.last
+
+    def dosing_visit(self, course: _CourseState, day: date, *, integrate_every: int) -> None:
+        """One scheduled dose on `day` and, when it took place, its integration session."""
+        rng = self.rng
+        pid, cid, clinician, profile = course.pid, course.cid, course.clinician, course.profile
+        when = self.at(day, rng.choice((9, 10, 11, 13)))
+        status = self.status()
+        sid = self.records.session(pid, cid, when, "dosing", status, clinician)
+        dose_mg, mg_kg, weight = self.dosing.dose(course.route, course.doses, profile)
+        duration = 40 if course.route == "iv" else None
+        monitoring = self.dosing.monitoring(course.route)
+        self.records.rows["dosings"].append(
+            (sid, course.route, course.drug, dose_mg, weight, mg_kg, duration, monitoring)
+        )
+        if status != "completed":
+            return
+        course.doses += 1
+        course.first_dose = course.first_dose or when
+        if rng.random() < 0.9:
+            self.scores.outcome_scores(
+                pid, cid, sid, when - timedelta(minutes=30), profile, course.first_dose
+            )
+        self.dosing.dose_session(
+            pid, cid, sid, when, course.route, course.doses, dose_mg, mg_kg, profile
+        )
+        course.last = max(course.last or when, when)
+        # Integration after dose 1 and 2, then after every second dose.
+        if not (course.doses in (1, 2) or course.doses % integrate_every == 0):
+            return
+        iday = day + timedelta(days=rng.choice((1, 1, 2)))
+        if iday > self.today:
+            return
+        iwhen = self.at(iday)
+        istatus = self.status()
+        isid = self.records.session(pid, cid, iwhen, "integration", istatus, clinician)
+        if istatus != "completed":
+            return
+        course.last = iwhen
+        if rng.random() < 0.85:
+            tied = rng.random() < 0.85
+            # Untied: a home questionnaire the next day, off the hour.
+            taken = iwhen if tied else iwhen + timedelta(hours=20, minutes=7)
+            self.scores.outcome_scores(
+                pid, cid, isid if tied else None, taken, profile, course.first_dose
+            )
+
     def build(self) -> dict[str, list[tuple]]:
         for i in range(self.n):
             self.patient(i)
-        self.rows["vitals"] = self.vital_rows()
-        return recorded_by(self.rows, self.now)
+        self.records.rows["vitals"] = self.dosing.vital_rows()
+        return recorded_by(self.records.rows, self.now)
 
 
 COLUMNS = {
@@ -675,9 +668,9 @@ def recorded_by(rows: dict[str, list[tuple]], now: datetime) -> dict[str, list[t
 
 def as_of(today: date | None = None, now: datetime | None = None) -> datetime:
     """The moment a demo clinic is generated as of: `now`, else the end of `today`, else the
-    clock (naive local time, like the rest of the data)."""
+    clinic's clock (its wall time, like the rest of the data)."""
     if now is None:
-        return datetime.now() if today is None else datetime.combine(today, datetime.max.time())
+        return clinic_time.now() if today is None else datetime.combine(today, datetime.max.time())
     if today is not None and now.date() != today:
         raise ValueError(f"now ({now:%Y-%m-%d %H:%M}) is not on today ({today:%Y-%m-%d})")
     return now

@@ -1,4 +1,5 @@
-"""The global filters every page shares (site, date range, route, indication).
+"""The global filters every page shares (site, date range, route, indication), and the
+viewer's clinician scope.
 
 A frozen, hashable value so that cached loaders can key on it. Empty tuples and `None`
 dates mean "no restriction".
@@ -18,6 +19,9 @@ class Filters:
     session by one of those routes; the date range selects courses with any session in it
     (whole courses are kept so that baselines and endpoints stay intact) and pages that
     count events over time count only those inside the range.
+
+    `clinician` is set by the viewer's scope (kapviz.auth.scope), never by a widget: when it
+    is not None only patients with a session by that clinician are kept ("own patients").
     """
 
     sites: tuple[str, ...] = ()
@@ -25,10 +29,19 @@ class Filters:
     routes: tuple[str, ...] = ()
     start: date | None = None
     end: date | None = None
+    clinician: str | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not (self.sites or self.indications or self.routes or self.start or self.end)
+        """True when nothing is restricted: every patient, course and date is kept."""
+        return not (
+            self.sites
+            or self.indications
+            or self.routes
+            or self.start
+            or self.end
+            or self.clinician is not None
+        )
 
     @property
     def start_at(self) -> datetime | None:
@@ -51,4 +64,5 @@ class Filters:
             parts.append("routes: " + ", ".join(self.routes))
         if self.start or self.end:
             parts.append(f"dates: {self.start or '…'} to {self.end or '…'}")
-        return "; ".join(parts) if parts else "all sites, indications, routes and dates"
+        base = "; ".join(parts) if parts else "all sites, indications, routes and dates"
+        return base if self.clinician is None else f"{base}; own patients only"

@@ -1,8 +1,8 @@
-"""The instrument registry of DOMAIN.md §2: ranges, scoring, bands and outcome rules.
+"""The instrument registry of docs/domain.md §2: ranges, scoring, bands and outcome rules.
 
 Every clinical number about an instrument lives here with its source: item and total
 ranges, severity bands, response/remission rules, the Jacobson–Truax reliable-change
-inputs, LOINC codes (DOMAIN.md §5) and the PHQ-9 item 9, PCL-5 and MOAA/S safety rules.
+inputs, LOINC codes (docs/domain.md §5) and the PHQ-9 item 9, PCL-5 and MOAA/S safety rules.
 Pure Python; no pandas, no streamlit.
 """
 
@@ -15,8 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-JT_Z = 1.96
-"""Two-sided 95% z of the Jacobson & Truax (1991) reliable change index."""
+from kapviz.domain import Z_95
 
 _TOLERANCE_DP = 9
 """Decimals a reliable-change threshold is rounded to before comparing an integer change,
@@ -71,7 +70,7 @@ def _qids_sr16_total(items: Sequence[int]) -> int:
 
 @dataclass(frozen=True)
 class Instrument:
-    """One rating scale: its ranges, bands and the outcome rules DOMAIN.md §2 defines."""
+    """One rating scale: its ranges, bands and the outcome rules docs/domain.md §2 defines."""
 
     id: str
     name: str
@@ -126,14 +125,14 @@ class Instrument:
         for band in self.bands:
             if band.contains(value):
                 return band.label
-        raise ValueError(f"{self.id} has no severity bands (DOMAIN.md §2)")
+        raise ValueError(f"{self.id} has no severity bands (docs/domain.md §2)")
 
     def reliable_change_threshold(
         self, sd: float | None = None, r: float | None = None
     ) -> float | None:
-        """Jacobson–Truax 1.96 × SD × √2 × √(1 − r); None when SD or r is unknown.
+        """Jacobson–Truax z (1.96) × SD × √2 × √(1 − r); None when SD or r is unknown.
 
-        `sd` and `r` override the registry defaults (DOMAIN.md: configurable per instrument).
+        `sd` and `r` override the registry defaults (docs/domain.md: configurable per instrument).
         """
         sd = self.reliable_sd if sd is None else sd
         r = self.reliable_r if r is None else r
@@ -143,10 +142,10 @@ class Instrument:
             raise ValueError(f"{self.id} reliable-change SD must be positive, got {sd!r}")
         if not 0 <= r < 1:
             raise ValueError(f"{self.id} reliability r must be in [0, 1), got {r!r}")
-        return JT_Z * sd * math.sqrt(2) * math.sqrt(1 - r)
+        return Z_95 * sd * math.sqrt(2) * math.sqrt(1 - r)
 
     def percent_change(self, baseline: int, endpoint: int) -> float | None:
-        """(endpoint − baseline) / baseline; None when baseline is 0 (DOMAIN.md §3)."""
+        """(endpoint − baseline) / baseline; None when baseline is 0 (docs/domain.md §3)."""
         b, e = self.validate_total(baseline), self.validate_total(endpoint)
         return None if b == 0 else (e - b) / b
 
@@ -222,7 +221,7 @@ PHQ9 = Instrument(
     reliable_r=0.89,
     loinc_panel="44249-1",
     loinc_total="44261-6",
-    # Item order 1–9 (DOMAIN.md §5); 44260-8 is item 9, the suicidality item.
+    # Item order 1–9 (docs/domain.md §5); 44260-8 is item 9, the suicidality item.
     loinc_items=(
         "44250-9",
         "44255-8",
@@ -418,7 +417,7 @@ def get(name: str) -> Instrument:
 
 
 def by_loinc(code: str) -> tuple[Instrument, str]:
-    """(instrument, "panel" | "total" | "item_<n>") for a LOINC code of DOMAIN.md §5."""
+    """(instrument, "panel" | "total" | "item_<n>") for a LOINC code of docs/domain.md §5."""
     wanted = code.strip() if isinstance(code, str) else code
     for instrument in REGISTRY.values():
         if wanted == instrument.loinc_total:
@@ -430,7 +429,7 @@ def by_loinc(code: str) -> tuple[Instrument, str]:
     raise UnknownInstrument(f"no instrument has LOINC code {code!r}")
 
 
-# --- PHQ-9 item 9 (DOMAIN.md §2) -------------------------------------------------------
+# --- PHQ-9 item 9 (docs/domain.md §2) -------------------------------------------------------
 
 SUICIDALITY_ITEM = 9
 """PHQ-9 item (1-based) on thoughts of being better off dead or of self-harm."""
@@ -439,7 +438,7 @@ SUICIDALITY_ITEM = 9
 def is_suicidality_flag(item9_value: int) -> bool:
     """Any PHQ-9 item 9 answer above 0 is a suicidality flag, whatever the total.
 
-    The threshold is fixed at > 0 by DOMAIN.md §2 and must never be raised.
+    The threshold is fixed at > 0 by docs/domain.md §2 and must never be raised.
     """
     value = _whole(item9_value, f"PHQ-9 item {SUICIDALITY_ITEM}")
     if not PHQ9.item_min <= value <= PHQ9.item_max:
@@ -488,7 +487,7 @@ def pcl5_provisional_ptsd(items: Sequence[int]) -> bool:
     return all(endorsed[c] >= need for c, need in PCL5_CLUSTER_MINIMUM.items())
 
 
-# --- MOAA/S sedation (DOMAIN.md §4) -----------------------------------------------------
+# --- MOAA/S sedation (docs/domain.md §4) -----------------------------------------------------
 
 SEDATION_MOAAS_MAX = 3
 """MOAA/S at or below this is flagged as sedation (default of Settings.sedation_moaas_max)."""

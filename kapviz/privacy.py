@@ -8,7 +8,12 @@ suppressed cell, its total would give it away, so the next smallest cell of that
 is suppressed as well (complementary suppression), until no row or column has exactly one.
 
 Formulas: a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return is run as a
-formula by spreadsheet programs (CSV injection); such text cells get a leading apostrophe.
+formula by spreadsheet programs (CSV injection); such text cells get a leading apostrophe
+(OWASP). A number written as text (`-10`, `+3.5`) is a number, not a formula, and is left alone.
+Text that already starts with apostrophes before a formula character gets one more, so
+`restore_formula_text` (used by the template importer) undoes exactly one: export → import
+gives back the text as it was. Every export goes through here: page downloads, the audit and
+rejection CSVs, the template's CSV and workbook (`write_workbook`, text cells as strings).
 
 Uploads: a file is accepted only with an allowed extension, under the size cap
 (`Settings.upload_max_mb`), and when its first bytes look like that kind of file (a text file
@@ -19,6 +24,7 @@ JSON starts with `{` or `[`), so a renamed executable or archive never reaches a
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
@@ -29,6 +35,7 @@ from kapviz.config import Settings
 
 DEFAULT_THRESHOLD = Settings.small_cell_threshold
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def suppressed_label(threshold: int) -> str:
@@ -141,10 +148,53 @@ def drop_small_counts(
     return frame.loc[~small.any(axis=1)]
 
 
-def _neutralise_value(value: object) -> object:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+def _runs_as_formula(text: str) -> bool:
+    """Would a spreadsheet run this text as a formula? A plain number would not."""
+    return text.startswith(FORMULA_PREFIXES) and _NUMBER.fullmatch(text) is None
+
+
+def neutralise_text(value: object) -> object:
+    """Text safe in a spreadsheet cell: one apostrophe before text that would run as a formula
+    (or that already starts with apostrophes before one, so the import can undo exactly one)."""
+    quoted = isinstance(value, str) and value[:1] in ("'", *FORMULA_PREFIXES)
+    return "'" + value if quoted and _runs_as_formula(value.lstrip("'")) else value
+
+
+def restore_formula_text(values: pd.Series) -> pd.Series:
+    """The inverse of `neutralise_text` on a column of strings: the apostrophe that the export
+    put before formula-like text is removed (documented in docs/import-template.md)."""
+    quoted = values.str.startswith("'")
+    if not quoted.any():
+        return values
+    rest = values[quoted].str.slice(1)
+    undo = rest.map(lambda t: _runs_as_formula(t.lstrip("'")))
+    out = values.copy()
+    out.loc[undo[undo].index] = rest[undo]
+    return out
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def write_workbook(target, sheets: Mapping[str, pd.DataFrame]) -> None:
+    """An .xlsx with one sheet per frame, neutralised, every text cell stored as a string
+    (openpyxl type 's', never a formula); numbers stay numbers."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, frame in sheets.items():
+        sheet = book.create_sheet(title=name)
+        safe = neutralise_formulas(frame)
+        sheet.append([str(c) for c in safe.columns])
+        for row in safe.itertuples(index=False, name=None):
+            sheet.append([None if _is_missing(v) else v for v in row])
+        for cells in sheet.iter_rows():
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+    book.save(target)
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,11 +206,11 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(series.dtype, pd.CategoricalDtype):
             cats = series.cat.categories
             if cats.dtype == object or pd.api.types.is_string_dtype(cats.dtype):
-                out[col] = series.cat.rename_categories([_neutralise_value(c) for c in cats])
+                out[col] = series.cat.rename_categories([neutralise_text(c) for c in cats])
         elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            values = [_neutralise_value(v) for v in series.tolist()]
+            values = [neutralise_text(v) for v in series.tolist()]
             out[col] = pd.Series(values, index=series.index, dtype=series.dtype, name=col)
-    renamed = [_neutralise_value(c) for c in out.columns]
+    renamed = [neutralise_text(c) for c in out.columns]
     if renamed != list(out.columns):
         out.columns = renamed
     return out

@@ -1,7 +1,7 @@
 """What the database holds, as one JSON-ready dict (`python -m kapviz summary --json`).
 
 The keys are a public interface: `patients`, `courses`, `sessions` (completed sessions per
-phase), `outcomes`, `side_effects`, `safety`. Add keys; never rename them.
+phase), `outcomes`, `side_effects`, `safety`, `time_to_response`. Add keys; never rename them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from kapviz.domain import PHASES
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import course_outcomes, outcomes_summary
 from kapviz.metrics.safety import safety_summary
+from kapviz.metrics.scores import completed_doses
 from kapviz.metrics.side_effects import side_effects_summary
+from kapviz.metrics.time_to_response import time_to_response_summary
 
 
 def build_summary(engine: Engine, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -47,6 +49,7 @@ def _clinical_sections(conn: Connection, settings: Settings) -> dict[str, Any]:
         "outcomes": outcomes_summary(outcomes),
         "side_effects": side_effects_summary(sessions, side_effects),
         "safety": safety_summary(sessions, side_effects, vitals, assessments, settings=settings),
+        "time_to_response": time_to_response_summary(outcomes, completed_doses(sessions)),
     }
 
 

@@ -1,4 +1,4 @@
-"""Side-effect vocabulary of DOMAIN.md §4: preferred terms, synonyms, severity, label rates.
+"""Side-effect vocabulary of docs/domain.md §4: preferred terms, synonyms, severity, label rates.
 
 Importers map free text onto the 21 preferred terms here so that rates count one concept
 once; unknown text gets a "did you mean" suggestion rather than a silent new term.
@@ -39,7 +39,7 @@ PREFERRED_TERMS: tuple[str, ...] = (
     "urinary symptoms",
     "cognitive impairment",
 )
-"""The preferred terms, in DOMAIN.md §4 order."""
+"""The preferred terms, in docs/domain.md §4 order."""
 
 LONG_TERM_TERMS: tuple[str, ...] = ("urinary symptoms", "cognitive impairment")
 """Risks that grow with cumulative dose and frequency; shown against cumulative dose."""
@@ -119,7 +119,7 @@ _SYNONYM_SPEC: dict[str, tuple[str, ...]] = {
         "confused", "confusional state", "confused state", "mental confusion",
         "disorientation", "disoriented", "disorientated",
     ),
-    # Ketamine uropathy (DOMAIN.md §4 long-term risk): any lower-urinary-tract complaint.
+    # Ketamine uropathy (docs/domain.md §4 long-term risk): any lower-urinary-tract complaint.
     "urinary symptoms": (
         "urinary frequency", "frequent urination", "pollakiuria", "dysuria",
         "painful urination", "burning on urination", "cystitis", "ketamine cystitis",
@@ -181,7 +181,7 @@ def suggest_term(text: str) -> str | None:
     return _LOOKUP[match[0]] if match else None
 
 
-# --- Severity (DOMAIN.md §4) -------------------------------------------------------------
+# --- Severity (docs/domain.md §4) -------------------------------------------------------------
 
 SEVERITY_RANK: dict[str, int] = {s: rank for rank, s in enumerate(SEVERITIES, start=1)}
 """mild 1, moderate 2, severe 3: a recurring effect counts at its highest rank."""
@@ -217,7 +217,7 @@ def normalize_severity(value: object) -> tuple[str, int | None]:
     raise ValueError(f"severity {value!r} is not recognised; {hint}")
 
 
-# --- Esketamine label reference rates (DOMAIN.md §4) -------------------------------------
+# --- Esketamine label reference rates (docs/domain.md §4) -------------------------------------
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ LABEL_NOTES: tuple[LabelNote, ...] = (
     LabelNote("sedation", "MOAA/S", 49, 61),
     LabelNote("loss of consciousness", "MOAA/S", 0.3, 0.3),
 )
-"""Esketamine label figures from scale-based monitoring (DOMAIN.md §4)."""
+"""Esketamine label figures from scale-based monitoring (docs/domain.md §4)."""
 
 
 def reference_rate(term: str) -> ReferenceRate | None:

@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, case_view, data, live, page, widgets
+from kapviz import safe_text
+from kapviz.ui import auth, case_view, data, live, meeting_pack, page, widgets
 from kapviz.ui import case as case_ui
+from kapviz.ui import time_to_response as ttr_view
 from kapviz.ui.db import settings
 
 filters = page.setup("Case explorer", "One patient's course, compared with the cohort.")
@@ -11,6 +13,7 @@ filters = page.setup("Case explorer", "One patient's course, compared with the c
 # first (PostgreSQL: in a thread), they are ready by the time a case is drawn or picked.
 case_view.start_cohort_summary(filters)
 presenting = case_ui.presentation_mode()
+meeting = case_ui.meeting_picker(filters)
 patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:
     widgets.empty_state(
@@ -25,12 +28,13 @@ config = settings()
 sessions = data.sessions(filters, patient_id=patient_id)
 if sessions.empty or course_id is None:
     widgets.empty_state(
-        f"No sessions recorded for {patient_id} (within the filters).",
+        f"No sessions recorded for {safe_text.markdown(patient_id)} (within the filters).",
         hint="Referred patients appear here once their intake session is recorded.",
     )
     st.stop()
 if presenting:
-    st.header(f"Case {patient_id} · course {course_id}")
+    st.header(f"Case {safe_text.markdown(patient_id)} · course {safe_text.markdown(course_id)}")
+    case_ui.case_steps(meeting, patient_id)
 
 # Everything below is computed once per filters × data version × case (a rerun only draws).
 view = case_view.case_view(
@@ -41,10 +45,10 @@ view = case_view.case_view(
     presenting=presenting,
 )
 case_ui.show_figure(view.timeline, key="timeline")
-st.markdown("  \n".join(f"**{label}:** {text}" for label, text in view.facts))
+st.markdown("  \n".join(f"**{label}:** {safe_text.markdown(text)}" for label, text in view.facts))
+ttr_view.course_line(filters, patient_id, course_id)
 
-tab_names = ["Scores", "Safety"] if presenting else ["Scores", "Safety", "Compare"]
-tabs = st.tabs(tab_names)
+tabs = st.tabs(["Scores", "Safety", "Compare"])
 with tabs[1]:
     st.subheader("Alerts")
     st.caption(
@@ -72,15 +76,19 @@ with tabs[1]:
     else:
         case_ui.show_figure(view.sedation, key="sedation")
 
-if not presenting:
-    with tabs[2]:
-        compared = case_ui.compare_picker(filters, patient_id=patient_id)
-        chart = case_view.compare_chart(filters, compared)
-        if chart is None:
-            widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
-        else:
-            st.plotly_chart(chart, theme=None, key="compare-chart")
-            st.caption("Each case's latest course with PHQ-9 scores.")
+with tabs[2]:
+    compared = case_ui.compare_picker(filters, patient_id=patient_id)
+    for other in compared:  # every case shown is a case view in the audit trail
+        auth.record_case_view(other)
+    chart = case_view.compare_chart(filters, compared)
+    if chart is None:
+        widgets.empty_state("Choose cases with PHQ-9 scores to compare.")
+    else:
+        case_ui.show_figure(chart, key="compare-chart", presenting=presenting)
+        st.caption(
+            "Each case's latest course with PHQ-9 scores, every score as on its Scores tab; "
+            "circle: baseline, diamond: endpoint, dashed: response at half the baseline."
+        )
 
 # The Scores tab last: its bands wait for the cohort summary, computed meanwhile.
 scores = case_view.score_views(
@@ -99,3 +107,4 @@ with tabs[0]:
 case_ui.export_buttons(
     view.summary(scores, patient_id=patient_id, course_id=course_id, generated_at=live.now())
 )
+meeting_pack.pack_button(filters, meeting, now=live.now())

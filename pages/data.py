@@ -4,16 +4,18 @@ import streamlit as st
 
 from kapviz.filters import Filters
 from kapviz.io import bundle
-from kapviz.ui import auth, data, imports, page, quality, rollup_panel
+from kapviz.ui import auth, data, data_export, imports, page, quality, rollup_panel
 from kapviz.ui.db import engine
 from kapviz.ui.nav import case_url
 
 page.setup("Data", "Import clinic data, download the template or an export, check quality.",
            with_filters=False)  # fmt: skip
-counts = data.table_counts()
-cols = st.columns(len(counts))
-for col, (table, n) in zip(cols, counts.items(), strict=True):
-    col.metric(table.replace("_", " ").capitalize(), f"{n:,}")
+counts = list(data.table_counts().items())
+PER_ROW = 4  # seven counts in one row cut their numbers ("5,…") on a 1024-px screen
+for start in range(0, len(counts), PER_ROW):
+    row = counts[start : start + PER_ROW]
+    for col, (table, n) in zip(st.columns(PER_ROW)[: len(row)], row, strict=True):
+        col.metric(table.replace("_", " ").capitalize(), f"{n:,}")
 
 history = data.import_history()
 if len(history):
@@ -27,6 +29,7 @@ rollup_panel.show()
 
 tab_import, tab_download, tab_quality = st.tabs(["Import", "Download", "Data quality"])
 with tab_import:
+    st.caption(data_export.zone_caption())
     imports.upload_and_check()
 with tab_download:
     st.markdown("**Empty template** — one CSV per table and an Excel workbook with instructions.")
@@ -40,7 +43,11 @@ with tab_download:
     st.markdown("**Full export** — the whole database in the template (re-importable).")
     fmt = st.segmented_control("Format", ["csv", "xlsx"], default="csv", key="data_export_fmt")
     if st.button("Prepare the export", key="data_export_go"):
-        st.session_state["data_export"] = (fmt, bundle.export_zip(engine(), format=fmt or "csv"))
+        exported = data_export.export_or_explain(
+            lambda: bundle.export_zip(engine(), format=fmt or "csv")
+        )
+        if exported is not None:
+            st.session_state["data_export"] = (fmt, exported)
     prepared = st.session_state.get("data_export")
     if prepared:
         st.download_button(

@@ -3,11 +3,13 @@
 import streamlit as st
 
 from kapviz.ui import auth, page, widgets
+from kapviz.ui import evidence as evidence_view
 from kapviz.ui import safety as view
 
 filters = page.setup(
     "Safety",
-    "Side effects, vital signs and alerts across completed dosing sessions (DOMAIN.md §4).",
+    "Side effects, vital signs and alerts across completed dosing sessions (cancelled and "
+    "missed sessions never count).",
 )
 v = view.view(filters)
 if v.dosing_sessions == 0:
@@ -18,58 +20,53 @@ if v.dosing_sessions == 0:
     st.stop()
 
 t = view.tiles(filters)
+window = view.window_label(filters)
+widgets.wrap_metric_labels()
 cols = st.columns(6)
 cols[0].metric(
-    "Dosing sessions", auth.count_label(t.dosing_sessions), help="Completed dosing sessions"
+    f"Completed dosing sessions ({window})",
+    auth.count_label(t.dosing_sessions),
+    help="Completed dosing sessions in the filters.",
 )
-cols[1].metric("Patients dosed", auth.count_label(t.patients_dosed))
+cols[1].metric(f"Patients dosed ({window})", auth.count_label(t.patients_dosed))
 cols[2].metric(
-    "Events per 100",
+    f"Adverse events per 100 dosing sessions ({window})",
     f"{100 * t.events / t.dosing_sessions:.1f}",
-    help="Adverse events per 100 completed dosing sessions; an event is one side effect "
-    "recorded on one session, counted once.",
+    help="An adverse event is one side-effect term recorded on one completed dosing session, "
+    "counted once. The Overview's tile of the same name counts the last 30 days.",
 )
-cols[3].metric("BP excursions", auth.count_label(t.excursion_sessions))
-cols[4].metric("Serious events", auth.count_label(t.serious_events))
+cols[3].metric(
+    f"Dosing sessions with a BP excursion ({window})", auth.count_label(t.excursion_sessions)
+)
+cols[4].metric(f"Serious adverse events ({window})", auth.count_label(t.serious_events))
 cols[5].metric(
-    "Need attention", auth.count_label(t.attention_patients), help="Patients on the alerts worklist"
+    "Patients needing attention (now)",
+    auth.count_label(t.attention_patients),
+    help="Patients on the alerts worklist below (active and inactive), whatever the dates.",
 )
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")
-alerts = auth.deidentify(view.alerts(filters))
+work = view.worklist(filters)
 lookback = view.lookback_days()
-if alerts.empty:
-    st.success("No open alerts.", icon=":material/check_circle:")
-else:
-    st.dataframe(
-        alerts,
-        hide_index=True,
-        key="safety_alerts",
-        column_order=[
-            "severity_rank",
-            "reason",
-            "patient_id",
-            "course_id",
-            "date",
-            "detail",
-            "link",
-        ],
-        column_config={
-            "severity_rank": st.column_config.NumberColumn("Priority", help="1 is most urgent"),
-            "reason": st.column_config.TextColumn("Reason"),
-            "patient_id": st.column_config.TextColumn("Patient"),
-            "course_id": st.column_config.TextColumn("Course"),
-            "date": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD"),
-            "detail": st.column_config.TextColumn("Detail"),
-            "link": st.column_config.LinkColumn("Case", display_text="open case"),
-        },
-    )
 st.caption(
-    f"Item 9 > 0 on a patient's latest PHQ-9 (any date); serious events, BP excursions, "
-    f"severe effects and urinary or cognitive complaints in the last {lookback} days. "
-    "Alerts ignore the date filter."
+    f"In order: serious adverse events in the last {lookback} days; PHQ-9 item 9 above 0 on "
+    "the patient's latest PHQ-9 that has item answers (any date; a later total-only PHQ-9 "
+    f"does not clear it and is named); BP excursions, severe side effects, urinary and "
+    f"cognitive complaints in the last {lookback} days. Newest first within each. Alerts "
+    "ignore the date filter. " + view.new_since_note(work.previous_visit)
 )
+if work.active.empty:
+    st.success("No open alerts for active patients.", icon=":material/check_circle:")
+else:
+    view.worklist_table(work)
+if not work.inactive.empty:
+    with st.expander(
+        f"Inactive patients with alerts: {auth.count_label(work.inactive['patient_id'].nunique())}"
+        f" (no completed session in the last {view.inactive_days()} days)",
+        expanded=False,
+    ):
+        view.inactive_table(work.inactive)
 with st.expander("Thresholds in force"):
     st.dataframe(view.thresholds(), hide_index=True, key="safety_thresholds")
 
@@ -92,12 +89,22 @@ else:
             disabled=kind != "patient",
             help="Trial reference markers compare % of patients only.",
         )
-        option = f"{kind}|{'ref' if reference else 'none'}"
-        st.plotly_chart(view.figure(filters, "frequency", option), theme=None, key="safety_freq")
+        choice = view.FigureChoice(rate=view.Rate(kind), reference=reference)
+        st.plotly_chart(
+            view.figure(filters, view.Figure.FREQUENCY, choice), theme=None, key="safety_freq"
+        )
     with right:
-        st.plotly_chart(view.figure(filters, "severity"), theme=None, key="safety_severity")
+        st.plotly_chart(
+            view.figure(filters, view.Figure.SEVERITY, view.FigureChoice(rate=view.Rate(kind))),
+            theme=None,
+            key="safety_severity",
+        )
     st.plotly_chart(
-        view.figure(filters, "heatmap", str(view.heatmap_max_number(filters))),
+        view.figure(
+            filters,
+            view.Figure.HEATMAP,
+            view.FigureChoice(max_number=view.heatmap_max_number(filters)),
+        ),
         theme=None,
         key="safety_heatmap",
     )
@@ -118,17 +125,18 @@ else:
         },
     )
     st.caption("% of completed dosing sessions in each group with ≥1 record of the effect.")
-    st.plotly_chart(view.figure(filters, "long_term"), theme=None, key="safety_long_term")
+    st.plotly_chart(view.figure(filters, view.Figure.LONG_TERM), theme=None, key="safety_long_term")
 
 # --- Blood pressure -------------------------------------------------------------------
 st.subheader("Blood pressure")
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(view.figure(filters, "bp"), theme=None, key="safety_bp")
+    st.plotly_chart(view.figure(filters, view.Figure.BP), theme=None, key="safety_bp")
 with right:
     st.metric("Sessions with an excursion", auth.count_label(t.excursion_sessions))
     st.metric("Sessions with a large rise", auth.count_label(t.rise_sessions))
     st.metric("Sessions needing pre-dose review", auth.count_label(t.predose_review_sessions))
+evidence_view.bp_reference(filters)
 flagged = auth.deidentify(view.excursions(filters))
 if not flagged.empty:
     st.dataframe(
@@ -169,7 +177,11 @@ if not flagged.empty:
 
 # --- Adverse events over time ------------------------------------------------------------
 st.subheader("Adverse events over time")
-st.plotly_chart(view.figure(filters, "u"), theme=None, key="safety_u")
+st.plotly_chart(
+    view.figure(filters, view.Figure.U, view.FigureChoice(today=view.last_day(filters))),
+    theme=None,
+    key="safety_u",
+)
 out = int(v.u["is_out"].sum())
 st.caption(
     "u-chart: centre line = all events ÷ all sessions; limits ±3σ for each month's sessions. "

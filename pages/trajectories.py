@@ -3,7 +3,10 @@
 import streamlit as st
 
 from kapviz import instruments
+from kapviz.metrics import trajectories as tr
 from kapviz.ui import auth, data, page, widgets
+from kapviz.ui import clinicians as clinician_view
+from kapviz.ui import outcome_context as context_view
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
 
@@ -33,6 +36,14 @@ axis_label = mid.segmented_control(
     bind="query-params",
 )
 axis = "days" if axis_label == "Days since first dose" else "session"
+measure_label = st.radio(
+    "Cohort line",
+    list(view.MEASURES),
+    key="traj_measure",
+    horizontal=True,
+    help=view.MEASURE_HELP,
+)
+measure = view.MEASURES.get(measure_label, tr.CohortMeasure.CHANGE)
 with right:
     show_lines = st.toggle("Individual courses", value=True, key="traj_lines")
     show_model = st.toggle("Model-based trajectory", value=True, key="traj_model")
@@ -50,7 +61,12 @@ for instrument in chosen:
     fitted = view.model(filters, instrument) if show_model else None
     fig = auth.deidentify_figure(
         view.trajectory_figure(
-            filters, instrument, axis, show_lines=show_lines, show_model=show_model
+            filters,
+            instrument,
+            axis,
+            show_lines=show_lines,
+            show_model=show_model,
+            measure=measure,
         )
     )
     event = st.plotly_chart(
@@ -59,13 +75,14 @@ for instrument in chosen:
     picked = view.selected_customdata(fig, event, trace_prefix="Individual courses")
     if picked:
         st.switch_page("pages/case_explorer.py", query_params={"patient": picked[0][0]})
-    notes = [fitted.note] if fitted is not None else []
+    notes = [view.composition_note(measure)]
+    notes += view.model_notes(fitted, axis, measure) if fitted is not None else []
     if show_lines and auth.shows_ids():
         notes.append("Click a point of a course line to open that case in the Case explorer.")
     st.caption(" ".join(notes))
     with st.expander("Points, attrition and the numbers behind the chart"):
         auth.aggregate_table(
-            view.points_table(v),
+            view.points_table(v, measure),
             counts=["courses"],
             blank=["share", "mean", "ci_low", "ci_high", "median", "q1", "q3"],
             download=f"trajectory-{instrument}-{axis}.csv",
@@ -73,8 +90,13 @@ for instrument in chosen:
             hide_index=True,
             column_config={
                 "courses": st.column_config.NumberColumn("Courses", help="Contributing here"),
+                "too_few": st.column_config.CheckboxColumn(
+                    "Too few", help=f"Fewer than {tr.MIN_COURSES} courses: not a result"
+                ),
                 "share": st.column_config.NumberColumn(
-                    "Retained", format="percent", help="Share of courses with any score"
+                    "Retained",
+                    format="%.0f%%",
+                    help="Courses with a score here, % of courses with any score",
                 ),
                 "mean": st.column_config.NumberColumn("Mean", format="%.1f"),
                 "ci_low": st.column_config.NumberColumn("95% CI low", format="%.1f"),
@@ -89,11 +111,12 @@ for instrument in chosen:
     )
     if view.GROUPINGS.get(by or "None"):
         st.plotly_chart(
-            view.multiples_figure(filters, instrument, axis, by),
+            view.multiples_figure(filters, instrument, axis, by, measure),
             theme=None,
             key=f"traj_multiples_{instrument}",
         )
 
+    context_view.trajectories_section(filters, instrument)
     mine = outcomes[outcomes["instrument"] == instrument]
     wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(
@@ -111,16 +134,13 @@ for instrument in chosen:
             "waterfall; clear the selection to see all."
         )
     else:
-        shown = min(len(table), view.MAX_TABLE_ROWS)
-        st.caption(
-            f"Showing {shown:,} of {len(table):,} courses; select bars on the waterfall to "
-            "filter this table."
-        )
+        st.caption(view.course_table_caption(table))
         table = table.head(view.MAX_TABLE_ROWS)
     auth.row_table(
-        table,
+        view.course_table(table),
         hide_index=True,
         key=f"traj_table_{instrument}",
         column_order=view.COURSE_TABLE_COLUMNS,
         column_config=view.course_table_config(),
     )
+clinician_view.section(filters, chosen)

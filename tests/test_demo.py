@@ -230,12 +230,13 @@ def _frames(rows: dict[str, list[tuple]]) -> dict[str, pd.DataFrame]:
 
 def test_nothing_recorded_after_now():
     """At 14:30 no completed session starts, no score is taken, no vital sign is read and no
-    side effect begins after now; the newest record is the 10:05 GAD-7."""
-    c = _frames(build_clinic(30, 7, now=MIDDAY))
+    side effect begins after now; today's only session so far, the 13:00 dose, is still
+    under way, so the newest record is yesterday's 16:15 GAD-7 after the 16:00 session."""
+    c = _frames(build_clinic(30, 57, now=MIDDAY))
     sessions = c["sessions"].set_index("session_id")
     completed = sessions[sessions["status"] == "completed"]
-    assert completed["started_at"].max() == datetime(2026, 11, 27, 10, 0)
-    assert c["assessments"]["administered_at"].max() == datetime(2026, 11, 27, 10, 5)
+    assert completed["started_at"].max() == datetime(2026, 11, 26, 16, 0)
+    assert c["assessments"]["administered_at"].max() == datetime(2026, 11, 26, 16, 15)
     start = c["vitals"]["session_id"].map(sessions["started_at"])
     read = start + pd.to_timedelta(c["vitals"]["minutes_from_dose"], unit="min")
     assert read.max() <= MIDDAY
@@ -246,11 +247,12 @@ def test_nothing_recorded_after_now():
 
 
 def test_sessions_later_today_or_under_way_are_left_out():
-    """Against the same clinic at the end of the day, 14:30 lacks exactly the 16:15 follow-up
-    and the 13:45 dose still under way (its vitals run to 15:45), with all their rows: 2
-    sessions, 1 dosing, 6 scores, 1 side effect, 7 vital signs. Every other row is the same
-    (the random draws do not depend on the time)."""
-    full, midday = build_clinic(30, 7, TODAY), build_clinic(30, 7, now=MIDDAY)
+    """Against the same clinic at the end of the day, 14:30 lacks exactly the 15:00
+    integration session and the 13:00 IM dose still under way (its vital signs run to
+    15:00), with all their rows: 2 sessions, 1 dosing, 6 scores (the dose's PHQ-9, GAD-7,
+    CADSS and MOAA/S, the integration's PHQ-9 and GAD-7), 1 side effect, 9 vital signs.
+    Every other row is the same (the random draws do not depend on the time)."""
+    full, midday = build_clinic(30, 57, TODAY), build_clinic(30, 57, now=MIDDAY)
     missing = {name: len(full[name]) - len(midday[name]) for name in COLUMNS}
     assert missing == {
         "patients": 0,
@@ -259,12 +261,12 @@ def test_sessions_later_today_or_under_way_are_left_out():
         "dosings": 1,
         "assessments": 6,
         "side_effects": 1,
-        "vitals": 7,
+        "vitals": 9,
     }
     gone = {r[0] for r in full["sessions"]} - {r[0] for r in midday["sessions"]}
     assert {r[3] for r in full["sessions"] if r[0] in gone} == {
-        datetime(2026, 11, 27, 13, 45),
-        datetime(2026, 11, 27, 16, 15),
+        datetime(2026, 11, 27, 13, 0),
+        datetime(2026, 11, 27, 15, 0),
     }
     for name in COLUMNS:
         kept = set(midday[name])
@@ -284,9 +286,34 @@ def test_a_day_means_its_end_and_the_clock_by_default():
 
 
 def test_generate_as_of_now_into_database(tmp_path):
-    """The database written at 14:30 says "data as of" 10:05, not later today."""
+    """The database written at 14:30 says "data as of" yesterday 16:15 (today's 13:00 dose
+    is still under way), not later today."""
     engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
-    generate_clinic(engine, patients=30, seed=7, now=MIDDAY)
+    generate_clinic(engine, patients=30, seed=57, now=MIDDAY)
     with engine.connect() as conn:
-        assert newest_record_at(conn) == datetime(2026, 11, 27, 10, 5)
+        assert newest_record_at(conn) == datetime(2026, 11, 26, 16, 15)
     engine.dispose()
+
+
+def test_every_course_has_a_session_and_survives_the_template(tmp_path):
+    """The demo makes no course without sessions (a re-induction not begun by today is not
+    made), so export → import into an empty database keeps every course (issue 16)."""
+    from kapviz.db.models import Course, Session
+    from kapviz.io.export import export_template
+    from kapviz.io.template import read_template
+    from kapviz.io.validate import validate
+    from kapviz.io.write import write_batch
+
+    source = make_engine(f"sqlite:///{tmp_path}/demo.db")
+    generate_clinic(source, patients=300, seed=7)
+    with source.connect() as conn:
+        courses = set(conn.execute(select(Course.course_id)).scalars())
+        with_sessions = set(conn.execute(select(Session.course_id).distinct()).scalars())
+    assert courses == with_sessions
+    export_template(source, tmp_path / "out")
+    target = make_engine(f"sqlite:///{tmp_path}/copy.db")
+    validated = validate(read_template(tmp_path / "out"))
+    assert validated.problems == []
+    write_batch(target, validated, source="demo export", kind="template")
+    with target.connect() as conn:
+        assert set(conn.execute(select(Course.course_id)).scalars()) == courses

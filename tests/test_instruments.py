@@ -8,6 +8,7 @@ import pytest
 
 from kapviz import instruments
 from kapviz.config import Settings
+from kapviz.domain import Z_95
 from kapviz.instruments import (
     OUTCOME_INSTRUMENTS,
     REGISTRY,
@@ -514,12 +515,12 @@ def test_reliable_change_with_overrides() -> None:
 
 
 def test_reliable_change_exactly_on_threshold_counts() -> None:
-    """A change equal to the threshold is reliable despite float noise (r .5, SD 5/1.96 → 5)."""
+    """A change equal to the threshold is reliable despite float noise (r .5, SD 5/z → 5)."""
     phq9 = REGISTRY["PHQ-9"]
-    assert phq9.reliable_change_threshold(sd=5 / 1.96, r=0.5) == pytest.approx(5.0)
-    assert phq9.is_reliable_improvement(10, 5, sd=5 / 1.96, r=0.5) is True
-    assert phq9.is_reliable_deterioration(5, 10, sd=5 / 1.96, r=0.5) is True
-    assert phq9.is_reliable_improvement(10, 6, sd=5 / 1.96, r=0.5) is False
+    assert phq9.reliable_change_threshold(sd=5 / Z_95, r=0.5) == pytest.approx(5.0)
+    assert phq9.is_reliable_improvement(10, 5, sd=5 / Z_95, r=0.5) is True
+    assert phq9.is_reliable_deterioration(5, 10, sd=5 / Z_95, r=0.5) is True
+    assert phq9.is_reliable_improvement(10, 6, sd=5 / Z_95, r=0.5) is False
 
 
 # --- PHQ-9 item 9 --------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def test_neutralise_text_cells(cell, expected):
 
 
 def test_numbers_stay_numbers():
-    """Negative numbers, dates and booleans keep their types; headers are neutralised too."""
+    """Negative numbers (also as text), dates and booleans are kept; headers are neutralised."""
     frame = pd.DataFrame(
         {
             "=x": ["-1"],
@@ -145,7 +145,7 @@ def test_numbers_stay_numbers():
     )
     out = neutralise_formulas(frame)
     assert list(out.columns) == ["'=x", "dose", "n", "at", "ok", "kind"]
-    assert out["'=x"].iloc[0] == "'-1"
+    assert out["'=x"].iloc[0] == "-1"  # a number written as text is a number, not a formula
     assert out["dose"].dtype == "float64" and out["dose"].iloc[0] == -3.5
     assert out["n"].dtype == "int64" and out["n"].iloc[0] == -2
     assert out["at"].dtype == frame["at"].dtype

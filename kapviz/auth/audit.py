@@ -6,6 +6,7 @@ delete one (a test checks that it never grows one). Times are naive clinic-local
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ class AuditFilters:
     target: str | None = None
 
 
+def command_line_user() -> str:
+    """Who ran a command, for the audit trail: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
 def record(
     conn: Connection,
     *,
@@ -66,6 +75,50 @@ def record(
         .returning(AuditEvent.id)
     )
     return int(result.scalar_one())
+
+
+def previous_sign_in(conn: Connection, username: str) -> datetime | None:
+    """When `username` signed in before the current sign-in (the second-latest sign-in row):
+    "new since your last visit" on the worklist. None for a first visit or with sign-in off."""
+    query = (
+        select(AuditEvent.at)
+        .where(AuditEvent.username == username, AuditEvent.action == SIGN_IN)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(2)
+    )
+    times = list(conn.execute(query).scalars())
+    return times[1] if len(times) == 2 else None
+
+
+DETAIL_LABELS = {
+    "course": "course",
+    "rows": "rows",
+    "what": "what",
+    "patient": "patient",
+    "kind": "kind",
+    "added": "added",
+    "updated": "updated",
+}
+
+
+def readable_detail(detail: object) -> str:
+    """An audit row's detail as words ("course P1-C1 · rows 4"), not raw JSON; plain text
+    stays as it is, a missing one (None, NaN) is empty."""
+    if not isinstance(detail, str) or not detail:
+        return ""
+    try:
+        parsed = json.loads(detail)
+    except ValueError:
+        return detail
+    if not isinstance(parsed, dict):
+        return str(parsed)
+    parts = []
+    for key, value in parsed.items():
+        label = DETAIL_LABELS.get(key, key.replace("_", " "))
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{label} {value}")
+    return " · ".join(parts)
 
 
 def usernames(conn: Connection) -> list[str]:

@@ -16,7 +16,9 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from kapviz.auth import accounts, display
-from kapviz.auth.scope import DISPLAY, ROLES
+from kapviz.auth.scope import DISPLAY, ROLES, SUPERVISOR
+from kapviz.auth.sites import check_sites_exist
+from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 
@@ -24,9 +26,7 @@ EXIT_PROBLEMS = 2
 
 
 def _engine(args: argparse.Namespace):
-    from kapviz.cli import database_url
-
-    engine = make_engine(database_url(args))
+    engine = make_engine(database_url(args.db))
     upgrade(engine)
     return engine
 
@@ -53,6 +53,8 @@ def _cmd_add(args: argparse.Namespace) -> int:
     try:
         password = None if args.no_password else read_password(args)
         with _engine(args).begin() as conn:
+            if args.role == SUPERVISOR:
+                check_sites_exist(conn, args.site or (), allow_new=args.allow_new_site)
             name = accounts.add_user(
                 conn,
                 args.username,
@@ -116,6 +118,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 def _cmd_set_role(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
+            if args.role == SUPERVISOR:
+                check_sites_exist(conn, args.site or (), allow_new=args.allow_new_site)
             accounts.set_role(
                 conn,
                 args.username,
@@ -209,6 +213,11 @@ def _scope_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="SITE",
         help="a site a supervisor may see (repeat for several; supervisors only)",
+    )
+    parser.add_argument(
+        "--allow-new-site",
+        action="store_true",
+        help="accept a --site not yet in the database (its data are to be imported)",
     )
     parser.add_argument(
         "--clinician", metavar="CODE", help="the clinician code of a clinician (clinicians only)"

@@ -71,17 +71,8 @@ class Viewer:
 
 @dataclass(frozen=True)
 class ScopedFilters(Filters):
-    """Filters after scoping: a Filters that also names the one clinician whose patients show.
-
-    `clinician` None means every clinician's patients; the query layer keeps only patients
-    with a session by `clinician` otherwise.
-    """
-
-    clinician: str | None = None
-
-    def describe(self) -> str:
-        base = super().describe()
-        return base if self.clinician is None else f"{base}; own patients only"
+    """Filters after scoping (the type says the viewer's scope has been applied); the
+    clinician scope itself is the `Filters.clinician` field."""
 
 
 def pages_for(role: str) -> frozenset[str]:
@@ -164,4 +155,4 @@ def scope_filters(viewer: Viewer, filters: Filters) -> ScopedFilters:
 
 def matches_nothing(filters: Filters) -> bool:
     """True when scoping left nothing to show (pages can say so instead of drawing empties)."""
-    return filters.sites == (NO_SITE,) or getattr(filters, "clinician", None) == NO_CLINICIAN
+    return filters.sites == (NO_SITE,) or filters.clinician == NO_CLINICIAN

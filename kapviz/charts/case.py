@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -94,6 +95,8 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
             text=missed["label"],
             hovertemplate="%{x|%Y-%m-%d}<br>%{text}<extra></extra>",
         )
+    # The course order before the theme, which escapes ids for plotly (data and order alike).
+    fig.update_yaxes(categoryorder="array", categoryarray=courses, type="category")
     apply_theme(fig, title="Course timeline")
     fig.update_layout(height=150 + 70 * len(courses))
     fig.update_xaxes(title_text="Date")
@@ -102,9 +105,7 @@ def course_timeline(sessions: pd.DataFrame) -> go.Figure:
         if last - first < MIN_TIMELINE_SPAN:
             middle = first + (last - first) / 2
             fig.update_xaxes(range=[middle - MIN_TIMELINE_SPAN / 2, middle + MIN_TIMELINE_SPAN / 2])
-    fig.update_yaxes(
-        title_text="Course", categoryorder="array", categoryarray=courses, type="category"
-    )
+    fig.update_yaxes(title_text="Course")
     return fig
 
 
@@ -189,15 +190,19 @@ def session_vitals(
             shape, note = hline(
                 value,
                 line={"color": "#D7301F", "dash": "dot", "width": 1},
-                text=f"{label} ≥ {value:g}",
+                text=f"{label}<br>≥ {value:g}",
                 position="top right",
                 font={"size": 10, "color": "#D7301F"},
             )
-            shapes.append(shape)
-            notes += note
+            # Under the readings (a pre-dose line at the threshold stays visible), the label
+            # in the right margin rather than over the last doses' points.
+            shapes.append(shape | {"layer": "below"})
+            notes += [n | {"x": 1.01, "xanchor": "left", "yanchor": "middle"} for n in note]
     apply_theme(fig, title="Blood pressure per dosing session (mmHg)")
     lines = {"shapes": shapes, "annotations": notes} if shapes else {}
     fig.update_layout(height=380, **lines)
+    if shapes:
+        fig.update_layout(margin={"r": 120})
     fig.update_xaxes(title_text="Dosing session", type="category")
     fig.update_yaxes(title_text="Blood pressure (mmHg)")
     return fig
@@ -257,33 +262,58 @@ def sedation_dissociation(per_session: pd.DataFrame, *, sedation_max: int) -> go
     return fig
 
 
+def _verdict_word(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "not evaluable"
+    return "yes" if bool(value) else "no"
+
+
 def compare_trajectories(
-    points: pd.DataFrame, *, instrument: Instrument, axis: pd.DataFrame
+    points: pd.DataFrame,
+    *,
+    instrument: Instrument,
+    axis: pd.DataFrame,
+    marks: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Small multiples, one panel per case, of one instrument on the phase-ordered axis.
 
     `points` come from `compare_points` (patient_id, course_id, point_order, total, …);
     `axis` is the session axis (label, order, phase). Every panel has the same x and y range.
+    `marks` (patient_id, course_id, baseline, baseline_at, endpoint_at, is_response: the
+    outcome of each shown course) adds the baseline and endpoint markers, the response line
+    (half the baseline) and the verdict in the panel title.
     """
     cases = list(dict.fromkeys(points["patient_id"]))
-    titles = [f"{p} · {points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}" for p in cases]
+    outcome = {}
+    if marks is not None and len(marks):
+        shown = points.drop_duplicates("patient_id").set_index("patient_id")["course_id"]
+        for row in marks.itertuples():
+            if shown.get(row.patient_id) == row.course_id:
+                outcome[row.patient_id] = row
+    # Id over course on two short lines: "id · course" of four panels ran into each other.
+    titles = [
+        f"<b>{p}</b><br>{points.loc[points['patient_id'] == p, 'course_id'].iloc[0]}"
+        + (f" · response: {_verdict_word(outcome[p].is_response)}" if p in outcome else "")
+        for p in cases
+    ]
     fig = make_subplots(
         rows=1,
         cols=max(1, len(cases)),
         shared_yaxes=True,
         subplot_titles=titles or None,
-        horizontal_spacing=0.03,
+        horizontal_spacing=0.05,
     )
+    for note in fig.layout.annotations:
+        note.font = {"size": 12}
     used = axis[axis["order"].isin(points["point_order"].dropna().astype(int))]
     # Only the points some case has, one slot each, so panels stay readable at a quarter width.
     slot = {int(order): i for i, order in enumerate(used["order"])}
     shapes = []
     for i, patient in enumerate(cases, start=1):
         part = points[points["patient_id"] == patient].dropna(subset=["point_order"])
-        # The latest score at each point, in course order (integration visits between doses
-        # would otherwise make the line run back and forth in time order).
-        part = part.sort_values("administered_at").groupby("point_order", as_index=False).last()
-        part = part.sort_values("point_order")
+        # Every score, as on the Scores tab (the first version kept only the latest score at
+        # each point and showed one PHQ-9 fewer), in axis order, then time order at a point.
+        part = part.sort_values(["point_order", "administered_at"], kind="stable")
         shapes += _severity_bands(instrument, panel=i)[0]
         fig.add_scatter(
             x=part["point_order"].astype(int).map(slot),
@@ -297,20 +327,62 @@ def compare_trajectories(
             row=1,
             col=i,
         )
+        if patient in outcome:
+            shapes += _compare_marks(fig, points, outcome[patient], slot, panel=i)
     fig.update_layout(shapes=shapes)
-    apply_theme(fig, title=f"{instrument.id} of the compared cases (same axes)")
+    apply_theme(
+        fig,
+        title=f"{instrument.id} of the compared cases (same axes; ○ baseline, ◇ endpoint, "
+        "dashed: response at half the baseline)",
+    )
     fig.update_layout(height=420, showlegend=False)
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(len(used))),
         ticktext=used["label"].tolist(),
-        tickangle=-45,
+        tickangle=-90,
+        tickfont={"size": 11},  # 14 points in a quarter of the width: no overprint
         range=[-0.5, max(len(used), 1) - 0.5],
         showgrid=False,
     )
     fig.update_yaxes(range=[instrument.total_min - 0.5, instrument.total_max + 0.5])
     fig.update_yaxes(title_text=f"{instrument.id} total (higher = worse)", row=1, col=1)
     return fig
+
+
+def _compare_marks(
+    fig: go.Figure, points: pd.DataFrame, mark: object, slot: dict[int, int], *, panel: int
+) -> list[dict]:
+    """Baseline (circle) and endpoint (diamond) of one compared course, and its response
+    line at half the baseline (a fall of at least 50%); returns the line's shape."""
+    mine = points[(points["patient_id"] == mark.patient_id) & points["point_order"].notna()]
+    for when, label, symbol in (
+        (mark.baseline_at, "Baseline", "circle-open"),
+        (mark.endpoint_at, "Endpoint", "diamond-open"),
+    ):
+        hit = mine[mine["administered_at"] == when] if pd.notna(when) else mine.iloc[:0]
+        if hit.empty or int(hit["point_order"].iloc[0]) not in slot:
+            continue
+        fig.add_scatter(
+            x=[slot[int(hit["point_order"].iloc[0])]],
+            y=[hit["total"].iloc[0]],
+            mode="markers",
+            name=label,
+            marker={"symbol": symbol, "size": 16, "color": "#31333F", "line": {"width": 2}},
+            hovertemplate=f"{label}: %{{y}}<extra>{mark.patient_id}</extra>",
+            cliponaxis=False,
+            row=1,
+            col=panel,
+        )
+    if pd.isna(mark.baseline):
+        return []
+    n = "" if panel == 1 else str(panel)
+    half = float(mark.baseline) / 2
+    return [
+        {"type": "line", "xref": f"x{n} domain", "x0": 0, "x1": 1, "yref": f"y{n}",
+         "y0": half, "y1": half, "layer": "below",
+         "line": {"color": "#1a7f37", "dash": "dash", "width": 1.5}}
+    ]  # fmt: skip
 
 
 def phq9_items(items: pd.DataFrame) -> go.Figure:
@@ -362,7 +434,7 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _rect(  # noqa: PLR0913 - a shape's coordinates
+def _rect(  # a shape's coordinates
     xref: str, yref: str, x0: float, x1: float, y0: float, y1: float, fill: str, **extra
 ) -> dict:
     """A filled rectangle below the data, as add_hrect/add_vrect draw it."""
@@ -370,7 +442,7 @@ def _rect(  # noqa: PLR0913 - a shape's coordinates
     return {**shape, **extra, "xref": xref, "yref": yref, "x0": x0, "x1": x1, "y0": y0, "y1": y1}
 
 
-def _note(  # noqa: PLR0913 - an annotation's placement
+def _note(  # an annotation's placement
     text: str,
     xref: str,
     yref: str,
@@ -399,7 +471,8 @@ def _note(  # noqa: PLR0913 - an annotation's placement
 def _severity_bands(
     instrument: Instrument, *, panel: int = 1, label_font: dict | None = None
 ) -> tuple[list[dict], list[dict]]:
-    """The instrument's severity bands across the plot (shapes), labelled on the right."""
+    """The instrument's severity bands across the plot (shapes), labelled in the right
+    margin (inside the plot, an endpoint's label at the right edge printed over them)."""
     n = "" if panel == 1 else str(panel)
     shapes, notes = [], []
     for i, b in enumerate(instrument.bands):
@@ -408,14 +481,27 @@ def _severity_bands(
         shapes.append(_rect(f"x{n} domain", f"y{n}", 0, 1, y0, y1, fill))
         if label_font is not None:
             notes.append(
-                _note(b.label, f"x{n} domain", f"y{n}", 1, (y0 + y1) / 2, "right", "middle",
+                _note(b.label, f"x{n} domain", f"y{n}", 1.01, (y0 + y1) / 2, "left", "middle",
                       label_font["size"], label_font.get("color"))
             )  # fmt: skip
     return shapes, notes
 
 
+TOP_ROOM = 1.5
+"""Score units above the scale's maximum: a marker of 20 px at the maximum stays inside."""
+
 BAND_SHADES = ("#f4faf4", "#fbfbee", "#fdf5e9", "#fcefe8", "#fbe7e4", "#f8dcdc")
 """Severity band fills from the mildest to the most severe (quiet: data stays on top)."""
+
+
+def _taken_at(points: pd.DataFrame) -> list[str]:
+    """Hover words for each score: its own session's phase, which its point may not show
+    (an integration session after dose 2 sits at dose 2; DOMAIN.md §3)."""
+    own = points["session_phase"] if "session_phase" in points else pd.Series(index=points.index)
+    return [
+        f"{PHASE_LABELS.get(p, p).lower()} session" if isinstance(p, str) else "no session"
+        for p in own
+    ]
 
 
 def patient_trajectory(
@@ -450,9 +536,11 @@ def patient_trajectory(
             _rect("x", "y domain", x0, x1, 0, 1, PHASE_COLORS.get(phase, "#ddd"), opacity=0.10)
         )
         # One-point phases are named by their tick label; a label there would overlap.
+        # Above the plot (under the legend), not inside it: a high baseline's marker and its
+        # label sit at the top of the plot, where "Dosing" used to print over "Baseline".
         if part["order"].nunique() > 1:
             notes.append(
-                _note(PHASE_LABELS.get(phase, phase), "x", "y domain", x0, 1, "left", "top", 11)
+                _note(PHASE_LABELS.get(phase, phase), "x", "y domain", x0, 1, "left", "bottom", 11)
             )
     # Shapes and labels set at once: add_hrect/add_vrect re-process the figure per call.
     fig.update_layout(shapes=shapes, annotations=notes)
@@ -483,8 +571,10 @@ def patient_trajectory(
         name="This course",
         line={"color": PALETTE[0], "width": 3},
         marker={"size": 9},
-        customdata=ordered["administered_at"].dt.strftime("%Y-%m-%d").to_numpy(),
-        hovertemplate="%{customdata}: %{y}<extra></extra>",
+        customdata=np.column_stack(
+            [ordered["administered_at"].dt.strftime("%Y-%m-%d"), _taken_at(ordered)]
+        ),
+        hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y}<extra></extra>",
     )
     for when, label, symbol in (
         (baseline_at, "Baseline", "circle-open"),
@@ -504,11 +594,20 @@ def patient_trajectory(
             textposition="bottom center",
             marker={"symbol": symbol, "size": 20, "color": "#31333F", "line": {"width": 2}},
             hovertemplate=f"{label}: %{{y}}<extra></extra>",
+            cliponaxis=False,  # a baseline at the scale's maximum is drawn whole
         )
     apply_theme(fig, title=f"{instrument.id} through the course")
-    fig.update_layout(height=420, margin={"r": 130})
+    # The legend right under the title (it wraps to three rows in a narrow column), the
+    # phase names between it and the plot.
+    height = 470
+    fig.update_layout(
+        height=height,
+        margin={"r": 130, "t": 150},
+        legend={"yref": "container", "y": 1 - 34 / height, "yanchor": "top"},
+    )
     fig.update_xaxes(
-        title_text="Course phase (preparation → dosing sessions → integration → follow-up)",
+        title_text="When the score was taken (before the first dose → after dose k → "
+        "after the last dose)",
         tickmode="array",
         tickvals=axis["order"].tolist(),
         ticktext=axis["point"].tolist(),
@@ -517,6 +616,6 @@ def patient_trajectory(
     fig.update_yaxes(
         title_text=f"{instrument.id} total ({instrument.total_min}–{instrument.total_max}, "
         "higher = worse)",
-        range=[instrument.total_min - 0.5, instrument.total_max + 0.5],
+        range=[instrument.total_min - 0.5, instrument.total_max + TOP_ROOM],
     )
     return fig

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from kapviz.charts.theme import PALETTE, apply_theme
+from kapviz.charts.partial import PARTIAL_OPACITY, mark_partial_month, month_to_date_note
+from kapviz.charts.theme import PALETTE, apply_theme, category_color
 from kapviz.domain import ROUTE_LABELS
+from kapviz.metrics.periods import partial_month
+
+TOO_FEW_COLOR = "#9AA0AA"
+MIN_MONTH_COURSES = 10
+"""Fewest evaluable courses a month needs for its response rate to be drawn as a value
+(as for trajectory points): below it the month is a grey "too few" mark with its n."""
 
 
 def treatment_funnel(funnel: pd.DataFrame) -> go.Figure:
@@ -27,119 +37,223 @@ def treatment_funnel(funnel: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def monthly_dosing(monthly: pd.DataFrame) -> go.Figure:
-    """Stacked monthly bars of completed dosing sessions by route."""
+def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
+    """Stacked monthly bars of completed dosing sessions by route, one fixed colour per
+    route; the current month lighter and hatched, labelled "to date"."""
     fig = go.Figure()
-    for i, (route, part) in enumerate(monthly.groupby("route", sort=True)):
+    note = month_to_date_note(today)
+    for route, part in monthly.groupby("route", sort=True):
         label = ROUTE_LABELS.get(route, route)
+        partial = partial_month(part["month"], today).to_numpy()
         fig.add_bar(
             x=part["month"],
             y=part["sessions"],
             name=label,
-            marker_color=PALETTE[i % len(PALETTE)],
-            hovertemplate=f"{label}: %{{y}} sessions in %{{x|%b %Y}}<extra></extra>",
+            marker={
+                "color": category_color("route", route),
+                "opacity": np.where(partial, PARTIAL_OPACITY, 1.0).tolist(),
+                "pattern": {"shape": ["/" if p else "" for p in partial], "size": 6},
+            },
+            text=np.where(partial, f" ({note})", "").tolist(),
+            textposition="none",
+            hovertemplate=f"{label}: %{{y}} sessions in %{{x|%b %Y}}%{{text}}<extra></extra>",
         )
     apply_theme(fig, title="Dosing sessions per month, by route")
     fig.update_layout(barmode="stack", height=320)
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text="Completed dosing sessions")
+    current = monthly.loc[partial_month(monthly["month"], today).to_numpy(), "sessions"].sum()
+    mark_partial_month(fig, monthly["month"], today, y=float(current))
     return fig
 
 
-def monthly_rate(monthly: pd.DataFrame, *, title: str, y_title: str) -> go.Figure:
-    """A monthly rate with its 95% Wilson interval (columns month, rate, ci_low, ci_high, n)."""
+def monthly_rate(
+    monthly: pd.DataFrame,
+    *,
+    title: str,
+    y_title: str,
+    today: date,
+    min_n: int = MIN_MONTH_COURSES,
+) -> go.Figure:
+    """A monthly rate with its 95% Wilson interval (columns month, rate, ci_low, ci_high, n).
+
+    Every month shows its n (hover, and a row of n under the points); months with fewer
+    than `min_n` courses are grey "too few" marks without a rate or interval; the current
+    month is lighter and labelled "to date".
+    """
+    monthly = monthly.sort_values("month", kind="stable")
+    months = pd.to_datetime(monthly["month"])
+    enough = (monthly["n"] >= min_n).to_numpy()
+    partial = partial_month(months, today).to_numpy()
+    shown = monthly[enough]
+    note = month_to_date_note(today)
     fig = go.Figure()
     fig.add_scatter(
-        x=monthly["month"],
-        y=monthly["rate"],
+        x=months[enough],
+        y=shown["rate"],
         mode="lines+markers",
-        name="Rate",
+        name="Response rate",
         line={"color": PALETTE[0]},
+        marker={"size": 8, "opacity": np.where(partial[enough], PARTIAL_OPACITY, 1.0).tolist()},
         error_y={
             "type": "data",
-            "array": (monthly["ci_high"] - monthly["rate"]).tolist(),
-            "arrayminus": (monthly["rate"] - monthly["ci_low"]).tolist(),
+            "array": (shown["ci_high"] - shown["rate"]).tolist(),
+            "arrayminus": (shown["rate"] - shown["ci_low"]).tolist(),
             "color": "#9aa4b1",
         },
-        customdata=monthly[["n"]].to_numpy(),
-        hovertemplate="%{x|%b %Y}: %{y:.0%} of %{customdata[0]} courses<extra></extra>",
+        customdata=np.column_stack([shown["n"].to_numpy(), shown["responders"].to_numpy()]),
+        text=np.where(partial[enough], f" — {note}", "").tolist(),
+        hovertemplate=(
+            "%{x|%b %Y}: %{y:.0%} (%{customdata[1]} of %{customdata[0]} evaluable "
+            "courses)%{text}<extra></extra>"
+        ),
     )
+    few = monthly[~enough]
+    if not few.empty:
+        fig.add_scatter(
+            x=months[~enough],
+            y=[0.02] * len(few),
+            mode="markers",
+            name=f"Too few (n < {min_n})",
+            marker={
+                "symbol": "line-ew-open",
+                "size": 16,
+                "color": TOO_FEW_COLOR,
+                "line": {"width": 3, "color": TOO_FEW_COLOR},
+            },
+            customdata=few[["n"]].to_numpy(),
+            hovertemplate=f"%{{x|%b %Y}}: too few courses to judge (n = %{{customdata[0]}}, "
+            f"under {min_n})<extra></extra>",
+        )
+    if not enough.any():
+        fig.add_annotation(
+            text=f"No month has {min_n} evaluable courses yet:<br>too few for a monthly rate",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.55,
+            showarrow=False,
+            font={"size": 13, "color": "#6B7080"},
+        )
     apply_theme(fig, title=title)
-    fig.update_layout(height=320, showlegend=False)
-    fig.update_xaxes(title_text="Month of endpoint", dtick="M1", tickformat="%b %Y")
-    fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[0, 1])
+    fig.update_layout(height=360, showlegend=not few.empty)
+    # Each month's n in its tick label: a row of n under the points collided at 18 months.
+    fig.update_xaxes(
+        title_text="Month of endpoint (n = evaluable courses)",
+        tickmode="array",
+        tickvals=months.tolist(),
+        ticktext=[f"{m:%b %Y} · n={n}" for m, n in zip(months, monthly["n"], strict=True)],
+        tickangle=-90,
+    )
+    fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[0, 1], dtick=0.2)
+    last = shown.loc[partial[enough], "ci_high"] if enough.any() else pd.Series(dtype=float)
+    mark_partial_month(fig, months, today, y=float(last.iloc[0]) if len(last) else 0.02)
     return fig
 
+
+MAX_SITE_LEGEND = 8
+"""Up to this many sites, each is a coloured point named in the legend; more: unlabelled
+points with only those outside the limits named."""
+OUTSIDE_COLOR = "#D7301F"
 
 SITE_AXIS_ROOM = 1.35
 """The site comparison's volume axis reaches this multiple of the largest site's volume:
 room on the right for its label (the limits are drawn that far too)."""
 
 
-def label_positions(rates: pd.Series) -> list[str]:
-    """Text positions for point labels: the highest rate's above its point, the lowest's
-    below, the others to the right, so that sites of similar volume and rate stay legible."""
-    order = rates.rank(method="first", ascending=False).to_numpy()
-    last = len(rates)
+def label_positions(rates: pd.Series, volumes: pd.Series, overall_rate: float) -> list[str]:
+    """Text positions for the site labels: on the far side of the point from the program
+    line (above it when the rate is at or above the program's, below otherwise), so the line
+    never runs through a label; neighbours in volume alternate right and left."""
+    order = volumes.rank(method="first").to_numpy()
     positions = []
-    for rank in order:
-        if rank == 1:
-            positions.append("top center")
-        elif rank == last:
-            positions.append("bottom center")
-        else:
-            positions.append("middle right")
+    for rate, rank in zip(rates.to_numpy(), order, strict=True):
+        vertical = "top" if rate >= overall_rate else "bottom"
+        positions.append(f"{vertical} {'right' if int(rank) % 2 else 'left'}")
     return positions
 
 
 def site_funnel_plot(
-    sites: pd.DataFrame, limits: pd.DataFrame, *, overall_rate: float, what: str
+    sites: pd.DataFrame,
+    limits: pd.DataFrame,
+    *,
+    overall_rate: float,
+    what: str,
+    outer: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Site rate against volume with 95% limits around the program rate.
+    """Site rate against volume with exact binomial limits around the program rate.
 
-    `sites` has site, n, rate; `limits` has n, lower, upper on a grid of volumes.
+    `sites` has site, n, rate, lower, upper (its 95% limits); `limits` has n, lower, upper
+    (95%) on a grid of volumes, `outer` the same at 99.8% when given.
     """
     fig = go.Figure()
+    for frame, name, dash in ((limits, "95% limits", "dash"), (outer, "99.8% limits", "dot")):
+        if frame is None:
+            continue
+        for i, side in enumerate(("upper", "lower")):
+            fig.add_scatter(
+                x=frame["n"],
+                y=frame[side],
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                showlegend=i == 0,
+                line={"color": "#9aa4b1", "dash": dash, "width": 1.2},
+                hoverinfo="skip",
+            )
+    most = float(sites["n"].max()) if len(sites) else 1.0
+    reach = most * SITE_AXIS_ROOM
     fig.add_scatter(
-        x=limits["n"],
-        y=limits["upper"],
+        x=[0, reach],
+        y=[overall_rate, overall_rate],
         mode="lines",
-        name="95% limits",
-        line={"color": "#9aa4b1", "dash": "dash"},
-        hoverinfo="skip",
-    )
-    fig.add_scatter(
-        x=limits["n"],
-        y=limits["lower"],
-        mode="lines",
-        showlegend=False,
-        line={"color": "#9aa4b1", "dash": "dash"},
-        hoverinfo="skip",
-    )
-    fig.add_hline(
-        y=overall_rate,
+        name=f"Program {overall_rate:.0%}",
         line={"color": "#31333F", "width": 1},
-        annotation_text=f"program {overall_rate:.0%}",
-        annotation_position="top left",
+        hovertemplate=f"Program rate {overall_rate:.0%}<extra></extra>",
     )
     outside = (sites["rate"] < sites["lower"]) | (sites["rate"] > sites["upper"])
-    fig.add_scatter(
-        x=sites["n"],
-        y=sites["rate"],
-        mode="markers+text",
-        text=sites["site"],
-        textposition=label_positions(sites["rate"]),
-        name="Sites",
-        marker={
-            "size": 10,
-            "color": [PALETTE[5] if o else PALETTE[0] for o in outside],
-            "line": {"width": 1, "color": "white"},
-        },
-        hovertemplate="%{text}: %{y:.0%} of %{x} courses<extra></extra>",
-    )
+    hover = "%{text}: %{y:.0%} of %{x} evaluable courses<extra></extra>"
+    if len(sites) <= MAX_SITE_LEGEND:
+        # One point per site in its own colour, named in the legend: labels beside points of
+        # similar volume and rate collided; a site outside the limits has a red ring.
+        for row in sites.itertuples():
+            ring = OUTSIDE_COLOR if outside[row.Index] else "white"
+            fig.add_scatter(
+                x=[row.n],
+                y=[row.rate],
+                mode="markers",
+                name=str(row.site) + (" (outside 95% limits)" if outside[row.Index] else ""),
+                text=[row.site],
+                marker={
+                    "size": 12,
+                    "color": category_color("site", row.site),
+                    "line": {"width": 3 if outside[row.Index] else 1, "color": ring},
+                },
+                hovertemplate=hover,
+            )
+    else:
+        # Many sites: unlabelled points, the ones outside the limits named beside them.
+        fig.add_scatter(
+            x=sites["n"],
+            y=sites["rate"],
+            mode="markers+text",
+            text=[s if o else "" for s, o in zip(sites["site"], outside, strict=True)],
+            hovertext=sites["site"],
+            textposition=label_positions(sites["rate"], sites["n"], overall_rate),
+            textfont={"size": 11},
+            name="Sites",
+            marker={
+                "size": 9,
+                "color": [OUTSIDE_COLOR if o else PALETTE[0] for o in outside],
+                "line": {"width": 1, "color": "white"},
+            },
+            hovertemplate="%{hovertext}: %{y:.0%} of %{x} evaluable courses<extra></extra>",
+            cliponaxis=False,
+        )
     apply_theme(fig, title=f"Sites compared: {what}")
-    fig.update_layout(height=360)
-    most = float(sites["n"].max()) if len(sites) else 1.0
-    fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, most * SITE_AXIS_ROOM])
-    fig.update_yaxes(title_text=what, tickformat=".0%", range=[0, 1.05])
+    fig.update_layout(height=380)
+    fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, reach])
+    fig.update_yaxes(
+        title_text=f"{what}, % of evaluable courses", tickformat=".0%", range=[0, 1.05]
+    )
     return fig

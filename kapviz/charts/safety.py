@@ -8,13 +8,17 @@ points on the axis.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from kapviz.charts.partial import mark_partial_month, month_to_date_note
 from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, apply_theme
 from kapviz.config import Settings
 from kapviz.domain import SEVERITIES
+from kapviz.metrics.periods import partial_month
 from kapviz.vocabulary import REFERENCE_RATES
 
 REFERENCE_NAME = "Esketamine label trial figures (TRD, short-term pooled)"
@@ -98,6 +102,18 @@ def _pct(values: pd.Series) -> np.ndarray:
     return values.astype("float64").to_numpy() * 100.0
 
 
+def effect_order(rates: pd.DataFrame, *, kind: str = "patient", top: int | None = None) -> list:
+    """Effects, most frequent first by the rate drawn (patients or sessions; ties: more
+    sessions, then by name):
+    the frequency bars and the severity chart beside them list effects in this one order."""
+    if kind not in RATE_KINDS:
+        raise ValueError(f"kind must be one of {sorted(RATE_KINDS)}, not {kind!r}")
+    keys = list(dict.fromkeys([f"{kind}s", "sessions", "term"]))
+    table = rates.sort_values(keys, ascending=[k == "term" for k in keys], kind="stable")
+    terms = table["term"].tolist()
+    return terms if top is None else terms[:top]
+
+
 def side_effect_frequency(
     rates: pd.DataFrame, *, kind: str = "patient", reference: bool = True, top: int | None = None
 ) -> go.Figure:
@@ -107,11 +123,7 @@ def side_effect_frequency(
     the esketamine label's % of patients (REFERENCE_RATES) for the effects it lists; the
     label counts patients, so no markers are drawn against session rates.
     """
-    if kind not in RATE_KINDS:
-        raise ValueError(f"kind must be one of {sorted(RATE_KINDS)}, not {kind!r}")
-    table = rates.sort_values(f"{kind}s", ascending=False, kind="stable")
-    if top is not None:
-        table = table.head(top)
+    table = rates.set_index("term").loc[effect_order(rates, kind=kind, top=top)].reset_index()
     table = table.iloc[::-1]  # plotly draws the first category at the bottom
     rate = _pct(table[f"{kind}_rate"])
     low = _pct(table[f"{kind}_ci_low"])
@@ -124,14 +136,16 @@ def side_effect_frequency(
             y=table["term"].tolist(),
             orientation="h",
             name=f"This clinic: % of {denominator}",
-            marker_color=BAR_COLOR,
+            # A light bar, so the 95% CI whisker reads across it, not only beyond its end.
+            marker={"color": _rgba(BAR_COLOR, 0.45), "line": {"color": BAR_COLOR, "width": 1}},
             error_x={
                 "type": "data",
                 "symmetric": False,
                 "array": high - rate,
                 "arrayminus": rate - low,
-                "color": "#555555",
-                "thickness": 1.2,
+                "color": "#1F2430",
+                "thickness": 1.6,
+                "width": 5,
             },
             customdata=np.column_stack([table[f"{kind}s"], table[total], low, high]),
             hovertemplate=(
@@ -170,14 +184,15 @@ def side_effect_frequency(
     return fig
 
 
-def severity_stack(rates: pd.DataFrame, *, top: int | None = None) -> go.Figure:
+def severity_stack(
+    rates: pd.DataFrame, *, kind: str = "patient", top: int | None = None
+) -> go.Figure:
     """Stacked horizontal bars: sessions with each effect by its highest severity that session.
 
-    `rates` is `effect_rates(...)` (columns term, mild, moderate, severe).
+    `rates` is `effect_rates(...)` (columns term, mild, moderate, severe); effects in the
+    order of the frequency bars of the same `kind` (`effect_order`).
     """
-    table = rates.sort_values("sessions", ascending=False, kind="stable")
-    if top is not None:
-        table = table.head(top)
+    table = rates.set_index("term").loc[effect_order(rates, kind=kind, top=top)].reset_index()
     table = table.iloc[::-1]
     fig = go.Figure(
         [
@@ -224,7 +239,12 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
         )
     )
     _themed(fig, "Tolerance: side effects by dose number within the course")
-    fig.update_xaxes(title_text="Dose number in course (completed dosing sessions)", dtick=1)
+    sessions = table.groupby("session_number")["dosing_sessions"].max().reindex(z.columns)
+    fig.update_xaxes(
+        title_text="Dose number in course (n = completed dosing sessions at that dose)",
+        tickvals=[int(c) for c in z.columns],
+        ticktext=[f"{int(c)}<br>n={int(k):,}" for c, k in sessions.items()],
+    )
     fig.update_yaxes(title_text=None, showgrid=False)
     fig.update_layout(height=max(260, 80 + 24 * len(z)))
     return fig
@@ -301,18 +321,25 @@ U_CHART_COLUMNS = ("month", "events", "dosing_sessions", "rate", "centre", "ucl"
 """Columns `u_chart` reads (`kapviz.metrics.safety.u_chart`): rates and limits per 100 sessions."""
 
 
-def u_chart(table: pd.DataFrame) -> go.Figure:
+def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
     """Monthly adverse events per 100 dosing sessions: points, centre line, 3-sigma step limits.
 
     `table` has U_CHART_COLUMNS (rate, centre, ucl, lcl per 100 sessions; is_out bool).
-    Points outside the limits are drawn red and larger.
+    Points outside the limits are drawn red and larger. With `today`, its month is drawn as
+    partial (an open, lighter point, "month to date"): its limits are those of its own
+    sessions so far, so it is judged by the same elapsed span; the axis ends at today's month.
     """
     table = table.sort_values("month", kind="stable")
     month = pd.to_datetime(table["month"])
     out = table["is_out"].astype(bool).to_numpy()
+    partial = (
+        partial_month(month, today).to_numpy() if today is not None else np.zeros(len(table), bool)
+    )
+    note = f" ({month_to_date_note(today)})" if today is not None else ""
     custom = np.column_stack([table["events"].to_numpy(), table["dosing_sessions"].to_numpy()])
+    notes = np.where(partial, note, "")
     hover = (
-        "%{x|%b %Y}: %{y:.1f} per 100 sessions"
+        "%{x|%b %Y}%{text}: %{y:.1f} per 100 sessions"
         "<br>%{customdata[0]} events in %{customdata[1]} sessions<extra></extra>"
     )
     fig = go.Figure()
@@ -346,9 +373,15 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
             y=table["rate"].to_numpy(dtype=float),
             mode="lines+markers",
             line={"color": BAR_COLOR, "width": 1.5},
-            marker={"size": 7, "color": BAR_COLOR},
+            marker={
+                "size": 7,
+                "color": BAR_COLOR,
+                "symbol": np.where(partial, "circle-open", "circle").tolist(),
+                "opacity": np.where(partial, 0.6, 1.0).tolist(),
+            },
             name="Events per 100 sessions",
             customdata=custom,
+            text=notes.tolist(),
             hovertemplate=hover,
         )
     )
@@ -360,12 +393,16 @@ def u_chart(table: pd.DataFrame) -> go.Figure:
             marker={"size": 12, "color": OUT_OF_LIMITS_COLOR, "symbol": "circle-open-dot"},
             name="Outside the limits",
             customdata=custom[out],
+            text=notes[out].tolist(),
             hovertemplate=hover,
         )
     )
     _themed(fig, "Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
     fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
+    if today is not None:
+        current = table.loc[partial, "ucl"]
+        mark_partial_month(fig, month, today, y=float(current.iloc[0]) if len(current) else None)
     return fig
 
 

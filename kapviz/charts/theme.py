@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+import zlib
+from typing import Any, Literal
 
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from kapviz.charts.escape import escape_figure_text
+from kapviz.safe_text import plotly
 
 FONT_FAMILY = "Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif"
 TEXT_COLOR = "#31333F"
@@ -44,6 +48,66 @@ SEVERITY_COLORS: dict[str, str] = {
     "severe": "#D7301F",
 }
 """Side-effect and symptom severity, mildest first (kapviz.domain.SEVERITIES)."""
+
+ROUTE_COLORS: dict[str, str] = {
+    "iv": "#0072B2",
+    "im": "#009E73",
+    "sublingual": "#E69F00",
+    "oral": "#CC79A7",
+    "intranasal": "#56B4E9",
+    "unknown": "#8C8C8C",
+}
+"""One colour per route value (kapviz.domain.ROUTES), whatever the filter leaves on screen."""
+
+INSTRUMENT_COLORS: dict[str, str] = {
+    "PHQ-9": "#0072B2",
+    "GAD-7": "#009E73",
+    "PCL-5": "#CC79A7",
+    "MADRS": "#D55E00",
+    "QIDS-SR16": "#56B4E9",
+    "BDI-II": "#E69F00",
+    "CADSS": "#8C6D31",
+    "MOAA/S": "#7F7F7F",
+}
+"""One colour per instrument of the registry (kapviz.instruments)."""
+
+SITE_COLORS: tuple[str, ...] = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#8C6D31",
+    "#5E3C99",
+)
+"""Colours a site name is hashed onto: site names are the clinic's own, so the colour is a
+function of the name (never of its position among the sites a filter leaves)."""
+
+Category = Literal["route", "phase", "severity", "site", "instrument"]
+_FIXED: dict[str, dict[str, str]] = {
+    "route": ROUTE_COLORS,
+    "phase": PHASE_COLORS,
+    "severity": SEVERITY_COLORS,
+    "instrument": INSTRUMENT_COLORS,
+}
+OTHER_COLOR = "#8C8C8C"
+
+
+def category_color(category: Category, value: object) -> str:
+    """The colour of one value of a category, the same on every page, filter and export.
+
+    Routes, phases, severities and instruments have a fixed map; a site's colour is chosen
+    by a stable hash of its name; an unknown value is grey.
+    """
+    text = "" if value is None else str(value)
+    if category == "site":
+        return (
+            SITE_COLORS[zlib.crc32(text.encode("utf-8")) % len(SITE_COLORS)]
+            if text
+            else OTHER_COLOR
+        )
+    return _FIXED[category].get(text, OTHER_COLOR)
 
 
 _WHITE = pio.templates["plotly_white"]
@@ -100,6 +164,7 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
     is what those calls gave: the theme wins where both set a value, axes of every subplot
     get the axis look, the first x and y axes also the title standoff.
     """
+    escape_figure_text(fig)  # imported text in labels and hover is shown as text, not HTML
     layout = fig.layout.to_plotly_json()
     _merge(layout, {k: v for k, v in base_layout().items() if k != "template"})
     layout["template"] = copy.deepcopy(_TEMPLATE_JSON)  # replaced whole, as plotly does
@@ -112,7 +177,7 @@ def apply_theme(fig: go.Figure, *, title: str | None = None) -> go.Figure:
             layout,
             {
                 "title": {
-                    "text": title,
+                    "text": plotly(title),
                     "x": 0,
                     "xanchor": "left",
                     "yref": "container",

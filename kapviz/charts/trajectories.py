@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -24,7 +25,9 @@ from kapviz.charts.trajectory_layers import (
     MODEL_COLOR,
     SESSION_AXIS_TITLE,
     _band_traces,
+    _hline,
     _mean_traces,
+    _n_row,
     _phase_bands,
     _positions,
     _session_ticks,
@@ -34,20 +37,68 @@ from kapviz.charts.trajectory_layers import (
     score_axis_title,
 )
 from kapviz.charts.waterfall import MAX_WATERFALL_BARS, waterfall
+from kapviz.metrics.trajectory_tables import CohortMeasure
 
 __all__ = [
+    "CohortMeasure",
     "DAYS_AXIS_TITLE",
     "LINE_COLOR",
     "MAX_WATERFALL_BARS",
     "MEAN_COLOR",
     "MODEL_COLOR",
     "SESSION_AXIS_TITLE",
+    "change_axis_title",
     "score_axis_title",
     "score_trajectory",
     "small_multiples",
     "spaghetti",
     "waterfall",
 ]
+
+
+def change_axis_title(instrument_id: str) -> str:
+    """Y-axis title of the paired view, e.g. "PHQ-9 change from baseline (< 0 = better)"
+    (short enough for a 500-pixel chart)."""
+    inst = instruments.get(instrument_id)
+    better = "< 0 = better" if inst.higher_is_worse else "> 0 = better"
+    return f"{inst.id} change from baseline, points ({better})"
+
+
+MEAN_NAMES = {
+    CohortMeasure.CHANGE: "Mean change from baseline, same courses (95% CI)",
+    CohortMeasure.SCORES: "Mean of all available scores (95% CI)",
+}
+
+N_ROW_ROOM = 0.12
+"""Share of the y range left below the scale for the n row."""
+
+
+def _scale(
+    table: pd.DataFrame, lines: pd.DataFrame | None, *, instrument: str, measure: CohortMeasure
+) -> tuple[float, float]:
+    """The y values the chart shows: the instrument's range, or (change view) the means,
+    their CIs and all but the outermost 2% of course values on each side."""
+    inst = instruments.get(instrument)
+    if measure is CohortMeasure.SCORES:
+        return float(inst.total_min), float(inst.total_max)
+    values = pd.concat([table["mean"], table["ci_low"], table["ci_high"]]).to_numpy(dtype=float)
+    if lines is not None and not lines.empty:
+        values = np.append(values, np.nanpercentile(lines["total"].to_numpy(float), [2, 98]))
+    values = values[np.isfinite(values)]
+    span = float(inst.total_max - inst.total_min)
+    low = max(-span, min(-5.0, float(values.min()) if len(values) else 0.0))
+    high = min(span, max(5.0, float(values.max()) if len(values) else 0.0))
+    pad = 0.04 * (high - low)
+    return low - pad, high + pad
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """About six round y ticks within the scale (none in the n row below it)."""
+    for step in (1, 2, 5, 10, 20, 25, 50, 100):
+        if (high - low) / step <= 7:
+            break
+    first = np.ceil(low / step) * step
+    return [float(v) for v in np.arange(first, high + 1e-9, step)]
 
 
 def score_trajectory(
@@ -60,9 +111,13 @@ def score_trajectory(
     model_band: pd.DataFrame | None = None,
     title: str | None = None,
     baseline_window_days: int = 30,
+    measure: CohortMeasure = CohortMeasure.SCORES,
 ) -> go.Figure:
-    """Cohort mean ± 95% CI of one instrument with phase and severity bands.
+    """Cohort mean ± 95% CI of one instrument with phase bands and a row of n per point.
 
+    `measure` says what `table` (and `lines`) hold: each course's change from its baseline
+    (paired view: a zero line, no severity bands) or the scores themselves (severity
+    bands). Points of fewer than MIN_COURSES courses are grey "too few" markers.
     Optional layers: `lines` (per-course values from `course_lines`, drawn as one trace;
     `courses_total` is how many courses there were before sampling) and `model_band`
     (the mixed model's mean and CI on the same axis). `baseline_window_days` (Settings)
@@ -81,6 +136,7 @@ def score_trajectory(
     if model_band is not None:
         labels.update(dict(zip(model_band["order"], model_band["point"], strict=True)))
 
+    change = measure is CohortMeasure.CHANGE
     fig = go.Figure()
     if lines is not None and not lines.empty:
         total = courses_total if courses_total is not None else lines["course_id"].nunique()
@@ -89,32 +145,48 @@ def score_trajectory(
         band = model_band.sort_values("order")
         for trace in _band_traces(band, _x(band, axis, positions)):
             fig.add_trace(trace)
+    x = _x(table, axis, positions)
     for trace in _mean_traces(
-        table, _x(table, axis, positions), name="Cohort mean (95% CI)", color=MEAN_COLOR, show=True
+        table,
+        x,
+        name=MEAN_NAMES[measure],
+        color=MEAN_COLOR,
+        show=True,
+        unit=" points" if change else "",
     ):
         fig.add_trace(trace)
 
-    inst = instruments.get(instrument)
     phase_of = dict(zip(table["order"], table["phase"], strict=True))
     if lines is not None and "phase" in lines:
         phase_of.update(dict(zip(lines["order"], lines["phase"], strict=True)))
-    severity_shapes, severity_labels = _severity_bands(instrument)
+    if change:
+        severity_shapes = [_hline(0, {"color": "#5F6470", "width": 1})]
+        severity_labels: list[dict] = []
+    else:
+        severity_shapes, severity_labels = _severity_bands(instrument)
     phase_shapes, phase_labels = _phase_bands(
         axis, positions, phase_of, baseline_window_days=baseline_window_days
     )
     fig.update_layout(
-        shapes=[*severity_shapes, *phase_shapes], annotations=[*severity_labels, *phase_labels]
+        shapes=[*severity_shapes, *phase_shapes],
+        annotations=[*severity_labels, *phase_labels, *_n_row(table, x, vertical=axis == "days")],
     )
     apply_theme(fig, title=title)
+    low, high = _scale(table, lines, instrument=instrument, measure=measure)
     fig.update_yaxes(
-        title_text=score_axis_title(instrument), range=[inst.total_min, inst.total_max]
+        title_text=change_axis_title(instrument) if change else score_axis_title(instrument),
+        range=[low - N_ROW_ROOM * (high - low), high],
+        tickmode="array",
+        tickvals=_ticks(low, high),
     )
     if axis == "session":
         fig.update_xaxes(title_text=SESSION_AXIS_TITLE)
         _session_ticks(fig, positions, labels)
     else:
         fig.update_xaxes(title_text=DAYS_AXIS_TITLE)
-    fig.update_layout(clickmode="event+select", height=480)
+    # Room on the right for the severity band labels (outside the plot), or for the last
+    # tick label when a narrow screen turns the labels (plotly hides a label past the edge).
+    fig.update_layout(clickmode="event+select", height=500, margin={"r": 60 if change else 120})
     return fig
 
 
@@ -141,8 +213,10 @@ def small_multiples(
     by: str,
     axis: str = "session",
     columns: int = 3,
+    measure: CohortMeasure = CohortMeasure.SCORES,
 ) -> go.Figure:
-    """One panel per group (column `group` of a trajectory table computed per group)."""
+    """One panel per group (column `group` of a trajectory table computed per group), of
+    the scores or (`measure`) each course's change from its baseline."""
     table = table[table["instrument"] == instrument]
     groups = table["group"].drop_duplicates().tolist()
     if not groups:
@@ -160,21 +234,33 @@ def small_multiples(
     )
     positions = _positions([table["order"]]) if axis == "session" else {}
     labels = dict(zip(table["order"], table["point"], strict=True))
-    inst = instruments.get(instrument)
+    n_rows: list[dict] = []
     for i, group in enumerate(groups):
         part = table[table["group"] == group].sort_values("order")
         row, col = i // cols + 1, i % cols + 1
         x = _x(part, axis, positions)
         for trace in _mean_traces(
-            part, x, name="Cohort mean (95% CI)", color=MEAN_COLOR, show=(i == 0)
+            part, x, name=MEAN_NAMES[measure], color=MEAN_COLOR, show=(i == 0)
         ):
             fig.add_trace(trace, row=row, col=col)
+        n_rows += _n_row(
+            part, x, vertical=axis == "days", axes="" if i == 0 else str(i + 1), name=col == 1
+        )
         if axis == "session":
             _session_ticks(fig, positions, labels, row=row, col=col, tickangle=-45)
     apply_theme(fig)
-    fig.update_yaxes(range=[inst.total_min, inst.total_max])
-    fig.update_yaxes(title_text=score_axis_title(instrument), col=1)
-    x_title = "Course phase" if axis == "session" else "Days since first dose"
+    low, high = _scale(table, None, instrument=instrument, measure=measure)
+    fig.update_yaxes(
+        range=[low - N_ROW_ROOM * (high - low), high], tickmode="array", tickvals=_ticks(low, high)
+    )
+    # Short y titles: the long ones of the single chart ran into the next row's panel.
+    if measure is CohortMeasure.CHANGE:
+        fig.add_hline(y=0, line={"color": "#5F6470", "width": 1}, row="all", col="all")
+        fig.update_yaxes(title_text=f"{instrument} change (points)", col=1)
+    else:
+        fig.update_yaxes(title_text=f"{instrument} total", col=1)
+    fig.layout.annotations = (*fig.layout.annotations, *n_rows)
+    x_title = "When the score was taken" if axis == "session" else "Days since first dose"
     fig.update_xaxes(title_text=x_title, row=rows)
     fig.update_layout(height=320 * rows + 80, showlegend=False)
     return fig

@@ -14,12 +14,14 @@ import plotly.graph_objects as go
 from kapviz import instruments
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS
 from kapviz.domain import PHASE_LABELS, PHASES
+from kapviz.metrics.trajectory_tables import MIN_COURSES
 
-SESSION_AXIS_TITLE = "Course phase: intake → preparation → dose 1…n → integration → follow-up"
-DAYS_AXIS_TITLE = "Days since first dose (binned: baseline window, weekly, then 4-weekly)"
+SESSION_AXIS_TITLE = "When the score was taken, relative to the course's doses"
+DAYS_AXIS_TITLE = "Days since first dose (baseline window, weekly, then 4-weekly bins)"
 MEAN_COLOR = PALETTE[0]
 MODEL_COLOR = PALETTE[5]
-LINE_COLOR = "rgba(90, 100, 120, 0.22)"
+LINE_COLOR = "rgba(90, 100, 120, 0.10)"
+"""Course lines: light enough that the cohort mean reads through 500 of them."""
 
 
 def score_axis_title(instrument_id: str) -> str:
@@ -52,7 +54,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 # call (~0.1 s apiece, most of the time to build a trajectory figure).
 
 
-def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:  # noqa: ANN001
+def _band(x0, x1, y0, y1, *, horizontal: bool, color: str) -> dict:
     """A filled rectangle across the plot (horizontal: across the width, else the height)."""
     span = {"xref": "x domain", "x0": 0, "x1": 1} if horizontal else {"yref": "y domain"}
     return {
@@ -85,13 +87,15 @@ def _severity_bands(instrument_id: str) -> tuple[list[dict], list[dict]]:
         y1 = band.high + 0.5 if band.high < inst.total_max else inst.total_max
         color = _rgba(SEVERITY_COLORS["severe"], alpha)
         shapes.append(_band(None, None, y0, y1, horizontal=True, color=color))
+        # Outside the plot, right of it: inside, the top band's label met the last phase's.
         labels.append(
             _label(
                 band.label,
                 font={"size": 10, "color": "#7A7F8A"},
                 xref="x domain",
                 x=1,
-                xanchor="right",
+                xanchor="left",
+                xshift=4,
                 yref="y",
                 y=y1,
                 yanchor="top",
@@ -137,8 +141,10 @@ def _phase_bands(
             continue
         x0, x1 = min(spots) - 0.5, max(spots) + 0.5
         color = PHASE_COLORS[phase]
-        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.11)))
-        labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
+        shapes.append(_band(x0, x1, 0, 1, horizontal=False, color=_rgba(color, 0.08)))
+        # A one-point phase is named by its tick label; a label there met its neighbour's.
+        if len(spots) > 1:
+            labels.append(top_left(PHASE_LABELS[phase], x0, {"size": 10, "color": color}))
     return shapes, labels
 
 
@@ -155,25 +161,43 @@ def _hline(y: float, line: dict) -> dict:
     }
 
 
-def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, show: bool):
-    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR."""
+TOO_FEW_COLOR = "#A3A8B4"
+
+
+def _mean_traces(
+    table: pd.DataFrame,
+    x: np.ndarray,
+    *,
+    name: str,
+    color: str,
+    show: bool,
+    min_courses: int = MIN_COURSES,
+    unit: str = "",
+):
+    """Mean line with a shaded 95% CI; hover shows n, mean, CI, median and IQR.
+
+    Points of fewer than `min_courses` courses are not part of the line nor its band: they
+    are grey markers of their own trace ("too few"), their n in the hover.
+    """
+    courses = table["courses"].to_numpy(dtype=float)
+    enough = courses >= min_courses
     custom = np.column_stack(
         [
             table["point"].astype(str),
             table["courses"],
             table["ci_low"].round(1),
             table["ci_high"].round(1),
-            table["median"],
-            table["q1"],
-            table["q3"],
+            table["median"].round(1),
+            table["q1"].round(1),
+            table["q3"].round(1),
         ]
     )
-    ci_x = np.concatenate([x, x[::-1]])
-    ci_y = np.concatenate([table["ci_high"].to_numpy(float), table["ci_low"].to_numpy(float)[::-1]])
-    keep = ~np.isnan(ci_y)
+    ci_x, ci_y = _ci_polygons(
+        x, table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float), enough
+    )
     band = go.Scatter(
-        x=ci_x[keep],
-        y=ci_y[keep],
+        x=ci_x,
+        y=ci_y,
         mode="lines",
         fill="toself",
         fillcolor=_rgba(color, 0.18),
@@ -183,23 +207,127 @@ def _mean_traces(table: pd.DataFrame, x: np.ndarray, *, name: str, color: str, s
         legendgroup=name,
         showlegend=False,
     )
+    mean = table["mean"].to_numpy(float)
     line = go.Scatter(
         x=x,
-        y=table["mean"].to_numpy(float),
+        y=np.where(enough, mean, np.nan),
         mode="lines+markers",
         line={"color": color, "width": 3},
         marker={"size": 7, "color": color},
+        connectgaps=False,
         name=name,
         legendgroup=name,
         showlegend=show,
         customdata=custom,
         hovertemplate=(
-            "<b>%{customdata[0]}</b><br>mean %{y:.1f} (95% CI %{customdata[2]}–%{customdata[3]})"
-            "<br>median %{customdata[4]} (IQR %{customdata[5]}–%{customdata[6]})"
-            "<br>courses: %{customdata[1]}<extra></extra>"
+            f"<b>%{{customdata[0]}}</b><br>mean %{{y:.1f}}{unit} (95% CI "
+            "%{customdata[2]} to %{customdata[3]})"
+            "<br>median %{customdata[4]} (IQR %{customdata[5]} to %{customdata[6]})"
+            "<br>n = %{customdata[1]} courses<extra></extra>"
         ),
     )
-    return band, line
+    few = ~enough
+    too_few = go.Scatter(
+        x=x[few],
+        y=mean[few],
+        mode="markers",
+        marker={"size": 8, "color": "white", "line": {"color": TOO_FEW_COLOR, "width": 1.5}},
+        name=f"Too few courses (< {min_courses}): not a result",
+        legendgroup="too-few",
+        showlegend=show and bool(few.any()),
+        customdata=custom[few],
+        hovertemplate=(
+            "<b>%{customdata[0]}</b><br>too few courses to read: n = %{customdata[1]}"
+            f"<br>mean %{{y:.1f}}{unit}<extra></extra>"
+        ),
+    )
+    return band, line, too_few
+
+
+def _ci_polygons(
+    x: np.ndarray, low: np.ndarray, high: np.ndarray, shown: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One closed outline per run of consecutive shown points with a CI, runs separated by
+    NaN (fill "toself" closes each run apart): a band never bridges a "too few" gap."""
+    ok = shown & np.isfinite(low) & np.isfinite(high)
+    # A run of one point would be an outline of no width: give it a fifth of the spacing.
+    steps = np.diff(np.sort(x[np.isfinite(x)]))
+    half = 0.2 * (float(np.min(steps[steps > 0])) if (steps > 0).any() else 1.0)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    start = None
+    for i in range(len(ok) + 1):
+        if i < len(ok) and ok[i]:
+            start = i if start is None else start
+            continue
+        if start is not None:
+            if xs:
+                xs.append(np.array([np.nan]))
+                ys.append(np.array([np.nan]))
+            run = x[start:i]
+            if len(run) == 1:
+                run = np.array([run[0] - half, run[0] + half])
+                top, bottom = np.repeat(high[start], 2), np.repeat(low[start], 2)
+            else:
+                top, bottom = high[start:i], low[start:i]
+            xs.append(np.concatenate([run, run[::-1]]))
+            ys.append(np.concatenate([top, bottom[::-1]]))
+            start = None
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _n_row(
+    table: pd.DataFrame,
+    x: np.ndarray,
+    *,
+    min_courses: int = MIN_COURSES,
+    y: float = 0.0,
+    vertical: bool = False,
+    axes: str = "",
+    name: bool = True,
+) -> list[dict]:
+    """A thin row of n (courses) at the foot of the plot, one per point; "too few" in grey.
+
+    Inside the plot's lowest strip (the y range leaves room for it below the scale), so
+    that it lines up with the points without colliding with tick labels or the axis title.
+    `vertical`: numbers turned upright, for the days axis whose weekly bins are too close
+    for side-by-side numbers on a narrow screen.
+    """
+    xref, yref = f"x{axes}", f"y{axes} domain"
+    notes = [
+        _label(
+            "n",
+            font={"size": 9, "color": "#5F6470"},
+            xref=f"x{axes} domain",
+            x=0,
+            xanchor="right",
+            xshift=-4,
+            yref=yref,
+            y=y,
+            yanchor="bottom",
+        )
+    ][: 1 if name else 0]
+    for pos, n in zip(x, table["courses"].to_numpy(dtype=int), strict=True):
+        if np.isnan(pos):
+            continue
+        few = n < min_courses
+        notes.append(
+            _label(
+                f"{n:,}",
+                font={"size": 9, "color": TOO_FEW_COLOR if few else "#5F6470"},
+                bgcolor="rgba(255, 255, 255, 0.75)",  # readable over course lines
+                textangle=-90 if vertical else 0,
+                xref=xref,
+                x=float(pos),
+                xanchor="center",
+                yref=yref,
+                y=y,
+                yanchor="bottom",
+            )
+        )
+    return notes
 
 
 def _spaghetti_trace(

@@ -20,6 +20,23 @@ included), each at its rank — the curve keeps its shape at a tenth of the size
 courses, and the browser stays responsive."""
 
 
+def waterfall_count(shown: int, with_scores: int, baseline_zero: int, drawn: int) -> str:
+    """The waterfall's n and why it differs from the courses with scores (one wording for
+    the chart and the course table's caption)."""
+    text = f"n = {shown:,} evaluable courses of {with_scores:,} with scores"
+    left = with_scores - shown - baseline_zero
+    reasons = []
+    if left:
+        reasons.append(f"{left:,} not evaluable")
+    if baseline_zero:
+        reasons.append(f"{baseline_zero:,} with baseline 0 (no percent change)")
+    if reasons:
+        text += f" ({'; '.join(reasons)} not shown)"
+    if drawn < shown:
+        text += f" · {drawn:,} evenly spaced courses drawn"
+    return text
+
+
 def waterfall(
     outcomes: pd.DataFrame, *, instrument: str, max_bars: int = MAX_WATERFALL_BARS
 ) -> go.Figure:
@@ -30,7 +47,9 @@ def waterfall(
     rank among all (said in the title).
     """
     inst = instruments.get(instrument)
-    part = outcomes[(outcomes["instrument"] == instrument) & outcomes["evaluable"].astype(bool)]
+    mine = outcomes[outcomes["instrument"] == instrument]
+    with_scores = len(mine)
+    part = mine[mine["evaluable"].astype(bool)]
     missing = int(part["pct_change"].isna().sum())
     part = part[part["pct_change"].notna()].sort_values(
         ["pct_change", "course_id"], ascending=[False, True], kind="stable"
@@ -41,7 +60,7 @@ def waterfall(
         keep = np.unique(np.linspace(0, n_courses - 1, max_bars).round().astype(int))
         part, rank = part.iloc[keep], rank[keep]
     responder = part["is_response"].eq(True).fillna(False).to_numpy()
-    pct = (part["pct_change"] * 100).round(1).to_numpy()
+    pct = (part["pct_change"] * 100).round(0).to_numpy()  # whole percent, as everywhere
     custom = np.column_stack(
         [
             part["patient_id"].astype(str).to_numpy(dtype=object),
@@ -65,7 +84,7 @@ def waterfall(
                 customdata=custom[mask],
                 hovertemplate=(
                     "patient %{customdata[0]} · course %{customdata[1]}<br>"
-                    "%{customdata[2]:.0f} → %{customdata[3]:.0f}: %{y:+.1f}%<br>"
+                    "%{customdata[2]:.0f} → %{customdata[3]:.0f}: %{y:+.0f}%<br>"
                     f"{name.removeprefix('Courses: ')[:-1]}<extra></extra>"
                 ),
                 name=name,
@@ -78,33 +97,35 @@ def waterfall(
         labels.append(
             _label(
                 f"response: ≥{inst.response_threshold:.0%} reduction",
-                font={},
+                # Over the darkest bars (the best responders, right): dark text on a
+                # light box, readable on any bar.
+                font={"color": "#31333F", "size": 11},
+                bgcolor="rgba(255, 255, 255, 0.85)",
+                borderpad=2,
                 xref="x domain",
-                x=1,
+                x=0.99,
                 xanchor="right",
                 yref="y",
                 y=y,
                 yanchor="top",
+                yshift=-3,
             )
         )
     shapes.append(_hline(0, {"color": "#7A7F8A", "width": 1}))
     fig.update_layout(shapes=shapes, annotations=labels)
-    note = f" · {missing} with baseline 0 not shown" if missing else ""
-    if len(part) < n_courses:
-        note += f" · {len(part):,} evenly spaced courses drawn"
-    apply_theme(
-        fig,
-        title=f"{instrument}: % change from baseline per course, negative = better "
-        f"(n = {n_courses:,}){note}",
+    apply_theme(fig, title=f"{instrument}: % change from baseline per course, negative = better")
+    fig.update_layout(
+        title_subtitle_text=waterfall_count(n_courses, with_scores, missing, len(part)),
+        title_subtitle_font={"size": 12},
     )
-    fig.update_yaxes(title_text=f"{instrument} change (%)")
+    fig.update_yaxes(title_text=f"{instrument} change from baseline (%)", ticksuffix="%")
     fig.update_xaxes(title_text="Courses, ordered from most worsened to most improved")
     fig.update_layout(
         bargap=0.05,
         barmode="overlay",
         clickmode="event+select",
         dragmode="select",
-        height=380,
-        margin={"t": 70},
+        height=400,
+        margin={"t": 110},  # two title lines above the legend
     )
     return fig

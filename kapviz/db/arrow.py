@@ -2,15 +2,14 @@
 
 Why: at network scale a page reads a few hundred thousand rows. Through the Python DB-API
 every value becomes a Python object and every SQLite timestamp is parsed by a regular
-expression, which costs 4–6 s per large frame; the ADBC drivers for SQLite and PostgreSQL
-(Apache Arrow's, written in C/C++) hand over whole Arrow columns instead. Measured on the
-20,000-patient demo clinic (SQLite): sessions 5.0 → 1.25 s, outcome scores 11.0 → 1.1 s,
-vital signs 3.4 → 0.66 s.
+expression; the ADBC drivers for SQLite and PostgreSQL (Apache Arrow's, written in C/C++)
+hand over whole Arrow columns instead (benchmarks/bench_sqlite_reads.py compares it with a
+plain sqlite3 read).
 
-The statement is compiled by SQLAlchemy with its values rendered as literals (SQLAlchemy
-quotes and escapes them), so the SQL is exactly what the engine's own dialect would run.
-ADBC opens its own connection and therefore reads committed data only; other dialects and
-in-memory SQLite databases fall back to the caller's SQLAlchemy connection.
+The statement is compiled by SQLAlchemy for the engine's dialect and its values are sent as
+bound parameters, processed as SQLAlchemy would process them (`bound_sql`); no value is ever
+rendered into the SQL text. ADBC opens its own connection and therefore reads committed data
+only; other dialects and in-memory SQLite databases fall back to the caller's SQLAlchemy connection.
 """
 
 from __future__ import annotations
@@ -23,8 +22,11 @@ from urllib.parse import quote, unquote, urlencode
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select
-from sqlalchemy.engine import URL
+from sqlalchemy import Connection, Select, event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
 from kapviz.db.engine import sqlite_file_lock, sqlite_pragmas, with_analytics_settings
@@ -54,6 +56,13 @@ def adbc_uri(url: URL) -> tuple[str, str] | None:
 _SQLITE: dict[str, tuple[object, threading.Lock]] = {}
 _SQLITE_GUARD = threading.Lock()
 
+PG_IDLE_MAX = 4
+"""Idle ADBC PostgreSQL connections kept: opening one starts a server process, a page makes
+ten reads, and a rerun of a live page a few more."""
+
+_PG_POOL: dict[str, QueuePool] = {}
+_PG_GUARD = threading.Lock()
+
 
 @atexit.register
 def _close_connections() -> None:
@@ -63,79 +72,68 @@ def _close_connections() -> None:
             conn.close()
         _SQLITE.clear()
     with _PG_GUARD:
-        for idle in _PG_IDLE.values():
-            for conn in idle:
-                with contextlib.suppress(Exception):
-                    conn.close()
-        _PG_IDLE.clear()
+        for pool in _PG_POOL.values():
+            pool.dispose()
+        _PG_POOL.clear()
 
 
-_PG_IDLE: dict[str, list] = {}
-_PG_GUARD = threading.Lock()
-PG_IDLE_MAX = 4
-"""Idle ADBC PostgreSQL connections kept per database: opening one costs ~50 ms (a server
-process starts), a page makes ten reads, and a rerun of a live page a few more."""
-
-
-@contextlib.contextmanager
-def _postgresql(uri: str) -> Iterator:
-    """A pooled ADBC PostgreSQL connection for one read; its transaction is ended after it
-    (the next read sees newer commits), and a connection that failed is not reused."""
+def _pg_pool(uri: str) -> QueuePool:
+    """SQLAlchemy's pool of ADBC connections to `uri`, kept for the database read last only
+    (an app reads one; a test run creates hundreds and must not hold their sockets open)."""
     import adbc_driver_postgresql.dbapi as adbc_pg
 
     with _PG_GUARD:
-        idle = _PG_IDLE.setdefault(uri, [])
-        conn = idle.pop() if idle else None
-    if conn is not None and not _alive(conn):
-        conn = None
-    if conn is None:
-        conn = adbc_pg.connect(uri)
-    try:
-        yield conn
-        conn.rollback()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            conn.close()
-        raise
-    with _PG_GUARD:
-        # Idle connections are kept for the database read last only (an app reads one; a
-        # test run creates hundreds and must not hold their sockets open).
-        idle = _PG_IDLE.pop(uri, [])
-        closing = [c for others in _PG_IDLE.values() for c in others]
-        _PG_IDLE.clear()
-        _PG_IDLE[uri] = idle
-        if len(idle) < PG_IDLE_MAX:
-            idle.append(conn)
-        else:
-            closing.append(conn)
-    for unused in closing:
-        with contextlib.suppress(Exception):
-            unused.close()
+        pool = _PG_POOL.get(uri)
+        if pool is not None:
+            return pool
+        others = list(_PG_POOL.values())
+        _PG_POOL.clear()
+        pool = QueuePool(
+            lambda: adbc_pg.connect(uri),
+            pool_size=PG_IDLE_MAX,
+            max_overflow=-1,
+            reset_on_return="rollback",  # end the read: the next one sees newer commits
+        )
+        event.listen(pool, "checkout", _ping)
+        _PG_POOL[uri] = pool
+    for other in others:
+        other.dispose()
+    return pool
 
 
-def _alive(conn) -> bool:  # noqa: ANN001 - ADBC connection
-    """Ping an idle connection (~0.4 ms), as SQLAlchemy's pool_pre_ping does: the server may
-    have restarted or ended it since; a dead one is closed."""
+def _ping(dbapi_conn, _record, _proxy) -> None:  # pool event arguments
+    """Pessimistic disconnect handling (SQLAlchemy's pool event recipe): the server may have
+    ended an idle connection; raising DisconnectionError makes the pool open a new one."""
     try:
-        cursor = conn.cursor()
+        cursor = dbapi_conn.cursor()
         try:
             cursor.execute("SELECT 1")
             cursor.fetchall()
         finally:
             cursor.close()
-        conn.rollback()
-    except Exception:  # noqa: BLE001 - any failure means: do not use it
-        with contextlib.suppress(Exception):
-            conn.close()
-        return False
-    return True
+        dbapi_conn.rollback()
+    except Exception as error:  # any failure means: do not use it
+        raise DisconnectionError from error
+
+
+@contextlib.contextmanager
+def _postgresql(uri: str) -> Iterator:
+    """A pooled ADBC PostgreSQL connection for one read; one that failed is not reused."""
+    conn = _pg_pool(uri).connect()
+    try:
+        yield conn.dbapi_connection
+    except BaseException:
+        conn.invalidate()
+        raise
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
 def _connect(driver: str, uri: str) -> Iterator:
     """An ADBC connection for one read.
 
-    PostgreSQL: a connection from a small pool (`_postgresql`). SQLite: one
+    PostgreSQL: a connection from SQLAlchemy's pool (`_pg_pool`). SQLite: one
     read-only connection per database for the life of the process, used by one reader at
     a time. ADBC links its own copy of SQLite, and POSIX drops every lock a process holds
     on a file when any of its descriptors for that file closes: closing an ADBC connection
@@ -161,7 +159,7 @@ def _connect(driver: str, uri: str) -> Iterator:
             conn.rollback()  # end the read transaction: the next read sees newer commits
 
 
-def _sqlite_reader(conn):  # noqa: ANN001, ANN202 - ADBC connection in and out
+def _sqlite_reader(conn):  # ADBC connection in and out
     cursor = conn.cursor()
     try:
         sqlite_pragmas(cursor)
@@ -170,9 +168,28 @@ def _sqlite_reader(conn):  # noqa: ANN001, ANN202 - ADBC connection in and out
     return conn
 
 
-def compile_literal(conn: Connection, stmt: Select) -> str:
-    """The statement's SQL for this connection's dialect, values inlined by SQLAlchemy."""
-    return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+_ADBC_POSTGRESQL = postgresql.psycopg.dialect(paramstyle="numeric_dollar")
+"""The PostgreSQL dialect compiling for ADBC, whose libpq statements take $1, $2, …"""
+
+
+def bound_sql(stmt: Select, dialect: Dialect) -> tuple[str, tuple | dict]:
+    """The statement's SQL for `dialect` and its bound parameters, in the dialect's
+    paramstyle (a tuple when positional), each value processed as SQLAlchemy's own execution
+    would (SQLite stores datetimes as text, for one). `IN` lists are expanded."""
+    compiled = stmt.compile(dialect=dialect)
+    state = compiled.construct_expanded_state()
+    processors = dict(state.processors)
+    for name, bind in compiled.binds.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors.setdefault(name, processor)
+    values = {
+        name: processors[name](value) if name in processors else value
+        for name, value in state.parameters.items()
+    }
+    if compiled.positional:
+        return state.statement, tuple(values[name] for name in state.positiontup or ())
+    return state.statement, values
 
 
 def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame | None:
@@ -180,11 +197,13 @@ def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.Da
     target = adbc_uri(conn.engine.url)
     if target is None:
         return None
-    sql = compile_literal(conn, stmt)
-    with _connect(*target) as adbc_conn:
+    driver, uri = target
+    dialect = _ADBC_POSTGRESQL if driver == "postgresql" else conn.dialect
+    sql, parameters = bound_sql(stmt, dialect)
+    with _connect(driver, uri) as adbc_conn:
         cursor = adbc_conn.cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, parameters or None)
             table = cursor.fetch_arrow_table()
         finally:
             cursor.close()
@@ -195,7 +214,7 @@ def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.Da
     return frame
 
 
-def _widen(table):  # noqa: ANN001, ANN202 - pyarrow Table in and out
+def _widen(table):  # pyarrow Table in and out
     """Integers as int64 (PostgreSQL sends int16/int32) and all-null columns as objects."""
     import pyarrow as pa
 
@@ -209,7 +228,7 @@ def _widen(table):  # noqa: ANN001, ANN202 - pyarrow Table in and out
     return pa.table(columns, names=table.column_names)
 
 
-def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:  # noqa: ANN001
+def _as_sqlalchemy_would(values: pd.Series, sa_type) -> pd.Series:
     """Match the Python types SQLAlchemy's result processing gives for this column type.
 
     SQLite has no timestamp, date or boolean storage class: ADBC returns the stored text and

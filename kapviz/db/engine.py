@@ -11,10 +11,10 @@ from sqlalchemy.engine import URL, make_url
 
 SQLITE_CACHE_KIB = 32_768
 """Page cache of a SQLite connection (KiB). SQLite's default, 2 MiB, is smaller than the
-pages one grouped read of the 20,000-patient clinic touches (~50 MiB for the daily dosing
-counts), so pages were evicted and read again by system calls: 0.58 s → 0.33 s with 16 MiB.
-Unlike memory-mapping the file, which gave the same speed, the cache grows only with the
-pages a connection really reads (mapped pages all count in the process's resident size)."""
+pages one grouped read of a large clinic touches, so pages were evicted and read again by
+system calls. Unlike memory-mapping the file, which gave the same speed, the cache grows only
+with the pages a connection really reads (mapped pages all count in the process's resident
+size)."""
 
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}
@@ -37,7 +37,7 @@ def sqlite_file_lock(database: str) -> threading.RLock:
         return _FILE_LOCKS.setdefault(key, threading.RLock())
 
 
-def sqlite_pragmas(cursor) -> None:  # noqa: ANN001 - DB-API cursor (sqlite3 or ADBC)
+def sqlite_pragmas(cursor) -> None:  # DB-API cursor (sqlite3 or ADBC)
     """Read settings every SQLite connection of kapviz gets."""
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
@@ -53,7 +53,7 @@ def make_engine(url: str) -> Engine:
         file_lock = sqlite_file_lock(parsed.database or ":memory:")
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+        def _sqlite_pragmas(dbapi_conn, _record):  # DB-API connection
             # The first statement maps the WAL index: never beside an Arrow read of the file.
             with file_lock:
                 cur = dbapi_conn.cursor()
@@ -74,13 +74,11 @@ ANALYTICS_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 
 jit off: the dashboard's queries run for tenths of a second over tens of thousands of rows,
 where the planner's cost estimate still triggers JIT: compiling took longer than it saved
-(PHQ-9 outcome seeks at 20,000 patients 1.15 s with JIT, 0.81 s without; a grouped join of
-the cohort band once spent seconds compiling).
+(the PHQ-9 outcome seeks and the cohort band's grouped join).
 
 work_mem 64MB: the default 4MB makes the grouped reads of a 20,000-patient clinic sort on
-disk (the cohort band's placed scores, blood-pressure value counts, the doses' order):
-1.14 → 0.83 s for the value counts and 2.2 → 1.8 s for the cohort band. It is per sort or
-hash of one session, and the dashboard holds a handful of sessions.
+disk (the cohort band's placed scores, blood-pressure value counts, the doses' order). It
+is per sort or hash of one session, and the dashboard holds a handful of sessions.
 """
 
 

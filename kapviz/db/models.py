@@ -1,8 +1,8 @@
-"""The clinic data model (SQLAlchemy 2.x): one table per clinic concept of DOMAIN.md.
+"""The clinic data model (SQLAlchemy 2.x): one table per clinic concept of docs/domain.md.
 
 Natural keys from the import template (`patient_id`, `session_id`, `course_id`) are the
 primary keys, so that an import is an upsert and an export writes the same ids back.
-Constraints keep rows that break DOMAIN.md's ranges and enumerations out of the database;
+Constraints keep rows that break docs/domain.md's ranges and enumerations out of the database;
 indexes follow the filters the pages run (site, date, phase/status, instrument).
 """
 
@@ -157,7 +157,7 @@ class Dosing(TimestampMixin, Base):
 class Assessment(TimestampMixin, Base):
     """One administration of an instrument; `items` holds item scores as JSON text.
 
-    `course_id` is resolved on write by DOMAIN.md §3 (the session's course, else the
+    `course_id` is resolved on write by docs/domain.md §3 (the session's course, else the
     latest course begun on or before the date). `suicide_item` copies PHQ-9 item 9 so
     that the suicidality flag is one indexed column, not a JSON search.
     """

@@ -56,7 +56,7 @@ its patient's."""
 
 def course_scope(filters: Filters, patient_id: str | None = None) -> Select | None:
     """SELECT of the course ids the filters keep, or None when everything is kept."""
-    if filters.is_empty and patient_id is None and _clinician(filters) is None:
+    if filters.is_empty and patient_id is None:
         return None
     conditions = patient_conditions(filters)
     if patient_id is not None:
@@ -82,11 +82,6 @@ def course_scope(filters: Filters, patient_id: str | None = None) -> Select | No
     )
 
 
-def _clinician(filters: Filters) -> str | None:
-    """The one clinician whose patients a scoped viewer may see (auth.scope.ScopedFilters)."""
-    return getattr(filters, "clinician", None)
-
-
 def _patients_of(clinician: str) -> Select:
     """Patients with at least one session by `clinician` ("own patients")."""
     return select(Session.patient_id).where(Session.clinician == clinician).distinct()
@@ -105,8 +100,8 @@ def patient_conditions(filters: Filters) -> list:
         conditions.append(Patient.site.in_(filters.sites))
     if filters.indications:
         conditions.append(Patient.indication.in_(filters.indications))
-    if _clinician(filters) is not None:
-        conditions.append(Patient.patient_id.in_(_patients_of(_clinician(filters))))
+    if filters.clinician is not None:
+        conditions.append(Patient.patient_id.in_(_patients_of(filters.clinician)))
     return conditions
 
 

@@ -39,10 +39,10 @@ from kapviz.db.models import (
     RollupState,
 )
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 
 log = logging.getLogger(__name__)
 
-PHQ9 = "PHQ-9"
 TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
 
 
@@ -53,7 +53,7 @@ def serves(filters: Filters) -> bool:
         not filters.routes
         and filters.start is None
         and filters.end is None
-        and getattr(filters, "clinician", None) is None
+        and filters.clinician is None
         and not matches_nothing(filters)
     )
 
@@ -63,10 +63,8 @@ def stamp(version: tuple) -> str:
     return repr(tuple(version))
 
 
-def is_current(conn: Connection, filters: Filters | None = None) -> bool:
-    """Whether rollups exist and were computed from the data as they are now (`filters` is
-    unused: it lets kapviz.ui.data cache the answer like any aggregate; the pages' data
-    version includes the rollups' build time, so a rebuild is seen at once)."""
+def is_current(conn: Connection) -> bool:
+    """Whether rollups exist and were computed from the data as they are now."""
     return status(conn).current
 
 
@@ -107,7 +105,7 @@ def compute(conn: Connection) -> Rollups | None:
     from every score) or data written while they were read."""
     version = queries.clinic_version(conn)
     untied = select(Assessment.id).where(
-        Assessment.instrument == PHQ9, Assessment.course_id.is_(None)
+        Assessment.instrument == PHQ9.id, Assessment.course_id.is_(None)
     )
     if conn.execute(select(exists(untied))).scalar():
         log.info("rollups not built: PHQ-9 scores without a course take the live path")
@@ -127,7 +125,7 @@ def compute(conn: Connection) -> Rollups | None:
         program_sql.ineligibility_select(everything, *groups),
         ["site", "indication", "reason", "patients"],
     )
-    endpoints = outcome_sql.endpoint_rows(conn, everything, instrument=PHQ9)
+    endpoints = outcome_sql.endpoint_rows(conn, everything, instrument=PHQ9.id)
     patients = queries.read_frame(
         conn,
         select(Patient.patient_id, Patient.site, Patient.indication),
@@ -212,7 +210,7 @@ def rebuild_if_stale(engine: Engine) -> bool:
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _where(table, filters: Filters) -> list:  # noqa: ANN001 - a rollup model
+def _where(table, filters: Filters) -> list:  # a rollup model
     conditions = []
     if filters.sites:
         conditions.append(table.site.in_(filters.sites))
@@ -244,7 +242,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """`program.ineligibility_reasons` from the rollups (same order: most common first)."""
+    """`aggregates.program.ineligibility_reasons` from the rollups (most common first)."""
     t = RollupIneligibility
     total = func.sum(t.sessions)
     stmt = (

@@ -1,4 +1,8 @@
-"""Export the database in the kapviz template; export → import → export is identical."""
+"""Export the database in the kapviz template; export → import → export is identical.
+
+Text that a spreadsheet would run as a formula is neutralised (kapviz.privacy); the template
+importer removes that apostrophe again, so the round trip still gives back the same text.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.io.tables import TEMPLATE_FILES, column_names
+from kapviz.privacy import neutralise_formulas, write_workbook
 
 
 def _text(value) -> str:
@@ -159,14 +164,12 @@ def export_template(
         written = []
         for name in TEMPLATE_FILES:
             target = out / f"{name}.csv"
-            frames[name].to_csv(target, index=False, lineterminator="\n")
+            neutralise_formulas(frames[name]).to_csv(target, index=False, lineterminator="\n")
             written.append(target)
         return written
     if format == "xlsx":
         target = out if out.suffix.lower() == ".xlsx" else out / "kapviz-export.xlsx"
         target.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(target, engine="openpyxl") as writer:
-            for name in TEMPLATE_FILES:
-                frames[name].to_excel(writer, sheet_name=name, index=False)
+        write_workbook(target, {name: frames[name] for name in TEMPLATE_FILES})
         return [target]
     raise ValueError(f"unknown export format {format!r} (csv or xlsx)")

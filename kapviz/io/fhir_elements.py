@@ -1,13 +1,15 @@
 """Reading FHIR R4 JSON: resources from files, references, codings, values and phases.
 
 The small, pure pieces of the FHIR importer (kapviz.io.fhir); the codes are those of
-DOMAIN.md §5 and docs/fhir.md.
+docs/domain.md §5 and docs/fhir.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -43,37 +45,83 @@ class InvalidRecord(ValueError):
     """A record whose content cannot be read (non-numeric value, wrong unit)."""
 
 
-def resources_of(data: dict) -> list[tuple[dict, str | None]]:
-    """A Bundle's entry resources (with fullUrl), or the resource itself."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a resource was read: its file, and its NDJSON line or its Bundle entry."""
+
+    file: str
+    line: int | None = None
+    entry: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.file} line {self.line}"
+        return f"{self.file} entry {self.entry}" if self.entry is not None else self.file
+
+
+Resource = tuple[dict, str | None, Origin]
+"""A resource, its fullUrl when bundled, and where it was read."""
+
+
+def resources_of(data: dict, origin: Origin) -> list[Resource]:
+    """A Bundle's entry resources (with fullUrl and entry number), or the resource itself."""
     if not isinstance(data, dict):
-        raise ValueError(f"not a FHIR resource or Bundle: {str(data)[:60]!r}")
+        raise ValueError(f"{origin}: not a FHIR resource or Bundle: {str(data)[:60]!r}")
     if data.get("resourceType") == "Bundle":
         entries = data.get("entry") or []
-        entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        entries = entries if isinstance(entries, list) else []
         return [
-            (e["resource"], e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None)
-            for e in entries
-            if isinstance(e.get("resource"), dict)
+            (
+                e["resource"],
+                e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None,
+                Origin(origin.file, origin.line, n),
+            )
+            for n, e in enumerate(entries, start=1)
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         ]
-    return [(data, None)]
+    return [(data, None, origin)]
 
 
-def load_resources(path: Path) -> list[tuple[dict, str | None]]:
-    """Every resource in a file or folder, in read order, with its fullUrl when bundled."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
-        return [r for p in files for r in load_resources(p)]
+def _parse(text: str, origin: Origin):
+    """JSON text, or a ValueError naming the file (and line) and what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        if path.suffix.lower() == ".ndjson":
-            found = []
-            for line in text.splitlines():
-                if line.strip():
-                    found += resources_of(json.loads(line))
-            return found
-        return resources_of(json.loads(text))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path.name}: not readable FHIR JSON ({exc})") from exc
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{origin}: not readable FHIR JSON ({exc})") from exc
+    except RecursionError:
+        raise ValueError(
+            f"{origin}: not readable FHIR JSON (nested too deeply to be a FHIR resource)"
+        ) from None
+
+
+def fhir_files(path: Path) -> list[Path]:
+    """The .json/.ndjson files of a folder in name order, or the file itself."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
+    return [path]
+
+
+def iter_resources(path: Path) -> Iterator[Resource]:
+    """Every resource in a file or folder, in read order; NDJSON is read line by line."""
+    for file in fhir_files(path):
+        try:
+            if file.suffix.lower() == ".ndjson":
+                with file.open(encoding="utf-8-sig") as handle:
+                    for number, line in enumerate(handle, start=1):
+                        if line.strip():
+                            yield from resources_of(_parse(line, Origin(file.name, number)),
+                                                    Origin(file.name, number))  # fmt: skip
+            else:
+                origin = Origin(file.name)
+                yield from resources_of(_parse(file.read_text(encoding="utf-8-sig"), origin),
+                                        origin)  # fmt: skip
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{file.name}: not readable FHIR JSON ({exc})") from exc
+
+
+def load_resources(path: Path) -> list[Resource]:
+    """Every resource in a file or folder, in read order (see iter_resources)."""
+    return list(iter_resources(path))
 
 
 def ref_id(ref: dict | None, urls: dict[str, str]) -> str | None:

@@ -61,6 +61,10 @@ def load_mapping(path: str | Path | None = None) -> dict:
             return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise MappingError(f"{path.name}: not a readable TOML mapping ({exc})") from exc
+    except RecursionError:
+        raise MappingError(
+            f"{path.name}: not a readable TOML mapping (nested too deeply)"
+        ) from None
 
 
 def _rows(data_csv: Path, id_field: str) -> list[Row]:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from kapviz.io.tables import ImportBatch
 from kapviz.io.validate import ExistingKeys, ValidatedBatch, validate
+from kapviz.privacy import neutralise_text
 
-REPORT_COLUMNS = ("record", "resource_type", "id", "reason")
+REPORT_COLUMNS = ("record", "file", "resource_type", "id", "reason")
 MAX_ROUNDS = 10
 """Each round drops the rows with problems; dependants surface in the next round."""
 
@@ -29,6 +30,8 @@ class Rejection:
     resource_type: str
     id: str
     reason: str
+    file: str = ""
+    """The input file (FHIR: the file name, and ':line' for NDJSON) the record was read from."""
 
 
 def _without(batch: ImportBatch, drop: dict[str, set[int]]) -> ImportBatch:
@@ -41,17 +44,38 @@ def _without(batch: ImportBatch, drop: dict[str, set[int]]) -> ImportBatch:
     return out
 
 
+RECORD_KEYS: dict[str, tuple[str, ...]] = {
+    "patients": ("patient_id",),
+    "sessions": ("session_id",),
+    "assessments": ("patient_id", "instrument", "administered_at"),
+    "side_effects": ("session_id", "effect"),
+    "vitals": ("session_id", "minutes_from_dose"),
+}
+"""The columns that name a record of each template file (its natural key)."""
+
+
+def record_id(batch: ImportBatch, file: str, row: int) -> str:
+    """The record's own id (e.g. its session_id) for the report, not its row number."""
+    rows = batch.source_rows.get(file, [])
+    frame = batch.tables.get(file)
+    if frame is None or row not in rows:
+        return ""
+    values = frame.iloc[rows.index(row)]
+    return " ".join(str(values[c]) for c in RECORD_KEYS.get(file, ()) if c in values.index)
+
+
 def validate_skipping_invalid(
     batch: ImportBatch,
     *,
     existing: ExistingKeys | None = None,
     describe: Callable[[str, int], tuple[str, str]] | None = None,
+    allow_implausible: bool = False,
 ) -> tuple[ValidatedBatch, list[Rejection]]:
     """Validate, dropping every row with a problem; `describe(file, row)` names its record."""
-    describe = describe or (lambda file, row: (file, str(row)))
+    describe = describe or (lambda file, row: (file, record_id(batch, file, row)))
     rejections: list[Rejection] = []
     for _ in range(MAX_ROUNDS):
-        validated = validate(batch, existing=existing)
+        validated = validate(batch, existing=existing, allow_implausible=allow_implausible)
         files = {name: file for file, name in batch.source_names.items()}
         drop: dict[str, set[int]] = {}
         for p in validated.problems:
@@ -61,20 +85,23 @@ def validate_skipping_invalid(
             rtype, rid = describe(files[p.file], p.row)
             what = f"{p.column} {p.value!r}: " if p.value not in (None, "") else (
                 f"{p.column}: " if p.column else "")  # fmt: skip
-            rejections.append(Rejection(p.row, rtype, rid, f"{what}expected {p.expected}"))
+            rejections.append(
+                Rejection(p.row, rtype, rid, f"{what}expected {p.expected}", file=p.file)
+            )
         if not drop:
             return validated, rejections
         batch = _without(batch, drop)
-    return validate(batch, existing=existing), rejections
+    return validate(batch, existing=existing, allow_implausible=allow_implausible), rejections
 
 
 def write_rejections(path: str | Path, rejections: list[Rejection]) -> Path:
-    """Write the rejection report CSV (record, resource_type, id, reason)."""
+    """Write the rejection report CSV (record, file, resource_type, id, reason), formula-safe."""
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for r in rejections:
-            writer.writerow(["" if r.record is None else r.record, r.resource_type, r.id,
-                             r.reason])  # fmt: skip
+            record = "" if r.record is None else r.record
+            cells = [record, r.file, r.resource_type, r.id, r.reason]
+            writer.writerow([neutralise_text(c) for c in cells])
     return path

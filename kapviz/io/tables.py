@@ -93,6 +93,8 @@ class Problem:
     column: str | None
     value: str | None
     expected: str
+    implausible: bool = False
+    """A value of the right type outside the plausible range (kapviz.io.plausibility)."""
 
     def __str__(self) -> str:
         where = self.file + (f":{self.row}" if self.row is not None else "")

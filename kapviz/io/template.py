@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from kapviz.io.tables import TEMPLATE_FILES, TEMPLATE_VERSION, ImportBatch, column_names
+from kapviz.privacy import restore_formula_text
 
 
 class TemplateError(ValueError):
@@ -20,22 +21,62 @@ def _normalise_columns(frame: pd.DataFrame, file: str, batch: ImportBatch) -> pd
     unknown = [c for c in frame.columns if c not in known]
     if unknown:
         batch.warnings.append(f"{file}: unknown columns ignored: {', '.join(unknown)}")
-    return frame[[c for c in frame.columns if c in known]].astype(str)
+    frame = frame[[c for c in frame.columns if c in known]].astype(str)
+    # The export put an apostrophe before formula-like text (kapviz.privacy): take it off.
+    return frame.assign(**{c: restore_formula_text(frame[c]) for c in frame.columns})
+
+
+DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+"""Separators a spreadsheet may write instead of commas (e.g. a European-locale 'CSV')."""
+
+
+def _encoding_problem(path: Path) -> str:
+    """Where the text stops being UTF-8 (line and byte) and what the file probably is."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (f"{path.name}: the file is UTF-16 text ('Unicode text' in Excel), not UTF-8: "
+                "save it as 'CSV UTF-8 (comma delimited)' and import it again")  # fmt: skip
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start]
+        return (f"{path.name}: line {line} is not UTF-8 text (byte 0x{byte:02x}); the file was "
+                "probably saved as Windows-1252/Latin-1 (Excel's plain 'CSV'): save it as "
+                "'CSV UTF-8 (comma delimited)' and import it again")  # fmt: skip
+    return f"{path.name}: not UTF-8 text"
+
+
+def _check_delimiter(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """A header read as one column holding `;`, tabs or `|`: the file is not comma-separated."""
+    if len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        for sep, name in DELIMITERS.items():
+            if sep in header:
+                raise TemplateError(
+                    f"{path.name}: line 1 (the header) is one column {header!r}, separated by "
+                    f"{name} instead of commas: save the file as comma-separated CSV"
+                )
+    return frame
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """All cells as strings. Arrow's multi-threaded parser first; whatever it refuses (ragged
     rows, bad bytes, …) is read, and reported, by pandas' own parser."""
+    return _check_delimiter(path, _parse_csv(path))
+
+
+def _parse_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow"
         )
-    except Exception:  # noqa: BLE001, S110 - the C parser below decides what is wrong
+    except Exception:  # the C parser below decides what is wrong
         pass
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TemplateError(f"{path.name}: not UTF-8 text ({exc.reason})") from exc
+        raise TemplateError(_encoding_problem(path)) from exc
     except pd.errors.ParserError as exc:
         raise TemplateError(f"{path.name}: not a readable CSV file ({exc})") from exc
     except pd.errors.EmptyDataError as exc:
@@ -69,7 +110,7 @@ def read_template(path: str | Path) -> ImportBatch:
     elif path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on bad files
+        except Exception as exc:  # openpyxl raises many kinds on bad files
             raise TemplateError(f"{path.name}: not a readable Excel workbook ({exc})") from exc
         by_name = {name.strip().lower(): frame for name, frame in sheets.items()}
         if not by_name.keys() & TEMPLATE_FILES.keys():

@@ -74,7 +74,9 @@ def check_uploads(uploads: Sequence[Upload], *, max_bytes: int, max_unzipped_byt
         )
 
 
-def read_and_validate(folder: Path, uploads: Sequence[Upload], database_url: str) -> ReadResult:
+def read_and_validate(
+    folder: Path, uploads: Sequence[Upload], database_url: str, allow_implausible: bool = False
+) -> ReadResult:
     """Write the uploads into `folder`, read them with the right importer and validate them
     against what the database holds. Runs in the child process."""
     from kapviz.db.engine import make_engine  # noqa: PLC0415 - child process only
@@ -101,13 +103,19 @@ def read_and_validate(folder: Path, uploads: Sequence[Upload], database_url: str
             existing = ExistingKeys.load(conn)
         if fmt == "fhir":
             # Invalid FHIR records are problems here too: nothing is dropped silently.
-            validated, _ = validate_fhir(read_fhir(path), existing=existing)
+            validated, _ = validate_fhir(
+                read_fhir(path), existing=existing, allow_implausible=allow_implausible
+            )
         elif fmt == "template":
-            validated = validate(read_template(path), existing=existing)
+            validated = validate(
+                read_template(path), existing=existing, allow_implausible=allow_implausible
+            )
         else:
             from kapviz.io.redcap import read_redcap  # noqa: PLC0415
 
-            validated = validate(read_redcap(path, mapping), existing=existing)
+            validated = validate(
+                read_redcap(path, mapping), existing=existing, allow_implausible=allow_implausible
+            )
         preview = None
         if not validated.problems:
             preview = write_batch(engine, validated, source=names, kind=fmt, dry_run=True)
@@ -149,6 +157,7 @@ def parse_in_child(
     *,
     memory_limit_bytes: int,
     wait: Callable[[Future], None] | None = None,
+    allow_implausible: bool = False,
 ) -> ReadResult:
     """`read_and_validate` in a fresh child process with at most `memory_limit_bytes` more
     memory; `wait(future)` is called while it runs (the page shows progress there). The
@@ -163,7 +172,9 @@ def parse_in_child(
             initializer=_limit_memory,
             initargs=(memory_limit_bytes,),
         ) as pool:
-            future = pool.submit(read_and_validate, folder, list(uploads), database_url)
+            future = pool.submit(
+                read_and_validate, folder, list(uploads), database_url, allow_implausible
+            )
             if wait is not None:
                 wait(future)
             try:

@@ -8,8 +8,9 @@ touches the database except to read which ids already exist (`ExistingKeys`).
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
-from kapviz import instruments
+from kapviz import clinic_time, instruments
+from kapviz.db.arrow import bound_sql
 from kapviz.db.models import Patient, Session
 from kapviz.domain import ACTIONS, DRUGS, PHASES, ROUTES, SEXES, STATUSES
+from kapviz.io import plausibility
 from kapviz.io.tables import MAX_ITEMS, TEMPLATE_FILES, VITAL_RANGES, ImportBatch, Problem
 from kapviz.metrics.courses import assign_courses
 from kapviz.vocabulary import normalize_severity, normalize_term, suggest_term
@@ -44,15 +47,13 @@ class ExistingKeys:
     def load(cls, conn: Connection) -> ExistingKeys:
         """Patient ids and sessions as stored (plain DB-API fetches, converted per column)."""
         names = ["session_id", "patient_id", "course_id", "started_at"]
-        patients_sql = select(Patient.patient_id).compile(dialect=conn.dialect)
-        sessions_sql = select(*(Session.__table__.c[n] for n in names)).compile(
-            dialect=conn.dialect
-        )
+        patients_sql = bound_sql(select(Patient.patient_id), conn.dialect)
+        sessions_sql = bound_sql(select(*(Session.__table__.c[n] for n in names)), conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(str(patients_sql))
+            cursor.execute(*patients_sql)
             patients = {row[0] for row in cursor.fetchall()}
-            cursor.execute(str(sessions_sql))
+            cursor.execute(*sessions_sql)
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -75,21 +76,21 @@ class ValidatedBatch:
     frames: dict[str, pd.DataFrame]
     problems: list[Problem]
     warnings: list[str]
+    accepted_implausible: list[Problem] = field(default_factory=list)
+    """Implausible values written anyway (`allow_implausible`), reported with the import."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def parse_datetime(text: str) -> datetime | None:
-    """ISO 8601 date or datetime; an offset is converted to the clinic's local time."""
+def parse_datetime(text: str, zone: tzinfo | None = None) -> datetime | None:
+    """ISO 8601 date or datetime; an offset is converted to the clinic's wall time."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
-    return value
+    return clinic_time.to_clinic(value, zone) if value.tzinfo is not None else value
 
 
 ISO_FORMATS = (
@@ -113,9 +114,35 @@ def parse_datetimes(values: pd.Series) -> pd.Series:
             stamps = pd.to_datetime(values[match], format=fmt, errors="coerce")
             out[match] = stamps.astype("datetime64[us]")
             todo &= ~(match & out.notna().to_numpy())
+    zone = clinic_time.clinic_zone() if todo.any() else None
     for i in np.flatnonzero(todo):
-        out.iat[i] = parse_datetime(values.iat[i])
+        out.iat[i] = parse_datetime(values.iat[i], zone)
     return out
+
+
+LOCAL_TIME_RE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+"""A date and time without an offset: read in the clinic's zone (DOMAIN §4d)."""
+
+
+def daylight_saving_checks(
+    values: pd.Series, parsed: pd.Series, zone: tzinfo | None = None
+) -> tuple[pd.Index, pd.Index]:
+    """Of the local times (no offset) in `values`: those a clock change skips (the index of
+    each) and those it repeats, read as the earlier instant. Vectorised: pandas localises
+    the whole column; only its few failures are looked at one by one."""
+    zone = zone or clinic_time.clinic_zone()
+    if not hasattr(zone, "key") or not parsed.notna().any():
+        return pd.Index([]), pd.Index([])
+    try:
+        placed = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        failed = parsed.index[(placed.isna() & parsed.notna()).to_numpy()]
+    except (TypeError, ValueError):
+        failed = parsed.index[parsed.notna().to_numpy()]
+    local = [i for i in failed if re.fullmatch(LOCAL_TIME_RE, values[i])]
+    kinds = {i: clinic_time.check_local(parsed[i].to_pydatetime(), zone) for i in local}
+    gaps = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.NONEXISTENT])
+    folds = pd.Index([i for i, k in kinds.items() if k is clinic_time.LocalTime.AMBIGUOUS])
+    return gaps, folds
 
 
 def _isin(values: pd.Series, known: set | frozenset) -> pd.Series:
@@ -157,6 +184,7 @@ class _Checker:
         self.frame = batch.tables[file]
         self.rows = batch.source_rows[file]
         self.problems = problems
+        self.warnings: list[str] = _WARNINGS.get([])
         self._raw: dict[str, pd.Series] = {}
 
     def row(self, i: int) -> int:
@@ -245,6 +273,20 @@ class _Checker:
         for i in values.index[(values != "") & parsed.isna()]:
             self.add(i, column, values[i], "an ISO 8601 date (2026-03-14) or "
                      "datetime (2026-03-14T09:30)")  # fmt: skip
+        if not date_only:
+            zone = clinic_time.clinic_zone()
+            gaps, folds = daylight_saving_checks(values, parsed, zone)
+            for i in gaps:
+                self.add(i, column, values[i], f"a local time that exists in "
+                         f"{clinic_time.zone_label(zone)} (the clocks skip it: daylight "
+                         "saving time begins)")  # fmt: skip
+            for i in folds:
+                self.warnings.append(
+                    f"{self.name}:{self.row(i)} {column} {values[i]!r}: this local time "
+                    f"occurs twice in {clinic_time.zone_label(zone)} (the clocks go back); "
+                    "read as the earlier one"
+                )
+            parsed = parsed.where(~parsed.index.isin(gaps))
         if date_only:
             days = parsed.dt.date.astype(object)
             return days.where(parsed.notna(), None)
@@ -256,6 +298,10 @@ class _Checker:
             key = ", ".join(str(frame.at[i, c]) for c in columns)
             self.add(i, columns[-1], key, f"a unique {what} (this one appears earlier)")
         return dup
+
+
+_WARNINGS: ContextVar[list[str]] = ContextVar("validation_warnings")
+"""The warnings of the validation in progress (set by `validate`)."""
 
 
 def _patients(batch, problems, existing) -> pd.DataFrame:
@@ -270,7 +316,7 @@ def _patients(batch, problems, existing) -> pd.DataFrame:
             "patient_id": pid,
             "site": site,
             "sex": c.enum("sex", SEXES),
-            "birth_year": c.integers("birth_year", low=1900, high=date.today().year),
+            "birth_year": c.integers("birth_year", low=1900, high=clinic_time.today().year),
             "indication": c.raw("indication").replace("", None),
             "enrolled_on": c.datetimes("enrolled_on", date_only=True),
         }
@@ -401,7 +447,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{inst.id} item score {inst.item_min}–{inst.item_max}")  # fmt: skip
         total = given_total[pos].copy()
         scorable = np.flatnonzero(full & ~out_of.any(axis=1))
-        if inst.scorer is instruments._sum_items:  # noqa: SLF001 - whole columns, no calls
+        if inst.scorer is instruments._sum_items:  # whole columns, no calls
             scored, computed = scorable, items[scorable].sum(axis=1)
         else:
             scored, computed = _scored_rows(inst, items, scorable)
@@ -507,7 +553,7 @@ def _side_effects(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     terms = _per_distinct(verbatim, lambda v: normalize_term(v) if v else None)
     for i in verbatim.index[(verbatim != "") & terms.isna()]:
         hint = suggest_term(verbatim[i])
-        c.add(i, "effect", verbatim[i], "a preferred term or synonym (DOMAIN.md §4)"
+        c.add(i, "effect", verbatim[i], "a preferred term or synonym (docs/domain.md §4)"
               + (f" — did you mean '{hint}'?" if hint else ""))  # fmt: skip
     raw_sev = c.raw("severity")
     c.required("severity", raw_sev)
@@ -550,8 +596,32 @@ def _vitals(batch, problems, known_sessions: set[str]) -> pd.DataFrame:
     return out
 
 
-def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> ValidatedBatch:
-    """Check every table of `batch` and convert it to typed frames (see module docstring)."""
+def validate(
+    batch: ImportBatch,
+    *,
+    existing: ExistingKeys | None = None,
+    allow_implausible: bool = False,
+    limits: plausibility.Limits | None = None,
+) -> ValidatedBatch:
+    """Check every table of `batch` and convert it to typed frames (see module docstring).
+
+    Implausible values (kapviz.io.plausibility) are problems too, unless `allow_implausible`
+    makes them warnings (a deliberate override, reported with the import)."""
+    warnings = list(batch.warnings)
+    token = _WARNINGS.set(warnings)
+    try:
+        return _validate(batch, existing, warnings, allow_implausible, limits)
+    finally:
+        _WARNINGS.reset(token)
+
+
+def _validate(
+    batch: ImportBatch,
+    existing: ExistingKeys | None,
+    warnings: list[str],
+    allow_implausible: bool,
+    limits: plausibility.Limits | None,
+) -> ValidatedBatch:
     existing = existing or ExistingKeys()
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
@@ -585,6 +655,12 @@ def validate(batch: ImportBatch, *, existing: ExistingKeys | None = None) -> Val
         frames["side_effects"] = _side_effects(batch, problems, known_sessions)
     if "vitals" in batch.tables:
         frames["vitals"] = _vitals(batch, problems, known_sessions)
+    found = plausibility.check(batch, frames, limits or plausibility.default_limits())
+    if allow_implausible:
+        warnings += plausibility.accepted(found)
+    else:
+        problems += found
     order = {batch.source_names.get(f, f): i for i, f in enumerate(batch.tables)}
     problems.sort(key=lambda p: (order.get(p.file, 99), p.row or 0))
-    return ValidatedBatch(frames=frames, problems=problems, warnings=list(batch.warnings))
+    accepted = found if allow_implausible else []
+    return ValidatedBatch(frames, problems, warnings, accepted_implausible=accepted)

@@ -414,6 +414,6 @@ def write_batch(
     # the data are written and the pages read live until the next rebuild.
     try:
         rollups.rebuild(engine)
-    except Exception:  # noqa: BLE001 - derived data must not fail a committed import
+    except Exception:  # derived data must not fail a committed import
         log.exception("rollups not rebuilt after the import; the pages read live")
     return result

@@ -1,13 +1,13 @@
-"""Suicidality flags and the alerts worklist: who needs attention now (DOMAIN.md §2, §4),
+"""Suicidality flags and the alerts worklist: who needs attention now (docs/domain.md §2, §4),
 and the thresholds in force.
 
-PHQ-9 item 9 > 0 is fixed by DOMAIN.md §2 and nobody may raise it; every other threshold
+PHQ-9 item 9 > 0 is fixed by docs/domain.md §2 and nobody may raise it; every other threshold
 comes from `Settings`. kapviz.metrics.safety re-exports every public name.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -45,49 +45,120 @@ def phq9_item9(assessments: pd.DataFrame) -> pd.DataFrame:
 
 
 def suicidality_flag_patients(assessments: pd.DataFrame) -> int:
-    """Patients with ANY PHQ-9 whose item 9 is above 0 (DOMAIN.md §2; never raised)."""
+    """Patients with ANY PHQ-9 whose item 9 is above 0 (docs/domain.md §2; never raised)."""
     rows = phq9_item9(assessments)
     return int(rows.loc[rows["item9"] > 0, "patient_id"].nunique())
 
 
 # --- Alerts worklist -----------------------------------------------------------------------
 
-REASON_SUICIDALITY = "PHQ-9 item 9 > 0 on latest PHQ-9"
 REASON_SERIOUS = "Serious adverse event"
+REASON_SUICIDALITY = "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)"
 REASON_EXCURSION = "BP excursion"
 REASON_SEVERE = "Severe side effect"
 REASON_URINARY = "Urinary symptoms"
 REASON_COGNITIVE = "Cognitive complaints"
 
 REASON_RANK: dict[str, int] = {
-    REASON_SUICIDALITY: 1,
-    REASON_SERIOUS: 2,
+    REASON_SERIOUS: 1,
+    REASON_SUICIDALITY: 2,
     REASON_EXCURSION: 3,
     REASON_SEVERE: 4,
     REASON_URINARY: 5,
     REASON_COGNITIVE: 6,
 }
-"""Worklist order: lower is more urgent (suicidality first)."""
+"""Worklist order (DOMAIN §4): serious adverse events first, then suicidality, BP
+excursions, severe effects, urinary and cognitive complaints; newest first within each."""
 
 ALERT_COLUMNS = ["patient_id", "course_id", "reason", "detail", "date", "severity_rank"]
 
 
 def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
-    """Item 9 > 0 on the latest PHQ-9 with a known item 9 (a total-only form clears nothing)."""
+    """Item 9 > 0 on the latest PHQ-9 with item answers (a total-only form clears nothing);
+    the detail says so when a later PHQ-9 has a total only."""
     latest = phq9_item9(assessments).drop_duplicates("patient_id", keep="last")
     latest = latest[latest["item9"] > 0]
+    every = instrument_rows(assessments, "PHQ-9")
+    newest = (
+        every.assign(administered_at=pd.to_datetime(every["administered_at"]))
+        .sort_values(["patient_id", "administered_at"], kind="stable")
+        .drop_duplicates("patient_id", keep="last")
+        .set_index("patient_id")
+    )
+    details = []
+    for patient, at, item9, total in zip(
+        latest["patient_id"],
+        latest["administered_at"],
+        latest["item9"],
+        latest["total"],
+        strict=True,
+    ):
+        text = f"item 9 = {item9}, total {total} on {at:%Y-%m-%d}"
+        if patient in newest.index and newest.at[patient, "administered_at"] > at:
+            later = newest.loc[patient]
+            text += (
+                f"; a later PHQ-9 ({later['administered_at']:%Y-%m-%d}, total "
+                f"{int(later['total'])}) has no item answers"
+            )
+        details.append(text)
     return pd.DataFrame(
         {
             "patient_id": latest["patient_id"],
             "course_id": latest["course_id"],
             "reason": REASON_SUICIDALITY,
-            "detail": [
-                f"item 9 = {v}, total {t}"
-                for v, t in zip(latest["item9"], latest["total"], strict=True)
-            ],
+            "detail": details,
             "date": latest["administered_at"],
         }
     )
+
+
+def split_inactive(
+    alerts: pd.DataFrame, last_contact: pd.Series, *, now: datetime, inactive_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(active, inactive) alerts: a patient with no completed session in the `inactive_days`
+    before `now` is inactive (DOMAIN §4); their alerts are listed apart with `last_contact`
+    (the date of their latest completed session, NaT when none)."""
+    # reindex, not map: Series.map of an empty Series with a datetime mapper raises (pandas 3).
+    known = pd.to_datetime(last_contact[~last_contact.index.duplicated()])
+    contact = pd.Series(known.reindex(alerts["patient_id"]).to_numpy(), index=alerts.index)
+    cutoff = pd.Timestamp(now) - timedelta(days=inactive_days)
+    inactive = contact.isna() | (contact < cutoff)
+    return (
+        alerts[~inactive].reset_index(drop=True),
+        alerts[inactive].assign(last_contact=contact[inactive]).reset_index(drop=True),
+    )
+
+
+def mark_new(alerts: pd.DataFrame, since: datetime | None) -> pd.DataFrame:
+    """`is_new`: the alert's date is after `since` (the viewer's previous visit; None: none
+    is new, nothing to compare with)."""
+    new = pd.to_datetime(alerts["date"]) > pd.Timestamp(since) if since else False
+    return alerts.assign(is_new=pd.Series(new, index=alerts.index, dtype=bool))
+
+
+def alert_groups(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Patients on the worklist per site and clinician (site, clinician, patients, alerts,
+    new), most patients first: where the work is, at network scale."""
+    columns = ["site", "clinician", "patients", "alerts", "new"]
+    if alerts.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = alerts.assign(new=alerts["is_new"].astype(int)).groupby(
+        ["site", "clinician"], as_index=False
+    )
+    table = grouped.agg(
+        patients=("patient_id", "nunique"), alerts=("patient_id", "size"), new=("new", "sum")
+    )
+    table = table.sort_values(
+        ["patients", "site", "clinician"], ascending=[False, True, True], kind="stable"
+    )
+    return table[columns].reset_index(drop=True)
+
+
+def page_of(rows: pd.DataFrame, page: int, *, size: int) -> pd.DataFrame:
+    """Rows of page `page` (1-based) of `size` rows each; past the end: the last page."""
+    pages = max(1, -(-len(rows) // size))
+    page = min(max(page, 1), pages)
+    return rows.iloc[(page - 1) * size : page * size]
 
 
 def _recent_effects(
@@ -173,9 +244,10 @@ def alerts(
 ) -> pd.DataFrame:
     """Patients who need attention now: one row per patient × reason, most urgent first.
 
-    Reasons: item 9 > 0 on the latest PHQ-9 (any date); and within the last
-    settings.alert_lookback_days days up to `now`: a serious adverse event, a BP excursion,
-    a severe side effect, urinary symptoms, cognitive complaints.
+    Reasons, in worklist order (REASON_RANK): within the last settings.alert_lookback_days
+    days up to `now`, a serious adverse event; item 9 > 0 on the latest PHQ-9 with item
+    answers (any date); and, within the look-back, a BP excursion, a severe side effect,
+    urinary symptoms, cognitive complaints. Newest first within each reason.
     Columns: patient_id, course_id, reason, detail, date, severity_rank (1 most urgent).
     """
     now_ts = pd.Timestamp(now)
@@ -183,8 +255,8 @@ def alerts(
     records = _recent_effects(sessions, side_effects, since, now_ts)
     severe = SEVERITY_RANK["severe"]
     parts = [
-        _latest_item9_alerts(assessments),
         _effect_alerts(records[records["serious"].astype(bool)], REASON_SERIOUS),
+        _latest_item9_alerts(assessments),
         _excursion_alerts(sessions, vitals, since, now_ts, settings),
         _effect_alerts(records[records["severity_rank"] >= severe], REASON_SEVERE),
         _effect_alerts(records[records["term"] == "urinary symptoms"], REASON_URINARY),
@@ -222,7 +294,23 @@ def thresholds_in_force(settings: Settings) -> pd.DataFrame:
         (
             "phq9_item9_flag",
             "> 0",
-            "Any PHQ-9 item 9 answer above 0 is a suicidality flag (fixed, DOMAIN.md §2).",
+            "Any PHQ-9 item 9 answer above 0 is a suicidality flag (fixed: never raised).",
         )
     )
     return pd.DataFrame(rows, columns=["setting", "value", "meaning"])
+
+
+def patients_per_reason(worklist: pd.DataFrame) -> pd.DataFrame:
+    """Patients on the worklist per reason, most urgent reason first (a patient with two
+    reasons counts under each). Columns: reason, patients; every reason, zeros included."""
+    counts = worklist.groupby("reason")["patient_id"].nunique() if len(worklist) else {}
+    reasons = sorted(REASON_RANK, key=REASON_RANK.get)
+    return pd.DataFrame(
+        {"reason": reasons, "patients": [int(counts.get(r, 0)) for r in reasons]}
+    ).astype({"reason": object, "patients": "int64"})
+
+
+def alerts_now(today: date) -> datetime:
+    """'Now' of an alerts worklist drawn on `today`: the end of the day, so the look-back
+    window is whole days."""
+    return datetime.combine(today, time.max)

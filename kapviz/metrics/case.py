@@ -10,7 +10,8 @@ import pandas as pd
 from kapviz import instruments
 from kapviz.config import Settings
 from kapviz.domain import ROUTE_LABELS
-from kapviz.metrics.safety import alerts, sedation_flags
+from kapviz.metrics.alerts import alerts
+from kapviz.metrics.monitoring import sedation_flags
 from kapviz.metrics.side_effects import dosing_sessions, session_numbers
 from kapviz.metrics.stats import mean_ci
 from kapviz.metrics.trajectories import (

@@ -1,4 +1,4 @@
-"""Which course an assessment belongs to (DOMAIN.md §3)."""
+"""Which course an assessment belongs to (docs/domain.md §3)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,17 @@
 """Model-based average trajectory: a linear mixed-effects model of one instrument's totals.
 
-total = β0 + β1·weeks since first dose + β_phase (preparation as reference)
-        + patient random intercept + patient random slope on weeks (REML; the model of
-statsmodels' MixedLM, fitted by kapviz.metrics.reml in milliseconds instead of seconds).
-Unlike raw means, the model uses every course's scores at once and stays honest when
-courses drop out. Large cohorts are fitted on a seeded sample of MAX_COURSES courses; too
-little data, a failed fit or a non-converged fit gives `ok=False` and a reason in words
-instead of a band. Uses the days-axis points of
-`kapviz.metrics.trajectories.trajectory_points` (scores in the baseline window or later).
+total = β0 + β1·dosed + β2·w + β3·(w − 2)⁺ + β4·(w − 4)⁺ + β5·(w − 12)⁺
+        + patient random intercept and slope on w
+(REML; the model of statsmodels' MixedLM, fitted by kapviz.metrics.reml in milliseconds),
+where w = weeks since the first dose, 0 for scores on or before it (DOMAIN.md §3: those
+are baseline, t ≤ 0, never "dosing"), and dosed = 1 after the first dose. The broken line
+(knots at weeks 2, 4 and 12) lets the fall during the dosing series level off.
+
+The band is drawn only where the model agrees with the data: at every point of the axis with
+at least MIN_CHECK_COURSES courses, the fitted cohort mean must lie within the observed
+mean's 95% CI (of the same courses); otherwise `band(axis)` is None and `misfit(axis)` says
+where it fails. Large cohorts are fitted on a seeded sample of MAX_COURSES courses; too
+little data or a failed fit gives `ok=False` and a reason in words.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kapviz.domain import PHASES
+from kapviz.domain import Z_95
 from kapviz.metrics.reml import fit_reml
-from kapviz.metrics.stats import Z_95
+from kapviz.metrics.trajectory_tables import course_values, table_from_values
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,26 @@ average trajectory it estimates is precise to about ±0.3 point (95% CI half-wid
 intercept on the demo clinic); the band is drawn from that sample and the note says so."""
 
 BAND_COLUMNS = ["point", "order", "x", "mean", "ci_low", "ci_high"]
+CHECK_COLUMNS = ["point", "order", "courses", "observed", "ci_low", "ci_high", "fitted", "agrees"]
+MIN_CHECK_COURSES = 30
+"""Points with at least this many courses are where the model must agree with the data."""
+KNOTS_WEEKS = (2.0, 4.0, 12.0)
+FIXED_EFFECTS = [
+    "intercept",
+    "after first dose",
+    "weeks",
+    "weeks after 2",
+    "weeks after 4",
+    "weeks after 12",
+]
+FORMULA = (
+    "total ~ 1 + after first dose + w + (w − 2)⁺ + (w − 4)⁺ + (w − 12)⁺ + (1 + w | patient), "
+    "w = weeks since the first dose (0 on or before it)"
+)
+
+
+def _empty_check() -> pd.DataFrame:
+    return pd.DataFrame(columns=CHECK_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,9 @@ class TrajectoryModel:
     params: dict[str, float] = field(default_factory=dict)
     days_band: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BAND_COLUMNS))
     session_band: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BAND_COLUMNS))
+    days_check: pd.DataFrame = field(default_factory=_empty_check)
+    session_check: pd.DataFrame = field(default_factory=_empty_check)
+    """Per point: observed mean and 95% CI of the fitted courses, fitted mean, agreement."""
 
     @property
     def note(self) -> str:
@@ -66,19 +93,72 @@ class TrajectoryModel:
             return f"No model-based trajectory: {self.reason}"
         slope = "random intercept and slope" if self.random_slope else "random intercept only"
         text = (
-            f"Linear mixed model ({slope} per patient) on {self.n_scores:,} scores of "
-            f"{self.n_courses:,} courses ({self.n_patients:,} patients)"
+            f"Linear mixed model ({slope} per patient): {FORMULA}; fitted on "
+            f"{self.n_scores:,} scores of {self.n_courses:,} courses "
+            f"({self.n_patients:,} patients)"
         )
         if self.sampled_from:
             text += f", a seeded random sample of the {self.sampled_from:,} courses"
         return text + "."
 
+    def _check(self, axis: str) -> pd.DataFrame:
+        return self.days_check if axis == "days" else self.session_check
 
-def _design(weeks: np.ndarray, phases: pd.Series, levels: list[str]) -> np.ndarray:
-    """Fixed-effects design: intercept, weeks, one indicator per non-reference phase."""
-    cols = [np.ones_like(weeks), weeks]
-    cols += [(phases == level).to_numpy(dtype=float) for level in levels[1:]]
-    return np.column_stack(cols)
+    def band(self, axis: str) -> pd.DataFrame | None:
+        """The band to draw on `axis` (its checked points), or None when the model does not
+        fit the data there (or was not fitted)."""
+        if not self.ok or self.misfit(axis):
+            return None
+        band = self.days_band if axis == "days" else self.session_band
+        checked = self._check(axis)
+        return band[band["order"].isin(checked["order"])].reset_index(drop=True)
+
+    def misfit(self, axis: str) -> str | None:
+        """Why no band is drawn on `axis` although the model was fitted (None: it fits)."""
+        if not self.ok:
+            return None
+        check = self._check(axis)
+        if check.empty:
+            return (
+                "The model is not drawn: no point of this axis has "
+                f"{MIN_CHECK_COURSES} courses to check it against."
+            )
+        wrong = check[~check["agrees"].astype(bool)]
+        if wrong.empty:
+            return None
+        worst = wrong.assign(gap=(wrong["fitted"] - wrong["observed"]).abs())
+        row = worst.sort_values("gap", ascending=False).iloc[0]
+        return (
+            f"The model does not fit these data, so no model band is drawn: at "
+            f"{len(wrong)} of {len(check)} points with ≥ {MIN_CHECK_COURSES} courses its mean "
+            f"lies outside the observed 95% CI (worst: {row['point']}, model "
+            f"{row['fitted']:.1f} against observed {row['observed']:.1f}, 95% CI "
+            f"{row['ci_low']:.1f}–{row['ci_high']:.1f}, n = {int(row['courses'])})."
+        )
+
+
+def _weeks(days: np.ndarray) -> np.ndarray:
+    """Weeks since the first dose; scores on or before it are at 0 (baseline, t ≤ 0)."""
+    return np.clip(np.asarray(days, dtype=float), 0.0, None) / 7.0
+
+
+def _design(days: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Fixed-effects design (FIXED_EFFECTS): intercept, after first dose, w and the knots;
+    only the columns `keep` (all by default)."""
+    days = np.asarray(days, dtype=float)
+    weeks = _weeks(days)
+    cols = [np.ones_like(weeks), (days > 0).astype(float), weeks]
+    cols += [np.clip(weeks - knot, 0.0, None) for knot in KNOTS_WEEKS]
+    design = np.column_stack(cols)
+    return design if keep is None else design[:, keep]
+
+
+def _estimable(design: np.ndarray) -> np.ndarray:
+    """Columns the data can estimate: the intercept and every non-constant column (no score
+    after week 12 → no knot there; no baseline score → no separate "after first dose")."""
+    keep = np.ptp(design, axis=0) > 0
+    keep[0] = True
+    return np.flatnonzero(keep)
 
 
 def _plural(n: int, word: str) -> str:
@@ -143,13 +223,10 @@ def fit_trajectory_model(
             f"repeated scores (at least {MIN_SCORES} and {MIN_REPEATED_PATIENTS} needed).",
             **counts,
         )
-    present = set(data["phase"].unique())  # not per row: 15,000 scores
-    levels = [p for p in PHASES if p in present]
-    if "preparation" in levels:  # the reference: before treatment
-        levels.remove("preparation")
-        levels.insert(0, "preparation")
-    weeks = data["days"].to_numpy(dtype=float) / 7.0
-    exog = _design(weeks, data["phase"], levels)
+    days = data["days"].to_numpy(dtype=float)
+    weeks = _weeks(days)
+    keep = _estimable(_design(days))
+    exog = _design(days, keep)
     endog = data["total"].to_numpy(dtype=float)
     groups = data["patient_id"].astype(str).to_numpy()
 
@@ -180,42 +257,62 @@ def fit_trajectory_model(
             fit_seconds=seconds,
             **counts,
         )
-    names = ["intercept", "weeks", *[f"phase[{level}]" for level in levels[1:]]]
     fe, cov = fitted.fe_params, fitted.cov_fe
     log.info("mixed model %s: %d scores in %.2f s", instrument, counts["n_scores"], seconds)
+    days_band = _band(data, fe, cov, keep, label="day_bin", order="day_order", x="day_x")
+    session_band = _band(data, fe, cov, keep, label="point", order="point_order", x=None)
     return TrajectoryModel(
         ok=True,
         instrument=instrument,
         random_slope=slope,
         warnings=unique_warnings,
         fit_seconds=seconds,
-        params=dict(zip(names, fe.tolist(), strict=True)),
-        days_band=_band(data, fe, cov, levels, label="day_bin", order="day_order", x="day_x"),
-        session_band=_band(data, fe, cov, levels, label="point", order="point_order", x=None),
+        params=dict(zip([FIXED_EFFECTS[i] for i in keep], fe.tolist(), strict=True)),
+        days_band=days_band,
+        session_band=session_band,
+        days_check=agreement(data, days_band, axis="days"),
+        session_check=agreement(data, session_band, axis="session"),
         **counts,
     )
+
+
+def agreement(data: pd.DataFrame, band: pd.DataFrame, *, axis: str) -> pd.DataFrame:
+    """Per point with ≥ MIN_CHECK_COURSES courses: the observed mean and 95% CI of the
+    fitted courses' values there (one per course), the model's mean, and whether it lies
+    within that CI (CHECK_COLUMNS)."""
+    table = table_from_values(course_values(data, axis=axis), axis=axis)
+    table = table[table["courses"] >= MIN_CHECK_COURSES]
+    merged = table[["point", "order", "courses", "mean", "ci_low", "ci_high"]].merge(
+        band[["order", "mean"]].rename(columns={"mean": "fitted"}), on="order", how="inner"
+    )
+    merged = merged.rename(columns={"mean": "observed"})
+    merged["agrees"] = (merged["fitted"] >= merged["ci_low"]) & (
+        merged["fitted"] <= merged["ci_high"]
+    )
+    return merged[CHECK_COLUMNS].reset_index(drop=True)
 
 
 def _band(
     data: pd.DataFrame,
     fe: np.ndarray,
     cov: np.ndarray,
-    levels: list[str],
+    keep: np.ndarray,
     *,
     label: str,
     order: str,
     x: str | None,
 ) -> pd.DataFrame:
-    """Model mean and 95% CI at each axis point, at the point's observed weeks and phase mix.
+    """Model mean and 95% CI at each axis point: the fitted cohort mean of its courses.
 
-    The design row of a point averages the rows of its scores, so a point whose scores mix
-    phases (a weekly bin spanning dosing and integration) gets that mix.
+    Each course's design row at a point averages its scores' rows there; the point's row
+    averages its courses' rows (one weight per course, as the observed means take them).
     """
     placed = data[data[order].notna()]
-    weeks = placed["days"].to_numpy(dtype=float) / 7.0
-    rows = pd.DataFrame(_design(weeks, placed["phase"], levels), index=placed.index)
-    rows["_order"] = placed[order].astype("int64")
-    mean_rows = rows.groupby("_order").mean()
+    rows = pd.DataFrame(_design(placed["days"].to_numpy(dtype=float), keep), index=placed.index)
+    rows["_order"] = placed[order].astype("int64").to_numpy()
+    rows["_course"] = placed["course_id"].astype(str).to_numpy()
+    per_course = rows.groupby(["_order", "_course"], sort=True).mean()
+    mean_rows = per_course.groupby(level="_order").mean()
     design = mean_rows.to_numpy()
     estimate = design @ fe
     se = np.sqrt(np.einsum("ij,jk,ik->i", design, cov, design))

@@ -1,8 +1,8 @@
 """Sedation, dissociation and monitoring time during dosing, and the monthly adverse-event
-u-chart (DOMAIN.md §4).
+u-chart (docs/domain.md §4).
 
 An *adverse event* here is one effect term recorded on one completed dosing session, counted
-once however many records repeat it. Thresholds come from `Settings` (defaults DOMAIN.md).
+once however many records repeat it. Thresholds come from `Settings` (defaults docs/domain.md).
 kapviz.metrics.safety re-exports every public name.
 """
 

@@ -1,7 +1,7 @@
-"""Per-course outcomes of each symptom scale, exactly as DOMAIN.md §3 defines them.
+"""Per-course outcomes of each symptom scale, exactly as docs/domain.md §3 defines them.
 
 One row per course × outcome instrument with at least one score of that instrument in the
-course. Rules (DOMAIN.md §3):
+course. Rules (docs/domain.md §3):
 
 - first dose = start of the course's first *completed* dosing session;
 - baseline = latest score with ``first_dose − window ≤ administered_at ≤ first_dose``
@@ -24,15 +24,16 @@ import numpy as np
 import pandas as pd
 
 from kapviz import instruments
-from kapviz.metrics.scores import (  # noqa: F401 - re-exported: part of this module's API
+from kapviz.metrics.scores import (
     DATETIME_DTYPE,
-    as_datetime,
+    anchor_frame,
     completed_doses,
     course_anchors,
     course_scores,
     doses_up_to,
-    first_doses,
+    number_doses,
     objects,
+    score_frame,
 )
 from kapviz.metrics.stats import wilson_interval
 
@@ -68,7 +69,7 @@ OUTCOME_COLUMNS = [
 ]
 
 RATE_MEASURES = ("response", "remission", "reliable_improvement", "reliable_deterioration")
-"""The four cohort rates, each with its own denominator (DOMAIN.md §3)."""
+"""The four cohort rates, each with its own denominator (docs/domain.md §3)."""
 
 _FLAG_OF_MEASURE = {
     "response": "is_response",
@@ -255,43 +256,44 @@ def outcomes_from_endpoints(
     `endpoints` has one row per course with a score of `instrument`: course_id, patient_id,
     first_dose_at (first completed dose, missing without one), pre_at / pre_total (its
     latest score on or before the first dose) and last_at / last_total (its latest score),
-    as kapviz.db.aggregates.outcomes reads them. The baseline is the pre-dose score when it
-    lies inside the window (an earlier one cannot if the latest does not); the endpoint is
-    the latest score when it falls after the first dose. Time to first response needs
-    every score, so it is left unknown (NaN / NA) here.
+    as kapviz.db.aggregates.outcomes reads them. The two candidates are handed to
+    `outcomes_from_scores` as the course's only scores, so the rule is that function's: the
+    baseline is the latest pre-dose score in the window (an earlier one cannot be inside it
+    if the latest is not), the endpoint the latest score after the first dose. Time to first
+    response needs every score, so it is left unknown (NaN / NA) here.
     """
-    endpoints = endpoints.sort_values(["patient_id", "course_id"], kind="stable")
-    n = len(endpoints)
-    dose = as_datetime(endpoints["first_dose_at"]).to_numpy(dtype=DATETIME_DTYPE)
-    pre_at = as_datetime(endpoints["pre_at"]).to_numpy(dtype=DATETIME_DTYPE)
-    last_at = as_datetime(endpoints["last_at"]).to_numpy(dtype=DATETIME_DTYPE)
-    window = np.timedelta64(int(baseline_window_days) * 86_400_000_000, "us")
-    has_baseline = ~np.isnat(pre_at) & (pre_at >= dose - window)
-    has_endpoint = ~np.isnat(dose) & (last_at > dose)
-    rows = pd.DataFrame(
-        {
-            "patient_id": pd.Series(endpoints["patient_id"].to_numpy(dtype=object), dtype=object),
-            "course_id": pd.Series(endpoints["course_id"].to_numpy(dtype=object), dtype=object),
-            "instrument": pd.Series([instrument] * n, dtype=object),
-            "first_dose_at": dose,
-            "baseline": _scores_where(endpoints["pre_total"], has_baseline),
-            "baseline_at": np.where(has_baseline, pre_at, np.datetime64("NaT")),
-            "endpoint": _scores_where(endpoints["last_total"], has_endpoint),
-            "endpoint_at": np.where(has_endpoint, last_at, np.datetime64("NaT")),
-        }
+    keys = endpoints[["course_id", "patient_id"]]
+    candidates = [
+        keys.assign(id=position, administered_at=endpoints[at], total=endpoints[total])
+        for position, (at, total) in enumerate((("pre_at", "pre_total"), ("last_at", "last_total")))
+    ]
+    scores = pd.concat(candidates, ignore_index=True)
+    scores = scores[scores["administered_at"].notna()].assign(session_id="", instrument=instrument)
+    no_time = pd.Series(pd.NaT, index=endpoints.index, dtype=DATETIME_DTYPE)
+    anchors = anchor_frame(
+        keys.assign(
+            first_session_at=no_time,
+            first_dose_at=endpoints["first_dose_at"],
+            last_dose_at=no_time,
+            last_integration_at=no_time,
+        )
     )
-    rows = _verdicts(rows, baseline_window_days, reliable_params)
+    no_doses = pd.DataFrame(
+        {"course_id": pd.Series([], dtype=object), "started_at": no_time.iloc[:0]}
+    )
+    rows = outcomes_from_scores(
+        score_frame(scores),
+        anchors,
+        number_doses(no_doses),
+        baseline_window_days=baseline_window_days,
+        reliable_params=reliable_params,
+    )
+    n = len(rows)
     rows["time_to_response_days"] = np.full(n, np.nan)
     rows["time_to_response_doses"] = pd.arrays.IntegerArray(
         np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
     )
-    return rows[OUTCOME_COLUMNS]
-
-
-def _scores_where(totals: pd.Series, keep: np.ndarray) -> pd.arrays.IntegerArray:
-    """Totals as nullable integers, missing where `keep` is False."""
-    values = pd.to_numeric(totals).fillna(0).to_numpy(dtype=np.int64)
-    return pd.arrays.IntegerArray(values, ~keep)
+    return rows
 
 
 def _verdicts(
@@ -403,7 +405,7 @@ def course_outcomes(
 
 
 def _denominators(outcomes: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per-row booleans: which courses count in each rate's denominator (DOMAIN.md §3)."""
+    """Per-row booleans: which courses count in each rate's denominator (docs/domain.md §3)."""
     ev = outcomes["evaluable"].astype(bool)
     return {
         # Percent-based response is undefined at baseline 0: is_response is NA there.

@@ -8,72 +8,18 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from kapviz.config import Settings
-from kapviz.metrics import safety
+from kapviz.metrics import alerts
+from kapviz.metrics.periods import period_spans
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
-from kapviz.metrics.stats import wilson_columns
+from kapviz.metrics.stats import funnel_limits, wilson_columns
 
 FUNNEL_STEPS = ("Referred", "Intake completed", "Eligible", "First dose", "Course completed")
 
 
 def completed(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Only completed sessions count in any denominator (DOMAIN.md §1)."""
+    """Only completed sessions count in any denominator (docs/domain.md §1)."""
     return sessions[sessions["status"] == "completed"]
-
-
-def active_patients(sessions: pd.DataFrame, *, now: datetime, days: int = 30) -> int:
-    """Patients with a completed session in the `days` before `now` (inclusive of now)."""
-    done = completed(sessions)
-    recent = done[(done["started_at"] > now - timedelta(days=days)) & (done["started_at"] <= now)]
-    return int(recent["patient_id"].nunique())
-
-
-def dosing_sessions_between(sessions: pd.DataFrame, start: datetime, end: datetime) -> int:
-    """Completed dosing sessions with start in [start, end)."""
-    done = completed(sessions)
-    mask = (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    return int(mask.sum())
-
-
-def funnel_patients(patients: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, set]:
-    """The patient sets behind each funnel step, before intersecting them (funnel_table).
-
-    referred: the patient records; intake: patients with a completed intake session;
-    eligible: found eligible at one; dosed: with a completed dosing session; finished: with
-    a course that has a completed integration or follow-up session after its last completed
-    dosing session (DOMAIN.md §1). kapviz.db.aggregates.program reads the same sets in SQL.
-    """
-    done = completed(sessions)
-    intake = done[done["phase"] == "intake"]
-    dosing = done[done["phase"] == "dosing"]
-    last_dose = dosing.groupby("course_id")["started_at"].max()
-    after = done[done["phase"].isin(["integration", "follow_up"])]
-    after = after[after["course_id"].isin(last_dose.index)]
-    if not after.empty:
-        after = after[after["started_at"] > after["course_id"].map(last_dose)]
-    finished = after
-    return {
-        "referred": set(patients["patient_id"]),
-        "intake": set(intake["patient_id"]),
-        "eligible": set(intake.loc[intake["eligible"].fillna(False).astype(bool), "patient_id"]),
-        "dosed": set(dosing["patient_id"]),
-        "finished": set(finished["patient_id"]),
-    }
-
-
-def funnel_table(sets: dict[str, set]) -> pd.DataFrame:
-    """Referred → intake completed → eligible → first dose → course completed, in patients.
-
-    Each step keeps only patients who reached the step before, so the counts never grow;
-    a patient with two courses counts once; `lost` is the share of the previous step that
-    did not reach this one.
-    """
-    reached = sets["referred"]
-    counts = [len(reached)]
-    for key in ("intake", "eligible", "dosed", "finished"):
-        reached = sets[key] & reached
-        counts.append(len(reached))
-    return funnel_frame(counts)
 
 
 def funnel_frame(counts: list[int]) -> pd.DataFrame:
@@ -82,31 +28,6 @@ def funnel_frame(counts: list[int]) -> pd.DataFrame:
     previous = frame["patients"].shift(1)
     frame["lost"] = (1 - frame["patients"] / previous).where(previous > 0)
     return frame
-
-
-def treatment_funnel(patients: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """The treatment funnel (funnel_table) of these patients and sessions."""
-    return funnel_table(funnel_patients(patients, sessions))
-
-
-def ineligibility_reasons(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Why patients were found not eligible at intake, most common first."""
-    intake = completed(sessions)
-    intake = intake[(intake["phase"] == "intake") & (intake["eligible"] == False)]  # noqa: E712
-    reasons = intake["ineligible_reason"].fillna("not recorded")
-    counts = reasons.value_counts().rename_axis("reason").reset_index(name="patients")
-    return counts
-
-
-def monthly_dosing_by_route(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Completed dosing sessions per calendar month and route."""
-    done = completed(sessions)
-    dosing = done[done["phase"] == "dosing"]
-    daily = dosing.assign(
-        day=dosing["started_at"].dt.normalize(), route=dosing["route"].fillna("unknown")
-    )
-    daily = daily.groupby(["day", "route"], as_index=False).size()
-    return monthly_from_daily(daily.rename(columns={"size": "sessions"}))
 
 
 def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.DataFrame:
@@ -146,22 +67,26 @@ def measurement_completion(
     return (int(len(window) - len(missing)), int(len(window)))
 
 
-def funnel_plot_limits(
-    overall_rate: float, volumes: pd.Series | list[int], *, z: float = 1.959963984540054
-) -> pd.DataFrame:
-    """Binomial control limits around the overall rate for each volume (funnel plot).
+FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
+"""Coverage of a funnel plot's limits: 95% (about 2 SD) and 99.8% (about 3 SD)."""
 
-    Limits p ± z·√(p(1−p)/n), clipped to [0, 1]: a site outside them differs from the
-    program by more than chance at that volume (Spiegelhalter 2005).
+
+def funnel_plot_limits(
+    overall_rate: float, volumes: pd.Series | list[int], *, coverage: float = 0.95
+) -> pd.DataFrame:
+    """Exact binomial control limits around the overall rate for each volume (funnel plot).
+
+    DOMAIN §4c: limits from the binomial distribution, not the normal approximation, which
+    is too narrow or runs past 0 and 1 for small units. A site outside them differs from the
+    program by more than chance at that volume.
     """
     n = pd.Series(volumes, dtype="float64")
-    half = z * (overall_rate * (1 - overall_rate) / n.where(n > 0)) ** 0.5
+    limits = [
+        funnel_limits(overall_rate, int(v) if v == v and v > 0 else 0, coverage=coverage)
+        for v in n.tolist()
+    ]
     return pd.DataFrame(
-        {
-            "n": n,
-            "lower": (overall_rate - half).clip(lower=0.0),
-            "upper": (overall_rate + half).clip(upper=1.0),
-        }
+        {"n": n, "lower": [lo for lo, _ in limits], "upper": [hi for _, hi in limits]}
     )
 
 
@@ -181,7 +106,7 @@ def outcome_window(
 ) -> dict[str, int]:
     """Responders and remitters among courses whose endpoint falls in [start, end).
 
-    Denominators follow DOMAIN.md §3: response counts evaluable courses with a defined
+    Denominators follow docs/domain.md §3: response counts evaluable courses with a defined
     response (percent rule: baseline > 0); remission excludes courses whose baseline was
     already in remission.
     """
@@ -236,23 +161,9 @@ def site_response(
     return sites, overall
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 of the week containing `now`."""
-    return datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
-
-
-def month_start(now: datetime) -> datetime:
-    return datetime.combine(now.date().replace(day=1), datetime.min.time())
-
-
-def _previous_month_start(now: datetime) -> datetime:
-    first = month_start(now)
-    return month_start(first - timedelta(days=1))
-
-
 @dataclass(frozen=True)
 class TileWindows:
-    """The tiles' periods as of `now` (DOMAIN.md §1 windows; every range is [start, end)
+    """The tiles' periods as of `now` (docs/domain.md §1 windows; every range is [start, end)
     but the active-patient ones, which are (start, end])."""
 
     now: datetime
@@ -267,30 +178,28 @@ class TileWindows:
 
 
 def tile_windows(now: datetime) -> TileWindows:
-    """This week / month so far and the same span of the week / month before; the last 30
-    and 90 days and the 30 and 90 before them."""
+    """This week / month so far and the same elapsed span of the week / month before
+    (kapviz.metrics.periods.period_spans); the last 30 and 90 days and the 30 and 90 before."""
     prev30, cur30, _ = period_bounds(now, days=30)
     prev90, cur90, _ = period_bounds(now, days=90)
-    wk, mo = week_start(now), month_start(now)
-    last_wk = wk - timedelta(days=7)
-    last_mo = _previous_month_start(now)
+    week, month = period_spans(now, "week"), period_spans(now, "month")
     return TileWindows(
         now=now,
         cur30=cur30,
         prev30=prev30,
         cur90=cur90,
         prev90=prev90,
-        week=(wk, now),
-        week_before=(last_wk, last_wk + (now - wk)),
-        month=(mo, now),
-        month_before=(last_mo, last_mo + (now - mo)),
+        week=week.current,
+        week_before=week.previous,
+        month=month.current,
+        month_before=month.previous,
     )
 
 
 @dataclass(frozen=True)
 class TileCounts:
-    """What the director's tiles count in sessions and scores (from frames by
-    `director_counts`, in SQL by kapviz.db.aggregates.program.tile_counts)."""
+    """What the director's tiles count in sessions and scores (counted in SQL by
+    kapviz.db.aggregates.program.tile_counts)."""
 
     active: int
     active_before: int
@@ -304,40 +213,11 @@ class TileCounts:
     measured_before_n: int
 
 
-def director_counts(
-    sessions: pd.DataFrame, assessments: pd.DataFrame, *, now: datetime
-) -> TileCounts:
-    """The director's tiles' counts from session and PHQ-9 frames."""
-    w = tile_windows(now)
-    measured, total = measurement_completion(sessions, assessments, start=w.cur30, end=now)
-    measured_before, total_before = measurement_completion(
-        sessions, assessments, start=w.prev30, end=w.cur30
-    )
-    return TileCounts(
-        active=active_patients(sessions, now=now),
-        active_before=active_patients(sessions, now=w.cur30),
-        dosing_week=dosing_sessions_between(sessions, *w.week),
-        dosing_week_before=dosing_sessions_between(sessions, *w.week_before),
-        dosing_month=dosing_sessions_between(sessions, *w.month),
-        dosing_month_before=dosing_sessions_between(sessions, *w.month_before),
-        measured=measured,
-        measured_n=total,
-        measured_before=measured_before,
-        measured_before_n=total_before,
-    )
-
-
 def _share(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def director_kpis(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    *,
-    now: datetime,
-) -> dict[str, dict]:
+def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
     """The Overview tiles, each with its value, the previous period's value and a note.
 
     Periods: active patients — last 30 days vs the 30 before; dosing — this week / month so
@@ -345,11 +225,6 @@ def director_kpis(
     whose endpoint fell in the last 90 days vs the 90 before; measurement completion —
     dosing sessions of the last 30 days vs the 30 before.
     """
-    return director_kpis_from(director_counts(sessions, assessments, now=now), outcomes, now=now)
-
-
-def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datetime) -> dict:
-    """`director_kpis` from the tiles' counts and the outcomes per course."""
     w = tile_windows(now)
     kpis: dict[str, dict] = {
         "active_patients": {"value": counts.active, "previous": counts.active_before},
@@ -380,22 +255,12 @@ def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datet
 @dataclass(frozen=True)
 class AdverseCounts:
     """Adverse events and completed dosing sessions of the last 30 days and the 30 before
-    (from frames by `adverse_counts`, in SQL by kapviz.db.aggregates.program)."""
+    (counted in SQL by kapviz.db.aggregates.program.tile_counts)."""
 
     events: int
     doses: int
     events_before: int
     doses_before: int
-
-
-def adverse_counts(
-    sessions: pd.DataFrame, side_effects: pd.DataFrame, *, now: datetime
-) -> AdverseCounts:
-    """The adverse-event tile's counts from session and side-effect frames."""
-    w = tile_windows(now)
-    events, doses = safety.adverse_event_rate(sessions, side_effects, start=w.cur30, end=now)
-    before = safety.adverse_event_rate(sessions, side_effects, start=w.prev30, end=w.cur30)
-    return AdverseCounts(events, doses, *before)
 
 
 def open_alert_patients(
@@ -409,12 +274,12 @@ def open_alert_patients(
 ) -> tuple[int, int]:
     """Patients on the Safety page's alerts worklist now, and as things stood 30 days ago
     (only what had happened by then)."""
-    open_now = safety.alerts(
+    open_now = alerts.alerts(
         sessions, side_effects, vitals, assessments, settings=settings, now=now
     )
     cur30 = tile_windows(now).cur30
     past = sessions[sessions["started_at"] <= cur30]
-    open_before = safety.alerts(
+    open_before = alerts.alerts(
         past,
         side_effects[is_member(side_effects["session_id"], past["session_id"])],
         vitals[is_member(vitals["session_id"], past["session_id"])],
@@ -425,29 +290,9 @@ def open_alert_patients(
     return int(open_now["patient_id"].nunique()), int(open_before["patient_id"].nunique())
 
 
-def safety_kpis(
-    sessions: pd.DataFrame,
-    side_effects: pd.DataFrame,
-    vitals: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    settings: Settings,
-    now: datetime,
-) -> dict[str, dict]:
-    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and open alerts.
-
-    Both come from the Safety metrics, so the Overview and the Safety page always agree.
-    """
-    return safety_kpis_from(
-        adverse_counts(sessions, side_effects, now=now),
-        open_alert_patients(
-            sessions, side_effects, vitals, assessments, settings=settings, now=now
-        ),
-    )
-
-
 def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> dict[str, dict]:
-    """`safety_kpis` from the adverse-event counts and the (now, 30 days ago) alert counts."""
+    """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and the
+    patients on the Safety page's alerts worklist (now vs 30 days ago)."""
     return {
         "adverse_events": {
             "value": 100 * adverse.events / adverse.doses if adverse.doses else None,

@@ -1,10 +1,9 @@
-"""Safety monitoring (DOMAIN.md §4): the `safety` summary object and every table of the
+"""Safety monitoring (docs/domain.md §4): the `safety` summary object and every table of the
 Safety page from narrow frames (`dose_safety`).
 
-The metrics themselves live by concern and are re-exported here, so that
-`kapviz.metrics.safety` stays the one import for them: sedation, dissociation, monitoring
-and the u-chart in kapviz.metrics.monitoring; suicidality, the alerts worklist and the
-thresholds in force in kapviz.metrics.alerts.
+The metrics themselves live by concern, imported from where they are defined: sedation,
+dissociation, monitoring and the u-chart in kapviz.metrics.monitoring; suicidality, the
+alerts worklist and the thresholds in force in kapviz.metrics.alerts.
 """
 
 from __future__ import annotations
@@ -18,32 +17,13 @@ import pyarrow.compute as pc
 
 from kapviz import instruments
 from kapviz.config import Settings
-from kapviz.metrics.alerts import (  # noqa: F401 - re-exported: part of this module's API
-    ALERT_COLUMNS,
-    REASON_COGNITIVE,
-    REASON_EXCURSION,
-    REASON_RANK,
-    REASON_SERIOUS,
-    REASON_SEVERE,
-    REASON_SUICIDALITY,
-    REASON_URINARY,
-    alerts,
-    phq9_item9,
+from kapviz.metrics.alerts import (
     suicidality_flag_patients,
-    thresholds_in_force,
 )
-from kapviz.metrics.monitoring import (  # noqa: F401 - re-exported: part of this module's API
-    PER_SESSIONS,
-    SIGMA_LIMITS,
+from kapviz.metrics.monitoring import (
     U_CHART_COLUMNS,
-    adverse_event_rate,
-    cadss_by_session_number,
     cadss_table,
-    monitoring_flags,
     monitoring_of,
-    monthly_events,
-    sedation_flags,
-    u_chart,
     u_chart_from_counts,
 )
 from kapviz.metrics.side_effects import (

@@ -1,4 +1,4 @@
-"""Outcome scores in their course context (DOMAIN.md §3): the inputs of outcomes and trajectories.
+"""Outcome scores in their course context (docs/domain.md §3): outcome and trajectory inputs.
 
 Three frames feed `kapviz.metrics.outcomes` and `kapviz.metrics.trajectories`:
 
@@ -153,7 +153,7 @@ def score_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def course_scores(assessments: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Outcome-instrument scores with a course: stored course_id, else DOMAIN §3 by session
+    """Outcome-instrument scores with a course: stored course_id, else docs/domain.md §3 by session
     or date (`score_frame` contract).
 
     Instrument names are normalised to registry ids; non-outcome scales (CADSS, MOAA/S)

@@ -1,4 +1,4 @@
-"""Side-effect rates (DOMAIN.md §4): per effect, per subgroup, and against cumulative dose.
+"""Side-effect rates (docs/domain.md §4): per effect, per subgroup, and against cumulative dose.
 
 Only records on completed dosing sessions count, and only completed dosing sessions are in a
 denominator. A recurring effect counts once per session and once per patient, at its
@@ -236,15 +236,6 @@ def _band(values: pd.Series, edges: tuple[float, ...], unit: str) -> pd.Series:
     idx = np.searchsorted(np.asarray(edges, dtype=float), values.to_numpy(float), side="right")
     out = pd.Series(np.asarray(labels, dtype=object)[idx], index=values.index, dtype=object)
     return out.where(values.notna(), UNKNOWN_BAND)
-
-
-def dose_band_order() -> list[str]:
-    """Every dose band label in display order (mg/kg bands, then mg bands, then unknown)."""
-    return [
-        *_band_labels(DOSE_BAND_EDGES_MG_PER_KG, "mg/kg"),
-        *_band_labels(DOSE_BAND_EDGES_MG, "mg"),
-        UNKNOWN_BAND,
-    ]
 
 
 def dose_band(sessions: pd.DataFrame) -> pd.Series:

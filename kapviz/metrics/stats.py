@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-Z_95 = 1.959963984540054
+from kapviz.domain import Z_95
 
 
 def wilson_interval(successes: int, n: int, *, z: float = Z_95) -> tuple[float, float]:
@@ -50,3 +50,47 @@ def mean_ci(values: pd.Series, *, z: float = Z_95) -> tuple[float, float, float]
         return (mean, math.nan, math.nan)
     half = z * float(clean.std(ddof=1)) / math.sqrt(n)
     return (mean, mean - half, mean + half)
+
+
+Z_998 = 3.090232306167813
+"""Two-sided 99.8% normal quantile (the outer funnel limit, about 3 standard errors)."""
+
+
+def funnel_limits(target: float, n: int, *, coverage: float = 0.95) -> tuple[float, float]:
+    """Exact binomial funnel limits around `target` for a unit of `n` (DOMAIN.md §4c).
+
+    The proportions a unit of size `n` falls between with probability `coverage` when
+    its true rate is the programme's `target`: binomial quantiles, interpolated between
+    the integer counts as Spiegelhalter (2005, Statistics in Medicine 24:1185) does so that
+    the limits are smooth in n. The normal approximation fails for small units, so it is
+    not used. (nan, nan) when n is 0 or the target is undefined.
+    """
+    if n <= 0 or not 0.0 <= target <= 1.0:
+        return (math.nan, math.nan)
+    if target in (0.0, 1.0):
+        return (float(target), float(target))
+    tail = (1.0 - coverage) / 2.0
+    cdf = _binomial_cdf(n, target)
+    low, high = _interpolated_quantile(cdf, tail), _interpolated_quantile(cdf, 1 - tail)
+    return (low / n, high / n)
+
+
+def _binomial_cdf(n: int, p: float) -> np.ndarray:
+    """P(X ≤ k) for k = 0…n, X ~ Binomial(n, p), 0 < p < 1, from log probabilities."""
+    k = np.arange(n + 1, dtype=float)
+    log_choose = np.r_[0.0, np.cumsum(np.log(n - k[1:] + 1) - np.log(k[1:]))]
+    log_pmf = log_choose + k * math.log(p) + (n - k) * math.log1p(-p)
+    return np.minimum(np.cumsum(np.exp(log_pmf)), 1.0)
+
+
+def _interpolated_quantile(cdf: np.ndarray, q: float) -> float:
+    """Smallest count r with P(X ≤ r) ≥ q, less the interpolation α ∈ [0, 1) of Spiegelhalter.
+
+    α = (P(X ≤ r) − q) / P(X = r), so the limit moves continuously between counts.
+    """
+    r = int(np.searchsorted(cdf, q - 1e-12, side="left"))
+    r = min(r, len(cdf) - 1)
+    below = cdf[r - 1] if r > 0 else 0.0
+    mass = cdf[r] - below
+    alpha = (cdf[r] - q) / mass if mass > 0 else 0.0
+    return max(0.0, float(r - alpha))

@@ -1,4 +1,4 @@
-"""Symptom trajectories on the two time axes of DOMAIN.md §3, with attrition.
+"""Symptom trajectories on the two time axes of docs/domain.md §3, with attrition.
 
 The axes and how a score is placed on them are described in `trajectory_axes`. Each course
 contributes one value per point (the mean of its scores there), so repeated scores do not
@@ -32,24 +32,29 @@ from kapviz.metrics.trajectory_axes import (
 )
 from kapviz.metrics.trajectory_tables import (
     MAX_GROUPS,
+    MIN_COURSES,
     TABLE_COLUMNS,
     VALUE_COLUMNS,
+    CohortMeasure,
     attrition,
     course_lines,
     course_values,
     grouped_table,
+    paired_change_values,
     table_from_values,
     trajectory_table,
 )
 
 __all__ = [
     "AXES",
+    "CohortMeasure",
     "DOSE_BANDS_MG",
     "DOSE_BANDS_MG_PER_KG",
     "FIRST_DOSE_COLUMNS",
     "FOUR_WEEKLY_UNTIL_DAYS",
     "MAX_DOSES",
     "MAX_GROUPS",
+    "MIN_COURSES",
     "POINT_COLUMNS",
     "TABLE_COLUMNS",
     "VALUE_COLUMNS",
@@ -62,6 +67,7 @@ __all__ = [
     "course_values",
     "day_bins",
     "grouped_table",
+    "paired_change_values",
     "instrument_scores",
     "points_from_scores",
     "session_points",

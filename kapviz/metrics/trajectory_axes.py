@@ -1,12 +1,17 @@
-"""Every outcome score placed on the two time axes of DOMAIN.md §3 (trajectory points).
+"""Every outcome score placed on the two time axes of docs/domain.md §3 (trajectory points).
 
-- Session axis: intake → preparation → dose 1…n → integration → follow-up. A score tied
-  to a session takes that session's phase; an untied one takes its phase from its date:
-  on or before the first dose → preparation (the baseline rule treats a score at the dose
-  time as pre-dose); through the calendar day of the last completed dosing session →
-  dosing; later → integration, or follow-up after the calendar day of the course's last
-  completed integration session. A dosing-phase score is placed at dose *k*, the number
-  of completed dosing sessions started on or before it (its session's start when tied).
+This is the one implementation of the placement rule: the Trajectories page, the Case
+explorer (kapviz.db.aggregates.case), the summary and the reports all place scores here.
+
+- Session axis: intake → preparation → after dose 1…n → after the last dose: integration →
+  follow-up. A score is placed by WHEN it was taken relative to its course's completed
+  dosing sessions, not by its session's phase: on or before the first dose → intake (its
+  session is an intake session) or preparation; through the calendar day of the last
+  completed dose → "Dose k", k = completed dosing sessions started on or before it (an
+  integration session after dose 2 sits at dose 2); later → follow-up once its session is a
+  follow-up one or it is after the calendar day of the last completed integration session,
+  else integration. `phase` is that segment; `session_phase` the score's own session's
+  phase (NA when untied), shown in hovers and markers.
 - Days axis: days since the first dose, binned — the baseline window (−30…0 d), weekly
   to week 8, then 4-weekly to week 52, then one open bin. Earlier scores are left out.
 """
@@ -18,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from kapviz.domain import PHASE_LABELS
+from kapviz.domain import PHASE_LABELS, PHASES
 from kapviz.metrics.scores import (
     DATETIME_DTYPE,
     categorical,
@@ -31,6 +36,8 @@ from kapviz.metrics.scores import (
 )
 
 AXES = ("session", "days")
+SEGMENTS = PHASES
+"""The segments of a course a score can fall in, in course order (codes of `phase`)."""
 MAX_DOSES = 10
 """Dose points drawn one by one; later (maintenance) doses pool into "Dose 11+"."""
 
@@ -45,6 +52,7 @@ POINT_COLUMNS = [
     "administered_at",
     "total",
     "phase",
+    "session_phase",
     "dose_number",
     "point",
     "point_order",
@@ -151,20 +159,21 @@ def points_from_scores(
     at = scores["administered_at"].to_numpy(dtype=DATETIME_DTYPE)
     known = anchors.reindex(courses.astype(object))
     first = known["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)[course]
-    phase, ref = _phases(scores, known, sessions, course=course, at=at, first=first)
+    segment, own = _placement(scores, known, sessions, at=at, first=first, course=course)
     labels = session_points(max_doses=max_doses)
     if doses.empty or not len(scores):
         dose_number = pd.array([pd.NA] * len(scores), dtype="Int64")
     else:
-        dose_number = pd.array(doses_up_to(doses, courses, course, ref), dtype="Int64")
-    del ref, course
-    order, point = _session_axis(phase, dose_number, labels, max_doses=max_doses)
+        dose_number = pd.array(doses_up_to(doses, courses, course, at), dtype="Int64")
+    del course
+    order, point = _session_axis(segment, dose_number, labels, max_doses=max_doses)
+    phase = pd.Categorical.from_codes(segment, categories=list(SEGMENTS))
     days = (at - first) / np.timedelta64(1, "D")
     del first
     day_order, day_bin, day_x = _days_axis(days, baseline_window_days=baseline_window_days)
     if compact:
         ids = {col: scores[col].array for col in ("patient_id", "course_id", "instrument")}
-        labelled = {"phase": phase, "point": point, "day_bin": day_bin}
+        labelled = {"phase": phase, "session_phase": own, "point": point, "day_bin": day_bin}
     else:
         ids = {
             col: pd.Series(objects(scores[col]), dtype=object)
@@ -172,6 +181,7 @@ def points_from_scores(
         }
         labelled = {
             "phase": pd.Series(objects(pd.Series(phase)), dtype=object),
+            "session_phase": pd.Series(objects(pd.Series(own)), dtype=object),
             "point": pd.Series(np.asarray(point, dtype=object), dtype=object),
             "day_bin": pd.Series(np.asarray(day_bin, dtype=object), dtype=object),
         }
@@ -182,6 +192,7 @@ def points_from_scores(
             "administered_at": scores["administered_at"].to_numpy(),
             "total": scores["total"].to_numpy(),
             "phase": labelled["phase"],
+            "session_phase": labelled["session_phase"],
             "dose_number": dose_number,
             "point": labelled["point"],
             "point_order": order,
@@ -194,66 +205,59 @@ def points_from_scores(
     )
 
 
-def _phases(
+def _placement(
     scores: pd.DataFrame,
     known: pd.DataFrame,
     sessions: pd.DataFrame,
     *,
-    course: np.ndarray,
     at: np.ndarray,
     first: np.ndarray,
-) -> tuple[pd.Categorical, np.ndarray]:
-    """Per score: its phase, and the moment its dose number counts to.
+    course: np.ndarray,
+) -> tuple[np.ndarray, pd.Categorical]:
+    """Per score: its segment of the course (SEGMENTS code) and its own session's phase.
 
-    Phase: the tied session's; else by date (preparation, dosing, follow-up, integration).
-    Worked on codes into one sorted list of phase names (no per-row strings).
+    The segment follows from WHEN the score was taken (DOMAIN.md §3): on or before the
+    first dose → intake (an intake session's score) or preparation; up to the end of the
+    calendar day of the last completed dose → dosing; later → follow-up when its session is
+    a follow-up one or it is after the calendar day of the last completed integration
+    session, else integration. The session's own phase (NA when untied) is only shown.
     """
     last_dose_end = _day_end(known["last_dose_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
     last_int_end = _day_end(known["last_integration_at"]).to_numpy(dtype=DATETIME_DTYPE)[course]
-    by_date_names = ["preparation", "dosing", "follow_up", "integration"]
-    by_date = np.select(
-        [
-            np.isnat(first) | (at <= first),
-            at < last_dose_end,
-            ~np.isnat(last_int_end) & (at >= last_int_end),
-        ],
-        [0, 1, 2],
-        default=3,
-    )
-    del last_dose_end, last_int_end
     session_phase = categorical(sessions["phase"])
-    names = pd.Index(sorted({*session_phase.categories, *by_date_names}))
-    session_code = np.append(names.get_indexer(session_phase.categories), -1)
     row = tied_sessions(scores, sessions)
-    tied_code = session_code[np.append(session_phase.codes, -1)[row]]
-    tied = tied_code >= 0  # tied to a session (with a phase) among `sessions`
-    code = np.where(tied, tied_code, names.get_indexer(by_date_names)[by_date])
-    phase = pd.Categorical.from_codes(code, dtype=pd.CategoricalDtype(names))
-    tied_start = np.append(
-        sessions["started_at"].to_numpy(dtype=DATETIME_DTYPE), np.datetime64("NaT", "us")
-    )[row]
-    tied_dosing = tied & (code == names.get_loc("dosing"))
-    return phase, np.where(tied_dosing, tied_start, at)
+    own_codes = np.append(session_phase.codes, -1)[row]
+    own = pd.Categorical.from_codes(own_codes, dtype=session_phase.dtype)
+
+    def own_is(name: str) -> np.ndarray:
+        if name not in session_phase.categories:
+            return np.zeros(len(own_codes), dtype=bool)
+        return own_codes == session_phase.categories.get_loc(name)
+
+    before = np.isnat(first) | (at <= first)
+    during = ~before & (at < last_dose_end)
+    after_integration = ~np.isnat(last_int_end) & (at >= last_int_end)
+    segment = np.select(
+        [before & own_is("intake"), before, during, own_is("follow_up") | after_integration],
+        [SEGMENTS.index(name) for name in ("intake", "preparation", "dosing", "follow_up")],
+        default=SEGMENTS.index("integration"),
+    )
+    return segment, own
 
 
 def _session_axis(
-    phase: pd.Categorical,
+    segment: np.ndarray,
     dose_number: pd.arrays.IntegerArray,
     labels: pd.DataFrame,
     *,
     max_doses: int,
 ) -> tuple[pd.arrays.IntegerArray, pd.Categorical]:
     """Session-axis order and label of each score (dose k, pooled beyond `max_doses`)."""
-    label_of_phase = {"intake": 0, "preparation": 1, "integration": len(labels) - 2}
-    label_of_phase["follow_up"] = len(labels) - 1
-    order_of = np.array([label_of_phase.get(name, -1) for name in phase.categories] + [-1])
-    order = order_of[phase.codes]
-    # A dosing-phase score before any completed dose (a cancelled session) sits at dose 1.
-    is_dosing = phase.codes == phase.categories.get_loc("dosing")
-    dose = dose_number.to_numpy(dtype=np.int64, na_value=0)
-    order = np.where(is_dosing, 1 + np.clip(dose, 1, max_doses + 1), order)
-    missing = (order < 0) | (is_dosing & dose_number.isna())
-    return _labelled(order, missing, labels["label"])
+    order_of = np.array([0, 1, -1, len(labels) - 2, len(labels) - 1])  # SEGMENTS order
+    dose = dose_number.to_numpy(dtype=np.int64, na_value=1)
+    is_dosing = segment == SEGMENTS.index("dosing")
+    order = np.where(is_dosing, 1 + np.clip(dose, 1, max_doses + 1), order_of[segment])
+    return _labelled(order, np.zeros(len(order), dtype=bool), labels["label"])
 
 
 def _labelled(

@@ -9,6 +9,8 @@ groupby definitions.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -76,7 +78,7 @@ def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFram
 
     Sorted by instrument, patient, course and point order (as a sorted groupby gives
     them); point, x and phase are those of the course's first score at the point. Grouped
-    on integer codes with one stable sort (no per-row objects): 300k points in ~30 ms.
+    on integer codes with one stable sort (no per-row objects).
     """
     label, order, x = _axis_columns(axis)
     position = points[order]
@@ -183,6 +185,38 @@ def table_from_values(values: pd.DataFrame, *, axis: str = "session") -> pd.Data
         )
     table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
     return _sorted_by_instrument(table).reset_index(drop=True)
+
+
+class CohortMeasure(Enum):
+    """What a cohort trajectory line is the mean of (DOMAIN.md §3 composition)."""
+
+    CHANGE = "change"
+    """Paired: each course's change from its own baseline, among courses with both."""
+    SCORES = "scores"
+    """Every available score: the courses behind the line change from point to point."""
+
+
+MIN_COURSES = 10
+"""A point of a cohort line with fewer courses than this is drawn as "too few" (greyed,
+its n shown), never as a value with an interval that reads like a fact (DOMAIN.md §3)."""
+
+
+def paired_change_values(values: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """`course_values` as change from each course's baseline (DOMAIN.md §3 composition).
+
+    `outcomes` gives course_id, instrument and baseline (kapviz.metrics.outcomes); only
+    courses with a baseline are kept, and `total` becomes the course's value at the point
+    minus its baseline (negative: better on a higher-is-worse scale). A table of these
+    values is the paired mean change: at every point, the same courses' own change, so
+    courses joining or leaving the axis do not move the line.
+    """
+    base = outcomes.loc[outcomes["baseline"].notna(), ["course_id", "instrument", "baseline"]]
+    base = base.astype({"course_id": str, "instrument": str})
+    keyed = values.astype({"course_id": str, "instrument": str}).merge(
+        base, on=["course_id", "instrument"], how="inner", sort=False
+    )
+    keyed["total"] = keyed["total"] - keyed["baseline"].astype("float64")
+    return keyed[VALUE_COLUMNS].reset_index(drop=True)
 
 
 MAX_GROUPS = 12

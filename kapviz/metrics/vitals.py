@@ -1,6 +1,6 @@
-"""Blood pressure per dosing session (DOMAIN.md §4): pre-dose, peak, rise, excursion flags.
+"""Blood pressure per dosing session (docs/domain.md §4): pre-dose, peak, rise, excursion flags.
 
-Thresholds come from `Settings` (defaults DOMAIN.md): excursion when any reading has systolic
+Thresholds come from `Settings` (defaults docs/domain.md): excursion when any reading has systolic
 ≥ 180 or diastolic ≥ 110; a rise over pre-dose of more than 40 systolic or 25 diastolic;
 pre-dose review at ≥ 140/90. Units are mmHg and minutes from the dose.
 """

@@ -10,9 +10,18 @@ import streamlit as st
 from kapviz.auth import audit
 from kapviz.ui import auth, widgets
 from kapviz.ui.db import engine
+from kapviz.ui.session import ANONYMOUS
 
 MAX_ROWS_SHOWN = 2000
 """Rows sent to the browser; the CSV export holds every matching row."""
+
+DEMO_VIEWER = "demo (no sign-in)"
+"""How the audit page names the viewer of a run without sign-in (stored as "anonymous")."""
+
+
+def viewer_label(username: str) -> str:
+    return DEMO_VIEWER if username == ANONYMOUS else username
+
 
 ACTION_LABELS = {
     audit.SIGN_IN: "Signed in",
@@ -29,7 +38,12 @@ def choose() -> audit.AuditFilters:
         users = audit.usernames(conn)
     left, mid = st.columns(2)
     chosen_users = left.multiselect(
-        "Users", users, key="audit_users", placeholder="All users", bind="query-params"
+        "Users",
+        users,
+        key="audit_users",
+        placeholder="All users",
+        bind="query-params",
+        format_func=viewer_label,
     )
     actions = mid.multiselect(
         "Actions",
@@ -63,17 +77,36 @@ def rows(filters: audit.AuditFilters) -> pd.DataFrame:
         return audit.audit_frame(conn, filters)
 
 
+def readable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows as people read them: actions and details in words, the demo viewer named."""
+    refused = (rows["action"] == audit.VIEW_CASE) & rows["detail"].fillna("").astype(
+        str
+    ).str.startswith("refused")
+    actions = rows["action"].map(lambda a: ACTION_LABELS.get(a, a))
+    return rows.assign(
+        username=rows["username"].map(viewer_label),
+        action=actions.where(~refused, "Case link refused"),
+        detail=rows["detail"].map(audit.readable_detail),
+    )
+
+
 def show() -> None:
     """Filters, a count, the newest rows and the CSV export of all matching rows."""
     filters = choose()
     found = rows(filters)
     if found.empty:
-        widgets.empty_state("No audit rows match these filters.")
+        unfiltered = filters == audit.AuditFilters()
+        widgets.empty_state(
+            "The audit trail has no rows yet: sign-ins, case views, exports and imports "
+            "appear here as they happen."
+            if unfiltered
+            else "No audit rows match these filters."
+        )
         return
     shown = min(len(found), MAX_ROWS_SHOWN)
-    st.caption(f"{len(found):,} rows match; the newest {shown:,} are shown.")
+    st.caption(f"{len(found):,} rows match; the newest {shown:,} are shown, latest first.")
     st.dataframe(
-        found.head(MAX_ROWS_SHOWN),
+        readable(found.head(MAX_ROWS_SHOWN)),
         hide_index=True,
         key="audit_rows",
         column_order=["at", "username", "action", "target", "detail"],

@@ -292,7 +292,7 @@ def client_source() -> str:
 def newest_record_at() -> datetime | None:
     """The newest session or score the viewer may see ("data as of" on live pages)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return data.newest_record_at()
     if scope.matches_nothing(within):
         return None
@@ -316,7 +316,7 @@ def visible_indications(all_indications: Sequence[str]) -> list[str]:
     """The indication filter's options: for a restricted viewer, only those of their patients
     (the name of an indication treated only elsewhere is data from outside the scope)."""
     within = scoped(Filters())
-    if not within.sites and getattr(within, "clinician", None) is None:
+    if not within.sites and within.clinician is None:
         return list(all_indications)
     if scope.matches_nothing(within):
         return []
@@ -384,10 +384,9 @@ def check_case_link() -> None:
     """Refuse a `?patient=` link to a patient outside the viewer's scope (before any data).
 
     Unknown and out-of-scope ids get the same answer, so ids cannot be probed; the attempt is
-    in the audit trail.
+    in the audit trail. With sign-in off the scope is the whole clinic: an unknown id is
+    named rather than silently dropped by the picker.
     """
-    if not is_on():
-        return
     requested = st.query_params.get("patient")
     if not requested:
         return
@@ -396,8 +395,8 @@ def check_case_link() -> None:
     record(audit.VIEW_CASE, target=requested, detail="refused: not in the viewer's scope")
     st.title(nav.spec(scope.CASE_EXPLORER).title)
     st.error(
-        f"There is no patient {as_code(requested)} among the patients you may see. Nothing was "
-        "loaded. Choose a patient from the list instead.",
+        f"No patient {as_code(requested)} in your scope. Nothing was loaded. Check the id, or "
+        "choose a patient from the list instead.",
         icon=":material/block:",
     )
     nav.link(nav.spec(scope.CASE_EXPLORER))
@@ -408,7 +407,7 @@ def check_scope_has_patients() -> None:
     """A supervisor or clinician with no patient in scope (sites without patients yet, a
     clinician code with no sessions) is told so once, instead of empty charts on every page."""
     within = scoped(Filters())
-    if not is_on() or (not within.sites and getattr(within, "clinician", None) is None):
+    if not is_on() or (not within.sites and within.clinician is None):
         return
     if not scope.matches_nothing(within) and data.patient_ids(within):
         return

@@ -33,7 +33,7 @@ def side_by_side(url: str) -> bool:
     return make_url(url).get_backend_name() != "sqlite"
 
 
-def start(key: object, fn: Callable, /, *args, **kwargs) -> Future:  # noqa: ANN002, ANN003
+def start(key: object, fn: Callable, /, *args, **kwargs) -> Future:
     """`fn(*args, **kwargs)` in a daemon thread; one at a time per `key` (hashable).
 
     While a call for `key` is still running, its Future is returned instead of a second
@@ -51,7 +51,7 @@ def start(key: object, fn: Callable, /, *args, **kwargs) -> Future:  # noqa: ANN
         future.set_running_or_notify_cancel()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the Future
+        except BaseException as exc:  # handed to whoever waits on the Future
             log.warning("background %s failed: %s", getattr(fn, "__name__", fn), exc)
             future.set_exception(exc)
         finally:

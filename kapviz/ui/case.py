@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
 import plotly.graph_objects as go
 import streamlit as st
 
+from kapviz.auth import audit
 from kapviz.filters import Filters
+from kapviz.meeting import agenda, step_case
 from kapviz.metrics.case import MAX_COMPARE
-from kapviz.report.case import CaseSummary, case_summary_html
-from kapviz.report.pdf import html_to_pdf
+from kapviz.report.case import CaseSummary, render
 from kapviz.ui import auth, data
+from kapviz.ui.db import engine
+from kapviz.ui.session import username
+from kapviz.url_flags import is_on
 
-PRESENTATION_CSS = """
-<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-header[data-testid="stHeader"] { display: none !important; }
-.block-container { max-width: 1500px; padding-top: 1.2rem; }
-html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-h1 { display: none !important; }
-h2 { font-size: 2.4rem !important; }
-[data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
-button[data-baseweb="tab"] p { font-size: 1.3rem !important; }
-</style>
-"""
+PRESENTATION_CSS = Path(__file__).with_name("present.css")
+"""Presentation mode's style sheet: full width, no sidebar, larger type."""
 
 
 def pick_case(filters: Filters) -> tuple[str | None, str | None]:
     """Patient and course chosen by the user or by `?patient=…&course=…` links."""
     ids = data.patient_ids(filters)
+    requested = st.query_params.get("patient")
+    if requested and requested not in ids:
+        # In the viewer's scope (kapviz.ui.auth.check_case_link) but outside the filters.
+        st.warning(
+            f"Patient {auth.as_code(requested)} does not match the sidebar filters "
+            f"({filters.describe()}): clear a filter to open this case.",
+            icon=":material/filter_alt:",
+        )
     left, right = st.columns([3, 2])
     patient_id = left.selectbox(
         "Patient (pseudonymous id)",
@@ -87,17 +92,81 @@ def status_block(lines: list) -> None:
             st.markdown(f"{verdict_icon(verdict)} **{label}: {word}** — {text}")
 
 
+def _present_changed() -> None:
+    if st.session_state.get("present"):
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
 def presentation_mode() -> bool:
-    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`)."""
+    """Large type, no sidebar, nothing beyond the pseudonymous id (`?present=1`, also
+    true/yes/on: kapviz.url_flags; the toggle writes `present=1` back to the URL)."""
+    # The URL is the truth (a link with or without ?present=…); the toggle writes it back.
+    st.session_state["present"] = is_on(st.query_params.get("present"))
     on = st.toggle(
         "Presentation mode",
         key="present",
-        bind="query-params",
+        on_change=_present_changed,
         help="For team meetings: larger type, no sidebar, one case per screen.",
     )
     if on:
-        st.html(PRESENTATION_CSS)
+        st.html(f"<style>{PRESENTATION_CSS.read_text(encoding='utf-8')}</style>")
     return bool(on)
+
+
+def meeting_picker(filters: Filters) -> list[str]:
+    """The cases of this meeting, in presenting order, bound to `?meeting=` (one link for the
+    whole meeting); shared by next/previous and the meeting pack."""
+    ids = data.patient_ids(filters)
+    with st.expander("Meeting: cases to present", icon=":material/groups:"):
+        chosen = st.multiselect(
+            "Cases of the meeting, in order (pseudonymous ids)",
+            ids,
+            key="meeting",
+            bind="query-params",
+            placeholder="Type ids…",
+            help="Presentation mode steps through these with Next case (or Page Down, as "
+            "a presentation clicker sends) and Previous case (Page Up); the meeting pack "
+            "prints them in this order.",
+        )
+    return agenda(chosen)
+
+
+def _go_to(case_id: str | None) -> None:
+    if case_id:
+        st.session_state["patient"] = case_id
+        st.session_state.pop("course", None)  # the new case's latest course
+
+
+def case_steps(meeting: list[str], current: str) -> None:
+    """Previous / next case of the meeting (buttons, Page Up / Page Down)."""
+    if not meeting:
+        return
+    before, after = step_case(meeting, current, -1), step_case(meeting, current, 1)
+    where = f"case {meeting.index(current) + 1} of {len(meeting)}" if current in meeting else ""
+    left, middle, right = st.columns([2, 3, 2], vertical_alignment="center")
+    left.button(
+        "Previous case",
+        icon=":material/arrow_back:",
+        disabled=before is None,
+        on_click=_go_to,
+        args=(before,),
+        shortcut="PageUp",
+        key="meeting-previous",
+    )
+    middle.markdown(f"**Meeting:** {where or 'this case is not on the list'}")
+    right.button(
+        "Next case",
+        icon=":material/arrow_forward:",
+        icon_position="right",
+        disabled=after is None,
+        on_click=_go_to,
+        args=(after,),
+        shortcut="PageDown",
+        key="meeting-next",
+        type="primary",
+    )
 
 
 def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
@@ -116,73 +185,42 @@ def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
     return list(chosen)
 
 
-def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """Side effects as printed in the summary: dose, effect, highest severity."""
-    return effects.rename(
-        columns={"dose_number": "Dose", "term": "Effect", "severity": "Severity"}
-    )[["Dose", "Effect", "Severity"]]
+def printed(summaries: list[CaseSummary], *, fmt: str, file_name: str) -> Callable[[], bytes]:
+    """A deferred download printing these cases (kapviz.report.case.render) that records
+    each printed case as a case view, and the file as an export, in the audit trail.
 
+    Streamlit runs it on the click, outside the script run: it carries the viewer's name and
+    the engine. A failed audit write raises: no rows, no file.
+    """
+    who, eng = username(), engine()
 
-def vitals_table(per_dose: pd.DataFrame) -> pd.DataFrame:
-    """BP per dosing session as 'systolic/diastolic' strings (mmHg) with the flags in words."""
+    def produce() -> bytes:
+        now = datetime.now()
+        payload = render(summaries, fmt=fmt, printed_at=now)
+        with eng.begin() as conn:
+            for summary in summaries:
+                audit.record(
+                    conn,
+                    username=who,
+                    action=audit.VIEW_CASE,
+                    target=summary.patient_id,
+                    detail={"course": summary.course_id, "printed": file_name},
+                    at=now,
+                )
+        return payload
 
-    def bp(prefix: str) -> pd.Series:
-        sys, dia = per_dose[f"{prefix}_systolic"], per_dose[f"{prefix}_diastolic"]
-        return pd.Series(
-            ["—" if pd.isna(s) else f"{s:.0f}/{d:.0f}" for s, d in zip(sys, dia, strict=True)],
-            index=per_dose.index,
-        )
-
-    flags = [
-        ", ".join(
-            word
-            for word, on in (
-                ("excursion", row.is_excursion),
-                ("rise", row.is_rise),
-                ("pre-dose review", row.needs_predose_review),
-            )
-            if on
-        )
-        for row in per_dose.itertuples()
-    ]
-    return pd.DataFrame(
-        {
-            "Dose": per_dose["dose_number"],
-            "Date": pd.to_datetime(per_dose["started_at"]).dt.strftime("%Y-%m-%d"),
-            "Pre-dose": bp("pre"),
-            "Peak": bp("peak"),
-            "Last": bp("last"),
-            "Flags": flags,
-        }
-    )
-
-
-def alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
-    """Alerts as printed: reason, detail, date, course."""
-    return pd.DataFrame(
-        {
-            "Reason": alerts["reason"],
-            "Detail": alerts["detail"],
-            "Date": pd.to_datetime(alerts["date"]).dt.strftime("%Y-%m-%d"),
-            "Course": alerts["course_id"],
-        }
-    )
+    patients = [s.patient_id for s in summaries]
+    return auth.audited(produce, target=file_name, detail={"patients": patients})
 
 
 def export_buttons(summary: CaseSummary) -> None:
-    """HTML and PDF downloads of the one-page summary (the PDF is printed only on click);
-    each download is an export in the audit trail."""
-    # The document (plotly.js inlined, every figure rendered) is built only on a click:
-    # building it on every run cost a warm rerun ~0.5 s.
+    """HTML and PDF downloads of the case summary, printed only on a click (static charts
+    drawn by the system Chromium); each is an export and a case view in the audit trail."""
     stem = f"case-{summary.patient_id}-{summary.course_id}"
     left, right = st.columns(2)
     left.download_button(
         "Case summary (HTML)",
-        auth.audited(
-            lambda: case_summary_html(summary),
-            target=f"{stem}.html",
-            detail={"patient": summary.patient_id},
-        ),
+        printed([summary], fmt="html", file_name=f"{stem}.html"),
         file_name=f"{stem}.html",
         mime="text/html",
         icon=":material/download:",
@@ -191,11 +229,7 @@ def export_buttons(summary: CaseSummary) -> None:
     )
     right.download_button(
         "Case summary (PDF)",
-        auth.audited(
-            lambda: html_to_pdf(case_summary_html(summary), figures=len(summary.figures)),
-            target=f"{stem}.pdf",
-            detail={"patient": summary.patient_id},
-        ),
+        printed([summary], fmt="pdf", file_name=f"{stem}.pdf"),
         file_name=f"{stem}.pdf",
         mime="application/pdf",
         icon=":material/picture_as_pdf:",

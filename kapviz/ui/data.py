@@ -99,7 +99,7 @@ def _aggregate(url: str, name: str, filters: Filters, data_version: tuple, kwarg
         return fn(conn, filters, **dict(kwargs))
 
 
-def aggregate(fn: Callable, filters: Filters, **kwargs):  # noqa: ANN201 - whatever fn returns
+def aggregate(fn: Callable, filters: Filters, **kwargs):  # whatever fn returns
     """`fn(conn, filters, **kwargs)` — a SQL-side aggregate query — cached like the frames.
 
     For the grouped queries of kapviz.db.aggregates: keyed on the function's dotted name,

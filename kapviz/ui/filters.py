@@ -8,6 +8,8 @@ so), and `kapviz.ui.page.setup` scopes whatever is chosen before any query runs.
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from kapviz.domain import ROUTE_LABELS
@@ -43,6 +45,7 @@ def sidebar() -> Filters:
             bind="query-params",
             placeholder="All indications",
         )
+        _accept_route_codes(options["routes"])
         routes = st.multiselect(
             "Route",
             options["routes"],
@@ -51,13 +54,18 @@ def sidebar() -> Filters:
             format_func=lambda r: ROUTE_LABELS.get(r, r),
             placeholder="All routes",
         )
-        col_from, col_to = st.columns(2)
-        start = col_from.date_input(
+        # One under the other: side by side, the sidebar cut the dates to "2026".
+        invalid = invalid_dates({k: st.query_params.get(k) for k in ("from", "to")})
+        for key, raw in invalid.items():
+            st.warning(
+                f"`?{key}=` {auth.as_code(raw)} is not a date (YYYY-MM-DD), so it is not "
+                "applied: the dates shown are the ones in force.",
+                icon=":material/event_busy:",
+            )
+        start = st.date_input(
             "From", value=None, key="from", bind="query-params", format="YYYY-MM-DD"
         )
-        end = col_to.date_input(
-            "To", value=None, key="to", bind="query-params", format="YYYY-MM-DD"
-        )
+        end = st.date_input("To", value=None, key="to", bind="query-params", format="YYYY-MM-DD")
     if start and end and start > end:
         st.sidebar.warning("'From' is after 'To': the date range is ignored.")
         start = end = None
@@ -68,6 +76,35 @@ def sidebar() -> Filters:
         start=start,
         end=end,
     )
+
+
+def invalid_dates(raw: dict[str, str | None]) -> dict[str, str]:
+    """The date parameters of a URL that are not ISO dates (YYYY-MM-DD), by name: reported to
+    the user, where the widget alone would drop them silently."""
+    bad = {}
+    for key, value in raw.items():
+        if not value:
+            continue
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            bad[key] = value
+    return bad
+
+
+def _accept_route_codes(routes) -> None:
+    """`?route=iv` as well as `?route=IV`: the bound widget reads and writes its labels
+    (`IV`, `Intranasal`) and ignores anything else, so on a session's first run a link with
+    the template's codes, in any case, sets the widget through its state instead."""
+    given = st.query_params.get_all("route")
+    if not given or "route" in st.session_state:
+        return
+    codes = {}
+    for code in routes:
+        codes[str(code).lower()] = codes[ROUTE_LABELS.get(code, str(code)).lower()] = code
+    if any(v not in ROUTE_LABELS.values() for v in given):
+        wanted = (codes.get(g.strip().lower()) for g in given)
+        st.session_state["route"] = list(dict.fromkeys(c for c in wanted if c is not None))
 
 
 def remember(filters: Filters) -> None:

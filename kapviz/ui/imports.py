@@ -8,7 +8,7 @@ from concurrent.futures import Future
 
 import streamlit as st
 
-from kapviz import privacy
+from kapviz import privacy, safe_text
 from kapviz.io.report import problem_groups, problems_frame
 from kapviz.io.template import TemplateError
 from kapviz.io.uploads import ReadResult, Upload, UploadTooLarge, check_uploads, parse_in_child
@@ -27,11 +27,11 @@ READ_KEY = "_data_upload_read"
 MB = 1024 * 1024
 
 
-def _read_uploads(files) -> ReadResult:
+def _read_uploads(files, *, allow_implausible: bool) -> ReadResult:
     """Check the uploads (size, type, what a workbook unpacks to), then read and validate them
     in a separate process with bounded memory, showing progress; the result is kept for the
     reruns of the same upload. Nothing of the files is left on disk afterwards."""
-    identity = tuple((f.file_id, f.name, f.size) for f in files)
+    identity = (tuple((f.file_id, f.name, f.size) for f in files), allow_implausible)
     kept = st.session_state.get(READ_KEY)
     if kept is not None and kept[0] == identity:
         return kept[1]
@@ -58,7 +58,11 @@ def _read_uploads(files) -> ReadResult:
 
     try:
         result = parse_in_child(
-            uploads, database_url(), memory_limit_bytes=cfg.upload_memory_mb * MB, wait=wait
+            uploads,
+            database_url(),
+            memory_limit_bytes=cfg.upload_memory_mb * MB,
+            wait=wait,
+            allow_implausible=allow_implausible,
         )
     finally:
         line.empty()
@@ -83,10 +87,16 @@ def upload_and_check() -> None:
             "is listed, and the import runs in one transaction."
         )
         return
+    allow = st.checkbox(
+        "Accept implausible values",
+        key="data_allow_implausible",
+        help="Dates after tomorrow or before 1900, doses and weights outside the configured "
+        "ranges are problems; tick this to import them as they are (each is listed).",
+    )
     try:
-        read = _read_uploads(files)
+        read = _read_uploads(files, allow_implausible=allow)
     except (TemplateError, UploadTooLarge, ValueError) as exc:
-        st.error(f"These files cannot be read: {exc}", icon=":material/error:")
+        st.error(f"These files cannot be read: {safe_text.markdown(exc)}", icon=":material/error:")
         return
     except Exception:
         log.exception("reading an upload failed")
@@ -99,13 +109,14 @@ def upload_and_check() -> None:
     validated, fmt, names = read.validated, read.fmt, read.names
     eng = engine()
     for warning in validated.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(safe_text.markdown(warning), icon=":material/warning:")
     if validated.problems:
         _show_problems(validated)
         return
     preview = read.preview or write_batch(eng, validated, source=names, kind=fmt, dry_run=True)
     st.success(
-        f"{names}: no problems found. This import would add {preview.added:,} and update "
+        f"{safe_text.markdown(names)}: no problems found. This import would add "
+        f"{preview.added:,} and update "
         f"{preview.updated:,} rows.",
         icon=":material/task_alt:",
     )
@@ -151,7 +162,8 @@ def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
     auth.record_import(names, fmt, added=result.added, updated=result.updated)
     st.session_state.pop(READ_KEY, None)
     st.success(
-        f"Imported {names}: {result.added:,} rows added, {result.updated:,} updated.",
+        f"Imported {safe_text.markdown(names)}: {result.added:,} rows added, "
+        f"{result.updated:,} updated.",
         icon=":material/task_alt:",
     )
     st.cache_data.clear()

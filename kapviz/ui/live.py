@@ -6,34 +6,20 @@ from datetime import datetime
 
 import streamlit as st
 
+from kapviz import clinic_time
 from kapviz.ui import auth, outage
 from kapviz.ui.db import settings
-
-KIOSK_CSS = """
-<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-header[data-testid="stHeader"] { display: none !important; }
-.block-container { max-width: 100%; padding: 1rem 2rem; }
-html, body, [data-testid="stAppViewContainer"] { font-size: 21px; }
-[data-testid="stMetricValue"] { font-size: 3rem !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
-</style>
-"""
+from kapviz.url_flags import is_on
 
 
 def now() -> datetime:
-    """The clock of this session (tests pin it with session_state["clock"])."""
-    return st.session_state.get("clock") or datetime.now()
+    """The clinic's clock for this session (tests pin it with session_state["clock"])."""
+    return st.session_state.get("clock") or clinic_time.now()
 
 
 def is_kiosk() -> bool:
-    """`?kiosk=1`: a wall screen — larger type, no sidebar, the same live refresh."""
-    return st.query_params.get("kiosk", "") in ("1", "true", "yes")
-
-
-def apply_kiosk() -> None:
-    if is_kiosk():
-        st.html(KIOSK_CSS)
+    """`?kiosk=1` (or true/yes/on): a wall screen (kapviz.ui.rooms)."""
+    return is_on(st.query_params.get("kiosk"))
 
 
 def refresh_seconds() -> int:

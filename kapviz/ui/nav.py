@@ -2,7 +2,7 @@
 
 The menu is drawn by each page (st.page_link) rather than by Streamlit's automatic
 navigation, because a deep link as the first request after a server start runs the page
-without app.py and the automatic menu would then list raw file names (STACK-NOTES.md).
+without app.py and the automatic menu would then list raw file names.
 It lists only the pages the viewer's role may open (kapviz.auth.scope.ROLE_PAGES); every
 page is still registered with st.navigation, and `kapviz.ui.page.setup` refuses a page the
 role may not open however it was reached.
@@ -43,8 +43,13 @@ PAGES: tuple[PageSpec, ...] = (
 
 
 def st_pages() -> list:
-    """st.Page objects for st.navigation."""
-    return [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]
+    """st.Page objects for st.navigation.
+
+    Without icons: st.navigation makes a page's icon the tab's favicon, and a Material icon
+    is then fetched from an outside font host (kapviz.ui.page.FAVICON is served by the app
+    instead). The menu's links keep their icons, which are bundled.
+    """
+    return [st.Page(p.path, title=p.title, default=p.default) for p in PAGES]
 
 
 def spec(key: str) -> PageSpec:

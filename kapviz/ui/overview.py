@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -16,11 +17,10 @@ from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
-from kapviz.metrics import outcomes, program, safety
-from kapviz.ui import background, data, redact
+from kapviz.instruments import PHQ9
+from kapviz.metrics import monitoring, outcomes, periods, program
+from kapviz.ui import background, data, redact, rollup_panel, widgets
 from kapviz.ui.db import database_url, settings
-
-PHQ9 = "PHQ-9"
 
 
 def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
@@ -64,8 +64,7 @@ def from_rollups(filters: Filters) -> bool:
     """Whether the whole-period counts come from the rollups kept in the database
     (kapviz.db.rollups: current, and filters of sites and indications only) rather than from
     the live queries; both give the same numbers. Asked once per filters × data version."""
-    # Asked with the viewer's filters like every read (the answer is the same for all).
-    return rollups.serves(filters) and data.aggregate(rollups.is_current, filters)
+    return rollups.serves(filters) and rollup_panel.status().current
 
 
 def phq9_outcomes(filters: Filters) -> pd.DataFrame:
@@ -75,14 +74,14 @@ def phq9_outcomes(filters: Filters) -> pd.DataFrame:
     if from_rollups(filters):
         return _rollup_outcomes(database_url(), filters, data.version(), window)
     return data.aggregate(
-        outcome_sql.instrument_outcomes, filters, instrument=PHQ9, baseline_window_days=window
+        outcome_sql.instrument_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
     )
 
 
 @st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
 def _rollup_outcomes(url: str, filters: Filters, data_version: tuple, window: int) -> pd.DataFrame:
     rows = data.aggregate(rollups.phq9_endpoint_rows, filters)
-    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9, baseline_window_days=window)
+    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9.id, baseline_window_days=window)
 
 
 def funnel(filters: Filters) -> pd.DataFrame:
@@ -102,7 +101,10 @@ def dosing_counts(filters: Filters) -> pd.DataFrame:
     month (rollups); both sum to the same months."""
     if from_rollups(filters):
         return data.aggregate(rollups.dosing_months, filters)
-    return data.aggregate(program_sql.daily_dosing, filters)
+    daily = data.aggregate(program_sql.daily_dosing, filters)
+    # The date range keeps whole courses (kapviz.filters.Filters); counts over time keep only
+    # the days inside it (rollups serve no date range).
+    return daily[periods.in_range(daily["day"], filters.start_at, filters.end_before)]
 
 
 def monthly_dosing(filters: Filters) -> pd.DataFrame:
@@ -118,7 +120,7 @@ def adverse_event_u_chart(filters: Filters) -> pd.DataFrame:
     counts = monthly.merge(events, on=["month", "route"]).rename(
         columns={"sessions": "dosing_sessions"}
     )
-    return safety.u_chart_from_counts(counts)
+    return monitoring.u_chart_from_counts(counts)
 
 
 def site_response(filters: Filters) -> tuple[pd.DataFrame, float]:
@@ -143,118 +145,184 @@ class Charts:
     sites: go.Figure | None
 
 
+def volume_grid(largest: int, *, points: int = 200) -> list[int]:
+    """Volumes at which the funnel limits are drawn: every one up to `points`, then about
+    `points` spread evenly up to `largest` (the exact limits cost a sum over each volume)."""
+    if largest <= points:
+        return list(range(1, largest + 1))
+    return sorted({int(round(v)) for v in np.linspace(1, largest, points)})
+
+
 @st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
-def _charts(url: str, filters: Filters, data_version: tuple, small_below: int | None) -> Charts:
+def _charts(
+    url: str, filters: Filters, data_version: tuple, small_below: int | None, today: date
+) -> Charts:
     # small_below: counts from 1 to small_below − 1 are not drawn (analysts, kapviz.privacy).
     def drawable(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
         return redact.drawable(frame, columns, small_below)
 
-    monthly = drawable(program.monthly_response(phq9_outcomes(filters)), "n")
+    per_course = phq9_outcomes(filters)
+    endpoints = per_course[
+        periods.in_range(per_course["endpoint_at"], filters.start_at, filters.end_before)
+    ]
+    monthly = drawable(program.monthly_response(endpoints), "n")
+    today = periods.last_day_shown(today, filters.end)
     sites, overall = site_response(filters)
     sites = drawable(sites, "n", "responders")
     site_figure = None
     if len(sites) >= 2:
-        reach = int(sites["n"].max() * program_charts.SITE_AXIS_ROOM) + 2
-        grid = program.funnel_plot_limits(overall, list(range(1, reach)))
+        grid = volume_grid(int(sites["n"].max() * program_charts.SITE_AXIS_ROOM) + 2)
         site_figure = program_charts.site_funnel_plot(
-            sites, grid, overall_rate=overall, what="PHQ-9 response rate"
+            sites,
+            program.funnel_plot_limits(overall, grid),
+            overall_rate=overall,
+            what="PHQ-9 response rate",
+            outer=program.funnel_plot_limits(overall, grid, coverage=0.998),
         )
     steps = funnel(filters)
     return Charts(
         funnel=program_charts.treatment_funnel(steps)
         if len(drawable(steps, "patients")) == len(steps)
         else None,
-        volume=program_charts.monthly_dosing(drawable(monthly_dosing(filters), "sessions")),
+        volume=program_charts.monthly_dosing(
+            drawable(monthly_dosing(filters), "sessions"), today=today
+        ),
         response=None
         if monthly.empty
         else program_charts.monthly_rate(
-            monthly, title="PHQ-9 response rate by month of endpoint", y_title="Responders"
+            monthly,
+            title="PHQ-9 response rate by month of endpoint",
+            y_title="Responders, % of evaluable courses",
+            today=today,
         ),
         u_chart=safety_charts.u_chart(
-            drawable(adverse_event_u_chart(filters), "events", "dosing_sessions")
+            drawable(adverse_event_u_chart(filters), "events", "dosing_sessions"), today=today
         ),
         sites=site_figure,
     )
 
 
-def charts(filters: Filters) -> Charts:
-    """The Overview's figures for these filters and this viewer (shared, read-only)."""
-    return _charts(database_url(), filters, data.version(), redact.small_below())
+@dataclass(frozen=True)
+class RangeNotes:
+    """What each Overview element does with the sidebar's date range, said beside it."""
+
+    tiles: str | None
+    funnel: str | None
+    sites: str | None
 
 
-def start_charts(filters: Filters) -> None:
+def range_notes(filters: Filters) -> RangeNotes:
+    """Captions for a date range: the tiles are live and do not follow it; the funnel
+    follows the patients referred in it; the site comparison is about courses with a session
+    in it. (The monthly charts keep only its days and need no note.) None without a range."""
+    if not (filters.start or filters.end):
+        return RangeNotes(None, None, None)
+    span = f"{filters.start or '…'} to {filters.end or '…'}"
+    return RangeNotes(
+        tiles=f"The tiles are live (now, this week, the last 30 or 90 days): they do not "
+        f"follow the date range {span}.",
+        funnel=f"Patients referred (enrolment date, else a first session) from {span}, and "
+        "how far they have got since.",
+        sites=f"Courses with a session from {span}, each with its whole course's outcome.",
+    )
+
+
+def charts(filters: Filters, today: date) -> Charts:
+    """The Overview's figures for these filters and this viewer (shared, read-only), with
+    `today`'s month drawn as partial."""
+    return _charts(database_url(), filters, data.version(), redact.small_below(), today)
+
+
+def start_charts(filters: Filters, today: date) -> None:
     """Begin building the figures in a thread while the tiles are computed (PostgreSQL:
     kapviz.ui.background); `charts()` then takes them from the cache, waiting for the
     computation under way rather than starting a second. On SQLite this does nothing."""
     url = database_url()
     if background.side_by_side(url):
         version, small = data.version(), redact.small_below()
-        key = ("overview-charts", url, filters, version, small)
-        background.start(key, _charts, url, filters, version, small)
+        key = ("overview-charts", url, filters, version, small, today)
+        background.start(key, _charts, url, filters, version, small, today)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (
     (
         "active_patients",
-        "Active patients",
+        "Active patients (30 days)",
         False,
-        "Patients with a completed session in the last 30 calendar days (today included); "
-        "delta vs the 30 days before. Every tile counts whole days up to the end of today.",
+        "Patients with a completed session in the last 30 days, up to now; delta vs the 30 "
+        "days before. Live tiles do not follow the sidebar's date range: they are about now.",
     ),
     (
         "dosing_week",
-        "Dosing sessions this week",
+        "Dosing sessions this week (to date)",
         False,
-        "Completed dosing sessions since Monday; delta vs the same span of last week.",
+        "Completed dosing sessions since Monday 00:00, up to now; delta vs the same elapsed "
+        "span of last week (Monday to the same weekday and hour), never the whole week.",
     ),
     (
         "dosing_month",
-        "Dosing sessions this month",
+        "Dosing sessions this month (to date)",
         False,
-        "Completed dosing sessions since the 1st; delta vs the same span of last month.",
+        "Completed dosing sessions since the 1st, up to now; delta vs the same elapsed span of "
+        "last month (never more than the whole of last month), never the whole month.",
     ),
     (
         "response",
-        "PHQ-9 response (90 d)",
+        "PHQ-9 response, % of evaluable courses (90 days)",
         True,
         "Courses whose endpoint fell in the last 90 days with a ≥50% PHQ-9 fall from "
         "baseline; delta vs the 90 days before.",
     ),
     (
         "remission",
-        "PHQ-9 remission (90 d)",
+        "PHQ-9 remission, % of evaluable courses (90 days)",
         True,
-        "Endpoint PHQ-9 below 5, among courses not already in remission at baseline.",
+        "Endpoint PHQ-9 below 5, among courses not already in remission at baseline; "
+        "endpoints in the last 90 days, delta vs the 90 days before.",
     ),
     (
         "measurement_completion",
-        "Measured before dose (30 d)",
+        "Doses with a PHQ-9 in the 7 days before, % (30 days)",
         True,
         "Measurement completion: completed dosing sessions in the last 30 days with a PHQ-9 "
         "in the 7 days before; delta vs the 30 days before.",
     ),
     (
         "adverse_events",
-        "Adverse events / 100 doses (30 d)",
+        "Adverse events per 100 dosing sessions (30 days)",
         False,
         "Adverse events per 100 completed dosing sessions in the last 30 days (a side-effect "
         "term counts once per session); delta vs the 30 days before. Lower is better.",
     ),
     (
         "open_alerts",
-        "Patients needing attention",
+        "Patients needing attention (now)",
         False,
-        "Patients on the Safety page's alerts worklist now (item 9 > 0 on the latest PHQ-9, "
-        "or a serious event, BP excursion, severe, urinary or cognitive effect in the last "
-        "14 days); delta vs 30 days ago.",
+        "Patients on the Safety page's alerts worklist now (a serious event, item 9 > 0 on the "
+        "latest PHQ-9 with item answers, a BP excursion, a severe, urinary or cognitive effect "
+        "in the last 14 days); delta vs 30 days ago.",
     ),
 )
 LOWER_IS_BETTER = {"adverse_events", "open_alerts"}
 """(kpi key, label, shown as percent, help) of every tile, in reading order."""
 
+DELTA_DESCRIPTIONS = {
+    "active_patients": "vs 30 days before",
+    "dosing_week": "vs same span last week",
+    "dosing_month": "vs same span last month",
+    "response": "vs 90 days before",
+    "remission": "vs 90 days before",
+    "measurement_completion": "vs 30 days before",
+    "adverse_events": "vs 30 days before",
+    "open_alerts": "vs 30 days ago",
+}
+"""What each tile's delta compares with, shown beside it."""
 
-def tiles(kpi_values: dict, *, per_row: int = 4) -> None:
-    """Draw every tile in rows of `per_row`."""
+
+def tiles(kpi_values: dict, *, per_row: int = 4, as_of: date | None = None) -> None:
+    """Draw every tile in rows of `per_row`; `as_of`: the newest data's day when it is older
+    than today, named in every tile."""
+    widgets.wrap_metric_labels()
     for start in range(0, len(TILES), per_row):
         columns = st.columns(per_row)
         for column, (key, label, percent, help_text) in zip(
@@ -262,45 +330,80 @@ def tiles(kpi_values: dict, *, per_row: int = 4) -> None:
         ):
             tile(
                 column,
-                label,
+                stale_label(label, as_of),
                 kpi_values[key],
                 percent=percent,
                 help=help_text,
                 inverse=key in LOWER_IS_BETTER,
+                compared_with=DELTA_DESCRIPTIONS[key],
             )
 
 
-def tiles_as_of(now: datetime) -> datetime:
-    """The moment the tiles describe: the end of `now`'s day (midnight that follows).
+def stale_label(label: str, as_of: date | None) -> str:
+    """The tile's label, with "data as of <day>" when the newest data is older than today."""
+    return label if as_of is None else f"{label} · data as of {as_of:%a %-d %b %Y}"
 
-    Tile windows are whole calendar days, today included ("last 30 days" = today and the 29
-    days before; "this week" = Monday to today), so everything recorded today counts at
-    once, and the tiles change only when data changes or a day ends: a refresh with
-    unchanged data is a cache hit, not a recomputation.
+
+def data_as_of(newest: datetime | None, today: date) -> date | None:
+    """The newest data's day when it is before `today` (the tiles say so), else None."""
+    if newest is None or newest.date() >= today:
+        return None
+    return newest.date()
+
+
+def tiles_as_of(now: datetime) -> datetime:
+    """The moment the tiles describe: `now` rounded up to the next whole hour.
+
+    The current week and month are compared with the same elapsed span of the previous one
+    (DOMAIN §3 periods), so the span must end near now, not at midnight: on a Monday morning
+    the week so far is set against last Monday up to the same hour, not all of it. Rounded
+    to the hour, a refresh with unchanged data is a cache hit, not a recomputation.
     """
-    return datetime.combine(now.date() + timedelta(days=1), time.min)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == now else hour + timedelta(hours=1)
 
 
 def kpis(filters: Filters, now: datetime) -> dict:
-    """Tiles as of the end of today, cached per filters × data version × day."""
+    """Tiles as of now (to the hour), cached per filters × data version × hour."""
     return _kpis(database_url(), filters, data.version(), tiles_as_of(now))
 
 
-def _delta(value: float | None, previous: float | None, *, percent: bool) -> str | None:
+@dataclass(frozen=True)
+class Delta:
+    """A tile's change against its comparison period, as shown: text and whether it is zero
+    at the precision shown (a zero change gets no arrow and no colour)."""
+
+    text: str
+    is_zero: bool
+
+
+def delta(value: float | None, previous: float | None, *, percent: bool) -> Delta | None:
+    """The change shown on a tile; None when either period has no value."""
     if value is None or previous is None:
         return None
     diff = value - previous
     if percent:
-        return f"{diff * 100:+.0f} pts"
-    return f"{diff:+.1f}" if isinstance(value, float) else f"{diff:+,.0f}"
+        shown = round(diff * 100)
+        return Delta("±0 pts" if shown == 0 else f"{shown:+d} pts", shown == 0)
+    if isinstance(value, float) or isinstance(previous, float):
+        shown = round(diff, 1)
+        return Delta("±0.0" if shown == 0 else f"{shown:+.1f}", shown == 0)
+    return Delta("±0" if diff == 0 else f"{diff:+,.0f}", diff == 0)
 
 
 def tile(
-    column, label: str, kpi: dict, *, percent: bool = False, help: str, inverse: bool = False
+    column,
+    label: str,
+    kpi: dict,
+    *,
+    percent: bool = False,
+    help: str,
+    inverse: bool = False,
+    compared_with: str | None = None,
 ) -> None:
     """One st.metric with its delta against the previous period and its denominator."""
     value = kpi["value"]
-    delta = _delta(value, kpi["previous"], percent=percent)
+    change = delta(value, kpi["previous"], percent=percent)
     if value is None:
         shown = "—"
     elif percent:
@@ -311,15 +414,18 @@ def tile(
         # Analysts see small counts as "<11", without a delta that would give them away.
         shown = redact.count_label(value)
         if shown != f"{value:,}":
-            delta = None
+            change = None
     if "denominator" in kpi:
         numerator = redact.count_label(kpi["numerator"])
         help = f"{help} Now: {numerator} of {redact.count_label(kpi['denominator'])}."
+    neutral = change is not None and change.is_zero
     column.metric(
         label,
         shown,
-        delta=delta,
-        delta_color="inverse" if inverse else "normal",
+        delta=None if change is None else change.text,
+        delta_color="off" if neutral else ("inverse" if inverse else "normal"),
+        delta_arrow="off" if neutral else "auto",
+        delta_description=compared_with if change is not None else None,
         help=help,
         border=True,
     )

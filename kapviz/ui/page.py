@@ -1,7 +1,7 @@
 """What every page does first, whether opened from the menu or directly by URL.
 
 Streamlit runs a page file without `app.py` when a deep link is the first request after
-a server start (STACK-NOTES.md), so each page calls `setup()` itself. It is the one layer
+a server start, so each page calls `setup()` itself. It is the one layer
 every page passes through, in this order, so nothing of a page runs before access is settled:
 page config and the database; sign-in (kapviz.ui.auth.gate stops the run at the sign-in
 form); the menu of the pages the viewer's role may open; the role check of this page and, on
@@ -14,21 +14,30 @@ every loader the page calls with them queries only what the viewer may see.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
+from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
+from kapviz.config import SettingsError
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, outage, widgets
+from kapviz.ui import auth, data, filters, nav, outage, screen, widgets
 from kapviz.ui.db import engine
 
 log = logging.getLogger(__name__)
+
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""The tab icon, served by the app itself: without one, the browser takes the page's
+Material icon from an outside font host (a request that fails offline and tells a third
+party which page a clinician opened)."""
 
 
 def setup(title: str, caption: str | None = None, *, with_filters: bool = True) -> Filters:
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
-    st.set_page_config(page_title=f"{title} · kapviz", layout="wide")
+    st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
+    screen.apply()
     outage.begin_page()
     with outage.guard():
         return _setup(page, title, caption, with_filters=with_filters)
@@ -37,6 +46,9 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
 def _setup(page: nav.PageSpec, title: str, caption: str | None, *, with_filters: bool) -> Filters:
     try:
         engine()
+    except SettingsError as exc:  # the setting, its value and what is accepted
+        st.error(f"kapviz cannot start: {safe_text.markdown(exc)}", icon=":material/settings:")
+        st.stop()
     except Exception as exc:
         if outage.is_unreachable(exc):
             raise  # the outage state (kapviz.ui.outage), retried until the database answers

@@ -52,7 +52,7 @@ def sign_in_mode() -> str:
     only the synthetic demo clinic, issue 9). An explicit KAPVIZ_AUTH_MODE is kept."""
     cfg = settings()
     if cfg.sign_in == AUTH_NONE and cfg.auth_mode == AUTH_AUTO:
-        from kapviz.ui import data  # noqa: PLC0415 - data's loaders import this module
+        from kapviz.ui import data  # data's loaders import this module
 
         if data.has_imported_clinic_data():
             return AUTH_LOCAL

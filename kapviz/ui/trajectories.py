@@ -8,6 +8,7 @@ objects are shared and read-only by convention (as in `kapviz.ui.data`).
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts import trajectories as charts
+from kapviz.charts.waterfall import waterfall
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
@@ -28,6 +30,54 @@ from kapviz.ui.db import database_url, settings
 TTL = 3600
 MAX_LINES = 500
 """Spaghetti layer: at most this many courses (seeded sample), for readability and speed."""
+
+MEASURES: dict[str, tr.CohortMeasure] = {
+    "Change from baseline (the same courses at every point)": tr.CohortMeasure.CHANGE,
+    "All available scores (the courses change from point to point)": tr.CohortMeasure.SCORES,
+}
+"""The cohort line's two views, the paired change first (the default; DOMAIN.md §3)."""
+
+MEASURE_HELP = (
+    "Change from baseline: at each point, the mean of each course's own change from its "
+    "baseline, among the courses with both a baseline and a score there — courses that "
+    "leave early or have few doses do not move the line. All available scores: the mean "
+    "of every score at the point, whichever courses have one."
+)
+
+
+def composition_note(measure: tr.CohortMeasure) -> str:
+    """What the cohort line is, its n, and the "too few" rule, in words."""
+    what = (
+        "Mean change from each course's own baseline, among the courses with a baseline and "
+        "a score at that point."
+        if measure is tr.CohortMeasure.CHANGE
+        else "Mean of all available scores at each point: the courses behind it change from "
+        "point to point."
+    )
+    return (
+        f"{what} n under each point: the courses it stands on; points of fewer than "
+        f"{tr.MIN_COURSES} courses are grey (too few to read)."
+    )
+
+
+def model_notes(
+    fitted: model_metrics.TrajectoryModel, axis: str, measure: tr.CohortMeasure
+) -> list[str]:
+    """What the model is and whether its band is drawn here, in words."""
+    if not fitted.ok:
+        return [fitted.note]
+    notes = [fitted.note]
+    if measure is tr.CohortMeasure.CHANGE:
+        notes.append('The model band is drawn on the "All available scores" view.')
+    elif (misfit := fitted.misfit(axis)) is not None:
+        notes.append(misfit)
+    else:
+        notes.append(
+            f"Model band drawn at the points with ≥ {model_metrics.MIN_CHECK_COURSES} courses, "
+            "where its mean lies within the observed 95% CI."
+        )
+    return notes
+
 
 GROUPINGS: dict[str, str | None] = {
     "None": None,
@@ -48,6 +98,19 @@ class View:
     courses_total: int
     values: pd.DataFrame
     """One value per course and point (`course_values`), for the small multiples."""
+    change_table: pd.DataFrame
+    """The paired view: each course's change from its baseline, courses with one only."""
+    change_lines: pd.DataFrame
+    change_total: int
+    change_values: pd.DataFrame
+
+    def table_of(self, measure: tr.CohortMeasure) -> pd.DataFrame:
+        return self.change_table if measure is tr.CohortMeasure.CHANGE else self.table
+
+    def lines_of(self, measure: tr.CohortMeasure) -> tuple[pd.DataFrame, int]:
+        if measure is tr.CohortMeasure.CHANGE:
+            return self.change_lines, self.change_total
+        return self.lines, self.courses_total
 
 
 def _key(filters: Filters) -> tuple:
@@ -61,19 +124,32 @@ def _view(key: tuple, instrument: str, axis: str) -> View:
     lines, total = tr.course_lines(
         mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
     )
+    change = tr.paired_change_values(values, data.outcomes(key[1]))
+    change_lines, change_total = tr.course_lines(
+        mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=change
+    )
     return View(
         table=tr.table_from_values(values, axis=axis),
         attrition=tr.attrition(mine, axis=axis, values=values),
         lines=lines,
         courses_total=total,
         values=values,
+        change_table=tr.table_from_values(change, axis=axis),
+        change_lines=change_lines,
+        change_total=change_total,
+        change_values=change,
     )
 
 
-def points_table(v: View) -> pd.DataFrame:
-    """Per point: courses contributing (attrition), retained share, mean, CI, median, IQR."""
-    table = v.table.merge(v.attrition[["order", "share"]], on="order", how="left")
-    cols = ["point", "phase", "courses", "share", "mean", "ci_low", "ci_high"]
+def points_table(v: View, measure: tr.CohortMeasure = tr.CohortMeasure.SCORES) -> pd.DataFrame:
+    """Per point: courses contributing, retained share (of all available scores), mean, CI,
+    median, IQR of the chosen measure, and whether the point has too few courses."""
+    table = v.table_of(measure).merge(v.attrition[["order", "share"]], on="order", how="left")
+    table = table.assign(
+        too_few=table["courses"] < tr.MIN_COURSES,
+        share=(table["share"] * 100).round(0),  # whole percent, as shown
+    )
+    cols = ["point", "phase", "courses", "too_few", "share", "mean", "ci_low", "ci_high"]
     return table[[*cols, "median", "q1", "q3"]]
 
 
@@ -112,48 +188,70 @@ GROUP_PLURALS = {
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _grouped(key: tuple, instrument: str, axis: str, column: str) -> pd.DataFrame:
-    values = _view(key, instrument, axis).values
+def _grouped(
+    key: tuple, instrument: str, axis: str, column: str, measure: tr.CohortMeasure
+) -> pd.DataFrame:
+    v = _view(key, instrument, axis)
+    values = v.change_values if measure is tr.CohortMeasure.CHANGE else v.values
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
     groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
     return tr.grouped_table(values, groups, axis=axis, others=GROUP_PLURALS[column])
 
 
-def grouped_table(filters: Filters, instrument: str, axis: str, column: str) -> pd.DataFrame:
+def grouped_table(
+    filters: Filters,
+    instrument: str,
+    axis: str,
+    column: str,
+    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+) -> pd.DataFrame:
     """Trajectory table per group of courses (site, route, indication or dose band)."""
-    return _grouped(_key(filters), instrument, axis, column)
+    return _grouped(_key(filters), instrument, axis, column, measure)
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _trajectory_figure(
-    key: tuple, instrument: str, axis: str, show_lines: bool, show_model: bool, small: int | None
+    key: tuple,
+    instrument: str,
+    axis: str,
+    show_lines: bool,
+    show_model: bool,
+    small: int | None,
+    measure: tr.CohortMeasure,
 ) -> go.Figure:
     # small (analysts): points of fewer courses are not drawn, nor the course lines of a
     # cohort that small (kapviz.ui.redact.drawable).
     v = _view(key, instrument, axis)
     band = None
-    if show_model:
+    if show_model and measure is tr.CohortMeasure.SCORES:
         fitted = _model(key, instrument)
-        if fitted.ok:
-            band = fitted.days_band if axis == "days" else fitted.session_band
-    lines_allowed = small is None or v.courses_total >= small
+        band = fitted.band(axis)
+    lines, total = v.lines_of(measure)
+    lines_allowed = small is None or total >= small
     return charts.score_trajectory(
-        redact.drawable(v.table, ["courses"], small),
+        redact.drawable(v.table_of(measure), ["courses"], small),
         instrument=instrument,
         axis=axis,
-        lines=v.lines if show_lines and lines_allowed else None,
-        courses_total=v.courses_total,
+        lines=lines if show_lines and lines_allowed else None,
+        courses_total=total,
         model_band=band,
         baseline_window_days=key[3],
+        measure=measure,
     )
 
 
 def trajectory_figure(
-    filters: Filters, instrument: str, axis: str, *, show_lines: bool, show_model: bool
+    filters: Filters,
+    instrument: str,
+    axis: str,
+    *,
+    show_lines: bool,
+    show_model: bool,
+    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
 ) -> go.Figure:
     """The cohort trajectory figure (cached; do not modify the returned figure)."""
     return _trajectory_figure(
-        _key(filters), instrument, axis, show_lines, show_model, redact.small_below()
+        _key(filters), instrument, axis, show_lines, show_model, redact.small_below(), measure
     )
 
 
@@ -163,7 +261,7 @@ def _waterfall_figure(key: tuple, instrument: str, small: int | None) -> go.Figu
     mine = outcomes[outcomes["instrument"] == instrument]
     if small is not None and 0 < len(mine) < small:
         mine = mine.iloc[:0]  # a bar per course of so few courses: not for analysts
-    return charts.waterfall(mine, instrument=instrument)
+    return waterfall(mine, instrument=instrument)
 
 
 def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
@@ -173,15 +271,27 @@ def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _multiples_figure(
-    key: tuple, instrument: str, axis: str, by: str, small: int | None
+    key: tuple, instrument: str, axis: str, by: str, small: int | None, measure: tr.CohortMeasure
 ) -> go.Figure:
-    grouped = redact.drawable(_grouped(key, instrument, axis, GROUPINGS[by]), ["courses"], small)
-    return charts.small_multiples(grouped, instrument=instrument, by=by, axis=axis)
+    grouped = _grouped(key, instrument, axis, GROUPINGS[by], measure)
+    return charts.small_multiples(
+        redact.drawable(grouped, ["courses"], small),
+        instrument=instrument,
+        by=by,
+        axis=axis,
+        measure=measure,
+    )
 
 
-def multiples_figure(filters: Filters, instrument: str, axis: str, by: str) -> go.Figure:
+def multiples_figure(
+    filters: Filters,
+    instrument: str,
+    axis: str,
+    by: str,
+    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+) -> go.Figure:
     """Small multiples by site, route, indication or dose band (cached)."""
-    return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below())
+    return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below(), measure)
 
 
 MAX_TABLE_ROWS = 1000
@@ -289,6 +399,26 @@ COURSE_TABLE_COLUMNS = [
 ]
 
 
+def course_table_caption(table: pd.DataFrame) -> str:
+    """How many courses the table lists and how that relates to the waterfall's n."""
+    shown = min(len(table), MAX_TABLE_ROWS)
+    evaluable = int(table["evaluable"].astype(bool).sum())
+    with_pct = int((table["evaluable"].astype(bool) & table["pct_change"].notna()).sum())
+    text = f"Showing {shown:,} of {len(table):,} courses with scores"
+    if with_pct < len(table):
+        text += (
+            f"; the waterfall's n = {with_pct:,} are the evaluable ones with a percent change "
+            f"({len(table) - evaluable:,} not evaluable"
+        )
+        text += f", {evaluable - with_pct:,} with baseline 0)" if evaluable > with_pct else ")"
+    return text + ". Select bars on the waterfall to filter this table."
+
+
+def course_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-course table as shown: percent change in whole percent (as on the waterfall)."""
+    return table.assign(pct_change=(table["pct_change"] * 100).round(0))
+
+
 def course_table_config() -> dict[str, Any]:
     """Readable headers for the per-course outcome table."""
     col = st.column_config
@@ -299,7 +429,7 @@ def course_table_config() -> dict[str, Any]:
         "baseline": col.NumberColumn("Baseline"),
         "endpoint": col.NumberColumn("Endpoint"),
         "change": col.NumberColumn("Change", format="%+d"),
-        "pct_change": col.NumberColumn("Change %", format="percent"),
+        "pct_change": col.NumberColumn("Change %", format="%+.0f%%"),
         "is_response": col.CheckboxColumn("Response"),
         "is_remission": col.CheckboxColumn("Remission"),
         "reliable_improvement": col.CheckboxColumn("Reliable improvement"),
@@ -328,5 +458,6 @@ def selected_customdata(fig: go.Figure, event: Any, *, trace_prefix: str) -> lis
             continue
         value = trace.customdata[index]
         if value is not None and value[0] is not None:
-            out.append(list(value))
+            # Text in a figure is escaped for plotly (kapviz.charts.escape): ids come back as-is.
+            out.append([html.unescape(v) if isinstance(v, str) else v for v in value])
     return out

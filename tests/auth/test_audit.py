@@ -96,8 +96,8 @@ def test_long_target_shortened(engine):
 
 
 def test_module_offers_no_update_or_delete():
-    """Append-only: the public API writes (record) and reads (audit_frame, usernames), and no
-    SQL update/delete exists."""
+    """Append-only: the public API writes (record) and reads (audit_frame, usernames,
+    previous_sign_in, readable_detail), and no SQL update/delete exists."""
     public = {
         name
         for name, obj in vars(audit).items()
@@ -105,7 +105,14 @@ def test_module_offers_no_update_or_delete():
         and callable(obj)
         and getattr(obj, "__module__", None) == audit.__name__
     }
-    assert public == {"record", "audit_frame", "usernames", "AuditFilters"}
+    assert public == {
+        "record",
+        "audit_frame",
+        "usernames",
+        "AuditFilters",
+        "previous_sign_in",
+        "readable_detail",
+    }
     tree = ast.parse(inspect.getsource(audit))
     imported = {
         alias.name
@@ -148,3 +155,23 @@ def test_downgrade_and_upgrade_again(engine):
     assert current_revision(engine) is not None
     with pytest.raises(DBAPIError), engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events"))
+
+
+def test_previous_sign_in(db_url):
+    """The sign-in before the latest one: "new since your last visit" on the worklist."""
+    from datetime import datetime
+
+    from kapviz.db.engine import make_engine
+    from kapviz.db.migrate import upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert audit.previous_sign_in(conn, "sam") is None
+        audit.record(conn, username="sam", action="sign_in", at=datetime(2026, 3, 1, 8))
+        assert audit.previous_sign_in(conn, "sam") is None  # first visit
+        audit.record(conn, username="sam", action="view_case", at=datetime(2026, 3, 1, 9))
+        audit.record(conn, username="sam", action="sign_in", at=datetime(2026, 3, 5, 8))
+        audit.record(conn, username="eve", action="sign_in", at=datetime(2026, 3, 6, 8))
+        assert audit.previous_sign_in(conn, "sam") == datetime(2026, 3, 1, 8)
+    engine.dispose()

@@ -44,6 +44,7 @@ def test_users_add_list_set_role_remove(db_url, capsys, monkeypatch):
             "North",
             "--site",
             "East",
+            "--allow-new-site",  # an empty database: the sites' data come later
             "--name",
             "Ana Díaz",
             "--password-stdin",

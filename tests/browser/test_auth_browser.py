@@ -99,7 +99,7 @@ def test_clinician_and_supervisor_patient_and_site_outside_scope(app_factory, cl
     assert "/case_explorer" in page.url
     open_app(page, url, "/case_explorer?patient=P1")
     sign_in(page, "cleo")
-    page.get_by_text("among the patients you may see").wait_for(timeout=30000)
+    page.get_by_text("in your scope").wait_for(timeout=30000)
     assert menu(page) == ["Case explorer"]
     open_app(page, url, "/safety?site=South")
     sign_in(page, "sam")

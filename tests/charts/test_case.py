@@ -111,8 +111,9 @@ def test_sedation_dissociation_marks_sedated_doses():
 
 
 def test_threshold_lines_as_add_hline_drew_them():
-    """The BP and sedation threshold lines and labels equal Figure.add_hline's (now set at
-    once with the layout): shapes and annotations, panel titles first."""
+    """The BP and sedation threshold lines and labels are Figure.add_hline's (set at once
+    with the layout), the BP ones moved under the data and into the margin; panel titles
+    first."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -123,12 +124,18 @@ def test_threshold_lines_as_add_hline_drew_them():
         reference.add_hline(
             y=value,
             line={"color": "#D7301F", "dash": "dot", "width": 1},
-            annotation_text=f"{label} ≥ {value:g}",
+            annotation_text=f"{label}<br>≥ {value:g}",
             annotation_position="top right",
             annotation_font={"size": 10, "color": "#D7301F"},
         )
-    for key in ("shapes", "annotations"):
-        assert fig.to_dict()["layout"][key] == reference.to_dict()["layout"][key]
+    drawn, expected = fig.to_dict()["layout"], reference.to_dict()["layout"]
+    # The lines lie under the readings (a pre-dose line at 110 stays visible) and their
+    # labels sit in the right margin, level with the line, not over the last doses.
+    assert drawn["shapes"] == [s | {"layer": "below"} for s in expected["shapes"]]
+    assert drawn["annotations"] == [
+        n | {"x": 1.01, "xanchor": "left", "yanchor": "middle"} for n in expected["annotations"]
+    ]
+    assert drawn["margin"]["r"] == 120
     assert "shapes" not in case.session_vitals(per_dose).to_dict()["layout"]
 
     sedation = pd.DataFrame(
@@ -172,7 +179,8 @@ def test_compare_shares_axes_and_slots():
         points, instrument=instruments.get("PHQ-9"), axis=session_points()
     )
     a, b = fig.data
-    assert list(a.x) == [0, 1] and list(a.y) == [20, 12]  # latest score at Dose 1
+    # Every score, as on the Scores tab (the first version kept only the latest at Dose 1).
+    assert list(a.x) == [0, 1, 1] and list(a.y) == [20, 15, 12]
     assert list(b.x) == [2]
     assert list(fig.layout.xaxis.ticktext) == ["Preparation", "Dose 1", "Follow-up"]
     assert fig.layout.yaxis2.matches == "y" and list(fig.layout.yaxis.range) == [-0.5, 27.5]
@@ -181,3 +189,28 @@ def test_compare_shares_axes_and_slots():
     bands = len(instruments.get("PHQ-9").bands)
     refs = [(s.xref, s.yref) for s in fig.layout.shapes]
     assert refs == [("x domain", "y")] * bands + [("x2 domain", "y2")] * bands
+
+
+def test_patient_trajectory_hover_names_the_session_phase() -> None:
+    """A score is placed by when it was taken; its hover names its own session's phase
+    (an integration session after dose 2 sits at dose 2) or says it had no session."""
+    points = pd.DataFrame(
+        {
+            "point_order": [1, 3, 3],
+            "point": ["Preparation", "Dose 2", "Dose 2"],
+            "phase": ["preparation", "dosing", "dosing"],
+            "session_phase": [None, "dosing", "integration"],
+            "administered_at": pd.to_datetime(["2026-01-01", "2026-01-08", "2026-01-09"]),
+            "total": [18, 12, 11],
+        }
+    )
+    band = pd.DataFrame(columns=["order", "point", "phase", "median", "q1", "q3", "courses"])
+    fig = case.patient_trajectory(points, band, instrument=instruments.get("PHQ-9")).to_dict()
+    course = next(t for t in fig["data"] if t["name"] == "This course")
+    assert [list(c) for c in course["customdata"]] == [
+        ["2026-01-01", "no session"],
+        ["2026-01-08", "dosing session"],
+        ["2026-01-09", "integration session"],
+    ]
+    assert "%{customdata[1]}" in course["hovertemplate"]
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("When the score was taken")

@@ -11,7 +11,7 @@ import pytest
 from kapviz.charts import safety as ch
 from kapviz.charts.theme import SEVERITY_COLORS
 from kapviz.config import Settings
-from kapviz.metrics.safety import u_chart as u_chart_table
+from kapviz.metrics.monitoring import u_chart as u_chart_table
 from kapviz.metrics.side_effects import (
     effect_rates,
     effect_rates_by,

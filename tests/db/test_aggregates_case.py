@@ -19,6 +19,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import case
 from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.scores import SCORE_COLUMNS
 from kapviz.metrics.trajectories import TABLE_COLUMNS, trajectory_points
 from tests.clinic import ANCHOR
 
@@ -59,7 +60,7 @@ def assert_case_reads(conn, filters, *, window: int = 30, every: int = 1) -> int
             check_exact=True,
         )
         theirs = outcomes[outcomes["course_id"].isin(courses)].reset_index(drop=True)
-        ours = course_outcomes(mine, placed[case_sql.SCORE_COLUMNS], baseline_window_days=window)
+        ours = course_outcomes(mine, placed[SCORE_COLUMNS], baseline_window_days=window)
         assert_frame_equal(ours, theirs, check_exact=True)
         baselines = placed.drop_duplicates(["course_id", "instrument"]).set_index(
             ["course_id", "instrument"]

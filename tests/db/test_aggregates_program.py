@@ -1,6 +1,6 @@
 """The Overview's SQL aggregates and recent windows give exactly the pandas metrics' numbers."""
 
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -13,10 +13,11 @@ from kapviz.db.aggregates import program as program_sql
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics import program, safety
+from kapviz.metrics import monitoring, program
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of
 from tests.clinic import ANCHOR
+from tests.reference import program as reference
 
 DEMO_SEED = 11
 """Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
@@ -34,27 +35,29 @@ def _check_charts(conn, filters):
     sessions = queries.sessions(conn, filters)
     patients = queries.patients(conn, filters)
     counts = program_sql.funnel_counts(conn, filters)
+    every_date = queries.sessions(conn, replace(filters, start=None, end=None))
     assert_frame_equal(
-        program.funnel_frame(counts), program.treatment_funnel(patients, sessions), check_exact=True
+        program.funnel_frame(counts),
+        reference.treatment_funnel(patients, every_date, start=filters.start, end=filters.end),
+        check_exact=True,
     )
     daily = program_sql.daily_dosing(conn, filters)
     assert_frame_equal(
         program.monthly_from_daily(daily),
-        program.monthly_dosing_by_route(sessions),
+        reference.monthly_dosing_by_route(sessions),
         check_dtype=False,
     )
-    expected_reasons = program.ineligibility_reasons(sessions)
     got_reasons = program_sql.ineligibility_reasons(conn, filters)
-    assert dict(zip(got_reasons["reason"], got_reasons["patients"], strict=True)) == dict(
-        zip(expected_reasons["reason"], expected_reasons["patients"], strict=True)
-    )
+    assert dict(
+        zip(got_reasons["reason"], got_reasons["patients"], strict=True)
+    ) == reference.ineligibility_reasons(sessions)
     monthly = program.monthly_from_daily(daily.assign(route=""))
     events = program.monthly_from_daily(daily.assign(route=""), value="events")
     counts = monthly.merge(events, on=["month", "route"]).rename(
         columns={"sessions": "dosing_sessions"}
     )
-    expected_u = safety.u_chart(sessions, queries.side_effects(conn, filters))
-    got_u = safety.u_chart_from_counts(counts)
+    expected_u = monitoring.u_chart(sessions, queries.side_effects(conn, filters))
+    got_u = monitoring.u_chart_from_counts(counts)
     if expected_u.empty:
         assert got_u.empty
     else:
@@ -75,6 +78,23 @@ def test_chart_aggregates_equal_pandas_on_clinic(clinic, filters):
     _check_charts(clinic, filters)
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        # All five enrolled on the anchor day (2026-01-05): the range that holds it follows
+        # them to wherever they got (P2's intake is on day 1, P1's integration on day 21).
+        (date(2026, 1, 5), date(2026, 1, 5), [5, 4, 3, 3, 2]),
+        # Nobody referred in February: the funnel is empty, not "P4's dose over 5 referred".
+        (date(2026, 2, 1), date(2026, 2, 28), [0, 0, 0, 0, 0]),
+    ],
+)
+def test_funnel_follows_the_date_range(clinic, start, end, expected):
+    """The date range selects who is referred (enrolment date), so "Referred" and the steps
+    after it describe the same patients (issue 17: July–September had "Referred" unfiltered)."""
+    filters = Filters(start=start, end=end)
+    assert program_sql.funnel_counts(clinic, filters) == expected
+
+
 def test_clinic_funnel_hand_counts(clinic):
     """P1–P5 referred; P1, P2, P4 eligible at intake (P3 not); all three dosed; P1, P2
     have an integration session after their last dose (P4 has none) — tests/clinic.py."""
@@ -93,8 +113,8 @@ def test_chart_aggregates_equal_pandas_on_demo(demo, filters):
 
 def _kpis(sessions, side_effects, vitals, phq9, outcomes, now):
     settings = load_settings({})
-    out = program.director_kpis(sessions, phq9, outcomes, now=now)
-    return out | program.safety_kpis(
+    out = reference.director_kpis(sessions, phq9, outcomes, now=now)
+    return out | reference.safety_kpis(
         sessions, side_effects, vitals, phq9, settings=settings, now=now
     )
 
@@ -136,7 +156,11 @@ def test_overview_tiles_equal_the_whole_tables_kpis(demo, filters):
     vitals = queries.vitals(demo, filters)
     outcomes = course_outcomes(sessions, scores)
     last = sessions["started_at"].max().to_pydatetime()
-    month_end = last.replace(day=1) - timedelta(minutes=1)  # last month's spans reach furthest
+    # The last minute of last month: its spans (all of it, all of the month before) reach
+    # furthest.
+    month_end = datetime.combine(last.date().replace(day=1), datetime.min.time()) - timedelta(
+        minutes=1
+    )
     moments = (last, last - timedelta(days=45, hours=3), last + timedelta(days=20), month_end)
     for now in moments:
         as_of = tiles_as_of(now)
@@ -272,5 +296,5 @@ def test_tile_counts_hand_placed_edges(db_url, filters, expected, events):
         effects = queries.side_effects(conn, filters)
     assert astuple(counts) == expected
     assert astuple(adverse) == (events, expected[7], 0, 0)
-    assert counts == program.director_counts(sessions, scores, now=AS_OF)
-    assert adverse == program.adverse_counts(sessions, effects, now=AS_OF)
+    assert counts == reference.director_counts(sessions, scores, now=AS_OF)
+    assert adverse == reference.adverse_counts(sessions, effects, now=AS_OF)

@@ -21,7 +21,7 @@ from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
-from kapviz.metrics import safety, side_effects, vitals
+from kapviz.metrics import alerts, monitoring, safety, side_effects, vitals
 from tests.clinic import ANCHOR
 
 DEMO_SEED = 23
@@ -53,7 +53,7 @@ def reference(conn, filters: Filters) -> dict:
     readings = queries.vitals(conn, filters)
     scales = queries.assessments(conn, filters, instruments=SCALES)
     doses = side_effects.dosing_sessions(sessions, columns=["session_id", "patient_id"])
-    sedation = safety.sedation_flags(scales, settings=SETTINGS)
+    sedation = monitoring.sedation_flags(scales, settings=SETTINGS)
     sedation = sedation[side_effects.is_member(sedation["session_id"], doses["session_id"])]
     return {
         "effects": side_effects.session_effects(sessions, effects),
@@ -66,7 +66,7 @@ def reference(conn, filters: Filters) -> dict:
         },
         "session_vitals": vitals.session_vitals(sessions, readings, settings=SETTINGS),
         "curve": vitals.bp_curve(readings, sessions=sessions),
-        "u": safety.u_chart(sessions, effects),
+        "u": monitoring.u_chart(sessions, effects),
         "long_term": side_effects.long_term_vs_cumulative_dose(sessions, effects)
         if len(doses)
         else None,
@@ -75,8 +75,8 @@ def reference(conn, filters: Filters) -> dict:
             "sedation": int(sedation["is_sedation"].sum()),
             "loss_of_consciousness": int(sedation["is_loss_of_consciousness"].sum()),
         },
-        "cadss": safety.cadss_by_session_number(sessions, scales),
-        "monitoring": safety.monitoring_flags(sessions, settings=SETTINGS),
+        "cadss": monitoring.cadss_by_session_number(sessions, scales),
+        "monitoring": monitoring.monitoring_flags(sessions, settings=SETTINGS),
         "serious_events": safety.serious_events(sessions, effects),
         "dosing_sessions": len(doses),
         "patients_dosed": int(doses["patient_id"].nunique()),
@@ -223,7 +223,7 @@ def test_doses_frame(clinic):
 
 
 def reference_alerts(conn, filters: Filters, now: datetime) -> pd.DataFrame:
-    return safety.alerts(
+    return alerts.alerts(
         queries.sessions(conn, filters),
         queries.side_effects(conn, filters),
         queries.vitals(conn, filters),
@@ -236,7 +236,7 @@ def reference_alerts(conn, filters: Filters, now: datetime) -> pd.DataFrame:
 def fast_alerts(conn, filters: Filters, now: datetime) -> pd.DataFrame:
     since = now - timedelta(days=SETTINGS.alert_lookback_days)
     rows = safety_sql.alert_rows(conn, filters, since=since)
-    return safety.alerts(
+    return alerts.alerts(
         rows.sessions, rows.side_effects, rows.vitals, rows.phq9, settings=SETTINGS, now=now
     )
 

@@ -10,7 +10,8 @@ from kapviz.db import queries
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics.outcomes import course_outcomes, course_scores
+from kapviz.metrics.outcomes import course_outcomes
+from kapviz.metrics.scores import course_scores
 from kapviz.metrics.trajectories import trajectory_points
 from tests.clinic import build_clinic
 

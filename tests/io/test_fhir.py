@@ -128,8 +128,11 @@ def test_default_import_fails_and_writes_nothing(db_url, capsys):
     assert main(["import", str(CLINIC), "--db", db_url]) == 2
     err = capsys.readouterr().err
     assert "2 problems found; nothing was written" in err
-    assert "value 'twelve' is not a number (Observation/phq-p2-text)" in err
-    assert "total '30': expected a PHQ-9 total from 0 to 27 (Observation/phq-p2-30)" in err
+    # Each problem names the file, (the bundle entry or NDJSON line,) resource type and id.
+    assert ("2_searchset.json: expected a readable Observation: value 'twelve' is not a number "
+            "(Observation/phq-p2-text, entry 6)") in err  # fmt: skip
+    assert ("2_searchset.json total '30': expected a PHQ-9 total from 0 to 27 "
+            "(Observation/phq-p2-30, entry 5)") in err  # fmt: skip
     assert dump(db_url) == before
 
 
@@ -145,9 +148,10 @@ def test_skip_invalid_imports_exactly_the_valid_final_phq9(db_url, tmp_path, cap
     with report.open() as handle:
         rows = list(csv.DictReader(handle))
     assert rows == [
-        {"record": "20", "resource_type": "Observation", "id": "phq-p2-text",
-         "reason": "value 'twelve' is not a number"},
-        {"record": "19", "resource_type": "Observation", "id": "phq-p2-30",
+        {"record": "20", "file": "2_searchset.json", "resource_type": "Observation",
+         "id": "phq-p2-text", "reason": "value 'twelve' is not a number"},
+        {"record": "19", "file": "2_searchset.json", "resource_type": "Observation",
+         "id": "phq-p2-30",
          "reason": "total '30': expected a PHQ-9 total from 0 to 27"},
     ]  # fmt: skip
     assert query(db_url, "SELECT instrument, total FROM assessments WHERE instrument <> 'PHQ-9'"

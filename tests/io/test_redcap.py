@@ -168,8 +168,10 @@ def test_skip_invalid_drops_only_the_bad_line(tmp_path, sqlite_url):
     assert main(args) == 0
     assert len(rows(sqlite_url, Assessment.id)) == 6
     assert pd.read_csv(report, dtype=str).values.tolist() == [
-        ["12", "assessments", "12", "total '29': expected a PHQ-9 total from 0 to 27"]
-    ]
+        # id: the record's own key (REDCap record, instrument, time), not the line number
+        ["12", "export.csv (assessments)", "assessments", "K002 PHQ-9 2026-02-03 09:00",
+         "total '29': expected a PHQ-9 total from 0 to 27"]
+    ]  # fmt: skip
 
 
 def test_mapping_errors(tmp_path):
@@ -242,9 +244,9 @@ def test_real_longitudinal_export(tmp_path, sqlite_url, capsys):
 
 
 def test_dry_run_writes_nothing(sqlite_url, capsys):
-    """--dry-run reports what would be added and leaves the database empty."""
+    """--dry-run reports what would be added and creates no database (issue 15)."""
     assert import_kap(sqlite_url, "--dry-run") == 0
     out = capsys.readouterr().out
     assert "dry run, nothing written" in out
     assert "sessions: 7 added, 0 updated, 0 unchanged (would be)" in out
-    assert rows(sqlite_url, Patient.patient_id) == []
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()

@@ -32,11 +32,11 @@ def test_invalid_rows_and_their_dependants_are_rejected():
     assert validated.frames["sessions"]["session_id"].tolist() == ["S2"]
     assert validated.frames["vitals"].empty
     assert rejections == [
-        Rejection(10, "sessions", "sessions-10", "dose_mg: expected a value (required)"),
+        Rejection(10, "sessions", "sessions-10", "dose_mg: expected a value (required)", "S"),
         Rejection(21, "vitals", "vitals-21", "systolic '400': expected a whole number from 50 "
-                  "to 300"),
+                  "to 300", "V"),
         Rejection(20, "vitals", "vitals-20", "session_id 'S1': expected a session_id that "
-                  "exists in sessions"),
+                  "exists in sessions", "V"),
     ]  # fmt: skip
 
 
@@ -49,4 +49,4 @@ def test_valid_batch_rejects_nothing(tmp_path):
     validated, rejections = validate_skipping_invalid(b)
     assert (validated.problems, rejections) == ([], [])
     path = write_rejections(tmp_path / "r.csv", rejections)
-    assert path.read_text() == "record,resource_type,id,reason\n"
+    assert path.read_text() == "record,file,resource_type,id,reason\n"

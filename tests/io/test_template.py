@@ -142,10 +142,14 @@ def test_reimport_changes_nothing(db_url, capsys):
 
 
 def test_dry_run_writes_nothing(sqlite_url, capsys):
-    """--dry-run reports what would be added and leaves the database empty."""
+    """--dry-run reports what would be added and creates no database (issue 15)."""
     assert import_path(VALID, sqlite_url, "--dry-run") == 0
     assert "patients: 3 added" in capsys.readouterr().out
-    assert all(not rows for rows in dump(sqlite_url).values())
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+    assert import_path(VALID, sqlite_url) == 0
+    before = dump(sqlite_url)
+    assert import_path(VALID, sqlite_url, "--dry-run") == 0
+    assert dump(sqlite_url) == before
 
 
 def test_changed_rows_are_updated_and_extra_effects_removed(sqlite_url, tmp_path):

@@ -42,8 +42,8 @@ def test_problem_texts_and_order_are_exact():
         "assessments.csv:4 instrument 'HAMD': expected a known instrument (PHQ-9, GAD-7, "
         "PCL-5, MADRS, QIDS-SR16, BDI-II, CADSS, MOAA/S)",
         "assessments.csv:5 session_id 'T9': expected a session_id that exists in sessions",
-        "side_effects.csv:2 effect 'nausia': expected a preferred term or synonym (DOMAIN.md "
-        "§4) — did you mean 'nausea'?",
+        "side_effects.csv:2 effect 'nausia': expected a preferred term or synonym "
+        "(docs/domain.md §4) — did you mean 'nausea'?",
         "side_effects.csv:3 severity 'grade 7': expected mild, moderate, severe, or CTCAE "
         "grade 1–5",
         "vitals.csv:2 systolic '80': expected a systolic above the diastolic (90)",

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kapviz.metrics.model import MAX_COURSES, MIN_PATIENTS, _sample, fit_trajectory_model
+from kapviz.metrics.model import (
+    MAX_COURSES,
+    MIN_CHECK_COURSES,
+    MIN_PATIENTS,
+    _sample,
+    fit_trajectory_model,
+)
 from kapviz.metrics.trajectories import trajectory_points
 
 
@@ -121,18 +127,22 @@ def test_session_band_follows_phase_axis() -> None:
     ]
 
 
-def test_phase_effect_and_fit_failure_are_reported() -> None:
-    """Without a random slope the note says 'random intercept only'; params name phases."""
+def test_params_are_time_since_first_dose_never_phase() -> None:
+    """Fixed effects are time since the first dose (with a step after it and knots at 2, 4
+    and 12 weeks where there are scores); no phase term; the note names the formula."""
     model = fit_trajectory_model(synthetic(40), instrument="PHQ-9")
     assert model.ok, model.reason
+    # Scores reach day 56 (week 8): the knot at week 12 has no data and is left out.
     assert set(model.params) == {
         "intercept",
+        "after first dose",
         "weeks",
-        "phase[dosing]",
-        "phase[integration]",
-        "phase[follow_up]",
+        "weeks after 2",
+        "weeks after 4",
     }
     assert ("random intercept and slope" in model.note) == model.random_slope
+    assert "weeks since the first dose (0 on or before it)" in model.note
+    assert "on 40 courses" not in model.note and "of 40 courses (40 patients)" in model.note
 
 
 @pytest.mark.parametrize("compact", [False, True])
@@ -153,3 +163,91 @@ def test_sample_is_series_sample_of_courses(compact: bool) -> None:
     whole, none = _sample(points, "PHQ-9", max_courses=500, seed=7)
     pd.testing.assert_frame_equal(whole, data)
     assert none is None
+
+
+def test_baseline_scores_are_time_zero() -> None:
+    """Scores on or before the first dose are baseline (w = 0, not dosed): the model's
+    baseline-window point is its intercept exactly."""
+    model = fit_trajectory_model(synthetic(60), instrument="PHQ-9")
+    baseline = model.days_band.set_index("point").loc["Baseline (−30–0 d)", "mean"]
+    assert baseline == pytest.approx(model.params["intercept"])
+
+
+def test_band_drawn_where_the_model_agrees() -> None:
+    """Linear data: every point with ≥ 30 courses agrees, the band is drawn on them."""
+    model = fit_trajectory_model(synthetic(200), instrument="PHQ-9")
+    for axis in ("days", "session"):
+        check = model.days_check if axis == "days" else model.session_check
+        assert len(check) >= 5 and check["agrees"].all()
+        assert (check["courses"] >= MIN_CHECK_COURSES).all()
+        assert model.misfit(axis) is None
+        band = model.band(axis)
+        assert band is not None and list(band["order"]) == list(check["order"])
+
+
+def zigzag(n_patients: int) -> pd.DataFrame:
+    """A hand cohort no broken line can fit: PHQ-9 18 at baseline, then 4, 22, 4, 22 in
+    weeks 1–4 (days 3, 10, 17, 24), the same for every patient but for ±1."""
+    start = pd.Timestamp("2026-01-05 09:00")
+    sess, scores = [], []
+    for i in range(n_patients):
+        pid, course = f"Z{i}", f"Z{i}-C1"
+        sess.append((f"{pid}-D1", pid, course, start, "dosing", "completed"))
+        wobble = (i % 3) - 1
+        for day, total in ((-2, 18), (3, 4), (10, 22), (17, 4), (24, 22)):
+            scores.append(
+                (pid, course, None, "PHQ-9", start + pd.Timedelta(days=day), total + wobble)
+            )
+    sessions = pd.DataFrame.from_records(
+        sess, columns=["session_id", "patient_id", "course_id", "started_at", "phase", "status"]
+    )
+    frame = pd.DataFrame.from_records(
+        scores,
+        columns=["patient_id", "course_id", "session_id", "instrument", "administered_at", "total"],
+    )
+    frame.insert(0, "id", range(1, len(frame) + 1))
+    return trajectory_points(sessions, frame)
+
+
+def test_no_band_where_the_model_cannot_fit() -> None:
+    """The zigzag cohort: the fit runs, but on the days axis its means miss the observed
+    CIs: no band there, and the words say where (hand: week 2 observed 22 ± 0.3). On the
+    session axis every post-dose score is one point ("Integration", a single dose), whose
+    mean the model does reproduce: a band there is honest."""
+    model = fit_trajectory_model(zigzag(60), instrument="PHQ-9")
+    assert model.ok, model.reason
+    assert model.band("days") is None
+    text = model.misfit("days")
+    assert text.startswith("The model does not fit these data, so no model band is drawn")
+    assert "n = 60" in text
+    assert model.misfit("session") is None
+    assert list(model.band("session")["point"]) == ["Preparation", "Integration"]
+    observed = model.days_check.set_index("point").loc["Week 2", "observed"]
+    assert observed == pytest.approx(22.0)
+
+
+def test_demo_clinic_model_agrees_and_is_drawn(tmp_path) -> None:
+    """The 300-patient demo clinic (seed 11): the PHQ-9 model agrees with the observed
+    means at every point of ≥ 30 courses on both axes, so its band is drawn there; its
+    baseline (t ≤ 0) is the observed baseline mean within its CI, not a "dosing" value."""
+    from kapviz.db import queries
+    from kapviz.db.engine import make_engine
+    from kapviz.demo import generate_clinic
+    from kapviz.filters import Filters
+    from kapviz.instruments import OUTCOME_INSTRUMENTS
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    generate_clinic(make_engine(url), patients=300, seed=11)
+    with make_engine(url).connect() as conn:
+        sessions = queries.sessions(conn, Filters())
+        assessments = queries.assessments(conn, Filters(), instruments=list(OUTCOME_INSTRUMENTS))
+    model = fit_trajectory_model(trajectory_points(sessions, assessments), instrument="PHQ-9")
+    assert model.ok, model.reason
+    for axis in ("days", "session"):
+        check = model.days_check if axis == "days" else model.session_check
+        assert len(check) >= 10 and check["agrees"].all(), check
+        assert model.misfit(axis) is None
+        assert len(model.band(axis)) == len(check)
+    baseline = model.days_check.iloc[0]
+    assert baseline["point"] == "Baseline (−30–0 d)"
+    assert baseline["ci_low"] <= model.params["intercept"] <= baseline["ci_high"]

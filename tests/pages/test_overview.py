@@ -51,31 +51,44 @@ def run_page(request, backend_page, monkeypatch):
     return run
 
 
+AS_OF = " · data as of Fri 20 Feb 2026"
+"""The clinic's newest record is the day before the clock: every tile says so."""
+
+
 def _tiles(at) -> dict[str, tuple[str, str]]:
-    return {m.label: (m.value, m.delta) for m in at.metric}
+    return {m.label.removesuffix(AS_OF): (m.value, m.delta) for m in at.metric}
 
 
 def test_tiles_values_and_deltas(run_page):
-    """Each tile shows the hand-counted value and the delta against the previous period."""
+    """Each tile shows the hand-counted value and the delta against the previous period;
+    labels carry unit and window; a zero change is neutral (no arrow, no colour)."""
     at = run_page("pages/overview.py", state={"clock": CLOCK})
+    assert all(m.label.endswith(AS_OF) for m in at.metric)
     tiles = _tiles(at)
-    assert tiles["Active patients"] == ("2", "-2")
-    assert tiles["Dosing sessions this week"] == ("1", "+0")
-    assert tiles["Dosing sessions this month"] == ("2", "-4")
-    assert tiles["PHQ-9 response (90 d)"][0] == "100%"
-    assert tiles["PHQ-9 remission (90 d)"][0] == "50%"
-    assert tiles["Measured before dose (30 d)"] == ("0%", "-86 pts")
+    assert tiles["Active patients (30 days)"] == ("2", "-2")
+    assert tiles["Dosing sessions this week (to date)"] == ("1", "±0")
+    assert tiles["Dosing sessions this month (to date)"] == ("2", "-4")
+    assert tiles["PHQ-9 response, % of evaluable courses (90 days)"][0] == "100%"
+    assert tiles["PHQ-9 remission, % of evaluable courses (90 days)"][0] == "50%"
+    assert tiles["Doses with a PHQ-9 in the 7 days before, % (30 days)"] == ("0%", "-86 pts")
     # Safety tiles: hand-counted in tests/metrics/test_program.py::test_safety_kpis_on_clinic.
-    assert tiles["Adverse events / 100 doses (30 d)"] == ("0.0", "-57.1")
-    assert tiles["Patients needing attention"] == ("1", "+0")
+    assert tiles["Adverse events per 100 dosing sessions (30 days)"] == ("0.0", "-57.1")
+    assert tiles["Patients needing attention (now)"] == ("1", "±0")
+    zero = next(m for m in at.metric if m.label.startswith("Dosing sessions this week"))
+    from streamlit.proto.Metric_pb2 import Metric
+
+    assert zero.proto.direction == Metric.MetricDirection.NONE
+    assert zero.proto.color == Metric.MetricColor.GRAY
+    described = {m.label.removesuffix(AS_OF): m.proto.delta_description for m in at.metric}
+    assert described["Dosing sessions this week (to date)"] == "vs same span last week"
 
 
 def test_tiles_follow_site_filter(run_page):
     """?site=South keeps P3–P5: one active patient (P4), no evaluable PHQ-9 course."""
     at = run_page("pages/overview.py", state={"clock": CLOCK}, site="South")
     tiles = _tiles(at)
-    assert tiles["Active patients"][0] == "1"
-    assert tiles["PHQ-9 response (90 d)"][0] == "—"
+    assert tiles["Active patients (30 days)"][0] == "1"
+    assert tiles["PHQ-9 response, % of evaluable courses (90 days)"][0] == "—"
 
 
 def test_freshness_line(run_page):

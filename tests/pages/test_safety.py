@@ -27,12 +27,23 @@ def clinic_anchor() -> date:
     return ANCHOR
 
 
+SHORT = {
+    "Completed dosing sessions (all dates)": "Dosing sessions",
+    "Patients dosed (all dates)": "Patients dosed",
+    "Adverse events per 100 dosing sessions (all dates)": "Events per 100",
+    "Dosing sessions with a BP excursion (all dates)": "BP excursions",
+    "Serious adverse events (all dates)": "Serious events",
+    "Patients needing attention (now)": "Need attention",
+}
+"""Labels with unit and window (issue 17) → the short names these tests use."""
+
+
 def _tiles(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return {SHORT.get(m.label, m.label): m.value for m in at.metric}
 
 
 TABLE_COLUMN = {
-    "safety_alerts": "severity_rank",
+    "safety_alerts": "is_new",
     "safety_rates_by": "Side effect",
     "safety_excursions": "is_excursion",
     "safety_cadss": "session_number",
@@ -79,7 +90,11 @@ def test_alerts_worklist_rows_and_links(run_page):
     alerts = _frame(at, "safety_alerts")
     rows = list(zip(alerts["patient_id"], alerts["reason"], alerts["detail"], strict=True))
     assert rows == [
-        ("P2", "PHQ-9 item 9 > 0 on latest PHQ-9", "item 9 = 1, total 4"),
+        (
+            "P2",
+            "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)",
+            "item 9 = 1, total 4 on 2026-02-04",
+        ),
         ("P1", "BP excursion", "highest 182/95 mmHg"),
         ("P1", "Severe side effect", "dissociation"),
     ]
@@ -117,10 +132,10 @@ def test_rates_by_route_and_excursion_table(run_page):
     """By route: IV dissociation 2/4, nausea 1/4; IM nausea 1/3. Two flagged BP sessions."""
     at = run_page("pages/safety.py", state={"clock": CLOCK})
     by_route = _frame(at, "safety_rates_by").set_index("Side effect")
-    assert by_route.loc["dissociation", "iv (n=4)"] == pytest.approx(50.0)
-    assert by_route.loc["nausea", "iv (n=4)"] == pytest.approx(25.0)
-    assert by_route.loc["nausea", "im (n=3)"] == pytest.approx(100 / 3)
-    assert by_route.loc["nausea", "sublingual (n=2)"] == 0.0
+    assert by_route.loc["dissociation", "IV (n=4)"] == pytest.approx(50.0)
+    assert by_route.loc["nausea", "IV (n=4)"] == pytest.approx(25.0)
+    assert by_route.loc["nausea", "IM (n=3)"] == pytest.approx(100 / 3)
+    assert by_route.loc["nausea", "Sublingual (n=2)"] == 0.0
     flagged = _frame(at, "safety_excursions")
     assert flagged["patient_id"].tolist() == ["P1", "P2"]
     assert flagged["is_excursion"].tolist() == [True, False]
@@ -184,12 +199,12 @@ def test_postgresql_page_hand_counted(run_page_on_postgresql, monkeypatch):
     assert tiles["Sedation flags (MOAA/S)"] == "1"
     alerts = _frame(at, "safety_alerts")
     assert list(zip(alerts["patient_id"], alerts["reason"], strict=True)) == [
-        ("P2", "PHQ-9 item 9 > 0 on latest PHQ-9"),
+        ("P2", "PHQ-9 item 9 > 0 (latest PHQ-9 with item answers)"),
         ("P1", "BP excursion"),
         ("P1", "Severe side effect"),
     ]
     by_route = _frame(at, "safety_rates_by").set_index("Side effect")
-    assert by_route.loc["dissociation", "iv (n=4)"] == pytest.approx(50.0)
+    assert by_route.loc["dissociation", "IV (n=4)"] == pytest.approx(50.0)
     assert _frame(at, "safety_excursions")["patient_id"].tolist() == ["P1", "P2"]
     u = next(c for c in _charts(at) if "u-chart" in c["layout"]["title"]["text"])
     points = next(t for t in u["data"] if t.get("mode") == "lines+markers")

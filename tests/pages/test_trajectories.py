@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 
+from tests.charts.test_trajectories import values
 from tests.clinic import ANCHOR
 
 
@@ -29,6 +30,11 @@ def run_page(request):
 
 def _tiles(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def _course_table(at):
+    """The per-course outcome table (the clinician view's table follows it on the page)."""
+    return next(d.value for d in at.dataframe if "first_dose_at" in d.value.columns)
 
 
 def _captions(at) -> str:
@@ -69,12 +75,45 @@ def test_instrument_choice_from_url(run_page):
 
 
 def test_trajectory_chart_on_phase_axis(run_page):
-    """The chart shows the phase axis, the PHQ-9 scale and one spaghetti trace of 3 courses."""
+    """Default: the paired change from baseline of the 2 courses with a baseline (P4 has
+    none), on the "when taken" axis, with n under every point, all "too few" (< 10)."""
     at = run_page("pages/trajectories.py")
+    assert at.radio(key="traj_measure").value.startswith("Change from baseline")
+    assert at.radio(key="traj_measure").options == [
+        "Change from baseline (the same courses at every point)",
+        "All available scores (the courses change from point to point)",
+    ]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name") for t in fig["data"]]
+    assert names[0] == "Individual courses (2)"
+    assert "Mean change from baseline, same courses (95% CI)" in names
+    assert "Too few courses (< 10): not a result" in names
+    assert fig["layout"]["yaxis"]["title"]["text"] == (
+        "PHQ-9 change from baseline, points (< 0 = better)"
+    )
+    # P1 (baseline 18): intake 20 → +2, preparation 0, dose 3 12 → −6, follow-up 8 → −10;
+    # P2 (baseline 10): preparation 0, follow-up 4 → −6. Means +2, 0, −6, −8.
+    few = next(t for t in fig["data"] if t["name"].startswith("Too few"))
+    assert [c[0] for c in few["customdata"]] == ["Intake", "Preparation", "Dose 3", "Follow-up"]
+    assert values(few["y"]) == [2.0, 0.0, -6.0, -8.0]
+    assert [int(c[1]) for c in few["customdata"]] == [1, 2, 1, 2]
+    n_row = [a["text"] for a in fig["layout"]["annotations"] if a.get("yref") == "y domain"]
+    assert n_row[-5:] == ["n", "1", "2", "1", "2"]
+    captions = _captions(at)
+    assert "Mean change from each course's own baseline" in captions
+    assert "points of fewer than 10 courses are grey (too few to read)" in captions
+
+
+def test_all_available_scores_view(run_page):
+    """The raw means, labelled as such: all 3 PHQ-9 courses, on the 0–27 scale."""
+    at = run_page(
+        "pages/trajectories.py",
+        state={"traj_measure": "All available scores (the courses change from point to point)"},
+    )
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t.get("name") for t in fig["data"]]
     assert names[0] == "Individual courses (3)"
-    assert "Cohort mean (95% CI)" in names
+    assert "Mean of all available scores (95% CI)" in names
     assert fig["layout"]["yaxis"]["title"]["text"] == "PHQ-9 total (0–27, higher = worse)"
     assert fig["layout"]["xaxis"]["ticktext"] == [
         "Intake",
@@ -83,6 +122,7 @@ def test_trajectory_chart_on_phase_axis(run_page):
         "Dose 3",
         "Follow-up",
     ]
+    assert "the courses behind it change from point to point" in _captions(at)
 
 
 def test_days_axis_and_small_multiples(run_page):
@@ -92,8 +132,15 @@ def test_days_axis_and_small_multiples(run_page):
     assert not at.exception
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts[0]["layout"]["xaxis"]["title"]["text"].startswith("Days since first dose")
-    panels = [a["text"] for a in charts[1]["layout"]["annotations"]]
-    assert panels[:2] == ["Site: North (2 courses)", "Site: South (1 course)"]
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"] if a["text"][:1] == "S"]
+    # The paired view: South's only PHQ-9 course (P4) has no baseline, so no panel.
+    assert panels == ["Site: North (2 courses)"]
+    at.radio(key="traj_measure").set_value(
+        "All available scores (the courses change from point to point)"
+    ).run()
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    panels = [a["text"] for a in charts[1]["layout"]["annotations"] if a["text"][:1] == "S"]
+    assert panels == ["Site: North (2 courses)", "Site: South (1 course)"]
 
 
 def test_waterfall_and_course_table(run_page):
@@ -101,9 +148,20 @@ def test_waterfall_and_course_table(run_page):
     at = run_page("pages/trajectories.py")
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     waterfall = next(c for c in charts if c["data"] and c["data"][0].get("type") == "bar")
-    assert "n = 2" in waterfall["layout"]["title"]["text"]
-    table = at.dataframe[-1].value
+    assert (
+        "n = 2 evaluable courses of 3 with scores (1 not evaluable not shown)"
+        in waterfall["layout"]["title"]["subtitle"]["text"]
+    )
+    table = _course_table(at)
     assert sorted(table["course_id"]) == ["P1-C1", "P2-C1", "P4-C1"]
+    # The same n, and the reason for the difference, under the waterfall.
+    assert (
+        "Showing 3 of 3 courses with scores; the waterfall's n = 2 are the evaluable ones "
+        "with a percent change (1 not evaluable)." in _captions(at)
+    )
+    # Whole percent, as on the waterfall: P1 −55.6% → −56, P2 −60%.
+    pct = table.set_index("course_id")["pct_change"]
+    assert pct["P1-C1"] == -56 and pct["P2-C1"] == -60
 
 
 def test_site_filter_without_scores(run_page):
@@ -118,5 +176,19 @@ def test_waterfall_selection_filters_course_table(run_page):
     """Selecting P1's bar (responders trace, first bar: −55.6%) leaves only P1 in the table."""
     selection = {"points": [{"curve_number": 1, "point_index": 0}], "box": [], "lasso": []}
     at = run_page("pages/trajectories.py", state={"traj_waterfall_PHQ-9": {"selection": selection}})
-    assert list(at.dataframe[-1].value["course_id"]) == ["P1-C1"]
+    assert list(_course_table(at)["course_id"]) == ["P1-C1"]
     assert "1 course selected on the waterfall" in _captions(at)
+
+
+def test_points_table_numbers(run_page):
+    """The table behind the chart (all scores): n per point, "too few" ticked, the
+    retained share in whole percent (P1 and P4 have intake scores: 2 of 3 courses, 67)."""
+    at = run_page(
+        "pages/trajectories.py",
+        state={"traj_measure": "All available scores (the courses change from point to point)"},
+    )
+    table = next(d.value for d in at.dataframe if "too_few" in d.value.columns)
+    rows = table.set_index("point")
+    assert rows.loc["Intake", "courses"] == 2
+    assert rows.loc["Intake", "share"] == 67
+    assert rows["too_few"].all()

@@ -1,6 +1,6 @@
 """The outcome and trajectory inputs, read narrow: scores, per-course anchors and doses.
 
-The DOMAIN.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
+The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
 things from the sessions table: per course its patient, first session, first and last
 completed dose and last completed integration session; the completed doses themselves
 (to count doses up to a moment); and, per score tied to a session, that session's phase and
@@ -119,7 +119,12 @@ def outcome_scores(
         _text(Assessment.administered_at),
         Assessment.total,
     ).where(Assessment.instrument.in_(list(OUTCOME_INSTRUMENTS)))
-    stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
+    if patient_id is not None and queries.course_scope(filters) is None:
+        # An unscoped view of one patient: by patient, so that the patient's scores stored
+        # without a course are read too (their course is derived below).
+        stmt = stmt.where(Assessment.patient_id == patient_id)
+    else:
+        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
     frame = queries.read_frame(conn, stmt, sm.SCORE_COLUMNS)
     if not frame["course_id"].isna().any():
         scores = sm.score_frame(frame)

@@ -84,7 +84,7 @@ def endpoint_rows(conn: Connection, filters: Filters, *, instrument: str) -> pd.
     if conn.dialect.name == "postgresql":
         return _endpoint_rows_lateral(conn, filters, instrument, first_dose)
 
-    def latest(*conditions):  # noqa: ANN202 - SQL expression
+    def latest(*conditions):  # SQL expression
         return (
             select(func.max(Assessment.administered_at))
             .where(
@@ -104,7 +104,7 @@ def endpoint_rows(conn: Connection, filters: Filters, *, instrument: str) -> pd.
     ).outerjoin(first_dose, first_dose.c.course_id == Course.course_id)
     courses = _in_scope(courses, Course.course_id, filters, None).subquery()
 
-    def total_at(at):  # noqa: ANN001, ANN202 - SQL expression
+    def total_at(at):  # SQL expression
         return (
             select(Assessment.total)
             .where(
@@ -129,12 +129,12 @@ def endpoint_rows(conn: Connection, filters: Filters, *, instrument: str) -> pd.
     return queries.read_frame(conn, stmt, ENDPOINT_COLUMNS)
 
 
-def _endpoint_rows_lateral(conn: Connection, filters: Filters, instrument: str, first_dose):  # noqa: ANN001
+def _endpoint_rows_lateral(conn: Connection, filters: Filters, instrument: str, first_dose):
     """`endpoint_rows` on PostgreSQL: each candidate score (time and total) from one LATERAL
     index scan instead of a maximum and a second lookup (0.8 -> 0.5 s at 20,000 patients).
     SQLite has no LATERAL; its planner runs the correlated form as fast."""
 
-    def latest(*conditions):  # noqa: ANN202 - SQL expression
+    def latest(*conditions):  # SQL expression
         return (
             select(Assessment.administered_at, Assessment.total)
             .where(

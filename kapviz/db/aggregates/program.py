@@ -8,11 +8,22 @@ they read per-day counts grouped in SQL and sum them into months in pandas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, String, and_, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -21,11 +32,9 @@ from kapviz.db import queries
 from kapviz.db.aggregates.case import days_before
 from kapviz.db.models import Assessment, Course, Dosing, Patient, Session, SideEffect
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics import program
 from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS
-
-PHQ9 = "PHQ-9"
-
 
 TILE_SESSION_COLUMNS = (
     "session_id",
@@ -90,8 +99,8 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     """
     scope = queries.course_scope(filters)
 
-    def in_scope(stmt, table=Assessment):  # noqa: ANN001, ANN202
-        stmt = stmt.where(table.instrument == PHQ9)
+    def in_scope(stmt, table=Assessment):
+        stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
     columns = [
@@ -142,8 +151,8 @@ def tile_counts(
     pre_dose_days: int = PRE_DOSE_WINDOW_DAYS,
 ) -> tuple[program.TileCounts, program.AdverseCounts]:
     """The tiles' counts as of `now`, counted in SQL (two queries) instead of from frames:
-    the same numbers as `metrics.program.director_counts` and `adverse_counts` of the
-    frames (tested at several moments on both backends).
+    the same numbers as the plain reference of tests/reference/program.py (tested at
+    several moments on both backends).
 
     Active patients are distinct patients with a completed session in (start, end]; the
     dosing counts completed dosing sessions started in [start, end); a dose is measured when
@@ -154,17 +163,17 @@ def tile_counts(
     at = Session.started_at
     dosing = Session.phase == "dosing"
 
-    def between(start: datetime, end: datetime):  # noqa: ANN202 - SQL expression
+    def between(start: datetime, end: datetime):  # SQL expression
         return and_(dosing, at >= start, at < end)
 
-    def count_if(condition):  # noqa: ANN001, ANN202 - SQL expression
+    def count_if(condition):  # SQL expression
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    def patients_within(start: datetime, end: datetime):  # noqa: ANN202 - SQL expression
+    def patients_within(start: datetime, end: datetime):  # SQL expression
         return func.count(func.distinct(case((and_(at > start, at <= end), Session.patient_id))))
 
     scores = select(Assessment.id).where(
-        Assessment.instrument == PHQ9,
+        Assessment.instrument == PHQ9.id,
         Assessment.patient_id == Session.patient_id,
         Assessment.administered_at <= at,
         Assessment.administered_at >= days_before(at, pre_dose_days),
@@ -188,7 +197,7 @@ def tile_counts(
         count_if(between(w.prev30, w.cur30)),
     ).where(*_completed_in_scope(filters, at >= earliest, at <= now))
     counts = program.TileCounts(*(int(n) for n in conn.execute(stmt).one()))
-    # One row per session × term (DOMAIN.md: an event counts once per session), by period.
+    # One row per session × term (docs/domain.md: an event counts once per session), by period.
     recent = case((at >= w.cur30, 1), else_=0).label("recent")
     pairs = (
         select(recent, SideEffect.session_id, SideEffect.term)
@@ -210,7 +219,7 @@ def tile_counts(
 # --- Whole-period counts --------------------------------------------------------------------
 
 
-class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+class day_of(FunctionElement):  # reads like the SQL function it renders
     """The calendar day of a timestamp as text YYYY-MM-DD, on SQLite and PostgreSQL."""
 
     type = String()
@@ -218,18 +227,18 @@ class day_of(FunctionElement):  # noqa: N801 - reads like the SQL function it re
     formats = ("%Y-%m-%d", "YYYY-MM-DD")  # SQLite strftime, PostgreSQL to_char
 
 
-class month_of(day_of):  # noqa: N801 - reads like the SQL function it renders
+class month_of(day_of):  # reads like the SQL function it renders
     """The calendar month of a timestamp as text YYYY-MM, on SQLite and PostgreSQL."""
 
     inherit_cache = True
     formats = ("%Y-%m", "YYYY-MM")
 
 
-def _calendar_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _calendar_sqlite(element, compiler, **kw):
     return f"strftime('{element.formats[0]}', {compiler.process(element.clauses, **kw)})"
 
 
-def _calendar_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+def _calendar_default(element, compiler, **kw):
     return f"to_char({compiler.process(element.clauses, **kw)}, '{element.formats[1]}')"
 
 
@@ -238,7 +247,7 @@ for _calendar in (day_of, month_of):
     compiles(_calendar)(_calendar_default)
 
 
-def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
+def _completed_in_scope(filters: Filters, *conditions):
     """Conditions for completed sessions of the courses in scope (the frames' contract)."""
     scope = queries.course_scope(filters)
     out = [Session.status == "completed", *conditions]
@@ -247,7 +256,7 @@ def _completed_in_scope(filters: Filters, *conditions):  # noqa: ANN202
     return out
 
 
-def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - SQL
+def dosing_counts(filters: Filters, period, *groups):  # SQL
     """(volume, events): SELECTs of completed dosing sessions, and of their adverse events
     (distinct session × term pairs), per `period` (an expression of the start: day_of,
     month_of) × route, and per `groups` (columns of Patient) when given: one definition for
@@ -258,7 +267,7 @@ def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - 
     keys = [*groups, at, route]
     labels = [*(g.key for g in groups), "period", "route"]
 
-    def grouped(stmt, value: str):  # noqa: ANN001, ANN202
+    def grouped(stmt, value: str):
         if groups:
             stmt = stmt.join(Patient, Patient.patient_id == Session.patient_id)
         stmt = stmt.outerjoin(Dosing, Dosing.session_id == Session.session_id).where(*dosing)
@@ -276,7 +285,7 @@ def dosing_counts(filters: Filters, period, *groups):  # noqa: ANN001, ANN201 - 
     return volume, events, labels
 
 
-def merged_counts(conn: Connection, volume, events, labels: list[str]) -> pd.DataFrame:  # noqa: ANN001
+def merged_counts(conn: Connection, volume, events, labels: list[str]) -> pd.DataFrame:
     """The rows of `dosing_counts`' two SELECTs side by side (events 0 where none)."""
     frame = queries.read_frame(conn, volume, [*labels, "sessions"])
     counted = queries.read_frame(conn, events, [*labels, "events"])
@@ -306,8 +315,7 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
     referred: patients matching the site/indication filters; intake: with a completed intake
     session; eligible: found eligible at one; dosed: with a completed dosing session;
     finished: with a course that has a completed integration or follow-up session after its
-    last completed dosing session (DOMAIN.md §1). The same numbers as
-    `metrics.program.funnel_table(funnel_patients(...))` of the frames.
+    last completed dosing session (docs/domain.md §1).
     """
     return [int(n) for n in conn.execute(funnel_select(filters)).one()]
 
@@ -315,9 +323,14 @@ def funnel_counts(conn: Connection, filters: Filters) -> list[int]:
 FUNNEL_COLUMNS = ["patients", "intake", "eligible", "dosed", "finished"]
 
 
-def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+def funnel_select(filters: Filters, *groups):  # SQL
     """`funnel_counts`' query (columns FUNNEL_COLUMNS), per `groups` (columns of Patient)
-    when given: the live count and the rollups (kapviz.db.rollups) share it."""
+    when given: the live count and the rollups (kapviz.db.rollups) share it.
+
+    With a date range, the funnel follows the patients referred in it (`referred_in_range`)
+    to wherever they have got since: their steps are counted at any date.
+    """
+    progress = replace(filters, start=None, end=None)
     flags = (
         select(
             Session.patient_id.label("patient_id"),
@@ -327,13 +340,13 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
             ),
             func.max(case((Session.phase == "dosing", 1), else_=0)).label("dosed"),
         )
-        .where(*_completed_in_scope(filters))
+        .where(*_completed_in_scope(progress))
         .group_by(Session.patient_id)
         .subquery()
     )
     last_dose = (
         select(Session.course_id, func.max(Session.started_at).label("last_dose"))
-        .where(*_completed_in_scope(filters, Session.phase == "dosing"))
+        .where(*_completed_in_scope(progress, Session.phase == "dosing"))
         .group_by(Session.course_id)
         .subquery()
     )
@@ -342,7 +355,7 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
         .join(last_dose, last_dose.c.course_id == Session.course_id)
         .where(
             *_completed_in_scope(
-                filters,
+                progress,
                 Session.phase.in_(["integration", "follow_up"]),
                 Session.started_at > last_dose.c.last_dose,
             )
@@ -355,7 +368,7 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
     dosed = and_(eligible, flags.c.dosed == 1)
     done = and_(dosed, finished.c.patient_id.is_not(None))
 
-    def count(condition):  # noqa: ANN001, ANN202 - SQL expression
+    def count(condition):  # SQL expression
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     counts = [func.count(), count(intake), count(eligible), count(dosed), count(done)]
@@ -364,9 +377,26 @@ def funnel_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
         .select_from(Patient)
         .outerjoin(flags, flags.c.patient_id == Patient.patient_id)
         .outerjoin(finished, finished.c.patient_id == Patient.patient_id)
-        .where(*queries.patient_conditions(filters))
+        .where(*queries.patient_conditions(filters), *referred_in_range(filters))
     )
     return stmt.group_by(*groups) if groups else stmt
+
+
+def referred_in_range(filters: Filters) -> list:
+    """With a date range, the funnel's "Referred" are the patients referred in it
+    (metrics.program.referred_in_range): enrolled on a day of the range, or, with no
+    enrolment date, with a course in scope (a session in the range)."""
+    if not (filters.start or filters.end):
+        return []
+    enrolled = [Patient.enrolled_on.is_not(None)]
+    if filters.start:
+        enrolled.append(Patient.enrolled_on >= filters.start)
+    if filters.end:
+        enrolled.append(Patient.enrolled_on <= filters.end)
+    in_scope = Patient.patient_id.in_(
+        select(Course.patient_id).where(Course.course_id.in_(queries.course_scope(filters)))
+    )
+    return [or_(and_(*enrolled), and_(Patient.enrolled_on.is_(None), in_scope))]
 
 
 def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
@@ -380,7 +410,7 @@ def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
 INELIGIBLE_REASON = func.coalesce(Session.ineligible_reason, "not recorded")
 
 
-def ineligibility_select(filters: Filters, *groups):  # noqa: ANN001, ANN201 - SQL
+def ineligibility_select(filters: Filters, *groups):  # SQL
     """Not-eligible intake sessions per reason (columns reason, patients), and per `groups`
     (columns of Patient) when given: for `ineligibility_reasons` and the rollups."""
     stmt = select(*groups, INELIGIBLE_REASON.label("reason"), func.count().label("patients")).where(

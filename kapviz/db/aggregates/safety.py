@@ -1,7 +1,7 @@
 """The Safety page's inputs, read narrow: doses, effects per dose × term, BP readings, scales.
 
 The *doses* of the filters are the completed dosing sessions of the courses in scope,
-started inside the date range: the denominator of every safety rate (DOMAIN.md §4).
+started inside the date range: the denominator of every safety rate (docs/domain.md §4).
 kapviz.metrics.safety.dose_safety turns these frames into every table of the page, equal
 to the pandas metrics on the raw frames (tests/db/test_aggregates_safety.py):
 
@@ -44,15 +44,15 @@ from sqlalchemy import (
     literal,
     select,
     tuple_,
+    union_all,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
 from kapviz.db import queries
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
+from kapviz.instruments import CADSS, MOAAS, PHQ9
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
-
-PHQ9, CADSS, MOAAS = "PHQ-9", "CADSS", "MOAA/S"
 
 
 def _in_scope(filters: Filters) -> list[ColumnElement]:
@@ -143,6 +143,8 @@ def _positions(keys: pd.Series, wanted: pd.Series) -> pa.Array:
     known = pa.array(keys, from_pandas=True)
     if isinstance(known, pa.ChunkedArray):
         known = known.combine_chunks()
+    if len(wanted) == 0 or len(known) == 0:  # an empty side has no type to match (null)
+        return pa.nulls(len(wanted), type=pa.int32())
     return pc.index_in(pa.array(wanted, from_pandas=True), value_set=known)
 
 
@@ -333,7 +335,7 @@ def scale_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
     doses' sessions and, without filters, other sessions too."""
     scope = queries.course_scope(filters)
     stmt = select(Assessment.session_id, Assessment.instrument, Assessment.total).where(
-        Assessment.instrument.in_([CADSS, MOAAS]),
+        Assessment.instrument.in_([CADSS.id, MOAAS.id]),
         Assessment.session_id.is_not(None),
         *_among_doses(Assessment.session_id, filters),
     )
@@ -356,7 +358,8 @@ class AlertRows:
     """Rows the alerts worklist needs, in the query layer's frame contracts (read-only).
 
     sessions: completed sessions (any phase) started at or after `since`, with their side
-    effects and vital signs; phq9: each patient's latest PHQ-9 with a known item 9.
+    effects and vital signs; phq9: each patient's latest PHQ-9 with a known item 9, and their
+    latest PHQ-9 of all when that one is later (a total only: the worklist says so).
     """
 
     since: datetime
@@ -364,6 +367,8 @@ class AlertRows:
     side_effects: pd.DataFrame
     vitals: pd.DataFrame
     phq9: pd.DataFrame
+    last_contact: pd.Series
+    """patient_id → start of the patient's latest completed session (inactive patients)."""
 
 
 def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertRows:
@@ -424,6 +429,21 @@ def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertR
         side_effects=effect_frame,
         vitals=vital_frame,
         phq9=latest_phq9(conn, filters),
+        last_contact=last_contact(conn, filters),
+    )
+
+
+def last_contact(conn: Connection, filters: Filters) -> pd.Series:
+    """Start of each patient's latest completed session (patient_id → datetime), in scope:
+    the worklist lists patients with no session in the last 90 days (setting) apart."""
+    stmt = (
+        select(Session.patient_id, func.max(Session.started_at))
+        .where(Session.status == "completed", *_in_scope(filters))
+        .group_by(Session.patient_id)
+    )
+    frame = queries.read_frame(conn, stmt, ["patient_id", "last_contact"])
+    return pd.Series(
+        pd.to_datetime(frame["last_contact"]).to_numpy(), index=frame["patient_id"].to_numpy()
     )
 
 
@@ -431,7 +451,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Each patient's latest PHQ-9 with a known item 9 (any date), in the assessment frame
     contract (items not read: item 9 is the indexed suicide_item column)."""
     scope = queries.course_scope(filters)
-    known = [Assessment.instrument == PHQ9, Assessment.suicide_item.is_not(None)]
+    known = [Assessment.instrument == PHQ9.id, Assessment.suicide_item.is_not(None)]
     if scope is not None:
         known.append(Assessment.course_id.in_(scope))
     latest = (
@@ -454,9 +474,56 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
         .where(*known, tuple_(Assessment.patient_id, Assessment.administered_at).in_(latest))
         .order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
     )
+    # And each patient's latest PHQ-9 of all: when it is later and has a total only, the
+    # worklist says so beside the item-9 alert it does not clear.
+    every = [Assessment.instrument == PHQ9.id]
+    if scope is not None:
+        every.append(Assessment.course_id.in_(scope))
+    newest = (
+        select(Assessment.patient_id, func.max(Assessment.administered_at))
+        .where(*every)
+        .group_by(Assessment.patient_id)
+    )
+    later = select(*stmt.selected_columns).where(
+        *every,
+        Assessment.suicide_item.is_(None),
+        tuple_(Assessment.patient_id, Assessment.administered_at).in_(newest),
+    )
+    stmt = union_all(stmt.order_by(None), later)
     frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
     frame["administered_at"] = pd.to_datetime(frame["administered_at"])
     frame["total"] = frame["total"].astype("int64")
     frame["suicide_item"] = pd.to_numeric(frame["suicide_item"]).astype("Int64")
     frame["items"] = frame["items"].astype(object)
+    frame = frame.sort_values(["patient_id", "administered_at", "id"], ignore_index=True)
     return frame
+
+
+def course_owners(conn: Connection, course_ids: list[str]) -> pd.DataFrame:
+    """Site and clinician of each course (course_id, site, clinician): the clinician of most
+    of its completed dosing sessions, else of most of its completed sessions (DOMAIN §4c;
+    ties: the first code in order); for grouping the alerts worklist."""
+    columns = ["course_id", "site", "clinician"]
+    if not course_ids:
+        return pd.DataFrame(columns=columns)
+    stmt = (
+        select(
+            Session.course_id,
+            Patient.site,
+            Session.clinician,
+            func.sum(case((Session.phase == "dosing", 1), else_=0)),
+            func.count(),
+        )
+        .join(Patient, Patient.patient_id == Session.patient_id)
+        .where(Session.status == "completed", Session.course_id.in_(sorted(set(course_ids))))
+        .group_by(Session.course_id, Patient.site, Session.clinician)
+    )
+    frame = queries.read_frame(conn, stmt, [*columns, "doses", "sessions"])
+    frame = frame.astype({"doses": "int64", "sessions": "int64"})
+    frame["clinician"] = frame["clinician"].fillna("not recorded")
+    frame = frame.sort_values(
+        ["course_id", "doses", "sessions", "clinician"],
+        ascending=[True, False, False, True],
+        kind="stable",
+    )
+    return frame.drop_duplicates("course_id")[columns].reset_index(drop=True)

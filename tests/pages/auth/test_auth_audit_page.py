@@ -40,7 +40,11 @@ def trail(auth_url):
 
 
 def _targets(at) -> list:
-    return at.dataframe[0].value["action"].tolist()
+    """The actions shown, as stored (the page shows them in words: ACTION_LABELS)."""
+    from kapviz.ui.audit_trail import ACTION_LABELS
+
+    stored = {label: action for action, label in ACTION_LABELS.items()}
+    return [stored[a] for a in at.dataframe[0].value["action"]]
 
 
 def test_all_rows_newest_first(run_as, trail):
@@ -70,4 +74,24 @@ def test_filters(run_as, trail):
 
 def test_no_rows(run_as, auth_url):
     at = run_as("pages/audit.py", "dora")
-    assert any("No audit rows match" in i.value for i in at.info)
+    assert any("The audit trail has no rows yet" in i.value for i in at.info)
+
+
+def test_rows_read_as_words(run_as, trail):
+    """Details in words, not JSON; actions named; newest first with no filter set."""
+    at = run_as("pages/audit.py", "dora")
+    shown = at.dataframe[0].value
+    assert shown["action"].tolist()[0] == "Imported"
+    export = shown[shown["action"] == "Exported"].iloc[0]
+    assert export["detail"] == "patient P1"
+    assert shown[shown["action"] == "Sign-in failed"]["detail"].tolist() == ["wrong_password"]
+
+
+def test_demo_viewer_named():
+    """The viewer of a run without sign-in is stored as "anonymous" and shown as the demo."""
+    from kapviz.ui.audit_trail import viewer_label
+
+    assert viewer_label("anonymous") == "demo (no sign-in)"
+    assert viewer_label("sam") == "sam"
+    assert audit.readable_detail('{"course": "P1-C1", "rows": 4}') == "course P1-C1 · rows 4"
+    assert audit.readable_detail(None) == ""

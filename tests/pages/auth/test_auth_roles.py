@@ -111,10 +111,11 @@ def test_supervisor_sees_north_only(run_as):
     # South's MDD and GAD patients are not even named in the indication filter.
     assert at.sidebar.multiselect(key="indication").options == ["PTSD", "TRD"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Dosing sessions"] == "7"
-    assert metrics["Patients dosed"] == "2"
+    assert metrics["Completed dosing sessions (all dates)"] == "7"
+    assert metrics["Patients dosed (all dates)"] == "2"
     director = {m.label: m.value for m in run_as("pages/safety.py", "dora").metric}
-    assert director["Dosing sessions"] == "9" and director["Patients dosed"] == "3"
+    assert director["Completed dosing sessions (all dates)"] == "9"
+    assert director["Patients dosed (all dates)"] == "3"
 
 
 def test_supervisor_site_query_parameter_outside_scope(run_as):
@@ -122,7 +123,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
     at = run_as("pages/safety.py", "sam", site="South")
     assert at.sidebar.multiselect(key="site").value == []
     assert any("not shown: `South`" in c.value for c in at.sidebar.caption)
-    assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "7"
+    assert {m.label: m.value for m in at.metric}["Completed dosing sessions (all dates)"] == "7"
     overview = run_as("pages/overview.py", "sam", site="South")
     assert "South" not in shown_text(overview)
 
@@ -130,7 +131,7 @@ def test_supervisor_site_query_parameter_outside_scope(run_as):
 def test_supervisor_case_outside_sites_refused(run_as, auth_url):
     """`?patient=P3` (South) is refused before any data, and the attempt is audited."""
     at = run_as("pages/case_explorer.py", "sam", patient="P3")
-    assert any("no patient `P3` among the patients you may see" in e.value for e in at.error)
+    assert any("No patient `P3` in your scope" in e.value for e in at.error)
     assert not at.get("plotly_chart") and not at.dataframe
     rows = audit_rows(auth_url)
     refused = rows[rows["action"] == "view_case"]
@@ -152,7 +153,7 @@ def test_clinician_own_patients_only(run_as, auth_url):
     assert at.selectbox(key="patient").options == ["P3", "P4"]
     assert at.sidebar.multiselect(key="indication").options == ["MDD", "TRD"]
     refused = run_as("pages/case_explorer.py", "cleo", patient="P1")
-    assert any("no patient `P1`" in e.value for e in refused.error)
+    assert any("No patient `P1` in your scope" in e.value for e in refused.error)
     shown = run_as("pages/case_explorer.py", "cleo", patient="P4")
     assert shown.selectbox(key="course").value == "P4-C1"
     assert shown.get("plotly_chart")
@@ -216,11 +217,11 @@ def test_analyst_safety_without_ids_and_small_cells(run_as):
         assert not {"patient_id", "course_id", "link"} & set(df.value.columns)
         assert not any(p in df.value.to_csv() for p in PATIENTS)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Dosing sessions"] == "<11"
-    assert metrics["Need attention"] == "<11"
-    assert metrics["Serious events"] == "0"  # zero identifies nobody
+    assert metrics["Completed dosing sessions (all dates)"] == "<11"
+    assert metrics["Patients needing attention (now)"] == "<11"
+    assert metrics["Serious adverse events (all dates)"] == "0"  # zero identifies nobody
     director = {m.label: m.value for m in run_as("pages/safety.py", "dora").metric}
-    assert director["Dosing sessions"] == "9"
+    assert director["Completed dosing sessions (all dates)"] == "9"
 
 
 def test_analyst_overview_small_cells(run_as):
@@ -298,12 +299,20 @@ def test_analyst_trajectories_figures_draw_no_small_counts(run_as):
         return [t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
 
     def course_counts(at) -> list[int]:
-        return [
-            row[1]
+        counts = [
+            int(row[1])
             for t in traces(at)
-            if (t.get("name") or "").startswith("Cohort mean")
+            if (t.get("name") or "").startswith(("Mean", "Too few"))
             for row in t.get("customdata") or []
         ]
+        # The n row under the axis shows the same counts.
+        counts += [
+            int(a["text"].replace(",", ""))
+            for c in at.get("plotly_chart")
+            for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+            if a.get("yref") == "y domain" and a["text"].replace(",", "").isdigit()
+        ]
+        return counts
 
     director = run_as("pages/trajectories.py", "dora")
     assert any(0 < n < 11 for n in course_counts(director))
@@ -345,8 +354,8 @@ def test_role_change_takes_effect_on_next_run(run_as, auth_url):
     from kapviz.db.engine import make_engine
 
     at = run_as("pages/safety.py", "dora")
-    assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "9"
+    assert {m.label: m.value for m in at.metric}["Completed dosing sessions (all dates)"] == "9"
     with make_engine(auth_url).begin() as conn:
         accounts.set_role(conn, "dora", SUPERVISOR, sites=("North",))
     at.run()
-    assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "7"
+    assert {m.label: m.value for m in at.metric}["Completed dosing sessions (all dates)"] == "7"

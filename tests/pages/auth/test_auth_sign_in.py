@@ -268,7 +268,7 @@ def test_oidc_identity_maps_to_its_account(oidc_url):
     at.run()
     assert at.title[0].value == "Safety"
     assert at.sidebar.multiselect(key="site").options == ["South"]
-    assert {m.label: m.value for m in at.metric}["Dosing sessions"] == "2"
+    assert {m.label: m.value for m in at.metric}["Completed dosing sessions (all dates)"] == "2"
     at.run()
     rows = audit_rows(oidc_url)
     assert rows[["username", "action", "detail"]].values.tolist() == [

@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27 05:10:00
 
-The Case explorer places every outcome score on the session axis (DOMAIN.md §3): a
+The Case explorer places every outcome score on the session axis (docs/domain.md §3): a
 dosing-phase score sits at dose k, the number of completed dosing sessions of its course
 started on or before it, and an untied score takes its phase from the course's first and
 last completed dose and last completed integration session. With course, phase, status and

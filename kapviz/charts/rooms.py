@@ -1,0 +1,110 @@
+"""Figures restyled for the rooms they are shown in: a wall screen read from three metres,
+a dark room. Pure plotly: a copy of the page's figure, never the cached original."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+KIOSK_TICK_PX = 18
+"""Tick labels on a wall screen at 1080p: the smallest type still read from ~3 m."""
+
+KIOSK_TEXT_PX = 20
+"""Axis titles, legends and annotations on a wall screen."""
+
+KIOSK_TITLE_PX = 26
+"""Chart titles on a wall screen."""
+
+KIOSK_MAX_TICKS = 6
+"""At most this many ticks on an axis: 18 px month labels in a third of a screen."""
+
+DARK_BACKGROUND = "#0E1117"
+DARK_TEXT = "#F2F4F7"
+DARK_GRID = "#2B313C"
+
+
+LEGEND_ROW_PX = 30
+"""Height of one legend row at KIOSK_TEXT_PX."""
+
+
+def legend_entries(fig: go.Figure) -> int:
+    """How many entries the figure's legend shows."""
+    if fig.layout.showlegend is False:
+        return 0
+    shown = [t for t in fig.data if t.showlegend is not False and t.name]
+    return len(shown) if len(shown) > 1 or fig.layout.showlegend else 0
+
+
+def for_kiosk(
+    fig: go.Figure,
+    *,
+    width: int | None = None,
+    height: int,
+    dark: bool = False,
+    title: str | None = None,
+    x_title: str | None = None,
+) -> go.Figure:
+    """A copy of `fig` for the wall screen: large type, few ticks, a fixed height, the
+    legend in columns under the title (and dark colours for a dark room); traces and data
+    are unchanged. `title` and `x_title` replace titles too long for the screen."""
+    out = go.Figure(fig)
+    text = DARK_TEXT if dark else None
+    entries = legend_entries(out)
+    columns = 2 if entries > 3 else max(entries, 1)
+    rows = -(-entries // columns)
+    top = 64 + rows * LEGEND_ROW_PX
+    out.update_layout(
+        width=width,
+        autosize=width is None,
+        height=height,
+        font={"size": KIOSK_TEXT_PX, **({"color": text} if dark else {})},
+        title={"font": {"size": KIOSK_TITLE_PX}, **({"text": title} if title else {})},
+        legend={
+            "font": {"size": KIOSK_TEXT_PX},
+            "orientation": "h",
+            "yref": "container",
+            "y": 1 - 52 / height,
+            "yanchor": "top",
+            "entrywidth": 1 / columns,
+            "entrywidthmode": "fraction",
+        },
+        margin={"l": 20, "r": 24, "t": top + 12, "b": 20},
+        hoverlabel={"font": {"size": KIOSK_TEXT_PX}},
+    )
+    axis = {
+        "tickfont": {"size": KIOSK_TICK_PX},
+        "title": {"font": {"size": KIOSK_TEXT_PX}},
+        "nticks": KIOSK_MAX_TICKS,
+        "automargin": True,
+    }
+    out.update_xaxes(**axis)
+    if x_title is not None:
+        out.update_xaxes(title_text=x_title)
+    out.update_yaxes(**axis)
+    # A fixed one-month step (dtick "M1") would print every month: let plotly space them.
+    out.update_xaxes(dtick=None, selector={"type": "date"})
+    for x in out.layout:
+        if x.startswith("xaxis") and out.layout[x].dtick == "M1":
+            out.layout[x].dtick = None
+    if dark and out.layout.annotations:
+        for note in out.layout.annotations:
+            note.font = {"color": text}
+    for trace in out.data:
+        if getattr(trace, "textfont", None) is not None and trace.type in ("scatter", "bar"):
+            trace.textfont = {"size": KIOSK_TEXT_PX, **({"color": text} if dark else {})}
+    if dark:
+        darken(out)
+    return out
+
+
+def darken(fig: go.Figure) -> go.Figure:
+    """Dark background, light text and faint grid, in place (for a dark room)."""
+    fig.update_layout(
+        paper_bgcolor=DARK_BACKGROUND,
+        plot_bgcolor=DARK_BACKGROUND,
+        font={"color": DARK_TEXT},
+        title={"font": {"color": DARK_TEXT}},
+        legend={"bgcolor": "rgba(0,0,0,0)", "font": {"color": DARK_TEXT}},
+    )
+    fig.update_xaxes(gridcolor=DARK_GRID, linecolor=DARK_GRID, tickcolor=DARK_GRID)
+    fig.update_yaxes(gridcolor=DARK_GRID, linecolor=DARK_GRID, tickcolor=DARK_GRID)
+    return fig

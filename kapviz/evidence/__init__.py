@@ -1,0 +1,1 @@
+"""Published evidence beside the clinic's own numbers (DOMAIN.md §4b)."""

@@ -1,0 +1,187 @@
+"""Outcomes and safety per clinician, with case-mix and funnel limits (DOMAIN.md §4c).
+
+A course belongs to the clinician of its completed dosing sessions (when several, the one
+with most; a tie goes to the first code in sort order). Each clinician's outcome rates
+come from `outcome_rates` on their courses (the same denominators as everywhere);
+safety counts adverse events (`session_effects` rows) and BP excursions over the
+completed dosing sessions of their courses. Response is compared with the programme on a
+funnel plot: exact binomial 95% and 99.8% limits around the programme rate at each
+clinician's denominator (kapviz.metrics.stats.funnel_limits).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from kapviz import instruments
+from kapviz.domain import ROUTE_LABELS
+from kapviz.metrics.outcomes import outcome_rates
+from kapviz.metrics.stats import funnel_limits
+
+PER_SESSIONS = 100
+CLINICIAN_COLUMNS = [
+    "clinician",
+    "courses",
+    "evaluable",
+    "response_n",
+    "response_denominator",
+    "response_rate",
+    "remission_n",
+    "remission_denominator",
+    "remission_rate",
+    "reliable_improvement_n",
+    "reliable_improvement_denominator",
+    "reliable_improvement_rate",
+    "mean_change",
+    "baseline_mean",
+    "baseline_top_band_share",
+    "route_mix",
+    "dosing_sessions",
+    "adverse_events",
+    "ae_per_100",
+    "excursion_sessions",
+    "funnel95_low",
+    "funnel95_high",
+    "funnel998_low",
+    "funnel998_high",
+    "outside",
+]
+
+
+def course_clinicians(sessions: pd.DataFrame) -> pd.Series:
+    """course_id → clinician of most of its completed dosing sessions (ties: first code)."""
+    done = sessions[
+        (sessions["phase"] == "dosing")
+        & (sessions["status"] == "completed")
+        & sessions["clinician"].notna()
+        & sessions["course_id"].notna()
+    ]
+    counts = done.groupby(["course_id", "clinician"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["course_id", "n", "clinician"], ascending=[True, False, True])
+    first = counts.drop_duplicates("course_id")
+    return pd.Series(
+        first["clinician"].astype(object).to_numpy(),
+        index=pd.Index(first["course_id"].astype(object), name="course_id"),
+        name="clinician",
+    )
+
+
+def _route_mix(routes: pd.Series) -> str:
+    shares = routes.dropna().map(lambda r: ROUTE_LABELS.get(r, r)).value_counts(normalize=True)
+    return " · ".join(f"{name} {share:.0%}" for name, share in shares.items()) or "—"
+
+
+def _top_band_share(baselines: pd.Series, instrument: str) -> float:
+    inst = instruments.get(instrument)
+    values = baselines.dropna().astype(int)
+    if values.empty or not inst.bands:
+        return math.nan
+    top = inst.bands[-1]
+    return float(values.map(top.contains).mean())
+
+
+def clinician_table(
+    outcomes: pd.DataFrame,
+    clinician_of: pd.Series,
+    *,
+    instrument: str,
+    doses: pd.DataFrame,
+    effects: pd.DataFrame,
+    session_vitals: pd.DataFrame,
+    first_routes: pd.Series,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """CLINICIAN_COLUMNS per clinician (largest response denominator first) and the
+    programme's figures (rates of all courses with a clinician).
+
+    `outcomes` are `course_outcomes` rows; `doses` completed dosing sessions (session_id,
+    course_id); `effects` their `session_effects` rows (session_id); `session_vitals` has
+    session_id and is_excursion; `first_routes` maps course_id → route code of the first dose.
+    """
+    mine = outcomes[outcomes["instrument"] == instrument]
+    mine = mine.assign(clinician=mine["course_id"].map(clinician_of))
+    mine = mine[mine["clinician"].notna()]
+    dose_clinician = doses["course_id"].map(clinician_of)
+    session_clinician = pd.Series(dose_clinician.to_numpy(), index=doses["session_id"])
+    events = effects["session_id"].map(session_clinician).value_counts()
+    sessions = dose_clinician.value_counts()
+    excursion_ids = session_vitals.loc[session_vitals["is_excursion"].astype(bool), "session_id"]
+    excursions = excursion_ids.map(session_clinician).value_counts()
+    programme = outcome_rates(mine)
+    overall = programme.iloc[0] if len(programme) else None
+    target = float(overall["response_rate"]) if overall is not None else math.nan
+    rows = []
+    clinicians = sorted(set(mine["clinician"]) | set(sessions.index))
+    for code in clinicians:
+        part = mine[mine["clinician"] == code]
+        rates = outcome_rates(part)
+        r = rates.iloc[0] if len(rates) else None
+        n = int(r["response_denominator"]) if r is not None else 0
+        l95 = funnel_limits(target, n) if not math.isnan(target) else (math.nan, math.nan)
+        l998 = (
+            funnel_limits(target, n, coverage=0.998)
+            if not math.isnan(target)
+            else (math.nan, math.nan)
+        )
+        rate = float(r["response_rate"]) if r is not None else math.nan
+        n_sessions = int(sessions.get(code, 0))
+        n_events = int(events.get(code, 0))
+        evaluable = part[part["evaluable"].astype(bool)]
+        rows.append(
+            {
+                "clinician": code,
+                "courses": int(part["course_id"].nunique()),
+                "evaluable": int(len(evaluable)),
+                **{
+                    f"{m}_{suffix}": (r[f"{m}_{suffix}"] if r is not None else math.nan)
+                    for m in ("response", "remission", "reliable_improvement")
+                    for suffix in ("n", "denominator", "rate")
+                },
+                "mean_change": float(r["mean_change"]) if r is not None else math.nan,
+                "baseline_mean": float(r["baseline_mean"]) if r is not None else math.nan,
+                "baseline_top_band_share": _top_band_share(evaluable["baseline"], instrument),
+                "route_mix": _route_mix(part["course_id"].map(first_routes)),
+                "dosing_sessions": n_sessions,
+                "adverse_events": n_events,
+                "ae_per_100": PER_SESSIONS * n_events / n_sessions if n_sessions else math.nan,
+                "excursion_sessions": int(excursions.get(code, 0)),
+                "funnel95_low": l95[0],
+                "funnel95_high": l95[1],
+                "funnel998_low": l998[0],
+                "funnel998_high": l998[1],
+                "outside": bool(n and not l95[0] <= rate <= l95[1]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=CLINICIAN_COLUMNS)
+    for m in ("response", "remission", "reliable_improvement"):
+        for suffix in ("n", "denominator"):
+            table[f"{m}_{suffix}"] = table[f"{m}_{suffix}"].fillna(0).astype("int64")
+    table = table.sort_values(
+        ["response_denominator", "clinician"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+    total_sessions = int(sessions.sum())
+    summary = {
+        "response_rate": target,
+        "response_denominator": int(overall["response_denominator"]) if overall is not None else 0,
+        "ae_per_100": PER_SESSIONS * int(events.sum()) / total_sessions
+        if total_sessions
+        else math.nan,
+    }
+    return table, summary
+
+
+def pseudonymise(table: pd.DataFrame) -> pd.DataFrame:
+    """Clinician codes replaced by "Clinician 1…n" in the table's order (analysts)."""
+    return table.assign(clinician=[f"Clinician {i}" for i in range(1, len(table) + 1)])
+
+
+def funnel_curve(target: float, n_max: int, *, points: int = 60) -> pd.DataFrame:
+    """The funnel's limit lines: n, low95, high95, low998, high998 for n from 1 to n_max."""
+    ns = sorted({max(1, round(n_max * (i / points) ** 2)) for i in range(points + 1)})
+    rows = []
+    for n in ns:
+        l95, h95 = funnel_limits(target, n)
+        l998, h998 = funnel_limits(target, n, coverage=0.998)
+        rows.append((n, l95, h95, l998, h998))
+    return pd.DataFrame(rows, columns=["n", "low95", "high95", "low998", "high998"])

@@ -1,0 +1,186 @@
+"""The clinician view for supervisors (DOMAIN.md §4c): outcomes and safety per clinician.
+
+Scoped like every page: a supervisor's filters hold only their sites, so only the
+clinicians of those courses appear. Analysts see "Clinician 1…n" instead of codes, small
+counts as "<11" and no funnel point of fewer courses than the small-cell threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from kapviz.charts.clinicians import clinician_funnel
+from kapviz.db.aggregates import cohort
+from kapviz.filters import Filters
+from kapviz.metrics import clinicians as metric
+from kapviz.ui import data, redact
+from kapviz.ui import safety as safety_view
+from kapviz.ui.db import database_url, settings
+
+TTL = 3600
+
+
+def _key(filters: Filters) -> tuple:
+    return (database_url(), filters, data.version(), settings().baseline_window_days)
+
+
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Computing figures per clinician…")
+def _table(key: tuple, instrument: str, hide_codes: bool) -> tuple[pd.DataFrame, dict]:
+    filters = key[1]
+    sessions = data.sessions(filters)
+    clinician_of = metric.course_clinicians(sessions)
+    safety = safety_view.view(filters)
+    first = data.aggregate(cohort.course_first_doses, filters)
+    routes = first.drop_duplicates("course_id").set_index("course_id")["route"]
+    table, programme = metric.clinician_table(
+        data.outcomes(filters),
+        clinician_of,
+        instrument=instrument,
+        doses=safety.doses,
+        effects=safety.effects,
+        session_vitals=safety.session_vitals,
+        first_routes=routes,
+    )
+    return (metric.pseudonymise(table) if hide_codes else table), programme
+
+
+@st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
+def _figure(key: tuple, instrument: str, hide_codes: bool, small: int | None) -> go.Figure:
+    table, programme = _table(key, instrument, hide_codes)
+    drawn = table[table["response_denominator"] > 0]
+    if small is not None:
+        drawn = drawn[drawn["response_denominator"] >= small]
+    n_max = int(max(10, table["response_denominator"].max() if len(table) else 10))
+    curve = metric.funnel_curve(programme["response_rate"], int(n_max * 1.1))
+    return clinician_funnel(
+        drawn, curve, programme_rate=programme["response_rate"], instrument=instrument
+    )
+
+
+COUNTS = [
+    "courses",
+    "evaluable",
+    "response_n",
+    "response_denominator",
+    "remission_n",
+    "remission_denominator",
+    "reliable_improvement_n",
+    "reliable_improvement_denominator",
+    "dosing_sessions",
+    "adverse_events",
+    "excursion_sessions",
+]
+PERCENT_COLUMNS = (
+    "response_rate",
+    "remission_rate",
+    "reliable_improvement_rate",
+    "baseline_top_band_share",
+)
+SHOWN = [
+    "clinician",
+    "baseline_top_band_share",
+    "route_mix",
+    "baseline_mean",
+    "response_rate",
+    "response_n",
+    "response_denominator",
+    "remission_rate",
+    "remission_n",
+    "remission_denominator",
+    "reliable_improvement_rate",
+    "reliable_improvement_n",
+    "reliable_improvement_denominator",
+    "mean_change",
+    "ae_per_100",
+    "adverse_events",
+    "dosing_sessions",
+    "excursion_sessions",
+    "courses",
+    "evaluable",
+]
+
+
+def section(filters: Filters, available: Sequence[str]) -> None:
+    """ "By clinician": funnel plot of response and the table with case-mix beside it."""
+    if not available:
+        return
+    st.subheader("By clinician")
+    instrument = st.segmented_control(
+        "Instrument", list(available), default=available[0], key="clin_instrument"
+    )
+    instrument = instrument or available[0]
+    hide_codes = not redact.shows_ids()
+    key = _key(filters)
+    table, programme = _table(key, instrument, hide_codes)
+    if table.empty or programme["response_denominator"] == 0:
+        st.caption(f"No evaluable {instrument} course with a dosing clinician in this selection.")
+        return
+    st.plotly_chart(
+        _figure(key, instrument, hide_codes, redact.small_below()),
+        theme=None,
+        key="clin_funnel",
+    )
+    st.caption(
+        "A course counts for the clinician of most of its completed dosing sessions. Limits: "
+        "exact binomial 95% (dashed) and 99.8% (dotted) around the programme's rate at each "
+        "clinician's number of courses; outside 95% differs from the programme by more than "
+        "chance at that volume. Read every rate beside its case-mix: the share of courses in "
+        "the most severe baseline band and the routes."
+    )
+    shown = table[SHOWN].copy()
+    for column in PERCENT_COLUMNS:
+        shown[column] = 100 * shown[column]
+    redact.aggregate_table(
+        shown,
+        counts=COUNTS,
+        blank=[
+            "response_rate",
+            "remission_rate",
+            "reliable_improvement_rate",
+            "mean_change",
+            "ae_per_100",
+            "baseline_mean",
+            "baseline_top_band_share",
+            "route_mix",
+        ],
+        key=f"clin_table_{instrument}",
+        download=f"clinicians-{instrument}.csv",
+        hide_index=True,
+        column_config={
+            "clinician": "Clinician",
+            "response_rate": st.column_config.NumberColumn("Response", format="%.0f%%"),
+            "response_n": "Responders",
+            "response_denominator": "of",
+            "remission_rate": st.column_config.NumberColumn("Remission", format="%.0f%%"),
+            "remission_n": "Remitted",
+            "remission_denominator": "of ",
+            "reliable_improvement_rate": st.column_config.NumberColumn(
+                "Reliable improvement", format="%.0f%%"
+            ),
+            "reliable_improvement_n": "Improved",
+            "reliable_improvement_denominator": "of  ",
+            "mean_change": st.column_config.NumberColumn("Mean change", format="%+.1f"),
+            "ae_per_100": st.column_config.NumberColumn(
+                "AEs per 100 dosing sessions", format="%.1f"
+            ),
+            "adverse_events": "AEs",
+            "dosing_sessions": "Dosing sessions",
+            "excursion_sessions": "BP excursions",
+            "baseline_mean": st.column_config.NumberColumn("Baseline mean", format="%.1f"),
+            "baseline_top_band_share": st.column_config.NumberColumn(
+                "Most severe band at baseline", format="%.0f%%"
+            ),
+            "route_mix": "Routes",
+            "courses": "Courses",
+            "evaluable": "Evaluable",
+        },
+    )
+    st.caption(
+        f"Programme: response {programme['response_rate']:.0%} of "
+        f"{redact.count_label(programme['response_denominator'])} courses; "
+        f"{programme['ae_per_100']:.1f} adverse events per 100 dosing sessions."
+    )

@@ -1,0 +1,135 @@
+"""Issue 17's chart rules as figure JSON: partial month marked, nothing after today, one
+colour per category value whatever the filter, n on every monthly rate."""
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from kapviz.charts import program as charts
+from kapviz.charts import safety as safety_charts
+from kapviz.charts.theme import ROUTE_COLORS, category_color
+
+TODAY = date(2026, 12, 7)
+
+
+def _dosing(routes: list[str]) -> pd.DataFrame:
+    rows = [
+        {"month": pd.Timestamp(m), "route": r, "sessions": 10 + i}
+        for i, r in enumerate(routes)
+        for m in ("2026-10-01", "2026-11-01", "2026-12-01")
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_route_colours_do_not_move_with_the_filter():
+    """Sublingual keeps its colour whether oral is on screen or not (the first version gave
+    sublingual oral's colour when a site without oral was chosen)."""
+    every = charts.monthly_dosing(_dosing(["iv", "oral", "sublingual"]), today=TODAY)
+    some = charts.monthly_dosing(_dosing(["iv", "sublingual"]), today=TODAY)
+    colours = {t.name: t.marker.color for t in every.data}
+    assert colours == {"IV": "#0072B2", "Oral": "#CC79A7", "Sublingual": "#E69F00"}
+    assert {t.name: t.marker.color for t in some.data} == {
+        "IV": colours["IV"],
+        "Sublingual": colours["Sublingual"],
+    }
+
+
+def test_category_colour_map_is_fixed_by_value():
+    assert category_color("route", "sublingual") == ROUTE_COLORS["sublingual"]
+    assert category_color("severity", "severe") == "#D7301F"
+    assert category_color("phase", "dosing") == "#E69F00"
+    assert category_color("instrument", "GAD-7") == "#009E73"
+    assert category_color("route", "nasal spray?") == "#8C8C8C"
+    # Sites: a function of the name alone, the same in any company.
+    assert category_color("site", "Demo Clinic North") == category_color(
+        "site", "Demo Clinic North"
+    )
+
+
+def test_dosing_bars_mark_the_partial_month():
+    fig = charts.monthly_dosing(_dosing(["iv"]), today=TODAY).to_dict()
+    bar = fig["data"][0]
+    assert bar["marker"]["opacity"] == [1.0, 1.0, charts.PARTIAL_OPACITY]
+    assert bar["marker"]["pattern"]["shape"] == ["", "", "/"]
+    assert bar["text"][2] == " (month to date (7 of 31 days))"
+    assert [a["text"] for a in fig["layout"]["annotations"]] == ["to date"]
+
+
+def test_no_x_after_today_and_axis_starts_at_the_data():
+    fig = charts.monthly_dosing(_dosing(["iv"]), today=TODAY).to_dict()
+    assert max(pd.to_datetime(fig["data"][0]["x"])) <= pd.Timestamp(TODAY)
+    start, end = fig["layout"]["xaxis"]["range"]
+    assert pd.Timestamp(start) > pd.Timestamp("2026-09-01")  # no empty month before the data
+    assert pd.Timestamp(end) < pd.Timestamp("2027-01-01")  # nothing of next year
+
+
+def _monthly_rates() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-09-01", "2026-10-01", "2026-11-01", "2026-12-01"]),
+            "responders": [1, 12, 15, 6],
+            "n": [2, 25, 30, 12],
+            "rate": [0.5, 0.48, 0.5, 0.5],
+            "ci_low": [0.09, 0.30, 0.33, 0.25],
+            "ci_high": [0.91, 0.67, 0.67, 0.75],
+        }
+    )
+
+
+def test_monthly_rate_shows_n_and_greys_too_few():
+    fig = charts.monthly_rate(
+        _monthly_rates(), title="t", y_title="Responders, % of evaluable courses", today=TODAY
+    )
+    assert len(fig.data[0].y) == 3  # September (n = 2) is not drawn as a rate
+    fig = fig.to_plotly_json()
+    rate, few = fig["data"]
+    assert few["name"] == "Too few (n < 10)" and len(few["x"]) == 1
+    assert "n = %{customdata[0]}" in few["hovertemplate"]
+    assert list(fig["layout"]["xaxis"]["ticktext"]) == [
+        "Sep 2026 · n=2",
+        "Oct 2026 · n=25",
+        "Nov 2026 · n=30",
+        "Dec 2026 · n=12",
+    ]
+    assert "of %{customdata[0]} evaluable courses" in rate["hovertemplate"]
+    assert list(rate["marker"]["opacity"]) == [1.0, 1.0, charts.PARTIAL_OPACITY]
+    assert fig["layout"]["yaxis"]["title"]["text"] == "Responders, % of evaluable courses"
+
+
+def test_u_chart_marks_the_partial_month():
+    table = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-11-01", "2026-12-01"]),
+            "events": [10, 2],
+            "dosing_sessions": [100, 20],
+            "rate": [10.0, 10.0],
+            "centre": [10.0, 10.0],
+            "ucl": [19.5, 31.2],
+            "lcl": [0.5, 0.0],
+            "is_out": [False, False],
+        }
+    )
+    fig = safety_charts.u_chart(table, today=TODAY).to_dict()
+    point = next(t for t in fig["data"] if t["name"] == "Events per 100 sessions")
+    assert point["marker"]["symbol"] == ["circle", "circle-open"]
+    assert point["text"] == ["", " (month to date (7 of 31 days))"]
+    assert pd.Timestamp(fig["layout"]["xaxis"]["range"][1]) < pd.Timestamp("2027-01-01")
+
+
+@pytest.mark.parametrize(
+    ("value", "previous", "percent", "text", "zero"),
+    [
+        (0.503, 0.5, True, "±0 pts", True),  # +0.3 points: shown as zero, so neutral
+        (0.497, 0.5, True, "±0 pts", True),  # "-0 pts" was a red down arrow
+        (0.6, 0.5, True, "+10 pts", False),
+        (12, 12, False, "±0", True),
+        (3, 12, False, "-9", False),
+        (4.04, 4.0, False, "±0.0", True),
+    ],
+)
+def test_zero_delta_is_neutral(value, previous, percent, text, zero):
+    from kapviz.ui.overview import delta
+
+    shown = delta(value, previous, percent=percent)
+    assert (shown.text, shown.is_zero) == (text, zero)

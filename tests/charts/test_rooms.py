@@ -1,0 +1,95 @@
+"""Figures for the wall screen: large type, few ticks, the original left unchanged."""
+
+from datetime import date
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from kapviz.charts import program
+from kapviz.charts.rooms import DARK_BACKGROUND, KIOSK_TICK_PX, for_kiosk, legend_entries
+
+
+def _volume() -> go.Figure:
+    months = pd.to_datetime(["2026-01-01", "2026-02-01", "2026-01-01", "2026-02-01"])
+    frame = pd.DataFrame(
+        {"month": months, "route": ["iv", "iv", "im", "im"], "sessions": [3, 4, 1, 2]}
+    )
+    return program.monthly_dosing(frame, today=date(2026, 3, 15))
+
+
+def test_for_kiosk_large_type_and_few_ticks():
+    """Ticks at 18 px, a fixed height, the month axis no longer forced to every month."""
+    original = _volume()
+    fig = for_kiosk(original, height=790, title="Dosing sessions per month").to_dict()
+    layout = fig["layout"]
+    assert layout["height"] == 790
+    assert layout["xaxis"]["tickfont"]["size"] == KIOSK_TICK_PX == 18
+    assert layout["yaxis"]["tickfont"]["size"] == 18
+    assert layout["xaxis"]["nticks"] == 6 and "dtick" not in layout["xaxis"]
+    assert layout["title"]["text"] == "Dosing sessions per month"
+    # Two legend entries in one row under the title: the top margin holds title and legend.
+    assert layout["legend"]["entrywidth"] == 0.5 and layout["margin"]["t"] == 64 + 30 + 12
+    # The page's (cached) figure is untouched.
+    assert original.layout.height == 320 and original.layout.xaxis.dtick == "M1"
+    assert [list(t.y) for t in for_kiosk(original, height=790).data] == [[1, 2], [3, 4]]
+
+
+def test_dark_room_colours():
+    """`dark`: dark paper and plot, light text, grid kept faint."""
+    layout = for_kiosk(_volume(), height=500, dark=True).to_dict()["layout"]
+    assert layout["paper_bgcolor"] == layout["plot_bgcolor"] == DARK_BACKGROUND
+    assert layout["font"]["color"] == "#F2F4F7"
+    assert layout["xaxis"]["gridcolor"] == "#2B313C"
+
+
+def test_legend_entries_counts_named_shown_traces():
+    """Only named traces that show in the legend; a single trace has no legend."""
+    fig = go.Figure([go.Scatter(name="a"), go.Scatter(name="b", showlegend=False)])
+    assert legend_entries(fig) == 0
+    fig.add_scatter(name="c")
+    assert legend_entries(fig) == 2
+
+
+def test_compare_marks_baseline_endpoint_response():
+    """Compare panels: baseline and endpoint markers where the outcome places them, the
+    response line at half the baseline in each case's own panel, the verdict in the title."""
+    from kapviz import instruments
+    from kapviz.charts.case import compare_trajectories
+
+    at = pd.to_datetime(["2026-01-01", "2026-01-10", "2026-02-01", "2026-01-02", "2026-02-02"])
+    points = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B", "B"],
+            "course_id": ["A-C1", "A-C1", "A-C1", "B-C1", "B-C1"],
+            "point_order": [1, 2, 3, 1, 3],
+            "point": ["Preparation", "Dose 1", "Follow-up", "Preparation", "Follow-up"],
+            "phase": ["preparation", "dosing", "follow_up", "preparation", "follow_up"],
+            "administered_at": at,
+            "total": [20, 14, 8, 16, 12],
+        }
+    )
+    axis = pd.DataFrame(
+        {"label": ["Preparation", "Dose 1", "Follow-up"], "order": [1, 2, 3],
+         "phase": ["preparation", "dosing", "follow_up"]}
+    )  # fmt: skip
+    marks = pd.DataFrame(
+        {
+            "patient_id": ["A", "B"],
+            "course_id": ["A-C1", "B-C1"],
+            "baseline": [20.0, 16.0],
+            "baseline_at": at[[0, 3]],
+            "endpoint_at": at[[2, 4]],
+            "is_response": [True, False],
+        }
+    )
+    fig = compare_trajectories(points, instrument=instruments.get("PHQ-9"), axis=axis, marks=marks)
+    named = {(t.name, t.xaxis): (list(t.x), list(t.y)) for t in fig.data if t.name in
+             ("Baseline", "Endpoint")}  # fmt: skip
+    assert named[("Baseline", "x")] == ([0], [20]) and named[("Endpoint", "x")] == ([2], [8])
+    assert named[("Baseline", "x2")] == ([0], [16]) and named[("Endpoint", "x2")] == ([2], [12])
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert [(s.yref, s.y0) for s in lines] == [("y", 10.0), ("y2", 8.0)]
+    titles = [a.text for a in fig.layout.annotations][:2]
+    assert "response: yes" in titles[0] and "response: no" in titles[1]
+    # Shared axes: every panel the same y range.
+    assert fig.layout.yaxis.range == fig.layout.yaxis2.range

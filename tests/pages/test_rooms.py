@@ -1,0 +1,54 @@
+"""The rooms in AppTest: `?present=` spellings, the meeting's next case, the kiosk screen."""
+
+import pytest
+
+from tests.pages.conftest import run_app
+
+
+@pytest.mark.parametrize("flag", ["1", "true", "yes", "on", "TRUE"])
+def test_present_flag_spellings(run_page, flag):
+    """`?present=1` was dropped: every spelling of on now presents the case."""
+    at = run_page("pages/case_explorer.py", patient="P1", present=flag)
+    assert at.toggle(key="present").value is True
+    assert [h.value for h in at.header] == ["Case P1 · course P1-C1"]
+
+
+@pytest.mark.parametrize("flag", ["0", "no", ""])
+def test_present_off_spellings(run_page, flag):
+    at = run_page("pages/case_explorer.py", patient="P1", present=flag)
+    assert at.toggle(key="present").value is False
+    assert not at.header
+
+
+def test_meeting_next_case(run_page):
+    """Presenting a meeting of P2, P1: P2 is case 1 of 2; Next case opens P1."""
+    at = run_page("pages/case_explorer.py", patient="P2", present="1", meeting=["P2", "P1"])
+    assert any("case 1 of 2" in m.value for m in at.markdown)
+    assert at.button(key="meeting-previous").disabled
+    at.button(key="meeting-next").click().run()
+    assert not at.exception
+    assert at.header[0].value.startswith("Case P1 ")
+    assert any("case 2 of 2" in m.value for m in at.markdown)
+    assert at.button(key="meeting-next").disabled
+
+
+def test_kiosk_screen(run_page):
+    """`?kiosk=1`: the 8 tiles in one row, the kiosk header, no share link or refresh box."""
+    at = run_page("pages/overview.py", kiosk="1")
+    assert len(at.metric) == 8
+    assert any("Data as of" in h.proto.body for h in at.get("html"))
+    assert not at.get("popover") and not at.number_input
+
+
+def test_kiosk_off_is_the_ordinary_page(clinic_url):
+    at = run_app("pages/overview.py", kiosk="0")
+    assert at.number_input(key="refresh_seconds") is not None
+
+
+def test_meeting_pack_button(run_page):
+    """A meeting of two cases offers the pack; one case does not."""
+    at = run_page("pages/case_explorer.py", patient="P1", meeting=["P2", "P1"])
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Meeting pack: 2 cases (PDF)" in labels
+    at = run_page("pages/case_explorer.py", patient="P1", meeting=["P1"])
+    assert not any("Meeting pack" in b.proto.label for b in at.get("download_button"))
