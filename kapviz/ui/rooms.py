@@ -111,7 +111,7 @@ def _overview(filters: Filters, dark: bool) -> None:
     if funnel["patients"].iloc[0] == 0:
         st.info("No patients match these filters.")
         return
-    figures = overview.charts(filters)
+    figures = overview.charts(filters, live.now().date())
     for column, (name, title) in zip(st.columns(3), OVERVIEW_CHARTS.items(), strict=True):
         figure = getattr(figures, name)
         with column:

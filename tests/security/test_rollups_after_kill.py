@@ -19,7 +19,6 @@ from kapviz.db import rollups
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.db.models import ImportRun
-from kapviz.filters import Filters
 from kapviz.io.template import read_template
 from kapviz.io.validate import validate
 from kapviz.io.write import write_batch
@@ -47,7 +46,7 @@ def test_kill_after_commit_then_start_rebuilds(sqlite_url, monkeypatch):
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ImportRun)).scalar_one() == 1
         assert not rollups.status(conn).current  # stale: the pages read live meanwhile
-        assert not rollups.is_current(conn, Filters())
+        assert not rollups.is_current(conn)
     monkeypatch.setenv("KAPVIZ_DATABASE_URL", sqlite_url)
     st.cache_resource.clear()
     try:
