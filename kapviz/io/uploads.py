@@ -5,10 +5,11 @@ never removed it, and a 50 MB junk file parsed in the server process took a minu
 stalling every other viewer. Now:
 - `check_uploads` refuses a file by size, kind and (for workbooks) by what its zip would
   unpack to, before anything is parsed (kapviz.privacy.check_upload);
-- `read_and_validate` runs in a child process (`parse_in_child`) under an address-space
-  limit, so the server's own threads keep answering and a file that needs too much memory
-  fails alone; the files are written to one temporary folder that the parent removes when
-  the read ends, whether it succeeded, failed or the child died.
+- `read_and_validate` (read, validate, and the dry run's counts) runs in a child process
+  (`parse_in_child`) under an address-space limit, so the server's own threads keep
+  answering and a file that needs too much memory fails alone; the files are written to
+  one temporary folder that the parent removes when the read ends, whether it succeeded,
+  failed or the child died.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from kapviz import privacy
 from kapviz.io.validate import ValidatedBatch
+from kapviz.io.write import ImportResult, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class ReadResult:
     fmt: str
     names: str
     warnings: list[str] = field(default_factory=list)
+    preview: ImportResult | None = None
+    """The dry run's counts (what the import would add and update), when there is no problem."""
 
 
 def check_uploads(uploads: Sequence[Upload], *, max_bytes: int, max_unzipped_bytes: int) -> None:
@@ -97,24 +101,27 @@ def read_and_validate(
     try:
         with engine.connect() as conn:
             existing = ExistingKeys.load(conn)
+        if fmt == "fhir":
+            # Invalid FHIR records are problems here too: nothing is dropped silently.
+            validated, _ = validate_fhir(
+                read_fhir(path), existing=existing, allow_implausible=allow_implausible
+            )
+        elif fmt == "template":
+            validated = validate(
+                read_template(path), existing=existing, allow_implausible=allow_implausible
+            )
+        else:
+            from kapviz.io.redcap import read_redcap
+
+            validated = validate(
+                read_redcap(path, mapping), existing=existing, allow_implausible=allow_implausible
+            )
+        preview = None
+        if not validated.problems:
+            preview = write_batch(engine, validated, source=names, kind=fmt, dry_run=True)
     finally:
         engine.dispose()
-    if fmt == "fhir":
-        # Invalid FHIR records are problems here too: nothing is dropped silently.
-        validated, _ = validate_fhir(
-            read_fhir(path), existing=existing, allow_implausible=allow_implausible
-        )
-    elif fmt == "template":
-        validated = validate(
-            read_template(path), existing=existing, allow_implausible=allow_implausible
-        )
-    else:
-        from kapviz.io.redcap import read_redcap
-
-        validated = validate(
-            read_redcap(path, mapping), existing=existing, allow_implausible=allow_implausible
-        )
-    return ReadResult(validated, fmt, names, list(validated.warnings))
+    return ReadResult(validated, fmt, names, list(validated.warnings), preview)
 
 
 def _limit_memory(limit_bytes: int) -> None:

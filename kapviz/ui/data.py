@@ -75,7 +75,8 @@ def drop_old_versions() -> None:
         if not name.startswith("kapviz.ui.") or name in KEPT_CACHES:
             continue
         for value in list(vars(module).values()):
-            if isinstance(value, CachedFunc):
+            # Only the caches this module defines: data.py imports engine_for, for one.
+            if isinstance(value, CachedFunc) and value._info.func.__module__ == name:
                 value.clear()
     log.info("data version changed: cached frames and figures of the old version dropped")
 

@@ -113,7 +113,7 @@ def upload_and_check() -> None:
     if validated.problems:
         _show_problems(validated)
         return
-    preview = write_batch(eng, validated, source=names, kind=fmt, dry_run=True)
+    preview = read.preview or write_batch(eng, validated, source=names, kind=fmt, dry_run=True)
     st.success(
         f"{safe_text.markdown(names)}: no problems found. This import would add "
         f"{preview.added:,} and update "

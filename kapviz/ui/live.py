@@ -7,7 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from kapviz import clinic_time
-from kapviz.ui import auth
+from kapviz.ui import auth, outage
 from kapviz.ui.db import settings
 from kapviz.url_flags import is_on
 
@@ -46,6 +46,14 @@ def freshness_line() -> None:
     """ "Data as of" the newest record and "refreshed at" now."""
     newest = auth.newest_record_at()
     newest_text = newest.strftime("%Y-%m-%d %H:%M") if newest else "no records yet"
+    answered = outage.answered_at() if outage.is_down() else None
+    if answered is not None:  # not refreshed: the values are the last the database gave
+        st.caption(
+            f":material/cloud_off: Data as of **{newest_text}** (newest session or score) · "
+            f"read at **{answered:%H:%M:%S}**, before the database stopped answering · "
+            f"retrying every {refresh_seconds()} s"
+        )
+        return
     st.caption(
         f":material/schedule: Data as of **{newest_text}** (newest session or score) · "
         f"refreshed at **{now():%H:%M:%S}** · every {refresh_seconds()} s"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,12 +94,27 @@ def is_unreachable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, UNREACHABLE_ERRORS):
+        if isinstance(current, sqlite3.OperationalError):
+            # SQLite reports query bugs ("no such table") as OperationalError too.
+            return any(s in str(current).lower() for s in SQLITE_UNREACHABLE)
+        if isinstance(current, UNREACHABLE_ERRORS) and not _is_sqlite_bug(current):
             return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+SQLITE_UNREACHABLE = ("unable to open", "database is locked", "disk i/o", "readonly")
+"""SQLite OperationalError messages that mean the file cannot be read now (not a bug)."""
+
+
+def _is_sqlite_bug(exc: BaseException) -> bool:
+    """A SQLAlchemy error wrapping a SQLite error that is not about reaching the file."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.OperationalError) and not any(
+        s in str(orig).lower() for s in SQLITE_UNREACHABLE
+    )
 
 
 def _where(url: str) -> str:
@@ -133,6 +149,11 @@ def mark_up(url: str, version: tuple | None = None) -> None:
 
 def is_down(url: str | None = None) -> bool:
     return _health(url or database_url()).down_since is not None
+
+
+def answered_at(url: str | None = None) -> datetime | None:
+    """When the database last answered this process (None: never since start-up)."""
+    return _health(url or database_url()).answered_at
 
 
 def current_version(url: str, fetch: Callable[[], tuple]) -> tuple:

@@ -42,7 +42,12 @@ def absolute_link(app_url: str | None, base_path: str, page_path: str, query: st
 def share_link(path: str) -> None:
     """Show the full link to this exact view (filters and page-specific parameters), one a
     person can paste into a chat."""
-    params = {k: v for k, v in st.query_params.to_dict().items() if v not in ("", None)}
+    # A wall screen's token (kapviz.auth.display) is a credential: never part of a shared link.
+    params = {
+        k: v
+        for k, v in st.query_params.to_dict().items()
+        if v not in ("", None) and k != "display_token"
+    }
     multi = {k: st.query_params.get_all(k) for k in params}
     query = urlencode([(k, v) for k, vs in multi.items() for v in vs])
     base_path = str(st.get_option("server.baseUrlPath") or "")

@@ -30,10 +30,9 @@ def test_rerun_reads_nothing(run_page, monkeypatch):
 
 
 def test_overview_counts_status_and_rebuild(run_page, clinic_url):
-    """The hand clinic is written without rollups: the app's first engine builds them
-    (kapviz.db.rollups.rebuild_if_stale), so the page says they are up to date; rows written
-    by another program afterwards make them out of date, with a rebuild button that brings
-    them back (the hand funnel) and then goes away."""
+    """The hand clinic is written without rollups: the app builds them when it starts
+    (kapviz.ui.db.engine_for), so the page says they are up to date; after a row written by
+    another program it offers a rebuild, and after it the counts are current again."""
     from datetime import datetime
 
     from sqlalchemy import update
@@ -42,13 +41,15 @@ def test_overview_counts_status_and_rebuild(run_page, clinic_url):
     from kapviz.db.engine import make_engine
     from kapviz.db.models import Patient
     from kapviz.filters import Filters
+    from kapviz.ui import data
 
     at = run_page("pages/data.py")
     assert any("stored counts are up to date" in c.value for c in at.caption)
-    engine = make_engine(clinic_url)
-    with engine.begin() as conn:
-        conn.execute(update(Patient).where(Patient.patient_id == "P1").values(
+    assert not [b for b in at.button if b.key == "rollup_rebuild"]
+    with make_engine(clinic_url).begin() as conn:
+        conn.execute(update(Patient).where(Patient.patient_id == "P5").values(
             updated_at=datetime(2099, 1, 1)))  # fmt: skip
+    data.forget_version()
     at.run()
     assert any("predate the latest data" in c.value for c in at.caption)
     at.button(key="rollup_rebuild").click().run()
@@ -71,12 +72,15 @@ def test_overview_counts_out_of_date_after_another_writer(run_page, clinic_url):
     from kapviz.db import rollups
     from kapviz.db.engine import make_engine
     from kapviz.db.models import Patient
+    from kapviz.ui import data
 
     engine = make_engine(clinic_url)
     assert rollups.rebuild(engine)
+    at = run_page("pages/data.py")  # the app is running when the other program writes
     with engine.begin() as conn:
         conn.execute(update(Patient).where(Patient.patient_id == "P1").values(
             indication="TRD", updated_at=datetime(2099, 1, 1)))  # fmt: skip
-    at = run_page("pages/data.py")
+    data.forget_version()
+    at.run()
     assert any("predate the latest data" in c.value for c in at.caption)
     assert at.button(key="rollup_rebuild")

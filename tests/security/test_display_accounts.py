@@ -34,6 +34,7 @@ def _screen(
     *,
     token: str | None = None,
     patient: str | None = None,
+    site: str | None = None,
     **state,
 ) -> AppTest:
     at = AppTest.from_file(str(ROOT / path), default_timeout=60)
@@ -44,6 +45,8 @@ def _screen(
         at.query_params[display.QUERY_PARAMETER] = token
     if patient is not None:
         at.query_params["patient"] = patient
+    if site is not None:
+        at.query_params["site"] = site
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -134,3 +137,11 @@ def test_display_refused_case_explorer(auth_url):
     at = _screen("pages/case_explorer.py", token=DISPLAY_TOKEN["wall"], patient="P1")
     assert any("not open to your role (display)" in e.value for e in at.error)
     assert not at.get("plotly_chart")
+
+
+def test_share_link_never_carries_the_token(auth_url):
+    """The Overview's "Share this view" link keeps the filters, not the screen's token."""
+    at = _screen(token=DISPLAY_TOKEN["wall"], site="North")
+    shared = [c.value for c in at.code]
+    assert shared and all(DISPLAY_TOKEN["wall"] not in link for link in shared)
+    assert any("site=North" in link for link in shared)

@@ -23,6 +23,7 @@ from kapviz.db.engine import make_engine
 from kapviz.db.models import Patient
 from kapviz.filters import Filters
 from kapviz.ui import data
+from kapviz.ui import db as ui_db
 from tests.clinic import build_clinic
 
 UNBOUNDED_BY_DESIGN = {
@@ -67,6 +68,7 @@ def test_new_data_version_drops_the_old_versions_frames(clinic_url, monkeypatch)
     calls = []
     real = queries.patients
     monkeypatch.setattr(queries, "patients", lambda conn, f: calls.append(1) or real(conn, f))
+    engine = ui_db.engine_for(clinic_url)
     old = data.version()
     assert len(data.patients(Filters())) == 5
     assert len(data.patients(Filters())) == 5
@@ -80,3 +82,4 @@ def test_new_data_version_drops_the_old_versions_frames(clinic_url, monkeypatch)
     assert len(calls) == 2
     data._patients(clinic_url, Filters(), old)  # the old version's entry: dropped
     assert len(calls) == 3
+    assert ui_db.engine_for(clinic_url) is engine, "the engine is kept across versions"

@@ -95,8 +95,8 @@ def test_open_pages_show_stale_values_and_recover(app_factory, browser, server):
             # Safety has no timer: the next click (here a reload) shows the same state with the
             # values read before the outage.
             safety.reload()
+            safety.locator('[data-testid="stMetric"]').nth(5).wait_for(timeout=20000)
             _assert_friendly(safety)
-            assert safety.locator('[data-testid="stMetric"]').count() >= 6
             # A page never opened before: nothing cached, the banner alone.
             late.goto(base + "/trajectories")
             _assert_friendly(late)
@@ -124,3 +124,25 @@ def test_server_started_during_outage_recovers(app_factory, page, server):
         pg.start_server(server_url)
     _wait_recovered(page, timeout_ms=(REFRESH + 12) * 1000)
     page.locator('[data-testid="stMetric"]').first.wait_for(timeout=20000)
+
+
+def test_only_unreachable_errors_become_the_outage_state(tmp_path):
+    """A refused connection is an outage; a query bug (SQLite's "no such table", reported as
+    OperationalError too, or PostgreSQL's ProgrammingError) is not hidden behind the banner."""
+    import sqlalchemy as sa
+
+    from kapviz.ui.outage import is_unreachable
+
+    refused = sa.create_engine("postgresql+psycopg://u@127.0.0.1:1/x")
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        refused.connect()
+    assert is_unreachable(caught.value)
+    sqlite = sa.create_engine(f"sqlite:///{tmp_path}/x.db")
+    with pytest.raises(sa.exc.OperationalError) as bug, sqlite.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    assert not is_unreachable(bug.value)
+    missing = sa.create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(sa.exc.OperationalError) as gone:
+        missing.connect()
+    assert is_unreachable(gone.value)
+    assert not is_unreachable(ValueError("bad input"))
