@@ -134,8 +134,9 @@ TIME_TO_RESPONSE_KEYS: tuple[str, ...] = (
 
 
 def connect(url: str, *, settings: Settings | None = None) -> Clinic:
-    """A Clinic reading the database at `url` (any SQLAlchemy URL kapviz supports)."""
-    return Clinic(make_engine(url), settings or load_settings(env={}))
+    """A Clinic reading the database at `url` (any SQLAlchemy URL kapviz supports), with
+    the app's settings (KAPVIZ_* variables, e.g. the baseline window) unless given."""
+    return Clinic(make_engine(url), settings or load_settings())
 
 
 def _as_list(by: str | Sequence[str] | None) -> list[str]:
@@ -296,8 +297,7 @@ class Clinic:
         rows = self.course_outcomes(chosen.filters) if outcomes or needs_band else None
         attrs = self.course_attributes(chosen.filters, outcomes=rows, instrument=instrument)
         for name, values in chosen.attributes.items():
-            wanted = {_route_label(v) for v in values} if name == "route" else set(values)
-            attrs = attrs[attrs[name].isin(wanted)]
+            attrs = attrs[attrs[name].isin(set(values))]
         return chosen, attrs.reset_index(drop=True), rows
 
     # -- measures ---------------------------------------------------------------------
@@ -379,11 +379,6 @@ class Clinic:
                 }
             )
         return pd.DataFrame.from_records(records, columns=[*dims, *TIME_TO_RESPONSE_KEYS])
-
-
-def _route_label(value: str) -> str:
-    code = _route_code(value)
-    return ROUTE_LABELS.get(code, value)
 
 
 def _nan(value: float | None) -> float:
