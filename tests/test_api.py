@@ -135,3 +135,34 @@ def test_time_to_response_by_route_by_hand(hand):
     assert table.loc["IM", "median_days"] == 23.0
     assert table.loc["Sublingual", "courses"] == 0
     assert math.isnan(table.loc["Sublingual", "median_days"])
+
+
+@pytest.mark.parametrize("build", ["hand", "demo"])
+def test_outcomes_equal_the_trajectories_pages_rates(build, db_url, monkeypatch):
+    """The Trajectories page's own tiles (kapviz.ui.trajectories.rates: outcome_rates over
+    data.outcomes), for every instrument, with and without a site filter."""
+    import streamlit as st
+
+    from kapviz.filters import Filters
+    from kapviz.ui import trajectories
+
+    engine = make_engine(db_url)
+    if build == "hand":
+        build_clinic(engine)
+    else:
+        generate_clinic(engine, patients=60, seed=19)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", db_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        clinic = kapviz.connect(db_url)
+        with engine.connect() as conn:
+            site = sorted(queries.patients(conn)["site"])[0]
+        for filters, cohort in ((Filters(), {}), (Filters(sites=(site,)), {"site": site})):
+            page = trajectories.rates(filters).set_index("instrument")
+            assert len(page) > 0
+            for instrument, row in page.iterrows():
+                _assert_same(clinic.outcomes(instrument, **cohort).iloc[0], row)
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
