@@ -307,16 +307,15 @@ class Clinic:
     ) -> pd.DataFrame:
         """Outcome counts and rates of `instrument` per group (OUTCOME_KEYS after the group
         columns): rates are fractions with 95% Wilson intervals, NaN on an empty
-        denominator. Every group of the cohort's courses is a row, also those without an
-        evaluable course of the instrument."""
+        denominator. A group is a row when one of its courses has a score of the
+        instrument, also when none is evaluable; without `by`, always one row."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
         _, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
         assert rows is not None
-        mine = rows[rows["instrument"] == instrument]
-        mine = mine[mine["course_id"].isin(attrs["course_id"])]
+        mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         records = []
-        for key, courses in _groups(attrs, dims):
+        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
             part = mine[mine["course_id"].isin(courses)]
             rates = outcome_rates(part)
             records.append({**key, **_outcome_record(rates.iloc[0] if len(rates) else None)})
@@ -364,7 +363,7 @@ class Clinic:
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         times = response_times(mine, doses)
         records = []
-        for key, courses in _groups(attrs, dims):
+        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
             part = times[times["course_id"].isin(courses)]
             curve = kaplan_meier(part["days"], part["responded"])
             low, high = curve.median_ci
