@@ -36,7 +36,7 @@ from kapviz.config import Settings, load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.engine import make_engine
-from kapviz.domain import ROUTE_LABELS
+from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
 from kapviz.metrics.clinicians import course_clinicians
 from kapviz.metrics.course_attributes import attributes_from_first_doses
@@ -212,6 +212,11 @@ class Cohort:
             end=_as_date(end),
         )
         kept = {name: _values(v) for name, v in attributes.items() if v is not None}
+        # Typed with a hyphen: the labels' en dash ("45–54", "0.5–<0.75 mg/kg").
+        if "age_band" in kept:
+            kept["age_band"] = tuple(v.replace("-", "–") for v in kept["age_band"])
+        if "dose_band" in kept:
+            kept["dose_band"] = tuple(v.replace("-<", "–<") for v in kept["dose_band"])
         return cls(filters=filters, attributes=kept)
 
 
@@ -294,6 +299,7 @@ class Clinic:
         needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
         if needs_band and instrument is None:
             raise ValueError("baseline_band needs an instrument (instrument=...)")
+        _check_values(chosen.attributes, instrument)
         rows = self.course_outcomes(chosen.filters) if outcomes or needs_band else None
         attrs = self.course_attributes(chosen.filters, outcomes=rows, instrument=instrument)
         for name, values in chosen.attributes.items():
@@ -378,6 +384,20 @@ class Clinic:
                 }
             )
         return pd.DataFrame.from_records(records, columns=[*dims, *TIME_TO_RESPONSE_KEYS])
+
+
+def _check_values(attributes: dict[str, tuple[str, ...]], instrument: str | None) -> None:
+    """A cohort value that no course can have is an error, not an empty answer."""
+    known: dict[str, set[str]] = {
+        "sex": {*SEXES, UNKNOWN},
+        "age_band": {label for label, _, _ in AGE_BANDS} | {UNKNOWN},
+    }
+    if instrument is not None:
+        known["baseline_band"] = {b.label for b in instruments.get(instrument).bands} | {UNKNOWN}
+    for name, values in attributes.items():
+        wrong = [v for v in values if name in known and v not in known[name]]
+        if wrong:
+            raise ValueError(f"no {name} {wrong}; use one of {sorted(known[name])}")
 
 
 def _nan(value: float | None) -> float:

@@ -19,6 +19,17 @@ from kapviz import api
 from kapviz.config import database_url, load_settings
 from kapviz.privacy import suppress_small_cells
 
+COHORT_HELP = {
+    "site": "the patient's site (as the global filter)",
+    "clinician": "clinician code of most of the course's completed doses",
+    "route": "any dose by this route (as the global filter; iv, im, ...)",
+    "indication": "the patient's indication (as the global filter)",
+    "dose_band": 'band of the first completed dose, e.g. "0.5–<0.75 mg/kg"',
+    "sex": "female, male, other or unknown",
+    "age_band": "18–24, 25–34, 35–44, 45–54, 55–64 or 65+ at the first dose",
+    "baseline_band": "severity band of the baseline (outcomes, time-to-response)",
+}
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register `query` and its three measures."""
@@ -55,9 +66,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="breakdown dimension (repeat for two)",
     )
     cohort = parser.add_argument_group("cohort (repeat a value option to keep several)")
-    for name in ("site", "indication", "route", *[d for d in api.DIMENSIONS if d not in (
-            "site", "indication", "route")]):  # fmt: skip
-        cohort.add_argument(f"--{name.replace('_', '-')}", dest=name, action="append", default=None)
+    for name in api.DIMENSIONS:
+        cohort.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            action="append",
+            default=None,
+            metavar="VALUE",
+            help=COHORT_HELP[name],
+        )
     cohort.add_argument("--start", help="first day (YYYY-MM-DD): courses with a session from it")
     cohort.add_argument("--end", help="last day (YYYY-MM-DD): courses with a session up to it")
     parser.add_argument(

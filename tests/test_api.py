@@ -99,6 +99,8 @@ def test_two_dimensions_and_cohort_keywords(hand):
     assert hand.outcomes("PHQ-9", site="South", by="site")["evaluable"].tolist() == [0]
     assert hand.outcomes("PHQ-9", sex="male")["not_evaluable"].tolist() == [1]  # P2, P4
     assert hand.outcomes("PHQ-9", clinician="CL-N1")["evaluable"].tolist() == [2]
+    assert hand.outcomes("PHQ-9", age_band="45-54")["evaluable"].tolist() == [2]  # P1, P2
+    assert hand.outcomes("PHQ-9", dose_band="0.5-<0.75 mg/kg")["evaluable"].tolist() == [1]
     late = hand.outcomes("PHQ-9", start="2027-01-01")
     assert late["courses"].tolist() == [0] and math.isnan(late.loc[0, "response_rate"])
 
@@ -108,6 +110,10 @@ def test_bad_breakdowns_are_refused(hand):
         hand.outcomes("PHQ-9", by="colour")
     with pytest.raises(ValueError, match="unknown cohort keywords"):
         hand.outcomes("PHQ-9", colour="red")
+    with pytest.raises(ValueError, match="no baseline_band \\['sever'\\]; use one of"):
+        hand.outcomes("PHQ-9", baseline_band="sever")
+    with pytest.raises(ValueError, match="no age_band"):
+        hand.outcomes("PHQ-9", age_band="30-40")
     with pytest.raises(ValueError, match="baseline_band needs an instrument"):
         hand.side_effects(by="baseline_band")
 
