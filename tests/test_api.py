@@ -172,3 +172,32 @@ def test_outcomes_equal_the_trajectories_pages_rates(build, db_url, monkeypatch)
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def test_side_effects_equal_the_safety_pages_rates(db_url, monkeypatch):
+    """The Safety page's frequency table (kapviz.ui.safety.view(filters).rates, read from the
+    narrow SQL frames) equals clinic.side_effects() on a demo clinic, whole and one site."""
+    import streamlit as st
+
+    from kapviz.filters import Filters
+    from kapviz.ui import safety
+
+    engine = make_engine(db_url)
+    generate_clinic(engine, patients=60, seed=23)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", db_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    keys = ["term", "sessions", "dosing_sessions", "session_rate", "session_ci_low"]
+    keys += ["patients", "patients_dosed", "patient_rate"]
+    try:
+        clinic = kapviz.connect(db_url)
+        with engine.connect() as conn:
+            site = sorted(queries.patients(conn)["site"])[0]
+        for filters, cohort in ((Filters(), {}), (Filters(sites=(site,)), {"site": site})):
+            page = safety.view(filters).rates[keys].reset_index(drop=True)
+            mine = clinic.side_effects(**cohort)[keys].reset_index(drop=True)
+            assert len(page) > 0
+            pd.testing.assert_frame_equal(mine, page, check_dtype=False)
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
