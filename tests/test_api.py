@@ -201,3 +201,22 @@ def test_side_effects_equal_the_safety_pages_rates(db_url, monkeypatch):
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def test_time_to_response_equals_the_summary(sqlite_url):
+    """`summary --json`'s time_to_response (the Trajectories page's Kaplan–Meier) per
+    instrument equals clinic.time_to_response(instrument) on a demo clinic."""
+    from kapviz.summary import build_summary
+
+    engine = make_engine(sqlite_url)
+    generate_clinic(engine, patients=80, seed=29)
+    clinic = kapviz.connect(sqlite_url)
+    expected = build_summary(engine)["time_to_response"]
+    assert expected
+    for instrument, figures in expected.items():
+        row = clinic.time_to_response(instrument).iloc[0]
+        assert (row["courses"], row["responders"]) == (figures["courses"], figures["responders"])
+        if figures["median_days"] is None:
+            assert math.isnan(row["median_days"])
+        else:
+            assert row["median_days"] == figures["median_days"]
