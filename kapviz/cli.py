@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from kapviz.api_commands import add_commands as add_query_commands
 from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub)
     add_case_summary_command(sub)
     add_report_commands(sub)
+    add_query_commands(sub)
     return parser
 
 

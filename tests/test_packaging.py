@@ -42,9 +42,9 @@ def test_nothing_imports_the_command_line() -> None:
     assert offenders == []
 
 
-def test_wheel_holds_subpackages_migrations_and_templates(tmp_path: Path) -> None:
+def _build_wheel(tmp_path: Path) -> Path:
     """`pip wheel --no-deps` on a copy of the checkout (the build writes egg-info beside the
-    sources) gives a wheel with every package, the migrations and the template files."""
+    sources), as a fresh clone would build."""
     pytest.importorskip("setuptools")
     source = tmp_path / "src"
     source.mkdir()
@@ -70,6 +70,17 @@ def test_wheel_holds_subpackages_migrations_and_templates(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = (tmp_path / "dist").glob("kapviz-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.mark.network
+def test_wheel_holds_subpackages_migrations_and_templates(wheel: Path) -> None:
+    """The wheel has every package, the API, the migrations and the template files."""
     names = set(zipfile.ZipFile(wheel).namelist())
     expected_packages = {
         p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "kapviz").rglob("*.py")
@@ -79,7 +90,50 @@ def test_wheel_holds_subpackages_migrations_and_templates(tmp_path: Path) -> Non
     versions = [p.name for p in (ROOT / "kapviz/db/migrations/versions").glob("*.py")]
     assert versions and {f"kapviz/db/migrations/versions/{v}" for v in versions} <= names
     assert "kapviz/db/migrations/env.py" in names
+    assert {"kapviz/__init__.py", "kapviz/api.py", "kapviz/api_commands.py"} <= names
     assert "kapviz/db/migrations/script.py.mako" in names
     templates = [p.name for p in (ROOT / "kapviz/io/template_files").iterdir()]
     assert {f"kapviz/io/template_files/{t}" for t in templates} <= names
     assert "kapviz/io/mappings/kap_redcap.toml" in names
+
+
+@pytest.mark.network
+def test_wheel_installs_and_connects_from_another_directory(wheel: Path, tmp_path: Path) -> None:
+    """`pip install --no-deps` of the wheel into a fresh virtualenv, then `import kapviz;
+    kapviz.connect(...)` from a directory without the sources: the analyst's notebook case.
+
+    The dependencies come from this environment (a .pth file), so only kapviz is installed.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (site / "kapviz_test_deps.pth").write_text("\n".join(ours) + "\n")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", str(wheel)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    elsewhere = tmp_path / "notebook"
+    elsewhere.mkdir()
+    db = elsewhere / "clinic.db"
+    script = (
+        "import kapviz, sys\n"
+        "from kapviz.db.engine import make_engine\n"
+        "from kapviz.demo import generate_clinic\n"
+        f"url = 'sqlite:///{db.as_posix()}'\n"
+        "generate_clinic(make_engine(url), patients=20, seed=3)\n"
+        "table = kapviz.connect(url).outcomes('PHQ-9', by='site')\n"
+        "print(kapviz.__file__)\n"
+        "print(int(table['courses'].sum()))\n"
+    )
+    run = subprocess.run(
+        [str(python), "-c", script], cwd=elsewhere, capture_output=True, text=True,
+        timeout=300, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    where, courses = run.stdout.split()
+    assert where.startswith(str(site)), where  # the installed copy, not the checkout
+    assert int(courses) > 0

@@ -1,0 +1,438 @@
+"""The Python API: any outcome or safety figure, for any cohort, by any breakdown.
+
+    import kapviz
+    clinic = kapviz.connect("sqlite:///data/kapviz.db")
+    clinic.outcomes("PHQ-9", by="site", baseline_band="severe")
+
+The figures come from the same rules as the pages: `course_outcomes`' inputs read as the
+Trajectories page reads them (kapviz.db.aggregates.cohort) and `outcome_rates` per group;
+`effect_rates` (Safety) per group; `kaplan_meier` of `response_times` per group. A course
+is in one group of each breakdown dimension (docs/domain.md §4c), from its own attributes:
+
+- site, indication: the patient's; sex: the patient's ("unknown" when not recorded);
+- route, dose_band: of the course's first completed dose (course_attributes);
+- clinician: of most of its completed dosing sessions (clinicians.course_clinicians);
+- age_band: birth year to the year of the first completed dose (only the year is stored);
+- baseline_band: the severity band of the course's baseline of the instrument asked about.
+
+A missing attribute is the group "unknown". The API reads as a director: exact counts,
+clinician codes; suppress small cells with kapviz.privacy when showing the results to
+others (the command line's --suppress does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from kapviz import instruments
+from kapviz.config import Settings, load_settings
+from kapviz.db import queries
+from kapviz.db.aggregates import cohort as cohort_sql
+from kapviz.db.engine import make_engine
+from kapviz.domain import ROUTE_LABELS, SEXES
+from kapviz.filters import Filters
+from kapviz.metrics.clinicians import course_clinicians
+from kapviz.metrics.course_attributes import attributes_from_first_doses
+from kapviz.metrics.outcomes import outcome_rates, outcomes_from_scores
+from kapviz.metrics.side_effects import effect_rates
+from kapviz.metrics.time_to_response import kaplan_meier, response_times
+
+DIMENSIONS: tuple[str, ...] = (
+    "site",
+    "clinician",
+    "route",
+    "indication",
+    "dose_band",
+    "sex",
+    "age_band",
+    "baseline_band",
+)
+"""Breakdown dimensions (docs/domain.md §4c), the names `by=` and cohort keywords take."""
+
+AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("18–24", 18, 24),
+    ("25–34", 25, 34),
+    ("35–44", 35, 44),
+    ("45–54", 45, 54),
+    ("55–64", 55, 64),
+    ("65+", 65, 200),
+)
+UNKNOWN = "unknown"
+
+OUTCOME_KEYS: tuple[str, ...] = (
+    "courses",
+    "evaluable",
+    "not_evaluable",
+    "responders",
+    "response_denominator",
+    "response_rate",
+    "response_ci_low",
+    "response_ci_high",
+    "remitters",
+    "remission_denominator",
+    "remission_rate",
+    "remission_ci_low",
+    "remission_ci_high",
+    "reliable_improvement_n",
+    "reliable_improvement_denominator",
+    "reliable_improvement_rate",
+    "reliable_deterioration_n",
+    "reliable_deterioration_denominator",
+    "reliable_deterioration_rate",
+    "baseline_mean",
+    "endpoint_mean",
+    "mean_change",
+)
+"""Columns of `Clinic.outcomes` after the group columns."""
+
+COUNT_KEYS: frozenset[str] = frozenset(
+    {
+        "courses",
+        "evaluable",
+        "not_evaluable",
+        "responders",
+        "response_denominator",
+        "remitters",
+        "remission_denominator",
+        "reliable_improvement_n",
+        "reliable_improvement_denominator",
+        "reliable_deterioration_n",
+        "reliable_deterioration_denominator",
+        "sessions",
+        "dosing_sessions",
+        "patients",
+        "patients_dosed",
+    }
+)
+"""Counts that small-cell suppression applies to (the rest are rates and means)."""
+
+SIDE_EFFECT_KEYS: tuple[str, ...] = (
+    "term",
+    "sessions",
+    "dosing_sessions",
+    "session_rate",
+    "session_ci_low",
+    "session_ci_high",
+    "patients",
+    "patients_dosed",
+    "patient_rate",
+)
+TIME_TO_RESPONSE_KEYS: tuple[str, ...] = (
+    "courses",
+    "responders",
+    "median_days",
+    "median_days_ci_low",
+    "median_days_ci_high",
+)
+
+
+def connect(url: str, *, settings: Settings | None = None) -> Clinic:
+    """A Clinic reading the database at `url` (any SQLAlchemy URL kapviz supports), with
+    the app's settings (KAPVIZ_* variables, e.g. the baseline window) unless given."""
+    return Clinic(make_engine(url), settings or load_settings())
+
+
+def _as_list(by: str | Sequence[str] | None) -> list[str]:
+    dims = [] if by is None else [by] if isinstance(by, str) else list(by)
+    unknown = [d for d in dims if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot break down by {unknown}; use some of {list(DIMENSIONS)}")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"a dimension is repeated in {dims}")
+    return dims
+
+
+def _values(value: Any) -> tuple[str, ...]:
+    """A cohort keyword's value(s) as a tuple of strings."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _route_code(value: str) -> str:
+    """A route code ("iv") from a code or its label ("IV")."""
+    by_label = {label.lower(): code for code, label in ROUTE_LABELS.items()}
+    return by_label.get(value.lower(), value.lower())
+
+
+def _age_band(age: float) -> str:
+    if pd.isna(age):
+        return UNKNOWN
+    for label, low, high in AGE_BANDS:
+        if low <= age <= high:
+            return label
+    return UNKNOWN
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Which courses are looked at: the pages' global filters plus course attributes.
+
+    `filters` goes to the database (as on every page); `attributes` keeps the courses whose
+    attribute (a DIMENSIONS name) is one of the values given.
+    """
+
+    filters: Filters
+    attributes: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        site: str | Iterable[str] | None = None,
+        indication: str | Iterable[str] | None = None,
+        route: str | Iterable[str] | None = None,
+        start: date | str | None = None,
+        end: date | str | None = None,
+        **attributes: Any,
+    ) -> Cohort:
+        """A cohort from keywords: site, indication, route, start and end (dates of any
+        session of the course, inclusive, as the global filters), and any other DIMENSIONS
+        name (clinician, dose_band, sex, age_band, baseline_band) with one or more values."""
+        unknown = set(attributes) - set(DIMENSIONS)
+        if unknown:
+            raise ValueError(
+                f"unknown cohort keywords {sorted(unknown)}; use site, indication, route, "
+                f"start, end or one of {list(DIMENSIONS)}"
+            )
+        filters = Filters(
+            sites=_values(site),
+            indications=_values(indication),
+            routes=tuple(_route_code(r) for r in _values(route)),
+            start=_as_date(start),
+            end=_as_date(end),
+        )
+        kept = {name: _values(v) for name, v in attributes.items() if v is not None}
+        # Typed with a hyphen: the labels' en dash ("45–54", "0.5–<0.75 mg/kg").
+        if "age_band" in kept:
+            kept["age_band"] = tuple(v.replace("-", "–") for v in kept["age_band"])
+        if "dose_band" in kept:
+            kept["dose_band"] = tuple(v.replace("-<", "–<") for v in kept["dose_band"])
+        return cls(filters=filters, attributes=kept)
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+class Clinic:
+    """One clinic database, read as a director (every course, exact counts)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"Clinic({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- reading ----------------------------------------------------------------------
+
+    def course_outcomes(self, filters: Filters = Filters()) -> pd.DataFrame:
+        """`course_outcomes` rows of the courses in `filters`, read as Trajectories reads them."""
+        with self.engine.connect() as conn:
+            scores = cohort_sql.outcome_scores(conn, filters)
+            anchors = cohort_sql.course_anchors(conn, filters)
+            doses = cohort_sql.completed_doses(conn, filters)
+        return outcomes_from_scores(
+            scores, anchors, doses, baseline_window_days=self.settings.baseline_window_days
+        )
+
+    def course_attributes(
+        self, filters: Filters = Filters(), *, outcomes: pd.DataFrame | None = None,
+        instrument: str | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """One row per course in `filters`: course_id, patient_id and every DIMENSIONS column
+        (baseline_band needs `instrument` and its `outcomes`; "unknown" otherwise)."""
+        with self.engine.connect() as conn:
+            first = cohort_sql.course_first_doses(conn, filters)
+            sessions = queries.sessions(
+                conn,
+                filters,
+                columns=("session_id", "course_id", "started_at", "phase", "status", "clinician"),
+            )
+            patients = queries.patients(conn)
+        table = attributes_from_first_doses(first)
+        if outcomes is not None:  # courses with scores but no session in scope
+            extra = outcomes.loc[
+                ~outcomes["course_id"].isin(table["course_id"]), ["course_id", "patient_id"]
+            ]
+            extra = extra.drop_duplicates("course_id").astype(object)
+            table = pd.concat([table, extra], ignore_index=True)
+        people = patients.set_index("patient_id")
+        table["site"] = table["patient_id"].map(people["site"])
+        table["indication"] = table["patient_id"].map(people["indication"])
+        table["clinician"] = table["course_id"].map(course_clinicians(sessions))
+        table["sex"] = table["patient_id"].map(people["sex"])
+        done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
+        first_year = done.groupby("course_id")["started_at"].min().dt.year
+        birth = pd.to_numeric(table["patient_id"].map(people["birth_year"]), errors="coerce")
+        age = table["course_id"].map(first_year).astype("float64") - birth.astype("float64")
+        table["age_band"] = age.map(_age_band)
+        table["baseline_band"] = UNKNOWN
+        if instrument is not None and outcomes is not None:
+            table["baseline_band"] = table["course_id"].map(_baseline_bands(outcomes, instrument))
+        for dim in DIMENSIONS:
+            table[dim] = table[dim].astype(object).where(table[dim].notna(), UNKNOWN)
+        return table[["course_id", "patient_id", *DIMENSIONS]]
+
+    def _cohort(
+        self,
+        cohort_keywords: dict[str, Any],
+        dims: list[str],
+        *,
+        instrument: str | None,
+        outcomes: bool,
+    ) -> tuple[Cohort, pd.DataFrame, pd.DataFrame | None]:
+        """The cohort, its courses' attributes and (when asked) their outcomes."""
+        chosen = Cohort.of(**cohort_keywords)
+        needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
+        if needs_band and instrument is None:
+            raise ValueError("baseline_band needs an instrument (instrument=...)")
+        _check_values(chosen.attributes, instrument)
+        rows = self.course_outcomes(chosen.filters) if outcomes or needs_band else None
+        attrs = self.course_attributes(chosen.filters, outcomes=rows, instrument=instrument)
+        for name, values in chosen.attributes.items():
+            attrs = attrs[attrs[name].isin(set(values))]
+        return chosen, attrs.reset_index(drop=True), rows
+
+    # -- measures ---------------------------------------------------------------------
+
+    def outcomes(
+        self, instrument: str, by: str | Sequence[str] | None = None, **cohort: Any
+    ) -> pd.DataFrame:
+        """Outcome counts and rates of `instrument` per group (OUTCOME_KEYS after the group
+        columns): rates are fractions with 95% Wilson intervals, NaN on an empty
+        denominator. A group is a row when one of its courses has a score of the
+        instrument, also when none is evaluable; without `by`, always one row."""
+        instrument = instruments.get(instrument).id
+        dims = _as_list(by)
+        _, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
+        assert rows is not None
+        mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
+        records = []
+        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
+            part = mine[mine["course_id"].isin(courses)]
+            rates = outcome_rates(part)
+            records.append({**key, **_outcome_record(rates.iloc[0] if len(rates) else None)})
+        return pd.DataFrame.from_records(records, columns=[*dims, *OUTCOME_KEYS])
+
+    def side_effects(
+        self,
+        by: str | Sequence[str] | None = None,
+        *,
+        instrument: str | None = None,
+        **cohort: Any,
+    ) -> pd.DataFrame:
+        """Per group × effect term: sessions with the effect over completed dosing sessions
+        (session_rate, 95% Wilson interval) and patients over patients dosed, as the Safety
+        page's `effect_rates` (SIDE_EFFECT_KEYS after the group columns). A course's
+        sessions all count in the course's group; `instrument` is only needed for
+        baseline_band. A group without a recorded effect has no rows."""
+        dims = _as_list(by)
+        inst = instruments.get(instrument).id if instrument else None
+        chosen, attrs, _ = self._cohort(cohort, dims, instrument=inst, outcomes=False)
+        with self.engine.connect() as conn:
+            sessions = queries.sessions(conn, chosen.filters)
+            records = queries.side_effects(conn, chosen.filters)
+        sessions = sessions[sessions["course_id"].isin(attrs["course_id"])]
+        parts = []
+        for key, courses in _groups(attrs, dims):
+            rates = effect_rates(sessions[sessions["course_id"].isin(courses)], records)
+            parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
+        if not parts:
+            return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
+        return pd.concat(parts, ignore_index=True)
+
+    def time_to_response(
+        self, instrument: str, by: str | Sequence[str] | None = None, **cohort: Any
+    ) -> pd.DataFrame:
+        """Kaplan–Meier time to first response per group (kapviz.metrics.time_to_response):
+        courses in the analysis, responders, median days with its 95% Brookmeyer–Crowley
+        interval (NaN when the curve or its limit never reaches 0.5)."""
+        instrument = instruments.get(instrument).id
+        dims = _as_list(by)
+        chosen, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
+        assert rows is not None
+        with self.engine.connect() as conn:
+            doses = cohort_sql.completed_doses(conn, chosen.filters)
+        mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
+        times = response_times(mine, doses)
+        records = []
+        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
+            part = times[times["course_id"].isin(courses)]
+            curve = kaplan_meier(part["days"], part["responded"])
+            low, high = curve.median_ci
+            records.append(
+                {
+                    **key,
+                    "courses": curve.courses,
+                    "responders": curve.responders,
+                    "median_days": _nan(curve.median),
+                    "median_days_ci_low": _nan(low),
+                    "median_days_ci_high": _nan(high),
+                }
+            )
+        return pd.DataFrame.from_records(records, columns=[*dims, *TIME_TO_RESPONSE_KEYS])
+
+
+def _check_values(attributes: dict[str, tuple[str, ...]], instrument: str | None) -> None:
+    """A cohort value that no course can have is an error, not an empty answer."""
+    known: dict[str, set[str]] = {
+        "sex": {*SEXES, UNKNOWN},
+        "age_band": {label for label, _, _ in AGE_BANDS} | {UNKNOWN},
+    }
+    if instrument is not None:
+        known["baseline_band"] = {b.label for b in instruments.get(instrument).bands} | {UNKNOWN}
+    for name, values in attributes.items():
+        wrong = [v for v in values if name in known and v not in known[name]]
+        if wrong:
+            raise ValueError(f"no {name} {wrong}; use one of {sorted(known[name])}")
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _baseline_bands(outcomes: pd.DataFrame, instrument: str) -> pd.Series:
+    """course_id → severity band of the course's baseline of `instrument`."""
+    inst = instruments.get(instrument)
+    mine = outcomes[(outcomes["instrument"] == inst.id) & outcomes["baseline"].notna()]
+    if not inst.bands:
+        return pd.Series(dtype=object)
+    bands = [inst.band(int(b)) for b in mine["baseline"]]
+    return pd.Series(bands, index=mine["course_id"].astype(object).to_numpy(), dtype=object)
+
+
+def _groups(attrs: pd.DataFrame, dims: list[str]) -> list[tuple[dict[str, str], set]]:
+    """(group key, its course ids) per group, sorted by the group values; one group of all
+    the cohort's courses without dimensions."""
+    if not dims:
+        return [({}, set(attrs["course_id"]))]
+    out = []
+    for values, part in attrs.groupby(dims, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        out.append((dict(zip(dims, values, strict=True)), set(part["course_id"])))
+    return out
+
+
+def _outcome_record(rates: pd.Series | None) -> dict[str, Any]:
+    """OUTCOME_KEYS from one `outcome_rates` row (zeros and NaN without one)."""
+    if rates is None:
+        return {k: (0 if k in COUNT_KEYS else math.nan) for k in OUTCOME_KEYS}
+    record: dict[str, Any] = {}
+    renamed = {"responders": "response_n", "remitters": "remission_n"}
+    for key in OUTCOME_KEYS:
+        value = rates[renamed.get(key, key)]
+        record[key] = int(value) if key in COUNT_KEYS else float(value)
+    return record
