@@ -55,7 +55,7 @@ def test_overview_counts_status_and_rebuild(run_page, clinic_url):
     at.button(key="rollup_rebuild").click().run()
     assert not at.exception
     assert any("Rebuilt" in s.value for s in at.success)
-    with engine.connect() as conn:
+    with make_engine(clinic_url).connect() as conn:
         assert rollups.is_current(conn)
         assert rollups.funnel_counts(conn, Filters()) == [5, 4, 3, 3, 2]
     at.run()
