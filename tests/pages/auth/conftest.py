@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from kapviz.auth import accounts, display
 from kapviz.auth.models import AuditEvent
 from kapviz.auth.scope import ANALYST, CLINICIAN, DIRECTOR, DISPLAY, SUPERVISOR
-from kapviz.db import queries
+from kapviz.db import queries, rollups
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.ui import auth, data
@@ -82,7 +82,11 @@ def auth_url(clinic_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The clinic with its five accounts, served with local sign-in."""
     monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
     monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
-    add_accounts(make_engine(clinic_url))
+    engine = make_engine(clinic_url)
+    add_accounts(engine)
+    # Current rollups, as after an import: the app's start-up rebuild (kapviz.ui.db) finds
+    # nothing to do, so the loads a test records are the page's own.
+    rollups.rebuild(engine)
     return clinic_url
 
 
