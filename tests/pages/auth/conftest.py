@@ -84,8 +84,8 @@ def auth_url(clinic_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
     engine = make_engine(clinic_url)
     add_accounts(engine)
-    # Stored counts built as an import builds them: a page must not rebuild them at its first
-    # engine (kapviz.db.rollups.rebuild_if_stale), which the loader records would count.
+    # Current rollups, as after an import: the app's start-up rebuild (kapviz.ui.db) finds
+    # nothing to do, so the loads a test records are the page's own.
     rollups.rebuild(engine)
     return clinic_url
 
