@@ -73,3 +73,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
         if on_pg or {"pg_url", "pg_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgresql)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per pytest worker, shared by tests/browser and tests/security."""
+    from tests.browser.conftest import chromium_session
+
+    with chromium_session() as chromium:
+        yield chromium

@@ -152,9 +152,11 @@ def open_app(page: Page, base_url: str, path: str = "/", *, timeout: float = 300
     assert_no_exception(page)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless system Chromium per pytest worker (Playwright's own download is unused)."""
+@contextmanager
+def chromium_session() -> Iterator[Browser]:
+    """One headless system Chromium (Playwright's own download is unused). The `browser`
+    fixture in tests/conftest.py holds one per pytest worker for every folder: two sync
+    Playwright sessions in one thread refuse to start."""
     if not Path(CHROMIUM).exists():
         missing_requirement(f"{CHROMIUM} not found; install it with `apt-get install chromium`")
     playwright = sync_playwright().start()

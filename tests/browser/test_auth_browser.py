@@ -123,7 +123,7 @@ def test_case_export_is_audited(app_factory, clinic_db, page):
     rows = audit_rows(clinic_db)
     exports = rows[rows["action"] == "export"]
     assert exports[["username", "target", "detail"]].values.tolist() == [
-        ["dora", "case-P1-P1-C1.html", '{"patient": "P1"}']
+        ["dora", "case-P1-P1-C1.html", '{"patients": ["P1"]}'],
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import app_factory, browser, page  # noqa: F401 - fixtures
+from tests.browser.conftest import app_factory, page  # noqa: F401 - fixtures
 from tests.pages.auth.conftest import auth_url, fresh_throttle, run_as  # noqa: F401
 from tests.pages.conftest import clinic_anchor, clinic_url  # noqa: F401
 
