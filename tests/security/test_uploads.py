@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from kapviz import privacy
+from kapviz.config import Settings
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
 from kapviz.io import uploads
@@ -28,6 +29,10 @@ from tests.browser.conftest import open_app, wait_for_app
 
 FIXTURES = Path(__file__).parents[1] / "io" / "fixtures"
 MB = 1024 * 1024
+DEFAULT_LIMIT = Settings().upload_memory_mb * MB
+"""The limit the app gives the reading process. It bounds address space, and glibc's
+per-thread malloc arenas reserve it in 64 MB steps whatever the file, so a lower limit made
+small reads fail now and then on a busy machine."""
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ def _uploads(folder: str) -> list[Upload]:
 def test_valid_upload_read_in_child_leaves_nothing(temp_root, empty_db):
     """A valid template is read and validated in the child process; its folder is removed."""
     result = uploads.parse_in_child(
-        _uploads("template_valid"), empty_db, memory_limit_bytes=1024 * MB
+        _uploads("template_valid"), empty_db, memory_limit_bytes=DEFAULT_LIMIT
     )
     assert result.fmt == "template"
     assert result.validated.ok
@@ -68,7 +73,7 @@ def test_failed_read_leaves_nothing(temp_root, empty_db):
     """A file the importer refuses raises its own error in the page; its folder is removed."""
     broken = [Upload("clinic.xlsx", _workbook_zip(b"<worksheet/>"))]  # no [Content_Types].xml
     with pytest.raises(TemplateError, match="not a readable Excel workbook"):
-        uploads.parse_in_child(broken, empty_db, memory_limit_bytes=1024 * MB)
+        uploads.parse_in_child(broken, empty_db, memory_limit_bytes=DEFAULT_LIMIT)
     assert _left(temp_root) == []
 
 
