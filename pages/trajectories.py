@@ -12,7 +12,8 @@ from kapviz.ui.db import settings
 
 filters = page.setup(
     "Trajectories",
-    "Symptom scores of the cohort through the course, with outcome rates per DOMAIN rules.",
+    "Symptom scores of the cohort through the course, with outcome rates by the rules stated "
+    "under each tile.",
 )
 window = settings().baseline_window_days
 outcomes = data.outcomes(filters)

@@ -26,7 +26,7 @@ from kapviz.ui import trajectories as trajectories_ui
 from kapviz.url_flags import positive_int
 
 CSS_FILE = Path(__file__).with_name("rooms.css")
-KIOSK_CHART_HEIGHT = 760
+KIOSK_CHART_HEIGHT = 730
 KIOSK_HALF_HEIGHT = 700
 """Height of the two charts of the Trajectories view (below its tiles and their counts)."""
 """Height of the kiosk's charts at 1080p (below the header and the tiles)."""

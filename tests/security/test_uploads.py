@@ -29,10 +29,10 @@ from tests.browser.conftest import open_app, wait_for_app
 
 FIXTURES = Path(__file__).parents[1] / "io" / "fixtures"
 MB = 1024 * 1024
-DEFAULT_LIMIT = Settings().upload_memory_mb * MB
-"""The limit the app gives the reading process. It bounds address space, and glibc's
-per-thread malloc arenas reserve it in 64 MB steps whatever the file, so a lower limit made
-small reads fail now and then on a busy machine."""
+DEFAULT_LIMIT = max(Settings().upload_memory_mb * MB, 8192 * MB)
+"""The limit for the tests that check what is left on disk: generous, because the limit
+bounds address space, which a busy test worker's child sometimes exceeded on a small read
+(not understood yet; the 40 MB test below proves the limit itself)."""
 
 
 @pytest.fixture
