@@ -331,3 +331,16 @@ class RollupPhq9Endpoint(_BySiteAndIndication, Base):
     pre_total: Mapped[int | None] = mapped_column(Integer)
     last_at: Mapped[datetime] = mapped_column(DateTime)
     last_total: Mapped[int] = mapped_column(Integer)
+
+
+class SavedCohort(Base):
+    """An Explore view saved by name by one user (kapviz.db.saved_cohorts): the page's URL
+    parameters as JSON text, so that choosing it reopens the same view."""
+
+    __tablename__ = "saved_cohorts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))
+    params: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    __table_args__ = (UniqueConstraint("owner", "name", name="owner_name"),)
