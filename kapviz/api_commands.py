@@ -76,6 +76,17 @@ def _instrument(parser: argparse.ArgumentParser) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    add_cohort_options(parser)
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON list, one object a group")
+    out.add_argument("--csv", action="store_true", help="print CSV, one row a group")
+    parser.add_argument(
+        "--suppress", action="store_true", help='show counts below the small-cell threshold as "<N"'
+    )
+
+
+def add_cohort_options(parser: argparse.ArgumentParser) -> None:
+    """--by, the cohort options and --db (shared with `python -m kapviz notebook`)."""
     parser.add_argument(
         "--by",
         action="append",
@@ -113,12 +124,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="SQLAlchemy database URL (default: KAPVIZ_DATABASE_URL, secrets.toml, "
         "else the embedded sqlite:///data/kapviz.db)",
-    )
-    out = parser.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print a JSON list, one object a group")
-    out.add_argument("--csv", action="store_true", help="print CSV, one row a group")
-    parser.add_argument(
-        "--suppress", action="store_true", help='show counts below the small-cell threshold as "<N"'
     )
 
 

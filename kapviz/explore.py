@@ -176,7 +176,7 @@ class CohortSpec:
             if value is None or value == ():
                 continue
             shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            parts.append(f"{keyword.replace('_', ' ')} {shown}")
+            parts.append(_WORDS.get(name, f"{keyword.replace('_', ' ')} {{}}").format(shown))
         return "; ".join(parts) if parts else "all courses"
 
     @classmethod
@@ -209,6 +209,16 @@ _KEYWORD_OF: dict[str, str] = {
     "first_dose_to": "first_dose_to",
 }
 """CohortSpec field → `Clinic` keyword."""
+
+_WORDS: dict[str, str] = {
+    "start": "sessions from {}",
+    "end": "sessions up to {}",
+    "doses_min": "at least {} completed doses",
+    "doses_max": "at most {} completed doses",
+    "first_dose_from": "first dose on or after {}",
+    "first_dose_to": "first dose on or before {}",
+}
+"""How `describe` words the fields that are not a list of values."""
 
 _PARAM_OF: dict[str, str] = {
     **{name: name for name in _KEYWORD_OF},
