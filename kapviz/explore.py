@@ -22,7 +22,7 @@ from kapviz import api, instruments
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
 from kapviz.metrics.stats import wilson_interval
-from kapviz.vocabulary import PREFERRED_TERMS
+from kapviz.vocabulary import normalize_term
 
 PROPORTION = "proportion"
 MEAN = "mean"
@@ -297,9 +297,11 @@ class ExploreView:
             except (KeyError, ValueError):
                 errors.append(f"instrument {given_instrument!r} is not known")
         term = one("term")
-        if term is not None and term not in PREFERRED_TERMS:
-            errors.append(f"side effect {term!r} is not a preferred term")
-            term = None
+        if term is not None:
+            preferred = normalize_term(term)  # a synonym ("somnolence") is its term
+            if preferred is None:
+                errors.append(f"side effect {term!r} is not a preferred term or synonym")
+            term = preferred
         by: list[str] = []
         for dim in values("by"):
             if dim not in api.DIMENSIONS:
