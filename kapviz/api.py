@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from kapviz import instruments
 from kapviz.auth.scope import NO_SITE
@@ -39,6 +39,7 @@ from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
+from kapviz.db.models import Session
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
 from kapviz.metrics import safety
@@ -357,11 +358,7 @@ class Clinic:
         (completed dosing sessions of the course) and first_dose (the date of its first)."""
         with self.engine.connect() as conn:
             first = cohort_sql.course_first_doses(conn, filters)
-            sessions = queries.sessions(
-                conn,
-                filters,
-                columns=("session_id", "course_id", "started_at", "phase", "status", "clinician"),
-            )
+            done = _completed_doses(conn, filters)
             patients = queries.patients(conn)
         table = attributes_from_first_doses(first)
         if outcomes is not None:  # courses with scores but no session in scope
@@ -373,9 +370,8 @@ class Clinic:
         people = patients.set_index("patient_id")
         table["site"] = table["patient_id"].map(people["site"])
         table["indication"] = table["patient_id"].map(people["indication"])
-        table["clinician"] = table["course_id"].map(course_clinicians(sessions))
+        table["clinician"] = table["course_id"].map(course_clinicians(done))
         table["sex"] = table["patient_id"].map(people["sex"])
-        done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
         first_at = done.groupby("course_id")["started_at"].min()
         first_year = first_at.dt.year
         birth = pd.to_numeric(table["patient_id"].map(people["birth_year"]), errors="coerce")
@@ -554,18 +550,17 @@ class Clinic:
         dims = _as_list(by)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
-            sessions = queries.sessions(
-                conn, chosen, columns=("session_id", "patient_id", "course_id", "site",
-                                       "started_at", "phase", "status"),
-            )  # fmt: skip
             scores = queries.assessments(conn, chosen, instruments=[instrument])
-        sessions = sessions[is_member(sessions["session_id"], doses["session_id"])]
+        scores = scores[["patient_id", "instrument", "administered_at"]]
+        sessions = doses.assign(phase="dosing", status="completed")  # the doses are both
         start, end = _span(doses["started_at"])
         records = []
         for key, courses in _groups(attrs, dims):
-            part = sessions[sessions["course_id"].isin(courses)]
+            part = sessions[is_member(sessions["course_id"], pd.Series(list(courses)))]
+            # Only the group's patients' scores: each call then matches a part, not all.
+            mine = scores[is_member(scores["patient_id"], part["patient_id"])]
             measured, total = measurement_completion(
-                part, scores, start=start, end=end, instrument=instrument
+                part, mine, start=start, end=end, instrument=instrument
             )
             low, high = wilson_interval(measured, total)
             records.append(
@@ -675,6 +670,19 @@ def _outcome_record(rates: pd.Series | None) -> dict[str, Any]:
         value = rates.get(renamed.get(key, key), math.nan)  # mean CIs: added by the caller
         record[key] = int(value) if key in COUNT_KEYS else float(value)
     return record
+
+
+def _completed_doses(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Every completed dosing session of the courses in `filters` (whatever the date range:
+    a course's dose count and first dose are its own), as a sessions frame."""
+    stmt = select(Session.session_id, Session.course_id, Session.started_at, Session.clinician)
+    stmt = stmt.where(Session.phase == "dosing", Session.status == "completed")
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        stmt = stmt.where(Session.course_id.in_(scope))
+    frame = queries.read_frame(conn, stmt, ["session_id", "course_id", "started_at", "clinician"])
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    return frame.assign(phase="dosing", status="completed")
 
 
 def _session_rates(
