@@ -6,8 +6,11 @@
 
 The figures come from the same rules as the pages: `course_outcomes`' inputs read as the
 Trajectories page reads them (kapviz.db.aggregates.cohort) and `outcome_rates` per group;
-`effect_rates` (Safety) per group; `kaplan_meier` of `response_times` per group. A course
-is in one group of each breakdown dimension (docs/domain.md §4c), from its own attributes:
+`kaplan_meier` of `response_times` per group; the safety measures from the Safety page's
+doses (kapviz.db.aggregates.safety: completed dosing sessions started in the date range)
+through its own functions (`effect_rows`, `rates_of`, `dose_bp`, the MOAA/S threshold) and
+measurement completion through kapviz.metrics.program. A course is in one group of each
+breakdown dimension (docs/domain.md §4c), from its own attributes:
 
 - site, indication: the patient's; sex: the patient's ("unknown" when not recorded);
 - route, dose_band: of the course's first completed dose (course_attributes);
