@@ -428,8 +428,9 @@ class Clinic:
         assert rows is not None
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         records = []
-        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
-            part = mine[mine["course_id"].isin(courses)]
+        scored = attrs[attrs["course_id"].isin(mine["course_id"])]
+        for key, in_group in _parts(scored, dims, mine["course_id"]):
+            part = mine[in_group]
             rates = outcome_rates(part)
             record = _outcome_record(rates.iloc[0] if len(rates) else None)
             evaluable = part[part["evaluable"].astype(bool)]
@@ -463,10 +464,11 @@ class Clinic:
         position = dose_positions(effects["session_id"], doses["session_id"])
         rows, _ = effect_rows(doses, effects, position)
         parts = []
-        for key, courses in _groups(attrs, dims):
-            mine = doses["course_id"].isin(courses).to_numpy()
+        row_parts = _parts(attrs, dims, rows["course_id"])
+        for (key, mine), (_, rows_in) in zip(_parts(attrs, dims, doses["course_id"]), row_parts,
+                                             strict=True):  # fmt: skip
             rates = rates_of(
-                rows[rows["course_id"].isin(courses)],
+                rows[rows_in],
                 dosing_sessions=int(mine.sum()),
                 patients_dosed=int(doses.loc[mine, "patient_id"].nunique()),
             )
@@ -493,8 +495,7 @@ class Clinic:
         _, row_dose = effect_rows(doses, effects, position)
         events = np.bincount(row_dose, minlength=len(doses))
         records = []
-        for key, courses in _groups(attrs, dims):
-            mine = doses["course_id"].isin(courses).to_numpy()
+        for key, mine in _parts(attrs, dims, doses["course_id"]):
             n, k = int(mine.sum()), int(events[mine].sum())
             low, high = poisson_interval(k)
             records.append(
@@ -558,8 +559,8 @@ class Clinic:
         sessions = doses.assign(phase="dosing", status="completed")  # the doses are both
         start, end = _span(doses["started_at"])
         records = []
-        for key, courses in _groups(attrs, dims):
-            part = sessions[is_member(sessions["course_id"], pd.Series(list(courses)))]
+        for key, in_group in _parts(attrs, dims, sessions["course_id"]):
+            part = sessions[in_group]
             # Only the group's patients' scores: each call then matches a part, not all.
             mine = scores[is_member(scores["patient_id"], part["patient_id"])]
             measured, total = measurement_completion(
@@ -606,8 +607,9 @@ class Clinic:
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         times = response_times(mine, doses)
         records = []
-        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
-            part = times[times["course_id"].isin(courses)]
+        scored = attrs[attrs["course_id"].isin(mine["course_id"])]
+        for key, in_group in _parts(scored, dims, times["course_id"]):
+            part = times[in_group]
             curve = kaplan_meier(part["days"], part["responded"])
             low, high = curve.median_ci
             records.append(
@@ -651,15 +653,24 @@ def _baseline_bands(outcomes: pd.DataFrame, instrument: str) -> pd.Series:
     return pd.Series(bands, index=mine["course_id"].astype(object).to_numpy(), dtype=object)
 
 
-def _groups(attrs: pd.DataFrame, dims: list[str]) -> list[tuple[dict[str, str], set]]:
-    """(group key, its course ids) per group, sorted by the group values; one group of all
-    the cohort's courses without dimensions."""
+def _parts(
+    attrs: pd.DataFrame, dims: list[str], ids: pd.Series
+) -> list[tuple[dict[str, str], np.ndarray]]:
+    """(group key, which of `ids` (course ids of some rows) are in the group) per group of
+    `attrs`' courses, sorted by the group values; without dimensions, one group of all.
+
+    Each row's group is found once, by position (a hash lookup of its course id): testing
+    membership per group would convert every Arrow string of the rows once per group."""
+    position = dose_positions(ids, attrs["course_id"].reset_index(drop=True))
     if not dims:
-        return [({}, set(attrs["course_id"]))]
+        return [({}, position >= 0)]
+    grouped = attrs.reset_index(drop=True).groupby(dims, sort=True)
+    number = grouped.ngroup().to_numpy()
+    code = np.where(position >= 0, number[np.maximum(position, 0)] if len(number) else -1, -1)
     out = []
-    for values, part in attrs.groupby(dims, sort=True):
+    for i, values in enumerate(grouped.size().index):
         values = values if isinstance(values, tuple) else (values,)
-        out.append((dict(zip(dims, values, strict=True)), set(part["course_id"])))
+        out.append((dict(zip(dims, values, strict=True)), code == i))
     return out
 
 
@@ -693,8 +704,7 @@ def _session_rates(
 ) -> pd.DataFrame:
     """SESSION_RATE_KEYS per group: flagged doses over the group's doses."""
     records = []
-    for key, courses in _groups(attrs, dims):
-        mine = doses["course_id"].isin(courses).to_numpy()
+    for key, mine in _parts(attrs, dims, doses["course_id"]):
         n, k = int(mine.sum()), int(flagged[mine].sum())
         low, high = wilson_interval(k, n)
         records.append(
