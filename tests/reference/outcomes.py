@@ -15,26 +15,9 @@ import pandas as pd
 
 from kapviz import instruments
 from kapviz.metrics.courses import assign_courses
+from kapviz.metrics.outcomes import OUTCOME_COLUMNS
 
-COMPARED = [
-    "patient_id",
-    "course_id",
-    "instrument",
-    "first_dose_at",
-    "baseline",
-    "baseline_at",
-    "endpoint",
-    "endpoint_at",
-    "change",
-    "evaluable",
-    "is_response",
-    "is_remission",
-    "baseline_in_remission",
-    "reliable_improvement",
-    "reliable_deterioration",
-    "time_to_response_days",
-    "time_to_response_doses",
-]
+COMPARED = [c for c in OUTCOME_COLUMNS if c not in ("pct_change", "not_evaluable_reason")]
 """The columns the reference gives (the rest are worded or derived from these)."""
 
 

@@ -1,6 +1,6 @@
 """The outcome and trajectory inputs, read narrow: scores, per-course anchors and doses.
 
-The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
+The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectory_axes) need three
 things from the sessions table: per course its patient, first session, first and last
 completed dose and last completed integration session; the completed doses themselves
 (to count doses up to a moment); and, per score tied to a session, that session's phase and
@@ -25,8 +25,8 @@ from kapviz.db import queries
 from kapviz.db.models import Assessment, Course, Dosing, Patient, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import course_attributes
 from kapviz.metrics import scores as sm
-from kapviz.metrics import trajectories as tr
 
 
 def release_memory() -> None:
@@ -186,7 +186,8 @@ def course_first_doses(
     conn: Connection, filters: Filters, *, patient_id: str | None = None
 ) -> pd.DataFrame:
     """Per course in scope: its patient's site and indication, route and dose of its first
-    completed dose (`tr.FIRST_DOSE_COLUMNS`, as `tr.course_first_doses` of the sessions).
+    completed dose (`course_attributes.FIRST_DOSE_COLUMNS`, as
+    `course_attributes.course_first_doses` of the sessions).
 
     For the small multiples by site, route, indication or dose band: ~22k rows instead of
     the sessions frame. Equal start times go to the lower session id, as in the frame; the
@@ -226,7 +227,7 @@ def course_first_doses(
         .outerjoin(Dosing, Dosing.session_id == first.c.session_id)
         .order_by(courses.c.course_id)
     )
-    frame = queries.read_frame(conn, stmt, tr.FIRST_DOSE_COLUMNS)
+    frame = queries.read_frame(conn, stmt, course_attributes.FIRST_DOSE_COLUMNS)
     for col in ("dose_mg", "dose_mg_per_kg"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame
