@@ -103,17 +103,7 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
-    columns = [
-        Assessment.id,
-        Assessment.patient_id,
-        Assessment.course_id,
-        Assessment.session_id,
-        Assessment.instrument,
-        Assessment.administered_at,
-        Assessment.total,
-        literal(None, String).label("items"),
-        Assessment.suicide_item,
-    ]
+    columns = queries.assessment_columns(literal(None, String).label("items"))
     # A positive one before the window with no later known item 9 before the window: a few
     # thousand candidates, each checked by one seek in the (instrument, patient, time) index.
     later = aliased(Assessment)
