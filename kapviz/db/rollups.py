@@ -281,11 +281,14 @@ def course_outcomes(
     """`aggregates.outcomes.course_outcomes` from the rollups (same rows, same order), or
     None when they were built with another baseline window (then read live)."""
     t = RollupCourseOutcome
-    windows = set(conn.execute(select(t.baseline_window_days).distinct()).scalars())
-    if windows - {baseline_window_days}:
-        return None
     conditions = _where(t, filters)
     if instrument is not None:
         conditions.append(t.instrument == instrument)
-    stmt = select(*[getattr(t, c) for c in outcomes.OUTCOME_COLUMNS]).where(*conditions)
-    return outcomes.outcome_frame(queries.read_frame(conn, stmt, outcomes.OUTCOME_COLUMNS))
+    # One build, one window: rows of these filters tell it (none: no course has a score, in
+    # any window).
+    columns = [*outcomes.OUTCOME_COLUMNS, "baseline_window_days"]
+    stmt = select(*[getattr(t, c) for c in columns]).where(*conditions)
+    stored = queries.read_frame(conn, stmt, columns)
+    if (stored["baseline_window_days"] != baseline_window_days).any():
+        return None
+    return outcomes.outcome_frame(stored)
