@@ -61,8 +61,7 @@ def _cmd_rollup(args: argparse.Namespace) -> int:
         print("rollups rebuilt: the Overview reads its whole-period counts from them")
         return 0
     print(
-        "kapviz rollup: not built (PHQ-9 scores without a course, or data written while "
-        "reading); the pages read live",
+        "kapviz rollup: not built (data written while reading); the pages read live",
         file=sys.stderr,
     )
     return 1

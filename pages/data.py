@@ -4,7 +4,7 @@ import streamlit as st
 
 from kapviz.filters import Filters
 from kapviz.io import bundle
-from kapviz.ui import auth, data, data_export, imports, page, quality, rollup_panel
+from kapviz.ui import data, data_export, exports, imports, page, quality, rollup_panel
 from kapviz.ui.db import engine
 from kapviz.ui.nav import case_url
 
@@ -52,7 +52,7 @@ with tab_download:
     if prepared:
         st.download_button(
             f"Download the export ({prepared[0]}, .zip)",
-            auth.audited(
+            exports.audited(
                 prepared[1],
                 target=f"kapviz-export-{prepared[0]}.zip",
                 detail={"what": "full database export"},

@@ -56,14 +56,14 @@ with left:
         st.caption(
             "Not eligible at intake: "
             + ", ".join(
-                f"{safe_text.markdown(r.reason)} ({auth.count_label(r.patients)})"
+                f"{safe_text.markdown(r.reason)} ({redact.count_label(r.patients)})"
                 for r in reasons.itertuples()
             )
         )
 with right:
     st.plotly_chart(figures.volume, theme=None, key="volume")
 
-auth.suppression_caption()
+redact.suppression_caption()
 left, right = st.columns(2)
 with left:
     if figures.response is None:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, page, widgets, worklist
 from kapviz.ui import evidence as evidence_view
+from kapviz.ui import page, redact, widgets, worklist
 from kapviz.ui import safety as view
 
 filters = page.setup(
@@ -25,10 +25,10 @@ widgets.wrap_metric_labels()
 cols = st.columns(6)
 cols[0].metric(
     f"Completed dosing sessions ({window})",
-    auth.count_label(t.dosing_sessions),
+    redact.count_label(t.dosing_sessions),
     help="Completed dosing sessions in the filters.",
 )
-cols[1].metric(f"Patients dosed ({window})", auth.count_label(t.patients_dosed))
+cols[1].metric(f"Patients dosed ({window})", redact.count_label(t.patients_dosed))
 cols[2].metric(
     f"Adverse events per 100 dosing sessions ({window})",
     f"{100 * t.events / t.dosing_sessions:.1f}",
@@ -36,12 +36,12 @@ cols[2].metric(
     "counted once. The Overview's tile of the same name counts the last 30 days.",
 )
 cols[3].metric(
-    f"Dosing sessions with a BP excursion ({window})", auth.count_label(t.excursion_sessions)
+    f"Dosing sessions with a BP excursion ({window})", redact.count_label(t.excursion_sessions)
 )
-cols[4].metric(f"Serious adverse events ({window})", auth.count_label(t.serious_events))
+cols[4].metric(f"Serious adverse events ({window})", redact.count_label(t.serious_events))
 cols[5].metric(
     "Patients needing attention (now)",
-    auth.count_label(t.attention_patients),
+    redact.count_label(t.attention_patients),
     help="Patients on the alerts worklist below (active and inactive), whatever the dates.",
 )
 
@@ -61,8 +61,9 @@ if work.active.empty:
 else:
     worklist.worklist_table(work)
 if not work.inactive.empty:
+    inactive = redact.count_label(work.inactive["patient_id"].nunique())
     with st.expander(
-        f"Inactive patients with alerts: {auth.count_label(work.inactive['patient_id'].nunique())}"
+        f"Inactive patients with alerts: {inactive}"
         f" (no completed session in the last {worklist.inactive_days()} days)",
         expanded=False,
     ):
@@ -72,7 +73,7 @@ with st.expander("Thresholds in force"):
 
 # --- Side-effect frequency and severity ------------------------------------------------
 st.subheader("Side effects")
-auth.suppression_caption()
+redact.suppression_caption()
 if v.rates.empty:
     widgets.empty_state("No side effects recorded on these dosing sessions.")
 else:
@@ -133,11 +134,11 @@ left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(view.figure(filters, view.Figure.BP), theme=None, key="safety_bp")
 with right:
-    st.metric("Sessions with an excursion", auth.count_label(t.excursion_sessions))
-    st.metric("Sessions with a large rise", auth.count_label(t.rise_sessions))
-    st.metric("Sessions needing pre-dose review", auth.count_label(t.predose_review_sessions))
+    st.metric("Sessions with an excursion", redact.count_label(t.excursion_sessions))
+    st.metric("Sessions with a large rise", redact.count_label(t.rise_sessions))
+    st.metric("Sessions needing pre-dose review", redact.count_label(t.predose_review_sessions))
 evidence_view.bp_reference(filters)
-flagged = auth.deidentify(view.excursions(filters))
+flagged = redact.deidentify(view.excursions(filters))
 if not flagged.empty:
     st.dataframe(
         flagged,
@@ -212,7 +213,7 @@ st.caption(
 )
 if not v.cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
-    auth.aggregate_table(
+    redact.aggregate_table(
         v.cadss,
         counts=["n"],
         blank=["mean", "ci_low", "ci_high", "median"],

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from kapviz import instruments
-from kapviz.metrics import trajectories as tr
-from kapviz.ui import auth, data, page, widgets
+from kapviz.metrics import trajectory_tables
+from kapviz.metrics.trajectory_tables import CohortMeasure
 from kapviz.ui import clinicians as clinician_view
+from kapviz.ui import data, page, redact, widgets
 from kapviz.ui import outcome_context as context_view
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
@@ -44,7 +45,7 @@ measure_label = st.radio(
     horizontal=True,
     help=view.MEASURE_HELP,
 )
-measure = view.MEASURES.get(measure_label, tr.CohortMeasure.CHANGE)
+measure = view.MEASURES.get(measure_label, CohortMeasure.CHANGE)
 with right:
     show_lines = st.toggle("Individual courses", value=True, key="traj_lines")
     show_model = st.toggle("Model-based trajectory", value=True, key="traj_model")
@@ -53,14 +54,14 @@ if not chosen:
     st.stop()
 
 rates = view.rates(filters)
-auth.suppression_caption()
+redact.suppression_caption()
 for instrument in chosen:
     st.subheader(instruments.get(instrument).name)
     view.outcome_tiles(rates[rates["instrument"] == instrument].iloc[0], window_days=window)
 
     v = view.view(filters, instrument, axis)
     fitted = view.model(filters, instrument) if show_model else None
-    fig = auth.deidentify_figure(
+    fig = redact.deidentify_figure(
         view.trajectory_figure(
             filters,
             instrument,
@@ -78,11 +79,11 @@ for instrument in chosen:
         st.switch_page("pages/case_explorer.py", query_params={"patient": picked[0][0]})
     notes = [view.composition_note(measure)]
     notes += view.model_notes(fitted, axis, measure) if fitted is not None else []
-    if show_lines and auth.shows_ids():
+    if show_lines and redact.shows_ids():
         notes.append("Click a point of a course line to open that case in the Case explorer.")
     st.caption(" ".join(notes))
     with st.expander("Points, attrition and the numbers behind the chart"):
-        auth.aggregate_table(
+        redact.aggregate_table(
             view.points_table(v, measure),
             counts=["courses"],
             blank=["share", "mean", "ci_low", "ci_high", "median", "q1", "q3"],
@@ -92,7 +93,8 @@ for instrument in chosen:
             column_config={
                 "courses": st.column_config.NumberColumn("Courses", help="Contributing here"),
                 "too_few": st.column_config.CheckboxColumn(
-                    "Too few", help=f"Fewer than {tr.MIN_COURSES} courses: not a result"
+                    "Too few",
+                    help=f"Fewer than {trajectory_tables.MIN_COURSES} courses: not a result",
                 ),
                 "share": st.column_config.NumberColumn(
                     "Retained",
@@ -119,7 +121,7 @@ for instrument in chosen:
 
     context_view.trajectories_section(filters, instrument)
     mine = outcomes[outcomes["instrument"] == instrument]
-    wf = auth.deidentify_figure(view.waterfall_figure(filters, instrument))
+    wf = redact.deidentify_figure(view.waterfall_figure(filters, instrument))
     wf_event = st.plotly_chart(
         wf,
         theme=None,
@@ -137,7 +139,7 @@ for instrument in chosen:
     else:
         st.caption(view.course_table_caption(table))
         table = table.head(view.MAX_TABLE_ROWS)
-    auth.row_table(
+    redact.row_table(
         view.course_table(table),
         hide_index=True,
         key=f"traj_table_{instrument}",

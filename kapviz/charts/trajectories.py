@@ -1,10 +1,9 @@
 """Trajectory charts: cohort mean ± 95% CI through the course, spaghetti, model band,
 small multiples and the per-course waterfall of percent change.
 
-Inputs are the frames of `kapviz.metrics.trajectories` / `model` / `outcomes`; nothing is
+Inputs are the frames of `kapviz.metrics.trajectory_tables` / `model` / `outcomes`; nothing is
 computed here beyond placing points on the axis. The layers (bands, traces) live in
-`trajectory_layers` and the waterfall in `waterfall`; their public names are re-exported
-here, so `kapviz.charts.trajectories` stays the one import for callers.
+`trajectory_layers` and the waterfall in `waterfall`; import their names from there.
 """
 
 from __future__ import annotations
@@ -20,9 +19,7 @@ from kapviz import instruments
 from kapviz.charts.theme import apply_theme
 from kapviz.charts.trajectory_layers import (
     DAYS_AXIS_TITLE,
-    LINE_COLOR,
     MEAN_COLOR,
-    MODEL_COLOR,
     SESSION_AXIS_TITLE,
     _band_traces,
     _hline,
@@ -36,24 +33,7 @@ from kapviz.charts.trajectory_layers import (
     _x,
     score_axis_title,
 )
-from kapviz.charts.waterfall import MAX_WATERFALL_BARS, waterfall
 from kapviz.metrics.trajectory_tables import CohortMeasure
-
-__all__ = [
-    "CohortMeasure",
-    "DAYS_AXIS_TITLE",
-    "LINE_COLOR",
-    "MAX_WATERFALL_BARS",
-    "MEAN_COLOR",
-    "MODEL_COLOR",
-    "SESSION_AXIS_TITLE",
-    "change_axis_title",
-    "score_axis_title",
-    "score_trajectory",
-    "small_multiples",
-    "spaghetti",
-    "waterfall",
-]
 
 
 def change_axis_title(instrument_id: str) -> str:

@@ -319,18 +319,35 @@ class RollupIneligibility(_BySiteAndIndication, Base):
     sessions: Mapped[int] = mapped_column(Integer)
 
 
-class RollupPhq9Endpoint(_BySiteAndIndication, Base):
-    """Per course with a PHQ-9: kapviz.db.aggregates.outcomes.endpoint_rows with the
-    patient's site and indication (the Overview's response and remission come from these)."""
+class RollupCourseOutcome(_BySiteAndIndication, Base):
+    """Per course × outcome instrument with a score: the row of
+    kapviz.metrics.outcomes.outcomes_from_scores (the one outcome rule), with the patient's
+    site and indication and the baseline window it was computed with."""
 
-    __tablename__ = "rollup_phq9_endpoints"
+    __tablename__ = "rollup_course_outcomes"
     course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(32), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64))
+    baseline_window_days: Mapped[int] = mapped_column(Integer)
     first_dose_at: Mapped[datetime | None] = mapped_column(DateTime)
-    pre_at: Mapped[datetime | None] = mapped_column(DateTime)
-    pre_total: Mapped[int | None] = mapped_column(Integer)
-    last_at: Mapped[datetime] = mapped_column(DateTime)
-    last_total: Mapped[int] = mapped_column(Integer)
+    baseline: Mapped[int | None] = mapped_column(Integer)
+    baseline_at: Mapped[datetime | None] = mapped_column(DateTime)
+    endpoint: Mapped[int | None] = mapped_column(Integer)
+    endpoint_at: Mapped[datetime | None] = mapped_column(DateTime)
+    change: Mapped[int | None] = mapped_column(Integer)
+    pct_change: Mapped[float | None] = mapped_column(Float)
+    evaluable: Mapped[bool] = mapped_column(Boolean)
+    not_evaluable_reason: Mapped[str | None] = mapped_column(Text)
+    is_response: Mapped[bool | None] = mapped_column(Boolean)
+    is_remission: Mapped[bool | None] = mapped_column(Boolean)
+    baseline_in_remission: Mapped[bool | None] = mapped_column(Boolean)
+    reliable_improvement: Mapped[bool | None] = mapped_column(Boolean)
+    reliable_deterioration: Mapped[bool | None] = mapped_column(Boolean)
+    time_to_response_days: Mapped[float | None] = mapped_column(Float)
+    time_to_response_doses: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_rollup_course_outcomes_groups", "instrument", "site", "indication"),
+    )
 
 
 class SavedCohort(Base):

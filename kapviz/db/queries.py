@@ -161,6 +161,22 @@ def sessions(
     return frame
 
 
+def assessment_columns(items) -> list:  # SQL expressions
+    """The columns of ASSESSMENT_COLUMNS, with `items` standing for the item lists (the
+    column itself, or a NULL labelled "items" where they are not read)."""
+    return [
+        Assessment.id,
+        Assessment.patient_id,
+        Assessment.course_id,
+        Assessment.session_id,
+        Assessment.instrument,
+        Assessment.administered_at,
+        Assessment.total,
+        items,
+        Assessment.suicide_item,
+    ]
+
+
 ASSESSMENT_COLUMNS = [
     "id",
     "patient_id",
@@ -183,17 +199,7 @@ def assessments(
     with_items: bool = False,
 ) -> pd.DataFrame:
     """Assessments of the patients in scope; item lists are parsed only when asked for."""
-    stmt = select(
-        Assessment.id,
-        Assessment.patient_id,
-        Assessment.course_id,
-        Assessment.session_id,
-        Assessment.instrument,
-        Assessment.administered_at,
-        Assessment.total,
-        Assessment.items if with_items else null().label("items"),
-        Assessment.suicide_item,
-    )
+    stmt = select(*assessment_columns(Assessment.items if with_items else null().label("items")))
     scope = course_scope(filters, patient_id)
     if scope is not None:
         stmt = stmt.where(Assessment.course_id.in_(scope))

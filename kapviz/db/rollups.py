@@ -1,8 +1,8 @@
 """The Overview's whole-period counts kept in the database, by site and indication.
 
 Why: the Overview's figures over the whole period — dosing sessions and adverse events by
-month and route, the treatment funnel, reasons for ineligibility, each course's PHQ-9
-baseline and endpoint — are otherwise computed from every session and score on each cold
+month and route, the treatment funnel, reasons for ineligibility, each course's outcome per
+instrument — are otherwise computed from every session and score on each cold
 load, so the page grows with the clinic. Kept grouped by the patient's site and indication
 (the filters of a director's view), they are summed in SQL for any choice of sites and
 indications in milliseconds, whatever the clinic's size (issue 8).
@@ -13,37 +13,39 @@ computed from (kapviz.db.queries.clinic_version). A reader uses them only while 
 the data's current version and the filters are sites and indications only; a route or date
 filter, a clinician's scope, or data changed since (by another program writing the
 database) take the live queries of kapviz.db.aggregates, which give the same numbers: both
-paths run the same SQL definitions (tests compare them on SQLite and PostgreSQL).
+paths run the same SQL definitions, and the course outcomes the one pandas rule
+(kapviz.metrics.outcomes.outcomes_from_scores); tests compare them on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
+from kapviz import config
 from kapviz.auth.scope import matches_nothing
 from kapviz.db import queries
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.models import (
-    Assessment,
     Patient,
+    RollupCourseOutcome,
     RollupDosingMonth,
     RollupFunnel,
     RollupIneligibility,
-    RollupPhq9Endpoint,
     RollupState,
 )
 from kapviz.filters import Filters
-from kapviz.instruments import PHQ9
+from kapviz.metrics import outcomes
 
 log = logging.getLogger(__name__)
 
-TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
+TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupCourseOutcome)
 
 
 def serves(filters: Filters) -> bool:
@@ -96,20 +98,13 @@ class Rollups:
     dosing_months: pd.DataFrame
     funnel: pd.DataFrame
     ineligibility: pd.DataFrame
-    phq9_endpoints: pd.DataFrame
+    course_outcomes: pd.DataFrame
 
 
 def compute(conn: Connection) -> Rollups | None:
     """Every rollup table's rows from the data now, or None when they cannot stand in for
-    the live queries: PHQ-9s stored without a course (the live path derives their course
-    from every score) or data written while they were read."""
+    the live queries: data written while they were read."""
     version = queries.clinic_version(conn)
-    untied = select(Assessment.id).where(
-        Assessment.instrument == PHQ9.id, Assessment.course_id.is_(None)
-    )
-    if conn.execute(select(exists(untied))).scalar():
-        log.info("rollups not built: PHQ-9 scores without a course take the live path")
-        return None
     everything = Filters()
     groups = (Patient.site, Patient.indication)
     dosing = program_sql.merged_counts(
@@ -125,13 +120,7 @@ def compute(conn: Connection) -> Rollups | None:
         program_sql.ineligibility_select(everything, *groups),
         ["site", "indication", "reason", "patients"],
     )
-    endpoints = outcome_sql.endpoint_rows(conn, everything, instrument=PHQ9.id)
-    patients = queries.read_frame(
-        conn,
-        select(Patient.patient_id, Patient.site, Patient.indication),
-        ["patient_id", "site", "indication"],
-    )
-    endpoints = endpoints.merge(patients, on="patient_id", how="left")
+    course_outcomes = course_outcome_rows(conn)
     if queries.clinic_version(conn) != version:
         log.info("rollups not built: the data changed while they were read")
         return None
@@ -140,19 +129,48 @@ def compute(conn: Connection) -> Rollups | None:
         dosing_months=dosing.rename(columns={"period": "month"}),
         funnel=funnel,
         ineligibility=ineligibility.rename(columns={"patients": "sessions"}),
-        phq9_endpoints=endpoints,
+        course_outcomes=course_outcomes,
     )
+
+
+def course_outcome_rows(
+    conn: Connection,
+    course_ids: Collection[str] | None = None,
+    *,
+    baseline_window_days: int | None = None,
+) -> pd.DataFrame:
+    """RollupCourseOutcome's rows (its columns) for these courses, or every course.
+
+    The rows of kapviz.metrics.outcomes.outcomes_from_scores (one per course × outcome
+    instrument with a score), with the patient's site and indication and the baseline
+    window: the configured one unless given. A course's row depends only on its patient's
+    scores and its own sessions, so a subset can be rebuilt alone."""
+    if baseline_window_days is None:
+        baseline_window_days = config.load_settings().baseline_window_days
+    if course_ids is None:
+        rows = outcome_sql.course_outcomes(
+            conn, Filters(), baseline_window_days=baseline_window_days
+        )
+    else:
+        rows = outcome_sql.outcomes_of_courses(
+            conn, course_ids, baseline_window_days=baseline_window_days
+        )
+    patients = queries.read_frame(
+        conn,
+        select(Patient.patient_id, Patient.site, Patient.indication),
+        ["patient_id", "site", "indication"],
+    )
+    rows = rows.merge(patients, on="patient_id", how="left")
+    return rows.assign(baseline_window_days=baseline_window_days)[OUTCOME_ROW_COLUMNS]
+
+
+OUTCOME_ROW_COLUMNS = [c.key for c in RollupCourseOutcome.__table__.c]
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     """Plain Python values for an executemany insert (None for missing values)."""
     out = frame[columns].astype(object).where(frame[columns].notna(), None)
     return out.to_dict("records")
-
-
-def _timestamps(values: pd.Series) -> pd.Series:
-    """endpoint_rows' times (text on SQLite, timestamps on PostgreSQL) as datetimes."""
-    return pd.to_datetime(values, format="ISO8601")
 
 
 def rebuild(engine: Engine) -> bool:
@@ -165,9 +183,6 @@ def rebuild(engine: Engine) -> bool:
         rollups = compute(conn)
     if rollups is None:
         return False
-    endpoints = rollups.phq9_endpoints.copy()
-    for column in ("first_dose_at", "pre_at", "last_at"):
-        endpoints[column] = _timestamps(endpoints[column])
     rows = {
         RollupDosingMonth: _records(
             rollups.dosing_months,
@@ -177,7 +192,7 @@ def rebuild(engine: Engine) -> bool:
         RollupIneligibility: _records(
             rollups.ineligibility, ["site", "indication", "reason", "sessions"]
         ),
-        RollupPhq9Endpoint: _records(endpoints, [c.key for c in RollupPhq9Endpoint.__table__.c]),
+        RollupCourseOutcome: _records(rollups.course_outcomes, OUTCOME_ROW_COLUMNS),
     }
     with engine.begin() as conn:
         conn.execute(delete(RollupState))
@@ -256,9 +271,24 @@ def ineligibility_reasons(conn: Connection, filters: Filters) -> pd.DataFrame:
     return frame
 
 
-def phq9_endpoint_rows(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """`outcomes.endpoint_rows(instrument="PHQ-9")` from the rollups."""
-    t = RollupPhq9Endpoint
-    columns = outcome_sql.ENDPOINT_COLUMNS
-    stmt = select(*[getattr(t, c) for c in columns]).where(*_where(t, filters))
-    return queries.read_frame(conn, stmt.order_by(t.course_id), columns)
+def course_outcomes(
+    conn: Connection,
+    filters: Filters,
+    *,
+    instrument: str | None = None,
+    baseline_window_days: int,
+) -> pd.DataFrame | None:
+    """`aggregates.outcomes.course_outcomes` from the rollups (same rows, same order), or
+    None when they were built with another baseline window (then read live)."""
+    t = RollupCourseOutcome
+    conditions = _where(t, filters)
+    if instrument is not None:
+        conditions.append(t.instrument == instrument)
+    # One build, one window: rows of these filters tell it (none: no course has a score, in
+    # any window).
+    columns = [*outcomes.OUTCOME_COLUMNS, "baseline_window_days"]
+    stmt = select(*[getattr(t, c) for c in columns]).where(*conditions)
+    stored = queries.read_frame(conn, stmt, columns)
+    if (stored["baseline_window_days"] != baseline_window_days).any():
+        return None
+    return outcomes.outcome_frame(stored)

@@ -436,7 +436,7 @@ class _Converter:
         if res.get("status") not in QR_STATUSES:
             return self.skip(k, "QuestionnaireResponse", rid,
                              f"status {res.get('status') or '(none)'} does not count")  # fmt: skip
-        inst = instruments.get("PHQ-9")
+        inst = instruments.PHQ9
         found = {}
         stack = list(res.get("item") or [])
         while stack:

@@ -457,7 +457,7 @@ def _assessments(batch, problems, known_patients, all_sessions) -> pd.DataFrame:
                   f"{int(computed[k])}, the total of the {inst.id} items given")  # fmt: skip
         total[scored] = computed
         final_items[pos[scored]] = _json_lists(items[scored])
-        if inst.id == "PHQ-9":
+        if inst.id == instruments.PHQ9.id:
             item9[pos[scored]] = items[scored, 8]
         for r in np.flatnonzero(np.isnan(total) & (present == 0)):
             c.add(index[pos[r]], "total", "", f"a {inst.id} total (or all {inst.n_items} items)")

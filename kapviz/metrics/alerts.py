@@ -25,7 +25,7 @@ from kapviz.vocabulary import SEVERITY_RANK
 def phq9_item9(assessments: pd.DataFrame) -> pd.DataFrame:
     """PHQ-9s with a known item 9 answer: patient_id, course_id, administered_at, id, total,
     item9 (from suicide_item, else the 9th item of the item list), sorted oldest first."""
-    rows = instrument_rows(assessments, "PHQ-9")
+    rows = instrument_rows(assessments, instruments.PHQ9.id)
     item9 = pd.to_numeric(rows["suicide_item"], errors="coerce").astype("float64")
     if "items" in rows and item9.isna().any():
         # Only rows missing suicide_item that carry an item list (often none: the Overview
@@ -78,7 +78,7 @@ def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
     the detail says so when a later PHQ-9 has a total only."""
     latest = phq9_item9(assessments).drop_duplicates("patient_id", keep="last")
     latest = latest[latest["item9"] > 0]
-    every = instrument_rows(assessments, "PHQ-9")
+    every = instrument_rows(assessments, instruments.PHQ9.id)
     newest = (
         every.assign(administered_at=pd.to_datetime(every["administered_at"]))
         .sort_values(["patient_id", "administered_at"], kind="stable")

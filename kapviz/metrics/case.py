@@ -14,12 +14,8 @@ from kapviz.metrics.alerts import alerts
 from kapviz.metrics.monitoring import sedation_flags
 from kapviz.metrics.side_effects import dosing_sessions, session_numbers
 from kapviz.metrics.stats import mean_ci
-from kapviz.metrics.trajectories import (
-    POINT_COLUMNS,
-    TABLE_COLUMNS,
-    session_points,
-    trajectory_table,
-)
+from kapviz.metrics.trajectory_axes import POINT_COLUMNS, session_points
+from kapviz.metrics.trajectory_tables import TABLE_COLUMNS, trajectory_table
 from kapviz.metrics.vitals import session_vitals
 from kapviz.vocabulary import SEVERITY_RANK
 
@@ -229,7 +225,7 @@ def dose_side_effects(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.
 def phq9_item_rows(assessments: pd.DataFrame) -> pd.DataFrame:
     """Item-level PHQ-9 administrations as columns item_1 … item_9, oldest first."""
     rows = assessments[
-        (assessments["instrument"] == "PHQ-9")
+        (assessments["instrument"] == instruments.PHQ9.id)
         & assessments["items"].map(lambda v: isinstance(v, list) and len(v) == 9)
     ]
     columns = ["administered_at", *[f"item_{i}" for i in range(1, 10)]]
@@ -362,7 +358,7 @@ MAX_COMPARE = 4
 
 
 def compare_points(
-    points: pd.DataFrame, *, patient_ids: list[str], instrument: str = "PHQ-9"
+    points: pd.DataFrame, *, patient_ids: list[str], instrument: str = instruments.PHQ9.id
 ) -> pd.DataFrame:
     """Scores of each patient's latest course with `instrument` scores, in the given order.
 

@@ -26,14 +26,11 @@ import pandas as pd
 from kapviz import instruments
 from kapviz.metrics.scores import (
     DATETIME_DTYPE,
-    anchor_frame,
     completed_doses,
     course_anchors,
     course_scores,
     doses_up_to,
-    number_doses,
     objects,
-    score_frame,
 )
 from kapviz.metrics.stats import wilson_interval
 
@@ -237,6 +234,11 @@ def outcomes_from_scores(
     )
     rows["time_to_response_days"] = ttr[0]
     rows["time_to_response_doses"] = ttr[1]
+    return ordered(rows)
+
+
+def ordered(rows: pd.DataFrame) -> pd.DataFrame:
+    """Outcome rows in their one order: instrument (registry order), patient, course."""
     order = {name: i for i, name in enumerate(instruments.OUTCOME_INSTRUMENTS)}
     rows = rows.assign(_order=rows["instrument"].map(order)).sort_values(
         ["_order", "patient_id", "course_id"], kind="stable"
@@ -244,56 +246,42 @@ def outcomes_from_scores(
     return rows[OUTCOME_COLUMNS].reset_index(drop=True)
 
 
-def outcomes_from_endpoints(
-    endpoints: pd.DataFrame,
-    *,
-    instrument: str,
-    baseline_window_days: int = 30,
-    reliable_params: ReliableParams | None = None,
-) -> pd.DataFrame:
-    """`course_outcomes` rows of one instrument from each course's two candidate scores.
+OUTCOME_DTYPES = {
+    "patient_id": object,
+    "course_id": object,
+    "instrument": object,
+    "first_dose_at": DATETIME_DTYPE,
+    "baseline": "Int64",
+    "baseline_at": DATETIME_DTYPE,
+    "endpoint": "Int64",
+    "endpoint_at": DATETIME_DTYPE,
+    "change": "Int64",
+    "pct_change": "float64",
+    "evaluable": bool,
+    "not_evaluable_reason": object,
+    "is_response": "boolean",
+    "is_remission": "boolean",
+    "baseline_in_remission": "boolean",
+    "reliable_improvement": "boolean",
+    "reliable_deterioration": "boolean",
+    "time_to_response_days": "float64",
+    "time_to_response_doses": "Int64",
+}
+"""The types `outcomes_from_scores` returns, to restore from stored rows (`outcome_frame`)."""
 
-    `endpoints` has one row per course with a score of `instrument`: course_id, patient_id,
-    first_dose_at (first completed dose, missing without one), pre_at / pre_total (its
-    latest score on or before the first dose) and last_at / last_total (its latest score),
-    as kapviz.db.aggregates.outcomes reads them. The two candidates are handed to
-    `outcomes_from_scores` as the course's only scores, so the rule is that function's: the
-    baseline is the latest pre-dose score in the window (an earlier one cannot be inside it
-    if the latest is not), the endpoint the latest score after the first dose. Time to first
-    response needs every score, so it is left unknown (NaN / NA) here.
-    """
-    keys = endpoints[["course_id", "patient_id"]]
-    candidates = [
-        keys.assign(id=position, administered_at=endpoints[at], total=endpoints[total])
-        for position, (at, total) in enumerate((("pre_at", "pre_total"), ("last_at", "last_total")))
-    ]
-    scores = pd.concat(candidates, ignore_index=True)
-    scores = scores[scores["administered_at"].notna()].assign(session_id="", instrument=instrument)
-    no_time = pd.Series(pd.NaT, index=endpoints.index, dtype=DATETIME_DTYPE)
-    anchors = anchor_frame(
-        keys.assign(
-            first_session_at=no_time,
-            first_dose_at=endpoints["first_dose_at"],
-            last_dose_at=no_time,
-            last_integration_at=no_time,
-        )
-    )
-    no_doses = pd.DataFrame(
-        {"course_id": pd.Series([], dtype=object), "started_at": no_time.iloc[:0]}
-    )
-    rows = outcomes_from_scores(
-        score_frame(scores),
-        anchors,
-        number_doses(no_doses),
-        baseline_window_days=baseline_window_days,
-        reliable_params=reliable_params,
-    )
-    n = len(rows)
-    rows["time_to_response_days"] = np.full(n, np.nan)
-    rows["time_to_response_doses"] = pd.arrays.IntegerArray(
-        np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
-    )
-    return rows
+
+def outcome_frame(stored: pd.DataFrame) -> pd.DataFrame:
+    """Outcome rows read back from the database (kapviz.db.rollups) with the types and
+    order `outcomes_from_scores` gives them: the same frame, not a look-alike."""
+    out = stored[OUTCOME_COLUMNS].copy()
+    for col, dtype in OUTCOME_DTYPES.items():
+        if dtype == DATETIME_DTYPE:
+            out[col] = pd.to_datetime(out[col], format="ISO8601").astype(DATETIME_DTYPE)
+        elif dtype is object:
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        else:
+            out[col] = out[col].astype(dtype)
+    return ordered(out)
 
 
 def _verdicts(

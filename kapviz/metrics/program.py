@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from kapviz.config import Settings
+from kapviz.instruments import PHQ9
 from kapviz.metrics import alerts
 from kapviz.metrics.periods import period_spans
-from kapviz.metrics.quality import PRE_DOSE_WINDOW_DAYS, dosing_without_predose
 from kapviz.metrics.side_effects import is_member
 from kapviz.metrics.stats import funnel_limits, wilson_columns
 
@@ -43,28 +43,11 @@ def monthly_from_daily(daily: pd.DataFrame, *, value: str = "sessions") -> pd.Da
     )
 
 
-def measurement_completion(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    start: datetime,
-    end: datetime,
-    instrument: str = "PHQ-9",
-    window_days: int = PRE_DOSE_WINDOW_DAYS,
-) -> tuple[int, int]:
-    """(measured, dosing sessions): completed dosing sessions in [start, end) with a score.
-
-    A session is measured when the same patient has a score of `instrument` administered
-    in the `window_days` before the session's start (up to and including the start).
-    """
-    done = completed(sessions)
-    window = done[
-        (done["phase"] == "dosing") & (done["started_at"] >= start) & (done["started_at"] < end)
-    ]
-    missing = dosing_without_predose(
-        window, assessments, instrument=instrument, window_days=window_days
-    )
-    return (int(len(window) - len(missing)), int(len(window)))
+def measurement_completion(courses: pd.DataFrame) -> tuple[int, int]:
+    """(measured, expected) of per-course counts (kapviz.db.aggregates.program
+    .measurement_by_course, or any subset or group of its rows): completed dosing sessions
+    with a recent score of the instrument, of all of them (docs/domain.md)."""
+    return int(courses["measured"].sum()), int(courses["expected"].sum())
 
 
 FUNNEL_LEVELS: tuple[float, ...] = (0.95, 0.998)
@@ -102,7 +85,7 @@ def _evaluable(outcomes: pd.DataFrame, instrument: str) -> pd.DataFrame:
 
 
 def outcome_window(
-    outcomes: pd.DataFrame, *, instrument: str = "PHQ-9", start: datetime, end: datetime
+    outcomes: pd.DataFrame, *, instrument: str = PHQ9.id, start: datetime, end: datetime
 ) -> dict[str, int]:
     """Responders and remitters among courses whose endpoint falls in [start, end).
 
@@ -122,7 +105,7 @@ def outcome_window(
     }
 
 
-def monthly_response(outcomes: pd.DataFrame, *, instrument: str = "PHQ-9") -> pd.DataFrame:
+def monthly_response(outcomes: pd.DataFrame, *, instrument: str = PHQ9.id) -> pd.DataFrame:
     """Response rate by month of the course's endpoint, with 95% Wilson intervals."""
     rows = _evaluable(outcomes, instrument)
     rows = rows[rows["is_response"].notna()]
@@ -139,7 +122,7 @@ def monthly_response(outcomes: pd.DataFrame, *, instrument: str = "PHQ-9") -> pd
 
 
 def site_response(
-    outcomes: pd.DataFrame, sessions: pd.DataFrame | pd.Series, *, instrument: str = "PHQ-9"
+    outcomes: pd.DataFrame, sessions: pd.DataFrame | pd.Series, *, instrument: str = PHQ9.id
 ) -> tuple[pd.DataFrame, float]:
     """Per-site response rate and volume, plus the program rate (for the funnel plot).
 

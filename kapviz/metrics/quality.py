@@ -2,48 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pandas as pd
-
-from kapviz.metrics.side_effects import is_member
 
 PRE_DOSE_WINDOW_DAYS = 7
 """A PHQ-9 counts as pre-dose when taken in the 7 days up to the start of the session."""
-
-
-def dosing_without_predose(
-    sessions: pd.DataFrame,
-    assessments: pd.DataFrame,
-    *,
-    instrument: str = "PHQ-9",
-    window_days: int = PRE_DOSE_WINDOW_DAYS,
-) -> pd.DataFrame:
-    """Completed dosing sessions with no `instrument` score in the window before them."""
-    done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
-    done = done[["session_id", "patient_id", "course_id", "site", "started_at"]]
-    scores = assessments.loc[
-        assessments["instrument"] == instrument, ["patient_id", "administered_at"]
-    ]
-    # A score in [start − window, start] exists exactly when the patient's latest score at
-    # or before the start is in it: one as-of match per session instead of every pair of a
-    # patient's sessions and scores.
-    left = done.loc[done["started_at"].notna(), ["session_id", "patient_id", "started_at"]]
-    right = scores[scores["administered_at"].notna()]
-    # merge_asof wants one type on both sides (an empty frame's times can be seconds).
-    left = left.astype({"patient_id": object, "started_at": "datetime64[us]"})
-    right = right.astype({"patient_id": object, "administered_at": "datetime64[us]"})
-    latest = pd.merge_asof(
-        left.sort_values("started_at", kind="stable"),
-        right.sort_values("administered_at", kind="stable"),
-        left_on="started_at",
-        right_on="administered_at",
-        by="patient_id",
-        direction="backward",
-    )
-    inside = latest["administered_at"] >= latest["started_at"] - timedelta(days=window_days)
-    measured = latest.loc[inside, "session_id"]
-    return newest_first(done[~is_member(done["session_id"], measured)])
 
 
 MISSING_COLUMNS = ["session_id", "patient_id", "course_id", "site", "started_at"]

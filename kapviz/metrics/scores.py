@@ -1,6 +1,6 @@
 """Outcome scores in their course context (docs/domain.md §3): outcome and trajectory inputs.
 
-Three frames feed `kapviz.metrics.outcomes` and `kapviz.metrics.trajectories`:
+Three frames feed `kapviz.metrics.outcomes` and `kapviz.metrics.trajectory_axes`:
 
 - **scores** (`score_frame`): one row per outcome-instrument score with its course, sorted by
   course, instrument, time and id; ids and instrument as categoricals whose categories are

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from kapviz import instruments
+from kapviz.domain import Z_95
 from kapviz.metrics.scores import DATETIME_DTYPE, doses_up_to
-from kapviz.metrics.stats import Z_95
 
 RESPONSE_TIME_COLUMNS = [
     "patient_id",

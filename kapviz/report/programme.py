@@ -18,7 +18,7 @@ from datetime import date, datetime
 import pandas as pd
 import plotly.graph_objects as go
 from openpyxl import Workbook
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from kapviz import instruments, privacy
 from kapviz.charts.safety import u_chart as u_chart_figure
@@ -112,20 +112,21 @@ def build_report(
         side_effects = queries.side_effects(conn, filters)
         vitals = queries.vitals(conn, filters)
         funnel = program.funnel_frame(program_sql.funnel_counts(conn, filters))
+        started = pd.to_datetime(sessions["started_at"]) if len(sessions) else pd.Series([])
+        data_from = started.min().date() if len(started) else None
+        data_to = started.max().date() if len(started) else None
+        completion = _completion(conn, filters, data_from, data_to)
     window = settings.baseline_window_days
     outcomes = course_outcomes(sessions, assessments, baseline_window_days=window)
     doses = completed_doses(sessions)
     rates = outcome_rates(outcomes)
-    started = pd.to_datetime(sessions["started_at"]) if len(sessions) else pd.Series([])
-    data_from = started.min().date() if len(started) else None
-    data_to = started.max().date() if len(started) else None
 
     sections = {
         "Volume and treatment funnel": _volume(patients, sessions, funnel),
         "Outcomes": _outcomes(rates, outcomes, doses, sessions, window),
         "Time to first response": [_time_to_response(outcomes, doses)],
         "Safety": _safety(sessions, side_effects, vitals, assessments, settings),
-        "Measurement completion": [_completion(sessions, assessments, data_from, data_to)],
+        "Measurement completion": [completion],
     }
     headline = {
         row["instrument"]: {
@@ -502,16 +503,16 @@ def _safety(
     ]
 
 
-def _completion(
-    sessions: pd.DataFrame, assessments: pd.DataFrame, start: date | None, end: date | None
-) -> Table:
+def _completion(conn: Connection, filters: Filters, start: date | None, end: date | None) -> Table:
     rows = []
     if start is not None and end is not None:
         begin = datetime.combine(start, datetime.min.time())
         stop = datetime.combine(end, datetime.max.time())
-        for instrument_id in ("PHQ-9", "GAD-7"):
+        for instrument_id in (instruments.PHQ9.id, instruments.GAD7.id):
             measured, total = program.measurement_completion(
-                sessions, assessments, start=begin, end=stop, instrument=instrument_id
+                program_sql.measurement_by_course(
+                    conn, filters, start=begin, end=stop, instrument=instrument_id
+                )
             )
             rows.append(
                 {

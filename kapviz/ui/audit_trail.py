@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from kapviz.auth import audit
-from kapviz.ui import auth, widgets
+from kapviz.ui import exports, widgets
 from kapviz.ui.db import engine
 from kapviz.ui.session import ANONYMOUS
 
@@ -118,7 +118,7 @@ def show() -> None:
             "detail": "Detail",
         },
     )
-    auth.csv_download(
+    exports.csv_download(
         "Download these rows (CSV)",
         found,
         file_name="kapviz-audit.csv",

@@ -10,8 +10,8 @@ Every page passes through `kapviz.ui.page.setup`, which calls `gate()` before an
 The account is read again on every run, so `users set-role` or `users remove` takes effect on
 the next click. A signed-in run stores the viewer in session state (kapviz.ui.session).
 
-This module is also what pages use for access control, so they import one name: the
-session, export (kapviz.ui.exports) and redaction (kapviz.ui.redact) helpers are re-exported.
+Session state, exports and redaction live in kapviz.ui.session, kapviz.ui.exports and
+kapviz.ui.redact; pages import each name from the module that defines it.
 """
 
 from __future__ import annotations
@@ -32,17 +32,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.ui import data, nav, outage, session
 from kapviz.ui.db import engine, settings
-from kapviz.ui.exports import audited, csv_download
 from kapviz.ui.oidc import mark_active, oidc_account
-from kapviz.ui.redact import (
-    aggregate_table,
-    count_label,
-    deidentify,
-    deidentify_figure,
-    row_table,
-    shows_ids,
-    suppression_caption,
-)
 from kapviz.ui.session import (
     DISPLAY_KEY,
     ERROR_KEY,
@@ -63,33 +53,6 @@ from kapviz.ui.session import (
     username,
     viewer,
 )
-
-__all__ = [
-    "account_box",
-    "aggregate_table",
-    "audited",
-    "check_case_link",
-    "check_idle",
-    "check_page",
-    "check_scope_has_patients",
-    "count_label",
-    "csv_download",
-    "deidentify",
-    "deidentify_figure",
-    "gate",
-    "is_on",
-    "newest_record_at",
-    "record_case_view",
-    "record_import",
-    "row_table",
-    "scoped",
-    "shows_ids",
-    "suppression_caption",
-    "username",
-    "viewer",
-    "visible_indications",
-    "visible_sites",
-]
 
 
 def gate() -> Viewer:

@@ -14,7 +14,7 @@ from kapviz.filters import Filters
 from kapviz.meeting import agenda, step_case
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.report.case import CaseSummary, render
-from kapviz.ui import auth, data
+from kapviz.ui import auth, data, exports
 from kapviz.ui.db import engine
 from kapviz.ui.session import username
 from kapviz.url_flags import is_on
@@ -210,7 +210,7 @@ def printed(summaries: list[CaseSummary], *, fmt: str, file_name: str) -> Callab
         return payload
 
     patients = [s.patient_id for s in summaries]
-    return auth.audited(produce, target=file_name, detail={"patients": patients})
+    return exports.audited(produce, target=file_name, detail={"patients": patients})
 
 
 def export_buttons(summary: CaseSummary) -> None:

@@ -22,7 +22,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import case
 from kapviz.metrics.case import MAX_COMPARE
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.metrics.trajectories import session_points
+from kapviz.metrics.trajectory_axes import session_points
 from kapviz.report.case_content import (
     CaseRows,
     CaseView,
@@ -183,7 +183,7 @@ def _compare_chart(
     )
     return case_charts.compare_trajectories(
         rows,
-        instrument=instruments.get("PHQ-9"),
+        instrument=instruments.PHQ9,
         axis=session_points(),
-        marks=marks[marks["instrument"] == "PHQ-9"],
+        marks=marks[marks["instrument"] == instruments.PHQ9.id],
     )

@@ -24,7 +24,7 @@ from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import outcomes_from_scores
-from kapviz.metrics.trajectories import instrument_scores, points_from_scores
+from kapviz.metrics.trajectory_axes import instrument_scores, points_from_scores
 from kapviz.ui import outage
 from kapviz.ui.db import database_url, engine_for, settings
 

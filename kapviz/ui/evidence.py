@@ -33,7 +33,7 @@ def _key(filters: Filters) -> tuple:
 
 def _outcomes(filters: Filters, instrument: str, endpoints_only: bool) -> pd.DataFrame:
     if endpoints_only and instrument == PHQ9.id:
-        # The Overview's own PHQ-9 rows (baseline and endpoint picked in SQL): the same
+        # The Overview's own PHQ-9 rows (from the rollups when they can answer): the same
         # rates without reading every score on the page that must load fastest.
         return overview.phq9_outcomes(filters)
     return data.outcomes(filters)

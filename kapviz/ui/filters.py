@@ -14,7 +14,7 @@ import streamlit as st
 
 from kapviz.domain import ROUTE_LABELS
 from kapviz.filters import Filters
-from kapviz.ui import auth, data
+from kapviz.ui import auth, data, session
 
 QUERY_KEYS = ("site", "indication", "route", "from", "to")
 KEY = "_filters"
@@ -36,7 +36,7 @@ def sidebar() -> Filters:
             site_options,
             key="site",
             bind="query-params",
-            placeholder="All your sites" if auth.is_on() else "All sites",
+            placeholder="All your sites" if session.is_on() else "All sites",
         )
         chosen_indications = st.multiselect(
             "Indication",
@@ -115,4 +115,4 @@ def remember(filters: Filters) -> None:
 def current() -> Filters:
     """The filters of this run (scoped); before the sidebar: everything the viewer may see."""
     remembered = st.session_state.get(KEY)
-    return remembered if isinstance(remembered, Filters) else auth.scoped(Filters())
+    return remembered if isinstance(remembered, Filters) else session.scoped(Filters())

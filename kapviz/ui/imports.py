@@ -14,7 +14,7 @@ from kapviz.io.template import TemplateError
 from kapviz.io.uploads import ReadResult, Upload, UploadTooLarge, check_uploads, parse_in_child
 from kapviz.io.validate import ValidatedBatch
 from kapviz.io.write import write_batch
-from kapviz.ui import auth
+from kapviz.ui import auth, session
 from kapviz.ui.db import database_url, engine, settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def upload_and_check() -> None:
           "removed": t.removed} for n, t in preview.tables.items()],
         hide_index=True,
     )  # fmt: skip
-    if not auth.is_on() and settings().is_embedded_default:
+    if not session.is_on() and settings().is_embedded_default:
         st.info(
             "After this import the app asks everyone to sign in: the embedded database runs "
             "without sign-in only while it holds the synthetic demo clinic. Create an "
@@ -155,7 +155,7 @@ def _write(validated: ValidatedBatch, names: str, fmt: str) -> None:
         validated,
         source=names,
         kind=fmt,
-        user=auth.username() if auth.is_on() else None,
+        user=session.username() if session.is_on() else None,
         progress=lambda share: bar.progress(share, text=f"Importing… {share:.0%}"),
     )
     bar.progress(1.0, text="Done")

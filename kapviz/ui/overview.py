@@ -18,7 +18,7 @@ from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
-from kapviz.metrics import monitoring, outcomes, periods, program
+from kapviz.metrics import monitoring, periods, program
 from kapviz.ui import background, data, redact, rollup_panel, widgets
 from kapviz.ui.db import database_url, settings
 
@@ -68,20 +68,19 @@ def from_rollups(filters: Filters) -> bool:
 
 
 def phq9_outcomes(filters: Filters) -> pd.DataFrame:
-    """PHQ-9 outcomes per course, baseline and endpoint picked in SQL (all the Overview needs:
-    response and remission by endpoint date and site), cached per filters × data version."""
+    """PHQ-9 outcomes per course (all the Overview needs: response and remission by endpoint
+    date and site): the rollups' rows when they can answer, else computed live from the
+    scores in scope, by the same rule (kapviz.metrics.outcomes.outcomes_from_scores)."""
     window = settings().baseline_window_days
     if from_rollups(filters):
-        return _rollup_outcomes(database_url(), filters, data.version(), window)
+        rows = data.aggregate(
+            rollups.course_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
+        )
+        if rows is not None:
+            return rows
     return data.aggregate(
-        outcome_sql.instrument_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
+        outcome_sql.course_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
     )
-
-
-@st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
-def _rollup_outcomes(url: str, filters: Filters, data_version: tuple, window: int) -> pd.DataFrame:
-    rows = data.aggregate(rollups.phq9_endpoint_rows, filters)
-    return outcomes.outcomes_from_endpoints(rows, instrument=PHQ9.id, baseline_window_days=window)
 
 
 def funnel(filters: Filters) -> pd.DataFrame:

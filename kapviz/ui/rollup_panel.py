@@ -54,6 +54,6 @@ def show() -> None:
             st.success("Rebuilt: the Overview reads its stored counts again.")
         else:
             st.warning(
-                "Not rebuilt: PHQ-9 scores without a course, or data written while counting. "
+                "Not rebuilt: data were written while counting. "
                 "The Overview keeps computing from the rows."
             )

@@ -19,8 +19,9 @@ import streamlit as st
 
 from kapviz.charts import rooms as room_charts
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics.alerts import patients_per_reason
-from kapviz.ui import auth, data, live, overview
+from kapviz.ui import auth, data, live, overview, redact
 from kapviz.ui import safety as safety_ui
 from kapviz.ui import trajectories as trajectories_ui
 from kapviz.url_flags import positive_int
@@ -129,18 +130,18 @@ def _safety(filters: Filters, dark: bool) -> None:
     t = safety_ui.tiles(filters)
     per_100 = f"{100 * t.events / t.dosing_sessions:.1f}"
     shown = [
-        ("Patients needing attention", auth.count_label(t.attention_patients)),
-        ("Serious events", auth.count_label(t.serious_events)),
-        ("BP excursions", auth.count_label(t.excursion_sessions)),
+        ("Patients needing attention", redact.count_label(t.attention_patients)),
+        ("Serious events", redact.count_label(t.serious_events)),
+        ("BP excursions", redact.count_label(t.excursion_sessions)),
         ("Events per 100 doses", per_100),
-        ("Dosing sessions", auth.count_label(t.dosing_sessions)),
-        ("Patients dosed", auth.count_label(t.patients_dosed)),
+        ("Dosing sessions", redact.count_label(t.dosing_sessions)),
+        ("Patients dosed", redact.count_label(t.patients_dosed)),
     ]
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, value, border=True)
     reasons = patients_per_reason(safety_ui.alerts(filters))
     rows = "".join(
-        f'<tr><td>{r.reason}</td><td class="n">{auth.count_label(r.patients)}</td></tr>'
+        f'<tr><td>{r.reason}</td><td class="n">{redact.count_label(r.patients)}</td></tr>'
         for r in reasons.itertuples()
     )
     st.html(
@@ -153,7 +154,7 @@ def _safety(filters: Filters, dark: bool) -> None:
 
 def _trajectories(filters: Filters, dark: bool) -> None:
     rates = trajectories_ui.rates(filters)
-    phq9 = rates[rates["instrument"] == "PHQ-9"]
+    phq9 = rates[rates["instrument"] == PHQ9.id]
     if phq9.empty:
         st.info("No PHQ-9 scores match these filters.")
         return
@@ -163,17 +164,17 @@ def _trajectories(filters: Filters, dark: bool) -> None:
         n, k = int(row[f"{measure}_denominator"]), int(row[f"{measure}_n"])
         rate = row[f"{measure}_rate"]
         value = "—" if not n else f"{rate:.0%}"
-        shown.append((label, value, f"{auth.count_label(k)} of {auth.count_label(n)} courses"))
+        shown.append((label, value, f"{redact.count_label(k)} of {redact.count_label(n)} courses"))
     for column, (label, value, caption) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, value, border=True)
         column.caption(caption)
     left, right = st.columns(2)
     with left:
         fig = trajectories_ui.trajectory_figure(
-            filters, "PHQ-9", "session", show_lines=False, show_model=False
+            filters, PHQ9.id, "session", show_lines=False, show_model=False
         )
         _chart(
-            auth.deidentify_figure(fig),
+            redact.deidentify_figure(fig),
             dark,
             key="kiosk-trajectory",
             height=KIOSK_HALF_HEIGHT,
@@ -181,9 +182,9 @@ def _trajectories(filters: Filters, dark: bool) -> None:
             x_title="",
         )
     with right:
-        fig = trajectories_ui.waterfall_figure(filters, "PHQ-9")
+        fig = trajectories_ui.waterfall_figure(filters, PHQ9.id)
         _chart(
-            auth.deidentify_figure(fig),
+            redact.deidentify_figure(fig),
             dark,
             key="kiosk-waterfall",
             height=KIOSK_HALF_HEIGHT,

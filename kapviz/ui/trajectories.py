@@ -21,9 +21,10 @@ from kapviz.charts import trajectories as charts
 from kapviz.charts.waterfall import waterfall
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
+from kapviz.metrics import course_attributes, trajectory_tables
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
-from kapviz.metrics import trajectories as tr
+from kapviz.metrics.trajectory_tables import CohortMeasure
 from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
@@ -31,9 +32,9 @@ TTL = 3600
 MAX_LINES = 500
 """Spaghetti layer: at most this many courses (seeded sample), for readability and speed."""
 
-MEASURES: dict[str, tr.CohortMeasure] = {
-    "Change from baseline (the same courses at every point)": tr.CohortMeasure.CHANGE,
-    "All available scores (the courses change from point to point)": tr.CohortMeasure.SCORES,
+MEASURES: dict[str, CohortMeasure] = {
+    "Change from baseline (the same courses at every point)": CohortMeasure.CHANGE,
+    "All available scores (the courses change from point to point)": CohortMeasure.SCORES,
 }
 """The cohort line's two views, the paired change first (the default; docs/domain.md §3)."""
 
@@ -45,29 +46,29 @@ MEASURE_HELP = (
 )
 
 
-def composition_note(measure: tr.CohortMeasure) -> str:
+def composition_note(measure: CohortMeasure) -> str:
     """What the cohort line is, its n, and the "too few" rule, in words."""
     what = (
         "Mean change from each course's own baseline, among the courses with a baseline and "
         "a score at that point."
-        if measure is tr.CohortMeasure.CHANGE
+        if measure is CohortMeasure.CHANGE
         else "Mean of all available scores at each point: the courses behind it change from "
         "point to point."
     )
     return (
         f"{what} n under each point: the courses it stands on; points of fewer than "
-        f"{tr.MIN_COURSES} courses are grey (too few to read)."
+        f"{trajectory_tables.MIN_COURSES} courses are grey (too few to read)."
     )
 
 
 def model_notes(
-    fitted: model_metrics.TrajectoryModel, axis: str, measure: tr.CohortMeasure
+    fitted: model_metrics.TrajectoryModel, axis: str, measure: CohortMeasure
 ) -> list[str]:
     """What the model is and whether its band is drawn here, in words."""
     if not fitted.ok:
         return [fitted.note]
     notes = [fitted.note]
-    if measure is tr.CohortMeasure.CHANGE:
+    if measure is CohortMeasure.CHANGE:
         notes.append('The model band is drawn on the "All available scores" view.')
     elif (misfit := fitted.misfit(axis)) is not None:
         notes.append(misfit)
@@ -104,11 +105,11 @@ class View:
     change_total: int
     change_values: pd.DataFrame
 
-    def table_of(self, measure: tr.CohortMeasure) -> pd.DataFrame:
-        return self.change_table if measure is tr.CohortMeasure.CHANGE else self.table
+    def table_of(self, measure: CohortMeasure) -> pd.DataFrame:
+        return self.change_table if measure is CohortMeasure.CHANGE else self.table
 
-    def lines_of(self, measure: tr.CohortMeasure) -> tuple[pd.DataFrame, int]:
-        if measure is tr.CohortMeasure.CHANGE:
+    def lines_of(self, measure: CohortMeasure) -> tuple[pd.DataFrame, int]:
+        if measure is CohortMeasure.CHANGE:
             return self.change_lines, self.change_total
         return self.lines, self.courses_total
 
@@ -120,33 +121,35 @@ def _key(filters: Filters) -> tuple:
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _view(key: tuple, instrument: str, axis: str) -> View:
     mine = data.trajectory_points(key[1], instrument=instrument)
-    values = tr.course_values(mine, axis=axis)  # once, for the table, attrition and lines
-    lines, total = tr.course_lines(
+    values = trajectory_tables.course_values(
+        mine, axis=axis
+    )  # once, for the table, attrition and lines
+    lines, total = trajectory_tables.course_lines(
         mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
     )
-    change = tr.paired_change_values(values, data.outcomes(key[1]))
-    change_lines, change_total = tr.course_lines(
+    change = trajectory_tables.paired_change_values(values, data.outcomes(key[1]))
+    change_lines, change_total = trajectory_tables.course_lines(
         mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=change
     )
     return View(
-        table=tr.table_from_values(values, axis=axis),
-        attrition=tr.attrition(mine, axis=axis, values=values),
+        table=trajectory_tables.table_from_values(values, axis=axis),
+        attrition=trajectory_tables.attrition(mine, axis=axis, values=values),
         lines=lines,
         courses_total=total,
         values=values,
-        change_table=tr.table_from_values(change, axis=axis),
+        change_table=trajectory_tables.table_from_values(change, axis=axis),
         change_lines=change_lines,
         change_total=change_total,
         change_values=change,
     )
 
 
-def points_table(v: View, measure: tr.CohortMeasure = tr.CohortMeasure.SCORES) -> pd.DataFrame:
+def points_table(v: View, measure: CohortMeasure = CohortMeasure.SCORES) -> pd.DataFrame:
     """Per point: courses contributing, retained share (of all available scores), mean, CI,
     median, IQR of the chosen measure, and whether the point has too few courses."""
     table = v.table_of(measure).merge(v.attrition[["order", "share"]], on="order", how="left")
     table = table.assign(
-        too_few=table["courses"] < tr.MIN_COURSES,
+        too_few=table["courses"] < trajectory_tables.MIN_COURSES,
         share=(table["share"] * 100).round(0),  # whole percent, as shown
     )
     cols = ["point", "phase", "courses", "too_few", "share", "mean", "ci_low", "ci_high"]
@@ -189,13 +192,15 @@ GROUP_PLURALS = {
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _grouped(
-    key: tuple, instrument: str, axis: str, column: str, measure: tr.CohortMeasure
+    key: tuple, instrument: str, axis: str, column: str, measure: CohortMeasure
 ) -> pd.DataFrame:
     v = _view(key, instrument, axis)
-    values = v.change_values if measure is tr.CohortMeasure.CHANGE else v.values
+    values = v.change_values if measure is CohortMeasure.CHANGE else v.values
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
-    groups = tr.attributes_from_first_doses(first_doses).set_index("course_id")[column]
-    return tr.grouped_table(values, groups, axis=axis, others=GROUP_PLURALS[column])
+    groups = course_attributes.attributes_from_first_doses(first_doses).set_index("course_id")[
+        column
+    ]
+    return trajectory_tables.grouped_table(values, groups, axis=axis, others=GROUP_PLURALS[column])
 
 
 def grouped_table(
@@ -203,7 +208,7 @@ def grouped_table(
     instrument: str,
     axis: str,
     column: str,
-    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+    measure: CohortMeasure = CohortMeasure.CHANGE,
 ) -> pd.DataFrame:
     """Trajectory table per group of courses (site, route, indication or dose band)."""
     return _grouped(_key(filters), instrument, axis, column, measure)
@@ -217,13 +222,13 @@ def _trajectory_figure(
     show_lines: bool,
     show_model: bool,
     small: int | None,
-    measure: tr.CohortMeasure,
+    measure: CohortMeasure,
 ) -> go.Figure:
     # small (analysts): points of fewer courses are not drawn, nor the course lines of a
     # cohort that small (kapviz.ui.redact.drawable).
     v = _view(key, instrument, axis)
     band = None
-    if show_model and measure is tr.CohortMeasure.SCORES:
+    if show_model and measure is CohortMeasure.SCORES:
         fitted = _model(key, instrument)
         band = fitted.band(axis)
     lines, total = v.lines_of(measure)
@@ -247,7 +252,7 @@ def trajectory_figure(
     *,
     show_lines: bool,
     show_model: bool,
-    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+    measure: CohortMeasure = CohortMeasure.CHANGE,
 ) -> go.Figure:
     """The cohort trajectory figure (cached; do not modify the returned figure)."""
     return _trajectory_figure(
@@ -271,7 +276,12 @@ def waterfall_figure(filters: Filters, instrument: str) -> go.Figure:
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _multiples_figure(
-    key: tuple, instrument: str, axis: str, by: str, small: int | None, measure: tr.CohortMeasure
+    key: tuple,
+    instrument: str,
+    axis: str,
+    by: str,
+    small: int | None,
+    measure: CohortMeasure,
 ) -> go.Figure:
     grouped = _grouped(key, instrument, axis, GROUPINGS[by], measure)
     return charts.small_multiples(
@@ -288,7 +298,7 @@ def multiples_figure(
     instrument: str,
     axis: str,
     by: str,
-    measure: tr.CohortMeasure = tr.CohortMeasure.CHANGE,
+    measure: CohortMeasure = CohortMeasure.CHANGE,
 ) -> go.Figure:
     """Small multiples by site, route, indication or dose band (cached)."""
     return _multiples_figure(_key(filters), instrument, axis, by, redact.small_below(), measure)

@@ -12,7 +12,7 @@ import streamlit as st
 from kapviz.auth import audit
 from kapviz.filters import Filters
 from kapviz.metrics.alerts import alert_groups, mark_new, page_of, split_inactive
-from kapviz.ui import auth, live, redact
+from kapviz.ui import live, redact, session
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.safety import alerts, today_end
 
@@ -49,10 +49,10 @@ def worklist(filters: Filters) -> Worklist:
 
 def previous_visit() -> datetime | None:
     """The signed-in viewer's sign-in before this one (None with sign-in off or the first)."""
-    if not auth.is_on():
+    if not session.is_on():
         return None
     with engine_for(settings().database_url).connect() as conn:
-        return audit.previous_sign_in(conn, auth.username())
+        return audit.previous_sign_in(conn, session.username())
 
 
 def inactive_days() -> int:
@@ -65,7 +65,7 @@ def new_since_note(previous: datetime | None) -> str:
     if previous is None:
         return (
             "New alerts are marked once you have signed in before: since your previous sign-in."
-            if auth.is_on()
+            if session.is_on()
             else "With sign-in off, nothing is marked new (no previous visit is known)."
         )
     return f"Marked new: alerts dated after your previous sign-in ({previous:%Y-%m-%d %H:%M})."

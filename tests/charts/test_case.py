@@ -5,7 +5,7 @@ import pandas as pd
 
 from kapviz import instruments
 from kapviz.charts import case
-from kapviz.metrics.trajectories import session_points
+from kapviz.metrics.trajectory_axes import session_points
 
 
 def _sessions():

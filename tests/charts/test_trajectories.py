@@ -11,6 +11,9 @@ import pytest
 
 from kapviz.charts import trajectories as ch
 from kapviz.charts.theme import PHASE_COLORS
+from kapviz.charts.trajectory_layers import score_axis_title
+from kapviz.charts.waterfall import waterfall
+from kapviz.metrics.trajectory_tables import CohortMeasure
 
 
 def values(field: object) -> list:
@@ -73,7 +76,7 @@ def lines() -> pd.DataFrame:
 )
 def test_score_axis_title(instrument: str, title: str) -> None:
     """The y axis names the scale's range and direction."""
-    assert ch.score_axis_title(instrument) == title
+    assert score_axis_title(instrument) == title
 
 
 def test_score_trajectory_session_axis() -> None:
@@ -163,7 +166,7 @@ def test_change_view_is_paired_with_a_zero_line() -> None:
         ci_high=[1.0, -2.0, -4.5, -6.0],
         courses=[40, 38, 30, 25],
     )
-    d = ch.score_trajectory(change, instrument="PHQ-9", measure=ch.CohortMeasure.CHANGE).to_dict()
+    d = ch.score_trajectory(change, instrument="PHQ-9", measure=CohortMeasure.CHANGE).to_dict()
     layout = d["layout"]
     assert layout["yaxis"]["title"]["text"] == ("PHQ-9 change from baseline, points (< 0 = better)")
     zero = [s for s in layout["shapes"] if s["type"] == "line" and s.get("y0") == 0]
@@ -250,7 +253,7 @@ def outcomes() -> pd.DataFrame:
 
 def test_waterfall_orders_worst_to_best_and_marks_responders() -> None:
     """Bars sorted by percent change, responders a separate colour, −50% line drawn."""
-    fig = ch.waterfall(outcomes(), instrument="PHQ-9")
+    fig = waterfall(outcomes(), instrument="PHQ-9")
     d = fig.to_dict()
     non, resp = d["data"]
     assert (non["name"], resp["name"]) == ("Courses: non-responders", "Courses: responders")
@@ -275,7 +278,7 @@ def test_waterfall_whole_percent_and_readable_response_label() -> None:
     """Bars in whole percent (−55.6% → −56); the "≥50%" label sits on a light box with
     dark text, readable over the dark responder bars."""
     data = outcomes().assign(pct_change=[-0.556, 0.111, None, -0.5, None])
-    d = ch.waterfall(data, instrument="PHQ-9").to_dict()
+    d = waterfall(data, instrument="PHQ-9").to_dict()
     assert values(d["data"][0]["y"]) == [11.0]
     assert values(d["data"][1]["y"]) == [-50.0, -56.0]
     label = next(a for a in d["layout"]["annotations"] if "≥50%" in a["text"])
@@ -285,13 +288,13 @@ def test_waterfall_whole_percent_and_readable_response_label() -> None:
 
 def test_waterfall_points_rule_has_no_percent_line() -> None:
     """PCL-5 response is a 10-point rule: no −50% reference line."""
-    fig = ch.waterfall(outcomes().assign(instrument="PCL-5"), instrument="PCL-5")
+    fig = waterfall(outcomes().assign(instrument="PCL-5"), instrument="PCL-5")
     assert all(s.get("y0") != -50.0 for s in fig.to_dict()["layout"]["shapes"])
 
 
 def test_waterfall_empty() -> None:
     """No evaluable course: an empty bar trace, still titled."""
-    fig = ch.waterfall(outcomes().iloc[4:], instrument="PHQ-9")
+    fig = waterfall(outcomes().iloc[4:], instrument="PHQ-9")
     assert "n = 0" in fig.to_dict()["layout"]["title"]["subtitle"]["text"]
 
 
@@ -310,7 +313,7 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
             "is_response": pd.array([e <= 10 for e in range(n)], dtype="boolean"),
         }
     )
-    d = ch.waterfall(many, instrument="PHQ-9", max_bars=4).to_dict()
+    d = waterfall(many, instrument="PHQ-9", max_bars=4).to_dict()
     bars = [
         (rank, custom[1])
         for trace in d["data"]
@@ -327,7 +330,7 @@ def test_waterfall_draws_evenly_spaced_courses_above_the_cap() -> None:
         "n = 10 evaluable courses of 10 with scores · 4 evenly spaced courses drawn"
         in d["layout"]["title"]["subtitle"]["text"]
     )
-    full = ch.waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
+    full = waterfall(many, instrument="PHQ-9", max_bars=10).to_dict()
     assert "evenly spaced" not in full["layout"]["title"]["subtitle"]["text"]
     assert sum(len(values(t["x"])) for t in full["data"]) == 10
 
@@ -337,7 +340,7 @@ def test_small_multiples_of_the_paired_change() -> None:
     zero line and leaves the 0–27 scale; "too few" points are grey there too."""
     grouped = pd.concat([table().assign(group="North"), table().assign(group="South")])
     d = ch.small_multiples(
-        grouped, instrument="PHQ-9", by="Site", measure=ch.CohortMeasure.CHANGE
+        grouped, instrument="PHQ-9", by="Site", measure=CohortMeasure.CHANGE
     ).to_dict()
     assert d["layout"]["yaxis"]["title"]["text"] == "PHQ-9 change (points)"
     low, high = d["layout"]["yaxis"]["range"]

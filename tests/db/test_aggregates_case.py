@@ -20,7 +20,8 @@ from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import case
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.scores import SCORE_COLUMNS
-from kapviz.metrics.trajectories import TABLE_COLUMNS, trajectory_points
+from kapviz.metrics.trajectory_axes import trajectory_points
+from kapviz.metrics.trajectory_tables import TABLE_COLUMNS
 from tests.clinic import ANCHOR
 
 DEMO_SEED = 11

@@ -17,10 +17,10 @@ from kapviz.db.aggregates import cohort
 from kapviz.db.models import Assessment, Course, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import course_attributes
 from kapviz.metrics import scores as sm
-from kapviz.metrics import trajectories as tr
 from kapviz.metrics.outcomes import course_outcomes, outcomes_from_scores
-from kapviz.metrics.trajectories import points_from_scores, trajectory_points
+from kapviz.metrics.trajectory_axes import points_from_scores, trajectory_points
 from tests.clinic import ANCHOR
 
 DEMO_SEED = 5
@@ -68,8 +68,8 @@ def assert_same(conn, filters, *, window: int = 30):
         check_exact=True,
     )
     assert_frame_equal(
-        tr.attributes_from_first_doses(cohort.course_first_doses(conn, filters)),
-        tr.course_attributes(sessions),
+        course_attributes.attributes_from_first_doses(cohort.course_first_doses(conn, filters)),
+        course_attributes.course_attributes(sessions),
         check_exact=True,
     )
     return outcomes, points
@@ -178,7 +178,9 @@ def test_demo_scoped_to_a_clinician(demo):
 def test_clinic_first_doses_hand_computed(clinic):
     """P2's first completed dose is IM 60 mg at 0.75 mg/kg (its cancelled first session is
     skipped); P3 has no dose; P4's sublingual 200 mg bands by mg."""
-    attributes = tr.attributes_from_first_doses(cohort.course_first_doses(clinic, Filters()))
+    attributes = course_attributes.attributes_from_first_doses(
+        cohort.course_first_doses(clinic, Filters())
+    )
     rows = attributes.set_index("course_id")
     assert rows.loc["P2-C1", ["site", "route", "dose_band"]].tolist() == [
         "North",
@@ -208,6 +210,8 @@ def test_first_dose_without_dosing_details(clinic):
             ],
         )
     assert_same(clinic, Filters())
-    rows = tr.attributes_from_first_doses(cohort.course_first_doses(clinic, Filters()))
+    rows = course_attributes.attributes_from_first_doses(
+        cohort.course_first_doses(clinic, Filters())
+    )
     p4 = rows.set_index("course_id").loc["P4-C1"]
     assert pd.isna(p4["route"]) and p4["dose_band"] is None

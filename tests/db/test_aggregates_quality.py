@@ -16,6 +16,7 @@ from kapviz.db.models import Assessment, SideEffect
 from kapviz.filters import Filters
 from kapviz.metrics import quality
 from tests.clinic import ANCHOR
+from tests.reference import quality as reference
 
 DEMO_SEED = 3
 """Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
@@ -32,7 +33,7 @@ IDS = ["all", "site", "route", "dates", "nothing"]
 
 def assert_same(conn, filters, *, limit: int = 200) -> quality_sql.MissingPreDose:
     """SQL counts equal the pandas metrics on the frames of the same filters."""
-    expected = quality.dosing_without_predose(
+    expected = reference.dosing_without_predose(
         queries.sessions(conn, filters), queries.assessments(conn, filters, instruments=["PHQ-9"])
     )
     missing = quality_sql.dosing_without_predose(conn, filters, limit=limit)

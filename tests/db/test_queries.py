@@ -12,7 +12,7 @@ from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.scores import course_scores
-from kapviz.metrics.trajectories import trajectory_points
+from kapviz.metrics.trajectory_axes import trajectory_points
 from tests.clinic import build_clinic
 
 

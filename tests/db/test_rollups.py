@@ -9,13 +9,15 @@ from pandas.testing import assert_frame_equal
 from sqlalchemy import insert, select
 
 from kapviz.auth.scope import ScopedFilters
-from kapviz.db import rollups
+from kapviz.db import queries, rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
-from kapviz.db.models import Assessment, Patient, RollupState, Session
+from kapviz.db.models import Assessment, Patient, Session
 from kapviz.filters import Filters
-from kapviz.metrics import outcomes, program
+from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import program
 from tests.clinic import ANCHOR
+from tests.reference import outcomes as reference
 
 DEMO_SEED = 11
 """Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
@@ -40,18 +42,21 @@ def assert_rollups_equal_live(conn, filters: Filters) -> list[int]:
     got, live = rollups.dosing_months(conn, filters), program_sql.daily_dosing(conn, filters)
     for got_part, live_part in zip(_monthly(got), _monthly(live), strict=True):
         assert_frame_equal(got_part, live_part, check_exact=True)
-    window = 30
-    from_rollup = outcomes.outcomes_from_endpoints(
-        rollups.phq9_endpoint_rows(conn, filters), instrument="PHQ-9", baseline_window_days=window
-    )
-    from_live = outcome_sql.instrument_outcomes(
-        conn, filters, instrument="PHQ-9", baseline_window_days=window
-    )
-
-    def ordered(frame):
-        return frame.sort_values("course_id", ignore_index=True)
-
-    assert_frame_equal(ordered(from_rollup), ordered(from_live), check_exact=True)
+    for instrument in (None, "PHQ-9"):
+        from_rollup = rollups.course_outcomes(
+            conn, filters, instrument=instrument, baseline_window_days=30
+        )
+        from_live = outcome_sql.course_outcomes(
+            conn, filters, instrument=instrument, baseline_window_days=30
+        )
+        assert_frame_equal(from_rollup, from_live, check_exact=True)
+    if filters.is_empty:
+        sessions = queries.sessions(conn)
+        assessments = queries.assessments(conn, instruments=list(OUTCOME_INSTRUMENTS))
+        plain = reference.course_outcomes(sessions, assessments)
+        assert reference.as_comparable(from_rollup) == reference.as_comparable(
+            [row for row in plain if row["instrument"] == "PHQ-9"]
+        )
     return funnel
 
 
@@ -121,8 +126,8 @@ def test_rollups_go_stale_when_the_data_change(clinic):
     assert_rollups_equal_live(clinic, Filters())
 
 
-def test_untied_phq9_scores_keep_the_live_path(clinic):
-    """PHQ-9s stored without a course: the live path derives their course, rollups decline."""
+def test_untied_phq9_scores_are_placed_in_the_rollups_too(clinic):
+    """PHQ-9s stored without a course: the rollups derive their course as the live path."""
     clinic.commit()
     with clinic.engine.begin() as conn:
         conn.execute(
@@ -137,10 +142,32 @@ def test_untied_phq9_scores_keep_the_live_path(clinic):
                 }
             ],
         )
-    assert not rollups.rebuild(clinic.engine)
+    assert rollups.rebuild(clinic.engine)
     clinic.commit()
-    assert clinic.execute(select(RollupState)).first() is None
-    assert not rollups.is_current(clinic)
+    assert rollups.is_current(clinic)
+    assert_rollups_equal_live(clinic, Filters())
+
+
+def test_rollup_outcomes_of_another_window_are_not_served(clinic):
+    """Built with a 30-day baseline window, they do not answer for 14 days: None, read live."""
+    clinic.commit()
+    assert rollups.rebuild(clinic.engine)
+    clinic.commit()
+    assert rollups.course_outcomes(clinic, Filters(), baseline_window_days=14) is None
+    served = rollups.course_outcomes(clinic, Filters(), baseline_window_days=30)
+    assert served is not None and len(served) > 0
+
+
+def test_course_outcome_rows_of_a_subset_equal_the_whole_build(clinic):
+    """The rows of some courses (an incremental refresh) are the whole build's rows."""
+    clinic.commit()
+    whole = rollups.course_outcome_rows(clinic, baseline_window_days=30)
+    assert set(whole.columns) >= {"site", "indication", "course_id", "instrument"}
+    ids = {"P1-C1", "P4-C1"}
+    part = rollups.course_outcome_rows(clinic, ids, baseline_window_days=30)
+    want = whole[whole["course_id"].isin(ids)].reset_index(drop=True)
+    assert_frame_equal(part, want, check_exact=True)
+    assert set(part["course_id"]) == ids
 
 
 @pytest.mark.parametrize(

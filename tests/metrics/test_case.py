@@ -181,7 +181,7 @@ SUMMARY_BASELINES = pd.DataFrame.from_records(
 
 
 def _band_points() -> pd.DataFrame:
-    from kapviz.metrics.trajectories import session_points
+    from kapviz.metrics.trajectory_axes import session_points
 
     labels = session_points()
     frame = pd.DataFrame.from_records(

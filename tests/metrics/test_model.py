@@ -13,7 +13,7 @@ from kapviz.metrics.model import (
     _sample,
     fit_trajectory_model,
 )
-from kapviz.metrics.trajectories import trajectory_points
+from kapviz.metrics.trajectory_axes import trajectory_points
 
 
 def synthetic(

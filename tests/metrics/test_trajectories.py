@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from kapviz.metrics import trajectories as tr
+from kapviz.metrics import course_attributes, trajectory_axes, trajectory_tables
 from tests.metrics.test_outcomes import scores_frame, sessions_frame
 
 
@@ -65,7 +65,7 @@ def test_axis_assignment(
     """Scores are placed by when they were taken relative to the doses (DOMAIN.md §3,
     revised); the session's own phase is kept beside the point for hovers."""
     scores = scores_frame([("P1", "P1-C1", session_id, "PHQ-9", at, 10)])
-    row = tr.trajectory_points(course_sessions(), scores).iloc[0]
+    row = trajectory_axes.trajectory_points(course_sessions(), scores).iloc[0]
     assert row["phase"] == phase
     assert row["point"] == point
     own = dict(course_sessions()[["session_id", "phase"]].to_numpy())
@@ -96,7 +96,7 @@ def test_course_without_a_completed_dose() -> None:
             ("P9", "P9-C1", None, "PHQ-9", "2026-04-12 09:00", 18),
         ]
     )
-    points = tr.trajectory_points(sessions, scores)
+    points = trajectory_axes.trajectory_points(sessions, scores)
     assert list(points["point"]) == ["Intake", "Preparation", "Preparation"]
     assert list(points["session_phase"].fillna("-")) == ["intake", "dosing", "-"]
 
@@ -112,7 +112,7 @@ def test_pooled_maintenance_doses() -> None:
     scores = scores_frame(
         [("P1", "P1-C1", f"D{k}", "PHQ-9", f"2026-03-{k:02d} 10:00", 20 - k) for k in (2, 3, 5)]
     )
-    points = tr.trajectory_points(sessions, scores, max_doses=2)
+    points = trajectory_axes.trajectory_points(sessions, scores, max_doses=2)
     assert list(points["point"]) == ["Dose 2", "Dose 3+", "Dose 3+"]
     assert list(points["dose_number"]) == [2, 3, 5]
 
@@ -130,12 +130,12 @@ def cohort_points() -> pd.DataFrame:
             rows.append((pid, course, None, "PHQ-9", "2026-04-20 09:00", follow))
     # A second preparation score of A: the course contributes its mean (20 + 18) / 2 = 19.
     rows.append(("A", "A-C1", None, "PHQ-9", "2026-03-07 09:00", 18))
-    return tr.trajectory_points(sessions_frame(sess), scores_frame(rows))
+    return trajectory_axes.trajectory_points(sessions_frame(sess), scores_frame(rows))
 
 
 def test_trajectory_table_session_axis() -> None:
     """n, mean ± 1.96·SD/√n, median and IQR per point; one value per course."""
-    table = tr.trajectory_table(cohort_points(), axis="session")
+    table = trajectory_tables.trajectory_table(cohort_points(), axis="session")
     half_prep = 1.959963984540054 * pd.Series([19, 16, 12]).std() / math.sqrt(3)
     half_dose = 1.959963984540054 * pd.Series([14, 12, 10]).std() / math.sqrt(3)
     half_follow = 1.959963984540054 * pd.Series([8, 4]).std() / math.sqrt(2)
@@ -160,7 +160,7 @@ def test_trajectory_table_session_axis() -> None:
 
 def test_trajectory_table_days_axis() -> None:
     """Baseline window bin and weekly bins, x at the bin's middle day."""
-    table = tr.trajectory_table(cohort_points(), axis="days")
+    table = trajectory_tables.trajectory_table(cohort_points(), axis="days")
     # 04-20 09:00 is 41 days after the 03-10 dose: week 6, (35, 42].
     assert list(table["point"]) == ["Baseline (−30–0 d)", "Week 1", "Week 6"]
     assert list(table["courses"]) == [3, 3, 2]
@@ -170,7 +170,7 @@ def test_trajectory_table_days_axis() -> None:
 
 def test_attrition() -> None:
     """Courses contributing at each point and their share of the instrument's courses."""
-    got = tr.attrition(cohort_points(), axis="session")
+    got = trajectory_tables.attrition(cohort_points(), axis="session")
     expected = pd.DataFrame(
         {
             "instrument": ["PHQ-9"] * 3,
@@ -186,16 +186,20 @@ def test_attrition() -> None:
 def test_unknown_axis_is_an_error() -> None:
     """Only the two DOMAIN.md axes exist."""
     with pytest.raises(ValueError, match="axis must be one of"):
-        tr.trajectory_table(cohort_points(), axis="weeks")
+        trajectory_tables.trajectory_table(cohort_points(), axis="weeks")
 
 
 @pytest.mark.parametrize(("max_courses", "expected_courses"), [(10, 3), (3, 3), (2, 2)])
 def test_course_lines_downsample(max_courses: int, expected_courses: int) -> None:
     """More courses than max_courses: a seeded sample; the total is always reported."""
-    lines, total = tr.course_lines(cohort_points(), instrument="PHQ-9", max_courses=max_courses)
+    lines, total = trajectory_tables.course_lines(
+        cohort_points(), instrument="PHQ-9", max_courses=max_courses
+    )
     assert total == 3
     assert lines["course_id"].nunique() == expected_courses
-    again, _ = tr.course_lines(cohort_points(), instrument="PHQ-9", max_courses=max_courses)
+    again, _ = trajectory_tables.course_lines(
+        cohort_points(), instrument="PHQ-9", max_courses=max_courses
+    )
     assert_frame_equal(lines, again)
     assert len(lines) == lines.groupby("course_id").size().sum()
 
@@ -219,7 +223,7 @@ def test_course_attributes_dose_band(route: str, mg: float, mgkg: float | None, 
     sessions = sessions.assign(
         site="North", indication="TRD", route=route, dose_mg=mg, dose_mg_per_kg=mgkg
     )
-    got = tr.course_attributes(sessions).iloc[0]
+    got = course_attributes.course_attributes(sessions).iloc[0]
     assert got["dose_band"] == band
     assert got["site"] == "North"
 
@@ -227,22 +231,22 @@ def test_course_attributes_dose_band(route: str, mg: float, mgkg: float | None, 
 def test_grouped_table_one_table_per_group() -> None:
     """Each group's table is the trajectory table of its courses alone, labelled with n."""
     points = cohort_points()
-    values = tr.course_values(points)
+    values = trajectory_tables.course_values(points)
     site = pd.Series({"A-C1": "North", "B-C1": "North", "C-C1": "South"})
-    got = tr.grouped_table(values, site)
+    got = trajectory_tables.grouped_table(values, site)
     assert got["group"].drop_duplicates().tolist() == ["North (2 courses)", "South (1 course)"]
     north = points[points["course_id"].isin(["A-C1", "B-C1"])]
     assert_frame_equal(
         got[got["group"] == "North (2 courses)"].drop(columns="group").reset_index(drop=True),
-        tr.trajectory_table(north),
+        trajectory_tables.trajectory_table(north),
     )
 
 
 def test_grouped_table_pools_small_groups() -> None:
     """More groups than max_groups: the largest kept (ties by name), the rest pooled, last."""
-    values = tr.course_values(cohort_points())
+    values = trajectory_tables.course_values(cohort_points())
     site = pd.Series({"A-C1": "North", "B-C1": "South"})  # C-C1 has no site: "unknown"
-    got = tr.grouped_table(values, site, max_groups=2, others="other sites")
+    got = trajectory_tables.grouped_table(values, site, max_groups=2, others="other sites")
     # Three groups of one course each: "North" kept (first by name), two pooled.
     assert got["group"].drop_duplicates().tolist() == [
         "North (1 course)",
@@ -274,10 +278,12 @@ def test_paired_change_from_baseline() -> None:
     from kapviz.metrics.outcomes import course_outcomes
 
     sessions, scores = cohort_inputs()
-    points = tr.trajectory_points(sessions, scores)
+    points = trajectory_axes.trajectory_points(sessions, scores)
     outcomes = course_outcomes(sessions, scores)
-    change = tr.paired_change_values(tr.course_values(points), outcomes)
-    table = tr.table_from_values(change)
+    change = trajectory_tables.paired_change_values(
+        trajectory_tables.course_values(points), outcomes
+    )
+    table = trajectory_tables.table_from_values(change)
     assert list(table["point"]) == ["Preparation", "Dose 1", "Integration"]
     assert list(table["courses"]) == [3, 3, 2]
     assert table["mean"].tolist() == pytest.approx([1 / 3, -10 / 3, -9.0])
@@ -301,11 +307,11 @@ def test_paired_change_leaves_out_courses_without_a_baseline() -> None:
     )
     sessions = pd.concat([sessions, extra_sessions], ignore_index=True)
     scores = pd.concat([scores, extra], ignore_index=True).assign(id=lambda f: range(len(f)))
-    points = tr.trajectory_points(sessions, scores)
-    values = tr.course_values(points)
-    raw = tr.table_from_values(values)
-    change = tr.table_from_values(
-        tr.paired_change_values(values, course_outcomes(sessions, scores))
+    points = trajectory_axes.trajectory_points(sessions, scores)
+    values = trajectory_tables.course_values(points)
+    raw = trajectory_tables.table_from_values(values)
+    change = trajectory_tables.table_from_values(
+        trajectory_tables.paired_change_values(values, course_outcomes(sessions, scores))
     )
     assert raw.set_index("point").loc["Dose 1", "courses"] == 4
     assert raw.set_index("point").loc["Dose 1", "mean"] == pytest.approx(41 / 4)

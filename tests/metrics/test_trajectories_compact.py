@@ -14,9 +14,8 @@ from kapviz.db.engine import make_engine
 from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.metrics import model, trajectory_tables
+from kapviz.metrics import model, trajectory_axes, trajectory_tables
 from kapviz.metrics import scores as sm
-from kapviz.metrics import trajectories as tr
 from kapviz.metrics.stats import mean_ci
 
 IDS = ["patient_id", "course_id", "instrument"]
@@ -42,7 +41,9 @@ def inputs(tmp_path_factory) -> tuple[pd.DataFrame, ...]:
 @pytest.fixture(scope="module")
 def points(inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(object points, compact points) of the demo clinic."""
-    return tr.points_from_scores(*inputs), tr.points_from_scores(*inputs, compact=True)
+    return trajectory_axes.points_from_scores(*inputs), trajectory_axes.points_from_scores(
+        *inputs, compact=True
+    )
 
 
 def test_compact_points_hold_the_same_values(points) -> None:
@@ -52,22 +53,22 @@ def test_compact_points_hold_the_same_values(points) -> None:
     assert_frame_equal(compact.astype({c: object for c in IDS + LABELS}), plain, check_exact=True)
 
 
-@pytest.mark.parametrize("axis", tr.AXES)
+@pytest.mark.parametrize("axis", trajectory_axes.AXES)
 @pytest.mark.parametrize("instrument", ["PHQ-9", "GAD-7"])
 def test_same_tables_and_lines(points, axis: str, instrument: str) -> None:
     """Course values, the trajectory table, attrition and the sampled lines are equal."""
     results = []
     for frame in points:
         mine = frame[frame["instrument"] == instrument]
-        values = tr.course_values(mine, axis=axis)
-        lines, total = tr.course_lines(
+        values = trajectory_tables.course_values(mine, axis=axis)
+        lines, total = trajectory_tables.course_lines(
             mine, axis=axis, instrument=instrument, max_courses=50, values=values
         )
         results.append(
             (
                 values,
-                tr.trajectory_table(mine, axis=axis, values=values),
-                tr.attrition(mine, axis=axis, values=values),
+                trajectory_tables.trajectory_table(mine, axis=axis, values=values),
+                trajectory_tables.attrition(mine, axis=axis, values=values),
                 lines,
                 total,
             )
@@ -93,11 +94,13 @@ def test_same_mixed_model(points) -> None:
 def test_points_of_one_instrument(inputs, points, instrument: str) -> None:
     """Placing one instrument's scores gives exactly its rows among all points."""
     scores, *rest = inputs
-    mine = tr.points_from_scores(tr.instrument_scores(scores, instrument), *rest, compact=True)
+    mine = trajectory_axes.points_from_scores(
+        trajectory_axes.instrument_scores(scores, instrument), *rest, compact=True
+    )
     _, compact = points
     expected = compact[compact["instrument"] == instrument].reset_index(drop=True)
     assert_frame_equal(mine, expected, check_exact=True)
-    assert tr.instrument_scores(scores, "MOAA/S").empty
+    assert trajectory_axes.instrument_scores(scores, "MOAA/S").empty
 
 
 def reference_values(points: pd.DataFrame, axis: str) -> pd.DataFrame:
@@ -138,7 +141,7 @@ def reference_table(values: pd.DataFrame, axis: str) -> pd.DataFrame:
                 "q3": float(totals.quantile(0.75)),
             }
         )
-    table = pd.DataFrame.from_records(records, columns=tr.TABLE_COLUMNS)
+    table = pd.DataFrame.from_records(records, columns=trajectory_tables.TABLE_COLUMNS)
     return trajectory_tables._sorted_by_instrument(table).reset_index(drop=True)
 
 
@@ -153,7 +156,7 @@ def reference_attrition(values: pd.DataFrame) -> pd.DataFrame:
     return trajectory_tables._sorted_by_instrument(counts).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("axis", tr.AXES)
+@pytest.mark.parametrize("axis", trajectory_axes.AXES)
 @pytest.mark.parametrize("which", ["plain", "compact", "one instrument"])
 def test_grouping_on_codes_equals_the_groupby(points, axis: str, which: str) -> None:
     """Course values, table and attrition equal the pandas groupby definitions exactly."""
@@ -161,28 +164,33 @@ def test_grouping_on_codes_equals_the_groupby(points, axis: str, which: str) -> 
     frame = {"plain": plain, "compact": compact}.get(which)
     if frame is None:
         frame = compact[compact["instrument"] == "PHQ-9"]
-    values = tr.course_values(frame, axis=axis)
+    values = trajectory_tables.course_values(frame, axis=axis)
     expected = reference_values(frame, axis)
     assert_frame_equal(values, expected, check_exact=True)
     assert_frame_equal(
-        tr.table_from_values(values, axis=axis), reference_table(expected, axis), check_exact=True
+        trajectory_tables.table_from_values(values, axis=axis),
+        reference_table(expected, axis),
+        check_exact=True,
     )
     assert_frame_equal(
-        tr.attrition(frame, axis=axis, values=values),
+        trajectory_tables.attrition(frame, axis=axis, values=values),
         reference_attrition(expected),
         check_exact=True,
     )
 
 
-@pytest.mark.parametrize("axis", tr.AXES)
+@pytest.mark.parametrize("axis", trajectory_axes.AXES)
 def test_no_points(points, axis: str) -> None:
     """No points: empty values, table and attrition with their columns."""
     for frame in points:
-        values = tr.course_values(frame.iloc[:0], axis=axis)
+        values = trajectory_tables.course_values(frame.iloc[:0], axis=axis)
         assert values.empty
         assert list(values.columns) == list(reference_values(frame.iloc[:0], axis).columns)
-        assert list(tr.table_from_values(values, axis=axis).columns) == tr.TABLE_COLUMNS
-        assert tr.attrition(frame.iloc[:0], axis=axis, values=values).empty
+        assert (
+            list(trajectory_tables.table_from_values(values, axis=axis).columns)
+            == trajectory_tables.TABLE_COLUMNS
+        )
+        assert trajectory_tables.attrition(frame.iloc[:0], axis=axis, values=values).empty
 
 
 def test_median_is_series_median() -> None:
@@ -201,6 +209,6 @@ def test_median_is_series_median() -> None:
             "total": totals,
         }
     )
-    table = tr.table_from_values(values)
+    table = trajectory_tables.table_from_values(values)
     assert table["median"].iloc[0] == pd.Series(totals).median()
     assert_frame_equal(table, reference_table(values, "session"), check_exact=True)

@@ -20,7 +20,7 @@ from kapviz.demo import generate_clinic
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import case
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.metrics.trajectories import trajectory_points
+from kapviz.metrics.trajectory_axes import trajectory_points
 from tests.pages.conftest import ROOT
 from tests.pages.test_case_explorer import _charts, _values
 

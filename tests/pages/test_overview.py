@@ -45,7 +45,7 @@ def run_page(request, backend_page, monkeypatch):
         rollups.rebuild(make_engine(os.environ["KAPVIZ_DATABASE_URL"]))
         for name in ("funnel_counts", "daily_dosing", "ineligibility_reasons"):
             monkeypatch.setattr(program_sql, name, _refuse)
-        monkeypatch.setattr(outcome_sql, "instrument_outcomes", _refuse)
+        monkeypatch.setattr(outcome_sql, "course_outcomes", _refuse)
         return backend_page(path, **kwargs)
 
     return run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kapviz.metrics.model import fit_trajectory_model
-from kapviz.metrics.trajectories import CohortMeasure
+from kapviz.metrics.trajectory_tables import CohortMeasure
 from kapviz.ui import trajectories as view
 from tests.metrics.test_model import synthetic, zigzag
 

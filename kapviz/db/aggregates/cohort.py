@@ -1,6 +1,6 @@
 """The outcome and trajectory inputs, read narrow: scores, per-course anchors and doses.
 
-The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectories) need three
+The docs/domain.md §3 metrics (kapviz.metrics.outcomes, kapviz.metrics.trajectory_axes) need three
 things from the sessions table: per course its patient, first session, first and last
 completed dose and last completed integration session; the completed doses themselves
 (to count doses up to a moment); and, per score tied to a session, that session's phase and
@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Collection
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, String, and_, case, func, select, type_coerce
+from sqlalchemy import Connection, Select, String, and_, case, func, select, type_coerce
 
 from kapviz.db import queries
 from kapviz.db.models import Assessment, Course, Dosing, Patient, Session
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
+from kapviz.metrics import course_attributes
 from kapviz.metrics import scores as sm
-from kapviz.metrics import trajectories as tr
 
 
 def release_memory() -> None:
@@ -47,9 +48,15 @@ def _text(column):  # SQL expression
     return type_coerce(column, String)
 
 
-def _in_scope(stmt, column, filters: Filters, patient_id: str | None):
+def _in_scope(stmt, column, filters: Filters, patient_id: str | None, within: Select | None = None):
     scope = queries.course_scope(filters, patient_id)
-    return stmt if scope is None else stmt.where(column.in_(scope))
+    stmt = stmt if scope is None else stmt.where(column.in_(scope))
+    return stmt if within is None else stmt.where(column.in_(within))
+
+
+def patients_of(courses: Select) -> Select:
+    """SELECT of the patients of the course ids `courses` selects."""
+    return select(Course.patient_id).where(Course.course_id.in_(courses))
 
 
 def _completed(phase: str):  # SQL expression
@@ -57,7 +64,11 @@ def _completed(phase: str):  # SQL expression
 
 
 def course_anchors(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    within: Select | None = None,
 ) -> pd.DataFrame:
     """Per course with sessions in scope (sm.ANCHOR_COLUMNS, indexed by course_id).
 
@@ -78,7 +89,7 @@ def course_anchors(
         func.max(when("dosing")).label("last_dose_at"),
         func.max(when("integration")).label("last_integration_at"),
     ).group_by(Session.course_id)
-    grouped = _in_scope(grouped, Session.course_id, filters, patient_id).subquery()
+    grouped = _in_scope(grouped, Session.course_id, filters, patient_id, within).subquery()
     stmt = select(
         grouped.c.course_id,
         Course.patient_id,
@@ -89,26 +100,36 @@ def course_anchors(
 
 
 def completed_doses(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    within: Select | None = None,
 ) -> pd.DataFrame:
     """Completed dosing sessions in scope: course_id, started_at, dose_number (1…n).
 
     The same frame as `sm.completed_doses(queries.sessions(...))`.
     """
     stmt = select(Session.course_id, _text(Session.started_at)).where(_completed("dosing"))
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, within)
     frame = queries.read_frame(conn, stmt, ["course_id", "started_at"])
     return sm.number_doses(frame)
 
 
 def outcome_scores(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    instruments: Collection[str] = OUTCOME_INSTRUMENTS,
+    within: Select | None = None,
 ) -> pd.DataFrame:
     """Outcome-instrument scores in scope, as `sm.course_scores` returns them.
 
     Read from the covering score index alone. The course is the stored one; a score stored
     without one (rare: imports resolve it) gets its session's, else one by date, from a
-    read of the sessions (`sm.course_scores`, the definition).
+    read of the sessions (`sm.course_scores`, the definition). `within` (a SELECT of course
+    ids) keeps every score of those courses' patients, whose course may need deriving.
     """
     stmt = select(
         Assessment.id,
@@ -118,7 +139,9 @@ def outcome_scores(
         Assessment.instrument,
         _text(Assessment.administered_at),
         Assessment.total,
-    ).where(Assessment.instrument.in_(list(OUTCOME_INSTRUMENTS)))
+    ).where(Assessment.instrument.in_(list(instruments)))
+    if within is not None:
+        stmt = stmt.where(Assessment.patient_id.in_(patients_of(within)))
     if patient_id is not None and queries.course_scope(filters) is None:
         # An unscoped view of one patient: by patient, so that the patient's scores stored
         # without a course are read too (their course is derived below).
@@ -133,6 +156,8 @@ def outcome_scores(
         return scores
     lookup = select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
     lookup = _in_scope(lookup, Session.course_id, filters, patient_id)
+    if within is not None:
+        lookup = lookup.where(Session.patient_id.in_(patients_of(within)))
     sessions = queries.read_frame(
         conn, lookup, ["session_id", "patient_id", "course_id", "started_at"]
     )
@@ -161,7 +186,8 @@ def course_first_doses(
     conn: Connection, filters: Filters, *, patient_id: str | None = None
 ) -> pd.DataFrame:
     """Per course in scope: its patient's site and indication, route and dose of its first
-    completed dose (`tr.FIRST_DOSE_COLUMNS`, as `tr.course_first_doses` of the sessions).
+    completed dose (`course_attributes.FIRST_DOSE_COLUMNS`, as
+    `course_attributes.course_first_doses` of the sessions).
 
     For the small multiples by site, route, indication or dose band: ~22k rows instead of
     the sessions frame. Equal start times go to the lower session id, as in the frame; the
@@ -201,7 +227,7 @@ def course_first_doses(
         .outerjoin(Dosing, Dosing.session_id == first.c.session_id)
         .order_by(courses.c.course_id)
     )
-    frame = queries.read_frame(conn, stmt, tr.FIRST_DOSE_COLUMNS)
+    frame = queries.read_frame(conn, stmt, course_attributes.FIRST_DOSE_COLUMNS)
     for col in ("dose_mg", "dose_mg_per_kg"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame

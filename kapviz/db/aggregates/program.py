@@ -103,17 +103,7 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         stmt = stmt.where(table.instrument == PHQ9.id)
         return stmt if scope is None else stmt.where(table.course_id.in_(scope))
 
-    columns = [
-        Assessment.id,
-        Assessment.patient_id,
-        Assessment.course_id,
-        Assessment.session_id,
-        Assessment.instrument,
-        Assessment.administered_at,
-        Assessment.total,
-        literal(None, String).label("items"),
-        Assessment.suicide_item,
-    ]
+    columns = queries.assessment_columns(literal(None, String).label("items"))
     # A positive one before the window with no later known item 9 before the window: a few
     # thousand candidates, each checked by one seek in the (instrument, patient, time) index.
     later = aliased(Assessment)
@@ -141,6 +131,62 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     frame["items"] = frame["items"].astype(object)
     order = ["patient_id", "administered_at", "id"]
     return frame.sort_values(order, kind="stable", ignore_index=True)
+
+
+def pre_dose_measured(
+    filters: Filters, *, instrument: str = PHQ9.id, window_days: int = PRE_DOSE_WINDOW_DAYS
+):  # SQL expression
+    """Whether the session (a Session row of the enclosing query) is measured: its patient has
+    an `instrument` score, of a course in scope, in the `window_days` up to its start (start
+    included). The one definition of measurement completion's numerator; an indexed probe
+    of the (patient, instrument, time) key of assessments."""
+    at = Session.started_at
+    scores = select(Assessment.id).where(
+        Assessment.patient_id == Session.patient_id,
+        Assessment.instrument == instrument,
+        Assessment.administered_at <= at,
+        Assessment.administered_at >= days_before(at, window_days),
+    )
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        scores = scores.where(Assessment.course_id.in_(scope))
+    return exists(scores)
+
+
+MEASUREMENT_COLUMNS = ["course_id", "patient_id", "site", "indication", "expected", "measured"]
+
+
+def measurement_by_course(
+    conn: Connection,
+    filters: Filters,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    instrument: str = PHQ9.id,
+    window_days: int = PRE_DOSE_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """Measurement completion per course in scope (MEASUREMENT_COLUMNS, by course id):
+    expected = its completed dosing sessions started in [start, end) (either bound open
+    when None), measured = those of them `pre_dose_measured`. Courses without such a
+    session have no row. Sum the two over any grouping of the rows (site, indication, a
+    set of courses) for that group's completion: `program.measurement_completion`."""
+    at = Session.started_at
+    window = [Session.phase == "dosing"]
+    if start is not None:
+        window.append(at >= start)
+    if end is not None:
+        window.append(at < end)
+    measured = pre_dose_measured(filters, instrument=instrument, window_days=window_days)
+    keys = (Session.course_id, Session.patient_id, Patient.site, Patient.indication)
+    stmt = (
+        select(*keys, func.count(), func.sum(case((measured, 1), else_=0)))
+        .join(Patient, Patient.patient_id == Session.patient_id)
+        .where(*_completed_in_scope(filters, *window))
+        .group_by(*keys)
+        .order_by(Session.course_id)
+    )
+    frame = queries.read_frame(conn, stmt, MEASUREMENT_COLUMNS)
+    return frame.astype({"expected": "int64", "measured": "int64"})
 
 
 def tile_counts(
@@ -172,16 +218,7 @@ def tile_counts(
     def patients_within(start: datetime, end: datetime):  # SQL expression
         return func.count(func.distinct(case((and_(at > start, at <= end), Session.patient_id))))
 
-    scores = select(Assessment.id).where(
-        Assessment.instrument == PHQ9.id,
-        Assessment.patient_id == Session.patient_id,
-        Assessment.administered_at <= at,
-        Assessment.administered_at >= days_before(at, pre_dose_days),
-    )
-    scope = queries.course_scope(filters)
-    if scope is not None:
-        scores = scores.where(Assessment.course_id.in_(scope))
-    measured = exists(scores)
+    measured = pre_dose_measured(filters, window_days=pre_dose_days)
     month_ago = now - timedelta(days=30)
     earliest = min(w.prev30, w.month_before[0], w.week_before[0], month_ago - timedelta(days=30))
     stmt = select(

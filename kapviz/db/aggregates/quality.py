@@ -1,10 +1,10 @@
 """The Data page's quality checks, counted in SQL rather than over whole tables.
 
 Dosing sessions without a pre-dose score are found by an indexed NOT EXISTS probe per
-session (the (patient, instrument, time) key of assessments), and only the count and the
-newest rows the page lists leave the database; side-effect wordings arrive grouped, one
-row per wording and term. Each gives exactly what kapviz.metrics.quality computes from the
-full frames (tests/db/test_aggregates_quality.py).
+session (kapviz.db.aggregates.program.pre_dose_measured, the one definition), and only the
+count and the newest rows the page lists leave the database; side-effect wordings arrive
+grouped, one row per wording and term. tests/db/test_aggregates_quality.py compares them
+with the plain reference (tests/reference/quality.py) and kapviz.metrics.quality.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, func, select
 
 from kapviz.db import queries
-from kapviz.db.aggregates.case import days_before
-from kapviz.db.models import Assessment, Patient, Session, SideEffect
+from kapviz.db.aggregates.program import pre_dose_measured
+from kapviz.db.models import Patient, Session, SideEffect
 from kapviz.filters import Filters
+from kapviz.instruments import PHQ9
 from kapviz.metrics import quality
 
 
@@ -34,26 +35,15 @@ def dosing_without_predose(
     conn: Connection,
     filters: Filters,
     *,
-    instrument: str = "PHQ-9",
+    instrument: str = PHQ9.id,
     window_days: int = quality.PRE_DOSE_WINDOW_DAYS,
     limit: int = 200,
 ) -> MissingPreDose:
-    """`quality.dosing_without_predose` of the sessions and scores in scope: its row count
-    and its first `limit` rows."""
+    """Completed dosing sessions in scope that are not `pre_dose_measured`: their count and
+    the newest `limit` of them (quality.newest_first's order)."""
     scope = queries.course_scope(filters)
-    probe = [
-        Assessment.patient_id == Session.patient_id,
-        Assessment.instrument == instrument,
-        Assessment.administered_at >= days_before(Session.started_at, window_days),
-        Assessment.administered_at <= Session.started_at,
-    ]
-    if scope is not None:
-        probe.append(Assessment.course_id.in_(scope))
-    missing = [
-        Session.phase == "dosing",
-        Session.status == "completed",
-        ~exists(select(Assessment.id).where(and_(*probe))),
-    ]
+    measured = pre_dose_measured(filters, instrument=instrument, window_days=window_days)
+    missing = [Session.phase == "dosing", Session.status == "completed", ~measured]
     if scope is not None:
         missing.append(Session.course_id.in_(scope))
     # Every session started at or after the limit-th newest start (ties included), with

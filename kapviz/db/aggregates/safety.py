@@ -460,17 +460,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
         .group_by(Assessment.patient_id)
     )
     stmt = (
-        select(
-            Assessment.id,
-            Assessment.patient_id,
-            Assessment.course_id,
-            Assessment.session_id,
-            Assessment.instrument,
-            Assessment.administered_at,
-            Assessment.total,
-            literal(None).label("items"),
-            Assessment.suicide_item,
-        )
+        select(*queries.assessment_columns(literal(None).label("items")))
         .where(*known, tuple_(Assessment.patient_id, Assessment.administered_at).in_(latest))
         .order_by(Assessment.patient_id, Assessment.administered_at, Assessment.id)
     )
