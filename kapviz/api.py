@@ -40,6 +40,7 @@ from kapviz.auth.scope import NO_SITE
 from kapviz.config import Settings, load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
+from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
 from kapviz.db.models import Session
@@ -552,20 +553,24 @@ class Clinic:
         group columns)."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
-        chosen, doses, attrs = self._doses(cohort, dims, instrument)
+        chosen, attrs, _ = self._cohort(cohort, dims, instrument=instrument, outcomes=False)
+        filters = chosen.filters
+        begin = (
+            None if filters.start is None else datetime.combine(filters.start, datetime.min.time())
+        )
+        stop = (
+            None
+            if filters.end is None
+            else datetime.combine(filters.end + timedelta(days=1), datetime.min.time())
+        )
         with self.engine.connect() as conn:
-            scores = queries.assessments(conn, chosen, instruments=[instrument])
-        scores = scores[["patient_id", "instrument", "administered_at"]]
-        sessions = doses.assign(phase="dosing", status="completed")  # the doses are both
-        start, end = _span(doses["started_at"])
-        records = []
-        for key, in_group in _parts(attrs, dims, sessions["course_id"]):
-            part = sessions[in_group]
-            # Only the group's patients' scores: each call then matches a part, not all.
-            mine = scores[is_member(scores["patient_id"], part["patient_id"])]
-            measured, total = measurement_completion(
-                part, mine, start=start, end=end, instrument=instrument
+            courses = program_sql.measurement_by_course(
+                conn, filters, start=begin, end=stop, instrument=instrument
             )
+        courses = courses[is_member(courses["course_id"], attrs["course_id"])]
+        records = []
+        for key, in_group in _parts(attrs, dims, courses["course_id"]):
+            measured, total = measurement_completion(courses[in_group])
             low, high = wilson_interval(measured, total)
             records.append(
                 {
@@ -739,10 +744,3 @@ def _no_effect(term: str, doses: pd.DataFrame) -> pd.DataFrame:
             }
         ]
     )
-
-
-def _span(started: pd.Series) -> tuple[datetime, datetime]:
-    """[first, after the last) start of these doses: the window that holds them all."""
-    if started.empty:
-        return (datetime(2000, 1, 1), datetime(2000, 1, 1))
-    return (started.min().to_pydatetime(), started.max().to_pydatetime() + timedelta(seconds=1))

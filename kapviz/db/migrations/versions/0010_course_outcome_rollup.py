@@ -1,7 +1,7 @@
 """course outcome rollup: every outcome instrument's per-course outcomes, one rule
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-07 13:30:00
 
 Replaces the PHQ-9 baseline/endpoint candidates (rollup_phq9_endpoints, which the pages
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
