@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -93,10 +94,15 @@ def test_plotly_escape(text, shown):
 
 
 @pytest.fixture
-def hostile_url(tmp_path, monkeypatch) -> str:
+def hostile_url(tmp_path, monkeypatch) -> Iterator[str]:
     """The hostile clinic in SQLite with a director account, as the app's database."""
     url = f"sqlite:///{tmp_path}/hostile.db"
     assert main(["import", str(write_clinic(tmp_path / "in", MARKUP)), "--db", url]) == 0
+    yield from _served_to_a_director(url, monkeypatch)
+
+
+def _served_to_a_director(url: str, monkeypatch) -> Iterator[str]:
+    """`url` with a director account (dora), as the app's database, caches empty."""
     monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
     with make_engine(url).begin() as conn:
         accounts.add_user(conn, "dora", "director-pass-1", role=DIRECTOR)
@@ -269,23 +275,14 @@ def test_fhir_site_name_is_shown_as_text(hostile_url, tmp_path):
 
 
 @pytest.fixture
-def redcap_url(tmp_path, monkeypatch) -> str:
+def redcap_url(tmp_path, monkeypatch) -> Iterator[str]:
     """A clinic imported from a REDCap export (shipped mapping) whose record ids, sites,
     indications, clinicians and ineligibility reason are hostile, with a director account."""
     url = f"sqlite:///{tmp_path}/redcap.db"
     export = write_redcap(tmp_path / "in" / "kap_project.csv")
     argv = ["import", str(export), "--redcap-mapping", str(SHIPPED_MAPPING), "--db", url]
     assert main(argv) == 0
-    monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
-    with make_engine(url).begin() as conn:
-        accounts.add_user(conn, "dora", "director-pass-1", role=DIRECTOR)
-    monkeypatch.setenv("KAPVIZ_DATABASE_URL", url)
-    monkeypatch.setenv("KAPVIZ_AUTH_MODE", "local")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield url
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    yield from _served_to_a_director(url, monkeypatch)
 
 
 REDCAP_PAGES = [

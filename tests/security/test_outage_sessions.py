@@ -60,9 +60,9 @@ def server(monkeypatch) -> Iterator[tuple[str, str]]:
         st.cache_resource.clear()
 
 
-def _signed_in(mode: str, monkeypatch) -> AppTest:
+def _signed_in(mode: str, monkeypatch, path: str) -> AppTest:
     monkeypatch.setenv("KAPVIZ_AUTH_MODE", mode)
-    at = AppTest.from_file(str(ROOT / "pages/overview.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
     if mode == "oidc":
         at.secrets["auth"] = AUTH_SECRETS
         at.user = {"is_logged_in": True, "email": "olga@clinic.org", "iat": int(time.time())}
@@ -76,12 +76,16 @@ def _tiles(at: AppTest) -> list[tuple[str, str]]:
     return [(m.label, m.value) for m in at.metric]
 
 
-@pytest.mark.parametrize("mode", ["local", "oidc"])
-def test_signed_in_session_keeps_last_values_in_an_outage(server, monkeypatch, mode):
-    """The Overview, signed in by password or by identity provider: with the database stopped the
-    next run shows one banner over the same tiles as before, and no exception."""
+@pytest.mark.parametrize(
+    ("mode", "path"),
+    [("local", "pages/overview.py"), ("oidc", "pages/overview.py"), ("oidc", "pages/safety.py")],
+)
+def test_signed_in_session_keeps_last_values_in_an_outage(server, monkeypatch, mode, path):
+    """Signed in by password or by identity provider: with the database stopped the next run
+    shows one banner over the same tiles as before, and no exception (on Safety too, whose
+    worklist asks the audit trail for the viewer's previous visit on every run)."""
     server_url, _ = server
-    at = _signed_in(mode, monkeypatch)
+    at = _signed_in(mode, monkeypatch, path)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     before = _tiles(at)
