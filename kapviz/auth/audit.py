@@ -22,6 +22,8 @@ SIGN_IN_FAILED = "sign_in_failed"
 VIEW_CASE = "view_case"
 EXPORT = "export"
 IMPORT = "import"
+CHANGE_ACCOUNT = "change_account"
+"""A `users` command changed an account: target the account, detail what changed."""
 ACTIONS = AUDIT_ACTIONS
 MAX_TARGET_LENGTH = 400
 

@@ -2,7 +2,8 @@
 
 Passwords come from a hidden prompt (typed twice) or, for scripts, from the first line of
 standard input with `--password-stdin`; never from an argument, which would end up in the
-shell history and the process list.
+shell history and the process list. Every change is in the audit trail (`change_account`,
+by `cli:<login name>`), written in the transaction of the change itself.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import json
 import sys
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from kapviz.auth import accounts, display
+from kapviz.auth import accounts, audit, display
 from kapviz.auth.scope import DISPLAY, ROLES, SUPERVISOR
 from kapviz.auth.sites import check_sites_exist
 from kapviz.config import database_url
@@ -42,6 +44,17 @@ def read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def _audit(conn: Connection, account: str, change: str, **detail: object) -> None:
+    """The audit row of one account change (never a password or token, only that it changed)."""
+    audit.record(
+        conn,
+        username=audit.command_line_user(),
+        action=audit.CHANGE_ACCOUNT,
+        target=account,
+        detail={"change": change, **{k: v for k, v in detail.items() if v}},
+    )
+
+
 def _fail(message: object) -> int:
     print(f"kapviz users: {message}", file=sys.stderr)
     return EXIT_PROBLEMS
@@ -64,6 +77,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
                 sites=tuple(args.site or ()),
                 clinician=args.clinician,
             )
+            _audit(conn, name, "add", role=args.role, sites=args.site, clinician=args.clinician)
     except (ValueError, SQLAlchemyError) as exc:
         return _fail(exc)
     print(f"added {name} ({args.role})")
@@ -84,6 +98,7 @@ def _cmd_add_display(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
             name, token = display.add_display(conn, args.username, display_name=args.name)
+            _audit(conn, name, "add", role=DISPLAY)
     except (ValueError, SQLAlchemyError) as exc:
         return _fail(exc)
     print(f"added {name} (display)")
@@ -95,6 +110,7 @@ def _cmd_display_token(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
             token = display.issue_token(conn, args.username)
+            _audit(conn, accounts.normalize_username(args.username), "display-token")
     except (ValueError, LookupError) as exc:
         return _fail(exc.args[0] if exc.args else exc)
     name = args.username.strip().lower()
@@ -107,6 +123,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
             removed = accounts.remove_user(conn, args.username)
+            if removed:
+                _audit(conn, accounts.normalize_username(args.username), "remove")
     except ValueError as exc:
         return _fail(exc)
     if not removed:
@@ -127,6 +145,14 @@ def _cmd_set_role(args: argparse.Namespace) -> int:
                 sites=tuple(args.site or ()),
                 clinician=args.clinician,
             )
+            _audit(
+                conn,
+                accounts.normalize_username(args.username),
+                "set-role",
+                role=args.role,
+                sites=args.site,
+                clinician=args.clinician,
+            )
     except (ValueError, LookupError) as exc:
         return _fail(exc.args[0] if exc.args else exc)
     print(f"{args.username.strip().lower()} is now {args.role}")
@@ -138,6 +164,7 @@ def _cmd_set_password(args: argparse.Namespace) -> int:
         password = read_password(args)
         with _engine(args).begin() as conn:
             accounts.set_password(conn, args.username, password)
+            _audit(conn, accounts.normalize_username(args.username), "set-password")
     except (ValueError, LookupError) as exc:
         return _fail(exc.args[0] if exc.args else exc)
     print(f"password of {args.username.strip().lower()} changed")
@@ -148,6 +175,7 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     try:
         with _engine(args).begin() as conn:
             accounts.unlock(conn, args.username)
+            _audit(conn, accounts.normalize_username(args.username), "unlock")
     except (ValueError, LookupError) as exc:
         return _fail(exc.args[0] if exc.args else exc)
     print(f"unlocked {args.username.strip().lower()}")

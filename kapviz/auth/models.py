@@ -24,7 +24,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kapviz.auth.scope import ROLES
 from kapviz.db.models import Base
 
-AUDIT_ACTIONS: tuple[str, ...] = ("sign_in", "sign_in_failed", "view_case", "export", "import")
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "sign_in",
+    "sign_in_failed",
+    "view_case",
+    "export",
+    "import",
+    "change_account",
+)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

@@ -6,7 +6,7 @@ stalling every other viewer. Now:
 - `check_uploads` refuses a file by size, kind and (for workbooks) by what its zip would
   unpack to, before anything is parsed (kapviz.privacy.check_upload);
 - `read_and_validate` (read, validate, and the dry run's counts) runs in a child process
-  (`parse_in_child`) under an address-space limit, so the server's own threads keep
+  (`parse_in_child`) under a memory limit, so the server's own threads keep
   answering and a file that needs too much memory fails alone; the files are written to
   one temporary folder that the parent removes when the read ends, whether it succeeded,
   failed or the child died.
@@ -14,6 +14,8 @@ stalling every other viewer. Now:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import logging
 import multiprocessing
@@ -26,12 +28,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from kapviz import privacy
 from kapviz.io.validate import ValidatedBatch
 from kapviz.io.write import ImportResult, write_batch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TEMP_PREFIX = "kapviz-upload-"
 STALE_AFTER_SECONDS = 6 * 3600
@@ -124,17 +128,47 @@ def read_and_validate(
     return ReadResult(validated, fmt, names, list(validated.warnings), preview)
 
 
+M_ARENA_MAX = -8
+"""glibc's mallopt parameter for the number of malloc arenas."""
+
+
 def _limit_memory(limit_bytes: int) -> None:
-    """Child initializer: the modules first, then an address-space limit on top of them (so
-    the limit is what reading the files may use, whatever the interpreter itself maps)."""
+    """Child initializer: the modules first, then a limit of `limit_bytes` on the memory the
+    read may allocate on top of them.
+
+    The limit is RLIMIT_DATA (private writable memory: the heap, anonymous mappings, thread
+    stacks), counted from what the process holds now (VmData). An address-space limit
+    (RLIMIT_AS) also counted reservations that hold no memory: every thread that mallocs under
+    contention gets a glibc arena of 64 MB of reserved address space, and thread pools
+    started by the libraries of a read add one per core, so a tiny read failed now and then on
+    a busy machine. Two arenas at most keep the heap compact as well."""
     import kapviz.io.commands  # noqa: F401 - loaded before the limit
     import kapviz.io.fhir  # noqa: F401
     import kapviz.io.redcap  # noqa: F401
     import kapviz.io.validate  # noqa: F401
 
-    with open("/proc/self/statm") as statm:
-        mapped = int(statm.read().split()[0]) * resource.getpagesize()
-    resource.setrlimit(resource.RLIMIT_AS, (mapped + limit_bytes, resource.RLIM_INFINITY))
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its default arenas
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
+    resource.setrlimit(resource.RLIMIT_DATA, (data_bytes() + limit_bytes, resource.RLIM_INFINITY))
+
+
+def data_bytes() -> int:
+    """This process's private writable memory (VmData), what RLIMIT_DATA counts."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise OSError(errno.ENOSYS, "no VmData in /proc/self/status")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """The child ran out of its memory: MemoryError, ENOMEM, a thread that got no stack (thread
+    stacks count towards the limit), or a child killed outright."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOMEM
+    if isinstance(exc, RuntimeError) and not isinstance(exc, BrokenProcessPool):
+        return "can't start new thread" in str(exc)  # CPython's words for it
+    return True
 
 
 def remove_stale_folders(*, now: float | None = None) -> int:
@@ -164,29 +198,47 @@ def parse_in_child(
     temporary folder is removed when this returns or raises."""
     remove_stale_folders()
     folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-    context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=context,
-            initializer=_limit_memory,
-            initargs=(memory_limit_bytes,),
-        ) as pool:
-            future = pool.submit(
-                read_and_validate, folder, list(uploads), database_url, allow_implausible
-            )
-            if wait is not None:
-                wait(future)
-            try:
-                return future.result()
-            except (MemoryError, BrokenProcessPool, OSError) as exc:
-                if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:
-                    raise
-                log.warning("reading the upload ran out of memory: %r", exc)
-                raise UploadTooLarge(
-                    "these files need more memory to read than the "
-                    f"{memory_limit_bytes // 1024 // 1024} MB allowed "
-                    "(KAPVIZ_UPLOAD_MEMORY_MB); split them or import them with the command line"
-                ) from exc
+        return run_limited(
+            read_and_validate,
+            folder,
+            list(uploads),
+            database_url,
+            allow_implausible,
+            memory_limit_bytes=memory_limit_bytes,
+            wait=wait,
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_limited(
+    fn: Callable[..., T],
+    *args: object,
+    memory_limit_bytes: int,
+    wait: Callable[[Future], None] | None = None,
+) -> T:
+    """`fn(*args)` in a fresh (spawned) child process that may allocate at most
+    `memory_limit_bytes` more than it holds after its imports; UploadTooLarge when it runs
+    out. A spawned child inherits nothing of the server's memory, whatever the server holds."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=context,
+        initializer=_limit_memory,
+        initargs=(memory_limit_bytes,),
+    ) as pool:
+        future = pool.submit(fn, *args)
+        if wait is not None:
+            wait(future)
+        try:
+            return future.result()
+        except (MemoryError, BrokenProcessPool, OSError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            log.warning("reading the upload ran out of memory: %r", exc)
+            raise UploadTooLarge(
+                "these files need more memory to read than the "
+                f"{memory_limit_bytes // 1024 // 1024} MB allowed "
+                "(KAPVIZ_UPLOAD_MEMORY_MB); split them or import them with the command line"
+            ) from exc

@@ -29,6 +29,7 @@ ACTION_LABELS = {
     audit.VIEW_CASE: "Opened a case",
     audit.EXPORT: "Exported",
     audit.IMPORT: "Imported",
+    audit.CHANGE_ACCOUNT: "Changed an account",
 }
 
 

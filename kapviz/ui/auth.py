@@ -147,27 +147,7 @@ def _refuse_display() -> accounts.Account:
 
 
 def _account_now(username: str) -> accounts.Account | None:
-    """The account as the database has it now; while the database does not answer, the one
-    this session already holds (it sees only the cached figures it saw before the outage)."""
-    try:
-        return find_account(username)
-    except Exception as exc:
-        held = st.session_state.get(VIEWER_KEY)
-        if not outage.is_unreachable(exc) or not isinstance(held, Viewer):
-            raise
-        if held.username != username:
-            raise
-        return accounts.Account(
-            username=held.username,
-            display_name=st.session_state.get(NAME_KEY),
-            role=held.role,
-            sites=held.sites,
-            clinician=held.clinician,
-            failed_attempts=0,
-            locked_until=None,
-            created_at=None,
-            updated_at=None,
-        )
+    return outage.account_or_held(username)
 
 
 def _sign_in_form() -> None:

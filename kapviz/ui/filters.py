@@ -8,13 +8,17 @@ so), and `kapviz.ui.page.setup` scopes whatever is chosen before any query runs.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from kapviz.domain import ROUTE_LABELS
 from kapviz.filters import Filters
 from kapviz.ui import auth, data, session
+
+log = logging.getLogger(__name__)
 
 QUERY_KEYS = ("site", "indication", "route", "from", "to")
 KEY = "_filters"
@@ -94,17 +98,42 @@ def invalid_dates(raw: dict[str, str | None]) -> dict[str, str]:
 
 def _accept_route_codes(routes) -> None:
     """`?route=iv` as well as `?route=IV`: the bound widget reads and writes its labels
-    (`IV`, `Intranasal`) and ignores anything else, so on a session's first run a link with
-    the template's codes, in any case, sets the widget through its state instead."""
+    (`IV`, `Intranasal`) and drops anything else from the URL, so on a session's first run a
+    link with the template's codes, in any case, is rewritten to the labels before the widget
+    reads it: the filter applies and the address bar keeps `route=IV`, so a link copied
+    afterwards opens the same view."""
     given = st.query_params.get_all("route")
     if not given or "route" in st.session_state:
         return
     codes = {}
     for code in routes:
         codes[str(code).lower()] = codes[ROUTE_LABELS.get(code, str(code)).lower()] = code
-    if any(v not in ROUTE_LABELS.values() for v in given):
-        wanted = (codes.get(g.strip().lower()) for g in given)
-        st.session_state["route"] = list(dict.fromkeys(c for c in wanted if c is not None))
+    if all(v in ROUTE_LABELS.values() for v in given):
+        return
+    wanted = (codes.get(g.strip().lower()) for g in given)
+    chosen = list(dict.fromkeys(c for c in wanted if c is not None))
+    if not chosen:
+        return
+    labels = [ROUTE_LABELS.get(c, str(c)) for c in chosen]
+    st.query_params["route"] = labels
+    if not _reseed_from_url():
+        # No seeding hook in this Streamlit: the filter still applies, the URL loses it.
+        st.session_state["route"] = chosen
+
+
+def _reseed_from_url() -> bool:
+    """Make bound widgets read the query parameters as they are now: Streamlit seeds them from
+    the URL the session opened with (kept privately), which still holds the raw code."""
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    try:
+        query = get_session_state()._state.query_params
+        current = {k: st.query_params.get_all(k) for k in st.query_params}
+        query.set_initial_query_params(urlencode(current, doseq=True))
+    except AttributeError:
+        log.warning("cannot rewrite the initial query parameters; route codes stay out of the URL")
+        return False
+    return True
 
 
 def remember(filters: Filters) -> None:

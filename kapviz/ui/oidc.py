@@ -19,12 +19,12 @@ import streamlit as st
 
 from kapviz.auth import accounts, audit
 from kapviz.config import Settings
+from kapviz.ui import outage
 from kapviz.ui.session import (
     FAILED_KEY,
     SEEN_KEY,
     USER_KEY,
     clear_session,
-    find_account,
     record_as,
     sign_in_header,
 )
@@ -108,7 +108,8 @@ def oidc_account(cfg: Settings, now: datetime) -> accounts.Account:
         clear_session()
         st.logout()
         st.stop()
-    account = find_account(email) if email and user.get("email_verified") is not False else None
+    verified = email and user.get("email_verified") is not False
+    account = outage.account_or_held(email) if verified else None
     if account is None:
         _refuse_identity(email, user)
     if st.session_state.get(USER_KEY) != account.username:

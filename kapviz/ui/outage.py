@@ -10,6 +10,10 @@ while the charts below stayed on screen unmarked, and no page recovered by itsel
 - A query that is not cached fails; `guard()` (around `page.setup` and the page run in app.py)
   turns that failure, and a database that has never answered since start-up, into the same
   banner instead of an exception, and stops the run. Details go to the server log only.
+- A signed-in session re-reads its account on every run (kapviz.ui.session.find_account);
+  while the database does not answer it keeps the account it holds (`account_or_held`), for
+  local accounts and identity-provider sign-ins alike, so the page under the banner still
+  shows the values it read before.
 - With the banner shows a small fragment that asks the database again every refresh interval
   and reruns the whole page once it answers; live fragments call `follow()` so a page that is
   already open switches into and out of the stale state by itself.
@@ -30,6 +34,9 @@ import sqlalchemy.exc
 import streamlit as st
 from sqlalchemy import make_url, text
 
+from kapviz.auth import accounts
+from kapviz.auth.scope import Viewer
+from kapviz.ui import session
 from kapviz.ui.db import database_url, engine_for
 
 log = logging.getLogger(__name__)
@@ -178,6 +185,30 @@ def current_version(url: str, fetch: Callable[[], tuple]) -> tuple:
         return h.version
     mark_up(url, version)
     return version
+
+
+def account_or_held(username: str) -> accounts.Account | None:
+    """The account as the database has it now (None once removed); while the database does not
+    answer, the one this session already holds (it sees only the cached figures it saw before
+    the outage). Any other error, or a session holding someone else, is raised."""
+    try:
+        return session.find_account(username)
+    except Exception as exc:
+        held = st.session_state.get(session.VIEWER_KEY)
+        if not is_unreachable(exc) or not isinstance(held, Viewer) or held.username != username:
+            raise
+        mark_down(database_url(), exc)
+        return accounts.Account(
+            username=held.username,
+            display_name=st.session_state.get(session.NAME_KEY),
+            role=held.role,
+            sites=held.sites,
+            clinician=held.clinician,
+            failed_attempts=0,
+            locked_until=None,
+            created_at=None,
+            updated_at=None,
+        )
 
 
 def probe(url: str) -> bool:

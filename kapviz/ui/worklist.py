@@ -12,7 +12,7 @@ import streamlit as st
 from kapviz.auth import audit
 from kapviz.filters import Filters
 from kapviz.metrics.alerts import alert_groups, mark_new, page_of, split_inactive
-from kapviz.ui import live, redact, session
+from kapviz.ui import live, outage, redact, session
 from kapviz.ui.db import engine_for, settings
 from kapviz.ui.safety import alerts, today_end
 
@@ -47,12 +47,25 @@ def worklist(filters: Filters) -> Worklist:
     return Worklist(active, inactive, alert_groups(active), previous)
 
 
+PREVIOUS_VISIT_KEY = "_worklist_previous_visit"
+
+
 def previous_visit() -> datetime | None:
-    """The signed-in viewer's sign-in before this one (None with sign-in off or the first)."""
+    """The signed-in viewer's sign-in before this one (None with sign-in off or the first);
+    while the database does not answer, the one this session read last (kapviz.ui.outage)."""
     if not session.is_on():
         return None
-    with engine_for(settings().database_url).connect() as conn:
-        return audit.previous_sign_in(conn, session.username())
+    url = settings().database_url
+    try:
+        with engine_for(url).connect() as conn:
+            previous = audit.previous_sign_in(conn, session.username())
+    except Exception as exc:
+        if not outage.is_unreachable(exc):
+            raise
+        outage.mark_down(url, exc)
+        return st.session_state.get(PREVIOUS_VISIT_KEY)
+    st.session_state[PREVIOUS_VISIT_KEY] = previous
+    return previous
 
 
 def inactive_days() -> int:

@@ -163,3 +163,31 @@ def write_clinic(folder: str | Path, texts: Sequence[str]) -> Path:
     _write(folder, "side_effects", effects)
     _write(folder, "vitals", vitals)
     return folder
+
+
+REDCAP_EXPORT = Path(__file__).parents[1] / "io" / "fixtures" / "redcap" / "kap_project.csv"
+"""A REDCap export of two records (one treated, one not eligible) for the shipped mapping."""
+
+
+def write_redcap(path: str | Path) -> Path:
+    """That REDCap export with hostile text in every free-text field: the record ids, the
+    site and indication (codes the mapping does not know pass through as text), the
+    clinicians and the ineligibility reason."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace = {
+        "record_id": {"K001": MARKDOWN, "K002": HTML},
+        "site": {"1": MARKUP[3], "2": MARKUP[2]},
+        "indication": {"1": MARKUP[2], "2": HTML},
+        "clinician": {"DrA": HTML, "DrB": MARKDOWN},
+        "ineligible_reason": {"uncontrolled hypertension": MARKDOWN + " " + HTML},
+    }
+    with REDCAP_EXPORT.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or ())
+        rows = [{k: replace.get(k, {}).get(v, v) for k, v in row.items()} for row in reader]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -6,7 +6,8 @@ renders labels and hover text as HTML-like markup, so such text passes through
 `kapviz.safe_text` (markdown / plotly / html) wherever it is shown. These tests import a
 clinic whose every free-text field holds a link, an image, a tag or a directive, open every
 page as a director and find none of it live: no link to another host, no image, no HTML
-element, in page text, chart JSON or the case summary HTML. The browser test
+element, in page text, chart JSON or the case summary HTML; the same for a FHIR import and
+for a REDCap export whose every free-text field is hostile. The browser test
 (tests/browser/test_markdown_injection_browser.py) checks the rendered DOM and the network.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,11 +30,12 @@ from kapviz.auth.scope import DIRECTOR
 from kapviz.charts.escape import escape_figure_text
 from kapviz.cli import main
 from kapviz.db.engine import make_engine
+from kapviz.io.redcap import SHIPPED_MAPPING
 from kapviz.report import case as report
 from kapviz.ui import case as case_ui
 from kapviz.ui.session import SEEN_KEY, USER_KEY
 from tests.pages.auth.conftest import fast_hasher
-from tests.security.hostile import HTML, MARKDOWN, MARKUP, write_clinic
+from tests.security.hostile import HTML, MARKDOWN, MARKUP, write_clinic, write_redcap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,10 +94,15 @@ def test_plotly_escape(text, shown):
 
 
 @pytest.fixture
-def hostile_url(tmp_path, monkeypatch) -> str:
+def hostile_url(tmp_path, monkeypatch) -> Iterator[str]:
     """The hostile clinic in SQLite with a director account, as the app's database."""
     url = f"sqlite:///{tmp_path}/hostile.db"
     assert main(["import", str(write_clinic(tmp_path / "in", MARKUP)), "--db", url]) == 0
+    yield from _served_to_a_director(url, monkeypatch)
+
+
+def _served_to_a_director(url: str, monkeypatch) -> Iterator[str]:
+    """`url` with a director account (dora), as the app's database, caches empty."""
     monkeypatch.setattr(accounts, "_HASHER", fast_hasher())
     with make_engine(url).begin() as conn:
         accounts.add_user(conn, "dora", "director-pass-1", role=DIRECTOR)
@@ -264,3 +272,56 @@ def test_fhir_site_name_is_shown_as_text(hostile_url, tmp_path):
     assert_nothing_live(at, "safety with a FHIR site")  # no dosing there: an empty state
     site = next(m for m in at.sidebar.multiselect if m.key == "site")
     assert site.value == [MARKDOWN + " " + HTML]  # options are plain text, never markdown
+
+
+@pytest.fixture
+def redcap_url(tmp_path, monkeypatch) -> Iterator[str]:
+    """A clinic imported from a REDCap export (shipped mapping) whose record ids, sites,
+    indications, clinicians and ineligibility reason are hostile, with a director account."""
+    url = f"sqlite:///{tmp_path}/redcap.db"
+    export = write_redcap(tmp_path / "in" / "kap_project.csv")
+    argv = ["import", str(export), "--redcap-mapping", str(SHIPPED_MAPPING), "--db", url]
+    assert main(argv) == 0
+    yield from _served_to_a_director(url, monkeypatch)
+
+
+REDCAP_PAGES = [
+    ("pages/overview.py", {}),
+    ("pages/trajectories.py", {}),
+    ("pages/safety.py", {}),
+    ("pages/case_explorer.py", {"patient": MARKDOWN}),
+    ("pages/case_explorer.py", {"patient": HTML}),
+    ("pages/data.py", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    REDCAP_PAGES,
+    ids=["overview", "trajectories", "safety", "case-markdown-id", "case-html-id", "data"],
+)
+def test_no_markup_from_redcap_on_any_page(redcap_url, path, query):
+    """Every page on the REDCap clinic, opened by a director: its text is there, as text."""
+    at = run(path, **query)
+    assert_nothing_live(at, f"{path} (REDCap)")
+
+
+def test_redcap_text_shown_escaped_and_case_summary_plain(redcap_url, monkeypatch):
+    """The REDCap ineligibility reason is on the Overview, escaped; the case summary export
+    of a record whose id is a markdown link (its title and heading) loads and links nothing."""
+    shown = "\n".join(markdown_texts(run("pages/overview.py")))
+    assert safe_text.markdown(MARKDOWN + " " + HTML) in shown
+    summaries: list[report.CaseSummary] = []
+    original = case_ui.export_buttons
+    monkeypatch.setattr(case_ui, "export_buttons", lambda s: (summaries.append(s), original(s)))
+    at = run("pages/case_explorer.py", patient=MARKDOWN)
+    assert_nothing_live(at, "case explorer (REDCap)")
+    assert summaries and summaries[0].patient_id == MARKDOWN
+    page = report.case_summary_html(summaries[0], [""] * len(summaries[0].figures))
+    tags = Tags()
+    tags.feed(page.split("<script", 1)[0])
+    assert all(a.startswith("data:image/svg+xml;base64,") for a in tags.links if a)
+    assert not tags.names & {"a", "iframe", "script"}
+    for raw in ("<img src=x", "<b>bold</b>", "<b>North</b>", "<a href"):
+        assert raw not in page, f"the data's {raw!r} is live in the case summary"
+    assert "![px](http://127.0.0.2:9/pixel.png)" in page  # the record id, as text

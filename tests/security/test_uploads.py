@@ -29,10 +29,8 @@ from tests.browser.conftest import open_app, wait_for_app
 
 FIXTURES = Path(__file__).parents[1] / "io" / "fixtures"
 MB = 1024 * 1024
-DEFAULT_LIMIT = max(Settings().upload_memory_mb * MB, 8192 * MB)
-"""The limit for the tests that check what is left on disk: generous, because the limit
-bounds address space, which a busy test worker's child sometimes exceeded on a small read
-(not understood yet; the 40 MB test below proves the limit itself)."""
+DEFAULT_LIMIT = Settings().upload_memory_mb * MB
+"""The limit the app gives the reading process (KAPVIZ_UPLOAD_MEMORY_MB's default)."""
 
 
 @pytest.fixture
@@ -84,6 +82,30 @@ def test_file_needing_too_much_memory_fails_alone(temp_root, empty_db):
     with pytest.raises(UploadTooLarge, match="KAPVIZ_UPLOAD_MEMORY_MB"):
         uploads.parse_in_child([big], empty_db, memory_limit_bytes=40 * MB)
     assert _left(temp_root) == []
+
+
+def test_limit_bounds_memory_not_reserved_address_space(tmp_path, empty_db):
+    """The limit counts what the read allocates, not address space reserved without memory:
+    a child that first reserves 3 GB (more than the whole default limit; glibc reserves 64 MB
+    per malloc arena, one per busy thread, which made tiny reads fail now and then on a busy
+    machine under an address-space limit) still reads a tiny template; memory really written
+    past the limit is still refused."""
+    from tests.security.upload_child import GB, allocate, reserve_then_read
+
+    folder = tmp_path / "read"
+    folder.mkdir()
+    result = uploads.run_limited(
+        reserve_then_read,
+        3 * GB,
+        folder,
+        _uploads("template_valid"),
+        empty_db,
+        memory_limit_bytes=DEFAULT_LIMIT,
+    )
+    assert result.validated.ok and len(result.validated.frames["patients"]) == 3
+    assert uploads.run_limited(allocate, 64 * MB, memory_limit_bytes=128 * MB) == 64 * MB
+    with pytest.raises(UploadTooLarge, match="KAPVIZ_UPLOAD_MEMORY_MB"):
+        uploads.run_limited(allocate, 256 * MB, memory_limit_bytes=128 * MB)
 
 
 def test_stale_folders_of_killed_processes_are_removed(temp_root):
