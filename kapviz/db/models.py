@@ -331,3 +331,42 @@ class RollupPhq9Endpoint(_BySiteAndIndication, Base):
     pre_total: Mapped[int | None] = mapped_column(Integer)
     last_at: Mapped[datetime] = mapped_column(DateTime)
     last_total: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCoursePoint(_BySiteAndIndication, Base):
+    """Per course, outcome instrument and session-axis point: the course's value there (the
+    sum and count of its scores at that point) and its baseline, for courses with one
+    (kapviz.db.aggregates.case.CohortSummary's values before they are counted)."""
+
+    __tablename__ = "rollup_course_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64))
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    point_order: Mapped[int] = mapped_column(Integer)
+    total_sum: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_rollup_course_points_course", "course_id"),
+        # Covering: the counts are grouped in index order, without a sort of every row.
+        Index(
+            "ix_rollup_course_points_value",
+            "instrument",
+            "baseline",
+            "point_order",
+            "total_sum",
+            "scores",
+            "site",
+            "indication",
+        ),
+    )
+
+
+class RollupCourseBaseline(_BySiteAndIndication, Base):
+    """Per course and outcome instrument with a baseline: that baseline
+    (kapviz.db.aggregates.case.CohortSummary's baselines before they are counted)."""
+
+    __tablename__ = "rollup_course_baselines"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(16), primary_key=True)
+    baseline: Mapped[int] = mapped_column(Integer)

@@ -19,7 +19,8 @@ paths run the same SQL definitions (tests compare them on SQLite and PostgreSQL)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pandas as pd
@@ -27,11 +28,15 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
 from kapviz.auth.scope import matches_nothing
 from kapviz.db import queries
+from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.models import (
     Assessment,
+    Course,
     Patient,
+    RollupCourseBaseline,
+    RollupCoursePoint,
     RollupDosingMonth,
     RollupFunnel,
     RollupIneligibility,
@@ -43,7 +48,38 @@ from kapviz.instruments import PHQ9
 
 log = logging.getLogger(__name__)
 
-TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
+WHOLE_TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
+"""Rollups recomputed whole by every build and refresh (grouped counts; the PHQ-9 rows)."""
+
+COHORT_WINDOW_DAYS = 30
+"""The baseline window the per-course cohort rows are computed with (Settings'
+baseline_window_days default); a clinic that sets another window reads its bands live."""
+
+CourseRows = Callable[[Connection, Sequence[str] | None], dict[type, pd.DataFrame]]
+"""Rows of per-course rollup tables for these courses (every course when None), each with
+course_id, site and indication and the table's other columns."""
+
+
+def cohort_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """The Case explorer's cohort band inputs per course (kapviz.db.aggregates.case)."""
+    values, baselines = case_sql.course_rows(conn, courses, window_days=COHORT_WINDOW_DAYS)
+    groups = _course_groups(conn, courses)
+    values = values.rename(columns={"order": "point_order"}).merge(groups, on="course_id")
+    return {
+        RollupCoursePoint: values,
+        RollupCourseBaseline: baselines.merge(groups, on="course_id"),
+    }
+
+
+COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
+    ((RollupCoursePoint, RollupCourseBaseline), cohort_rows),
+)
+"""Every per-course rollup: its tables and the function computing their rows for a set of
+courses. A full build computes them for every course; `refresh` replaces only the rows of
+the courses an import touched. A new per-course rollup is one more entry here."""
+
+COURSE_TABLES = tuple(table for tables, _ in COURSE_ROLLUPS for table in tables)
+TABLES = WHOLE_TABLES + COURSE_TABLES
 
 
 def serves(filters: Filters) -> bool:
@@ -97,10 +133,41 @@ class Rollups:
     funnel: pd.DataFrame
     ineligibility: pd.DataFrame
     phq9_endpoints: pd.DataFrame
+    courses: dict[type, pd.DataFrame] = field(default_factory=dict)
+
+
+def _course_groups(conn: Connection, courses: Sequence[str] | None) -> pd.DataFrame:
+    """course_id, site, indication of these courses (every course when None)."""
+    stmt = select(Course.course_id, Patient.site, Patient.indication).join(
+        Patient, Patient.patient_id == Course.patient_id
+    )
+    if courses is not None:
+        stmt = stmt.where(Course.course_id.in_(list(courses)))
+    return queries.read_frame(conn, stmt, ["course_id", "site", "indication"])
+
+
+def _course_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    rows: dict[type, pd.DataFrame] = {}
+    for _, fn in COURSE_ROLLUPS:
+        rows.update(fn(conn, courses))
+    return rows
 
 
 def compute(conn: Connection) -> Rollups | None:
-    """Every rollup table's rows from the data now, or None when they cannot stand in for
+    """Every rollup table's rows from the data now (`compute_whole` and every course's
+    per-course rows), or None as `compute_whole`."""
+    whole = compute_whole(conn)
+    if whole is None:
+        return None
+    per_course = _course_rows(conn, None)
+    if queries.clinic_version(conn) != whole.version:
+        log.info("rollups not built: the data changed while they were read")
+        return None
+    return replace(whole, courses=per_course)
+
+
+def compute_whole(conn: Connection) -> Rollups | None:
+    """The whole-table rollups' rows from the data now, or None when they cannot stand in for
     the live queries: PHQ-9s stored without a course (the live path derives their course
     from every score) or data written while they were read."""
     version = queries.clinic_version(conn)
@@ -155,20 +222,11 @@ def _timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, format="ISO8601")
 
 
-def rebuild(engine: Engine) -> bool:
-    """Replace the rollups with ones computed from the data now, in one transaction.
-
-    Returns False (the stored ones untouched) when `compute` declines; readers then keep
-    taking the live path until the next rebuild.
-    """
-    with engine.connect() as conn:
-        rollups = compute(conn)
-    if rollups is None:
-        return False
+def _whole_rows(rollups: Rollups) -> dict[type, list[dict]]:
     endpoints = rollups.phq9_endpoints.copy()
     for column in ("first_dose_at", "pre_at", "last_at"):
         endpoints[column] = _timestamps(endpoints[column])
-    rows = {
+    return {
         RollupDosingMonth: _records(
             rollups.dosing_months,
             ["site", "indication", "month", "route", "sessions", "events"],
@@ -179,16 +237,91 @@ def rebuild(engine: Engine) -> bool:
         ),
         RollupPhq9Endpoint: _records(endpoints, [c.key for c in RollupPhq9Endpoint.__table__.c]),
     }
+
+
+def _course_records(table: type, frame: pd.DataFrame) -> list[dict]:
+    columns = [c.key for c in table.__table__.c if not (c.primary_key and c.autoincrement is True)]
+    return _records(frame, columns)
+
+
+def _insert(conn: Connection, table: type, rows: list[dict]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(insert(table), rows[start : start + CHUNK])
+
+
+CHUNK = 5000
+"""Rows per executemany insert, and course ids per IN list."""
+
+
+def _restamp(conn: Connection, version: tuple) -> None:
+    conn.execute(delete(RollupState))
+    conn.execute(
+        insert(RollupState),
+        [{"id": 1, "data_version": stamp(version), "built_at": datetime.now()}],
+    )
+
+
+def rebuild(engine: Engine) -> bool:
+    """Replace the rollups with ones computed from the data now, in one transaction.
+
+    Returns False (the stored ones untouched) when `compute` declines; readers then keep
+    taking the live path until the next rebuild.
+    """
+    with engine.connect() as conn:
+        rollups = compute(conn)
+    if rollups is None:
+        return False
+    rows = _whole_rows(rollups)
+    for table in COURSE_TABLES:
+        rows[table] = _course_records(table, rollups.courses[table])
     with engine.begin() as conn:
-        conn.execute(delete(RollupState))
         for table in TABLES:
             conn.execute(delete(table))
-            if rows[table]:
-                conn.execute(insert(table), rows[table])
-        conn.execute(
-            insert(RollupState),
-            [{"id": 1, "data_version": stamp(rollups.version), "built_at": datetime.now()}],
-        )
+            _insert(conn, table, rows[table])
+        _restamp(conn, rollups.version)
+    return True
+
+
+def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | None) -> bool:
+    """After an import: recompute the per-course rollups of `courses` only (the courses the
+    import touched) and the whole-table ones, then restamp, in one transaction.
+
+    `was` is the rollup stamp the data had before the import (`stamp(clinic_version)` read
+    before writing): when the stored rollups were not current then, or there is no stamp,
+    the other courses' rows cannot be trusted and this is a full `rebuild`. Returns False
+    when nothing was written (as `rebuild`); readers then take the live path.
+    """
+    engine = target if isinstance(target, Engine) else target.engine
+    wanted = sorted(set(courses))
+    with engine.connect() as conn:
+        stored = conn.execute(select(RollupState.data_version)).scalar()
+        held = conn.execute(select(func.count()).select_from(Course)).scalar_one()
+    if was is None or stored != was or len(wanted) * 2 > held:
+        # Not current before, or most courses touched (a first load): build them all.
+        return rebuild(engine)
+    with engine.connect() as conn:
+        rollups = compute_whole(conn)
+        if rollups is None:
+            return False
+        fresh: dict[type, list[pd.DataFrame]] = {t: [] for t in COURSE_TABLES}
+        for start in range(0, len(wanted), CHUNK):
+            for table, frame in _course_rows(conn, wanted[start : start + CHUNK]).items():
+                fresh[table].append(frame)
+        if queries.clinic_version(conn) != rollups.version:
+            log.info("rollups not refreshed: the data changed while they were read")
+            return False
+    rows = _whole_rows(rollups)
+    with engine.begin() as conn:
+        for table in WHOLE_TABLES:
+            conn.execute(delete(table))
+            _insert(conn, table, rows[table])
+        for table in COURSE_TABLES:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                conn.execute(delete(table).where(table.course_id.in_(chunk)))
+            for frame in fresh[table]:
+                _insert(conn, table, _course_records(table, frame))
+        _restamp(conn, rollups.version)
     return True
 
 
@@ -262,3 +395,30 @@ def phq9_endpoint_rows(conn: Connection, filters: Filters) -> pd.DataFrame:
     columns = outcome_sql.ENDPOINT_COLUMNS
     stmt = select(*[getattr(t, c) for c in columns]).where(*_where(t, filters))
     return queries.read_frame(conn, stmt.order_by(t.course_id), columns)
+
+
+def cohort_summary(conn: Connection, filters: Filters) -> case_sql.CohortSummary:
+    """`case.cohort_summary(window_days=COHORT_WINDOW_DAYS)` from the per-course rows: the
+    courses with each value counted in SQL (for PHQ-9, GAD-7 and PCL-5 a few thousand
+    groups whatever the clinic's size)."""
+    t = RollupCoursePoint
+    keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
+    stmt = select(*keys, func.count()).where(*_where(t, filters)).group_by(*keys)
+    values = queries.read_frame(
+        conn, stmt, ["instrument", "baseline", "order", "total_sum", "scores", "courses"]
+    )
+    b = RollupCourseBaseline
+    stmt = (
+        select(b.instrument, b.baseline, func.count())
+        .where(*_where(b, filters))
+        .group_by(b.instrument, b.baseline)
+    )
+    baselines = queries.read_frame(conn, stmt, ["instrument", "baseline", "courses"])
+    # Ordered in pandas, as the live summary is (text collation differs by database).
+    values = values.sort_values(list(values.columns[:-1]), ignore_index=True)
+    baselines = baselines.sort_values(["instrument", "baseline"], ignore_index=True)
+    for frame in (values, baselines):
+        for col in frame.columns[1:]:
+            frame[col] = pd.to_numeric(frame[col]).astype("int64")
+        frame["instrument"] = frame["instrument"].astype(object)
+    return case_sql.CohortSummary(values=values, baselines=baselines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -47,7 +48,11 @@ def _text(column):  # SQL expression
     return type_coerce(column, String)
 
 
-def _in_scope(stmt, column, filters: Filters, patient_id: str | None):
+def _in_scope(stmt, column, filters: Filters, patient_id: str | None, courses=None):
+    """stmt kept to the filters' courses (one patient's, when given; of `courses` too, when
+    given: the rollups' per-course rows, kapviz.db.rollups)."""
+    if courses is not None:
+        stmt = stmt.where(column.in_(list(courses)))
     scope = queries.course_scope(filters, patient_id)
     return stmt if scope is None else stmt.where(column.in_(scope))
 
@@ -57,7 +62,11 @@ def _completed(phase: str):  # SQL expression
 
 
 def course_anchors(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per course with sessions in scope (sm.ANCHOR_COLUMNS, indexed by course_id).
 
@@ -78,7 +87,7 @@ def course_anchors(
         func.max(when("dosing")).label("last_dose_at"),
         func.max(when("integration")).label("last_integration_at"),
     ).group_by(Session.course_id)
-    grouped = _in_scope(grouped, Session.course_id, filters, patient_id).subquery()
+    grouped = _in_scope(grouped, Session.course_id, filters, patient_id, courses).subquery()
     stmt = select(
         grouped.c.course_id,
         Course.patient_id,
@@ -89,20 +98,28 @@ def course_anchors(
 
 
 def completed_doses(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Completed dosing sessions in scope: course_id, started_at, dose_number (1…n).
 
     The same frame as `sm.completed_doses(queries.sessions(...))`.
     """
     stmt = select(Session.course_id, _text(Session.started_at)).where(_completed("dosing"))
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, courses)
     frame = queries.read_frame(conn, stmt, ["course_id", "started_at"])
     return sm.number_doses(frame)
 
 
 def outcome_scores(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Outcome-instrument scores in scope, as `sm.course_scores` returns them.
 
@@ -119,12 +136,12 @@ def outcome_scores(
         _text(Assessment.administered_at),
         Assessment.total,
     ).where(Assessment.instrument.in_(list(OUTCOME_INSTRUMENTS)))
-    if patient_id is not None and queries.course_scope(filters) is None:
+    if patient_id is not None and courses is None and queries.course_scope(filters) is None:
         # An unscoped view of one patient: by patient, so that the patient's scores stored
         # without a course are read too (their course is derived below).
         stmt = stmt.where(Assessment.patient_id == patient_id)
     else:
-        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
+        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id, courses)
     frame = queries.read_frame(conn, stmt, sm.SCORE_COLUMNS)
     if not frame["course_id"].isna().any():
         scores = sm.score_frame(frame)
@@ -132,7 +149,7 @@ def outcome_scores(
         release_memory()
         return scores
     lookup = select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
-    lookup = _in_scope(lookup, Session.course_id, filters, patient_id)
+    lookup = _in_scope(lookup, Session.course_id, filters, patient_id, courses)
     sessions = queries.read_frame(
         conn, lookup, ["session_id", "patient_id", "course_id", "started_at"]
     )
@@ -142,7 +159,11 @@ def outcome_scores(
 
 
 def session_times(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Sessions in scope: session_id, phase, started_at (sm.SESSION_TIME_COLUMNS).
 
@@ -151,7 +172,7 @@ def session_times(
     score in index order, which at 20,000 patients took 12 s instead of 0.3 s for this read.
     """
     stmt = select(Session.session_id, Session.phase, _text(Session.started_at))
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, courses)
     frame = queries.read_frame(conn, stmt, sm.SESSION_TIME_COLUMNS)
     frame["started_at"] = sm.as_datetime(frame["started_at"])
     return frame
