@@ -370,3 +370,15 @@ class RollupCourseBaseline(_BySiteAndIndication, Base):
     course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     instrument: Mapped[str] = mapped_column(String(16), primary_key=True)
     baseline: Mapped[int] = mapped_column(Integer)
+
+
+class RollupMissingPredose(Base):
+    """Completed dosing sessions without a PHQ-9 in the 7 days before, kept per course (the
+    Data page's quality check, kapviz.db.aggregates.quality.missing_predose_rows)."""
+
+    __tablename__ = "rollup_missing_predose"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)

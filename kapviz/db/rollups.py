@@ -31,6 +31,7 @@ from kapviz.db import queries
 from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
+from kapviz.db.aggregates import quality as quality_sql
 from kapviz.db.models import (
     Assessment,
     Course,
@@ -40,11 +41,13 @@ from kapviz.db.models import (
     RollupDosingMonth,
     RollupFunnel,
     RollupIneligibility,
+    RollupMissingPredose,
     RollupPhq9Endpoint,
     RollupState,
 )
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
+from kapviz.metrics import quality
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,16 @@ def cohort_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, p
     }
 
 
+def missing_predose_rows(
+    conn: Connection, courses: Sequence[str] | None
+) -> dict[type, pd.DataFrame]:
+    """The Data page's dosing sessions without a pre-dose PHQ-9, per course."""
+    return {RollupMissingPredose: quality_sql.missing_predose_rows(conn, courses)}
+
+
 COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupCoursePoint, RollupCourseBaseline), cohort_rows),
+    ((RollupMissingPredose,), missing_predose_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of
@@ -422,3 +433,26 @@ def cohort_summary(conn: Connection, filters: Filters) -> case_sql.CohortSummary
             frame[col] = pd.to_numeric(frame[col]).astype("int64")
         frame["instrument"] = frame["instrument"].astype(object)
     return case_sql.CohortSummary(values=values, baselines=baselines)
+
+
+def dosing_without_predose(
+    conn: Connection, filters: Filters, *, limit: int = 200
+) -> quality_sql.MissingPreDose:
+    """`quality.dosing_without_predose(filters, limit=limit)` with its defaults (PHQ-9, 7
+    days), for the whole clinic only (empty filters: the Data page's check)."""
+    if not filters.is_empty:
+        raise ValueError("the missing pre-dose rollup serves the whole clinic only")
+    t = RollupMissingPredose
+    count = int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+    # The limit-th newest start: every session from it on (ties included), as the live read.
+    cut = conn.execute(
+        select(t.started_at).order_by(t.started_at.desc()).offset(max(limit - 1, 0)).limit(1)
+    ).scalar()
+    columns = quality.MISSING_COLUMNS
+    stmt = select(*[getattr(t, c) for c in columns])
+    if cut is not None:
+        stmt = stmt.where(t.started_at >= cut)
+    rows = queries.read_frame(conn, stmt, columns)
+    rows["started_at"] = pd.to_datetime(rows["started_at"])
+    newest = quality.newest_first(rows).head(limit)
+    return quality_sql.MissingPreDose(count=count, newest=newest)

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 
 from kapviz.db import rollups
 from kapviz.db.aggregates import case as case_sql
+from kapviz.db.aggregates import quality as quality_sql
 from kapviz.db.engine import make_engine
 from kapviz.db.models import Assessment, Course, Patient, RollupCourseBaseline, RollupCoursePoint
 from kapviz.demo import generate_clinic
@@ -38,6 +39,15 @@ def assert_summary_equal_live(conn, filters: Filters) -> case_sql.CohortSummary:
     return got
 
 
+def assert_missing_equal_live(conn, limit: int = 200) -> int:
+    """The rollups' missing pre-dose check equals the live one; returns the count."""
+    got = rollups.dosing_without_predose(conn, Filters(), limit=limit)
+    live = quality_sql.dosing_without_predose(conn, Filters(), limit=limit)
+    assert got.count == live.count
+    assert_frame_equal(got.newest, live.newest, check_exact=True)
+    return got.count
+
+
 def test_demo_cohort_rows_are_built_with_the_clinic_and_equal_live(demo):
     """The demo generator builds them; every choice of sites and indications agrees."""
     assert rollups.is_current(demo)
@@ -45,6 +55,15 @@ def test_demo_cohort_rows_are_built_with_the_clinic_and_equal_live(demo):
     assert summaries[0].baselines["courses"].sum() > 200
     assert summaries[-1].values.empty and summaries[-1].baselines.empty
     assert 0 < summaries[1].baselines["courses"].sum() < summaries[0].baselines["courses"].sum()
+    assert assert_missing_equal_live(demo) > 0
+    assert assert_missing_equal_live(demo, limit=3) > 3  # ties at the cut included as live
+
+
+def test_missing_predose_rollup_serves_the_whole_clinic_only(clinic):
+    """A filtered Data check is asked of the live query, never of the rollup."""
+    assert rollups.rebuild(clinic.engine)
+    with pytest.raises(ValueError):
+        rollups.dosing_without_predose(clinic, Filters(sites=("North",)))
 
 
 def test_clinic_cohort_rows_hand_values_and_equal_live(clinic):
@@ -66,6 +85,11 @@ def test_clinic_cohort_rows_hand_values_and_equal_live(clinic):
     ]
     for filters in _choices(clinic):
         assert_summary_equal_live(clinic, filters)
+    # Without a PHQ-9 in the 7 days before: P4's two doses (its scores are 40 days before
+    # and after) and P2's third (day 14; its PHQ-9 was on day 5).
+    assert assert_missing_equal_live(clinic) == 3
+    newest = rollups.dosing_without_predose(clinic, Filters()).newest
+    assert list(newest["session_id"]) == ["P4-D2", "P4-D1", "P2-D3"]
 
 
 def test_clinic_cohort_rows_skip_courses_without_a_baseline(clinic):
@@ -156,6 +180,7 @@ def test_import_refreshes_only_touched_courses(db_url, tmp_path, monkeypatch):
         refreshed = _dump(conn)
         for filters in _choices(conn):
             assert_summary_equal_live(conn, filters)
+        assert_missing_equal_live(conn)
         site = conn.execute(
             select(Patient.site).where(Patient.patient_id == "DEMO-00001")
         ).scalar_one()

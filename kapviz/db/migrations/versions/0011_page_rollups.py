@@ -7,7 +7,8 @@ Create Date: 2026-12-07 13:30:00
 Derived tables written after the clinic data (kapviz.db.rollups), one set of rows per
 course so that an import refreshes only the courses it touched: each course's value at
 each session-axis point with its baseline, and each course's baseline, per outcome
-instrument, with the patient's site and indication. Empty until the next demo generation,
+instrument, with the patient's site and indication; and the Data page's dosing sessions
+without a pre-dose PHQ-9. Empty until the next demo generation,
 import or `python -m kapviz rollup`: until then the pages read live.
 """
 
@@ -56,9 +57,23 @@ def upgrade() -> None:
         sa.Column("baseline", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("course_id", "instrument", name="pk_rollup_course_baselines"),
     )
+    op.create_table(
+        "rollup_missing_predose",
+        sa.Column("session_id", sa.String(64), nullable=False),
+        sa.Column("patient_id", sa.String(64), nullable=False),
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("site", sa.String(120), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("session_id", name="pk_rollup_missing_predose"),
+    )
+    op.create_index("ix_rollup_missing_predose_course_id", "rollup_missing_predose", ["course_id"])
+    op.create_index(
+        "ix_rollup_missing_predose_started_at", "rollup_missing_predose", ["started_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_missing_predose")
     op.drop_index("ix_rollup_course_points_value", table_name="rollup_course_points")
     op.drop_index("ix_rollup_course_points_course", table_name="rollup_course_points")
     op.drop_table("rollup_course_baselines")
