@@ -382,3 +382,16 @@ class RollupMissingPredose(Base):
     course_id: Mapped[str] = mapped_column(String(64), index=True)
     site: Mapped[str] = mapped_column(String(120))
     started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class RollupCourseDosing(_BySiteAndIndication, Base):
+    """RollupDosingMonth's counts per course: an import refreshes its courses' rows here
+    and the by-site counts are summed again from them in SQL (kapviz.db.rollups.refresh)."""
+
+    __tablename__ = "rollup_course_dosing"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    route: Mapped[str] = mapped_column(String(32))
+    sessions: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)

@@ -37,6 +37,7 @@ from kapviz.db.models import (
     Course,
     Patient,
     RollupCourseBaseline,
+    RollupCourseDosing,
     RollupCoursePoint,
     RollupDosingMonth,
     RollupFunnel,
@@ -44,6 +45,7 @@ from kapviz.db.models import (
     RollupMissingPredose,
     RollupPhq9Endpoint,
     RollupState,
+    Session,
 )
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
@@ -53,6 +55,9 @@ log = logging.getLogger(__name__)
 
 WHOLE_TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupPhq9Endpoint)
 """Rollups recomputed whole by every build and refresh (grouped counts; the PHQ-9 rows)."""
+
+CHUNK = 5000
+"""Rows per executemany insert, and course ids per IN list."""
 
 COHORT_WINDOW_DAYS = 30
 """The baseline window the per-course cohort rows are computed with (Settings'
@@ -81,7 +86,29 @@ def missing_predose_rows(
     return {RollupMissingPredose: quality_sql.missing_predose_rows(conn, courses)}
 
 
+def dosing_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """RollupDosingMonth's counts per course (the same SQL definition, by course too)."""
+    volume, events, labels = program_sql.dosing_counts(
+        Filters(), program_sql.month_of, Session.course_id, Patient.site, Patient.indication
+    )
+    frames = []
+    for chunk in [None] if courses is None else _chunks(list(courses)):
+        if chunk is not None:
+            volume_of = volume.where(Session.course_id.in_(chunk))
+            events_of = events.where(Session.course_id.in_(chunk))
+        else:
+            volume_of, events_of = volume, events
+        frames.append(program_sql.merged_counts(conn, volume_of, events_of, labels))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return {RollupCourseDosing: frame.rename(columns={"period": "month"})}
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[start : start + CHUNK] for start in range(0, len(values), CHUNK)]
+
+
 COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
+    ((RollupCourseDosing,), dosing_rows),
     ((RollupCoursePoint, RollupCourseBaseline), cohort_rows),
     ((RollupMissingPredose,), missing_predose_rows),
 )
@@ -167,7 +194,7 @@ def _course_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, 
 def compute(conn: Connection) -> Rollups | None:
     """Every rollup table's rows from the data now (`compute_whole` and every course's
     per-course rows), or None as `compute_whole`."""
-    whole = compute_whole(conn)
+    whole = compute_whole(conn, dosing=False)  # summed from the per-course counts
     if whole is None:
         return None
     per_course = _course_rows(conn, None)
@@ -177,7 +204,7 @@ def compute(conn: Connection) -> Rollups | None:
     return replace(whole, courses=per_course)
 
 
-def compute_whole(conn: Connection) -> Rollups | None:
+def compute_whole(conn: Connection, *, dosing: bool = True) -> Rollups | None:
     """The whole-table rollups' rows from the data now, or None when they cannot stand in for
     the live queries: PHQ-9s stored without a course (the live path derives their course
     from every score) or data written while they were read."""
@@ -190,8 +217,13 @@ def compute_whole(conn: Connection) -> Rollups | None:
         return None
     everything = Filters()
     groups = (Patient.site, Patient.indication)
-    dosing = program_sql.merged_counts(
-        conn, *program_sql.dosing_counts(everything, program_sql.month_of, *groups)
+    # Without `dosing`, an empty frame: the caller sums them from RollupCourseDosing.
+    dosing = (
+        program_sql.merged_counts(
+            conn, *program_sql.dosing_counts(everything, program_sql.month_of, *groups)
+        )
+        if dosing
+        else pd.DataFrame(columns=["site", "indication", "period", "route", "sessions", "events"])
     )
     funnel = queries.read_frame(
         conn,
@@ -260,10 +292,6 @@ def _insert(conn: Connection, table: type, rows: list[dict]) -> None:
         conn.execute(insert(table), rows[start : start + CHUNK])
 
 
-CHUNK = 5000
-"""Rows per executemany insert, and course ids per IN list."""
-
-
 def _restamp(conn: Connection, version: tuple) -> None:
     conn.execute(delete(RollupState))
     conn.execute(
@@ -289,13 +317,15 @@ def rebuild(engine: Engine) -> bool:
         for table in TABLES:
             conn.execute(delete(table))
             _insert(conn, table, rows[table])
+        _sum_dosing_months(conn)
         _restamp(conn, rollups.version)
     return True
 
 
 def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | None) -> bool:
     """After an import: recompute the per-course rollups of `courses` only (the courses the
-    import touched) and the whole-table ones, then restamp, in one transaction.
+    import touched), sum the dosing months again from the per-course counts, recompute the
+    other whole-table ones, then restamp, in one transaction.
 
     `was` is the rollup stamp the data had before the import (`stamp(clinic_version)` read
     before writing): when the stored rollups were not current then, or there is no stamp,
@@ -311,12 +341,12 @@ def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | N
         # Not current before, or most courses touched (a first load): build them all.
         return rebuild(engine)
     with engine.connect() as conn:
-        rollups = compute_whole(conn)
+        rollups = compute_whole(conn, dosing=False)
         if rollups is None:
             return False
         fresh: dict[type, list[pd.DataFrame]] = {t: [] for t in COURSE_TABLES}
-        for start in range(0, len(wanted), CHUNK):
-            for table, frame in _course_rows(conn, wanted[start : start + CHUNK]).items():
+        for chunk in _chunks(wanted):
+            for table, frame in _course_rows(conn, chunk).items():
                 fresh[table].append(frame)
         if queries.clinic_version(conn) != rollups.version:
             log.info("rollups not refreshed: the data changed while they were read")
@@ -327,13 +357,24 @@ def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | N
             conn.execute(delete(table))
             _insert(conn, table, rows[table])
         for table in COURSE_TABLES:
-            for start in range(0, len(wanted), CHUNK):
-                chunk = wanted[start : start + CHUNK]
+            for chunk in _chunks(wanted):
                 conn.execute(delete(table).where(table.course_id.in_(chunk)))
             for frame in fresh[table]:
                 _insert(conn, table, _course_records(table, frame))
+        _sum_dosing_months(conn)
         _restamp(conn, rollups.version)
     return True
+
+
+def _sum_dosing_months(conn: Connection) -> None:
+    """RollupDosingMonth again from the per-course counts, in SQL."""
+    c = RollupCourseDosing
+    keys = [c.site, c.indication, c.month, c.route]
+    summed = select(*keys, func.sum(c.sessions), func.sum(c.events)).group_by(*keys)
+    t = RollupDosingMonth
+    conn.execute(delete(t))
+    columns = ["site", "indication", "month", "route", "sessions", "events"]
+    conn.execute(insert(t).from_select(columns, summed))
 
 
 def rebuild_if_stale(engine: Engine) -> bool:

@@ -8,7 +8,8 @@ Derived tables written after the clinic data (kapviz.db.rollups), one set of row
 course so that an import refreshes only the courses it touched: each course's value at
 each session-axis point with its baseline, and each course's baseline, per outcome
 instrument, with the patient's site and indication; and the Data page's dosing sessions
-without a pre-dose PHQ-9. Empty until the next demo generation,
+without a pre-dose PHQ-9; and the Overview's dosing counts per course, from which an
+import's refresh sums rollup_dosing_months again. Empty until the next demo generation,
 import or `python -m kapviz rollup`: until then the pages read live.
 """
 
@@ -70,9 +71,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_rollup_missing_predose_started_at", "rollup_missing_predose", ["started_at"]
     )
+    op.create_table(
+        "rollup_course_dosing",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        *_groups(),
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("month", sa.String(7), nullable=False),
+        sa.Column("route", sa.String(32), nullable=False),
+        sa.Column("sessions", sa.Integer(), nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_rollup_course_dosing"),
+    )
+    op.create_index("ix_rollup_course_dosing_course_id", "rollup_course_dosing", ["course_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_course_dosing")
     op.drop_table("rollup_missing_predose")
     op.drop_index("ix_rollup_course_points_value", table_name="rollup_course_points")
     op.drop_index("ix_rollup_course_points_course", table_name="rollup_course_points")
