@@ -395,3 +395,28 @@ class RollupCourseDosing(_BySiteAndIndication, Base):
     route: Mapped[str] = mapped_column(String(32))
     sessions: Mapped[int] = mapped_column(Integer)
     events: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCohortValue(Base):
+    """RollupCoursePoint counted for the whole clinic: how many courses with that baseline
+    have that value at that point (the unfiltered cohort band, a bounded number of rows)."""
+
+    __tablename__ = "rollup_cohort_values"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    point_order: Mapped[int] = mapped_column(Integer)
+    total_sum: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    courses: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCohortBaseline(Base):
+    """RollupCourseBaseline counted for the whole clinic: courses per instrument and
+    baseline."""
+
+    __tablename__ = "rollup_cohort_baselines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    courses: Mapped[int] = mapped_column(Integer)

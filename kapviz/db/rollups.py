@@ -5,7 +5,10 @@ month and route, the treatment funnel, reasons for ineligibility, each course's 
 baseline and endpoint — are otherwise computed from every session and score on each cold
 load, so the page grows with the clinic. Kept grouped by the patient's site and indication
 (the filters of a director's view), they are summed in SQL for any choice of sites and
-indications in milliseconds, whatever the clinic's size (issue 8).
+indications in milliseconds, whatever the clinic's size (issue 8). Per-course rollups
+(COURSE_ROLLUPS: the Case explorer's cohort band inputs, the Data page's missing pre-dose
+check, the dosing months by course) keep one set of rows per course, so that an import
+recomputes only the courses it touched (`refresh`, issue 22).
 
 They are derived data, written after the clinic data by whoever writes those (the demo
 generator, imports, `python -m kapviz rollup`), stamped with the data version they were
@@ -36,6 +39,8 @@ from kapviz.db.models import (
     Assessment,
     Course,
     Patient,
+    RollupCohortBaseline,
+    RollupCohortValue,
     RollupCourseBaseline,
     RollupCourseDosing,
     RollupCoursePoint,
@@ -117,7 +122,10 @@ courses. A full build computes them for every course; `refresh` replaces only th
 the courses an import touched. A new per-course rollup is one more entry here."""
 
 COURSE_TABLES = tuple(table for tables, _ in COURSE_ROLLUPS for table in tables)
-TABLES = WHOLE_TABLES + COURSE_TABLES
+SUMMED_TABLES = (RollupCohortValue, RollupCohortBaseline)
+"""Counted again from per-course rows in SQL by every build and refresh (`_sum`), as is
+RollupDosingMonth."""
+TABLES = WHOLE_TABLES + COURSE_TABLES + SUMMED_TABLES
 
 
 def serves(filters: Filters) -> bool:
@@ -314,10 +322,10 @@ def rebuild(engine: Engine) -> bool:
     for table in COURSE_TABLES:
         rows[table] = _course_records(table, rollups.courses[table])
     with engine.begin() as conn:
-        for table in TABLES:
+        for table in WHOLE_TABLES + COURSE_TABLES:
             conn.execute(delete(table))
             _insert(conn, table, rows[table])
-        _sum_dosing_months(conn)
+        _sum(conn)
         _restamp(conn, rollups.version)
     return True
 
@@ -361,20 +369,33 @@ def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | N
                 conn.execute(delete(table).where(table.course_id.in_(chunk)))
             for frame in fresh[table]:
                 _insert(conn, table, _course_records(table, frame))
-        _sum_dosing_months(conn)
+        _sum(conn)
         _restamp(conn, rollups.version)
     return True
 
 
-def _sum_dosing_months(conn: Connection) -> None:
-    """RollupDosingMonth again from the per-course counts, in SQL."""
-    c = RollupCourseDosing
-    keys = [c.site, c.indication, c.month, c.route]
-    summed = select(*keys, func.sum(c.sessions), func.sum(c.events)).group_by(*keys)
-    t = RollupDosingMonth
-    conn.execute(delete(t))
-    columns = ["site", "indication", "month", "route", "sessions", "events"]
-    conn.execute(insert(t).from_select(columns, summed))
+def _sum(conn: Connection) -> None:
+    """The tables counted from per-course rows, again, in SQL: RollupDosingMonth from the
+    per-course dosing counts, the whole clinic's cohort band inputs from the per-course
+    ones."""
+    d, p, b = RollupCourseDosing, RollupCoursePoint, RollupCourseBaseline
+    dosing_keys = [d.site, d.indication, d.month, d.route]
+    point_keys = [p.instrument, p.baseline, p.point_order, p.total_sum, p.scores]
+    summed = {
+        RollupDosingMonth: select(
+            *dosing_keys,
+            func.sum(d.sessions).label("sessions"),
+            func.sum(d.events).label("events"),
+        ).group_by(*dosing_keys),
+        RollupCohortValue: select(*point_keys, func.count().label("courses")).group_by(*point_keys),
+        RollupCohortBaseline: select(
+            b.instrument, b.baseline, func.count().label("courses")
+        ).group_by(b.instrument, b.baseline),
+    }
+    for table, stmt in summed.items():
+        conn.execute(delete(table))
+        columns = [c.key for c in stmt.selected_columns]  # the SELECT's order
+        conn.execute(insert(table).from_select(columns, stmt))
 
 
 def rebuild_if_stale(engine: Engine) -> bool:
@@ -450,21 +471,27 @@ def phq9_endpoint_rows(conn: Connection, filters: Filters) -> pd.DataFrame:
 
 
 def cohort_summary(conn: Connection, filters: Filters) -> case_sql.CohortSummary:
-    """`case.cohort_summary(window_days=COHORT_WINDOW_DAYS)` from the per-course rows: the
-    courses with each value counted in SQL (for PHQ-9, GAD-7 and PCL-5 a few thousand
-    groups whatever the clinic's size)."""
-    t = RollupCoursePoint
-    keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
-    stmt = select(*keys, func.count()).where(*_where(t, filters)).group_by(*keys)
+    """`case.cohort_summary(window_days=COHORT_WINDOW_DAYS)` from the rollups: for the whole
+    clinic the rows counted at build time (their number bounded by the scales' ranges, not
+    the clinic's size); for sites or indications the per-course rows counted in SQL."""
+    if not (filters.sites or filters.indications):  # the whole clinic: counted already
+        t, b = RollupCohortValue, RollupCohortBaseline
+        keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
+        stmt = select(*keys, t.courses)
+        baselines_stmt = select(b.instrument, b.baseline, b.courses)
+    else:
+        t, b = RollupCoursePoint, RollupCourseBaseline
+        keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
+        stmt = select(*keys, func.count()).where(*_where(t, filters)).group_by(*keys)
+        baselines_stmt = (
+            select(b.instrument, b.baseline, func.count())
+            .where(*_where(b, filters))
+            .group_by(b.instrument, b.baseline)
+        )
     values = queries.read_frame(
         conn, stmt, ["instrument", "baseline", "order", "total_sum", "scores", "courses"]
     )
-    b = RollupCourseBaseline
-    stmt = (
-        select(b.instrument, b.baseline, func.count())
-        .where(*_where(b, filters))
-        .group_by(b.instrument, b.baseline)
-    )
+    stmt = baselines_stmt
     baselines = queries.read_frame(conn, stmt, ["instrument", "baseline", "courses"])
     # Ordered in pandas, as the live summary is (text collation differs by database).
     values = values.sort_values(list(values.columns[:-1]), ignore_index=True)

@@ -9,7 +9,8 @@ course so that an import refreshes only the courses it touched: each course's va
 each session-axis point with its baseline, and each course's baseline, per outcome
 instrument, with the patient's site and indication; and the Data page's dosing sessions
 without a pre-dose PHQ-9; and the Overview's dosing counts per course, from which an
-import's refresh sums rollup_dosing_months again. Empty until the next demo generation,
+import's refresh sums rollup_dosing_months again; and the cohort band inputs counted for the
+whole clinic (summed from the per-course rows likewise). Empty until the next demo generation,
 import or `python -m kapviz rollup`: until then the pages read live.
 """
 
@@ -83,9 +84,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_rollup_course_dosing"),
     )
     op.create_index("ix_rollup_course_dosing_course_id", "rollup_course_dosing", ["course_id"])
+    op.create_table(
+        "rollup_cohort_values",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("instrument", sa.String(16), nullable=False),
+        *[
+            sa.Column(name, sa.Integer(), nullable=False)
+            for name in ("baseline", "point_order", "total_sum", "scores", "courses")
+        ],
+        sa.PrimaryKeyConstraint("id", name="pk_rollup_cohort_values"),
+    )
+    op.create_table(
+        "rollup_cohort_baselines",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("instrument", sa.String(16), nullable=False),
+        sa.Column("baseline", sa.Integer(), nullable=False),
+        sa.Column("courses", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_rollup_cohort_baselines"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_cohort_baselines")
+    op.drop_table("rollup_cohort_values")
     op.drop_table("rollup_course_dosing")
     op.drop_table("rollup_missing_predose")
     op.drop_index("ix_rollup_course_points_value", table_name="rollup_course_points")
