@@ -154,7 +154,7 @@ def measure_page(page: str, url: str, query: dict[str, str]) -> dict:
         for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{info.name}")
     engine_for(url)
-    AppTest.from_string("import streamlit as st\nst.markdown('warm-up')").run()
+    AppTest.from_string("import streamlit as st\nst.markdown('warm-up')", default_timeout=600).run()
     st.cache_data.clear()
     st.cache_resource.clear()
     sql.update(seconds=0.0, queries=0)

@@ -361,3 +361,92 @@ class SavedCohort(Base):
     params: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     __table_args__ = (UniqueConstraint("owner", "name", name="owner_name"),)
+
+
+class RollupCoursePoint(_BySiteAndIndication, Base):
+    """Per course, outcome instrument and session-axis point: the course's value there (the
+    sum and count of its scores at that point) and its baseline, for courses with one
+    (kapviz.db.aggregates.case.CohortSummary's values before they are counted)."""
+
+    __tablename__ = "rollup_course_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64))
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    point_order: Mapped[int] = mapped_column(Integer)
+    total_sum: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_rollup_course_points_course", "course_id"),
+        # Covering: the counts are grouped in index order, without a sort of every row.
+        Index(
+            "ix_rollup_course_points_value",
+            "instrument",
+            "baseline",
+            "point_order",
+            "total_sum",
+            "scores",
+            "site",
+            "indication",
+        ),
+    )
+
+
+class RollupCourseBaseline(_BySiteAndIndication, Base):
+    """Per course and outcome instrument with a baseline: that baseline
+    (kapviz.db.aggregates.case.CohortSummary's baselines before they are counted)."""
+
+    __tablename__ = "rollup_course_baselines"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(16), primary_key=True)
+    baseline: Mapped[int] = mapped_column(Integer)
+
+
+class RollupMissingPredose(Base):
+    """Completed dosing sessions without a PHQ-9 in the 7 days before, kept per course (the
+    Data page's quality check, kapviz.db.aggregates.quality.missing_predose_rows)."""
+
+    __tablename__ = "rollup_missing_predose"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class RollupCourseDosing(_BySiteAndIndication, Base):
+    """RollupDosingMonth's counts per course: an import refreshes its courses' rows here
+    and the by-site counts are summed again from them in SQL (kapviz.db.rollups.refresh)."""
+
+    __tablename__ = "rollup_course_dosing"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    route: Mapped[str] = mapped_column(String(32))
+    sessions: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCohortValue(Base):
+    """RollupCoursePoint counted for the whole clinic: how many courses with that baseline
+    have that value at that point (the unfiltered cohort band, a bounded number of rows)."""
+
+    __tablename__ = "rollup_cohort_values"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    point_order: Mapped[int] = mapped_column(Integer)
+    total_sum: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    courses: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCohortBaseline(Base):
+    """RollupCourseBaseline counted for the whole clinic: courses per instrument and
+    baseline."""
+
+    __tablename__ = "rollup_cohort_baselines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[int] = mapped_column(Integer)
+    courses: Mapped[int] = mapped_column(Integer)

@@ -1,11 +1,14 @@
-"""The Overview's whole-period counts kept in the database, by site and indication.
+"""Page figures kept in the database, by site and indication or per course.
 
 Why: the Overview's figures over the whole period — dosing sessions and adverse events by
 month and route, the treatment funnel, reasons for ineligibility, each course's outcome per
-instrument — are otherwise computed from every session and score on each cold
-load, so the page grows with the clinic. Kept grouped by the patient's site and indication
-(the filters of a director's view), they are summed in SQL for any choice of sites and
-indications in milliseconds, whatever the clinic's size (issue 8).
+instrument — and the Case explorer's and Data page's cohort-wide reads are otherwise
+computed from every session and score on each cold load, so the pages grow with the clinic.
+Kept grouped by the patient's site and indication (the filters of a director's view), they
+are summed in SQL for any choice of sites and indications, whatever the clinic's size.
+Per-course rollups (COURSE_ROLLUPS: outcome rows, the cohort band inputs, the missing
+pre-dose check, the dosing months by course) keep one set of rows per course, so that an
+import recomputes only the courses it touched (`refresh`).
 
 They are derived data, written after the clinic data by whoever writes those (the demo
 generator, imports, `python -m kapviz rollup`), stamped with the data version they were
@@ -13,15 +16,14 @@ computed from (kapviz.db.queries.clinic_version). A reader uses them only while 
 the data's current version and the filters are sites and indications only; a route or date
 filter, a clinician's scope, or data changed since (by another program writing the
 database) take the live queries of kapviz.db.aggregates, which give the same numbers: both
-paths run the same SQL definitions, and the course outcomes the one pandas rule
-(kapviz.metrics.outcomes.outcomes_from_scores); tests compare them on SQLite and PostgreSQL.
+paths run the same definitions (tests compare them on SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pandas as pd
@@ -30,22 +32,139 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 from kapviz import config
 from kapviz.auth.scope import matches_nothing
 from kapviz.db import queries
+from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
+from kapviz.db.aggregates import quality as quality_sql
 from kapviz.db.models import (
+    Course,
     Patient,
+    RollupCohortBaseline,
+    RollupCohortValue,
+    RollupCourseBaseline,
+    RollupCourseDosing,
     RollupCourseOutcome,
+    RollupCoursePoint,
     RollupDosingMonth,
     RollupFunnel,
     RollupIneligibility,
+    RollupMissingPredose,
     RollupState,
+    Session,
 )
 from kapviz.filters import Filters
-from kapviz.metrics import outcomes
+from kapviz.metrics import outcomes, quality
 
 log = logging.getLogger(__name__)
 
-TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility, RollupCourseOutcome)
+WHOLE_TABLES = (RollupDosingMonth, RollupFunnel, RollupIneligibility)
+"""Rollups recomputed whole by every build and refresh (grouped counts)."""
+
+CHUNK = 5000
+"""Rows per executemany insert, and course ids per IN list."""
+
+COHORT_WINDOW_DAYS = 30
+"""The baseline window the per-course cohort rows are computed with (Settings'
+baseline_window_days default); a clinic that sets another window reads its bands live."""
+
+CourseRows = Callable[[Connection, Sequence[str] | None], dict[type, pd.DataFrame]]
+"""Rows of per-course rollup tables for these courses (every course when None), each with
+course_id, site and indication and the table's other columns."""
+
+
+def cohort_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """The Case explorer's cohort band inputs per course (kapviz.db.aggregates.case)."""
+    values, baselines = case_sql.course_rows(conn, courses, window_days=COHORT_WINDOW_DAYS)
+    groups = _course_groups(conn, courses)
+    values = values.rename(columns={"order": "point_order"}).merge(groups, on="course_id")
+    return {
+        RollupCoursePoint: values,
+        RollupCourseBaseline: baselines.merge(groups, on="course_id"),
+    }
+
+
+def missing_predose_rows(
+    conn: Connection, courses: Sequence[str] | None
+) -> dict[type, pd.DataFrame]:
+    """The Data page's dosing sessions without a pre-dose PHQ-9, per course."""
+    return {RollupMissingPredose: quality_sql.missing_predose_rows(conn, courses)}
+
+
+def dosing_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """RollupDosingMonth's counts per course (the same SQL definition, by course too)."""
+    volume, events, labels = program_sql.dosing_counts(
+        Filters(), program_sql.month_of, Session.course_id, Patient.site, Patient.indication
+    )
+    frames = []
+    for chunk in [None] if courses is None else _chunks(list(courses)):
+        if chunk is not None:
+            volume_of = volume.where(Session.course_id.in_(chunk))
+            events_of = events.where(Session.course_id.in_(chunk))
+        else:
+            volume_of, events_of = volume, events
+        frames.append(program_sql.merged_counts(conn, volume_of, events_of, labels))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return {RollupCourseDosing: frame.rename(columns={"period": "month"})}
+
+
+def outcome_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """Every course's outcome row per outcome instrument (`course_outcome_rows`)."""
+    return {RollupCourseOutcome: course_outcome_rows(conn, courses)}
+
+
+def course_outcome_rows(
+    conn: Connection,
+    course_ids: Collection[str] | None = None,
+    *,
+    baseline_window_days: int | None = None,
+) -> pd.DataFrame:
+    """RollupCourseOutcome's rows (its columns) for these courses, or every course.
+
+    The rows of kapviz.metrics.outcomes.outcomes_from_scores (one per course × outcome
+    instrument with a score), with the patient's site and indication and the baseline
+    window: the configured one unless given. A course's row depends only on its patient's
+    scores and its own sessions, so a subset can be rebuilt alone."""
+    if baseline_window_days is None:
+        baseline_window_days = config.load_settings().baseline_window_days
+    if course_ids is None:
+        rows = outcome_sql.course_outcomes(
+            conn, Filters(), baseline_window_days=baseline_window_days
+        )
+    else:
+        rows = outcome_sql.outcomes_of_courses(
+            conn, course_ids, baseline_window_days=baseline_window_days
+        )
+    patients = queries.read_frame(
+        conn,
+        select(Patient.patient_id, Patient.site, Patient.indication),
+        ["patient_id", "site", "indication"],
+    )
+    rows = rows.merge(patients, on="patient_id", how="left")
+    return rows.assign(baseline_window_days=baseline_window_days)[OUTCOME_ROW_COLUMNS]
+
+
+OUTCOME_ROW_COLUMNS = [c.key for c in RollupCourseOutcome.__table__.c]
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[start : start + CHUNK] for start in range(0, len(values), CHUNK)]
+
+
+COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
+    ((RollupCourseDosing,), dosing_rows),
+    ((RollupCoursePoint, RollupCourseBaseline), cohort_rows),
+    ((RollupMissingPredose,), missing_predose_rows),
+    ((RollupCourseOutcome,), outcome_rows),
+)
+"""Every per-course rollup: its tables and the function computing their rows for a set of
+courses. A full build computes them for every course; `refresh` replaces only the rows of
+the courses an import touched. A new per-course rollup is one more entry here."""
+
+COURSE_TABLES = tuple(table for tables, _ in COURSE_ROLLUPS for table in tables)
+SUMMED_TABLES = (RollupCohortValue, RollupCohortBaseline)
+"""Counted again from per-course rows in SQL by every build and refresh (`_sum`), as is
+RollupDosingMonth."""
+TABLES = WHOLE_TABLES + COURSE_TABLES + SUMMED_TABLES
 
 
 def serves(filters: Filters) -> bool:
@@ -98,17 +217,52 @@ class Rollups:
     dosing_months: pd.DataFrame
     funnel: pd.DataFrame
     ineligibility: pd.DataFrame
-    course_outcomes: pd.DataFrame
+    courses: dict[type, pd.DataFrame] = field(default_factory=dict)
+
+
+def _course_groups(conn: Connection, courses: Sequence[str] | None) -> pd.DataFrame:
+    """course_id, site, indication of these courses (every course when None)."""
+    stmt = select(Course.course_id, Patient.site, Patient.indication).join(
+        Patient, Patient.patient_id == Course.patient_id
+    )
+    if courses is not None:
+        stmt = stmt.where(Course.course_id.in_(list(courses)))
+    return queries.read_frame(conn, stmt, ["course_id", "site", "indication"])
+
+
+def _course_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    rows: dict[type, pd.DataFrame] = {}
+    for _, fn in COURSE_ROLLUPS:
+        rows.update(fn(conn, courses))
+    return rows
 
 
 def compute(conn: Connection) -> Rollups | None:
-    """Every rollup table's rows from the data now, or None when they cannot stand in for
+    """Every rollup table's rows from the data now (`compute_whole` and every course's
+    per-course rows), or None as `compute_whole`."""
+    whole = compute_whole(conn, dosing=False)  # summed from the per-course counts
+    if whole is None:
+        return None
+    per_course = _course_rows(conn, None)
+    if queries.clinic_version(conn) != whole.version:
+        log.info("rollups not built: the data changed while they were read")
+        return None
+    return replace(whole, courses=per_course)
+
+
+def compute_whole(conn: Connection, *, dosing: bool = True) -> Rollups | None:
+    """The whole-table rollups' rows from the data now, or None when they cannot stand in for
     the live queries: data written while they were read."""
     version = queries.clinic_version(conn)
     everything = Filters()
     groups = (Patient.site, Patient.indication)
-    dosing = program_sql.merged_counts(
-        conn, *program_sql.dosing_counts(everything, program_sql.month_of, *groups)
+    # Without `dosing`, an empty frame: the caller sums them from RollupCourseDosing.
+    dosing = (
+        program_sql.merged_counts(
+            conn, *program_sql.dosing_counts(everything, program_sql.month_of, *groups)
+        )
+        if dosing
+        else pd.DataFrame(columns=["site", "indication", "period", "route", "sessions", "events"])
     )
     funnel = queries.read_frame(
         conn,
@@ -120,7 +274,6 @@ def compute(conn: Connection) -> Rollups | None:
         program_sql.ineligibility_select(everything, *groups),
         ["site", "indication", "reason", "patients"],
     )
-    course_outcomes = course_outcome_rows(conn)
     if queries.clinic_version(conn) != version:
         log.info("rollups not built: the data changed while they were read")
         return None
@@ -129,48 +282,44 @@ def compute(conn: Connection) -> Rollups | None:
         dosing_months=dosing.rename(columns={"period": "month"}),
         funnel=funnel,
         ineligibility=ineligibility.rename(columns={"patients": "sessions"}),
-        course_outcomes=course_outcomes,
     )
-
-
-def course_outcome_rows(
-    conn: Connection,
-    course_ids: Collection[str] | None = None,
-    *,
-    baseline_window_days: int | None = None,
-) -> pd.DataFrame:
-    """RollupCourseOutcome's rows (its columns) for these courses, or every course.
-
-    The rows of kapviz.metrics.outcomes.outcomes_from_scores (one per course × outcome
-    instrument with a score), with the patient's site and indication and the baseline
-    window: the configured one unless given. A course's row depends only on its patient's
-    scores and its own sessions, so a subset can be rebuilt alone."""
-    if baseline_window_days is None:
-        baseline_window_days = config.load_settings().baseline_window_days
-    if course_ids is None:
-        rows = outcome_sql.course_outcomes(
-            conn, Filters(), baseline_window_days=baseline_window_days
-        )
-    else:
-        rows = outcome_sql.outcomes_of_courses(
-            conn, course_ids, baseline_window_days=baseline_window_days
-        )
-    patients = queries.read_frame(
-        conn,
-        select(Patient.patient_id, Patient.site, Patient.indication),
-        ["patient_id", "site", "indication"],
-    )
-    rows = rows.merge(patients, on="patient_id", how="left")
-    return rows.assign(baseline_window_days=baseline_window_days)[OUTCOME_ROW_COLUMNS]
-
-
-OUTCOME_ROW_COLUMNS = [c.key for c in RollupCourseOutcome.__table__.c]
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     """Plain Python values for an executemany insert (None for missing values)."""
     out = frame[columns].astype(object).where(frame[columns].notna(), None)
     return out.to_dict("records")
+
+
+def _whole_rows(rollups: Rollups) -> dict[type, list[dict]]:
+    return {
+        RollupDosingMonth: _records(
+            rollups.dosing_months,
+            ["site", "indication", "month", "route", "sessions", "events"],
+        ),
+        RollupFunnel: _records(rollups.funnel, ["site", "indication", *program_sql.FUNNEL_COLUMNS]),
+        RollupIneligibility: _records(
+            rollups.ineligibility, ["site", "indication", "reason", "sessions"]
+        ),
+    }
+
+
+def _course_records(table: type, frame: pd.DataFrame) -> list[dict]:
+    columns = [c.key for c in table.__table__.c if not (c.primary_key and c.autoincrement is True)]
+    return _records(frame, columns)
+
+
+def _insert(conn: Connection, table: type, rows: list[dict]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(insert(table), rows[start : start + CHUNK])
+
+
+def _restamp(conn: Connection, version: tuple) -> None:
+    conn.execute(delete(RollupState))
+    conn.execute(
+        insert(RollupState),
+        [{"id": 1, "data_version": stamp(version), "built_at": datetime.now()}],
+    )
 
 
 def rebuild(engine: Engine) -> bool:
@@ -183,28 +332,84 @@ def rebuild(engine: Engine) -> bool:
         rollups = compute(conn)
     if rollups is None:
         return False
-    rows = {
-        RollupDosingMonth: _records(
-            rollups.dosing_months,
-            ["site", "indication", "month", "route", "sessions", "events"],
-        ),
-        RollupFunnel: _records(rollups.funnel, ["site", "indication", *program_sql.FUNNEL_COLUMNS]),
-        RollupIneligibility: _records(
-            rollups.ineligibility, ["site", "indication", "reason", "sessions"]
-        ),
-        RollupCourseOutcome: _records(rollups.course_outcomes, OUTCOME_ROW_COLUMNS),
-    }
+    rows = _whole_rows(rollups)
+    for table in COURSE_TABLES:
+        rows[table] = _course_records(table, rollups.courses[table])
     with engine.begin() as conn:
-        conn.execute(delete(RollupState))
-        for table in TABLES:
+        for table in WHOLE_TABLES + COURSE_TABLES:
             conn.execute(delete(table))
-            if rows[table]:
-                conn.execute(insert(table), rows[table])
-        conn.execute(
-            insert(RollupState),
-            [{"id": 1, "data_version": stamp(rollups.version), "built_at": datetime.now()}],
-        )
+            _insert(conn, table, rows[table])
+        _sum(conn)
+        _restamp(conn, rollups.version)
     return True
+
+
+def refresh(target: Engine | Connection, courses: Iterable[str], *, was: str | None) -> bool:
+    """After an import: recompute the per-course rollups of `courses` only (the courses the
+    import touched), sum the dosing months again from the per-course counts, recompute the
+    other whole-table ones, then restamp, in one transaction.
+
+    `was` is the rollup stamp the data had before the import (`stamp(clinic_version)` read
+    before writing): when the stored rollups were not current then, or there is no stamp,
+    the other courses' rows cannot be trusted and this is a full `rebuild`. Returns False
+    when nothing was written (as `rebuild`); readers then take the live path.
+    """
+    engine = target if isinstance(target, Engine) else target.engine
+    wanted = sorted(set(courses))
+    with engine.connect() as conn:
+        stored = conn.execute(select(RollupState.data_version)).scalar()
+        held = conn.execute(select(func.count()).select_from(Course)).scalar_one()
+    if was is None or stored != was or len(wanted) * 2 > held:
+        # Not current before, or most courses touched (a first load): build them all.
+        return rebuild(engine)
+    with engine.connect() as conn:
+        rollups = compute_whole(conn, dosing=False)
+        if rollups is None:
+            return False
+        fresh: dict[type, list[pd.DataFrame]] = {t: [] for t in COURSE_TABLES}
+        for chunk in _chunks(wanted):
+            for table, frame in _course_rows(conn, chunk).items():
+                fresh[table].append(frame)
+        if queries.clinic_version(conn) != rollups.version:
+            log.info("rollups not refreshed: the data changed while they were read")
+            return False
+    rows = _whole_rows(rollups)
+    with engine.begin() as conn:
+        for table in WHOLE_TABLES:
+            conn.execute(delete(table))
+            _insert(conn, table, rows[table])
+        for table in COURSE_TABLES:
+            for chunk in _chunks(wanted):
+                conn.execute(delete(table).where(table.course_id.in_(chunk)))
+            for frame in fresh[table]:
+                _insert(conn, table, _course_records(table, frame))
+        _sum(conn)
+        _restamp(conn, rollups.version)
+    return True
+
+
+def _sum(conn: Connection) -> None:
+    """The tables counted from per-course rows, again, in SQL: RollupDosingMonth from the
+    per-course dosing counts, the whole clinic's cohort band inputs from the per-course
+    ones."""
+    d, p, b = RollupCourseDosing, RollupCoursePoint, RollupCourseBaseline
+    dosing_keys = [d.site, d.indication, d.month, d.route]
+    point_keys = [p.instrument, p.baseline, p.point_order, p.total_sum, p.scores]
+    summed = {
+        RollupDosingMonth: select(
+            *dosing_keys,
+            func.sum(d.sessions).label("sessions"),
+            func.sum(d.events).label("events"),
+        ).group_by(*dosing_keys),
+        RollupCohortValue: select(*point_keys, func.count().label("courses")).group_by(*point_keys),
+        RollupCohortBaseline: select(
+            b.instrument, b.baseline, func.count().label("courses")
+        ).group_by(b.instrument, b.baseline),
+    }
+    for table, stmt in summed.items():
+        conn.execute(delete(table))
+        columns = [c.key for c in stmt.selected_columns]  # the SELECT's order
+        conn.execute(insert(table).from_select(columns, stmt))
 
 
 def rebuild_if_stale(engine: Engine) -> bool:
@@ -292,3 +497,59 @@ def course_outcomes(
     if (stored["baseline_window_days"] != baseline_window_days).any():
         return None
     return outcomes.outcome_frame(stored)
+
+
+def cohort_summary(conn: Connection, filters: Filters) -> case_sql.CohortSummary:
+    """`case.cohort_summary(window_days=COHORT_WINDOW_DAYS)` from the rollups: for the whole
+    clinic the rows counted at build time (their number bounded by the scales' ranges, not
+    the clinic's size); for sites or indications the per-course rows counted in SQL."""
+    if not (filters.sites or filters.indications):  # the whole clinic: counted already
+        t, b = RollupCohortValue, RollupCohortBaseline
+        keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
+        stmt = select(*keys, t.courses)
+        baselines_stmt = select(b.instrument, b.baseline, b.courses)
+    else:
+        t, b = RollupCoursePoint, RollupCourseBaseline
+        keys = [t.instrument, t.baseline, t.point_order, t.total_sum, t.scores]
+        stmt = select(*keys, func.count()).where(*_where(t, filters)).group_by(*keys)
+        baselines_stmt = (
+            select(b.instrument, b.baseline, func.count())
+            .where(*_where(b, filters))
+            .group_by(b.instrument, b.baseline)
+        )
+    values = queries.read_frame(
+        conn, stmt, ["instrument", "baseline", "order", "total_sum", "scores", "courses"]
+    )
+    stmt = baselines_stmt
+    baselines = queries.read_frame(conn, stmt, ["instrument", "baseline", "courses"])
+    # Ordered in pandas, as the live summary is (text collation differs by database).
+    values = values.sort_values(list(values.columns[:-1]), ignore_index=True)
+    baselines = baselines.sort_values(["instrument", "baseline"], ignore_index=True)
+    for frame in (values, baselines):
+        for col in frame.columns[1:]:
+            frame[col] = pd.to_numeric(frame[col]).astype("int64")
+        frame["instrument"] = frame["instrument"].astype(object)
+    return case_sql.CohortSummary(values=values, baselines=baselines)
+
+
+def dosing_without_predose(
+    conn: Connection, filters: Filters, *, limit: int = 200
+) -> quality_sql.MissingPreDose:
+    """`quality.dosing_without_predose(filters, limit=limit)` with its defaults (PHQ-9, 7
+    days), for the whole clinic only (empty filters: the Data page's check)."""
+    if not filters.is_empty:
+        raise ValueError("the missing pre-dose rollup serves the whole clinic only")
+    t = RollupMissingPredose
+    count = int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+    # The limit-th newest start: every session from it on (ties included), as the live read.
+    cut = conn.execute(
+        select(t.started_at).order_by(t.started_at.desc()).offset(max(limit - 1, 0)).limit(1)
+    ).scalar()
+    columns = quality.MISSING_COLUMNS
+    stmt = select(*[getattr(t, c) for c in columns])
+    if cut is not None:
+        stmt = stmt.where(t.started_at >= cut)
+    rows = queries.read_frame(conn, stmt, columns)
+    rows["started_at"] = pd.to_datetime(rows["started_at"])
+    newest = quality.newest_first(rows).head(limit)
+    return quality_sql.MissingPreDose(count=count, newest=newest)

@@ -46,6 +46,7 @@ from kapviz.db.models import (
     Site,
     VitalSign,
 )
+from kapviz.db.queries import clinic_version
 from kapviz.io.validate import ValidatedBatch
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,29 @@ def _clinic_tables(frames: dict[str, pd.DataFrame]) -> list[str]:
     return tables
 
 
+def touched_courses(conn, frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Every course of every patient the batch names (directly, or through a session id):
+    a patient's new site or indication moves all their courses in the rollups."""
+    patients: set[str] = set()
+    sessions: set[str] = set()
+    for frame in frames.values():
+        if "patient_id" in frame:
+            patients.update(frame["patient_id"].dropna().astype(str))
+        elif "session_id" in frame:
+            sessions.update(frame["session_id"].dropna().astype(str))
+    wanted = sorted(sessions)
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        stmt = select(Session.patient_id).where(Session.session_id.in_(chunk)).distinct()
+        patients.update(conn.execute(stmt).scalars())
+    courses: set[str] = set()
+    ids = sorted(patients)
+    for start in range(0, len(ids), 5000):
+        stmt = select(Course.course_id).where(Course.patient_id.in_(ids[start : start + 5000]))
+        courses.update(conn.execute(stmt).scalars())
+    return sorted(courses)
+
+
 def write_batch(
     engine: Engine,
     validated: ValidatedBatch,
@@ -365,6 +389,9 @@ def write_batch(
             raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         try:
             with conn.begin():
+                # The rollups' stamp had they been current before this import: then only the
+                # courses it touches need refreshing (kapviz.db.rollups.refresh).
+                was = rollups.stamp(clinic_version(conn))
                 plans = []
                 for step, name in enumerate(present, start=1):
                     counts = result.tables.setdefault(name, TableCounts())
@@ -388,6 +415,7 @@ def write_batch(
                         progress(step / steps)
                 if bulk is not None:
                     bulk.finish()
+                touched = touched_courses(conn, frames)
                 conn.execute(
                     insert(ImportRun),
                     [
@@ -410,10 +438,11 @@ def write_batch(
             except Exception:
                 conn.invalidate()  # never hand a connection without its settings back
                 raise
-    # The Overview's derived counts follow the data (kapviz.db.rollups); should they fail,
-    # the data are written and the pages read live until the next rebuild.
+    # The pages' derived counts follow the data (kapviz.db.rollups): those of the courses
+    # this import touched; should that fail, the data are written and the pages read live
+    # until the next rebuild.
     try:
-        rollups.rebuild(engine)
+        rollups.refresh(engine, touched, was=was)
     except Exception:  # derived data must not fail a committed import
         log.exception("rollups not rebuilt after the import; the pages read live")
     return result

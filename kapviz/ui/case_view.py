@@ -17,6 +17,7 @@ import streamlit as st
 from kapviz import instruments
 from kapviz.charts import case as case_charts
 from kapviz.config import Settings
+from kapviz.db import rollups
 from kapviz.db.aggregates import case as case_sql
 from kapviz.filters import Filters
 from kapviz.metrics import case
@@ -30,7 +31,7 @@ from kapviz.report.case_content import (
     build_case_view,
     build_score_views,
 )
-from kapviz.ui import background, data
+from kapviz.ui import background, data, rollup_panel
 from kapviz.ui.case import presented
 from kapviz.ui.db import database_url, settings
 from kapviz.ui.safety import settings_digest
@@ -46,9 +47,25 @@ def case_points(filters: Filters, patient_id: str) -> pd.DataFrame:
 
 
 def cohort_summary(filters: Filters) -> case_sql.CohortSummary:
-    """Every case's similar-baseline band inputs (cached per filters × data version)."""
+    """Every case's similar-baseline band inputs (cached per filters × data version): from
+    the per-course rollups when they serve these filters and window, else live (the same
+    numbers; tests/db/test_rollups.py)."""
     window = settings().baseline_window_days
+    if cohort_from_rollups(filters, window):
+        return data.aggregate(rollups.cohort_summary, filters)
     return data.aggregate(case_sql.cohort_summary, filters, window_days=window)
+
+
+def cohort_from_rollups(filters: Filters, window_days: int) -> bool:
+    """Whether the cohort band inputs come from kapviz.db.rollups: current, sites and
+    indications only, their baseline window, and no outcome score stored without a course
+    (the live path derives its course)."""
+    return (
+        window_days == rollups.COHORT_WINDOW_DAYS
+        and rollups.serves(filters)
+        and rollup_panel.status().current
+        and not data.aggregate(case_sql.has_unresolved_scores, filters)
+    )
 
 
 def start_cohort_summary(filters: Filters) -> None:

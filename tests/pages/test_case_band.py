@@ -95,3 +95,25 @@ def test_figure_json_round_trips(demo_url, monkeypatch):
     assert all(pio.from_json(spec, skip_invalid=True) for spec in first)
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def test_band_comes_from_the_rollups(demo_url, cohort, monkeypatch):
+    """With current rollups and no filters the page never places the whole cohort's scores
+    (the live summary would raise here), and still draws the case and its band."""
+    from kapviz.db.aggregates import case as case_sql
+
+    def live(*args, **kwargs):
+        raise AssertionError("the live cohort summary was read")
+
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", demo_url)
+    monkeypatch.setattr(case_sql, "cohort_summary", live)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    outcomes, _ = cohort
+    row = outcomes[(outcomes["instrument"] == "PHQ-9") & outcomes["baseline"].notna()].iloc[0]
+    at = AppTest.from_file(str(ROOT / "pages/case_explorer.py"), default_timeout=60)
+    at.query_params["patient"] = row["patient_id"]
+    at.query_params["course"] = row["course_id"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("PHQ-9" in key for key in _charts(at))  # the score chart with its band

@@ -16,6 +16,7 @@ baselines within tolerance, less the case's own course.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -80,13 +81,20 @@ def has_unresolved_scores(conn: Connection, filters: Filters) -> bool:
 
 
 def _placed(
-    conn: Connection, filters: Filters, *, patient_id: str | None, window_days: int
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None,
+    window_days: int,
+    courses: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(placed points, outcomes) of the scores in view (one patient's, when given)."""
-    scores = cohort.outcome_scores(conn, filters, patient_id=patient_id)
-    anchors = cohort.course_anchors(conn, filters, patient_id=patient_id)
-    doses = cohort.completed_doses(conn, filters, patient_id=patient_id)
-    sessions = cohort.session_times(conn, filters, patient_id=patient_id)
+    """(placed points, outcomes) of the scores in view (one patient's, or these courses',
+    when given)."""
+    scope = {"patient_id": patient_id, "courses": courses}
+    scores = cohort.outcome_scores(conn, filters, **scope)
+    anchors = cohort.course_anchors(conn, filters, **scope)
+    doses = cohort.completed_doses(conn, filters, **scope)
+    sessions = cohort.session_times(conn, filters, **scope)
     points = points_from_scores(scores, anchors, doses, sessions, baseline_window_days=window_days)
     points["session_id"] = scores["session_id"].to_numpy(dtype=object)  # same row order
     outcomes = outcomes_from_scores(scores, anchors, doses, baseline_window_days=window_days)
@@ -144,9 +152,21 @@ def cohort_summary(conn: Connection, filters: Filters, *, window_days: int = 30)
     return summarise(points, outcomes)
 
 
-def summarise(points: pd.DataFrame, outcomes: pd.DataFrame) -> CohortSummary:
-    """CohortSummary of placed scores (instrument, course_id, total, point_order) and the
-    courses' outcomes (course_id, instrument, baseline)."""
+def course_rows(
+    conn: Connection, courses: Sequence[str] | None = None, *, window_days: int = 30
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`course_values` of these courses (every course when None), unfiltered: the rows the
+    rollups keep per course (kapviz.db.rollups), counted by `summarise_values`."""
+    points, outcomes = _placed(
+        conn, Filters(), patient_id=None, window_days=window_days, courses=courses
+    )
+    return course_values(points, outcomes)
+
+
+def course_values(points: pd.DataFrame, outcomes: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """(values, baselines) per course before they are counted: values has instrument,
+    course_id, order, total_sum, scores and baseline per course with a baseline and a score
+    at that point; baselines has instrument, course_id, baseline per course with one."""
     keys = ["instrument", "course_id"]
     base = outcomes.loc[outcomes["baseline"].notna(), [*keys, "baseline"]].astype(
         {"instrument": object, "course_id": object}
@@ -158,6 +178,17 @@ def summarise(points: pd.DataFrame, outcomes: pd.DataFrame) -> CohortSummary:
     )
     per_course = per_course.reset_index().rename(columns={"point_order": "order"})
     per_course = per_course.merge(base, on=keys, how="inner")
+    return per_course, base.reset_index(drop=True)
+
+
+def summarise(points: pd.DataFrame, outcomes: pd.DataFrame) -> CohortSummary:
+    """CohortSummary of placed scores (instrument, course_id, total, point_order) and the
+    courses' outcomes (course_id, instrument, baseline)."""
+    return summarise_values(*course_values(points, outcomes))
+
+
+def summarise_values(per_course: pd.DataFrame, base: pd.DataFrame) -> CohortSummary:
+    """CohortSummary of `course_values`' per-course rows: how many courses have each."""
     value_keys = ["instrument", "baseline", "order", "total_sum", "scores"]
     values = per_course.groupby(value_keys, sort=True).size().rename("courses").reset_index()
     baselines = (

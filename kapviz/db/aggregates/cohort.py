@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -48,7 +48,14 @@ def _text(column):  # SQL expression
     return type_coerce(column, String)
 
 
-def _in_scope(stmt, column, filters: Filters, patient_id: str | None, within: Select | None = None):
+def _in_scope(
+    stmt, column, filters: Filters, patient_id: str | None, within: Select | None = None,
+    courses: Sequence[str] | None = None,
+):  # fmt: skip
+    """stmt kept to the filters' courses (one patient's, when given; of the courses `within`
+    selects and of the ids `courses` lists, when given: the rollups' per-course rows)."""
+    if courses is not None:
+        stmt = stmt.where(column.in_(list(courses)))
     scope = queries.course_scope(filters, patient_id)
     stmt = stmt if scope is None else stmt.where(column.in_(scope))
     return stmt if within is None else stmt.where(column.in_(within))
@@ -69,6 +76,7 @@ def course_anchors(
     *,
     patient_id: str | None = None,
     within: Select | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per course with sessions in scope (sm.ANCHOR_COLUMNS, indexed by course_id).
 
@@ -89,7 +97,7 @@ def course_anchors(
         func.max(when("dosing")).label("last_dose_at"),
         func.max(when("integration")).label("last_integration_at"),
     ).group_by(Session.course_id)
-    grouped = _in_scope(grouped, Session.course_id, filters, patient_id, within).subquery()
+    grouped = _in_scope(grouped, Session.course_id, filters, patient_id, within, courses).subquery()
     stmt = select(
         grouped.c.course_id,
         Course.patient_id,
@@ -105,13 +113,14 @@ def completed_doses(
     *,
     patient_id: str | None = None,
     within: Select | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Completed dosing sessions in scope: course_id, started_at, dose_number (1…n).
 
     The same frame as `sm.completed_doses(queries.sessions(...))`.
     """
     stmt = select(Session.course_id, _text(Session.started_at)).where(_completed("dosing"))
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, within)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, within, courses)
     frame = queries.read_frame(conn, stmt, ["course_id", "started_at"])
     return sm.number_doses(frame)
 
@@ -123,6 +132,7 @@ def outcome_scores(
     patient_id: str | None = None,
     instruments: Collection[str] = OUTCOME_INSTRUMENTS,
     within: Select | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Outcome-instrument scores in scope, as `sm.course_scores` returns them.
 
@@ -142,12 +152,12 @@ def outcome_scores(
     ).where(Assessment.instrument.in_(list(instruments)))
     if within is not None:
         stmt = stmt.where(Assessment.patient_id.in_(patients_of(within)))
-    if patient_id is not None and queries.course_scope(filters) is None:
+    if patient_id is not None and courses is None and queries.course_scope(filters) is None:
         # An unscoped view of one patient: by patient, so that the patient's scores stored
         # without a course are read too (their course is derived below).
         stmt = stmt.where(Assessment.patient_id == patient_id)
     else:
-        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id)
+        stmt = _in_scope(stmt, Assessment.course_id, filters, patient_id, courses=courses)
     frame = queries.read_frame(conn, stmt, sm.SCORE_COLUMNS)
     if not frame["course_id"].isna().any():
         scores = sm.score_frame(frame)
@@ -155,7 +165,7 @@ def outcome_scores(
         release_memory()
         return scores
     lookup = select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
-    lookup = _in_scope(lookup, Session.course_id, filters, patient_id)
+    lookup = _in_scope(lookup, Session.course_id, filters, patient_id, courses=courses)
     if within is not None:
         lookup = lookup.where(Session.patient_id.in_(patients_of(within)))
     sessions = queries.read_frame(
@@ -167,7 +177,11 @@ def outcome_scores(
 
 
 def session_times(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Sessions in scope: session_id, phase, started_at (sm.SESSION_TIME_COLUMNS).
 
@@ -176,7 +190,7 @@ def session_times(
     score in index order, which at 20,000 patients took 12 s instead of 0.3 s for this read.
     """
     stmt = select(Session.session_id, Session.phase, _text(Session.started_at))
-    stmt = _in_scope(stmt, Session.course_id, filters, patient_id)
+    stmt = _in_scope(stmt, Session.course_id, filters, patient_id, courses=courses)
     frame = queries.read_frame(conn, stmt, sm.SESSION_TIME_COLUMNS)
     frame["started_at"] = sm.as_datetime(frame["started_at"])
     return frame

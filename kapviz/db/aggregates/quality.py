@@ -9,6 +9,7 @@ with the plain reference (tests/reference/quality.py) and kapviz.metrics.quality
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -31,6 +32,35 @@ class MissingPreDose:
     newest: pd.DataFrame
 
 
+def _missing(filters: Filters, instrument: str, window_days: int) -> list:
+    """WHERE conditions of a completed dosing session in scope without a score of
+    `instrument` in the `window_days` before it (an indexed NOT EXISTS probe)."""
+    scope = queries.course_scope(filters)
+    measured = pre_dose_measured(filters, instrument=instrument, window_days=window_days)
+    missing = [Session.phase == "dosing", Session.status == "completed", ~measured]
+    if scope is not None:
+        missing.append(Session.course_id.in_(scope))
+    return missing
+
+
+def missing_predose_rows(conn: Connection, courses: Sequence[str] | None) -> pd.DataFrame:
+    """Every completed dosing session of these courses (all when None) without a PHQ-9 in
+    the default window before it (quality.MISSING_COLUMNS, unordered), whatever the
+    filters: the rows the rollups keep per course (kapviz.db.rollups)."""
+    conditions = _missing(Filters(), PHQ9.id, quality.PRE_DOSE_WINDOW_DAYS)
+    if courses is not None:
+        conditions.append(Session.course_id.in_(list(courses)))
+    stmt = (
+        select(Session.session_id, Session.patient_id, Session.course_id, Patient.site)
+        .add_columns(Session.started_at)
+        .join(Patient, Patient.patient_id == Session.patient_id)
+        .where(*conditions)
+    )
+    rows = queries.read_frame(conn, stmt, quality.MISSING_COLUMNS)
+    rows["started_at"] = pd.to_datetime(rows["started_at"])
+    return rows
+
+
 def dosing_without_predose(
     conn: Connection,
     filters: Filters,
@@ -39,13 +69,9 @@ def dosing_without_predose(
     window_days: int = quality.PRE_DOSE_WINDOW_DAYS,
     limit: int = 200,
 ) -> MissingPreDose:
-    """Completed dosing sessions in scope that are not `pre_dose_measured`: their count and
-    the newest `limit` of them (quality.newest_first's order)."""
-    scope = queries.course_scope(filters)
-    measured = pre_dose_measured(filters, instrument=instrument, window_days=window_days)
-    missing = [Session.phase == "dosing", Session.status == "completed", ~measured]
-    if scope is not None:
-        missing.append(Session.course_id.in_(scope))
+    """`quality.dosing_without_predose` of the sessions and scores in scope: its row count
+    and its first `limit` rows."""
+    missing = _missing(filters, instrument, window_days)
     # Every session started at or after the limit-th newest start (ties included), with
     # the total riding along; the exact order and cut are quality.newest_first's.
     ranked = (
