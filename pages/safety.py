@@ -39,10 +39,15 @@ cols[3].metric(
     f"Dosing sessions with a BP excursion ({window})", auth.count_label(t.excursion_sessions)
 )
 cols[4].metric(f"Serious adverse events ({window})", auth.count_label(t.serious_events))
+inactive_note = worklist.inactive_note(t.inactive_patients)
 cols[5].metric(
     "Patients needing attention (now)",
     auth.count_label(t.attention_patients),
-    help="Patients on the alerts worklist below (active and inactive), whatever the dates.",
+    delta=inactive_note,
+    delta_color="off",
+    delta_arrow="off",
+    help="Active patients on the alerts worklist below, whatever the dates. Inactive patients "
+    "(no completed session for the days set by KAPVIZ_INACTIVE_DAYS) are listed apart below.",
 )
 
 # --- Alerts worklist --------------------------------------------------------------------

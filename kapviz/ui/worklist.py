@@ -11,10 +11,10 @@ import streamlit as st
 
 from kapviz.auth import audit
 from kapviz.filters import Filters
-from kapviz.metrics.alerts import alert_groups, mark_new, page_of, split_inactive
-from kapviz.ui import auth, live, redact
+from kapviz.metrics.alerts import alert_groups, mark_new, page_of
+from kapviz.ui import auth, redact
 from kapviz.ui.db import engine_for, settings
-from kapviz.ui.safety import alerts, today_end
+from kapviz.ui.safety import split_alerts
 
 WORKLIST_PAGE_SIZE = 25
 """Alerts per page of the worklist (instead of a ten-row scroll box)."""
@@ -34,16 +34,9 @@ class Worklist:
 
 def worklist(filters: Filters) -> Worklist:
     """The worklist for this viewer now (all dates, whatever the date filter)."""
-    table = alerts(filters)
     previous = previous_visit()
-    table = mark_new(table, previous)
-    contact = table.drop_duplicates("patient_id").set_index("patient_id")["last_contact"]
-    active, inactive = split_inactive(
-        table.drop(columns="last_contact"),
-        contact,
-        now=today_end(live.now().date()),
-        inactive_days=settings().inactive_days,
-    )
+    active, inactive = split_alerts(filters)
+    active, inactive = mark_new(active, previous), mark_new(inactive, previous)
     return Worklist(active, inactive, alert_groups(active), previous)
 
 
@@ -58,6 +51,14 @@ def previous_visit() -> datetime | None:
 def inactive_days() -> int:
     """Days without a completed session after which a patient is inactive (setting)."""
     return settings().inactive_days
+
+
+def inactive_note(inactive: int) -> str | None:
+    """Beside the "needing attention" count: the inactive patients it leaves out (None: none)."""
+    if not inactive:
+        return None
+    days = inactive_days()
+    return f"{auth.count_label(inactive)} inactive not counted (no session in {days} days)"
 
 
 def new_since_note(previous: datetime | None) -> str:

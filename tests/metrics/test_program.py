@@ -215,4 +215,4 @@ def test_safety_kpis_on_clinic(tmp_path):
         )
     assert kpis["adverse_events"]["value"] == 0.0
     assert kpis["adverse_events"]["previous"] == pytest.approx(400 / 7)
-    assert kpis["open_alerts"] == {"value": 1, "previous": 1}
+    assert kpis["open_alerts"] == {"value": 1, "previous": 1, "inactive": 0}
