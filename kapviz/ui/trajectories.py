@@ -20,6 +20,7 @@ import streamlit as st
 from kapviz.charts import trajectories as charts
 from kapviz.charts.waterfall import waterfall
 from kapviz.db.aggregates import cohort
+from kapviz.domain import PHASE_LABELS
 from kapviz.filters import Filters
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
@@ -148,6 +149,8 @@ def points_table(v: View, measure: tr.CohortMeasure = tr.CohortMeasure.SCORES) -
     table = table.assign(
         too_few=table["courses"] < tr.MIN_COURSES,
         share=(table["share"] * 100).round(0),  # whole percent, as shown
+        # Display names in the table and its CSV ("Follow-up", not "follow_up").
+        phase=table["phase"].map(lambda p: PHASE_LABELS.get(p, p) if isinstance(p, str) else p),
     )
     cols = ["point", "phase", "courses", "too_few", "share", "mean", "ci_low", "ci_high"]
     return table[[*cols, "median", "q1", "q3"]]
