@@ -331,24 +331,7 @@ def outcome_tiles(row: pd.Series, *, window_days: int) -> None:
             help=_tile_help(measure),
         )
         column.caption(f"{k} of {n} courses · {ci}")
-    st.caption(_left_out(row, window_days=window_days) + _first_response(row))
-
-
-def _num(value: float) -> str:
-    """At most one decimal, none when whole (31.0 → "31", 3.5 → "3.5")."""
-    return f"{value:,.1f}".removesuffix(".0")
-
-
-def _first_response(row: pd.Series) -> str:
-    """Sentence on time to first response (days and completed dosing sessions)."""
-    n = int(row["responded_ever"])
-    if not n:
-        return ""
-    return (
-        f" First response (any post-dose score meeting the rule) in {n} courses: median "
-        f"{_num(row['median_days_to_response'])} days and "
-        f"{_num(row['median_doses_to_response'])} dosing sessions after the first dose."
-    )
+    st.caption(_left_out(row, window_days=window_days))
 
 
 def _tile_help(measure: str) -> str:
