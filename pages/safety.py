@@ -39,16 +39,15 @@ cols[3].metric(
     f"Dosing sessions with a BP excursion ({window})", auth.count_label(t.excursion_sessions)
 )
 cols[4].metric(f"Serious adverse events ({window})", auth.count_label(t.serious_events))
-inactive_note = worklist.inactive_note(t.inactive_patients)
 cols[5].metric(
     "Patients needing attention (now)",
     auth.count_label(t.attention_patients),
-    delta=inactive_note,
-    delta_color="off",
-    delta_arrow="off",
     help="Active patients on the alerts worklist below, whatever the dates. Inactive patients "
     "(no completed session for the days set by KAPVIZ_INACTIVE_DAYS) are listed apart below.",
 )
+inactive_note = worklist.inactive_note(t.inactive_patients)
+if inactive_note:
+    cols[5].caption(inactive_note)
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")

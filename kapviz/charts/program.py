@@ -70,6 +70,8 @@ def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
 
 SAME_SPAN_COLOR = "#3B3F4A"
 """The same-span tick: dark grey, readable over every route colour and the hatching."""
+SAME_SPAN_HALF_WIDTH_DAYS = 13
+"""Half the tick's width on the month axis: a little wider than half a monthly bar."""
 
 
 @dataclass(frozen=True)
@@ -106,19 +108,16 @@ def with_same_span(fig: go.Figure, span: SameSpanLastMonth, *, today: date) -> g
         f"Last month, same span ({same_span_text(span)}): {span.sessions:,} sessions"
         f"<br>This month to date: {current:,.0f} sessions<extra></extra>"
     )
+    # A level across the bar's width (bars of monthly data are about 24 days wide on the
+    # date axis), so it scales with the bar on the page and on the wall screen alike.
+    half = pd.Timedelta(days=SAME_SPAN_HALF_WIDTH_DAYS)
     out.add_scatter(
-        x=[month],
-        y=[span.sessions],
-        mode="markers",
+        x=[month - half, month, month + half],
+        y=[span.sessions] * 3,
+        mode="lines",
         name="Same span last month",
-        marker={
-            "symbol": "line-ew",
-            "size": 26,
-            "color": SAME_SPAN_COLOR,
-            "line": {"width": 3, "color": SAME_SPAN_COLOR},
-        },
+        line={"color": SAME_SPAN_COLOR, "width": 3},
         hovertemplate=hover,
-        cliponaxis=False,
     )
     # "to date" above whichever is higher, the bar or the tick, so neither covers it.
     for note in out.layout.annotations:

@@ -454,23 +454,18 @@ def tile(
         numerator = redact.count_label(kpi["numerator"])
         help = f"{help} Now: {numerator} of {redact.count_label(kpi['denominator'])}."
     neutral = change is not None and change.is_zero
-    note = worklist.inactive_note(kpi.get("inactive", 0))
-    if change is None and note:
-        # The inactive patients beside the count, as on the Safety page: not a change.
-        column.metric(
-            label, shown, delta=note, delta_color="off", delta_arrow="off", help=help, border=True
-        )
-        return
-    description = compared_with if change is not None else None
-    if note and description:
-        description = f"{description} · {note}"
     column.metric(
         label,
         shown,
         delta=None if change is None else change.text,
         delta_color="off" if neutral else ("inverse" if inverse else "normal"),
         delta_arrow="off" if neutral else "auto",
-        delta_description=description,
+        delta_description=compared_with if change is not None else None,
         help=help,
         border=True,
     )
+    # The inactive patients the count leaves out, in words under the tile (as on the Safety
+    # page): a line of its own, not squeezed into the delta.
+    note = worklist.inactive_note(kpi.get("inactive", 0))
+    if note:
+        column.caption(note)

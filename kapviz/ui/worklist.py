@@ -110,6 +110,7 @@ def worklist_table(work: Worklist) -> None:
     st.dataframe(
         redact.deidentify(shown),
         hide_index=True,
+        height="content",  # the whole page of rows, not a ten-row scroll box
         key="safety_alerts",
         column_order=[
             "is_new",
@@ -135,7 +136,9 @@ def worklist_table(work: Worklist) -> None:
         },
     )
     first = (int(page_number) - 1) * WORKLIST_PAGE_SIZE + 1 if len(rows) else 0
-    st.caption(f"Alerts {first:,}–{first + len(shown) - 1:,} of {len(rows):,}.")
+    patients = auth.count_label(rows["patient_id"].nunique())
+    last = first + len(shown) - 1
+    st.caption(f"Alerts {first:,}–{last:,} of {len(rows):,} ({patients} patients).")
     with st.expander("Patients needing attention per site and clinician"):
         st.dataframe(
             groups,

@@ -166,9 +166,13 @@ def test_dosing_bars_mark_last_months_same_span():
     fig = charts.with_same_span(bars, span, today=TODAY).to_dict()
     tick = fig["data"][-1]
     assert tick["type"] == "scatter" and tick["name"] == "Same span last month"
-    assert list(pd.to_datetime(tick["x"])) == [pd.Timestamp("2026-12-01")]
-    assert list(tick["y"]) == [31]
-    assert tick["marker"]["symbol"] == "line-ew"
+    # A level across December's bar (13 days either side of the month's start).
+    assert list(pd.to_datetime(tick["x"])) == [
+        pd.Timestamp("2026-11-18"),
+        pd.Timestamp("2026-12-01"),
+        pd.Timestamp("2026-12-14"),
+    ]
+    assert list(tick["y"]) == [31, 31, 31] and tick["mode"] == "lines"
     assert tick["hovertemplate"].startswith(
         "Last month, same span (1–7 Nov, to 14:00): 31 sessions<br>This month to date: 21"
     )

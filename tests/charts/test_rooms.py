@@ -104,7 +104,7 @@ def test_same_span_tick_survives_the_kiosk():
     fig = program.with_same_span(_volume(), span, today=date(2026, 3, 15))
     kiosk = for_kiosk(fig, height=730, title="Dosing sessions per month").to_dict()
     tick = kiosk["data"][-1]
-    assert tick["name"] == "Same span last month" and list(tick["y"]) == [4]
+    assert tick["name"] == "Same span last month" and list(tick["y"]) == [4, 4, 4]
     assert "1–15 Feb, to 10:00" in tick["hovertemplate"]
     assert legend_entries(fig) == 3
     assert kiosk["layout"]["margin"]["t"] == 64 + 30 + 12  # three entries: one row
