@@ -310,7 +310,9 @@ def site_funnel_plot(
             cliponaxis=False,
         )
     apply_theme(fig, title=f"Sites compared: {what}")
-    fig.update_layout(height=380)
+    # Room for a legend of one site per row (a site outside the limits has a long name)
+    # above a plot tall enough for its axis title.
+    fig.update_layout(height=440)
     fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, reach])
     fig.update_yaxes(
         title_text=f"{what}, % of evaluable courses", tickformat=".0%", range=[0, 1.05]

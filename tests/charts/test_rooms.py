@@ -108,3 +108,16 @@ def test_same_span_tick_survives_the_kiosk():
     assert "1–15 Feb, to 10:00" in tick["hovertemplate"]
     assert legend_entries(fig) == 3
     assert kiosk["layout"]["margin"]["t"] == 64 + 30 + 12  # three entries: one row
+
+
+def test_notes_at_the_tick_size_on_the_wall_screen():
+    """The partial month's "to date" is read from three metres: tick size, its grey kept."""
+    fig = for_kiosk(program.monthly_dosing(_current(), today=date(2026, 3, 15)), height=730)
+    (note,) = fig.layout.annotations
+    assert note.text == "to date"
+    assert note.font.size == KIOSK_TICK_PX and note.font.color == "#6B7080"
+
+
+def _current() -> pd.DataFrame:
+    months = pd.to_datetime(["2026-02-01", "2026-03-01"])
+    return pd.DataFrame({"month": months, "route": ["iv", "iv"], "sessions": [5, 2]})
