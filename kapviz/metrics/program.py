@@ -242,6 +242,7 @@ def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datet
             "previous": _share(before[k], before[n]),
             "numerator": current[k],
             "denominator": current[n],
+            "previous_denominator": before[n],
         }
     kpis["measurement_completion"] = {
         "value": _share(counts.measured, counts.measured_n),

@@ -21,6 +21,7 @@ from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
 from kapviz.metrics import monitoring, outcomes, periods, program
+from kapviz.metrics.trajectory_tables import MIN_COURSES
 from kapviz.ui import background, data, redact, rollup_panel, widgets, worklist
 from kapviz.ui.db import database_url, settings
 
@@ -439,6 +440,9 @@ def tile(
     """One st.metric with its delta against the previous period and its denominator."""
     value = kpi["value"]
     change = delta(value, kpi["previous"], percent=percent)
+    too_few = too_few_to_compare(kpi)
+    if too_few:
+        change = None
     if value is None:
         shown = "—"
     elif percent:
@@ -466,6 +470,21 @@ def tile(
     )
     # The inactive patients the count leaves out, in words under the tile (as on the Safety
     # page): a line of its own, not squeezed into the delta.
-    note = worklist.inactive_note(kpi.get("inactive", 0))
+    note = worklist.inactive_note(kpi.get("inactive", 0)) or too_few
     if note:
         column.caption(note)
+
+
+def too_few_to_compare(kpi: dict) -> str | None:
+    """Why a rate tile shows no change: either period has fewer evaluable courses than a
+    rate needs to be read (as for monthly rates and trajectory points), so a swing such as
+    100% of 1 course to 36% of 11 is not drawn as "-64 pts". None when both have enough."""
+    if "previous_denominator" not in kpi or kpi["previous"] is None or kpi["value"] is None:
+        return None
+    now, before = kpi["denominator"], kpi["previous_denominator"]
+    if min(now, before) >= MIN_COURSES:
+        return None
+    return (
+        f"No change shown: {redact.count_label(now)} courses now, "
+        f"{redact.count_label(before)} before (fewer than {MIN_COURSES} in a period)"
+    )
