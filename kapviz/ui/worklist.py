@@ -75,6 +75,11 @@ def new_since_note(previous: datetime | None) -> str:
 ALL_GROUPS = "All sites and clinicians"
 
 
+def _patients(n: int) -> str:
+    """ "1 patient", "16 patients" ("<11 patients" for analysts)."""
+    return f"{auth.count_label(n)} patient{'' if n == 1 else 's'}"
+
+
 def _group_label(row) -> str:  # a row of alert_groups
     new = f", {row.new} new" if row.new else ""
     return f"{row.site} · {row.clinician} ({row.patients} patients{new})"
@@ -90,7 +95,7 @@ def worklist_table(work: Worklist) -> None:
     new = int(work.active["is_new"].sum())
     left, right = st.columns([3, 1])
     choice = left.selectbox(
-        f"Site and clinician ({len(groups):,} with alerts; {total:,} patients"
+        f"Site and clinician ({len(groups):,} with alerts; {_patients(total)}"
         + (f", {new:,} alerts new" if new else "")
         + ")",
         list(labels),
@@ -136,9 +141,9 @@ def worklist_table(work: Worklist) -> None:
         },
     )
     first = (int(page_number) - 1) * WORKLIST_PAGE_SIZE + 1 if len(rows) else 0
-    patients = auth.count_label(rows["patient_id"].nunique())
     last = first + len(shown) - 1
-    st.caption(f"Alerts {first:,}–{last:,} of {len(rows):,} ({patients} patients).")
+    patients = _patients(rows["patient_id"].nunique())
+    st.caption(f"Alerts {first:,}–{last:,} of {len(rows):,} ({patients}).")
     with st.expander("Patients needing attention per site and clinician"):
         st.dataframe(
             groups,
