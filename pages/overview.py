@@ -39,7 +39,7 @@ if nobody_referred and not (filters.start or filters.end):
     widgets.empty_state("No patients match these filters.", hint="Clear a filter in the sidebar.")
     st.stop()
 
-figures = overview.charts(filters, live.now().date())
+figures = overview.charts(filters, live.now().date(), now=live.now())
 left, right = st.columns(2)
 with left:
     if nobody_referred:

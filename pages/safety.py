@@ -42,8 +42,12 @@ cols[4].metric(f"Serious adverse events ({window})", redact.count_label(t.seriou
 cols[5].metric(
     "Patients needing attention (now)",
     redact.count_label(t.attention_patients),
-    help="Patients on the alerts worklist below (active and inactive), whatever the dates.",
+    help="Active patients on the alerts worklist below, whatever the dates. Inactive patients "
+    "(no completed session for the days set by KAPVIZ_INACTIVE_DAYS) are listed apart below.",
 )
+inactive_note = worklist.inactive_note(t.inactive_patients)
+if inactive_note:
+    cols[5].caption(inactive_note)
 
 # --- Alerts worklist --------------------------------------------------------------------
 st.subheader("Alerts: patients who need attention now")

@@ -26,7 +26,7 @@ if not available:
     )
     st.stop()
 
-left, mid, right = st.columns([3, 2, 2])
+left, mid, right = st.columns([3, 3, 2])  # room for "Days since first dose" at 1400 px
 chosen = left.multiselect(
     "Instruments", available, default=available[:1], key="traj_instrument", bind="query-params"
 )

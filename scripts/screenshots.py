@@ -24,6 +24,18 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_app, wait_for_
 DEFAULT_PATHS = ["/", "/trajectories", "/safety", "/case_explorer", "/data"]
 
 
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .every(chart => chart.querySelector('.main-svg'))"""
+"""True once every plotly chart on the page has drawn (they draw after the script run ends,
+and again after the viewport grows for --full)."""
+
+
+def wait_for_charts(page, timeout: float = 60000) -> None:
+    """Wait for the page's charts to draw, then a moment for their fonts and transitions."""
+    page.wait_for_function(CHARTS_DRAWN, timeout=timeout)
+    time.sleep(1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="database URL the app shows")
@@ -42,14 +54,14 @@ def main() -> int:
         for path in args.paths:
             page.goto(base + path, timeout=120000)
             wait_for_app(page, timeout=120000)
-            time.sleep(2)
+            wait_for_charts(page)
             if args.full:
                 full = page.evaluate(
                     "document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 1000"
                 )
                 page.set_viewport_size({"width": args.width, "height": int(full) + 50})
                 wait_for_app(page)
-                time.sleep(1)
+                wait_for_charts(page)
             name = path.strip("/").split("?")[0] or "overview"
             page.screenshot(path=str(out / f"{name}.png"))
             page.set_viewport_size({"width": args.width, "height": height})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,64 @@ def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
     current = monthly.loc[partial_month(monthly["month"], today).to_numpy(), "sessions"].sum()
     mark_partial_month(fig, monthly["month"], today, y=float(current))
     return fig
+
+
+SAME_SPAN_COLOR = "#3B3F4A"
+"""The same-span tick: dark grey, readable over every route colour and the hatching."""
+SAME_SPAN_HALF_WIDTH_DAYS = 13
+"""Half the tick's width on the month axis: a little wider than half a monthly bar."""
+
+
+@dataclass(frozen=True)
+class SameSpanLastMonth:
+    """Completed dosing sessions of last month from its 1st up to the same elapsed time as
+    this month so far (DOMAIN §3 periods: the month tile's comparison), [start, end)."""
+
+    sessions: int
+    start: datetime
+    end: datetime
+
+
+def same_span_text(span: SameSpanLastMonth) -> str:
+    """ "1–7 Nov, to 14:00": the span in words (the end is exclusive)."""
+    last = span.end - pd.Timedelta(microseconds=1)
+    to = "" if span.end.time() == datetime.min.time() else f", to {span.end:%H:%M}"
+    return f"{span.start:%-d}–{last:%-d %b}{to}"
+
+
+def with_same_span(fig: go.Figure, span: SameSpanLastMonth, *, today: date) -> go.Figure:
+    """A copy of the monthly dosing bars with a tick on the current, partial month at the
+    height of last month's count over the same span, so "to date" is read against a fair
+    comparison rather than against last month's whole bar."""
+    out = go.Figure(fig)
+    month = pd.Timestamp(today.replace(day=1))
+    current = sum(
+        float(y)
+        for trace in out.data
+        if trace.type == "bar"
+        for x, y in zip(trace.x, trace.y, strict=True)
+        if pd.Timestamp(x) == month
+    )
+    hover = (
+        f"Last month, same span ({same_span_text(span)}): {span.sessions:,} sessions"
+        f"<br>This month to date: {current:,.0f} sessions<extra></extra>"
+    )
+    # A level across the bar's width (bars of monthly data are about 24 days wide on the
+    # date axis), so it scales with the bar on the page and on the wall screen alike.
+    half = pd.Timedelta(days=SAME_SPAN_HALF_WIDTH_DAYS)
+    out.add_scatter(
+        x=[month - half, month, month + half],
+        y=[span.sessions] * 3,
+        mode="lines",
+        name="Same span last month",
+        line={"color": SAME_SPAN_COLOR, "width": 3},
+        hovertemplate=hover,
+    )
+    # "to date" above whichever is higher, the bar or the tick, so neither covers it.
+    for note in out.layout.annotations:
+        if note.text == "to date":
+            note.y = max(current, float(span.sessions))
+    return out
 
 
 def monthly_rate(
@@ -251,7 +310,9 @@ def site_funnel_plot(
             cliponaxis=False,
         )
     apply_theme(fig, title=f"Sites compared: {what}")
-    fig.update_layout(height=380)
+    # Room for a legend of one site per row (a site outside the limits has a long name)
+    # above a plot tall enough for its axis title.
+    fig.update_layout(height=440)
     fig.update_xaxes(title_text="Evaluable courses (volume)", range=[0, reach])
     fig.update_yaxes(
         title_text=f"{what}, % of evaluable courses", tickformat=".0%", range=[0, 1.05]

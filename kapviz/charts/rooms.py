@@ -85,9 +85,11 @@ def for_kiosk(
     for x in out.layout:
         if x.startswith("xaxis") and out.layout[x].dtick == "M1":
             out.layout[x].dtick = None
-    if dark and out.layout.annotations:
-        for note in out.layout.annotations:
-            note.font = {"color": text}
+    # Notes ("to date", "too few") at the tick size: the page's 11 px is unreadable at 3 m.
+    for note in out.layout.annotations:
+        note.font.size = KIOSK_TICK_PX
+        if dark:
+            note.font.color = text
     for trace in out.data:
         if getattr(trace, "textfont", None) is not None and trace.type in ("scatter", "bar"):
             trace.textfont = {"size": KIOSK_TEXT_PX, **({"color": text} if dark else {})}

@@ -7,6 +7,7 @@ comes from `Settings`. kapviz.metrics.safety re-exports every public name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
@@ -127,6 +128,29 @@ def split_inactive(
         alerts[~inactive].reset_index(drop=True),
         alerts[inactive].assign(last_contact=contact[inactive]).reset_index(drop=True),
     )
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Patients on the alerts worklist: `active` is the number every page shows as "needing
+    attention" (the worklist's own rows); `inactive` patients' alerts are listed apart."""
+
+    active: int
+    inactive: int
+
+
+def attention(
+    alerts: pd.DataFrame, last_contact: pd.Series, *, now: datetime, inactive_days: int
+) -> Attention:
+    """Patients needing attention by the worklist's rule (split_inactive): the Overview's
+    tile, the Safety page's KPI and the worklist count the same patients."""
+    active, inactive = split_inactive(alerts, last_contact, now=now, inactive_days=inactive_days)
+    return Attention(int(active["patient_id"].nunique()), int(inactive["patient_id"].nunique()))
+
+
+def contacts_of(table: pd.DataFrame) -> pd.Series:
+    """patient_id → last contact, from an alerts table carrying a `last_contact` column."""
+    return table.drop_duplicates("patient_id").set_index("patient_id")["last_contact"]
 
 
 def mark_new(alerts: pd.DataFrame, since: datetime | None) -> pd.DataFrame:

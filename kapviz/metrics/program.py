@@ -225,6 +225,7 @@ def director_kpis_from(counts: TileCounts, outcomes: pd.DataFrame, *, now: datet
             "previous": _share(before[k], before[n]),
             "numerator": current[k],
             "denominator": current[n],
+            "previous_denominator": before[n],
         }
     kpis["measurement_completion"] = {
         "value": _share(counts.measured, counts.measured_n),
@@ -254,9 +255,15 @@ def open_alert_patients(
     *,
     settings: Settings,
     now: datetime,
-) -> tuple[int, int]:
+    last_contact: pd.Series,
+    last_contact_before: pd.Series,
+) -> tuple[alerts.Attention, alerts.Attention]:
     """Patients on the Safety page's alerts worklist now, and as things stood 30 days ago
-    (only what had happened by then)."""
+    (only what had happened by then), active and inactive by the worklist's rule.
+
+    `last_contact` / `last_contact_before`: patient_id → latest completed session, of all
+    and of those started by 30 days ago (kapviz.db.aggregates.safety.last_contact).
+    """
     open_now = alerts.alerts(
         sessions, side_effects, vitals, assessments, settings=settings, now=now
     )
@@ -270,12 +277,19 @@ def open_alert_patients(
         settings=settings,
         now=cur30,
     )
-    return int(open_now["patient_id"].nunique()), int(open_before["patient_id"].nunique())
+    days = settings.inactive_days
+    return (
+        alerts.attention(open_now, last_contact, now=now, inactive_days=days),
+        alerts.attention(open_before, last_contact_before, now=cur30, inactive_days=days),
+    )
 
 
-def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> dict[str, dict]:
+def safety_kpis_from(
+    adverse: AdverseCounts, open_alerts: tuple[alerts.Attention, alerts.Attention]
+) -> dict[str, dict]:
     """Adverse events per 100 dosing sessions (last 30 days vs the 30 before) and the
-    patients on the Safety page's alerts worklist (now vs 30 days ago)."""
+    active patients on the Safety page's alerts worklist (now vs 30 days ago), with the
+    inactive ones the worklist lists apart."""
     return {
         "adverse_events": {
             "value": 100 * adverse.events / adverse.doses if adverse.doses else None,
@@ -285,5 +299,9 @@ def safety_kpis_from(adverse: AdverseCounts, open_alerts: tuple[int, int]) -> di
             "numerator": adverse.events,
             "denominator": adverse.doses,
         },
-        "open_alerts": {"value": open_alerts[0], "previous": open_alerts[1]},
+        "open_alerts": {
+            "value": open_alerts[0].active,
+            "previous": open_alerts[1].active,
+            "inactive": open_alerts[0].inactive,
+        },
     }

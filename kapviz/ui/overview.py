@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
@@ -12,14 +12,17 @@ import streamlit as st
 
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
+from kapviz.charts.program import SameSpanLastMonth
 from kapviz.config import Settings
 from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
+from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
 from kapviz.metrics import monitoring, periods, program
-from kapviz.ui import background, data, redact, rollup_panel, widgets
+from kapviz.metrics.trajectory_tables import MIN_COURSES
+from kapviz.ui import background, data, redact, rollup_panel, widgets, worklist
 from kapviz.ui.db import database_url, settings
 
 
@@ -48,6 +51,8 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         since=recent_since(as_of, lookback_days=lookback),
         vitals_reaching=excursion_thresholds(settings()),
     )
+    # Active and inactive by the worklist's rule: each patient's last completed session,
+    # as of now and as of 30 days ago (the delta's "then").
     open_alerts = program.open_alert_patients(
         recent.sessions,
         recent.side_effects,
@@ -55,6 +60,10 @@ def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> d
         recent.phq9,
         settings=settings(),
         now=as_of,
+        last_contact=data.aggregate(safety_sql.last_contact, filters, before=as_of),
+        last_contact_before=data.aggregate(
+            safety_sql.last_contact, filters, before=program.tile_windows(as_of).cur30
+        ),
     )
     kpis = program.director_kpis_from(counts, phq9_outcomes(filters), now=as_of)
     return kpis | program.safety_kpis_from(adverse, open_alerts)
@@ -226,10 +235,35 @@ def range_notes(filters: Filters) -> RangeNotes:
     )
 
 
-def charts(filters: Filters, today: date) -> Charts:
+def charts(filters: Filters, today: date, *, now: datetime | None = None) -> Charts:
     """The Overview's figures for these filters and this viewer (shared, read-only), with
-    `today`'s month drawn as partial."""
-    return _charts(database_url(), filters, data.version(), redact.small_below(), today)
+    `today`'s month drawn as partial; given `now`, the dosing bars also carry last month's
+    count over the same span (the month tile's comparison: same_span_last_month)."""
+    figures = _charts(database_url(), filters, data.version(), redact.small_below(), today)
+    span = None if now is None else same_span_last_month(filters, now)
+    if span is None:
+        return figures
+    volume = program_charts.with_same_span(figures.volume, span, today=now.date())
+    return replace(figures, volume=volume)
+
+
+def same_span_last_month(filters: Filters, now: datetime) -> SameSpanLastMonth | None:
+    """Last month's completed dosing sessions over this month's elapsed span: the month
+    tile's own "previous" (kapviz.metrics.periods.period_spans, to the hour), so chart and
+    tile agree. None when the bars do not show this month and all of last month's span (a
+    date range ending before today or starting after last month's 1st), or when the count
+    is one an analyst may not see."""
+    spans = periods.period_spans(tiles_as_of(now), "month")
+    start, end = spans.previous
+    if (filters.end and filters.end < now.date()) or (
+        filters.start and filters.start > start.date()
+    ):
+        return None
+    sessions = kpis(filters, now)["dosing_month"]["previous"]
+    small = redact.small_below()
+    if sessions is None or (small is not None and 0 < sessions < small):
+        return None
+    return SameSpanLastMonth(int(sessions), start, end)
 
 
 def start_charts(filters: Filters, today: date) -> None:
@@ -297,9 +331,11 @@ TILES: tuple[tuple[str, str, bool, str], ...] = (
         "open_alerts",
         "Patients needing attention (now)",
         False,
-        "Patients on the Safety page's alerts worklist now (a serious event, item 9 > 0 on the "
-        "latest PHQ-9 with item answers, a BP excursion, a severe, urinary or cognitive effect "
-        "in the last 14 days); delta vs 30 days ago.",
+        "Active patients on the Safety page's alerts worklist now (a serious event, item 9 > 0 "
+        "on the latest PHQ-9 with item answers, a BP excursion, a severe, urinary or cognitive "
+        "effect in the last 14 days); delta vs 30 days ago. Inactive patients (no completed "
+        "session for KAPVIZ_INACTIVE_DAYS days) are not counted: the Safety page lists them "
+        "apart.",
     ),
 )
 LOWER_IS_BETTER = {"adverse_events", "open_alerts"}
@@ -403,6 +439,9 @@ def tile(
     """One st.metric with its delta against the previous period and its denominator."""
     value = kpi["value"]
     change = delta(value, kpi["previous"], percent=percent)
+    too_few = too_few_to_compare(kpi)
+    if too_few:
+        change = None
     if value is None:
         shown = "—"
     elif percent:
@@ -427,4 +466,24 @@ def tile(
         delta_description=compared_with if change is not None else None,
         help=help,
         border=True,
+    )
+    # The inactive patients the count leaves out, in words under the tile (as on the Safety
+    # page): a line of its own, not squeezed into the delta.
+    note = worklist.inactive_note(kpi.get("inactive", 0)) or too_few
+    if note:
+        column.caption(note)
+
+
+def too_few_to_compare(kpi: dict) -> str | None:
+    """Why a rate tile shows no change: either period has fewer evaluable courses than a
+    rate needs to be read (as for monthly rates and trajectory points), so a swing such as
+    100% of 1 course to 36% of 11 is not drawn as "-64 pts". None when both have enough."""
+    if "previous_denominator" not in kpi or kpi["previous"] is None or kpi["value"] is None:
+        return None
+    now, before = kpi["denominator"], kpi["previous_denominator"]
+    if min(now, before) >= MIN_COURSES:
+        return None
+    return (
+        f"No change shown: {redact.count_label(now)} courses now, "
+        f"{redact.count_label(before)} before (fewer than {MIN_COURSES} in a period)"
     )

@@ -112,7 +112,7 @@ def _overview(filters: Filters, dark: bool) -> None:
     if funnel["patients"].iloc[0] == 0:
         st.info("No patients match these filters.")
         return
-    figures = overview.charts(filters, live.now().date())
+    figures = overview.charts(filters, live.now().date(), now=live.now())
     for column, (name, title) in zip(st.columns(3), OVERVIEW_CHARTS.items(), strict=True):
         figure = getattr(figures, name)
         with column:
@@ -139,7 +139,7 @@ def _safety(filters: Filters, dark: bool) -> None:
     ]
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, value, border=True)
-    reasons = patients_per_reason(safety_ui.alerts(filters))
+    reasons = patients_per_reason(safety_ui.split_alerts(filters)[0])  # active, as counted
     rows = "".join(
         f'<tr><td>{r.reason}</td><td class="n">{redact.count_label(r.patients)}</td></tr>'
         for r in reasons.itertuples()

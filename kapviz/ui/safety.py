@@ -62,6 +62,9 @@ class Tiles:
     predose_review_sessions: int
     serious_events: int
     attention_patients: int
+    """Active patients on the worklist (the worklist's own count)."""
+    inactive_patients: int
+    """Patients with alerts the worklist lists apart as inactive."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -168,6 +171,17 @@ def alerts(filters: Filters) -> pd.DataFrame:
     return _alerts(_key(filters), today_end(live.now().date()))
 
 
+def split_alerts(filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(active, inactive) alerts now, by the worklist's rule (inactive carry last_contact)."""
+    table = alerts(filters)
+    return alert_metrics.split_inactive(
+        table.drop(columns="last_contact"),
+        alert_metrics.contacts_of(table),
+        now=today_end(live.now().date()),
+        inactive_days=settings().inactive_days,
+    )
+
+
 def window_label(filters: Filters) -> str:
     """The window of the page's counts, for labels: the date range, or "all dates"."""
     if not (filters.start or filters.end):
@@ -184,6 +198,13 @@ def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
     v = view(filters)
     bp = v.session_vitals
+    table = alerts(filters)
+    counts = alert_metrics.attention(
+        table,
+        alert_metrics.contacts_of(table),
+        now=today_end(live.now().date()),
+        inactive_days=settings().inactive_days,
+    )
     return Tiles(
         dosing_sessions=v.dosing_sessions,
         patients_dosed=v.patients_dosed,
@@ -192,7 +213,8 @@ def tiles(filters: Filters) -> Tiles:
         rise_sessions=int(bp["is_rise"].sum()),
         predose_review_sessions=int(bp["needs_predose_review"].sum()),
         serious_events=v.serious_events,
-        attention_patients=int(alerts(filters)["patient_id"].nunique()),
+        attention_patients=counts.active,
+        inactive_patients=counts.inactive,
     )
 
 

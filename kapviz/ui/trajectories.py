@@ -20,6 +20,7 @@ import streamlit as st
 from kapviz.charts import trajectories as charts
 from kapviz.charts.waterfall import waterfall
 from kapviz.db.aggregates import cohort
+from kapviz.domain import PHASE_LABELS
 from kapviz.filters import Filters
 from kapviz.metrics import course_attributes, trajectory_tables
 from kapviz.metrics import model as model_metrics
@@ -151,6 +152,8 @@ def points_table(v: View, measure: CohortMeasure = CohortMeasure.SCORES) -> pd.D
     table = table.assign(
         too_few=table["courses"] < trajectory_tables.MIN_COURSES,
         share=(table["share"] * 100).round(0),  # whole percent, as shown
+        # Display names in the table and its CSV ("Follow-up", not "follow_up").
+        phase=table["phase"].map(lambda p: PHASE_LABELS.get(p, p) if isinstance(p, str) else p),
     )
     cols = ["point", "phase", "courses", "too_few", "share", "mean", "ci_low", "ci_high"]
     return table[[*cols, "median", "q1", "q3"]]
@@ -338,24 +341,7 @@ def outcome_tiles(row: pd.Series, *, window_days: int) -> None:
             help=_tile_help(measure),
         )
         column.caption(f"{k} of {n} courses · {ci}")
-    st.caption(_left_out(row, window_days=window_days) + _first_response(row))
-
-
-def _num(value: float) -> str:
-    """At most one decimal, none when whole (31.0 → "31", 3.5 → "3.5")."""
-    return f"{value:,.1f}".removesuffix(".0")
-
-
-def _first_response(row: pd.Series) -> str:
-    """Sentence on time to first response (days and completed dosing sessions)."""
-    n = int(row["responded_ever"])
-    if not n:
-        return ""
-    return (
-        f" First response (any post-dose score meeting the rule) in {n} courses: median "
-        f"{_num(row['median_days_to_response'])} days and "
-        f"{_num(row['median_doses_to_response'])} dosing sessions after the first dose."
-    )
+    st.caption(_left_out(row, window_days=window_days))
 
 
 def _tile_help(measure: str) -> str:

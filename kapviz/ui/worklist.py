@@ -11,10 +11,10 @@ import streamlit as st
 
 from kapviz.auth import audit
 from kapviz.filters import Filters
-from kapviz.metrics.alerts import alert_groups, mark_new, page_of, split_inactive
-from kapviz.ui import live, outage, redact, session
+from kapviz.metrics.alerts import alert_groups, mark_new, page_of
+from kapviz.ui import outage, redact, session
 from kapviz.ui.db import engine_for, settings
-from kapviz.ui.safety import alerts, today_end
+from kapviz.ui.safety import split_alerts
 
 WORKLIST_PAGE_SIZE = 25
 """Alerts per page of the worklist (instead of a ten-row scroll box)."""
@@ -34,16 +34,9 @@ class Worklist:
 
 def worklist(filters: Filters) -> Worklist:
     """The worklist for this viewer now (all dates, whatever the date filter)."""
-    table = alerts(filters)
     previous = previous_visit()
-    table = mark_new(table, previous)
-    contact = table.drop_duplicates("patient_id").set_index("patient_id")["last_contact"]
-    active, inactive = split_inactive(
-        table.drop(columns="last_contact"),
-        contact,
-        now=today_end(live.now().date()),
-        inactive_days=settings().inactive_days,
-    )
+    active, inactive = split_alerts(filters)
+    active, inactive = mark_new(active, previous), mark_new(inactive, previous)
     return Worklist(active, inactive, alert_groups(active), previous)
 
 
@@ -73,6 +66,14 @@ def inactive_days() -> int:
     return settings().inactive_days
 
 
+def inactive_note(inactive: int) -> str | None:
+    """Beside the "needing attention" count: the inactive patients it leaves out (None: none)."""
+    if not inactive:
+        return None
+    days = inactive_days()
+    return f"{redact.count_label(inactive)} inactive not counted (no session in {days} days)"
+
+
 def new_since_note(previous: datetime | None) -> str:
     """What "new" means on the worklist for this viewer."""
     if previous is None:
@@ -85,6 +86,11 @@ def new_since_note(previous: datetime | None) -> str:
 
 
 ALL_GROUPS = "All sites and clinicians"
+
+
+def _patients(n: int) -> str:
+    """ "1 patient", "16 patients" ("<11 patients" for analysts)."""
+    return f"{redact.count_label(n)} patient{'' if n == 1 else 's'}"
 
 
 def _group_label(row) -> str:  # a row of alert_groups
@@ -102,7 +108,7 @@ def worklist_table(work: Worklist) -> None:
     new = int(work.active["is_new"].sum())
     left, right = st.columns([3, 1])
     choice = left.selectbox(
-        f"Site and clinician ({len(groups):,} with alerts; {total:,} patients"
+        f"Site and clinician ({len(groups):,} with alerts; {_patients(total)}"
         + (f", {new:,} alerts new" if new else "")
         + ")",
         list(labels),
@@ -122,6 +128,7 @@ def worklist_table(work: Worklist) -> None:
     st.dataframe(
         redact.deidentify(shown),
         hide_index=True,
+        height="content",  # the whole page of rows, not a ten-row scroll box
         key="safety_alerts",
         column_order=[
             "is_new",
@@ -147,7 +154,9 @@ def worklist_table(work: Worklist) -> None:
         },
     )
     first = (int(page_number) - 1) * WORKLIST_PAGE_SIZE + 1 if len(rows) else 0
-    st.caption(f"Alerts {first:,}–{first + len(shown) - 1:,} of {len(rows):,}.")
+    last = first + len(shown) - 1
+    patients = _patients(rows["patient_id"].nunique())
+    st.caption(f"Alerts {first:,}–{last:,} of {len(rows):,} ({patients}).")
     with st.expander("Patients needing attention per site and clinician"):
         st.dataframe(
             groups,

@@ -153,3 +153,30 @@ def test_safety_bars_and_severity_share_one_order_and_whiskers_read():
         effect_rates_by(SESSIONS, EFFECTS, by="session_number")
     )
     assert list(heat.layout.xaxis.ticktext) == ["1<br>n=2", "2<br>n=1"]
+
+
+def test_dosing_bars_mark_last_months_same_span():
+    """On 7 December the partial bar (IV 10 + Sublingual 11 = 21 to date) gets a tick at the
+    height of last month's count over the same span (1–7 Nov, to 14:00: 31), in the legend,
+    with a hover that says which span it is; "to date" moves above the taller of the two."""
+    from datetime import datetime
+
+    bars = charts.monthly_dosing(_dosing(["iv", "sublingual"]), today=TODAY)
+    span = charts.SameSpanLastMonth(31, datetime(2026, 11, 1), datetime(2026, 11, 7, 14))
+    fig = charts.with_same_span(bars, span, today=TODAY).to_dict()
+    tick = fig["data"][-1]
+    assert tick["type"] == "scatter" and tick["name"] == "Same span last month"
+    # A level across December's bar (13 days either side of the month's start).
+    assert list(pd.to_datetime(tick["x"])) == [
+        pd.Timestamp("2026-11-18"),
+        pd.Timestamp("2026-12-01"),
+        pd.Timestamp("2026-12-14"),
+    ]
+    assert list(tick["y"]) == [31, 31, 31] and tick["mode"] == "lines"
+    assert tick["hovertemplate"].startswith(
+        "Last month, same span (1–7 Nov, to 14:00): 31 sessions<br>This month to date: 21"
+    )
+    assert [a["y"] for a in fig["layout"]["annotations"] if a["text"] == "to date"] == [31]
+    assert len(bars.data) == 2  # the cached figure is not changed
+    midnight = charts.SameSpanLastMonth(5, datetime(2026, 11, 1), datetime(2026, 11, 8))
+    assert charts.same_span_text(midnight) == "1–7 Nov"

@@ -93,3 +93,31 @@ def test_compare_marks_baseline_endpoint_response():
     assert "response: yes" in titles[0] and "response: no" in titles[1]
     # Shared axes: every panel the same y range.
     assert fig.layout.yaxis.range == fig.layout.yaxis2.range
+
+
+def test_same_span_tick_survives_the_kiosk():
+    """The same-span tick keeps its trace and hover on the wall screen, and its legend entry
+    joins the others in one legend row under the title."""
+    from datetime import datetime
+
+    span = program.SameSpanLastMonth(4, datetime(2026, 2, 1), datetime(2026, 2, 15, 10))
+    fig = program.with_same_span(_volume(), span, today=date(2026, 3, 15))
+    kiosk = for_kiosk(fig, height=730, title="Dosing sessions per month").to_dict()
+    tick = kiosk["data"][-1]
+    assert tick["name"] == "Same span last month" and list(tick["y"]) == [4, 4, 4]
+    assert "1–15 Feb, to 10:00" in tick["hovertemplate"]
+    assert legend_entries(fig) == 3
+    assert kiosk["layout"]["margin"]["t"] == 64 + 30 + 12  # three entries: one row
+
+
+def test_notes_at_the_tick_size_on_the_wall_screen():
+    """The partial month's "to date" is read from three metres: tick size, its grey kept."""
+    fig = for_kiosk(program.monthly_dosing(_current(), today=date(2026, 3, 15)), height=730)
+    (note,) = fig.layout.annotations
+    assert note.text == "to date"
+    assert note.font.size == KIOSK_TICK_PX and note.font.color == "#6B7080"
+
+
+def _current() -> pd.DataFrame:
+    months = pd.to_datetime(["2026-02-01", "2026-03-01"])
+    return pd.DataFrame({"month": months, "route": ["iv", "iv"], "sessions": [5, 2]})

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from kapviz.config import load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import program as program_sql
+from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
@@ -136,6 +137,10 @@ def _tiles_as_the_overview_computes_them(conn, filters, outcomes, as_of):
         recent.phq9,
         settings=settings,
         now=as_of,
+        last_contact=safety_sql.last_contact(conn, filters, before=as_of),
+        last_contact_before=safety_sql.last_contact(
+            conn, filters, before=program.tile_windows(as_of).cur30
+        ),
     )
     kpis = program.director_kpis_from(counts, outcomes, now=as_of)
     return kpis | program.safety_kpis_from(adverse, open_alerts), recent

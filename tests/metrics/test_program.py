@@ -181,8 +181,20 @@ def test_director_kpis_on_clinic(frames):
     assert kpis["active_patients"] == {"value": 2, "previous": 4}
     assert kpis["dosing_week"] == {"value": 1, "previous": 1}
     assert kpis["dosing_month"] == {"value": 2, "previous": 6}
-    assert kpis["response"] == {"value": 1.0, "previous": None, "numerator": 2, "denominator": 2}
-    assert kpis["remission"] == {"value": 0.5, "previous": None, "numerator": 1, "denominator": 2}
+    assert kpis["response"] == {
+        "value": 1.0,
+        "previous": None,
+        "numerator": 2,
+        "denominator": 2,
+        "previous_denominator": 0,
+    }
+    assert kpis["remission"] == {
+        "value": 0.5,
+        "previous": None,
+        "numerator": 1,
+        "denominator": 2,
+        "previous_denominator": 0,
+    }
     assert kpis["measurement_completion"] == {
         "value": 0.0,
         "previous": 6 / 7,
@@ -215,4 +227,4 @@ def test_safety_kpis_on_clinic(tmp_path):
         )
     assert kpis["adverse_events"]["value"] == 0.0
     assert kpis["adverse_events"]["previous"] == pytest.approx(400 / 7)
-    assert kpis["open_alerts"] == {"value": 1, "previous": 1}
+    assert kpis["open_alerts"] == {"value": 1, "previous": 1, "inactive": 0}

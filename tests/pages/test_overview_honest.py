@@ -55,8 +55,15 @@ def test_monthly_charts_end_at_today_and_mark_february(run_page):
     volume = figures["Dosing sessions per month, by route"]
     assert volume["layout"]["xaxis"]["range"][1] <= "2026-02-16"
     assert [a["text"] for a in volume["layout"]["annotations"]] == ["to date"]
-    colours = {t["name"]: t["marker"]["color"] for t in volume["data"]}
+    bars = [t for t in volume["data"] if t["type"] == "bar"]
+    colours = {t["name"]: t["marker"]["color"] for t in bars}
     assert colours == {"IM": "#009E73", "IV": "#0072B2", "Sublingual": "#E69F00"}
+    # The month tile's comparison on the chart: 6 sessions from 1 Jan to 21 Jan 12:00
+    # (the tile reads 2, "-4"), as a tick on February's partial bar.
+    tick = next(t for t in volume["data"] if t["name"] == "Same span last month")
+    assert tick["x"][1] == "2026-02-01T00:00:00" and list(tick["y"]) == [6, 6, 6]
+    assert "Last month, same span (1–21 Jan, to 12:00): 6 sessions" in tick["hovertemplate"]
+    assert "This month to date: 2 sessions" in tick["hovertemplate"]
     u = figures["Adverse events per 100 dosing sessions (u-chart, 3σ limits)"]
     assert u["layout"]["xaxis"]["range"][1] <= "2026-02-16"
     response = figures["PHQ-9 response rate by month of endpoint"]

@@ -58,7 +58,7 @@ def test_worklist_grouped_paged_with_counts(run_page):
     options = at.selectbox(key="safety_worklist_group").options
     assert options[0] == "All sites and clinicians"
     assert options[1].startswith("North · ") and "(2 patients)" in options[1]
-    assert any(c.value == "Alerts 1–3 of 3." for c in at.caption)
+    assert any(c.value == "Alerts 1–3 of 3 (2 patients)." for c in at.caption)
     assert "With sign-in off, nothing is marked new" in " ".join(c.value for c in at.caption)
 
 

@@ -104,3 +104,17 @@ def test_case_explorer_first_response_line(run_page):
     text = "\n".join(m.value for m in at.markdown)
     assert "PHQ-9 responded at day 23, after dose 3" in text
     assert "PCL-5 no response yet (last score day 23, after dose 3)" in text
+
+
+def test_trajectories_show_one_time_to_response_figure(run_page):
+    """One time-to-response figure per instrument: the Kaplan–Meier median with its n and
+    rule. The older "median among responders" line (31 days here: P1 39, P2 23, which leaves
+    out the courses still waiting) is gone."""
+    at = run_page("pages/trajectories.py")
+    text = "\n".join(c.value for c in at.caption) + "\n".join(m.value for m in at.markdown)
+    assert "First response (any post-dose score" not in text
+    assert "median 31 days" not in text
+    assert text.count("Half of the courses responded by day") == 1  # PHQ-9 only responds
+    assert "2 of 2 courses responded" in text
+    assert "Kaplan–Meier estimate from the first dose" in text
+    assert "response rule (≥50% reduction)" in text

@@ -60,8 +60,11 @@ def test_phq9_tiles_denominators_and_reasons(run_page):
         "(1 no baseline within 30 days before first dose)." in captions
     )
     assert "No model-based trajectory: too little data — 3 patients" in captions
-    # P1 responded at day 46 (39 days, 4 doses), P2 at day 30 (23 days, 3 doses).
-    assert "in 2 courses: median 31 days and 3.5 dosing sessions" in captions
+    # P1 responded at day 46 (39 days, 4 doses), P2 at day 30 (23 days, 3 doses): the one
+    # time-to-response figure is the Kaplan–Meier median (tests/pages/test_time_to_response).
+    markdown = "\n".join(m.value for m in at.markdown)
+    assert "Half of the courses responded by day **23** (95% CI 23–39)" in markdown
+    assert "median 31 days" not in captions
 
 
 def test_instrument_choice_from_url(run_page):

@@ -231,8 +231,26 @@ def safety_kpis(
     now: datetime,
 ) -> dict[str, dict]:
     """Adverse events per 100 dosing sessions and the patients on the alerts worklist (the
-    Safety page's own alerts, kapviz.metrics.alerts)."""
+    Safety page's own alerts, kapviz.metrics.alerts), active ones counted."""
     open_alerts = program.open_alert_patients(
-        sessions, side_effects, vitals, assessments, settings=settings, now=now
+        sessions,
+        side_effects,
+        vitals,
+        assessments,
+        settings=settings,
+        now=now,
+        last_contact=last_contact(sessions, now),
+        last_contact_before=last_contact(sessions, program.tile_windows(now).cur30),
     )
     return program.safety_kpis_from(adverse_counts(sessions, side_effects, now=now), open_alerts)
+
+
+def last_contact(sessions: pd.DataFrame, moment: datetime) -> pd.Series:
+    """Each patient's latest completed session started at or before `moment` (DOMAIN §4:
+    a patient with none in the last 90 days is inactive)."""
+    latest: dict[str, datetime] = {}
+    for row in completed_sessions(sessions):
+        started, patient = pd.Timestamp(row["started_at"]), row["patient_id"]
+        if started <= pd.Timestamp(moment) and started > latest.get(patient, pd.Timestamp.min):
+            latest[patient] = started
+    return pd.Series(latest, dtype="datetime64[us]")

@@ -433,14 +433,17 @@ def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertR
     )
 
 
-def last_contact(conn: Connection, filters: Filters) -> pd.Series:
-    """Start of each patient's latest completed session (patient_id → datetime), in scope:
-    the worklist lists patients with no session in the last 90 days (setting) apart."""
-    stmt = (
-        select(Session.patient_id, func.max(Session.started_at))
-        .where(Session.status == "completed", *_in_scope(filters))
-        .group_by(Session.patient_id)
-    )
+def last_contact(
+    conn: Connection, filters: Filters, *, before: datetime | None = None
+) -> pd.Series:
+    """Start of each patient's latest completed session (patient_id → datetime), in scope,
+    at or before `before` when given (as things stood then): the worklist lists patients
+    with no session in the last 90 days (setting) apart."""
+    where = [Session.status == "completed", *_in_scope(filters)]
+    if before is not None:
+        where.append(Session.started_at <= before)
+    stmt = select(Session.patient_id, func.max(Session.started_at)).where(*where)
+    stmt = stmt.group_by(Session.patient_id)
     frame = queries.read_frame(conn, stmt, ["patient_id", "last_contact"])
     return pd.Series(
         pd.to_datetime(frame["last_contact"]).to_numpy(), index=frame["patient_id"].to_numpy()
