@@ -24,24 +24,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from kapviz import instruments
+from kapviz.auth.scope import NO_SITE
 from kapviz.config import Settings, load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
+from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
+from kapviz.metrics import safety
 from kapviz.metrics.clinicians import course_clinicians
 from kapviz.metrics.course_attributes import attributes_from_first_doses
 from kapviz.metrics.outcomes import outcome_rates, outcomes_from_scores
-from kapviz.metrics.side_effects import effect_rates
+from kapviz.metrics.program import measurement_completion
+from kapviz.metrics.side_effects import dose_positions, effect_rows, is_member, rates_of
+from kapviz.metrics.stats import mean_ci, poisson_interval, wilson_interval
 from kapviz.metrics.time_to_response import kaplan_meier, response_times
 
 DIMENSIONS: tuple[str, ...] = (
@@ -89,8 +95,19 @@ OUTCOME_KEYS: tuple[str, ...] = (
     "baseline_mean",
     "endpoint_mean",
     "mean_change",
+    "reliable_improvement_ci_low",
+    "reliable_improvement_ci_high",
+    "reliable_deterioration_ci_low",
+    "reliable_deterioration_ci_high",
+    "baseline_mean_ci_low",
+    "baseline_mean_ci_high",
+    "endpoint_mean_ci_low",
+    "endpoint_mean_ci_high",
+    "mean_change_ci_low",
+    "mean_change_ci_high",
 )
-"""Columns of `Clinic.outcomes` after the group columns."""
+"""Columns of `Clinic.outcomes` after the group columns (means over evaluable courses with
+a normal 95% interval, NaN below two courses)."""
 
 COUNT_KEYS: frozenset[str] = frozenset(
     {
@@ -109,6 +126,8 @@ COUNT_KEYS: frozenset[str] = frozenset(
         "dosing_sessions",
         "patients",
         "patients_dosed",
+        "events",
+        "measured",
     }
 )
 """Counts that small-cell suppression applies to (the rest are rates and means)."""
@@ -124,6 +143,16 @@ SIDE_EFFECT_KEYS: tuple[str, ...] = (
     "patients_dosed",
     "patient_rate",
 )
+ADVERSE_EVENT_KEYS: tuple[str, ...] = (
+    "dosing_sessions",
+    "events",
+    "events_per_100_doses",
+    "ci_low",
+    "ci_high",
+)
+SESSION_RATE_KEYS: tuple[str, ...] = ("dosing_sessions", "sessions", "rate", "ci_low", "ci_high")
+"""Columns of `Clinic.bp_excursions` and `Clinic.sedation` after the group columns."""
+COMPLETION_KEYS: tuple[str, ...] = ("dosing_sessions", "measured", "rate", "ci_low", "ci_high")
 TIME_TO_RESPONSE_KEYS: tuple[str, ...] = (
     "courses",
     "responders",
@@ -183,6 +212,8 @@ class Cohort:
 
     filters: Filters
     attributes: dict[str, tuple[str, ...]]
+    doses: tuple[int | None, int | None] = (None, None)
+    first_dose: tuple[date | None, date | None] = (None, None)
 
     @classmethod
     def of(
@@ -193,16 +224,23 @@ class Cohort:
         route: str | Iterable[str] | None = None,
         start: date | str | None = None,
         end: date | str | None = None,
+        doses_min: int | None = None,
+        doses_max: int | None = None,
+        first_dose_from: date | str | None = None,
+        first_dose_to: date | str | None = None,
         **attributes: Any,
     ) -> Cohort:
         """A cohort from keywords: site, indication, route, start and end (dates of any
-        session of the course, inclusive, as the global filters), and any other DIMENSIONS
-        name (clinician, dose_band, sex, age_band, baseline_band) with one or more values."""
+        session of the course, inclusive, as the global filters), any other DIMENSIONS
+        name (clinician, dose_band, sex, age_band, baseline_band) with one or more values,
+        doses_min/doses_max (the course's number of completed doses) and
+        first_dose_from/first_dose_to (the date of its first completed dose), inclusive."""
         unknown = set(attributes) - set(DIMENSIONS)
         if unknown:
             raise ValueError(
                 f"unknown cohort keywords {sorted(unknown)}; use site, indication, route, "
-                f"start, end or one of {list(DIMENSIONS)}"
+                f"start, end, doses_min, doses_max, first_dose_from, first_dose_to or one "
+                f"of {list(DIMENSIONS)}"
             )
         filters = Filters(
             sites=_values(site),
@@ -217,13 +255,72 @@ class Cohort:
             kept["age_band"] = tuple(v.replace("-", "–") for v in kept["age_band"])
         if "dose_band" in kept:
             kept["dose_band"] = tuple(v.replace("-<", "–<") for v in kept["dose_band"])
-        return cls(filters=filters, attributes=kept)
+        return cls(
+            filters=filters,
+            attributes=kept,
+            doses=(_as_count(doses_min), _as_count(doses_max)),
+            first_dose=(_as_date(first_dose_from), _as_date(first_dose_to)),
+        )
+
+    def keeps(self, attrs: pd.DataFrame) -> pd.Series:
+        """Which rows of `Clinic.course_attributes` are in the cohort (beyond the filters)."""
+        kept = pd.Series(True, index=attrs.index)
+        for name, values in self.attributes.items():
+            kept &= attrs[name].isin(set(values))
+        low, high = self.doses
+        if low is not None:
+            kept &= attrs["doses"] >= low
+        if high is not None:
+            kept &= attrs["doses"] <= high
+        first, last = self.first_dose
+        day = attrs["first_dose"]
+        if first is not None:
+            kept &= day.notna() & (day >= first)
+        if last is not None:
+            kept &= day.notna() & (day <= last)
+        return kept
 
 
 def _as_date(value: date | str | None) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(value)
+
+
+def _as_count(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"a number of doses cannot be negative ({count})")
+    return count
+
+
+def within(filters: Filters, scope: Filters | None) -> Filters:
+    """`filters` narrowed to a viewer's `scope` (their scoped global filters): sites,
+    indications and routes intersected, the later start and the earlier end, the scope's
+    clinician. An empty intersection keeps nothing (never everything)."""
+    if scope is None:
+        return filters
+
+    def meet(mine: tuple[str, ...], theirs: tuple[str, ...], nothing: str) -> tuple[str, ...]:
+        if not theirs:
+            return mine
+        if not mine:
+            return tuple(theirs)
+        both = tuple(v for v in mine if v in theirs)
+        return both or (nothing,)
+
+    starts = [d for d in (filters.start, scope.start) if d is not None]
+    ends = [d for d in (filters.end, scope.end) if d is not None]
+    return Filters(
+        sites=meet(filters.sites, scope.sites, NO_SITE),
+        indications=meet(filters.indications, scope.indications, NO_SITE),
+        routes=meet(filters.routes, scope.routes, NO_SITE),
+        start=max(starts) if starts else None,
+        end=min(ends) if ends else None,
+        clinician=scope.clinician if scope.clinician is not None else filters.clinician,
+    )
 
 
 class Clinic:
@@ -252,8 +349,9 @@ class Clinic:
         self, filters: Filters = Filters(), *, outcomes: pd.DataFrame | None = None,
         instrument: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
-        """One row per course in `filters`: course_id, patient_id and every DIMENSIONS column
-        (baseline_band needs `instrument` and its `outcomes`; "unknown" otherwise)."""
+        """One row per course in `filters`: course_id, patient_id, every DIMENSIONS column
+        (baseline_band needs `instrument` and its `outcomes`; "unknown" otherwise), doses
+        (completed dosing sessions of the course) and first_dose (the date of its first)."""
         with self.engine.connect() as conn:
             first = cohort_sql.course_first_doses(conn, filters)
             sessions = queries.sessions(
@@ -275,7 +373,8 @@ class Clinic:
         table["clinician"] = table["course_id"].map(course_clinicians(sessions))
         table["sex"] = table["patient_id"].map(people["sex"])
         done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
-        first_year = done.groupby("course_id")["started_at"].min().dt.year
+        first_at = done.groupby("course_id")["started_at"].min()
+        first_year = first_at.dt.year
         birth = pd.to_numeric(table["patient_id"].map(people["birth_year"]), errors="coerce")
         age = table["course_id"].map(first_year).astype("float64") - birth.astype("float64")
         table["age_band"] = age.map(_age_band)
@@ -284,7 +383,10 @@ class Clinic:
             table["baseline_band"] = table["course_id"].map(_baseline_bands(outcomes, instrument))
         for dim in DIMENSIONS:
             table[dim] = table[dim].astype(object).where(table[dim].notna(), UNKNOWN)
-        return table[["course_id", "patient_id", *DIMENSIONS]]
+        counts = done.groupby("course_id").size()
+        table["doses"] = table["course_id"].map(counts).fillna(0).astype("int64")
+        table["first_dose"] = table["course_id"].map(first_at.dt.date).astype(object)
+        return table[["course_id", "patient_id", *DIMENSIONS, "doses", "first_dose"]]
 
     def _cohort(
         self,
@@ -294,16 +396,19 @@ class Clinic:
         instrument: str | None,
         outcomes: bool,
     ) -> tuple[Cohort, pd.DataFrame, pd.DataFrame | None]:
-        """The cohort, its courses' attributes and (when asked) their outcomes."""
-        chosen = Cohort.of(**cohort_keywords)
+        """The cohort (within the `scope` keyword's filters, when given), its courses'
+        attributes and (when asked) their outcomes."""
+        keywords = dict(cohort_keywords)
+        scope = keywords.pop("scope", None)
+        chosen = Cohort.of(**keywords)
+        chosen = replace(chosen, filters=within(chosen.filters, scope))
         needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
         if needs_band and instrument is None:
             raise ValueError("baseline_band needs an instrument (instrument=...)")
         _check_values(chosen.attributes, instrument)
         rows = self.course_outcomes(chosen.filters) if outcomes or needs_band else None
         attrs = self.course_attributes(chosen.filters, outcomes=rows, instrument=instrument)
-        for name, values in chosen.attributes.items():
-            attrs = attrs[attrs[name].isin(set(values))]
+        attrs = attrs[chosen.keeps(attrs)]
         return chosen, attrs.reset_index(drop=True), rows
 
     # -- measures ---------------------------------------------------------------------
@@ -324,7 +429,13 @@ class Clinic:
         for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
             part = mine[mine["course_id"].isin(courses)]
             rates = outcome_rates(part)
-            records.append({**key, **_outcome_record(rates.iloc[0] if len(rates) else None)})
+            record = _outcome_record(rates.iloc[0] if len(rates) else None)
+            evaluable = part[part["evaluable"].astype(bool)]
+            for name, column in (("baseline_mean", "baseline"), ("endpoint_mean", "endpoint"),
+                                 ("mean_change", "change")):  # fmt: skip
+                _, low, high = mean_ci(evaluable[column])
+                record[f"{name}_ci_low"], record[f"{name}_ci_high"] = low, high
+            records.append({**key, **record})
         return pd.DataFrame.from_records(records, columns=[*dims, *OUTCOME_KEYS])
 
     def side_effects(
@@ -332,27 +443,152 @@ class Clinic:
         by: str | Sequence[str] | None = None,
         *,
         instrument: str | None = None,
+        term: str | None = None,
         **cohort: Any,
     ) -> pd.DataFrame:
         """Per group × effect term: sessions with the effect over completed dosing sessions
         (session_rate, 95% Wilson interval) and patients over patients dosed, as the Safety
-        page's `effect_rates` (SIDE_EFFECT_KEYS after the group columns). A course's
-        sessions all count in the course's group; `instrument` is only needed for
-        baseline_band. A group without a recorded effect has no rows."""
+        page's rates (SIDE_EFFECT_KEYS after the group columns). A course's doses count in
+        the course's group; `instrument` is only needed for baseline_band. Without `term`, a
+        group without a recorded effect has no rows; with it, every group has one row for
+        that term (0 sessions when none)."""
         dims = _as_list(by)
-        inst = instruments.get(instrument).id if instrument else None
-        chosen, attrs, _ = self._cohort(cohort, dims, instrument=inst, outcomes=False)
+        chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
-            sessions = queries.sessions(conn, chosen.filters)
-            records = queries.side_effects(conn, chosen.filters)
-        sessions = sessions[sessions["course_id"].isin(attrs["course_id"])]
+            effects = safety_sql.dose_effects(conn, chosen)
+        if term is not None:
+            effects = effects[(effects["term"] == term).to_numpy()]
+        position = dose_positions(effects["session_id"], doses["session_id"])
+        rows, _ = effect_rows(doses, effects, position)
         parts = []
         for key, courses in _groups(attrs, dims):
-            rates = effect_rates(sessions[sessions["course_id"].isin(courses)], records)
+            mine = doses["course_id"].isin(courses).to_numpy()
+            rates = rates_of(
+                rows[rows["course_id"].isin(courses)],
+                dosing_sessions=int(mine.sum()),
+                patients_dosed=int(doses.loc[mine, "patient_id"].nunique()),
+            )
+            if term is not None and rates.empty:
+                rates = _no_effect(term, doses.loc[mine])
             parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
         if not parts:
             return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
         return pd.concat(parts, ignore_index=True)
+
+    def adverse_events(
+        self, by: str | Sequence[str] | None = None, *, instrument: str | None = None,
+        **cohort: Any,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Adverse events per 100 completed dosing sessions per group, as the Safety page
+        counts them: one event per dosing session × effect term (kapviz.metrics.side_effects
+        `effect_rows`), with an exact Poisson 95% interval (ADVERSE_EVENT_KEYS after the
+        group columns; NaN rate for a group without doses)."""
+        dims = _as_list(by)
+        chosen, doses, attrs = self._doses(cohort, dims, instrument)
+        with self.engine.connect() as conn:
+            effects = safety_sql.dose_effects(conn, chosen)
+        position = dose_positions(effects["session_id"], doses["session_id"])
+        _, row_dose = effect_rows(doses, effects, position)
+        events = np.bincount(row_dose, minlength=len(doses))
+        records = []
+        for key, courses in _groups(attrs, dims):
+            mine = doses["course_id"].isin(courses).to_numpy()
+            n, k = int(mine.sum()), int(events[mine].sum())
+            low, high = poisson_interval(k)
+            records.append(
+                {
+                    **key,
+                    "dosing_sessions": n,
+                    "events": k,
+                    "events_per_100_doses": 100 * k / n if n else math.nan,
+                    "ci_low": 100 * low / n if n else math.nan,
+                    "ci_high": 100 * high / n if n else math.nan,
+                }
+            )
+        return pd.DataFrame.from_records(records, columns=[*dims, *ADVERSE_EVENT_KEYS])
+
+    def bp_excursions(
+        self, by: str | Sequence[str] | None = None, *, instrument: str | None = None,
+        **cohort: Any,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Completed dosing sessions with a BP excursion (any reading at or above the
+        settings' systolic or diastolic threshold, the Safety page's `is_excursion`) over
+        completed dosing sessions per group, with a 95% Wilson interval
+        (SESSION_RATE_KEYS after the group columns)."""
+        dims = _as_list(by)
+        chosen, doses, attrs = self._doses(cohort, dims, instrument)
+        with self.engine.connect() as conn:
+            readings = safety_sql.readings(conn, chosen)
+        flags, _ = safety.dose_bp(doses, readings, settings=self.settings)
+        flagged = flags["is_excursion"].fillna(False).astype(bool).to_numpy()
+        return _session_rates(doses, attrs, dims, flagged)
+
+    def sedation(
+        self, by: str | Sequence[str] | None = None, *, instrument: str | None = None,
+        **cohort: Any,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Completed dosing sessions with a MOAA/S score at or below the settings' sedation
+        threshold (docs/domain.md §4) over completed dosing sessions per group, with a 95%
+        Wilson interval (SESSION_RATE_KEYS after the group columns)."""
+        dims = _as_list(by)
+        chosen, doses, attrs = self._doses(cohort, dims, instrument)
+        with self.engine.connect() as conn:
+            scales = safety_sql.scale_scores(conn, chosen)
+        moaas = scales[scales["instrument"] == instruments.MOAAS.id]
+        sedated = moaas.loc[moaas["total"] <= self.settings.sedation_moaas_max, "session_id"]
+        flagged = is_member(doses["session_id"], sedated)
+        return _session_rates(doses, attrs, dims, flagged)
+
+    def measurement_completion(
+        self, instrument: str = "PHQ-9", by: str | Sequence[str] | None = None,
+        **cohort: Any,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Completed dosing sessions with a score of `instrument` in the days before them
+        (kapviz.metrics.program.measurement_completion, the Overview's rule) over completed
+        dosing sessions per group, with a 95% Wilson interval (COMPLETION_KEYS after the
+        group columns)."""
+        instrument = instruments.get(instrument).id
+        dims = _as_list(by)
+        chosen, doses, attrs = self._doses(cohort, dims, instrument)
+        with self.engine.connect() as conn:
+            sessions = queries.sessions(
+                conn, chosen, columns=("session_id", "patient_id", "course_id", "site",
+                                       "started_at", "phase", "status"),
+            )  # fmt: skip
+            scores = queries.assessments(conn, chosen, instruments=[instrument])
+        sessions = sessions[is_member(sessions["session_id"], doses["session_id"])]
+        start, end = _span(doses["started_at"])
+        records = []
+        for key, courses in _groups(attrs, dims):
+            part = sessions[sessions["course_id"].isin(courses)]
+            measured, total = measurement_completion(
+                part, scores, start=start, end=end, instrument=instrument
+            )
+            low, high = wilson_interval(measured, total)
+            records.append(
+                {
+                    **key,
+                    "dosing_sessions": total,
+                    "measured": measured,
+                    "rate": measured / total if total else math.nan,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
+        return pd.DataFrame.from_records(records, columns=[*dims, *COMPLETION_KEYS])
+
+    def _doses(
+        self, cohort: dict[str, Any], dims: list[str], instrument: str | None
+    ) -> tuple[Filters, pd.DataFrame, pd.DataFrame]:
+        """The cohort's filters, its doses as the Safety page reads them (completed dosing
+        sessions of the courses in scope, started inside the date range) and its courses'
+        attributes."""
+        inst = instruments.get(instrument).id if instrument else None
+        chosen, attrs, _ = self._cohort(cohort, dims, instrument=inst, outcomes=False)
+        with self.engine.connect() as conn:
+            doses = safety_sql.doses(conn, chosen.filters)
+        doses = doses[is_member(doses["course_id"], attrs["course_id"])].reset_index(drop=True)
+        return chosen.filters, doses, attrs
 
     def time_to_response(
         self, instrument: str, by: str | Sequence[str] | None = None, **cohort: Any
@@ -433,6 +669,56 @@ def _outcome_record(rates: pd.Series | None) -> dict[str, Any]:
     record: dict[str, Any] = {}
     renamed = {"responders": "response_n", "remitters": "remission_n"}
     for key in OUTCOME_KEYS:
-        value = rates[renamed.get(key, key)]
+        value = rates.get(renamed.get(key, key), math.nan)  # mean CIs: added by the caller
         record[key] = int(value) if key in COUNT_KEYS else float(value)
     return record
+
+
+def _session_rates(
+    doses: pd.DataFrame, attrs: pd.DataFrame, dims: list[str], flagged: np.ndarray
+) -> pd.DataFrame:
+    """SESSION_RATE_KEYS per group: flagged doses over the group's doses."""
+    records = []
+    for key, courses in _groups(attrs, dims):
+        mine = doses["course_id"].isin(courses).to_numpy()
+        n, k = int(mine.sum()), int(flagged[mine].sum())
+        low, high = wilson_interval(k, n)
+        records.append(
+            {
+                **key,
+                "dosing_sessions": n,
+                "sessions": k,
+                "rate": k / n if n else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
+
+
+def _no_effect(term: str, doses: pd.DataFrame) -> pd.DataFrame:
+    """SIDE_EFFECT_KEYS of a term no dose of a group had: 0 sessions and patients."""
+    n, patients = len(doses), int(doses["patient_id"].nunique())
+    low, high = wilson_interval(0, n)
+    return pd.DataFrame.from_records(
+        [
+            {
+                "term": term,
+                "sessions": 0,
+                "dosing_sessions": n,
+                "session_rate": 0.0 if n else math.nan,
+                "session_ci_low": low,
+                "session_ci_high": high,
+                "patients": 0,
+                "patients_dosed": patients,
+                "patient_rate": 0.0 if patients else math.nan,
+            }
+        ]
+    )
+
+
+def _span(started: pd.Series) -> tuple[datetime, datetime]:
+    """[first, after the last) start of these doses: the window that holds them all."""
+    if started.empty:
+        return (datetime(2000, 1, 1), datetime(2000, 1, 1))
+    return (started.min().to_pydatetime(), started.max().to_pydatetime() + timedelta(seconds=1))

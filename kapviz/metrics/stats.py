@@ -39,6 +39,71 @@ def wilson_columns(
     return out
 
 
+def poisson_interval(events: int, *, coverage: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval of a Poisson count: the expected counts whose chance of
+    `events` or more (lower) and of `events` or fewer (upper) is (1 − coverage)/2.
+
+    Exact rather than normal because adverse-event counts of a breakdown cell are small;
+    divide by the exposure (dosing sessions) for an interval of a rate.
+    """
+    if events < 0:
+        raise ValueError(f"a count cannot be negative ({events})")
+    tail = (1 - coverage) / 2
+    low = 0.0 if events == 0 else _gamma_quantile(tail, events)
+    return (low, _gamma_quantile(1 - tail, events + 1))
+
+
+def _gamma_quantile(q: float, shape: int) -> float:
+    """x with P(shape, x) = q (regularized lower incomplete gamma), by bisection."""
+    low, high = 0.0, max(1.0, shape + 10 * math.sqrt(shape) + 10)
+    while _lower_gamma(shape, high) < q:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if _lower_gamma(shape, mid) < q:
+            low = mid
+        else:
+            high = mid
+        if high - low <= 1e-12 * max(1.0, high):
+            break
+    return (low + high) / 2
+
+
+def _lower_gamma(a: float, x: float) -> float:
+    """Regularized lower incomplete gamma P(a, x): a series below a + 1, else a continued
+    fraction for the upper part (the usual pair; each converges fast on its side)."""
+    if x <= 0:
+        return 0.0
+    log_front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10_000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return min(1.0, total * math.exp(log_front))
+    tiny = 1e-300
+    b = x + 1 - a
+    c, d = 1 / tiny, 1 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return max(0.0, 1.0 - math.exp(log_front) * h)
+
+
 def mean_ci(values: pd.Series, *, z: float = Z_95) -> tuple[float, float, float]:
     """Mean and normal-approximation 95% CI (mean ± z·SD/√n); CI is nan for n < 2."""
     clean = values.dropna().astype(float)
