@@ -40,9 +40,15 @@ def group_text(dimension: str, value: object) -> str:
     return str(value)
 
 
+_ROUTE_CODES = {label.lower(): code for code, label in ROUTE_LABELS.items()}
+
+
 def group_color(dimension: str | None, value: object) -> str:
-    """The dot's colour: the theme's fixed colour of a route or site, else one colour."""
+    """The dot's colour: the theme's fixed colour of a route (by code or label) or a site,
+    else one colour."""
     if dimension in COLOURED and value is not None:
+        if dimension == "route":
+            value = _ROUTE_CODES.get(str(value).lower(), str(value).lower())
         return category_color(COLOURED[dimension], value)  # type: ignore[arg-type]
     return PALETTE[0] if dimension else TEXT_COLOR
 

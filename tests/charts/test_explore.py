@@ -125,6 +125,12 @@ def test_too_many_dimensions_refused():
         dot_interval(_table([], []), by=["a", "b", "c"], kind="mean", axis_title="")
 
 
+def test_route_colour_by_code_or_label():
+    """The API names routes by label ("IV"), the template by code ("iv"): one colour."""
+    assert group_color("route", "IV") == group_color("route", "iv") == category_color("route", "iv")
+    assert group_color("route", "Intranasal") == category_color("route", "intranasal")
+
+
 def test_group_color_other_dimensions_one_colour():
     assert group_color("sex", "female") == group_color("sex", "male") == PALETTE[0]
     assert group_color(None, None) == TEXT_COLOR
