@@ -10,7 +10,10 @@ warm reruns, a "refresh" (a rerun with unchanged data after the data-version che
 expired, as a live page does every interval), the time spent in the query layer during the
 cold run (kapviz.db.queries, .aggregates and .rollups: SQL, fetch and frame building), and the
 process's peak memory. With several --patients sizes it also prints how each page's cold
-time grows. `--existing URL` measures a database already built.
+time grows. `--existing URL` measures a database already built; `--pages` picks pages.
+The Explore page is measured on a two-dimension breakdown (`EXPLORE_QUERY`), and
+`--explore-run` times `kapviz.explore.run` itself, every measure by the same breakdown, in
+a fresh process (what the page computes on a cold cache, without Streamlit).
 Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
 """
 
@@ -39,6 +42,11 @@ PAGES = [
     "pages/case_explorer.py",
     "pages/data.py",
 ]
+if (ROOT / "pages/explore.py").exists():
+    PAGES.append("pages/explore.py")
+EXPLORE_BY = ("route", "baseline_band")
+EXPLORE_QUERY = {"measure": "response", "instrument": "PHQ-9", "by": list(EXPLORE_BY)}
+"""The Explore page's view in the benchmark: a breakdown by two dimensions."""
 TARGETS = {"warm": 0.3, "cold": 3.0, "cold_over_sql": 2.0, "rss_mb": 600}
 
 
@@ -251,6 +259,8 @@ def bench_backend(
     work: Path,
     existing: str | None,
     cold_runs: int,
+    pages: list[str],
+    explore_run: bool,
 ) -> dict:
     if existing:
         url = existing
@@ -267,10 +277,46 @@ def bench_backend(
     generator = float("nan") if existing else build(url, patients, seed)
     query = {"patient": first_patient(url)}
     rows = []
-    for page in PAGES:
+    for page in pages:
         wanted = query if page.endswith("case_explorer.py") else {}
+        if page.endswith("explore.py") and not page.endswith("case_explorer.py"):
+            wanted = EXPLORE_QUERY
         rows.append(measure_in_processes(page, url, wanted, cold_runs))
-    return {"backend": backend, "patients": patients, "generator": generator, "pages": rows}
+    result = {"backend": backend, "patients": patients, "generator": generator, "pages": rows}
+    if explore_run:
+        cmd = [sys.executable, __file__, "--measure-explore-run", "--db", url]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        result["explore_run"] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_explore_run(url: str) -> dict[str, float]:
+    """Seconds of `explore.run` per measure by EXPLORE_BY, in this fresh process after the
+    imports and the engine (a server's state); nothing is cached between measures."""
+    import kapviz
+    from kapviz import explore
+
+    clinic = kapviz.connect(url)
+    with clinic.engine.connect():
+        pass
+    times = {}
+    for key in explore.MEASURES:
+        view = explore.ExploreView(measure=key, term="dissociation", by=EXPLORE_BY)
+        t0 = time.perf_counter()
+        explore.run(clinic, view)
+        times[key] = time.perf_counter() - t0
+    return times
+
+
+def print_explore_run(results: list[dict]) -> None:
+    rows = [r for r in results if "explore_run" in r]
+    if not rows:
+        return
+    print(f"\nexplore.run by {' × '.join(EXPLORE_BY)} (s, cold; target {TARGETS['cold']:.0f})")
+    print(f"{'measure':<26}" + "".join(f"{r['backend'][:6]} {r['patients']:>6}" for r in rows))
+    for key in rows[0]["explore_run"]:
+        cells = "".join(f"{r['explore_run'][key]:>13.2f}" for r in rows)
+        print(f"{key:<26}{cells}")
 
 
 def print_table(results: list[dict]) -> None:
@@ -362,6 +408,17 @@ def main() -> int:
         help="measure this already-built demo database instead of generating one "
         "(give --backend and --patients to label it)",
     )
+    parser.add_argument(
+        "--pages",
+        nargs="*",
+        metavar="NAME",
+        help="only these pages (file stems, e.g. explore safety; none with --explore-run "
+        "alone); default every page",
+    )
+    parser.add_argument(
+        "--explore-run", action="store_true", help="also time kapviz.explore.run per measure"
+    )
+    parser.add_argument("--measure-explore-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--query", default="{}", help=argparse.SUPPRESS)
@@ -369,6 +426,15 @@ def main() -> int:
     if args.measure:
         print(json.dumps(measure_page(args.measure, args.db, json.loads(args.query))))
         return 0
+    if args.measure_explore_run:
+        print(json.dumps(measure_explore_run(args.db)))
+        return 0
+    pages = PAGES
+    if args.pages is not None:
+        pages = [p for p in PAGES if Path(p).stem in args.pages]
+        unknown = set(args.pages) - {Path(p).stem for p in PAGES}
+        if unknown:
+            parser.error(f"no page {sorted(unknown)}; pages: {[Path(p).stem for p in PAGES]}")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="kapviz-bench-") as tmp:
@@ -383,9 +449,12 @@ def main() -> int:
                         Path(tmp),
                         args.existing,
                         args.cold_runs,
+                        pages,
+                        args.explore_run,
                     )
                 )
     print_table(results)
+    print_explore_run(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

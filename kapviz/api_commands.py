@@ -1,4 +1,5 @@
-"""`python -m kapviz query outcomes|side-effects|time-to-response`: the API on the command line.
+"""`python -m kapviz query MEASURE`: the API on the command line (outcomes, side-effects,
+time-to-response, adverse-events, bp-excursions, sedation, measurement-completion).
 
 The command line reads as a director (exact counts, clinician codes); `--suppress` shows
 counts of 1 to threshold−1 as "<threshold" (kapviz.privacy) for output that leaves the team.
@@ -48,7 +49,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     ttr = measures.add_parser("time-to-response", help="Kaplan–Meier median days to response")
     _instrument(ttr)
-    for parser, func in ((outcomes, _outcomes), (side_effects, _side_effects), (ttr, _ttr)):
+    safety = {
+        "adverse-events": ("adverse events per 100 dosing sessions", "adverse_events"),
+        "bp-excursions": ("share of dosing sessions with a BP excursion", "bp_excursions"),
+        "sedation": ("share of dosing sessions with MOAA/S sedation", "sedation"),
+    }
+    commands = [(outcomes, _outcomes), (side_effects, _side_effects), (ttr, _ttr)]
+    for name, (help_text, method) in safety.items():
+        parser = measures.add_parser(name, help=help_text)
+        parser.add_argument(
+            "--instrument", default=None, help="instrument of a baseline_band breakdown or cohort"
+        )
+        commands.append((parser, _safety(method)))
+    completion = measures.add_parser(
+        "measurement-completion", help="share of dosing sessions with a recent score"
+    )
+    completion.add_argument("--instrument", default="PHQ-9", help="instrument (default PHQ-9)")
+    commands.append((completion, _completion))
+    for parser, func in commands:
         _common(parser)
         parser.set_defaults(func=func)
 
@@ -58,6 +76,17 @@ def _instrument(parser: argparse.ArgumentParser) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    add_cohort_options(parser)
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON list, one object a group")
+    out.add_argument("--csv", action="store_true", help="print CSV, one row a group")
+    parser.add_argument(
+        "--suppress", action="store_true", help='show counts below the small-cell threshold as "<N"'
+    )
+
+
+def add_cohort_options(parser: argparse.ArgumentParser) -> None:
+    """--by, the cohort options and --db (shared with `python -m kapviz notebook`)."""
     parser.add_argument(
         "--by",
         action="append",
@@ -77,6 +106,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         )
     cohort.add_argument("--start", help="first day (YYYY-MM-DD): courses with a session from it")
     cohort.add_argument("--end", help="last day (YYYY-MM-DD): courses with a session up to it")
+    cohort.add_argument(
+        "--doses-min", type=int, metavar="N", help="courses with at least N completed doses"
+    )
+    cohort.add_argument(
+        "--doses-max", type=int, metavar="N", help="courses with at most N completed doses"
+    )
+    cohort.add_argument(
+        "--first-dose-from", metavar="YYYY-MM-DD", help="courses whose first dose is on or after"
+    )
+    cohort.add_argument(
+        "--first-dose-to", metavar="YYYY-MM-DD", help="courses whose first dose is on or before"
+    )
     parser.add_argument(
         "--db",
         metavar="URL",
@@ -84,18 +125,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="SQLAlchemy database URL (default: KAPVIZ_DATABASE_URL, secrets.toml, "
         "else the embedded sqlite:///data/kapviz.db)",
     )
-    out = parser.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print a JSON list, one object a group")
-    out.add_argument("--csv", action="store_true", help="print CSV, one row a group")
-    parser.add_argument(
-        "--suppress", action="store_true", help='show counts below the small-cell threshold as "<N"'
-    )
 
 
 def _cohort(args: argparse.Namespace) -> dict[str, Any]:
     keywords: dict[str, Any] = {d: getattr(args, d) for d in api.DIMENSIONS}
     keywords.update(start=args.start, end=args.end)
+    for name in COURSE_KEYWORDS:
+        keywords[name] = getattr(args, name)
     return {k: v for k, v in keywords.items() if v is not None}
+
+
+COURSE_KEYWORDS = ("doses_min", "doses_max", "first_dose_from", "first_dose_to")
+"""Cohort keywords about the course's doses (options --doses-min ... --first-dose-to)."""
 
 
 def _clinic(args: argparse.Namespace) -> api.Clinic:
@@ -116,6 +157,25 @@ def _side_effects(args: argparse.Namespace) -> int:
 def _ttr(args: argparse.Namespace) -> int:
     return _print(
         args, lambda c: c.time_to_response(args.instrument, by=args.by or None, **_cohort(args))
+    )
+
+
+def _safety(method: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        return _print(
+            args,
+            lambda c: getattr(c, method)(
+                by=args.by or None, instrument=args.instrument, **_cohort(args)
+            ),
+        )
+
+    return run
+
+
+def _completion(args: argparse.Namespace) -> int:
+    return _print(
+        args,
+        lambda c: c.measurement_completion(args.instrument, by=args.by or None, **_cohort(args)),
     )
 
 

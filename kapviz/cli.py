@@ -17,6 +17,7 @@ from kapviz.auth.commands import add_commands as add_user_commands
 from kapviz.config import database_url
 from kapviz.db.engine import make_engine
 from kapviz.db.migrate import upgrade
+from kapviz.notebook_commands import add_commands as add_notebook_command
 from kapviz.report.commands import add_commands as add_case_summary_command
 from kapviz.report.programme_commands import add_commands as add_report_commands
 
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_case_summary_command(sub)
     add_report_commands(sub)
     add_query_commands(sub)
+    add_notebook_command(sub)
     return parser
 
 

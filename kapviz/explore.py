@@ -22,7 +22,7 @@ from kapviz import api, instruments
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
 from kapviz.metrics.stats import wilson_interval
-from kapviz.vocabulary import PREFERRED_TERMS
+from kapviz.vocabulary import normalize_term
 
 PROPORTION = "proportion"
 MEAN = "mean"
@@ -176,7 +176,7 @@ class CohortSpec:
             if value is None or value == ():
                 continue
             shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            parts.append(f"{keyword.replace('_', ' ')} {shown}")
+            parts.append(_WORDS.get(name, f"{keyword.replace('_', ' ')} {{}}").format(shown))
         return "; ".join(parts) if parts else "all courses"
 
     @classmethod
@@ -209,6 +209,16 @@ _KEYWORD_OF: dict[str, str] = {
     "first_dose_to": "first_dose_to",
 }
 """CohortSpec field → `Clinic` keyword."""
+
+_WORDS: dict[str, str] = {
+    "start": "sessions from {}",
+    "end": "sessions up to {}",
+    "doses_min": "at least {} completed doses",
+    "doses_max": "at most {} completed doses",
+    "first_dose_from": "first dose on or after {}",
+    "first_dose_to": "first dose on or before {}",
+}
+"""How `describe` words the fields that are not a list of values."""
 
 _PARAM_OF: dict[str, str] = {
     **{name: name for name in _KEYWORD_OF},
@@ -287,9 +297,11 @@ class ExploreView:
             except (KeyError, ValueError):
                 errors.append(f"instrument {given_instrument!r} is not known")
         term = one("term")
-        if term is not None and term not in PREFERRED_TERMS:
-            errors.append(f"side effect {term!r} is not a preferred term")
-            term = None
+        if term is not None:
+            preferred = normalize_term(term)  # a synonym ("somnolence") is its term
+            if preferred is None:
+                errors.append(f"side effect {term!r} is not a preferred term or synonym")
+            term = preferred
         by: list[str] = []
         for dim in values("by"):
             if dim not in api.DIMENSIONS:

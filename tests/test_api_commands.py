@@ -70,3 +70,33 @@ def test_query_refuses_unknown_instrument_without_traceback(sqlite_url, capsys):
     assert main(["query", "outcomes", "--instrument", "XYZ", "--db", sqlite_url]) == 2
     err = capsys.readouterr().err
     assert "unknown instrument 'XYZ'" in err and "Traceback" not in err
+
+
+def test_query_safety_and_completion_with_dose_options(sqlite_url, capsys):
+    """The measures added for Explore, with the course options, equal the API's."""
+    build_clinic(make_engine(sqlite_url))
+    clinic = kapviz.connect(sqlite_url)
+    course = ["--doses-min", "3", "--first-dose-to", "2026-01-12"]
+    keywords = {"by": "site", "doses_min": 3, "first_dose_to": "2026-01-12"}
+    cases = [
+        ("adverse-events", clinic.adverse_events(**keywords)),
+        ("bp-excursions", clinic.bp_excursions(**keywords)),
+        ("sedation", clinic.sedation(**keywords)),
+        ("measurement-completion", clinic.measurement_completion("PHQ-9", **keywords)),
+    ]
+    for command, expected in cases:
+        rows = _json(capsys, ["query", command, "--by", "site", *course, "--db", sqlite_url,
+                              "--json"])  # fmt: skip
+        assert [r["site"] for r in rows] == ["North"]  # P1 (4 doses) and P2 (3)
+        assert rows[0] == {k: v.item() if hasattr(v, "item") else v
+                           for k, v in expected.iloc[0].to_dict().items()}  # fmt: skip
+    rows = _json(capsys, ["query", "adverse-events", "--doses-max", "2", "--db", sqlite_url,
+                          "--json"])  # fmt: skip
+    assert (rows[0]["dosing_sessions"], rows[0]["events"]) == (2, 0)  # P4 only
+
+
+def test_query_bad_first_dose_date_is_a_readable_error(sqlite_url, capsys):
+    build_clinic(make_engine(sqlite_url))
+    argv = ["query", "sedation", "--first-dose-from", "2026-14-01", "--db", sqlite_url]
+    assert main(argv) == 2
+    assert "'2026-14-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err

@@ -4,11 +4,14 @@ the declared dependencies are requirements.txt's, and no module imports the comm
 from __future__ import annotations
 
 import ast
+import json
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,106 @@ def test_wheel_installs_and_connects_from_another_directory(wheel: Path, tmp_pat
     where, courses = run.stdout.split()
     assert where.startswith(str(site)), where  # the installed copy, not the checkout
     assert int(courses) > 0
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _name(requirement: str) -> str:
+    return _canonical(re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0])
+
+
+def test_every_imported_package_is_declared() -> None:
+    """Each third-party import in kapviz/ comes from a distribution pyproject.toml declares,
+    or one a declared distribution requires (a fresh environment then has it)."""
+    declared = {
+        _name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+            "dependencies"]
+    }  # fmt: skip
+    required = set(declared)
+    for dist in declared:
+        for requirement in metadata.requires(dist) or []:
+            if "extra ==" not in requirement:
+                required.add(_name(requirement))
+    modules = set()
+    for path in (ROOT / "kapviz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    third_party = {m for m in modules if m not in sys.stdlib_module_names and m != "kapviz"}
+    providers = metadata.packages_distributions()
+    missing = {
+        module: providers.get(module)
+        for module in third_party
+        if not {_canonical(d) for d in providers.get(module, [])} & required
+    }
+    assert missing == {}
+
+
+@pytest.mark.network
+def test_pip_install_from_a_fresh_clone(tmp_path: Path) -> None:
+    """`git clone` then `pip install .` into a fresh virtualenv, then the API from another
+    directory: what an analyst does, and what CI runs.
+
+    The virtualenv sees this environment's packages through a .pth file, so pip resolves
+    every declared dependency as already installed and installs kapviz alone (the index
+    serves only the build backend, setuptools); test_every_imported_package_is_declared
+    checks that the declarations are complete.
+    """
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    clone = tmp_path / "clone"
+    cloned = subprocess.run(
+        ["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}", str(clone)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if cloned.returncode != 0 and "not a git repository" in cloned.stderr:
+        pytest.skip("the checkout is not a git repository")
+    assert cloned.returncode == 0, cloned.stderr
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (site / "kapviz_test_deps.pth").write_text("\n".join(ours) + "\n")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "."],
+        cwd=clone, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    elsewhere = tmp_path / "analysis"
+    elsewhere.mkdir()
+    db = elsewhere / "clinic.db"
+    script = (
+        "import kapviz\n"
+        "from kapviz import explore\n"
+        "from kapviz.db.engine import make_engine\n"
+        "from kapviz.demo import generate_clinic\n"
+        f"url = 'sqlite:///{db.as_posix()}'\n"
+        "generate_clinic(make_engine(url), patients=20, seed=5)\n"
+        "clinic = kapviz.connect(url)\n"
+        "print(kapviz.__file__)\n"
+        "print(int(clinic.outcomes('PHQ-9', by='site')['courses'].sum()))\n"
+        "print(int(clinic.adverse_events()['dosing_sessions'].iloc[0]))\n"
+        "view = explore.ExploreView('sedation_rate', by=('route',))\n"
+        "print(int(explore.run(clinic, view).table['denominator'].sum()))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [str(python), "-c", script], cwd=elsewhere, capture_output=True, text=True,
+        timeout=300, check=False, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    where, courses, doses, sedation_doses = run.stdout.split()
+    assert where.startswith(str(site)), where  # the installed copy, not the clone
+    assert int(courses) > 0 and int(doses) > 0 and int(sedation_doses) == int(doses)
+    command = subprocess.run(
+        [str(venv / "bin" / "kapviz"), "query", "adverse-events", "--db", f"sqlite:///{db}",
+         "--json"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert command.returncode == 0, command.stderr
+    assert json.loads(command.stdout)[0]["dosing_sessions"] == int(doses)
