@@ -14,8 +14,6 @@ their sites only (the scoped filters are the run's scope).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import make_url
@@ -409,13 +407,9 @@ def file_stem(view: explore.ExploreView) -> str:
 
 
 def notebook_url(url: str) -> str:
-    """The database URL written into a notebook: never its password (shown as ***), and an
-    embedded SQLite file by its absolute path, so the notebook opens it from anywhere."""
-    parsed = make_url(url)
-    db = parsed.database
-    if parsed.get_backend_name() == "sqlite" and db and db != ":memory:":
-        parsed = parsed.set(database=str(Path(db).resolve()))
-    return parsed.render_as_string(hide_password=True)
+    """The database URL handed to the notebook: its password as *** (kapviz.explore_notebook
+    then reads the full URL from an environment variable), never the password itself."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def notebook_download(res: explore.ExploreResult) -> None:

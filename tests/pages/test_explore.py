@@ -202,3 +202,17 @@ def test_saved_cohort_restores_sidebar_filters(run_page, clinic_url):
     at.button(key="explore_saved_open").click().run()
     assert at.sidebar.multiselect(key="site").value == ["South"]
     assert _table(at)["site"].tolist() == ["South"]
+
+
+def test_notebook_never_holds_the_password():
+    """The notebook gets the URL with its password hidden and reads the real one from the
+    environment; it is a valid notebook that runs this view."""
+    url = explore_ui.notebook_url("postgresql+psycopg://kap:s3cret@db.example:5432/clinic")
+    assert "s3cret" not in url and "***" in url
+    view = explore.ExploreView(measure="remission", by=("site", "route"))
+    notebook = json.loads(explore_ui._notebook_bytes(view, url))
+    text = json.dumps(notebook)
+    assert "s3cret" not in text
+    assert 'os.environ[\\"KAPVIZ_DATABASE_URL\\"]' in text
+    assert notebook["nbformat"] == 4
+    assert "by=('site', 'route')" in text and "measure='remission'" in text
