@@ -30,15 +30,7 @@ if result.table.empty:
 st.markdown(view.sentence(result))
 auth.suppression_caption()
 st.plotly_chart(view.figure(result), theme=None, key="explore_chart")
-auth.aggregate_table(
-    view.shown_table(result),
-    counts=view.count_columns(result),
-    blank=["value", "ci_low", "ci_high"],
-    download=f"{view.file_stem(chosen)}.csv",
-    key="explore_table",
-    hide_index=True,
-    column_config=view.column_config(result),
-)
+view.table_section(result)
 view.notebook_download(result)
 widgets.share_link("explore")
 widgets.filters_caption(filters)

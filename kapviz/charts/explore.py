@@ -77,6 +77,17 @@ def _n_text(row: pd.Series, kind: str, count_label: Callable[[int], str]) -> str
     return f"n = {den_text}"
 
 
+def _ci_text(low: float, high: float, kind: str) -> str:
+    """The interval in words; a median's limit that the curve never reaches is "not
+    reached" (Kaplan–Meier), any other missing limit "not estimable"."""
+    if pd.isna(low) and pd.isna(high):
+        return "95% CI not estimable"
+    missing = "not reached" if kind == "median_days" else "not estimable"
+    low_text = missing if pd.isna(low) else value_text(low, kind)
+    high_text = missing if pd.isna(high) else value_text(high, kind)
+    return f"95% CI {low_text} to {high_text}"
+
+
 def _none(values) -> list:
     return [None if pd.isna(v) else float(v) for v in values]
 
@@ -98,12 +109,7 @@ def _trace(
         f"{value_text(v, kind)} ({_n_text(r, kind, count_label)})"
         for v, (_, r) in zip(rows["value"], rows.iterrows(), strict=True)
     ]
-    cis = [
-        "95% CI not estimable"
-        if pd.isna(lo) or pd.isna(hi)
-        else f"95% CI {value_text(lo / scale, kind)} to {value_text(hi / scale, kind)}"
-        for lo, hi in zip(low, high, strict=True)
-    ]
+    cis = [_ci_text(lo / scale, hi / scale, kind) for lo, hi in zip(low, high, strict=True)]
     return go.Scatter(
         x=_none(value),
         y=y,

@@ -27,7 +27,7 @@ from kapviz.metrics.course_attributes import DOSE_BANDS_MG, DOSE_BANDS_MG_PER_KG
 from kapviz.ui import auth, data, redact
 from kapviz.ui import filters as global_filters
 from kapviz.ui.db import database_url, engine_for, settings
-from kapviz.ui.exports import audited
+from kapviz.ui.exports import audited, csv_download
 from kapviz.vocabulary import PREFERRED_TERMS
 
 SIDEBAR_PARAMS = frozenset(global_filters.QUERY_KEYS)
@@ -347,7 +347,8 @@ def count_columns(res: explore.ExploreResult) -> list[str]:
     return ["numerator", "denominator"]
 
 
-COUNT_HELP = {
+ESTIMATES = ("value", "ci_low", "ci_high")
+COUNT_LABELS = {
     "proportion": ("In the numerator", "In the denominator"),
     "per_100": ("Events", "Dosing sessions"),
     "median_days": ("Responders", "Courses in the analysis"),
@@ -355,19 +356,45 @@ COUNT_HELP = {
 }
 
 
-def column_config(res: explore.ExploreResult) -> dict:
+def estimate_text(value: object, kind: str) -> str:
+    """An estimate of `shown_table` as a cell: "57%", "-5.8", "19"; empty when there is
+    none (an empty group, a limit not reached, a suppressed row)."""
+    if value is None or pd.isna(value):
+        return ""
+    if kind in chart.PERCENT_KINDS:
+        return f"{value:.0f}%"
+    return f"{value:.0f}" if kind == "median_days" else f"{value:.1f}"
+
+
+def table_section(res: explore.ExploreResult) -> None:
+    """The table (counts "<11" and their estimates hidden for analysts) and its CSV, which
+    holds the same rows with the estimates as numbers."""
+    counts = count_columns(res)
+    numbers = redact.suppress_rows(shown_table(res), counts=counts, blank=ESTIMATES)
+    shown = numbers.copy()
+    for column in ESTIMATES:
+        shown[column] = [estimate_text(v, res.measure.kind) for v in shown[column]]
     m = res.measure
-    unit = "%" if m.kind in chart.PERCENT_KINDS else ""
-    fmt = "%.0f%%" if unit else ("%.0f" if m.kind == "median_days" else "%.1f")
-    num, den = COUNT_HELP[m.kind]
-    return {
+    first, second = COUNT_LABELS[m.kind]
+    count_column = (
+        st.column_config.TextColumn if redact.suppresses() else st.column_config.NumberColumn
+    )
+    config = {
         **{d: st.column_config.TextColumn(DIMENSION_LABELS[d], pinned=True) for d in res.view.by},
-        "numerator": st.column_config.NumberColumn(num or "Numerator", format="%d"),
-        "denominator": st.column_config.NumberColumn(den, format="%d"),
-        "value": st.column_config.NumberColumn(f"{m.label} ({m.unit})", format=fmt),
-        "ci_low": st.column_config.NumberColumn("95% CI low", format=fmt),
-        "ci_high": st.column_config.NumberColumn("95% CI high", format=fmt),
+        "numerator": count_column(first or "Numerator"),
+        "denominator": count_column(second),
+        "value": st.column_config.TextColumn(f"{m.label} ({m.unit})"),
+        "ci_low": st.column_config.TextColumn("95% CI low"),
+        "ci_high": st.column_config.TextColumn("95% CI high"),
     }
+    st.dataframe(shown, hide_index=True, key="explore_table", column_config=config)
+    csv_download(
+        "Download this table (CSV)",
+        numbers,
+        file_name=f"{file_stem(res.view)}.csv",
+        key="explore_table_csv",
+        what="explore table",
+    )
 
 
 def sentence(res: explore.ExploreResult) -> str:

@@ -67,8 +67,8 @@ def test_two_dimension_breakdown_survives_reload(app_url, page):
     before = table_cells(page, until=lambda cells: cells[1:2] == ["North"])
     # IM North 1 of 1, IV North 1 of 1, sublingual South 0 of 0 (tests/clinic.py).
     assert before == [
-        *("IM", "North", "1", "1", "100", "21", "100"),
-        *("IV", "North", "1", "1", "100", "21", "100"),
+        *("IM", "North", "1", "1", "100%", "21%", "100%"),
+        *("IV", "North", "1", "1", "100%", "21%", "100%"),
         *("Sublingual", "South", "0", "0", "", "", ""),
     ]
     page.reload()

@@ -105,6 +105,18 @@ def test_means_and_days_are_not_percent():
     assert value_text(23.0, "median_days") == "23 d"
 
 
+def test_median_limit_not_reached():
+    """A Kaplan–Meier median whose upper limit is never reached says so in the hover."""
+    fig = dot_interval(
+        _table([(26, 54, 57.0, 14.0, math.nan)], []),
+        by=[],
+        kind="median_days",
+        axis_title="Time to response (days)",
+    )
+    assert fig.data[0].customdata[0][1] == "95% CI 14 d to not reached"
+    assert list(fig.data[0].text) == ["57 d (n = 54)"]
+
+
 def test_imported_text_is_escaped():
     """A site name with markup is shown as text in rows, labels and panel titles."""
     rows = [("<b>N</b>", "<i>x</i>", 1, 2, 0.5, 0.1, 0.9)]

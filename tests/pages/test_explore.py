@@ -70,10 +70,10 @@ def test_numbers_equal_run_and_api(run_page, clinic_url):
     assert shown["denominator"].tolist() == api["response_denominator"].tolist() == [1, 1, 0]
     assert api["responders"].tolist() == [1, 1, 0]
     # 1 of 1: 100 %, Wilson 95 % CI 20.65 %–100 %.
-    assert shown["value"].tolist()[:2] == [100.0, 100.0]
-    assert shown["ci_low"].tolist()[:2] == [21.0, 21.0]
+    assert shown["value"].tolist() == ["100%", "100%", ""]
+    assert shown["ci_low"].tolist() == ["21%", "21%", ""]
+    assert shown["ci_high"].tolist() == ["100%", "100%", ""]
     assert (expected["ci_low"].round(2).tolist()[:2]) == [0.21, 0.21]
-    assert shown["value"].isna().tolist() == [False, False, True]
     text = "\n".join(m.value for m in at.main.markdown)
     assert "Response \\(PHQ-9\\)" in text and "by route" in text
     fig = _figure(at)
@@ -87,12 +87,12 @@ def test_whole_cohort_and_mean_change(run_page):
     """No breakdown: one row; mean change has n (evaluable courses) and no numerator."""
     at = run_page(PAGE)
     table = _table(at)
-    assert table[["numerator", "denominator", "value"]].values.tolist() == [[2, 2, 100.0]]
+    assert table[["numerator", "denominator", "value"]].values.tolist() == [[2, 2, "100%"]]
     at = run_page(PAGE, measure="mean_change", instrument="PHQ-9")
     table = _table(at)
     assert "numerator" not in table.columns
     # P1 18 → 8 (−10), P2 10 → 4 (−6): mean −8.0.
-    assert table[["denominator", "value"]].values.tolist() == [[2, -8.0]]
+    assert table[["denominator", "value"]].values.tolist() == [[2, "-8.0"]]
 
 
 def test_url_round_trip(run_page):
