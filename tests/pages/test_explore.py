@@ -216,3 +216,14 @@ def test_notebook_never_holds_the_password():
     assert 'os.environ[\\"KAPVIZ_DATABASE_URL\\"]' in text
     assert notebook["nbformat"] == 4
     assert "by=('site', 'route')" in text and "measure='remission'" in text
+
+
+def test_numbers_on_postgresql(run_page_on_postgresql, pg_url):
+    """The same view on PostgreSQL: the API's numbers, the clinicians from the scope."""
+    at = run_page_on_postgresql(PAGE, measure="remission", by=["site", "route"])
+    shown = _table(at)
+    api = kapviz.connect(pg_url).outcomes("PHQ-9", by=["site", "route"])
+    # North IM (P2 remits), North IV (P1 does not), South sublingual (not evaluable).
+    assert shown["numerator"].tolist() == api["remitters"].tolist() == [1, 0, 0]
+    assert shown["denominator"].tolist() == api["remission_denominator"].tolist() == [1, 1, 0]
+    assert at.multiselect(key="explore_clinician").options == ["CL-N1", "CL-S1"]
