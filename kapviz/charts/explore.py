@@ -88,6 +88,20 @@ def _ci_text(low: float, high: float, kind: str) -> str:
     return f"95% CI {low_text} to {high_text}"
 
 
+def _middle(values: pd.Series, kind: str) -> float:
+    """The middle of the x axis: 50% for proportions, else the middle of the values."""
+    if kind in PERCENT_KINDS:
+        return 50.0
+    finite = values.astype("float64").dropna()
+    return float(finite.min() + finite.max()) / 2 if len(finite) else 0.0
+
+
+def _text_sides(values: pd.Series, middle: float) -> list[str]:
+    """Each label beside its dot towards the middle of the axis, so labels of values near
+    either end stay inside the plot instead of running over the axis line."""
+    return ["top left" if pd.notna(v) and v > middle else "top right" for v in values]
+
+
 def _none(values) -> list:
     return [None if pd.isna(v) else float(v) for v in values]
 
@@ -100,6 +114,7 @@ def _trace(
     color: str,
     name: str,
     count_label: Callable[[int], str],
+    middle: float,
 ) -> go.Scatter:
     scale = _scale(kind)
     value = rows["value"].astype("float64") * scale
@@ -125,7 +140,7 @@ def _trace(
             "width": 5,
         },
         text=labels,
-        textposition="top center",
+        textposition=_text_sides(value, middle),
         textfont={"size": 11, "color": TEXT_COLOR},
         customdata=[[lab, ci] for lab, ci in zip(labels, cis, strict=True)],
         hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
@@ -173,6 +188,7 @@ def dot_interval(
         vertical_spacing=PANEL_GAP_PX / height if panel_rows > 1 else 0.0,
     )
     labels = pd.Series(rows, index=frame.index)
+    middle = _middle(frame["value"], kind)
     for i, panel in enumerate(panels):
         part = frame if panel is None else frame[frame[by[1]] == panel]
         r, c = divmod(i, columns)
@@ -186,6 +202,7 @@ def dot_interval(
                     color=group_color(row_dim, value),
                     name=group_text(row_dim, value) if row_dim else ALL_COURSES,
                     count_label=count_label,
+                    middle=middle,
                 ),
                 row=r + 1,
                 col=c + 1,

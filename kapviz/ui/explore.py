@@ -14,6 +14,8 @@ their sites only (the scoped filters are the run's scope).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import make_url
@@ -247,7 +249,8 @@ def _cohort_widgets(filters: Filters, instrument: str) -> explore.CohortSpec:
             "With the filters in the sidebar. A course is in the cohort when it has one of "
             "the values chosen in each list (none chosen: any)."
         )
-        cols = st.columns(5 if shows_clinicians() else 4)
+        # Three to a row: five side by side cut the chosen values to "f…" on a laptop.
+        cols = [*st.columns(3), *st.columns(3)]
         labels = {
             "baseline_band": f"Baseline severity ({instrument})",
             "age_band": "Age band",
@@ -256,7 +259,7 @@ def _cohort_widgets(filters: Filters, instrument: str) -> explore.CohortSpec:
             "clinician": "Clinician",
         }
         fields = [n for n in MULTI_FIELDS if n != "clinician" or shows_clinicians()]
-        for col, name in zip(cols, fields, strict=True):
+        for col, name in zip(cols, fields, strict=False):
             chosen[name] = tuple(
                 col.multiselect(labels[name], offered[name], key=W[name], placeholder="Any")
             )
@@ -301,7 +304,49 @@ def labels_of(name: str) -> str:
 def _run(
     url: str, view: explore.ExploreView, scope: Filters, data_version: tuple
 ) -> explore.ExploreResult:
-    return explore.run(Clinic(engine_for(url), settings()), view, scope=scope)
+    return in_natural_order(explore.run(Clinic(engine_for(url), settings()), view, scope=scope))
+
+
+def natural_order(dimension: str, instrument: str | None) -> list[str]:
+    """The order groups of a dimension are listed in where it has one (bands low to high,
+    the registry's severity bands); other dimensions sort by name. "unknown" comes last."""
+    orders = {
+        "dose_band": dose_bands(),
+        "age_band": [label for label, _, _ in AGE_BANDS],
+        "baseline_band": baseline_bands(instrument),
+        "sex": list(SEXES),
+    }
+    return orders.get(dimension, [])
+
+
+def in_natural_order(res: explore.ExploreResult) -> explore.ExploreResult:
+    """The result with its rows in each dimension's natural order (first dimension first)."""
+    if res.table.empty or not res.view.by:
+        return res
+
+    def rank(dimension: str):
+        order = natural_order(dimension, res.view.instrument)
+        place = {v: i for i, v in enumerate(order)}
+
+        def key(values: pd.Series) -> pd.Series:
+            return pd.Series(
+                [
+                    (2, "")
+                    if v == UNKNOWN
+                    else (0, f"{place[v]:04d}")
+                    if v in place
+                    else (1, str(v))
+                    for v in values
+                ],
+                index=values.index,
+            )
+
+        return key
+
+    table = res.table
+    keys = pd.DataFrame({d: rank(d)(table[d]) for d in res.view.by})
+    order = sorted(range(len(table)), key=lambda i: tuple(keys.iloc[i]))
+    return replace(res, table=table.iloc[order].reset_index(drop=True))
 
 
 def result(view: explore.ExploreView, scope: Filters) -> explore.ExploreResult | None:
@@ -383,7 +428,7 @@ def table_section(res: explore.ExploreResult) -> None:
         **{d: st.column_config.TextColumn(DIMENSION_LABELS[d], pinned=True) for d in res.view.by},
         "numerator": count_column(first or "Numerator"),
         "denominator": count_column(second),
-        "value": st.column_config.TextColumn(f"{m.label} ({m.unit})"),
+        "value": st.column_config.TextColumn(axis_title(m)),
         "ci_low": st.column_config.TextColumn("95% CI low"),
         "ci_high": st.column_config.TextColumn("95% CI high"),
     }
@@ -408,7 +453,8 @@ def sentence(res: explore.ExploreResult) -> str:
 
 
 def axis_title(m: explore.Measure) -> str:
-    return f"{m.label} ({m.unit})"
+    """The measure with its unit, unless the label already says it."""
+    return m.label if m.unit.lower() in m.label.lower() else f"{m.label} ({m.unit})"
 
 
 def figure(res: explore.ExploreResult):

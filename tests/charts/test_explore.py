@@ -146,3 +146,10 @@ def test_route_colour_by_code_or_label():
 def test_group_color_other_dimensions_one_colour():
     assert group_color("sex", "female") == group_color("sex", "male") == PALETTE[0]
     assert group_color(None, None) == TEXT_COLOR
+
+
+def test_labels_point_inwards():
+    """Labels of low values sit right of their dot, of high values left, inside the plot."""
+    rows = [("a", 0, 3, 0.0, 0.0, 0.5615), ("b", 3, 3, 1.0, 0.4385, 1.0)]
+    fig = dot_interval(_table(rows, ["sex"]), by=["sex"], kind="proportion", axis_title="%")
+    assert [t.textposition for t in fig.data] == [("top right",), ("top left",)]

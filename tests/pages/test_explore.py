@@ -227,3 +227,21 @@ def test_numbers_on_postgresql(run_page_on_postgresql, pg_url):
     assert shown["numerator"].tolist() == api["remitters"].tolist() == [1, 0, 0]
     assert shown["denominator"].tolist() == api["remission_denominator"].tolist() == [1, 1, 0]
     assert at.multiselect(key="explore_clinician").options == ["CL-N1", "CL-S1"]
+
+
+def test_groups_in_natural_order():
+    """Dose bands low to high (mg/kg, then mg), severity bands as the registry lists them,
+    "unknown" last, whatever order the API gave."""
+    table = pd.DataFrame(
+        {
+            "dose_band": ["≥ 0.75 mg/kg", "unknown", "< 0.5 mg/kg", "56–<84 mg", "< 0.5 mg/kg"],
+            "baseline_band": ["severe", "mild", "severe", "mild", "minimal"],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    view = explore.ExploreView(by=("dose_band", "baseline_band"))
+    res = explore.ExploreResult(
+        view=view, measure=explore.MEASURES["response"], table=table, sentence=""
+    )
+    ordered = explore_ui.in_natural_order(res).table
+    assert ordered["value"].tolist() == [5.0, 3.0, 1.0, 4.0, 2.0]
