@@ -29,7 +29,7 @@ if result.table.empty:
 
 st.markdown(view.sentence(result))
 auth.suppression_caption()
-st.plotly_chart(view.figure(result), theme=None, key="explore_chart")
+st.plotly_chart(view.figure(chosen, filters), theme=None, key="explore_chart")
 view.table_section(result)
 view.notebook_download(result)
 widgets.share_link("explore")

@@ -189,12 +189,13 @@ def dot_interval(
     )
     labels = pd.Series(rows, index=frame.index)
     middle = _middle(frame["value"], kind)
+    traces, trace_rows, trace_cols = [], [], []
     for i, panel in enumerate(panels):
         part = frame if panel is None else frame[frame[by[1]] == panel]
         r, c = divmod(i, columns)
         for value in dict.fromkeys(part[row_dim]) if row_dim else [None]:
             mine = part if row_dim is None else part[part[row_dim] == value]
-            fig.add_trace(
+            traces.append(
                 _trace(
                     mine,
                     y=labels.loc[mine.index].tolist(),
@@ -203,10 +204,12 @@ def dot_interval(
                     name=group_text(row_dim, value) if row_dim else ALL_COURSES,
                     count_label=count_label,
                     middle=middle,
-                ),
-                row=r + 1,
-                col=c + 1,
+                )
             )
+            trace_rows.append(r + 1)
+            trace_cols.append(c + 1)
+    if traces:  # in one call: trace by trace, plotly re-validated the figure each time
+        fig.add_traces(traces, rows=trace_rows, cols=trace_cols)
     apply_theme(fig, title=title)
     escaped = [safe_text.plotly(o) for o in order]  # as apply_theme escaped the traces' y
     fig.update_yaxes(

@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy.engine import make_url
 
-from kapviz import explore, instruments, safe_text
+from kapviz import explore, instruments, privacy, safe_text
 from kapviz.api import AGE_BANDS, DIMENSIONS, UNKNOWN, Clinic
 from kapviz.charts import explore as chart
 from kapviz.domain import SEXES
@@ -457,16 +458,31 @@ def axis_title(m: explore.Measure) -> str:
     return m.label if m.unit.lower() in m.label.lower() else f"{m.label} ({m.unit})"
 
 
-def figure(res: explore.ExploreResult):
-    """The chart; for analysts without the groups drawn from a count below the threshold."""
-    table = redact.drawable(res.table, count_columns(res), redact.small_below())
+@st.cache_resource(ttl=RESULT_TTL_SECONDS, max_entries=MAX_RESULTS, show_spinner=False)
+def _figure(
+    url: str,
+    view: explore.ExploreView,
+    scope: Filters,
+    data_version: tuple,
+    small: int | None,
+) -> go.Figure:
+    res = _run(url, view, scope, data_version)
     return chart.dot_interval(
-        table,
+        redact.drawable(res.table, count_columns(res), small),
         by=res.view.by,
         kind=res.measure.kind,
         axis_title=axis_title(res.measure),
-        count_label=auth.count_label,
+        count_label=lambda n: (
+            privacy.suppressed_label(small) if small and 0 < n < small else f"{n:,}"
+        ),
     )
+
+
+def figure(view: explore.ExploreView, scope: Filters) -> go.Figure:
+    """The chart of `result(view, scope)`, cached with it (shared: never changed in place).
+    For analysts without the groups drawn from a count below the threshold, and small counts
+    in labels as "<11"."""
+    return _figure(database_url(), view, scope, data.version(), redact.small_below())
 
 
 def file_stem(view: explore.ExploreView) -> str:
