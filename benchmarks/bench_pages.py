@@ -453,7 +453,8 @@ def main() -> int:
                         args.explore_run,
                     )
                 )
-    print_table(results)
+    if any(result["pages"] for result in results):
+        print_table(results)
     print_explore_run(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -6,8 +6,11 @@
 
 The figures come from the same rules as the pages: `course_outcomes`' inputs read as the
 Trajectories page reads them (kapviz.db.aggregates.cohort) and `outcome_rates` per group;
-`effect_rates` (Safety) per group; `kaplan_meier` of `response_times` per group. A course
-is in one group of each breakdown dimension (docs/domain.md §4c), from its own attributes:
+`kaplan_meier` of `response_times` per group; the safety measures from the Safety page's
+doses (kapviz.db.aggregates.safety: completed dosing sessions started in the date range)
+through its own functions (`effect_rows`, `rates_of`, `dose_bp`, the MOAA/S threshold) and
+measurement completion through kapviz.metrics.program. A course is in one group of each
+breakdown dimension (docs/domain.md §4c), from its own attributes:
 
 - site, indication: the patient's; sex: the patient's ("unknown" when not recorded);
 - route, dose_band: of the course's first completed dose (course_attributes);
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from kapviz import instruments
 from kapviz.auth.scope import NO_SITE
@@ -39,6 +42,7 @@ from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
+from kapviz.db.models import Session
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
 from kapviz.metrics import safety
@@ -357,11 +361,7 @@ class Clinic:
         (completed dosing sessions of the course) and first_dose (the date of its first)."""
         with self.engine.connect() as conn:
             first = cohort_sql.course_first_doses(conn, filters)
-            sessions = queries.sessions(
-                conn,
-                filters,
-                columns=("session_id", "course_id", "started_at", "phase", "status", "clinician"),
-            )
+            done = _completed_doses(conn, filters)
             patients = queries.patients(conn)
         table = attributes_from_first_doses(first)
         if outcomes is not None:  # courses with scores but no session in scope
@@ -373,9 +373,8 @@ class Clinic:
         people = patients.set_index("patient_id")
         table["site"] = table["patient_id"].map(people["site"])
         table["indication"] = table["patient_id"].map(people["indication"])
-        table["clinician"] = table["course_id"].map(course_clinicians(sessions))
+        table["clinician"] = table["course_id"].map(course_clinicians(done))
         table["sex"] = table["patient_id"].map(people["sex"])
-        done = sessions[(sessions["phase"] == "dosing") & (sessions["status"] == "completed")]
         first_at = done.groupby("course_id")["started_at"].min()
         first_year = first_at.dt.year
         birth = pd.to_numeric(table["patient_id"].map(people["birth_year"]), errors="coerce")
@@ -429,8 +428,9 @@ class Clinic:
         assert rows is not None
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         records = []
-        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
-            part = mine[mine["course_id"].isin(courses)]
+        scored = attrs[attrs["course_id"].isin(mine["course_id"])]
+        for key, in_group in _parts(scored, dims, mine["course_id"]):
+            part = mine[in_group]
             rates = outcome_rates(part)
             record = _outcome_record(rates.iloc[0] if len(rates) else None)
             evaluable = part[part["evaluable"].astype(bool)]
@@ -464,10 +464,11 @@ class Clinic:
         position = dose_positions(effects["session_id"], doses["session_id"])
         rows, _ = effect_rows(doses, effects, position)
         parts = []
-        for key, courses in _groups(attrs, dims):
-            mine = doses["course_id"].isin(courses).to_numpy()
+        row_parts = _parts(attrs, dims, rows["course_id"])
+        for (key, mine), (_, rows_in) in zip(_parts(attrs, dims, doses["course_id"]), row_parts,
+                                             strict=True):  # fmt: skip
             rates = rates_of(
-                rows[rows["course_id"].isin(courses)],
+                rows[rows_in],
                 dosing_sessions=int(mine.sum()),
                 patients_dosed=int(doses.loc[mine, "patient_id"].nunique()),
             )
@@ -494,8 +495,7 @@ class Clinic:
         _, row_dose = effect_rows(doses, effects, position)
         events = np.bincount(row_dose, minlength=len(doses))
         records = []
-        for key, courses in _groups(attrs, dims):
-            mine = doses["course_id"].isin(courses).to_numpy()
+        for key, mine in _parts(attrs, dims, doses["course_id"]):
             n, k = int(mine.sum()), int(events[mine].sum())
             low, high = poisson_interval(k)
             records.append(
@@ -554,18 +554,17 @@ class Clinic:
         dims = _as_list(by)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
-            sessions = queries.sessions(
-                conn, chosen, columns=("session_id", "patient_id", "course_id", "site",
-                                       "started_at", "phase", "status"),
-            )  # fmt: skip
             scores = queries.assessments(conn, chosen, instruments=[instrument])
-        sessions = sessions[is_member(sessions["session_id"], doses["session_id"])]
+        scores = scores[["patient_id", "instrument", "administered_at"]]
+        sessions = doses.assign(phase="dosing", status="completed")  # the doses are both
         start, end = _span(doses["started_at"])
         records = []
-        for key, courses in _groups(attrs, dims):
-            part = sessions[sessions["course_id"].isin(courses)]
+        for key, in_group in _parts(attrs, dims, sessions["course_id"]):
+            part = sessions[in_group]
+            # Only the group's patients' scores: each call then matches a part, not all.
+            mine = scores[is_member(scores["patient_id"], part["patient_id"])]
             measured, total = measurement_completion(
-                part, scores, start=start, end=end, instrument=instrument
+                part, mine, start=start, end=end, instrument=instrument
             )
             low, high = wilson_interval(measured, total)
             records.append(
@@ -608,8 +607,9 @@ class Clinic:
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
         times = response_times(mine, doses)
         records = []
-        for key, courses in _groups(attrs[attrs["course_id"].isin(mine["course_id"])], dims):
-            part = times[times["course_id"].isin(courses)]
+        scored = attrs[attrs["course_id"].isin(mine["course_id"])]
+        for key, in_group in _parts(scored, dims, times["course_id"]):
+            part = times[in_group]
             curve = kaplan_meier(part["days"], part["responded"])
             low, high = curve.median_ci
             records.append(
@@ -653,15 +653,24 @@ def _baseline_bands(outcomes: pd.DataFrame, instrument: str) -> pd.Series:
     return pd.Series(bands, index=mine["course_id"].astype(object).to_numpy(), dtype=object)
 
 
-def _groups(attrs: pd.DataFrame, dims: list[str]) -> list[tuple[dict[str, str], set]]:
-    """(group key, its course ids) per group, sorted by the group values; one group of all
-    the cohort's courses without dimensions."""
+def _parts(
+    attrs: pd.DataFrame, dims: list[str], ids: pd.Series
+) -> list[tuple[dict[str, str], np.ndarray]]:
+    """(group key, which of `ids` (course ids of some rows) are in the group) per group of
+    `attrs`' courses, sorted by the group values; without dimensions, one group of all.
+
+    Each row's group is found once, by position (a hash lookup of its course id): testing
+    membership per group would convert every Arrow string of the rows once per group."""
+    position = dose_positions(ids, attrs["course_id"].reset_index(drop=True))
     if not dims:
-        return [({}, set(attrs["course_id"]))]
+        return [({}, position >= 0)]
+    grouped = attrs.reset_index(drop=True).groupby(dims, sort=True)
+    number = grouped.ngroup().to_numpy()
+    code = np.where(position >= 0, number[np.maximum(position, 0)] if len(number) else -1, -1)
     out = []
-    for values, part in attrs.groupby(dims, sort=True):
+    for i, values in enumerate(grouped.size().index):
         values = values if isinstance(values, tuple) else (values,)
-        out.append((dict(zip(dims, values, strict=True)), set(part["course_id"])))
+        out.append((dict(zip(dims, values, strict=True)), code == i))
     return out
 
 
@@ -677,13 +686,25 @@ def _outcome_record(rates: pd.Series | None) -> dict[str, Any]:
     return record
 
 
+def _completed_doses(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """Every completed dosing session of the courses in `filters` (whatever the date range:
+    a course's dose count and first dose are its own), as a sessions frame."""
+    stmt = select(Session.session_id, Session.course_id, Session.started_at, Session.clinician)
+    stmt = stmt.where(Session.phase == "dosing", Session.status == "completed")
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        stmt = stmt.where(Session.course_id.in_(scope))
+    frame = queries.read_frame(conn, stmt, ["session_id", "course_id", "started_at", "clinician"])
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    return frame.assign(phase="dosing", status="completed")
+
+
 def _session_rates(
     doses: pd.DataFrame, attrs: pd.DataFrame, dims: list[str], flagged: np.ndarray
 ) -> pd.DataFrame:
     """SESSION_RATE_KEYS per group: flagged doses over the group's doses."""
     records = []
-    for key, courses in _groups(attrs, dims):
-        mine = doses["course_id"].isin(courses).to_numpy()
+    for key, mine in _parts(attrs, dims, doses["course_id"]):
         n, k = int(mine.sum()), int(flagged[mine].sum())
         low, high = wilson_interval(k, n)
         records.append(
