@@ -120,16 +120,25 @@ def _trace(
     value = rows["value"].astype("float64") * scale
     low = rows["ci_low"].astype("float64") * scale
     high = rows["ci_high"].astype("float64") * scale
+    # A Kaplan-Meier median never reached (fewer than half responded): an open arrow at the
+    # interval's lower limit, labelled so, rather than an empty row for a group with courses.
+    unreached = value.isna() & low.notna() & (kind == "median_days")
     labels = [
-        f"{value_text(v, kind)} ({_n_text(r, kind, count_label)})"
-        for v, (_, r) in zip(rows["value"], rows.iterrows(), strict=True)
+        f"{'median not reached' if beyond else value_text(v, kind)} "
+        f"({_n_text(r, kind, count_label)})"
+        for v, beyond, (_, r) in zip(rows["value"], unreached, rows.iterrows(), strict=True)
     ]
     cis = [_ci_text(lo / scale, hi / scale, kind) for lo, hi in zip(low, high, strict=True)]
     return go.Scatter(
-        x=_none(value),
+        x=_none(value.where(~unreached, low)),
         y=y,
         mode="markers+text",
-        marker={"color": color, "size": 11, "line": {"color": "white", "width": 1}},
+        marker={
+            "color": color,
+            "size": 11,
+            "line": {"color": "white", "width": 1},
+            "symbol": ["triangle-right-open" if u else "circle" for u in unreached],
+        },
         error_x={
             "type": "data",
             "symmetric": False,

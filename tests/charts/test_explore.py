@@ -153,3 +153,19 @@ def test_labels_point_inwards():
     rows = [("a", 0, 3, 0.0, 0.0, 0.5615), ("b", 3, 3, 1.0, 0.4385, 1.0)]
     fig = dot_interval(_table(rows, ["sex"]), by=["sex"], kind="proportion", axis_title="%")
     assert [t.textposition for t in fig.data] == [("top right",), ("top left",)]
+
+
+def test_median_not_reached_is_drawn_as_such():
+    """A group whose median is never reached is an open arrow at its lower limit, labelled
+    "median not reached", not an empty row."""
+    fig = dot_interval(
+        _table([(9, 24, math.nan, 16.0, math.nan)], []),
+        by=[],
+        kind="median_days",
+        axis_title="days",
+    )
+    (trace,) = fig.data
+    assert trace.x == (16.0,)
+    assert list(trace.marker.symbol) == ["triangle-right-open"]
+    assert list(trace.text) == ["median not reached (n = 24)"]
+    assert trace.customdata[0][1] == "95% CI 16 d to not reached"
