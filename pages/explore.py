@@ -4,6 +4,7 @@ import streamlit as st
 
 from kapviz.ui import auth, page, widgets
 from kapviz.ui import explore as view
+from kapviz.ui import explore_results as out
 from kapviz.ui import explore_saved as saved
 
 filters = page.setup(
@@ -16,21 +17,21 @@ chosen = view.controls(filters)
 view.url_warnings(chosen)
 view.write_url(chosen)
 saved.panel(chosen)
-measure = view.measure_of(chosen)
+measure = out.measure_of(chosen)
 if measure.needs_term and not chosen.term:
     widgets.empty_state("Choose a side effect for the side-effect session rate.")
     st.stop()
-result = view.result(chosen, filters)
+result = out.result(chosen, filters)
 if result is None:
     st.stop()
 if result.table.empty:
-    widgets.empty_state("No courses match this cohort.", hint=view.EMPTY_HINT)
+    widgets.empty_state("No courses match this cohort.", hint=out.EMPTY_HINT)
     st.stop()
 
-st.markdown(view.sentence(result))
+st.markdown(out.sentence(result))
 auth.suppression_caption()
-st.plotly_chart(view.figure(chosen, filters), theme=None, key="explore_chart")
-view.table_section(result)
-view.notebook_download(result)
+st.plotly_chart(out.figure(chosen, filters), theme=None, key="explore_chart")
+out.table_section(result)
+out.notebook_download(result)
 widgets.share_link("explore")
 widgets.filters_caption(filters)

@@ -22,6 +22,7 @@ from kapviz.db import saved_cohorts
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.ui import explore as explore_ui
+from kapviz.ui import explore_results
 from kapviz.ui.explore_saved import DEMO_OWNER
 from tests.clinic import ANCHOR
 
@@ -207,10 +208,10 @@ def test_saved_cohort_restores_sidebar_filters(run_page, clinic_url):
 def test_notebook_never_holds_the_password():
     """The notebook gets the URL with its password hidden and reads the real one from the
     environment; it is a valid notebook that runs this view."""
-    url = explore_ui.notebook_url("postgresql+psycopg://kap:s3cret@db.example:5432/clinic")
+    url = explore_results.notebook_url("postgresql+psycopg://kap:s3cret@db.example:5432/clinic")
     assert "s3cret" not in url and "***" in url
     view = explore.ExploreView(measure="remission", by=("site", "route"))
-    notebook = json.loads(explore_ui._notebook_bytes(view, url))
+    notebook = json.loads(explore_results._notebook_bytes(view, url))
     text = json.dumps(notebook)
     assert "s3cret" not in text
     assert 'os.environ[\\"KAPVIZ_DATABASE_URL\\"]' in text
@@ -243,5 +244,5 @@ def test_groups_in_natural_order():
     res = explore.ExploreResult(
         view=view, measure=explore.MEASURES["response"], table=table, sentence=""
     )
-    ordered = explore_ui.in_natural_order(res).table
+    ordered = explore_results.in_natural_order(res).table
     assert ordered["value"].tolist() == [5.0, 3.0, 1.0, 4.0, 2.0]
