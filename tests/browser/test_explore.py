@@ -108,5 +108,5 @@ def test_saved_cohort_survives_server_restart(app_db_url, page):
             "North",
             "1",
             "2",
-            "50",
+            "50%",
         ]
