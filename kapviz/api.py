@@ -321,7 +321,7 @@ def within(filters: Filters, scope: Filters | None) -> Filters:
 
     starts = [d for d in (filters.start, scope.start) if d is not None]
     ends = [d for d in (filters.end, scope.end) if d is not None]
-    return Filters(
+    return type(scope)(  # a viewer's ScopedFilters stay typed as scoped
         sites=meet(filters.sites, scope.sites, NO_SITE),
         indications=meet(filters.indications, scope.indications, NO_SITE),
         routes=meet(filters.routes, scope.routes, NO_SITE),
@@ -363,7 +363,7 @@ class Clinic:
         with self.engine.connect() as conn:
             first = cohort_sql.course_first_doses(conn, filters)
             done = _completed_doses(conn, filters)
-            patients = queries.patients(conn)
+            patients = queries.patients(conn, filters)  # the viewer's scope, as every read
         table = attributes_from_first_doses(first)
         if outcomes is not None:  # courses with scores but no session in scope
             extra = outcomes.loc[

@@ -4,9 +4,9 @@ Roles (issue 9):
 - director: every site, every page (the only role with the Data and Audit pages: imports
   write to any site and the full export, table counts and data-quality lists cover the whole
   database, so that page cannot be narrowed to a supervisor's sites).
-- supervisor: the sites assigned to them; the aggregate pages and the Case explorer.
+- supervisor: the sites assigned to them; the aggregate pages, Explore and the Case explorer.
 - clinician: the case-level page (Case explorer), for the patients they treat only.
-- analyst: aggregate pages only (Overview, Trajectories, Safety); no patient ids, no case
+- analyst: aggregate pages only (Overview, Trajectories, Safety, Explore); no patient ids, no case
   explorer, no row-level exports.
 - display: a wall screen (kapviz.auth.display): what an analyst sees, signed in by a token in
   its URL instead of a person, never signed out for being idle.
@@ -37,14 +37,15 @@ SAFETY = "safety"
 CASE_EXPLORER = "case_explorer"
 DATA = "data"
 AUDIT = "audit"
-PAGE_KEYS: tuple[str, ...] = (OVERVIEW, TRAJECTORIES, SAFETY, CASE_EXPLORER, DATA, AUDIT)
+EXPLORE = "explore"
+PAGE_KEYS: tuple[str, ...] = (OVERVIEW, TRAJECTORIES, SAFETY, CASE_EXPLORER, DATA, AUDIT, EXPLORE)
 AGGREGATE_PAGES: frozenset[str] = frozenset({OVERVIEW, TRAJECTORIES, SAFETY})
 
 ROLE_PAGES: dict[str, frozenset[str]] = {
     DIRECTOR: frozenset(PAGE_KEYS),
-    SUPERVISOR: AGGREGATE_PAGES | {CASE_EXPLORER},
+    SUPERVISOR: AGGREGATE_PAGES | {CASE_EXPLORER, EXPLORE},
     CLINICIAN: frozenset({CASE_EXPLORER}),
-    ANALYST: AGGREGATE_PAGES,
+    ANALYST: AGGREGATE_PAGES | {EXPLORE},
     DISPLAY: AGGREGATE_PAGES,
 }
 

@@ -40,9 +40,15 @@ def group_text(dimension: str, value: object) -> str:
     return str(value)
 
 
+_ROUTE_CODES = {label.lower(): code for code, label in ROUTE_LABELS.items()}
+
+
 def group_color(dimension: str | None, value: object) -> str:
-    """The dot's colour: the theme's fixed colour of a route or site, else one colour."""
+    """The dot's colour: the theme's fixed colour of a route (by code or label) or a site,
+    else one colour."""
     if dimension in COLOURED and value is not None:
+        if dimension == "route":
+            value = _ROUTE_CODES.get(str(value).lower(), str(value).lower())
         return category_color(COLOURED[dimension], value)  # type: ignore[arg-type]
     return PALETTE[0] if dimension else TEXT_COLOR
 
@@ -71,6 +77,31 @@ def _n_text(row: pd.Series, kind: str, count_label: Callable[[int], str]) -> str
     return f"n = {den_text}"
 
 
+def _ci_text(low: float, high: float, kind: str) -> str:
+    """The interval in words; a median's limit that the curve never reaches is "not
+    reached" (Kaplan–Meier), any other missing limit "not estimable"."""
+    if pd.isna(low) and pd.isna(high):
+        return "95% CI not estimable"
+    missing = "not reached" if kind == "median_days" else "not estimable"
+    low_text = missing if pd.isna(low) else value_text(low, kind)
+    high_text = missing if pd.isna(high) else value_text(high, kind)
+    return f"95% CI {low_text} to {high_text}"
+
+
+def _middle(values: pd.Series, kind: str) -> float:
+    """The middle of the x axis: 50% for proportions, else the middle of the values."""
+    if kind in PERCENT_KINDS:
+        return 50.0
+    finite = values.astype("float64").dropna()
+    return float(finite.min() + finite.max()) / 2 if len(finite) else 0.0
+
+
+def _text_sides(values: pd.Series, middle: float) -> list[str]:
+    """Each label beside its dot towards the middle of the axis, so labels of values near
+    either end stay inside the plot instead of running over the axis line."""
+    return ["top left" if pd.notna(v) and v > middle else "top right" for v in values]
+
+
 def _none(values) -> list:
     return [None if pd.isna(v) else float(v) for v in values]
 
@@ -83,26 +114,31 @@ def _trace(
     color: str,
     name: str,
     count_label: Callable[[int], str],
+    middle: float,
 ) -> go.Scatter:
     scale = _scale(kind)
     value = rows["value"].astype("float64") * scale
     low = rows["ci_low"].astype("float64") * scale
     high = rows["ci_high"].astype("float64") * scale
+    # A Kaplan-Meier median never reached (fewer than half responded): an open arrow at the
+    # interval's lower limit, labelled so, rather than an empty row for a group with courses.
+    unreached = value.isna() & low.notna() & (kind == "median_days")
     labels = [
-        f"{value_text(v, kind)} ({_n_text(r, kind, count_label)})"
-        for v, (_, r) in zip(rows["value"], rows.iterrows(), strict=True)
+        f"{'median not reached' if beyond else value_text(v, kind)} "
+        f"({_n_text(r, kind, count_label)})"
+        for v, beyond, (_, r) in zip(rows["value"], unreached, rows.iterrows(), strict=True)
     ]
-    cis = [
-        "95% CI not estimable"
-        if pd.isna(lo) or pd.isna(hi)
-        else f"95% CI {value_text(lo / scale, kind)} to {value_text(hi / scale, kind)}"
-        for lo, hi in zip(low, high, strict=True)
-    ]
+    cis = [_ci_text(lo / scale, hi / scale, kind) for lo, hi in zip(low, high, strict=True)]
     return go.Scatter(
-        x=_none(value),
+        x=_none(value.where(~unreached, low)),
         y=y,
         mode="markers+text",
-        marker={"color": color, "size": 11, "line": {"color": "white", "width": 1}},
+        marker={
+            "color": color,
+            "size": 11,
+            "line": {"color": "white", "width": 1},
+            "symbol": ["triangle-right-open" if u else "circle" for u in unreached],
+        },
         error_x={
             "type": "data",
             "symmetric": False,
@@ -113,7 +149,7 @@ def _trace(
             "width": 5,
         },
         text=labels,
-        textposition="top center",
+        textposition=_text_sides(value, middle),
         textfont={"size": 11, "color": TEXT_COLOR},
         customdata=[[lab, ci] for lab, ci in zip(labels, cis, strict=True)],
         hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
@@ -161,12 +197,14 @@ def dot_interval(
         vertical_spacing=PANEL_GAP_PX / height if panel_rows > 1 else 0.0,
     )
     labels = pd.Series(rows, index=frame.index)
+    middle = _middle(frame["value"], kind)
+    traces, trace_rows, trace_cols = [], [], []
     for i, panel in enumerate(panels):
         part = frame if panel is None else frame[frame[by[1]] == panel]
         r, c = divmod(i, columns)
         for value in dict.fromkeys(part[row_dim]) if row_dim else [None]:
             mine = part if row_dim is None else part[part[row_dim] == value]
-            fig.add_trace(
+            traces.append(
                 _trace(
                     mine,
                     y=labels.loc[mine.index].tolist(),
@@ -174,10 +212,13 @@ def dot_interval(
                     color=group_color(row_dim, value),
                     name=group_text(row_dim, value) if row_dim else ALL_COURSES,
                     count_label=count_label,
-                ),
-                row=r + 1,
-                col=c + 1,
+                    middle=middle,
+                )
             )
+            trace_rows.append(r + 1)
+            trace_cols.append(c + 1)
+    if traces:  # in one call: trace by trace, plotly re-validated the figure each time
+        fig.add_traces(traces, rows=trace_rows, cols=trace_cols)
     apply_theme(fig, title=title)
     escaped = [safe_text.plotly(o) for o in order]  # as apply_theme escaped the traces' y
     fig.update_yaxes(

@@ -36,6 +36,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", default=True),
     PageSpec("pages/trajectories.py", "Trajectories", ":material/show_chart:"),
     PageSpec("pages/safety.py", "Safety", ":material/health_and_safety:"),
+    PageSpec("pages/explore.py", "Explore", ":material/query_stats:"),
     PageSpec("pages/case_explorer.py", "Case explorer", ":material/person_search:"),
     PageSpec("pages/data.py", "Data", ":material/database:"),
     PageSpec("pages/audit.py", "Audit", ":material/policy:"),

@@ -31,13 +31,13 @@ from kapviz.auth.scope import (
 )
 from kapviz.filters import Filters
 
-#                 overview trajectories safety case_explorer data audit
+#                 overview trajectories safety case_explorer data audit explore
 ROLE_TABLE = {
-    DIRECTOR: (1, 1, 1, 1, 1, 1),
-    SUPERVISOR: (1, 1, 1, 1, 0, 0),
-    CLINICIAN: (0, 0, 0, 1, 0, 0),
-    ANALYST: (1, 1, 1, 0, 0, 0),
-    DISPLAY: (1, 1, 1, 0, 0, 0),
+    DIRECTOR: (1, 1, 1, 1, 1, 1, 1),
+    SUPERVISOR: (1, 1, 1, 1, 0, 0, 1),
+    CLINICIAN: (0, 0, 0, 1, 0, 0, 0),
+    ANALYST: (1, 1, 1, 0, 0, 0, 1),
+    DISPLAY: (1, 1, 1, 0, 0, 0, 0),
 }
 
 

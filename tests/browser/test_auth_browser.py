@@ -19,7 +19,7 @@ from tests.pages.conftest import RECENT_ANCHOR
 
 FIXTURES = Path(__file__).parents[1] / "io" / "fixtures"
 LOCAL = {"KAPVIZ_AUTH_MODE": "local"}
-MENU = ("Overview", "Trajectories", "Safety", "Case explorer", "Data", "Audit")
+MENU = ("Overview", "Trajectories", "Safety", "Explore", "Case explorer", "Data", "Audit")
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_deep_link_as_first_request_needs_sign_in(app_factory, clinic_db, page):
     main = page.locator('[data-testid="stMain"]')
     main.get_by_text("Course timeline").first.wait_for(timeout=30000)
     assert "patient=P1" in page.url
-    assert menu(page) == ["Overview", "Trajectories", "Safety", "Case explorer"]
+    assert menu(page) == ["Overview", "Trajectories", "Safety", "Explore", "Case explorer"]
     rows = audit_rows(clinic_db)
     assert rows[["username", "action", "target"]].values.tolist() == [
         ["sam", "sign_in", None],
@@ -80,7 +80,7 @@ def test_analyst_menu_and_refused_deep_link(app_factory, clinic_db, page):
     url = app_factory(clinic_db, LOCAL)
     open_app(page, url, "/")
     sign_in(page, "ana")
-    assert menu(page) == ["Overview", "Trajectories", "Safety"]
+    assert menu(page) == ["Overview", "Trajectories", "Safety", "Explore"]
     open_app(page, url, "/case_explorer?patient=P1")
     sign_in(page, "ana")
     page.get_by_text("is not open to your role (analyst)").wait_for(timeout=30000)

@@ -105,6 +105,18 @@ def test_means_and_days_are_not_percent():
     assert value_text(23.0, "median_days") == "23 d"
 
 
+def test_median_limit_not_reached():
+    """A Kaplan–Meier median whose upper limit is never reached says so in the hover."""
+    fig = dot_interval(
+        _table([(26, 54, 57.0, 14.0, math.nan)], []),
+        by=[],
+        kind="median_days",
+        axis_title="Time to response (days)",
+    )
+    assert fig.data[0].customdata[0][1] == "95% CI 14 d to not reached"
+    assert list(fig.data[0].text) == ["57 d (n = 54)"]
+
+
 def test_imported_text_is_escaped():
     """A site name with markup is shown as text in rows, labels and panel titles."""
     rows = [("<b>N</b>", "<i>x</i>", 1, 2, 0.5, 0.1, 0.9)]
@@ -125,6 +137,35 @@ def test_too_many_dimensions_refused():
         dot_interval(_table([], []), by=["a", "b", "c"], kind="mean", axis_title="")
 
 
+def test_route_colour_by_code_or_label():
+    """The API names routes by label ("IV"), the template by code ("iv"): one colour."""
+    assert group_color("route", "IV") == group_color("route", "iv") == category_color("route", "iv")
+    assert group_color("route", "Intranasal") == category_color("route", "intranasal")
+
+
 def test_group_color_other_dimensions_one_colour():
     assert group_color("sex", "female") == group_color("sex", "male") == PALETTE[0]
     assert group_color(None, None) == TEXT_COLOR
+
+
+def test_labels_point_inwards():
+    """Labels of low values sit right of their dot, of high values left, inside the plot."""
+    rows = [("a", 0, 3, 0.0, 0.0, 0.5615), ("b", 3, 3, 1.0, 0.4385, 1.0)]
+    fig = dot_interval(_table(rows, ["sex"]), by=["sex"], kind="proportion", axis_title="%")
+    assert [t.textposition for t in fig.data] == [("top right",), ("top left",)]
+
+
+def test_median_not_reached_is_drawn_as_such():
+    """A group whose median is never reached is an open arrow at its lower limit, labelled
+    "median not reached", not an empty row."""
+    fig = dot_interval(
+        _table([(9, 24, math.nan, 16.0, math.nan)], []),
+        by=[],
+        kind="median_days",
+        axis_title="days",
+    )
+    (trace,) = fig.data
+    assert trace.x == (16.0,)
+    assert list(trace.marker.symbol) == ["triangle-right-open"]
+    assert list(trace.text) == ["median not reached (n = 24)"]
+    assert trace.customdata[0][1] == "95% CI 16 d to not reached"

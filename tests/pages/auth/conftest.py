@@ -47,6 +47,7 @@ PAGE_TITLES = {
     "pages/overview.py": "Overview",
     "pages/trajectories.py": "Trajectories",
     "pages/safety.py": "Safety",
+    "pages/explore.py": "Explore",
     "pages/case_explorer.py": "Case explorer",
     "pages/data.py": "Data",
     "pages/audit.py": "Audit",
