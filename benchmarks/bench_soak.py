@@ -87,7 +87,7 @@ class Soak:
 
 
 def server_pid(port: int) -> int:
-    """The process id of this process's child `streamlit run ... --server.port PORT`."""
+    """The process id of this process's child server started with `--server.port PORT`."""
     import os
 
     me = str(os.getpid())
@@ -100,7 +100,8 @@ def server_pid(port: int) -> int:
         except OSError:
             continue
         ppid = stat.rsplit(")", 1)[1].split()[1]
-        if ppid == me and b"streamlit" in cmdline and str(port).encode() in cmdline:
+        pairs = zip(cmdline, cmdline[1:], strict=False)
+        if ppid == me and (b"--server.port", str(port).encode()) in pairs:
             return int(entry.name)
     raise RuntimeError(f"no streamlit child process on port {port}")
 
