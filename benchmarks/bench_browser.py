@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ PAGES = {
 }
 TARGET_SECONDS = 3.0
 STABLE_MS = 1000
+log = logging.getLogger("bench_browser")
 
 # Installed before any page script: polls the page every 50 ms and keeps in
 # window.__kapvizView the performance time since when the page has looked finished.
@@ -65,7 +67,7 @@ WATCH = """
 """
 
 
-def first_view(browser, url: str, timeout: float = 120.0) -> dict:  # noqa: ANN001
+def first_view(browser, url: str, timeout: float = 300.0) -> dict:  # noqa: ANN001
     """Open url in a new context; seconds from navigation start to the stable first view."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
@@ -104,7 +106,7 @@ def first_patient(url: str) -> str:
     return pick(url)
 
 
-def measure(url: str, pages: dict[str, str] | None = None) -> list[dict]:
+def measure(url: str, pages: dict[str, str] | None = None, timeout: float = 300) -> list[dict]:
     """Each page's cold first view (new server) and warm one (same server, new tab)."""
     from tests.browser.conftest import chromium_session, start_app
 
@@ -113,10 +115,15 @@ def measure(url: str, pages: dict[str, str] | None = None) -> list[dict]:
     env = {"KAPVIZ_AUTH_MODE": "none"}
     with chromium_session() as browser:
         for name, path in (pages or PAGES).items():
-            with start_app(url, env, timeout=120) as base:
+            with start_app(url, env, timeout=timeout) as base:
                 target = base + path.format(patient=patient)
-                cold = first_view(browser, target)
-                warm = first_view(browser, target)
+                try:
+                    cold = first_view(browser, target, timeout)
+                    warm = first_view(browser, target, timeout)
+                except RuntimeError as exc:  # a page that never settles: said, not fatal
+                    log.warning("%s", exc)
+                    missed = {"seconds": float("inf"), "charts": 0, "ws_bytes": 0, "errors": 1}
+                    cold = warm = missed
             rows.append({"page": name, "cold": cold, "warm": warm})
     return rows
 
@@ -198,6 +205,7 @@ def main() -> int:
     parser.add_argument("--db", required=True, help="a demo database URL")
     parser.add_argument("--pages", nargs="*", choices=list(PAGES), help="default: all")
     parser.add_argument("--payload", action="store_true", help="figure JSON sizes instead")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per page view")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     pages = {name: PAGES[name] for name in args.pages} if args.pages else None
@@ -205,7 +213,7 @@ def main() -> int:
         rows = figure_payloads(args.db, pages)
         print_payloads(rows)
     else:
-        rows = measure(args.db, pages)
+        rows = measure(args.db, pages, args.timeout)
         print_rows(rows)
     if args.json:
         print(json.dumps(rows))

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pages.py --patients 20000            # both backends
     python benchmarks/bench_pages.py --patients 1000 5000 --backend sqlite
+    python benchmarks/bench_pages.py --patients 20000 --backend sqlite --browser
 
 For each backend and size it builds the demo clinic (timing the generator), then runs each
 page in fresh Python processes with AppTest (three by default, `--cold-runs`): a cold run
@@ -10,7 +11,8 @@ warm reruns, a "refresh" (a rerun with unchanged data after the data-version che
 expired, as a live page does every interval), the time spent in the query layer during the
 cold run (kapviz.db.queries, .aggregates and .rollups: SQL, fetch and frame building), and the
 process's peak memory. With several --patients sizes it also prints how each page's cold
-time grows. `--existing URL` measures a database already built.
+time grows. `--existing URL` measures a database already built. `--browser` adds each page's
+first view in headless Chromium after a server start (benchmarks/bench_browser.py).
 Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
 """
 
@@ -251,6 +253,7 @@ def bench_backend(
     work: Path,
     existing: str | None,
     cold_runs: int,
+    browser: bool = False,
 ) -> dict:
     if existing:
         url = existing
@@ -270,7 +273,12 @@ def bench_backend(
     for page in PAGES:
         wanted = query if page.endswith("case_explorer.py") else {}
         rows.append(measure_in_processes(page, url, wanted, cold_runs))
-    return {"backend": backend, "patients": patients, "generator": generator, "pages": rows}
+    result = {"backend": backend, "patients": patients, "generator": generator, "pages": rows}
+    if browser:
+        from benchmarks import bench_browser
+
+        result["browser"] = bench_browser.measure(url)
+    return result
 
 
 def print_table(results: list[dict]) -> None:
@@ -319,6 +327,12 @@ def print_table(results: list[dict]) -> None:
                     "(target < 0.1 s)"
                 )
     print_growth(results)
+    for result in results:
+        if result.get("browser"):
+            from benchmarks import bench_browser
+
+            label = f" — {result['backend']}, {result['patients']:,} patients"
+            bench_browser.print_rows(result["browser"], label)
 
 
 def print_growth(results: list[dict]) -> None:
@@ -362,6 +376,11 @@ def main() -> int:
         help="measure this already-built demo database instead of generating one "
         "(give --backend and --patients to label it)",
     )
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="also time each page's first view in headless Chromium (bench_browser.py)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--query", default="{}", help=argparse.SUPPRESS)
@@ -383,6 +402,7 @@ def main() -> int:
                         Path(tmp),
                         args.existing,
                         args.cold_runs,
+                        args.browser,
                     )
                 )
     print_table(results)
