@@ -38,7 +38,7 @@ def soak_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @contextmanager
-def probed_app(db_url: str, out: Path, *flags: str) -> Iterator[tuple[str, int]]:
+def probed_app(db_url: str, out: Path, *flags: str, refresh: int = 1) -> Iterator[tuple[str, int]]:
     """The app under tests/browser/session_probe.py; yields (base URL, server pid)."""
     port = free_port()
     cmd = [
@@ -54,7 +54,7 @@ def probed_app(db_url: str, out: Path, *flags: str) -> Iterator[tuple[str, int]]
         **os.environ,
         "KAPVIZ_DATABASE_URL": db_url,
         "KAPVIZ_AUTH_MODE": "none",
-        "KAPVIZ_REFRESH_SECONDS": "1",
+        "KAPVIZ_REFRESH_SECONDS": str(refresh),
     }
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="kapviz-probe-") as logs:
@@ -105,7 +105,8 @@ def test_a_closed_tab_leaves_the_runtime(browser, soak_db, tmp_path) -> None:
     """A wall screen stays; a second tab is closed. Within the reconnect window (TTL) plus
     one sweep the closed tab's session is neither listed nor held in memory."""
     out = tmp_path / "probe.json"
-    with probed_app(soak_db, out, "--server.disconnectedSessionTTL", str(TTL)) as (base, _):
+    ttl = ("--server.disconnectedSessionTTL", str(TTL))
+    with probed_app(soak_db, out, *ttl, refresh=5) as (base, _):
         wall = browser.new_context(viewport={"width": 1920, "height": 1080})
         tab = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
