@@ -6,10 +6,11 @@
 
 "First view" is measured the same way on every page: from navigation start (the page's
 performance clock) to the first moment that the script run has finished, the app is
-connected, no "Running…" status shows, the page's title is drawn and every plotly chart on
-the page has drawn its SVG, and that stays so for `STABLE_MS` (a later rerun would reset
-it). Each page gets a new server (empty caches, as after a restart) and a new browser
-context; a second visit of the same page in a new tab gives the warm figure. Also reported:
+connected, no "Running…" status shows, the page's title is drawn and every plotly chart the
+server sent (counted on the websocket) has drawn its SVG, and that stays so for `STABLE_MS`
+(a later rerun would reset it). Each page gets a new server (empty caches, as after a
+restart) and a new browser context; a second visit of the same page in a new tab gives the
+warm figure. Also reported:
 the bytes the websocket brought until the first view and the number of charts. `--payload`
 prints instead the figure JSON each page sends (`st.plotly_chart`'s spec, from AppTest):
 bytes, traces and the largest figure. Not a test: nothing here asserts.
@@ -52,6 +53,7 @@ WATCH = """
     const status = document.querySelector('[data-testid="stStatusWidget"]');
     if (status && /Running/.test(status.innerText || '')) return false;
     const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+    if (charts.length < (window.__kapvizExpect || 0)) return false;
     for (const chart of charts) {
       if (!chart.querySelector('.main-svg')) return false;
     }
@@ -67,22 +69,46 @@ WATCH = """
 """
 
 
+EXPECT = "n => { window.__kapvizExpect = n; return [window.__kapvizView, performance.now()]; }"
+"""Tell the page how many charts the server has sent; read its state and clock."""
+
+
+def plotly_paths(payload: bytes) -> list[tuple[int, ...]]:
+    """The delta paths of the plotly charts in one websocket message: the charts the page
+    must draw. Without them a page whose plotly bundle was still loading looked finished
+    (its charts are not in the page until the bundle is there)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    try:
+        msg = ForwardMsg.FromString(payload)
+    except Exception:  # noqa: BLE001 - not a ForwardMsg
+        return []
+    if msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
+        return []
+    if msg.delta.new_element.WhichOneof("type") != "plotly_chart":
+        return []
+    return [tuple(msg.metadata.delta_path)]
+
+
 def first_view(browser, url: str, timeout: float = 300.0) -> dict:  # noqa: ANN001
     """Open url in a new context; seconds from navigation start to the stable first view."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         page = context.new_page()
         received = {"bytes": 0}
+        charts: set[tuple[int, ...]] = set()
 
         def on_frame(payload: bytes | str) -> None:
             received["bytes"] += len(payload)
+            if isinstance(payload, bytes):
+                charts.update(plotly_paths(payload))
 
         page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
         page.add_init_script(WATCH)
         page.goto(url, timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
         while True:
-            view = page.evaluate("[window.__kapvizView, performance.now()]")
+            view = page.evaluate(EXPECT, len(charts))
             state, now = view
             if state["since"] is not None and now - state["since"] >= STABLE_MS:
                 break
