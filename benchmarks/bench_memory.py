@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 PAGES = ["pages/overview.py", "pages/safety.py", "pages/trajectories.py"]
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory (VmRSS, MB) of a process: this one, or another by its id."""
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pages.py --patients 20000            # both backends
     python benchmarks/bench_pages.py --patients 1000 5000 --backend sqlite
+    python benchmarks/bench_pages.py --patients 20000 --backend sqlite --browser
 
 For each backend and size it builds the demo clinic (timing the generator), then runs each
 page in fresh Python processes with AppTest (three by default, `--cold-runs`): a cold run
@@ -13,7 +14,9 @@ process's peak memory. With several --patients sizes it also prints how each pag
 time grows. `--existing URL` measures a database already built; `--pages` picks pages.
 The Explore page is measured on a two-dimension breakdown (`EXPLORE_QUERY`), and
 `--explore-run` times `kapviz.explore.run` itself, every measure by the same breakdown, in
-a fresh process (what the page computes on a cold cache, without Streamlit).
+a fresh process (what the page computes on a cold cache, without Streamlit). `--browser`
+adds each page's first view in headless Chromium after a server start
+(benchmarks/bench_browser.py).
 Figures are printed as a table; README.md quotes them. Not a test: nothing here asserts.
 """
 
@@ -261,6 +264,7 @@ def bench_backend(
     cold_runs: int,
     pages: list[str],
     explore_run: bool,
+    browser: bool = False,
 ) -> dict:
     if existing:
         url = existing
@@ -287,6 +291,10 @@ def bench_backend(
         cmd = [sys.executable, __file__, "--measure-explore-run", "--db", url]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         result["explore_run"] = json.loads(out.stdout.strip().splitlines()[-1])
+    if browser:
+        from benchmarks import bench_browser
+
+        result["browser"] = bench_browser.measure(url)
     return result
 
 
@@ -365,6 +373,12 @@ def print_table(results: list[dict]) -> None:
                     "(target < 0.1 s)"
                 )
     print_growth(results)
+    for result in results:
+        if result.get("browser"):
+            from benchmarks import bench_browser
+
+            label = f" — {result['backend']}, {result['patients']:,} patients"
+            bench_browser.print_rows(result["browser"], label)
 
 
 def print_growth(results: list[dict]) -> None:
@@ -419,6 +433,11 @@ def main() -> int:
         "--explore-run", action="store_true", help="also time kapviz.explore.run per measure"
     )
     parser.add_argument("--measure-explore-run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="also time each page's first view in headless Chromium (bench_browser.py)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--query", default="{}", help=argparse.SUPPRESS)
@@ -451,6 +470,7 @@ def main() -> int:
                         args.cold_runs,
                         pages,
                         args.explore_run,
+                        args.browser,
                     )
                 )
     if any(result["pages"] for result in results):

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kapviz import safe_text
+from kapviz.charts.payload import drawn
 from kapviz.charts.theme import GRID_COLOR, PALETTE, TEXT_COLOR, apply_theme
 from kapviz.metrics.time_to_response import SurvivalCurve, TimeToResponse, at_risk
 
@@ -92,9 +93,9 @@ def response_curves(
             low = np.r_[0.0, 100 * (1 - curve.table["ci_high"].to_numpy(dtype=float))]
             high = np.r_[0.0, 100 * (1 - curve.table["ci_low"].to_numpy(dtype=float))]
             fig.add_trace(
-                go.Scatter(
-                    x=np.r_[x, x[::-1]],
-                    y=np.r_[high, low[::-1]],
+                go.Scatter(  # drawn only (no hover): float32
+                    x=drawn(np.r_[x, x[::-1]]),
+                    y=drawn(np.r_[high, low[::-1]]),
                     fill="toself",
                     fillcolor="rgba(49,51,63,0.10)",
                     line={"width": 0, "shape": "hv"},
@@ -108,7 +109,7 @@ def response_curves(
         median = "not reached" if curve.median is None else f"{curve.median:.3g} {unit}"
         fig.add_trace(
             go.Scatter(
-                x=x,
+                x=drawn(x),  # shown as %{x:g}: six significant digits
                 y=y,
                 mode="lines",
                 line={"color": colour, "width": 3 if i == 0 else 2, "shape": "hv"},

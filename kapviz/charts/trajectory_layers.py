@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kapviz import instruments
+from kapviz.charts.payload import compact
 from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS
 from kapviz.domain import PHASE_LABELS, PHASES
 from kapviz.metrics.trajectory_tables import MIN_COURSES
@@ -355,8 +356,8 @@ def _spaghetti_trace(
     else:
         label = f"Individual courses ({shown:,})"
     return go.Scatter(
-        x=xs,
-        y=ys,
+        x=compact(xs),
+        y=compact(ys),
         mode="lines+markers",
         line={"color": LINE_COLOR, "width": 1},
         marker={"size": 3, "color": LINE_COLOR},

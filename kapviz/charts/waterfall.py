@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kapviz import instruments
+from kapviz.charts.payload import compact
 from kapviz.charts.theme import apply_theme
 from kapviz.charts.trajectory_layers import MEAN_COLOR, _hline, _label
 
@@ -79,7 +80,7 @@ def waterfall(
         fig.add_trace(
             go.Bar(
                 x=rank[mask],
-                y=pct[mask],
+                y=compact(pct[mask]),
                 marker={"color": color, "line": {"width": 0}},
                 customdata=custom[mask],
                 hovertemplate=(

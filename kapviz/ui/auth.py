@@ -214,6 +214,7 @@ def _attempt_sign_in() -> None:
     st.session_state[SEEN_KEY] = now
 
 
+# One per lock-out setting, no TTL: failed sign-ins must be counted across the window.
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _throttle(max_failures: int, minutes: int) -> throttle_mod.SourceThrottle:
     """The process's count of failed sign-ins by source (one per lock-out setting)."""

@@ -38,6 +38,7 @@ from kapviz.ui.safety import settings_digest
 
 VIEW_TTL_SECONDS = 3600
 MAX_VIEWS = 16
+"""Per opened case: the last 16 cases (a clinic meeting's list) for an hour, then dropped."""
 
 
 def case_points(filters: Filters, patient_id: str) -> pd.DataFrame:

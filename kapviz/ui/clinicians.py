@@ -22,6 +22,8 @@ from kapviz.ui import safety as safety_view
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
+"""An hour: every entry is keyed by the data version and dropped on a new one
+(kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 
 
 def _key(filters: Filters) -> tuple:

@@ -31,8 +31,12 @@ from kapviz.ui.db import database_url, engine_for, settings
 log = logging.getLogger(__name__)
 
 VERSION_TTL_SECONDS = 2
+"""The data-version check is asked again after 2 s: every live refresh sees new data."""
 FRAME_TTL_SECONDS = 3600
+"""Frames are keyed by data version (old versions are dropped, `drop_old_versions`); the
+hour lets go of filter sets nobody asks for again."""
 MAX_FRAMES = 24
+"""Filter sets kept per frame: the sessions of a clinic on one data version."""
 MAX_PER_VERSION = 4
 """Caches with one entry per data version (and URL): a few, while a new version is being
 read by some sessions and the old one by others."""

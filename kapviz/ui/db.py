@@ -23,7 +23,8 @@ from kapviz.db.models import Patient
 log = logging.getLogger(__name__)
 
 
-@st.cache_resource(show_spinner=False)
+# One entry per KAPVIZ_* environment: a server has one; 8 bounds a process that switches.
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
     return load_settings(dict(env))
 
@@ -38,7 +39,8 @@ def database_url() -> str:
     return settings().database_url
 
 
-@st.cache_resource(show_spinner="Preparing the database…")
+# One engine (connection pool) per database URL, no TTL: a pool lives as long as the server.
+@st.cache_resource(max_entries=8, show_spinner="Preparing the database…")
 def engine_for(url: str) -> Engine:
     """Engine for `url`, migrated; the embedded default gets the demo clinic when empty."""
     engine = make_engine(url)

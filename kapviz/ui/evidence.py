@@ -23,6 +23,8 @@ from kapviz.ui import data, overview, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
+"""An hour: every entry is keyed by the data version and dropped on a new one
+(kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 MEASURES = (("response", "response"), ("remission", "remission"))
 NOT_A_TARGET = "Published figures for context, not targets; populations and methods differ."
 

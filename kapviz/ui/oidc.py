@@ -30,7 +30,8 @@ from kapviz.ui.session import (
 )
 
 
-@st.cache_resource(show_spinner=False)
+# One process-wide record, no TTL: sign-in activity must outlive any time to live.
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _activity() -> tuple[dict[str, float], threading.Lock]:
     """Last activity per username in this server process (epoch seconds)."""
     return {}, threading.Lock()

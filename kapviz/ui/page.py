@@ -22,7 +22,7 @@ from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.config import SettingsError
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, outage, screen, session, widgets
+from kapviz.ui import auth, data, filters, nav, outage, screen, session, sessions, widgets
 from kapviz.ui.db import engine
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def setup(title: str, caption: str | None = None, *, with_filters: bool = True) 
     """Prepare the page and return the filters in force (scoped to the signed-in viewer)."""
     page = nav.spec_for_title(title)
     st.set_page_config(page_title=f"{title} · kapviz", page_icon=str(FAVICON), layout="wide")
+    sessions.start_sweeper()  # closed tabs' sessions are released (kapviz.ui.sessions)
     screen.apply()
     outage.begin_page()
     with outage.guard():

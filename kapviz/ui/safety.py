@@ -38,6 +38,8 @@ from kapviz.ui.db import engine_for, settings
 from kapviz.ui.nav import case_url
 
 TTL = 3600
+"""An hour: every entry is keyed by the data version and dropped on a new one
+(kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 
 GROUPINGS: dict[str, str] = {
     "Route": "route",

@@ -27,6 +27,8 @@ from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
+"""An hour: every entry is keyed by the data version and dropped on a new one
+(kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 BY = {"Route": "route", "Indication": "indication", "None": None}
 ORDERS = {"route": [ROUTE_LABELS[r] for r in ROUTES], "indication": list(INDICATIONS)}
 SCALE_LABELS = {"Days": "days", "Dosing sessions": "doses"}

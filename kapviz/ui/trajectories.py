@@ -30,6 +30,8 @@ from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
+"""An hour: every entry is keyed by the data version and dropped on a new one
+(kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 MAX_LINES = 500
 """Spaghetti layer: at most this many courses (seeded sample), for readability and speed."""
 
