@@ -20,7 +20,7 @@ import streamlit as st
 from kapviz.charts import rooms as room_charts
 from kapviz.filters import Filters
 from kapviz.metrics.alerts import patients_per_reason
-from kapviz.ui import auth, data, live, overview
+from kapviz.ui import auth, data, live, overview, replica
 from kapviz.ui import safety as safety_ui
 from kapviz.ui import trajectories as trajectories_ui
 from kapviz.url_flags import positive_int
@@ -101,7 +101,8 @@ def _header(view: str, rotate: int | None) -> None:
     st.html(
         f'<div class="kiosk-header"><span class="kiosk-title">{TITLES[view]}{demo}</span>'
         f'<span class="kiosk-time">Data as of <b>{newest_text}</b> · refreshed '
-        f"<b>{live.now():%H:%M:%S}</b>{cycle}</span></div>"
+        f"<b>{live.now():%H:%M:%S}</b>{replica.lag_text(replica.lag_seconds())}{cycle}"
+        "</span></div>"
     )
 
 

@@ -13,7 +13,7 @@ from kapviz.auth import audit
 from kapviz.filters import Filters
 from kapviz.metrics.alerts import alert_groups, mark_new, page_of, split_inactive
 from kapviz.ui import auth, live, redact
-from kapviz.ui.db import engine_for, settings
+from kapviz.ui.db import engine, settings
 from kapviz.ui.safety import alerts, today_end
 
 WORKLIST_PAGE_SIZE = 25
@@ -51,7 +51,7 @@ def previous_visit() -> datetime | None:
     """The signed-in viewer's sign-in before this one (None with sign-in off or the first)."""
     if not auth.is_on():
         return None
-    with engine_for(settings().database_url).connect() as conn:
+    with engine().connect() as conn:  # the primary: this sign-in was just written there
         return audit.previous_sign_in(conn, auth.username())
 
 

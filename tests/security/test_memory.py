@@ -28,7 +28,8 @@ from tests.clinic import build_clinic
 
 UNBOUNDED_BY_DESIGN = {
     "kapviz.ui.db._settings": "one entry per set of KAPVIZ_* variables (changes by hand)",
-    "kapviz.ui.db.engine_for": "one engine per database URL",
+    "kapviz.ui.db._primary": "one engine per database URL",
+    "kapviz.ui.db._replica": "one engine per read replica URL",
     "kapviz.ui.oidc._activity": "one dict of sign-in times, pruned by kapviz.ui.oidc",
 }
 
