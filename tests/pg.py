@@ -239,7 +239,7 @@ def postgres_replica(primary_url: str) -> Iterator[str]:
         if as_root:
             shutil.chown(root, user="postgres", group="postgres")
         pg("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-           "-D", str(data), "-R", "-X", "stream", "--no-sync")  # fmt: skip
+           "-D", str(data), "-R", "-X", "stream", "-c", "fast", "--no-sync")  # fmt: skip
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(f"\n# kapviz test replica\nunix_socket_directories = '{root}'\n")
             conf.write("hot_standby = on\nhot_standby_feedback = on\n")
