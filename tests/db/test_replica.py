@@ -165,6 +165,9 @@ def test_a_replica_over_the_limit_is_named_on_every_page(paused, monkeypatch):
         warnings = [w.value for w in at.warning if "read replica" in w.value]
         assert len(warnings) == 1, page
         assert name in warnings[0] and "(limit 1 s)" in warnings[0]
+    kiosk = run_app("pages/overview.py", state={"clock": CLOCK}, kiosk="1")
+    header = " ".join(h.proto.body for h in kiosk.get("html"))
+    assert f"read replica {name}" in header and "not the latest data" in header
     captions = " ".join(c.value for c in run_app("pages/overview.py").caption)
     behind = re.search(r"read replica ([\d,]+) s behind", captions)
     assert behind is not None and int(behind.group(1).replace(",", "")) >= 1
