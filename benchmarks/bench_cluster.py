@@ -149,7 +149,7 @@ async def _signed_in_viewer(n: int, browser: Browser, base: str, run: Run) -> Pa
 async def _viewer(n: int, page: Page, base: str, deadline: float, think_s: float, run: Run):
     names = list(VISITS)
     k = n  # viewers start at different pages
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or _owes_failover(n, run):
         visit = names[k % len(names)]
         k += 1
         started = time.monotonic()
@@ -161,6 +161,20 @@ async def _viewer(n: int, page: Page, base: str, deadline: float, think_s: float
             log.warning("viewer %d, %s: %s", n, visit, problem)
         await asyncio.sleep(think_s)
     await page.context.close()
+
+
+def _owes_failover(n: int, run: Run) -> bool:
+    """A viewer of the killed process keeps visiting after the clock until it has been
+    served again (or the failover limit has passed), so a kill late in a short run is
+    judged on what the viewer saw, not on the end of the run."""
+    if run.killed_at is None or n not in run.stuck_to_killed:
+        return False
+    if time.monotonic() > run.killed_at + FAILOVER_LIMIT_S:
+        return False
+    return not any(
+        ld.viewer == n and ld.ok and ld.started >= run.killed_at and ld.server != run.killed
+        for ld in run.loads
+    )
 
 
 async def _warm_up(browser: Browser, app_ports: list[int]) -> None:
