@@ -35,6 +35,7 @@ BOUNDS: dict[str, tuple[int, int | None]] = {
     "upload_max_unzipped_mb": (1, None),
     "upload_memory_mb": (64, None),
     "refresh_seconds": (1, 3600),  # the Overview's interval control offers 1 s to 1 h
+    "replica_max_lag_seconds": (1, None),
 }
 """Whole-number settings with a lower (and upper) bound."""
 
@@ -79,6 +80,8 @@ class Settings:
     plausible_dose_max_mg_intranasal: int = 112
     plausible_weight_min_kg: int = 20
     plausible_weight_max_kg: int = 350
+    read_database_url: str = ""
+    replica_max_lag_seconds: int = 30
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -156,6 +159,10 @@ SETTINGS_HELP: dict[str, str] = {
     "implausible (esketamine: 28 mg per device, 56 or 84 mg a session).",
     "plausible_weight_min_kg": "Import: a weight (kg) below this is implausible.",
     "plausible_weight_max_kg": "Import: a weight (kg) above this is implausible.",
+    "read_database_url": "SQLAlchemy URL of a PostgreSQL streaming replica the pages read "
+    "from (empty = read the primary); writes and read-your-write reads go to the primary.",
+    "replica_max_lag_seconds": "Replication lag (s) of the read replica above which every "
+    "page names the replica as behind.",
 }
 
 
@@ -185,8 +192,8 @@ def load_settings(env: dict[str, str] | None = None, secrets_path: Path = SECRET
         raw = env.get(f"KAPVIZ_{field.name.upper()}")
         if raw is None or raw == "":
             continue
-        if field.name == "timezone":
-            values[field.name] = raw.strip()  # IANA names are case-sensitive
+        if field.name in ("timezone", "read_database_url"):
+            values[field.name] = raw.strip()  # IANA names and URLs are case-sensitive
             continue
         if field.name in TEXT_SETTINGS:
             values[field.name] = raw.strip().lower()

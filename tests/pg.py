@@ -216,3 +216,79 @@ def drop_database(server_url: str, database_url: str) -> None:
     if not name or not re.fullmatch(r"t_[0-9a-f]{32}", name):
         raise ValueError(f"refusing to drop {name!r}: not a database made by create_database()")
     _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_replica(primary_url: str) -> Iterator[str]:
+    """A streaming replica of a running `postgres_server`: `pg_basebackup -R` of the primary
+    into a second data directory, started on another free port; yields its URL (database
+    `postgres`). The primary needs nothing more: initdb's defaults are wal_level=replica,
+    ten WAL senders and trusted replication connections from 127.0.0.1."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise PostgresUnavailable(INSTALL_HINT)
+    as_root = os.geteuid() == 0
+    primary = sa.make_url(primary_url)
+    root = Path(tempfile.mkdtemp(prefix="kapviz-pg-replica-"))
+    data, logfile = root / "data", root / "server.log"
+
+    def pg(tool: str, *args: str, timeout: float = 120) -> None:
+        _run([str(bindir / tool), *args], as_postgres=as_root, cwd=root, timeout=timeout)
+
+    try:
+        if as_root:
+            shutil.chown(root, user="postgres", group="postgres")
+        pg("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+           "-D", str(data), "-R", "-X", "stream", "-c", "fast", "--no-sync")  # fmt: skip
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# kapviz test replica\nunix_socket_directories = '{root}'\n")
+            conf.write("hot_standby = on\nhot_standby_feedback = on\n")
+        port = free_port()
+        pg("pg_ctl", "start", "-D", str(data), "-l", str(logfile), "-w", "-t", "60",
+           "-o", f"-p {port}")  # fmt: skip
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        _wait_until_ready(url)
+        _RUNNING[url] = (pg, data, logfile, port)
+        yield url
+    finally:
+        for key in [k for k, v in _RUNNING.items() if v[1] == data]:
+            del _RUNNING[key]
+        if (data / "postmaster.pid").exists():
+            try:
+                pg("pg_ctl", "stop", "-D", str(data), "-m", "immediate", "-w")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                log.exception("could not stop the test PostgreSQL replica in %s", data)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def on_replica(replica_server_url: str, database_url: str) -> str:
+    """`database_url` (a database of the primary) as read on the replica."""
+    port = sa.make_url(replica_server_url).port
+    return sa.make_url(database_url).set(port=port).render_as_string(hide_password=False)
+
+
+def replica_execute(replica_server_url: str, statement: str) -> object:
+    """Run one statement on the replica (e.g. `SELECT pg_wal_replay_pause()`); its value."""
+    engine = sa.create_engine(
+        replica_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(statement)).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_for_replay(primary_url: str, replica_url: str, *, timeout: float = 30) -> None:
+    """Block until the replica has replayed everything the primary has written so far."""
+    target = replica_execute(primary_url, "SELECT pg_current_wal_lsn()::text")
+    deadline = time.monotonic() + timeout
+    while True:
+        done = replica_execute(
+            replica_url, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
+        )
+        if done:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the replica did not replay up to {target} in {timeout} s")
+        time.sleep(0.05)

@@ -116,3 +116,30 @@ def refresh_statistics(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM (ANALYZE)")
+
+
+REPLICA_LAG_SQL = """
+SELECT pg_is_in_recovery() AS replica,
+       pg_last_wal_receive_lsn() IS NOT NULL
+         AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AS caught_up,
+       EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming,
+       EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) AS since_replay
+"""
+
+
+def replica_lag(conn) -> float | None:  # sqlalchemy Connection
+    """Seconds the replica behind `conn` trails its primary; None when `conn` is no replica.
+
+    `now() - pg_last_xact_replay_timestamp()` alone grows on an idle primary (nothing to
+    replay, yet the last replayed commit gets older): a replica that streams and has replayed
+    all the WAL it received is 0 s behind. A replica that does not stream (primary gone,
+    network down) gets the age of its last replayed commit, the honest upper figure.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    row = conn.exec_driver_sql(REPLICA_LAG_SQL).one()
+    if not row.replica:
+        return None
+    if row.streaming and row.caught_up:
+        return 0.0
+    return max(0.0, float(row.since_replay)) if row.since_replay is not None else None

@@ -30,7 +30,7 @@ from kapviz.auth.scope import Viewer
 from kapviz.config import AUTH_NONE, AUTH_OIDC, Settings
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
-from kapviz.ui import data, nav, outage, session
+from kapviz.ui import data, nav, outage, session, session_cookie
 from kapviz.ui.db import engine, settings
 from kapviz.ui.oidc import mark_active, oidc_account
 from kapviz.ui.session import (
@@ -98,9 +98,14 @@ def _local_account(cfg: Settings, now: datetime) -> accounts.Account:
     ):
         clear_session(f"You were signed out after {cfg.idle_minutes} minutes without activity.")
         username = None
+    if not username:
+        resumed = session_cookie.resume(cfg, now)  # e.g. after the balancer moved us
+        if resumed is not None:
+            username = st.session_state[USER_KEY] = resumed.username
     if username:
         account = _account_now(username)
         if account is not None:
+            session_cookie.keep(account, cfg, now)
             return account
         clear_session("Your account is no longer active. Ask a director.")
     _sign_in_form()
@@ -295,6 +300,7 @@ def account_box() -> None:
     st.sidebar.caption(f":material/account_circle: **{name}** · {v.role}{where}")
     if st.sidebar.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
         clear_session("You signed out.")
+        session_cookie.forget()
         if mode == AUTH_OIDC:
             st.logout()
         st.rerun()

@@ -1,5 +1,8 @@
 """The app's database: one cached engine per URL, brought to the current schema on start.
 
+Reads go to KAPVIZ_READ_DATABASE_URL (a streaming replica) when set, writes and the reads
+that must see their own write to the primary (`engine()`).
+
 On the embedded default database an empty file is filled with the synthetic demo clinic
 on first start, so a fresh clone shows a working dashboard with no setup. Rollups left stale
 by a process killed between an import's commit and their rebuild are rebuilt on start.
@@ -41,7 +44,7 @@ def database_url() -> str:
 
 # One engine (connection pool) per database URL, no TTL: a pool lives as long as the server.
 @st.cache_resource(max_entries=8, show_spinner="Preparing the database…")
-def engine_for(url: str) -> Engine:
+def _primary(url: str) -> Engine:
     """Engine for `url`, migrated; the embedded default gets the demo clinic when empty."""
     engine = make_engine(url)
     upgrade(engine)
@@ -61,5 +64,39 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _replica(url: str) -> Engine:
+    """Engine of a read replica: never migrated or written (a hot standby refuses writes);
+    it gets the schema by replaying the primary's."""
+    return make_engine(url)
+
+
+def read_url() -> str | None:
+    """KAPVIZ_READ_DATABASE_URL when set (and not the primary itself), else None."""
+    cfg = settings()
+    return cfg.read_database_url if cfg.read_database_url not in ("", cfg.database_url) else None
+
+
+def engine_for(url: str) -> Engine:
+    """The engine that READS the data of `url`: the read replica when `url` is the configured
+    database and KAPVIZ_READ_DATABASE_URL is set, else `url` itself (migrated).
+
+    Cached reads are keyed on the primary's URL and the data version the replica reports, so
+    a replica that lags shows an older version consistently, never a mix.
+    """
+    primary = _primary(url)  # the schema is current before anything reads
+    replica = read_url()
+    if replica is not None and url == settings().database_url:
+        return _replica(replica)
+    return primary
+
+
 def engine() -> Engine:
+    """The primary: every write, and the reads that must see this user's own change just made
+    (an import's summary, an account after its sign-in, the audit trail)."""
+    return _primary(database_url())
+
+
+def read_engine() -> Engine:
+    """The engine the pages read from (the replica when one is configured)."""
     return engine_for(database_url())

@@ -7,7 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from kapviz import clinic_time
-from kapviz.ui import auth, outage
+from kapviz.ui import auth, outage, replica
 from kapviz.ui.db import settings
 from kapviz.url_flags import is_on
 
@@ -57,4 +57,5 @@ def freshness_line() -> None:
     st.caption(
         f":material/schedule: Data as of **{newest_text}** (newest session or score) · "
         f"refreshed at **{now():%H:%M:%S}** · every {refresh_seconds()} s"
+        f"{replica.lag_text(replica.lag_seconds())}"
     )

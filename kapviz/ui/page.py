@@ -22,7 +22,7 @@ from kapviz import safe_text
 from kapviz.auth.scope import CASE_EXPLORER
 from kapviz.config import SettingsError
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, filters, nav, outage, screen, session, sessions, widgets
+from kapviz.ui import auth, data, filters, nav, outage, replica, screen, session, sessions, widgets
 from kapviz.ui.db import engine
 
 log = logging.getLogger(__name__)
@@ -72,5 +72,6 @@ def _setup(page: nav.PageSpec, title: str, caption: str | None, *, with_filters:
     current = session.scoped(filters.sidebar() if with_filters else Filters())
     filters.remember(current)
     widgets.page_header(title, caption, is_demo=is_demo)
+    replica.warn_if_behind()
     outage.mark_page()
     return current

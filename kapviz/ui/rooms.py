@@ -21,7 +21,7 @@ from kapviz.charts import rooms as room_charts
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
 from kapviz.metrics.alerts import patients_per_reason
-from kapviz.ui import auth, data, live, overview, redact
+from kapviz.ui import auth, data, live, overview, redact, replica
 from kapviz.ui import safety as safety_ui
 from kapviz.ui import trajectories as trajectories_ui
 from kapviz.url_flags import positive_int
@@ -102,7 +102,18 @@ def _header(view: str, rotate: int | None) -> None:
     st.html(
         f'<div class="kiosk-header"><span class="kiosk-title">{TITLES[view]}{demo}</span>'
         f'<span class="kiosk-time">Data as of <b>{newest_text}</b> · refreshed '
-        f"<b>{live.now():%H:%M:%S}</b>{cycle}</span></div>"
+        f"<b>{live.now():%H:%M:%S}</b>{_replica_lag()}{cycle}</span></div>"
+    )
+
+
+def _replica_lag() -> str:
+    """The replica's lag on the wall screen; over the limit, named as stale in bold."""
+    lag = replica.lag_seconds()
+    if not replica.is_behind(lag):
+        return replica.lag_text(lag)
+    return (
+        f' · <b class="kiosk-stale">read replica {replica.replica_name()} {lag:,.0f} s '
+        "behind: not the latest data</b>"
     )
 
 

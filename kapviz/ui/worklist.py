@@ -13,7 +13,7 @@ from kapviz.auth import audit
 from kapviz.filters import Filters
 from kapviz.metrics.alerts import alert_groups, mark_new, page_of
 from kapviz.ui import outage, redact, session
-from kapviz.ui.db import engine_for, settings
+from kapviz.ui.db import engine, settings
 from kapviz.ui.safety import split_alerts
 
 WORKLIST_PAGE_SIZE = 25
@@ -50,7 +50,7 @@ def previous_visit() -> datetime | None:
         return None
     url = settings().database_url
     try:
-        with engine_for(url).connect() as conn:
+        with engine().connect() as conn:  # the primary: this sign-in was just written there
             previous = audit.previous_sign_in(conn, session.username())
     except Exception as exc:
         if not outage.is_unreachable(exc):

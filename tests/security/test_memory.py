@@ -30,7 +30,8 @@ UNBOUNDED_BY_DESIGN: dict[str, str] = {}
 """Every cache names max_entries now (issue 22: a wall screen runs for days)."""
 NO_TTL = {
     "kapviz.ui.db._settings": "one entry per set of KAPVIZ_* variables (changes by hand)",
-    "kapviz.ui.db.engine_for": "a connection pool lives as long as the server",
+    "kapviz.ui.db._primary": "one engine per database URL",
+    "kapviz.ui.db._replica": "one engine per read replica URL",
     "kapviz.ui.oidc._activity": "one dict of sign-in times, pruned by kapviz.ui.oidc",
     "kapviz.ui.auth._throttle": "failed sign-ins are counted across the lock-out window",
 }
