@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from kapviz.ui import auth, page, widgets
 from kapviz.ui import explore as view
 from kapviz.ui import explore_results as out
 from kapviz.ui import explore_saved as saved
+from kapviz.ui import page, redact, widgets
 
 filters = page.setup(
     "Explore",
@@ -29,7 +29,7 @@ if result.table.empty:
     st.stop()
 
 st.markdown(out.sentence(result))
-auth.suppression_caption()
+redact.suppression_caption()
 st.plotly_chart(out.figure(chosen, filters), theme=None, key="explore_chart")
 out.table_section(result)
 out.notebook_download(result)

@@ -21,7 +21,7 @@ from kapviz.api import AGE_BANDS, DIMENSIONS, UNKNOWN
 from kapviz.domain import SEXES
 from kapviz.filters import Filters
 from kapviz.metrics.course_attributes import DOSE_BANDS_MG, DOSE_BANDS_MG_PER_KG, _band
-from kapviz.ui import auth, data
+from kapviz.ui import data, redact
 from kapviz.ui import filters as global_filters
 from kapviz.ui.db import database_url
 from kapviz.vocabulary import PREFERRED_TERMS
@@ -72,7 +72,7 @@ OPTIONS_TTL_SECONDS = 3600
 
 def shows_clinicians() -> bool:
     """Clinician codes (widget, breakdown, table): not for analysts."""
-    return auth.shows_ids()
+    return redact.shows_ids()
 
 
 def dimensions() -> list[str]:

@@ -19,7 +19,7 @@ from kapviz.api import AGE_BANDS, UNKNOWN, Clinic
 from kapviz.charts import explore as chart
 from kapviz.domain import SEXES
 from kapviz.filters import Filters
-from kapviz.ui import auth, data, redact
+from kapviz.ui import data, redact
 from kapviz.ui.db import database_url, engine_for, settings
 from kapviz.ui.explore import DIMENSION_LABELS, baseline_bands, dose_bands
 from kapviz.ui.exports import audited, csv_download
@@ -178,8 +178,8 @@ def sentence(res: explore.ExploreResult) -> str:
     small-cell threshold is written as "<11", as every count on the page."""
     text = res.sentence
     total = int(res.table["denominator"].sum()) if len(res.table) else 0
-    if auth.count_label(total) != f"{total:,}":
-        text = text.replace(f"n = {total:,}", f"n = {auth.count_label(total)}")
+    if redact.count_label(total) != f"{total:,}":
+        text = text.replace(f"n = {total:,}", f"n = {redact.count_label(total)}")
     return safe_text.markdown(text)
 
 
@@ -234,7 +234,7 @@ def notebook_url(url: str) -> str:
 def notebook_download(res: explore.ExploreResult) -> None:
     """ "Open as notebook": a Jupyter notebook that rebuilds this view with the Python API.
     Not for analysts: it reads exact counts straight from the database."""
-    if not auth.shows_ids():
+    if not redact.shows_ids():
         st.caption(
             ":material/visibility_off: The notebook computes exact counts from the database, "
             "so it is not offered to analysts."
