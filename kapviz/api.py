@@ -38,8 +38,9 @@ from sqlalchemy import Connection, Engine, select
 from kapviz import instruments
 from kapviz.auth.scope import NO_SITE
 from kapviz.config import Settings, load_settings
-from kapviz.db import queries
+from kapviz.db import queries, rollups
 from kapviz.db.aggregates import cohort as cohort_sql
+from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
@@ -49,7 +50,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import safety
 from kapviz.metrics.clinicians import course_clinicians
 from kapviz.metrics.course_attributes import attributes_from_first_doses
-from kapviz.metrics.outcomes import outcome_rates, outcomes_from_scores
+from kapviz.metrics.outcomes import outcome_rates
 from kapviz.metrics.program import measurement_completion
 from kapviz.metrics.side_effects import dose_positions, effect_rows, is_member, rates_of
 from kapviz.metrics.stats import mean_ci, poisson_interval, wilson_interval
@@ -343,15 +344,23 @@ class Clinic:
 
     # -- reading ----------------------------------------------------------------------
 
-    def course_outcomes(self, filters: Filters = Filters()) -> pd.DataFrame:
-        """`course_outcomes` rows of the courses in `filters`, read as Trajectories reads them."""
+    def course_outcomes(
+        self, filters: Filters = Filters(), *, instrument: str | None = None
+    ) -> pd.DataFrame:
+        """`course_outcomes` rows of the courses in `filters` (only `instrument`'s when given),
+        as the pages read them: from the per-course outcome rollup when it serves these
+        filters and is current, else computed live by the same rule."""
+        window = self.settings.baseline_window_days
         with self.engine.connect() as conn:
-            scores = cohort_sql.outcome_scores(conn, filters)
-            anchors = cohort_sql.course_anchors(conn, filters)
-            doses = cohort_sql.completed_doses(conn, filters)
-        return outcomes_from_scores(
-            scores, anchors, doses, baseline_window_days=self.settings.baseline_window_days
-        )
+            if rollups.serves(filters) and rollups.is_current(conn):
+                rows = rollups.course_outcomes(
+                    conn, filters, instrument=instrument, baseline_window_days=window
+                )
+                if rows is not None:
+                    return rows
+            return outcome_sql.course_outcomes(
+                conn, filters, instrument=instrument, baseline_window_days=window
+            )
 
     def course_attributes(
         self, filters: Filters = Filters(), *, outcomes: pd.DataFrame | None = None,
@@ -409,7 +418,11 @@ class Clinic:
         if needs_band and instrument is None:
             raise ValueError("baseline_band needs an instrument (instrument=...)")
         _check_values(chosen.attributes, instrument)
-        rows = self.course_outcomes(chosen.filters) if outcomes or needs_band else None
+        rows = (
+            self.course_outcomes(chosen.filters, instrument=instrument)
+            if outcomes or needs_band
+            else None
+        )
         attrs = self.course_attributes(chosen.filters, outcomes=rows, instrument=instrument)
         attrs = attrs[chosen.keeps(attrs)]
         return chosen, attrs.reset_index(drop=True), rows
