@@ -42,6 +42,20 @@ def sign_in(page: Page, username: str) -> None:
     assert_no_exception(page)
 
 
+def resumed(page: Page) -> None:
+    """A new session of a signed-in browser: the session cookie signs it in again, with no
+    form (a reload, a link, another process behind the balancer)."""
+    page.get_by_text("Sign out").wait_for(timeout=30000)
+    wait_for_app(page)
+    assert page.get_by_role("textbox", name="Username").count() == 0
+    assert_no_exception(page)
+
+
+def sign_out(page: Page) -> None:
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
+    page.get_by_role("textbox", name="Username").wait_for(timeout=30000)
+
+
 def menu(page: Page) -> list[str]:
     """Titles of the sidebar's page links (a link's text ends with its title, after the icon)."""
     sidebar = page.locator('[data-testid="stSidebar"]')
@@ -76,13 +90,14 @@ def test_deep_link_as_first_request_needs_sign_in(app_factory, clinic_db, page):
 
 def test_analyst_menu_and_refused_deep_link(app_factory, clinic_db, page):
     """An analyst's menu has the aggregate pages only; the Case explorer by link is refused
-    and shows nothing of the patient; a reload is a new session that signs in again."""
+    and shows nothing of the patient; a new session in that browser is signed in again by
+    its session cookie."""
     url = app_factory(clinic_db, LOCAL)
     open_app(page, url, "/")
     sign_in(page, "ana")
     assert menu(page) == ["Overview", "Trajectories", "Safety", "Explore"]
     open_app(page, url, "/case_explorer?patient=P1")
-    sign_in(page, "ana")
+    resumed(page)
     page.get_by_text("is not open to your role (analyst)").wait_for(timeout=30000)
     assert "Course timeline" not in main_text(page)
     assert not page.locator('[data-testid="stPlotlyChart"]').count()
@@ -98,9 +113,10 @@ def test_clinician_and_supervisor_patient_and_site_outside_scope(app_factory, cl
     page.locator("h1").filter(has_text="Case explorer").wait_for(timeout=30000)
     assert "/case_explorer" in page.url
     open_app(page, url, "/case_explorer?patient=P1")
-    sign_in(page, "cleo")
+    resumed(page)
     page.get_by_text("in your scope").wait_for(timeout=30000)
     assert menu(page) == ["Case explorer"]
+    sign_out(page)
     open_app(page, url, "/safety?site=South")
     sign_in(page, "sam")
     tile = page.locator('[data-testid="stMetric"]').filter(has_text="Dosing sessions").first
