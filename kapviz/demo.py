@@ -729,14 +729,6 @@ def generate_clinic(
             ],
         )
     refresh_statistics(engine)
-    if engine.dialect.name == "sqlite":
-        # The rollups read through Arrow (ADBC's own copy of SQLite), which re-initialises the
-        # WAL index that this process's open sqlite3 connections have mapped: after a write
-        # this large, that killed the build with SIGBUS. Hand the file over checkpointed, with
-        # no sqlite3 connection open (kapviz.db.engine.sqlite_file_lock).
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
     rollups.rebuild(engine)
     stats = DemoStats(counts=counts, seconds=time.perf_counter() - started, seed=seed)
     log.info(stats.describe())

@@ -322,12 +322,26 @@ def _restamp(conn: Connection, version: tuple) -> None:
     )
 
 
+def _hand_over_sqlite(engine: Engine) -> None:
+    """On SQLite, checkpoint the WAL and close this engine's idle connections before the
+    build's Arrow reads: ADBC's own copy of SQLite re-initialises the WAL index that open
+    sqlite3 connections have mapped, and after a large write (a demo clinic, a first import)
+    that killed the build with SIGBUS (kapviz.db.engine.sqlite_file_lock)."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or "mode=memory" in database:
+        return  # no Arrow reads of an in-memory database, and disposing would drop it
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+
+
 def rebuild(engine: Engine) -> bool:
     """Replace the rollups with ones computed from the data now, in one transaction.
 
     Returns False (the stored ones untouched) when `compute` declines; readers then keep
     taking the live path until the next rebuild.
     """
+    _hand_over_sqlite(engine)
     with engine.connect() as conn:
         rollups = compute(conn)
     if rollups is None:
