@@ -20,6 +20,8 @@ KIOSK_MAX_TICKS = 6
 DARK_BACKGROUND = "#0E1117"
 DARK_TEXT = "#F2F4F7"
 DARK_GRID = "#2B313C"
+DARK_LABEL_BOX = "rgba(14, 17, 23, 0.8)"
+"""Behind a label over lines in a dark room (the page's labels sit on white boxes)."""
 
 
 LEGEND_ROW_PX = 30
@@ -90,6 +92,10 @@ def for_kiosk(
         note.font.size = KIOSK_TICK_PX
         if dark:
             note.font.color = text
+            if note.bgcolor is not None:  # a white box behind light text: unreadable
+                note.bgcolor = DARK_LABEL_BOX
+    if out.layout.title.subtitle.text:  # "n = … of …": the count is read at 3 m too
+        out.layout.title.subtitle.font.size = KIOSK_TICK_PX
     for trace in out.data:
         if getattr(trace, "textfont", None) is not None and trace.type in ("scatter", "bar"):
             trace.textfont = {"size": KIOSK_TEXT_PX, **({"color": text} if dark else {})}

@@ -85,6 +85,8 @@ def test_monthly_rate_shows_n_and_greys_too_few():
     fig = fig.to_plotly_json()
     rate, few = fig["data"]
     assert few["name"] == "Too few (n < 10)" and len(few["x"]) == 1
+    # A labelled column over the whole height, not a dash at 0% (read as "no responders").
+    assert few["type"] == "bar" and list(few["y"]) == [1.0] and list(few["text"]) == ["too few"]
     assert "n = %{customdata[0]}" in few["hovertemplate"]
     assert list(fig["layout"]["xaxis"]["ticktext"]) == [
         "Sep 2026 · n=2",

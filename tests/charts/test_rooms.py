@@ -6,7 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kapviz.charts import program
-from kapviz.charts.rooms import DARK_BACKGROUND, KIOSK_TICK_PX, for_kiosk, legend_entries
+from kapviz.charts.rooms import (
+    DARK_BACKGROUND,
+    DARK_LABEL_BOX,
+    KIOSK_TICK_PX,
+    for_kiosk,
+    legend_entries,
+)
 
 
 def _volume() -> go.Figure:
@@ -121,3 +127,20 @@ def test_notes_at_the_tick_size_on_the_wall_screen():
 def _current() -> pd.DataFrame:
     months = pd.to_datetime(["2026-02-01", "2026-03-01"])
     return pd.DataFrame({"month": months, "route": ["iv", "iv"], "sessions": [5, 2]})
+
+
+def test_dark_room_label_boxes_and_subtitle_count():
+    """In a dark room a label's white box turns dark (light text on white was unreadable),
+    and a subtitle's count ("n = … of …") is set at the tick size like the other notes."""
+    fig = go.Figure(go.Scatter(x=[1], y=[1]))
+    fig.add_annotation(text="527", x=1, y=1, bgcolor="rgba(255, 255, 255, 0.75)")
+    fig.add_annotation(text="to date", x=1, y=1)
+    fig.update_layout(title={"text": "t", "subtitle": {"text": "n = 5 of 6", "font": {"size": 12}}})
+    dark = for_kiosk(fig, height=500, dark=True)
+    boxed, plain = dark.layout.annotations
+    assert boxed.bgcolor == DARK_LABEL_BOX and boxed.font.color == "#F2F4F7"
+    assert plain.bgcolor is None
+    assert dark.layout.title.subtitle.font.size == KIOSK_TICK_PX
+    light = for_kiosk(fig, height=500)
+    assert light.layout.annotations[0].bgcolor == "rgba(255, 255, 255, 0.75)"
+    assert fig.layout.title.subtitle.font.size == 12  # the page's figure is untouched
