@@ -19,6 +19,8 @@ TOO_FEW_FILL = "rgba(154, 160, 170, 0.16)"
 """A month of too few courses for a rate: a faint column over the plot's full height."""
 TOO_FEW_WIDTH_MS = 20 * 24 * 3600 * 1000
 """The column's width on the month axis (20 days), in milliseconds as plotly reads dates."""
+RATE_CHART_HEIGHT = 420
+"""Height of a monthly rate chart (its tick labels are long: month and n)."""
 MIN_MONTH_COURSES = 10
 """Fewest evaluable courses a month needs for its response rate to be drawn as a value
 (as for trajectory points): below it the month is a grey "too few" mark with its n."""
@@ -201,7 +203,9 @@ def monthly_rate(
             font={"size": 13, "color": "#6B7080"},
         )
     apply_theme(fig, title=title)
-    fig.update_layout(height=360, showlegend=not few.empty)
+    # Taller than the other monthly charts: the vertical "Mon YYYY · n=N" labels take about
+    # 110 px, which at 360 px left a plot of ~120 px where 20 points of rate were 12 px.
+    fig.update_layout(height=RATE_CHART_HEIGHT, showlegend=not few.empty)
     # Each month's n in its tick label: a row of n under the points collided at 18 months.
     fig.update_xaxes(
         title_text="Month of endpoint (n = evaluable courses)",

@@ -97,6 +97,8 @@ def test_monthly_rate_shows_n_and_greys_too_few():
     assert "of %{customdata[0]} evaluable courses" in rate["hovertemplate"]
     assert list(rate["marker"]["opacity"]) == [1.0, 1.0, charts.PARTIAL_OPACITY]
     assert fig["layout"]["yaxis"]["title"]["text"] == "Responders, % of evaluable courses"
+    # Room for the plot under ~110 px of vertical "Mon YYYY · n=N" labels.
+    assert fig["layout"]["height"] == 420
 
 
 def test_u_chart_marks_the_partial_month():
