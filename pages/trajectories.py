@@ -6,7 +6,7 @@ from kapviz import instruments
 from kapviz.metrics import trajectory_tables
 from kapviz.metrics.trajectory_tables import CohortMeasure
 from kapviz.ui import clinicians as clinician_view
-from kapviz.ui import data, page, redact, widgets
+from kapviz.ui import course_counts, data, page, redact, widgets
 from kapviz.ui import outcome_context as context_view
 from kapviz.ui import trajectories as view
 from kapviz.ui.db import settings
@@ -82,6 +82,15 @@ for instrument in chosen:
     if show_lines and redact.shows_ids():
         notes.append("Click a point of a course line to open that case in the Case explorer.")
     st.caption(" ".join(notes))
+    st.caption(
+        course_counts.counts_note(
+            rates[rates["instrument"] == instrument].iloc[0],
+            measure=measure,
+            lines_total=v.lines_of(measure)[1],
+            model_courses=fitted.n_courses if fitted is not None and fitted.ok else None,
+            count=redact.count_label,
+        )
+    )
     with st.expander("Points, attrition and the numbers behind the chart"):
         redact.aggregate_table(
             view.points_table(v, measure),

@@ -489,6 +489,23 @@ def _severity_bands(
     return shapes, notes
 
 
+TRAJECTORY_TOP_PX = 135
+"""Top margin of a course's trajectory: title, a legend of three rows (also at the
+presentation mode's larger type) and the phase names above the plot."""
+
+LABEL_ABOVE_SHARE = 0.2
+"""A baseline or endpoint marker in the lowest fifth of the scale has its word above it:
+below, it printed over the dose ticks."""
+
+
+def _label_side(total: float, instrument: Instrument) -> str:
+    """Where a baseline or endpoint marker's word goes: under the marker, or above it when
+    the score is near the scale's minimum (the x-axis labels are right below)."""
+    span = instrument.total_max - instrument.total_min
+    near_floor = total - instrument.total_min <= LABEL_ABOVE_SHARE * span
+    return "top center" if near_floor else "bottom center"
+
+
 TOP_ROOM = 1.5
 """Score units above the scale's maximum: a marker of 20 px at the maximum stays inside."""
 
@@ -593,19 +610,26 @@ def patient_trajectory(
             mode="markers+text",
             name=label,
             text=[label],
-            textposition="bottom center",
+            textposition=_label_side(float(hit["total"].iloc[0]), instrument),
             marker={"symbol": symbol, "size": 20, "color": "#31333F", "line": {"width": 2}},
             hovertemplate=f"{label}: %{{y}}<extra></extra>",
             cliponaxis=False,  # a baseline at the scale's maximum is drawn whole
         )
     apply_theme(fig, title=f"{instrument.id} through the course")
-    # The legend right under the title (it wraps to three rows in a narrow column), the
-    # phase names between it and the plot.
+    # The legend right under the title in two columns (three rows at every width: a fixed
+    # top margin fitted to one row left a blank band at 1440 px, to three rows overlapped at
+    # 1024 px), the phase names between it and the plot.
     height = 470
     fig.update_layout(
         height=height,
-        margin={"r": 130, "t": 150},
-        legend={"yref": "container", "y": 1 - 34 / height, "yanchor": "top"},
+        margin={"r": 130, "t": TRAJECTORY_TOP_PX},
+        legend={
+            "yref": "container",
+            "y": 1 - 34 / height,
+            "yanchor": "top",
+            "entrywidth": 0.5,
+            "entrywidthmode": "fraction",
+        },
     )
     fig.update_xaxes(
         title_text="When the score was taken (before the first dose → after dose k → "

@@ -15,6 +15,12 @@ from kapviz.domain import ROUTE_LABELS
 from kapviz.metrics.periods import partial_month
 
 TOO_FEW_COLOR = "#9AA0AA"
+TOO_FEW_FILL = "rgba(154, 160, 170, 0.16)"
+"""A month of too few courses for a rate: a faint column over the plot's full height."""
+TOO_FEW_WIDTH_MS = 20 * 24 * 3600 * 1000
+"""The column's width on the month axis (20 days), in milliseconds as plotly reads dates."""
+RATE_CHART_HEIGHT = 420
+"""Height of a monthly rate chart (its tick labels are long: month and n)."""
 MIN_MONTH_COURSES = 10
 """Fewest evaluable courses a month needs for its response rate to be drawn as a value
 (as for trajectory points): below it the month is a grey "too few" mark with its n."""
@@ -136,8 +142,8 @@ def monthly_rate(
 ) -> go.Figure:
     """A monthly rate with its 95% Wilson interval (columns month, rate, ci_low, ci_high, n).
 
-    Every month shows its n (hover, and a row of n under the points); months with fewer
-    than `min_n` courses are grey "too few" marks without a rate or interval; the current
+    Every month shows its n (hover, and its tick label); months with fewer than `min_n`
+    courses are faint full-height "too few" columns without a rate or interval; the current
     month is lighter and labelled "to date".
     """
     monthly = monthly.sort_values("month", kind="stable")
@@ -169,17 +175,19 @@ def monthly_rate(
     )
     few = monthly[~enough]
     if not few.empty:
-        fig.add_scatter(
+        # A faint full-height column saying "too few", not a mark on the axis: a grey dash at
+        # 0% was read from across a room as "no responders that month".
+        fig.add_bar(
             x=months[~enough],
-            y=[0.02] * len(few),
-            mode="markers",
+            y=[1.0] * len(few),
+            width=TOO_FEW_WIDTH_MS,
             name=f"Too few (n < {min_n})",
-            marker={
-                "symbol": "line-ew-open",
-                "size": 16,
-                "color": TOO_FEW_COLOR,
-                "line": {"width": 3, "color": TOO_FEW_COLOR},
-            },
+            marker={"color": TOO_FEW_FILL, "line": {"width": 0}},
+            text=["too few"] * len(few),
+            textposition="inside",
+            insidetextanchor="middle",
+            textangle=-90,
+            textfont={"color": TOO_FEW_COLOR},
             customdata=few[["n"]].to_numpy(),
             hovertemplate=f"%{{x|%b %Y}}: too few courses to judge (n = %{{customdata[0]}}, "
             f"under {min_n})<extra></extra>",
@@ -195,7 +203,9 @@ def monthly_rate(
             font={"size": 13, "color": "#6B7080"},
         )
     apply_theme(fig, title=title)
-    fig.update_layout(height=360, showlegend=not few.empty)
+    # Taller than the other monthly charts: the vertical "Mon YYYY · n=N" labels take about
+    # 110 px, which at 360 px left a plot of ~120 px where 20 points of rate were 12 px.
+    fig.update_layout(height=RATE_CHART_HEIGHT, showlegend=not few.empty)
     # Each month's n in its tick label: a row of n under the points collided at 18 months.
     fig.update_xaxes(
         title_text="Month of endpoint (n = evaluable courses)",

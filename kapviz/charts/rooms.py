@@ -20,10 +20,17 @@ KIOSK_MAX_TICKS = 6
 DARK_BACKGROUND = "#0E1117"
 DARK_TEXT = "#F2F4F7"
 DARK_GRID = "#2B313C"
+DARK_LINE = "#C9CED6"
+"""A near-black line redrawn for a dark room (light grey, still not a data colour)."""
+DARK_LABEL_BOX = "rgba(14, 17, 23, 0.8)"
+"""Behind a label over lines in a dark room (the page's labels sit on white boxes)."""
 
 
 LEGEND_ROW_PX = 30
 """Height of one legend row at KIOSK_TEXT_PX."""
+
+SUBTITLE_ROW_PX = 26
+"""Height of a title's subtitle line at KIOSK_TICK_PX."""
 
 
 def legend_entries(fig: go.Figure) -> int:
@@ -51,7 +58,10 @@ def for_kiosk(
     entries = legend_entries(out)
     columns = 2 if entries > 3 else max(entries, 1)
     rows = -(-entries // columns)
-    top = 64 + rows * LEGEND_ROW_PX
+    # A subtitle (the waterfall's "n = … of …") takes a line under the title, at the tick
+    # size: the legend goes below it rather than over it.
+    sub = SUBTITLE_ROW_PX if out.layout.title.subtitle.text else 0
+    top = 64 + sub + rows * LEGEND_ROW_PX
     out.update_layout(
         width=width,
         autosize=width is None,
@@ -62,7 +72,7 @@ def for_kiosk(
             "font": {"size": KIOSK_TEXT_PX},
             "orientation": "h",
             "yref": "container",
-            "y": 1 - 52 / height,
+            "y": 1 - (52 + sub) / height,
             "yanchor": "top",
             "entrywidth": 1 / columns,
             "entrywidthmode": "fraction",
@@ -90,6 +100,10 @@ def for_kiosk(
         note.font.size = KIOSK_TICK_PX
         if dark:
             note.font.color = text
+            if note.bgcolor is not None:  # a white box behind light text: unreadable
+                note.bgcolor = DARK_LABEL_BOX
+    if out.layout.title.subtitle.text:  # "n = … of …": the count is read at 3 m too
+        out.layout.title.subtitle.font.size = KIOSK_TICK_PX
     for trace in out.data:
         if getattr(trace, "textfont", None) is not None and trace.type in ("scatter", "bar"):
             trace.textfont = {"size": KIOSK_TEXT_PX, **({"color": text} if dark else {})}
@@ -109,4 +123,18 @@ def darken(fig: go.Figure) -> go.Figure:
     )
     fig.update_xaxes(gridcolor=DARK_GRID, linecolor=DARK_GRID, tickcolor=DARK_GRID)
     fig.update_yaxes(gridcolor=DARK_GRID, linecolor=DARK_GRID, tickcolor=DARK_GRID)
+    # Near-black lines (the same-span tick, a u-chart's centre line) vanish on the dark
+    # paper: drawn light instead, their meaning unchanged.
+    for trace in fig.data:
+        line = getattr(trace, "line", None)
+        if line is not None and is_near_black(line.color):
+            line.color = DARK_LINE
     return fig
+
+
+def is_near_black(color: object) -> bool:
+    """Whether a "#rrggbb" colour is too dark to see on DARK_BACKGROUND (luminance < 0.3)."""
+    if not (isinstance(color, str) and len(color) == 7 and color.startswith("#")):
+        return color == "black"
+    red, green, blue = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.3

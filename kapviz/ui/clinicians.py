@@ -152,37 +152,53 @@ def section(filters: Filters, available: Sequence[str]) -> None:
         key=f"clin_table_{instrument}",
         download=f"clinicians-{instrument}.csv",
         hide_index=True,
-        column_config={
-            "clinician": "Clinician",
-            "response_rate": st.column_config.NumberColumn("Response", format="%.0f%%"),
-            "response_n": "Responders",
-            "response_denominator": "of",
-            "remission_rate": st.column_config.NumberColumn("Remission", format="%.0f%%"),
-            "remission_n": "Remitted",
-            "remission_denominator": "of ",
-            "reliable_improvement_rate": st.column_config.NumberColumn(
-                "Reliable improvement", format="%.0f%%"
-            ),
-            "reliable_improvement_n": "Improved",
-            "reliable_improvement_denominator": "of  ",
-            "mean_change": st.column_config.NumberColumn("Mean change", format="%+.1f"),
-            "ae_per_100": st.column_config.NumberColumn(
-                "AEs per 100 dosing sessions", format="%.1f"
-            ),
-            "adverse_events": "AEs",
-            "dosing_sessions": "Dosing sessions",
-            "excursion_sessions": "BP excursions",
-            "baseline_mean": st.column_config.NumberColumn("Baseline mean", format="%.1f"),
-            "baseline_top_band_share": st.column_config.NumberColumn(
-                "Most severe band at baseline", format="%.0f%%"
-            ),
-            "route_mix": "Routes",
-            "courses": "Courses",
-            "evaluable": "Evaluable",
-        },
+        column_config=_table_columns(),
     )
     st.caption(
         f"Programme: response {programme['response_rate']:.0%} of "
         f"{redact.count_label(programme['response_denominator'])} courses; "
         f"{programme['ae_per_100']:.1f} adverse events per 100 dosing sessions."
     )
+
+
+def _table_columns() -> dict:
+    """Narrow columns and the clinician pinned: the table has 19 columns, and at 1440 px the
+    rates were scrolled out of view behind the routes' text with nothing to say whose row
+    a rate was on once scrolled. Counts keep a plain column (an analyst's may read "<11")."""
+
+    def count(label: str, width: int = 80) -> object:
+        return st.column_config.Column(label, width=width)
+
+    def number(label: str, fmt: str, width: int = 80, help: str | None = None) -> object:
+        return st.column_config.NumberColumn(label, format=fmt, width=width, help=help)
+
+    return {
+        "clinician": st.column_config.TextColumn("Clinician", pinned=True),
+        "response_rate": number("Response", "%.0f%%"),
+        "response_n": count("Responders", 95),
+        "response_denominator": count("of"),
+        "remission_rate": number("Remission", "%.0f%%"),
+        "remission_n": count("Remitted"),
+        "remission_denominator": count("of "),
+        "reliable_improvement_rate": number("Reliable improvement", "%.0f%%", 150),
+        "reliable_improvement_n": count("Improved"),
+        "reliable_improvement_denominator": count("of  "),
+        "mean_change": number("Mean change", "%+.1f", 100),
+        "ae_per_100": number(
+            "AEs per 100", "%.1f", 100, help="Adverse events per 100 dosing sessions"
+        ),
+        "adverse_events": count("AEs"),
+        "dosing_sessions": count("Doses", 70),
+        "excursion_sessions": count("BP excursions"),
+        "baseline_mean": number("Baseline", "%.1f", help="Mean baseline total"),
+        "baseline_top_band_share": number(
+            "Severe start",
+            "%.0f%%",
+            help="Share of courses in the instrument's most severe band at baseline",
+        ),
+        "route_mix": st.column_config.TextColumn(
+            "Routes", width="medium", help="Share of the clinician's courses by route"
+        ),
+        "courses": count("Courses"),
+        "evaluable": count("Evaluable"),
+    }

@@ -28,9 +28,9 @@ from kapviz.url_flags import positive_int
 
 CSS_FILE = Path(__file__).with_name("rooms.css")
 KIOSK_CHART_HEIGHT = 730
+"""Height of the kiosk's charts at 1080p (below the header and the tiles)."""
 KIOSK_HALF_HEIGHT = 700
 """Height of the two charts of the Trajectories view (below its tiles and their counts)."""
-"""Height of the kiosk's charts at 1080p (below the header and the tiles)."""
 
 VIEWS: tuple[str, ...] = ("overview", "safety", "trajectories")
 """The kiosk's views in rotation order (`&rotate=SECONDS`)."""
@@ -140,13 +140,15 @@ def _safety(filters: Filters, dark: bool) -> None:
         return
     t = safety_ui.tiles(filters)
     per_100 = f"{100 * t.events / t.dosing_sessions:.1f}"
+    # Each label says its window, as on the Safety page: "Serious events 7" read from across
+    # the room must not pass for this week's.
     shown = [
-        ("Patients needing attention", redact.count_label(t.attention_patients)),
-        ("Serious events", redact.count_label(t.serious_events)),
-        ("BP excursions", redact.count_label(t.excursion_sessions)),
-        ("Events per 100 doses", per_100),
-        ("Dosing sessions", redact.count_label(t.dosing_sessions)),
-        ("Patients dosed", redact.count_label(t.patients_dosed)),
+        ("Patients needing attention (now)", redact.count_label(t.attention_patients)),
+        ("Serious events (all dates)", redact.count_label(t.serious_events)),
+        ("BP excursions (all dates)", redact.count_label(t.excursion_sessions)),
+        ("Events per 100 doses (all dates)", per_100),
+        ("Dosing sessions (all dates)", redact.count_label(t.dosing_sessions)),
+        ("Patients dosed (all dates)", redact.count_label(t.patients_dosed)),
     ]
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, value, border=True)
@@ -158,8 +160,9 @@ def _safety(filters: Filters, dark: bool) -> None:
     st.html(
         '<table class="kiosk-table"><tr><th>Alerts worklist: reason</th>'
         f'<th class="n">Patients</th></tr>{rows}</table>'
-        f'<p class="kiosk-note">Names and ids stay on the Safety page. Events of the last '
-        f"{safety_ui.lookback_days()} days; item 9 on the latest PHQ-9.</p>"
+        f'<p class="kiosk-note">A patient with several reasons is counted under each. Events '
+        f"of the last {safety_ui.lookback_days()} days; item 9 on the latest PHQ-9. Names and "
+        "ids stay on the Safety page.</p>"
     )
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kapviz import instruments
 from kapviz.charts import case
@@ -214,3 +215,42 @@ def test_patient_trajectory_hover_names_the_session_phase() -> None:
     ]
     assert "%{customdata[1]}" in course["hovertemplate"]
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("When the score was taken")
+
+
+def test_patient_trajectory_labels_clear_the_ticks_and_legend_sits_close() -> None:
+    """An endpoint at 0 has its word above the marker (below, it printed over "Dose 8"); a
+    baseline of 18 keeps it below. The legend is two columns under the title, so the top
+    margin fits its three rows at every width instead of a blank band at 1440 px."""
+    points = pd.DataFrame(
+        {
+            "point_order": [1, 3, 4],
+            "point": ["Preparation", "Dose 2", "Dose 3"],
+            "phase": ["preparation", "dosing", "dosing"],
+            "session_phase": ["preparation", "dosing", "dosing"],
+            "administered_at": pd.to_datetime(["2026-01-01", "2026-01-08", "2026-01-15"]),
+            "total": [18, 9, 0],
+        }
+    )
+    band = pd.DataFrame(columns=["order", "point", "phase", "median", "q1", "q3", "courses"])
+    fig = case.patient_trajectory(
+        points,
+        band,
+        instrument=instruments.get("PHQ-9"),
+        baseline_at=pd.Timestamp("2026-01-01"),
+        endpoint_at=pd.Timestamp("2026-01-15"),
+    ).to_dict()
+    side = {t["name"]: t["textposition"] for t in fig["data"] if t.get("mode") == "markers+text"}
+    assert side == {"Baseline": "bottom center", "Endpoint": "top center"}
+    layout = fig["layout"]
+    assert layout["legend"]["entrywidth"] == 0.5
+    assert layout["legend"]["entrywidthmode"] == "fraction"
+    assert layout["margin"]["t"] == case.TRAJECTORY_TOP_PX == 135
+
+
+@pytest.mark.parametrize(
+    ("total", "side"),
+    [(0, "top center"), (5, "top center"), (6, "bottom center"), (27, "bottom center")],
+)
+def test_label_side_near_the_floor(total: float, side: str) -> None:
+    """PHQ-9 runs 0–27: a fifth of it is 5.4, so 5 is near the floor and 6 is not."""
+    assert case._label_side(total, instruments.get("PHQ-9")) == side

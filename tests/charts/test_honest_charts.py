@@ -85,6 +85,8 @@ def test_monthly_rate_shows_n_and_greys_too_few():
     fig = fig.to_plotly_json()
     rate, few = fig["data"]
     assert few["name"] == "Too few (n < 10)" and len(few["x"]) == 1
+    # A labelled column over the whole height, not a dash at 0% (read as "no responders").
+    assert few["type"] == "bar" and list(few["y"]) == [1.0] and list(few["text"]) == ["too few"]
     assert "n = %{customdata[0]}" in few["hovertemplate"]
     assert list(fig["layout"]["xaxis"]["ticktext"]) == [
         "Sep 2026 · n=2",
@@ -95,6 +97,8 @@ def test_monthly_rate_shows_n_and_greys_too_few():
     assert "of %{customdata[0]} evaluable courses" in rate["hovertemplate"]
     assert list(rate["marker"]["opacity"]) == [1.0, 1.0, charts.PARTIAL_OPACITY]
     assert fig["layout"]["yaxis"]["title"]["text"] == "Responders, % of evaluable courses"
+    # Room for the plot under ~110 px of vertical "Mon YYYY · n=N" labels.
+    assert fig["layout"]["height"] == 420
 
 
 def test_u_chart_marks_the_partial_month():

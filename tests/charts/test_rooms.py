@@ -6,7 +6,16 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kapviz.charts import program
-from kapviz.charts.rooms import DARK_BACKGROUND, KIOSK_TICK_PX, for_kiosk, legend_entries
+from kapviz.charts.rooms import (
+    DARK_BACKGROUND,
+    DARK_LABEL_BOX,
+    DARK_LINE,
+    KIOSK_TICK_PX,
+    SUBTITLE_ROW_PX,
+    for_kiosk,
+    is_near_black,
+    legend_entries,
+)
 
 
 def _volume() -> go.Figure:
@@ -121,3 +130,46 @@ def test_notes_at_the_tick_size_on_the_wall_screen():
 def _current() -> pd.DataFrame:
     months = pd.to_datetime(["2026-02-01", "2026-03-01"])
     return pd.DataFrame({"month": months, "route": ["iv", "iv"], "sessions": [5, 2]})
+
+
+def test_dark_room_label_boxes_and_subtitle_count():
+    """In a dark room a label's white box turns dark (light text on white was unreadable),
+    and a subtitle's count ("n = … of …") is set at the tick size like the other notes."""
+    fig = go.Figure(go.Scatter(x=[1], y=[1]))
+    fig.add_annotation(text="527", x=1, y=1, bgcolor="rgba(255, 255, 255, 0.75)")
+    fig.add_annotation(text="to date", x=1, y=1)
+    fig.update_layout(title={"text": "t", "subtitle": {"text": "n = 5 of 6", "font": {"size": 12}}})
+    dark = for_kiosk(fig, height=500, dark=True)
+    boxed, plain = dark.layout.annotations
+    assert boxed.bgcolor == DARK_LABEL_BOX and boxed.font.color == "#F2F4F7"
+    assert plain.bgcolor is None
+    assert dark.layout.title.subtitle.font.size == KIOSK_TICK_PX
+    # The legend goes under the subtitle's line (it was drawn over it) and the margin grows.
+    two = go.Figure([go.Scatter(name="a"), go.Scatter(name="b")], layout=fig.layout)
+    plain = go.Figure([go.Scatter(name="a"), go.Scatter(name="b")])
+    with_sub, without = for_kiosk(two, height=500), for_kiosk(plain, height=500)
+    assert with_sub.layout.margin.t == without.layout.margin.t + SUBTITLE_ROW_PX
+    assert with_sub.layout.legend.y == 1 - (52 + SUBTITLE_ROW_PX) / 500
+    light = for_kiosk(fig, height=500)
+    assert light.layout.annotations[0].bgcolor == "rgba(255, 255, 255, 0.75)"
+    assert fig.layout.title.subtitle.font.size == 12  # the page's figure is untouched
+
+
+def test_dark_room_lightens_near_black_lines():
+    """The same-span tick (#3B3F4A) and a black centre line were invisible on the dark
+    paper; they turn light grey. Data colours (the route blue) are kept."""
+    fig = go.Figure(
+        [
+            go.Scatter(name="Same span last month", line={"color": "#3B3F4A"}),
+            go.Scatter(name="Centre line", line={"color": "black"}),
+            go.Scatter(name="IV", line={"color": "#0072B2"}),
+        ]
+    )
+    dark = for_kiosk(fig, height=500, dark=True)
+    assert [t.line.color for t in dark.data] == [DARK_LINE, DARK_LINE, "#0072B2"]
+    assert [t.line.color for t in for_kiosk(fig, height=500).data] == [
+        "#3B3F4A",
+        "black",
+        "#0072B2",
+    ]
+    assert is_near_black("#31333F") and not is_near_black("#9AA0AA") and not is_near_black(None)

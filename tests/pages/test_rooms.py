@@ -52,3 +52,27 @@ def test_meeting_pack_button(run_page):
     assert "Meeting pack: 2 cases (PDF)" in labels
     at = run_page("pages/case_explorer.py", patient="P1", meeting=["P1"])
     assert not any("Meeting pack" in b.proto.label for b in at.get("download_button"))
+
+
+def test_kiosk_safety_view_says_each_window(run_page, monkeypatch):
+    """The wall screen's Safety view: every tile names its window as the Safety page does
+    (a bare "Serious events" read from across the room passed for this week's), and the
+    reasons' table says that a patient with several reasons counts under each."""
+    from kapviz.ui import rooms
+
+    monkeypatch.setattr(rooms, "view_at", lambda _now, _rotate: "safety")
+    at = run_page("pages/overview.py", kiosk="1", rotate="30")
+    labels = [m.label for m in at.metric]
+    assert labels == [
+        "Patients needing attention (now)",
+        "Serious events (all dates)",
+        "BP excursions (all dates)",
+        "Events per 100 doses (all dates)",
+        "Dosing sessions (all dates)",
+        "Patients dosed (all dates)",
+    ]
+    values = {m.label: m.value for m in at.metric}
+    assert values["Dosing sessions (all dates)"] == "9"  # as the Safety page's tiles
+    assert values["Events per 100 doses (all dates)"] == "44.4"
+    html = "\n".join(h.proto.body for h in at.get("html"))
+    assert "A patient with several reasons is counted under each." in html

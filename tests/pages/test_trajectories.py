@@ -195,3 +195,16 @@ def test_points_table_numbers(run_page):
     assert rows.loc["Intake", "courses"] == 2
     assert rows.loc["Intake", "share"] == 67
     assert rows["too_few"].all()
+
+
+def test_course_counts_are_chained_under_the_chart(run_page):
+    """The tiles (2), the lines (2 with a baseline) and the table (3 with scores) count
+    different courses: the page says how they follow from each other (hand clinic: 3 with
+    PHQ-9 scores, all dosed, P4 without a baseline, so 2 evaluable)."""
+    at = run_page("pages/trajectories.py")
+    assert (
+        "Course counts on this page: 3 courses have a PHQ-9 score (the course table); 3 of "
+        "them had a completed dosing session; 2 of those have a baseline; 2 of those also have "
+        "a score after the first dose: the evaluable courses of the tiles and the waterfall. "
+        "The chart's lines and mean: 2 courses with a baseline." in _captions(at)
+    )
