@@ -450,3 +450,25 @@ class RollupCohortBaseline(Base):
     instrument: Mapped[str] = mapped_column(String(16))
     baseline: Mapped[int] = mapped_column(Integer)
     courses: Mapped[int] = mapped_column(Integer)
+
+
+class RollupTrajectoryValue(_BySiteAndIndication, Base):
+    """Per course, outcome instrument, time axis ('session' or 'days') and point: the sum
+    and count of the course's scores placed there and the phase of its first one there
+    (kapviz.metrics.trajectory_tables.course_values before the mean is taken), for the
+    Trajectories page."""
+
+    __tablename__ = "rollup_trajectory_values"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    instrument: Mapped[str] = mapped_column(String(16))
+    axis: Mapped[str] = mapped_column(String(8))
+    point_order: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str | None] = mapped_column(String(16))
+    total_sum: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        Index("ix_rollup_trajectory_values_course", "course_id"),
+        Index("ix_rollup_trajectory_values_point", "instrument", "axis", "point_order"),
+    )

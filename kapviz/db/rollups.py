@@ -36,6 +36,7 @@ from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import quality as quality_sql
+from kapviz.db.aggregates import trajectories as trajectory_sql
 from kapviz.db.models import (
     Course,
     Patient,
@@ -50,6 +51,7 @@ from kapviz.db.models import (
     RollupIneligibility,
     RollupMissingPredose,
     RollupState,
+    RollupTrajectoryValue,
     Session,
 )
 from kapviz.filters import Filters
@@ -96,7 +98,7 @@ def dosing_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, p
         Filters(), program_sql.month_of, Session.course_id, Patient.site, Patient.indication
     )
     frames = []
-    for chunk in [None] if courses is None else _chunks(list(courses)):
+    for chunk in [None] if courses is None else (_chunks(list(courses)) or [[]]):
         if chunk is not None:
             volume_of = volume.where(Session.course_id.in_(chunk))
             events_of = events.where(Session.course_id.in_(chunk))
@@ -105,6 +107,13 @@ def dosing_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, p
         frames.append(program_sql.merged_counts(conn, volume_of, events_of, labels))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return {RollupCourseDosing: frame.rename(columns={"period": "month"})}
+
+
+def trajectory_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """The Trajectories page's course values per course, both time axes
+    (kapviz.db.aggregates.trajectories), with the cohort band's baseline window."""
+    rows = trajectory_sql.course_rows(conn, courses, window_days=COHORT_WINDOW_DAYS)
+    return {RollupTrajectoryValue: rows.merge(_course_groups(conn, courses), on="course_id")}
 
 
 def outcome_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
@@ -155,6 +164,7 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupCoursePoint, RollupCourseBaseline), cohort_rows),
     ((RollupMissingPredose,), missing_predose_rows),
     ((RollupCourseOutcome,), outcome_rows),
+    ((RollupTrajectoryValue,), trajectory_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of
@@ -567,3 +577,97 @@ def dosing_without_predose(
     rows["started_at"] = pd.to_datetime(rows["started_at"])
     newest = quality.newest_first(rows).head(limit)
     return quality_sql.MissingPreDose(count=count, newest=newest)
+
+
+def _trajectory_of(instrument: str, axis: str, filters: Filters) -> list:
+    t = RollupTrajectoryValue
+    return [t.instrument == instrument, t.axis == axis, *_where(t, filters)]
+
+
+def _paired(stmt, *, baseline: bool = False):
+    """stmt joined to each course's outcome row of the instrument with a baseline: the
+    courses of the paired change view (trajectory_tables.paired_change_values)."""
+    t, o = RollupTrajectoryValue, RollupCourseOutcome
+    on = (o.course_id == t.course_id) & (o.instrument == t.instrument)
+    joined = stmt.join(o, on).where(o.baseline.is_not(None))
+    return joined.add_columns(o.baseline) if baseline else joined
+
+
+def trajectory_values(
+    conn: Connection,
+    filters: Filters,
+    *,
+    instrument: str,
+    axis: str,
+    courses: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """`trajectory_tables.course_values` of one instrument on one axis from the rollups
+    (computed with COHORT_WINDOW_DAYS, as the cohort band's rows): the same rows, in the
+    same order, as the live values of the courses in these filters (of `courses` only,
+    when given: the sampled course lines)."""
+    t = RollupTrajectoryValue
+    columns = ["instrument", "patient_id", "course_id", "point_order", "phase"]
+    columns += ["total_sum", "scores"]
+    stmt = select(*[getattr(t, c) for c in columns]).where(
+        *_trajectory_of(instrument, axis, filters)
+    )
+    frames = []
+    for chunk in [None] if courses is None else (_chunks(list(courses)) or [[]]):
+        part = stmt if chunk is None else stmt.where(t.course_id.in_(chunk))
+        frames.append(queries.read_frame(conn, part, columns))
+    rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return trajectory_sql.values_from_rows(rows, axis=axis, window_days=COHORT_WINDOW_DAYS)
+
+
+def outcome_window_is(conn: Connection, window_days: int) -> bool:
+    """Whether every stored outcome row was computed with this baseline window."""
+    t = RollupCourseOutcome
+    other = select(t.course_id).where(t.baseline_window_days != window_days).limit(1)
+    return conn.execute(other).first() is None
+
+
+def trajectory_counts(
+    conn: Connection, filters: Filters, *, instrument: str, axis: str, paired: bool
+) -> pd.DataFrame:
+    """`trajectory_tables.value_counts` of one instrument on one axis, counted in SQL from
+    the rollups: of each course's value, or of its change from its baseline when `paired`
+    (courses with a baseline only, as `paired_change_values`)."""
+    t = RollupTrajectoryValue
+    keys = [t.point_order, t.total_sum, t.scores]
+    stmt = select(*keys).where(*_trajectory_of(instrument, axis, filters))
+    if paired:
+        stmt = _paired(stmt, baseline=True)
+        keys.append(RollupCourseOutcome.baseline)
+    stmt = stmt.add_columns(func.count()).group_by(*keys)
+    names = ["order", "total_sum", "scores", *(["baseline"] if paired else []), "courses"]
+    rows = queries.read_frame(conn, stmt, names)
+    total = trajectory_sql.totals_of_rows(rows)
+    if paired:
+        total = total - pd.to_numeric(rows["baseline"]).to_numpy(dtype="float64")
+    values = pd.DataFrame(
+        {
+            "instrument": pd.Series([instrument] * len(rows), dtype="str"),
+            "order": pd.to_numeric(rows["order"]).to_numpy(dtype="int64"),
+            "total": total,
+            "courses": pd.to_numeric(rows["courses"]).to_numpy(dtype="int64"),
+        }
+    )
+    summed = values.groupby(["instrument", "order", "total"], sort=True)["courses"].sum()
+    return summed.reset_index().astype(
+        {"instrument": "str", "order": "int64", "total": "float64", "courses": "int64"}
+    )
+
+
+def trajectory_courses(
+    conn: Connection, filters: Filters, *, instrument: str, axis: str, paired: bool
+) -> pd.DataFrame:
+    """patient_id, course_id of the courses with a value of one instrument on one axis
+    (with a baseline too, when `paired`), in the order of `course_values` (by patient,
+    then course, as the strings sort): what the course lines are sampled from."""
+    t = RollupTrajectoryValue
+    stmt = select(t.patient_id, t.course_id).where(*_trajectory_of(instrument, axis, filters))
+    if paired:
+        stmt = _paired(stmt)
+    frame = queries.read_frame(conn, stmt.distinct(), ["patient_id", "course_id"])
+    frame = frame.astype({"patient_id": "str", "course_id": "str"})
+    return frame.sort_values(["patient_id", "course_id"], ignore_index=True)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from kapviz.domain import Z_95
 from kapviz.metrics.reml import fit_reml
-from kapviz.metrics.trajectory_tables import course_values, table_from_values
+from kapviz.metrics.trajectory_tables import course_values, sample_positions, table_from_values
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,7 @@ def _sample(
     codes, found = pd.factorize(course)  # codes number courses by first appearance
     if len(found) <= max_courses:
         return points.take(rows), None
-    positions = pd.Series(np.arange(len(found))).sample(n=max_courses, random_state=seed)
-    keep = np.isin(codes, positions.to_numpy())
+    keep = np.isin(codes, sample_positions(len(found), max_courses, seed=seed))
     return points.take(rows[keep]), int(len(found))
 
 
@@ -199,9 +198,14 @@ def fit_trajectory_model(
     instrument: str,
     max_courses: int = MAX_COURSES,
     seed: int = 0,
+    sampled_from: int | None = None,
 ) -> TrajectoryModel:
-    """Fit the mixed model to one instrument's scores and predict the average trajectory."""
-    data, sampled_from = _sample(points, instrument, max_courses=max_courses, seed=seed)
+    """Fit the mixed model to one instrument's scores and predict the average trajectory.
+
+    `sampled_from`: the points are already the courses `_sample` would keep of that many
+    (the rollups' path reads only those, kapviz.ui.trajectories)."""
+    data, sampled = _sample(points, instrument, max_courses=max_courses, seed=seed)
+    sampled_from = sampled if sampled_from is None else sampled_from
     counts = {
         "n_scores": int(len(data)),
         "n_courses": int(data["course_id"].nunique()),

@@ -18,7 +18,7 @@ import pyarrow as pa
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.scores import categorical
 from kapviz.metrics.stats import mean_ci
-from kapviz.metrics.trajectory_axes import AXES
+from kapviz.metrics.trajectory_axes import AXES, day_bins, session_points
 
 TABLE_COLUMNS = [
     "instrument",
@@ -73,13 +73,18 @@ def _strings_of(codes: np.ndarray, categories: pd.Index) -> pd.Series:
     return pd.Series(pd.array(taken, dtype="str"))
 
 
-def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFrame:
+def course_values(
+    points: pd.DataFrame, *, axis: str = "session", sums: bool = False
+) -> pd.DataFrame:
     """One value per course × instrument × point: the mean of the course's scores there.
 
     Sorted by instrument, patient, course and point order (as a sorted groupby gives
     them); point, x and phase are those of the course's first score at the point. Grouped
-    on integer codes with one stable sort (no per-row objects).
+    on integer codes with one stable sort (no per-row objects). `sums`: with the sum and
+    count of the scores behind each mean too (total_sum, scores: what the rollups keep,
+    kapviz.db.aggregates.trajectories).
     """
+    with_sums = sums
     label, order, x = _axis_columns(axis)
     position = points[order]
     rows = np.flatnonzero(position.notna().to_numpy())
@@ -106,17 +111,27 @@ def course_values(points: pd.DataFrame, *, axis: str = "session") -> pd.DataFram
             ("instrument", "patient_id", "course_id"), codes, keys, strict=True
         )
     }
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             **ids,
             "point": _first(points[label], first),
             "order": at[starts],
             "x": points[x].take(first).to_numpy(dtype="float64"),
             "phase": _first(points["phase"], first),
-            "total": sums / counts,
+            "total": totals_of(sums, counts),
         },
         columns=VALUE_COLUMNS,
     )
+    if with_sums:
+        frame["total_sum"] = sums.astype(np.int64)
+        frame["scores"] = counts.astype(np.int64)
+    return frame
+
+
+def totals_of(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """A course's value at a point: the mean of its scores there (one rule for the live
+    values and the rollups' sums and counts)."""
+    return np.asarray(sums, dtype="float64") / np.asarray(counts, dtype="int64")
 
 
 def trajectory_table(
@@ -185,6 +200,87 @@ def table_from_values(values: pd.DataFrame, *, axis: str = "session") -> pd.Data
         )
     table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
     return _sorted_by_instrument(table).reset_index(drop=True)
+
+
+COUNT_COLUMNS = ["instrument", "order", "total", "courses"]
+
+
+def value_counts(values: pd.DataFrame) -> pd.DataFrame:
+    """Courses per instrument, point and value of `course_values` (COUNT_COLUMNS, sorted):
+    all a cohort table needs, in rows bounded by the scales' ranges, not the clinic's size
+    (the rollups count them in SQL, kapviz.db.rollups.trajectory_counts)."""
+    if values.empty:
+        return pd.DataFrame(
+            {
+                "instrument": pd.Series(dtype="str"),
+                "order": pd.Series(dtype="int64"),
+                "total": pd.Series(dtype="float64"),
+                "courses": pd.Series(dtype="int64"),
+            }
+        )
+    counts = values.groupby(["instrument", "order", "total"], sort=True).size()
+    frame = counts.reset_index(name="courses")
+    return frame.astype(
+        {"instrument": "str", "order": "int64", "total": "float64", "courses": "int64"}
+    )
+
+
+def table_from_counts(
+    counts: pd.DataFrame, *, axis: str = "session", baseline_window_days: int = 30
+) -> pd.DataFrame:
+    """`table_from_values` of the values `counts` counts (`value_counts`): per instrument
+    and point, courses, mean with 95% CI, median and IQR. The values are taken in
+    ascending order, so the live and the rollup path give the same bits."""
+    if axis == "session":
+        axis_points = session_points()
+        labels, phases = axis_points["label"], axis_points["phase"]
+        xs = axis_points["order"].astype("float64")
+    else:
+        _axis_columns(axis)  # raises for an unknown axis
+        bins = day_bins(baseline_window_days=baseline_window_days)
+        labels, phases, xs = bins["label"], None, bins["x"]
+    records = []
+    ordered = counts.sort_values(["instrument", "order", "total"], kind="stable")
+    for (instrument, order), part in ordered.groupby(["instrument", "order"], sort=True):
+        totals = np.repeat(
+            part["total"].to_numpy(dtype="float64"), part["courses"].to_numpy(dtype=np.int64)
+        )
+        totals_here = pd.Series(totals)
+        mean, low, high = mean_ci(totals_here)
+        q1, q3 = np.percentile(totals, [25.0, 75.0])
+        records.append(
+            {
+                "instrument": instrument,
+                "point": labels.iloc[int(order)],
+                "order": int(order),
+                "x": float(xs.iloc[int(order)]),
+                "phase": phases.iloc[int(order)] if phases is not None else None,
+                "courses": int(totals.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "median": float(totals_here.median()),
+                "q1": float(q1),
+                "q3": float(q3),
+            }
+        )
+    table = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
+    return _sorted_by_instrument(table).reset_index(drop=True)
+
+
+def attrition_from_counts(counts: pd.DataFrame, with_score: int) -> pd.DataFrame:
+    """`attrition` of one instrument from its `value_counts` and the number of its courses
+    with a value on the axis (courses, share per point)."""
+    per_point = counts.groupby("order", sort=True)["courses"].sum()
+    return pd.DataFrame(
+        {
+            "order": per_point.index.to_numpy(dtype=np.int64),
+            "courses": per_point.to_numpy(dtype=np.int64),
+            "share": per_point.to_numpy(dtype="float64") / float(with_score)
+            if with_score
+            else np.zeros(len(per_point)),
+        }
+    )
 
 
 class CohortMeasure(Enum):
@@ -333,7 +429,17 @@ def course_lines(
     # Courses numbered by first appearance; the sample takes Series.sample's positions.
     codes, courses = pd.factorize(values["course_id"])
     total = len(courses)
-    if total > max_courses:
-        keep = pd.Series(np.arange(total)).sample(n=max_courses, random_state=seed)
-        values = values[np.isin(codes, keep.to_numpy())]
+    keep = sample_positions(total, max_courses, seed=seed)
+    if keep is not None:
+        values = values[np.isin(codes, keep)]
     return values.sort_values(["course_id", "order"], kind="stable").reset_index(drop=True), total
+
+
+def sample_positions(total: int, max_courses: int, *, seed: int = 0) -> np.ndarray | None:
+    """Positions of a seeded random sample of `max_courses` of `total` courses (in their
+    order of first appearance), or None when there are not more than that: the one rule of
+    the course lines' and the mixed model's samples (`Series.sample`'s positions)."""
+    if total <= max_courses:
+        return None
+    positions = pd.Series(np.arange(total)).sample(n=max_courses, random_state=seed)
+    return positions.to_numpy()

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
-from kapviz.db import queries
+from kapviz.db import queries, rollups
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
@@ -289,8 +289,16 @@ def _outcomes(url: str, filters: Filters, data_version: tuple, window_days: int)
 
 
 def outcomes(filters: Filters) -> pd.DataFrame:
-    """Per course × outcome instrument: baseline, endpoint and verdicts (read-only)."""
+    """Per course × outcome instrument: baseline, endpoint and verdicts (read-only): the
+    rollups' rows when they can answer (kapviz.db.rollups.course_outcomes, the same rows),
+    else computed from the scores in scope."""
+    from kapviz.ui import rollup_panel  # it reads this module's version()
+
     window = settings().baseline_window_days
+    if rollups.serves(filters) and rollup_panel.status().current:
+        rows = aggregate(rollups.course_outcomes, filters, baseline_window_days=window)
+        if rows is not None:
+            return rows
     return _outcomes(database_url(), filters, version(), window)
 
 

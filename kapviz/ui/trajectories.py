@@ -13,27 +13,32 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts import trajectories as charts
 from kapviz.charts.waterfall import waterfall
+from kapviz.db import rollups
 from kapviz.db.aggregates import cohort
+from kapviz.db.aggregates import trajectories as trajectory_sql
 from kapviz.domain import PHASE_LABELS
 from kapviz.filters import Filters
 from kapviz.metrics import course_attributes, trajectory_tables
 from kapviz.metrics import model as model_metrics
 from kapviz.metrics import outcomes as outcome_metrics
 from kapviz.metrics.trajectory_tables import CohortMeasure
-from kapviz.ui import data, redact
-from kapviz.ui.db import database_url, settings
+from kapviz.ui import case_view, data, redact
+from kapviz.ui.db import database_url, engine_for, settings
 
 TTL = 3600
 """An hour: every entry is keyed by the data version and dropped on a new one
 (kapviz.ui.data.drop_old_versions); the hour lets go of filter sets nobody asks for again."""
 MAX_LINES = 500
 """Spaghetti layer: at most this many courses (seeded sample), for readability and speed."""
+MODEL_COURSES = model_metrics.MAX_COURSES
+"""The mixed model is fitted on a seeded sample of at most this many courses."""
 
 MEASURES: dict[str, CohortMeasure] = {
     "Change from baseline (the same courses at every point)": CohortMeasure.CHANGE,
@@ -94,19 +99,18 @@ GROUPINGS: dict[str, str | None] = {
 
 @dataclass(frozen=True)
 class View:
-    """What the trajectory chart of one instrument on one axis needs."""
+    """What the trajectory chart of one instrument on one axis needs: the cohort tables
+    (from value counts, `trajectory_tables.value_counts`), attrition and the sampled course
+    lines of both measures."""
 
     table: pd.DataFrame
     attrition: pd.DataFrame
     lines: pd.DataFrame
     courses_total: int
-    values: pd.DataFrame
-    """One value per course and point (`course_values`), for the small multiples."""
     change_table: pd.DataFrame
     """The paired view: each course's change from its baseline, courses with one only."""
     change_lines: pd.DataFrame
     change_total: int
-    change_values: pd.DataFrame
 
     def table_of(self, measure: CohortMeasure) -> pd.DataFrame:
         return self.change_table if measure is CohortMeasure.CHANGE else self.table
@@ -121,30 +125,111 @@ def _key(filters: Filters) -> tuple:
     return (database_url(), filters, data.version(), settings().baseline_window_days)
 
 
-@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
-def _view(key: tuple, instrument: str, axis: str) -> View:
-    mine = data.trajectory_points(key[1], instrument=instrument)
-    values = trajectory_tables.course_values(
-        mine, axis=axis
-    )  # once, for the table, attrition and lines
-    lines, total = trajectory_tables.course_lines(
-        mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
-    )
-    change = trajectory_tables.paired_change_values(values, data.outcomes(key[1]))
-    change_lines, change_total = trajectory_tables.course_lines(
-        mine, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=change
-    )
+def from_rollups(filters: Filters) -> bool:
+    """Whether the course values come from kapviz.db.rollups (the cohort band's rule:
+    current, sites and indications only, their baseline window, no score waiting for its
+    course, outcome rows of that window); both paths give the same values."""
+    return case_view.cohort_from_rollups(
+        filters, settings().baseline_window_days
+    ) and data.aggregate(_outcome_window_is, Filters(), window_days=settings().baseline_window_days)
+
+
+def _outcome_window_is(conn, filters: Filters, *, window_days: int) -> bool:
+    del filters  # one answer for every filter (data.aggregate's signature)
+    return rollups.outcome_window_is(conn, window_days)
+
+
+_NO_POINTS = pd.DataFrame()
+"""What course_lines and attrition are handed as points when their values are given."""
+
+
+def course_values(
+    filters: Filters, instrument: str, axis: str, measure: CohortMeasure = CohortMeasure.SCORES
+) -> pd.DataFrame:
+    """One value per course and point of one instrument (`course_values`; each course's
+    change from its baseline for the paired measure), from the rollups when they can
+    answer, else from the live placed points. Every course's: for the small multiples."""
+    if from_rollups(filters):
+        values = data.aggregate(
+            rollups.trajectory_values, filters, instrument=instrument, axis=axis
+        )
+    else:
+        mine = data.trajectory_points(filters, instrument=instrument)
+        values = trajectory_tables.course_values(mine, axis=axis)
+    if measure is CohortMeasure.CHANGE:
+        return trajectory_tables.paired_change_values(values, data.outcomes(filters))
+    return values
+
+
+def _rollup_view(filters: Filters, instrument: str, axis: str) -> View:
+    """The view from SQL counts of the rollups and the values of the sampled courses only:
+    rows bounded by the scales and MAX_LINES, not by the clinic's size."""
+    of = {"instrument": instrument, "axis": axis}
+    parts = {}
+    for paired in (False, True):
+        counts = data.aggregate(rollups.trajectory_counts, filters, **of, paired=paired)
+        courses = data.aggregate(rollups.trajectory_courses, filters, **of, paired=paired)
+        keep = trajectory_tables.sample_positions(len(courses), MAX_LINES)
+        chosen = courses["course_id"] if keep is None else courses["course_id"].iloc[keep]
+        values = data.aggregate(
+            rollups.trajectory_values, filters, **of, courses=tuple(sorted(chosen))
+        )
+        if paired:
+            values = trajectory_tables.paired_change_values(values, data.outcomes(filters))
+        lines, _ = trajectory_tables.course_lines(
+            _NO_POINTS, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
+        )
+        table = trajectory_tables.table_from_counts(
+            counts, axis=axis, baseline_window_days=rollups.COHORT_WINDOW_DAYS
+        )
+        parts[paired] = (table, lines, len(courses), counts)
+    table, lines, total, counts = parts[False]
+    change_table, change_lines, change_total, _ = parts[True]
     return View(
-        table=trajectory_tables.table_from_values(values, axis=axis),
-        attrition=trajectory_tables.attrition(mine, axis=axis, values=values),
+        table=table,
+        attrition=trajectory_tables.attrition_from_counts(counts, total),
         lines=lines,
         courses_total=total,
-        values=values,
-        change_table=trajectory_tables.table_from_values(change, axis=axis),
+        change_table=change_table,
         change_lines=change_lines,
         change_total=change_total,
-        change_values=change,
     )
+
+
+def _live_view(filters: Filters, instrument: str, axis: str, window_days: int) -> View:
+    """The view from every placed score in scope (the live path)."""
+    mine = data.trajectory_points(filters, instrument=instrument)
+    values = trajectory_tables.course_values(mine, axis=axis)  # once, for tables and lines
+    change = trajectory_tables.paired_change_values(values, data.outcomes(filters))
+    lines, total = trajectory_tables.course_lines(
+        _NO_POINTS, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=values
+    )
+    change_lines, change_total = trajectory_tables.course_lines(
+        _NO_POINTS, axis=axis, instrument=instrument, max_courses=MAX_LINES, values=change
+    )
+    counts = trajectory_tables.value_counts(values)
+    return View(
+        table=trajectory_tables.table_from_counts(
+            counts, axis=axis, baseline_window_days=window_days
+        ),
+        attrition=trajectory_tables.attrition(_NO_POINTS, axis=axis, values=values),
+        lines=lines,
+        courses_total=total,
+        change_table=trajectory_tables.table_from_counts(
+            trajectory_tables.value_counts(change),
+            axis=axis,
+            baseline_window_days=window_days,
+        ),
+        change_lines=change_lines,
+        change_total=change_total,
+    )
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _view(key: tuple, instrument: str, axis: str) -> View:
+    if from_rollups(key[1]):
+        return _rollup_view(key[1], instrument, axis)
+    return _live_view(key[1], instrument, axis, key[3])
 
 
 def points_table(v: View, measure: CohortMeasure = CohortMeasure.SCORES) -> pd.DataFrame:
@@ -168,8 +253,33 @@ def view(filters: Filters, instrument: str, axis: str) -> View:
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Fitting the mixed model…")
 def _model(key: tuple, instrument: str) -> model_metrics.TrajectoryModel:
-    points = data.trajectory_points(key[1], instrument=instrument)
-    return model_metrics.fit_trajectory_model(points, instrument=instrument)
+    if not from_rollups(key[1]):
+        points = data.trajectory_points(key[1], instrument=instrument)
+        return model_metrics.fit_trajectory_model(
+            points, instrument=instrument, max_courses=MODEL_COURSES
+        )
+    return _rollup_model(key[0], key[1], instrument)
+
+
+def _rollup_model(url: str, filters: Filters, instrument: str) -> model_metrics.TrajectoryModel:
+    # The same courses as the live sample (of the courses with a score on the days axis, in
+    # course order), placed alone: only their scores are read.
+    courses = data.aggregate(
+        rollups.trajectory_courses, filters, instrument=instrument, axis="days", paired=False
+    )
+    ids = courses["course_id"].sort_values(ignore_index=True)
+    keep = trajectory_tables.sample_positions(len(ids), MODEL_COURSES)
+    chosen = ids if keep is None else ids.iloc[np.sort(keep)]
+    with engine_for(url).connect() as conn:
+        points = trajectory_sql.placed_points(
+            conn, list(chosen), window_days=rollups.COHORT_WINDOW_DAYS
+        )
+    return model_metrics.fit_trajectory_model(
+        points,
+        instrument=instrument,
+        max_courses=MODEL_COURSES,
+        sampled_from=None if keep is None else len(ids),
+    )
 
 
 def model(filters: Filters, instrument: str) -> model_metrics.TrajectoryModel:
@@ -199,8 +309,7 @@ GROUP_PLURALS = {
 def _grouped(
     key: tuple, instrument: str, axis: str, column: str, measure: CohortMeasure
 ) -> pd.DataFrame:
-    v = _view(key, instrument, axis)
-    values = v.change_values if measure is CohortMeasure.CHANGE else v.values
+    values = course_values(key[1], instrument, axis, measure)
     first_doses = data.aggregate(cohort.course_first_doses, key[1])
     groups = course_attributes.attributes_from_first_doses(first_doses).set_index("course_id")[
         column
@@ -267,8 +376,8 @@ def trajectory_figure(
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _waterfall_figure(key: tuple, instrument: str, small: int | None) -> go.Figure:
-    outcomes = data.outcomes(key[1])
-    mine = outcomes[outcomes["instrument"] == instrument]
+    rows = data.outcomes(key[1])
+    mine = rows[rows["instrument"] == instrument]
     if small is not None and 0 < len(mine) < small:
         mine = mine.iloc[:0]  # a bar per course of so few courses: not for analysts
     return waterfall(mine, instrument=instrument)
