@@ -18,7 +18,8 @@ with st.container(key="case-controls"):  # out of the way once a case is present
     patient_id, course_id = case_ui.pick_case(filters)
 if not patient_id:
     widgets.empty_state(
-        "Choose a patient to see their course.",
+        "Find a patient by the start of their id or a course id, then choose them in "
+        "Patient to see their course.",
         hint="Links from the Trajectories and Safety pages and the alerts worklist open a "
         "case directly (`?patient=<id>`).",
     )

@@ -472,3 +472,31 @@ class RollupTrajectoryValue(_BySiteAndIndication, Base):
         Index("ix_rollup_trajectory_values_course", "course_id"),
         Index("ix_rollup_trajectory_values_point", "instrument", "axis", "point_order"),
     )
+
+
+class RollupCourseCount(Base):
+    """Per course: its rows in each clinic table, so that the Data page's row counts are
+    sums of one row per course (kapviz.db.rollup_counts), refreshed with the course's other
+    rollups when an import touches it."""
+
+    __tablename__ = "rollup_course_counts"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+    dosings: Mapped[int] = mapped_column(Integer)
+    assessments: Mapped[int] = mapped_column(Integer)
+    side_effects: Mapped[int] = mapped_column(Integer)
+    vitals: Mapped[int] = mapped_column(Integer)
+
+
+# PostgreSQL only (migration 0014): `LIKE 'prefix%'` served by an index whatever the
+# database's collation, for the Case explorer's search by id (kapviz.db.case_search).
+Index(
+    "ix_patients_id_pattern",
+    Patient.patient_id,
+    postgresql_ops={"patient_id": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_courses_id_pattern",
+    Course.course_id,
+    postgresql_ops={"course_id": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")

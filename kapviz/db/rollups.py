@@ -54,6 +54,7 @@ from kapviz.db.models import (
     RollupTrajectoryValue,
     Session,
 )
+from kapviz.db.rollup_counts import RollupCourseCount, course_count_rows
 from kapviz.filters import Filters
 from kapviz.metrics import outcomes, quality
 
@@ -165,6 +166,7 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupMissingPredose,), missing_predose_rows),
     ((RollupCourseOutcome,), outcome_rows),
     ((RollupTrajectoryValue,), trajectory_rows),
+    ((RollupCourseCount,), course_count_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of
@@ -671,3 +673,32 @@ def trajectory_courses(
     frame = queries.read_frame(conn, stmt.distinct(), ["patient_id", "course_id"])
     frame = frame.astype({"patient_id": "str", "course_id": "str"})
     return frame.sort_values(["patient_id", "course_id"], ignore_index=True)
+
+
+def course_outcomes_in_scope(
+    conn: Connection,
+    filters: Filters,
+    *,
+    instrument: str | None = None,
+    baseline_window_days: int,
+) -> pd.DataFrame | None:
+    """`aggregates.outcomes.course_outcomes` for the filters `serves` declines (routes, a
+    date range, a clinician's scope) from RollupCourseOutcome: the rows of the courses
+    `queries.course_scope` keeps, as a course's row depends on its own scores and sessions
+    alone. None (read live) for another baseline window, or while any outcome score is
+    stored without a course: the rollup placed it in a course, a scoped live read leaves it
+    out."""
+    if case_sql.has_unresolved_scores(conn, Filters()):
+        return None
+    t = RollupCourseOutcome
+    scope = queries.course_scope(filters)
+    conditions = [] if scope is None else [t.course_id.in_(scope)]
+    if instrument is not None:
+        conditions.append(t.instrument == instrument)
+    columns = [*outcomes.OUTCOME_COLUMNS, "baseline_window_days"]
+    stored = queries.read_frame(
+        conn, select(*[getattr(t, c) for c in columns]).where(*conditions), columns
+    )
+    if (stored["baseline_window_days"] != baseline_window_days).any():
+        return None
+    return outcomes.outcome_frame(stored)

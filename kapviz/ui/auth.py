@@ -340,7 +340,7 @@ def check_case_link() -> None:
     requested = st.query_params.get("patient")
     if not requested:
         return
-    if requested in set(data.patient_ids(scoped(Filters()))):
+    if data.known_patients(scoped(Filters()), [requested]):
         return
     record(audit.VIEW_CASE, target=requested, detail="refused: not in the viewer's scope")
     st.title(nav.spec(scope.CASE_EXPLORER).title)
@@ -359,7 +359,7 @@ def check_scope_has_patients() -> None:
     within = scoped(Filters())
     if not is_on() or (not within.sites and within.clinician is None):
         return
-    if not scope.matches_nothing(within) and data.patient_ids(within):
+    if not scope.matches_nothing(within) and data.has_patients(within):
         return
     v = viewer()
     whose = f"sites {', '.join(v.sites)}" if v.role == scope.SUPERVISOR else "your own patients"

@@ -23,26 +23,71 @@ PRESENTATION_CSS = Path(__file__).with_name("present.css")
 """Presentation mode's style sheet: full width, no sidebar, larger type."""
 
 
+MAX_MATCHES = 50
+"""Patients a case picker offers at once: the search's first matches in id order (and the
+cases already chosen), never the whole clinic."""
+SEARCH_KEY = "case_search"
+
+
+def _search_text() -> str:
+    # Read from session state, so that the meeting picker drawn above the search box
+    # offers the same matches in the same run.
+    return str(st.session_state.get(SEARCH_KEY) or "").strip()
+
+
+def _matches(filters: Filters) -> list[str]:
+    """The patients the search box finds in scope (the first MAX_MATCHES without text)."""
+    return data.find_patients(filters, _search_text(), limit=MAX_MATCHES)
+
+
+def _offered(filters: Filters, chosen: list[str]) -> list[str]:
+    """A picker's options: the search's matches and those of `chosen` that are in scope
+    (a link's or an earlier choice's cases stay offered whatever is searched)."""
+    return sorted(set(_matches(filters)) | set(data.known_patients(filters, chosen)))
+
+
+def _chosen(key: str) -> list[str]:
+    """A picker's cases from the URL and from this session, before the widget is drawn."""
+    held = st.session_state.get(key)
+    if isinstance(held, str):
+        held = [held]
+    return [*st.query_params.get_all(key), *(held or [])]
+
+
 def pick_case(filters: Filters) -> tuple[str | None, str | None]:
-    """Patient and course chosen by the user or by `?patient=…&course=…` links."""
-    ids = data.patient_ids(filters)
+    """Patient and course chosen by the user or by `?patient=…&course=…` links; the
+    patient among the search box's matches in scope (kapviz.db.case_search)."""
     requested = st.query_params.get("patient")
-    if requested and requested not in ids:
+    if requested and not data.known_patients(filters, [requested]):
         # In the viewer's scope (kapviz.ui.auth.check_case_link) but outside the filters.
         st.warning(
             f"Patient {auth.as_code(requested)} does not match the sidebar filters "
             f"({filters.describe()}): clear a filter to open this case.",
             icon=":material/filter_alt:",
         )
-    left, right = st.columns([3, 2])
+    search, left, right = st.columns([2, 2, 2])
+    search.text_input(
+        "Find a patient",
+        key=SEARCH_KEY,
+        placeholder="Patient or course id, or its start",
+        help="Lists the patients in your scope whose id, or one of whose course ids, "
+        f"begins with this text (case-sensitive; the first {MAX_MATCHES}). Press Enter, "
+        "then choose in Patient.",
+    )
+    ids = _offered(filters, _chosen("patient"))
+    found = len(_matches(filters))
     patient_id = left.selectbox(
         "Patient (pseudonymous id)",
         ids,
         index=None,
         key="patient",
         bind="query-params",
-        placeholder=f"Type to search {len(ids):,} ids…",
+        placeholder=f"Choose among {found:,} match{'es' if found != 1 else ''}…"
+        if found
+        else "No match: change the search",
     )
+    if found >= MAX_MATCHES:
+        search.caption(f"The first {MAX_MATCHES} matches: type more of the id to narrow.")
     if not patient_id:
         return None, None
     courses = sorted(data.sessions(filters, patient_id=patient_id)["course_id"].unique())
@@ -118,14 +163,14 @@ def presentation_mode() -> bool:
 def meeting_picker(filters: Filters) -> list[str]:
     """The cases of this meeting, in presenting order, bound to `?meeting=` (one link for the
     whole meeting); shared by next/previous and the meeting pack."""
-    ids = data.patient_ids(filters)
+    ids = _offered(filters, _chosen("meeting"))
     with st.expander("Meeting: cases to present", icon=":material/groups:"):
         chosen = st.multiselect(
             "Cases of the meeting, in order (pseudonymous ids)",
             ids,
             key="meeting",
             bind="query-params",
-            placeholder="Type ids…",
+            placeholder="Add from the matches of Find a patient…",
             help="Presentation mode steps through these with Next case (or Page Down, as "
             "a presentation clicker sends) and Previous case (Page Up); the meeting pack "
             "prints them in this order.",
@@ -171,7 +216,7 @@ def case_steps(meeting: list[str], current: str) -> None:
 
 def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
     """Up to MAX_COMPARE patient ids to compare (the current case first), bound to `?compare=`."""
-    ids = data.patient_ids(filters)
+    ids = _offered(filters, [patient_id, *_chosen("compare")])
     chosen = st.multiselect(
         "Cases to compare (pseudonymous ids)",
         ids,
@@ -179,8 +224,9 @@ def compare_picker(filters: Filters, *, patient_id: str) -> list[str]:
         key="compare",
         bind="query-params",
         max_selections=MAX_COMPARE,
-        placeholder="Type ids…",
-        help=f"Up to {MAX_COMPARE} cases side by side on the same axes.",
+        placeholder="Add from the matches of Find a patient…",
+        help=f"Up to {MAX_COMPARE} cases side by side on the same axes; other cases: "
+        "search for them with Find a patient above.",
     )
     return list(chosen)
 

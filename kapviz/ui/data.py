@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
-from kapviz.db import queries, rollups
+from kapviz.db import case_search, queries, rollup_counts, rollups
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
@@ -218,6 +218,49 @@ def patient_ids(filters: Filters) -> list[str]:
     return _patient_ids(database_url(), filters, version())
 
 
+MAX_SEARCHES = 64
+"""Case searches kept per data version: the texts typed in a clinic's open Case explorers."""
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_SEARCHES, show_spinner=False)
+def _find_patients(
+    url: str, filters: Filters, data_version: tuple, text: str, limit: int
+) -> list[str]:
+    with engine_for(url).connect() as conn:
+        return case_search.find(conn, filters, text, limit=limit)
+
+
+def find_patients(filters: Filters, text: str, *, limit: int) -> list[str]:
+    """Up to `limit` patient ids in scope whose id or a course id begins with `text`
+    (kapviz.db.case_search.find; cached per data version)."""
+    return _find_patients(database_url(), filters, version(), text.strip(), limit)
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_SEARCHES, show_spinner=False)
+def _known_patients(
+    url: str, filters: Filters, data_version: tuple, ids: tuple[str, ...]
+) -> list[str]:
+    with engine_for(url).connect() as conn:
+        return case_search.known(conn, filters, ids)
+
+
+def known_patients(filters: Filters, ids: Sequence[str]) -> list[str]:
+    """Those of `ids` that are patients in scope, in id order (links and chosen cases)."""
+    wanted = tuple(sorted({i for i in ids if i}))
+    return _known_patients(database_url(), filters, version(), wanted) if wanted else []
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=4 * MAX_FRAMES, show_spinner=False)
+def _has_patients(url: str, filters: Filters, data_version: tuple) -> bool:
+    with engine_for(url).connect() as conn:
+        return case_search.any_patient(conn, filters)
+
+
+def has_patients(filters: Filters) -> bool:
+    """Whether any patient is in scope (one index probe; cached per data version)."""
+    return _has_patients(database_url(), filters, version())
+
+
 @st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _is_demo(url: str, data_version: tuple) -> bool:
     with engine_for(url).connect() as conn:
@@ -232,8 +275,11 @@ def _newest_record_at(url: str, data_version: tuple) -> datetime | None:
 
 @st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
 def _table_counts(url: str, data_version: tuple) -> dict[str, int]:
-    # Counting a million vital signs takes a while: only the Data page asks.
+    # Counting a million vital signs takes a while: summed from the per-course counts
+    # kept with the rollups while they are current (the same numbers), else counted.
     with engine_for(url).connect() as conn:
+        if rollups.is_current(conn):
+            return rollup_counts.table_counts(conn)
         return queries.table_counts(conn)
 
 

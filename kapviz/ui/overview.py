@@ -87,6 +87,15 @@ def phq9_outcomes(filters: Filters) -> pd.DataFrame:
         )
         if rows is not None:
             return rows
+    elif rollup_panel.status().current:  # routes, dates, a clinician: the courses in scope
+        rows = data.aggregate(
+            rollups.course_outcomes_in_scope,
+            filters,
+            instrument=PHQ9.id,
+            baseline_window_days=window,
+        )
+        if rows is not None:
+            return rows
     return data.aggregate(
         outcome_sql.course_outcomes, filters, instrument=PHQ9.id, baseline_window_days=window
     )

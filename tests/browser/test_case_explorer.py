@@ -47,3 +47,29 @@ def test_safety_tab_and_presentation(app_url, page):
     assert not page.locator('[data-testid="stSidebar"]').is_visible()
     assert page.get_by_role("tab", name="Compare").count() == 1
     assert_no_exception(page)
+
+
+def test_search_box_finds_and_opens_a_case(app_url, page):
+    """Type the start of a course id in Find a patient and press Enter: Patient lists that
+    one case; Enter on it opens its course and the URL links to it."""
+    open_app(page, app_url, "/case_explorer")
+    wait_for_app(page)
+    search = page.get_by_role("textbox", name="Find a patient")
+    search.wait_for(timeout=30000)
+    search.fill("P2-C")
+    search.press("Enter")
+    wait_for_app(page)
+    main = page.locator('[data-testid="stMain"]')
+    picker, options = main.locator('[data-testid="stSelectbox"]').first, page.get_by_role("option")
+    for _ in range(30):  # until the rerun the Enter started has drawn the new options
+        picker.click()
+        options.first.wait_for(timeout=30000)
+        if options.all_inner_texts() == ["P2"]:
+            break
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(1000)
+    assert options.all_inner_texts() == ["P2"]
+    page.keyboard.press("Enter")
+    main.get_by_text("Course timeline").first.wait_for(timeout=30000)
+    assert "patient=P2" in page.url
+    assert_no_exception(page)

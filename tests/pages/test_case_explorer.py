@@ -171,3 +171,45 @@ def test_postgresql_status_safety_and_band(
         assert [t.name for t in pg_fig.data] == [t.name for t in sqlite_fig.data]
         for a, b in zip(pg_fig.data, sqlite_fig.data, strict=True):
             assert _values(a.y) == _values(b.y)
+
+
+# --- Finding a case (kapviz.db.case_search): bounded, scoped, links kept ----------------
+
+
+def test_search_lists_matches_by_patient_or_course_id(run_page):
+    """The search box lists the patients whose id, or a course id, begins with the text;
+    choosing one opens its course; an unknown text lists nothing and says so."""
+    at = run_page("pages/case_explorer.py")
+    assert at.selectbox(key="patient").options == ["P1", "P2", "P3", "P4", "P5"]
+    at.text_input(key="case_search").input("P4-C").run()
+    assert at.selectbox(key="patient").options == ["P4"]
+    at.text_input(key="case_search").input("P2").run()
+    assert at.selectbox(key="patient").options == ["P2"]
+    at.selectbox(key="patient").select("P2").run()
+    assert not at.exception
+    assert at.selectbox(key="course").value == "P2-C1"
+    at.text_input(key="case_search").input("Q%").run()
+    assert at.selectbox(key="patient").options == ["P2"]  # the open case stays offered
+    assert at.selectbox(key="patient").value == "P2"
+    assert at.multiselect(key="compare").options == ["P2"]
+
+
+def test_search_is_bounded(run_page, monkeypatch):
+    """At most MAX_MATCHES ids are sent, with a word saying the list is cut."""
+    from kapviz.ui import case
+
+    monkeypatch.setattr(case, "MAX_MATCHES", 2)
+    at = run_page("pages/case_explorer.py")
+    assert at.selectbox(key="patient").options == ["P1", "P2"]
+    assert any("The first 2 matches" in c.value for c in at.caption)
+    linked = run_page("pages/case_explorer.py", patient="P4", meeting=["P5", "P3"])
+    assert linked.selectbox(key="patient").options == ["P1", "P2", "P4"]
+    assert linked.selectbox(key="patient").value == "P4"
+    assert linked.multiselect(key="meeting").value == ["P5", "P3"]
+
+
+def test_linked_case_outside_the_filters_is_named(run_page):
+    """`?patient=P3&site=North`: P3 (South) is in scope but not in the filters: said so."""
+    at = run_page("pages/case_explorer.py", patient="P3", site="North")
+    assert any("does not match the sidebar filters" in w.value for w in at.warning)
+    assert at.selectbox(key="patient").options == ["P1", "P2"]

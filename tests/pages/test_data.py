@@ -1,5 +1,7 @@
 """Data page: counts, last import, data-quality panel on the hand-written clinic."""
 
+import pytest
+
 
 def test_counts_and_quality(run_page):
     """3 completed dosing sessions lack a PHQ-9 in the 7 days before: P2 dose 3, P4 doses 1–2."""
@@ -84,3 +86,77 @@ def test_overview_counts_out_of_date_after_another_writer(run_page, clinic_url):
     at.run()
     assert any("predate the latest data" in c.value for c in at.caption)
     assert at.button(key="rollup_rebuild")
+
+
+COUNT_LABELS = {
+    "patients": "Patients",
+    "courses": "Courses",
+    "sessions": "Sessions",
+    "dosings": "Dosings",
+    "assessments": "Assessments",
+    "side_effects": "Side effects",
+    "vitals": "Vitals",
+}
+
+
+def _shown_counts(at) -> dict[str, int]:
+    metrics = {m.label: m.value for m in at.metric}
+    return {table: int(metrics[label].replace(",", "")) for table, label in COUNT_LABELS.items()}
+
+
+def _true_counts(url: str) -> dict[str, int]:
+    from kapviz.db import queries
+    from kapviz.db.engine import make_engine
+
+    with make_engine(url).connect() as conn:
+        return queries.table_counts(conn)
+
+
+def _import_a_patient(url: str, folder) -> None:
+    """An import (the template's path, as the Import tab) of one new patient, a copy of P5."""
+    import pandas as pd
+
+    from kapviz.db.engine import make_engine
+    from kapviz.io.export import export_template
+    from kapviz.io.template import read_template
+    from kapviz.io.validate import ExistingKeys, validate
+    from kapviz.io.write import write_batch
+
+    engine = make_engine(url)
+    export_template(engine, folder / "whole")
+    patients = pd.read_csv(folder / "whole" / "patients.csv", dtype=str, keep_default_na=False)
+    new = patients[patients["patient_id"] == "P5"].assign(patient_id="P6")
+    (folder / "new").mkdir()
+    new.to_csv(folder / "new" / "patients.csv", index=False)
+    with engine.connect() as conn:
+        validated = validate(read_template(folder / "new"), existing=ExistingKeys.load(conn))
+    assert not validated.problems
+    write_batch(engine, validated, source="p6", kind="template")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_counts_are_every_tables_true_count(request, backend, tmp_path):
+    """Every count on screen is the table's row count (from the rollups, which the app
+    built at start), on both backends, and again after an import."""
+    from kapviz.db import rollups
+    from kapviz.db.engine import make_engine
+    from kapviz.ui import data
+
+    if backend == "sqlite":
+        run, url = request.getfixturevalue("run_page"), request.getfixturevalue("clinic_url")
+    else:
+        run = request.getfixturevalue("run_page_on_postgresql")
+        url = request.getfixturevalue("pg_url")
+    at = run("pages/data.py")
+    with make_engine(url).connect() as conn:
+        assert rollups.is_current(conn)
+    assert _shown_counts(at) == _true_counts(url)
+    assert _shown_counts(at)["side_effects"] == 6
+    _import_a_patient(url, tmp_path)
+    data.forget_version()
+    at.run()
+    assert not at.exception
+    with make_engine(url).connect() as conn:
+        assert rollups.is_current(conn)
+    shown = _shown_counts(at)
+    assert shown == _true_counts(url) and shown["patients"] == 6

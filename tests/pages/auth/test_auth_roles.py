@@ -147,6 +147,19 @@ def test_supervisor_case_picker_and_compare(run_as):
     assert at.multiselect(key="compare").value == ["P1"]
 
 
+def test_search_never_finds_a_case_outside_the_scope(run_as):
+    """North's supervisor searching for South's P3 (by id or course id) finds nothing."""
+    at = run_as("pages/case_explorer.py", "sam")
+    for text in ("P3", "P3-C1", "P"):
+        at.text_input(key="case_search").input(text).run()
+        assert not at.exception
+        assert set(at.selectbox(key="patient").options) <= {"P1", "P2"}
+    assert at.selectbox(key="patient").options == ["P1", "P2"]
+    clinician = run_as("pages/case_explorer.py", "cleo")
+    clinician.text_input(key="case_search").input("P1").run()
+    assert clinician.selectbox(key="patient").options == []
+
+
 def test_clinician_own_patients_only(run_as, auth_url):
     """Clinician CL-S1 picks among their own patients (P3, P4); P1 by link is refused."""
     at = run_as("pages/case_explorer.py", "cleo")
@@ -342,7 +355,7 @@ def test_empty_scope_shows_nothing(run_as, auth_url, data_calls, path):
     at = run_as(path, "sam")
     assert any("No patients to show: your scope (sites West)" in i.value for i in at.info)
     # Only the question "any patient in scope?" was asked, scoped to West.
-    assert {name for name, _ in data_calls} == {"patient_ids", "patient_conditions"}
+    assert {name for name, _ in data_calls} == {"has_patients", "patient_conditions"}
     assert {f.sites for _, f in data_calls} == {("West",)}
     assert not at.get("plotly_chart") and not at.metric and not at.sidebar.multiselect
     assert NO_SITE not in shown_text(at)
