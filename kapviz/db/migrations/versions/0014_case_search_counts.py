@@ -1,7 +1,7 @@
 """case search and row counts: per-course row counts, id pattern indexes
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 16:40:00
 
 rollup_course_counts keeps each course's rows per clinic table (the Data page's counts are
