@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,18 @@ ID_COLUMNS = ("patient_id", "session_id", "course_id")
 PAGES = ("/safety", "/trajectories")
 
 
+def _rewrite(source: Path, into: Path, keep: Callable[[dict], dict | None]) -> Path:
+    """Every CSV of `source` into `into`, each row as `keep` returns it (None: left out)."""
+    into.mkdir()
+    for path in sorted(source.glob("*.csv")):
+        with path.open(newline="") as src, (into / path.name).open("w", newline="") as dst:
+            reader = csv.DictReader(src)
+            writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
+            writer.writeheader()
+            writer.writerows(row for row in map(keep, reader) if row is not None)
+    return into
+
+
 def template_of_new_patients(url: str, folder: Path, prefix: str) -> Path:
     """The clinic of `url` as template CSVs with every id prefixed (all rows new)."""
     raw = folder / "raw"
@@ -49,42 +62,27 @@ def template_of_new_patients(url: str, folder: Path, prefix: str) -> Path:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    out = folder / "new"
-    out.mkdir()
-    for path in sorted(raw.glob("*.csv")):
-        with path.open(newline="") as src, (out / path.name).open("w", newline="") as dst:
-            reader = csv.DictReader(src)
-            writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
-            writer.writeheader()
-            for row in reader:
-                for column in ID_COLUMNS:
-                    if row.get(column):
-                        row[column] = prefix + row[column]
-                writer.writerow(row)
-    return out
+
+    def prefixed(row: dict) -> dict:
+        return {k: prefix + v if k in ID_COLUMNS and v else v for k, v in row.items()}
+
+    return _rewrite(raw, folder / "new", prefixed)
 
 
 def split_by_patient(folder: Path, into: Path, part: int, parts: int) -> Path:
     """The rows of every `parts`-th patient (those of `part`), as a template folder."""
-    into.mkdir()
     with (folder / "patients.csv").open(newline="") as src:
         ids = sorted(r["patient_id"] for r in csv.DictReader(src))
     mine = {p for i, p in enumerate(ids) if i % parts == part}
-    sessions: set[str] = set()
     with (folder / "sessions.csv").open(newline="") as src:
         sessions = {r["session_id"] for r in csv.DictReader(src) if r["patient_id"] in mine}
-    for path in sorted(folder.glob("*.csv")):
-        with path.open(newline="") as src, (into / path.name).open("w", newline="") as dst:
-            reader = csv.DictReader(src)
-            writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
-            writer.writeheader()
-            for row in reader:
-                keep = row["patient_id"] in mine if "patient_id" in row else None
-                if keep is None:
-                    keep = row["session_id"] in sessions
-                if keep:
-                    writer.writerow(row)
-    return into
+
+    def of_part(row: dict) -> dict | None:
+        if "patient_id" in row:
+            return row if row["patient_id"] in mine else None
+        return row if row["session_id"] in sessions else None
+
+    return _rewrite(folder, into, of_part)
 
 
 def metrics(page) -> dict[str, str]:  # noqa: ANN001 - a Playwright Page
