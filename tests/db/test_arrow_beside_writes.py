@@ -131,3 +131,27 @@ def test_a_write_is_released_when_its_transaction_rolls_back(sqlite_url):
     thread.start()
     thread.join(30)
     assert seen == [["a"]]
+
+
+def test_arrow_reads_follow_writes_after_a_rollup_rebuild(sqlite_url):
+    """The trigger seen in the app: a server that has read through Arrow rebuilds the rollups
+    (an import on the Data page), then a session is written; Arrow reads it."""
+    from kapviz.db import rollups
+    from kapviz.db.models import Session
+    from tests.clinic import build_clinic
+
+    engine = make_engine(sqlite_url)
+    build_clinic(engine)
+    stmt = select(Session.session_id).order_by(Session.session_id)
+    with engine.connect() as conn:
+        before = arrow.fetch_frame(conn, stmt, ["session_id"])["session_id"].tolist()
+    assert rollups.rebuild(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Session),
+            [{"session_id": "ZZ-NEW", "patient_id": "P1", "course_id": "P1-C1",
+              "started_at": AT, "phase": "follow_up", "status": "completed"}],
+        )  # fmt: skip
+    with engine.connect() as conn:
+        after = arrow.fetch_frame(conn, stmt, ["session_id"])["session_id"].tolist()
+    assert after == [*before, "ZZ-NEW"]
