@@ -137,7 +137,7 @@ def _postgresql(uri: str) -> Iterator:
 
 @contextlib.contextmanager
 def _connect(driver: str, uri: str) -> Iterator:
-    """An ADBC connection for one read.
+    """An ADBC connection for one read (None on SQLite while this process writes the file).
 
     PostgreSQL: a connection from SQLAlchemy's pool (`_pg_pool`). SQLite: one
     read-only connection per database for the life of the process, used by one reader at
