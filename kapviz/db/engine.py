@@ -51,7 +51,10 @@ class WriteGate:
     may write to the end of its transaction, checkpoint included) waits until the Arrow reads
     in flight end, and an Arrow read does not start while a write is open or waiting: it
     reads through sqlite3 instead (`try_read` False), so pages keep being served during a
-    long import. Reads through sqlite3 never pass here. Reentrant for the writing thread,
+    long import. An Arrow reader also moves the read marks of the WAL index that a sqlite3
+    reader of this process relies on (a sqlite3 read failed as "database disk image is
+    malformed"), so a sqlite3 read waits for the Arrow reads in flight and, while it is
+    open (to its cursor's close), an Arrow read is declined too. Reentrant for the writing thread,
     whose own Arrow reads proceed; a write's hold may be ended from another thread (a pooled
     connection reset by the garbage collector).
     """
@@ -62,15 +65,30 @@ class WriteGate:
         self._writer: int | None = None
         self._depth = 0
         self._waiting = 0
+        self._selects = 0
 
     def try_read(self) -> bool:
-        """Start an Arrow read unless another thread writes or waits to write."""
+        """Start an Arrow read unless another thread writes or waits to write, or a sqlite3
+        read is open (an Arrow reader may move the read marks a sqlite3 reader relies on)."""
         me = threading.get_ident()
         with self._cond:
-            if self._writer != me and (self._writer is not None or self._waiting):
+            if self._selects or (
+                self._writer != me and (self._writer is not None or self._waiting)
+            ):
                 return False
             self._readers += 1
             return True
+
+    def select(self) -> None:
+        """Start a sqlite3 read: after the Arrow reads in flight."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._readers == 0)
+            self._selects += 1
+
+    def end_select(self) -> None:
+        with self._cond:
+            self._selects -= 1
+            self._cond.notify_all()
 
     def end_read(self) -> None:
         with self._cond:
@@ -149,13 +167,36 @@ def _close_anchors() -> None:
 
 
 class _GatedCursor(sqlite3.Cursor):
-    """A cursor whose statements, plain reads (SELECT) excepted, pass the file's WriteGate."""
+    """A cursor whose statements pass the file's WriteGate: a read (SELECT) from its
+    execution until the cursor closes or runs another statement."""
+
+    _selecting = False
 
     def execute(self, sql, parameters=(), /):  # DB-API signature
+        self._end_select()
+        if self.connection.gated and _is_select(sql):
+            self.connection._gate.select()
+            self._selecting = True
+            return super().execute(sql, parameters)
         with self.connection.statement(sql):
             return super().execute(sql, parameters)
 
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_select()
+
+    def __del__(self) -> None:
+        self._end_select()
+
+    def _end_select(self) -> None:
+        if self._selecting:
+            self._selecting = False
+            self.connection._gate.end_select()
+
     def executemany(self, sql, seq_of_parameters, /):  # DB-API signature
+        self._end_select()
         with self.connection.statement(sql):
             return super().executemany(sql, seq_of_parameters)
 

@@ -5,7 +5,7 @@ connections. Two failures followed, measured in a serving process: after the eng
 closed (the rollup build disposes it), Arrow reads never saw a later write; and a commit's
 checkpoint in one thread tore an Arrow read in another (more rows than the table held).
 kapviz.db.engine keeps one sqlite3 connection open beside the Arrow one and passes every
-sqlite3 write and Arrow read through the file's WriteGate.
+sqlite3 statement and Arrow read through the file's WriteGate.
 """
 
 from __future__ import annotations
@@ -95,8 +95,6 @@ def test_a_write_waits_for_an_arrow_read_in_flight(sqlite_url):
         thread.start()
         thread.join(0.5)
         assert thread.is_alive()
-        with engine.connect() as conn:  # reads through sqlite3 are not held up
-            assert conn.execute(select(func.count()).select_from(AuditEvent)).scalar() == 1
     finally:
         gate.end_read()
     thread.join(30)
@@ -155,3 +153,39 @@ def test_arrow_reads_follow_writes_after_a_rollup_rebuild(sqlite_url):
     with engine.connect() as conn:
         after = arrow.fetch_frame(conn, stmt, ["session_id"])["session_id"].tolist()
     assert after == [*before, "ZZ-NEW"]
+
+
+def test_arrow_reads_and_sqlite3_reads_take_turns(sqlite_url):
+    """An Arrow reader moves the read marks that a sqlite3 reader of the same process relies
+    on (a sqlite3 read then failed as "malformed"): while a sqlite3 read is open an Arrow read
+    is declined, and a sqlite3 read waits for the Arrow read in flight."""
+    engine = _ready(sqlite_url)
+    _write(engine, "a", "b")
+    with engine.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        cursor.execute("SELECT username FROM audit_events")
+        assert cursor.fetchone() == ("a",)  # the read is open
+        seen: list = []
+        thread = threading.Thread(target=lambda: seen.append(_arrow_names(engine)))
+        thread.start()
+        thread.join(30)
+        assert seen == [None]
+        cursor.close()
+    assert _arrow_names(engine) == ["a", "b"]
+    gate = sqlite_write_gate(sqlite_url.removeprefix("sqlite:///"))
+    assert gate.try_read()  # an Arrow read in flight
+    counted: list[int] = []
+
+    def count() -> None:
+        with engine.connect() as conn:
+            counted.append(conn.execute(select(func.count()).select_from(AuditEvent)).scalar())
+
+    thread = threading.Thread(target=count)
+    try:
+        thread.start()
+        thread.join(0.5)
+        assert counted == []
+    finally:
+        gate.end_read()
+    thread.join(30)
+    assert counted == [2]
