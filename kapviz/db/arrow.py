@@ -29,7 +29,13 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import Boolean, Date, DateTime, String
 
-from kapviz.db.engine import sqlite_file_lock, sqlite_pragmas, with_analytics_settings
+from kapviz.db.engine import (
+    keep_sqlite_open,
+    sqlite_file_lock,
+    sqlite_pragmas,
+    sqlite_write_gate,
+    with_analytics_settings,
+)
 
 
 def adbc_uri(url: URL) -> tuple[str, str] | None:
@@ -131,7 +137,7 @@ def _postgresql(uri: str) -> Iterator:
 
 @contextlib.contextmanager
 def _connect(driver: str, uri: str) -> Iterator:
-    """An ADBC connection for one read.
+    """An ADBC connection for one read (None on SQLite while this process writes the file).
 
     PostgreSQL: a connection from SQLAlchemy's pool (`_pg_pool`). SQLite: one
     read-only connection per database for the life of the process, used by one reader at
@@ -148,15 +154,26 @@ def _connect(driver: str, uri: str) -> Iterator:
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 
     # The file's lock (kapviz.db.engine.sqlite_file_lock) is also taken while this process's
-    # sqlite3 connections open: see there why the two copies of SQLite must not overlap then.
-    with sqlite_file_lock(unquote(uri.removeprefix("file:").rsplit("?", 1)[0])):
-        with _SQLITE_GUARD:
-            if uri not in _SQLITE:
-                _SQLITE[uri] = (_sqlite_reader(adbc_sqlite.connect(uri)), threading.Lock())
-            conn, lock = _SQLITE[uri]
-        with lock:
-            yield conn
-            conn.rollback()  # end the read transaction: the next read sees newer commits
+    # sqlite3 connections open: see there why the two copies of SQLite must not overlap then;
+    # its WriteGate keeps this process's sqlite3 writes out during the read (None: one is
+    # open, the caller reads through sqlite3), and a sqlite3 connection stays open beside it.
+    path = unquote(uri.removeprefix("file:").rsplit("?", 1)[0])
+    gate = sqlite_write_gate(path)
+    if not gate.try_read():
+        yield None
+        return
+    try:
+        with sqlite_file_lock(path):
+            keep_sqlite_open(path)
+            with _SQLITE_GUARD:
+                if uri not in _SQLITE:
+                    _SQLITE[uri] = (_sqlite_reader(adbc_sqlite.connect(uri)), threading.Lock())
+                conn, lock = _SQLITE[uri]
+            with lock:
+                yield conn
+                conn.rollback()  # end the read transaction: the next read sees newer commits
+    finally:
+        gate.end_read()
 
 
 def _sqlite_reader(conn):  # ADBC connection in and out
@@ -201,6 +218,8 @@ def fetch_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.Da
     dialect = _ADBC_POSTGRESQL if driver == "postgresql" else conn.dialect
     sql, parameters = bound_sql(stmt, dialect)
     with _connect(driver, uri) as adbc_conn:
+        if adbc_conn is None:
+            return None
         cursor = adbc_conn.cursor()
         try:
             cursor.execute(sql, parameters or None)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -37,6 +41,228 @@ def sqlite_file_lock(database: str) -> threading.RLock:
         return _FILE_LOCKS.setdefault(key, threading.RLock())
 
 
+class WriteGate:
+    """Arrow (ADBC) reads of one SQLite file against this process's sqlite3 writes to it.
+
+    Why: the two copies of SQLite in one process cannot see each other's locks. A sqlite3
+    commit's checkpoint (or a WAL restart) took an Arrow read in flight for no reader at all
+    and copied pages into the file under it: the read came back torn (more rows than the
+    table held) while an import wrote in another thread. So a write (from a statement that
+    may write to the end of its transaction, checkpoint included) waits until the Arrow reads
+    in flight end, and an Arrow read does not start while a write is open or waiting: it
+    reads through sqlite3 instead (`try_read` False), so pages keep being served during a
+    long import. An Arrow reader also moves the read marks of the WAL index that a sqlite3
+    reader of this process relies on (a sqlite3 read failed as "database disk image is
+    malformed"), so a sqlite3 read waits for the Arrow reads in flight and, while it is
+    open (to its cursor's close), an Arrow read is declined too. Reentrant for the writing thread,
+    whose own Arrow reads proceed; a write's hold may be ended from another thread (a pooled
+    connection reset by the garbage collector).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._depth = 0
+        self._waiting = 0
+        self._selects = 0
+
+    def try_read(self) -> bool:
+        """Start an Arrow read unless another thread writes or waits to write, or a sqlite3
+        read is open (an Arrow reader may move the read marks a sqlite3 reader relies on)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._selects or (
+                self._writer != me and (self._writer is not None or self._waiting)
+            ):
+                return False
+            self._readers += 1
+            return True
+
+    def select(self) -> None:
+        """Start a sqlite3 read: after the Arrow reads in flight."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._readers == 0)
+            self._selects += 1
+
+    def end_select(self) -> None:
+        with self._cond:
+            self._selects -= 1
+            self._cond.notify_all()
+
+    def end_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._cond.notify_all()
+
+    def write(self, timeout: float) -> bool:
+        """Start (or, in the writing thread, deepen) a write: True once the Arrow reads in
+        flight and another thread's write have ended; False after `timeout` seconds (the
+        statement then goes on ungated and SQLite's busy timeout applies, as without it)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+                return True
+            self._waiting += 1
+            try:
+                free = self._cond.wait_for(
+                    lambda: self._writer is None and self._readers == 0, timeout
+                )
+            finally:
+                self._waiting -= 1
+            if not free:
+                return False
+            self._writer, self._depth = me, 1
+            return True
+
+    def end_write(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._writer = None
+                self._cond.notify_all()
+
+
+GATE_TIMEOUT = 30.0
+"""Seconds a sqlite3 write waits at the WriteGate (the engines' busy timeout)."""
+
+_GATES: dict[str, WriteGate] = {}
+_ANCHORS: dict[str, sqlite3.Connection] = {}
+
+
+def sqlite_write_gate(database: str) -> WriteGate:
+    """The process-wide WriteGate of one SQLite file."""
+    key = os.path.realpath(database)
+    with _FILE_LOCKS_GUARD:
+        return _GATES.setdefault(key, WriteGate())
+
+
+def keep_sqlite_open(database: str) -> None:
+    """Keep one sqlite3 connection to `database` open (and its shared lock held) until the
+    process ends; called, with `sqlite_file_lock` held, before the first Arrow read.
+
+    Why: when the last sqlite3 connection of the process closed (`Engine.dispose`, as the
+    rollup build does), SQLite took itself for the file's last user and checkpointed and
+    deleted the WAL and its index under the Arrow connection, which from then on read the
+    file as it was and never saw a later write (pages kept the data from before an import).
+    """
+    key = os.path.realpath(database)
+    with _FILE_LOCKS_GUARD:
+        if key in _ANCHORS:
+            return
+        anchor = sqlite3.connect(key, check_same_thread=False)
+        anchor.execute("SELECT count(*) FROM sqlite_master").fetchall()  # takes the lock
+        _ANCHORS[key] = anchor
+
+
+@atexit.register
+def _close_anchors() -> None:
+    """Registered before kapviz.db.arrow's exit hook, so it runs after the Arrow connections
+    are closed: the last sqlite3 connection then checkpoints the WAL as usual."""
+    with _FILE_LOCKS_GUARD:
+        for anchor in _ANCHORS.values():
+            anchor.close()
+        _ANCHORS.clear()
+
+
+class _GatedCursor(sqlite3.Cursor):
+    """A cursor whose statements pass the file's WriteGate: a read (SELECT) from its
+    execution until the cursor closes or runs another statement."""
+
+    _selecting = False
+
+    def execute(self, sql, parameters=(), /):  # DB-API signature
+        self._end_select()
+        if self.connection.gated and _is_select(sql):
+            self.connection._gate.select()
+            self._selecting = True
+            return super().execute(sql, parameters)
+        with self.connection.statement(sql):
+            return super().execute(sql, parameters)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_select()
+
+    def __del__(self) -> None:
+        self._end_select()
+
+    def _end_select(self) -> None:
+        if self._selecting:
+            self._selecting = False
+            self.connection._gate.end_select()
+
+    def executemany(self, sql, seq_of_parameters, /):  # DB-API signature
+        self._end_select()
+        with self.connection.statement(sql):
+            return super().executemany(sql, seq_of_parameters)
+
+
+class GatedConnection(sqlite3.Connection):
+    """The sqlite3 connection of kapviz's engines: a statement that may write passes the
+    file's WriteGate, held while the transaction it opened lasts (to its commit or rollback,
+    the commit's checkpoint included)."""
+
+    def __init__(self, database, *args, **kwargs):  # sqlite3.connect's arguments
+        super().__init__(database, *args, **kwargs)
+        self._gate = sqlite_write_gate(os.fsdecode(database))
+        self._held = 0  # writes of the open transaction, ended at commit or rollback
+        self.gated = False  # set once the connect event's settings are in
+
+    def cursor(self, factory=_GatedCursor):  # sqlite3 signature
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=(), /):  # sqlite3's shortcut skips cursor()
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters, /):
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    @contextlib.contextmanager
+    def statement(self, sql: str) -> Iterator[None]:
+        if not self.gated or _is_select(sql) or not self._gate.write(GATE_TIMEOUT):
+            yield
+            return
+        try:
+            yield
+        finally:
+            if self.in_transaction:
+                self._held += 1
+            else:
+                self._gate.end_write()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_writes()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._end_writes()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._end_writes()
+
+    def _end_writes(self) -> None:
+        while self._held:
+            self._held -= 1
+            self._gate.end_write()
+
+
+def _is_select(sql: str) -> bool:
+    """Whether a statement is a plain read: its first keyword is SELECT."""
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
 def sqlite_pragmas(cursor) -> None:  # DB-API cursor (sqlite3 or ADBC)
     """Read settings every SQLite connection of kapviz gets."""
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -48,7 +274,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, connect_args={"timeout": GATE_TIMEOUT, "factory": GatedConnection}
+        )
 
         file_lock = sqlite_file_lock(parsed.database or ":memory:")
 
@@ -62,6 +290,7 @@ def make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 sqlite_pragmas(cur)
                 cur.close()
+            dbapi_conn.gated = True
 
         return engine
     if parsed.get_backend_name() == "postgresql":
