@@ -2,7 +2,8 @@
 
 `insert_frame` writes a typed DataFrame: on PostgreSQL one COPY fed with text built column
 by column by Arrow (no Python work per row), on SQLite one DB-API executemany of tuples in
-SQLAlchemy's storage format. `bulk_insert` takes tuples (the demo generator's rows).
+SQLAlchemy's storage format. `bulk_insert` takes tuples (the demo generator's rows) and
+writes them the same way.
 `begin_bulk_load` is the bulk-loading recipe of both databases' manuals: foreign keys are
 checked (and PostgreSQL's plain indexes built) once per table after the load instead of
 once per inserted row.
@@ -17,10 +18,9 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table, insert
+from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table
 from sqlalchemy.exc import IntegrityError
 
-CHUNK = 50_000
 COPY_LINES = 200_000
 """Lines per write() into a PostgreSQL COPY (a few MB of text each)."""
 STAGE_ROWS = 10_000
@@ -31,17 +31,13 @@ INDEX_BUILD_MEMORY = "256MB"
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> int:
-    """Insert `rows` (tuples in `columns` order) into `table` inside the caller's transaction."""
+    """Insert `rows` (tuples in `columns` order) into `table` inside the caller's transaction:
+    `insert_frame` of them (one writer; SQLAlchemy's per-row parameter work cost SQLite's
+    demo clinic more than the inserts themselves)."""
     if not rows:
         return 0
-    if conn.dialect.name == "postgresql":
-        frame = pd.DataFrame.from_records(rows, columns=list(columns), coerce_float=False)
-        _copy(conn, table, frame)
-        return len(rows)
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in chunk])
-    return len(rows)
+    frame = pd.DataFrame.from_records(rows, columns=list(columns), coerce_float=False)
+    return insert_frame(conn, table, frame)
 
 
 def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
