@@ -95,11 +95,15 @@ class DemoStats:
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     seed: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds of each step (build, write, statistics, rollups): where a slow run went."""
 
     def describe(self) -> str:
-        """One log line: rows per table and seconds."""
+        """One log line: rows per table and seconds (in all, and per step)."""
         rows = ", ".join(f"{n:,} {t}" for t, n in self.counts.items())
-        return f"synthetic demo clinic (seed {self.seed}): {rows} in {self.seconds:.1f} s"
+        steps = ", ".join(f"{name} {s:.1f} s" for name, s in self.phases.items())
+        text = f"synthetic demo clinic (seed {self.seed}): {rows} in {self.seconds:.1f} s"
+        return f"{text} ({steps})" if steps else text
 
 
 TOP = {name: instrument(name).total_max for name in ("PHQ-9", "GAD-7", "PCL-5", "CADSS")}
@@ -709,7 +713,10 @@ def generate_clinic(
             f"the database already holds {existing} patients; the demo clinic is only "
             "written into an empty database"
         )
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
     rows = build_clinic(patients, seed, today, now=now)
+    phases["build"], mark = time.perf_counter() - mark, time.perf_counter()
     counts: dict[str, int] = {}
     # Every table is empty: keys checked and (PostgreSQL) indexes built once per table after
     # the load, the import's recipe (kapviz.db.bulk.BulkLoad), not once per inserted row.
@@ -740,8 +747,12 @@ def generate_clinic(
         finally:
             if load is not None:
                 load.release()
+    phases["write"], mark = time.perf_counter() - mark, time.perf_counter()
     refresh_statistics(engine)
+    phases["statistics"], mark = time.perf_counter() - mark, time.perf_counter()
     rollups.rebuild(engine)
-    stats = DemoStats(counts=counts, seconds=time.perf_counter() - started, seed=seed)
+    phases["rollups"] = time.perf_counter() - mark
+    seconds = time.perf_counter() - started
+    stats = DemoStats(counts=counts, seconds=seconds, seed=seed, phases=phases)
     log.info(stats.describe())
     return stats
