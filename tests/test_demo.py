@@ -5,9 +5,10 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
 from kapviz.db.models import Clinician, ImportRun, Site
 from kapviz.db.queries import newest_record_at
 from kapviz.demo import COLUMNS, TABLES, as_of, build_clinic, generate_clinic
@@ -160,6 +161,40 @@ def test_generate_into_database(db_url):
     assert tuple(run) == ("demo", True, "synthetic demo clinic (seed 5, 40 patients)")
     with pytest.raises(ValueError, match="already holds 40 patients"):
         generate_clinic(engine, patients=40, seed=5, today=TODAY)
+    engine.dispose()
+
+
+def _schema(engine) -> dict[str, tuple]:
+    """Every table's indexes and foreign keys, as the database reports them."""
+    found = inspect(engine)
+    return {
+        table: (
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                   for i in found.get_indexes(table)),
+            sorted((tuple(k["constrained_columns"]), k["referred_table"])
+                   for k in found.get_foreign_keys(table)),
+        )
+        for table in found.get_table_names()
+    }  # fmt: skip
+
+
+def test_generate_writes_the_built_values_and_keeps_the_schema(db_url):
+    """The bulk load stores every built value as built (dates, times to the microsecond,
+    true/false, missing values, JSON text), and leaves the indexes, foreign keys and (on
+    SQLite) their enforcement exactly as the migrations made them."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    schema = _schema(engine)
+    generate_clinic(engine, patients=30, seed=3, today=TODAY)
+    rows = build_clinic(30, 3, TODAY)
+    with engine.connect() as conn:
+        for name, model in TABLES.items():
+            columns = [model.__table__.c[c] for c in COLUMNS[name]]
+            stored = [tuple(r) for r in conn.execute(select(*columns))]
+            assert sorted(stored, key=repr) == sorted(rows[name], key=repr), name
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert _schema(engine) == schema
     engine.dispose()
 
 

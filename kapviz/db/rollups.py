@@ -37,6 +37,7 @@ from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import quality as quality_sql
 from kapviz.db.aggregates import trajectories as trajectory_sql
+from kapviz.db.bulk import insert_frame
 from kapviz.db.models import (
     Course,
     Patient,
@@ -297,13 +298,13 @@ def compute_whole(conn: Connection, *, dosing: bool = True) -> Rollups | None:
     )
 
 
-def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
-    """Plain Python values for an executemany insert (None for missing values)."""
-    out = frame[columns].astype(object).where(frame[columns].notna(), None)
-    return out.to_dict("records")
+def _records(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns a rollup table is written from, in its order (missing values as they are:
+    the bulk writer spells them NULL)."""
+    return frame[columns]
 
 
-def _whole_rows(rollups: Rollups) -> dict[type, list[dict]]:
+def _whole_rows(rollups: Rollups) -> dict[type, pd.DataFrame]:
     return {
         RollupDosingMonth: _records(
             rollups.dosing_months,
@@ -316,14 +317,15 @@ def _whole_rows(rollups: Rollups) -> dict[type, list[dict]]:
     }
 
 
-def _course_records(table: type, frame: pd.DataFrame) -> list[dict]:
+def _course_records(table: type, frame: pd.DataFrame) -> pd.DataFrame:
     columns = [c.key for c in table.__table__.c if not (c.primary_key and c.autoincrement is True)]
     return _records(frame, columns)
 
 
-def _insert(conn: Connection, table: type, rows: list[dict]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(insert(table), rows[start : start + CHUNK])
+def _insert(conn: Connection, table: type, rows: pd.DataFrame) -> None:
+    """Write a rollup table's rows with the clinic data's bulk writer (COPY on PostgreSQL,
+    one executemany on SQLite), not an executemany of dicts through SQLAlchemy."""
+    insert_frame(conn, table.__table__, rows)
 
 
 def _restamp(conn: Connection, version: tuple) -> None:

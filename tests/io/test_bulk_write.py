@@ -178,6 +178,21 @@ def test_keys_and_indexes_are_back_after_a_bulk_import(db_url, monkeypatch):
         conn.execute(text("UPDATE vitals SET session_id = 'NOPE'"))
 
 
+def test_a_failed_load_into_empty_tables_keeps_their_indexes(db_url, monkeypatch):
+    """Indexes dropped for a load into empty tables come back with the rollback."""
+    monkeypatch.setattr(write, "BULK_ROWS", 0)
+    monkeypatch.setattr(write, "REBUILD_ROWS", 0)
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        schema = conn.execute(text(SCHEMA[engine.dialect.name])).all()
+    with pytest.raises(IntegrityError):
+        write_batch(engine, broken_batch(), source="broken", kind="template")
+    with engine.connect() as conn:
+        assert conn.execute(text(SCHEMA[engine.dialect.name])).all() == schema
+    engine.dispose()
+
+
 def contents(url: str) -> dict[str, list]:
     """Every clinic row without its surrogate id and updated_at, in key order."""
     engine = make_engine(url)
