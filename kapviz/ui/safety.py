@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from kapviz import clinic_time
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
+from kapviz.db import rollups, safety_rollups
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.domain import route_label
 from kapviz.filters import Filters
@@ -225,9 +226,40 @@ def rates_by(filters: Filters, label: str) -> pd.DataFrame:
     return _rates_by(_key(filters), GROUPINGS[label])
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _counts(key: tuple) -> safety_rollups.SafetyCounts | None:
+    """The tables kapviz.db.safety_rollups keeps, when they serve these filters and are
+    current (else None: the page computes them live, the same numbers)."""
+    url, filters = key[0], key[1]
+    if not rollups.serves(filters):
+        return None
+    with engine_for(url).connect() as conn:
+        if not rollups.is_current(conn):
+            return None
+        return safety_rollups.safety_counts(conn, filters)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """The tables the rollups can serve, from them or from the live view."""
+
+    rates: pd.DataFrame
+    by_number: pd.DataFrame
+    curve: pd.DataFrame
+
+
+def _served(key: tuple) -> _Served:
+    counts = _counts(key)
+    if counts is not None:
+        return _Served(rates=counts.rates, by_number=counts.by_number, curve=counts.curve)
+    v = _view(key)
+    return _Served(rates=v.rates, by_number=v.by_number, curve=v.curve)
+
+
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _rates_by(key: tuple, by: str) -> pd.DataFrame:
-    table = _view(key).rates_by(by)
+    counts = _counts(key) if by == "route" else None
+    table = counts.by_route if counts is not None else _view(key).rates_by(by)
     if table.empty:
         return pd.DataFrame()
     names = table[by].map(lambda g: route_label(g)) if by == "route" else table[by]
@@ -293,9 +325,9 @@ class FigureChoice:
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -> go.Figure:
     # small: counts from 1 to small − 1 are not drawn (analysts; kapviz.ui.redact.drawable).
-    v = _view(key)
+    served = _served(key)
     rates = redact.drawable(
-        v.rates, ["sessions", "dosing_sessions", "patients", "patients_dosed"], small
+        served.rates, ["sessions", "dosing_sessions", "patients", "patients_dosed"], small
     )
     match name:
         case Figure.FREQUENCY:
@@ -306,15 +338,17 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
             drawn = redact.drawable(rates, ["mild", "moderate", "severe"], small)
             return charts.severity_stack(drawn, kind=choice.rate.value)
         case Figure.HEATMAP:
-            by_number = redact.drawable(v.by_number, ["sessions", "dosing_sessions"], small)
+            by_number = redact.drawable(served.by_number, ["sessions", "dosing_sessions"], small)
             return charts.effect_session_heatmap(by_number, max_number=choice.max_number)
         case Figure.BP:
-            return charts.bp_curve(redact.drawable(v.curve, ["n"], small), settings=settings())
+            return charts.bp_curve(redact.drawable(served.curve, ["n"], small), settings=settings())
         case Figure.U:
-            u = redact.drawable(v.u, ["events", "dosing_sessions"], small)
+            u = redact.drawable(_view(key).u, ["events", "dosing_sessions"], small)
             return charts.u_chart(u, today=choice.today)
         case Figure.LONG_TERM:
-            long_term = redact.drawable(v.long_term, ["sessions", "dosing_sessions"], small)
+            long_term = redact.drawable(
+                _view(key).long_term, ["sessions", "dosing_sessions"], small
+            )
             return charts.long_term_vs_cumulative_dose(long_term)
     raise ValueError(f"unknown safety figure {name!r}")
 
@@ -330,7 +364,7 @@ MIN_SESSIONS_PER_DOSE_NUMBER = 10
 
 def heatmap_max_number(filters: Filters) -> int:
     """Last dose number worth a heatmap column (enough sessions to read a rate)."""
-    sizes = view(filters).by_number.groupby("session_number")["dosing_sessions"].first()
+    sizes = _served(_key(filters)).by_number.groupby("session_number")["dosing_sessions"].first()
     if sizes.empty:
         return 1
     enough = sizes[sizes >= min(MIN_SESSIONS_PER_DOSE_NUMBER, int(sizes.iloc[0]))]

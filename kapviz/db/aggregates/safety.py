@@ -27,6 +27,7 @@ hash lookup. With filters, `session_id IN (the doses)` keeps the reads small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -288,7 +289,7 @@ def bp_summaries(conn: Connection, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(out)[[*columns, "peak_diastolic"]]
 
 
-def _bin_start(minute: ColumnElement, step: int) -> ColumnElement:
+def bin_start(minute: ColumnElement, step: int) -> ColumnElement:
     """`minute` rounded down to a multiple of `step`, below zero too (−5 → −10).
 
     Integer division truncates toward zero on both backends (SQLAlchemy's `//` on integers
@@ -305,22 +306,31 @@ def bp_value_counts(conn: Connection, filters: Filters, *, bin_minutes: int = 10
     of kapviz.metrics.vitals.bp_counts (minute = bin start; −5 falls in the bin at −10)."""
     if bin_minutes <= 0:
         raise ValueError(f"bin_minutes must be positive, not {bin_minutes}")
-    start = _bin_start(VitalSign.minutes_from_dose, bin_minutes).label("minute")
+    start = bin_start(VitalSign.minutes_from_dose, bin_minutes).label("minute")
     stmt = (
         select(start, VitalSign.systolic, VitalSign.diastolic, func.count())
         .where(VitalSign.session_id.in_(dose_ids(filters)))
         .group_by(start, VitalSign.systolic, VitalSign.diastolic)
     )
     frame = queries.read_frame(conn, stmt, ["minute", "systolic", "diastolic", "readings"])
+    return counts_by_measure(frame)
+
+
+def counts_by_measure(frame: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
+    """Counts of (systolic, diastolic) pairs per `keys` and minute as counts per keys,
+    minute, measure and value (bp_counts' contract, after the keys): a missing value is not
+    counted."""
     parts = []
     for measure in ("systolic", "diastolic"):
-        part = frame[["minute", measure, "readings"]].dropna(subset=[measure])
-        part = part.groupby(["minute", measure], as_index=False)["readings"].sum()
+        part = frame[[*keys, "minute", measure, "readings"]].dropna(subset=[measure])
+        part = part.groupby([*keys, "minute", measure], as_index=False, dropna=False)[
+            "readings"
+        ].sum()
         parts.append(part.rename(columns={measure: "value"}).assign(measure=measure))
     out = pd.concat(parts, ignore_index=True)
     out = out.astype({"minute": "int64", "value": "float64", "readings": "int64"})
     out["measure"] = out["measure"].astype(object)
-    return out[["minute", "measure", "value", "readings"]]
+    return out[[*keys, "minute", "measure", "value", "readings"]]
 
 
 # --- Scales taken during doses ------------------------------------------------------------------
