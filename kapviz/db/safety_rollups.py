@@ -197,17 +197,11 @@ class SafetyCounts:
     patients_dosed: int
 
 
-def _where(table, filters: Filters) -> list:  # a summed rollup model
-    conditions = []
-    if filters.sites:
-        conditions.append(table.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(table.indication.in_(filters.indications))
-    return conditions
-
-
 def _summed(conn: Connection, table, filters: Filters, keys: list, values: list) -> pd.DataFrame:
     """sum(values) per keys of a summed table's rows in these sites and indications."""
+    # Imported here: kapviz.db.rollups registers this module's tables when it loads.
+    from kapviz.db.rollups import _where
+
     cols = [getattr(table, k) for k in keys]
     sums = [func.sum(getattr(table, v)) for v in values]
     stmt = select(*cols, *sums).where(*_where(table, filters))
