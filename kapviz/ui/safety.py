@@ -197,10 +197,34 @@ def last_day(filters: Filters) -> date:
     return last_day_shown(live.now().date(), filters.end)
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _bp_flags(key: tuple) -> safety_sql.BpFlags | None:
+    """The BP tiles and flagged table grouped in SQL with the thresholds in force, where the
+    backend groups readings in SQL (else None: the page takes them from the live view)."""
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        if not safety_sql.groups_readings_in_sql(conn):
+            return None
+        return safety_sql.bp_flags(conn, filters, settings=settings(), limit=EXCURSION_TABLE_MAX)
+
+
+def _bp(key: tuple) -> safety_sql.BpFlags:
+    flags = _bp_flags(key)
+    if flags is not None:
+        return flags
+    bp = _view(key).session_vitals
+    return safety_sql.BpFlags(
+        excursion_sessions=int(bp["is_excursion"].sum()),
+        rise_sessions=int(bp["is_rise"].sum()),
+        predose_review_sessions=int(bp["needs_predose_review"].sum()),
+        flagged=safety_sql.flagged_first(bp, EXCURSION_TABLE_MAX),
+    )
+
+
 def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
     v = view(filters)
-    bp = v.session_vitals
+    bp = _bp(_key(filters))
     table = alerts(filters)
     counts = alert_metrics.attention(
         table,
@@ -212,9 +236,9 @@ def tiles(filters: Filters) -> Tiles:
         dosing_sessions=v.dosing_sessions,
         patients_dosed=v.patients_dosed,
         events=int(v.u["events"].sum()) if not v.u.empty else 0,
-        excursion_sessions=int(bp["is_excursion"].sum()),
-        rise_sessions=int(bp["is_rise"].sum()),
-        predose_review_sessions=int(bp["needs_predose_review"].sum()),
+        excursion_sessions=bp.excursion_sessions,
+        rise_sessions=bp.rise_sessions,
+        predose_review_sessions=bp.predose_review_sessions,
         serious_events=v.serious_events,
         attention_patients=counts.active,
         inactive_patients=counts.inactive,
@@ -278,11 +302,7 @@ def excursions(filters: Filters) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
 def _excursions(key: tuple) -> pd.DataFrame:
-    bp = _view(key).session_vitals
-    flagged = bp[bp["is_excursion"] | bp["is_rise"] | bp["needs_predose_review"]]
-    flagged = flagged.sort_values(
-        ["is_excursion", "is_rise", "started_at"], ascending=False, kind="stable"
-    ).head(EXCURSION_TABLE_MAX)
+    flagged = _bp(key).flagged
     links = [
         case_url(p, c) for p, c in zip(flagged["patient_id"], flagged["course_id"], strict=True)
     ]

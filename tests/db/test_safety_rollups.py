@@ -23,9 +23,9 @@ DEMO_SEED = 11
 """Seed of this module's 300-patient demo clinic (tests/db/conftest.py)."""
 
 
-def live(conn, filters: Filters) -> safety.DoseSafety:
+def live(conn, filters: Filters, cfg: config.Settings | None = None) -> safety.DoseSafety:
     """The Safety page's live tables (kapviz.ui.safety's reads, on either backend)."""
-    cfg = config.load_settings(env={})
+    cfg = cfg or config.load_settings(env={})
     doses = safety_sql.doses(conn, filters)
     bp = safety.dose_bp(doses, safety_sql.readings(conn, filters), settings=cfg)
     effects = safety_sql.dose_effects(conn, filters)

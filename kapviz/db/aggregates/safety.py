@@ -43,16 +43,19 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
     tuple_,
     union_all,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
+from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
 from kapviz.instruments import CADSS, MOAAS, PHQ9
+from kapviz.metrics.vitals import SESSION_VITALS_COLUMNS
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
 
 
@@ -287,6 +290,139 @@ def bp_summaries(conn: Connection, filters: Filters) -> pd.DataFrame:
     columns = ["session_id", "readings", "max_systolic", "max_diastolic", "last_systolic"]
     columns += ["last_diastolic", "pre_systolic", "pre_diastolic", "peak_systolic"]
     return pd.DataFrame(out)[[*columns, "peak_diastolic"]]
+
+
+def _bp_stats(filters: Filters):
+    """Per dose with readings, grouped in SQL: readings, max, peak, pre and last systolic and
+    diastolic (`bp_summaries`' columns, pre and last decoded from the packed readings)."""
+    minutes = VitalSign.minutes_from_dose
+    after = minutes > 0
+    packed = (
+        select(
+            VitalSign.session_id.label("session_id"),
+            func.count().label("readings"),
+            func.max(VitalSign.systolic).label("max_systolic"),
+            func.max(VitalSign.diastolic).label("max_diastolic"),
+            func.max(case((after, VitalSign.systolic))).label("peak_systolic"),
+            func.max(case((after, VitalSign.diastolic))).label("peak_diastolic"),
+            func.max(case((minutes <= 0, _packed(minutes)))).label("pre"),
+            func.max(_packed(minutes)).label("last"),
+        )
+        .where(VitalSign.session_id.in_(dose_ids(filters)))
+        .group_by(VitalSign.session_id)
+        .subquery()
+    )
+
+    def decoded(key: ColumnElement, measure: str) -> ColumnElement:
+        # Bitwise AND keeps the value bits of negative minutes too (no truncating division).
+        low = cast(cast(key, BigInteger).bitwise_and(_MINUTE_SHIFT - 1), BigInteger)
+        high = cast(low // _VALUE_SHIFT, BigInteger)
+        encoded = high if measure == "systolic" else low - high * _VALUE_SHIFT
+        return case((encoded > 0, encoded - 1))
+
+    c = packed.c
+    return select(
+        c.session_id,
+        c.readings,
+        c.max_systolic,
+        c.max_diastolic,
+        c.peak_systolic,
+        c.peak_diastolic,
+        decoded(c.pre, "systolic").label("pre_systolic"),
+        decoded(c.pre, "diastolic").label("pre_diastolic"),
+        decoded(c["last"], "systolic").label("last_systolic"),
+        decoded(c["last"], "diastolic").label("last_diastolic"),
+    ).subquery()
+
+
+def _bp_flags(stats, settings: Settings) -> dict[str, ColumnElement]:
+    """kapviz.metrics.vitals.flags_of's flags in SQL, the thresholds in force as bound
+    parameters (a missing value compares false, as NaN does there)."""
+    s = stats.c
+    rules = {
+        "is_excursion": (s.max_systolic >= settings.bp_excursion_systolic)
+        | (s.max_diastolic >= settings.bp_excursion_diastolic),
+        "is_rise": (s.peak_systolic - s.pre_systolic > settings.bp_rise_systolic)
+        | (s.peak_diastolic - s.pre_diastolic > settings.bp_rise_diastolic),
+        "needs_predose_review": (s.pre_systolic >= settings.bp_review_systolic)
+        | (s.pre_diastolic >= settings.bp_review_diastolic),
+    }
+    return {name: case((rule, 1), else_=0) for name, rule in rules.items()}
+
+
+def flagged_first(session_vitals: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The pandas definition `bp_flags` follows: the flagged doses of `session_vitals` (in the
+    doses' order), excursions first, then rises, newest first, at most `limit`."""
+    bp = session_vitals
+    flagged = bp[bp["is_excursion"] | bp["is_rise"] | bp["needs_predose_review"]]
+    return flagged.sort_values(
+        ["is_excursion", "is_rise", "started_at"], ascending=False, kind="stable"
+    ).head(limit)
+
+
+@dataclass(frozen=True)
+class BpFlags:
+    """The Safety page's blood-pressure tiles and flagged-sessions table, grouped in SQL."""
+
+    excursion_sessions: int
+    rise_sessions: int
+    predose_review_sessions: int
+    flagged: pd.DataFrame
+    """The newest flagged doses first by the page's order (excursions, then rises), at most
+    `limit` rows, in kapviz.metrics.vitals.SESSION_VITALS_COLUMNS."""
+
+
+def bp_flags(conn: Connection, filters: Filters, *, settings: Settings, limit: int) -> BpFlags:
+    """The doses flagged by the blood-pressure rules (excursion, large rise, pre-dose review)
+    under the current settings: their counts, and the first `limit` of them in the order
+    of the page's table (excursion, rise, newest; ties in the doses' order), so that only
+    those rows are sent. Equal to `session_vitals` of the live path (tests)."""
+    stats = _bp_stats(filters)
+    flags = _bp_flags(stats, settings)
+    totals = conn.execute(select(*[func.coalesce(func.sum(f), 0) for f in flags.values()])).one()
+    s = stats.c
+    values = [c for c in s if c.name != "session_id"]
+    stmt = (
+        select(
+            Session.session_id,
+            Session.patient_id,
+            Session.course_id,
+            Session.started_at,
+            Dosing.route,
+            Dosing.drug,
+            *values,
+            *[f.label(name) for name, f in flags.items()],
+        )
+        .join(stats, stats.c.session_id == Session.session_id)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+        .where(or_(*[f == 1 for f in flags.values()]))
+        .order_by(
+            flags["is_excursion"].desc(),
+            flags["is_rise"].desc(),
+            Session.started_at.desc(),
+            Session.patient_id,
+            Session.session_id,
+        )
+        .limit(limit)
+    )
+    columns = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    columns += [c.name for c in values] + list(flags)
+    frame = queries.read_frame(conn, stmt, columns)
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    frame["readings"] = frame["readings"].astype("int64")
+    for col in columns[7:-3]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    for measure in ("systolic", "diastolic"):
+        frame[f"rise_{measure}"] = frame[f"peak_{measure}"] - frame[f"pre_{measure}"]
+    for name in flags:
+        frame[name] = frame[name].astype(bool)
+    return BpFlags(
+        excursion_sessions=int(totals[0]),
+        rise_sessions=int(totals[1]),
+        predose_review_sessions=int(totals[2]),
+        flagged=frame[SESSION_VITALS_COLUMNS],
+    )
 
 
 def bin_start(minute: ColumnElement, step: int) -> ColumnElement:
