@@ -198,7 +198,8 @@ st.caption(
 # --- Sedation, dissociation, monitoring -----------------------------------------------------
 st.subheader("Sedation, dissociation and monitoring")
 cols = st.columns(4)
-sed, mon = v.sedation, v.monitoring
+counts = view.totals(filters)
+sed = counts.sedation
 cols[0].metric(
     "Sedation flags (MOAA/S)",
     f"{sed['sedation']:,}",
@@ -207,13 +208,13 @@ cols[0].metric(
 cols[1].metric("Loss of consciousness", f"{sed['loss_of_consciousness']:,}")
 cols[2].metric(
     "Esketamine: short monitoring",
-    f"{int(mon['is_short'].sum()):,}",
+    f"{counts.short_monitoring:,}",
     help="Observation shorter than the REMS minimum",
 )
-cols[3].metric("Esketamine: not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
+cols[3].metric("Esketamine: not recorded", f"{counts.unrecorded_monitoring:,}")
 st.caption(
     f"Of {sed['scores']:,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
-    f"and {len(mon):,} completed esketamine sessions."
+    f"and {counts.esketamine_sessions:,} completed esketamine sessions."
 )
 if not v.cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")

@@ -221,9 +221,21 @@ def _bp(key: tuple) -> safety_sql.BpFlags:
     )
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _totals(key: tuple) -> safety_sql.DoseTotals:
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        return safety_sql.dose_totals(conn, filters, settings=settings())
+
+
+def totals(filters: Filters) -> safety_sql.DoseTotals:
+    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent)."""
+    return _totals(_key(filters))
+
+
 def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
-    v = view(filters)
+    v = totals(filters)
     bp = _bp(_key(filters))
     table = alerts(filters)
     counts = alert_metrics.attention(
@@ -235,7 +247,7 @@ def tiles(filters: Filters) -> Tiles:
     return Tiles(
         dosing_sessions=v.dosing_sessions,
         patients_dosed=v.patients_dosed,
-        events=int(v.u["events"].sum()) if not v.u.empty else 0,
+        events=v.events,
         excursion_sessions=bp.excursion_sessions,
         rise_sessions=bp.rise_sessions,
         predose_review_sessions=bp.predose_review_sessions,

@@ -54,7 +54,7 @@ from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
-from kapviz.instruments import CADSS, MOAAS, PHQ9
+from kapviz.instruments import CADSS, LOSS_OF_CONSCIOUSNESS_MOAAS, MOAAS, PHQ9
 from kapviz.metrics.vitals import SESSION_VITALS_COLUMNS
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
 
@@ -494,6 +494,86 @@ def scale_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
     frame["total"] = frame["total"].astype("int64")
     frame["instrument"] = frame["instrument"].astype(object)
     return frame
+
+
+# --- Headline counts, sedation and monitoring, in SQL --------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseTotals:
+    """Counts of the page that need no dose sent: `DoseSafety`'s dosing_sessions,
+    patients_dosed, serious_events, sedation, the events of its u-chart, and the sums of
+    its monitoring table (esketamine doses, short, not recorded)."""
+
+    dosing_sessions: int
+    patients_dosed: int
+    events: int
+    serious_events: int
+    sedation: dict[str, int]
+    esketamine_sessions: int
+    short_monitoring: int
+    unrecorded_monitoring: int
+
+
+def _count_where(condition: ColumnElement) -> ColumnElement:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def dose_totals(conn: Connection, filters: Filters, *, settings: Settings) -> DoseTotals:
+    """`DoseTotals` of the doses, each a GROUP BY-free aggregate in SQL with the settings'
+    thresholds as bound parameters (equal to the live view's: tests)."""
+    doses = dose_ids(filters)
+    minutes = Dosing.monitoring_min
+    esketamine = Dosing.drug == "esketamine"
+    dose_row = conn.execute(
+        select(
+            func.count(),
+            func.count(func.distinct(Session.patient_id)),
+            _count_where(esketamine),
+            _count_where(esketamine & (minutes < settings.esketamine_min_monitoring_min)),
+            _count_where(esketamine & minutes.is_(None)),
+        )
+        .select_from(Session)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+    ).one()
+    # An event is one term on one dose (dose_effects' groups), counted once.
+    terms = (
+        select(SideEffect.session_id)
+        .where(SideEffect.session_id.in_(doses))
+        .group_by(SideEffect.session_id, SideEffect.term)
+        .subquery()
+    )
+    events = conn.execute(select(func.count()).select_from(terms)).scalar_one()
+    serious = conn.execute(
+        select(func.count()).where(SideEffect.session_id.in_(doses), SideEffect.serious)
+    ).scalar_one()
+    scope = queries.course_scope(filters)
+    moaas = [Assessment.instrument == MOAAS.id, Assessment.session_id.in_(doses)]
+    if scope is not None:
+        moaas.append(Assessment.course_id.in_(scope))
+    score = Assessment.total
+    scores = conn.execute(
+        select(
+            func.count(),
+            _count_where(score <= settings.sedation_moaas_max),
+            _count_where(score == LOSS_OF_CONSCIOUSNESS_MOAAS),
+        ).where(*moaas)
+    ).one()
+    return DoseTotals(
+        dosing_sessions=int(dose_row[0]),
+        patients_dosed=int(dose_row[1]),
+        events=int(events),
+        serious_events=int(serious),
+        sedation={
+            "scores": int(scores[0]),
+            "sedation": int(scores[1]),
+            "loss_of_consciousness": int(scores[2]),
+        },
+        esketamine_sessions=int(dose_row[2]),
+        short_monitoring=int(dose_row[3]),
+        unrecorded_monitoring=int(dose_row[4]),
+    )
 
 
 # --- Alerts: the recent window --------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""The Safety page's blood-pressure tiles and flagged-sessions table grouped in SQL equal the
-live path's (every dose's readings summarised in pandas), on the hand clinic and a demo
-clinic, on SQLite and PostgreSQL, with the default and with other thresholds."""
+"""The Safety page's sections aggregated in SQL per request equal the live path's (every
+dose read and summarised in pandas), on the hand clinic and a demo clinic, on SQLite and
+PostgreSQL, with the default and with other thresholds: the blood-pressure tiles and the
+flagged-sessions table (`bp_flags`), the headline, sedation and monitoring counts
+(`dose_totals`)."""
 
 from __future__ import annotations
 
@@ -69,3 +71,44 @@ def test_demo_flags_equal_live(demo, thresholds):
     assert_flags_equal_live(demo, Filters(start=date(1990, 1, 1), end=date(1990, 2, 1)), cfg)
     few = assert_flags_equal_live(demo, Filters(), cfg, limit=7)
     assert len(few.flagged) == 7
+
+
+def assert_totals_equal_live(conn, filters: Filters, cfg) -> safety_sql.DoseTotals:
+    got = safety_sql.dose_totals(conn, filters, settings=cfg)
+    want = live(conn, filters, cfg)
+    assert got.dosing_sessions == want.dosing_sessions
+    assert got.patients_dosed == want.patients_dosed
+    assert got.events == (int(want.u["events"].sum()) if not want.u.empty else 0)
+    assert got.serious_events == want.serious_events
+    assert got.sedation == want.sedation
+    mon = want.monitoring
+    assert got.esketamine_sessions == len(mon)
+    assert got.short_monitoring == int(mon["is_short"].sum())
+    assert got.unrecorded_monitoring == int(mon["is_unrecorded"].sum())
+    return got
+
+
+def test_hand_clinic_totals_by_hand_and_equal_live(clinic):
+    """Hand clinic: 9 doses of 3 patients, 4 events (one term on one dose each), one MOAA/S
+    at or below 3 (sedation) and no esketamine dose."""
+    cfg = config.load_settings(env={})
+    got = assert_totals_equal_live(clinic, Filters(), cfg)
+    assert (got.dosing_sessions, got.patients_dosed, got.events) == (9, 3, 4)
+    assert got.sedation["sedation"] == 1 and got.esketamine_sessions == 0
+    strict = dataclasses.replace(cfg, sedation_moaas_max=0, esketamine_min_monitoring_min=999)
+    for filters in _choices(clinic):
+        assert_totals_equal_live(clinic, filters, cfg)
+        assert_totals_equal_live(clinic, filters, strict)
+
+
+@pytest.mark.parametrize("thresholds", [{}, {"sedation_moaas_max": 1}], ids=["default", "other"])
+def test_demo_totals_equal_live(demo, thresholds):
+    """Every choice of sites and indications and a date range, with two sets of thresholds."""
+    cfg = dataclasses.replace(config.load_settings(env={}), **thresholds)
+    totals = [assert_totals_equal_live(demo, f, cfg) for f in _choices(demo)]
+    assert totals[0].events > 0 and totals[0].esketamine_sessions > 0
+    assert totals[0].short_monitoring + totals[0].unrecorded_monitoring > 0
+    assert totals[0].sedation["scores"] > 0
+    first = live(demo, Filters(), cfg).doses["started_at"].min().date()
+    ranged = Filters(start=first + timedelta(days=90), end=first + timedelta(days=300))
+    assert assert_totals_equal_live(demo, ranged, cfg).dosing_sessions > 0
