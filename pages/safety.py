@@ -189,7 +189,7 @@ st.plotly_chart(
     theme=None,
     key="safety_u",
 )
-out = int(v.u["is_out"].sum())
+out = int(view.u_chart(filters)["is_out"].sum())
 st.caption(
     "u-chart: centre line = all events ÷ all sessions; limits ±3σ for each month's sessions. "
     + (f"{out} month(s) outside the limits." if out else "No month outside the limits.")

@@ -33,6 +33,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import alerts as alert_metrics
 from kapviz.metrics import safety
 from kapviz.metrics.alerts import alerts_now
+from kapviz.metrics.monitoring import u_chart_from_counts
 from kapviz.metrics.periods import last_day_shown
 from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
@@ -233,6 +234,18 @@ def totals(filters: Filters) -> safety_sql.DoseTotals:
     return _totals(_key(filters))
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _u(key: tuple) -> pd.DataFrame:
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        return u_chart_from_counts(safety_sql.monthly_events(conn, filters))
+
+
+def u_chart(filters: Filters) -> pd.DataFrame:
+    """The u-chart's table (kapviz.metrics.monitoring.u_chart), from counts grouped in SQL."""
+    return _u(_key(filters))
+
+
 def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
     v = totals(filters)
@@ -375,7 +388,7 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
         case Figure.BP:
             return charts.bp_curve(redact.drawable(served.curve, ["n"], small), settings=settings())
         case Figure.U:
-            u = redact.drawable(_view(key).u, ["events", "dosing_sessions"], small)
+            u = redact.drawable(_u(key), ["events", "dosing_sessions"], small)
             return charts.u_chart(u, today=choice.today)
         case Figure.LONG_TERM:
             long_term = redact.drawable(

@@ -2,19 +2,21 @@
 dose read and summarised in pandas), on the hand clinic and a demo clinic, on SQLite and
 PostgreSQL, with the default and with other thresholds: the blood-pressure tiles and the
 flagged-sessions table (`bp_flags`), the headline, sedation and monitoring counts
-(`dose_totals`)."""
+(`dose_totals`), the u-chart's monthly counts (`monthly_events`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 from kapviz import config
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
+from kapviz.metrics.monitoring import u_chart_from_counts
 from tests.db.test_rollups import _choices
 from tests.db.test_safety_rollups import live
 
@@ -112,3 +114,27 @@ def test_demo_totals_equal_live(demo, thresholds):
     first = live(demo, Filters(), cfg).doses["started_at"].min().date()
     ranged = Filters(start=first + timedelta(days=90), end=first + timedelta(days=300))
     assert assert_totals_equal_live(demo, ranged, cfg).dosing_sessions > 0
+
+
+def assert_u_chart_equal_live(conn, filters: Filters) -> pd.DataFrame:
+    got = u_chart_from_counts(safety_sql.monthly_events(conn, filters))
+    want = live(conn, filters).u
+    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
+    return got
+
+
+def test_hand_clinic_u_chart_by_hand_and_equal_live(clinic):
+    """January: 4 events in 7 doses; February: none in 2."""
+    got = assert_u_chart_equal_live(clinic, Filters())
+    assert got[["events", "dosing_sessions"]].values.tolist() == [[4, 7], [0, 2]]
+    for filters in _choices(clinic):
+        assert_u_chart_equal_live(clinic, filters)
+
+
+def test_demo_u_chart_equal_live(demo):
+    """Every choice of sites and indications, and a date range cutting months."""
+    charts = [assert_u_chart_equal_live(demo, f) for f in _choices(demo)]
+    assert len(charts[0]) > 6 and charts[-1].empty
+    first = live(demo, Filters()).doses["started_at"].min().date()
+    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
+    assert len(assert_u_chart_equal_live(demo, ranged)) > 3

@@ -52,9 +52,11 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from kapviz.config import Settings
 from kapviz.db import queries
+from kapviz.db.aggregates.program import month_of
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
 from kapviz.instruments import CADSS, LOSS_OF_CONSCIOUSNESS_MOAAS, MOAAS, PHQ9
+from kapviz.metrics.monitoring import U_CHART_COLUMNS
 from kapviz.metrics.vitals import SESSION_VITALS_COLUMNS
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
 
@@ -573,6 +575,37 @@ def dose_totals(conn: Connection, filters: Filters, *, settings: Settings) -> Do
         esketamine_sessions=int(dose_row[2]),
         short_monitoring=int(dose_row[3]),
         unrecorded_monitoring=int(dose_row[4]),
+    )
+
+
+def monthly_events(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """kapviz.metrics.monitoring.monthly_events of the doses, grouped in SQL: per calendar
+    month of the dose (month, events, dosing_sessions), an event one term on one dose."""
+    month = month_of(Session.started_at)
+    volume = select(month, func.count()).where(*dose_conditions(filters)).group_by(month)
+    pairs = (
+        select(SideEffect.session_id, SideEffect.term)
+        .where(SideEffect.session_id.in_(dose_ids(filters)))
+        .distinct()
+        .subquery()
+    )
+    events = (
+        select(month, func.count())
+        .select_from(pairs)
+        .join(Session, Session.session_id == pairs.c.session_id)
+        .group_by(month)
+    )
+    sizes = queries.read_frame(conn, volume, ["month", "dosing_sessions"])
+    if sizes.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS[:3]})
+    counted = queries.read_frame(conn, events, ["month", "events"])
+    frame = sizes.merge(counted, on="month", how="left").sort_values("month", ignore_index=True)
+    return pd.DataFrame(
+        {
+            "month": pd.to_datetime(frame["month"], format="%Y-%m"),
+            "events": frame["events"].fillna(0).astype("int64"),
+            "dosing_sessions": frame["dosing_sessions"].astype("int64"),
+        }
     )
 
 
