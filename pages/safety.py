@@ -11,8 +11,7 @@ filters = page.setup(
     "Side effects, vital signs and alerts across completed dosing sessions (cancelled and "
     "missed sessions never count).",
 )
-v = view.view(filters)
-if v.dosing_sessions == 0:
+if view.totals(filters).dosing_sessions == 0:
     widgets.empty_state(
         "No completed dosing sessions match these filters.",
         hint="Widen the filters in the sidebar.",
@@ -78,7 +77,7 @@ with st.expander("Thresholds in force"):
 # --- Side-effect frequency and severity ------------------------------------------------
 st.subheader("Side effects")
 redact.suppression_caption()
-if v.rates.empty:
+if view.rates(filters).empty:
     widgets.empty_state("No side effects recorded on these dosing sessions.")
 else:
     left, right = st.columns([3, 2])
@@ -216,10 +215,11 @@ st.caption(
     f"Of {sed['scores']:,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
     f"and {counts.esketamine_sessions:,} completed esketamine sessions."
 )
-if not v.cadss.empty:
+cadss = view.cadss(filters)
+if not cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
     redact.aggregate_table(
-        v.cadss,
+        cadss,
         counts=["n"],
         blank=["mean", "ci_low", "ci_high", "median"],
         download="cadss-by-dose-number.csv",

@@ -33,7 +33,7 @@ from kapviz.filters import Filters
 from kapviz.metrics import alerts as alert_metrics
 from kapviz.metrics import safety
 from kapviz.metrics.alerts import alerts_now
-from kapviz.metrics.monitoring import u_chart_from_counts
+from kapviz.metrics.monitoring import cadss_table, u_chart_from_counts
 from kapviz.metrics.periods import last_day_shown
 from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
@@ -246,6 +246,18 @@ def u_chart(filters: Filters) -> pd.DataFrame:
     return _u(_key(filters))
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _cadss(key: tuple) -> pd.DataFrame:
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        return cadss_table(safety_sql.cadss_scores(conn, filters))
+
+
+def cadss(filters: Filters) -> pd.DataFrame:
+    """CADSS by dose number (kapviz.metrics.monitoring.cadss_table), only the scores read."""
+    return _cadss(_key(filters))
+
+
 def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
     v = totals(filters)
@@ -295,6 +307,11 @@ class _Served:
     rates: pd.DataFrame
     by_number: pd.DataFrame
     curve: pd.DataFrame
+
+
+def rates(filters: Filters) -> pd.DataFrame:
+    """Side-effect rates per term (`DoseSafety.rates`), from the rollups when they serve."""
+    return _served(_key(filters)).rates
 
 
 def _served(key: tuple) -> _Served:

@@ -2,7 +2,8 @@
 dose read and summarised in pandas), on the hand clinic and a demo clinic, on SQLite and
 PostgreSQL, with the default and with other thresholds: the blood-pressure tiles and the
 flagged-sessions table (`bp_flags`), the headline, sedation and monitoring counts
-(`dose_totals`), the u-chart's monthly counts (`monthly_events`)."""
+(`dose_totals`), the u-chart's monthly counts (`monthly_events`), the CADSS scores by dose
+number (`cadss_scores`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pandas.testing import assert_frame_equal
 from kapviz import config
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.filters import Filters
-from kapviz.metrics.monitoring import u_chart_from_counts
+from kapviz.metrics.monitoring import cadss_table, u_chart_from_counts
 from tests.db.test_rollups import _choices
 from tests.db.test_safety_rollups import live
 
@@ -138,3 +139,28 @@ def test_demo_u_chart_equal_live(demo):
     first = live(demo, Filters()).doses["started_at"].min().date()
     ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
     assert len(assert_u_chart_equal_live(demo, ranged)) > 3
+
+
+def assert_cadss_equal_live(conn, filters: Filters) -> pd.DataFrame:
+    got = cadss_table(safety_sql.cadss_scores(conn, filters))
+    want = live(conn, filters).cadss
+    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
+    return got
+
+
+def test_hand_clinic_cadss_by_hand_and_equal_live(clinic):
+    """One CADSS score, 20, on a first dose."""
+    got = assert_cadss_equal_live(clinic, Filters())
+    assert got[["session_number", "n", "mean"]].values.tolist() == [[1, 1, 20.0]]
+    for filters in _choices(clinic):
+        assert_cadss_equal_live(clinic, filters)
+
+
+def test_demo_cadss_equal_live(demo):
+    """Every choice of sites and indications, and a date range (dose numbers restart in it,
+    as the live path numbers the doses it reads)."""
+    tables = [assert_cadss_equal_live(demo, f) for f in _choices(demo)]
+    assert len(tables[0]) > 3 and tables[0]["n"].sum() > 100 and tables[-1].empty
+    first = live(demo, Filters()).doses["started_at"].min().date()
+    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
+    assert len(assert_cadss_equal_live(demo, ranged)) > 0

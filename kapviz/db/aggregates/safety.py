@@ -609,6 +609,40 @@ def monthly_events(conn: Connection, filters: Filters) -> pd.DataFrame:
     )
 
 
+def cadss_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """CADSS scores taken during the doses with their dose number (total, session_number:
+    the dose's place in its course among the doses, by start then session id; missing
+    without a course), in the assessment frames' order: the input of
+    kapviz.metrics.monitoring.cadss_table, without sending the doses."""
+    # Session ids in code-point order, as the live path ranks them (PostgreSQL's default
+    # collation may sort them otherwise; SQLite compares bytes).
+    session = Session.session_id
+    if conn.dialect.name == "postgresql":
+        session = session.collate("C")
+    number = func.row_number().over(
+        partition_by=Session.course_id, order_by=(Session.started_at, session)
+    )
+    numbered = (
+        select(
+            Session.session_id.label("session_id"),
+            case((Session.course_id.is_not(None), number)).label("session_number"),
+        )
+        .where(*dose_conditions(filters))
+        .subquery()
+    )
+    scope = queries.course_scope(filters)
+    stmt = (
+        select(Assessment.total, numbered.c.session_number)
+        .join(numbered, numbered.c.session_id == Assessment.session_id)
+        .where(Assessment.instrument == CADSS.id)
+        .order_by(Assessment.patient_id, Assessment.administered_at)
+    )
+    if scope is not None:
+        stmt = stmt.where(Assessment.course_id.in_(scope))
+    frame = queries.read_frame(conn, stmt, ["total", "session_number"])
+    return frame.astype({"total": "int64", "session_number": "float64"})
+
+
 # --- Alerts: the recent window --------------------------------------------------------------------
 
 
