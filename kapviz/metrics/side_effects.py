@@ -411,8 +411,16 @@ def long_term_by_band(
     keep = rows["term"].isin(LONG_TERM_TERMS)
     rows = rows.loc[keep].assign(cumulative_band=labels.loc[keep])
     hits = rows.groupby(["cumulative_band", "term"]).size().rename("sessions")
+    return long_term_from_counts(sizes, hits)
+
+
+def long_term_from_counts(sizes: pd.Series, hits: pd.Series) -> pd.DataFrame:
+    """`long_term_by_band` from counts: `sizes` the doses per cumulative band (index
+    cumulative_band), `hits` the doses with each LONG_TERM_TERMS term per band (index
+    cumulative_band, term)."""
     order = [b for b in cumulative_dose_order() if b in sizes.index]
-    grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=hits.index.names)
+    names = ["cumulative_band", "term"]
+    grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=names)
     table = hits.reindex(grid, fill_value=0).astype("int64").reset_index()
     table = table.merge(sizes.reset_index(), on="cumulative_band", how="left")
     table = wilson_columns(table, successes="sessions", n="dosing_sessions")

@@ -93,10 +93,7 @@ def _view(key: tuple) -> safety.DoseSafety:
     url, filters = key[0], key[1]
     cfg = settings()
     engine = engine_for(url)
-    if background.side_by_side(url):
-        # The alerts worklist's reads too, in the background (kapviz.ui.background).
-        now = today_end(live.now().date())
-        background.start(("safety-alerts", key, now), _alerts, key, now)
+    if _alerts_alongside(key):
         return _view_side_by_side(engine, filters, cfg)
     # Through the module (not names imported from it): the benchmark times these reads.
     with engine.connect() as conn:
@@ -111,6 +108,16 @@ def _view(key: tuple) -> safety.DoseSafety:
         effects = safety_sql.dose_effects(conn, filters)
         scales = safety_sql.scale_scores(conn, filters)
     return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)
+
+
+def _alerts_alongside(key: tuple) -> bool:
+    """Start the alerts worklist's reads in the background where the backend reads side by
+    side (kapviz.ui.background), so they overlap the page's other reads; True if started."""
+    if not background.side_by_side(key[0]):
+        return False
+    now = today_end(live.now().date())
+    background.start(("safety-alerts", key, now), _alerts, key, now)
+    return True
 
 
 def _view_side_by_side(engine: Engine, filters: Filters, cfg: Settings) -> safety.DoseSafety:
@@ -225,12 +232,14 @@ def _bp(key: tuple) -> safety_sql.BpFlags:
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
 def _totals(key: tuple) -> safety_sql.DoseTotals:
     url, filters = key[0], key[1]
+    _alerts_alongside(key)
     with engine_for(url).connect() as conn:
         return safety_sql.dose_totals(conn, filters, settings=settings())
 
 
 def totals(filters: Filters) -> safety_sql.DoseTotals:
-    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent)."""
+    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent). The
+    page asks for them first: the alerts worklist's reads start alongside."""
     return _totals(_key(filters))
 
 
@@ -256,6 +265,14 @@ def _cadss(key: tuple) -> pd.DataFrame:
 def cadss(filters: Filters) -> pd.DataFrame:
     """CADSS by dose number (kapviz.metrics.monitoring.cadss_table), only the scores read."""
     return _cadss(_key(filters))
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _long_term(key: tuple) -> pd.DataFrame:
+    """The long-term chart's table (`DoseSafety.long_term`), from counts grouped in SQL."""
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        return safety_sql.long_term_counts(conn, filters)
 
 
 def tiles(filters: Filters) -> Tiles:
@@ -408,9 +425,7 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
             u = redact.drawable(_u(key), ["events", "dosing_sessions"], small)
             return charts.u_chart(u, today=choice.today)
         case Figure.LONG_TERM:
-            long_term = redact.drawable(
-                _view(key).long_term, ["sessions", "dosing_sessions"], small
-            )
+            long_term = redact.drawable(_long_term(key), ["sessions", "dosing_sessions"], small)
             return charts.long_term_vs_cumulative_dose(long_term)
     raise ValueError(f"unknown safety figure {name!r}")
 

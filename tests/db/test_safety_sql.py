@@ -164,3 +164,25 @@ def test_demo_cadss_equal_live(demo):
     first = live(demo, Filters()).doses["started_at"].min().date()
     ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
     assert len(assert_cadss_equal_live(demo, ranged)) > 0
+
+
+def assert_long_term_equal_live(conn, filters: Filters) -> pd.DataFrame:
+    got = safety_sql.long_term_counts(conn, filters)
+    want = live(conn, filters).long_term
+    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
+    return got
+
+
+def test_long_term_equal_live_hand_and_demo(clinic, demo):
+    """The long-term chart's table, every choice of sites and indications, a date range.
+    Hand clinic: P4's second 200 mg sublingual dose reaches 400 mg (250–<500 mg); P1's four
+    35 mg, P2's three 60 mg and P4's first dose stay below 250 mg."""
+    sizes = assert_long_term_equal_live(clinic, Filters()).groupby("cumulative_band")
+    assert sizes["dosing_sessions"].first().to_dict() == {"<250 mg": 8, "250–<500 mg": 1}
+    for conn in (clinic, demo):
+        tables = [assert_long_term_equal_live(conn, f) for f in _choices(conn)]
+        assert tables[-1]["dosing_sessions"].sum() == 0
+    assert tables[0]["sessions"].sum() > 0 and tables[0]["cumulative_band"].nunique() > 2
+    first = live(demo, Filters()).doses["started_at"].min().date()
+    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
+    assert_long_term_equal_live(demo, ranged)

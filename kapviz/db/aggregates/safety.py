@@ -57,6 +57,12 @@ from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, V
 from kapviz.filters import Filters
 from kapviz.instruments import CADSS, LOSS_OF_CONSCIOUSNESS_MOAAS, MOAAS, PHQ9
 from kapviz.metrics.monitoring import U_CHART_COLUMNS
+from kapviz.metrics.side_effects import (
+    CUMULATIVE_DOSE_EDGES_MG,
+    LONG_TERM_TERMS,
+    cumulative_dose_order,
+    long_term_from_counts,
+)
 from kapviz.metrics.vitals import SESSION_VITALS_COLUMNS
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
 
@@ -641,6 +647,59 @@ def cadss_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
         stmt = stmt.where(Assessment.course_id.in_(scope))
     frame = queries.read_frame(conn, stmt, ["total", "session_number"])
     return frame.astype({"total": "int64", "session_number": "float64"})
+
+
+def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """kapviz.metrics.side_effects.long_term_by_band of the doses from counts grouped in
+    SQL: each dose's cumulative dose (mg, a missing dose as 0) summed over the patient's
+    doses by start, then session id in code-point order; its band by the band edges."""
+    session = Session.session_id
+    if conn.dialect.name == "postgresql":
+        session = session.collate("C")
+    cumulative = func.sum(func.coalesce(Dosing.dose_mg, 0.0)).over(
+        partition_by=Session.patient_id, order_by=(Session.started_at, session)
+    )
+    per_dose = (
+        select(Session.session_id.label("session_id"), cumulative.label("mg"))
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+        .subquery()
+    )
+    # The band's position: the edges at or below the dose (searchsorted, side "right").
+    band = sum(
+        (case((per_dose.c.mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
+        literal(0),
+    ).label("band")
+    sizes = select(band, func.count()).group_by(band)
+    pairs = (
+        select(SideEffect.session_id, SideEffect.term)
+        .where(SideEffect.term.in_(LONG_TERM_TERMS), SideEffect.session_id.in_(dose_ids(filters)))
+        .distinct()
+        .subquery()
+    )
+    hits = (
+        select(band, pairs.c.term, func.count())
+        .select_from(pairs)
+        .join(per_dose, per_dose.c.session_id == pairs.c.session_id)
+        .group_by(band, pairs.c.term)
+    )
+    labels = cumulative_dose_order()
+    size_frame = queries.read_frame(conn, sizes, ["band", "dosing_sessions"])
+    hit_frame = queries.read_frame(conn, hits, ["band", "term", "sessions"])
+    size_series = pd.Series(
+        size_frame["dosing_sessions"].astype("int64").to_numpy(),
+        index=pd.Index([labels[int(b)] for b in size_frame["band"]], name="cumulative_band"),
+        name="dosing_sessions",
+    )
+    hit_series = pd.Series(
+        hit_frame["sessions"].astype("int64").to_numpy(),
+        index=pd.MultiIndex.from_arrays(
+            [[labels[int(b)] for b in hit_frame["band"]], hit_frame["term"].astype(object)],
+            names=["cumulative_band", "term"],
+        ),
+        name="sessions",
+    )
+    return long_term_from_counts(size_series, hit_series)
 
 
 # --- Alerts: the recent window --------------------------------------------------------------------
