@@ -229,50 +229,46 @@ def _bp(key: tuple) -> safety_sql.BpFlags:
     )
 
 
-@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
-def _totals(key: tuple) -> safety_sql.DoseTotals:
+class Section(StrEnum):
+    """Sections of the page aggregated in SQL per request (kapviz.db.aggregates.safety)."""
+
+    TOTALS = "totals"
+    U = "u"
+    CADSS = "cadss"
+    LONG_TERM = "long_term"
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _section(key: tuple, name: Section):  # the section's table or counts
     url, filters = key[0], key[1]
-    _alerts_alongside(key)
+    if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
+        _alerts_alongside(key)
     with engine_for(url).connect() as conn:
-        return safety_sql.dose_totals(conn, filters, settings=settings())
+        match name:
+            case Section.TOTALS:
+                return safety_sql.dose_totals(conn, filters, settings=settings())
+            case Section.U:
+                return u_chart_from_counts(safety_sql.monthly_events(conn, filters))
+            case Section.CADSS:
+                return cadss_table(safety_sql.cadss_scores(conn, filters))
+            case Section.LONG_TERM:
+                return safety_sql.long_term_counts(conn, filters)
+    raise ValueError(f"unknown safety section {name!r}")
 
 
 def totals(filters: Filters) -> safety_sql.DoseTotals:
-    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent). The
-    page asks for them first: the alerts worklist's reads start alongside."""
-    return _totals(_key(filters))
-
-
-@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
-def _u(key: tuple) -> pd.DataFrame:
-    url, filters = key[0], key[1]
-    with engine_for(url).connect() as conn:
-        return u_chart_from_counts(safety_sql.monthly_events(conn, filters))
+    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent)."""
+    return _section(_key(filters), Section.TOTALS)
 
 
 def u_chart(filters: Filters) -> pd.DataFrame:
     """The u-chart's table (kapviz.metrics.monitoring.u_chart), from counts grouped in SQL."""
-    return _u(_key(filters))
-
-
-@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
-def _cadss(key: tuple) -> pd.DataFrame:
-    url, filters = key[0], key[1]
-    with engine_for(url).connect() as conn:
-        return cadss_table(safety_sql.cadss_scores(conn, filters))
+    return _section(_key(filters), Section.U)
 
 
 def cadss(filters: Filters) -> pd.DataFrame:
     """CADSS by dose number (kapviz.metrics.monitoring.cadss_table), only the scores read."""
-    return _cadss(_key(filters))
-
-
-@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
-def _long_term(key: tuple) -> pd.DataFrame:
-    """The long-term chart's table (`DoseSafety.long_term`), from counts grouped in SQL."""
-    url, filters = key[0], key[1]
-    with engine_for(url).connect() as conn:
-        return safety_sql.long_term_counts(conn, filters)
+    return _section(_key(filters), Section.CADSS)
 
 
 def tiles(filters: Filters) -> Tiles:
@@ -422,10 +418,11 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
         case Figure.BP:
             return charts.bp_curve(redact.drawable(served.curve, ["n"], small), settings=settings())
         case Figure.U:
-            u = redact.drawable(_u(key), ["events", "dosing_sessions"], small)
+            u = redact.drawable(_section(key, Section.U), ["events", "dosing_sessions"], small)
             return charts.u_chart(u, today=choice.today)
         case Figure.LONG_TERM:
-            long_term = redact.drawable(_long_term(key), ["sessions", "dosing_sessions"], small)
+            long_term = _section(key, Section.LONG_TERM)
+            long_term = redact.drawable(long_term, ["sessions", "dosing_sessions"], small)
             return charts.long_term_vs_cumulative_dose(long_term)
     raise ValueError(f"unknown safety figure {name!r}")
 

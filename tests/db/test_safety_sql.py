@@ -35,6 +35,28 @@ LOW = {
 """Thresholds low enough to flag many doses of every kind."""
 
 
+TABLES = {
+    "u": lambda conn, f: u_chart_from_counts(safety_sql.monthly_events(conn, f)),
+    "cadss": lambda conn, f: cadss_table(safety_sql.cadss_scores(conn, f)),
+    "long_term": safety_sql.long_term_counts,
+}
+"""The tables aggregated in SQL, by the name of the live view's attribute they equal."""
+
+
+def assert_table_equal_live(conn, filters: Filters, name: str) -> pd.DataFrame:
+    got = TABLES[name](conn, filters)
+    want = getattr(live(conn, filters), name)
+    # No rows: nothing types the columns (object or numeric, as the live path's reads).
+    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
+    return got
+
+
+def ranged(conn) -> Filters:
+    """A date range from 95 to 300 days after the first dose (cutting months and courses)."""
+    first = live(conn, Filters()).doses["started_at"].min().date()
+    return Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
+
+
 def assert_flags_equal_live(conn, filters: Filters, cfg, limit: int = 500):
     got = safety_sql.bp_flags(conn, filters, settings=cfg, limit=limit)
     bp = live(conn, filters, cfg).session_vitals
@@ -68,9 +90,7 @@ def test_demo_flags_equal_live(demo, thresholds):
     counts = [assert_flags_equal_live(demo, f, cfg) for f in _choices(demo)]
     assert counts[0].excursion_sessions + counts[0].rise_sessions > 0
     assert counts[-1].flagged.empty and counts[-1].excursion_sessions == 0
-    first = live(demo, Filters(), cfg).doses["started_at"].min().date()
-    ranged = Filters(start=first + timedelta(days=90), end=first + timedelta(days=300))
-    assert assert_flags_equal_live(demo, ranged, cfg).flagged.shape[0] > 0
+    assert assert_flags_equal_live(demo, ranged(demo), cfg).flagged.shape[0] > 0
     assert_flags_equal_live(demo, Filters(start=date(1990, 1, 1), end=date(1990, 2, 1)), cfg)
     few = assert_flags_equal_live(demo, Filters(), cfg, limit=7)
     assert len(few.flagged) == 7
@@ -112,77 +132,48 @@ def test_demo_totals_equal_live(demo, thresholds):
     assert totals[0].events > 0 and totals[0].esketamine_sessions > 0
     assert totals[0].short_monitoring + totals[0].unrecorded_monitoring > 0
     assert totals[0].sedation["scores"] > 0
-    first = live(demo, Filters(), cfg).doses["started_at"].min().date()
-    ranged = Filters(start=first + timedelta(days=90), end=first + timedelta(days=300))
-    assert assert_totals_equal_live(demo, ranged, cfg).dosing_sessions > 0
-
-
-def assert_u_chart_equal_live(conn, filters: Filters) -> pd.DataFrame:
-    got = u_chart_from_counts(safety_sql.monthly_events(conn, filters))
-    want = live(conn, filters).u
-    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
-    return got
+    assert assert_totals_equal_live(demo, ranged(demo), cfg).dosing_sessions > 0
 
 
 def test_hand_clinic_u_chart_by_hand_and_equal_live(clinic):
     """January: 4 events in 7 doses; February: none in 2."""
-    got = assert_u_chart_equal_live(clinic, Filters())
+    got = assert_table_equal_live(clinic, Filters(), "u")
     assert got[["events", "dosing_sessions"]].values.tolist() == [[4, 7], [0, 2]]
     for filters in _choices(clinic):
-        assert_u_chart_equal_live(clinic, filters)
+        assert_table_equal_live(clinic, filters, "u")
 
 
 def test_demo_u_chart_equal_live(demo):
     """Every choice of sites and indications, and a date range cutting months."""
-    charts = [assert_u_chart_equal_live(demo, f) for f in _choices(demo)]
+    charts = [assert_table_equal_live(demo, f, "u") for f in _choices(demo)]
     assert len(charts[0]) > 6 and charts[-1].empty
-    first = live(demo, Filters()).doses["started_at"].min().date()
-    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
-    assert len(assert_u_chart_equal_live(demo, ranged)) > 3
-
-
-def assert_cadss_equal_live(conn, filters: Filters) -> pd.DataFrame:
-    got = cadss_table(safety_sql.cadss_scores(conn, filters))
-    want = live(conn, filters).cadss
-    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
-    return got
+    assert len(assert_table_equal_live(demo, ranged(demo), "u")) > 3
 
 
 def test_hand_clinic_cadss_by_hand_and_equal_live(clinic):
     """One CADSS score, 20, on a first dose."""
-    got = assert_cadss_equal_live(clinic, Filters())
+    got = assert_table_equal_live(clinic, Filters(), "cadss")
     assert got[["session_number", "n", "mean"]].values.tolist() == [[1, 1, 20.0]]
     for filters in _choices(clinic):
-        assert_cadss_equal_live(clinic, filters)
+        assert_table_equal_live(clinic, filters, "cadss")
 
 
 def test_demo_cadss_equal_live(demo):
     """Every choice of sites and indications, and a date range (dose numbers restart in it,
     as the live path numbers the doses it reads)."""
-    tables = [assert_cadss_equal_live(demo, f) for f in _choices(demo)]
+    tables = [assert_table_equal_live(demo, f, "cadss") for f in _choices(demo)]
     assert len(tables[0]) > 3 and tables[0]["n"].sum() > 100 and tables[-1].empty
-    first = live(demo, Filters()).doses["started_at"].min().date()
-    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
-    assert len(assert_cadss_equal_live(demo, ranged)) > 0
-
-
-def assert_long_term_equal_live(conn, filters: Filters) -> pd.DataFrame:
-    got = safety_sql.long_term_counts(conn, filters)
-    want = live(conn, filters).long_term
-    assert_frame_equal(got, want, check_exact=True, check_dtype=not want.empty)
-    return got
+    assert len(assert_table_equal_live(demo, ranged(demo), "cadss")) > 0
 
 
 def test_long_term_equal_live_hand_and_demo(clinic, demo):
     """The long-term chart's table, every choice of sites and indications, a date range.
     Hand clinic: P4's second 200 mg sublingual dose reaches 400 mg (250–<500 mg); P1's four
     35 mg, P2's three 60 mg and P4's first dose stay below 250 mg."""
-    sizes = assert_long_term_equal_live(clinic, Filters()).groupby("cumulative_band")
+    sizes = assert_table_equal_live(clinic, Filters(), "long_term").groupby("cumulative_band")
     assert sizes["dosing_sessions"].first().to_dict() == {"<250 mg": 8, "250–<500 mg": 1}
     for conn in (clinic, demo):
-        tables = [assert_long_term_equal_live(conn, f) for f in _choices(conn)]
+        tables = [assert_table_equal_live(conn, f, "long_term") for f in _choices(conn)]
         assert tables[-1]["dosing_sessions"].sum() == 0
     assert tables[0]["sessions"].sum() > 0 and tables[0]["cumulative_band"].nunique() > 2
-    first = live(demo, Filters()).doses["started_at"].min().date()
-    ranged = Filters(start=first + timedelta(days=95), end=first + timedelta(days=300))
-    assert_long_term_equal_live(demo, ranged)
+    assert_table_equal_live(demo, ranged(demo), "long_term")
