@@ -11,8 +11,7 @@ filters = page.setup(
     "Side effects, vital signs and alerts across completed dosing sessions (cancelled and "
     "missed sessions never count).",
 )
-v = view.view(filters)
-if v.dosing_sessions == 0:
+if view.totals(filters).dosing_sessions == 0:
     widgets.empty_state(
         "No completed dosing sessions match these filters.",
         hint="Widen the filters in the sidebar.",
@@ -78,7 +77,7 @@ with st.expander("Thresholds in force"):
 # --- Side-effect frequency and severity ------------------------------------------------
 st.subheader("Side effects")
 redact.suppression_caption()
-if v.rates.empty:
+if view.rates(filters).empty:
     widgets.empty_state("No side effects recorded on these dosing sessions.")
 else:
     left, right = st.columns([3, 2])
@@ -189,7 +188,7 @@ st.plotly_chart(
     theme=None,
     key="safety_u",
 )
-out = int(v.u["is_out"].sum())
+out = int(view.u_chart(filters)["is_out"].sum())
 st.caption(
     "u-chart: centre line = all events ÷ all sessions; limits ±3σ for each month's sessions. "
     + (f"{out} month(s) outside the limits." if out else "No month outside the limits.")
@@ -198,7 +197,8 @@ st.caption(
 # --- Sedation, dissociation, monitoring -----------------------------------------------------
 st.subheader("Sedation, dissociation and monitoring")
 cols = st.columns(4)
-sed, mon = v.sedation, v.monitoring
+counts = view.totals(filters)
+sed = counts.sedation
 cols[0].metric(
     "Sedation flags (MOAA/S)",
     f"{sed['sedation']:,}",
@@ -207,18 +207,19 @@ cols[0].metric(
 cols[1].metric("Loss of consciousness", f"{sed['loss_of_consciousness']:,}")
 cols[2].metric(
     "Esketamine: short monitoring",
-    f"{int(mon['is_short'].sum()):,}",
+    f"{counts.short_monitoring:,}",
     help="Observation shorter than the REMS minimum",
 )
-cols[3].metric("Esketamine: not recorded", f"{int(mon['is_unrecorded'].sum()):,}")
+cols[3].metric("Esketamine: not recorded", f"{counts.unrecorded_monitoring:,}")
 st.caption(
     f"Of {sed['scores']:,} MOAA/S scores taken during dosing sessions (0 = loss of consciousness) "
-    f"and {len(mon):,} completed esketamine sessions."
+    f"and {counts.esketamine_sessions:,} completed esketamine sessions."
 )
-if not v.cadss.empty:
+cadss = view.cadss(filters)
+if not cadss.empty:
     st.markdown("**CADSS dissociation by dose number** (0–92, higher = more dissociation)")
     redact.aggregate_table(
-        v.cadss,
+        cadss,
         counts=["n"],
         blank=["mean", "ci_low", "ci_high", "median"],
         download="cadss-by-dose-number.csv",

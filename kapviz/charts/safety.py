@@ -398,7 +398,8 @@ def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
         )
     )
     _themed(fig, "Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
-    fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
+    # The last month's label runs past the plot's edge: Plotly would hide it, not the margin.
+    fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y", ticklabeloverflow="allow")
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
     if today is not None:
         current = table.loc[partial, "ucl"]

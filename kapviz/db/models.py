@@ -500,3 +500,100 @@ Index(
     Course.course_id,
     postgresql_ops={"course_id": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")
+
+
+class RollupCourseEffect(_BySiteAndIndication, Base):
+    """One course's dosing sessions with a side-effect term, per dose number and route: how
+    many, and how many at each highest severity (kapviz.db.safety_rollups). Route is null for
+    a dose without a dosing record."""
+
+    __tablename__ = "rollup_course_effects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    session_number: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(32))
+    term: Mapped[str] = mapped_column(String(40))
+    sessions: Mapped[int] = mapped_column(Integer)
+    mild: Mapped[int] = mapped_column(Integer)
+    moderate: Mapped[int] = mapped_column(Integer)
+    severe: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseDose(_BySiteAndIndication, Base):
+    """One course's completed dosing sessions per dose number and route (the denominators
+    of RollupCourseEffect's rates)."""
+
+    __tablename__ = "rollup_course_doses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    session_number: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(32))
+    dosing_sessions: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseBpCount(_BySiteAndIndication, Base):
+    """One course's blood-pressure readings during its doses per time bin, measure and value
+    (kapviz.metrics.vitals.bp_counts), from which the Safety page's BP curve is drawn."""
+
+    __tablename__ = "rollup_course_bp_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    minute: Mapped[int] = mapped_column(Integer)
+    measure: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)
+
+
+class RollupEffectCount(_BySiteAndIndication, Base):
+    """RollupCourseEffect summed over courses (a bounded number of rows)."""
+
+    __tablename__ = "rollup_effect_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(32))
+    term: Mapped[str] = mapped_column(String(40))
+    sessions: Mapped[int] = mapped_column(Integer)
+    mild: Mapped[int] = mapped_column(Integer)
+    moderate: Mapped[int] = mapped_column(Integer)
+    severe: Mapped[int] = mapped_column(Integer)
+
+
+class RollupEffectPatients(_BySiteAndIndication, Base):
+    """Distinct patients with each side-effect term on a dose. Exact when summed over sites
+    and indications: a patient has one site and one indication."""
+
+    __tablename__ = "rollup_effect_patients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    term: Mapped[str] = mapped_column(String(40))
+    patients: Mapped[int] = mapped_column(Integer)
+
+
+class RollupDoseCount(_BySiteAndIndication, Base):
+    """RollupCourseDose summed over courses."""
+
+    __tablename__ = "rollup_dose_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(32))
+    dosing_sessions: Mapped[int] = mapped_column(Integer)
+
+
+class RollupDosedPatients(_BySiteAndIndication, Base):
+    """Distinct patients with a completed dosing session, per site and indication."""
+
+    __tablename__ = "rollup_dosed_patients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patients: Mapped[int] = mapped_column(Integer)
+
+
+class RollupBpCount(_BySiteAndIndication, Base):
+    """RollupCourseBpCount summed over courses (bounded by time bins × values)."""
+
+    __tablename__ = "rollup_bp_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    minute: Mapped[int] = mapped_column(Integer)
+    measure: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
 from kapviz import config
 from kapviz.auth.scope import matches_nothing
-from kapviz.db import queries
+from kapviz.db import queries, safety_rollups
 from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
@@ -168,13 +168,14 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupCourseOutcome,), outcome_rows),
     ((RollupTrajectoryValue,), trajectory_rows),
     ((RollupCourseCount,), course_count_rows),
+    (safety_rollups.COURSE_TABLES, safety_rollups.course_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of
 the courses an import touched. A new per-course rollup is one more entry here."""
 
 COURSE_TABLES = tuple(table for tables, _ in COURSE_ROLLUPS for table in tables)
-SUMMED_TABLES = (RollupCohortValue, RollupCohortBaseline)
+SUMMED_TABLES = (RollupCohortValue, RollupCohortBaseline, *safety_rollups.SUMMED_TABLES)
 """Counted again from per-course rows in SQL by every build and refresh (`_sum`), as is
 RollupDosingMonth."""
 TABLES = WHOLE_TABLES + COURSE_TABLES + SUMMED_TABLES
@@ -438,6 +439,7 @@ def _sum(conn: Connection) -> None:
         conn.execute(delete(table))
         columns = [c.key for c in stmt.selected_columns]  # the SELECT's order
         conn.execute(insert(table).from_select(columns, stmt))
+    safety_rollups.sum_rows(conn)
 
 
 def rebuild_if_stale(engine: Engine) -> bool:

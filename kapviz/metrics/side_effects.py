@@ -189,6 +189,17 @@ def rates_of(rows: pd.DataFrame, *, dosing_sessions: int, patients_dosed: int) -
         sessions=("session_id", "nunique"), patients=("patient_id", "nunique")
     )
     table = counts.join(mix).reset_index()
+    return rates_from_counts(table, dosing_sessions=dosing_sessions, patients_dosed=patients_dosed)
+
+
+def rates_from_counts(
+    counts: pd.DataFrame, *, dosing_sessions: int, patients_dosed: int
+) -> pd.DataFrame:
+    """`rates_of` from counts per term: term, sessions, patients and one column per severity
+    (the sessions whose highest severity it is), in any order."""
+    if counts.empty:
+        return _empty_rates()
+    table = counts.copy()
     table["dosing_sessions"] = dosing_sessions
     table["patients_dosed"] = patients_dosed
     table["severe_sessions"] = table["severe"]
@@ -324,7 +335,13 @@ def rates_by_labels(
     )
     rows = rows.assign(**{by: labels}).dropna(subset=[by])
     hits = rows.groupby([by, "term"]).size().rename("sessions")
-    terms = sorted(rows["term"].unique())
+    return rates_from_group_counts(sizes, hits, by=by)
+
+
+def rates_from_group_counts(sizes: pd.Series, hits: pd.Series, *, by: str) -> pd.DataFrame:
+    """`rates_by_labels` from counts: `sizes` the doses per subgroup (index named `by`),
+    `hits` the doses with each term per subgroup (index `by`, term); no missing subgroups."""
+    terms = sorted(hits.index.get_level_values("term").unique())
     grid = pd.MultiIndex.from_product([sizes.index, terms], names=[by, "term"])
     table = hits.reindex(grid, fill_value=0).astype("int64").reset_index()
     table = table.merge(sizes.reset_index(), on=by, how="left")
@@ -394,8 +411,16 @@ def long_term_by_band(
     keep = rows["term"].isin(LONG_TERM_TERMS)
     rows = rows.loc[keep].assign(cumulative_band=labels.loc[keep])
     hits = rows.groupby(["cumulative_band", "term"]).size().rename("sessions")
+    return long_term_from_counts(sizes, hits)
+
+
+def long_term_from_counts(sizes: pd.Series, hits: pd.Series) -> pd.DataFrame:
+    """`long_term_by_band` from counts: `sizes` the doses per cumulative band (index
+    cumulative_band), `hits` the doses with each LONG_TERM_TERMS term per band (index
+    cumulative_band, term)."""
     order = [b for b in cumulative_dose_order() if b in sizes.index]
-    grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=hits.index.names)
+    names = ["cumulative_band", "term"]
+    grid = pd.MultiIndex.from_product([order, list(LONG_TERM_TERMS)], names=names)
     table = hits.reindex(grid, fill_value=0).astype("int64").reset_index()
     table = table.merge(sizes.reset_index(), on="cumulative_band", how="left")
     table = wilson_columns(table, successes="sessions", n="dosing_sessions")

@@ -26,12 +26,14 @@ from sqlalchemy import Engine
 from kapviz import clinic_time
 from kapviz.charts import safety as charts
 from kapviz.config import Settings
+from kapviz.db import rollups, safety_rollups
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.domain import route_label
 from kapviz.filters import Filters
 from kapviz.metrics import alerts as alert_metrics
 from kapviz.metrics import safety
 from kapviz.metrics.alerts import alerts_now
+from kapviz.metrics.monitoring import cadss_table, u_chart_from_counts
 from kapviz.metrics.periods import last_day_shown
 from kapviz.ui import background, data, live, redact
 from kapviz.ui.db import engine_for, settings
@@ -91,10 +93,7 @@ def _view(key: tuple) -> safety.DoseSafety:
     url, filters = key[0], key[1]
     cfg = settings()
     engine = engine_for(url)
-    if background.side_by_side(url):
-        # The alerts worklist's reads too, in the background (kapviz.ui.background).
-        now = today_end(live.now().date())
-        background.start(("safety-alerts", key, now), _alerts, key, now)
+    if _alerts_alongside(key):
         return _view_side_by_side(engine, filters, cfg)
     # Through the module (not names imported from it): the benchmark times these reads.
     with engine.connect() as conn:
@@ -109,6 +108,16 @@ def _view(key: tuple) -> safety.DoseSafety:
         effects = safety_sql.dose_effects(conn, filters)
         scales = safety_sql.scale_scores(conn, filters)
     return safety.dose_safety(doses, effects, scales, bp=bp, settings=cfg)
+
+
+def _alerts_alongside(key: tuple) -> bool:
+    """Start the alerts worklist's reads in the background where the backend reads side by
+    side (kapviz.ui.background), so they overlap the page's other reads; True if started."""
+    if not background.side_by_side(key[0]):
+        return False
+    now = today_end(live.now().date())
+    background.start(("safety-alerts", key, now), _alerts, key, now)
+    return True
 
 
 def _view_side_by_side(engine: Engine, filters: Filters, cfg: Settings) -> safety.DoseSafety:
@@ -196,10 +205,76 @@ def last_day(filters: Filters) -> date:
     return last_day_shown(live.now().date(), filters.end)
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _bp_flags(key: tuple) -> safety_sql.BpFlags | None:
+    """The BP tiles and flagged table grouped in SQL with the thresholds in force, where the
+    backend groups readings in SQL (else None: the page takes them from the live view)."""
+    url, filters = key[0], key[1]
+    with engine_for(url).connect() as conn:
+        if not safety_sql.groups_readings_in_sql(conn):
+            return None
+        return safety_sql.bp_flags(conn, filters, settings=settings(), limit=EXCURSION_TABLE_MAX)
+
+
+def _bp(key: tuple) -> safety_sql.BpFlags:
+    flags = _bp_flags(key)
+    if flags is not None:
+        return flags
+    bp = _view(key).session_vitals
+    return safety_sql.BpFlags(
+        excursion_sessions=int(bp["is_excursion"].sum()),
+        rise_sessions=int(bp["is_rise"].sum()),
+        predose_review_sessions=int(bp["needs_predose_review"].sum()),
+        flagged=safety_sql.flagged_first(bp, EXCURSION_TABLE_MAX),
+    )
+
+
+class Section(StrEnum):
+    """Sections of the page aggregated in SQL per request (kapviz.db.aggregates.safety)."""
+
+    TOTALS = "totals"
+    U = "u"
+    CADSS = "cadss"
+    LONG_TERM = "long_term"
+
+
+@st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
+def _section(key: tuple, name: Section):  # the section's table or counts
+    url, filters = key[0], key[1]
+    if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
+        _alerts_alongside(key)
+    with engine_for(url).connect() as conn:
+        match name:
+            case Section.TOTALS:
+                return safety_sql.dose_totals(conn, filters, settings=settings())
+            case Section.U:
+                return u_chart_from_counts(safety_sql.monthly_events(conn, filters))
+            case Section.CADSS:
+                return cadss_table(safety_sql.cadss_scores(conn, filters))
+            case Section.LONG_TERM:
+                return safety_sql.long_term_counts(conn, filters)
+    raise ValueError(f"unknown safety section {name!r}")
+
+
+def totals(filters: Filters) -> safety_sql.DoseTotals:
+    """Headline, sedation and monitoring counts, aggregated in SQL (no dose is sent)."""
+    return _section(_key(filters), Section.TOTALS)
+
+
+def u_chart(filters: Filters) -> pd.DataFrame:
+    """The u-chart's table (kapviz.metrics.monitoring.u_chart), from counts grouped in SQL."""
+    return _section(_key(filters), Section.U)
+
+
+def cadss(filters: Filters) -> pd.DataFrame:
+    """CADSS by dose number (kapviz.metrics.monitoring.cadss_table), only the scores read."""
+    return _section(_key(filters), Section.CADSS)
+
+
 def tiles(filters: Filters) -> Tiles:
     """Headline numbers for these filters."""
-    v = view(filters)
-    bp = v.session_vitals
+    v = totals(filters)
+    bp = _bp(_key(filters))
     table = alerts(filters)
     counts = alert_metrics.attention(
         table,
@@ -210,10 +285,10 @@ def tiles(filters: Filters) -> Tiles:
     return Tiles(
         dosing_sessions=v.dosing_sessions,
         patients_dosed=v.patients_dosed,
-        events=int(v.u["events"].sum()) if not v.u.empty else 0,
-        excursion_sessions=int(bp["is_excursion"].sum()),
-        rise_sessions=int(bp["is_rise"].sum()),
-        predose_review_sessions=int(bp["needs_predose_review"].sum()),
+        events=v.events,
+        excursion_sessions=bp.excursion_sessions,
+        rise_sessions=bp.rise_sessions,
+        predose_review_sessions=bp.predose_review_sessions,
         serious_events=v.serious_events,
         attention_patients=counts.active,
         inactive_patients=counts.inactive,
@@ -225,9 +300,45 @@ def rates_by(filters: Filters, label: str) -> pd.DataFrame:
     return _rates_by(_key(filters), GROUPINGS[label])
 
 
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _counts(key: tuple) -> safety_rollups.SafetyCounts | None:
+    """The tables kapviz.db.safety_rollups keeps, when they serve these filters and are
+    current (else None: the page computes them live, the same numbers)."""
+    url, filters = key[0], key[1]
+    if not rollups.serves(filters):
+        return None
+    with engine_for(url).connect() as conn:
+        if not rollups.is_current(conn):
+            return None
+        return safety_rollups.safety_counts(conn, filters)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """The tables the rollups can serve, from them or from the live view."""
+
+    rates: pd.DataFrame
+    by_number: pd.DataFrame
+    curve: pd.DataFrame
+
+
+def rates(filters: Filters) -> pd.DataFrame:
+    """Side-effect rates per term (`DoseSafety.rates`), from the rollups when they serve."""
+    return _served(_key(filters)).rates
+
+
+def _served(key: tuple) -> _Served:
+    counts = _counts(key)
+    if counts is not None:
+        return _Served(rates=counts.rates, by_number=counts.by_number, curve=counts.curve)
+    v = _view(key)
+    return _Served(rates=v.rates, by_number=v.by_number, curve=v.curve)
+
+
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _rates_by(key: tuple, by: str) -> pd.DataFrame:
-    table = _view(key).rates_by(by)
+    counts = _counts(key) if by == "route" else None
+    table = counts.by_route if counts is not None else _view(key).rates_by(by)
     if table.empty:
         return pd.DataFrame()
     names = table[by].map(lambda g: route_label(g)) if by == "route" else table[by]
@@ -246,11 +357,7 @@ def excursions(filters: Filters) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
 def _excursions(key: tuple) -> pd.DataFrame:
-    bp = _view(key).session_vitals
-    flagged = bp[bp["is_excursion"] | bp["is_rise"] | bp["needs_predose_review"]]
-    flagged = flagged.sort_values(
-        ["is_excursion", "is_rise", "started_at"], ascending=False, kind="stable"
-    ).head(EXCURSION_TABLE_MAX)
+    flagged = _bp(key).flagged
     links = [
         case_url(p, c) for p, c in zip(flagged["patient_id"], flagged["course_id"], strict=True)
     ]
@@ -293,9 +400,9 @@ class FigureChoice:
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -> go.Figure:
     # small: counts from 1 to small − 1 are not drawn (analysts; kapviz.ui.redact.drawable).
-    v = _view(key)
+    served = _served(key)
     rates = redact.drawable(
-        v.rates, ["sessions", "dosing_sessions", "patients", "patients_dosed"], small
+        served.rates, ["sessions", "dosing_sessions", "patients", "patients_dosed"], small
     )
     match name:
         case Figure.FREQUENCY:
@@ -306,15 +413,16 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
             drawn = redact.drawable(rates, ["mild", "moderate", "severe"], small)
             return charts.severity_stack(drawn, kind=choice.rate.value)
         case Figure.HEATMAP:
-            by_number = redact.drawable(v.by_number, ["sessions", "dosing_sessions"], small)
+            by_number = redact.drawable(served.by_number, ["sessions", "dosing_sessions"], small)
             return charts.effect_session_heatmap(by_number, max_number=choice.max_number)
         case Figure.BP:
-            return charts.bp_curve(redact.drawable(v.curve, ["n"], small), settings=settings())
+            return charts.bp_curve(redact.drawable(served.curve, ["n"], small), settings=settings())
         case Figure.U:
-            u = redact.drawable(v.u, ["events", "dosing_sessions"], small)
+            u = redact.drawable(_section(key, Section.U), ["events", "dosing_sessions"], small)
             return charts.u_chart(u, today=choice.today)
         case Figure.LONG_TERM:
-            long_term = redact.drawable(v.long_term, ["sessions", "dosing_sessions"], small)
+            long_term = _section(key, Section.LONG_TERM)
+            long_term = redact.drawable(long_term, ["sessions", "dosing_sessions"], small)
             return charts.long_term_vs_cumulative_dose(long_term)
     raise ValueError(f"unknown safety figure {name!r}")
 
@@ -330,7 +438,7 @@ MIN_SESSIONS_PER_DOSE_NUMBER = 10
 
 def heatmap_max_number(filters: Filters) -> int:
     """Last dose number worth a heatmap column (enough sessions to read a rate)."""
-    sizes = view(filters).by_number.groupby("session_number")["dosing_sessions"].first()
+    sizes = _served(_key(filters)).by_number.groupby("session_number")["dosing_sessions"].first()
     if sizes.empty:
         return 1
     enough = sizes[sizes >= min(MIN_SESSIONS_PER_DOSE_NUMBER, int(sizes.iloc[0]))]

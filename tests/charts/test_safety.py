@@ -213,6 +213,8 @@ def test_u_chart_lines_and_marked_points():
     assert values(marked["y"]) == [60.0]
     assert marked["marker"]["color"] == ch.OUT_OF_LIMITS_COLOR
     assert fig.to_dict()["layout"]["yaxis"]["title"]["text"] == ch.U_AXIS_TITLE
+    # The last month's slanted label overhangs the plot: shown, not hidden (it was cut).
+    assert fig.to_dict()["layout"]["xaxis"]["ticklabeloverflow"] == "allow"
 
 
 def test_long_term_bars_by_band():

@@ -27,6 +27,7 @@ hash lookup. With filters, `session_id IN (the doses)` keeps the reads small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,16 +43,27 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
     tuple_,
     union_all,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
+from kapviz.config import Settings
 from kapviz.db import queries
+from kapviz.db.aggregates.program import month_of
 from kapviz.db.models import Assessment, Dosing, Patient, Session, SideEffect, VitalSign
 from kapviz.filters import Filters
-from kapviz.instruments import CADSS, MOAAS, PHQ9
+from kapviz.instruments import CADSS, LOSS_OF_CONSCIOUSNESS_MOAAS, MOAAS, PHQ9
+from kapviz.metrics.monitoring import U_CHART_COLUMNS
+from kapviz.metrics.side_effects import (
+    CUMULATIVE_DOSE_EDGES_MG,
+    LONG_TERM_TERMS,
+    cumulative_dose_order,
+    long_term_from_counts,
+)
+from kapviz.metrics.vitals import SESSION_VITALS_COLUMNS
 from kapviz.vocabulary import CTCAE_SEVERITY, SEVERITY_RANK
 
 
@@ -288,7 +300,140 @@ def bp_summaries(conn: Connection, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(out)[[*columns, "peak_diastolic"]]
 
 
-def _bin_start(minute: ColumnElement, step: int) -> ColumnElement:
+def _bp_stats(filters: Filters):
+    """Per dose with readings, grouped in SQL: readings, max, peak, pre and last systolic and
+    diastolic (`bp_summaries`' columns, pre and last decoded from the packed readings)."""
+    minutes = VitalSign.minutes_from_dose
+    after = minutes > 0
+    packed = (
+        select(
+            VitalSign.session_id.label("session_id"),
+            func.count().label("readings"),
+            func.max(VitalSign.systolic).label("max_systolic"),
+            func.max(VitalSign.diastolic).label("max_diastolic"),
+            func.max(case((after, VitalSign.systolic))).label("peak_systolic"),
+            func.max(case((after, VitalSign.diastolic))).label("peak_diastolic"),
+            func.max(case((minutes <= 0, _packed(minutes)))).label("pre"),
+            func.max(_packed(minutes)).label("last"),
+        )
+        .where(VitalSign.session_id.in_(dose_ids(filters)))
+        .group_by(VitalSign.session_id)
+        .subquery()
+    )
+
+    def decoded(key: ColumnElement, measure: str) -> ColumnElement:
+        # Bitwise AND keeps the value bits of negative minutes too (no truncating division).
+        low = cast(cast(key, BigInteger).bitwise_and(_MINUTE_SHIFT - 1), BigInteger)
+        high = cast(low // _VALUE_SHIFT, BigInteger)
+        encoded = high if measure == "systolic" else low - high * _VALUE_SHIFT
+        return case((encoded > 0, encoded - 1))
+
+    c = packed.c
+    return select(
+        c.session_id,
+        c.readings,
+        c.max_systolic,
+        c.max_diastolic,
+        c.peak_systolic,
+        c.peak_diastolic,
+        decoded(c.pre, "systolic").label("pre_systolic"),
+        decoded(c.pre, "diastolic").label("pre_diastolic"),
+        decoded(c["last"], "systolic").label("last_systolic"),
+        decoded(c["last"], "diastolic").label("last_diastolic"),
+    ).subquery()
+
+
+def _bp_flags(stats, settings: Settings) -> dict[str, ColumnElement]:
+    """kapviz.metrics.vitals.flags_of's flags in SQL, the thresholds in force as bound
+    parameters (a missing value compares false, as NaN does there)."""
+    s = stats.c
+    rules = {
+        "is_excursion": (s.max_systolic >= settings.bp_excursion_systolic)
+        | (s.max_diastolic >= settings.bp_excursion_diastolic),
+        "is_rise": (s.peak_systolic - s.pre_systolic > settings.bp_rise_systolic)
+        | (s.peak_diastolic - s.pre_diastolic > settings.bp_rise_diastolic),
+        "needs_predose_review": (s.pre_systolic >= settings.bp_review_systolic)
+        | (s.pre_diastolic >= settings.bp_review_diastolic),
+    }
+    return {name: case((rule, 1), else_=0) for name, rule in rules.items()}
+
+
+def flagged_first(session_vitals: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The pandas definition `bp_flags` follows: the flagged doses of `session_vitals` (in the
+    doses' order), excursions first, then rises, newest first, at most `limit`."""
+    bp = session_vitals
+    flagged = bp[bp["is_excursion"] | bp["is_rise"] | bp["needs_predose_review"]]
+    return flagged.sort_values(
+        ["is_excursion", "is_rise", "started_at"], ascending=False, kind="stable"
+    ).head(limit)
+
+
+@dataclass(frozen=True)
+class BpFlags:
+    """The Safety page's blood-pressure tiles and flagged-sessions table, grouped in SQL."""
+
+    excursion_sessions: int
+    rise_sessions: int
+    predose_review_sessions: int
+    flagged: pd.DataFrame
+    """The newest flagged doses first by the page's order (excursions, then rises), at most
+    `limit` rows, in kapviz.metrics.vitals.SESSION_VITALS_COLUMNS."""
+
+
+def bp_flags(conn: Connection, filters: Filters, *, settings: Settings, limit: int) -> BpFlags:
+    """The doses flagged by the blood-pressure rules (excursion, large rise, pre-dose review)
+    under the current settings: their counts, and the first `limit` of them in the order
+    of the page's table (excursion, rise, newest; ties in the doses' order), so that only
+    those rows are sent. Equal to `session_vitals` of the live path (tests)."""
+    stats = _bp_stats(filters)
+    flags = _bp_flags(stats, settings)
+    totals = conn.execute(select(*[func.coalesce(func.sum(f), 0) for f in flags.values()])).one()
+    s = stats.c
+    values = [c for c in s if c.name != "session_id"]
+    stmt = (
+        select(
+            Session.session_id,
+            Session.patient_id,
+            Session.course_id,
+            Session.started_at,
+            Dosing.route,
+            Dosing.drug,
+            *values,
+            *[f.label(name) for name, f in flags.items()],
+        )
+        .join(stats, stats.c.session_id == Session.session_id)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+        .where(or_(*[f == 1 for f in flags.values()]))
+        .order_by(
+            flags["is_excursion"].desc(),
+            flags["is_rise"].desc(),
+            Session.started_at.desc(),
+            Session.patient_id,
+            Session.session_id,
+        )
+        .limit(limit)
+    )
+    columns = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
+    columns += [c.name for c in values] + list(flags)
+    frame = queries.read_frame(conn, stmt, columns)
+    frame["started_at"] = pd.to_datetime(frame["started_at"])
+    frame["readings"] = frame["readings"].astype("int64")
+    for col in columns[7:-3]:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    for measure in ("systolic", "diastolic"):
+        frame[f"rise_{measure}"] = frame[f"peak_{measure}"] - frame[f"pre_{measure}"]
+    for name in flags:
+        frame[name] = frame[name].astype(bool)
+    return BpFlags(
+        excursion_sessions=int(totals[0]),
+        rise_sessions=int(totals[1]),
+        predose_review_sessions=int(totals[2]),
+        flagged=frame[SESSION_VITALS_COLUMNS],
+    )
+
+
+def bin_start(minute: ColumnElement, step: int) -> ColumnElement:
     """`minute` rounded down to a multiple of `step`, below zero too (−5 → −10).
 
     Integer division truncates toward zero on both backends (SQLAlchemy's `//` on integers
@@ -305,22 +450,31 @@ def bp_value_counts(conn: Connection, filters: Filters, *, bin_minutes: int = 10
     of kapviz.metrics.vitals.bp_counts (minute = bin start; −5 falls in the bin at −10)."""
     if bin_minutes <= 0:
         raise ValueError(f"bin_minutes must be positive, not {bin_minutes}")
-    start = _bin_start(VitalSign.minutes_from_dose, bin_minutes).label("minute")
+    start = bin_start(VitalSign.minutes_from_dose, bin_minutes).label("minute")
     stmt = (
         select(start, VitalSign.systolic, VitalSign.diastolic, func.count())
         .where(VitalSign.session_id.in_(dose_ids(filters)))
         .group_by(start, VitalSign.systolic, VitalSign.diastolic)
     )
     frame = queries.read_frame(conn, stmt, ["minute", "systolic", "diastolic", "readings"])
+    return counts_by_measure(frame)
+
+
+def counts_by_measure(frame: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
+    """Counts of (systolic, diastolic) pairs per `keys` and minute as counts per keys,
+    minute, measure and value (bp_counts' contract, after the keys): a missing value is not
+    counted."""
     parts = []
     for measure in ("systolic", "diastolic"):
-        part = frame[["minute", measure, "readings"]].dropna(subset=[measure])
-        part = part.groupby(["minute", measure], as_index=False)["readings"].sum()
+        part = frame[[*keys, "minute", measure, "readings"]].dropna(subset=[measure])
+        part = part.groupby([*keys, "minute", measure], as_index=False, dropna=False)[
+            "readings"
+        ].sum()
         parts.append(part.rename(columns={measure: "value"}).assign(measure=measure))
     out = pd.concat(parts, ignore_index=True)
     out = out.astype({"minute": "int64", "value": "float64", "readings": "int64"})
     out["measure"] = out["measure"].astype(object)
-    return out[["minute", "measure", "value", "readings"]]
+    return out[[*keys, "minute", "measure", "value", "readings"]]
 
 
 # --- Scales taken during doses ------------------------------------------------------------------
@@ -348,6 +502,204 @@ def scale_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
     frame["total"] = frame["total"].astype("int64")
     frame["instrument"] = frame["instrument"].astype(object)
     return frame
+
+
+# --- Headline counts, sedation and monitoring, in SQL --------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseTotals:
+    """Counts of the page that need no dose sent: `DoseSafety`'s dosing_sessions,
+    patients_dosed, serious_events, sedation, the events of its u-chart, and the sums of
+    its monitoring table (esketamine doses, short, not recorded)."""
+
+    dosing_sessions: int
+    patients_dosed: int
+    events: int
+    serious_events: int
+    sedation: dict[str, int]
+    esketamine_sessions: int
+    short_monitoring: int
+    unrecorded_monitoring: int
+
+
+def _count_where(condition: ColumnElement) -> ColumnElement:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def dose_totals(conn: Connection, filters: Filters, *, settings: Settings) -> DoseTotals:
+    """`DoseTotals` of the doses, each a GROUP BY-free aggregate in SQL with the settings'
+    thresholds as bound parameters (equal to the live view's: tests)."""
+    doses = dose_ids(filters)
+    minutes = Dosing.monitoring_min
+    esketamine = Dosing.drug == "esketamine"
+    dose_row = conn.execute(
+        select(
+            func.count(),
+            func.count(func.distinct(Session.patient_id)),
+            _count_where(esketamine),
+            _count_where(esketamine & (minutes < settings.esketamine_min_monitoring_min)),
+            _count_where(esketamine & minutes.is_(None)),
+        )
+        .select_from(Session)
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+    ).one()
+    # An event is one term on one dose (dose_effects' groups), counted once.
+    terms = (
+        select(SideEffect.session_id)
+        .where(SideEffect.session_id.in_(doses))
+        .group_by(SideEffect.session_id, SideEffect.term)
+        .subquery()
+    )
+    events = conn.execute(select(func.count()).select_from(terms)).scalar_one()
+    serious = conn.execute(
+        select(func.count()).where(SideEffect.session_id.in_(doses), SideEffect.serious)
+    ).scalar_one()
+    scope = queries.course_scope(filters)
+    moaas = [Assessment.instrument == MOAAS.id, Assessment.session_id.in_(doses)]
+    if scope is not None:
+        moaas.append(Assessment.course_id.in_(scope))
+    score = Assessment.total
+    scores = conn.execute(
+        select(
+            func.count(),
+            _count_where(score <= settings.sedation_moaas_max),
+            _count_where(score == LOSS_OF_CONSCIOUSNESS_MOAAS),
+        ).where(*moaas)
+    ).one()
+    return DoseTotals(
+        dosing_sessions=int(dose_row[0]),
+        patients_dosed=int(dose_row[1]),
+        events=int(events),
+        serious_events=int(serious),
+        sedation={
+            "scores": int(scores[0]),
+            "sedation": int(scores[1]),
+            "loss_of_consciousness": int(scores[2]),
+        },
+        esketamine_sessions=int(dose_row[2]),
+        short_monitoring=int(dose_row[3]),
+        unrecorded_monitoring=int(dose_row[4]),
+    )
+
+
+def monthly_events(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """kapviz.metrics.monitoring.monthly_events of the doses, grouped in SQL: per calendar
+    month of the dose (month, events, dosing_sessions), an event one term on one dose."""
+    month = month_of(Session.started_at)
+    volume = select(month, func.count()).where(*dose_conditions(filters)).group_by(month)
+    pairs = (
+        select(SideEffect.session_id, SideEffect.term)
+        .where(SideEffect.session_id.in_(dose_ids(filters)))
+        .distinct()
+        .subquery()
+    )
+    events = (
+        select(month, func.count())
+        .select_from(pairs)
+        .join(Session, Session.session_id == pairs.c.session_id)
+        .group_by(month)
+    )
+    sizes = queries.read_frame(conn, volume, ["month", "dosing_sessions"])
+    if sizes.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in U_CHART_COLUMNS[:3]})
+    counted = queries.read_frame(conn, events, ["month", "events"])
+    frame = sizes.merge(counted, on="month", how="left").sort_values("month", ignore_index=True)
+    return pd.DataFrame(
+        {
+            "month": pd.to_datetime(frame["month"], format="%Y-%m"),
+            "events": frame["events"].fillna(0).astype("int64"),
+            "dosing_sessions": frame["dosing_sessions"].astype("int64"),
+        }
+    )
+
+
+def cadss_scores(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """CADSS scores taken during the doses with their dose number (total, session_number:
+    the dose's place in its course among the doses, by start then session id; missing
+    without a course), in the assessment frames' order: the input of
+    kapviz.metrics.monitoring.cadss_table, without sending the doses."""
+    # Session ids in code-point order, as the live path ranks them (PostgreSQL's default
+    # collation may sort them otherwise; SQLite compares bytes).
+    session = Session.session_id
+    if conn.dialect.name == "postgresql":
+        session = session.collate("C")
+    number = func.row_number().over(
+        partition_by=Session.course_id, order_by=(Session.started_at, session)
+    )
+    numbered = (
+        select(
+            Session.session_id.label("session_id"),
+            case((Session.course_id.is_not(None), number)).label("session_number"),
+        )
+        .where(*dose_conditions(filters))
+        .subquery()
+    )
+    scope = queries.course_scope(filters)
+    stmt = (
+        select(Assessment.total, numbered.c.session_number)
+        .join(numbered, numbered.c.session_id == Assessment.session_id)
+        .where(Assessment.instrument == CADSS.id)
+        .order_by(Assessment.patient_id, Assessment.administered_at)
+    )
+    if scope is not None:
+        stmt = stmt.where(Assessment.course_id.in_(scope))
+    frame = queries.read_frame(conn, stmt, ["total", "session_number"])
+    return frame.astype({"total": "int64", "session_number": "float64"})
+
+
+def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """kapviz.metrics.side_effects.long_term_by_band of the doses from counts grouped in
+    SQL: each dose's cumulative dose (mg, a missing dose as 0) summed over the patient's
+    doses by start, then session id in code-point order; its band by the band edges."""
+    session = Session.session_id
+    if conn.dialect.name == "postgresql":
+        session = session.collate("C")
+    cumulative = func.sum(func.coalesce(Dosing.dose_mg, 0.0)).over(
+        partition_by=Session.patient_id, order_by=(Session.started_at, session)
+    )
+    per_dose = (
+        select(Session.session_id.label("session_id"), cumulative.label("mg"))
+        .outerjoin(Dosing, Dosing.session_id == Session.session_id)
+        .where(*dose_conditions(filters))
+        .subquery()
+    )
+    # The band's position: the edges at or below the dose (searchsorted, side "right").
+    band = sum(
+        (case((per_dose.c.mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
+        literal(0),
+    ).label("band")
+    sizes = select(band, func.count()).group_by(band)
+    pairs = (
+        select(SideEffect.session_id, SideEffect.term)
+        .where(SideEffect.term.in_(LONG_TERM_TERMS), SideEffect.session_id.in_(dose_ids(filters)))
+        .distinct()
+        .subquery()
+    )
+    hits = (
+        select(band, pairs.c.term, func.count())
+        .select_from(pairs)
+        .join(per_dose, per_dose.c.session_id == pairs.c.session_id)
+        .group_by(band, pairs.c.term)
+    )
+    labels = cumulative_dose_order()
+    size_frame = queries.read_frame(conn, sizes, ["band", "dosing_sessions"])
+    hit_frame = queries.read_frame(conn, hits, ["band", "term", "sessions"])
+    size_series = pd.Series(
+        size_frame["dosing_sessions"].astype("int64").to_numpy(),
+        index=pd.Index([labels[int(b)] for b in size_frame["band"]], name="cumulative_band"),
+        name="dosing_sessions",
+    )
+    hit_series = pd.Series(
+        hit_frame["sessions"].astype("int64").to_numpy(),
+        index=pd.MultiIndex.from_arrays(
+            [[labels[int(b)] for b in hit_frame["band"]], hit_frame["term"].astype(object)],
+            names=["cumulative_band", "term"],
+        ),
+        name="sessions",
+    )
+    return long_term_from_counts(size_series, hit_series)
 
 
 # --- Alerts: the recent window --------------------------------------------------------------------

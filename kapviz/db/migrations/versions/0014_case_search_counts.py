@@ -1,7 +1,7 @@
 """case search and row counts: per-course row counts, id pattern indexes
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 16:40:00
 
 rollup_course_counts keeps each course's rows per clinic table (the Data page's counts are
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
