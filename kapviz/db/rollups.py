@@ -515,12 +515,20 @@ def course_outcomes(
 ) -> pd.DataFrame | None:
     """`aggregates.outcomes.course_outcomes` from the rollups (same rows, same order), or
     None when they were built with another baseline window (then read live)."""
+    return _stored_outcomes(
+        conn, _where(RollupCourseOutcome, filters), instrument, baseline_window_days
+    )
+
+
+def _stored_outcomes(
+    conn: Connection, conditions: list, instrument: str | None, baseline_window_days: int
+) -> pd.DataFrame | None:
+    """The stored outcome rows meeting `conditions`, or None when they were built with
+    another baseline window (one build, one window: the rows read tell it; none read, no
+    course has a score in any window)."""
     t = RollupCourseOutcome
-    conditions = _where(t, filters)
     if instrument is not None:
-        conditions.append(t.instrument == instrument)
-    # One build, one window: rows of these filters tell it (none: no course has a score, in
-    # any window).
+        conditions = [*conditions, t.instrument == instrument]
     columns = [*outcomes.OUTCOME_COLUMNS, "baseline_window_days"]
     stmt = select(*[getattr(t, c) for c in columns]).where(*conditions)
     stored = queries.read_frame(conn, stmt, columns)
@@ -694,15 +702,6 @@ def course_outcomes_in_scope(
     out."""
     if case_sql.has_unresolved_scores(conn, Filters()):
         return None
-    t = RollupCourseOutcome
     scope = queries.course_scope(filters)
-    conditions = [] if scope is None else [t.course_id.in_(scope)]
-    if instrument is not None:
-        conditions.append(t.instrument == instrument)
-    columns = [*outcomes.OUTCOME_COLUMNS, "baseline_window_days"]
-    stored = queries.read_frame(
-        conn, select(*[getattr(t, c) for c in columns]).where(*conditions), columns
-    )
-    if (stored["baseline_window_days"] != baseline_window_days).any():
-        return None
-    return outcomes.outcome_frame(stored)
+    conditions = [] if scope is None else [RollupCourseOutcome.course_id.in_(scope)]
+    return _stored_outcomes(conn, conditions, instrument, baseline_window_days)

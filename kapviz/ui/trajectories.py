@@ -131,11 +131,11 @@ def from_rollups(filters: Filters) -> bool:
     course, outcome rows of that window); both paths give the same values."""
     return case_view.cohort_from_rollups(
         filters, settings().baseline_window_days
-    ) and data.aggregate(_outcome_window_is, Filters(), window_days=settings().baseline_window_days)
+    ) and data.aggregate(_outcome_window_is, filters, window_days=settings().baseline_window_days)
 
 
 def _outcome_window_is(conn, filters: Filters, *, window_days: int) -> bool:
-    del filters  # one answer for every filter (data.aggregate's signature)
+    del filters  # one answer for every filter; taken so every loader is given the scope
     return rollups.outcome_window_is(conn, window_days)
 
 
@@ -272,7 +272,7 @@ def _rollup_model(url: str, filters: Filters, instrument: str) -> model_metrics.
     chosen = ids if keep is None else ids.iloc[np.sort(keep)]
     with engine_for(url).connect() as conn:
         points = trajectory_sql.placed_points(
-            conn, list(chosen), window_days=rollups.COHORT_WINDOW_DAYS
+            conn, list(chosen), window_days=rollups.COHORT_WINDOW_DAYS, filters=filters
         )
     return model_metrics.fit_trajectory_model(
         points,

@@ -64,16 +64,20 @@ def course_rows(
 
 
 def placed_points(
-    conn: Connection, courses: Sequence[str] | None, *, window_days: int = 30
+    conn: Connection,
+    courses: Sequence[str] | None,
+    *,
+    window_days: int = 30,
+    filters: Filters = Filters(),
 ) -> pd.DataFrame:
     """The compact placed points (kapviz.metrics.trajectory_axes) of the scores stored with
     these courses (every course's when None): the rollups' rows, and the mixed model's
-    sampled courses."""
+    sampled courses (read within the viewer's filters too, like every page query)."""
     scope = {"courses": courses}
-    scores = cohort.outcome_scores(conn, Filters(), **scope)
-    anchors = cohort.course_anchors(conn, Filters(), **scope)
-    doses = cohort.completed_doses(conn, Filters(), **scope)
-    sessions = cohort.session_times(conn, Filters(), **scope)
+    scores = cohort.outcome_scores(conn, filters, **scope)
+    anchors = cohort.course_anchors(conn, filters, **scope)
+    doses = cohort.completed_doses(conn, filters, **scope)
+    sessions = cohort.session_times(conn, filters, **scope)
     return points_from_scores(
         scores, anchors, doses, sessions, baseline_window_days=window_days, compact=True
     )
