@@ -244,6 +244,10 @@ def _section(key: tuple, name: Section):  # the section's table or counts
     if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
         _alerts_alongside(key)
     with engine_for(url).connect() as conn:
+        if not safety_sql.groups_readings_in_sql(conn):
+            # The BP tiles need the full dose view on this backend (`_bp`); its own tables
+            # answer the sections too, instead of reading the doses a second time in SQL.
+            return _section_of_view(_view(key), name)
         match name:
             case Section.TOTALS:
                 return safety_sql.dose_totals(conn, filters, settings=settings())
@@ -253,6 +257,30 @@ def _section(key: tuple, name: Section):  # the section's table or counts
                 return cadss_table(safety_sql.cadss_scores(conn, filters))
             case Section.LONG_TERM:
                 return safety_sql.long_term_counts(conn, filters)
+    raise ValueError(f"unknown safety section {name!r}")
+
+
+def _section_of_view(v: safety.DoseSafety, name: Section):  # as `_section`
+    """A section from the live dose view: the tables the SQL sections equal (tests)."""
+    match name:
+        case Section.TOTALS:
+            mon = v.monitoring
+            return safety_sql.DoseTotals(
+                dosing_sessions=v.dosing_sessions,
+                patients_dosed=v.patients_dosed,
+                events=int(v.u["events"].sum()) if not v.u.empty else 0,
+                serious_events=v.serious_events,
+                sedation=v.sedation,
+                esketamine_sessions=len(mon),
+                short_monitoring=int(mon["is_short"].sum()),
+                unrecorded_monitoring=int(mon["is_unrecorded"].sum()),
+            )
+        case Section.U:
+            return v.u
+        case Section.CADSS:
+            return v.cadss
+        case Section.LONG_TERM:
+            return v.long_term
     raise ValueError(f"unknown safety section {name!r}")
 
 

@@ -177,3 +177,21 @@ def test_long_term_equal_live_hand_and_demo(clinic, demo):
         assert tables[-1]["dosing_sessions"].sum() == 0
     assert tables[0]["sessions"].sum() > 0 and tables[0]["cumulative_band"].nunique() > 2
     assert_table_equal_live(demo, ranged(demo), "long_term")
+
+
+def test_sections_from_the_live_view_equal_sql(clinic, demo):
+    """Where readings are not grouped in SQL (SQLite), the page answers its sections from
+    the dose view it loads for the BP tiles anyway: the same values as the SQL sections."""
+    from kapviz.ui import safety as safety_view
+
+    cfg = config.load_settings(env={})
+    for conn in (clinic, demo):
+        for filters in (Filters(), ranged(conn)):
+            v = live(conn, filters, cfg)
+            section = safety_view.Section
+            got = safety_view._section_of_view(v, section.TOTALS)
+            assert got == safety_sql.dose_totals(conn, filters, settings=cfg)
+            for name in ("u", "cadss", "long_term"):
+                want = TABLES[name](conn, filters)
+                table = safety_view._section_of_view(v, section(name))
+                assert_frame_equal(table, want, check_exact=True, check_dtype=not want.empty)
