@@ -58,11 +58,14 @@ def visit(page: Page, base_url: str, path: str) -> None:
     visit, by the session cookie after it."""
     open_app(page, base_url, path)
     username = page.get_by_role("textbox", name="Username")
+    signed_in = page.get_by_text("Sign out")
+    # The idle marker can show before the first run draws anything: wait for either state.
+    username.or_(signed_in).first.wait_for(timeout=30000)
     if username.count():
         username.fill("dora")
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("Sign out").wait_for(timeout=30000)
+    signed_in.wait_for(timeout=30000)
     wait_for_app(page)
 
 
