@@ -82,6 +82,42 @@ def _top_band_share(baselines: pd.Series, instrument: str) -> float:
     return float(values.map(top.contains).mean())
 
 
+COUNT_COLUMNS = ["clinician", "dosing_sessions", "adverse_events", "excursion_sessions"]
+"""Safety counts per clinician: doses of their courses, adverse events (session × term) on
+them, doses with a BP excursion."""
+
+
+def safety_counts(
+    clinician_of: pd.Series,
+    *,
+    doses: pd.DataFrame,
+    effects: pd.DataFrame,
+    session_vitals: pd.DataFrame,
+) -> pd.DataFrame:
+    """COUNT_COLUMNS per clinician with at least one dose, sorted by code (the SQL twin:
+    kapviz.db.aggregates.clinicians.clinician_counts).
+
+    `doses` are completed dosing sessions (session_id, course_id); `effects` their
+    `session_effects` rows (session_id); `session_vitals` has session_id and is_excursion.
+    """
+    dose_clinician = doses["course_id"].map(clinician_of)
+    session_clinician = pd.Series(dose_clinician.to_numpy(), index=doses["session_id"])
+    sessions = dose_clinician.value_counts()
+    events = effects["session_id"].map(session_clinician).value_counts()
+    excursion_ids = session_vitals.loc[session_vitals["is_excursion"].astype(bool), "session_id"]
+    excursions = excursion_ids.map(session_clinician).value_counts()
+    codes = sorted(sessions.index)
+    return pd.DataFrame(
+        {
+            "clinician": pd.Series(codes, dtype=object),
+            "dosing_sessions": [int(sessions.get(c, 0)) for c in codes],
+            "adverse_events": [int(events.get(c, 0)) for c in codes],
+            "excursion_sessions": [int(excursions.get(c, 0)) for c in codes],
+        },
+        columns=COUNT_COLUMNS,
+    ).astype({c: "int64" for c in COUNT_COLUMNS[1:]})
+
+
 def clinician_table(
     outcomes: pd.DataFrame,
     clinician_of: pd.Series,
@@ -92,22 +128,38 @@ def clinician_table(
     session_vitals: pd.DataFrame,
     first_routes: pd.Series,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """`clinician_table_from_counts` with the safety counts taken from the Safety view's
+    tables (`safety_counts`)."""
+    counts = safety_counts(
+        clinician_of, doses=doses, effects=effects, session_vitals=session_vitals
+    )
+    return clinician_table_from_counts(
+        outcomes, clinician_of, counts, instrument=instrument, first_routes=first_routes
+    )
+
+
+def clinician_table_from_counts(
+    outcomes: pd.DataFrame,
+    clinician_of: pd.Series,
+    counts: pd.DataFrame,
+    *,
+    instrument: str,
+    first_routes: pd.Series,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """CLINICIAN_COLUMNS per clinician (largest response denominator first) and the
     programme's figures (rates of all courses with a clinician).
 
-    `outcomes` are `course_outcomes` rows; `doses` completed dosing sessions (session_id,
-    course_id); `effects` their `session_effects` rows (session_id); `session_vitals` has
-    session_id and is_excursion; `first_routes` maps course_id → route code of the first dose.
+    `outcomes` are `course_outcomes` rows; `clinician_of` maps course_id → clinician;
+    `counts` COUNT_COLUMNS per clinician with doses; `first_routes` maps course_id → route
+    code of the first dose.
     """
     mine = outcomes[outcomes["instrument"] == instrument]
     mine = mine.assign(clinician=mine["course_id"].map(clinician_of))
     mine = mine[mine["clinician"].notna()]
-    dose_clinician = doses["course_id"].map(clinician_of)
-    session_clinician = pd.Series(dose_clinician.to_numpy(), index=doses["session_id"])
-    events = effects["session_id"].map(session_clinician).value_counts()
-    sessions = dose_clinician.value_counts()
-    excursion_ids = session_vitals.loc[session_vitals["is_excursion"].astype(bool), "session_id"]
-    excursions = excursion_ids.map(session_clinician).value_counts()
+    by_code = counts.set_index("clinician")
+    sessions = by_code["dosing_sessions"]
+    events = by_code["adverse_events"]
+    excursions = by_code["excursion_sessions"]
     programme = outcome_rates(mine)
     overall = programme.iloc[0] if len(programme) else None
     target = float(overall["response_rate"]) if overall is not None else math.nan

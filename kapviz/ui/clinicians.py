@@ -14,11 +14,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts.clinicians import clinician_funnel
+from kapviz.db.aggregates import clinicians as clinicians_sql
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import clinicians as metric
 from kapviz.ui import data, redact
-from kapviz.ui import safety as safety_view
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
@@ -27,24 +27,25 @@ TTL = 3600
 
 
 def _key(filters: Filters) -> tuple:
-    return (database_url(), filters, data.version(), settings().baseline_window_days)
+    cfg = settings()
+    thresholds = (cfg.bp_excursion_systolic, cfg.bp_excursion_diastolic)
+    return (database_url(), filters, data.version(), cfg.baseline_window_days, thresholds)
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Computing figures per clinician…")
 def _table(key: tuple, instrument: str, hide_codes: bool) -> tuple[pd.DataFrame, dict]:
     filters = key[1]
-    sessions = data.sessions(filters)
-    clinician_of = metric.course_clinicians(sessions)
-    safety = safety_view.view(filters)
+    systolic, diastolic = key[4]
+    clinician_of, counts = data.aggregate(
+        clinicians_sql.inputs, filters, systolic=systolic, diastolic=diastolic
+    )
     first = data.aggregate(cohort.course_first_doses, filters)
     routes = first.drop_duplicates("course_id").set_index("course_id")["route"]
-    table, programme = metric.clinician_table(
+    table, programme = metric.clinician_table_from_counts(
         data.outcomes(filters),
         clinician_of,
+        counts,
         instrument=instrument,
-        doses=safety.doses,
-        effects=safety.effects,
-        session_vitals=safety.session_vitals,
         first_routes=routes,
     )
     return (metric.pseudonymise(table) if hide_codes else table), programme

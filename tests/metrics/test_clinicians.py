@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kapviz.metrics.clinicians import clinician_table, course_clinicians, pseudonymise
+from kapviz.metrics.clinicians import (
+    clinician_table,
+    course_clinicians,
+    pseudonymise,
+    safety_counts,
+)
 from kapviz.metrics.stats import funnel_limits
 
 
@@ -131,3 +136,23 @@ def test_case_mix(table):
 def test_pseudonymise(table):
     rows, _ = table
     assert list(pseudonymise(rows)["clinician"]) == ["Clinician 1", "Clinician 2"]
+
+
+def test_safety_counts_per_clinician():
+    """X's course C1 has doses S1, S2 (S1: 2 effect terms, S2: an excursion); Y's C2 has S3
+    (1 term); S4 is on a course without a clinician and counts for nobody."""
+    clinician_of = pd.Series({"C1": "X", "C2": "Y"})
+    doses = pd.DataFrame(
+        {"session_id": ["S1", "S2", "S3", "S4"], "course_id": ["C1", "C1", "C2", "C9"]}
+    )
+    effects = pd.DataFrame({"session_id": ["S1", "S1", "S3", "S4"]})
+    vitals = pd.DataFrame(
+        {"session_id": ["S1", "S2", "S3", "S4"], "is_excursion": [False, True, False, True]}
+    )
+    counts = safety_counts(clinician_of, doses=doses, effects=effects, session_vitals=vitals)
+    assert counts.to_dict("list") == {
+        "clinician": ["X", "Y"],
+        "dosing_sessions": [2, 1],
+        "adverse_events": [2, 1],
+        "excursion_sessions": [1, 0],
+    }
