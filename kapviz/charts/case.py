@@ -415,7 +415,8 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
             colorscale="Blues",
             xgap=2,
             ygap=2,
-            colorbar={"title": {"text": "Score"}, "tickvals": [0, 1, 2, 3]},
+            # The title up the bar's side: above the bar it sat on the "3".
+            colorbar={"title": {"text": "Score", "side": "right"}, "tickvals": [0, 1, 2, 3]},
             hovertemplate="%{y} on %{x}: %{z}<extra></extra>",
         )
     )

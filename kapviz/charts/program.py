@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from kapviz.charts.partial import PARTIAL_OPACITY, mark_partial_month, month_to_date_note
+from kapviz.charts.partial import (
+    PARTIAL_OPACITY,
+    StartDay,
+    mark_partial_month,
+    month_tick_step,
+    partial_notes,
+    partial_start,
+)
 from kapviz.charts.theme import PALETTE, apply_theme, category_color
 from kapviz.domain import ROUTE_LABELS
 from kapviz.metrics.periods import partial_month
@@ -44,14 +51,17 @@ def treatment_funnel(funnel: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
+def monthly_dosing(
+    monthly: pd.DataFrame, *, today: date, start: StartDay | None = None
+) -> go.Figure:
     """Stacked monthly bars of completed dosing sessions by route, one fixed colour per
-    route; the current month lighter and hatched, labelled "to date"."""
+    route; the current month lighter and hatched, labelled "to date", and so is a first
+    month that began after its 1st (`start`: the programme's or the date range's start)."""
     fig = go.Figure()
-    note = month_to_date_note(today)
     for route, part in monthly.groupby("route", sort=True):
         label = ROUTE_LABELS.get(route, route)
-        partial = partial_month(part["month"], today).to_numpy()
+        notes = partial_notes(part["month"], today, start)
+        partial = notes != ""
         fig.add_bar(
             x=part["month"],
             y=part["sessions"],
@@ -61,16 +71,24 @@ def monthly_dosing(monthly: pd.DataFrame, *, today: date) -> go.Figure:
                 "opacity": np.where(partial, PARTIAL_OPACITY, 1.0).tolist(),
                 "pattern": {"shape": ["/" if p else "" for p in partial], "size": 6},
             },
-            text=np.where(partial, f" ({note})", "").tolist(),
+            text=notes.tolist(),
             textposition="none",
             hovertemplate=f"{label}: %{{y}} sessions in %{{x|%b %Y}}%{{text}}<extra></extra>",
         )
     apply_theme(fig, title="Dosing sessions per month, by route")
     fig.update_layout(barmode="stack", height=320)
-    fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y")
+    fig.update_xaxes(
+        title_text="Month",
+        dtick=month_tick_step(monthly["month"]),
+        tickformat="%b<br>%Y",
+        tickangle=0,
+    )
     fig.update_yaxes(title_text="Completed dosing sessions")
     current = monthly.loc[partial_month(monthly["month"], today).to_numpy(), "sessions"].sum()
-    mark_partial_month(fig, monthly["month"], today, y=float(current))
+    first = monthly.loc[partial_start(monthly["month"], start), "sessions"].sum()
+    mark_partial_month(
+        fig, monthly["month"], today, y=float(current), start=start, start_y=float(first)
+    )
     return fig
 
 
@@ -139,19 +157,20 @@ def monthly_rate(
     y_title: str,
     today: date,
     min_n: int = MIN_MONTH_COURSES,
+    start: StartDay | None = None,
 ) -> go.Figure:
     """A monthly rate with its 95% Wilson interval (columns month, rate, ci_low, ci_high, n).
 
     Every month shows its n (hover, and its tick label); months with fewer than `min_n`
     courses are faint full-height "too few" columns without a rate or interval; the current
-    month is lighter and labelled "to date".
+    month is lighter and labelled "to date", and so is a partial first month (`start`).
     """
     monthly = monthly.sort_values("month", kind="stable")
     months = pd.to_datetime(monthly["month"])
     enough = (monthly["n"] >= min_n).to_numpy()
-    partial = partial_month(months, today).to_numpy()
+    notes = partial_notes(months, today, start, sep=" — ")
+    partial = notes != ""
     shown = monthly[enough]
-    note = month_to_date_note(today)
     fig = go.Figure()
     fig.add_scatter(
         x=months[enough],
@@ -167,7 +186,7 @@ def monthly_rate(
             "color": "#9aa4b1",
         },
         customdata=np.column_stack([shown["n"].to_numpy(), shown["responders"].to_numpy()]),
-        text=np.where(partial[enough], f" — {note}", "").tolist(),
+        text=notes[enough].tolist(),
         hovertemplate=(
             "%{x|%b %Y}: %{y:.0%} (%{customdata[1]} of %{customdata[0]} evaluable "
             "courses)%{text}<extra></extra>"
@@ -215,9 +234,22 @@ def monthly_rate(
         tickangle=-90,
     )
     fig.update_yaxes(title_text=y_title, tickformat=".0%", range=[0, 1], dtick=0.2)
-    last = shown.loc[partial[enough], "ci_high"] if enough.any() else pd.Series(dtype=float)
-    mark_partial_month(fig, months, today, y=float(last.iloc[0]) if len(last) else 0.02)
+    mark_partial_month(
+        fig,
+        months,
+        today,
+        y=_label_height(shown, partial_month(months, today).to_numpy()[enough]),
+        # A first month of too few courses says so in its column: no second label over it.
+        start=start if partial_start(months, start)[enough].any() else None,
+        start_y=_label_height(shown, partial_start(months, start)[enough]),
+    )
     return fig
+
+
+def _label_height(shown: pd.DataFrame, month: np.ndarray) -> float:
+    """Where a partial month's label starts: above its interval, else near the axis."""
+    top = shown.loc[month, "ci_high"]
+    return float(top.iloc[0]) if len(top) else 0.02
 
 
 MAX_SITE_LEGEND = 8

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from kapviz.charts.partial import mark_partial_month, month_to_date_note
+from kapviz.charts.partial import (
+    StartDay,
+    mark_partial_month,
+    month_tick_step,
+    partial_notes,
+    partial_start,
+)
 from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, apply_theme
 from kapviz.config import Settings
 from kapviz.domain import SEVERITIES
@@ -234,7 +240,8 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
             customdata=n.to_numpy(),
             colorscale=[[0.0, "#FFF7EC"], [0.5, SEVERITY_COLORS["moderate"]], [1.0, "#7F0000"]],
             zmin=0,
-            colorbar={"title": {"text": "% of sessions"}, "ticksuffix": "%"},
+            # The title runs up the bar's right side: above the bar it sat on the top tick.
+            colorbar={"title": {"text": "% of sessions", "side": "right"}, "ticksuffix": "%"},
             hovertemplate=("%{y}, dose %{x}: %{z:.1f}% of %{customdata} sessions<extra></extra>"),
         )
     )
@@ -321,23 +328,27 @@ U_CHART_COLUMNS = ("month", "events", "dosing_sessions", "rate", "centre", "ucl"
 """Columns `u_chart` reads (`kapviz.metrics.safety.u_chart`): rates and limits per 100 sessions."""
 
 
-def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
+def u_chart(
+    table: pd.DataFrame, *, today: date | None = None, start: StartDay | None = None
+) -> go.Figure:
     """Monthly adverse events per 100 dosing sessions: points, centre line, 3-sigma step limits.
 
     `table` has U_CHART_COLUMNS (rate, centre, ucl, lcl per 100 sessions; is_out bool).
     Points outside the limits are drawn red and larger. With `today`, its month is drawn as
     partial (an open, lighter point, "month to date"): its limits are those of its own
     sessions so far, so it is judged by the same elapsed span; the axis ends at today's month.
+    A first month that began after its 1st (`start`: the programme's start, or the date
+    range's) is drawn and labelled the same way, "from 13 Jun".
     """
     table = table.sort_values("month", kind="stable")
     month = pd.to_datetime(table["month"])
     out = table["is_out"].astype(bool).to_numpy()
-    partial = (
-        partial_month(month, today).to_numpy() if today is not None else np.zeros(len(table), bool)
-    )
-    note = f" ({month_to_date_note(today)})" if today is not None else ""
+    if today is not None:
+        notes = partial_notes(month, today, start)
+    else:
+        notes = np.full(len(table), "", dtype=object)
+    partial = notes != ""
     custom = np.column_stack([table["events"].to_numpy(), table["dosing_sessions"].to_numpy()])
-    notes = np.where(partial, note, "")
     hover = (
         "%{x|%b %Y}%{text}: %{y:.1f} per 100 sessions"
         "<br>%{customdata[0]} events in %{customdata[1]} sessions<extra></extra>"
@@ -399,11 +410,25 @@ def u_chart(table: pd.DataFrame, *, today: date | None = None) -> go.Figure:
     )
     _themed(fig, "Adverse events per 100 dosing sessions (u-chart, 3σ limits)")
     # The last month's label runs past the plot's edge: Plotly would hide it, not the margin.
-    fig.update_xaxes(title_text="Month", dtick="M1", tickformat="%b %Y", ticklabeloverflow="allow")
+    fig.update_xaxes(
+        title_text="Month",
+        dtick=month_tick_step(month),
+        tickformat="%b<br>%Y",
+        tickangle=0,
+        ticklabeloverflow="allow",
+    )
     fig.update_yaxes(title_text=U_AXIS_TITLE, rangemode="tozero")
     if today is not None:
-        current = table.loc[partial, "ucl"]
-        mark_partial_month(fig, month, today, y=float(current.iloc[0]) if len(current) else None)
+        current = table.loc[partial_month(month, today).to_numpy(), "ucl"]
+        first = table.loc[partial_start(month, start), ["ucl", "rate"]].max(axis=1)
+        mark_partial_month(
+            fig,
+            month,
+            today,
+            y=float(current.iloc[0]) if len(current) else None,
+            start=start,
+            start_y=float(first.iloc[0]) if len(first) else None,
+        )
     return fig
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, exists, false, func, null, or_, select
@@ -425,3 +425,10 @@ def import_history(conn: Connection, *, limit: int = 10) -> pd.DataFrame:
     )
     columns = ["finished_at", "kind", "source", "added", "updated", "user"]
     return read_frame(conn, stmt, columns)
+
+
+def first_session_on(conn: Connection) -> date | None:
+    """The day of the programme's first session (any phase or status): where its monthly
+    charts begin, so a first month begun after the 1st is marked partial (index-only)."""
+    first = conn.execute(select(func.min(Session.started_at))).scalar()
+    return None if first is None else pd.Timestamp(first).date()

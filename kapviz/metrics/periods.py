@@ -106,6 +106,19 @@ def in_range(times: pd.Series, start: datetime | None, end_before: datetime | No
     return mask
 
 
+def first_day_shown(first_record: date | None, start: date | None) -> date | None:
+    """The first day a chart of periods covers: the programme's first record, or the date
+    range's start when later (a programme or a range starting mid-month makes that first
+    month partial, as today makes the last one). None when neither is known."""
+    days = [d for d in (first_record, start) if d is not None]
+    return max(days) if days else None
+
+
+def is_partial_start(day: date | None) -> bool:
+    """Whether the month of `day`, the first day shown, is partial (it began after the 1st)."""
+    return day is not None and day.day > 1
+
+
 def last_day_shown(today: date, end: date | None) -> date:
     """The last day a chart of periods may reach: today, or the date range's end when it is
     earlier (a range ending mid-month makes that month partial too)."""

@@ -13,12 +13,13 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
+from kapviz.charts.partial import StartDay, start_day
 from kapviz.db import case_search, queries, rollup_counts, rollups
 from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
@@ -381,3 +382,15 @@ def _import_history(url: str, data_version: tuple) -> pd.DataFrame:
 def import_history() -> pd.DataFrame:
     """The latest imports, newest first."""
     return _import_history(database_url(), version())
+
+
+@st.cache_data(ttl=FRAME_TTL_SECONDS, max_entries=MAX_PER_VERSION, show_spinner=False)
+def _first_session_on(url: str, data_version: tuple) -> date | None:
+    with engine_for(url).connect() as conn:
+        return queries.first_session_on(conn)
+
+
+def chart_start(filters: Filters) -> StartDay | None:
+    """The partial first month of the monthly charts under these filters: the programme's
+    first session, or the date range's start when later (None: the first month is whole)."""
+    return start_day(_first_session_on(database_url(), version()), filters.start)

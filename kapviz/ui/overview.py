@@ -184,6 +184,7 @@ def _charts(
     ]
     monthly = drawable(program.monthly_response(endpoints), "n")
     today = periods.last_day_shown(today, filters.end)
+    start = data.chart_start(filters)
     sites, overall = site_response(filters)
     sites = drawable(sites, "n", "responders")
     site_figure = None
@@ -202,7 +203,7 @@ def _charts(
         if len(drawable(steps, "patients")) == len(steps)
         else None,
         volume=program_charts.monthly_dosing(
-            drawable(monthly_dosing(filters), "sessions"), today=today
+            drawable(monthly_dosing(filters), "sessions"), today=today, start=start
         ),
         response=None
         if monthly.empty
@@ -211,9 +212,12 @@ def _charts(
             title="PHQ-9 response rate by month of endpoint",
             y_title="Responders, % of evaluable courses",
             today=today,
+            start=start,
         ),
         u_chart=safety_charts.u_chart(
-            drawable(adverse_event_u_chart(filters), "events", "dosing_sessions"), today=today
+            drawable(adverse_event_u_chart(filters), "events", "dosing_sessions"),
+            today=today,
+            start=start,
         ),
         sites=site_figure,
     )

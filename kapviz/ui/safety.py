@@ -417,12 +417,14 @@ class Figure(StrEnum):
 class FigureChoice:
     """What the viewer chose for a figure: the rate (frequency and severity share its order),
     the label's trial markers (frequency), the last dose number (heatmap), the partial month's
-    day (u-chart). Typed, where the first version split a "patient|ref" string."""
+    day (u-chart), the most frequent effects only (`top`, the wall screen). Typed, where the
+    first version split a "patient|ref" string."""
 
     rate: Rate = Rate.PATIENTS
     reference: bool = False
     max_number: int | None = None
     today: date | None = None
+    top: int | None = None
 
 
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
@@ -435,7 +437,7 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
     match name:
         case Figure.FREQUENCY:
             return charts.side_effect_frequency(
-                rates, kind=choice.rate.value, reference=choice.reference
+                rates, kind=choice.rate.value, reference=choice.reference, top=choice.top
             )
         case Figure.SEVERITY:
             drawn = redact.drawable(rates, ["mild", "moderate", "severe"], small)
@@ -447,7 +449,7 @@ def _figure(key: tuple, name: Figure, choice: FigureChoice, small: int | None) -
             return charts.bp_curve(redact.drawable(served.curve, ["n"], small), settings=settings())
         case Figure.U:
             u = redact.drawable(_section(key, Section.U), ["events", "dosing_sessions"], small)
-            return charts.u_chart(u, today=choice.today)
+            return charts.u_chart(u, today=choice.today, start=data.chart_start(key[1]))
         case Figure.LONG_TERM:
             long_term = _section(key, Section.LONG_TERM)
             long_term = redact.drawable(long_term, ["sessions", "dosing_sessions"], small)

@@ -6,6 +6,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from kapviz.charts import partial as charts_partial
 from kapviz.charts import program as charts
 from kapviz.charts import safety as safety_charts
 from kapviz.charts.theme import ROUTE_COLORS, category_color
@@ -184,3 +185,104 @@ def test_dosing_bars_mark_last_months_same_span():
     assert len(bars.data) == 2  # the cached figure is not changed
     midnight = charts.SameSpanLastMonth(5, datetime(2026, 11, 1), datetime(2026, 11, 8))
     assert charts.same_span_text(midnight) == "1–7 Nov"
+
+
+PROGRAMME_START = charts_partial.StartDay(date(2026, 10, 13), is_programme_start=True)
+"""A programme whose first session was on 13 October: October holds 19 of its 31 days."""
+
+
+def test_start_day_is_the_later_of_the_first_record_and_the_range_start():
+    """A first month begun after its 1st is partial, whether the programme or the date range
+    began then; a first day on the 1st leaves the month whole."""
+    assert charts_partial.start_day(date(2026, 10, 13), None) == PROGRAMME_START
+    assert charts_partial.start_day(date(2026, 10, 1), None) is None
+    assert charts_partial.start_day(None, None) is None
+    by_range = charts_partial.start_day(date(2026, 10, 13), date(2026, 11, 5))
+    assert by_range == charts_partial.StartDay(date(2026, 11, 5), is_programme_start=False)
+    assert charts_partial.start_day(date(2026, 10, 13), date(2026, 11, 1)) is None
+    assert charts_partial.start_day(date(2026, 10, 13), date(2026, 9, 1)) == PROGRAMME_START
+    assert PROGRAMME_START.note() == "programme start: month from 13 Oct (19 of 31 days)"
+    assert by_range.note() == "date range start: month from 5 Nov (26 of 30 days)"
+
+
+def test_dosing_bars_mark_the_programme_start_month():
+    """The start-up stub (October, from the 13th) is lighter, hatched and labelled "from 13
+    Oct" over its bar, like the month to date; November is a whole month."""
+    fig = charts.monthly_dosing(_dosing(["iv"]), today=TODAY, start=PROGRAMME_START).to_dict()
+    bar = fig["data"][0]
+    assert bar["marker"]["opacity"] == [charts.PARTIAL_OPACITY, 1.0, charts.PARTIAL_OPACITY]
+    assert bar["marker"]["pattern"]["shape"] == ["/", "", "/"]
+    assert bar["text"][0] == " (programme start: month from 13 Oct (19 of 31 days))"
+    assert bar["text"][1] == ""
+    notes = {a["text"]: (a["x"], a["y"]) for a in fig["layout"]["annotations"]}
+    assert notes["from 13 Oct"] == (pd.Timestamp("2026-10-01"), 10.0)
+    assert "to date" in notes
+
+
+def test_programme_started_this_month_is_one_label():
+    start = charts_partial.StartDay(date(2026, 12, 3), is_programme_start=True)
+    rows = pd.DataFrame({"month": [pd.Timestamp("2026-12-01")], "route": ["iv"], "sessions": [4]})
+    fig = charts.monthly_dosing(rows, today=TODAY, start=start).to_dict()
+    assert [a["text"] for a in fig["layout"]["annotations"]] == ["from 3 Dec, to date"]
+    assert fig["data"][0]["text"] == [
+        " (programme start: month from 3 Dec (29 of 31 days)) (month to date (7 of 31 days))"
+    ]
+
+
+def test_u_chart_marks_the_programme_start_month():
+    """The first month's few sessions give a wild rate: drawn open and labelled, not as a
+    month like the others."""
+    table = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-10-01", "2026-11-01", "2026-12-01"]),
+            "events": [10, 10, 2],
+            "dosing_sessions": [7, 100, 20],
+            "rate": [142.9, 10.0, 10.0],
+            "centre": [10.0, 10.0, 10.0],
+            "ucl": [45.0, 19.5, 31.2],
+            "lcl": [0.0, 0.5, 0.0],
+            "is_out": [True, False, False],
+        }
+    )
+    fig = safety_charts.u_chart(table, today=TODAY, start=PROGRAMME_START).to_dict()
+    point = next(t for t in fig["data"] if t["name"] == "Events per 100 sessions")
+    assert point["marker"]["symbol"] == ["circle-open", "circle", "circle-open"]
+    assert point["text"][0] == " (programme start: month from 13 Oct (19 of 31 days))"
+    notes = {a["text"]: a["y"] for a in fig["layout"]["annotations"]}
+    assert notes["from 13 Oct"] == 142.9  # above the point, which is above its limit
+
+
+@pytest.mark.parametrize(
+    ("months", "step", "ticks"),
+    [(3, "M1", 3), (8, "M1", 8), (9, "M2", 5), (19, "M3", 7), (24, "M3", 8), (30, "M6", 5)],
+)
+def test_month_ticks_at_most_eight(months, step, ticks):
+    """19 months of "Jun 2025" labels crowded a half-width chart at 1440 px: at most
+    MAX_MONTH_TICKS ticks, on whole steps (1, 2, 3, 6, 12 months), two lines each."""
+    rows = pd.DataFrame(
+        {
+            "month": pd.date_range("2025-06-01", periods=months, freq="MS"),
+            "route": "iv",
+            "sessions": 5,
+        }
+    )
+    fig = charts.monthly_dosing(rows, today=rows["month"].max().date()).to_dict()
+    axis = fig["layout"]["xaxis"]
+    assert axis["dtick"] == step
+    assert (months - 1) // int(step[1:]) + 1 == ticks <= charts_partial.MAX_MONTH_TICKS
+    assert axis["tickformat"] == "%b<br>%Y" and axis["tickangle"] == 0
+
+
+def test_heatmap_colour_bar_title_clear_of_its_ticks():
+    """The colour bar's title runs up its side: above the bar it touched the top tick."""
+    table = pd.DataFrame(
+        {
+            "term": ["nausea", "nausea"],
+            "session_number": [1, 2],
+            "rate": [0.1, 0.2],
+            "sessions": [1, 2],
+            "dosing_sessions": [10, 10],
+        }
+    )
+    fig = safety_charts.effect_session_heatmap(table).to_dict()
+    assert fig["data"][0]["colorbar"]["title"] == {"text": "% of sessions", "side": "right"}

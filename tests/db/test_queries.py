@@ -8,6 +8,7 @@ from pandas.testing import assert_frame_equal
 
 from kapviz.db import queries
 from kapviz.db.engine import make_engine
+from kapviz.db.migrate import upgrade
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics.outcomes import course_outcomes
@@ -221,3 +222,16 @@ def test_has_imported_clinic_data(clinic):
     with clinic.engine.begin() as conn:
         conn.execute(insert(ImportRun), [{"source": "demo", "kind": "demo", "is_demo": True}])
     assert queries.has_imported_clinic_data(clinic) is False
+
+
+def test_first_session_on(clinic, db_url):
+    """The programme's first session day (5 January 2026, P1's intake), where its monthly
+    charts begin; None on an empty database."""
+    assert queries.first_session_on(clinic) == date(2026, 1, 5)
+
+
+def test_first_session_on_empty(sqlite_url):
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert queries.first_session_on(conn) is None

@@ -54,8 +54,18 @@ def test_monthly_charts_end_at_today_and_mark_february(run_page):
     figures = _figures(at)
     volume = figures["Dosing sessions per month, by route"]
     assert volume["layout"]["xaxis"]["range"][1] <= "2026-02-16"
-    assert [a["text"] for a in volume["layout"]["annotations"]] == ["to date"]
+    # The programme's first session was on 5 January: January is marked partial too.
+    assert [a["text"] for a in volume["layout"]["annotations"]] == ["to date", "from 5 Jan"]
     bars = [t for t in volume["data"] if t["type"] == "bar"]
+    january = [
+        (shape, text)
+        for t in bars
+        for x, shape, text in zip(t["x"], t["marker"]["pattern"]["shape"], t["text"], strict=True)
+        if x.startswith("2026-01")
+    ]
+    assert january and set(january) == {
+        ("/", " (programme start: month from 5 Jan (27 of 31 days))")
+    }
     colours = {t["name"]: t["marker"]["color"] for t in bars}
     assert colours == {"IM": "#009E73", "IV": "#0072B2", "Sublingual": "#E69F00"}
     # The month tile's comparison on the chart: 6 sessions from 1 Jan to 21 Jan 12:00
@@ -66,6 +76,7 @@ def test_monthly_charts_end_at_today_and_mark_february(run_page):
     assert "This month to date: 2 sessions" in tick["hovertemplate"]
     u = figures["Adverse events per 100 dosing sessions (u-chart, 3σ limits)"]
     assert u["layout"]["xaxis"]["range"][1] <= "2026-02-16"
+    assert [a["text"] for a in u["layout"]["annotations"]] == ["to date", "from 5 Jan"]
     response = figures["PHQ-9 response rate by month of endpoint"]
     assert response["layout"]["yaxis"]["title"]["text"] == "Responders, % of evaluable courses"
     assert any(t["name"] == "Too few (n < 10)" for t in response["data"])
@@ -76,3 +87,12 @@ def test_share_link_is_a_full_url_in_app_test(run_page):
     at = run_page("pages/overview.py", state={"clock": CLOCK}, site="North")
     codes = [c.value for c in at.code]
     assert "/?site=North" in codes
+
+
+def test_a_range_starting_mid_month_marks_its_first_month(run_page):
+    """`?from=2026-01-20`: January holds only its last 12 days of counts, said as such."""
+    at = run_page("pages/overview.py", state={"clock": CLOCK}, **{"from": "2026-01-20"})
+    volume = _figures(at)["Dosing sessions per month, by route"]
+    assert "from 20 Jan" in [a["text"] for a in volume["layout"]["annotations"]]
+    bar = next(t for t in volume["data"] if t["type"] == "bar")
+    assert bar["text"][0] == " (date range start: month from 20 Jan (12 of 31 days))"
