@@ -90,10 +90,14 @@ def for_kiosk(
     if x_title is not None:
         out.update_xaxes(title_text=x_title)
     out.update_yaxes(**axis)
-    # A fixed one-month step (dtick "M1") would print every month: let plotly space them.
+    # Every category is read (side effects on a bar chart): nticks would skip some.
+    if _has_categories(out, "y"):
+        out.update_yaxes(nticks=None)
+    # A fixed month step ("M1", "M3") was chosen for the page's width: let plotly space them.
     out.update_xaxes(dtick=None, selector={"type": "date"})
     for x in out.layout:
-        if x.startswith("xaxis") and out.layout[x].dtick == "M1":
+        dtick = out.layout[x].dtick if x.startswith("xaxis") else None
+        if isinstance(dtick, str) and dtick.startswith("M"):
             out.layout[x].dtick = None
     # Notes ("to date", "too few") at the tick size: the page's 11 px is unreadable at 3 m.
     for note in out.layout.annotations:
@@ -110,6 +114,98 @@ def for_kiosk(
     if dark:
         darken(out)
     return out
+
+
+PRESENT_TICK_PX = 18
+"""Tick labels, legends and notes in presentation mode: a 1920-px projector image read from
+the back of a meeting room (the page's 11–13 px were unreadable beyond the front row)."""
+
+PRESENT_TEXT_PX = 20
+"""Axis titles and hover labels in presentation mode."""
+
+PRESENT_TITLE_PX = 26
+"""Chart titles in presentation mode."""
+
+PRESENT_GROWTH = 1.25
+"""Presented figures are this much taller (before room for the legend): the larger type
+takes height from the plot."""
+
+PRESENT_LEGEND_COLUMNS = 3
+"""Legend columns under a presented chart's title (a projector image is wide)."""
+
+
+def for_presentation(fig: go.Figure) -> go.Figure:
+    """A copy of `fig` for presentation mode: every text of the chart (titles, ticks,
+    legend, notes, colour bars, labels on bars) at a size read across a meeting room, the
+    legend in columns under the title, the figure taller; traces and data unchanged."""
+    out = go.Figure(fig)
+    entries = legend_entries(out)
+    columns = min(PRESENT_LEGEND_COLUMNS, max(entries, 1))
+    rows = -(-entries // columns)
+    title_px = 48 if out.layout.title.text else 12
+    sub = SUBTITLE_ROW_PX if out.layout.title.subtitle.text else 0
+    top = title_px + sub + rows * LEGEND_ROW_PX + 12
+    old_top = out.layout.margin.t if out.layout.margin.t is not None else 100
+    height = round((out.layout.height or 450) * PRESENT_GROWTH) + max(0, top - old_top)
+    out.update_layout(
+        height=height,
+        font={"size": PRESENT_TEXT_PX},
+        title={"font": {"size": PRESENT_TITLE_PX}},
+        legend={
+            "font": {"size": PRESENT_TICK_PX},
+            "orientation": "h",
+            "yref": "container",
+            "y": 1 - (title_px - 4 + sub) / height,
+            "yanchor": "top",
+            "entrywidth": 1 / columns,
+            "entrywidthmode": "fraction",
+        },
+        margin={"t": max(top, old_top)},
+        hoverlabel={"font": {"size": PRESENT_TEXT_PX}},
+    )
+    axis = {"tickfont": {"size": PRESENT_TICK_PX}, "title": {"font": {"size": PRESENT_TEXT_PX}}}
+    out.update_xaxes(**axis)
+    out.update_yaxes(**axis)
+    right = out.layout.margin.r or 0
+    for note in out.layout.annotations:
+        note.font.size = max(note.font.size or 0, PRESENT_TICK_PX)
+        if _in_right_margin(note):  # severity bands' names: "moderately severe" was cut
+            right = max(right, round(len(note.text or "") * PRESENT_TICK_PX * CHAR_EM) + 24)
+    out.layout.margin.r = right
+    if out.layout.title.subtitle.text:
+        out.layout.title.subtitle.font.size = PRESENT_TICK_PX
+    for trace in out.data:
+        if trace.type in ("scatter", "bar") and getattr(trace, "textfont", None) is not None:
+            trace.textfont.size = PRESENT_TICK_PX
+        if trace.type == "heatmap":
+            trace.colorbar.tickfont.size = PRESENT_TICK_PX
+            trace.colorbar.title.font.size = PRESENT_TICK_PX
+            trace.colorbar.title.side = "right"  # above the bar it sits on the top tick
+    return out
+
+
+CHAR_EM = 0.56
+"""Width of an average character of the sans-serif chart font, in em (for margins)."""
+
+
+def _in_right_margin(note: go.layout.Annotation) -> bool:
+    """Whether a note is written to the right of the plot (a label beside the last band)."""
+    xref = str(note.xref or "")
+    return (
+        (xref == "paper" or xref.endswith("domain"))
+        and note.x is not None
+        and note.x >= 1
+        and note.xanchor == "left"
+    )
+
+
+def _has_categories(fig: go.Figure, letter: str) -> bool:
+    """Whether the figure's values along x or y are names (a category axis)."""
+    for trace in fig.data:
+        values = getattr(trace, letter, None)
+        if values is not None and len(values) and isinstance(values[0], str):
+            return True
+    return False
 
 
 def darken(fig: go.Figure) -> go.Figure:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.auth import audit
+from kapviz.charts.rooms import for_presentation
 from kapviz.filters import Filters
 from kapviz.meeting import agenda, step_case
 from kapviz.metrics.case import MAX_COMPARE
@@ -102,15 +103,10 @@ def pick_case(filters: Filters) -> tuple[str | None, str | None]:
     return patient_id, course_id
 
 
-PRESENTATION_FONT_PX = 16
-"""Chart font size in presentation mode (readable from the back of a meeting room)."""
-
-
 def presented(fig: go.Figure) -> go.Figure:
-    """A copy of `fig` with larger type for presentation mode (the figure is not changed)."""
-    return go.Figure(fig).update_layout(
-        font={"size": PRESENTATION_FONT_PX}, title_font_size=PRESENTATION_FONT_PX + 6
-    )
+    """A copy of `fig` with larger type for presentation mode (the figure is not changed;
+    kapviz.charts.rooms.for_presentation)."""
+    return for_presentation(fig)
 
 
 def show_figure(fig, *, key: str, presenting: bool = False) -> None:

@@ -32,6 +32,11 @@ KIOSK_CHART_HEIGHT = 730
 KIOSK_HALF_HEIGHT = 700
 """Height of the two charts of the Trajectories view (below its tiles and their counts)."""
 
+KIOSK_SAFETY_CHART_HEIGHT = 820
+"""Height of the Safety view's side-effect chart (beside the worklist, below the tiles)."""
+SAFETY_TOP_EFFECTS = 10
+"""Side effects on the Safety view's chart: ten bars keep 18 px labels apart at 820 px."""
+
 VIEWS: tuple[str, ...] = ("overview", "safety", "trajectories")
 """The kiosk's views in rotation order (`&rotate=SECONDS`)."""
 
@@ -157,13 +162,26 @@ def _safety(filters: Filters, dark: bool) -> None:
         f'<tr><td>{r.reason}</td><td class="n">{redact.count_label(r.patients)}</td></tr>'
         for r in reasons.itertuples()
     )
-    st.html(
+    # The worklist on the left, the most frequent side effects on the right: the table alone
+    # left half of the wall screen empty.
+    left, right = st.columns(2)
+    left.html(
         '<table class="kiosk-table"><tr><th>Alerts worklist: reason</th>'
         f'<th class="n">Patients</th></tr>{rows}</table>'
         f'<p class="kiosk-note">A patient with several reasons is counted under each. Events '
         f"of the last {safety_ui.lookback_days()} days; item 9 on the latest PHQ-9. Names and "
         "ids stay on the Safety page.</p>"
     )
+    choice = safety_ui.FigureChoice(reference=False, top=SAFETY_TOP_EFFECTS)
+    with right:
+        _chart(
+            safety_ui.figure(filters, safety_ui.Figure.FREQUENCY, choice),
+            dark,
+            key="kiosk-side-effects",
+            height=KIOSK_SAFETY_CHART_HEIGHT,
+            title=f"Top {SAFETY_TOP_EFFECTS} side effects: % of "
+            f"{redact.count_label(t.patients_dosed)} patients dosed (95% CI, all dates)",
+        )
 
 
 def _trajectories(filters: Filters, dark: bool) -> None:

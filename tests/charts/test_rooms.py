@@ -11,8 +11,12 @@ from kapviz.charts.rooms import (
     DARK_LABEL_BOX,
     DARK_LINE,
     KIOSK_TICK_PX,
+    PRESENT_TEXT_PX,
+    PRESENT_TICK_PX,
+    PRESENT_TITLE_PX,
     SUBTITLE_ROW_PX,
     for_kiosk,
+    for_presentation,
     is_near_black,
     legend_entries,
 )
@@ -173,3 +177,56 @@ def test_dark_room_lightens_near_black_lines():
         "#0072B2",
     ]
     assert is_near_black("#31333F") and not is_near_black("#9AA0AA") and not is_near_black(None)
+
+
+def _long_volume() -> go.Figure:
+    """19 months of one route: the page's axis steps by quarters (month_tick_step)."""
+    months = pd.date_range("2025-06-01", periods=19, freq="MS")
+    frame = pd.DataFrame({"month": months, "route": "iv", "sessions": 5})
+    return program.monthly_dosing(frame, today=date(2026, 12, 7))
+
+
+def test_kiosk_spaces_a_quarterly_month_axis_itself():
+    """The page's "M3" step was chosen for its width: on the wall screen plotly spaces the
+    months (at most KIOSK_MAX_TICKS), the original keeps its step."""
+    original = _long_volume()
+    assert original.layout.xaxis.dtick == "M3"
+    axis = for_kiosk(original, height=700).to_dict()["layout"]["xaxis"]
+    assert "dtick" not in axis and axis["nticks"] == 6
+    assert original.layout.xaxis.dtick == "M3"
+
+
+def test_kiosk_keeps_every_category_of_a_bar_chart():
+    """A side-effect bar per name: nticks would print only some of the names."""
+    fig = go.Figure(go.Bar(x=[10, 20, 30, 40, 50, 60, 70], y=list("abcdefg"), orientation="h"))
+    layout = for_kiosk(fig, height=700).to_dict()["layout"]
+    assert "nticks" not in layout["yaxis"] and layout["xaxis"]["nticks"] == 6
+
+
+def test_presentation_text_sizes():
+    """Every text of a presented chart is read from the back of a meeting room: titles 26 px,
+    axis titles 20, ticks, legend, notes and colour bars 18; taller, data unchanged."""
+    original = _long_volume()
+    original.add_annotation(x=1.01, xref="paper", y=3, text="moderately severe",
+                            xanchor="left", font={"size": 10})  # fmt: skip
+    original.add_heatmap(z=[[1, 2]], colorbar={"title": {"text": "Score"}})
+    fig = for_presentation(original).to_dict()
+    layout = fig["layout"]
+    assert layout["title"]["font"]["size"] == PRESENT_TITLE_PX == 26
+    for axis in ("xaxis", "yaxis"):
+        assert layout[axis]["tickfont"]["size"] == PRESENT_TICK_PX == 18
+        assert layout[axis]["title"]["font"]["size"] == PRESENT_TEXT_PX == 20
+    assert layout["legend"]["font"]["size"] == 18
+    assert {a["text"]: a["font"]["size"] for a in layout["annotations"]} == {
+        "to date": 18,
+        "moderately severe": 18,
+    }
+    # The band's name beside the plot fits in the right margin at 18 px (it was cut).
+    assert layout["margin"]["r"] >= len("moderately severe") * 18 * 0.56
+    heatmap = fig["data"][-1]
+    assert heatmap["colorbar"]["tickfont"]["size"] == 18
+    assert heatmap["colorbar"]["title"] == {"text": "Score", "side": "right", "font": {"size": 18}}
+    assert layout["height"] >= 1.25 * 320
+    assert list(for_presentation(original).data[0].y) == [5] * 19
+    # The page's figure is untouched.
+    assert original.layout.height == 320 and original.layout.xaxis.tickfont.size is None
