@@ -487,9 +487,10 @@ def _left_out(row: pd.Series, *, window_days: int) -> str:
 
 
 COURSE_TABLE_COLUMNS = [
+    # The outcomes first, then the dates: at 1440 px the first dose's date pushed "Reliable
+    # deterioration" past the table's edge, cut mid-header.
     "patient_id",
     "course_id",
-    "first_dose_at",
     "baseline",
     "endpoint",
     "change",
@@ -500,6 +501,7 @@ COURSE_TABLE_COLUMNS = [
     "reliable_deterioration",
     "time_to_response_days",
     "time_to_response_doses",
+    "first_dose_at",
     "not_evaluable_reason",
     "baseline_at",
     "endpoint_at",
