@@ -86,7 +86,9 @@ with right:
         "**Reading the trends.** Response counts courses whose PHQ-9 fell by at least half "
         "from baseline, by the month of their endpoint (bars: 95% Wilson intervals). The "
         "adverse-event chart is a u-chart: points outside the 3-sigma limits are more than "
-        'month-to-month noise. The current month is drawn lighter and marked "to date". '
+        'month-to-month noise. The current month is drawn lighter and marked "to date"; '
+        "so is a first month that began after its 1st (the programme's first session or "
+        'the date range\'s start), labelled "from" its first day. '
         "In the site comparison, a site outside the dashed 95% limits (exact binomial; "
         "dotted: 99.8%) differs from the program by more than chance at its volume; small "
         "sites get wide limits, so they are not judged on noise."

@@ -133,6 +133,10 @@ takes height from the plot."""
 PRESENT_LEGEND_COLUMNS = 3
 """Legend columns under a presented chart's title (a projector image is wide)."""
 
+PRESENT_LONG_NAME = 24
+"""A legend name longer than this (characters) gets two columns, not three: a third of a
+1280-px chart holds about that many at PRESENT_TICK_PX."""
+
 
 def for_presentation(fig: go.Figure) -> go.Figure:
     """A copy of `fig` for presentation mode: every text of the chart (titles, ticks,
@@ -140,7 +144,10 @@ def for_presentation(fig: go.Figure) -> go.Figure:
     legend in columns under the title, the figure taller; traces and data unchanged."""
     out = go.Figure(fig)
     entries = legend_entries(out)
-    columns = min(PRESENT_LEGEND_COLUMNS, max(entries, 1))
+    longest = max((len(t.name or "") for t in out.data if t.showlegend is not False), default=0)
+    # A long name ("Similar-baseline IQR (171 courses)") ran into its neighbour at 1280 px.
+    wide = PRESENT_LEGEND_COLUMNS if longest <= PRESENT_LONG_NAME else 2
+    columns = min(wide, max(entries, 1))
     rows = -(-entries // columns)
     title_px = 48 if out.layout.title.text else 12
     sub = SUBTITLE_ROW_PX if out.layout.title.subtitle.text else 0

@@ -253,8 +253,14 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
         ticktext=[f"{int(c)}<br>n={int(k):,}" for c, k in sessions.items()],
     )
     fig.update_yaxes(title_text=None, showgrid=False)
-    fig.update_layout(height=max(260, 80 + 24 * len(z)))
+    # No legend above the plot (the colour bar is beside it): the theme's room for one was a
+    # blank band under the title.
+    fig.update_layout(height=max(260, 80 + 24 * len(z)), margin={"t": HEATMAP_TOP_PX})
     return fig
+
+
+HEATMAP_TOP_PX = 56
+"""Top margin of the tolerance heatmap: its title only."""
 
 
 def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Figure:

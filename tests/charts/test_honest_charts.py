@@ -286,3 +286,4 @@ def test_heatmap_colour_bar_title_clear_of_its_ticks():
     )
     fig = safety_charts.effect_session_heatmap(table).to_dict()
     assert fig["data"][0]["colorbar"]["title"] == {"text": "% of sessions", "side": "right"}
+    assert fig["layout"]["margin"]["t"] == safety_charts.HEATMAP_TOP_PX  # no legend to hold

@@ -230,3 +230,14 @@ def test_presentation_text_sizes():
     assert list(for_presentation(original).data[0].y) == [5] * 19
     # The page's figure is untouched.
     assert original.layout.height == 320 and original.layout.xaxis.tickfont.size is None
+
+
+def test_presentation_legend_columns_by_name_length():
+    """Short names: three columns under the title; a long one ("Similar-baseline IQR (171
+    courses)", which ran into its neighbour at 1280 px): two."""
+    short = go.Figure([go.Scatter(name=n, y=[1]) for n in ("a", "b", "c", "d")])
+    assert for_presentation(short).layout.legend.entrywidth == 1 / 3
+    names = ("Similar-baseline IQR (171 courses)", "Cohort median", "This course")
+    long = go.Figure([go.Scatter(name=n, y=[1]) for n in names])
+    layout = for_presentation(long).layout
+    assert layout.legend.entrywidth == 0.5 and layout.legend.font.size == PRESENT_TICK_PX
