@@ -8,7 +8,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kapviz.charts.safety import hline
-from kapviz.charts.theme import PALETTE, PHASE_COLORS, SEVERITY_COLORS, apply_theme
+from kapviz.charts.theme import (
+    PALETTE,
+    PHASE_COLORS,
+    SEVERITY_COLORS,
+    TITLE_ONLY_TOP_PX,
+    apply_theme,
+)
 from kapviz.domain import PHASE_LABELS, PHASES, ROUTE_LABELS, SEVERITIES
 from kapviz.instruments import Instrument
 from kapviz.safe_text import plotly
@@ -431,7 +437,7 @@ def phq9_items(items: pd.DataFrame) -> go.Figure:
             line={"color": "#D7301F", "width": 3},
         )
     apply_theme(fig, title="PHQ-9 items (item 9 > 0 outlined in red)")
-    fig.update_layout(height=360)
+    fig.update_layout(height=360, margin={"t": TITLE_ONLY_TOP_PX})  # no legend: no room for one
     fig.update_xaxes(title_text="Date", type="category", showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False)
     return fig

@@ -21,7 +21,7 @@ from kapviz.charts.partial import (
     partial_notes,
     partial_start,
 )
-from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, apply_theme
+from kapviz.charts.theme import PALETTE, SEVERITY_COLORS, TITLE_ONLY_TOP_PX, apply_theme
 from kapviz.config import Settings
 from kapviz.domain import SEVERITIES
 from kapviz.metrics.periods import partial_month
@@ -255,12 +255,8 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
     fig.update_yaxes(title_text=None, showgrid=False)
     # No legend above the plot (the colour bar is beside it): the theme's room for one was a
     # blank band under the title.
-    fig.update_layout(height=max(260, 80 + 24 * len(z)), margin={"t": HEATMAP_TOP_PX})
+    fig.update_layout(height=max(260, 80 + 24 * len(z)), margin={"t": TITLE_ONLY_TOP_PX})
     return fig
-
-
-HEATMAP_TOP_PX = 56
-"""Top margin of the tolerance heatmap: its title only."""
 
 
 def bp_curve(curve: pd.DataFrame, *, settings: Settings | None = None) -> go.Figure:

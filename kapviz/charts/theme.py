@@ -121,6 +121,12 @@ rebuild and validate the whole template, defaults of 24 trace types included, ea
 (~20–30 ms a figure, a tenth of the Overview's cold run); this one validates in a third."""
 
 
+TITLE_ONLY_TOP_PX = 56
+"""Top margin of a titled figure without a legend above its plot (a heatmap: its colour bar
+is beside it). apply_theme's margin holds a title and a legend; without the legend it was a
+blank band under the title."""
+
+
 def base_layout() -> dict[str, Any]:
     """Layout settings every kapviz figure shares (a fresh dict each call)."""
     axis = {

@@ -6,6 +6,7 @@ import pytest
 
 from kapviz import instruments
 from kapviz.charts import case
+from kapviz.charts.theme import TITLE_ONLY_TOP_PX
 from kapviz.metrics.trajectory_axes import session_points
 
 
@@ -62,6 +63,9 @@ def test_phq9_items_outline_item9():
     shapes = fig["layout"]["shapes"]
     assert len(shapes) == 1 and shapes[0]["x0"] == 0.5 and shapes[0]["line"]["color"] == "#D7301F"
     assert fig["data"][0]["y"][8] == "9 Self-harm thoughts"
+    # The colour bar's title up its side (above, it sat on the "3"); no band for a legend.
+    assert fig["data"][0]["colorbar"]["title"] == {"text": "Score", "side": "right"}
+    assert fig["layout"]["margin"]["t"] == TITLE_ONLY_TOP_PX
 
 
 def test_side_effect_strip_keeps_doses_without_effects():

@@ -9,7 +9,7 @@ import pytest
 from kapviz.charts import partial as charts_partial
 from kapviz.charts import program as charts
 from kapviz.charts import safety as safety_charts
-from kapviz.charts.theme import ROUTE_COLORS, category_color
+from kapviz.charts.theme import ROUTE_COLORS, TITLE_ONLY_TOP_PX, category_color
 
 TODAY = date(2026, 12, 7)
 
@@ -286,4 +286,4 @@ def test_heatmap_colour_bar_title_clear_of_its_ticks():
     )
     fig = safety_charts.effect_session_heatmap(table).to_dict()
     assert fig["data"][0]["colorbar"]["title"] == {"text": "% of sessions", "side": "right"}
-    assert fig["layout"]["margin"]["t"] == safety_charts.HEATMAP_TOP_PX  # no legend to hold
+    assert fig["layout"]["margin"]["t"] == TITLE_ONLY_TOP_PX  # no legend to hold
