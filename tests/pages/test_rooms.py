@@ -1,7 +1,10 @@
 """The rooms in AppTest: `?present=` spellings, the meeting's next case, the kiosk screen."""
 
+import json
+
 import pytest
 
+from kapviz.charts.rooms import KIOSK_TICK_PX
 from tests.pages.conftest import run_app
 
 
@@ -76,3 +79,24 @@ def test_kiosk_safety_view_says_each_window(run_page, monkeypatch):
     assert values["Events per 100 doses (all dates)"] == "44.4"
     html = "\n".join(h.proto.body for h in at.get("html"))
     assert "A patient with several reasons is counted under each." in html
+
+
+def test_kiosk_safety_view_fills_the_screen(run_page, monkeypatch):
+    """Beside the worklist (which left half of the 1080p screen empty): the ten most frequent
+    side effects as % of patients dosed, at wall-screen type, its n in the title."""
+    from kapviz.ui import rooms
+
+    monkeypatch.setattr(rooms, "view_at", lambda _now, _rotate: "safety")
+    at = run_page("pages/overview.py", kiosk="1", rotate="30")
+    (chart,) = at.get("plotly_chart")
+    fig = json.loads(chart.proto.spec)
+    values = {m.label: m.value for m in at.metric}
+    dosed = values["Patients dosed (all dates)"]
+    assert fig["layout"]["title"]["text"] == (
+        f"Top 10 side effects: % of {dosed} patients dosed (95% CI, all dates)"
+    )
+    bars = fig["data"][0]
+    assert bars["orientation"] == "h" and 0 < len(bars["y"]) <= rooms.SAFETY_TOP_EFFECTS
+    assert fig["layout"]["yaxis"]["tickfont"]["size"] == KIOSK_TICK_PX
+    assert "nticks" not in fig["layout"]["yaxis"]  # every effect named
+    assert fig["layout"]["height"] == rooms.KIOSK_SAFETY_CHART_HEIGHT
