@@ -33,6 +33,10 @@ MIN_MONTH_COURSES = 10
 (as for trajectory points): below it the month is a grey "too few" mark with its n."""
 
 
+FUNNEL_TEXT = "%{value:,}<br>%{percentInitial:.0%}"
+"""A funnel step's label: its patients and their share of the first step."""
+
+
 def treatment_funnel(funnel: pd.DataFrame) -> go.Figure:
     """Horizontal funnel of patients per step, with the share lost at each step."""
     lost = ["" if pd.isna(v) else f"−{v:.0%} from previous step" for v in funnel["lost"].tolist()]
@@ -41,9 +45,11 @@ def treatment_funnel(funnel: pd.DataFrame) -> go.Figure:
             y=funnel["step"].tolist(),
             x=funnel["patients"].tolist(),
             customdata=lost,
-            textinfo="value+percent initial",
+            # Whole counts with thousands separators: plotly's default printed 17,535 as
+            # "17.535k" and 20,000 as "20k" at 20,000 patients.
+            texttemplate=FUNNEL_TEXT,
             marker={"color": PALETTE[0]},
-            hovertemplate="%{y}: %{x} patients<br>%{customdata}<extra></extra>",
+            hovertemplate="%{y}: %{x:,} patients<br>%{customdata}<extra></extra>",
         )
     )
     apply_theme(fig, title="Treatment funnel (patients)")

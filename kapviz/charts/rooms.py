@@ -232,6 +232,11 @@ def darken(fig: go.Figure) -> go.Figure:
         line = getattr(trace, "line", None)
         if line is not None and is_near_black(line.color):
             line.color = DARK_LINE
+        # A 95% CI whisker drawn near-black (the side-effect bars) vanished the same way.
+        for name in ("error_x", "error_y"):
+            error = getattr(trace, name, None)
+            if error is not None and is_near_black(error.color):
+                error.color = DARK_LINE
     return fig
 
 

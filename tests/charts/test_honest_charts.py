@@ -287,3 +287,14 @@ def test_heatmap_colour_bar_title_clear_of_its_ticks():
     fig = safety_charts.effect_session_heatmap(table).to_dict()
     assert fig["data"][0]["colorbar"]["title"] == {"text": "% of sessions", "side": "right"}
     assert fig["layout"]["margin"]["t"] == TITLE_ONLY_TOP_PX  # no legend to hold
+
+
+def test_funnel_prints_whole_counts():
+    """17,535 patients read "17.535k" (and 20,000 "20k") with plotly's default labels."""
+    steps = pd.DataFrame(
+        {"step": ["Referred", "Eligible"], "patients": [20000, 17535], "lost": [None, 0.12]}
+    )
+    trace = charts.treatment_funnel(steps).to_dict()["data"][0]
+    assert trace["texttemplate"] == "%{value:,}<br>%{percentInitial:.0%}"
+    assert "textinfo" not in trace
+    assert "%{x:,} patients" in trace["hovertemplate"]

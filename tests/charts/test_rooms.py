@@ -241,3 +241,13 @@ def test_presentation_legend_columns_by_name_length():
     long = go.Figure([go.Scatter(name=n, y=[1]) for n in names])
     layout = for_presentation(long).layout
     assert layout.legend.entrywidth == 0.5 and layout.legend.font.size == PRESENT_TICK_PX
+
+
+def test_dark_room_lightens_near_black_whiskers():
+    """The side-effect bars' 95% CI whiskers (#1F2430) vanished on the dark wall screen."""
+    fig = go.Figure(
+        go.Bar(x=[10], y=["nausea"], orientation="h", error_x={"array": [2], "color": "#1F2430"})
+    )
+    dark = for_kiosk(fig, height=500, dark=True)
+    assert dark.data[0].error_x.color == DARK_LINE
+    assert fig.data[0].error_x.color == "#1F2430"
