@@ -38,22 +38,26 @@ def clinician_funnel(
         annotation_position="top right",
     )
     outside = table["outside"].astype(bool)
+    named = named_outside(table[outside], programme_rate)
     for mask, name, colour in (
         (~outside, "Clinicians", PALETTE[0]),
-        (outside, "Outside 95%", PALETTE[5]),
+        (outside, outside_legend(int(outside.sum()), len(named)), PALETTE[5]),
     ):
         part = table[mask]
+        is_outside = name.startswith("Outside")
         fig.add_trace(
             go.Scatter(
                 x=part["response_denominator"],
                 y=100 * part["response_rate"],
-                # Names only beside the points outside the limits: dozens of labels overlap.
-                mode="markers+text" if name.startswith("Outside") else "markers",
-                text=part["clinician"],
-                textposition="middle right",
+                # Names only beside the points outside the limits, and of those only the
+                # farthest from the programme: dozens of labels overlap.
+                mode="markers+text" if is_outside else "markers",
+                text=[c if c in named else "" for c in part["clinician"]] if is_outside else None,
+                textposition=label_sides(part, programme_rate) if is_outside else None,
+                customdata=part["clinician"],
                 marker={"color": colour, "size": 10},
                 name=name,
-                hovertemplate="%{text}: %{y:.0f}% of %{x} courses<extra></extra>",
+                hovertemplate="%{customdata}: %{y:.0f}% of %{x} courses<extra></extra>",
             )
         )
     fig.update_layout(height=420)
@@ -61,3 +65,32 @@ def clinician_funnel(
     fig.update_xaxes(title_text="Courses in the response denominator", rangemode="tozero")
     fig.update_yaxes(title_text="Response (%)", range=[0, 100], ticksuffix="%")
     return fig
+
+
+MAX_NAMED = 6
+"""At most this many clinicians outside the limits are named on the plot (at 20,000 patients
+fourteen names overlapped into an unreadable bar); the table lists every one."""
+
+
+def named_outside(outside: pd.DataFrame, programme_rate: float) -> set[str]:
+    """The clinicians named on the plot: those outside the limits farthest from the
+    programme's rate, at most MAX_NAMED (ties by name, so the choice is stable)."""
+    far = (outside["response_rate"] - programme_rate).abs()
+    order = outside.assign(far=far).sort_values(["far", "clinician"], ascending=[False, True])
+    return set(order["clinician"].head(MAX_NAMED))
+
+
+def outside_legend(outside: int, named: int) -> str:
+    """ "Outside 95%", or "Outside 95% (14; the 6 farthest named)" when some go unnamed."""
+    if outside <= named:
+        return "Outside 95%"
+    return f"Outside 95% ({outside}; the {named} farthest named)"
+
+
+def label_sides(part: pd.DataFrame, programme_rate: float) -> list[str]:
+    """A name above a point above the programme line and below one below it, so the line
+    and the names on the other side do not cross it."""
+    return [
+        "top right" if rate >= programme_rate else "bottom right"
+        for rate in part["response_rate"].to_numpy()
+    ]

@@ -1,0 +1,44 @@
+"""The clinicians' funnel plot: every clinician a point, only the farthest outliers named."""
+
+import pandas as pd
+
+from kapviz.charts import clinicians
+
+
+def _curve() -> pd.DataFrame:
+    n = pd.Series(range(1, 121))
+    return pd.DataFrame({"n": n, "low95": 0.3, "high95": 0.55, "low998": 0.25, "high998": 0.6})
+
+
+def _table(rates: list[float], outside: list[bool]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "clinician": [f"CL-{i:02d}" for i in range(len(rates))],
+            "response_denominator": [100] * len(rates),
+            "response_rate": rates,
+            "outside": outside,
+        }
+    )
+
+
+def test_few_outliers_are_all_named():
+    table = _table([0.43, 0.60, 0.25], [False, True, True])
+    fig = clinicians.clinician_funnel(table, _curve(), programme_rate=0.43, instrument="PHQ-9")
+    out = next(t for t in fig.data if t.name == "Outside 95%")
+    assert list(out.text) == ["CL-01", "CL-02"]
+    assert list(out.textposition) == ["top right", "bottom right"]  # away from the line
+    assert list(out.customdata) == ["CL-01", "CL-02"]  # hover names every point
+
+
+def test_many_outliers_name_only_the_farthest():
+    """Fourteen outliers at 20,000 patients overlapped: the six farthest from the programme
+    are named, the legend says how many are not; hover still names each."""
+    rates = [0.56 + 0.01 * i for i in range(7)] + [0.30 - 0.01 * i for i in range(7)]
+    table = _table(rates, [True] * 14)
+    fig = clinicians.clinician_funnel(table, _curve(), programme_rate=0.43, instrument="PHQ-9")
+    (out,) = [t for t in fig.data if t.name.startswith("Outside")]
+    assert out.name == "Outside 95% (14; the 6 farthest named)"
+    named = [t for t in out.text if t]
+    # Farthest from 43%: 62% and 24% (19 points), 61% and 25% (18), 60% and 26% (17).
+    assert sorted(named) == ["CL-04", "CL-05", "CL-06", "CL-11", "CL-12", "CL-13"]
+    assert len(out.customdata) == 14
