@@ -220,6 +220,10 @@ def severity_stack(
     return fig
 
 
+UPRIGHT_DOSES = 15
+"""Up to this many dose columns, the heatmap's labels stand upright on two lines."""
+
+
 def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = None) -> go.Figure:
     """Heatmap of % of dosing sessions with each effect (rows) by dose number (columns).
 
@@ -247,10 +251,18 @@ def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = 
     )
     _themed(fig, "Tolerance: side effects by dose number within the course")
     sessions = table.groupby("session_number")["dosing_sessions"].max().reindex(z.columns)
+    # Two short lines under each column while they fit; past UPRIGHT_DOSES columns one line
+    # read upwards, as on the monthly response chart (22 two-line labels turned on their
+    # side at 1440 px printed each n above its dose number).
+    upright = len(z.columns) <= UPRIGHT_DOSES
     fig.update_xaxes(
         title_text="Dose number in course (n = completed dosing sessions at that dose)",
         tickvals=[int(c) for c in z.columns],
-        ticktext=[f"{int(c)}<br>n={int(k):,}" for c, k in sessions.items()],
+        ticktext=[
+            f"{int(c)}<br>n={int(k):,}" if upright else f"{int(c)} · n={int(k):,}"
+            for c, k in sessions.items()
+        ],
+        tickangle=0 if upright else -90,
     )
     fig.update_yaxes(title_text=None, showgrid=False)
     # No legend above the plot (the colour bar is beside it): the theme's room for one was a

@@ -298,3 +298,24 @@ def test_funnel_prints_whole_counts():
     assert trace["texttemplate"] == "%{value:,}<br>%{percentInitial:.0%}"
     assert "textinfo" not in trace
     assert "%{x:,} patients" in trace["hovertemplate"]
+
+
+def test_heatmap_dose_labels_upright_or_one_line():
+    """Up to 15 doses: "1<br>n=10" upright; more: "1 · n=10" read upwards (two-line labels
+    turned on their side printed each n above its dose number)."""
+
+    def heatmap(doses: int) -> dict:
+        table = pd.DataFrame(
+            {
+                "term": "nausea",
+                "session_number": range(1, doses + 1),
+                "rate": 0.1,
+                "sessions": 1,
+                "dosing_sessions": 10_000,
+            }
+        )
+        return safety_charts.effect_session_heatmap(table).to_dict()["layout"]["xaxis"]
+
+    few, many = heatmap(15), heatmap(22)
+    assert few["ticktext"][0] == "1<br>n=10,000" and few["tickangle"] == 0
+    assert many["ticktext"][0] == "1 · n=10,000" and many["tickangle"] == -90
