@@ -89,8 +89,14 @@ def outside_legend(outside: int, named: int) -> str:
 
 def label_sides(part: pd.DataFrame, programme_rate: float) -> list[str]:
     """A name above a point above the programme line and below one below it, so the line
-    and the names on the other side do not cross it."""
+    does not cross it; along each side, by volume, names alternate right and left of their
+    points (two outliers 5 courses apart printed their names over each other)."""
+    above = part["response_rate"].to_numpy() >= programme_rate
+    order = part.assign(above=above).sort_values(
+        ["above", "response_denominator", "clinician"], kind="stable"
+    )
+    turn = order.groupby("above").cumcount() % 2
+    side = pd.Series(["right" if t == 0 else "left" for t in turn], index=order.index)
     return [
-        "top right" if rate >= programme_rate else "bottom right"
-        for rate in part["response_rate"].to_numpy()
+        f"{'top' if up else 'bottom'} {side[i]}" for i, up in zip(part.index, above, strict=True)
     ]

@@ -42,3 +42,9 @@ def test_many_outliers_name_only_the_farthest():
     # Farthest from 43%: 62% and 24% (19 points), 61% and 25% (18), 60% and 26% (17).
     assert sorted(named) == ["CL-04", "CL-05", "CL-06", "CL-11", "CL-12", "CL-13"]
     assert len(out.customdata) == 14
+
+
+def test_neighbouring_names_alternate_sides():
+    """Two outliers below the line 5 courses apart: one name to the right, one to the left."""
+    table = _table([0.30, 0.28, 0.60], [True, True, True]).assign(response_denominator=[91, 96, 90])
+    assert clinicians.label_sides(table, 0.43) == ["bottom right", "bottom left", "top right"]
