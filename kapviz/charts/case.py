@@ -577,7 +577,7 @@ def patient_trajectory(
             fill="toself",
             fillcolor="rgba(120,130,150,0.18)",
             line={"width": 0},
-            name=f"Similar-baseline IQR ({cohort_courses} courses)",
+            name=f"Similar-baseline IQR ({cohort_courses:,} courses)",
             hoverinfo="skip",
         )
         fig.add_scatter(

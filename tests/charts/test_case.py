@@ -258,3 +258,25 @@ def test_patient_trajectory_labels_clear_the_ticks_and_legend_sits_close() -> No
 def test_label_side_near_the_floor(total: float, side: str) -> None:
     """PHQ-9 runs 0–27: a fifth of it is 5.4, so 5 is near the floor and 6 is not."""
     assert case._label_side(total, instruments.get("PHQ-9")) == side
+
+
+def test_band_legend_counts_with_thousands_separators():
+    """ "Similar-baseline IQR (11895 courses)" at 20,000 patients: the count reads 11,895."""
+    points = pd.DataFrame(
+        {
+            "point_order": [1],
+            "point": ["Preparation"],
+            "phase": ["preparation"],
+            "session_phase": ["preparation"],
+            "administered_at": pd.to_datetime(["2026-01-01"]),
+            "total": [18],
+        }
+    )
+    band = pd.DataFrame(
+        {"order": [1], "point": ["Preparation"], "phase": ["preparation"], "median": [17.0],
+         "q1": [15.0], "q3": [19.0], "courses": [11895]}
+    )  # fmt: skip
+    fig = case.patient_trajectory(
+        points, band, instrument=instruments.get("PHQ-9"), cohort_courses=11895
+    )
+    assert "Similar-baseline IQR (11,895 courses)" in {t.name for t in fig.data}

@@ -66,7 +66,7 @@ def test_band_on_the_page_is_the_cohort_band(demo_url, cohort, monkeypatch):
         assert n > 0
         fig = _charts(at)["scores-PHQ-9"]
         traces = {t.name: t for t in fig.data}
-        iqr = traces[f"Similar-baseline IQR ({n} courses)"]
+        iqr = traces[f"Similar-baseline IQR ({n:,} courses)"]
         median = traces["Cohort median"]
         assert _values(median.y) == list(band["median"])
         assert _values(median.x) == list(band["order"])
