@@ -451,7 +451,7 @@ def outcome_tiles(row: pd.Series, *, window_days: int) -> None:
             border=True,
             help=_tile_help(measure),
         )
-        column.caption(f"{k} of {n} courses · {ci}")
+        column.caption(f"{k:,} of {n:,} courses · {ci}")
     st.caption(_left_out(row, window_days=window_days))
 
 
@@ -467,20 +467,22 @@ def _tile_help(measure: str) -> str:
 
 def _left_out(row: pd.Series, *, window_days: int) -> str:
     """Sentence on evaluable and not-evaluable courses, with reasons."""
-    text = f"**{int(row['evaluable'])}** evaluable of {int(row['courses'])} courses with scores."
+    text = (
+        f"**{int(row['evaluable']):,}** evaluable of {int(row['courses']):,} courses with scores."
+    )
     reasons = [
         (int(row["not_evaluable_no_dose"]), outcome_metrics.REASON_NO_DOSE),
         (int(row["not_evaluable_no_baseline"]), outcome_metrics.reason_no_baseline(window_days)),
         (int(row["not_evaluable_no_endpoint"]), outcome_metrics.REASON_NO_ENDPOINT),
     ]
-    parts = [f"{n} {why}" for n, why in reasons if n]
+    parts = [f"{n:,} {why}" for n, why in reasons if n]
     if parts:
-        text += f" Not evaluable: {int(row['not_evaluable'])} ({'; '.join(parts)})."
+        text += f" Not evaluable: {int(row['not_evaluable']):,} ({'; '.join(parts)})."
     if int(row["response_undefined"]):
-        text += f" {int(row['response_undefined'])} with baseline 0 have no percent response."
+        text += f" {int(row['response_undefined']):,} with baseline 0 have no percent response."
     if int(row["remission_excluded"]):
         text += (
-            f" {int(row['remission_excluded'])} already in remission at baseline are left out "
+            f" {int(row['remission_excluded']):,} already in remission at baseline are left out "
             "of the remission rate."
         )
     return text

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from kapviz.ui.trajectories import selected_customdata
+from kapviz.ui.trajectories import _left_out, selected_customdata
 
 
 def figure() -> go.Figure:
@@ -38,3 +39,23 @@ def figure() -> go.Figure:
 def test_selected_customdata(event, expected) -> None:
     """Only points on the named trace count; gaps, other traces and bad events are ignored."""
     assert selected_customdata(figure(), event, trace_prefix="Individual courses") == expected
+
+
+def test_left_out_counts_have_thousands_separated():
+    """At 20,000 patients the sentence read "18450 evaluable of 21760 courses"."""
+    row = pd.Series(
+        {
+            "evaluable": 18450,
+            "courses": 21760,
+            "not_evaluable": 3310,
+            "not_evaluable_no_dose": 2919,
+            "not_evaluable_no_baseline": 66,
+            "not_evaluable_no_endpoint": 325,
+            "response_undefined": 0,
+            "remission_excluded": 1204,
+        }
+    )
+    text = _left_out(row, window_days=30)
+    assert text.startswith("**18,450** evaluable of 21,760 courses with scores.")
+    assert "Not evaluable: 3,310 (2,919 no completed dosing session;" in text
+    assert "1,204 already" in text
