@@ -182,8 +182,9 @@ def section(filters: Filters, instrument: str) -> None:
         hide_index=True,
         column_config={
             "group": "Courses",
-            "courses": st.column_config.NumberColumn("In analysis"),
-            "responders": st.column_config.NumberColumn("Responded"),
+            # Thousands separated ("2,277"), as in the sentence above the table.
+            "courses": st.column_config.NumberColumn("In analysis", format="localized"),
+            "responders": st.column_config.NumberColumn("Responded", format="localized"),
             "median_days": "Median days",
             "days_ci": "95% CI (days)",
             "median_dose": "Median dosing session",

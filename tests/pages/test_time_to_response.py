@@ -69,7 +69,12 @@ def test_trajectories_time_to_response_section(run_either):
     assert overall_risk["y"][0] == "All courses"
     # Ticks every 7 days from 0; both at risk until day 23, one until 39.
     assert overall_risk["text"][:5] == ["2", "2", "2", "2", "1"]
-    (table,) = [d.value for d in at.dataframe if "days_ci" in d.value.columns]
+    (frame,) = [d for d in at.dataframe if "days_ci" in d.value.columns]
+    table = frame.value
+    # Counts with thousands separated (the 20,000-patient demo read "2277").
+    config = json.loads(frame.proto.columns)
+    assert config["courses"]["type_config"]["format"] == "localized"
+    assert config["responders"]["type_config"]["format"] == "localized"
     row = table[table["group"] == "All courses"].iloc[0]
     assert (row["courses"], row["responders"], row["median_days"], row["days_ci"]) == (
         2,
