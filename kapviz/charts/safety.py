@@ -220,8 +220,9 @@ def severity_stack(
     return fig
 
 
-UPRIGHT_DOSES = 15
-"""Up to this many dose columns, the heatmap's labels stand upright on two lines."""
+UPRIGHT_DOSES = 10
+"""Up to this many dose columns, the heatmap's labels stand upright on two lines (15 overlapped
+at 1024 px)."""
 
 
 def effect_session_heatmap(by_number: pd.DataFrame, *, max_number: int | None = None) -> go.Figure:

@@ -132,6 +132,38 @@ def test_kiosk_rotates_and_goes_dark(browser, kiosk_url):
         context.close()
 
 
+SAFETY_VIEW = '[class*="st-key-kiosk-safety-"]'
+
+
+def test_kiosk_safety_view_fills_the_screen(browser, kiosk_url):
+    """The Safety view: its six tiles, the worklist on the left and the side-effect chart on
+    the right half (which was empty), inside 1920x1080 with 18 px ticks, nothing to scroll."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    try:
+        open_app(page, kiosk_url, "/?kiosk=1&rotate=15", timeout=60000)
+        page.locator(f"{SAFETY_VIEW} [data-testid='stPlotlyChart'] .main-svg").first.wait_for(
+            timeout=60000
+        )
+        wait_for_app(page)
+        layout = page.evaluate(IN_VIEW)
+        assert page.locator(SAFETY_VIEW).count() == 1  # still the Safety view when measured
+        width, height = layout["W"], layout["H"]
+        assert len(layout["tiles"]) == 6
+        (chart,) = layout["charts"]
+        assert chart["left"] >= width / 2 - 40 and chart["right"] <= width, chart
+        assert chart["bottom"] <= height and chart["h"] > 0.6 * height, chart
+        table = page.locator(".kiosk-table").bounding_box()
+        assert table["x"] + table["width"] <= chart["left"], table
+        main_scroll, main_client, doc_scroll, doc_client = layout["scroll"]
+        assert main_scroll <= main_client and doc_scroll <= doc_client
+        assert layout["ticks"] and min(layout["ticks"]) >= 18
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "kiosk-safety.png"))
+    finally:
+        context.close()
+
+
 def _this_week(page) -> int:
     tile = page.locator('[data-testid="stMetric"]').filter(has_text="this week").first
     return int(tile.locator('[data-testid="stMetricValue"]').inner_text().strip())
@@ -284,6 +316,14 @@ CHART_BOXES = """() => [...document.querySelectorAll('[data-testid="stPlotlyChar
   .filter(e => e.offsetParent).map(e => e.getBoundingClientRect().toJSON())"""
 
 
+CHART_TEXT_SIZES = """() => {
+  const sizes = sel => [...document.querySelectorAll(sel)]
+    .filter(t => t.textContent.trim()).map(t => parseFloat(getComputedStyle(t).fontSize));
+  return {ticks: sizes('.xtick text, .ytick text'), titles: sizes('.gtitle'),
+          legend: sizes('.legendtext')};
+}"""
+
+
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
 def test_presentation_fills_the_screen(browser, kiosk_url, width, height):
     """`?present=1`: no sidebar, the case's charts at (nearly) the full width, nothing
@@ -300,6 +340,11 @@ def test_presentation_fills_the_screen(browser, kiosk_url, width, height):
         for box in charts:
             assert box["width"] >= 0.9 * width and box["right"] <= width, box
         assert page.evaluate(CUT_TEXT) == []
+        # Chart text read from the back of the room (kapviz.charts.rooms.for_presentation).
+        sizes = page.evaluate(CHART_TEXT_SIZES)
+        assert sizes["ticks"] and min(sizes["ticks"]) >= 18, sizes
+        assert sizes["titles"] and min(sizes["titles"]) >= 26, sizes
+        assert sizes["legend"] and min(sizes["legend"]) >= 18, sizes
         page.get_by_text("case 1 of 2").wait_for()
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / f"present-{width}.png"))

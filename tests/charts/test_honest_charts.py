@@ -301,7 +301,7 @@ def test_funnel_prints_whole_counts():
 
 
 def test_heatmap_dose_labels_upright_or_one_line():
-    """Up to 15 doses: "1<br>n=10" upright; more: "1 · n=10" read upwards (two-line labels
+    """Up to 10 doses: "1<br>n=10" upright; more: "1 · n=10" read upwards (two-line labels
     turned on their side printed each n above its dose number)."""
 
     def heatmap(doses: int) -> dict:
@@ -316,6 +316,6 @@ def test_heatmap_dose_labels_upright_or_one_line():
         )
         return safety_charts.effect_session_heatmap(table).to_dict()["layout"]["xaxis"]
 
-    few, many = heatmap(15), heatmap(22)
+    few, many = heatmap(10), heatmap(11)
     assert few["ticktext"][0] == "1<br>n=10,000" and few["tickangle"] == 0
     assert many["ticktext"][0] == "1 · n=10,000" and many["tickangle"] == -90
