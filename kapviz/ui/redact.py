@@ -127,6 +127,11 @@ def suppress_rows(
     return out
 
 
+MISSING_TEXT = "—"
+"""A table's empty cell: Streamlit printed "None", which read as a value (a baseline of
+"None") in a clinical table."""
+
+
 def _as_text_column(config: object) -> Any:
     if isinstance(config, Mapping):
         return st.column_config.TextColumn(config.get("label"), help=config.get("help"))
@@ -149,7 +154,7 @@ def aggregate_table(
         for column in counts:
             config[column] = _as_text_column(config.get(column, column))
         dataframe_kwargs["column_config"] = config
-    st.dataframe(shown, key=key, **dataframe_kwargs)
+    st.dataframe(shown, key=key, **{"placeholder": MISSING_TEXT, **dataframe_kwargs})
     if download:
         csv_download(
             "Download this table (CSV)",
@@ -163,7 +168,7 @@ def aggregate_table(
 def row_table(frame: pd.DataFrame, **dataframe_kwargs: Any) -> None:
     """A table of one row per patient or course: not shown to analysts (aggregates only)."""
     if scope.may_export_rows(viewer()):
-        st.dataframe(frame, **dataframe_kwargs)
+        st.dataframe(frame, **{"placeholder": MISSING_TEXT, **dataframe_kwargs})
     else:
         st.caption(
             ":material/visibility_off: Per-course rows are not shown to analysts; the charts "

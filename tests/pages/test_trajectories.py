@@ -165,6 +165,12 @@ def test_waterfall_and_course_table(run_page):
     # Whole percent, as on the waterfall: P1 −55.6% → −56, P2 −60%.
     pct = table.set_index("course_id")["pct_change"]
     assert pct["P1-C1"] == -56 and pct["P2-C1"] == -60
+    # The not-evaluable course's empty cells read "—" (Streamlit printed "None"); the
+    # outcomes come before the dates, so "Reliable deterioration" fits at 1440 px.
+    (frame,) = [d for d in at.dataframe if "course_id" in d.value.columns]
+    assert frame.proto.placeholder == "—"
+    order = list(frame.proto.column_order)
+    assert order.index("reliable_deterioration") < order.index("first_dose_at")
 
 
 def test_site_filter_without_scores(run_page):
