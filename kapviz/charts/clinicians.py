@@ -44,22 +44,22 @@ def clinician_funnel(
         (outside, outside_legend(int(outside.sum()), len(named)), PALETTE[5]),
     ):
         part = table[mask]
-        is_outside = name.startswith("Outside")
         fig.add_trace(
             go.Scatter(
                 x=part["response_denominator"],
                 y=100 * part["response_rate"],
-                # Names only beside the points outside the limits, and of those only the
-                # farthest from the programme: dozens of labels overlap.
-                mode="markers+text" if is_outside else "markers",
-                text=[c if c in named else "" for c in part["clinician"]] if is_outside else None,
-                textposition=label_sides(part, programme_rate) if is_outside else None,
+                mode="markers",
                 customdata=part["clinician"],
                 marker={"color": colour, "size": 10},
                 name=name,
                 hovertemplate="%{customdata}: %{y:.0f}% of %{x} courses<extra></extra>",
             )
         )
+    # Names only for the points outside the limits, and of those only the farthest from the
+    # programme (dozens of labels overlap), each on a leader line to its own row.
+    outliers = table[outside]
+    for note in name_labels(outliers[outliers["clinician"].isin(named)], programme_rate):
+        fig.add_annotation(note)
     fig.update_layout(height=420)
     apply_theme(fig, title=f"{instrument} response by clinician (funnel plot)")
     fig.update_xaxes(title_text="Courses in the response denominator", rangemode="tozero")
@@ -87,16 +87,38 @@ def outside_legend(outside: int, named: int) -> str:
     return f"Outside 95% ({outside}; the {named} farthest named)"
 
 
-def label_sides(part: pd.DataFrame, programme_rate: float) -> list[str]:
-    """A name above a point above the programme line and below one below it, so the line
-    does not cross it; along each side, by volume, names alternate right and left of their
-    points (two outliers 5 courses apart printed their names over each other)."""
-    above = part["response_rate"].to_numpy() >= programme_rate
-    order = part.assign(above=above).sort_values(
+LABEL_ROW_PX = 18
+"""Rows of outliers' names above (or below) their points: a name on a leader line this many
+pixels further out than its neighbour in volume, so names of close points never overlap."""
+LABEL_ROWS = 3
+
+
+def name_labels(named: pd.DataFrame, programme_rate: float) -> list[dict]:
+    """Annotations naming these clinicians: above a point above the programme line, below
+    one below it (the line never crosses a name); along each side, in order of volume, the
+    names step out by a row (two outliers 5 courses apart printed their names over each
+    other when written beside the points)."""
+    above = named["response_rate"].to_numpy() >= programme_rate
+    order = named.assign(above=above).sort_values(
         ["above", "response_denominator", "clinician"], kind="stable"
     )
-    turn = order.groupby("above").cumcount() % 2
-    side = pd.Series(["right" if t == 0 else "left" for t in turn], index=order.index)
-    return [
-        f"{'top' if up else 'bottom'} {side[i]}" for i, up in zip(part.index, above, strict=True)
-    ]
+    rows = order.groupby("above").cumcount() % LABEL_ROWS
+    notes = []
+    for row, (_, point) in zip(rows, order.iterrows(), strict=True):
+        offset = LABEL_ROW_PX * (row + 1)
+        notes.append(
+            {
+                "x": point["response_denominator"],
+                "y": 100 * point["response_rate"],
+                "text": point["clinician"],
+                "showarrow": True,
+                "arrowhead": 0,
+                "arrowwidth": 1,
+                "arrowcolor": "#8C8C8C",
+                "ax": 0,
+                "ay": -offset if point["above"] else offset,
+                "font": {"size": 11, "color": TEXT_COLOR},
+                "bgcolor": "rgba(255,255,255,0.8)",
+            }
+        )
+    return notes

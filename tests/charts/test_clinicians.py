@@ -25,8 +25,8 @@ def test_few_outliers_are_all_named():
     table = _table([0.43, 0.60, 0.25], [False, True, True])
     fig = clinicians.clinician_funnel(table, _curve(), programme_rate=0.43, instrument="PHQ-9")
     out = next(t for t in fig.data if t.name == "Outside 95%")
-    assert list(out.text) == ["CL-01", "CL-02"]
-    assert list(out.textposition) == ["top right", "bottom right"]  # away from the line
+    notes = {a.text: a.ay for a in fig.layout.annotations if a.text.startswith("CL-")}
+    assert notes == {"CL-01": -18, "CL-02": 18}  # above / below: away from the line
     assert list(out.customdata) == ["CL-01", "CL-02"]  # hover names every point
 
 
@@ -38,13 +38,23 @@ def test_many_outliers_name_only_the_farthest():
     fig = clinicians.clinician_funnel(table, _curve(), programme_rate=0.43, instrument="PHQ-9")
     (out,) = [t for t in fig.data if t.name.startswith("Outside")]
     assert out.name == "Outside 95% (14; the 6 farthest named)"
-    named = [t for t in out.text if t]
+    named = [a.text for a in fig.layout.annotations if a.text.startswith("CL-")]
     # Farthest from 43%: 62% and 24% (19 points), 61% and 25% (18), 60% and 26% (17).
     assert sorted(named) == ["CL-04", "CL-05", "CL-06", "CL-11", "CL-12", "CL-13"]
     assert len(out.customdata) == 14
 
 
-def test_neighbouring_names_alternate_sides():
-    """Two outliers below the line 5 courses apart: one name to the right, one to the left."""
-    table = _table([0.30, 0.28, 0.60], [True, True, True]).assign(response_denominator=[91, 96, 90])
-    assert clinicians.label_sides(table, 0.43) == ["bottom right", "bottom left", "top right"]
+def test_close_names_step_out_a_row_each():
+    """Outliers on one side, in order of volume, name themselves 18, 36, 54 px out, then
+    again from 18: close points no longer print their names over each other."""
+    table = _table([0.30, 0.28, 0.27, 0.26, 0.60], [True] * 5).assign(
+        response_denominator=[91, 96, 97, 99, 90]
+    )
+    notes = clinicians.name_labels(table, 0.43)
+    assert [(n["text"], n["ay"]) for n in notes] == [
+        ("CL-00", 18),
+        ("CL-01", 36),
+        ("CL-02", 54),
+        ("CL-03", 18),
+        ("CL-04", -18),
+    ]
