@@ -597,3 +597,19 @@ class RollupBpCount(_BySiteAndIndication, Base):
     measure: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(Integer)
     readings: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseClinician(_BySiteAndIndication, Base):
+    """Per course with a dosing clinician: that clinician (of most of its completed doses),
+    the course's doses, adverse events and doses with a BP excursion at the thresholds it
+    was computed with; summed per clinician for the clinician view
+    (kapviz.db.clinician_rollups)."""
+
+    __tablename__ = "rollup_course_clinicians"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clinician: Mapped[str] = mapped_column(String(120))
+    dosing_sessions: Mapped[int] = mapped_column(Integer)
+    adverse_events: Mapped[int] = mapped_column(Integer)
+    excursion_sessions: Mapped[int] = mapped_column(Integer)
+    systolic: Mapped[float] = mapped_column(Float)
+    diastolic: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,44 @@
+"""course clinician rollup: each course's dosing clinician and safety counts
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-07 20:15:00
+
+rollup_course_clinicians keeps, per course with a dosing clinician, that clinician and the
+course's doses, adverse events and BP-excursion doses (at the thresholds stored with the
+row), so that the Trajectories page's "By clinician" table sums one row per course instead
+of reading every dose (kapviz.db.clinician_rollups). The stored rollups are marked stale
+(rollup_state emptied): the new table is empty until the next build, which start-up runs
+for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the pages read live.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_course_clinicians",
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("site", sa.String(120), nullable=False),
+        sa.Column("indication", sa.String(80), nullable=True),
+        sa.Column("clinician", sa.String(120), nullable=False),
+        sa.Column("dosing_sessions", sa.Integer(), nullable=False),
+        sa.Column("adverse_events", sa.Integer(), nullable=False),
+        sa.Column("excursion_sessions", sa.Integer(), nullable=False),
+        sa.Column("systolic", sa.Float(), nullable=False),
+        sa.Column("diastolic", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_clinicians"),
+    )
+    op.execute("DELETE FROM rollup_state")
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_course_clinicians")
