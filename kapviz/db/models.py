@@ -613,3 +613,15 @@ class RollupCourseClinician(_BySiteAndIndication, Base):
     excursion_sessions: Mapped[int] = mapped_column(Integer)
     systolic: Mapped[float] = mapped_column(Float)
     diastolic: Mapped[float] = mapped_column(Float)
+
+
+# Migration 0015: the courses with a value of one instrument on one axis (the course lines'
+# and the mixed model's sampling frame, kapviz.db.rollups.trajectory_courses) read from the
+# index alone, in order, instead of every point row.
+Index(
+    "ix_rollup_trajectory_values_courses",
+    RollupTrajectoryValue.instrument,
+    RollupTrajectoryValue.axis,
+    RollupTrajectoryValue.patient_id,
+    RollupTrajectoryValue.course_id,
+)

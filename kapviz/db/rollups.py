@@ -679,11 +679,19 @@ def trajectory_courses(
     """patient_id, course_id of the courses with a value of one instrument on one axis
     (with a baseline too, when `paired`), in the order of `course_values` (by patient,
     then course, as the strings sort): what the course lines are sampled from."""
-    t = RollupTrajectoryValue
+    t, o = RollupTrajectoryValue, RollupCourseOutcome
     stmt = select(t.patient_id, t.course_id).where(*_trajectory_of(instrument, axis, filters))
+    stmt = stmt.distinct()  # from ix_rollup_trajectory_values_courses alone
     if paired:
-        stmt = _paired(stmt)
-    frame = queries.read_frame(conn, stmt.distinct(), ["patient_id", "course_id"])
+        # Each distinct course probed once for its baseline (a join probed every point).
+        courses = stmt.subquery()
+        with_baseline = select(o.course_id).where(
+            o.course_id == courses.c.course_id,
+            o.instrument == instrument,
+            o.baseline.is_not(None),
+        )
+        stmt = select(courses.c.patient_id, courses.c.course_id).where(with_baseline.exists())
+    frame = queries.read_frame(conn, stmt, ["patient_id", "course_id"])
     frame = frame.astype({"patient_id": "str", "course_id": "str"})
     return frame.sort_values(["patient_id", "course_id"], ignore_index=True)
 

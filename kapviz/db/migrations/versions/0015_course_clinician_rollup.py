@@ -1,4 +1,4 @@
-"""course clinician rollup: each course's dosing clinician and safety counts
+"""course clinician rollup, trajectory courses index
 
 Revision ID: 0015
 Revises: 0014
@@ -10,6 +10,8 @@ row), so that the Trajectories page's "By clinician" table sums one row per cour
 of reading every dose (kapviz.db.clinician_rollups). The stored rollups are marked stale
 (rollup_state emptied): the new table is empty until the next build, which start-up runs
 for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the pages read live.
+ix_rollup_trajectory_values_courses lets the Trajectories page list the courses with values
+of one instrument on one axis (its course lines' sampling frame) from the index alone.
 """
 
 from collections.abc import Sequence
@@ -38,7 +40,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_clinicians"),
     )
     op.execute("DELETE FROM rollup_state")
+    op.create_index(
+        "ix_rollup_trajectory_values_courses",
+        "rollup_trajectory_values",
+        ["instrument", "axis", "patient_id", "course_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rollup_trajectory_values_courses", table_name="rollup_trajectory_values")
     op.drop_table("rollup_course_clinicians")
