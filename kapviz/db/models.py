@@ -625,3 +625,15 @@ Index(
     RollupTrajectoryValue.patient_id,
     RollupTrajectoryValue.course_id,
 )
+
+
+class RollupCourseFirstDose(_BySiteAndIndication, Base):
+    """Per course with a session: its patient, route and dose of its first completed dose
+    (kapviz.metrics.course_attributes.FIRST_DOSE_COLUMNS; kapviz.db.first_dose_rollups)."""
+
+    __tablename__ = "rollup_course_first_doses"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(32))
+    dose_mg: Mapped[float | None] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)

@@ -16,7 +16,6 @@ import streamlit as st
 from kapviz.charts.clinicians import clinician_funnel
 from kapviz.db import clinician_rollups, rollups
 from kapviz.db.aggregates import clinicians as clinicians_sql
-from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import clinicians as metric
 from kapviz.ui import data, redact, rollup_panel
@@ -50,7 +49,7 @@ def _table(key: tuple, instrument: str, hide_codes: bool) -> tuple[pd.DataFrame,
     filters = key[1]
     systolic, diastolic = key[4]
     clinician_of, counts = _inputs(filters, systolic, diastolic)
-    first = data.aggregate(cohort.course_first_doses, filters)
+    first = data.first_doses(filters)
     routes = first.drop_duplicates("course_id").set_index("course_id")["route"]
     table, programme = metric.clinician_table_from_counts(
         data.outcomes(filters),

@@ -381,3 +381,14 @@ def _import_history(url: str, data_version: tuple) -> pd.DataFrame:
 def import_history() -> pd.DataFrame:
     """The latest imports, newest first."""
     return _import_history(database_url(), version())
+
+
+def first_doses(filters: Filters) -> pd.DataFrame:
+    """`cohort.course_first_doses` of the filters (read-only): the rollup's rows when it
+    can answer (kapviz.db.first_dose_rollups, the same rows), else found among the doses."""
+    from kapviz.db import first_dose_rollups
+    from kapviz.ui import rollup_panel  # it reads this module's version()
+
+    if rollups.serves(filters) and rollup_panel.status().current:
+        return aggregate(first_dose_rollups.first_doses, filters)
+    return aggregate(cohort.course_first_doses, filters)

@@ -1,4 +1,4 @@
-"""course clinician rollup, trajectory courses index
+"""course clinician and first-dose rollups, trajectory courses index
 
 Revision ID: 0015
 Revises: 0014
@@ -10,6 +10,9 @@ row), so that the Trajectories page's "By clinician" table sums one row per cour
 of reading every dose (kapviz.db.clinician_rollups). The stored rollups are marked stale
 (rollup_state emptied): the new table is empty until the next build, which start-up runs
 for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the pages read live.
+rollup_course_first_doses keeps each course's first completed dose (route and dose, with
+the patient's site and indication) for the Trajectories page's groups by route and dose
+band (kapviz.db.first_dose_rollups) instead of finding it among every dose.
 ix_rollup_trajectory_values_courses lets the Trajectories page list the courses with values
 of one instrument on one axis (its course lines' sampling frame) from the index alone.
 """
@@ -39,6 +42,17 @@ def upgrade() -> None:
         sa.Column("diastolic", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_clinicians"),
     )
+    op.create_table(
+        "rollup_course_first_doses",
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("site", sa.String(120), nullable=False),
+        sa.Column("indication", sa.String(80), nullable=True),
+        sa.Column("patient_id", sa.String(64), nullable=False),
+        sa.Column("route", sa.String(32), nullable=True),
+        sa.Column("dose_mg", sa.Float(), nullable=True),
+        sa.Column("dose_mg_per_kg", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_first_doses"),
+    )
     op.execute("DELETE FROM rollup_state")
     op.create_index(
         "ix_rollup_trajectory_values_courses",
@@ -49,4 +63,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_rollup_trajectory_values_courses", table_name="rollup_trajectory_values")
+    op.drop_table("rollup_course_first_doses")
     op.drop_table("rollup_course_clinicians")
