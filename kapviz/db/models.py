@@ -616,8 +616,9 @@ class RollupCourseClinician(_BySiteAndIndication, Base):
 
 
 # Migration 0015: the courses with a value of one instrument on one axis (the course lines'
-# and the mixed model's sampling frame, kapviz.db.rollups.trajectory_courses) read from the
-# index alone, in order, instead of every point row.
+# and the mixed model's sampling frame, kapviz.db.rollups.trajectory_courses) and the
+# cohort table's value counts (trajectory_counts) read from an index alone, in order,
+# instead of every point row.
 Index(
     "ix_rollup_trajectory_values_courses",
     RollupTrajectoryValue.instrument,
@@ -637,3 +638,13 @@ class RollupCourseFirstDose(_BySiteAndIndication, Base):
     route: Mapped[str | None] = mapped_column(String(32))
     dose_mg: Mapped[float | None] = mapped_column(Float)
     dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+
+
+Index(
+    "ix_rollup_trajectory_values_counts",
+    RollupTrajectoryValue.instrument,
+    RollupTrajectoryValue.axis,
+    RollupTrajectoryValue.point_order,
+    RollupTrajectoryValue.total_sum,
+    RollupTrajectoryValue.scores,
+)

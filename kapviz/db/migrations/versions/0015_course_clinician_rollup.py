@@ -14,7 +14,8 @@ rollup_course_first_doses keeps each course's first completed dose (route and do
 the patient's site and indication) for the Trajectories page's groups by route and dose
 band (kapviz.db.first_dose_rollups) instead of finding it among every dose.
 ix_rollup_trajectory_values_courses lets the Trajectories page list the courses with values
-of one instrument on one axis (its course lines' sampling frame) from the index alone.
+of one instrument on one axis (its course lines' sampling frame) from the index alone, and
+ix_rollup_trajectory_values_counts count its cohort table's values from the index alone.
 """
 
 from collections.abc import Sequence
@@ -59,9 +60,15 @@ def upgrade() -> None:
         "rollup_trajectory_values",
         ["instrument", "axis", "patient_id", "course_id"],
     )
+    op.create_index(
+        "ix_rollup_trajectory_values_counts",
+        "rollup_trajectory_values",
+        ["instrument", "axis", "point_order", "total_sum", "scores"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rollup_trajectory_values_counts", table_name="rollup_trajectory_values")
     op.drop_index("ix_rollup_trajectory_values_courses", table_name="rollup_trajectory_values")
     op.drop_table("rollup_course_first_doses")
     op.drop_table("rollup_course_clinicians")
