@@ -68,8 +68,13 @@ def course_clinicians(sessions: pd.DataFrame) -> pd.Series:
     )
 
 
-def _route_mix(routes: pd.Series) -> str:
-    shares = routes.dropna().map(lambda r: ROUTE_LABELS.get(r, r)).value_counts(normalize=True)
+def _route_label(route: object) -> object:
+    return ROUTE_LABELS.get(route, route)
+
+
+def _route_mix(labels: pd.Series) -> str:
+    """Shares of the routes (labelled by `_route_label`) of one clinician's courses."""
+    shares = labels.dropna().value_counts(normalize=True)
     return " · ".join(f"{name} {share:.0%}" for name, share in shares.items()) or "—"
 
 
@@ -156,7 +161,9 @@ def clinician_table_from_counts(
     mine = outcomes[outcomes["instrument"] == instrument]
     mine = mine.assign(
         clinician=mine["course_id"].map(clinician_of),
-        first_route=mine["course_id"].map(first_routes),
+        first_route=mine["course_id"]
+        .map(first_routes)
+        .map(_route_label),  # once, not per clinician
     )
     mine = mine[mine["clinician"].notna()]
     by_code = counts.set_index("clinician")
