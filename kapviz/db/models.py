@@ -597,3 +597,54 @@ class RollupBpCount(_BySiteAndIndication, Base):
     measure: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(Integer)
     readings: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseClinician(_BySiteAndIndication, Base):
+    """Per course with a dosing clinician: that clinician (of most of its completed doses),
+    the course's doses, adverse events and doses with a BP excursion at the thresholds it
+    was computed with; summed per clinician for the clinician view
+    (kapviz.db.clinician_rollups)."""
+
+    __tablename__ = "rollup_course_clinicians"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clinician: Mapped[str] = mapped_column(String(120))
+    dosing_sessions: Mapped[int] = mapped_column(Integer)
+    adverse_events: Mapped[int] = mapped_column(Integer)
+    excursion_sessions: Mapped[int] = mapped_column(Integer)
+    systolic: Mapped[float] = mapped_column(Float)
+    diastolic: Mapped[float] = mapped_column(Float)
+
+
+# Migration 0015: the courses with a value of one instrument on one axis (the course lines'
+# and the mixed model's sampling frame, kapviz.db.rollups.trajectory_courses) and the
+# cohort table's value counts (trajectory_counts) read from an index alone, in order,
+# instead of every point row.
+Index(
+    "ix_rollup_trajectory_values_courses",
+    RollupTrajectoryValue.instrument,
+    RollupTrajectoryValue.axis,
+    RollupTrajectoryValue.patient_id,
+    RollupTrajectoryValue.course_id,
+)
+
+
+class RollupCourseFirstDose(_BySiteAndIndication, Base):
+    """Per course with a session: its patient, route and dose of its first completed dose
+    (kapviz.metrics.course_attributes.FIRST_DOSE_COLUMNS; kapviz.db.first_dose_rollups)."""
+
+    __tablename__ = "rollup_course_first_doses"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    route: Mapped[str | None] = mapped_column(String(32))
+    dose_mg: Mapped[float | None] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+
+
+Index(
+    "ix_rollup_trajectory_values_counts",
+    RollupTrajectoryValue.instrument,
+    RollupTrajectoryValue.axis,
+    RollupTrajectoryValue.point_order,
+    RollupTrajectoryValue.total_sum,
+    RollupTrajectoryValue.scores,
+)

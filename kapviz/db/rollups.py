@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
 from kapviz import config
 from kapviz.auth.scope import matches_nothing
-from kapviz.db import queries, safety_rollups
+from kapviz.db import clinician_rollups, first_dose_rollups, queries, safety_rollups
 from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
@@ -169,6 +169,8 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupTrajectoryValue,), trajectory_rows),
     ((RollupCourseCount,), course_count_rows),
     (safety_rollups.COURSE_TABLES, safety_rollups.course_rows),
+    ((clinician_rollups.RollupCourseClinician,), clinician_rollups.course_rows),
+    ((first_dose_rollups.RollupCourseFirstDose,), first_dose_rollups.course_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of
@@ -678,11 +680,19 @@ def trajectory_courses(
     """patient_id, course_id of the courses with a value of one instrument on one axis
     (with a baseline too, when `paired`), in the order of `course_values` (by patient,
     then course, as the strings sort): what the course lines are sampled from."""
-    t = RollupTrajectoryValue
+    t, o = RollupTrajectoryValue, RollupCourseOutcome
     stmt = select(t.patient_id, t.course_id).where(*_trajectory_of(instrument, axis, filters))
+    stmt = stmt.distinct()  # from ix_rollup_trajectory_values_courses alone
     if paired:
-        stmt = _paired(stmt)
-    frame = queries.read_frame(conn, stmt.distinct(), ["patient_id", "course_id"])
+        # Each distinct course probed once for its baseline (a join probed every point).
+        courses = stmt.subquery()
+        with_baseline = select(o.course_id).where(
+            o.course_id == courses.c.course_id,
+            o.instrument == instrument,
+            o.baseline.is_not(None),
+        )
+        stmt = select(courses.c.patient_id, courses.c.course_id).where(with_baseline.exists())
+    frame = queries.read_frame(conn, stmt, ["patient_id", "course_id"])
     frame = frame.astype({"patient_id": "str", "course_id": "str"})
     return frame.sort_values(["patient_id", "course_id"], ignore_index=True)
 

@@ -54,19 +54,32 @@ def course_attributes(sessions: pd.DataFrame) -> pd.DataFrame:
     return attributes_from_first_doses(course_first_doses(sessions))
 
 
+def _dose_band(weighted: bool, value: float) -> str | None:
+    if pd.isna(value):
+        return None
+    if weighted:
+        return _band(float(value), DOSE_BANDS_MG_PER_KG, "mg/kg")
+    return _band(float(value), DOSE_BANDS_MG, "mg")
+
+
 def attributes_from_first_doses(first_doses: pd.DataFrame) -> pd.DataFrame:
     """Course attributes (site, indication, route label, dose band) from FIRST_DOSE_COLUMNS,
     sorted by course."""
     out = first_doses.sort_values("course_id", kind="stable").reset_index(drop=True)
-    bands = []
-    for route, mg, mgkg in out[["route", "dose_mg", "dose_mg_per_kg"]].itertuples(index=False):
-        if route in WEIGHT_BASED_ROUTES and pd.notna(mgkg):
-            bands.append(_band(float(mgkg), DOSE_BANDS_MG_PER_KG, "mg/kg"))
-        elif pd.notna(mg):
-            bands.append(_band(float(mg), DOSE_BANDS_MG, "mg"))
-        else:
-            bands.append(None)
-    out["dose_band"] = pd.Series(bands, index=out.index, dtype=object)
+    # A band per distinct (weight-based route, dose), not per course: a clinic's courses
+    # share a few doses, and 100,000 calls of _band took a second.
+    weighted = out["route"].isin(WEIGHT_BASED_ROUTES) & out["dose_mg_per_kg"].notna()
+    keys = pd.DataFrame(
+        {
+            "weighted": weighted.to_numpy(),
+            "value": out["dose_mg_per_kg"].where(weighted, out["dose_mg"]).to_numpy(),
+        }
+    )
+    codes, distinct = pd.factorize(pd.MultiIndex.from_frame(keys))
+    bands_of = [_dose_band(bool(w), v) for w, v in distinct]
+    out["dose_band"] = pd.Series(
+        [bands_of[c] if c >= 0 else None for c in codes], index=out.index, dtype=object
+    )
     out["route"] = out["route"].map(lambda r: ROUTE_LABELS.get(r, r) if isinstance(r, str) else r)
     cols = ["course_id", "patient_id", "site", "indication", "route", "dose_band"]
     return out[cols].astype(object).reset_index(drop=True)

@@ -14,11 +14,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kapviz.charts.clinicians import clinician_funnel
+from kapviz.db import clinician_rollups, rollups
 from kapviz.db.aggregates import clinicians as clinicians_sql
-from kapviz.db.aggregates import cohort
 from kapviz.filters import Filters
 from kapviz.metrics import clinicians as metric
-from kapviz.ui import data, redact
+from kapviz.ui import data, redact, rollup_panel
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
@@ -32,14 +32,24 @@ def _key(filters: Filters) -> tuple:
     return (database_url(), filters, data.version(), cfg.baseline_window_days, thresholds)
 
 
+def _inputs(filters: Filters, systolic: float, diastolic: float) -> tuple[pd.Series, pd.DataFrame]:
+    """Each course's clinician and the safety counts per clinician: summed from the
+    per-course rollup while it can answer (kapviz.db.clinician_rollups, the same numbers),
+    else counted from every dose."""
+    thresholds = {"systolic": systolic, "diastolic": diastolic}
+    if rollups.serves(filters) and rollup_panel.status().current:
+        stored = data.aggregate(clinician_rollups.inputs, filters, **thresholds)
+        if stored is not None:
+            return stored
+    return data.aggregate(clinicians_sql.inputs, filters, **thresholds)
+
+
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner="Computing figures per clinician…")
 def _table(key: tuple, instrument: str, hide_codes: bool) -> tuple[pd.DataFrame, dict]:
     filters = key[1]
     systolic, diastolic = key[4]
-    clinician_of, counts = data.aggregate(
-        clinicians_sql.inputs, filters, systolic=systolic, diastolic=diastolic
-    )
-    first = data.aggregate(cohort.course_first_doses, filters)
+    clinician_of, counts = _inputs(filters, systolic, diastolic)
+    first = data.first_doses(filters)
     routes = first.drop_duplicates("course_id").set_index("course_id")["route"]
     table, programme = metric.clinician_table_from_counts(
         data.outcomes(filters),

@@ -394,3 +394,14 @@ def chart_start(filters: Filters) -> StartDay | None:
     """The partial first month of the monthly charts under these filters: the programme's
     first session, or the date range's start when later (None: the first month is whole)."""
     return start_day(_first_session_on(database_url(), version()), filters.start)
+
+
+def first_doses(filters: Filters) -> pd.DataFrame:
+    """`cohort.course_first_doses` of the filters (read-only): the rollup's rows when it
+    can answer (kapviz.db.first_dose_rollups, the same rows), else found among the doses."""
+    from kapviz.db import first_dose_rollups
+    from kapviz.ui import rollup_panel  # it reads this module's version()
+
+    if rollups.serves(filters) and rollup_panel.status().current:
+        return aggregate(first_dose_rollups.first_doses, filters)
+    return aggregate(cohort.course_first_doses, filters)

@@ -46,7 +46,7 @@ def _figures(
     key: tuple, instrument: str, endpoints_only: bool
 ) -> tuple[registry.ClinicFigure, ...]:
     outcomes = _outcomes(key[1], instrument, endpoints_only)
-    first = data.aggregate(cohort.course_first_doses, key[1])
+    first = data.first_doses(key[1])
     figures = [
         clinic_figure(outcomes, None, first, instrument=instrument, measure=m) for m, _ in MEASURES
     ]

@@ -47,7 +47,7 @@ def _times(key: tuple, instrument: str) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _groups(key: tuple, column: str) -> pd.Series:
-    first_doses = data.aggregate(cohort.course_first_doses, key[1])
+    first_doses = data.first_doses(key[1])
     return attributes_from_first_doses(first_doses).set_index("course_id")[column]
 
 

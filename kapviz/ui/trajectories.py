@@ -21,7 +21,6 @@ import streamlit as st
 from kapviz.charts import trajectories as charts
 from kapviz.charts.waterfall import waterfall
 from kapviz.db import rollups
-from kapviz.db.aggregates import cohort
 from kapviz.db.aggregates import trajectories as trajectory_sql
 from kapviz.domain import PHASE_LABELS
 from kapviz.filters import Filters
@@ -310,7 +309,7 @@ def _grouped(
     key: tuple, instrument: str, axis: str, column: str, measure: CohortMeasure
 ) -> pd.DataFrame:
     values = course_values(key[1], instrument, axis, measure)
-    first_doses = data.aggregate(cohort.course_first_doses, key[1])
+    first_doses = data.first_doses(key[1])
     groups = course_attributes.attributes_from_first_doses(first_doses).set_index("course_id")[
         column
     ]

@@ -18,6 +18,7 @@ from kapviz.metrics.outcomes import (
     course_outcomes,
     outcome_rates,
     outcomes_summary,
+    rates_by,
     reason_no_baseline,
 )
 
@@ -409,6 +410,28 @@ def test_outcome_rates_denominators() -> None:
     # Wilson 95% for 2/3, z = 1.96: centre (2/3 + z²/6)/(1 + z²/3), hand-computed.
     assert r["response_ci_low"] == pytest.approx(0.2077, abs=1e-4)
     assert r["response_ci_high"] == pytest.approx(0.9385, abs=1e-4)
+
+
+def test_rates_by_group_equal_rates_of_each_group() -> None:
+    """`rates_by` counts every group in one pass: each group's figures are `outcome_rates`
+    of that group's rows alone (hand groups: A, B, C | D, E, F), and rows without a group
+    are left out; the hand figures of the first group are counted here too."""
+    rows = cohort()
+    groups = rows["course_id"].map(
+        lambda c: "first" if c[0] in "ABC" else ("second" if c[0] in "DE" else None)
+    )
+    by = rates_by(rows, groups)
+    assert set(by) == {"first", "second"}
+    for name in by:
+        alone = outcome_rates(rows[groups == name]).iloc[0].drop("instrument").to_dict()
+        assert by[name].keys() == alone.keys()
+        for key, value in alone.items():
+            same = by[name][key] == value or (math.isnan(by[name][key]) and math.isnan(value))
+            assert same, (name, key, by[name][key], value)
+    first = by["first"]
+    assert (first["courses"], first["evaluable"], first["remission_excluded"]) == (3, 3, 2)
+    assert first["baseline_mean"] == (20 + 3 + 0) / 3
+    assert (first["response_n"], first["response_denominator"]) == (1, 2)  # A of A, B
 
 
 def test_outcomes_summary_shape_and_nulls() -> None:

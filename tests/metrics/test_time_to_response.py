@@ -175,6 +175,20 @@ def test_empty_curve():
     assert curve.table.empty
 
 
+def test_counts_per_time_are_the_definitions_on_many_ties():
+    """Events, censorings and the number at risk at each distinct time equal their
+    definitions counted course by course (ties of events and censorings at one time; the
+    counts come from one pass, not a scan per time)."""
+    times = [3.0, 1.0, 3.0, 2.0, 3.0, 1.0, 5.0, 2.0, 3.0, 5.0]
+    responded = [True, False, False, True, True, True, False, False, True, True]
+    table = kaplan_meier(times, responded).table
+    assert table["time"].tolist() == [1.0, 2.0, 3.0, 5.0]
+    assert table["events"].tolist() == [1, 1, 3, 1]
+    assert table["censored"].tolist() == [1, 1, 1, 1]
+    assert table["at_risk"].tolist() == [10, 8, 6, 2]
+    assert table["survival"].iloc[1] == pytest.approx((1 - 1 / 10) * (1 - 1 / 8))
+
+
 def test_at_risk_ticks():
     assert at_risk([2, 8, 11, 11, 21], [0, 7, 14, 21, 28]) == [5, 4, 1, 1, 0]
 

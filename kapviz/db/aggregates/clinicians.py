@@ -13,8 +13,10 @@ kapviz.metrics.clinicians on the sessions frame and the Safety view's tables
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
-from sqlalchemy import Connection, case, exists, func, or_, select
+from sqlalchemy import Connection, Select, case, exists, func, or_, select
 from sqlalchemy.sql.expression import ColumnElement, Subquery
 
 from kapviz.db import queries
@@ -30,8 +32,11 @@ def _byte_order(column: ColumnElement, conn: Connection) -> ColumnElement:
     return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
-def _owners(conn: Connection, filters: Filters) -> Subquery:
-    """(course_id, clinician) of every course in scope with a completed dose by a clinician."""
+def _owners(
+    conn: Connection, filters: Filters, *, courses: Sequence[str] | None = None
+) -> Subquery:
+    """(course_id, clinician) of every course in scope (of `courses` only, when given) with
+    a completed dose by a clinician."""
     conditions = [
         Session.phase == "dosing",
         Session.status == "completed",
@@ -41,6 +46,8 @@ def _owners(conn: Connection, filters: Filters) -> Subquery:
     scope = queries.course_scope(filters)
     if scope is not None:
         conditions.append(Session.course_id.in_(scope))
+    if courses is not None:
+        conditions.append(Session.course_id.in_(list(courses)))
     n = func.count().label("n")
     counts = (
         select(Session.course_id, Session.clinician, n)
@@ -77,16 +84,12 @@ def course_clinicians(conn: Connection, filters: Filters) -> pd.Series:
     )
 
 
-def clinician_counts(
-    conn: Connection, filters: Filters, *, systolic: float, diastolic: float
-) -> pd.DataFrame:
-    """COUNT_COLUMNS per clinician with at least one dose of the filters on their courses
-    (kapviz.metrics.clinicians.safety_counts of the Safety view's tables), sorted by code.
-
-    systolic/diastolic: the BP excursion thresholds (a dose with any reading at or above
-    either is an excursion).
-    """
-    owners = _owners(conn, filters)
+def _counted(
+    owners: Subquery, filters: Filters, *, systolic: float, diastolic: float, by: list
+) -> Select:
+    """The doses of the filters on the owners' courses, their adverse events (session ×
+    term) and the doses with a BP excursion, grouped by `by` (columns of `owners`): the one
+    definition of the clinician view's safety counts, per clinician or per course."""
     events = (
         select(func.count(SideEffect.term.distinct()))
         .where(SideEffect.session_id == Session.session_id)
@@ -98,9 +101,9 @@ def clinician_counts(
             or_(VitalSign.systolic >= systolic, VitalSign.diastolic >= diastolic),
         )
     )
-    stmt = (
+    return (
         select(
-            owners.c.clinician,
+            *by,
             func.count(),
             func.coalesce(func.sum(events), 0),
             func.coalesce(func.sum(case((excursion, 1), else_=0)), 0),
@@ -108,13 +111,54 @@ def clinician_counts(
         .select_from(Session)
         .join(owners, owners.c.course_id == Session.course_id)
         .where(*safety_sql.dose_conditions(filters))
-        .group_by(owners.c.clinician)
+        .group_by(*by)
+    )
+
+
+def clinician_counts(
+    conn: Connection, filters: Filters, *, systolic: float, diastolic: float
+) -> pd.DataFrame:
+    """COUNT_COLUMNS per clinician with at least one dose of the filters on their courses
+    (kapviz.metrics.clinicians.safety_counts of the Safety view's tables), sorted by code.
+
+    systolic/diastolic: the BP excursion thresholds (a dose with any reading at or above
+    either is an excursion).
+    """
+    owners = _owners(conn, filters)
+    stmt = _counted(
+        owners, filters, systolic=systolic, diastolic=diastolic, by=[owners.c.clinician]
     )
     frame = queries.read_frame(conn, stmt, COUNT_COLUMNS)
+    return _typed(frame).sort_values("clinician", kind="stable").reset_index(drop=True)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for column in COUNT_COLUMNS[1:]:
         frame[column] = frame[column].astype("int64")
     frame["clinician"] = frame["clinician"].astype(object)
-    return frame.sort_values("clinician", kind="stable").reset_index(drop=True)
+    return frame
+
+
+COURSE_COUNT_COLUMNS = ["course_id", *COUNT_COLUMNS]
+
+
+def course_counts(
+    conn: Connection, courses: Sequence[str] | None, *, systolic: float, diastolic: float
+) -> pd.DataFrame:
+    """COURSE_COUNT_COLUMNS of these courses (every course when None) with a clinician:
+    `clinician_counts` per course, whose sums per clinician over the courses in scope are
+    `clinician_counts` for filters of sites and indications (kapviz.db.clinician_rollups)."""
+    owners = _owners(conn, Filters(), courses=courses)
+    stmt = _counted(
+        owners,
+        Filters(),
+        systolic=systolic,
+        diastolic=diastolic,
+        by=[owners.c.course_id, owners.c.clinician],
+    )
+    frame = queries.read_frame(conn, stmt, COURSE_COUNT_COLUMNS)
+    frame["course_id"] = frame["course_id"].astype(object)
+    return _typed(frame)
 
 
 def inputs(

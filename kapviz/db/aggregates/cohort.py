@@ -197,7 +197,11 @@ def session_times(
 
 
 def course_first_doses(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per course in scope: its patient's site and indication, route and dose of its first
     completed dose (`course_attributes.FIRST_DOSE_COLUMNS`, as
@@ -205,13 +209,15 @@ def course_first_doses(
 
     For the small multiples by site, route, indication or dose band: ~22k rows instead of
     the sessions frame. Equal start times go to the lower session id, as in the frame; the
-    patient is the course's (courses table).
+    patient is the course's (courses table). `courses`: of these course ids only (the
+    rollup's per-course rows, kapviz.db.first_dose_rollups).
     """
+    scope = {"courses": courses}
     # Index-friendly steps rather than a window over every dose: each course's first
     # completed dose time, the lowest session id at that time, then its dosing details.
     done = _completed("dosing")
     first_at = select(Session.course_id, func.min(Session.started_at).label("at")).where(done)
-    first_at = _in_scope(first_at, Session.course_id, filters, patient_id)
+    first_at = _in_scope(first_at, Session.course_id, filters, patient_id, **scope)
     first_at = first_at.group_by(Session.course_id).subquery()
     first = (
         select(Session.course_id, func.min(Session.session_id).label("session_id"))
@@ -223,11 +229,11 @@ def course_first_doses(
         .group_by(Session.course_id)
         .subquery()
     )
-    courses = _in_scope(select(Session.course_id), Session.course_id, filters, patient_id)
-    courses = courses.group_by(Session.course_id).subquery()
+    kept = _in_scope(select(Session.course_id), Session.course_id, filters, patient_id, **scope)
+    kept = kept.group_by(Session.course_id).subquery()
     stmt = (
         select(
-            courses.c.course_id,
+            kept.c.course_id,
             Course.patient_id,
             Patient.site,
             Patient.indication,
@@ -235,11 +241,11 @@ def course_first_doses(
             Dosing.dose_mg,
             Dosing.dose_mg_per_kg,
         )
-        .join(Course, Course.course_id == courses.c.course_id)
+        .join(Course, Course.course_id == kept.c.course_id)
         .join(Patient, Patient.patient_id == Course.patient_id)
-        .outerjoin(first, first.c.course_id == courses.c.course_id)
+        .outerjoin(first, first.c.course_id == kept.c.course_id)
         .outerjoin(Dosing, Dosing.session_id == first.c.session_id)
-        .order_by(courses.c.course_id)
+        .order_by(kept.c.course_id)
     )
     frame = queries.read_frame(conn, stmt, course_attributes.FIRST_DOSE_COLUMNS)
     for col in ("dose_mg", "dose_mg_per_kg"):
