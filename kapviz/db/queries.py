@@ -128,12 +128,14 @@ def sessions(
     patient_id: str | None = None,
     since: datetime | None = None,
     columns: Sequence[str] = tuple(SESSION_COLUMNS),
+    session_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Sessions of the courses in scope, with patient attributes and dosing details.
 
     `since` keeps only sessions started at or after it (the recent window a live tile needs);
     `columns` (a subset of SESSION_COLUMNS, in that order) reads fewer, joining the patients
-    or dosing details only when one of their columns is asked for.
+    or dosing details only when one of their columns is asked for; `session_ids` keeps only
+    these sessions (one IN list: callers keep it short).
     """
     unknown = set(columns) - set(SESSION_COLUMNS)
     if unknown:
@@ -152,6 +154,8 @@ def sessions(
         stmt = stmt.where(Session.course_id.in_(scope))
     if since is not None:
         stmt = stmt.where(Session.started_at >= since)
+    if session_ids is not None:
+        stmt = stmt.where(Session.session_id.in_(list(session_ids)))
     frame = read_frame(conn, stmt, columns)
     if "started_at" in frame:
         frame["started_at"] = pd.to_datetime(frame["started_at"])

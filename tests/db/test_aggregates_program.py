@@ -308,3 +308,36 @@ def test_last_contact_of_some_patients_equals_the_clinic_wide_read(demo):
     assert len(got) == len(some) > 10
     assert got.sort_index().equals(whole[some].sort_index())
     assert safety_sql.last_contact(demo, Filters(), patients=[]).empty
+
+
+@pytest.mark.parametrize(
+    "filters", [Filters(), Filters(sites=("Demo Clinic North",))], ids=["all", "site"]
+)
+def test_alerts_only_rows_put_the_same_patients_on_the_worklist(demo, filters):
+    """The tile's narrow read (sessions with an effect or a high reading, the PHQ-9s that
+    can raise or clear an item-9 alert) lists the same patients for the same reasons as the
+    whole look-back, now and 30 days before, at several moments; with far fewer rows."""
+    settings = load_settings({})
+    last = queries.sessions(demo)["started_at"].max().to_pydatetime()
+    for now in (last, last - timedelta(days=45, hours=3), last + timedelta(days=20)):
+        as_of = tiles_as_of(now)
+        every = _recent(demo, filters, as_of)
+        narrow = program_sql.recent_activity(
+            demo,
+            filters,
+            since=recent_since(as_of),
+            vitals_reaching=excursion_thresholds(settings),
+            alerts_only=True,
+        )
+        assert len(narrow.sessions) < len(every.sessions) / 2
+        assert len(narrow.phq9) < len(every.phq9) / 2
+        tables = [
+            program.open_alert_tables(
+                r.sessions, r.side_effects, r.vitals, r.phq9, settings=settings, now=as_of
+            )
+            for r in (every, narrow)
+        ]
+        for whole, few in zip(*tables, strict=True):
+            pairs = sorted(zip(whole["patient_id"], whole["reason"], strict=True))
+            assert pairs == sorted(zip(few["patient_id"], few["reason"], strict=True)), now
+            assert len(whole) > 0 or now > last

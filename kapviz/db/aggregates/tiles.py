@@ -46,6 +46,7 @@ def open_alerts(
         filters,
         since=recent_since(now, lookback_days=settings.alert_lookback_days),
         vitals_reaching=excursion_thresholds(settings),
+        alerts_only=True,
     )
     open_now, open_before = program.open_alert_tables(
         recent.sessions,
