@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, exists, false, func, null, or_, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    null,
+    select,
+    union,
+)
 
 from kapviz.auth.scope import matches_nothing
 from kapviz.db import arrow
@@ -280,16 +290,18 @@ def vitals(
     scope = course_scope(filters, patient_id)
     if reaching is not None:
         systolic, diastolic = reaching
-        flagged = (
-            select(VitalSign.session_id)
-            .join(Session, Session.session_id == VitalSign.session_id)
-            .where(or_(VitalSign.systolic >= systolic, VitalSign.diastolic >= diastolic))
-        )
+        # Two range scans of the value indexes (migration 0018), not a scan of every
+        # reading for "systolic >= a OR diastolic >= b".
+        high = union(
+            select(VitalSign.session_id).where(VitalSign.systolic >= systolic),
+            select(VitalSign.session_id).where(VitalSign.diastolic >= diastolic),
+        ).subquery()
+        flagged = select(Session.session_id).where(Session.session_id.in_(select(high.c[0])))
         if scope is not None:
             flagged = flagged.where(Session.course_id.in_(scope))
         if since is not None:
             flagged = flagged.where(Session.started_at >= since)
-        stmt = stmt.where(VitalSign.session_id.in_(flagged.distinct()))
+        stmt = stmt.where(VitalSign.session_id.in_(flagged))
     elif scope is not None or since is not None:
         stmt = stmt.join(Session, Session.session_id == VitalSign.session_id)
         if scope is not None:
