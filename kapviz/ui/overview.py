@@ -242,15 +242,29 @@ def same_span_last_month(filters: Filters, now: datetime) -> SameSpanLastMonth |
     return SameSpanLastMonth(int(sessions), start, end)
 
 
-def start_charts(filters: Filters, today: date) -> None:
+def start_charts(filters: Filters, today: date, *, now: datetime | None = None) -> None:
     """Begin building the figures in a thread while the tiles are computed (PostgreSQL:
     kapviz.ui.background); `charts()` then takes them from the cache, waiting for the
-    computation under way rather than starting a second. On SQLite this does nothing."""
+    computation under way rather than starting a second. Given `now`, the tiles' two
+    slowest reads (their counts, the alerts) start in threads of their own too, so that
+    the database answers them side by side. On SQLite this does nothing."""
     url = database_url()
     if background.side_by_side(url):
         version, small = data.version(), redact.small_below()
         key = ("overview-charts", url, filters, version, small, today)
         background.start(key, _charts, url, filters, version, small, today)
+        if now is not None:
+            as_of = tiles_as_of(now)
+            for name, fn, kwargs in (
+                ("overview-tile-counts", program_sql.tile_counts, {"now": as_of}),
+                (
+                    "overview-alerts",
+                    tiles_sql.open_alerts,
+                    {"now": as_of, "settings": settings()},
+                ),
+            ):
+                key = (name, url, filters, version, as_of)
+                background.start(key, data.aggregate, fn, filters, **kwargs)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (
