@@ -40,14 +40,14 @@ TILE_SESSION_COLUMNS = (
     "session_id",
     "patient_id",
     "course_id",
-    "site",
     "started_at",
     "phase",
     "status",
     "route",
     "drug",
 )
-"""What the tiles' metrics read of a session (no clinician or intake details, no doses)."""
+"""What the tiles' metrics read of a session (no clinician or intake details, no doses; no
+site either: the alerts do not read it, and it would join every patient)."""
 
 
 @dataclass(frozen=True)
