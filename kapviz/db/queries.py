@@ -138,14 +138,14 @@ def sessions(
     patient_id: str | None = None,
     since: datetime | None = None,
     columns: Sequence[str] = tuple(SESSION_COLUMNS),
-    session_ids: Sequence[str] | None = None,
+    session_ids: Sequence[str] | Select | None = None,
 ) -> pd.DataFrame:
     """Sessions of the courses in scope, with patient attributes and dosing details.
 
     `since` keeps only sessions started at or after it (the recent window a live tile needs);
     `columns` (a subset of SESSION_COLUMNS, in that order) reads fewer, joining the patients
     or dosing details only when one of their columns is asked for; `session_ids` keeps only
-    these sessions (one IN list: callers keep it short).
+    these sessions (a list: one IN list, callers keep it short; or a SELECT of ids).
     """
     unknown = set(columns) - set(SESSION_COLUMNS)
     if unknown:
@@ -165,7 +165,8 @@ def sessions(
     if since is not None:
         stmt = stmt.where(Session.started_at >= since)
     if session_ids is not None:
-        stmt = stmt.where(Session.session_id.in_(list(session_ids)))
+        wanted = session_ids if isinstance(session_ids, Select) else list(session_ids)
+        stmt = stmt.where(Session.session_id.in_(wanted))
     frame = read_frame(conn, stmt, columns)
     if "started_at" in frame:
         frame["started_at"] = pd.to_datetime(frame["started_at"])
@@ -292,11 +293,8 @@ def vitals(
         systolic, diastolic = reaching
         # Two range scans of the value indexes (migration 0018), not a scan of every
         # reading for "systolic >= a OR diastolic >= b".
-        high = union(
-            select(VitalSign.session_id).where(VitalSign.systolic >= systolic),
-            select(VitalSign.session_id).where(VitalSign.diastolic >= diastolic),
-        ).subquery()
-        flagged = select(Session.session_id).where(Session.session_id.in_(select(high.c[0])))
+        high = high_reading_sessions(systolic, diastolic)
+        flagged = select(Session.session_id).where(Session.session_id.in_(high))
         if scope is not None:
             flagged = flagged.where(Session.course_id.in_(scope))
         if since is not None:
@@ -312,6 +310,16 @@ def vitals(
     for col in columns[1:]:
         frame[col] = pd.to_numeric(frame[col]).astype("Int64")
     return frame
+
+
+def high_reading_sessions(systolic: int, diastolic: int) -> Select:
+    """Ids of the sessions with a reading at or above either limit: two range scans of the
+    value indexes (migration 0018), not a scan of every reading for an OR of the two."""
+    high = union(
+        select(VitalSign.session_id).where(VitalSign.systolic >= systolic),
+        select(VitalSign.session_id).where(VitalSign.diastolic >= diastolic),
+    ).subquery()
+    return select(high.c[0])
 
 
 def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:

@@ -89,23 +89,22 @@ def recent_activity(
     side_effects = queries.side_effects(conn, filters, since=since)
     vitals = queries.vitals(conn, filters, since=since, reaching=vitals_reaching)
     if alerts_only and vitals_reaching is not None:
-        wanted = sorted(set(side_effects["session_id"]) | set(vitals["session_id"]))
+        # Two semi-joins (sessions with a side effect; with a high reading), not IN lists of
+        # the ids read above: binding tens of thousands of ids costs more than the reads.
         parts = [
             queries.sessions(
-                conn,
-                filters,
-                since=since,
-                columns=TILE_SESSION_COLUMNS,
-                session_ids=wanted[start : start + ID_CHUNK],
+                conn, filters, since=since, columns=TILE_SESSION_COLUMNS, session_ids=ids
             )
-            for start in range(0, len(wanted), ID_CHUNK)
+            for ids in (
+                select(SideEffect.session_id),
+                queries.high_reading_sessions(*vitals_reaching),
+            )
         ]
-        if parts:
-            sessions = pd.concat(parts, ignore_index=True)
-        else:
-            sessions = queries.sessions(
-                conn, filters, since=since, columns=TILE_SESSION_COLUMNS, session_ids=[]
-            )
+        sessions = (
+            pd.concat(parts, ignore_index=True)
+            .drop_duplicates("session_id")
+            .sort_values(["patient_id", "started_at", "session_id"], ignore_index=True)
+        )
     else:
         sessions = queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS)
     return RecentActivity(
@@ -115,10 +114,6 @@ def recent_activity(
         vitals=vitals,
         phq9=recent_phq9(conn, filters, since=since, alerts_only=alerts_only),
     )
-
-
-ID_CHUNK = 5000
-"""Ids per IN list (bound parameters per statement)."""
 
 
 def recent_phq9(
