@@ -15,7 +15,7 @@ live.refresh_control()
 widgets.share_link(nav.url_path(nav.spec("overview")))
 
 
-overview.start_charts(filters, live.now().date())
+overview.start_charts(filters, live.now().date(), now=live.now())
 
 
 @st.fragment(run_every=live.refresh_seconds())

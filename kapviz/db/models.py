@@ -248,6 +248,9 @@ class VitalSign(TimestampMixin, Base):
         CheckConstraint("spo2 IS NULL OR spo2 BETWEEN 50 AND 100", name="spo2"),
         # Covering index (migration 0004): the Safety page reads blood pressure from it.
         Index("ix_vitals_bp", "session_id", "minutes_from_dose", "systolic", "diastolic"),
+        # The sessions of high readings (migration 0018: kapviz.db.queries.vitals `reaching`).
+        Index("ix_vitals_systolic", "systolic", "session_id"),
+        Index("ix_vitals_diastolic", "diastolic", "session_id"),
     )
 
 

@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Select, and_, exists, false, func, null, or_, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    null,
+    select,
+    union,
+)
 
 from kapviz.auth.scope import matches_nothing
 from kapviz.db import arrow
@@ -128,12 +138,14 @@ def sessions(
     patient_id: str | None = None,
     since: datetime | None = None,
     columns: Sequence[str] = tuple(SESSION_COLUMNS),
+    session_ids: Sequence[str] | Select | None = None,
 ) -> pd.DataFrame:
     """Sessions of the courses in scope, with patient attributes and dosing details.
 
     `since` keeps only sessions started at or after it (the recent window a live tile needs);
     `columns` (a subset of SESSION_COLUMNS, in that order) reads fewer, joining the patients
-    or dosing details only when one of their columns is asked for.
+    or dosing details only when one of their columns is asked for; `session_ids` keeps only
+    these sessions (a list: one IN list, callers keep it short; or a SELECT of ids).
     """
     unknown = set(columns) - set(SESSION_COLUMNS)
     if unknown:
@@ -152,6 +164,9 @@ def sessions(
         stmt = stmt.where(Session.course_id.in_(scope))
     if since is not None:
         stmt = stmt.where(Session.started_at >= since)
+    if session_ids is not None:
+        wanted = session_ids if isinstance(session_ids, Select) else list(session_ids)
+        stmt = stmt.where(Session.session_id.in_(wanted))
     frame = read_frame(conn, stmt, columns)
     if "started_at" in frame:
         frame["started_at"] = pd.to_datetime(frame["started_at"])
@@ -276,16 +291,15 @@ def vitals(
     scope = course_scope(filters, patient_id)
     if reaching is not None:
         systolic, diastolic = reaching
-        flagged = (
-            select(VitalSign.session_id)
-            .join(Session, Session.session_id == VitalSign.session_id)
-            .where(or_(VitalSign.systolic >= systolic, VitalSign.diastolic >= diastolic))
-        )
+        # Two range scans of the value indexes (migration 0018), not a scan of every
+        # reading for "systolic >= a OR diastolic >= b".
+        high = high_reading_sessions(systolic, diastolic)
+        flagged = select(Session.session_id).where(Session.session_id.in_(high))
         if scope is not None:
             flagged = flagged.where(Session.course_id.in_(scope))
         if since is not None:
             flagged = flagged.where(Session.started_at >= since)
-        stmt = stmt.where(VitalSign.session_id.in_(flagged.distinct()))
+        stmt = stmt.where(VitalSign.session_id.in_(flagged))
     elif scope is not None or since is not None:
         stmt = stmt.join(Session, Session.session_id == VitalSign.session_id)
         if scope is not None:
@@ -296,6 +310,16 @@ def vitals(
     for col in columns[1:]:
         frame[col] = pd.to_numeric(frame[col]).astype("Int64")
     return frame
+
+
+def high_reading_sessions(systolic: int, diastolic: int) -> Select:
+    """Ids of the sessions with a reading at or above either limit: two range scans of the
+    value indexes (migration 0018), not a scan of every reading for an OR of the two."""
+    high = union(
+        select(VitalSign.session_id).where(VitalSign.systolic >= systolic),
+        select(VitalSign.session_id).where(VitalSign.diastolic >= diastolic),
+    ).subquery()
+    return select(high.c[0])
 
 
 def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:

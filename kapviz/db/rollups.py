@@ -44,6 +44,7 @@ from kapviz.db.models import (
     RollupCohortBaseline,
     RollupCohortValue,
     RollupCourseBaseline,
+    RollupCourseDose,
     RollupCourseDosing,
     RollupCourseOutcome,
     RollupCoursePoint,
@@ -715,3 +716,33 @@ def course_outcomes_in_scope(
     scope = queries.course_scope(filters)
     conditions = [] if scope is None else [RollupCourseOutcome.course_id.in_(scope)]
     return _stored_outcomes(conn, conditions, instrument, baseline_window_days)
+
+
+def first_dose_routes(
+    conn: Connection,
+    filters: Filters,
+    *,
+    instrument: str,
+    baseline_window_days: int,
+) -> frozenset[str] | None:
+    """The routes of the first completed doses of the evaluable courses of `instrument` in
+    these filters (`serves`), as kapviz.evidence.clinic.clinic_figure finds them from
+    `aggregates.cohort.course_first_doses`: each stored outcome row joined to its course's
+    dose number 1 in the Safety rollup's doses per number and route (numbered by start,
+    then session id: the same first dose). None for another baseline window (read live)."""
+    if not outcome_window_is(conn, baseline_window_days):
+        return None
+    o, d = RollupCourseOutcome, RollupCourseDose
+    stmt = (
+        select(d.route)
+        .join(o, o.course_id == d.course_id)
+        .where(
+            d.session_number == 1,
+            d.route.is_not(None),
+            o.instrument == instrument,
+            o.evaluable.is_(True),
+            *_where(o, filters),
+        )
+        .distinct()
+    )
+    return frozenset(str(route) for route in conn.execute(stmt).scalars())

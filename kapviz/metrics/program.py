@@ -262,8 +262,28 @@ def open_alert_patients(
     (only what had happened by then), active and inactive by the worklist's rule.
 
     `last_contact` / `last_contact_before`: patient_id → latest completed session, of all
-    and of those started by 30 days ago (kapviz.db.aggregates.safety.last_contact).
+    and of those started by 30 days ago (kapviz.db.aggregates.safety.last_contact); only
+    the patients of `open_alert_tables` are looked up.
     """
+    open_now, open_before = open_alert_tables(
+        sessions, side_effects, vitals, assessments, settings=settings, now=now
+    )
+    return attention_now_and_before(
+        open_now, open_before, last_contact, last_contact_before, settings=settings, now=now
+    )
+
+
+def open_alert_tables(
+    sessions: pd.DataFrame,
+    side_effects: pd.DataFrame,
+    vitals: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts worklist now and as things stood 30 days ago (only what had happened by
+    then), before the inactive patients are set apart."""
     open_now = alerts.alerts(
         sessions, side_effects, vitals, assessments, settings=settings, now=now
     )
@@ -277,7 +297,22 @@ def open_alert_patients(
         settings=settings,
         now=cur30,
     )
+    return open_now, open_before
+
+
+def attention_now_and_before(
+    open_now: pd.DataFrame,
+    open_before: pd.DataFrame,
+    last_contact: pd.Series,
+    last_contact_before: pd.Series,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> tuple[alerts.Attention, alerts.Attention]:
+    """`open_alert_tables`' patients, active and inactive by the worklist's rule, now and
+    30 days ago (each against the last contacts as of then)."""
     days = settings.inactive_days
+    cur30 = tile_windows(now).cur30
     return (
         alerts.attention(open_now, last_contact, now=now, inactive_days=days),
         alerts.attention(open_before, last_contact_before, now=cur30, inactive_days=days),

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from kapviz.db import rollups
 from kapviz.db.aggregates import cohort
 from kapviz.evidence import registry
 from kapviz.evidence.clinic import clinic_figure
@@ -41,21 +42,37 @@ def _outcomes(filters: Filters, instrument: str, endpoints_only: bool) -> pd.Dat
     return data.outcomes(filters)
 
 
+def _stored_routes(filters: Filters) -> frozenset[str] | None:
+    """The first-dose routes of the Overview's PHQ-9 courses from the rollups, when its
+    outcome rows come from them (the same courses): an index probe per course instead of
+    every course's first dose found among all doses. None: found from the doses."""
+    if not overview.from_rollups(filters):
+        return None
+    return data.aggregate(
+        rollups.first_dose_routes,
+        filters,
+        instrument=PHQ9.id,
+        baseline_window_days=settings().baseline_window_days,
+    )
+
+
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _figures(
     key: tuple, instrument: str, endpoints_only: bool
 ) -> tuple[registry.ClinicFigure, ...]:
     outcomes = _outcomes(key[1], instrument, endpoints_only)
-    first = data.first_doses(key[1])
+    routes = _stored_routes(key[1]) if endpoints_only and instrument == PHQ9.id else None
+    first = None if routes is not None else data.first_doses(key[1])
     figures = [
-        clinic_figure(outcomes, None, first, instrument=instrument, measure=m) for m, _ in MEASURES
+        clinic_figure(outcomes, None, first, instrument=instrument, measure=m, routes=routes)
+        for m, _ in MEASURES
     ]
     # The dose count at the endpoint only matters when a study of these courses' routes
     # exists: otherwise the completed doses (the larger read) are not fetched at all.
     if registry.could_match(instrument, figures[0].routes):
         doses = data.aggregate(cohort.completed_doses, key[1])
         figures = [
-            clinic_figure(outcomes, doses, first, instrument=instrument, measure=m)
+            clinic_figure(outcomes, doses, first, instrument=instrument, measure=m, routes=routes)
             for m, _ in MEASURES
         ]
     return tuple(figures)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -13,11 +13,10 @@ import streamlit as st
 from kapviz.charts import program as program_charts
 from kapviz.charts import safety as safety_charts
 from kapviz.charts.program import SameSpanLastMonth
-from kapviz.config import Settings
 from kapviz.db import rollups
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
-from kapviz.db.aggregates import safety as safety_sql
+from kapviz.db.aggregates import tiles as tiles_sql
 from kapviz.filters import Filters
 from kapviz.instruments import PHQ9
 from kapviz.metrics import monitoring, periods, program
@@ -26,45 +25,13 @@ from kapviz.ui import background, data, redact, rollup_panel, widgets, worklist
 from kapviz.ui.db import database_url, settings
 
 
-def recent_since(now: datetime, *, lookback_days: int = 14) -> datetime:
-    """Start of the rows the tiles read for the alerts (their other numbers are counted in
-    SQL): as of now and as of 30 days ago, `lookback_days` back, in whole days."""
-    return datetime.combine(now.date() - timedelta(days=31 + lookback_days), time.min)
-
-
-def excursion_thresholds(config: Settings) -> tuple[int, int]:
-    """(systolic, diastolic) at or above which a reading is an excursion: the tiles read the
-    vital signs of such sessions only (the alerts look at nothing else)."""
-    return (config.bp_excursion_systolic, config.bp_excursion_diastolic)
-
-
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def _kpis(url: str, filters: Filters, data_version: tuple, as_of: datetime) -> dict:
     # Counts in SQL (kapviz.db.aggregates.program.tile_counts); the alerts worklist by the
     # same metric functions as the Safety page, on the rows of the alerts' look-back only
-    # (recent_activity); both once per day × data version.
+    # (kapviz.db.aggregates.tiles); both once per hour × data version.
     counts, adverse = data.aggregate(program_sql.tile_counts, filters, now=as_of)
-    lookback = settings().alert_lookback_days
-    recent = data.aggregate(
-        program_sql.recent_activity,
-        filters,
-        since=recent_since(as_of, lookback_days=lookback),
-        vitals_reaching=excursion_thresholds(settings()),
-    )
-    # Active and inactive by the worklist's rule: each patient's last completed session,
-    # as of now and as of 30 days ago (the delta's "then").
-    open_alerts = program.open_alert_patients(
-        recent.sessions,
-        recent.side_effects,
-        recent.vitals,
-        recent.phq9,
-        settings=settings(),
-        now=as_of,
-        last_contact=data.aggregate(safety_sql.last_contact, filters, before=as_of),
-        last_contact_before=data.aggregate(
-            safety_sql.last_contact, filters, before=program.tile_windows(as_of).cur30
-        ),
-    )
+    open_alerts = data.aggregate(tiles_sql.open_alerts, filters, now=as_of, settings=settings())
     kpis = program.director_kpis_from(counts, phq9_outcomes(filters), now=as_of)
     return kpis | program.safety_kpis_from(adverse, open_alerts)
 
@@ -279,15 +246,29 @@ def same_span_last_month(filters: Filters, now: datetime) -> SameSpanLastMonth |
     return SameSpanLastMonth(int(sessions), start, end)
 
 
-def start_charts(filters: Filters, today: date) -> None:
+def start_charts(filters: Filters, today: date, *, now: datetime | None = None) -> None:
     """Begin building the figures in a thread while the tiles are computed (PostgreSQL:
     kapviz.ui.background); `charts()` then takes them from the cache, waiting for the
-    computation under way rather than starting a second. On SQLite this does nothing."""
+    computation under way rather than starting a second. Given `now`, the tiles' two
+    slowest reads (their counts, the alerts) start in threads of their own too, so that
+    the database answers them side by side. On SQLite this does nothing."""
     url = database_url()
     if background.side_by_side(url):
         version, small = data.version(), redact.small_below()
         key = ("overview-charts", url, filters, version, small, today)
         background.start(key, _charts, url, filters, version, small, today)
+        if now is not None:
+            as_of = tiles_as_of(now)
+            for name, fn, kwargs in (
+                ("overview-tile-counts", program_sql.tile_counts, {"now": as_of}),
+                (
+                    "overview-alerts",
+                    tiles_sql.open_alerts,
+                    {"now": as_of, "settings": settings()},
+                ),
+            ):
+                key = (name, url, filters, version, as_of)
+                background.start(key, data.aggregate, fn, filters, **kwargs)
 
 
 TILES: tuple[tuple[str, str, bool, str], ...] = (

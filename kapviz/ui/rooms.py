@@ -123,6 +123,7 @@ def _replica_lag() -> str:
 
 
 def _overview(filters: Filters, dark: bool) -> None:
+    overview.start_charts(filters, live.now().date(), now=live.now())  # PostgreSQL: threads
     funnel = overview.funnel(filters)
     overview.tiles(overview.kpis(filters, live.now()), per_row=len(overview.TILES))
     if funnel["patients"].iloc[0] == 0:

@@ -11,12 +11,13 @@ from kapviz.config import load_settings
 from kapviz.db import queries
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import safety as safety_sql
+from kapviz.db.aggregates.tiles import excursion_thresholds, open_alerts, recent_since
 from kapviz.db.engine import make_engine
 from kapviz.filters import Filters
 from kapviz.instruments import OUTCOME_INSTRUMENTS
 from kapviz.metrics import monitoring, program
 from kapviz.metrics.outcomes import course_outcomes
-from kapviz.ui.overview import excursion_thresholds, recent_since, tiles_as_of
+from kapviz.ui.overview import tiles_as_of
 from tests.clinic import ANCHOR
 from tests.reference import program as reference
 
@@ -121,29 +122,21 @@ def _kpis(sessions, side_effects, vitals, phq9, outcomes, now):
 
 
 def _tiles_as_the_overview_computes_them(conn, filters, outcomes, as_of):
-    """SQL counts (tile_counts) and the alerts on the look-back's rows (kapviz.ui.overview)."""
-    settings = load_settings({})
+    """SQL counts (tile_counts) and the alerts on the look-back's rows (kapviz.ui.overview),
+    the last contacts read for the patients with an alert only."""
     counts, adverse = program_sql.tile_counts(conn, filters, now=as_of)
-    recent = program_sql.recent_activity(
+    attention = open_alerts(conn, filters, now=as_of, settings=load_settings({}))
+    kpis = program.director_kpis_from(counts, outcomes, now=as_of)
+    return kpis | program.safety_kpis_from(adverse, attention)
+
+
+def _recent(conn, filters, as_of):
+    return program_sql.recent_activity(
         conn,
         filters,
         since=recent_since(as_of),
-        vitals_reaching=excursion_thresholds(settings),
+        vitals_reaching=excursion_thresholds(load_settings({})),
     )
-    open_alerts = program.open_alert_patients(
-        recent.sessions,
-        recent.side_effects,
-        recent.vitals,
-        recent.phq9,
-        settings=settings,
-        now=as_of,
-        last_contact=safety_sql.last_contact(conn, filters, before=as_of),
-        last_contact_before=safety_sql.last_contact(
-            conn, filters, before=program.tile_windows(as_of).cur30
-        ),
-    )
-    kpis = program.director_kpis_from(counts, outcomes, now=as_of)
-    return kpis | program.safety_kpis_from(adverse, open_alerts), recent
 
 
 @pytest.mark.parametrize(
@@ -170,9 +163,9 @@ def test_overview_tiles_equal_the_whole_tables_kpis(demo, filters):
     for now in moments:
         as_of = tiles_as_of(now)
         full = _kpis(sessions, side_effects, vitals, phq9, outcomes, as_of)
-        tiles, recent = _tiles_as_the_overview_computes_them(demo, filters, outcomes, as_of)
+        tiles = _tiles_as_the_overview_computes_them(demo, filters, outcomes, as_of)
         assert tiles == full, now
-        assert len(recent.sessions) < len(sessions)
+        assert len(_recent(demo, filters, as_of).sessions) < len(sessions)
         assert full["dosing_month"]["value"] + full["dosing_month"]["previous"] > 0 or now > last
         if filters.is_empty:
             assert full["open_alerts"]["value"] > 0 or now > last
@@ -303,3 +296,48 @@ def test_tile_counts_hand_placed_edges(db_url, filters, expected, events):
     assert astuple(adverse) == (events, expected[7], 0, 0)
     assert counts == reference.director_counts(sessions, scores, now=AS_OF)
     assert adverse == reference.adverse_counts(sessions, effects, now=AS_OF)
+
+
+def test_last_contact_of_some_patients_equals_the_clinic_wide_read(demo):
+    """The tile looks up the last contact of the patients with an alert only: the same
+    dates as the read of every patient, for those patients, in chunks of IN lists."""
+    before = queries.sessions(demo)["started_at"].max().to_pydatetime() - timedelta(days=30)
+    whole = safety_sql.last_contact(demo, Filters(), before=before)
+    some = sorted(whole.index)[::3]
+    got = safety_sql.last_contact(demo, Filters(), before=before, patients=[*some, "nobody"])
+    assert len(got) == len(some) > 10
+    assert got.sort_index().equals(whole[some].sort_index())
+    assert safety_sql.last_contact(demo, Filters(), patients=[]).empty
+
+
+@pytest.mark.parametrize(
+    "filters", [Filters(), Filters(sites=("Demo Clinic North",))], ids=["all", "site"]
+)
+def test_alerts_only_rows_put_the_same_patients_on_the_worklist(demo, filters):
+    """The tile's narrow read (sessions with an effect or a high reading, the PHQ-9s that
+    can raise or clear an item-9 alert) lists the same patients for the same reasons as the
+    whole look-back, now and 30 days before, at several moments; with far fewer rows."""
+    settings = load_settings({})
+    last = queries.sessions(demo)["started_at"].max().to_pydatetime()
+    for now in (last, last - timedelta(days=45, hours=3), last + timedelta(days=20)):
+        as_of = tiles_as_of(now)
+        every = _recent(demo, filters, as_of)
+        narrow = program_sql.recent_activity(
+            demo,
+            filters,
+            since=recent_since(as_of),
+            vitals_reaching=excursion_thresholds(settings),
+            alerts_only=True,
+        )
+        assert len(narrow.sessions) < len(every.sessions) / 2
+        assert len(narrow.phq9) < len(every.phq9) / 2
+        tables = [
+            program.open_alert_tables(
+                r.sessions, r.side_effects, r.vitals, r.phq9, settings=settings, now=as_of
+            )
+            for r in (every, narrow)
+        ]
+        for whole, few in zip(*tables, strict=True):
+            pairs = sorted(zip(whole["patient_id"], whole["reason"], strict=True))
+            assert pairs == sorted(zip(few["patient_id"], few["reason"], strict=True)), now
+            assert len(whole) > 0 or now > last

@@ -40,14 +40,14 @@ TILE_SESSION_COLUMNS = (
     "session_id",
     "patient_id",
     "course_id",
-    "site",
     "started_at",
     "phase",
     "status",
     "route",
     "drug",
 )
-"""What the tiles' metrics read of a session (no clinician or intake details, no doses)."""
+"""What the tiles' metrics read of a session (no clinician or intake details, no doses; no
+site either: the alerts do not read it, and it would join every patient)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def recent_activity(
     *,
     since: datetime,
     vitals_reaching: tuple[int, int] | None = None,
+    alerts_only: bool = False,
 ) -> RecentActivity:
     """Sessions (TILE_SESSION_COLUMNS, with their effects and vitals) started at or after
     `since`, and PHQ-9s.
@@ -78,17 +79,46 @@ def recent_activity(
     The PHQ-9 frame holds every PHQ-9 administered at or after `since` plus, per patient,
     the latest PHQ-9 before it and the latest before it with a known item 9: whatever moment
     after `since` a metric asks about, each patient's latest PHQ-9 as of then is included.
+
+    `alerts_only` (with `vitals_reaching`): only what decides who is on the alerts worklist
+    (kapviz.metrics.alerts) at a moment after `since`: the sessions with a side effect or
+    such a reading (the alerts read a session for nothing else; most have neither), and
+    the PHQ-9s with a known item 9 of the patients who may have an item-9 alert then
+    (`recent_phq9`). Who is on the worklist is the same; an alert's wording may not be.
     """
+    side_effects = queries.side_effects(conn, filters, since=since)
+    vitals = queries.vitals(conn, filters, since=since, reaching=vitals_reaching)
+    if alerts_only and vitals_reaching is not None:
+        # Two semi-joins (sessions with a side effect; with a high reading), not IN lists of
+        # the ids read above: binding tens of thousands of ids costs more than the reads.
+        parts = [
+            queries.sessions(
+                conn, filters, since=since, columns=TILE_SESSION_COLUMNS, session_ids=ids
+            )
+            for ids in (
+                select(SideEffect.session_id),
+                queries.high_reading_sessions(*vitals_reaching),
+            )
+        ]
+        sessions = (
+            pd.concat(parts, ignore_index=True)
+            .drop_duplicates("session_id")
+            .sort_values(["patient_id", "started_at", "session_id"], ignore_index=True)
+        )
+    else:
+        sessions = queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS)
     return RecentActivity(
         since=since,
-        sessions=queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS),
-        side_effects=queries.side_effects(conn, filters, since=since),
-        vitals=queries.vitals(conn, filters, since=since, reaching=vitals_reaching),
-        phq9=recent_phq9(conn, filters, since=since),
+        sessions=sessions,
+        side_effects=side_effects,
+        vitals=vitals,
+        phq9=recent_phq9(conn, filters, since=since, alerts_only=alerts_only),
     )
 
 
-def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.DataFrame:
+def recent_phq9(
+    conn: Connection, filters: Filters, *, since: datetime, alerts_only: bool = False
+) -> pd.DataFrame:
     """PHQ-9s from `since` on, plus each patient's latest PHQ-9 with a known item 9 before
     `since` when that item is above 0.
 
@@ -96,6 +126,11 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
     item 9", at any date): a patient's older rows matter only through that latest one, and
     only if it raises the alert. Measurement completion looks 7 days before doses of the
     last 60 days, inside the window.
+
+    `alerts_only`: of the window's PHQ-9s only those with a known item 9, of the patients
+    with an item 9 above 0 in the window or such a latest one before it. Any other
+    patient's latest known item 9 at any moment from `since` on is 0 or none (no alert),
+    and a PHQ-9 without item 9 neither raises nor clears one.
     """
     scope = queries.course_scope(filters)
 
@@ -116,13 +151,24 @@ def recent_phq9(conn: Connection, filters: Filters, *, since: datetime) -> pd.Da
         ),
         later,
     )
+    positive_before = [
+        Assessment.administered_at < since,
+        Assessment.suicide_item > 0,
+        ~exists(superseded),
+    ]
+    in_window = [Assessment.administered_at >= since]
+    if alerts_only:
+        candidates = union_all(
+            in_scope(select(Assessment.patient_id)).where(*positive_before),
+            in_scope(select(Assessment.patient_id)).where(*in_window, Assessment.suicide_item > 0),
+        )
+        in_window += [
+            Assessment.suicide_item.is_not(None),
+            Assessment.patient_id.in_(candidates),
+        ]
     stmt = union_all(
-        in_scope(select(*columns)).where(Assessment.administered_at >= since),
-        in_scope(select(*columns)).where(
-            Assessment.administered_at < since,
-            Assessment.suicide_item > 0,
-            ~exists(superseded),
-        ),
+        in_scope(select(*columns)).where(*in_window),
+        in_scope(select(*columns)).where(*positive_before),
     )
     frame = queries.read_frame(conn, stmt, queries.ASSESSMENT_COLUMNS)
     frame["administered_at"] = pd.to_datetime(frame["administered_at"])

@@ -786,17 +786,34 @@ def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertR
 
 
 def last_contact(
-    conn: Connection, filters: Filters, *, before: datetime | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    before: datetime | None = None,
+    patients: Sequence[str] | None = None,
 ) -> pd.Series:
     """Start of each patient's latest completed session (patient_id → datetime), in scope,
     at or before `before` when given (as things stood then): the worklist lists patients
-    with no session in the last 90 days (setting) apart."""
+    with no session in the last 90 days (setting) apart. `patients`: of these only (the
+    ones with an alert), not one row per patient of the clinic."""
     where = [Session.status == "completed", *_in_scope(filters)]
     if before is not None:
         where.append(Session.started_at <= before)
     stmt = select(Session.patient_id, func.max(Session.started_at)).where(*where)
     stmt = stmt.group_by(Session.patient_id)
-    frame = queries.read_frame(conn, stmt, ["patient_id", "last_contact"])
+    columns = ["patient_id", "last_contact"]
+    if patients is None:
+        frame = queries.read_frame(conn, stmt, columns)
+    else:
+        wanted = sorted(set(patients))
+        step = 5000  # bound parameters per IN list
+        parts = [
+            queries.read_frame(
+                conn, stmt.where(Session.patient_id.in_(wanted[i : i + step])), columns
+            )
+            for i in range(0, len(wanted), step)
+        ]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return pd.Series(
         pd.to_datetime(frame["last_contact"]).to_numpy(), index=frame["patient_id"].to_numpy()
     )
