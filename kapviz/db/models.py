@@ -597,3 +597,40 @@ class RollupBpCount(_BySiteAndIndication, Base):
     measure: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(Integer)
     readings: Mapped[int] = mapped_column(Integer)
+
+
+class RollupDoseSafety(_BySiteAndIndication, Base):
+    """One row per completed dosing session (kapviz.db.safety_rollups): what the Safety
+    page's headline, sedation and monitoring counts, blood-pressure tiles and flagged table
+    need, so that they are counted from one narrow row per dose instead of every side
+    effect, score and reading. Blood-pressure columns are null without readings (as
+    kapviz.metrics.vitals.bp_per_session leaves them); moaas_0 … moaas_5 count the dose's
+    MOAA/S scores of each value."""
+
+    __tablename__ = "rollup_dose_safety"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    route: Mapped[str | None] = mapped_column(String(32))
+    drug: Mapped[str | None] = mapped_column(String(32))
+    monitoring_min: Mapped[int | None] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+    serious_events: Mapped[int] = mapped_column(Integer)
+    moaas_scores: Mapped[int] = mapped_column(Integer)
+    moaas_0: Mapped[int] = mapped_column(Integer)
+    moaas_1: Mapped[int] = mapped_column(Integer)
+    moaas_2: Mapped[int] = mapped_column(Integer)
+    moaas_3: Mapped[int] = mapped_column(Integer)
+    moaas_4: Mapped[int] = mapped_column(Integer)
+    moaas_5: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)
+    max_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    max_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    last_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    last_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    pre_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    pre_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    peak_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    peak_diastolic: Mapped[int | None] = mapped_column(SmallInteger)

@@ -300,9 +300,10 @@ def bp_summaries(conn: Connection, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(out)[[*columns, "peak_diastolic"]]
 
 
-def _bp_stats(filters: Filters):
-    """Per dose with readings, grouped in SQL: readings, max, peak, pre and last systolic and
-    diastolic (`bp_summaries`' columns, pre and last decoded from the packed readings)."""
+def bp_stats(doses: Select):
+    """Per dose of `doses` (a SELECT of session ids) with readings, grouped in SQL: readings,
+    max, peak, pre and last systolic and diastolic (`bp_summaries`' columns, pre and last
+    decoded from the packed readings), as a subquery."""
     minutes = VitalSign.minutes_from_dose
     after = minutes > 0
     packed = (
@@ -316,7 +317,7 @@ def _bp_stats(filters: Filters):
             func.max(case((minutes <= 0, _packed(minutes)))).label("pre"),
             func.max(_packed(minutes)).label("last"),
         )
-        .where(VitalSign.session_id.in_(dose_ids(filters)))
+        .where(VitalSign.session_id.in_(doses))
         .group_by(VitalSign.session_id)
         .subquery()
     )
@@ -343,9 +344,10 @@ def _bp_stats(filters: Filters):
     ).subquery()
 
 
-def _bp_flags(stats, settings: Settings) -> dict[str, ColumnElement]:
-    """kapviz.metrics.vitals.flags_of's flags in SQL, the thresholds in force as bound
-    parameters (a missing value compares false, as NaN does there)."""
+def bp_flag_columns(stats, settings: Settings) -> dict[str, ColumnElement]:
+    """kapviz.metrics.vitals.flags_of's flags in SQL over `stats` (a subquery or table with
+    `bp_stats`' columns), 1 or 0, the thresholds in force as bound parameters (a missing
+    value compares false, as NaN does there)."""
     s = stats.c
     rules = {
         "is_excursion": (s.max_systolic >= settings.bp_excursion_systolic)
@@ -385,37 +387,39 @@ def bp_flags(conn: Connection, filters: Filters, *, settings: Settings, limit: i
     under the current settings: their counts, and the first `limit` of them in the order
     of the page's table (excursion, rise, newest; ties in the doses' order), so that only
     those rows are sent. Equal to `session_vitals` of the live path (tests)."""
-    stats = _bp_stats(filters)
-    flags = _bp_flags(stats, settings)
-    totals = conn.execute(select(*[func.coalesce(func.sum(f), 0) for f in flags.values()])).one()
+    stats = bp_stats(dose_ids(filters))
     s = stats.c
-    values = [c for c in s if c.name != "session_id"]
-    stmt = (
-        select(
-            Session.session_id,
-            Session.patient_id,
-            Session.course_id,
-            Session.started_at,
-            Dosing.route,
-            Dosing.drug,
-            *values,
-            *[f.label(name) for name, f in flags.items()],
-        )
+    base = (
+        select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
+        .add_columns(Dosing.route, Dosing.drug, *[c for c in s if c.name != "session_id"])
         .join(stats, stats.c.session_id == Session.session_id)
         .outerjoin(Dosing, Dosing.session_id == Session.session_id)
         .where(*dose_conditions(filters))
+    )
+    return flagged_doses(conn, stats, base, settings=settings, limit=limit)
+
+
+def flagged_doses(conn: Connection, stats, base: Select, *, settings: Settings, limit: int):
+    """`BpFlags` of the doses `base` selects (SESSION_VITALS_COLUMNS up to the blood-pressure
+    flags, in that order) with `stats` (`bp_stats`' columns) in its FROM: the counts of each
+    flag, and the first `limit` flagged doses by the page's order. The live query
+    (`bp_flags`) and the rollup (kapviz.db.safety_rollups) share it."""
+    flags = bp_flag_columns(stats, settings)
+    sums = [func.coalesce(func.sum(f), 0) for f in flags.values()]
+    totals = conn.execute(base.with_only_columns(*sums, maintain_column_froms=True)).one()
+    stmt = (
+        base.add_columns(*[f.label(name) for name, f in flags.items()])
         .where(or_(*[f == 1 for f in flags.values()]))
         .order_by(
             flags["is_excursion"].desc(),
             flags["is_rise"].desc(),
-            Session.started_at.desc(),
-            Session.patient_id,
-            Session.session_id,
+            base.selected_columns.started_at.desc(),
+            base.selected_columns.patient_id,
+            base.selected_columns.session_id,
         )
         .limit(limit)
     )
-    columns = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
-    columns += [c.name for c in values] + list(flags)
+    columns = [c.name for c in base.selected_columns] + list(flags)
     frame = queries.read_frame(conn, stmt, columns)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     frame["readings"] = frame["readings"].astype("int64")
