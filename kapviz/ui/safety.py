@@ -260,13 +260,20 @@ def _section(key: tuple, name: Section):  # the section's table or counts
     if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
         _alerts_alongside(key)
     with engine_for(url).connect() as conn:
-        if name in (Section.TOTALS, Section.U) and _from_rollups(key):
-            if name is Section.TOTALS:
-                return safety_rollups.dose_totals(conn, filters, settings=settings())
-            return u_chart_from_counts(safety_rollups.monthly_events(conn, filters))
+        if _from_rollups(key):
+            match name:
+                case Section.TOTALS:
+                    return safety_rollups.dose_totals(conn, filters, settings=settings())
+                case Section.U:
+                    return u_chart_from_counts(safety_rollups.monthly_events(conn, filters))
+                case Section.CADSS:
+                    return cadss_table(safety_rollups.cadss_scores(conn, filters))
+                case Section.LONG_TERM:
+                    return safety_rollups.long_term_counts(conn, filters)
         if not safety_sql.groups_readings_in_sql(conn):
-            # The BP tiles need the full dose view on this backend (`_bp`); its own tables
-            # answer the sections too, instead of reading the doses a second time in SQL.
+            # Without the rollups the BP tiles need the full dose view on this backend
+            # (`_bp`); its own tables answer the sections too, instead of reading the doses
+            # a second time in SQL.
             return _section_of_view(_view(key), name)
         match name:
             case Section.TOTALS:

@@ -3,7 +3,9 @@ Overview's monthly counts equal the live path's (every dose, effect, score and r
 and summarised in pandas), on the hand clinic and a demo clinic, on SQLite and PostgreSQL,
 with the default and with other thresholds, also after an import's incremental refresh:
 the blood-pressure tiles and flagged table (`bp_flags`), the headline, sedation and
-monitoring counts (`dose_totals`), the u-chart's monthly counts (`monthly_events`)."""
+monitoring counts (`dose_totals`), the u-chart's monthly counts (`monthly_events`), the
+CADSS table by dose number (`cadss_scores`), the long-term terms by cumulative dose
+(`long_term_counts`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from kapviz.db.engine import make_engine
 from kapviz.db.models import Course, RollupDoseSafety
 from kapviz.demo import generate_clinic
 from kapviz.filters import Filters
-from kapviz.metrics.monitoring import u_chart_from_counts
+from kapviz.metrics.monitoring import cadss_table, u_chart_from_counts
 from tests.db.test_page_rollups import _change_file, _import
 from tests.db.test_rollups import _choices
 from tests.db.test_safety_rollups import live
@@ -33,7 +35,8 @@ OTHER = {**LOW, "sedation_moaas_max": 1, "esketamine_min_monitoring_min": 150}
 
 
 def assert_equal_live(conn, filters: Filters, cfg, limit: int = 500):
-    """Every count the rollup rows serve equals the live one; returns (flags, totals, u)."""
+    """Every count the rollup rows serve equals the live one; returns (flags, totals, u,
+    cadss, long_term)."""
     want = live(conn, filters, cfg)
     # BP tiles and the flagged table, against the pandas definition.
     flags = safety_rollups.bp_flags(conn, filters, settings=cfg, limit=limit)
@@ -58,16 +61,26 @@ def assert_equal_live(conn, filters: Filters, cfg, limit: int = 500):
     # The u-chart.
     u = u_chart_from_counts(safety_rollups.monthly_events(conn, filters))
     assert_frame_equal(u, want.u, check_exact=True, check_dtype=not want.u.empty)
-    return flags, totals, u
+    # CADSS by dose number: the same bits from the counts as from the scores.
+    cadss = cadss_table(safety_rollups.cadss_scores(conn, filters))
+    assert_frame_equal(cadss, want.cadss, check_exact=True, check_dtype=not want.cadss.empty)
+    # Long-term terms by cumulative dose band.
+    long_term = safety_rollups.long_term_counts(conn, filters)
+    assert_frame_equal(long_term, want.long_term, check_exact=True)
+    return flags, totals, u, cadss, long_term
 
 
 def test_hand_clinic_by_hand_and_equal_live(clinic):
     """Hand clinic: 9 doses of 3 patients; P1's dose at 182 systolic is the one excursion
     (≥ 180); 4 events; one MOAA/S at or below 3; January 4 events in 7 doses, February none
-    in 2."""
+    in 2; one CADSS score, 20, on a first dose; P4's second 200 mg sublingual dose reaches
+    400 mg (250–<500 mg), the other 8 doses stay below 250 mg."""
     cfg = config.load_settings(env={})
     assert rollups.rebuild(clinic.engine)
-    flags, totals, u = assert_equal_live(clinic, Filters(), cfg)
+    flags, totals, u, cadss, long_term = assert_equal_live(clinic, Filters(), cfg)
+    sizes = long_term.groupby("cumulative_band")["dosing_sessions"].first().to_dict()
+    assert sizes == {"<250 mg": 8, "250–<500 mg": 1}
+    assert cadss[["session_number", "n", "mean"]].values.tolist() == [[1, 1, 20.0]]
     assert flags.excursion_sessions == 1
     assert flags.flagged.iloc[0]["patient_id"] == "P1"
     assert flags.flagged.iloc[0]["max_systolic"] == 182.0
@@ -89,7 +102,9 @@ def test_demo_equal_live(demo):
     cfg = config.load_settings(env={})
     for thresholds in (cfg, dataclasses.replace(cfg, **OTHER)):
         got = [assert_equal_live(demo, f, thresholds) for f in _choices(demo)]
-        flags, totals, u = got[0]
+        flags, totals, u, cadss, long_term = got[0]
+        assert long_term["sessions"].sum() > 0 and long_term["cumulative_band"].nunique() > 2
+        assert len(cadss) > 3 and cadss["n"].sum() > 100 and got[-1][3].empty
         assert flags.excursion_sessions + flags.rise_sessions > 0 and len(u) > 6
         assert totals.events > 0 and totals.esketamine_sessions > 0
         assert totals.short_monitoring + totals.unrecorded_monitoring > 0

@@ -669,11 +669,7 @@ def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
         .where(*dose_conditions(filters))
         .subquery()
     )
-    # The band's position: the edges at or below the dose (searchsorted, side "right").
-    band = sum(
-        (case((per_dose.c.mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
-        literal(0),
-    ).label("band")
+    band = cumulative_band(per_dose.c.mg).label("band")
     sizes = select(band, func.count()).group_by(band)
     pairs = (
         select(SideEffect.session_id, SideEffect.term)
@@ -687,9 +683,24 @@ def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
         .join(per_dose, per_dose.c.session_id == pairs.c.session_id)
         .group_by(band, pairs.c.term)
     )
-    labels = cumulative_dose_order()
     size_frame = queries.read_frame(conn, sizes, ["band", "dosing_sessions"])
     hit_frame = queries.read_frame(conn, hits, ["band", "term", "sessions"])
+    return long_term_of_bands(size_frame, hit_frame)
+
+
+def cumulative_band(mg: ColumnElement) -> ColumnElement:
+    """The cumulative-dose band's position of `mg`: the band edges at or below it
+    (searchsorted, side "right"), in SQL."""
+    return sum(
+        (case((mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
+        literal(0),
+    )
+
+
+def long_term_of_bands(size_frame: pd.DataFrame, hit_frame: pd.DataFrame) -> pd.DataFrame:
+    """long_term_from_counts of counts by band position: `size_frame` (band,
+    dosing_sessions), `hit_frame` (band, term, sessions)."""
+    labels = cumulative_dose_order()
     size_series = pd.Series(
         size_frame["dosing_sessions"].astype("int64").to_numpy(),
         index=pd.Index([labels[int(b)] for b in size_frame["band"]], name="cumulative_band"),
@@ -724,7 +735,8 @@ class AlertRows:
     vitals: pd.DataFrame
     phq9: pd.DataFrame
     last_contact: pd.Series
-    """patient_id → start of the patient's latest completed session (inactive patients)."""
+    """patient_id → start of the patient's latest completed session (inactive patients), for
+    the patients of `sessions` and `phq9` (those the worklist can list)."""
 
 
 def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertRows:
@@ -779,25 +791,39 @@ def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertR
     vital_frame = queries.read_frame(conn, vitals, vital_columns)
     for col in vital_columns[1:]:
         vital_frame[col] = pd.to_numeric(vital_frame[col]).astype("Int64")
+    phq9 = latest_phq9(conn, filters)
+    # The patients the worklist can list: those of the window's sessions, whose latest
+    # completed session is among them (it started at or after `since`), and those of the
+    # PHQ-9s, the others of whom are looked up by the index of sessions per patient.
+    started = session_frame["started_at"]
+    recent_contact = started.groupby(session_frame["patient_id"].to_numpy()).max()
+    older = sorted(set(phq9["patient_id"]) - set(recent_contact.index))
     return AlertRows(
         since=since,
         sessions=session_frame,
         side_effects=effect_frame,
         vitals=vital_frame,
-        phq9=latest_phq9(conn, filters),
-        last_contact=last_contact(conn, filters),
+        phq9=phq9,
+        last_contact=pd.concat([recent_contact, last_contact(conn, filters, patients=older)]),
     )
 
 
 def last_contact(
-    conn: Connection, filters: Filters, *, before: datetime | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    before: datetime | None = None,
+    patients: Sequence[str] | None = None,
 ) -> pd.Series:
     """Start of each patient's latest completed session (patient_id → datetime), in scope,
-    at or before `before` when given (as things stood then): the worklist lists patients
-    with no session in the last 90 days (setting) apart."""
+    at or before `before` when given (as things stood then), of `patients` when given (by
+    the index of sessions per patient, not every session): the worklist lists patients with
+    no session in the last 90 days (setting) apart."""
     where = [Session.status == "completed", *_in_scope(filters)]
     if before is not None:
         where.append(Session.started_at <= before)
+    if patients is not None:
+        where.append(Session.patient_id.in_(sorted(set(patients))))
     stmt = select(Session.patient_id, func.max(Session.started_at)).where(*where)
     stmt = stmt.group_by(Session.patient_id)
     frame = queries.read_frame(conn, stmt, ["patient_id", "last_contact"])
@@ -808,9 +834,20 @@ def last_contact(
 
 def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Each patient's latest PHQ-9 with a known item 9 (any date), in the assessment frame
-    contract (items not read: item 9 is the indexed suicide_item column)."""
+    contract (items not read: item 9 is the indexed suicide_item column), of the patients
+    with an item 9 above 0 on some PHQ-9 (the only ones whose latest can be)."""
     scope = queries.course_scope(filters)
-    known = [Assessment.instrument == PHQ9.id, Assessment.suicide_item.is_not(None)]
+    # Only patients with an item 9 above 0 on some PHQ-9 can have one on their latest: the
+    # few found by a partial index (migration 0016), instead of every patient's PHQ-9s.
+    positive = [Assessment.instrument == PHQ9.id, Assessment.suicide_item > 0]
+    if scope is not None:
+        positive.append(Assessment.course_id.in_(scope))
+    candidates = select(Assessment.patient_id).where(*positive)
+    known = [
+        Assessment.instrument == PHQ9.id,
+        Assessment.suicide_item.is_not(None),
+        Assessment.patient_id.in_(candidates),
+    ]
     if scope is not None:
         known.append(Assessment.course_id.in_(scope))
     latest = (
@@ -825,7 +862,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     )
     # And each patient's latest PHQ-9 of all: when it is later and has a total only, the
     # worklist says so beside the item-9 alert it does not clear.
-    every = [Assessment.instrument == PHQ9.id]
+    every = [Assessment.instrument == PHQ9.id, Assessment.patient_id.in_(candidates)]
     if scope is not None:
         every.append(Assessment.course_id.in_(scope))
     newest = (
