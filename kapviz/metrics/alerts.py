@@ -86,20 +86,22 @@ def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
         .drop_duplicates("patient_id", keep="last")
         .set_index("patient_id")
     )
+    # Each patient's newest PHQ-9 looked up at once (not a .loc per row: thousands at 100k).
+    later = newest[["administered_at", "total"]].reindex(latest["patient_id"])
     details = []
-    for patient, at, item9, total in zip(
-        latest["patient_id"],
+    for at, item9, total, later_at, later_total in zip(
         latest["administered_at"],
         latest["item9"],
         latest["total"],
+        later["administered_at"],
+        later["total"],
         strict=True,
     ):
         text = f"item 9 = {item9}, total {total} on {at:%Y-%m-%d} (latest with item answers)"
-        if patient in newest.index and newest.at[patient, "administered_at"] > at:
-            later = newest.loc[patient]
+        if pd.notna(later_at) and later_at > at:
             text += (
-                f"; a later PHQ-9 ({later['administered_at']:%Y-%m-%d}, total "
-                f"{int(later['total'])}) has no item answers"
+                f"; a later PHQ-9 ({later_at:%Y-%m-%d}, total "
+                f"{int(later_total)}) has no item answers"
             )
         details.append(text)
     return pd.DataFrame(
