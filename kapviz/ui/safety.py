@@ -257,8 +257,10 @@ class Section(StrEnum):
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _section(key: tuple, name: Section):  # the section's table or counts
     url, filters = key[0], key[1]
-    if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
-        _alerts_alongside(key)
+    # The page's first read: the alerts worklist's reads start alongside, and the long-term
+    # chart's window sum over every dose (the page's slowest read of its own, drawn last).
+    if name is Section.TOTALS and _alerts_alongside(key):
+        background.start(("safety-long-term", key), _section, key, Section.LONG_TERM)
     with engine_for(url).connect() as conn:
         if _from_rollups(key):
             match name:
@@ -360,11 +362,9 @@ def _counts(key: tuple) -> safety_rollups.SafetyCounts | None:
     """The tables kapviz.db.safety_rollups keeps, when they serve these filters and are
     current (else None: the page computes them live, the same numbers)."""
     url, filters = key[0], key[1]
-    if not rollups.serves(filters):
+    if not _from_rollups(key):
         return None
     with engine_for(url).connect() as conn:
-        if not rollups.is_current(conn):
-            return None
         return safety_rollups.safety_counts(conn, filters)
 
 
