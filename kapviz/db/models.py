@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -651,3 +652,77 @@ Index(
     RollupTrajectoryValue.total_sum,
     RollupTrajectoryValue.scores,
 )
+
+
+class RollupDoseSafety(_BySiteAndIndication, Base):
+    """One row per completed dosing session (kapviz.db.safety_rollups): what the Safety
+    page's headline, sedation and monitoring counts, blood-pressure tiles and flagged table
+    need, so that they are counted from one narrow row per dose instead of every side
+    effect, score and reading. Blood-pressure columns are null without readings (as
+    kapviz.metrics.vitals.bp_per_session leaves them); moaas_0 … moaas_5 count the dose's
+    MOAA/S scores of each value; urinary_symptoms and cognitive_impairment (the long-term
+    terms, kapviz.vocabulary.LONG_TERM_TERMS) are 1 when the dose has a record of it."""
+
+    __tablename__ = "rollup_dose_safety"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    route: Mapped[str | None] = mapped_column(String(32))
+    drug: Mapped[str | None] = mapped_column(String(32))
+    monitoring_min: Mapped[int | None] = mapped_column(Integer)
+    dose_mg: Mapped[float | None] = mapped_column(Float)
+    events: Mapped[int] = mapped_column(Integer)
+    serious_events: Mapped[int] = mapped_column(Integer)
+    urinary_symptoms: Mapped[int] = mapped_column(Integer)
+    cognitive_impairment: Mapped[int] = mapped_column(Integer)
+    moaas_scores: Mapped[int] = mapped_column(Integer)
+    moaas_0: Mapped[int] = mapped_column(Integer)
+    moaas_1: Mapped[int] = mapped_column(Integer)
+    moaas_2: Mapped[int] = mapped_column(Integer)
+    moaas_3: Mapped[int] = mapped_column(Integer)
+    moaas_4: Mapped[int] = mapped_column(Integer)
+    moaas_5: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)
+    max_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    max_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    last_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    last_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    pre_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    pre_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+    peak_systolic: Mapped[int | None] = mapped_column(SmallInteger)
+    peak_diastolic: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+# Migration 0016: the few patients with a PHQ-9 item 9 above 0, found without reading every
+# PHQ-9 (the alerts worklist's candidates: kapviz.db.aggregates.safety.latest_phq9).
+_ITEM9_POSITIVE = "instrument = 'PHQ-9' AND suicide_item > 0"
+Index(
+    "ix_assessments_item9_positive",
+    Assessment.patient_id,
+    postgresql_where=text(_ITEM9_POSITIVE),
+    sqlite_where=text(_ITEM9_POSITIVE),
+)
+
+
+class RollupCourseCadss(_BySiteAndIndication, Base):
+    """One course's CADSS scores taken during its doses per dose number and score
+    (kapviz.db.safety_rollups): the Safety page's CADSS table is computed from them."""
+
+    __tablename__ = "rollup_course_cadss"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCadssCount(_BySiteAndIndication, Base):
+    """RollupCourseCadss summed over courses (bounded by dose numbers × scores)."""
+
+    __tablename__ = "rollup_cadss_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[int] = mapped_column(Integer)

@@ -86,8 +86,8 @@ def _latest_item9_alerts(assessments: pd.DataFrame) -> pd.DataFrame:
         .drop_duplicates("patient_id", keep="last")
         .set_index("patient_id")
     )
-    # Each patient's newest PHQ-9, looked up once for all (not one .at per patient).
-    later = newest.reindex(latest["patient_id"])
+    # Each patient's newest PHQ-9 looked up at once (not a .loc per row: thousands at 100k).
+    later = newest[["administered_at", "total"]].reindex(latest["patient_id"])
     details = []
     for at, item9, total, later_at, later_total in zip(
         latest["administered_at"],

@@ -64,13 +64,13 @@ def cadss_table(scores: pd.DataFrame) -> pd.DataFrame:
     """`cadss_by_session_number` of CADSS scores (total) with their dose's session_number.
 
     Scores without a dose number are left out; within a dose number the scores are taken in
-    the order given (the assessment frames' order: patient, time), which fixes the last
-    bits of the standard deviation.
+    ascending order, which fixes the last bits of the standard deviation whatever order
+    they were read in (the live scores or the rollup's counts, kapviz.db.safety_rollups).
     """
     scores = scores.dropna(subset=["session_number"])
     out = []
     for number, group in scores.groupby("session_number", sort=True):
-        mean, low, high = mean_ci(group["total"])
+        mean, low, high = mean_ci(group["total"].sort_values(kind="stable"))
         median = float(group["total"].median())
         out.append((int(number), len(group), mean, low, high, median))
     columns = ["session_number", "n", "mean", "ci_low", "ci_high", "median"]

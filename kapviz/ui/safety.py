@@ -206,11 +206,27 @@ def last_day(filters: Filters) -> date:
 
 
 @st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
+def _from_rollups(key: tuple) -> bool:
+    """Whether the stored rollups serve these filters and are current (kapviz.db.rollups):
+    then the counts per dose (kapviz.db.safety_rollups) answer on either backend."""
+    url, filters = key[0], key[1]
+    if not rollups.serves(filters):
+        return False
+    with engine_for(url).connect() as conn:
+        return rollups.is_current(conn)
+
+
+@st.cache_resource(ttl=TTL, max_entries=16, show_spinner=False)
 def _bp_flags(key: tuple) -> safety_sql.BpFlags | None:
-    """The BP tiles and flagged table grouped in SQL with the thresholds in force, where the
-    backend groups readings in SQL (else None: the page takes them from the live view)."""
+    """The BP tiles and flagged table with the thresholds in force: from the rollup's row
+    per dose, or grouped in SQL where the backend groups readings in SQL (else None: the
+    page takes them from the live view)."""
     url, filters = key[0], key[1]
     with engine_for(url).connect() as conn:
+        if _from_rollups(key):
+            return safety_rollups.bp_flags(
+                conn, filters, settings=settings(), limit=EXCURSION_TABLE_MAX
+            )
         if not safety_sql.groups_readings_in_sql(conn):
             return None
         return safety_sql.bp_flags(conn, filters, settings=settings(), limit=EXCURSION_TABLE_MAX)
@@ -241,12 +257,25 @@ class Section(StrEnum):
 @st.cache_resource(ttl=TTL, max_entries=64, show_spinner=False)
 def _section(key: tuple, name: Section):  # the section's table or counts
     url, filters = key[0], key[1]
-    if name is Section.TOTALS:  # the page's first read: the alerts worklist's start alongside
-        _alerts_alongside(key)
+    # The page's first read: the alerts worklist's reads start alongside, and the long-term
+    # chart's window sum over every dose (the page's slowest read of its own, drawn last).
+    if name is Section.TOTALS and _alerts_alongside(key):
+        background.start(("safety-long-term", key), _section, key, Section.LONG_TERM)
     with engine_for(url).connect() as conn:
+        if _from_rollups(key):
+            match name:
+                case Section.TOTALS:
+                    return safety_rollups.dose_totals(conn, filters, settings=settings())
+                case Section.U:
+                    return u_chart_from_counts(safety_rollups.monthly_events(conn, filters))
+                case Section.CADSS:
+                    return cadss_table(safety_rollups.cadss_scores(conn, filters))
+                case Section.LONG_TERM:
+                    return safety_rollups.long_term_counts(conn, filters)
         if not safety_sql.groups_readings_in_sql(conn):
-            # The BP tiles need the full dose view on this backend (`_bp`); its own tables
-            # answer the sections too, instead of reading the doses a second time in SQL.
+            # Without the rollups the BP tiles need the full dose view on this backend
+            # (`_bp`); its own tables answer the sections too, instead of reading the doses
+            # a second time in SQL.
             return _section_of_view(_view(key), name)
         match name:
             case Section.TOTALS:
@@ -333,11 +362,9 @@ def _counts(key: tuple) -> safety_rollups.SafetyCounts | None:
     """The tables kapviz.db.safety_rollups keeps, when they serve these filters and are
     current (else None: the page computes them live, the same numbers)."""
     url, filters = key[0], key[1]
-    if not rollups.serves(filters):
+    if not _from_rollups(key):
         return None
     with engine_for(url).connect() as conn:
-        if not rollups.is_current(conn):
-            return None
         return safety_rollups.safety_counts(conn, filters)
 
 

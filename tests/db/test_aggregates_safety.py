@@ -252,12 +252,25 @@ def test_clinic_alerts_from_the_recent_window(clinic, filters, day):
 
 
 def test_latest_phq9_with_a_known_item9(clinic):
-    """One row per patient with a known item 9: P1's item-level endpoint, P2's item 9 = 1."""
+    """One row per patient with an item 9 above 0 on some PHQ-9 (the only ones whose latest
+    can alert): P2's item 9 = 1; P1, whose item 9 answers are all 0, is not read."""
     latest = safety_sql.latest_phq9(clinic, Filters())
     assert list(latest.columns) == queries.ASSESSMENT_COLUMNS
     assert latest["patient_id"].is_unique
     item9 = latest.set_index("patient_id")["suicide_item"]
-    assert (item9["P1"], item9["P2"]) == (0, 1)
+    assert item9["P2"] == 1 and "P1" not in item9.index
+
+
+@pytest.mark.parametrize("day", [10, 20, 60])
+def test_alert_rows_last_contact_of_the_listed_patients(clinic, day):
+    """The window's last contacts (from its own sessions, and by index for the PHQ-9
+    patients without one) equal each patient's latest completed session of all."""
+    now = datetime.combine(ANCHOR + timedelta(days=day), datetime.max.time())
+    rows = safety_sql.alert_rows(clinic, Filters(), since=now - timedelta(days=14))
+    listed = set(rows.sessions["patient_id"]) | set(rows.phq9["patient_id"])
+    assert set(rows.last_contact.index) == listed and "P2" in listed
+    whole = safety_sql.last_contact(clinic, Filters())
+    assert (rows.last_contact == whole.reindex(rows.last_contact.index)).all()
 
 
 # --- Demo clinic ---------------------------------------------------------------------------------

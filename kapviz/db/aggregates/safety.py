@@ -300,9 +300,10 @@ def bp_summaries(conn: Connection, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(out)[[*columns, "peak_diastolic"]]
 
 
-def _bp_stats(filters: Filters):
-    """Per dose with readings, grouped in SQL: readings, max, peak, pre and last systolic and
-    diastolic (`bp_summaries`' columns, pre and last decoded from the packed readings)."""
+def bp_stats(doses: Select):
+    """Per dose of `doses` (a SELECT of session ids) with readings, grouped in SQL: readings,
+    max, peak, pre and last systolic and diastolic (`bp_summaries`' columns, pre and last
+    decoded from the packed readings), as a subquery."""
     minutes = VitalSign.minutes_from_dose
     after = minutes > 0
     packed = (
@@ -316,7 +317,7 @@ def _bp_stats(filters: Filters):
             func.max(case((minutes <= 0, _packed(minutes)))).label("pre"),
             func.max(_packed(minutes)).label("last"),
         )
-        .where(VitalSign.session_id.in_(dose_ids(filters)))
+        .where(VitalSign.session_id.in_(doses))
         .group_by(VitalSign.session_id)
         .subquery()
     )
@@ -343,9 +344,10 @@ def _bp_stats(filters: Filters):
     ).subquery()
 
 
-def _bp_flags(stats, settings: Settings) -> dict[str, ColumnElement]:
-    """kapviz.metrics.vitals.flags_of's flags in SQL, the thresholds in force as bound
-    parameters (a missing value compares false, as NaN does there)."""
+def bp_flag_columns(stats, settings: Settings) -> dict[str, ColumnElement]:
+    """kapviz.metrics.vitals.flags_of's flags in SQL over `stats` (a subquery or table with
+    `bp_stats`' columns), 1 or 0, the thresholds in force as bound parameters (a missing
+    value compares false, as NaN does there)."""
     s = stats.c
     rules = {
         "is_excursion": (s.max_systolic >= settings.bp_excursion_systolic)
@@ -385,37 +387,39 @@ def bp_flags(conn: Connection, filters: Filters, *, settings: Settings, limit: i
     under the current settings: their counts, and the first `limit` of them in the order
     of the page's table (excursion, rise, newest; ties in the doses' order), so that only
     those rows are sent. Equal to `session_vitals` of the live path (tests)."""
-    stats = _bp_stats(filters)
-    flags = _bp_flags(stats, settings)
-    totals = conn.execute(select(*[func.coalesce(func.sum(f), 0) for f in flags.values()])).one()
+    stats = bp_stats(dose_ids(filters))
     s = stats.c
-    values = [c for c in s if c.name != "session_id"]
-    stmt = (
-        select(
-            Session.session_id,
-            Session.patient_id,
-            Session.course_id,
-            Session.started_at,
-            Dosing.route,
-            Dosing.drug,
-            *values,
-            *[f.label(name) for name, f in flags.items()],
-        )
+    base = (
+        select(Session.session_id, Session.patient_id, Session.course_id, Session.started_at)
+        .add_columns(Dosing.route, Dosing.drug, *[c for c in s if c.name != "session_id"])
         .join(stats, stats.c.session_id == Session.session_id)
         .outerjoin(Dosing, Dosing.session_id == Session.session_id)
         .where(*dose_conditions(filters))
+    )
+    return flagged_doses(conn, stats, base, settings=settings, limit=limit)
+
+
+def flagged_doses(conn: Connection, stats, base: Select, *, settings: Settings, limit: int):
+    """`BpFlags` of the doses `base` selects (SESSION_VITALS_COLUMNS up to the blood-pressure
+    flags, in that order) with `stats` (`bp_stats`' columns) in its FROM: the counts of each
+    flag, and the first `limit` flagged doses by the page's order. The live query
+    (`bp_flags`) and the rollup (kapviz.db.safety_rollups) share it."""
+    flags = bp_flag_columns(stats, settings)
+    sums = [func.coalesce(func.sum(f), 0) for f in flags.values()]
+    totals = conn.execute(base.with_only_columns(*sums, maintain_column_froms=True)).one()
+    stmt = (
+        base.add_columns(*[f.label(name) for name, f in flags.items()])
         .where(or_(*[f == 1 for f in flags.values()]))
         .order_by(
             flags["is_excursion"].desc(),
             flags["is_rise"].desc(),
-            Session.started_at.desc(),
-            Session.patient_id,
-            Session.session_id,
+            base.selected_columns.started_at.desc(),
+            base.selected_columns.patient_id,
+            base.selected_columns.session_id,
         )
         .limit(limit)
     )
-    columns = ["session_id", "patient_id", "course_id", "started_at", "route", "drug"]
-    columns += [c.name for c in values] + list(flags)
+    columns = [c.name for c in base.selected_columns] + list(flags)
     frame = queries.read_frame(conn, stmt, columns)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     frame["readings"] = frame["readings"].astype("int64")
@@ -665,11 +669,7 @@ def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
         .where(*dose_conditions(filters))
         .subquery()
     )
-    # The band's position: the edges at or below the dose (searchsorted, side "right").
-    band = sum(
-        (case((per_dose.c.mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
-        literal(0),
-    ).label("band")
+    band = cumulative_band(per_dose.c.mg).label("band")
     sizes = select(band, func.count()).group_by(band)
     pairs = (
         select(SideEffect.session_id, SideEffect.term)
@@ -683,9 +683,24 @@ def long_term_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
         .join(per_dose, per_dose.c.session_id == pairs.c.session_id)
         .group_by(band, pairs.c.term)
     )
-    labels = cumulative_dose_order()
     size_frame = queries.read_frame(conn, sizes, ["band", "dosing_sessions"])
     hit_frame = queries.read_frame(conn, hits, ["band", "term", "sessions"])
+    return long_term_of_bands(size_frame, hit_frame)
+
+
+def cumulative_band(mg: ColumnElement) -> ColumnElement:
+    """The cumulative-dose band's position of `mg`: the band edges at or below it
+    (searchsorted, side "right"), in SQL."""
+    return sum(
+        (case((mg >= edge, 1), else_=0) for edge in CUMULATIVE_DOSE_EDGES_MG),
+        literal(0),
+    )
+
+
+def long_term_of_bands(size_frame: pd.DataFrame, hit_frame: pd.DataFrame) -> pd.DataFrame:
+    """long_term_from_counts of counts by band position: `size_frame` (band,
+    dosing_sessions), `hit_frame` (band, term, sessions)."""
+    labels = cumulative_dose_order()
     size_series = pd.Series(
         size_frame["dosing_sessions"].astype("int64").to_numpy(),
         index=pd.Index([labels[int(b)] for b in size_frame["band"]], name="cumulative_band"),
@@ -720,7 +735,8 @@ class AlertRows:
     vitals: pd.DataFrame
     phq9: pd.DataFrame
     last_contact: pd.Series
-    """patient_id → start of the patient's latest completed session (inactive patients)."""
+    """patient_id → start of the patient's latest completed session (inactive patients), for
+    the patients of `sessions` and `phq9` (those the worklist can list)."""
 
 
 def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertRows:
@@ -775,13 +791,20 @@ def alert_rows(conn: Connection, filters: Filters, *, since: datetime) -> AlertR
     vital_frame = queries.read_frame(conn, vitals, vital_columns)
     for col in vital_columns[1:]:
         vital_frame[col] = pd.to_numeric(vital_frame[col]).astype("Int64")
+    phq9 = latest_phq9(conn, filters)
+    # The patients the worklist can list: those of the window's sessions, whose latest
+    # completed session is among them (it started at or after `since`), and those of the
+    # PHQ-9s, the others of whom are looked up by the index of sessions per patient.
+    started = session_frame["started_at"]
+    recent_contact = started.groupby(session_frame["patient_id"].to_numpy()).max()
+    older = sorted(set(phq9["patient_id"]) - set(recent_contact.index))
     return AlertRows(
         since=since,
         sessions=session_frame,
         side_effects=effect_frame,
         vitals=vital_frame,
-        phq9=latest_phq9(conn, filters),
-        last_contact=last_contact(conn, filters),
+        phq9=phq9,
+        last_contact=pd.concat([recent_contact, last_contact(conn, filters, patients=older)]),
     )
 
 
@@ -795,7 +818,7 @@ def last_contact(
     """Start of each patient's latest completed session (patient_id → datetime), in scope,
     at or before `before` when given (as things stood then): the worklist lists patients
     with no session in the last 90 days (setting) apart. `patients`: of these only (the
-    ones with an alert), not one row per patient of the clinic."""
+    ones with an alert, by the index of sessions per patient), not one row per patient."""
     where = [Session.status == "completed", *_in_scope(filters)]
     if before is not None:
         where.append(Session.started_at <= before)
@@ -821,9 +844,20 @@ def last_contact(
 
 def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     """Each patient's latest PHQ-9 with a known item 9 (any date), in the assessment frame
-    contract (items not read: item 9 is the indexed suicide_item column)."""
+    contract (items not read: item 9 is the indexed suicide_item column), of the patients
+    with an item 9 above 0 on some PHQ-9 (the only ones whose latest can be)."""
     scope = queries.course_scope(filters)
-    known = [Assessment.instrument == PHQ9.id, Assessment.suicide_item.is_not(None)]
+    # Only patients with an item 9 above 0 on some PHQ-9 can have one on their latest: the
+    # few found by a partial index (migration 0016), instead of every patient's PHQ-9s.
+    positive = [Assessment.instrument == PHQ9.id, Assessment.suicide_item > 0]
+    if scope is not None:
+        positive.append(Assessment.course_id.in_(scope))
+    candidates = select(Assessment.patient_id).where(*positive)
+    known = [
+        Assessment.instrument == PHQ9.id,
+        Assessment.suicide_item.is_not(None),
+        Assessment.patient_id.in_(candidates),
+    ]
     if scope is not None:
         known.append(Assessment.course_id.in_(scope))
     latest = (
@@ -838,7 +872,7 @@ def latest_phq9(conn: Connection, filters: Filters) -> pd.DataFrame:
     )
     # And each patient's latest PHQ-9 of all: when it is later and has a total only, the
     # worklist says so beside the item-9 alert it does not clear.
-    every = [Assessment.instrument == PHQ9.id]
+    every = [Assessment.instrument == PHQ9.id, Assessment.patient_id.in_(candidates)]
     if scope is not None:
         every.append(Assessment.course_id.in_(scope))
     newest = (
