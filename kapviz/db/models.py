@@ -597,3 +597,21 @@ class RollupBpCount(_BySiteAndIndication, Base):
     measure: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(Integer)
     readings: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseAttribute(_BySiteAndIndication, Base):
+    """Per course: its group in every breakdown dimension but the baseline band
+    (kapviz.metrics.breakdowns.attribute_table), its completed doses and first dose date,
+    and whether it has any session (the live attribute table lists those courses)."""
+
+    __tablename__ = "rollup_course_attributes"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    clinician: Mapped[str] = mapped_column(String(120))
+    route: Mapped[str] = mapped_column(String(32))
+    dose_band: Mapped[str] = mapped_column(String(32))
+    sex: Mapped[str] = mapped_column(String(32))
+    age_band: Mapped[str] = mapped_column(String(16))
+    doses: Mapped[int] = mapped_column(Integer)
+    first_dose: Mapped[date | None] = mapped_column(Date)
+    has_sessions: Mapped[bool] = mapped_column(Boolean)

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
 from kapviz import config
 from kapviz.auth.scope import matches_nothing
-from kapviz.db import queries, safety_rollups
+from kapviz.db import explore_rollups, queries, safety_rollups
 from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
@@ -169,6 +169,7 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     ((RollupTrajectoryValue,), trajectory_rows),
     ((RollupCourseCount,), course_count_rows),
     (safety_rollups.COURSE_TABLES, safety_rollups.course_rows),
+    ((explore_rollups.RollupCourseAttribute,), explore_rollups.attribute_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of

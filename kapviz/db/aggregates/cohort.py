@@ -197,7 +197,11 @@ def session_times(
 
 
 def course_first_doses(
-    conn: Connection, filters: Filters, *, patient_id: str | None = None
+    conn: Connection,
+    filters: Filters,
+    *,
+    patient_id: str | None = None,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per course in scope: its patient's site and indication, route and dose of its first
     completed dose (`course_attributes.FIRST_DOSE_COLUMNS`, as
@@ -211,7 +215,7 @@ def course_first_doses(
     # completed dose time, the lowest session id at that time, then its dosing details.
     done = _completed("dosing")
     first_at = select(Session.course_id, func.min(Session.started_at).label("at")).where(done)
-    first_at = _in_scope(first_at, Session.course_id, filters, patient_id)
+    first_at = _in_scope(first_at, Session.course_id, filters, patient_id, courses=courses)
     first_at = first_at.group_by(Session.course_id).subquery()
     first = (
         select(Session.course_id, func.min(Session.session_id).label("session_id"))
@@ -223,8 +227,10 @@ def course_first_doses(
         .group_by(Session.course_id)
         .subquery()
     )
-    courses = _in_scope(select(Session.course_id), Session.course_id, filters, patient_id)
-    courses = courses.group_by(Session.course_id).subquery()
+    scoped = _in_scope(
+        select(Session.course_id), Session.course_id, filters, patient_id, courses=courses
+    )
+    courses = scoped.group_by(Session.course_id).subquery()
     stmt = (
         select(
             courses.c.course_id,

@@ -1,0 +1,48 @@
+"""course attribute rollup: each course's breakdown groups for the Python API and Explore
+
+Revision ID: 0017
+Revises: 0014
+Create Date: 2026-12-07 20:20:00
+
+rollup_course_attributes keeps each course's group in every breakdown dimension but the
+baseline band (site, indication, clinician, route, dose band, sex, age band), its completed
+doses, first dose date and whether it has a session (kapviz.db.explore_rollups), so that
+the outcome measures are counted in SQL by those groups. The stored rollups are marked
+stale (rollup_state emptied): the new table is empty until the next build, which start-up
+runs for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the API reads live.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0017"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_course_attributes",
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("patient_id", sa.String(64), nullable=False),
+        sa.Column("site", sa.String(120), nullable=False),
+        sa.Column("indication", sa.String(80), nullable=True),
+        sa.Column("clinician", sa.String(120), nullable=False),
+        sa.Column("route", sa.String(32), nullable=False),
+        sa.Column("dose_band", sa.String(32), nullable=False),
+        sa.Column("sex", sa.String(32), nullable=False),
+        sa.Column("age_band", sa.String(16), nullable=False),
+        sa.Column("doses", sa.Integer(), nullable=False),
+        sa.Column("first_dose", sa.Date(), nullable=True),
+        sa.Column("has_sessions", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_attributes"),
+    )
+    op.execute("DELETE FROM rollup_state")
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM rollup_state")
+    op.drop_table("rollup_course_attributes")
