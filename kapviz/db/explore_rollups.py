@@ -23,11 +23,18 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
-from kapviz.db.models import Course, Patient, RollupCourseAttribute, RollupCourseOutcome, Session
+from kapviz.db.models import (
+    Clinician,
+    Course,
+    Patient,
+    RollupCourseAttribute,
+    RollupCourseOutcome,
+    Session,
+)
 from kapviz.filters import Filters
 from kapviz.metrics import breakdowns
 
@@ -191,3 +198,15 @@ def outcome_groups(
     frame = queries.read_frame(conn, stmt, names)
     frame["courses"] = pd.to_numeric(frame["courses"]).astype("int64")
     return frame
+
+
+def session_clinicians(conn: Connection, filters: Filters) -> list[str]:
+    """The clinicians of any session of the courses in `filters`, sorted: the Explore
+    page's clinician choices. One index probe per clinician (ix_sessions_clinician, migration
+    0017) rather than every session read: the clinicians table is small, sessions are not."""
+    has_session = select(Session.session_id).where(Session.clinician == Clinician.code)
+    scope = queries.course_scope(filters)
+    if scope is not None:
+        has_session = has_session.where(Session.course_id.in_(scope))
+    stmt = select(Clinician.code).where(exists(has_session))
+    return sorted(str(code) for code in conn.execute(stmt).scalars())

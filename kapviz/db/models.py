@@ -501,6 +501,9 @@ Index(
     postgresql_ops={"course_id": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")
 
+# Migration 0017: the clinicians with a session (Explore's choices) by one probe each.
+Index("ix_sessions_clinician", Session.clinician)
+
 
 class RollupCourseEffect(_BySiteAndIndication, Base):
     """One course's dosing sessions with a side-effect term, per dose number and route: how

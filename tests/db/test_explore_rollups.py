@@ -194,3 +194,15 @@ def test_rows_for_some_courses_are_those_of_all(demo):
         part.sort_values(key, ignore_index=True).astype(object),
         want.sort_values(key, ignore_index=True).astype(object),
     )
+
+
+def test_session_clinicians_are_those_of_the_sessions(clinic, demo):
+    """The page's clinician choices: those of the sessions in scope, as read from them."""
+    from kapviz.db import queries
+
+    for conn in (clinic, demo):
+        for filters in _choices(conn):
+            sessions = queries.sessions(conn, filters)
+            want = sorted(str(c) for c in sessions["clinician"].dropna().unique())
+            assert explore_rollups.session_clinicians(conn, filters) == want
+    assert explore_rollups.session_clinicians(clinic, Filters()) == ["CL-N1", "CL-S1"]

@@ -10,6 +10,8 @@ doses, first dose date and whether it has a session (kapviz.db.explore_rollups),
 the outcome measures are counted in SQL by those groups. The stored rollups are marked
 stale (rollup_state emptied): the new table is empty until the next build, which start-up
 runs for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the API reads live.
+ix_sessions_clinician lists the clinicians with a session (the page's clinician choices) by
+one index probe per clinician instead of a scan of every session.
 """
 
 from collections.abc import Sequence
@@ -40,9 +42,11 @@ def upgrade() -> None:
         sa.Column("has_sessions", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_attributes"),
     )
+    op.create_index("ix_sessions_clinician", "sessions", ["clinician"])
     op.execute("DELETE FROM rollup_state")
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM rollup_state")
+    op.drop_index("ix_sessions_clinician", table_name="sessions")
     op.drop_table("rollup_course_attributes")
