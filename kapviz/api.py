@@ -49,7 +49,13 @@ from kapviz.filters import Filters
 from kapviz.metrics import breakdowns, safety
 from kapviz.metrics.outcomes import OUTCOME_DTYPES, outcome_rates
 from kapviz.metrics.program import measurement_completion
-from kapviz.metrics.side_effects import dose_positions, effect_rows, is_member, rates_of
+from kapviz.metrics.side_effects import (
+    dose_positions,
+    effect_rows,
+    is_member,
+    rates_from_counts,
+    rates_of,
+)
 from kapviz.metrics.stats import mean_ci, poisson_interval, wilson_interval
 from kapviz.metrics.time_to_response import kaplan_meier, response_times
 
@@ -443,6 +449,9 @@ class Clinic:
         group without a recorded effect has no rows; with it, every group has one row for
         that term (0 sessions when none)."""
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, term=term)
+        if counted is not None:
+            return _side_effects_of_counts(*counted, dims, term)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             effects = safety_sql.dose_effects(conn, chosen)
@@ -460,7 +469,7 @@ class Clinic:
                 patients_dosed=int(doses.loc[mine, "patient_id"].nunique()),
             )
             if term is not None and rates.empty:
-                rates = _no_effect(term, doses.loc[mine])
+                rates = _no_effect(term, int(mine.sum()), doses.loc[mine, "patient_id"].nunique())
             parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
         if not parts:
             return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
@@ -475,27 +484,65 @@ class Clinic:
         `effect_rows`), with an exact Poisson 95% interval (ADVERSE_EVENT_KEYS after the
         group columns; NaN rate for a group without doses)."""
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, events=True)
+        if counted is not None:
+            groups, effects = counted
+            events = _by_group(effects, dims, "sessions")
+            records = [
+                _adverse_record(key, n, events.get(tuple(key.values()), 0))
+                for key, n in _group_records(groups, dims, "dosing_sessions")
+            ]
+            return pd.DataFrame.from_records(records, columns=[*dims, *ADVERSE_EVENT_KEYS])
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             effects = safety_sql.dose_effects(conn, chosen)
         position = dose_positions(effects["session_id"], doses["session_id"])
         _, row_dose = effect_rows(doses, effects, position)
         events = np.bincount(row_dose, minlength=len(doses))
-        records = []
-        for key, mine in _parts(attrs, dims, doses["course_id"]):
-            n, k = int(mine.sum()), int(events[mine].sum())
-            low, high = poisson_interval(k)
-            records.append(
-                {
-                    **key,
-                    "dosing_sessions": n,
-                    "events": k,
-                    "events_per_100_doses": 100 * k / n if n else math.nan,
-                    "ci_low": 100 * low / n if n else math.nan,
-                    "ci_high": 100 * high / n if n else math.nan,
-                }
-            )
+        records = [
+            _adverse_record(key, int(mine.sum()), int(events[mine].sum()))
+            for key, mine in _parts(attrs, dims, doses["course_id"])
+        ]
         return pd.DataFrame.from_records(records, columns=[*dims, *ADVERSE_EVENT_KEYS])
+
+    def _safety_counts(
+        self,
+        cohort: dict[str, Any],
+        dims: list[str],
+        instrument: str | None,
+        *,
+        term: str | None = None,
+        events: bool = False,
+    ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """The cohort's groups with their doses and patients dosed, and their side-effect
+        counts per term (with `events`, the adverse events per group), counted in SQL from
+        the per-course rollups (explore_rollups.dose_groups, effect_groups, event_groups);
+        None when the rollups cannot answer (filters beyond sites and indications, stale
+        rollups, a band of another baseline window)."""
+        inst = instruments.get(instrument).id if instrument else None
+        chosen = _chosen(cohort, dims, inst)
+        if not rollups.serves(chosen.filters):
+            return None
+        needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
+        window = self.settings.baseline_window_days
+        keywords: dict[str, Any] = {
+            "dims": dims,
+            "attributes": chosen.attributes,
+            "doses": chosen.doses,
+            "first_dose": chosen.first_dose,
+            "instrument": inst,
+        }
+        with self.engine.connect() as conn:
+            if not rollups.is_current(conn):
+                return None
+            if needs_band and not rollups.outcome_window_is(conn, window):
+                return None
+            groups = explore_rollups.dose_groups(conn, chosen.filters, **keywords)
+            if events:  # the adverse events per group only
+                effects = explore_rollups.event_groups(conn, chosen.filters, **keywords)
+            else:
+                effects = explore_rollups.effect_groups(conn, chosen.filters, term=term, **keywords)
+        return groups, effects
 
     def bp_excursions(
         self, by: str | Sequence[str] | None = None, *, instrument: str | None = None,
@@ -758,9 +805,67 @@ def _session_rates(
     return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
 
 
-def _no_effect(term: str, doses: pd.DataFrame) -> pd.DataFrame:
-    """SIDE_EFFECT_KEYS of a term no dose of a group had: 0 sessions and patients."""
-    n, patients = len(doses), int(doses["patient_id"].nunique())
+def _adverse_record(key: dict[str, str], n: int, k: int) -> dict[str, Any]:
+    """ADVERSE_EVENT_KEYS of a group of `n` doses with `k` events."""
+    low, high = poisson_interval(k)
+    return {
+        **key,
+        "dosing_sessions": n,
+        "events": k,
+        "events_per_100_doses": 100 * k / n if n else math.nan,
+        "ci_low": 100 * low / n if n else math.nan,
+        "ci_high": 100 * high / n if n else math.nan,
+    }
+
+
+def _group_records(groups: pd.DataFrame, dims: list[str], *columns: str) -> list[tuple]:
+    """(group key, the values of `columns`) per row of explore_rollups.dose_groups."""
+    out = []
+    for record in groups.to_dict("records"):
+        key = {d: record[d] for d in dims}
+        out.append((key, *(int(record[c]) for c in columns)))
+    return out
+
+
+def _by_group(effects: pd.DataFrame, dims: list[str], column: str) -> dict[tuple, int]:
+    """The sum of `column` of explore_rollups.effect_groups per group key (a tuple)."""
+    if not dims:
+        return {(): int(effects[column].sum())}
+    sums = effects.groupby(dims, sort=False)[column].sum()
+    return {k if isinstance(k, tuple) else (k,): int(v) for k, v in sums.items()}
+
+
+def _side_effects_of_counts(
+    groups: pd.DataFrame, effects: pd.DataFrame, dims: list[str], term: str | None
+) -> pd.DataFrame:
+    """`Clinic.side_effects` from the counts of `Clinic._safety_counts`: per group,
+    `rates_from_counts` of its terms (the Safety page's rule from counts)."""
+    counts = ["term", "sessions", "patients", "mild", "moderate", "severe"]
+    if dims:
+        of_group = {
+            k if isinstance(k, tuple) else (k,): part
+            for k, part in effects.groupby(dims, sort=False)
+        }
+    else:
+        of_group = {(): effects}
+    parts = []
+    for key, n, patients in _group_records(groups, dims, "dosing_sessions", "patients_dosed"):
+        mine = of_group.get(tuple(key.values()), effects.iloc[:0])
+        rates = rates_from_counts(
+            mine[counts].reset_index(drop=True), dosing_sessions=n, patients_dosed=patients
+        )
+        if term is not None and rates.empty:
+            rates = _no_effect(term, n, patients)
+        parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
+    if not parts:
+        return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _no_effect(term: str, n: int, patients: int) -> pd.DataFrame:
+    """SIDE_EFFECT_KEYS of a term none of a group's `n` doses (of `patients` patients) had:
+    0 sessions and patients."""
+    patients = int(patients)
     low, high = wilson_interval(0, n)
     return pd.DataFrame.from_records(
         [

@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import Connection, and_, case, distinct, exists, func, literal, or_, select
 
+from kapviz import instruments
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.models import (
@@ -32,6 +33,7 @@ from kapviz.db.models import (
     Course,
     Patient,
     RollupCourseAttribute,
+    RollupCourseEffect,
     RollupCourseOutcome,
     Session,
 )
@@ -210,3 +212,168 @@ def session_clinicians(conn: Connection, filters: Filters) -> list[str]:
         has_session = has_session.where(Session.course_id.in_(scope))
     stmt = select(Clinician.code).where(exists(has_session))
     return sorted(str(code) for code in conn.execute(stmt).scalars())
+
+
+# --- The safety measures' groups -------------------------------------------------------------
+
+
+def _band(instrument: str | None):  # SQL expression
+    """The severity band of the course's baseline of `instrument` (RollupCourseOutcome
+    joined to the attributes), "unknown" without one: breakdowns.band_of_baseline in SQL,
+    with the bands' limits and labels bound."""
+    o = RollupCourseOutcome
+    bands = instruments.get(instrument).bands if instrument else ()
+    if not bands:
+        return literal(breakdowns.UNKNOWN)
+    whens = [(o.baseline.between(b.low, b.high), literal(b.label)) for b in bands]
+    return case(*whens, else_=literal(breakdowns.UNKNOWN))
+
+
+def _groups(dims: Sequence[str], instrument: str | None) -> list:
+    a = RollupCourseAttribute
+    return [(_band(instrument) if d == "baseline_band" else getattr(a, d)).label(d) for d in dims]
+
+
+def _with_outcome(stmt, instrument: str | None):
+    """stmt (selecting from the attributes) with each course's outcome row of `instrument`
+    (when it has one): its baseline gives the band."""
+    a, o = RollupCourseAttribute, RollupCourseOutcome
+    return stmt.outerjoin(o, and_(o.course_id == a.course_id, o.instrument == instrument))
+
+
+def _cohort(
+    filters: Filters,
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None],
+    first_dose: tuple[date | None, date | None],
+    instrument: str | None,
+) -> list:
+    """The conditions on the attributes (and the band) of `kapviz.api.Cohort.keeps`."""
+    a = RollupCourseAttribute
+    conditions = _where(filters)
+    for name, values in attributes.items():
+        column = _band(instrument) if name == "baseline_band" else getattr(a, name)
+        conditions.append(column.in_(list(values)))
+    low, high = doses
+    if low is not None:
+        conditions.append(a.doses >= low)
+    if high is not None:
+        conditions.append(a.doses <= high)
+    since, until = first_dose
+    if since is not None:
+        conditions.append(a.first_dose >= since)
+    if until is not None:
+        conditions.append(a.first_dose <= until)
+    return conditions
+
+
+def _ints(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
+    return frame
+
+
+def dose_groups(
+    conn: Connection,
+    filters: Filters,
+    *,
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None] = (None, None),
+    first_dose: tuple[date | None, date | None] = (None, None),
+    instrument: str | None = None,
+) -> pd.DataFrame:
+    """Every group of `dims` of the courses in the cohort (as the live attribute table lists
+    them: courses with a session, and with a band also those with an outcome row of
+    `instrument`), sorted by the groups, with its completed dosing sessions (the courses'
+    stored dose counts) and distinct patients dosed: dims, dosing_sessions, patients_dosed."""
+    a, o = RollupCourseAttribute, RollupCourseOutcome
+    needs_band = "baseline_band" in dims or "baseline_band" in attributes
+    listed = a.has_sessions
+    if needs_band:
+        listed = or_(a.has_sessions, o.course_id.is_not(None))
+    conditions = [listed, *_cohort(filters, attributes, doses, first_dose, instrument)]
+    groups = _groups(dims, instrument)
+    dosed = case((a.doses > 0, a.patient_id), else_=None)
+    stmt = select(
+        *groups, func.coalesce(func.sum(a.doses), 0), func.count(distinct(dosed))
+    ).select_from(a)
+    stmt = _with_outcome(stmt, instrument) if needs_band else stmt
+    stmt = stmt.where(*conditions)
+    if groups:
+        stmt = stmt.group_by(*groups)
+    names = list(dims)
+    frame = queries.read_frame(conn, stmt, [*names, "dosing_sessions", "patients_dosed"])
+    frame = _ints(frame, ["dosing_sessions", "patients_dosed"])
+    if not names:  # one group of all (an aggregate without GROUP BY: one row)
+        return frame.reset_index(drop=True)
+    frame = frame.astype({n: object for n in names})
+    return frame.sort_values(names, kind="stable", ignore_index=True)
+
+
+def effect_groups(
+    conn: Connection,
+    filters: Filters,
+    *,
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None] = (None, None),
+    first_dose: tuple[date | None, date | None] = (None, None),
+    instrument: str | None = None,
+    term: str | None = None,
+) -> pd.DataFrame:
+    """Per group of `dims` and side-effect term (of `term` only, when given), from
+    RollupCourseEffect: dims, term, sessions (doses with the term), patients (distinct) and
+    the doses by the term's highest severity (mild, moderate, severe)."""
+    a, e = RollupCourseAttribute, RollupCourseEffect
+    needs_band = "baseline_band" in dims or "baseline_band" in attributes
+    groups = _groups(dims, instrument)
+    stmt = select(
+        *groups,
+        e.term,
+        func.sum(e.sessions),
+        func.count(distinct(e.patient_id)),
+        func.sum(e.mild),
+        func.sum(e.moderate),
+        func.sum(e.severe),
+    ).select_from(a)
+    stmt = stmt.join(e, e.course_id == a.course_id)
+    if needs_band:
+        stmt = _with_outcome(stmt, instrument)
+    conditions = _cohort(filters, attributes, doses, first_dose, instrument)
+    if term is not None:
+        conditions.append(e.term == term)
+    stmt = stmt.where(*conditions).group_by(*groups, e.term)
+    counts = ["sessions", "patients", "mild", "moderate", "severe"]
+    frame = queries.read_frame(conn, stmt, [*dims, "term", *counts])
+    frame = frame.astype({n: object for n in [*dims, "term"]})
+    return _ints(frame, counts)
+
+
+def event_groups(
+    conn: Connection,
+    filters: Filters,
+    *,
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None] = (None, None),
+    first_dose: tuple[date | None, date | None] = (None, None),
+    instrument: str | None = None,
+) -> pd.DataFrame:
+    """Per group of `dims` with an adverse event, from RollupCourseEffect summed per course
+    first: dims, sessions (doses × terms with an effect: the adverse events)."""
+    a, e = RollupCourseAttribute, RollupCourseEffect
+    per_course = (
+        select(e.course_id, func.sum(e.sessions).label("events")).group_by(e.course_id).subquery()
+    )
+    groups = _groups(dims, instrument)
+    stmt = select(*groups, func.sum(per_course.c.events)).select_from(a)
+    stmt = stmt.join(per_course, per_course.c.course_id == a.course_id)
+    if "baseline_band" in dims or "baseline_band" in attributes:
+        stmt = _with_outcome(stmt, instrument)
+    stmt = stmt.where(*_cohort(filters, attributes, doses, first_dose, instrument))
+    if groups:
+        stmt = stmt.group_by(*groups)
+    frame = queries.read_frame(conn, stmt, [*dims, "sessions"])
+    frame = frame.astype({n: object for n in dims})
+    return _ints(frame, ["sessions"])

@@ -81,6 +81,47 @@ def assert_outcomes_equal_live(
     return got
 
 
+SAFETY_CASES: list[dict] = [
+    {},
+    {"by": "site"},
+    {"by": ["route", "baseline_band"], "instrument": "PHQ-9"},
+    {"by": "clinician", "sex": "female"},
+    {"by": ["sex", "age_band"], "doses_min": 2},
+    {"by": "dose_band", "baseline_band": ["moderate", "unknown"], "instrument": "PHQ-9"},
+    {"by": "indication", "first_dose_from": "2025-06-01", "first_dose_to": "2026-06-30"},
+    {"by": "site", "clinician": "nobody-has-this"},
+]
+
+
+def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -> None:
+    """side_effects (with and without a term) and adverse_events counted in SQL (that path
+    taken) equal the live ones exactly."""
+    calls = []
+    counted = explore_rollups.dose_groups
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return counted(*args, **kwargs)
+
+    results = []
+    explore_rollups.dose_groups = spy
+    try:
+        for read in (
+            lambda: clinic.side_effects(**keywords),
+            lambda: clinic.side_effects(term=term, **keywords),
+            lambda: clinic.adverse_events(**keywords),
+        ):
+            got = read()
+            with live():
+                want = read()
+            results.append((got, want))
+    finally:
+        explore_rollups.dose_groups = counted
+    assert len(calls) == 3, "the rollup path was not taken"
+    for got, want in results:
+        assert_frame_equal(got, want, check_exact=True, obj=f"{keywords}")
+
+
 def assert_attributes_equal_live(clinic: kapviz.api.Clinic, filters: Filters) -> int:
     rows = clinic.course_outcomes(filters, instrument="PHQ-9")
     for outcomes, instrument in ((None, None), (rows, "PHQ-9")):
@@ -137,6 +178,14 @@ def test_hand_figures_from_the_rollups(hand):
     with hand.engine.connect() as conn:
         for filters in _choices(conn):
             assert_attributes_equal_live(hand, filters)
+    for keywords in SAFETY_CASES:
+        assert_safety_equal_live(hand, "dissociation", **keywords)
+    # P1's 4 IV doses: dissociation on D1 and D2 (D1's records are one event), nausea on D1.
+    iv = hand.side_effects(by="route", term="dissociation").set_index("route").loc["IV"]
+    assert (iv["sessions"], iv["dosing_sessions"], iv["patients"]) == (2, 4, 1)
+    events = hand.adverse_events(by="route").set_index("route").loc["IV"]
+    assert (events["events"], events["dosing_sessions"]) == (3, 4)
+    assert events["events_per_100_doses"] == 75.0
 
 
 def test_demo_outcomes_and_attributes_equal_live(demo):
@@ -147,6 +196,9 @@ def test_demo_outcomes_and_attributes_equal_live(demo):
     sizes = [assert_attributes_equal_live(clinic, f) for f in _choices(demo)]
     assert sizes[0] > 300 and sizes[-1] == 0
     sites = sorted(demo.execute(select(rollups.Patient.site).distinct()).scalars())
+    for keywords in SAFETY_CASES:
+        assert_safety_equal_live(clinic, "dissociation", **keywords)
+        assert_safety_equal_live(clinic, "nausea", site=sites[-1], **keywords)
     for keywords in CASES:
         got = assert_outcomes_equal_live(clinic, "PHQ-9", **keywords)
         assert_outcomes_equal_live(clinic, "GAD-7", **keywords)
@@ -178,6 +230,8 @@ def test_import_refresh_keeps_attributes_equal_live(db_url, tmp_path):
             assert_attributes_equal_live(clinic, filters)
     for keywords in CASES[:5]:
         assert_outcomes_equal_live(clinic, "PHQ-9", **keywords)
+    for keywords in SAFETY_CASES[:4]:
+        assert_safety_equal_live(clinic, "dissociation", **keywords)
     assert rollups.rebuild(engine)
     with engine.connect() as conn:
         assert stored(conn) == refreshed
