@@ -513,9 +513,11 @@ class Clinic:
         *,
         term: str | None = None,
         events: bool = False,
+        flagged: Any = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """The cohort's groups with their doses and patients dosed, and their side-effect
-        counts per term (with `events`, the adverse events per group), counted in SQL from
+        counts per term (with `events`, the adverse events per group; with `flagged`, the doses
+        meeting that SQL condition on RollupDoseFlag per group), counted in SQL from
         the per-course rollups (explore_rollups.dose_groups, effect_groups, event_groups);
         None when the rollups cannot answer (filters beyond sites and indications, stale
         rollups, a band of another baseline window)."""
@@ -538,7 +540,11 @@ class Clinic:
             if needs_band and not rollups.outcome_window_is(conn, window):
                 return None
             groups = explore_rollups.dose_groups(conn, chosen.filters, **keywords)
-            if events:  # the adverse events per group only
+            if flagged is not None:  # the doses meeting a condition per group
+                effects = explore_rollups.flag_groups(
+                    conn, chosen.filters, flagged=flagged, **keywords
+                )
+            elif events:  # the adverse events per group only
                 effects = explore_rollups.event_groups(conn, chosen.filters, **keywords)
             else:
                 effects = explore_rollups.effect_groups(conn, chosen.filters, term=term, **keywords)
@@ -553,6 +559,10 @@ class Clinic:
         completed dosing sessions per group, with a 95% Wilson interval
         (SESSION_RATE_KEYS after the group columns)."""
         dims = _as_list(by)
+        excursion = explore_rollups.is_excursion(self.settings)
+        counted = self._safety_counts(cohort, dims, instrument, flagged=excursion)
+        if counted is not None:
+            return _session_rates_of_counts(*counted, dims)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             readings = safety_sql.readings(conn, chosen)
@@ -568,6 +578,10 @@ class Clinic:
         threshold (docs/domain.md §4) over completed dosing sessions per group, with a 95%
         Wilson interval (SESSION_RATE_KEYS after the group columns)."""
         dims = _as_list(by)
+        sedated = explore_rollups.is_sedated(self.settings)
+        counted = self._safety_counts(cohort, dims, instrument, flagged=sedated)
+        if counted is not None:
+            return _session_rates_of_counts(*counted, dims)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             scales = safety_sql.scale_scores(conn, chosen)
@@ -788,20 +802,35 @@ def _session_rates(
     doses: pd.DataFrame, attrs: pd.DataFrame, dims: list[str], flagged: np.ndarray
 ) -> pd.DataFrame:
     """SESSION_RATE_KEYS per group: flagged doses over the group's doses."""
-    records = []
-    for key, mine in _parts(attrs, dims, doses["course_id"]):
-        n, k = int(mine.sum()), int(flagged[mine].sum())
-        low, high = wilson_interval(k, n)
-        records.append(
-            {
-                **key,
-                "dosing_sessions": n,
-                "sessions": k,
-                "rate": k / n if n else math.nan,
-                "ci_low": low,
-                "ci_high": high,
-            }
-        )
+    records = [
+        _rate_record(key, int(mine.sum()), int(flagged[mine].sum()))
+        for key, mine in _parts(attrs, dims, doses["course_id"])
+    ]
+    return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
+
+
+def _rate_record(key: dict[str, str], n: int, k: int) -> dict[str, Any]:
+    """SESSION_RATE_KEYS of a group: `k` flagged doses of its `n`, 95% Wilson interval."""
+    low, high = wilson_interval(k, n)
+    return {
+        **key,
+        "dosing_sessions": n,
+        "sessions": k,
+        "rate": k / n if n else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def _session_rates_of_counts(
+    groups: pd.DataFrame, flagged: pd.DataFrame, dims: list[str]
+) -> pd.DataFrame:
+    """`_session_rates` from the counts of `Clinic._safety_counts(flagged=...)`."""
+    sessions = _by_group(flagged, dims, "sessions")
+    records = [
+        _rate_record(key, n, sessions.get(tuple(key.values()), 0))
+        for key, n in _group_records(groups, dims, "dosing_sessions")
+    ]
     return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
 
 

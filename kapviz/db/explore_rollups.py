@@ -26,16 +26,20 @@ import pandas as pd
 from sqlalchemy import Connection, and_, case, distinct, exists, func, literal, or_, select
 
 from kapviz import instruments
+from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.models import (
+    Assessment,
     Clinician,
     Course,
     Patient,
     RollupCourseAttribute,
     RollupCourseEffect,
     RollupCourseOutcome,
+    RollupDoseFlag,
     Session,
+    VitalSign,
 )
 from kapviz.filters import Filters
 from kapviz.metrics import breakdowns
@@ -350,6 +354,32 @@ def effect_groups(
     return _ints(frame, counts)
 
 
+def _summed_per_group(
+    conn: Connection,
+    per_course,  # a subquery: course_id, n
+    filters: Filters,
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None],
+    first_dose: tuple[date | None, date | None],
+    instrument: str | None,
+) -> pd.DataFrame:
+    """dims, sessions: `per_course`'s n summed per group of the cohort's courses (the groups
+    with a course in `per_course` only)."""
+    a = RollupCourseAttribute
+    groups = _groups(dims, instrument)
+    stmt = select(*groups, func.sum(per_course.c.n)).select_from(a)
+    stmt = stmt.join(per_course, per_course.c.course_id == a.course_id)
+    if "baseline_band" in dims or "baseline_band" in attributes:
+        stmt = _with_outcome(stmt, instrument)
+    stmt = stmt.where(*_cohort(filters, attributes, doses, first_dose, instrument))
+    if groups:
+        stmt = stmt.group_by(*groups)
+    frame = queries.read_frame(conn, stmt, [*dims, "sessions"])
+    frame = frame.astype({n: object for n in dims})
+    return _ints(frame, ["sessions"])
+
+
 def event_groups(
     conn: Connection,
     filters: Filters,
@@ -362,18 +392,88 @@ def event_groups(
 ) -> pd.DataFrame:
     """Per group of `dims` with an adverse event, from RollupCourseEffect summed per course
     first: dims, sessions (doses × terms with an effect: the adverse events)."""
-    a, e = RollupCourseAttribute, RollupCourseEffect
+    e = RollupCourseEffect
     per_course = (
-        select(e.course_id, func.sum(e.sessions).label("events")).group_by(e.course_id).subquery()
+        select(e.course_id, func.sum(e.sessions).label("n")).group_by(e.course_id).subquery()
     )
-    groups = _groups(dims, instrument)
-    stmt = select(*groups, func.sum(per_course.c.events)).select_from(a)
-    stmt = stmt.join(per_course, per_course.c.course_id == a.course_id)
-    if "baseline_band" in dims or "baseline_band" in attributes:
-        stmt = _with_outcome(stmt, instrument)
-    stmt = stmt.where(*_cohort(filters, attributes, doses, first_dose, instrument))
-    if groups:
-        stmt = stmt.group_by(*groups)
-    frame = queries.read_frame(conn, stmt, [*dims, "sessions"])
-    frame = frame.astype({n: object for n in dims})
-    return _ints(frame, ["sessions"])
+    return _summed_per_group(
+        conn, per_course, filters, dims, attributes, doses, first_dose, instrument
+    )
+
+
+# --- Each dose's BP and sedation ------------------------------------------------------------
+
+
+def dose_flag_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """RollupDoseFlag's rows of these courses' completed dosing sessions (every course's
+    when None): the highest systolic and diastolic of the dose's readings (NULLs ignored, as
+    kapviz.metrics.vitals.bp_stats' fmax) and its lowest MOAA/S score."""
+    conditions = [Session.phase == "dosing", Session.status == "completed"]
+    if courses is not None:
+        conditions.append(Session.course_id.in_(list(courses)))
+    doses = select(Session.session_id).where(*conditions)
+    bp = (
+        select(
+            VitalSign.session_id,
+            func.max(VitalSign.systolic).label("systolic"),
+            func.max(VitalSign.diastolic).label("diastolic"),
+        )
+        .where(VitalSign.session_id.in_(doses))
+        .group_by(VitalSign.session_id)
+        .subquery()
+    )
+    moaas = (
+        select(Assessment.session_id, func.min(Assessment.total).label("total"))
+        .where(Assessment.instrument == instruments.MOAAS.id, Assessment.session_id.in_(doses))
+        .group_by(Assessment.session_id)
+        .subquery()
+    )
+    stmt = (
+        select(Session.session_id, Session.course_id, bp.c.systolic, bp.c.diastolic, moaas.c.total)
+        .outerjoin(bp, bp.c.session_id == Session.session_id)
+        .outerjoin(moaas, moaas.c.session_id == Session.session_id)
+        .where(*conditions)
+    )
+    columns = ["session_id", "course_id", "max_systolic", "max_diastolic", "min_moaas"]
+    frame = queries.read_frame(conn, stmt, columns)
+    for column in ("max_systolic", "max_diastolic"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame["min_moaas"] = pd.to_numeric(frame["min_moaas"], errors="coerce").astype("Int64")
+    return {RollupDoseFlag: frame}
+
+
+def is_excursion(settings: Settings):  # SQL expression
+    """A dose's BP excursion (kapviz.metrics.vitals.flags_of): a reading at or above the
+    systolic or the diastolic threshold."""
+    f = RollupDoseFlag
+    return or_(
+        f.max_systolic >= settings.bp_excursion_systolic,
+        f.max_diastolic >= settings.bp_excursion_diastolic,
+    )
+
+
+def is_sedated(settings: Settings):  # SQL expression
+    """A dose with a MOAA/S score at or below the sedation threshold (docs/domain.md §4)."""
+    return RollupDoseFlag.min_moaas <= settings.sedation_moaas_max
+
+
+def flag_groups(
+    conn: Connection,
+    filters: Filters,
+    *,
+    flagged,  # SQL condition on RollupDoseFlag
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None] = (None, None),
+    first_dose: tuple[date | None, date | None] = (None, None),
+    instrument: str | None = None,
+) -> pd.DataFrame:
+    """dims, sessions: the cohort's doses meeting `flagged`, per group (counted per course
+    first)."""
+    f = RollupDoseFlag
+    per_course = (
+        select(f.course_id, func.count().label("n")).where(flagged).group_by(f.course_id).subquery()
+    )
+    return _summed_per_group(
+        conn, per_course, filters, dims, attributes, doses, first_dose, instrument
+    )

@@ -618,3 +618,16 @@ class RollupCourseAttribute(_BySiteAndIndication, Base):
     doses: Mapped[int] = mapped_column(Integer)
     first_dose: Mapped[date | None] = mapped_column(Date)
     has_sessions: Mapped[bool] = mapped_column(Boolean)
+
+
+class RollupDoseFlag(Base):
+    """Per completed dosing session: its highest systolic and diastolic readings and lowest
+    MOAA/S score (null without one), from which the BP excursion and sedation rates are
+    counted with the thresholds of the settings (kapviz.db.explore_rollups)."""
+
+    __tablename__ = "rollup_dose_flags"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    max_systolic: Mapped[float | None] = mapped_column(Float)
+    max_diastolic: Mapped[float | None] = mapped_column(Float)
+    min_moaas: Mapped[int | None] = mapped_column(Integer)

@@ -94,8 +94,8 @@ SAFETY_CASES: list[dict] = [
 
 
 def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -> None:
-    """side_effects (with and without a term) and adverse_events counted in SQL (that path
-    taken) equal the live ones exactly."""
+    """side_effects (with and without a term), adverse_events, bp_excursions and sedation
+    counted in SQL (that path taken) equal the live ones exactly."""
     calls = []
     counted = explore_rollups.dose_groups
 
@@ -110,6 +110,8 @@ def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -
             lambda: clinic.side_effects(**keywords),
             lambda: clinic.side_effects(term=term, **keywords),
             lambda: clinic.adverse_events(**keywords),
+            lambda: clinic.bp_excursions(**keywords),
+            lambda: clinic.sedation(**keywords),
         ):
             got = read()
             with live():
@@ -117,7 +119,7 @@ def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -
             results.append((got, want))
     finally:
         explore_rollups.dose_groups = counted
-    assert len(calls) == 3, "the rollup path was not taken"
+    assert len(calls) == 5, "the rollup path was not taken"
     for got, want in results:
         assert_frame_equal(got, want, check_exact=True, obj=f"{keywords}")
 
@@ -186,6 +188,12 @@ def test_hand_figures_from_the_rollups(hand):
     events = hand.adverse_events(by="route").set_index("route").loc["IV"]
     assert (events["events"], events["dosing_sessions"]) == (3, 4)
     assert events["events_per_100_doses"] == 75.0
+    # P1-D1's readings peak at 182/95 (excursion at 180 systolic); MOAA/S 4 is not sedation.
+    bp = hand.bp_excursions(by="route").set_index("route").loc["IV"]
+    assert (bp["sessions"], bp["dosing_sessions"]) == (1, 4)
+    sedation = hand.sedation(by="route").set_index("route")
+    assert sedation.loc["IV", "sessions"] == 0
+    assert sedation.loc["IM", "sessions"] == 1  # P2-D1: MOAA/S 3, at the threshold
 
 
 def test_demo_outcomes_and_attributes_equal_live(demo):

@@ -10,6 +10,8 @@ doses, first dose date and whether it has a session (kapviz.db.explore_rollups),
 the outcome measures are counted in SQL by those groups. The stored rollups are marked
 stale (rollup_state emptied): the new table is empty until the next build, which start-up
 runs for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the API reads live.
+rollup_dose_flags keeps each dose's highest blood pressures and lowest MOAA/S score, from
+which the BP excursion and sedation rates are counted in SQL with the settings' thresholds.
 ix_sessions_clinician lists the clinicians with a session (the page's clinician choices) by
 one index probe per clinician instead of a scan of every session.
 """
@@ -42,6 +44,16 @@ def upgrade() -> None:
         sa.Column("has_sessions", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("course_id", name="pk_rollup_course_attributes"),
     )
+    op.create_table(
+        "rollup_dose_flags",
+        sa.Column("session_id", sa.String(64), nullable=False),
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("max_systolic", sa.Float(), nullable=True),
+        sa.Column("max_diastolic", sa.Float(), nullable=True),
+        sa.Column("min_moaas", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("session_id", name="pk_rollup_dose_flags"),
+    )
+    op.create_index("ix_rollup_dose_flags_course_id", "rollup_dose_flags", ["course_id"])
     op.create_index("ix_sessions_clinician", "sessions", ["clinician"])
     op.execute("DELETE FROM rollup_state")
 
@@ -49,4 +61,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM rollup_state")
     op.drop_index("ix_sessions_clinician", table_name="sessions")
+    op.drop_index("ix_rollup_dose_flags_course_id", table_name="rollup_dose_flags")
+    op.drop_table("rollup_dose_flags")
     op.drop_table("rollup_course_attributes")
