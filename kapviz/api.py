@@ -514,10 +514,12 @@ class Clinic:
         term: str | None = None,
         events: bool = False,
         flagged: Any = None,
+        measured: str | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """The cohort's groups with their doses and patients dosed, and their side-effect
         counts per term (with `events`, the adverse events per group; with `flagged`, the doses
-        meeting that SQL condition on RollupDoseFlag per group), counted in SQL from
+        meeting that SQL condition on RollupDoseFlag per group; with `measured`, the doses
+        measured with that instrument per group), counted in SQL from
         the per-course rollups (explore_rollups.dose_groups, effect_groups, event_groups);
         None when the rollups cannot answer (filters beyond sites and indications, stale
         rollups, a band of another baseline window)."""
@@ -540,7 +542,11 @@ class Clinic:
             if needs_band and not rollups.outcome_window_is(conn, window):
                 return None
             groups = explore_rollups.dose_groups(conn, chosen.filters, **keywords)
-            if flagged is not None:  # the doses meeting a condition per group
+            if measured is not None:  # the doses measured with that instrument per group
+                effects = explore_rollups.measured_groups(
+                    conn, chosen.filters, measured_instrument=measured, **keywords
+                )
+            elif flagged is not None:  # the doses meeting a condition per group
                 effects = explore_rollups.flag_groups(
                     conn, chosen.filters, flagged=flagged, **keywords
                 )
@@ -600,6 +606,15 @@ class Clinic:
         group columns)."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, measured=instrument)
+        if counted is not None:
+            groups, done = counted
+            sums = _by_group(done, dims, "sessions")
+            records = [
+                _completion_record(key, sums.get(tuple(key.values()), 0), total)
+                for key, total in _group_records(groups, dims, "dosing_sessions")
+            ]
+            return pd.DataFrame.from_records(records, columns=[*dims, *COMPLETION_KEYS])
         chosen, attrs, _ = self._cohort(cohort, dims, instrument=instrument, outcomes=False)
         filters = chosen.filters
         begin = (
@@ -615,20 +630,10 @@ class Clinic:
                 conn, filters, start=begin, end=stop, instrument=instrument
             )
         courses = courses[is_member(courses["course_id"], attrs["course_id"])]
-        records = []
-        for key, in_group in _parts(attrs, dims, courses["course_id"]):
-            measured, total = measurement_completion(courses[in_group])
-            low, high = wilson_interval(measured, total)
-            records.append(
-                {
-                    **key,
-                    "dosing_sessions": total,
-                    "measured": measured,
-                    "rate": measured / total if total else math.nan,
-                    "ci_low": low,
-                    "ci_high": high,
-                }
-            )
+        records = [
+            _completion_record(key, *measurement_completion(courses[in_group]))
+            for key, in_group in _parts(attrs, dims, courses["course_id"])
+        ]
         return pd.DataFrame.from_records(records, columns=[*dims, *COMPLETION_KEYS])
 
     def _doses(
@@ -807,6 +812,19 @@ def _session_rates(
         for key, mine in _parts(attrs, dims, doses["course_id"])
     ]
     return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
+
+
+def _completion_record(key: dict[str, str], measured: int, total: int) -> dict[str, Any]:
+    """COMPLETION_KEYS of a group: `measured` of its `total` doses, 95% Wilson interval."""
+    low, high = wilson_interval(measured, total)
+    return {
+        **key,
+        "dosing_sessions": total,
+        "measured": measured,
+        "rate": measured / total if total else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def _rate_record(key: dict[str, str], n: int, k: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from kapviz import instruments
 from kapviz.config import Settings
 from kapviz.db import queries
 from kapviz.db.aggregates import cohort as cohort_sql
+from kapviz.db.aggregates import program as program_sql
 from kapviz.db.models import (
     Assessment,
     Clinician,
@@ -36,6 +37,7 @@ from kapviz.db.models import (
     Patient,
     RollupCourseAttribute,
     RollupCourseEffect,
+    RollupCourseMeasured,
     RollupCourseOutcome,
     RollupDoseFlag,
     Session,
@@ -473,6 +475,47 @@ def flag_groups(
     f = RollupDoseFlag
     per_course = (
         select(f.course_id, func.count().label("n")).where(flagged).group_by(f.course_id).subquery()
+    )
+    return _summed_per_group(
+        conn, per_course, filters, dims, attributes, doses, first_dose, instrument
+    )
+
+
+# --- Measurement completion -----------------------------------------------------------------
+
+
+def measured_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, pd.DataFrame]:
+    """RollupCourseMeasured's rows of these courses (every course when None): per outcome
+    instrument, the doses measured (program_sql.measurement_by_course with its default
+    window, every date), for the courses with any."""
+    frames = []
+    for instrument in instruments.OUTCOME_INSTRUMENTS:
+        rows = program_sql.measurement_by_course(
+            conn, Filters(), instrument=instrument, courses=courses
+        )
+        rows = rows.loc[rows["measured"] > 0, ["course_id", "measured"]]
+        frames.append(rows.assign(instrument=instrument))
+    frame = pd.concat(frames, ignore_index=True)
+    return {RollupCourseMeasured: frame[["course_id", "instrument", "measured"]]}
+
+
+def measured_groups(
+    conn: Connection,
+    filters: Filters,
+    *,
+    measured_instrument: str,
+    dims: Sequence[str],
+    attributes: Mapping[str, Sequence[str]],
+    doses: tuple[int | None, int | None] = (None, None),
+    first_dose: tuple[date | None, date | None] = (None, None),
+    instrument: str | None = None,
+) -> pd.DataFrame:
+    """dims, sessions: the cohort's doses measured with `measured_instrument`, per group."""
+    m = RollupCourseMeasured
+    per_course = (
+        select(m.course_id, m.measured.label("n"))
+        .where(m.instrument == measured_instrument)
+        .subquery()
     )
     return _summed_per_group(
         conn, per_course, filters, dims, attributes, doses, first_dose, instrument

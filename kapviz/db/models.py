@@ -631,3 +631,14 @@ class RollupDoseFlag(Base):
     max_systolic: Mapped[float | None] = mapped_column(Float)
     max_diastolic: Mapped[float | None] = mapped_column(Float)
     min_moaas: Mapped[int | None] = mapped_column(Integer)
+
+
+class RollupCourseMeasured(Base):
+    """Per course × outcome instrument: its completed dosing sessions measured with a score
+    of the instrument in the days before them (kapviz.db.aggregates.program
+    .measurement_by_course's numerator; only courses with at least one)."""
+
+    __tablename__ = "rollup_course_measured"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(32), primary_key=True)
+    measured: Mapped[int] = mapped_column(Integer)

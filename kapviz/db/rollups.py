@@ -171,6 +171,7 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     (safety_rollups.COURSE_TABLES, safety_rollups.course_rows),
     ((explore_rollups.RollupCourseAttribute,), explore_rollups.attribute_rows),
     ((explore_rollups.RollupDoseFlag,), explore_rollups.dose_flag_rows),
+    ((explore_rollups.RollupCourseMeasured,), explore_rollups.measured_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of

@@ -94,8 +94,8 @@ SAFETY_CASES: list[dict] = [
 
 
 def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -> None:
-    """side_effects (with and without a term), adverse_events, bp_excursions and sedation
-    counted in SQL (that path taken) equal the live ones exactly."""
+    """side_effects (with and without a term), adverse_events, bp_excursions, sedation and
+    measurement_completion counted in SQL (that path taken) equal the live ones exactly."""
     calls = []
     counted = explore_rollups.dose_groups
 
@@ -112,6 +112,10 @@ def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -
             lambda: clinic.adverse_events(**keywords),
             lambda: clinic.bp_excursions(**keywords),
             lambda: clinic.sedation(**keywords),
+            lambda: clinic.measurement_completion(
+                keywords.get("instrument", "GAD-7"),
+                **{k: v for k, v in keywords.items() if k != "instrument"},
+            ),
         ):
             got = read()
             with live():
@@ -119,7 +123,7 @@ def assert_safety_equal_live(clinic: kapviz.api.Clinic, term: str, **keywords) -
             results.append((got, want))
     finally:
         explore_rollups.dose_groups = counted
-    assert len(calls) == 5, "the rollup path was not taken"
+    assert len(calls) == 6, "the rollup path was not taken"
     for got, want in results:
         assert_frame_equal(got, want, check_exact=True, obj=f"{keywords}")
 

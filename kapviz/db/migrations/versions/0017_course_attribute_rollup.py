@@ -12,6 +12,8 @@ stale (rollup_state emptied): the new table is empty until the next build, which
 runs for stale rollups (kapviz.db.rollups.rebuild_if_stale); until then the API reads live.
 rollup_dose_flags keeps each dose's highest blood pressures and lowest MOAA/S score, from
 which the BP excursion and sedation rates are counted in SQL with the settings' thresholds.
+rollup_course_measured keeps each course's doses measured per outcome instrument (the
+measurement completion's numerator).
 ix_sessions_clinician lists the clinicians with a session (the page's clinician choices) by
 one index probe per clinician instead of a scan of every session.
 """
@@ -54,6 +56,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("session_id", name="pk_rollup_dose_flags"),
     )
     op.create_index("ix_rollup_dose_flags_course_id", "rollup_dose_flags", ["course_id"])
+    op.create_table(
+        "rollup_course_measured",
+        sa.Column("course_id", sa.String(64), nullable=False),
+        sa.Column("instrument", sa.String(32), nullable=False),
+        sa.Column("measured", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", "instrument", name="pk_rollup_course_measured"),
+    )
     op.create_index("ix_sessions_clinician", "sessions", ["clinician"])
     op.execute("DELETE FROM rollup_state")
 
@@ -61,6 +70,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM rollup_state")
     op.drop_index("ix_sessions_clinician", table_name="sessions")
+    op.drop_table("rollup_course_measured")
     op.drop_index("ix_rollup_dose_flags_course_id", table_name="rollup_dose_flags")
     op.drop_table("rollup_dose_flags")
     op.drop_table("rollup_course_attributes")
