@@ -18,9 +18,12 @@ breakdown dimension (docs/domain.md §4c), from its own attributes:
 - age_band: birth year to the year of the first completed dose (only the year is stored);
 - baseline_band: the severity band of the course's baseline of the instrument asked about.
 
-A missing attribute is the group "unknown". The API reads as a director: exact counts,
-clinician codes; suppress small cells with kapviz.privacy when showing the results to
-others (the command line's --suppress does).
+A missing attribute is the group "unknown" (kapviz.metrics.breakdowns). While the rollups
+are current and the filters are sites and indications only, every measure but time to
+response is counted in SQL from per-course rollups (kapviz.db.explore_rollups) by the same
+rules: the same figures without reading every dose at each call. The API reads as a
+director: exact counts, clinician codes; suppress small cells with kapviz.privacy when
+showing the results to others (the command line's --suppress does).
 """
 
 from __future__ import annotations
