@@ -60,7 +60,7 @@ from kapviz.metrics.side_effects import (
     rates_of,
 )
 from kapviz.metrics.stats import mean_ci, poisson_interval, wilson_interval
-from kapviz.metrics.time_to_response import kaplan_meier, response_times
+from kapviz.metrics.time_to_response import kaplan_meier, response_days
 
 # The breakdown dimensions and their bands (one rule, kapviz.metrics.breakdowns).
 DIMENSIONS = breakdowns.DIMENSIONS
@@ -660,12 +660,10 @@ class Clinic:
         interval (NaN when the curve or its limit never reaches 0.5)."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
-        chosen, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
+        _, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
         assert rows is not None
-        with self.engine.connect() as conn:
-            doses = cohort_sql.completed_doses(conn, chosen.filters)
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
-        times = response_times(mine, doses)
+        times = response_days(mine)  # the curve reads days only: no dose is read
         records = []
         scored = attrs[attrs["course_id"].isin(mine["course_id"])]
         for key, in_group in _parts(scored, dims, times["course_id"]):

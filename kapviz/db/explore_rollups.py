@@ -120,10 +120,9 @@ def _where(filters: Filters) -> list:
 
 def _first_dose(values: pd.Series) -> pd.Series:
     """Stored first-dose dates as the live table has them: dates, NaN where none."""
-    days = pd.to_datetime(values, errors="coerce")
-    return pd.Series(
-        [d.date() if pd.notna(d) else float("nan") for d in days], index=values.index, dtype=object
-    )
+    days = pd.Series(pd.to_datetime(values, errors="coerce"), index=values.index)
+    dates = pd.Series(days.dt.date.to_numpy(dtype=object), index=values.index, dtype=object)
+    return dates.where(days.notna(), float("nan"))
 
 
 def course_attributes(

@@ -70,7 +70,9 @@ def baseline_bands(outcomes: pd.DataFrame, instrument: str) -> pd.Series:
     mine = outcomes[(outcomes["instrument"] == inst.id) & outcomes["baseline"].notna()]
     if not inst.bands:
         return pd.Series(dtype=object)
-    bands = [inst.band(int(b)) for b in mine["baseline"]]
+    baselines = mine["baseline"].astype("int64")
+    band_of = {b: inst.band(int(b)) for b in pd.unique(baselines)}  # a scale's few values
+    bands = baselines.map(band_of).astype(object).to_numpy()
     return pd.Series(bands, index=mine["course_id"].astype(object).to_numpy(), dtype=object)
 
 

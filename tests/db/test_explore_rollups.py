@@ -272,3 +272,20 @@ def test_session_clinicians_are_those_of_the_sessions(clinic, demo):
             want = sorted(str(c) for c in sessions["clinician"].dropna().unique())
             assert explore_rollups.session_clinicians(conn, filters) == want
     assert explore_rollups.session_clinicians(clinic, Filters()) == ["CL-N1", "CL-S1"]
+
+
+def test_response_days_are_those_of_response_times(demo):
+    """The API's time to response reads no dose: its days and censoring are
+    `response_times`' own, row for row."""
+    from kapviz.db.aggregates import cohort
+    from kapviz.metrics.time_to_response import response_days, response_times
+
+    url = demo.engine.url.render_as_string(hide_password=False)
+    rows = kapviz.connect(url).course_outcomes(Filters())
+    doses = cohort.completed_doses(demo, Filters())
+    for instrument in ("PHQ-9", "GAD-7"):
+        mine = rows[rows["instrument"] == instrument]
+        want = response_times(mine, doses)[["course_id", "responded", "days"]]
+        got = response_days(mine)
+        assert len(got) > 100 and got["responded"].any() and not got["responded"].all()
+        assert_frame_equal(got, want, check_exact=True)
