@@ -18,9 +18,12 @@ breakdown dimension (docs/domain.md §4c), from its own attributes:
 - age_band: birth year to the year of the first completed dose (only the year is stored);
 - baseline_band: the severity band of the course's baseline of the instrument asked about.
 
-A missing attribute is the group "unknown". The API reads as a director: exact counts,
-clinician codes; suppress small cells with kapviz.privacy when showing the results to
-others (the command line's --suppress does).
+A missing attribute is the group "unknown" (kapviz.metrics.breakdowns). While the rollups
+are current and the filters are sites and indications only, every measure but time to
+response is counted in SQL from per-course rollups (kapviz.db.explore_rollups) by the same
+rules: the same figures without reading every dose at each call. The API reads as a
+director: exact counts, clinician codes; suppress small cells with kapviz.privacy when
+showing the results to others (the command line's --suppress does).
 """
 
 from __future__ import annotations
@@ -33,50 +36,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
 from kapviz import instruments
 from kapviz.auth.scope import NO_SITE
 from kapviz.config import Settings, load_settings
-from kapviz.db import queries, rollups
+from kapviz.db import explore_rollups, queries, rollups
 from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import safety as safety_sql
 from kapviz.db.engine import make_engine
-from kapviz.db.models import Session
 from kapviz.domain import ROUTE_LABELS, SEXES
 from kapviz.filters import Filters
-from kapviz.metrics import safety
-from kapviz.metrics.clinicians import course_clinicians
-from kapviz.metrics.course_attributes import attributes_from_first_doses
-from kapviz.metrics.outcomes import outcome_rates
+from kapviz.metrics import breakdowns, safety
+from kapviz.metrics.outcomes import OUTCOME_DTYPES, outcome_rates
 from kapviz.metrics.program import measurement_completion
-from kapviz.metrics.side_effects import dose_positions, effect_rows, is_member, rates_of
+from kapviz.metrics.side_effects import (
+    dose_positions,
+    effect_rows,
+    is_member,
+    rates_from_counts,
+    rates_of,
+)
 from kapviz.metrics.stats import mean_ci, poisson_interval, wilson_interval
-from kapviz.metrics.time_to_response import kaplan_meier, response_times
+from kapviz.metrics.time_to_response import kaplan_meier, response_days
 
-DIMENSIONS: tuple[str, ...] = (
-    "site",
-    "clinician",
-    "route",
-    "indication",
-    "dose_band",
-    "sex",
-    "age_band",
-    "baseline_band",
-)
+# The breakdown dimensions and their bands (one rule, kapviz.metrics.breakdowns).
+DIMENSIONS = breakdowns.DIMENSIONS
 """Breakdown dimensions (docs/domain.md §4c), the names `by=` and cohort keywords take."""
-
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (
-    ("18–24", 18, 24),
-    ("25–34", 25, 34),
-    ("35–44", 35, 44),
-    ("45–54", 45, 54),
-    ("55–64", 55, 64),
-    ("65+", 65, 200),
-)
-UNKNOWN = "unknown"
+AGE_BANDS = breakdowns.AGE_BANDS
+UNKNOWN = breakdowns.UNKNOWN
 
 OUTCOME_KEYS: tuple[str, ...] = (
     "courses",
@@ -199,15 +189,6 @@ def _route_code(value: str) -> str:
     return by_label.get(value.lower(), value.lower())
 
 
-def _age_band(age: float) -> str:
-    if pd.isna(age):
-        return UNKNOWN
-    for label, low, high in AGE_BANDS:
-        if low <= age <= high:
-            return label
-    return UNKNOWN
-
-
 @dataclass(frozen=True)
 class Cohort:
     """Which courses are looked at: the pages' global filters plus course attributes.
@@ -220,6 +201,7 @@ class Cohort:
     attributes: dict[str, tuple[str, ...]]
     doses: tuple[int | None, int | None] = (None, None)
     first_dose: tuple[date | None, date | None] = (None, None)
+    instrument: str | None = None  # the measure's, for the baseline band
 
     @classmethod
     def of(
@@ -370,35 +352,16 @@ class Clinic:
         (baseline_band needs `instrument` and its `outcomes`; "unknown" otherwise), doses
         (completed dosing sessions of the course) and first_dose (the date of its first)."""
         with self.engine.connect() as conn:
+            if rollups.serves(filters) and rollups.is_current(conn):
+                return explore_rollups.course_attributes(
+                    conn, filters, outcomes=outcomes, instrument=instrument
+                )
             first = cohort_sql.course_first_doses(conn, filters)
-            done = _completed_doses(conn, filters)
+            done = explore_rollups.completed_doses(conn, filters)
             patients = queries.patients(conn, filters)  # the viewer's scope, as every read
-        table = attributes_from_first_doses(first)
-        if outcomes is not None:  # courses with scores but no session in scope
-            extra = outcomes.loc[
-                ~outcomes["course_id"].isin(table["course_id"]), ["course_id", "patient_id"]
-            ]
-            extra = extra.drop_duplicates("course_id").astype(object)
-            table = pd.concat([table, extra], ignore_index=True)
-        people = patients.set_index("patient_id")
-        table["site"] = table["patient_id"].map(people["site"])
-        table["indication"] = table["patient_id"].map(people["indication"])
-        table["clinician"] = table["course_id"].map(course_clinicians(done))
-        table["sex"] = table["patient_id"].map(people["sex"])
-        first_at = done.groupby("course_id")["started_at"].min()
-        first_year = first_at.dt.year
-        birth = pd.to_numeric(table["patient_id"].map(people["birth_year"]), errors="coerce")
-        age = table["course_id"].map(first_year).astype("float64") - birth.astype("float64")
-        table["age_band"] = age.map(_age_band)
-        table["baseline_band"] = UNKNOWN
-        if instrument is not None and outcomes is not None:
-            table["baseline_band"] = table["course_id"].map(_baseline_bands(outcomes, instrument))
-        for dim in DIMENSIONS:
-            table[dim] = table[dim].astype(object).where(table[dim].notna(), UNKNOWN)
-        counts = done.groupby("course_id").size()
-        table["doses"] = table["course_id"].map(counts).fillna(0).astype("int64")
-        table["first_dose"] = table["course_id"].map(first_at.dt.date).astype(object)
-        return table[["course_id", "patient_id", *DIMENSIONS, "doses", "first_dose"]]
+        return breakdowns.attribute_table(
+            first, done, patients, outcomes=outcomes, instrument=instrument
+        )
 
     def _cohort(
         self,
@@ -410,14 +373,8 @@ class Clinic:
     ) -> tuple[Cohort, pd.DataFrame, pd.DataFrame | None]:
         """The cohort (within the `scope` keyword's filters, when given), its courses'
         attributes and (when asked) their outcomes."""
-        keywords = dict(cohort_keywords)
-        scope = keywords.pop("scope", None)
-        chosen = Cohort.of(**keywords)
-        chosen = replace(chosen, filters=within(chosen.filters, scope))
+        chosen = _chosen(cohort_keywords, dims, instrument)
         needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
-        if needs_band and instrument is None:
-            raise ValueError("baseline_band needs an instrument (instrument=...)")
-        _check_values(chosen.attributes, instrument)
         rows = (
             self.course_outcomes(chosen.filters, instrument=instrument)
             if outcomes or needs_band
@@ -438,22 +395,47 @@ class Clinic:
         instrument, also when none is evaluable; without `by`, always one row."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
+        parts = self._outcome_parts_from_rollups(_chosen(cohort, dims, instrument), dims)
+        if parts is None:
+            parts = self._outcome_parts(cohort, dims, instrument)
+        records = [{**key, **_outcome_summary(part)} for key, part in parts]
+        return pd.DataFrame.from_records(records, columns=[*dims, *OUTCOME_KEYS])
+
+    def _outcome_parts(
+        self, cohort: dict[str, Any], dims: list[str], instrument: str
+    ) -> list[tuple[dict[str, str], pd.DataFrame]]:
+        """(group key, its courses' outcome rows of `instrument`) per group, live."""
         _, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
         assert rows is not None
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
-        records = []
         scored = attrs[attrs["course_id"].isin(mine["course_id"])]
-        for key, in_group in _parts(scored, dims, mine["course_id"]):
-            part = mine[in_group]
-            rates = outcome_rates(part)
-            record = _outcome_record(rates.iloc[0] if len(rates) else None)
-            evaluable = part[part["evaluable"].astype(bool)]
-            for name, column in (("baseline_mean", "baseline"), ("endpoint_mean", "endpoint"),
-                                 ("mean_change", "change")):  # fmt: skip
-                _, low, high = mean_ci(evaluable[column])
-                record[f"{name}_ci_low"], record[f"{name}_ci_high"] = low, high
-            records.append({**key, **record})
-        return pd.DataFrame.from_records(records, columns=[*dims, *OUTCOME_KEYS])
+        return [(key, mine[in_group]) for key, in_group in _parts(scored, dims, mine["course_id"])]
+
+    def _outcome_parts_from_rollups(
+        self, chosen: Cohort, dims: list[str]
+    ) -> list[tuple[dict[str, str], pd.DataFrame]] | None:
+        """`_outcome_parts` counted in SQL from the per-course rollups (the outcome rows
+        joined to the courses' attributes, grouped by the groups and the outcome values),
+        each group's rows rebuilt from the counts; None when the rollups cannot answer
+        (filters beyond sites and indications, stale rollups, another baseline window)."""
+        instrument = chosen.instrument
+        assert instrument is not None
+        if not rollups.serves(chosen.filters):
+            return None
+        with self.engine.connect() as conn:
+            window = self.settings.baseline_window_days
+            if not (rollups.is_current(conn) and rollups.outcome_window_is(conn, window)):
+                return None
+            grouped = explore_rollups.outcome_groups(
+                conn,
+                chosen.filters,
+                instrument=instrument,
+                dims=dims,
+                attributes=chosen.attributes,
+                doses=chosen.doses,
+                first_dose=chosen.first_dose,
+            )
+        return _rebuilt_parts(grouped, dims, chosen)
 
     def side_effects(
         self,
@@ -470,6 +452,9 @@ class Clinic:
         group without a recorded effect has no rows; with it, every group has one row for
         that term (0 sessions when none)."""
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, term=term)
+        if counted is not None:
+            return _side_effects_of_counts(*counted, dims, term)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             effects = safety_sql.dose_effects(conn, chosen)
@@ -487,7 +472,7 @@ class Clinic:
                 patients_dosed=int(doses.loc[mine, "patient_id"].nunique()),
             )
             if term is not None and rates.empty:
-                rates = _no_effect(term, doses.loc[mine])
+                rates = _no_effect(term, int(mine.sum()), doses.loc[mine, "patient_id"].nunique())
             parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
         if not parts:
             return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
@@ -502,27 +487,77 @@ class Clinic:
         `effect_rows`), with an exact Poisson 95% interval (ADVERSE_EVENT_KEYS after the
         group columns; NaN rate for a group without doses)."""
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, events=True)
+        if counted is not None:
+            groups, effects = counted
+            events = _by_group(effects, dims, "sessions")
+            records = [
+                _adverse_record(key, n, events.get(tuple(key.values()), 0))
+                for key, n in _group_records(groups, dims, "dosing_sessions")
+            ]
+            return pd.DataFrame.from_records(records, columns=[*dims, *ADVERSE_EVENT_KEYS])
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             effects = safety_sql.dose_effects(conn, chosen)
         position = dose_positions(effects["session_id"], doses["session_id"])
         _, row_dose = effect_rows(doses, effects, position)
         events = np.bincount(row_dose, minlength=len(doses))
-        records = []
-        for key, mine in _parts(attrs, dims, doses["course_id"]):
-            n, k = int(mine.sum()), int(events[mine].sum())
-            low, high = poisson_interval(k)
-            records.append(
-                {
-                    **key,
-                    "dosing_sessions": n,
-                    "events": k,
-                    "events_per_100_doses": 100 * k / n if n else math.nan,
-                    "ci_low": 100 * low / n if n else math.nan,
-                    "ci_high": 100 * high / n if n else math.nan,
-                }
-            )
+        records = [
+            _adverse_record(key, int(mine.sum()), int(events[mine].sum()))
+            for key, mine in _parts(attrs, dims, doses["course_id"])
+        ]
         return pd.DataFrame.from_records(records, columns=[*dims, *ADVERSE_EVENT_KEYS])
+
+    def _safety_counts(
+        self,
+        cohort: dict[str, Any],
+        dims: list[str],
+        instrument: str | None,
+        *,
+        term: str | None = None,
+        events: bool = False,
+        flagged: Any = None,
+        measured: str | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """The cohort's groups with their doses and patients dosed, and their side-effect
+        counts per term (with `events`, the adverse events per group; with `flagged`, the doses
+        meeting that SQL condition on RollupDoseFlag per group; with `measured`, the doses
+        measured with that instrument per group), counted in SQL from
+        the per-course rollups (explore_rollups.dose_groups, effect_groups, event_groups);
+        None when the rollups cannot answer (filters beyond sites and indications, stale
+        rollups, a band of another baseline window)."""
+        inst = instruments.get(instrument).id if instrument else None
+        chosen = _chosen(cohort, dims, inst)
+        if not rollups.serves(chosen.filters):
+            return None
+        needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
+        window = self.settings.baseline_window_days
+        keywords: dict[str, Any] = {
+            "dims": dims,
+            "attributes": chosen.attributes,
+            "doses": chosen.doses,
+            "first_dose": chosen.first_dose,
+            "instrument": inst,
+        }
+        with self.engine.connect() as conn:
+            if not rollups.is_current(conn):
+                return None
+            if needs_band and not rollups.outcome_window_is(conn, window):
+                return None
+            groups = explore_rollups.dose_groups(conn, chosen.filters, **keywords)
+            if measured is not None:  # the doses measured with that instrument per group
+                effects = explore_rollups.measured_groups(
+                    conn, chosen.filters, measured_instrument=measured, **keywords
+                )
+            elif flagged is not None:  # the doses meeting a condition per group
+                effects = explore_rollups.flag_groups(
+                    conn, chosen.filters, flagged=flagged, **keywords
+                )
+            elif events:  # the adverse events per group only
+                effects = explore_rollups.event_groups(conn, chosen.filters, **keywords)
+            else:
+                effects = explore_rollups.effect_groups(conn, chosen.filters, term=term, **keywords)
+        return groups, effects
 
     def bp_excursions(
         self, by: str | Sequence[str] | None = None, *, instrument: str | None = None,
@@ -533,6 +568,10 @@ class Clinic:
         completed dosing sessions per group, with a 95% Wilson interval
         (SESSION_RATE_KEYS after the group columns)."""
         dims = _as_list(by)
+        excursion = explore_rollups.is_excursion(self.settings)
+        counted = self._safety_counts(cohort, dims, instrument, flagged=excursion)
+        if counted is not None:
+            return _session_rates_of_counts(*counted, dims)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             readings = safety_sql.readings(conn, chosen)
@@ -548,6 +587,10 @@ class Clinic:
         threshold (docs/domain.md §4) over completed dosing sessions per group, with a 95%
         Wilson interval (SESSION_RATE_KEYS after the group columns)."""
         dims = _as_list(by)
+        sedated = explore_rollups.is_sedated(self.settings)
+        counted = self._safety_counts(cohort, dims, instrument, flagged=sedated)
+        if counted is not None:
+            return _session_rates_of_counts(*counted, dims)
         chosen, doses, attrs = self._doses(cohort, dims, instrument)
         with self.engine.connect() as conn:
             scales = safety_sql.scale_scores(conn, chosen)
@@ -566,6 +609,15 @@ class Clinic:
         group columns)."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
+        counted = self._safety_counts(cohort, dims, instrument, measured=instrument)
+        if counted is not None:
+            groups, done = counted
+            sums = _by_group(done, dims, "sessions")
+            records = [
+                _completion_record(key, sums.get(tuple(key.values()), 0), total)
+                for key, total in _group_records(groups, dims, "dosing_sessions")
+            ]
+            return pd.DataFrame.from_records(records, columns=[*dims, *COMPLETION_KEYS])
         chosen, attrs, _ = self._cohort(cohort, dims, instrument=instrument, outcomes=False)
         filters = chosen.filters
         begin = (
@@ -581,20 +633,10 @@ class Clinic:
                 conn, filters, start=begin, end=stop, instrument=instrument
             )
         courses = courses[is_member(courses["course_id"], attrs["course_id"])]
-        records = []
-        for key, in_group in _parts(attrs, dims, courses["course_id"]):
-            measured, total = measurement_completion(courses[in_group])
-            low, high = wilson_interval(measured, total)
-            records.append(
-                {
-                    **key,
-                    "dosing_sessions": total,
-                    "measured": measured,
-                    "rate": measured / total if total else math.nan,
-                    "ci_low": low,
-                    "ci_high": high,
-                }
-            )
+        records = [
+            _completion_record(key, *measurement_completion(courses[in_group]))
+            for key, in_group in _parts(attrs, dims, courses["course_id"])
+        ]
         return pd.DataFrame.from_records(records, columns=[*dims, *COMPLETION_KEYS])
 
     def _doses(
@@ -618,12 +660,10 @@ class Clinic:
         interval (NaN when the curve or its limit never reaches 0.5)."""
         instrument = instruments.get(instrument).id
         dims = _as_list(by)
-        chosen, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
+        _, attrs, rows = self._cohort(cohort, dims, instrument=instrument, outcomes=True)
         assert rows is not None
-        with self.engine.connect() as conn:
-            doses = cohort_sql.completed_doses(conn, chosen.filters)
         mine = rows[(rows["instrument"] == instrument) & rows["course_id"].isin(attrs["course_id"])]
-        times = response_times(mine, doses)
+        times = response_days(mine)  # the curve reads days only: no dose is read
         records = []
         scored = attrs[attrs["course_id"].isin(mine["course_id"])]
         for key, in_group in _parts(scored, dims, times["course_id"]):
@@ -643,6 +683,76 @@ class Clinic:
         return pd.DataFrame.from_records(records, columns=[*dims, *TIME_TO_RESPONSE_KEYS])
 
 
+def _chosen(cohort_keywords: dict[str, Any], dims: list[str], instrument: str | None) -> Cohort:
+    """The cohort of a measure's keywords, within the `scope` keyword's filters when given;
+    ValueError for a baseline band without an instrument or a value no course can have."""
+    keywords = dict(cohort_keywords)
+    scope = keywords.pop("scope", None)
+    chosen = Cohort.of(**keywords)
+    chosen = replace(chosen, filters=within(chosen.filters, scope), instrument=instrument)
+    needs_band = "baseline_band" in dims or "baseline_band" in chosen.attributes
+    if needs_band and instrument is None:
+        raise ValueError("baseline_band needs an instrument (instrument=...)")
+    _check_values(chosen.attributes, instrument)
+    return chosen
+
+
+def _outcome_summary(part: pd.DataFrame) -> dict[str, Any]:
+    """OUTCOME_KEYS of one group's outcome rows: `outcome_rates` and the means' intervals."""
+    rates = outcome_rates(part)
+    record = _outcome_record(rates.iloc[0] if len(rates) else None)
+    evaluable = part[part["evaluable"].astype(bool)]
+    for name, column in (("baseline_mean", "baseline"), ("endpoint_mean", "endpoint"),
+                         ("mean_change", "change")):  # fmt: skip
+        _, low, high = mean_ci(evaluable[column])
+        record[f"{name}_ci_low"], record[f"{name}_ci_high"] = low, high
+    return record
+
+
+def _rebuilt_parts(
+    grouped: pd.DataFrame, dims: list[str], chosen: Cohort
+) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    """Each group's outcome rows from `explore_rollups.outcome_groups`' counts: every
+    distinct row repeated as many times as courses have it, typed as stored outcome rows
+    (only the columns the outcome measures read; the rest NaN). The groups in the order of
+    `_parts` (sorted by their values)."""
+    instrument = chosen.instrument
+    assert instrument is not None
+    frame = grouped.copy()
+    for dim in dims:
+        if dim != "baseline_band":
+            frame[dim] = frame[dim].astype(object)
+    if "baseline_band" in dims or "baseline_band" in chosen.attributes:
+        bands = [breakdowns.band_of_baseline(b, instrument) for b in frame["baseline"]]
+        frame["baseline_band"] = pd.Series(bands, index=frame.index, dtype=object)
+        if "baseline_band" in chosen.attributes:
+            frame = frame[frame["baseline_band"].isin(set(chosen.attributes["baseline_band"]))]
+    for column in explore_rollups.OUTCOME_VALUES:
+        dtype = OUTCOME_DTYPES[column]
+        values = frame[column]
+        if dtype is bool:
+            frame[column] = values.astype(bool)
+        elif dtype is object:
+            frame[column] = values.astype(object).where(values.notna(), None)
+        elif dtype == "boolean":
+            frame[column] = values.astype("float64").astype("boolean")
+        else:
+            frame[column] = pd.to_numeric(values).astype(dtype)
+    frame = frame.assign(instrument=instrument, time_to_response_days=math.nan)
+    frame["time_to_response_doses"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+
+    def rows(part: pd.DataFrame) -> pd.DataFrame:
+        return part.loc[part.index.repeat(part["courses"].to_numpy())].reset_index(drop=True)
+
+    if not dims:
+        return [({}, rows(frame))]
+    parts = []
+    for values, part in frame.groupby(dims, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        parts.append((dict(zip(dims, values, strict=True)), rows(part)))
+    return parts
+
+
 def _check_values(attributes: dict[str, tuple[str, ...]], instrument: str | None) -> None:
     """A cohort value that no course can have is an error, not an empty answer."""
     known: dict[str, set[str]] = {
@@ -659,16 +769,6 @@ def _check_values(attributes: dict[str, tuple[str, ...]], instrument: str | None
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def _baseline_bands(outcomes: pd.DataFrame, instrument: str) -> pd.Series:
-    """course_id → severity band of the course's baseline of `instrument`."""
-    inst = instruments.get(instrument)
-    mine = outcomes[(outcomes["instrument"] == inst.id) & outcomes["baseline"].notna()]
-    if not inst.bands:
-        return pd.Series(dtype=object)
-    bands = [inst.band(int(b)) for b in mine["baseline"]]
-    return pd.Series(bands, index=mine["course_id"].astype(object).to_numpy(), dtype=object)
 
 
 def _parts(
@@ -704,43 +804,116 @@ def _outcome_record(rates: pd.Series | None) -> dict[str, Any]:
     return record
 
 
-def _completed_doses(conn: Connection, filters: Filters) -> pd.DataFrame:
-    """Every completed dosing session of the courses in `filters` (whatever the date range:
-    a course's dose count and first dose are its own), as a sessions frame."""
-    stmt = select(Session.session_id, Session.course_id, Session.started_at, Session.clinician)
-    stmt = stmt.where(Session.phase == "dosing", Session.status == "completed")
-    scope = queries.course_scope(filters)
-    if scope is not None:
-        stmt = stmt.where(Session.course_id.in_(scope))
-    frame = queries.read_frame(conn, stmt, ["session_id", "course_id", "started_at", "clinician"])
-    frame["started_at"] = pd.to_datetime(frame["started_at"])
-    return frame.assign(phase="dosing", status="completed")
-
-
 def _session_rates(
     doses: pd.DataFrame, attrs: pd.DataFrame, dims: list[str], flagged: np.ndarray
 ) -> pd.DataFrame:
     """SESSION_RATE_KEYS per group: flagged doses over the group's doses."""
-    records = []
-    for key, mine in _parts(attrs, dims, doses["course_id"]):
-        n, k = int(mine.sum()), int(flagged[mine].sum())
-        low, high = wilson_interval(k, n)
-        records.append(
-            {
-                **key,
-                "dosing_sessions": n,
-                "sessions": k,
-                "rate": k / n if n else math.nan,
-                "ci_low": low,
-                "ci_high": high,
-            }
-        )
+    records = [
+        _rate_record(key, int(mine.sum()), int(flagged[mine].sum()))
+        for key, mine in _parts(attrs, dims, doses["course_id"])
+    ]
     return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
 
 
-def _no_effect(term: str, doses: pd.DataFrame) -> pd.DataFrame:
-    """SIDE_EFFECT_KEYS of a term no dose of a group had: 0 sessions and patients."""
-    n, patients = len(doses), int(doses["patient_id"].nunique())
+def _completion_record(key: dict[str, str], measured: int, total: int) -> dict[str, Any]:
+    """COMPLETION_KEYS of a group: `measured` of its `total` doses, 95% Wilson interval."""
+    low, high = wilson_interval(measured, total)
+    return {
+        **key,
+        "dosing_sessions": total,
+        "measured": measured,
+        "rate": measured / total if total else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def _rate_record(key: dict[str, str], n: int, k: int) -> dict[str, Any]:
+    """SESSION_RATE_KEYS of a group: `k` flagged doses of its `n`, 95% Wilson interval."""
+    low, high = wilson_interval(k, n)
+    return {
+        **key,
+        "dosing_sessions": n,
+        "sessions": k,
+        "rate": k / n if n else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def _session_rates_of_counts(
+    groups: pd.DataFrame, flagged: pd.DataFrame, dims: list[str]
+) -> pd.DataFrame:
+    """`_session_rates` from the counts of `Clinic._safety_counts(flagged=...)`."""
+    sessions = _by_group(flagged, dims, "sessions")
+    records = [
+        _rate_record(key, n, sessions.get(tuple(key.values()), 0))
+        for key, n in _group_records(groups, dims, "dosing_sessions")
+    ]
+    return pd.DataFrame.from_records(records, columns=[*dims, *SESSION_RATE_KEYS])
+
+
+def _adverse_record(key: dict[str, str], n: int, k: int) -> dict[str, Any]:
+    """ADVERSE_EVENT_KEYS of a group of `n` doses with `k` events."""
+    low, high = poisson_interval(k)
+    return {
+        **key,
+        "dosing_sessions": n,
+        "events": k,
+        "events_per_100_doses": 100 * k / n if n else math.nan,
+        "ci_low": 100 * low / n if n else math.nan,
+        "ci_high": 100 * high / n if n else math.nan,
+    }
+
+
+def _group_records(groups: pd.DataFrame, dims: list[str], *columns: str) -> list[tuple]:
+    """(group key, the values of `columns`) per row of explore_rollups.dose_groups."""
+    out = []
+    for record in groups.to_dict("records"):
+        key = {d: record[d] for d in dims}
+        out.append((key, *(int(record[c]) for c in columns)))
+    return out
+
+
+def _by_group(effects: pd.DataFrame, dims: list[str], column: str) -> dict[tuple, int]:
+    """The sum of `column` of explore_rollups.effect_groups per group key (a tuple)."""
+    if not dims:
+        return {(): int(effects[column].sum())}
+    sums = effects.groupby(dims, sort=False)[column].sum()
+    return {k if isinstance(k, tuple) else (k,): int(v) for k, v in sums.items()}
+
+
+def _side_effects_of_counts(
+    groups: pd.DataFrame, effects: pd.DataFrame, dims: list[str], term: str | None
+) -> pd.DataFrame:
+    """`Clinic.side_effects` from the counts of `Clinic._safety_counts`: per group,
+    `rates_from_counts` of its terms (the Safety page's rule from counts)."""
+    counts = ["term", "sessions", "patients", "mild", "moderate", "severe"]
+    if dims:
+        of_group = {
+            k if isinstance(k, tuple) else (k,): part
+            for k, part in effects.groupby(dims, sort=False)
+        }
+    else:
+        of_group = {(): effects}
+    parts = []
+    for key, n, patients in _group_records(groups, dims, "dosing_sessions", "patients_dosed"):
+        mine = of_group.get(tuple(key.values()), effects.iloc[:0])
+        rates = rates_from_counts(
+            mine[counts].reset_index(drop=True), dosing_sessions=n, patients_dosed=patients
+        )
+        if term is not None and rates.empty:
+            rates = _no_effect(term, n, patients)
+        parts.append(rates.assign(**key)[[*dims, *SIDE_EFFECT_KEYS]])
+    if not parts:
+        return pd.DataFrame(columns=[*dims, *SIDE_EFFECT_KEYS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _no_effect(term: str, n: int, patients: int) -> pd.DataFrame:
+    """SIDE_EFFECT_KEYS of a term none of a group's `n` doses (of `patients` patients) had:
+    0 sessions and patients."""
+    patients = int(patients)
     low, high = wilson_interval(0, n)
     return pd.DataFrame.from_records(
         [

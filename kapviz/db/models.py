@@ -505,6 +505,9 @@ Index(
     postgresql_ops={"course_id": "text_pattern_ops"},
 ).ddl_if(dialect="postgresql")
 
+# Migration 0017: the clinicians with a session (Explore's choices) by one probe each.
+Index("ix_sessions_clinician", Session.clinician)
+
 
 class RollupCourseEffect(_BySiteAndIndication, Base):
     """One course's dosing sessions with a side-effect term, per dose number and route: how
@@ -726,3 +729,45 @@ class RollupCadssCount(_BySiteAndIndication, Base):
     session_number: Mapped[int] = mapped_column(Integer)
     value: Mapped[int] = mapped_column(Integer)
     scores: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCourseAttribute(_BySiteAndIndication, Base):
+    """Per course: its group in every breakdown dimension but the baseline band
+    (kapviz.metrics.breakdowns.attribute_table), its completed doses and first dose date,
+    and whether it has any session (the live attribute table lists those courses)."""
+
+    __tablename__ = "rollup_course_attributes"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    clinician: Mapped[str] = mapped_column(String(120))
+    route: Mapped[str] = mapped_column(String(32))
+    dose_band: Mapped[str] = mapped_column(String(32))
+    sex: Mapped[str] = mapped_column(String(32))
+    age_band: Mapped[str] = mapped_column(String(16))
+    doses: Mapped[int] = mapped_column(Integer)
+    first_dose: Mapped[date | None] = mapped_column(Date)
+    has_sessions: Mapped[bool] = mapped_column(Boolean)
+
+
+class RollupDoseFlag(Base):
+    """Per completed dosing session: its highest systolic and diastolic readings and lowest
+    MOAA/S score (null without one), from which the BP excursion and sedation rates are
+    counted with the thresholds of the settings (kapviz.db.explore_rollups)."""
+
+    __tablename__ = "rollup_dose_flags"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(64), index=True)
+    max_systolic: Mapped[float | None] = mapped_column(Float)
+    max_diastolic: Mapped[float | None] = mapped_column(Float)
+    min_moaas: Mapped[int | None] = mapped_column(Integer)
+
+
+class RollupCourseMeasured(Base):
+    """Per course × outcome instrument: its completed dosing sessions measured with a score
+    of the instrument in the days before them (kapviz.db.aggregates.program
+    .measurement_by_course's numerator; only courses with at least one)."""
+
+    __tablename__ = "rollup_course_measured"
+    course_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(32), primary_key=True)
+    measured: Mapped[int] = mapped_column(Integer)

@@ -31,7 +31,13 @@ from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
 
 from kapviz import config
 from kapviz.auth.scope import matches_nothing
-from kapviz.db import clinician_rollups, first_dose_rollups, queries, safety_rollups
+from kapviz.db import (
+    clinician_rollups,
+    explore_rollups,
+    first_dose_rollups,
+    queries,
+    safety_rollups,
+)
 from kapviz.db.aggregates import case as case_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
@@ -172,6 +178,9 @@ COURSE_ROLLUPS: tuple[tuple[tuple[type, ...], CourseRows], ...] = (
     (safety_rollups.COURSE_TABLES, safety_rollups.course_rows),
     ((clinician_rollups.RollupCourseClinician,), clinician_rollups.course_rows),
     ((first_dose_rollups.RollupCourseFirstDose,), first_dose_rollups.course_rows),
+    ((explore_rollups.RollupCourseAttribute,), explore_rollups.attribute_rows),
+    ((explore_rollups.RollupDoseFlag,), explore_rollups.dose_flag_rows),
+    ((explore_rollups.RollupCourseMeasured,), explore_rollups.measured_rows),
 )
 """Every per-course rollup: its tables and the function computing their rows for a set of
 courses. A full build computes them for every course; `refresh` replaces only the rows of

@@ -60,15 +60,8 @@ def response_times(outcomes: pd.DataFrame, doses: pd.DataFrame) -> pd.DataFrame:
     built from endpoints only and cannot say when the first response came).
     """
     rows = outcomes[in_analysis(outcomes)]
-    days = rows["time_to_response_days"].astype("float64").to_numpy()
-    responded = ~np.isnan(days)
-    if bool((rows["is_response"].eq(True).to_numpy(dtype=bool) & ~responded).any()):
-        raise TimeToResponseUnknown(
-            "these outcomes have no per-score time to response; build them from every score"
-        )
-    first = rows["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)
+    days, responded = _days(rows)
     endpoint = rows["endpoint_at"].to_numpy(dtype=DATETIME_DTYPE)
-    censor_days = (endpoint - first) / np.timedelta64(1, "D")
     courses = pd.Index(pd.unique(rows["course_id"].astype(object)))
     codes = courses.get_indexer(rows["course_id"].astype(object))
     censor_doses = doses_up_to(doses, courses, codes, endpoint)
@@ -81,10 +74,39 @@ def response_times(outcomes: pd.DataFrame, doses: pd.DataFrame) -> pd.DataFrame:
             "course_id": rows["course_id"].astype(object).to_numpy(),
             "instrument": rows["instrument"].astype(object).to_numpy(),
             "responded": responded,
-            "days": np.where(responded, days, censor_days),
+            "days": days,
             "doses": np.where(responded, response_doses, censor_doses.astype(float)),
         }
     )[RESPONSE_TIME_COLUMNS]
+
+
+def response_days(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """course_id, responded, days of `response_times` (the same rows), without the doses:
+    what a Kaplan–Meier curve of days needs (the Python API's time to response)."""
+    rows = outcomes[in_analysis(outcomes)]
+    days, responded = _days(rows)
+    return pd.DataFrame(
+        {
+            "course_id": rows["course_id"].astype(object).to_numpy(),
+            "responded": responded,
+            "days": days,
+        }
+    )
+
+
+def _days(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(days, responded) per row in the analysis: days to the first response, or censored
+    at the endpoint; TimeToResponseUnknown as `response_times`."""
+    days = rows["time_to_response_days"].astype("float64").to_numpy()
+    responded = ~np.isnan(days)
+    if bool((rows["is_response"].eq(True).to_numpy(dtype=bool) & ~responded).any()):
+        raise TimeToResponseUnknown(
+            "these outcomes have no per-score time to response; build them from every score"
+        )
+    first = rows["first_dose_at"].to_numpy(dtype=DATETIME_DTYPE)
+    endpoint = rows["endpoint_at"].to_numpy(dtype=DATETIME_DTYPE)
+    censor_days = (endpoint - first) / np.timedelta64(1, "D")
+    return np.where(responded, days, censor_days), responded
 
 
 @dataclass(frozen=True)

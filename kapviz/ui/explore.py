@@ -18,12 +18,13 @@ import streamlit as st
 
 from kapviz import explore, instruments, safe_text
 from kapviz.api import AGE_BANDS, DIMENSIONS, UNKNOWN
+from kapviz.db import explore_rollups
 from kapviz.domain import SEXES
 from kapviz.filters import Filters
 from kapviz.metrics.course_attributes import DOSE_BANDS_MG, DOSE_BANDS_MG_PER_KG, _band
 from kapviz.ui import data, redact
 from kapviz.ui import filters as global_filters
-from kapviz.ui.db import database_url
+from kapviz.ui.db import database_url, engine_for
 from kapviz.vocabulary import PREFERRED_TERMS
 
 SIDEBAR_PARAMS = frozenset(global_filters.QUERY_KEYS)
@@ -97,8 +98,8 @@ def baseline_bands(instrument: str | None) -> list[str]:
 
 @st.cache_data(ttl=OPTIONS_TTL_SECONDS, max_entries=8, show_spinner=False)
 def _clinicians(url: str, filters: Filters, data_version: tuple) -> list[str]:
-    sessions = data.sessions(filters)
-    return sorted(str(c) for c in sessions["clinician"].dropna().unique())
+    with engine_for(url).connect() as conn:
+        return explore_rollups.session_clinicians(conn, filters)
 
 
 def options(filters: Filters, instrument: str | None) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ they read per-day counts grouped in SQL and sum them into months in pandas.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -210,8 +211,10 @@ def measurement_by_course(
     end: datetime | None = None,
     instrument: str = PHQ9.id,
     window_days: int = PRE_DOSE_WINDOW_DAYS,
+    courses: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Measurement completion per course in scope (MEASUREMENT_COLUMNS, by course id):
+    """Measurement completion per course in scope (of `courses` only, when given: the
+    rollups' per-course rows) (MEASUREMENT_COLUMNS, by course id):
     expected = its completed dosing sessions started in [start, end) (either bound open
     when None), measured = those of them `pre_dose_measured`. Courses without such a
     session have no row. Sum the two over any grouping of the rows (site, indication, a
@@ -222,6 +225,8 @@ def measurement_by_course(
         window.append(at >= start)
     if end is not None:
         window.append(at < end)
+    if courses is not None:
+        window.append(Session.course_id.in_(list(courses)))
     measured = pre_dose_measured(filters, instrument=instrument, window_days=window_days)
     keys = (Session.course_id, Session.patient_id, Patient.site, Patient.indication)
     stmt = (

@@ -1,7 +1,7 @@
 """high readings: indexes of vital signs by systolic and by diastolic value
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07 20:30:00
 
 The Overview's alerts tile reads the sessions with a blood-pressure reading at or above the
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
