@@ -236,3 +236,29 @@ def test_censored_doses_on_the_hand_clinic(clinic):
     assert rollups.rebuild(clinic.engine)
     for filters in _choices(clinic):
         assert_censored_doses_give_the_same_times(clinic, filters)
+
+
+def test_page_reads_censored_doses_from_rollups(demo, monkeypatch):
+    """With current rollups the Trajectories page's time to response reads the censored
+    courses' doses only (fewer rows than every dose) and draws the same times."""
+    import streamlit as st
+
+    from kapviz.metrics import time_to_response as ttr
+    from kapviz.ui import time_to_response as section
+
+    url = demo.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        every = cohort.completed_doses(demo, Filters())
+        outcomes = rollups.course_outcomes(demo, Filters(), baseline_window_days=30)
+        mine = outcomes[outcomes["instrument"] == "PHQ-9"]
+        doses = section._doses(Filters(), "PHQ-9", 30)
+        assert 0 < len(doses) < len(every)
+        assert_frame_equal(
+            ttr.response_times(mine, doses), ttr.response_times(mine, every), check_exact=True
+        )
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
