@@ -39,6 +39,7 @@ from kapviz.db import (
     safety_rollups,
 )
 from kapviz.db.aggregates import case as case_sql
+from kapviz.db.aggregates import cohort as cohort_sql
 from kapviz.db.aggregates import outcomes as outcome_sql
 from kapviz.db.aggregates import program as program_sql
 from kapviz.db.aggregates import quality as quality_sql
@@ -755,3 +756,24 @@ def first_dose_routes(
         .distinct()
     )
     return frozenset(str(route) for route in conn.execute(stmt).scalars())
+
+
+def censored_doses(
+    conn: Connection, filters: Filters, *, instrument: str, baseline_window_days: int
+) -> pd.DataFrame | None:
+    """`cohort.completed_doses` of only the courses whose time to response to `instrument`
+    is censored (in the analysis, no response time: `ttr.response_times` counts their doses
+    up to the endpoint; a responder's count is its stored one), chosen by their stored
+    outcome rows; None when those were built with another baseline window (read live).
+    A course's doses are its own, so they are the same rows as in the whole read."""
+    if not outcome_window_is(conn, baseline_window_days):
+        return None
+    o = RollupCourseOutcome
+    censored = select(o.course_id).where(
+        *_where(o, filters),
+        o.instrument == instrument,
+        o.evaluable.is_(True),
+        o.is_response.is_not(None),
+        o.time_to_response_days.is_(None),
+    )
+    return cohort_sql.completed_doses(conn, filters, within=censored)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from kapviz import instruments
@@ -72,19 +73,45 @@ def _route_label(route: object) -> object:
     return ROUTE_LABELS.get(route, route)
 
 
-def _route_mix(labels: pd.Series) -> str:
-    """Shares of the routes (labelled by `_route_label`) of one clinician's courses."""
-    shares = labels.dropna().value_counts(normalize=True)
-    return " · ".join(f"{name} {share:.0%}" for name, share in shares.items()) or "—"
+def _route_mixes(clinicians: pd.Series, labels: pd.Series) -> dict[object, str]:
+    """Per clinician, the shares of the routes (labelled by `_route_label`) of their
+    courses, most first (a tie in the order the routes first appear among their courses),
+    counted for every clinician in one pass."""
+    rows = pd.DataFrame(
+        {
+            "clinician": clinicians.to_numpy(dtype=object),
+            "route": labels.to_numpy(dtype=object),
+            "position": np.arange(len(labels)),
+        }
+    )
+    rows = rows[labels.notna().to_numpy()]
+    grouped = rows.groupby(["clinician", "route"], sort=False)["position"]
+    counts = pd.DataFrame({"n": grouped.size(), "first": grouped.min()}).reset_index()
+    counts = counts.sort_values(
+        ["clinician", "n", "first"], ascending=[True, False, True], kind="stable"
+    )
+    totals = counts.groupby("clinician", sort=False)["n"].transform("sum")
+    counts["text"] = [
+        f"{name} {n / total:.0%}"
+        for name, n, total in zip(counts["route"], counts["n"], totals, strict=True)
+    ]
+    return counts.groupby("clinician", sort=False)["text"].agg(" · ".join).to_dict()
 
 
-def _top_band_share(baselines: pd.Series, instrument: str) -> float:
+def _top_band_shares(
+    clinicians: pd.Series, baselines: pd.Series, instrument: str
+) -> dict[object, float]:
+    """Per clinician, the share of the baselines given (their evaluable courses') in the
+    instrument's top severity band; absent where they have none."""
     inst = instruments.get(instrument)
-    values = baselines.dropna().astype(int)
-    if values.empty or not inst.bands:
-        return math.nan
+    kept = baselines.notna().to_numpy()
+    if not inst.bands or not kept.any():
+        return {}
+    values = baselines[kept].astype(int)
     top = inst.bands[-1]
-    return float(values.map(top.contains).mean())
+    in_top = values.map({v: top.contains(v) for v in values.unique()}).astype(bool)
+    # A mean of booleans: the count in the band over the count, as Series.mean divides.
+    return in_top.groupby(clinicians[kept].to_numpy(dtype=object), sort=False).mean().to_dict()
 
 
 COUNT_COLUMNS = ["clinician", "dosing_sessions", "adverse_events", "excursion_sessions"]
@@ -175,12 +202,18 @@ def clinician_table_from_counts(
     target = float(overall["response_rate"]) if overall is not None else math.nan
     rows = []
     clinicians = sorted(set(mine["clinician"]) | set(sessions.index))
-    # Split once (a mask per clinician over every course took seconds at 100,000 courses).
-    parts = dict(iter(mine.groupby("clinician", sort=False, observed=True)))
-    empty = mine.iloc[:0]
+    # Counted for every clinician at once (a pass per clinician over its rows took
+    # seconds at 100,000 courses).
     by_clinician = rates_by(mine, mine["clinician"])
+    course_counts = mine.groupby("clinician", sort=False)["course_id"].nunique().to_dict()
+    is_evaluable = mine["evaluable"].astype(bool)
+    evaluable_counts = is_evaluable.groupby(mine["clinician"], sort=False).sum().to_dict()
+    evaluable_rows = mine[is_evaluable]
+    top_shares = _top_band_shares(
+        evaluable_rows["clinician"], evaluable_rows["baseline"], instrument
+    )
+    route_mixes = _route_mixes(mine["clinician"], mine["first_route"])
     for code in clinicians:
-        part = parts.get(code, empty)
         r = by_clinician.get(code)
         n = int(r["response_denominator"]) if r is not None else 0
         l95 = funnel_limits(target, n) if not math.isnan(target) else (math.nan, math.nan)
@@ -192,12 +225,11 @@ def clinician_table_from_counts(
         rate = float(r["response_rate"]) if r is not None else math.nan
         n_sessions = int(sessions.get(code, 0))
         n_events = int(events.get(code, 0))
-        evaluable = part[part["evaluable"].astype(bool)]
         rows.append(
             {
                 "clinician": code,
-                "courses": int(part["course_id"].nunique()),
-                "evaluable": int(len(evaluable)),
+                "courses": int(course_counts.get(code, 0)),
+                "evaluable": int(evaluable_counts.get(code, 0)),
                 **{
                     f"{m}_{suffix}": (r[f"{m}_{suffix}"] if r is not None else math.nan)
                     for m in ("response", "remission", "reliable_improvement")
@@ -205,8 +237,8 @@ def clinician_table_from_counts(
                 },
                 "mean_change": float(r["mean_change"]) if r is not None else math.nan,
                 "baseline_mean": float(r["baseline_mean"]) if r is not None else math.nan,
-                "baseline_top_band_share": _top_band_share(evaluable["baseline"], instrument),
-                "route_mix": _route_mix(part["first_route"]),
+                "baseline_top_band_share": float(top_shares.get(code, math.nan)),
+                "route_mix": route_mixes.get(code, "—"),
                 "dosing_sessions": n_sessions,
                 "adverse_events": n_events,
                 "ae_per_100": PER_SESSIONS * n_events / n_sessions if n_sessions else math.nan,

@@ -16,6 +16,7 @@ import streamlit as st
 
 from kapviz import instruments
 from kapviz.charts.time_to_response import ALL_COURSES, response_curves
+from kapviz.db import rollups
 from kapviz.db.aggregates import cohort
 from kapviz.domain import INDICATIONS, ROUTE_LABELS, ROUTES
 from kapviz.filters import Filters
@@ -23,7 +24,7 @@ from kapviz.metrics import time_to_response as ttr
 from kapviz.metrics.course_attributes import attributes_from_first_doses
 from kapviz.metrics.outcomes import course_outcomes
 from kapviz.metrics.scores import completed_doses, doses_up_to
-from kapviz.ui import data, redact
+from kapviz.ui import data, redact, rollup_panel
 from kapviz.ui.db import database_url, settings
 
 TTL = 3600
@@ -41,8 +42,21 @@ def _key(filters: Filters) -> tuple:
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)
 def _times(key: tuple, instrument: str) -> pd.DataFrame:
     outcomes = data.outcomes(key[1])
-    doses = data.aggregate(cohort.completed_doses, key[1])
-    return ttr.response_times(outcomes[outcomes["instrument"] == instrument], doses)
+    return ttr.response_times(
+        outcomes[outcomes["instrument"] == instrument], _doses(key[1], instrument, key[3])
+    )
+
+
+def _doses(filters: Filters, instrument: str, window: int) -> pd.DataFrame:
+    """The completed doses `response_times` needs: from the outcome rollup, those of the
+    censored courses only (the same counts, from a fraction of the rows), else all of them."""
+    if rollups.serves(filters) and rollup_panel.status().current:
+        doses = data.aggregate(
+            rollups.censored_doses, filters, instrument=instrument, baseline_window_days=window
+        )
+        if doses is not None:
+            return doses
+    return data.aggregate(cohort.completed_doses, filters)
 
 
 @st.cache_resource(ttl=TTL, max_entries=32, show_spinner=False)

@@ -201,3 +201,64 @@ def test_page_view_and_model_from_rollups_equal_live(demo, monkeypatch):
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def assert_censored_doses_give_the_same_times(conn, filters: Filters) -> int:
+    """Time to response from the censored courses' doses alone equals it from every
+    completed dose, for each outcome instrument; returns how many courses were censored."""
+    from kapviz.metrics import time_to_response as ttr
+
+    outcomes = rollups.course_outcomes(conn, filters, baseline_window_days=30)
+    every = cohort.completed_doses(conn, filters)
+    censored = 0
+    for instrument in OUTCOME_INSTRUMENTS:
+        mine = outcomes[outcomes["instrument"] == instrument]
+        some = rollups.censored_doses(conn, filters, instrument=instrument, baseline_window_days=30)
+        want = ttr.response_times(mine, every)
+        assert_frame_equal(ttr.response_times(mine, some), want, check_exact=True)
+        assert set(some["course_id"]) <= set(want.loc[~want["responded"], "course_id"])
+        censored += int((~want["responded"]).sum())
+    return censored
+
+
+def test_censored_doses_give_the_same_times_to_response(demo):
+    """TTR's dose counts at censored endpoints from a fraction of the doses: the same
+    frame, on every choice of sites and indications; another window reads live (None)."""
+    assert rollups.is_current(demo)
+    counts = [assert_censored_doses_give_the_same_times(demo, f) for f in _choices(demo)]
+    assert counts[0] > 50 and counts[-1] == 0
+    assert (
+        rollups.censored_doses(demo, Filters(), instrument="PHQ-9", baseline_window_days=14) is None
+    )
+
+
+def test_censored_doses_on_the_hand_clinic(clinic):
+    assert rollups.rebuild(clinic.engine)
+    for filters in _choices(clinic):
+        assert_censored_doses_give_the_same_times(clinic, filters)
+
+
+def test_page_reads_censored_doses_from_rollups(demo, monkeypatch):
+    """With current rollups the Trajectories page's time to response reads the censored
+    courses' doses only (fewer rows than every dose) and draws the same times."""
+    import streamlit as st
+
+    from kapviz.metrics import time_to_response as ttr
+    from kapviz.ui import time_to_response as section
+
+    url = demo.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("KAPVIZ_DATABASE_URL", url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        every = cohort.completed_doses(demo, Filters())
+        outcomes = rollups.course_outcomes(demo, Filters(), baseline_window_days=30)
+        mine = outcomes[outcomes["instrument"] == "PHQ-9"]
+        doses = section._doses(Filters(), "PHQ-9", 30)
+        assert 0 < len(doses) < len(every)
+        assert_frame_equal(
+            ttr.response_times(mine, doses), ttr.response_times(mine, every), check_exact=True
+        )
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()

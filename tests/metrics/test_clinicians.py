@@ -156,3 +156,35 @@ def test_safety_counts_per_clinician():
         "adverse_events": [2, 1],
         "excursion_sessions": [1, 0],
     }
+
+
+def test_case_mix_ties_missing_routes_and_clinicians_without_courses():
+    """C's 5 courses: IM, IV, IV, IM and one without a first dose: IM and IV tie at 2 of 4
+    (the route seen first leads); c0 and c1 have baselines 20 (severe) and 10 (moderate), c2
+    is not evaluable, so 1 of 2 evaluable baselines lies in the top band. D has doses but no
+    outcome rows: no courses, no shares."""
+    outcomes = _outcomes("c", 5, 1)
+    outcomes.loc[1, "baseline"] = 10
+    outcomes.loc[2, ["evaluable", "not_evaluable_reason"]] = [False, "no endpoint"]
+    outcomes.loc[[3, 4], "evaluable"] = False
+    outcomes.loc[[3, 4], "not_evaluable_reason"] = "no endpoint"
+    clinician_of = pd.Series({f"c{i}": "C" for i in range(5)} | {"d0": "D"})
+    routes = pd.Series({"c0": "im", "c1": "iv", "c2": "iv", "c3": "im"})
+    doses = pd.DataFrame({"session_id": ["s0", "s1"], "course_id": ["c0", "d0"]})
+    rows, _ = clinician_table(
+        outcomes,
+        clinician_of,
+        instrument="PHQ-9",
+        doses=doses,
+        effects=pd.DataFrame({"session_id": []}),
+        session_vitals=pd.DataFrame({"session_id": [], "is_excursion": []}),
+        first_routes=routes,
+    )
+    by = rows.set_index("clinician")
+    assert (by.loc["C", "courses"], by.loc["C", "evaluable"]) == (5, 2)
+    assert by.loc["C", "route_mix"] == "IM 50% · IV 50%"
+    assert by.loc["C", "baseline_top_band_share"] == 0.5
+    assert (by.loc["D", "courses"], by.loc["D", "evaluable"]) == (0, 0)
+    assert by.loc["D", "route_mix"] == "—"
+    assert pd.isna(by.loc["D", "baseline_top_band_share"])
+    assert by.loc["D", "dosing_sessions"] == 1
