@@ -127,6 +127,16 @@ class Session(TimestampMixin, Base):
         Index("ix_sessions_started_at", "started_at"),
         # Covering (migration 0005): doses up to a moment and per-course phase dates.
         Index("ix_sessions_course_timeline", "course_id", "phase", "status", "started_at"),
+        # Covering (migration 0020): the alerts' look-back reads its sessions from the index.
+        Index(
+            "ix_sessions_window",
+            "started_at",
+            "session_id",
+            "course_id",
+            "patient_id",
+            "phase",
+            "status",
+        ),
     )
 
 
