@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -209,6 +210,15 @@ class Assessment(TimestampMixin, Base):
             "total",
             "suicide_item",
             "session_id",
+        ),
+        # Partial (migration 0020): the PHQ-9s with item 9 above 0, any date (the alerts).
+        Index(
+            "ix_assessments_item9_positive",
+            "instrument",
+            "administered_at",
+            "patient_id",
+            postgresql_where=text("suicide_item > 0"),
+            sqlite_where=text("suicide_item > 0"),
         ),
     )
 
