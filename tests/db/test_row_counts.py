@@ -85,3 +85,9 @@ def test_truncate_counts_zero(engine):
         conn.execute(text("TRUNCATE patients, sessions CASCADE"))
     with engine.connect() as conn:
         assert _counts(conn) == _counted(conn) == (0, 0)
+
+
+def test_demo_clinic_counts(demo):
+    """The 300-patient demo clinic, written in bulk (COPY on PostgreSQL): the same numbers."""
+    assert _counts(demo) == _counted(demo)
+    assert _counts(demo)[0] == 300
