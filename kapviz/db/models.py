@@ -128,6 +128,16 @@ class Session(TimestampMixin, Base):
         Index("ix_sessions_started_at", "started_at"),
         # Covering (migration 0005): doses up to a moment and per-course phase dates.
         Index("ix_sessions_course_timeline", "course_id", "phase", "status", "started_at"),
+        # Covering (migration 0020): the alerts' look-back reads its sessions from the index.
+        Index(
+            "ix_sessions_window",
+            "started_at",
+            "session_id",
+            "course_id",
+            "patient_id",
+            "phase",
+            "status",
+        ),
     )
 
 
@@ -200,6 +210,15 @@ class Assessment(TimestampMixin, Base):
             "total",
             "suicide_item",
             "session_id",
+        ),
+        # Partial (migration 0020): the PHQ-9s with item 9 above 0, any date (the alerts).
+        Index(
+            "ix_assessments_item9_recent",
+            "instrument",
+            "administered_at",
+            "patient_id",
+            postgresql_where=text("suicide_item > 0"),
+            sqlite_where=text("suicide_item > 0"),
         ),
     )
 

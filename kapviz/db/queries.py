@@ -16,11 +16,13 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    column,
     exists,
     false,
     func,
     null,
     select,
+    table,
     union,
 )
 
@@ -332,19 +334,23 @@ def patients(conn: Connection, filters: Filters = Filters()) -> pd.DataFrame:
 
 def filter_options(conn: Connection) -> dict[str, list[str]]:
     """Distinct values for the filter widgets (small: sites, indications, routes)."""
-    sites = conn.execute(select(Patient.site).distinct().order_by(Patient.site)).scalars().all()
-    indications = (
-        conn.execute(
-            select(Patient.indication)
-            .where(Patient.indication.is_not(None))
-            .distinct()
-            .order_by(Patient.indication)
-        )
-        .scalars()
-        .all()
-    )
-    routes = conn.execute(select(Dosing.route).distinct().order_by(Dosing.route)).scalars().all()
-    return {"sites": list(sites), "indications": list(indications), "routes": list(routes)}
+    return {
+        "sites": _distinct(conn, Patient.site),
+        "indications": _distinct(conn, Patient.indication),
+        "routes": _distinct(conn, Dosing.route),
+    }
+
+
+def _distinct(conn: Connection, attribute) -> list[str]:
+    """The column's values in order, without empty ones, by a loose index scan: a recursive
+    query that asks the column's index for the smallest value above the last one found, one
+    index probe per value, where `SELECT DISTINCT` read every row (every page's sidebar asks
+    this, and dosings grow with the clinic)."""
+    found = select(func.min(attribute).label("value")).cte("found", recursive=True)
+    above = select(func.min(attribute)).where(attribute > found.c.value).scalar_subquery()
+    found = found.union_all(select(above).where(found.c.value.is_not(None)))
+    stmt = select(found.c.value).where(found.c.value.is_not(None)).order_by(found.c.value)
+    return list(conn.execute(stmt).scalars())
 
 
 def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
@@ -354,7 +360,20 @@ def patient_ids(conn: Connection, filters: Filters = Filters()) -> list[str]:
     return list(conn.execute(stmt).scalars().all())
 
 
-def _clinic_parts() -> list:
+ROW_COUNTS = table("row_counts", column("name"), column("n"))
+"""PostgreSQL only (migration 0020): the number of patients and of sessions, kept current by
+statement triggers, where count(*) would read every row."""
+
+
+def _row_count(conn: Connection, model):
+    if conn.dialect.name == "postgresql":
+        return (
+            select(ROW_COUNTS.c.n).where(ROW_COUNTS.c.name == model.__tablename__).scalar_subquery()
+        )
+    return select(func.count()).select_from(model).scalar_subquery()
+
+
+def _clinic_parts(conn: Connection) -> list:
     parts = [
         select(func.max(t.updated_at)).scalar_subquery()
         for t in (Patient, Course, Session, Dosing, Assessment, SideEffect, VitalSign)
@@ -363,16 +382,17 @@ def _clinic_parts() -> list:
         select(func.max(Assessment.id)).scalar_subquery(),
         select(func.max(SideEffect.id)).scalar_subquery(),
         select(func.max(VitalSign.id)).scalar_subquery(),
-        select(func.count()).select_from(Patient).scalar_subquery(),
-        select(func.count()).select_from(Session).scalar_subquery(),
+        _row_count(conn, Patient),
+        _row_count(conn, Session),
         select(func.max(ImportRun.id)).scalar_subquery(),
     ]
 
 
 def clinic_version(conn: Connection) -> tuple:
     """A cheap fingerprint of the clinic data: changes when rows are added, changed or
-    removed. Index-only lookups (max of indexed columns, counts of the small tables)."""
-    return tuple(str(v) for v in conn.execute(select(*_clinic_parts())).one())
+    removed. Index-only lookups (max of indexed columns) and the numbers of patients and
+    sessions (on PostgreSQL from the trigger-kept `ROW_COUNTS`): constant time."""
+    return tuple(str(v) for v in conn.execute(select(*_clinic_parts(conn))).one())
 
 
 def data_version(conn: Connection) -> tuple:
@@ -380,7 +400,7 @@ def data_version(conn: Connection) -> tuple:
     the moment the Overview's rollups were last rebuilt (kapviz.db.rollups), in one query
     that a live page can ask every refresh without reading data."""
     built = select(func.max(RollupState.built_at)).scalar_subquery()
-    return tuple(str(v) for v in conn.execute(select(*_clinic_parts(), built)).one())
+    return tuple(str(v) for v in conn.execute(select(*_clinic_parts(conn), built)).one())
 
 
 def newest_record_at(conn: Connection) -> datetime | None:

@@ -8,7 +8,8 @@ they read per-day counts grouped in SQL and sum them into months in pandas.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -87,34 +88,50 @@ def recent_activity(
     the PHQ-9s with a known item 9 of the patients who may have an item-9 alert then
     (`recent_phq9`). Who is on the worklist is the same; an alert's wording may not be.
     """
-    side_effects = queries.side_effects(conn, filters, since=since)
-    vitals = queries.vitals(conn, filters, since=since, reaching=vitals_reaching)
     if alerts_only and vitals_reaching is not None:
         # Two semi-joins (sessions with a side effect; with a high reading), not IN lists of
         # the ids read above: binding tens of thousands of ids costs more than the reads.
-        parts = [
-            queries.sessions(
-                conn, filters, since=since, columns=TILE_SESSION_COLUMNS, session_ids=ids
+        # The five reads do not depend on each other: side by side on PostgreSQL.
+        def sessions_of(ids):
+            return lambda c: queries.sessions(
+                c, filters, since=since, columns=TILE_SESSION_COLUMNS, session_ids=ids
             )
-            for ids in (
-                select(SideEffect.session_id),
-                queries.high_reading_sessions(*vitals_reaching),
-            )
-        ]
+
+        side_effects, vitals, *parts, phq9 = side_by_side(
+            conn,
+            lambda c: queries.side_effects(c, filters, since=since),
+            lambda c: queries.vitals(c, filters, since=since, reaching=vitals_reaching),
+            sessions_of(select(SideEffect.session_id)),
+            sessions_of(queries.high_reading_sessions(*vitals_reaching)),
+            lambda c: recent_phq9(c, filters, since=since, alerts_only=True),
+        )
         sessions = (
             pd.concat(parts, ignore_index=True)
             .drop_duplicates("session_id")
             .sort_values(["patient_id", "started_at", "session_id"], ignore_index=True)
         )
     else:
+        side_effects = queries.side_effects(conn, filters, since=since)
+        vitals = queries.vitals(conn, filters, since=since, reaching=vitals_reaching)
         sessions = queries.sessions(conn, filters, since=since, columns=TILE_SESSION_COLUMNS)
+        phq9 = recent_phq9(conn, filters, since=since, alerts_only=alerts_only)
     return RecentActivity(
-        since=since,
-        sessions=sessions,
-        side_effects=side_effects,
-        vitals=vitals,
-        phq9=recent_phq9(conn, filters, since=since, alerts_only=alerts_only),
+        since=since, sessions=sessions, side_effects=side_effects, vitals=vitals, phq9=phq9
     )
+
+
+def side_by_side(conn: Connection, *reads: Callable[[Connection], object]) -> list:
+    """The reads' results in order: on PostgreSQL each on a connection of its own at once
+    (the server works on them in parallel), elsewhere one after the other on `conn`."""
+    if conn.dialect.name != "postgresql" or len(reads) < 2:
+        return [read(conn) for read in reads]
+
+    def on_own_connection(read: Callable[[Connection], object]) -> object:
+        with conn.engine.connect() as own:
+            return read(own)
+
+    with ThreadPoolExecutor(len(reads), thread_name_prefix="kapviz-reads") as pool:
+        return list(pool.map(on_own_connection, reads))
 
 
 def recent_phq9(

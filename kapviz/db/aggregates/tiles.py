@@ -57,11 +57,11 @@ def open_alerts(
         now=now,
     )
     then = program.tile_windows(now).cur30
+    contacts_now, contacts_before = program_sql.side_by_side(
+        conn,
+        lambda c: safety_sql.last_contact(c, filters, before=now, patients=_patients(open_now)),
+        lambda c: safety_sql.last_contact(c, filters, before=then, patients=_patients(open_before)),
+    )
     return program.attention_now_and_before(
-        open_now,
-        open_before,
-        safety_sql.last_contact(conn, filters, before=now, patients=_patients(open_now)),
-        safety_sql.last_contact(conn, filters, before=then, patients=_patients(open_before)),
-        settings=settings,
-        now=now,
+        open_now, open_before, contacts_now, contacts_before, settings=settings, now=now
     )
