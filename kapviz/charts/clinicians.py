@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from kapviz import safe_text
 from kapviz.charts.theme import PALETTE, TEXT_COLOR, apply_theme
 
 
@@ -110,7 +111,8 @@ def name_labels(named: pd.DataFrame, programme_rate: float) -> list[dict]:
             {
                 "x": point["response_denominator"],
                 "y": 100 * point["response_rate"],
-                "text": point["clinician"],
+                # Data in an annotation is escaped where it is put in (kapviz.charts.escape).
+                "text": safe_text.plotly(point["clinician"]),
                 "showarrow": True,
                 "arrowhead": 0,
                 "arrowwidth": 1,

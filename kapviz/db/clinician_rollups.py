@@ -44,13 +44,7 @@ def course_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type, p
 
 
 def _where(filters: Filters) -> list:
-    t = RollupCourseClinician
-    conditions = []
-    if filters.sites:
-        conditions.append(t.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(t.indication.in_(filters.indications))
-    return conditions
+    return queries.rollup_conditions(RollupCourseClinician, filters)
 
 
 def inputs(

@@ -109,13 +109,7 @@ def attribute_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type
 
 
 def _where(filters: Filters) -> list:
-    t = RollupCourseAttribute
-    conditions = []
-    if filters.sites:
-        conditions.append(t.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(t.indication.in_(filters.indications))
-    return conditions
+    return queries.rollup_conditions(RollupCourseAttribute, filters)
 
 
 def _first_dose(values: pd.Series) -> pd.Series:
@@ -176,11 +170,7 @@ def outcome_groups(
     o, a = RollupCourseOutcome, RollupCourseAttribute
     keys = [getattr(a, d) for d in dims if d != "baseline_band"]
     keys += [getattr(o, c) for c in OUTCOME_VALUES]
-    conditions = [o.instrument == instrument]
-    if filters.sites:
-        conditions.append(o.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(o.indication.in_(filters.indications))
+    conditions = [o.instrument == instrument, *queries.rollup_conditions(o, filters)]
     for name, values in attributes.items():
         if name != "baseline_band":
             conditions.append(getattr(a, name).in_(list(values)))

@@ -33,11 +33,7 @@ def first_doses(conn: Connection, filters: Filters) -> pd.DataFrame:
     indications only (kapviz.db.rollups.serves) while the rollups are current: the same
     rows in the same order."""
     t = RollupCourseFirstDose
-    conditions = []
-    if filters.sites:
-        conditions.append(t.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(t.indication.in_(filters.indications))
+    conditions = queries.rollup_conditions(t, filters)
     stmt = (
         select(*[getattr(t, c) for c in FIRST_DOSE_COLUMNS])
         .where(*conditions)

@@ -117,6 +117,20 @@ def patient_conditions(filters: Filters) -> list:
     return conditions
 
 
+def rollup_conditions(table, filters: Filters) -> list:  # a rollup model with site, indication
+    """WHERE conditions on a rollup table (rows kept per site and indication) for the
+    filters it can serve (kapviz.db.rollups.serves: sites and indications). A scope that
+    leaves nothing becomes FALSE, as in `patient_conditions`."""
+    if matches_nothing(filters):
+        return [false()]
+    conditions = []
+    if filters.sites:
+        conditions.append(table.site.in_(filters.sites))
+    if filters.indications:
+        conditions.append(table.indication.in_(filters.indications))
+    return conditions
+
+
 def read_frame(conn: Connection, stmt: Select, columns: Sequence[str]) -> pd.DataFrame:
     """Rows of `stmt` as a frame: through Arrow (kapviz.db.arrow) where the backend allows,
     else built column by column from SQLAlchemy rows.

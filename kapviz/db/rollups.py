@@ -474,12 +474,7 @@ def rebuild_if_stale(engine: Engine) -> bool:
 
 
 def _where(table, filters: Filters) -> list:  # a rollup model
-    conditions = []
-    if filters.sites:
-        conditions.append(table.site.in_(filters.sites))
-    if filters.indications:
-        conditions.append(table.indication.in_(filters.indications))
-    return conditions
+    return queries.rollup_conditions(table, filters)
 
 
 def dosing_months(conn: Connection, filters: Filters) -> pd.DataFrame:

@@ -58,3 +58,12 @@ def test_close_names_step_out_a_row_each():
         ("CL-03", 18),
         ("CL-04", -18),
     ]
+
+
+def test_an_outliers_name_is_shown_as_its_characters():
+    """A clinician's name is imported text: in its label a tag is text, never markup."""
+    table = _table([0.43, 0.90], [False, True])
+    table.loc[1, "clinician"] = "<b>bold</b> & <a href='http://evil.example'>x</a>"
+    fig = clinicians.clinician_funnel(table, _curve(), programme_rate=0.43, instrument="PHQ-9")
+    texts = [a.text for a in fig.layout.annotations if "bold" in a.text]
+    assert texts == ["&lt;b>bold&lt;/b> &amp; &lt;a href='http://evil.example'>x&lt;/a>"]

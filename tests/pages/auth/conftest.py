@@ -134,7 +134,7 @@ LOADERS = (
     "aggregate",
 )
 """kapviz.ui.data's loaders that take the filters."""
-SCOPES = ("course_scope", "patient_conditions")
+SCOPES = ("course_scope", "patient_conditions", "rollup_conditions")
 """kapviz.db.queries' WHERE builders: every filtered query, frame or SQL-side aggregate,
 goes through one of them (the aggregates modules call them as `queries.<name>`)."""
 
