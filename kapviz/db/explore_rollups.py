@@ -108,6 +108,15 @@ def attribute_rows(conn: Connection, courses: Sequence[str] | None) -> dict[type
     return {RollupCourseAttribute: table[ATTRIBUTE_ROW_COLUMNS]}
 
 
+def _bounds(doses: tuple, first_dose: tuple) -> list:
+    """The cohort's dose-count and first-dose bounds on the attribute rollup (None: open)."""
+    a = RollupCourseAttribute
+    (low, high), (since, until) = doses, first_dose
+    bounds = [(a.doses, low, high), (a.first_dose, since, until)]
+    conditions = [column >= value for column, value, _ in bounds if value is not None]
+    return conditions + [column <= value for column, _, value in bounds if value is not None]
+
+
 def _where(filters: Filters) -> list:
     return queries.rollup_conditions(RollupCourseAttribute, filters)
 
@@ -174,16 +183,7 @@ def outcome_groups(
     for name, values in attributes.items():
         if name != "baseline_band":
             conditions.append(getattr(a, name).in_(list(values)))
-    low, high = doses
-    if low is not None:
-        conditions.append(a.doses >= low)
-    if high is not None:
-        conditions.append(a.doses <= high)
-    since, until = first_dose
-    if since is not None:
-        conditions.append(a.first_dose >= since)
-    if until is not None:
-        conditions.append(a.first_dose <= until)
+    conditions += _bounds(doses, first_dose)
     stmt = (
         select(*keys, func.count())
         .select_from(o)
@@ -249,16 +249,7 @@ def _cohort(
     for name, values in attributes.items():
         column = _band(instrument) if name == "baseline_band" else getattr(a, name)
         conditions.append(column.in_(list(values)))
-    low, high = doses
-    if low is not None:
-        conditions.append(a.doses >= low)
-    if high is not None:
-        conditions.append(a.doses <= high)
-    since, until = first_dose
-    if since is not None:
-        conditions.append(a.first_dose >= since)
-    if until is not None:
-        conditions.append(a.first_dose <= until)
+    conditions += _bounds(doses, first_dose)
     return conditions
 
 
